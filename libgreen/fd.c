@@ -1,0 +1,221 @@
+/*
+ * fd.c - descriptor readiness: per-fd libev watchers that stay armed, and
+ * the wait queues of the green threads waiting on them.
+ *
+ * Each ctx has a table of slots indexed by fd, allocated in chunks of 1024
+ * (a slot never moves: libev holds pointers to its watchers). A slot has a
+ * read and a write ev_io watcher and a wait queue for each direction.
+ *
+ * Keeping watchers armed. A wait starts the direction's watcher only if it
+ * is not active; when the watcher fires, every waiter of that direction is
+ * woken (broadcast: each re-tries its own syscall, so none is lost). If it
+ * fires while nobody waits, it is stopped then (lazily), because epoll is
+ * level-triggered and a ready fd nobody reads would otherwise wake the hub
+ * on every iteration. A keep-alive connection whose thread goes read ->
+ * EAGAIN -> wait -> read therefore costs no epoll_ctl after the first wait.
+ *
+ * close and reuse. green_fd_closing (called by the hooked close, dup2...)
+ * wakes every waiter with EBADF, stops both watchers and bumps the slot's
+ * generation; the next wait re-initialises the watchers with ev_io_set,
+ * which makes libev re-register the fd with the kernel even though the
+ * number is the same (libev's EV__IOFDSET): the kernel dropped the old
+ * registration with the old file. Stopping a watcher also clears an event
+ * libev had already queued for it, so a stale readiness event can never
+ * reach a thread waiting on the new descriptor.
+ */
+#define _GNU_SOURCE
+#include "green_internal.h"
+#include <string.h>
+
+#define CHUNK 1024
+#define MAX_CHUNKS 1024            /* up to 1,048,576 descriptors */
+
+struct fdslot {
+    ev_io w[2];                    /* read, write watchers; data = slot */
+    struct green__waitq q[2];      /* waiters per direction */
+    unsigned gen;                  /* bumped on every close */
+    bool needs_set;                /* re-run ev_io_set before next start */
+    bool init;
+};
+
+struct green__fdtab {
+    struct fdslot *chunk[MAX_CHUNKS];
+};
+
+static void io_cb(struct ev_loop *loop, ev_io *w, int revents);
+
+static struct fdslot *slot_get(struct green__ctx *c, int fd, bool create)
+{
+    if (fd < 0 || fd >= CHUNK * MAX_CHUNKS)
+        return NULL;
+    if (!c->fds) {
+        if (!create)
+            return NULL;
+        c->fds = calloc(1, sizeof *c->fds);
+        if (!c->fds)
+            return NULL;
+    }
+    struct fdslot *ch = c->fds->chunk[fd / CHUNK];
+    if (!ch) {
+        if (!create)
+            return NULL;
+        ch = calloc(CHUNK, sizeof *ch);
+        if (!ch)
+            return NULL;
+        c->fds->chunk[fd / CHUNK] = ch;
+    }
+    struct fdslot *s = &ch[fd % CHUNK];
+    if (!s->init && create) {
+        ev_io_init(&s->w[0], io_cb, fd, EV_READ);
+        ev_io_init(&s->w[1], io_cb, fd, EV_WRITE);
+        s->w[0].data = s->w[1].data = s;
+        s->init = true;
+    }
+    return s;
+}
+
+static void io_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    (void)revents;
+    struct fdslot *s = w->data;
+    int dir = w == &s->w[1];
+    if (green__waitq_empty(&s->q[dir])) {
+        ev_io_stop(loop, w);       /* nobody listens: disarm lazily */
+        return;
+    }
+    struct green__wnode *n;
+    while ((n = green__waitq_pop(&s->q[dir]))) {
+        n->data |= dir ? GREEN_WRITE : GREEN_READ;
+        green__ready(n->t, 0);
+    }
+}
+
+static void arm(struct green__ctx *c, struct fdslot *s, int dir, int fd)
+{
+    if (s->needs_set) {
+        ev_io_set(&s->w[0], fd, EV_READ);
+        ev_io_set(&s->w[1], fd, EV_WRITE);
+        s->needs_set = false;
+    }
+    if (!ev_is_active(&s->w[dir]))
+        ev_io_start(c->loop, &s->w[dir]);
+}
+
+int green__wait_fd(int fd, int mask, int64_t deadline)
+{
+    struct green__ctx *c = green__ctx_get();
+    if (!c)
+        return -ENOMEM;
+    if ((mask & ~(GREEN_READ | GREEN_WRITE)) || !mask)
+        return -EINVAL;
+    if (mask == (GREEN_READ | GREEN_WRITE)) {
+        struct green__fdwait w = { .fd = fd, .mask = mask };
+        int code = green__wait_fds(&w, 1, deadline);
+        if (code)
+            return -code;
+        int got = (int)(w.node[0].data | w.node[1].data);
+        return got ? got : mask;
+    }
+    struct fdslot *s = slot_get(c, fd, true);
+    if (!s)
+        return fd < 0 ? -EINVAL : -ENOMEM;
+    int dir = mask == GREEN_WRITE;
+    arm(c, s, dir, fd);
+    struct green_thread *t = c->current;
+    t->wnode.data = 0;
+    int code = green__park(GREEN_WHY_FD, (uintptr_t)fd | ((uintptr_t)mask << 32),
+                           &s->q[dir], deadline);
+    return code ? -code : mask;
+}
+
+int green__wait_fds(struct green__fdwait *w, int n, int64_t deadline)
+{
+    struct green__ctx *c = green__ctx_get();
+    if (!c)
+        return ENOMEM;
+    struct green_thread *t = c->current;
+    int err = 0;
+    for (int i = 0; i < n; i++) {
+        w[i].node[0] = (struct green__wnode){ .t = t };
+        w[i].node[1] = (struct green__wnode){ .t = t };
+    }
+    for (int i = 0; i < n && !err; i++) {
+        struct fdslot *s = slot_get(c, w[i].fd, true);
+        if (!s) {
+            err = w[i].fd < 0 ? EINVAL : ENOMEM;
+            break;
+        }
+        for (int dir = 0; dir < 2; dir++) {
+            if (!(w[i].mask & (dir ? GREEN_WRITE : GREEN_READ)))
+                continue;
+            arm(c, s, dir, w[i].fd);
+            green__waitq_push(&s->q[dir], &w[i].node[dir]);
+        }
+    }
+    if (!err)
+        err = green__park(GREEN_WHY_POLL, (uintptr_t)n, NULL, deadline);
+    for (int i = 0; i < n; i++) {
+        green__waitq_remove(&w[i].node[0]);
+        green__waitq_remove(&w[i].node[1]);
+    }
+    return err;
+}
+
+int green_wait_fd(int fd, int mask, int64_t timeout_ns)
+{
+    if (fd < 0) {
+        errno = EINVAL;
+        return -1;
+    }
+    int r = green__wait_fd(fd, mask, green__deadline(timeout_ns));
+    if (r < 0) {
+        errno = -r;
+        return -1;
+    }
+    return r;
+}
+
+int green_wait_readable(int fd, int64_t timeout_ns)
+{
+    return green_wait_fd(fd, GREEN_READ, timeout_ns);
+}
+
+int green_wait_writable(int fd, int64_t timeout_ns)
+{
+    return green_wait_fd(fd, GREEN_WRITE, timeout_ns);
+}
+
+void green_fd_closing(int fd)
+{
+    struct green__ctx *c = green__tls_ctx;
+    if (!c)
+        return;
+    struct fdslot *s = slot_get(c, fd, false);
+    if (!s || !s->init)
+        return;
+    green__waitq_wake_all(&s->q[0], EBADF);
+    green__waitq_wake_all(&s->q[1], EBADF);
+    ev_io_stop(c->loop, &s->w[0]);
+    ev_io_stop(c->loop, &s->w[1]);
+    s->needs_set = true;
+    s->gen++;
+}
+
+/* After fork the child's epoll set is rebuilt by ev_loop_fork; nothing to
+ * do per slot. Kept for a ctx torn down entirely. */
+void green__fd_forget_all(struct green__ctx *c)
+{
+    if (!c->fds)
+        return;
+    for (int i = 0; i < MAX_CHUNKS; i++) {
+        struct fdslot *ch = c->fds->chunk[i];
+        if (!ch)
+            continue;
+        for (int j = 0; j < CHUNK; j++) {
+            if (!ch[j].init)
+                continue;
+            ev_io_stop(c->loop, &ch[j].w[0]);
+            ev_io_stop(c->loop, &ch[j].w[1]);
+        }
+    }
+}

@@ -1,0 +1,282 @@
+/*
+ * green_internal.h - the contract between libgreen's core modules and the
+ * hooks layer. Nothing here is installed; everything is green__-prefixed and
+ * hidden from the dynamic symbol table.
+ *
+ * The one rule every module relies on: a green thread is touched only by the
+ * OS thread whose hub owns it. The only cross-thread entry is
+ * green__remote_post(), which goes through the hub's ev_async.
+ */
+#ifndef GREEN_INTERNAL_H
+#define GREEN_INTERNAL_H
+
+#include "green.h"
+#include <ev.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <stdatomic.h>
+#include <sys/types.h>
+
+#define GREEN_HIDDEN __attribute__((visibility("hidden")))
+#define GREEN_EXPORT __attribute__((visibility("default")))
+#define green__likely(x)   __builtin_expect(!!(x), 1)
+#define green__unlikely(x) __builtin_expect(!!(x), 0)
+
+/* An assert that is never compiled out: invariants crash loudly. */
+#define green__assert(sub, cond)                                              \
+    do {                                                                     \
+        if (green__unlikely(!(cond)))                                         \
+            green__panic(sub, __FILE__, __LINE__, #cond);                     \
+    } while (0)
+GREEN_HIDDEN _Noreturn void green__panic(const char *sub, const char *file,
+                                         int line, const char *what);
+/* Message on stderr prefixed "libgreen: ", written with one write(2). */
+GREEN_HIDDEN void green__log(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+
+/* ------------------------------------------------------------ wait queues */
+
+/* A node links one parked green thread into one wait queue. Most parks use
+ * the node embedded in the thread (green_thread.wnode); waits on many
+ * things at once (poll) put extra nodes on the waiter's stack. */
+struct green__wnode {
+    struct green__wnode *next, *prev;
+    struct green_thread *t;     /* who to wake */
+    struct green__waitq *q;     /* queue it is linked into, NULL if none */
+    uintptr_t data;             /* per-primitive word (e.g. GREEN_READ) */
+};
+struct green__waitq {
+    struct green__wnode *head, *tail;
+};
+GREEN_HIDDEN void green__waitq_push(struct green__waitq *q, struct green__wnode *n);
+GREEN_HIDDEN void green__waitq_remove(struct green__wnode *n);   /* no-op if unlinked */
+GREEN_HIDDEN struct green__wnode *green__waitq_pop(struct green__waitq *q);
+static inline bool green__waitq_empty(const struct green__waitq *q) { return !q->head; }
+/* Ready every thread in q with code (unlinking each). Returns how many. */
+GREEN_HIDDEN int green__waitq_wake_all(struct green__waitq *q, int code);
+/* Ready the first thread in q with code. Returns 1 if one was woken. */
+GREEN_HIDDEN int green__waitq_wake_one(struct green__waitq *q, int code);
+
+/* --------------------------------------------------------------- stacks */
+
+struct green__stack {
+    void *map;          /* start of the mapping (guard page included) */
+    size_t map_size;    /* bytes mapped */
+    void *lo, *hi;      /* usable stack range: [lo, hi) */
+    bool guarded;       /* lowest page is PROT_NONE */
+    unsigned vg_id;     /* valgrind stack id, 0 if none */
+};
+/* Get a stack of at least size usable bytes (pool first). guard: 1 on, 2 off,
+ * 0 default. Returns 0 or an errno value. */
+GREEN_HIDDEN int green__stack_get(struct green__stack *s, size_t size, int guard);
+GREEN_HIDDEN void green__stack_put(struct green__stack *s);
+/* Install this OS thread's sigaltstack and the SIGSEGV/SIGBUS reporter. */
+GREEN_HIDDEN void green__stack_install_overflow_handler(void);
+GREEN_HIDDEN size_t green__page_size(void);
+/* Process default: guard pages on (1) or off (0); GREEN_STACK_GUARD. */
+extern int green__default_guard;
+
+/* ------------------------------------------------------------- threads */
+
+enum green__state {
+    GREEN_NEW,       /* spawned, never run (on the run queue) */
+    GREEN_RUNNABLE,  /* on the run queue */
+    GREEN_RUNNING,   /* the current thread of its hub */
+    GREEN_PARKED,    /* waiting; see park_what */
+    GREEN_DONE,      /* finished; result valid; waiting to be joined */
+};
+
+/* What a parked thread waits for, for green_dump and the debugger. */
+enum green__why {
+    GREEN_WHY_NONE, GREEN_WHY_SLEEP, GREEN_WHY_FD, GREEN_WHY_POLL,
+    GREEN_WHY_JOIN, GREEN_WHY_SWITCH, GREEN_WHY_MUTEX, GREEN_WHY_COND,
+    GREEN_WHY_RWLOCK, GREEN_WHY_SEM, GREEN_WHY_EVENT, GREEN_WHY_CHAN,
+    GREEN_WHY_OFFLOAD, GREEN_WHY_GROUP, GREEN_WHY_YIELD, GREEN_WHY_OTHER,
+};
+
+#define GREEN__NAME_MAX 32
+#define GREEN__KEYS_MAX 1024
+
+struct green__ctx;
+
+struct green_thread {
+    void *sp;                      /* saved stack pointer while switched out */
+    struct green__ctx *ctx;        /* owning hub */
+    enum green__state state;
+    enum green__why why;           /* reason of the current park */
+    uintptr_t why_arg;             /* fd, object address... for green_dump */
+    int64_t park_since;            /* green_now() at park */
+    uint64_t id;
+    char name[GREEN__NAME_MAX];
+    void *(*fn)(void *);
+    void *arg;
+    void *result;
+    void *switch_value;            /* value handed over by green_switch */
+    struct green__stack stack;     /* zero for the main and the adopted threads */
+    int saved_errno;               /* errno of this thread while switched out */
+    int wake_code;                 /* 0 or errno value the park returns */
+    bool killed;                   /* green_kill was called */
+    bool kill_pending;             /* the next park fails with ECANCELED */
+    bool detached;
+    bool joining;                  /* someone is in green_join on it */
+    bool is_main, is_hub;
+    struct green_thread *runq_next, *runq_prev; /* run queue links */
+    bool on_runq;
+    struct green_thread *all_next, *all_prev; /* ctx->all list */
+    struct green__wnode wnode;     /* node for single-object parks */
+    struct green__waitq joiners;   /* threads in green_join on this one */
+    int64_t deadline;              /* absolute deadline of the current park */
+    size_t heap_idx;               /* 1-based place in ctx->theap, 0 if none */
+    green_timeout_t *scopes;       /* innermost timeout scope */
+    void **locals;                 /* GREEN__KEYS_MAX slots, lazily allocated */
+    void *user;                    /* owner word for hooks (pthread layer) */
+    void *asan_fake_stack;         /* ASan fiber bookkeeping */
+    const void *asan_bottom;
+    size_t asan_size;
+};
+
+/* Per OS thread: the hub and its bookkeeping. */
+struct green__ctx {
+    struct ev_loop *loop;
+    struct green_thread *current;  /* running green thread */
+    struct green_thread *hub;      /* the thread running the libev loop */
+    struct green_thread *main;     /* the program's original stack */
+    struct green_thread *runq_head, *runq_tail;
+    struct green_thread *all;      /* every live thread, for green_dump */
+    struct green_thread *dead;     /* finished thread whose stack to recycle */
+    size_t nthreads;               /* live threads other than main and hub */
+    bool hub_queued;               /* hub is on the run queue */
+    int64_t last_poll;             /* green_now() of the hub's last poll */
+    ev_async async;                /* cross-thread wake-ups */
+    atomic_flag remote_lock;       /* protects remote_* below */
+    struct green__remote *remote_head;
+    int refs_remote;               /* outstanding remote wake-ups expected */
+    bool block_on_deadlock;        /* shim: hang like the kernel would */
+    struct green__fdtab *fds;      /* descriptor watchers (fd.c) */
+    struct green__waitq all_done;  /* green_run waiters */
+    pid_t pid;                     /* detects fork */
+    struct green_thread *prev_for_asan; /* thread that switched to current */
+    struct green_thread **theap;   /* park deadlines, min-heap (timer.c) */
+    size_t theap_n, theap_cap;
+    int tfd;                       /* timerfd armed at the earliest deadline */
+    int64_t tfd_armed;             /* deadline it is armed for, or FOREVER */
+    ev_io tfd_w;
+};
+
+extern __thread struct green__ctx *green__tls_ctx
+    __attribute__((tls_model("initial-exec")));
+
+/* This OS thread's ctx, created on first use. NULL only on ENOMEM. */
+GREEN_HIDDEN struct green__ctx *green__ctx_get(void);
+
+/* The current green thread, or NULL when this OS thread has no hub. Cheap. */
+static inline struct green_thread *green__current(void)
+{
+    struct green__ctx *c = green__tls_ctx;
+    return c ? c->current : NULL;
+}
+
+/* True when the caller runs in a green thread other than the hub: the
+ * condition under which a hook may park instead of passing through. */
+static inline bool green__in_green(void)
+{
+    struct green__ctx *c = green__tls_ctx;
+    return c && c->current != c->hub;
+}
+
+/* ----------------------------------------------------------- park/ready */
+
+/* Park the caller until green__ready() or the deadline (absolute
+ * green_now() ns, GREEN_FOREVER for none; the innermost timeout scope also
+ * applies). If q is not NULL the thread's own wnode is pushed onto q first
+ * and is always unlinked on return. Returns 0 or the errno value it was
+ * woken with: ETIMEDOUT, ECANCELED (killed), or the waker's code. */
+GREEN_HIDDEN int green__park(enum green__why why, uintptr_t why_arg,
+                             struct green__waitq *q, int64_t deadline);
+/* Make a parked thread runnable; the first wake wins, later ones are
+ * ignored. Same OS thread only. Unlinks t->wnode if linked. */
+GREEN_HIDDEN void green__ready(struct green_thread *t, int code);
+/* Cross-thread work: another OS thread posts r to ctx c; c's hub calls
+ * r->run(r) on its own OS thread soon after (through the ctx's ev_async).
+ * This is the only way another OS thread may affect a green thread. */
+struct green__remote {
+    struct green__remote *next;
+    void (*run)(struct green__remote *r);
+};
+GREEN_HIDDEN void green__remote_post(struct green__ctx *c, struct green__remote *r);
+/* Announce (+1) / retire (-1) a remote post that will come; while any is
+ * announced the hub waits for it instead of reporting a deadlock. Owning
+ * OS thread only. */
+GREEN_HIDDEN void green__remote_expect(struct green__ctx *c, int delta);
+
+/* Deadline from a relative timeout (GREEN_FOREVER stays GREEN_FOREVER). */
+static inline int64_t green__deadline(int64_t timeout_ns)
+{
+    return timeout_ns < 0 ? GREEN_FOREVER : green_now() + timeout_ns;
+}
+
+/* Set errno from a park result and return -1, or return 0. */
+static inline int green__result(int code)
+{
+    if (code) { errno = code; return -1; }
+    return 0;
+}
+
+/* ------------------------------------------------------------ descriptors */
+
+/* Park until fd is ready for mask, deadline absolute. Returns the ready mask
+ * (>0) or -errno. */
+GREEN_HIDDEN int green__wait_fd(int fd, int mask, int64_t deadline);
+/* One entry of a multi-descriptor wait (poll/select). */
+struct green__fdwait {
+    int fd;
+    int mask;                    /* GREEN_READ|GREEN_WRITE wanted */
+    struct green__wnode node[2]; /* read and write waits */
+};
+/* Park until any of n entries is ready or the deadline passes. Returns 0 or
+ * an errno value (ETIMEDOUT, ECANCELED, EBADF...). Callers re-check
+ * readiness themselves (poll with timeout 0). */
+GREEN_HIDDEN int green__wait_fds(struct green__fdwait *w, int n, int64_t deadline);
+GREEN_HIDDEN void green__fd_forget_all(struct green__ctx *c);
+
+/* --------------------------------------------------------------- timers */
+
+GREEN_HIDDEN int green__timers_init(struct green__ctx *c);
+GREEN_HIDDEN int green__timer_add(struct green__ctx *c, struct green_thread *t,
+                                  int64_t deadline);
+GREEN_HIDDEN void green__timer_remove(struct green__ctx *c, struct green_thread *t);
+GREEN_HIDDEN void green__timers_expire(struct green__ctx *c, int64_t now);
+GREEN_HIDDEN void green__timers_arm(struct green__ctx *c);
+GREEN_HIDDEN void green__timers_after_fork(struct green__ctx *c);
+
+/* ------------------------------------------------------------ misc */
+
+/* Settings read once from GREEN_* variables (settings.c). */
+GREEN_HIDDEN void green__init_settings(void);
+extern bool green__block_on_deadlock;   /* shim: hang instead of EDEADLK */
+extern int green__offload_workers;      /* GREEN_WORKERS */
+GREEN_HIDDEN void green__register_atfork(void);
+
+/* Thread internals shared by hub.c and thread.c. */
+GREEN_HIDDEN struct green_thread *green__thread_create(
+    void *(*fn)(void *), void *arg, const green_attr_t *attr, int *err);
+GREEN_HIDDEN _Noreturn void green__thread_finish(struct green_thread *t, void *result);
+GREEN_HIDDEN void green__thread_free(struct green_thread *t);
+GREEN_HIDDEN void green__thread_kill(struct green_thread *t);
+GREEN_HIDDEN int green__switch_direct(struct green_thread *t, void *value);
+GREEN_HIDDEN bool green__is_main_os_thread(void);
+
+/* Run the ctx's fork child fix-up (called by the preload's fork hook and by
+ * pthread_atfork registered in the core). */
+GREEN_HIDDEN void green__after_fork_child(void);
+/* Free a thread's locals, running key destructors. */
+GREEN_HIDDEN void green__locals_run_destructors(struct green_thread *t);
+/* Non-zero while libgreen calls a hooked libc function for its own purposes
+ * (pthread_create of a worker, the worker queue's mutex): every hook passes
+ * straight through while it is set. */
+extern __thread int green__bypass __attribute__((tls_model("initial-exec")));
+#define GREEN__BYPASS_BEGIN() (green__bypass++)
+#define GREEN__BYPASS_END()   (green__bypass--)
+
+#endif /* GREEN_INTERNAL_H */

@@ -1,0 +1,717 @@
+/*
+ * hub.c - the scheduler: one hub per OS thread, the run queue, park/ready.
+ *
+ * What it is. Each OS thread that uses libgreen gets a green__ctx, created
+ * lazily: the program's original stack becomes the "main" green thread and
+ * a second green thread, the hub, runs a libev loop. Every other green
+ * thread is spawned into the ctx's FIFO run queue.
+ *
+ * Who switches where. A green thread gives up the CPU only inside
+ * schedule(): when it parks (green__park), yields, finishes, or switches
+ * directly (green_switch). schedule() pops the head of the run queue, or
+ * resumes the hub when the queue is empty. The hub polls libev (blocking
+ * only when nothing is runnable), whose callbacks make parked threads
+ * runnable with green__ready(), and then puts itself at the tail of the run
+ * queue and runs the head. The hub itself never parks.
+ *
+ * Fairness. Whenever the run queue is not empty, the hub is in it
+ * (ensure_hub_queued): each round of runnable threads is followed by one
+ * turn of the hub, so threads that keep readying each other (ping-pong
+ * over a channel) cannot starve I/O and timers. To keep yield cheap the
+ * hub's non-blocking poll is skipped when the last one was less than
+ * POLL_INTERVAL_NS ago, which bounds the extra latency a busy loop adds to
+ * I/O to 50 us per round.
+ *
+ * Invariants.
+ *  - The hub is running, on the run queue (hub_queued), or idle-suspended
+ *    in its loop; in all three cases switching to it is valid.
+ *  - A thread is on the run queue iff its state is NEW or RUNNABLE.
+ *  - green__ready wakes a PARKED thread only; the first wake wins and
+ *    unlinks the thread's wait node, so a waker never pops a thread that a
+ *    timeout or kill already woke (no lost wake-ups).
+ *  - errno is saved when a thread switches out and restored when it
+ *    switches back in: errno belongs to the green thread.
+ *  - A finished thread cannot free the stack it runs on: it leaves itself in
+ *    ctx->dead and the next thread to run recycles the stack.
+ *
+ * Deadlock. When nothing is runnable and libev has no active watcher and no
+ * remote post is expected, no parked thread can ever wake. For the explicit
+ * API the main green thread is woken with EDEADLK (as gevent raises
+ * LoopExit). Under the LD_PRELOAD shim (block_on_deadlock) the process
+ * blocks forever, as the same program would natively.
+ *
+ * Rejected: a hub that runs every thread itself (one extra switch per
+ * wake-up); ucontext (a syscall per switch); one global run queue shared by
+ * OS threads (locks on every switch; green threads stay on their OS thread,
+ * as in gevent).
+ */
+#define _GNU_SOURCE
+#include "green_internal.h"
+#include "arch/switch.h"
+#include <pthread.h>
+#include <stdarg.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/syscall.h>
+
+#ifdef GREEN_ASAN
+#include <sanitizer/common_interface_defs.h>
+#endif
+
+#define POLL_INTERVAL_NS 50000
+
+__thread struct green__ctx *green__tls_ctx __attribute__((tls_model("initial-exec")));
+__thread int green__bypass __attribute__((tls_model("initial-exec")));
+
+static atomic_uint_fast64_t next_id = 1;
+
+/* ---------------------------------------------------------------- logging */
+
+void green__log(const char *fmt, ...)
+{
+    char b[1024];
+    int n = snprintf(b, sizeof b, "libgreen: ");
+    va_list ap;
+    va_start(ap, fmt);
+    n += vsnprintf(b + n, sizeof b - (size_t)n - 1, fmt, ap);
+    va_end(ap);
+    if (n > (int)sizeof b - 2)
+        n = (int)sizeof b - 2;
+    b[n++] = '\n';
+    ssize_t r = write(2, b, (size_t)n);
+    (void)r;
+}
+
+void green__panic(const char *sub, const char *file, int line, const char *what)
+{
+    green__log("%s: invariant broken at %s:%d: %s", sub, file, line, what);
+    abort();
+}
+
+int64_t green_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* ------------------------------------------------------------ wait queues */
+
+void green__waitq_push(struct green__waitq *q, struct green__wnode *n)
+{
+    green__assert("waitq", n->q == NULL);
+    n->q = q;
+    n->next = NULL;
+    n->prev = q->tail;
+    if (q->tail)
+        q->tail->next = n;
+    else
+        q->head = n;
+    q->tail = n;
+}
+
+void green__waitq_remove(struct green__wnode *n)
+{
+    struct green__waitq *q = n->q;
+    if (!q)
+        return;
+    if (n->prev)
+        n->prev->next = n->next;
+    else
+        q->head = n->next;
+    if (n->next)
+        n->next->prev = n->prev;
+    else
+        q->tail = n->prev;
+    n->next = n->prev = NULL;
+    n->q = NULL;
+}
+
+struct green__wnode *green__waitq_pop(struct green__waitq *q)
+{
+    struct green__wnode *n = q->head;
+    if (n)
+        green__waitq_remove(n);
+    return n;
+}
+
+int green__waitq_wake_all(struct green__waitq *q, int code)
+{
+    int k = 0;
+    struct green__wnode *n;
+    while ((n = green__waitq_pop(q))) {
+        green__ready(n->t, code);
+        k++;
+    }
+    return k;
+}
+
+int green__waitq_wake_one(struct green__waitq *q, int code)
+{
+    struct green__wnode *n = green__waitq_pop(q);
+    if (!n)
+        return 0;
+    green__ready(n->t, code);
+    return 1;
+}
+
+/* -------------------------------------------------------------- run queue */
+
+static void runq_push(struct green__ctx *c, struct green_thread *t)
+{
+    green__assert("hub", !t->on_runq);
+    t->on_runq = true;
+    t->runq_next = NULL;
+    t->runq_prev = c->runq_tail;
+    if (c->runq_tail)
+        c->runq_tail->runq_next = t;
+    else
+        c->runq_head = t;
+    c->runq_tail = t;
+}
+
+static void runq_remove(struct green__ctx *c, struct green_thread *t)
+{
+    if (!t->on_runq)
+        return;
+    if (t->runq_prev)
+        t->runq_prev->runq_next = t->runq_next;
+    else
+        c->runq_head = t->runq_next;
+    if (t->runq_next)
+        t->runq_next->runq_prev = t->runq_prev;
+    else
+        c->runq_tail = t->runq_prev;
+    t->runq_next = t->runq_prev = NULL;
+    t->on_runq = false;
+    if (t == c->hub)
+        c->hub_queued = false;
+}
+
+static struct green_thread *runq_pop(struct green__ctx *c)
+{
+    struct green_thread *t = c->runq_head;
+    if (t)
+        runq_remove(c, t);
+    return t;
+}
+
+/* Keep the hub in the queue whenever the queue is not empty (fairness). */
+static void ensure_hub_queued(struct green__ctx *c)
+{
+    if (!c->hub_queued && c->current != c->hub) {
+        c->hub_queued = true;
+        c->hub->state = GREEN_RUNNABLE;
+        runq_push(c, c->hub);
+    }
+}
+
+/* --------------------------------------------------------------- switching */
+
+static inline void asan_start(struct green_thread *from, struct green_thread *to)
+{
+#ifdef GREEN_ASAN
+    __sanitizer_start_switch_fiber(
+        from->state == GREEN_DONE ? NULL : &from->asan_fake_stack,
+        to->asan_bottom, to->asan_size);
+#else
+    (void)from; (void)to;
+#endif
+}
+
+static inline void asan_finish(struct green_thread *t)
+{
+#ifdef GREEN_ASAN
+    const void *bottom;
+    size_t size;
+    __sanitizer_finish_switch_fiber(t->asan_fake_stack, &bottom, &size);
+    /* The first switch away from an adopted OS stack tells us its bounds. */
+    struct green__ctx *c = t->ctx;
+    struct green_thread *prev = c->prev_for_asan;
+    if (prev && !prev->asan_bottom) {
+        prev->asan_bottom = bottom;
+        prev->asan_size = size;
+    }
+#else
+    (void)t;
+#endif
+}
+
+static void reap_dead(struct green__ctx *c);
+
+/* Code every thread runs right after it gets the CPU back. */
+static inline void after_switch(struct green_thread *self)
+{
+    struct green__ctx *c = self->ctx;
+    asan_finish(self);
+    if (c->dead)
+        reap_dead(c);
+    errno = self->saved_errno;
+}
+
+/* Switch from the current thread to next. The caller has already set the
+ * current thread's state (and queued it, for a yield). */
+static void switch_to(struct green__ctx *c, struct green_thread *next)
+{
+    struct green_thread *self = c->current;
+    if (next == self) {
+        self->state = GREEN_RUNNING;
+        return;
+    }
+    self->saved_errno = errno;
+    next->state = GREEN_RUNNING;
+    c->current = next;
+#ifdef GREEN_ASAN
+    c->prev_for_asan = self;
+#endif
+    asan_start(self, next);
+    green__ctx_switch(&self->sp, next->sp);
+    after_switch(self);
+}
+
+/* Give the CPU to the next runnable thread, or to the hub. */
+static void schedule(struct green__ctx *c)
+{
+    struct green_thread *next = runq_pop(c);
+    if (!next)
+        next = c->hub;
+    switch_to(c, next);
+}
+
+/* ------------------------------------------------------------ park/ready */
+
+static int64_t scope_deadline(const struct green_thread *t)
+{
+    int64_t d = GREEN_FOREVER;
+    for (const green_timeout_t *s = t->scopes; s; s = s->outer)
+        if (s->deadline >= 0 && (d < 0 || s->deadline < d))
+            d = s->deadline;
+    return d;
+}
+
+static void mark_expired_scopes(struct green_thread *t, int64_t now)
+{
+    for (green_timeout_t *s = t->scopes; s; s = s->outer)
+        if (s->deadline >= 0 && s->deadline <= now)
+            s->expired = true;
+}
+
+/* The common part of every park. next: thread to switch to directly, or
+ * NULL to schedule. */
+static int park_impl(enum green__why why, uintptr_t why_arg,
+                     struct green__waitq *q, int64_t deadline,
+                     struct green_thread *next)
+{
+    struct green__ctx *c = green__tls_ctx;
+    struct green_thread *t = c->current;
+    green__assert("hub", t != c->hub);
+    if (t->kill_pending) {
+        t->kill_pending = false;
+        return ECANCELED;
+    }
+    int64_t sd = scope_deadline(t);
+    int64_t eff = deadline;
+    if (sd >= 0 && (eff < 0 || sd < eff))
+        eff = sd;
+    int64_t now = green_now();
+    if (eff >= 0 && eff <= now) {
+        mark_expired_scopes(t, now);
+        return ETIMEDOUT;
+    }
+    if (q) {
+        t->wnode.t = t;
+        green__waitq_push(q, &t->wnode);
+    }
+    t->state = GREEN_PARKED;
+    t->why = why;
+    t->why_arg = why_arg;
+    t->park_since = now;
+    t->wake_code = 0;
+    if (eff >= 0 && green__timer_add(c, t, eff) != 0) {
+        green__waitq_remove(&t->wnode);
+        t->state = GREEN_RUNNING;
+        return ENOMEM;
+    }
+    if (next) {
+        /* green_switch: next is NEW (queued) or parked in a switch. */
+        if (next->state == GREEN_NEW)
+            runq_remove(c, next);
+        else
+            next->wake_code = 0;
+        switch_to(c, next);
+    } else
+        schedule(c);
+    c = t->ctx;
+    green__timer_remove(c, t);
+    green__waitq_remove(&t->wnode);
+    t->why = GREEN_WHY_NONE;
+    int code = t->wake_code;
+    if (code == ETIMEDOUT)
+        mark_expired_scopes(t, green_now());
+    return code;
+}
+
+int green__park(enum green__why why, uintptr_t why_arg,
+                struct green__waitq *q, int64_t deadline)
+{
+    return park_impl(why, why_arg, q, deadline, NULL);
+}
+
+void green__ready(struct green_thread *t, int code)
+{
+    if (t->state != GREEN_PARKED)
+        return;
+    struct green__ctx *c = t->ctx;
+    green__waitq_remove(&t->wnode);
+    t->wake_code = code;
+    t->state = GREEN_RUNNABLE;
+    runq_push(c, t);
+    ensure_hub_queued(c);
+}
+
+/* ---------------------------------------------------------- remote posts */
+
+static void remote_lock(struct green__ctx *c)
+{
+    while (atomic_flag_test_and_set_explicit(&c->remote_lock, memory_order_acquire))
+        sched_yield();
+}
+
+static void remote_unlock(struct green__ctx *c)
+{
+    atomic_flag_clear_explicit(&c->remote_lock, memory_order_release);
+}
+
+void green__remote_post(struct green__ctx *c, struct green__remote *r)
+{
+    remote_lock(c);
+    r->next = c->remote_head;
+    c->remote_head = r;
+    remote_unlock(c);
+    ev_async_send(c->loop, &c->async);
+}
+
+void green__remote_expect(struct green__ctx *c, int delta)
+{
+    /* The async watcher is unref'd while idle so that it does not hide a
+     * deadlock; it holds a reference while remote posts are expected. */
+    int before = c->refs_remote;
+    c->refs_remote += delta;
+    if (before == 0 && c->refs_remote > 0)
+        ev_ref(c->loop);
+    else if (before > 0 && c->refs_remote == 0)
+        ev_unref(c->loop);
+}
+
+static void async_cb(struct ev_loop *loop, ev_async *w, int revents)
+{
+    (void)loop; (void)revents;
+    struct green__ctx *c = w->data;
+    remote_lock(c);
+    struct green__remote *r = c->remote_head;
+    c->remote_head = NULL;
+    remote_unlock(c);
+    /* Posted LIFO; run in posting order. */
+    struct green__remote *rev = NULL;
+    while (r) {
+        struct green__remote *n = r->next;
+        r->next = rev;
+        rev = r;
+        r = n;
+    }
+    while (rev) {
+        struct green__remote *n = rev->next;
+        rev->run(rev);
+        rev = n;
+    }
+}
+
+/* ------------------------------------------------------------------ hub */
+
+static void deadlock(struct green__ctx *c)
+{
+    if (c->block_on_deadlock) {
+        /* The same program without the shim would hang here too. */
+        for (;;)
+            pause();
+    }
+    if (c->main->state == GREEN_PARKED) {
+        green__ready(c->main, EDEADLK);
+        return;
+    }
+    green__panic("hub", __FILE__, __LINE__,
+                 "deadlock while the main green thread is not parked");
+}
+
+static void hub_main(void *arg)
+{
+    struct green__ctx *c = arg;
+    after_switch(c->hub);
+    for (;;) {
+        int alive = 1;
+        int64_t now = green_now();
+        green__timers_expire(c, now);
+        if (c->runq_head) {
+            if (now - c->last_poll >= POLL_INTERVAL_NS) {
+                c->last_poll = now;
+                alive = ev_run(c->loop, EVRUN_NOWAIT);
+            }
+        } else {
+            green__timers_arm(c);
+            alive = ev_run(c->loop, EVRUN_ONCE);
+            c->last_poll = green_now();
+        }
+        alive = alive || c->theap_n > 0;
+        if (c->runq_head) {
+            c->hub_queued = true;
+            c->hub->state = GREEN_RUNNABLE;
+            runq_push(c, c->hub);
+            schedule(c);
+        } else if (!alive) {
+            deadlock(c);
+        }
+    }
+}
+
+static struct green_thread *thread_alloc(struct green__ctx *c, const char *name)
+{
+    struct green_thread *t = calloc(1, sizeof *t);
+    if (!t)
+        return NULL;
+    t->ctx = c;
+    t->id = atomic_fetch_add(&next_id, 1);
+    if (name)
+        snprintf(t->name, sizeof t->name, "%s", name);
+    else
+        snprintf(t->name, sizeof t->name, "green-%llu", (unsigned long long)t->id);
+    return t;
+}
+
+static void all_link(struct green__ctx *c, struct green_thread *t)
+{
+    t->all_prev = NULL;
+    t->all_next = c->all;
+    if (c->all)
+        c->all->all_prev = t;
+    c->all = t;
+}
+
+static void all_unlink(struct green__ctx *c, struct green_thread *t)
+{
+    if (t->all_prev)
+        t->all_prev->all_next = t->all_next;
+    else
+        c->all = t->all_next;
+    if (t->all_next)
+        t->all_next->all_prev = t->all_prev;
+}
+
+static struct green__ctx *ctx_create(void)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, green__init_settings);
+    struct green__ctx *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->loop = ev_loop_new(EVBACKEND_EPOLL | EVFLAG_NOENV | EVFLAG_NOSIGMASK |
+                          EVFLAG_NOINOTIFY);
+    if (!c->loop)
+        c->loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOENV | EVFLAG_NOSIGMASK);
+    if (!c->loop)
+        goto fail;
+    c->main = thread_alloc(c, "main");
+    c->hub = thread_alloc(c, "hub");
+    if (!c->main || !c->hub)
+        goto fail;
+    c->main->is_main = true;
+    c->main->state = GREEN_RUNNING;
+    c->hub->is_hub = true;
+    if (green__stack_get(&c->hub->stack, 0, 0) != 0)
+        goto fail;
+    c->hub->asan_bottom = c->hub->stack.lo;
+    c->hub->asan_size = (size_t)((char *)c->hub->stack.hi - (char *)c->hub->stack.lo);
+    c->hub->sp = green__ctx_make(c->hub->stack.lo, c->hub->stack.hi, hub_main, c);
+    c->hub->state = GREEN_RUNNABLE;
+    c->current = c->main;
+    c->pid = getpid();
+    all_link(c, c->main);
+    if (green__timers_init(c) != 0)
+        goto fail;
+    ev_async_init(&c->async, async_cb);
+    c->async.data = c;
+    ev_async_start(c->loop, &c->async);
+    ev_unref(c->loop);   /* see green__remote_expect */
+    c->block_on_deadlock = green__block_on_deadlock;
+    green__stack_install_overflow_handler();
+    static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
+    pthread_once(&fork_once, green__register_atfork);
+    return c;
+fail:
+    if (c->hub && c->hub->stack.lo)
+        green__stack_put(&c->hub->stack);
+    free(c->main);
+    free(c->hub);
+    if (c->loop)
+        ev_loop_destroy(c->loop);
+    free(c);
+    return NULL;
+}
+
+struct green__ctx *green__ctx_get(void)
+{
+    struct green__ctx *c = green__tls_ctx;
+    if (green__likely(c != NULL))
+        return c;
+    c = ctx_create();
+    if (!c) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    green__tls_ctx = c;
+    return c;
+}
+
+/* The child of a fork has one OS thread: the one that forked. Its hub keeps
+ * working (the epoll set is rebuilt); green threads of this ctx stay as
+ * they were, suspended, and continue when the caller parks. Hubs of other
+ * OS threads of the parent are gone with their threads. */
+void green__after_fork_child(void)
+{
+    struct green__ctx *c = green__tls_ctx;
+    if (!c)
+        return;
+    ev_loop_fork(c->loop);
+    green__timers_after_fork(c);
+    atomic_flag_clear(&c->remote_lock);
+    c->remote_head = NULL;
+    c->pid = getpid();
+}
+
+void green__register_atfork(void)
+{
+    pthread_atfork(NULL, NULL, green__after_fork_child);
+}
+
+/* ---------------------------------------------------- thread life cycle */
+
+void green__thread_free(struct green_thread *t)
+{
+    struct green__ctx *c = t->ctx;
+    all_unlink(c, t);
+    free(t->locals);
+    free(t);
+}
+
+static void reap_dead(struct green__ctx *c)
+{
+    struct green_thread *d = c->dead;
+    c->dead = NULL;
+    green__stack_put(&d->stack);
+    if (d->detached)
+        green__thread_free(d);
+}
+
+/* Called on the dying thread's own stack; never returns. */
+_Noreturn void green__thread_finish(struct green_thread *t, void *result)
+{
+    struct green__ctx *c = t->ctx;
+    green__locals_run_destructors(t);
+    t->result = result;
+    t->state = GREEN_DONE;
+    green__waitq_wake_all(&t->joiners, 0);
+    if (--c->nthreads == 0)
+        green__waitq_wake_all(&c->all_done, 0);
+    green__assert("hub", c->dead == NULL);
+    c->dead = t;
+    schedule(c);
+    green__panic("hub", __FILE__, __LINE__, "a finished thread was resumed");
+}
+
+static void thread_entry(void *arg)
+{
+    struct green_thread *t = arg;
+    after_switch(t);
+    t->saved_errno = 0;
+    errno = 0;
+    void *r = GREEN_CANCELED;
+    if (!t->killed)
+        r = t->fn(t->arg);
+    green__thread_finish(t, r);
+}
+
+struct green_thread *green__thread_create(void *(*fn)(void *), void *arg,
+                                          const green_attr_t *attr, int *err)
+{
+    struct green__ctx *c = green__ctx_get();
+    if (!c) {
+        *err = ENOMEM;
+        return NULL;
+    }
+    struct green_thread *t = thread_alloc(c, attr ? attr->name : NULL);
+    if (!t) {
+        *err = ENOMEM;
+        return NULL;
+    }
+    int e = green__stack_get(&t->stack, attr ? attr->stack_size : 0,
+                             attr ? attr->guard : 0);
+    if (e) {
+        free(t);
+        *err = e;
+        return NULL;
+    }
+    t->fn = fn;
+    t->arg = arg;
+    t->detached = attr && attr->detached;
+    t->asan_bottom = t->stack.lo;
+    t->asan_size = (size_t)((char *)t->stack.hi - (char *)t->stack.lo);
+    t->sp = green__ctx_make(t->stack.lo, t->stack.hi, thread_entry, t);
+    t->state = GREEN_NEW;
+    c->nthreads++;
+    all_link(c, t);
+    runq_push(c, t);
+    ensure_hub_queued(c);
+    return t;
+}
+
+int green_yield(void)
+{
+    struct green__ctx *c = green__ctx_get();
+    if (!c)
+        return -1;
+    struct green_thread *t = c->current;
+    if (t->kill_pending) {
+        t->kill_pending = false;
+        errno = ECANCELED;
+        return -1;
+    }
+    t->state = GREEN_RUNNABLE;
+    runq_push(c, t);
+    ensure_hub_queued(c);
+    schedule(c);
+    return 0;
+}
+
+/* Direct switch for green_switch: suspend the caller in a SWITCH park and
+ * run t (NEW, or parked in a switch) at once. Returns the park's code. */
+int green__switch_direct(struct green_thread *t, void *value)
+{
+    t->switch_value = value;
+    return park_impl(GREEN_WHY_SWITCH, (uintptr_t)t, NULL, GREEN_FOREVER, t);
+}
+
+void green__thread_kill(struct green_thread *t)
+{
+    if (t->state == GREEN_DONE)
+        return;
+    t->killed = true;
+    if (t->state == GREEN_PARKED)
+        green__ready(t, ECANCELED);
+    else if (t->state != GREEN_NEW)
+        t->kill_pending = true;
+}
+
+bool green__is_main_os_thread(void)
+{
+    return getpid() == (pid_t)syscall(SYS_gettid);
+}

@@ -1,0 +1,317 @@
+/*
+ * stack.c - green thread stacks: mmap'd, a guard page below, pooled.
+ *
+ * A guarded stack is one anonymous mapping whose lowest page is PROT_NONE:
+ * that costs two entries in the process's map table (vm.max_map_count,
+ * 65530 by default), so about 32,000 guarded stacks fit in a process. Past
+ * that, mmap or mprotect fails with ENOMEM; green_spawn then fails with
+ * ENOMEM and a one-time message on stderr says what happened and how to
+ * choose unguarded stacks (GREEN_STACK_GUARD=0 or green_attr_t.guard = 2).
+ * Unguarded stacks are carved from 64-stack slabs, one mapping per slab,
+ * so 100,000 of them cost about 1,600 mappings. An unguarded stack that
+ * overflows corrupts its neighbour silently: it is the user's choice.
+ *
+ * Stacks are pooled per OS thread, per size: in the steady state spawning a
+ * green thread makes no syscall. The pool keeps at most GREEN__POOL_MAX
+ * stacks of each kind; beyond that guarded stacks are unmapped.
+ *
+ * Overflow: each OS thread with a hub has a sigaltstack, and a SIGSEGV /
+ * SIGBUS handler checks whether the fault address lies in the guard page
+ * of the current green thread. If so it writes "stack overflow in green
+ * thread ID (NAME)" to stderr, restores the default action and returns, so
+ * the faulting instruction kills the process with SIGSEGV. Other faults go
+ * to the handler that was installed before ours, or get the default action.
+ *
+ * Rejected: growing stacks (needs compiler help, as in Go); copying stacks
+ * (greenlet does it, but pointers into the stack from other threads, which
+ * C programs make all the time, would dangle).
+ */
+#define _GNU_SOURCE
+#include "green_internal.h"
+#include <signal.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+#ifdef GREEN_VALGRIND
+#include <valgrind/valgrind.h>
+#endif
+
+#define GREEN__POOL_MAX 1024
+#define GREEN__SLAB_STACKS 64
+
+struct pooled {
+    struct pooled *next;
+    struct green__stack s;
+};
+
+/* Per OS thread pools: guarded and unguarded stacks of the default size. */
+struct pool {
+    struct pooled *head;
+    size_t n;
+};
+static __thread struct pool pool_guarded, pool_plain;
+static __thread struct pooled *slab_free;   /* unguarded, any size list */
+
+static size_t page_size_cached;
+
+size_t green__page_size(void)
+{
+    if (!page_size_cached)
+        page_size_cached = (size_t)sysconf(_SC_PAGESIZE);
+    return page_size_cached;
+}
+
+static size_t round_pages(size_t n)
+{
+    size_t p = green__page_size();
+    return (n + p - 1) & ~(p - 1);
+}
+
+static void vg_register(struct green__stack *s)
+{
+#ifdef GREEN_VALGRIND
+    s->vg_id = VALGRIND_STACK_REGISTER(s->lo, s->hi);
+#else
+    (void)s;
+#endif
+}
+
+static void vg_deregister(struct green__stack *s)
+{
+#ifdef GREEN_VALGRIND
+    if (s->vg_id)
+        VALGRIND_STACK_DEREGISTER(s->vg_id);
+#endif
+    s->vg_id = 0;
+}
+
+static void report_map_limit(void)
+{
+    static atomic_flag said = ATOMIC_FLAG_INIT;
+    if (atomic_flag_test_and_set(&said))
+        return;
+    green__log("cannot map another guarded green-thread stack (ENOMEM). "
+               "Each guarded stack costs 2 of the process's "
+               "vm.max_map_count memory mappings (about 32k stacks with the "
+               "default 65530). Set GREEN_STACK_GUARD=0 for unguarded slab "
+               "stacks, or raise vm.max_map_count.");
+}
+
+static int map_guarded(struct green__stack *s, size_t size)
+{
+    size_t pg = green__page_size();
+    size_t total = size + pg;
+    void *m = mmap(NULL, total, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK,
+                   -1, 0);
+    if (m == MAP_FAILED) {
+        int e = errno;
+        if (e == ENOMEM)
+            report_map_limit();
+        return e;
+    }
+    if (mprotect(m, pg, PROT_NONE) != 0) {
+        int e = errno;
+        munmap(m, total);
+        if (e == ENOMEM)
+            report_map_limit();
+        return e;
+    }
+    *s = (struct green__stack){ .map = m, .map_size = total,
+                                .lo = (char *)m + pg, .hi = (char *)m + total,
+                                .guarded = true };
+    return 0;
+}
+
+/* Unguarded stacks of the default size come from slabs that are never
+ * unmapped: they return to slab_free. */
+static int slab_refill(size_t size)
+{
+    size_t total = size * GREEN__SLAB_STACKS;
+    void *m = mmap(NULL, total, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK,
+                   -1, 0);
+    if (m == MAP_FAILED)
+        return errno;
+    for (size_t i = 0; i < GREEN__SLAB_STACKS; i++) {
+        struct pooled *p = malloc(sizeof *p);
+        if (!p)
+            return i ? 0 : ENOMEM;   /* the rest of the slab stays unused */
+        char *lo = (char *)m + i * size;
+        p->s = (struct green__stack){ .map = NULL, .map_size = 0, .lo = lo,
+                                      .hi = lo + size, .guarded = false };
+        p->next = slab_free;
+        slab_free = p;
+    }
+    return 0;
+}
+
+static int take_pooled(struct pool *pl, struct green__stack *s)
+{
+    struct pooled *p = pl->head;
+    if (!p)
+        return 0;
+    pl->head = p->next;
+    pl->n--;
+    *s = p->s;
+    free(p);
+    return 1;
+}
+
+int green__stack_get(struct green__stack *s, size_t size, int guard)
+{
+    size_t def = green_default_stack_size();
+    bool guarded = guard == 1 || (guard <= 0 && green__default_guard);
+    size = size ? round_pages(size) : def;
+    if (size == def) {
+        if (take_pooled(guarded ? &pool_guarded : &pool_plain, s))
+            goto done;
+        if (!guarded) {
+            if (!slab_free) {
+                int e = slab_refill(size);
+                if (e)
+                    return e;
+            }
+            struct pooled *p = slab_free;
+            slab_free = p->next;
+            *s = p->s;
+            free(p);
+            goto done;
+        }
+    }
+    if (guarded) {
+        int e = map_guarded(s, size);
+        if (e)
+            return e;
+    } else {
+        void *m = mmap(NULL, size, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK,
+                       -1, 0);
+        if (m == MAP_FAILED)
+            return errno;
+        *s = (struct green__stack){ .map = m, .map_size = size, .lo = m,
+                                    .hi = (char *)m + size, .guarded = false };
+    }
+done:
+    vg_register(s);
+    return 0;
+}
+
+void green__stack_put(struct green__stack *s)
+{
+    if (!s->lo)
+        return;
+    vg_deregister(s);
+    size_t size = (size_t)((char *)s->hi - (char *)s->lo);
+    bool pooled_size = size == green_default_stack_size();
+    struct pool *pl = s->guarded ? &pool_guarded : &pool_plain;
+    if (pooled_size && (pl->n < GREEN__POOL_MAX || !s->map)) {
+        struct pooled *p = malloc(sizeof *p);
+        if (p) {
+            p->s = *s;
+            p->next = pl->head;
+            pl->head = p;
+            pl->n++;
+            memset(s, 0, sizeof *s);
+            return;
+        }
+    }
+    if (s->map)
+        munmap(s->map, s->map_size);
+    /* A slab stack of another size cannot be unmapped alone; it leaks
+     * only if the default size changed while it was in use. */
+    memset(s, 0, sizeof *s);
+}
+
+/* ------------------------------------------------------ overflow report */
+
+static struct sigaction old_segv, old_bus;
+static atomic_int handler_installed;
+
+static size_t fmt_u64(char *b, uint64_t v)
+{
+    char t[24];
+    size_t n = 0, i = 0;
+    do {
+        t[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (n)
+        b[i++] = t[--n];
+    return i;
+}
+
+/* Async-signal-safe: builds the line by hand and writes it once. */
+static void say_overflow(const struct green_thread *t)
+{
+    char b[256];
+    size_t n = 0;
+    const char *a = "libgreen: stack overflow in green thread ";
+    memcpy(b, a, strlen(a));
+    n += strlen(a);
+    n += fmt_u64(b + n, t->id);
+    b[n++] = ' ';
+    b[n++] = '"';
+    size_t nl = strnlen(t->name, GREEN__NAME_MAX);
+    memcpy(b + n, t->name, nl);
+    n += nl;
+    const char *c = "\" (stack of ";
+    memcpy(b + n, c, strlen(c));
+    n += strlen(c);
+    n += fmt_u64(b + n, (uint64_t)((char *)t->stack.hi - (char *)t->stack.lo) / 1024);
+    const char *d = " KiB hit its guard page)\n";
+    memcpy(b + n, d, strlen(d));
+    n += strlen(d);
+    ssize_t r = write(2, b, n);
+    (void)r;
+}
+
+static void fault_handler(int sig, siginfo_t *si, void *uc)
+{
+    struct green_thread *t = green__current();
+    char *addr = si->si_addr;
+    size_t pg = green__page_size();
+    if (t && t->stack.guarded && addr >= (char *)t->stack.lo - pg &&
+        addr < (char *)t->stack.lo) {
+        say_overflow(t);
+        signal(sig, SIG_DFL);
+        return;   /* the fault repeats with the default action: death */
+    }
+    struct sigaction *old = sig == SIGSEGV ? &old_segv : &old_bus;
+    if ((old->sa_flags & SA_SIGINFO) && old->sa_sigaction) {
+        old->sa_sigaction(sig, si, uc);
+        return;
+    }
+    if (old->sa_handler != SIG_DFL && old->sa_handler != SIG_IGN) {
+        old->sa_handler(sig);
+        return;
+    }
+    signal(sig, SIG_DFL);
+}
+
+void green__stack_install_overflow_handler(void)
+{
+    /* One alternate signal stack per OS thread (the handler must run
+     * somewhere when the green stack is exhausted). */
+    stack_t cur;
+    if (sigaltstack(NULL, &cur) == 0 && (cur.ss_flags & SS_DISABLE)) {
+        size_t sz = 64 * 1024;
+        void *m = mmap(NULL, sz, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (m != MAP_FAILED) {
+            stack_t ss = { .ss_sp = m, .ss_size = sz, .ss_flags = 0 };
+            if (sigaltstack(&ss, NULL) != 0)
+                munmap(m, sz);
+        }
+    }
+    int expect = 0;
+    if (!atomic_compare_exchange_strong(&handler_installed, &expect, 1))
+        return;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = fault_handler;
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGSEGV, &sa, &old_segv);
+    sigaction(SIGBUS, &sa, &old_bus);
+}
