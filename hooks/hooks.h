@@ -36,6 +36,9 @@ extern unsigned green__hook_families __attribute__((visibility("hidden")));
 /* True when running as LD_PRELOAD / greenrun (not linked explicitly). */
 extern bool green__preloaded __attribute__((visibility("hidden")));
 
+/* GREEN_LOG_LEVEL: 0 silent, 1 errors, 2 warnings, 3 debug. */
+extern int green__log_level __attribute__((visibility("hidden")));
+
 /* Should a hook of this family act (rather than pass through)? */
 static inline bool green__hook_on(unsigned family)
 {
