@@ -105,7 +105,9 @@ bool green_killed(void);
  * green_switch(); a new thread starts with fn(arg) as usual and can read the
  * value with green_switch_value(). The caller resumes when another thread
  * switches back to it, and *received (if not NULL) gets the value that
- * thread passed. May switch.
+ * thread passed. If t finishes while the caller still waits in this
+ * switch, the caller resumes with t's result in *received (as a dead
+ * greenlet returns to its parent). May switch.
  * Errors: EINVAL (t NULL or the caller), EBUSY (t is running, runnable or
  * parked in something other than green_switch), ECANCELED. */
 int green_switch(green_t t, void *value, void **received);

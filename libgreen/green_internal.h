@@ -113,6 +113,9 @@ struct green_thread {
     void *arg;
     void *result;
     void *switch_value;            /* value handed over by green_switch */
+    bool switched_to;              /* was a green_switch target: on finish,
+                                      resume whoever still waits in a switch
+                                      to it (hub.c resume_switchers) */
     struct green__stack stack;     /* zero for the main and the adopted threads */
     int saved_errno;               /* errno of this thread while switched out */
     int wake_code;                 /* 0 or errno value the park returns */

@@ -612,6 +612,21 @@ static void reap_dead(struct green__ctx *c)
         green__thread_free(d);
 }
 
+/* t finished while others may still wait in a green_switch to it: nobody
+ * could ever switch back to them, so they resume with t's result (as a
+ * dead greenlet returns to its parent) instead of hanging until the
+ * deadlock check. Only threads that were switch targets pay for the scan. */
+static void resume_switchers(struct green__ctx *c, struct green_thread *t)
+{
+    for (struct green_thread *u = c->all; u; u = u->all_next) {
+        if (u->state == GREEN_PARKED && u->why == GREEN_WHY_SWITCH &&
+            u->why_arg == (uintptr_t)t) {
+            u->switch_value = t->result;
+            green__ready(u, 0);
+        }
+    }
+}
+
 /* Called on the dying thread's own stack; never returns. */
 _Noreturn void green__thread_finish(struct green_thread *t, void *result)
 {
@@ -619,6 +634,8 @@ _Noreturn void green__thread_finish(struct green_thread *t, void *result)
     green__locals_run_destructors(t);
     t->result = result;
     t->state = GREEN_DONE;
+    if (t->switched_to)
+        resume_switchers(c, t);
     green__waitq_wake_all(&t->joiners, 0);
     if (--c->nthreads == 0)
         green__waitq_wake_all(&c->all_done, 0);
@@ -697,6 +714,7 @@ int green_yield(void)
 int green__switch_direct(struct green_thread *t, void *value)
 {
     t->switch_value = value;
+    t->switched_to = true;
     return park_impl(GREEN_WHY_SWITCH, (uintptr_t)t, NULL, GREEN_FOREVER, t);
 }
 
