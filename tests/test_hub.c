@@ -1,0 +1,387 @@
+/*
+ * test_hub.c - the hub: descriptor waits with timeouts, close waking the
+ * waiters with EBADF, no stale wake-up after a descriptor number is reused,
+ * cross-OS-thread wake-ups, timers that never fire early, and a working hub
+ * in a forked child.
+ */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include "green.h"
+
+struct waitjob {
+    int fd, mask;
+    int64_t timeout;
+    int rc, err;
+    int64_t took;
+};
+
+static void *waiter(void *arg)
+{
+    struct waitjob *w = arg;
+    int64_t t0 = green_now();
+    errno = 0;
+    w->rc = green_wait_fd(w->fd, w->mask, w->timeout);
+    w->err = errno;
+    w->took = green_now() - t0;
+    return NULL;
+}
+
+static void *write_later(void *arg)
+{
+    int fd = (int)(intptr_t)arg;
+    green_sleep(GREEN_MSEC(5));
+    if (write(fd, "x", 1) != 1)
+        return (void *)1;
+    return NULL;
+}
+
+Test(hub, wait_readable_on_a_pipe_returns_when_data_arrives)
+{
+    int p[2];
+    cr_assert_eq(pipe(p), 0);
+    green_t w = green_spawn(write_later, (void *)(intptr_t)p[1], NULL);
+    int64_t t0 = green_now();
+    cr_expect_eq(green_wait_readable(p[0], GREEN_SEC(5)), GREEN_READ);
+    cr_expect_geq(green_now() - t0, GREEN_MSEC(5));
+    char c;
+    cr_expect_eq(read(p[0], &c, 1), 1);
+    cr_assert_eq(green_join(w, NULL), 0);
+    close(p[0]);
+    close(p[1]);
+}
+
+Test(hub, wait_readable_times_out_with_etimedout_never_early)
+{
+    int p[2];
+    cr_assert_eq(pipe(p), 0);
+    int64_t t0 = green_now();
+    errno = 0;
+    cr_expect_eq(green_wait_readable(p[0], GREEN_MSEC(20)), -1);
+    cr_expect_eq(errno, ETIMEDOUT);
+    int64_t el = green_now() - t0;
+    cr_expect_geq(el, GREEN_MSEC(20), "woke after %lld ns", (long long)el);
+    cr_expect_lt(el, GREEN_SEC(5));
+    close(p[0]);
+    close(p[1]);
+}
+
+Test(hub, a_zero_timeout_polls_without_parking_for_long)
+{
+    int p[2];
+    cr_assert_eq(pipe(p), 0);
+    errno = 0;
+    cr_expect_eq(green_wait_readable(p[0], 0), -1);
+    cr_expect_eq(errno, ETIMEDOUT);
+    cr_expect_eq(write(p[1], "x", 1), 1);
+    cr_expect_eq(green_wait_readable(p[0], GREEN_SEC(1)), GREEN_READ);
+    close(p[0]);
+    close(p[1]);
+}
+
+Test(hub, wait_writable_on_a_socketpair_with_room_returns_at_once)
+{
+    int sv[2];
+    cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    cr_expect_eq(green_wait_writable(sv[0], GREEN_SEC(1)), GREEN_WRITE);
+    cr_expect_eq(green_wait_fd(sv[0], GREEN_READ | GREEN_WRITE, GREEN_SEC(1)),
+                 GREEN_WRITE);
+    close(sv[0]);
+    close(sv[1]);
+}
+
+static void *drain_later(void *arg)
+{
+    int fd = (int)(intptr_t)arg;
+    green_sleep(GREEN_MSEC(10));
+    char buf[65536];
+    for (int i = 0; i < 1000; i++)
+        if (recv(fd, buf, sizeof buf, MSG_DONTWAIT) <= 0)
+            break;
+    return NULL;
+}
+
+Test(hub, wait_writable_on_a_full_socket_waits_for_the_reader)
+{
+    int sv[2];
+    cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    char buf[4096];
+    memset(buf, 'a', sizeof buf);
+    int i = 0;
+    while (i++ < 100000 && send(sv[0], buf, sizeof buf, MSG_DONTWAIT) > 0)
+        ;
+    cr_assert_eq(errno, EAGAIN);
+    errno = 0;
+    cr_expect_eq(green_wait_writable(sv[0], GREEN_MSEC(5)), -1);
+    cr_expect_eq(errno, ETIMEDOUT);
+    green_t d = green_spawn(drain_later, (void *)(intptr_t)sv[1], NULL);
+    cr_expect_eq(green_wait_writable(sv[0], GREEN_SEC(5)), GREEN_WRITE);
+    cr_assert_eq(green_join(d, NULL), 0);
+    close(sv[0]);
+    close(sv[1]);
+}
+
+Test(hub, bad_descriptors_and_masks_fail_with_einval)
+{
+    errno = 0;
+    cr_expect_eq(green_wait_readable(-1, 0), -1);
+    cr_expect_eq(errno, EINVAL);
+    errno = 0;
+    cr_expect_eq(green_wait_fd(0, 0, 0), -1);
+    cr_expect_eq(errno, EINVAL);
+    errno = 0;
+    cr_expect_eq(green_wait_fd(0, 4, 0), -1);
+    cr_expect_eq(errno, EINVAL);
+}
+
+Test(hub, closing_a_descriptor_wakes_every_waiter_with_ebadf)
+{
+    int p[2];
+    cr_assert_eq(pipe(p), 0);
+    struct waitjob w[3];
+    green_t t[3];
+    for (int i = 0; i < 3; i++) {
+        w[i] = (struct waitjob){ .fd = p[0], .mask = GREEN_READ, .timeout = GREEN_SEC(10) };
+        t[i] = green_spawn(waiter, &w[i], NULL);
+    }
+    cr_assert_eq(green_yield(), 0);        /* all three wait */
+    green_fd_closing(p[0]);
+    close(p[0]);
+    for (int i = 0; i < 3; i++) {
+        cr_assert_eq(green_join(t[i], NULL), 0);
+        cr_expect_eq(w[i].rc, -1);
+        cr_expect_eq(w[i].err, EBADF, "waiter %d errno %d", i, w[i].err);
+        cr_expect_lt(w[i].took, GREEN_SEC(5));
+    }
+    close(p[1]);
+}
+
+Test(hub, a_reused_descriptor_number_gets_no_stale_readiness)
+{
+    int p[2];
+    cr_assert_eq(pipe(p), 0);
+    struct waitjob a = { .fd = p[0], .mask = GREEN_READ, .timeout = GREEN_SEC(10) };
+    green_t ta = green_spawn(waiter, &a, NULL);
+    cr_assert_eq(green_yield(), 0);           /* a waits, watcher armed */
+    cr_assert_eq(write(p[1], "x", 1), 1);     /* old fd now ready */
+    int old = p[0];
+    green_fd_closing(old);
+    close(old);
+    close(p[1]);
+    int q[2];
+    cr_assert_eq(pipe(q), 0);
+    cr_assert_eq(q[0], old, "the new pipe did not reuse fd %d", old);
+    struct waitjob b = { .fd = q[0], .mask = GREEN_READ, .timeout = GREEN_MSEC(30) };
+    green_t tb = green_spawn(waiter, &b, NULL);
+    cr_assert_eq(green_join(ta, NULL), 0);
+    cr_assert_eq(green_join(tb, NULL), 0);
+    cr_expect_eq(a.rc, -1);
+    cr_expect_eq(a.err, EBADF);
+    cr_expect_eq(b.rc, -1, "the new descriptor was woken by a stale event");
+    cr_expect_eq(b.err, ETIMEDOUT);
+    /* And the new descriptor works. */
+    cr_assert_eq(write(q[1], "y", 1), 1);
+    cr_expect_eq(green_wait_readable(q[0], GREEN_SEC(5)), GREEN_READ);
+    close(q[0]);
+    close(q[1]);
+}
+
+Test(hub, a_descriptor_reused_after_an_unannounced_close_still_works)
+{
+    /* The program closed the fd without telling us (no hook): the watcher
+     * is still armed on a number that now names another file. */
+    int p[2];
+    cr_assert_eq(pipe(p), 0);
+    cr_assert_eq(write(p[1], "x", 1), 1);
+    cr_expect_eq(green_wait_readable(p[0], GREEN_SEC(1)), GREEN_READ);
+    int old = p[0];
+    close(p[0]);
+    close(p[1]);
+    green_fd_closing(old);       /* the hooked close would have said so */
+    int q[2];
+    cr_assert_eq(pipe(q), 0);
+    cr_assert_eq(q[0], old);
+    struct waitjob b = { .fd = q[0], .mask = GREEN_READ, .timeout = GREEN_SEC(5) };
+    green_t tb = green_spawn(waiter, &b, NULL);
+    green_t w = green_spawn(write_later, (void *)(intptr_t)q[1], NULL);
+    cr_assert_eq(green_join(tb, NULL), 0);
+    cr_assert_eq(green_join(w, NULL), 0);
+    cr_expect_eq(b.rc, GREEN_READ, "errno %d", b.err);
+    close(q[0]);
+    close(q[1]);
+}
+
+Test(hub, many_threads_wait_on_many_pipes_and_each_wakes_for_its_own)
+{
+    enum { N = 200 };
+    int p[N][2];
+    struct waitjob w[N];
+    green_t t[N];
+    for (int i = 0; i < N; i++) {
+        cr_assert_eq(pipe(p[i]), 0);
+        w[i] = (struct waitjob){ .fd = p[i][0], .mask = GREEN_READ, .timeout = GREEN_SEC(10) };
+        t[i] = green_spawn(waiter, &w[i], NULL);
+    }
+    cr_assert_eq(green_yield(), 0);
+    for (int i = 0; i < N; i += 2)               /* only the even ones */
+        cr_assert_eq(write(p[i][1], "x", 1), 1);
+    cr_assert_eq(green_sleep(GREEN_MSEC(20)), 0);
+    for (int i = 1; i < N; i += 2) {
+        cr_assert_eq(w[i].rc, 0, "odd waiter %d woke", i);   /* still parked */
+        green_kill(t[i]);
+    }
+    for (int i = 0; i < N; i++) {
+        cr_assert_eq(green_join(t[i], NULL), 0);
+        if (i % 2 == 0)
+            cr_expect_eq(w[i].rc, GREEN_READ, "waiter %d: %d errno %d", i, w[i].rc, w[i].err);
+        else
+            cr_expect_eq(w[i].err, ECANCELED);
+        close(p[i][0]);
+        close(p[i][1]);
+    }
+}
+
+static void *slow_job(void *arg)
+{
+    struct timespec ts = { 0, 20 * 1000000 };
+    nanosleep(&ts, NULL);
+    return (void *)((intptr_t)arg * 2);
+}
+
+static int ticks;
+
+static void *ticker(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < 1000 && ticks >= 0; i++) {
+        ticks++;
+        green_sleep(GREEN_MSEC(1));
+    }
+    return NULL;
+}
+
+Test(hub, a_worker_thread_wakes_the_offloading_green_thread)
+{
+    ticks = 0;
+    green_t tk = green_spawn(ticker, NULL, NULL);
+    void *r = NULL;
+    cr_assert_eq(green_offload(slow_job, (void *)21, &r), 0);
+    cr_expect_eq((intptr_t)r, 42);
+    cr_expect_geq(ticks, 2, "the hub did not run other threads meanwhile");
+    ticks = -1000000;
+    cr_assert_eq(green_join(tk, NULL), 0);
+}
+
+Test(hub, sleeps_and_timed_waits_never_return_early)
+{
+    const int64_t d[] = { 1000, 10000, 100000, 1000000, 10000000, 50000000 };
+    int p[2];
+    cr_assert_eq(pipe(p), 0);
+    for (size_t i = 0; i < sizeof d / sizeof *d; i++) {
+        int64_t t0 = green_now();
+        cr_assert_eq(green_sleep(d[i]), 0);
+        int64_t el = green_now() - t0;
+        cr_expect_geq(el, d[i], "sleep %lld took %lld", (long long)d[i], (long long)el);
+        cr_expect_lt(el, d[i] + GREEN_SEC(2));
+        t0 = green_now();
+        cr_expect_eq(green_wait_readable(p[0], d[i]), -1);
+        el = green_now() - t0;
+        cr_expect_geq(el, d[i], "wait %lld took %lld", (long long)d[i], (long long)el);
+        int64_t dl = green_now() + d[i];
+        cr_assert_eq(green_sleep_until(dl), 0);
+        cr_expect_geq(green_now(), dl);
+    }
+    close(p[0]);
+    close(p[1]);
+}
+
+static void *sleep_record(void *arg)
+{
+    int64_t *out = arg;
+    int64_t t0 = green_now();
+    green_sleep(out[0]);
+    out[1] = green_now() - t0;
+    return NULL;
+}
+
+Test(hub, concurrent_sleeps_with_different_deadlines_each_wait_their_own)
+{
+    enum { N = 50 };
+    int64_t rec[N][2];
+    green_t t[N];
+    for (int i = 0; i < N; i++) {
+        rec[i][0] = GREEN_USEC(100) * ((i * 7) % N + 1);   /* shuffled */
+        t[i] = green_spawn(sleep_record, rec[i], NULL);
+    }
+    for (int i = 0; i < N; i++) {
+        cr_assert_eq(green_join(t[i], NULL), 0);
+        cr_expect_geq(rec[i][1], rec[i][0], "thread %d slept %lld of %lld", i,
+                      (long long)rec[i][1], (long long)rec[i][0]);
+    }
+}
+
+static void *sleep_then_write(void *arg)
+{
+    int fd = (int)(intptr_t)arg;
+    if (green_sleep(GREEN_MSEC(2)) != 0)
+        return (void *)1;
+    return write(fd, "z", 1) == 1 ? NULL : (void *)2;
+}
+
+/* In the child: the hub must keep working. Exit code says what broke. */
+static int child_checks(void)
+{
+    int64_t t0 = green_now();
+    if (green_sleep(GREEN_MSEC(5)) != 0)
+        return 10;
+    if (green_now() - t0 < GREEN_MSEC(5))
+        return 11;
+    int p[2];
+    if (pipe(p) != 0)
+        return 12;
+    green_t w = green_spawn(sleep_then_write, (void *)(intptr_t)p[1], NULL);
+    if (!w)
+        return 13;
+    if (green_wait_readable(p[0], GREEN_SEC(5)) != GREEN_READ)
+        return 14;
+    void *r = (void *)1;
+    if (green_join(w, &r) != 0 || r)
+        return 15;
+    char c;
+    if (read(p[0], &c, 1) != 1)
+        return 17;
+    errno = 0;
+    if (green_wait_readable(p[0], GREEN_MSEC(5)) != -1 || errno != ETIMEDOUT)
+        return 16;
+    return 0;
+}
+
+Test(hub, a_forked_child_has_a_working_hub)
+{
+    /* Use the hub in the parent first: timers armed, a watcher active. */
+    int pp[2];
+    cr_assert_eq(pipe(pp), 0);
+    cr_expect_eq(green_wait_readable(pp[0], GREEN_MSEC(2)), -1);
+    green_t s = green_spawn(sleep_then_write, (void *)(intptr_t)pp[1], NULL);
+    cr_assert_eq(green_yield(), 0);          /* s sleeps across the fork */
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0)
+        _exit(child_checks());
+    int st;
+    cr_assert_eq(waitpid(pid, &st, 0), pid);
+    cr_expect(WIFEXITED(st), "child died: %#x", st);
+    cr_expect_eq(WEXITSTATUS(st), 0, "child check %d failed", WEXITSTATUS(st));
+    cr_assert_eq(green_join(s, NULL), 0);   /* the parent still works too */
+    cr_expect_eq(green_wait_readable(pp[0], GREEN_SEC(1)), GREEN_READ);
+    close(pp[0]);
+    close(pp[1]);
+}

@@ -1,0 +1,246 @@
+/*
+ * test_stack.c - green thread stacks: the size attribute, pooled reuse
+ * (no mapping growth in the steady state), unguarded slab stacks, and the
+ * overflow report (run in a forked child, which must die with SIGSEGV after
+ * naming the thread on stderr).
+ */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include "green.h"
+
+static int count_maps(void)
+{
+    FILE *f = fopen("/proc/self/maps", "r");
+    if (!f)
+        return -1;
+    int n = 0, ch;
+    while ((ch = fgetc(f)) != EOF)
+        n += ch == '\n';
+    fclose(f);
+    return n;
+}
+
+/* Recurse depth times with a 1 KiB frame the compiler cannot drop. */
+static __attribute__((noinline)) int deep(int depth)
+{
+    volatile char frame[1024];
+    frame[0] = (char)depth;
+    frame[1023] = (char)depth;
+    if (depth == 0)
+        return frame[0];
+    return deep(depth - 1) + frame[1023] - (char)depth;
+}
+
+static void *recurse(void *arg)
+{
+    return (void *)(intptr_t)deep((int)(intptr_t)arg);
+}
+
+Test(stack, a_thread_can_use_most_of_a_1_mib_stack)
+{
+    green_attr_t a = { .stack_size = 1 << 20 };
+    green_t t = green_spawn(recurse, (void *)900, &a);   /* ~900 KiB deep */
+    cr_assert(t);
+    void *r = (void *)1;
+    cr_assert_eq(green_join(t, &r), 0);
+    cr_expect_eq((intptr_t)r, 0);
+}
+
+static void *frame_address(void *arg)
+{
+    (void)arg;
+    volatile char here;
+    void *p = (void *)&here;
+    __asm__("" : "+r"(p));   /* launder: we want the address, not the object */
+    return p;
+}
+
+Test(stack, threads_run_on_their_own_stacks_of_the_requested_size)
+{
+    green_attr_t a = { .stack_size = 1 << 20 };
+    green_t t = green_spawn(frame_address, NULL, &a);
+    void *r;
+    cr_assert_eq(green_join(t, &r), 0);
+    volatile char mine;
+    intptr_t d = (intptr_t)r - (intptr_t)&mine;
+    cr_expect(d > (1 << 20) || d < -(1 << 20), "thread frame %p too close to main %p",
+              r, (void *)&mine);
+}
+
+Test(stack, spawning_ten_thousand_threads_reuses_pooled_stacks)
+{
+    /* Warm up: the first spawn creates the hub and its stack. */
+    green_t w = green_spawn(recurse, (void *)4, NULL);
+    cr_assert_eq(green_join(w, NULL), 0);
+    int before = count_maps();
+    for (int i = 0; i < 10000; i++) {
+        green_t t = green_spawn(recurse, (void *)4, NULL);
+        cr_assert(t);
+        cr_assert_eq(green_join(t, NULL), 0);
+    }
+    int after = count_maps();
+    cr_expect_leq(after - before, 4, "maps %d -> %d", before, after);
+}
+
+static void *park_forever(void *arg)
+{
+    (void)arg;
+    green_sleep(GREEN_SEC(100));
+    return NULL;
+}
+
+static int maps_growth_for_parked(int n, int guard)
+{
+    green_t *t = calloc((size_t)n, sizeof *t);
+    green_attr_t a = { .guard = guard };
+    int before = count_maps();
+    for (int i = 0; i < n; i++) {
+        t[i] = green_spawn(park_forever, NULL, &a);
+        cr_assert(t[i], "spawn %d: errno %d", i, errno);
+    }
+    green_yield();                   /* all of them are parked now */
+    int after = count_maps();
+    for (int i = 0; i < n; i++)
+        green_kill(t[i]);
+    for (int i = 0; i < n; i++)
+        cr_assert_eq(green_join(t[i], NULL), 0);
+    free(t);
+    return after - before;
+}
+
+Test(stack, a_guarded_stack_costs_two_mappings)
+{
+    int g = maps_growth_for_parked(1000, 1);
+    cr_expect_geq(g, 2000, "1000 guarded stacks added %d mappings", g);
+    cr_expect_leq(g, 2010, "1000 guarded stacks added %d mappings", g);
+}
+
+Test(stack, unguarded_stacks_come_from_slabs_of_few_mappings)
+{
+    int g = maps_growth_for_parked(1000, 2);
+    cr_expect_leq(g, 40, "1000 unguarded stacks added %d mappings", g);
+}
+
+Test(stack, green_stack_guard_0_makes_unguarded_stacks_the_default)
+{
+    setenv("GREEN_STACK_GUARD", "0", 1);   /* read when the hub is created */
+    int g = maps_growth_for_parked(1000, 0);
+    cr_expect_leq(g, 40, "1000 default stacks added %d mappings", g);
+}
+
+Test(stack, green_stack_size_sets_the_default_size)
+{
+    setenv("GREEN_STACK_SIZE", "96K", 1);
+    green_self();
+    cr_expect_eq(green_default_stack_size(), 96 * 1024);
+    cr_expect_eq(green_set_default_stack_size(100), -1);
+    cr_expect_eq(errno, EINVAL);
+    cr_expect_eq(green_set_default_stack_size(1 << 20), 0);
+    cr_expect_eq(green_default_stack_size(), 1 << 20);
+    green_t t = green_spawn(recurse, (void *)900, NULL);   /* fits in 1 MiB */
+    void *r = (void *)1;
+    cr_assert_eq(green_join(t, &r), 0);
+    cr_expect_eq((intptr_t)r, 0);
+}
+
+/* Run fn in a forked child with stderr on a pipe; return the child's wait
+ * status and what it wrote to stderr. */
+static int run_child(void (*fn)(void), char *err, size_t errsz)
+{
+    int p[2];
+    cr_assert_eq(pipe(p), 0);
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        close(p[0]);
+        dup2(p[1], 2);
+        fn();
+        _exit(0);
+    }
+    close(p[1]);
+    size_t n = 0;
+    ssize_t r;
+    while (n < errsz - 1 && (r = read(p[0], err + n, errsz - 1 - n)) > 0)
+        n += (size_t)r;
+    err[n] = 0;
+    close(p[0]);
+    int st = 0;
+    cr_assert_eq(waitpid(pid, &st, 0), pid);
+    return st;
+}
+
+static volatile int never = -1;   /* hides the infinite recursion */
+
+static __attribute__((noinline)) int forever(int depth)
+{
+    volatile char frame[256];
+    frame[0] = (char)depth;
+    if (depth == never)
+        return 0;
+    return forever(depth + 1) + frame[0];
+}
+
+static void *overflow(void *arg)
+{
+    (void)arg;
+    return (void *)(intptr_t)forever(0);
+}
+
+static uint64_t diver_id;
+
+static void overflow_child(void)
+{
+    green_attr_t a = { .name = "deep-diver", .stack_size = 64 * 1024 };
+    green_t t = green_spawn(overflow, NULL, &a);
+    diver_id = green_id(t);
+    char idline[64];
+    int n = snprintf(idline, sizeof idline, "id=%llu\n", (unsigned long long)diver_id);
+    if (write(2, idline, (size_t)n) < 0)
+        _exit(5);
+    green_join(t, NULL);
+    _exit(4);   /* must not get here */
+}
+
+Test(stack, an_overflow_is_reported_with_the_thread_name_and_kills_with_sigsegv)
+{
+    char err[4096];
+    int st = run_child(overflow_child, err, sizeof err);
+    cr_expect(WIFSIGNALED(st), "status %#x, stderr: %s", st, err);
+    cr_expect_eq(WTERMSIG(st), SIGSEGV, "signal %d", WTERMSIG(st));
+    cr_expect(strstr(err, "stack overflow in green thread") != NULL, "stderr: %s", err);
+    cr_expect(strstr(err, "deep-diver") != NULL, "stderr: %s", err);
+    unsigned long long id = 0;
+    const char *p = strstr(err, "id=");
+    cr_assert(p && sscanf(p, "id=%llu", &id) == 1);
+    char want[80];
+    snprintf(want, sizeof want, "green thread %llu \"deep-diver\"", id);
+    cr_expect(strstr(err, want) != NULL, "want [%s] in stderr: %s", want, err);
+}
+
+static void *null_deref(void *arg)
+{
+    return (void *)(intptr_t)*(volatile int *)arg;
+}
+
+static void null_child(void)
+{
+    green_t t = green_spawn(null_deref, NULL, NULL);
+    green_join(t, NULL);
+    _exit(4);
+}
+
+Test(stack, an_ordinary_segfault_in_a_green_thread_is_not_called_an_overflow)
+{
+    char err[4096];
+    int st = run_child(null_child, err, sizeof err);
+    cr_expect(WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV, "status %#x", st);
+    cr_expect(strstr(err, "stack overflow") == NULL, "stderr: %s", err);
+}
