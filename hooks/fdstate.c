@@ -1,0 +1,235 @@
+/*
+ * fdstate.c - the per-process table of descriptor hints for the I/O hooks.
+ *
+ * What it is. An array of entries indexed by fd, allocated in chunks of
+ * 1024 that never move (installed with a compare-and-swap, so two OS
+ * threads touching a new chunk at once are fine). An entry records what
+ * kind of file the fd is, whether the program asked for O_NONBLOCK (its own
+ * view), whether we set O_NONBLOCK on the open file description (only on
+ * listeners this process created, see io.c), and SO_RCVTIMEO/SO_SNDTIMEO.
+ *
+ * Who writes. Hooked calls that create or close descriptors (socket,
+ * accept, pipe, open, dup, close...) and that change the recorded state
+ * (fcntl F_SETFL, ioctl FIONBIO, setsockopt) record it even when they pass
+ * straight through: a server typically creates and binds its listener on
+ * the main thread before the first pthread_create made it a green thread,
+ * and the hooks must still know later that this process created it. The
+ * fields are relaxed atomics, so an OS thread the program did not hand to
+ * us cannot tear an entry; decisions are only taken by green threads.
+ *
+ * Invariant: an entry is a hint. glibc closes and opens descriptors
+ * internally (fclose, fopen, syslog) without any hook, so an entry may
+ * describe a file that no longer has this number. Hence:
+ *  - The socket fast path validates the kind itself: recv(MSG_DONTWAIT) on
+ *    a non-socket fails with ENOTSOCK, and the hook then resets the entry
+ *    and starts again.
+ *  - The non-socket path does not use the table at all: it asks the kernel
+ *    (poll with timeout 0, F_GETFL when not ready).
+ *  - What remains trusted: the program's O_NONBLOCK for sockets and the
+ *    socket timeouts; every hooked creation resets them, so a wrong value
+ *    needs an fd closed AND reopened by paths no hook sees, then read with
+ *    a hooked call. Sockets received with SCM_RIGHTS are reset by recvmsg.
+ *
+ * Rejected: an fstat per call to validate (one more syscall on the fast
+ * path); storing the state in libgreen/fd.c's per-ctx slots (those belong
+ * to one hub, while descriptors and their flags belong to the process).
+ */
+#define _GNU_SOURCE
+#include "fdstate.h"
+#include "hooks.h"
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+
+#define CHUNK 1024
+#define MAX_CHUNKS 1024            /* up to 1,048,576 descriptors */
+
+/* bits of entry.bits */
+#define B_KIND    0x07u            /* enum green__fdkind */
+#define B_KNOWN   0x08u
+#define B_USERNB  0x10u
+#define B_OURNB   0x20u
+#define B_CREATED 0x40u
+
+struct entry {
+    _Atomic uint32_t bits;         /* kind and flags, B_* above */
+    _Atomic int64_t rcvtimeo;      /* ns, 0 = none */
+    _Atomic int64_t sndtimeo;      /* ns, 0 = none */
+};
+
+static _Atomic(struct entry *) chunks[MAX_CHUNKS];
+
+static struct entry *entry_at(int fd, bool create)
+{
+    if (fd < 0 || fd >= CHUNK * MAX_CHUNKS)
+        return NULL;
+    struct entry *ch = atomic_load_explicit(&chunks[fd / CHUNK], memory_order_acquire);
+    if (!ch && create) {
+        struct entry *fresh = calloc(CHUNK, sizeof *fresh);
+        if (!fresh)
+            return NULL;
+        if (atomic_compare_exchange_strong(&chunks[fd / CHUNK], &ch, fresh))
+            ch = fresh;
+        else
+            free(fresh);           /* lost the race: ch is the winner's */
+    }
+    return ch ? &ch[fd % CHUNK] : NULL;
+}
+
+static uint32_t pack(const struct green__fdinfo *i)
+{
+    return ((uint32_t)i->kind & B_KIND) | (i->known ? B_KNOWN : 0) |
+           (i->user_nonblock ? B_USERNB : 0) | (i->our_nonblock ? B_OURNB : 0) |
+           (i->created ? B_CREATED : 0);
+}
+
+struct green__fdinfo green__fdstate_peek(int fd)
+{
+    struct entry *e = entry_at(fd, false);
+    if (!e)
+        return (struct green__fdinfo){ 0 };
+    uint32_t b = atomic_load_explicit(&e->bits, memory_order_relaxed);
+    return (struct green__fdinfo){
+        .kind = (enum green__fdkind)(b & B_KIND),
+        .known = b & B_KNOWN,
+        .user_nonblock = b & B_USERNB,
+        .our_nonblock = b & B_OURNB,
+        .created = b & B_CREATED,
+        .rcvtimeo = atomic_load_explicit(&e->rcvtimeo, memory_order_relaxed),
+        .sndtimeo = atomic_load_explicit(&e->sndtimeo, memory_order_relaxed),
+    };
+}
+
+void green__fdstate_set(int fd, const struct green__fdinfo *i)
+{
+    struct entry *e = entry_at(fd, true);
+    if (!e)
+        return;
+    atomic_store_explicit(&e->rcvtimeo, i->rcvtimeo, memory_order_relaxed);
+    atomic_store_explicit(&e->sndtimeo, i->sndtimeo, memory_order_relaxed);
+    atomic_store_explicit(&e->bits, pack(i), memory_order_relaxed);
+}
+
+static enum green__fdkind kind_of(int fd)
+{
+    struct stat st;
+    if (fstat(fd, &st) != 0)
+        return GREEN_FD_UNKNOWN;
+    switch (st.st_mode & S_IFMT) {
+    case S_IFSOCK: return GREEN_FD_SOCKET;
+    case S_IFIFO:  return GREEN_FD_PIPE;
+    case S_IFREG:
+    case S_IFBLK:  return GREEN_FD_FILE;
+    case S_IFCHR:  return GREEN_FD_TTY;
+    default:       return GREEN_FD_OTHER;
+    }
+}
+
+static int64_t sock_timeo(int fd, int opt)
+{
+    struct timeval tv = { 0 };
+    socklen_t len = sizeof tv;
+    if (green__real.getsockopt(fd, SOL_SOCKET, opt, &tv, &len) != 0)
+        return 0;
+    return (int64_t)tv.tv_sec * 1000000000 + (int64_t)tv.tv_usec * 1000;
+}
+
+/* Fill in what i lacks, asking the kernel. Leaves i alone if fd is bad. */
+static void learn(int fd, struct green__fdinfo *i)
+{
+    green__real_init();
+    if (i->kind == GREEN_FD_UNKNOWN) {
+        i->kind = kind_of(fd);
+        if (i->kind == GREEN_FD_UNKNOWN)
+            return;                /* EBADF: let the real call say so */
+    }
+    if (!i->known) {
+        int fl = green__real.fcntl(fd, F_GETFL);
+        if (fl < 0)
+            return;
+        if (!i->our_nonblock)
+            i->user_nonblock = fl & O_NONBLOCK;
+        if (i->kind == GREEN_FD_SOCKET) {
+            i->rcvtimeo = sock_timeo(fd, SO_RCVTIMEO);
+            i->sndtimeo = sock_timeo(fd, SO_SNDTIMEO);
+        }
+        i->known = true;
+    }
+    green__fdstate_set(fd, i);
+}
+
+struct green__fdinfo green__fdstate_get(int fd)
+{
+    struct green__fdinfo i = green__fdstate_peek(fd);
+    if (green__unlikely(i.kind == GREEN_FD_UNKNOWN || !i.known))
+        learn(fd, &i);
+    return i;
+}
+
+void green__fdstate_created(int fd, enum green__fdkind kind, bool nonblock)
+{
+    struct green__fdinfo i = {
+        .kind = kind, .known = true, .user_nonblock = nonblock, .created = true,
+    };
+    green__fdstate_set(fd, &i);
+}
+
+void green__fdstate_reset(int fd)
+{
+    struct entry *e = entry_at(fd, false);
+    if (!e)
+        return;
+    atomic_store_explicit(&e->bits, 0, memory_order_relaxed);
+    atomic_store_explicit(&e->rcvtimeo, 0, memory_order_relaxed);
+    atomic_store_explicit(&e->sndtimeo, 0, memory_order_relaxed);
+}
+
+void green__fdstate_dup(int oldfd, int newfd)
+{
+    struct green__fdinfo i = green__fdstate_peek(oldfd);
+    green__fdstate_set(newfd, &i);
+}
+
+static void set_bit(int fd, uint32_t bit, bool on)
+{
+    struct entry *e = entry_at(fd, true);
+    if (!e)
+        return;
+    if (on)
+        atomic_fetch_or_explicit(&e->bits, bit, memory_order_relaxed);
+    else
+        atomic_fetch_and_explicit(&e->bits, ~bit, memory_order_relaxed);
+}
+
+void green__fdstate_set_user_nonblock(int fd, bool on)
+{
+    set_bit(fd, B_USERNB, on);
+}
+
+void green__fdstate_set_our_nonblock(int fd, bool on)
+{
+    set_bit(fd, B_OURNB, on);
+}
+
+void green__fdstate_set_timeo(int fd, int dir, int64_t ns)
+{
+    struct entry *e = entry_at(fd, true);
+    if (!e)
+        return;
+    atomic_store_explicit(dir ? &e->sndtimeo : &e->rcvtimeo, ns, memory_order_relaxed);
+}
+
+bool green__fd_is_socket(int fd)
+{
+    struct green__fdinfo i = green__fdstate_peek(fd);
+    if (i.kind == GREEN_FD_UNKNOWN) {
+        i.kind = kind_of(fd);
+        if (i.kind != GREEN_FD_UNKNOWN) {
+            struct entry *e = entry_at(fd, true);
+            if (e)
+                atomic_fetch_or_explicit(&e->bits, (uint32_t)i.kind, memory_order_relaxed);
+        }
+    }
+    return i.kind == GREEN_FD_SOCKET;
+}

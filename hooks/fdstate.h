@@ -1,0 +1,81 @@
+/*
+ * fdstate.h - what the I/O hooks remember about each descriptor number.
+ *
+ * One process-wide table indexed by fd (see fdstate.c for the essay). An
+ * entry is a hint, never the truth: every decision that would be wrong
+ * with a stale entry is either validated by the syscall itself (ENOTSOCK
+ * on a socket-only call) or made without the table.
+ */
+#ifndef GREEN_HOOKS_FDSTATE_H
+#define GREEN_HOOKS_FDSTATE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* What kind of file an fd refers to. */
+enum green__fdkind {
+    GREEN_FD_UNKNOWN = 0,   /* not learned yet */
+    GREEN_FD_SOCKET,        /* S_ISSOCK */
+    GREEN_FD_PIPE,          /* pipe or FIFO */
+    GREEN_FD_FILE,          /* regular file or block device: always "ready" */
+    GREEN_FD_TTY,           /* character device (ttys, /dev/null...) */
+    GREEN_FD_OTHER,         /* eventfd, timerfd, epoll, directories... */
+};
+
+/* A snapshot of one entry (the table stores it packed in atomics). */
+struct green__fdinfo {
+    enum green__fdkind kind;  /* GREEN_FD_UNKNOWN until learned */
+    bool known;               /* user_nonblock and the timeouts are valid */
+    bool user_nonblock;       /* the PROGRAM asked for O_NONBLOCK */
+    bool our_nonblock;        /* WE set O_NONBLOCK on the file description */
+    bool created;             /* made by a hooked call of this process */
+    int64_t rcvtimeo;         /* SO_RCVTIMEO in ns, 0 = none */
+    int64_t sndtimeo;         /* SO_SNDTIMEO in ns, 0 = none */
+};
+
+/* Read the entry of fd (all zero when never set or out of range). Never
+ * makes a syscall. */
+__attribute__((visibility("hidden")))
+struct green__fdinfo green__fdstate_peek(int fd);
+
+/* Read the entry of fd, learning what is missing first (fstat, then
+ * F_GETFL and the socket timeouts for fds this process did not create
+ * through a hook): at most once per descriptor. */
+__attribute__((visibility("hidden")))
+struct green__fdinfo green__fdstate_get(int fd);
+
+/* Replace the entry of fd (out-of-range fds are ignored). */
+__attribute__((visibility("hidden")))
+void green__fdstate_set(int fd, const struct green__fdinfo *info);
+
+/* A new descriptor made by a hooked call: kind (may be UNKNOWN), the
+ * program's O_NONBLOCK, no timeouts, nothing set by us. */
+__attribute__((visibility("hidden")))
+void green__fdstate_created(int fd, enum green__fdkind kind, bool nonblock);
+
+/* Forget fd (close, or a stale entry detected). */
+__attribute__((visibility("hidden")))
+void green__fdstate_reset(int fd);
+
+/* newfd now shares oldfd's open file description (dup family). */
+__attribute__((visibility("hidden")))
+void green__fdstate_dup(int oldfd, int newfd);
+
+/* Record the program's own O_NONBLOCK wish (fcntl F_SETFL, FIONBIO). */
+__attribute__((visibility("hidden")))
+void green__fdstate_set_user_nonblock(int fd, bool on);
+
+/* Record that we set O_NONBLOCK on fd's open file description. */
+__attribute__((visibility("hidden")))
+void green__fdstate_set_our_nonblock(int fd, bool on);
+
+/* Record SO_RCVTIMEO (dir 0) or SO_SNDTIMEO (dir 1) in ns. */
+__attribute__((visibility("hidden")))
+void green__fdstate_set_timeo(int fd, int dir, int64_t ns);
+
+/* True when fd is a socket (learns the kind with one fstat the first
+ * time). For other hook modules (poll, select). */
+__attribute__((visibility("hidden")))
+bool green__fd_is_socket(int fd);
+
+#endif

@@ -1,0 +1,1032 @@
+/*
+ * io.c - the socket and descriptor hooks: a blocking call made by a green
+ * thread parks only that green thread.
+ *
+ * How a call waits, by kind of descriptor (fdstate.c remembers the kind):
+ *  - Sockets: per-call non-blocking. The hook first makes the program's own
+ *    call with MSG_DONTWAIT added (read becomes recv, readv becomes recvmsg,
+ *    and so on), so a read on a ready socket is exactly one syscall and
+ *    touches nothing shared. Only on EAGAIN does it look at what the
+ *    program asked for: O_NONBLOCK set by the program means EAGAIN is the
+ *    answer, as without us; otherwise it parks on the fd's readiness
+ *    (libgreen/fd.c keeps the epoll registration armed, so a keep-alive
+ *    connection costs no epoll_ctl) and tries again, up to the SO_RCVTIMEO
+ *    or SO_SNDTIMEO deadline, after which it fails with EAGAIN as the
+ *    kernel does. A blocking send on a stream socket natively returns only
+ *    when everything is sent: the hook loops the same way and returns the
+ *    total (or the partial count when an error or timeout cuts it short).
+ *  - Pipes, ttys, eventfds and other descriptors: never O_NONBLOCK (the
+ *    open file description is shared with other processes). The hook asks
+ *    poll(fd, 0) whether the call can proceed; if not, and the program did
+ *    not make the fd non-blocking itself (F_GETFL), it parks until ready.
+ *    Then it makes the program's blocking call, which cannot block: a pipe
+ *    read after POLLIN returns at once, and a pipe write is cut into pieces
+ *    of at most PIPE_BUF bytes, each of which fits once POLLOUT said a
+ *    buffer slot is free. This path uses no cached state at all.
+ *  - Regular files: always "ready"; passed straight through, or run on
+ *    the worker pool when GREEN_HOOKS includes "file".
+ *  - accept and connect have no per-call non-blocking form. A blocking
+ *    connect sets O_NONBLOCK for the duration of the call, parks until
+ *    writable, reports SO_ERROR and restores the flags, so nobody (stdio
+ *    on the socket, an exec'd child) ever sees the change. A listener this
+ *    process created gets O_NONBLOCK for good at its first hooked accept
+ *    (fcntl F_GETFL keeps showing the program its own view); an inherited
+ *    listener is polled, then accepted with a blocking call: if another
+ *    process takes the connection first, the hub blocks until the next one
+ *    arrives (documented; changing the flag there could break the other
+ *    process).
+ *
+ * Kernel semantics kept: return values and errno; partial transfers; EOF;
+ * SIGPIPE (the program's flags are kept, MSG_NOSIGNAL included); EINTR is
+ * whatever the real call returns (our per-call non-blocking calls never
+ * block, so they never see one). Differences, documented: a signal handler
+ * does not interrupt a parked call (it is not blocked in the kernel); close
+ * wakes green threads waiting on the fd with EBADF (DESIGN.md), where Linux
+ * would leave them blocked.
+ *
+ * Rejected: setting O_NONBLOCK on every socket (breaks stdio on sockets
+ * and children that inherit them); parking before trying (one wasted hub
+ * round trip and epoll registration per call on busy descriptors); an
+ * fstat per call to validate the fd table (one more syscall on the fast
+ * path: the syscall itself validates instead, ENOTSOCK).
+ */
+#define _GNU_SOURCE
+#include "hooks.h"
+#include "fdstate.h"
+#include "io.h"
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/ioctl.h>
+
+#define UNSET INT64_MIN            /* deadline not computed yet */
+#define SENDFILE_CHUNK (64 * 1024) /* most a blocking sendfile asks at once */
+#define IOV_CHUNK 64               /* iovecs copied when resuming a sendmsg */
+
+static inline bool would_block(int e)
+{
+    return e == EAGAIN || e == EWOULDBLOCK;
+}
+
+static inline bool io_on(void)
+{
+    return green__hook_on(GREEN_HOOK_IO);
+}
+
+/* Park until fd is ready for mask. *deadline is computed at the first
+ * park from timeo (ns, 0 = none). Returns 0 to try again, or -1 with
+ * errno: timeout_errno when timeo expired, EBADF (closed), ECANCELED,
+ * ETIMEDOUT (an enclosing green_timeout scope). May switch. */
+static int park_fd(int fd, int mask, int64_t *deadline, int64_t timeo,
+                   int timeout_errno)
+{
+    if (*deadline == UNSET)
+        *deadline = timeo > 0 ? green_now() + timeo : GREEN_FOREVER;
+    int r = green__wait_fd(fd, mask, *deadline);
+    if (r >= 0)
+        return 0;
+    errno = -r;
+    if (r == -ETIMEDOUT && *deadline >= 0 && green_now() >= *deadline)
+        errno = timeout_errno;
+    return -1;
+}
+
+/* ------------------------------------------------------- non-sockets */
+
+/* Wait until a blocking call on a non-socket fd cannot block, or until
+ * the call would fail anyway (error, or the program's own O_NONBLOCK).
+ * Returns 0 to make the call, -1 with errno. May switch. */
+static int ready_for_call(int fd, int mask)
+{
+    for (;;) {
+        struct pollfd p = { .fd = fd, .events = mask == GREEN_READ ? POLLIN : POLLOUT };
+        if (green__real.poll(&p, 1, 0) != 0)
+            return 0;              /* ready, or an error the call will report */
+        int fl = green__real.fcntl(fd, F_GETFL);
+        if (fl < 0 || (fl & O_NONBLOCK))
+            return 0;              /* the call reports EBADF or EAGAIN itself */
+        int r = green__wait_fd(fd, mask, GREEN_FOREVER);
+        if (r < 0) {
+            errno = -r;
+            return -1;
+        }
+    }
+}
+
+/* A blocking write to a pipe, in pieces that fit (see the essay). */
+static ssize_t pipe_write(int fd, const char *buf, size_t n)
+{
+    size_t done = 0;
+    do {
+        if (ready_for_call(fd, GREEN_WRITE) < 0)
+            return done ? (ssize_t)done : -1;
+        size_t k = n - done;
+        if (n > PIPE_BUF && k > PIPE_BUF)
+            k = PIPE_BUF;
+        ssize_t r = green__real.write(fd, buf + done, k);
+        if (r < 0)
+            return done ? (ssize_t)done : -1;
+        done += (size_t)r;
+    } while (done < n);
+    return (ssize_t)done;
+}
+
+/* ------------------------------------------------- regular-file offload */
+
+enum file_op { F_READ, F_WRITE, F_PREAD, F_PWRITE, F_READV, F_WRITEV };
+
+struct file_job {
+    enum file_op op;
+    int fd;
+    void *buf;                  /* F_READ..F_PWRITE */
+    size_t n;
+    off_t off;                  /* F_PREAD, F_PWRITE */
+    const struct iovec *iov;    /* F_READV, F_WRITEV */
+    int iovcnt;
+    ssize_t r;                  /* result */
+    int err;                    /* errno of the worker */
+};
+
+static void *file_job_run(void *p)
+{
+    struct file_job *j = p;
+    switch (j->op) {
+    case F_READ:   j->r = green__real.read(j->fd, j->buf, j->n); break;
+    case F_WRITE:  j->r = green__real.write(j->fd, j->buf, j->n); break;
+    case F_PREAD:  j->r = green__real.pread(j->fd, j->buf, j->n, j->off); break;
+    case F_PWRITE: j->r = green__real.pwrite(j->fd, j->buf, j->n, j->off); break;
+    case F_READV:  j->r = green__real.readv(j->fd, j->iov, j->iovcnt); break;
+    case F_WRITEV: j->r = green__real.writev(j->fd, j->iov, j->iovcnt); break;
+    }
+    j->err = errno;
+    return NULL;
+}
+
+static bool file_offload_on(int fd)
+{
+    if (!green__hook_on(GREEN_HOOK_FILE))
+        return false;
+    return green__fdstate_get(fd).kind == GREEN_FD_FILE;
+}
+
+/* Run j on the worker pool. The job is on the heap: a killed caller
+ * returns at once while the worker still writes its result. May switch. */
+static ssize_t file_offload(const struct file_job *tmpl)
+{
+    struct file_job *j = malloc(sizeof *j);
+    if (!j) {
+        errno = ENOMEM;
+        return -1;
+    }
+    *j = *tmpl;
+    if (green_offload(file_job_run, j, NULL) != 0)
+        return -1;                 /* j leaks if the worker still runs */
+    ssize_t r = j->r;
+    int e = j->err;
+    free(j);
+    if (r < 0)
+        errno = e;
+    return r;
+}
+
+/* ------------------------------------------------------------ sockets */
+
+enum sock_op { OP_RECV, OP_RECVFROM, OP_RECVMSG, OP_SEND, OP_SENDTO, OP_SENDMSG };
+
+/* One socket call, as the program made it. */
+struct sockop {
+    enum sock_op op;
+    int fd;
+    void *buf;                     /* RECV, RECVFROM, SEND, SENDTO */
+    size_t len;
+    int flags;                     /* the program's flags */
+    struct sockaddr *from;         /* RECVFROM */
+    socklen_t *fromlen;
+    const struct sockaddr *to;     /* SENDTO */
+    socklen_t tolen;
+    struct msghdr *msg;            /* RECVMSG, SENDMSG */
+};
+
+static ssize_t sock_once(const struct sockop *o, int flags)
+{
+    switch (o->op) {
+    case OP_RECV:     return green__real.recv(o->fd, o->buf, o->len, flags);
+    case OP_RECVFROM: return green__real.recvfrom(o->fd, o->buf, o->len, flags,
+                                                  o->from, o->fromlen);
+    case OP_RECVMSG:  return green__real.recvmsg(o->fd, o->msg, flags);
+    case OP_SEND:     return green__real.send(o->fd, o->buf, o->len, flags);
+    case OP_SENDTO:   return green__real.sendto(o->fd, o->buf, o->len, flags,
+                                                o->to, o->tolen);
+    case OP_SENDMSG:  return green__real.sendmsg(o->fd, o->msg, flags);
+    }
+    errno = EINVAL;
+    return -1;
+}
+
+static bool is_stream(int fd)
+{
+    int type = 0;
+    socklen_t l = sizeof type;
+    return green__real.getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &l) == 0 &&
+           type == SOCK_STREAM;
+}
+
+/* The receive slow path: the first try said EAGAIN. May switch. */
+static ssize_t recv_wait(const struct sockop *o)
+{
+    struct green__fdinfo i = green__fdstate_get(o->fd);
+    if (i.user_nonblock) {
+        errno = EAGAIN;            /* the program's own non-blocking socket */
+        return -1;
+    }
+    int64_t deadline = UNSET;
+    for (;;) {
+        if (park_fd(o->fd, GREEN_READ, &deadline, i.rcvtimeo, EAGAIN) < 0)
+            return -1;
+        ssize_t r = sock_once(o, o->flags | MSG_DONTWAIT);
+        if (r >= 0 || !would_block(errno))
+            return r;
+    }
+}
+
+/* MSG_WAITALL on a blocking stream socket: keep receiving into the rest
+ * of the buffer until it is full, EOF, an error or the timeout. */
+static ssize_t recv_waitall(struct sockop *o, size_t got)
+{
+    if (!is_stream(o->fd) || green__fdstate_get(o->fd).user_nonblock)
+        return (ssize_t)got;
+    size_t want = o->len;
+    char *base = o->buf;
+    while (got < want) {
+        o->buf = base + got;
+        o->len = want - got;
+        ssize_t r = sock_once(o, o->flags | MSG_DONTWAIT);
+        if (r < 0 && would_block(errno))
+            r = recv_wait(o);
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+    }
+    return (ssize_t)got;
+}
+
+/* Receive on a socket. May switch. */
+static ssize_t sock_recv(struct sockop *o)
+{
+    ssize_t r = sock_once(o, o->flags | MSG_DONTWAIT);
+    if (green__likely(r >= 0) || !would_block(errno) || (o->flags & MSG_DONTWAIT)) {
+        if (green__unlikely((o->flags & MSG_WAITALL) && r > 0 && (size_t)r < o->len &&
+                            o->op != OP_RECVMSG && !(o->flags & MSG_DONTWAIT)))
+            return recv_waitall(o, (size_t)r);
+        return r;
+    }
+    r = recv_wait(o);
+    if ((o->flags & MSG_WAITALL) && r > 0 && (size_t)r < o->len && o->op != OP_RECVMSG)
+        return recv_waitall(o, (size_t)r);
+    return r;
+}
+
+static size_t iov_total(const struct iovec *iov, size_t n)
+{
+    size_t t = 0;
+    for (size_t k = 0; k < n; k++)
+        t += iov[k].iov_len;
+    return t;
+}
+
+static size_t op_total(const struct sockop *o)
+{
+    return o->op == OP_SENDMSG ? iov_total(o->msg->msg_iov, o->msg->msg_iovlen) : o->len;
+}
+
+/* Send the part of o after `done` bytes once, non-blocking. Ancillary
+ * data went with the first piece. */
+static ssize_t send_rest(const struct sockop *o, size_t done)
+{
+    if (o->op != OP_SENDMSG) {
+        struct sockop rest = *o;
+        rest.buf = (char *)o->buf + done;
+        rest.len = o->len - done;
+        return sock_once(&rest, o->flags | MSG_DONTWAIT);
+    }
+    struct iovec tmp[IOV_CHUNK];
+    const struct msghdr *m = o->msg;
+    size_t k = 0, skip = done;
+    while (k < m->msg_iovlen && skip >= m->msg_iov[k].iov_len)
+        skip -= m->msg_iov[k++].iov_len;
+    int n = 0;
+    for (; k < m->msg_iovlen && n < IOV_CHUNK; k++, n++) {
+        tmp[n].iov_base = (char *)m->msg_iov[k].iov_base + skip;
+        tmp[n].iov_len = m->msg_iov[k].iov_len - skip;
+        skip = 0;
+    }
+    struct msghdr rest = *m;
+    rest.msg_iov = tmp;
+    rest.msg_iovlen = (size_t)n;
+    if (done) {
+        rest.msg_control = NULL;
+        rest.msg_controllen = 0;
+    }
+    return green__real.sendmsg(o->fd, &rest, o->flags | MSG_DONTWAIT);
+}
+
+/* The send slow path: `done` bytes of `total` are sent and the socket
+ * said EAGAIN (or took only part). May switch. */
+static ssize_t send_wait(const struct sockop *o, size_t done, size_t total)
+{
+    struct green__fdinfo i = green__fdstate_get(o->fd);
+    if (i.user_nonblock) {
+        if (done)
+            return (ssize_t)done;
+        errno = EAGAIN;
+        return -1;
+    }
+    int64_t deadline = UNSET;
+    while (done < total) {
+        if (park_fd(o->fd, GREEN_WRITE, &deadline, i.sndtimeo, EAGAIN) < 0)
+            return done ? (ssize_t)done : -1;
+        ssize_t r = send_rest(o, done);
+        if (r < 0 && !would_block(errno))
+            return done ? (ssize_t)done : -1;
+        if (r > 0)
+            done += (size_t)r;
+    }
+    return (ssize_t)done;
+}
+
+/* Send on a socket; a blocking stream send returns when all is sent.
+ * May switch. */
+static ssize_t sock_send(const struct sockop *o)
+{
+    ssize_t r = sock_once(o, o->flags | MSG_DONTWAIT);
+    if (o->flags & MSG_DONTWAIT)
+        return r;
+    if (r < 0 && !would_block(errno))
+        return r;
+    size_t total = op_total(o);
+    if (r >= 0 && (size_t)r >= total)
+        return r;
+    return send_wait(o, r < 0 ? 0 : (size_t)r, total);
+}
+
+/* Forget descriptors that arrived with SCM_RIGHTS: their numbers may have
+ * stale entries. */
+static void forget_received_fds(const struct msghdr *m)
+{
+    if (!m->msg_control || m->msg_controllen < sizeof(struct cmsghdr))
+        return;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR((struct msghdr *)m); c;
+         c = CMSG_NXTHDR((struct msghdr *)m, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+            continue;
+        size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        int fds[n ? n : 1];
+        memcpy(fds, CMSG_DATA(c), n * sizeof(int));
+        for (size_t k = 0; k < n; k++)
+            green__fdstate_reset(fds[k]);
+    }
+}
+
+/* ------------------------------------------------- read/write dispatch */
+
+/* The kind of fd for dispatching; learns it once. */
+static enum green__fdkind kind_for_call(int fd)
+{
+    struct green__fdinfo i = green__fdstate_peek(fd);
+    if (green__likely(i.kind != GREEN_FD_UNKNOWN))
+        return i.kind;
+    return green__fdstate_get(fd).kind;
+}
+
+/* A socket call failed with ENOTSOCK: the table was stale. */
+static bool stale_socket(int fd, ssize_t r)
+{
+    if (r >= 0 || errno != ENOTSOCK)
+        return false;
+    green__fdstate_reset(fd);
+    return true;
+}
+
+ssize_t green_hook_read(int fd, void *buf, size_t n)
+{
+    if (!io_on())
+        return green__real.read(fd, buf, n);
+    enum green__fdkind k = kind_for_call(fd);
+    if (k == GREEN_FD_SOCKET) {
+        struct sockop o = { .op = OP_RECV, .fd = fd, .buf = buf, .len = n };
+        ssize_t r = sock_recv(&o);
+        if (!stale_socket(fd, r))
+            return r;
+        k = kind_for_call(fd);
+    }
+    if (k == GREEN_FD_FILE || k == GREEN_FD_UNKNOWN) {
+        if (k == GREEN_FD_FILE && file_offload_on(fd))
+            return file_offload(&(struct file_job){ .op = F_READ, .fd = fd,
+                                                    .buf = buf, .n = n });
+        return green__real.read(fd, buf, n);
+    }
+    if (ready_for_call(fd, GREEN_READ) < 0)
+        return -1;
+    return green__real.read(fd, buf, n);
+}
+
+ssize_t green_hook_write(int fd, const void *buf, size_t n)
+{
+    if (!io_on())
+        return green__real.write(fd, buf, n);
+    enum green__fdkind k = kind_for_call(fd);
+    if (k == GREEN_FD_SOCKET) {
+        struct sockop o = { .op = OP_SEND, .fd = fd, .buf = (void *)buf, .len = n };
+        ssize_t r = sock_send(&o);
+        if (!stale_socket(fd, r))
+            return r;
+        k = kind_for_call(fd);
+    }
+    if (k == GREEN_FD_FILE || k == GREEN_FD_UNKNOWN) {
+        if (k == GREEN_FD_FILE && file_offload_on(fd))
+            return file_offload(&(struct file_job){ .op = F_WRITE, .fd = fd,
+                                                    .buf = (void *)buf, .n = n });
+        return green__real.write(fd, buf, n);
+    }
+    if (k == GREEN_FD_PIPE)
+        return pipe_write(fd, buf, n);
+    if (ready_for_call(fd, GREEN_WRITE) < 0)
+        return -1;
+    return green__real.write(fd, buf, n);
+}
+
+ssize_t green_hook_readv(int fd, const struct iovec *iov, int iovcnt)
+{
+    if (!io_on() || iovcnt < 0 || iovcnt > IOV_MAX)
+        return green__real.readv(fd, iov, iovcnt);
+    enum green__fdkind k = kind_for_call(fd);
+    if (k == GREEN_FD_SOCKET) {
+        struct msghdr m = { .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)iovcnt };
+        struct sockop o = { .op = OP_RECVMSG, .fd = fd, .msg = &m };
+        ssize_t r = sock_recv(&o);
+        if (!stale_socket(fd, r))
+            return r;
+        k = kind_for_call(fd);
+    }
+    if (k == GREEN_FD_FILE || k == GREEN_FD_UNKNOWN) {
+        if (k == GREEN_FD_FILE && file_offload_on(fd))
+            return file_offload(&(struct file_job){ .op = F_READV, .fd = fd,
+                                                    .iov = iov, .iovcnt = iovcnt });
+        return green__real.readv(fd, iov, iovcnt);
+    }
+    if (ready_for_call(fd, GREEN_READ) < 0)
+        return -1;
+    return green__real.readv(fd, iov, iovcnt);
+}
+
+ssize_t green_hook_writev(int fd, const struct iovec *iov, int iovcnt)
+{
+    if (!io_on() || iovcnt < 0 || iovcnt > IOV_MAX)
+        return green__real.writev(fd, iov, iovcnt);
+    enum green__fdkind k = kind_for_call(fd);
+    if (k == GREEN_FD_SOCKET) {
+        struct msghdr m = { .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)iovcnt };
+        struct sockop o = { .op = OP_SENDMSG, .fd = fd, .msg = &m };
+        ssize_t r = sock_send(&o);
+        if (!stale_socket(fd, r))
+            return r;
+        k = kind_for_call(fd);
+    }
+    if (k == GREEN_FD_FILE || k == GREEN_FD_UNKNOWN) {
+        if (k == GREEN_FD_FILE && file_offload_on(fd))
+            return file_offload(&(struct file_job){ .op = F_WRITEV, .fd = fd,
+                                                    .iov = iov, .iovcnt = iovcnt });
+        return green__real.writev(fd, iov, iovcnt);
+    }
+    /* Pipes: a writev larger than the free space may block the hub. */
+    if (ready_for_call(fd, GREEN_WRITE) < 0)
+        return -1;
+    return green__real.writev(fd, iov, iovcnt);
+}
+
+ssize_t green_hook_recv(int fd, void *buf, size_t n, int flags)
+{
+    if (!io_on())
+        return green__real.recv(fd, buf, n, flags);
+    struct sockop o = { .op = OP_RECV, .fd = fd, .buf = buf, .len = n, .flags = flags };
+    return sock_recv(&o);
+}
+
+ssize_t green_hook_recvfrom(int fd, void *buf, size_t n, int flags,
+                            struct sockaddr *addr, socklen_t *alen)
+{
+    if (!io_on())
+        return green__real.recvfrom(fd, buf, n, flags, addr, alen);
+    struct sockop o = { .op = OP_RECVFROM, .fd = fd, .buf = buf, .len = n,
+                        .flags = flags, .from = addr, .fromlen = alen };
+    return sock_recv(&o);
+}
+
+ssize_t green_hook_recvmsg(int fd, struct msghdr *msg, int flags)
+{
+    ssize_t r;
+    if (!io_on()) {
+        r = green__real.recvmsg(fd, msg, flags);
+    } else {
+        struct sockop o = { .op = OP_RECVMSG, .fd = fd, .msg = msg, .flags = flags };
+        r = sock_recv(&o);
+    }
+    if (r >= 0 && msg && msg->msg_controllen)
+        forget_received_fds(msg);
+    return r;
+}
+
+ssize_t green_hook_send(int fd, const void *buf, size_t n, int flags)
+{
+    if (!io_on())
+        return green__real.send(fd, buf, n, flags);
+    struct sockop o = { .op = OP_SEND, .fd = fd, .buf = (void *)buf, .len = n,
+                        .flags = flags };
+    return sock_send(&o);
+}
+
+ssize_t green_hook_sendto(int fd, const void *buf, size_t n, int flags,
+                          const struct sockaddr *addr, socklen_t alen)
+{
+    if (!io_on())
+        return green__real.sendto(fd, buf, n, flags, addr, alen);
+    struct sockop o = { .op = OP_SENDTO, .fd = fd, .buf = (void *)buf, .len = n,
+                        .flags = flags, .to = addr, .tolen = alen };
+    return sock_send(&o);
+}
+
+ssize_t green_hook_sendmsg(int fd, const struct msghdr *msg, int flags)
+{
+    if (!io_on() || !msg)
+        return green__real.sendmsg(fd, msg, flags);
+    struct sockop o = { .op = OP_SENDMSG, .fd = fd, .msg = (struct msghdr *)msg,
+                        .flags = flags };
+    return sock_send(&o);
+}
+
+/* Blocking recvmmsg waits for all n messages (or one with MSG_WAITFORONE);
+ * as in the kernel, the timeout is only checked after a message arrived.
+ * May switch. */
+int green_hook_recvmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags,
+                        struct timespec *timeout)
+{
+    if (!io_on() || (flags & MSG_DONTWAIT) || n == 0)
+        return green__real.recvmmsg(fd, v, n, flags, timeout);
+    int64_t until = timeout ? green_now() + (int64_t)timeout->tv_sec * 1000000000 +
+                              timeout->tv_nsec : GREEN_FOREVER;
+    unsigned got = 0;
+    int64_t deadline = UNSET;
+    for (;;) {
+        int r = green__real.recvmmsg(fd, v + got, n - got, flags | MSG_DONTWAIT, NULL);
+        if (r > 0) {
+            got += (unsigned)r;
+            if (got == n || (flags & MSG_WAITFORONE) ||
+                (until >= 0 && green_now() >= until))
+                return (int)got;
+        } else if (r < 0 && !would_block(errno)) {
+            return got ? (int)got : -1;
+        } else if (r == 0) {
+            return (int)got;
+        }
+        struct green__fdinfo i = green__fdstate_get(fd);
+        if (i.user_nonblock) {
+            errno = EAGAIN;
+            return got ? (int)got : -1;
+        }
+        if (park_fd(fd, GREEN_READ, &deadline, i.rcvtimeo, EAGAIN) < 0)
+            return got ? (int)got : -1;
+    }
+}
+
+/* Blocking sendmmsg sends every message. May switch. */
+int green_hook_sendmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags)
+{
+    if (!io_on() || (flags & MSG_DONTWAIT) || n == 0)
+        return green__real.sendmmsg(fd, v, n, flags);
+    unsigned sent = 0;
+    int64_t deadline = UNSET;
+    for (;;) {
+        int r = green__real.sendmmsg(fd, v + sent, n - sent, flags | MSG_DONTWAIT);
+        if (r > 0) {
+            sent += (unsigned)r;
+            if (sent == n)
+                return (int)sent;
+        } else if (r < 0 && !would_block(errno)) {
+            return sent ? (int)sent : -1;
+        }
+        struct green__fdinfo i = green__fdstate_get(fd);
+        if (i.user_nonblock) {
+            errno = EAGAIN;
+            return sent ? (int)sent : -1;
+        }
+        if (park_fd(fd, GREEN_WRITE, &deadline, i.sndtimeo, EAGAIN) < 0)
+            return sent ? (int)sent : -1;
+    }
+}
+
+/* sendfile has no per-call non-blocking form: wait until out_fd is
+ * writable, then send at most SENDFILE_CHUNK; loop until n bytes, EOF or
+ * an error. A chunk larger than the free socket buffer can still block
+ * the hub briefly (documented). May switch. */
+ssize_t green_hook_sendfile(int out_fd, int in_fd, off_t *off, size_t n)
+{
+    if (!io_on())
+        return green__real.sendfile(out_fd, in_fd, off, n);
+    enum green__fdkind k = kind_for_call(out_fd);
+    if (k == GREEN_FD_FILE || k == GREEN_FD_UNKNOWN)
+        return green__real.sendfile(out_fd, in_fd, off, n);
+    size_t done = 0;
+    do {
+        if (ready_for_call(out_fd, GREEN_WRITE) < 0)
+            return done ? (ssize_t)done : -1;
+        size_t chunk = n - done < SENDFILE_CHUNK ? n - done : SENDFILE_CHUNK;
+        ssize_t r = green__real.sendfile(out_fd, in_fd, off, chunk);
+        if (r < 0)
+            return done ? (ssize_t)done : -1;
+        if (r == 0)
+            break;
+        done += (size_t)r;
+    } while (done < n);
+    return (ssize_t)done;
+}
+
+ssize_t green_hook_pread(int fd, void *buf, size_t n, off_t off)
+{
+    if (io_on() && file_offload_on(fd))
+        return file_offload(&(struct file_job){ .op = F_PREAD, .fd = fd, .buf = buf,
+                                                .n = n, .off = off });
+    return green__real.pread(fd, buf, n, off);
+}
+
+ssize_t green_hook_pwrite(int fd, const void *buf, size_t n, off_t off)
+{
+    if (io_on() && file_offload_on(fd))
+        return file_offload(&(struct file_job){ .op = F_PWRITE, .fd = fd,
+                                                .buf = (void *)buf, .n = n, .off = off });
+    return green__real.pwrite(fd, buf, n, off);
+}
+
+/* ---------------------------------------------------- socket lifecycle */
+
+int green_hook_socket(int domain, int type, int protocol)
+{
+    green__real_init();
+    int fd = green__real.socket(domain, type, protocol);
+    if (fd >= 0)
+        green__fdstate_created(fd, GREEN_FD_SOCKET, type & SOCK_NONBLOCK);
+    return fd;
+}
+
+int green_hook_socketpair(int domain, int type, int protocol, int sv[2])
+{
+    green__real_init();
+    int r = green__real.socketpair(domain, type, protocol, sv);
+    if (r == 0) {
+        green__fdstate_created(sv[0], GREEN_FD_SOCKET, type & SOCK_NONBLOCK);
+        green__fdstate_created(sv[1], GREEN_FD_SOCKET, type & SOCK_NONBLOCK);
+    }
+    return r;
+}
+
+int green_hook_listen(int fd, int backlog)
+{
+    green__real_init();
+    return green__real.listen(fd, backlog);
+}
+
+static int accepted(int fd, int flags)
+{
+    if (fd >= 0)
+        green__fdstate_created(fd, GREEN_FD_SOCKET, flags & SOCK_NONBLOCK);
+    return fd;
+}
+
+/* Give a listener this process created O_NONBLOCK for good (accept has no
+ * per-call form). Returns true when the listener is now non-blocking. */
+static bool take_listener(int fd, struct green__fdinfo *i)
+{
+    if (i->our_nonblock)
+        return true;
+    if (!i->created)
+        return false;
+    int fl = green__real.fcntl(fd, F_GETFL);
+    if (fl < 0)
+        return false;
+    if (!(fl & O_NONBLOCK) && green__real.fcntl(fd, F_SETFL, fl | O_NONBLOCK) != 0)
+        return false;
+    green__fdstate_set_our_nonblock(fd, true);
+    i->our_nonblock = true;
+    return true;
+}
+
+int green_hook_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
+{
+    green__real_init();
+    if (!io_on())
+        return accepted(green__real.accept4(fd, addr, len, flags), flags);
+    struct green__fdinfo i = green__fdstate_get(fd);
+    if (i.kind != GREEN_FD_SOCKET || i.user_nonblock)
+        return accepted(green__real.accept4(fd, addr, len, flags), flags);
+    bool ours = take_listener(fd, &i);
+    int64_t deadline = UNSET;
+    for (;;) {
+        if (ours) {
+            int r = green__real.accept4(fd, addr, len, flags);
+            if (r >= 0 || !would_block(errno))
+                return accepted(r, flags);
+        } else {
+            struct pollfd p = { .fd = fd, .events = POLLIN };
+            if (green__real.poll(&p, 1, 0) != 0)
+                return accepted(green__real.accept4(fd, addr, len, flags), flags);
+        }
+        if (park_fd(fd, GREEN_READ, &deadline, i.rcvtimeo, EAGAIN) < 0)
+            return -1;
+    }
+}
+
+int green_hook_accept(int fd, struct sockaddr *addr, socklen_t *len)
+{
+    return green_hook_accept4(fd, addr, len, 0);
+}
+
+/* A connect on a non-blocking socket, completed as a blocking one would
+ * be. May switch. */
+static int connect_nb(int fd, const struct sockaddr *addr, socklen_t len, int64_t timeo)
+{
+    int r = green__real.connect(fd, addr, len);
+    if (r == 0 || (errno != EINPROGRESS && errno != EAGAIN))
+        return r;
+    int64_t deadline = timeo > 0 ? green_now() + timeo : GREEN_FOREVER;
+    while (errno == EAGAIN) {      /* AF_UNIX backlog full: retry shortly */
+        if (deadline >= 0 && green_now() >= deadline)
+            return -1;             /* errno EAGAIN, as the kernel says */
+        if (green_sleep(GREEN_MSEC(1)) != 0)
+            return -1;
+        r = green__real.connect(fd, addr, len);
+        if (r == 0 || (errno != EINPROGRESS && errno != EAGAIN))
+            return r;
+    }
+    if (park_fd(fd, GREEN_WRITE, &deadline, timeo, EINPROGRESS) < 0)
+        return -1;
+    int err = 0;
+    socklen_t l = sizeof err;
+    if (green__real.getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &l) != 0)
+        return -1;
+    if (err) {
+        errno = err;
+        return -1;
+    }
+    return 0;
+}
+
+int green_hook_connect(int fd, const struct sockaddr *addr, socklen_t len)
+{
+    green__real_init();
+    if (!io_on())
+        return green__real.connect(fd, addr, len);
+    struct green__fdinfo i = green__fdstate_get(fd);
+    if (i.kind != GREEN_FD_SOCKET || i.user_nonblock)
+        return green__real.connect(fd, addr, len);
+    if (i.our_nonblock)
+        return connect_nb(fd, addr, len, i.sndtimeo);
+    int fl = green__real.fcntl(fd, F_GETFL);
+    if (fl < 0 || (fl & O_NONBLOCK))
+        return green__real.connect(fd, addr, len);
+    if (green__real.fcntl(fd, F_SETFL, fl | O_NONBLOCK) != 0)
+        return green__real.connect(fd, addr, len);
+    int r = connect_nb(fd, addr, len, i.sndtimeo);
+    int e = errno;
+    if (!(r < 0 && e == EBADF))
+        green__real.fcntl(fd, F_SETFL, fl);   /* nobody sees our O_NONBLOCK */
+    errno = e;
+    return r;
+}
+
+/* ------------------------------------------------------- descriptors */
+
+int green_hook_pipe(int fds[2])
+{
+    return green_hook_pipe2(fds, 0);
+}
+
+int green_hook_pipe2(int fds[2], int flags)
+{
+    green__real_init();
+    int r = flags ? green__real.pipe2(fds, flags) : green__real.pipe(fds);
+    if (r == 0) {
+        green__fdstate_created(fds[0], GREEN_FD_PIPE, flags & O_NONBLOCK);
+        green__fdstate_created(fds[1], GREEN_FD_PIPE, flags & O_NONBLOCK);
+    }
+    return r;
+}
+
+int green_hook_open(const char *path, int flags, mode_t mode)
+{
+    green__real_init();
+    int fd = green__real.open(path, flags, mode);
+    if (fd >= 0)
+        green__fdstate_created(fd, GREEN_FD_UNKNOWN, flags & O_NONBLOCK);
+    return fd;
+}
+
+int green_hook_openat(int dirfd, const char *path, int flags, mode_t mode)
+{
+    green__real_init();
+    int fd = green__real.openat(dirfd, path, flags, mode);
+    if (fd >= 0)
+        green__fdstate_created(fd, GREEN_FD_UNKNOWN, flags & O_NONBLOCK);
+    return fd;
+}
+
+/* Wake green threads waiting on fd (EBADF) and forget its state. */
+static void fd_gone(int fd)
+{
+    if (green__tls_ctx && !green__bypass)
+        green_fd_closing(fd);
+    green__fdstate_reset(fd);
+}
+
+int green_hook_close(int fd)
+{
+    green__real_init();
+    fd_gone(fd);
+    return green__real.close(fd);
+}
+
+int green_hook_dup(int fd)
+{
+    green__real_init();
+    int r = green__real.dup(fd);
+    if (r >= 0)
+        green__fdstate_dup(fd, r);
+    return r;
+}
+
+int green_hook_dup2(int fd, int fd2)
+{
+    green__real_init();
+    int r = green__real.dup2(fd, fd2);
+    if (r >= 0 && fd != fd2) {
+        fd_gone(fd2);
+        green__fdstate_dup(fd, fd2);
+    }
+    return r;
+}
+
+int green_hook_dup3(int fd, int fd2, int flags)
+{
+    green__real_init();
+    int r = green__real.dup3(fd, fd2, flags);
+    if (r >= 0) {
+        fd_gone(fd2);
+        green__fdstate_dup(fd, fd2);
+    }
+    return r;
+}
+
+/* F_GETFL shows the program's own O_NONBLOCK; F_SETFL records it and keeps
+ * ours on a listener we made non-blocking; everything else passes. */
+int green_hook_fcntl(int fd, int cmd, void *arg)
+{
+    green__real_init();
+    switch (cmd) {
+    case F_GETFL: {
+        int r = green__real.fcntl(fd, F_GETFL);
+        struct green__fdinfo i = green__fdstate_peek(fd);
+        if (r >= 0 && i.our_nonblock)
+            r = (r & ~O_NONBLOCK) | (i.user_nonblock ? O_NONBLOCK : 0);
+        return r;
+    }
+    case F_SETFL: {
+        int fl = (int)(intptr_t)arg;
+        struct green__fdinfo i = green__fdstate_peek(fd);
+        int r = green__real.fcntl(fd, F_SETFL, i.our_nonblock ? fl | O_NONBLOCK : fl);
+        if (r == 0)
+            green__fdstate_set_user_nonblock(fd, fl & O_NONBLOCK);
+        return r;
+    }
+    case F_DUPFD:
+    case F_DUPFD_CLOEXEC: {
+        int r = green__real.fcntl(fd, cmd, (int)(intptr_t)arg);
+        if (r >= 0)
+            green__fdstate_dup(fd, r);
+        return r;
+    }
+    default:
+        return green__real.fcntl(fd, cmd, arg);
+    }
+}
+
+int green_hook_ioctl(int fd, unsigned long req, void *arg)
+{
+    green__real_init();
+    if (req != FIONBIO || !arg)
+        return green__real.ioctl(fd, req, arg);
+    bool on = *(const int *)arg != 0;
+    struct green__fdinfo i = green__fdstate_peek(fd);
+    if (i.our_nonblock && !on) {
+        /* Keep our O_NONBLOCK; the program sees blocking semantics. */
+        if (green__real.fcntl(fd, F_GETFL) < 0)
+            return -1;             /* EBADF as the ioctl would say */
+        green__fdstate_set_user_nonblock(fd, false);
+        return 0;
+    }
+    int r = green__real.ioctl(fd, req, arg);
+    if (r == 0)
+        green__fdstate_set_user_nonblock(fd, on);
+    return r;
+}
+
+static bool is_timeo_opt(int opt, int *dir)
+{
+    if (opt == SO_RCVTIMEO
+#ifdef SO_RCVTIMEO_NEW
+        || opt == SO_RCVTIMEO_NEW || opt == SO_RCVTIMEO_OLD
+#endif
+    ) {
+        *dir = 0;
+        return true;
+    }
+    if (opt == SO_SNDTIMEO
+#ifdef SO_SNDTIMEO_NEW
+        || opt == SO_SNDTIMEO_NEW || opt == SO_SNDTIMEO_OLD
+#endif
+    ) {
+        *dir = 1;
+        return true;
+    }
+    return false;
+}
+
+int green_hook_setsockopt(int fd, int level, int opt, const void *val, socklen_t len)
+{
+    green__real_init();
+    int r = green__real.setsockopt(fd, level, opt, val, len);
+    int dir;
+    if (r == 0 && level == SOL_SOCKET && is_timeo_opt(opt, &dir) &&
+        len >= sizeof(struct timeval)) {
+        /* On 64-bit Linux both the old and the new layouts are two 64-bit
+         * words: seconds and microseconds. */
+        const int64_t *w = val;
+        int64_t ns = w[0] * 1000000000 + w[1] * 1000;
+        green__fdstate_set_timeo(fd, dir, ns > 0 ? ns : 0);
+    }
+    return r;
+}
+
+int green_hook_getsockopt(int fd, int level, int opt, void *val, socklen_t *len)
+{
+    green__real_init();
+    return green__real.getsockopt(fd, level, opt, val, len);
+}
+
+/* ----------------------------------------------- fortified entry points */
+
+/* glibc's own __*_chk, which abort with "buffer overflow detected". */
+static void *real_chk(const char *name)
+{
+    void *f = dlsym(RTLD_NEXT, name);
+    if (!f)
+        abort();
+    return f;
+}
+
+ssize_t green_hook_read_chk(int fd, void *buf, size_t n, size_t buflen)
+{
+    if (n > buflen) {
+        ssize_t (*f)(int, void *, size_t, size_t) = real_chk("__read_chk");
+        return f(fd, buf, n, buflen);
+    }
+    return green_hook_read(fd, buf, n);
+}
+
+ssize_t green_hook_pread_chk(int fd, void *buf, size_t n, off_t off, size_t buflen)
+{
+    if (n > buflen) {
+        ssize_t (*f)(int, void *, size_t, off_t, size_t) = real_chk("__pread_chk");
+        return f(fd, buf, n, off, buflen);
+    }
+    return green_hook_pread(fd, buf, n, off);
+}
+
+ssize_t green_hook_recv_chk(int fd, void *buf, size_t n, size_t buflen, int flags)
+{
+    if (n > buflen) {
+        ssize_t (*f)(int, void *, size_t, size_t, int) = real_chk("__recv_chk");
+        return f(fd, buf, n, buflen, flags);
+    }
+    return green_hook_recv(fd, buf, n, flags);
+}
+
+ssize_t green_hook_recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, int flags,
+                                struct sockaddr *addr, socklen_t *alen)
+{
+    if (n > buflen) {
+        ssize_t (*f)(int, void *, size_t, size_t, int, struct sockaddr *,
+                     socklen_t *) = real_chk("__recvfrom_chk");
+        return f(fd, buf, n, buflen, flags, addr, alen);
+    }
+    return green_hook_recvfrom(fd, buf, n, flags, addr, alen);
+}

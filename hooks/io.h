@@ -1,0 +1,80 @@
+/*
+ * io.h - the socket and descriptor hooks (io.c). Each green_hook_NAME has
+ * the signature and the kernel semantics of the libc function NAME; the
+ * exported wrappers in preload/export_io.c call them. Variadic libc
+ * functions (open, openat, fcntl, ioctl) take their optional argument
+ * explicitly here.
+ *
+ * Those that wait "May switch." when called from a green thread other
+ * than the hub, with GREEN_HOOKS including io; otherwise they are the libc
+ * function. A wait that is cut short fails as the kernel's would: EAGAIN
+ * after SO_RCVTIMEO/SO_SNDTIMEO (EINPROGRESS for connect), EBADF when
+ * another green thread closed the descriptor, and ECANCELED when the green
+ * thread was killed (green_kill), after any partial transfer is returned.
+ */
+#ifndef GREEN_HOOKS_IO_H
+#define GREEN_HOOKS_IO_H
+
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <time.h>
+
+#define GREEN__HIDE __attribute__((visibility("hidden")))
+
+GREEN__HIDE int green_hook_socket(int domain, int type, int protocol);
+GREEN__HIDE int green_hook_socketpair(int domain, int type, int protocol, int sv[2]);
+GREEN__HIDE int green_hook_accept(int fd, struct sockaddr *addr, socklen_t *len);
+GREEN__HIDE int green_hook_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags);
+GREEN__HIDE int green_hook_connect(int fd, const struct sockaddr *addr, socklen_t len);
+GREEN__HIDE int green_hook_listen(int fd, int backlog);
+
+GREEN__HIDE ssize_t green_hook_read(int fd, void *buf, size_t n);
+GREEN__HIDE ssize_t green_hook_write(int fd, const void *buf, size_t n);
+GREEN__HIDE ssize_t green_hook_readv(int fd, const struct iovec *iov, int iovcnt);
+GREEN__HIDE ssize_t green_hook_writev(int fd, const struct iovec *iov, int iovcnt);
+GREEN__HIDE ssize_t green_hook_recv(int fd, void *buf, size_t n, int flags);
+GREEN__HIDE ssize_t green_hook_recvfrom(int fd, void *buf, size_t n, int flags,
+                                        struct sockaddr *addr, socklen_t *alen);
+GREEN__HIDE ssize_t green_hook_recvmsg(int fd, struct msghdr *msg, int flags);
+GREEN__HIDE ssize_t green_hook_send(int fd, const void *buf, size_t n, int flags);
+GREEN__HIDE ssize_t green_hook_sendto(int fd, const void *buf, size_t n, int flags,
+                                      const struct sockaddr *addr, socklen_t alen);
+GREEN__HIDE ssize_t green_hook_sendmsg(int fd, const struct msghdr *msg, int flags);
+GREEN__HIDE int green_hook_recvmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags,
+                                    struct timespec *timeout);
+GREEN__HIDE int green_hook_sendmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags);
+GREEN__HIDE ssize_t green_hook_sendfile(int out_fd, int in_fd, off_t *off, size_t n);
+GREEN__HIDE ssize_t green_hook_pread(int fd, void *buf, size_t n, off_t off);
+GREEN__HIDE ssize_t green_hook_pwrite(int fd, const void *buf, size_t n, off_t off);
+
+/* open/openat: mode is only meaningful with O_CREAT or O_TMPFILE. */
+GREEN__HIDE int green_hook_open(const char *path, int flags, mode_t mode);
+GREEN__HIDE int green_hook_openat(int dirfd, const char *path, int flags, mode_t mode);
+GREEN__HIDE int green_hook_close(int fd);
+GREEN__HIDE int green_hook_dup(int fd);
+GREEN__HIDE int green_hook_dup2(int fd, int fd2);
+GREEN__HIDE int green_hook_dup3(int fd, int fd2, int flags);
+/* arg: the optional third argument as a pointer-sized word (int commands
+ * read its low 32 bits, as glibc does). */
+GREEN__HIDE int green_hook_fcntl(int fd, int cmd, void *arg);
+GREEN__HIDE int green_hook_ioctl(int fd, unsigned long req, void *arg);
+GREEN__HIDE int green_hook_setsockopt(int fd, int level, int opt, const void *val,
+                                      socklen_t len);
+GREEN__HIDE int green_hook_getsockopt(int fd, int level, int opt, void *val,
+                                      socklen_t *len);
+GREEN__HIDE int green_hook_pipe(int fds[2]);
+GREEN__HIDE int green_hook_pipe2(int fds[2], int flags);
+
+/* glibc's fortified entry points: the caller's buffer is buflen bytes. A
+ * request larger than the buffer aborts as glibc does (__chk_fail). */
+GREEN__HIDE ssize_t green_hook_read_chk(int fd, void *buf, size_t n, size_t buflen);
+GREEN__HIDE ssize_t green_hook_pread_chk(int fd, void *buf, size_t n, off_t off,
+                                         size_t buflen);
+GREEN__HIDE ssize_t green_hook_recv_chk(int fd, void *buf, size_t n, size_t buflen,
+                                        int flags);
+GREEN__HIDE ssize_t green_hook_recvfrom_chk(int fd, void *buf, size_t n, size_t buflen,
+                                            int flags, struct sockaddr *addr,
+                                            socklen_t *alen);
+
+#endif

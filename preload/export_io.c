@@ -1,0 +1,89 @@
+/*
+ * export_io.c - the libc names of the socket and descriptor hooks. Each
+ * is a one-liner calling green_hook_NAME (hooks/io.c); variadic functions
+ * pick up their optional argument here. The 64-bit-offset aliases
+ * (open64, pread64...) and glibc's fortified entry points (__read_chk...)
+ * are exported too, because that is what programs built with
+ * _FILE_OFFSET_BITS=64 or _FORTIFY_SOURCE call.
+ */
+#define _GNU_SOURCE
+/* Plain names: the 64-bit aliases are defined below, by hand. */
+#undef _FILE_OFFSET_BITS
+#undef _FORTIFY_SOURCE
+#include "hooks.h"
+#include "io.h"
+#include <fcntl.h>
+#include <stdarg.h>
+#include <sys/ioctl.h>
+
+/* The optional mode of open/openat. */
+#define OPEN_MODE(flags, last)                                                \
+    mode_t mode = 0;                                                          \
+    if ((flags) & (O_CREAT | O_TMPFILE)) {                                    \
+        va_list ap;                                                           \
+        va_start(ap, last);                                                   \
+        mode = (mode_t)va_arg(ap, int);                                       \
+        va_end(ap);                                                           \
+    }
+
+/* The optional third argument of fcntl/ioctl, read as a pointer-sized
+ * word as glibc reads it. */
+#define OPT_ARG(last)                                                         \
+    va_list ap;                                                               \
+    va_start(ap, last);                                                       \
+    void *arg = va_arg(ap, void *);                                           \
+    va_end(ap);
+
+GREEN_EXPORT int socket(int d, int t, int p) { return green_hook_socket(d, t, p); }
+GREEN_EXPORT int socketpair(int d, int t, int p, int sv[2]) { return green_hook_socketpair(d, t, p, sv); }
+GREEN_EXPORT int accept(int fd, struct sockaddr *a, socklen_t *l) { return green_hook_accept(fd, a, l); }
+GREEN_EXPORT int accept4(int fd, struct sockaddr *a, socklen_t *l, int f) { return green_hook_accept4(fd, a, l, f); }
+GREEN_EXPORT int connect(int fd, const struct sockaddr *a, socklen_t l) { return green_hook_connect(fd, a, l); }
+GREEN_EXPORT int listen(int fd, int b) { return green_hook_listen(fd, b); }
+
+GREEN_EXPORT ssize_t read(int fd, void *b, size_t n) { return green_hook_read(fd, b, n); }
+GREEN_EXPORT ssize_t write(int fd, const void *b, size_t n) { return green_hook_write(fd, b, n); }
+GREEN_EXPORT ssize_t readv(int fd, const struct iovec *v, int c) { return green_hook_readv(fd, v, c); }
+GREEN_EXPORT ssize_t writev(int fd, const struct iovec *v, int c) { return green_hook_writev(fd, v, c); }
+GREEN_EXPORT ssize_t recv(int fd, void *b, size_t n, int f) { return green_hook_recv(fd, b, n, f); }
+GREEN_EXPORT ssize_t recvfrom(int fd, void *b, size_t n, int f, struct sockaddr *a, socklen_t *l) { return green_hook_recvfrom(fd, b, n, f, a, l); }
+GREEN_EXPORT ssize_t recvmsg(int fd, struct msghdr *m, int f) { return green_hook_recvmsg(fd, m, f); }
+GREEN_EXPORT ssize_t send(int fd, const void *b, size_t n, int f) { return green_hook_send(fd, b, n, f); }
+GREEN_EXPORT ssize_t sendto(int fd, const void *b, size_t n, int f, const struct sockaddr *a, socklen_t l) { return green_hook_sendto(fd, b, n, f, a, l); }
+GREEN_EXPORT ssize_t sendmsg(int fd, const struct msghdr *m, int f) { return green_hook_sendmsg(fd, m, f); }
+GREEN_EXPORT int recvmmsg(int fd, struct mmsghdr *v, unsigned int n, int f, struct timespec *t) { return green_hook_recvmmsg(fd, v, n, f, t); }
+GREEN_EXPORT int sendmmsg(int fd, struct mmsghdr *v, unsigned int n, int f) { return green_hook_sendmmsg(fd, v, n, f); }
+GREEN_EXPORT ssize_t sendfile(int o, int i, off_t *off, size_t n) { return green_hook_sendfile(o, i, off, n); }
+GREEN_EXPORT ssize_t sendfile64(int o, int i, off_t *off, size_t n) { return green_hook_sendfile(o, i, off, n); }
+GREEN_EXPORT ssize_t pread(int fd, void *b, size_t n, off_t off) { return green_hook_pread(fd, b, n, off); }
+GREEN_EXPORT ssize_t pread64(int fd, void *b, size_t n, off_t off) { return green_hook_pread(fd, b, n, off); }
+GREEN_EXPORT ssize_t pwrite(int fd, const void *b, size_t n, off_t off) { return green_hook_pwrite(fd, b, n, off); }
+GREEN_EXPORT ssize_t pwrite64(int fd, const void *b, size_t n, off_t off) { return green_hook_pwrite(fd, b, n, off); }
+
+GREEN_EXPORT int open(const char *p, int flags, ...) { OPEN_MODE(flags, flags) return green_hook_open(p, flags, mode); }
+GREEN_EXPORT int open64(const char *p, int flags, ...) { OPEN_MODE(flags, flags) return green_hook_open(p, flags, mode); }
+GREEN_EXPORT int openat(int d, const char *p, int flags, ...) { OPEN_MODE(flags, flags) return green_hook_openat(d, p, flags, mode); }
+GREEN_EXPORT int openat64(int d, const char *p, int flags, ...) { OPEN_MODE(flags, flags) return green_hook_openat(d, p, flags, mode); }
+/* Fortified open without a mode (O_CREAT callers pass one to open). */
+GREEN_EXPORT int __open_2(const char *p, int flags) { return green_hook_open(p, flags, 0); }
+GREEN_EXPORT int __open64_2(const char *p, int flags) { return green_hook_open(p, flags, 0); }
+GREEN_EXPORT int __openat_2(int d, const char *p, int flags) { return green_hook_openat(d, p, flags, 0); }
+GREEN_EXPORT int __openat64_2(int d, const char *p, int flags) { return green_hook_openat(d, p, flags, 0); }
+
+GREEN_EXPORT int close(int fd) { return green_hook_close(fd); }
+GREEN_EXPORT int dup(int fd) { return green_hook_dup(fd); }
+GREEN_EXPORT int dup2(int fd, int fd2) { return green_hook_dup2(fd, fd2); }
+GREEN_EXPORT int dup3(int fd, int fd2, int f) { return green_hook_dup3(fd, fd2, f); }
+GREEN_EXPORT int fcntl(int fd, int cmd, ...) { OPT_ARG(cmd) return green_hook_fcntl(fd, cmd, arg); }
+GREEN_EXPORT int fcntl64(int fd, int cmd, ...) { OPT_ARG(cmd) return green_hook_fcntl(fd, cmd, arg); }
+GREEN_EXPORT int ioctl(int fd, unsigned long req, ...) { OPT_ARG(req) return green_hook_ioctl(fd, req, arg); }
+GREEN_EXPORT int setsockopt(int fd, int lv, int o, const void *v, socklen_t l) { return green_hook_setsockopt(fd, lv, o, v, l); }
+GREEN_EXPORT int getsockopt(int fd, int lv, int o, void *v, socklen_t *l) { return green_hook_getsockopt(fd, lv, o, v, l); }
+GREEN_EXPORT int pipe(int fds[2]) { return green_hook_pipe(fds); }
+GREEN_EXPORT int pipe2(int fds[2], int f) { return green_hook_pipe2(fds, f); }
+
+GREEN_EXPORT ssize_t __read_chk(int fd, void *b, size_t n, size_t bl) { return green_hook_read_chk(fd, b, n, bl); }
+GREEN_EXPORT ssize_t __pread_chk(int fd, void *b, size_t n, off_t off, size_t bl) { return green_hook_pread_chk(fd, b, n, off, bl); }
+GREEN_EXPORT ssize_t __pread64_chk(int fd, void *b, size_t n, off_t off, size_t bl) { return green_hook_pread_chk(fd, b, n, off, bl); }
+GREEN_EXPORT ssize_t __recv_chk(int fd, void *b, size_t n, size_t bl, int f) { return green_hook_recv_chk(fd, b, n, bl, f); }
+GREEN_EXPORT ssize_t __recvfrom_chk(int fd, void *b, size_t n, size_t bl, int f, struct sockaddr *a, socklen_t *l) { return green_hook_recvfrom_chk(fd, b, n, bl, f, a, l); }

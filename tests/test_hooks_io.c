@@ -1,0 +1,575 @@
+/*
+ * test_hooks_io.c - the socket and descriptor hooks, called directly
+ * (green_hook_*) from green threads: parking while other threads run,
+ * close waking waiters, the program's own O_NONBLOCK and its F_GETFL
+ * view, SO_RCVTIMEO, complete big writes, connect errors, and inherited
+ * descriptors never left non-blocking.
+ */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include "hooks.h"
+#include "fdstate.h"
+#include "io.h"
+
+static void setup(void)
+{
+    green__real_init();
+    cr_assert(green_self());
+}
+
+TestSuite(hooks_io, .init = setup);
+
+static bool real_nonblock(int fd)
+{
+    int fl = green__real.fcntl(fd, F_GETFL);
+    cr_assert_geq(fl, 0);
+    return fl & O_NONBLOCK;
+}
+
+/* A green thread that counts while others are parked. */
+static volatile int ticks;
+static volatile bool stop_ticking;
+static void *ticker(void *arg)
+{
+    (void)arg;
+    while (!stop_ticking && ticks < 100000) {
+        ticks++;
+        green_sleep(GREEN_MSEC(1));
+    }
+    return NULL;
+}
+
+struct rd {
+    int fd;
+    char buf[64];
+    ssize_t r;
+    int err;
+    int ticks_at_wake;   /* ticker count when the read returned */
+};
+
+static void *reader(void *arg)
+{
+    struct rd *a = arg;
+    errno = 0;
+    a->r = green_hook_read(a->fd, a->buf, sizeof a->buf);
+    a->err = errno;
+    a->ticks_at_wake = ticks;
+    return NULL;
+}
+
+static void *late_writer(void *arg)
+{
+    int fd = (int)(intptr_t)arg;
+    green_sleep(GREEN_MSEC(50));
+    green_hook_write(fd, "hello", 5);
+    return NULL;
+}
+
+static void read_parks_while_others_run(int fds[2])
+{
+    ticks = 0;
+    stop_ticking = false;
+    struct rd a = { .fd = fds[0] };
+    green_t tk = green_spawn(ticker, NULL, NULL);
+    green_t r = green_spawn(reader, &a, NULL);
+    green_t w = green_spawn(late_writer, (void *)(intptr_t)fds[1], NULL);
+    cr_assert(tk && r && w);
+    cr_assert_eq(green_join(r, NULL), 0);
+    stop_ticking = true;
+    green_join(w, NULL);
+    green_join(tk, NULL);
+    cr_expect_eq(a.r, 5);
+    cr_expect_eq(memcmp(a.buf, "hello", 5), 0);
+    cr_expect_gt(a.ticks_at_wake, 5, "the ticker ran only %d times while the "
+                 "reader waited", a.ticks_at_wake);
+    cr_expect_not(real_nonblock(fds[0]), "the pipe/socket was left O_NONBLOCK");
+}
+
+Test(hooks_io, read_on_an_empty_pipe_parks_while_other_green_threads_run)
+{
+    int p[2];
+    cr_assert_eq(green_hook_pipe(p), 0);
+    read_parks_while_others_run(p);
+    green_hook_close(p[0]);
+    green_hook_close(p[1]);
+}
+
+Test(hooks_io, read_on_an_empty_socket_parks_while_other_green_threads_run)
+{
+    int sv[2];
+    cr_assert_eq(green_hook_socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    read_parks_while_others_run(sv);
+    green_hook_close(sv[0]);
+    green_hook_close(sv[1]);
+}
+
+Test(hooks_io, a_pipe_created_without_the_hooks_is_never_left_nonblocking)
+{
+    int p[2];
+    cr_assert_eq(green__real.pipe(p), 0);
+    read_parks_while_others_run(p);
+    cr_expect_not(real_nonblock(p[1]));
+    int sv[2];
+    cr_assert_eq(green__real.socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    read_parks_while_others_run(sv);
+    cr_expect_not(real_nonblock(sv[1]));
+}
+
+static void *close_later(void *arg)
+{
+    green_sleep(GREEN_MSEC(30));
+    green_hook_close((int)(intptr_t)arg);
+    return NULL;
+}
+
+Test(hooks_io, close_wakes_a_green_thread_blocked_in_read_with_ebadf)
+{
+    int sv[2];
+    cr_assert_eq(green_hook_socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    struct rd a = { .fd = sv[0] };
+    green_t r = green_spawn(reader, &a, NULL);
+    green_t c = green_spawn(close_later, (void *)(intptr_t)sv[0], NULL);
+    cr_assert_eq(green_join(r, NULL), 0);
+    green_join(c, NULL);
+    cr_expect_eq(a.r, -1);
+    cr_expect_eq(a.err, EBADF);
+    green_hook_close(sv[1]);
+}
+
+Test(hooks_io, close_wakes_a_green_thread_blocked_in_a_pipe_read_with_ebadf)
+{
+    int p[2];
+    cr_assert_eq(green_hook_pipe(p), 0);
+    struct rd a = { .fd = p[0] };
+    green_t r = green_spawn(reader, &a, NULL);
+    green_t c = green_spawn(close_later, (void *)(intptr_t)p[0], NULL);
+    cr_assert_eq(green_join(r, NULL), 0);
+    green_join(c, NULL);
+    cr_expect_eq(a.r, -1);
+    cr_expect_eq(a.err, EBADF);
+    green_hook_close(p[1]);
+}
+
+Test(hooks_io, a_socket_the_program_made_nonblocking_gives_eagain)
+{
+    char b[8];
+    int sv[2];
+    cr_assert_eq(green_hook_socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+    errno = 0;
+    cr_expect_eq(green_hook_read(sv[0], b, sizeof b), -1);
+    cr_expect_eq(errno, EAGAIN);
+    errno = 0;
+    cr_expect_eq(green_hook_recv(sv[0], b, sizeof b, 0), -1);
+    cr_expect_eq(errno, EAGAIN);
+
+    int tv[2];
+    cr_assert_eq(green_hook_socketpair(AF_UNIX, SOCK_STREAM, 0, tv), 0);
+    int fl = green_hook_fcntl(tv[0], F_GETFL, NULL);
+    cr_assert_eq(green_hook_fcntl(tv[0], F_SETFL, (void *)(intptr_t)(fl | O_NONBLOCK)), 0);
+    errno = 0;
+    cr_expect_eq(green_hook_read(tv[0], b, sizeof b), -1);
+    cr_expect_eq(errno, EAGAIN);
+    int on = 1;
+    cr_assert_eq(green_hook_ioctl(tv[1], FIONBIO, &on), 0);
+    errno = 0;
+    cr_expect_eq(green_hook_recv(tv[1], b, sizeof b, 0), -1);
+    cr_expect_eq(errno, EWOULDBLOCK);
+    for (int k = 0; k < 2; k++) {
+        green_hook_close(sv[k]);
+        green_hook_close(tv[k]);
+    }
+}
+
+Test(hooks_io, a_pipe_the_program_made_nonblocking_gives_eagain)
+{
+    char b[8];
+    int p[2];
+    cr_assert_eq(green_hook_pipe2(p, O_NONBLOCK), 0);
+    errno = 0;
+    cr_expect_eq(green_hook_read(p[0], b, sizeof b), -1);
+    cr_expect_eq(errno, EAGAIN);
+    green_hook_close(p[0]);
+    green_hook_close(p[1]);
+    /* Made non-blocking behind the hooks' back: the pipe path asks the
+     * kernel, not the table. */
+    cr_assert_eq(green__real.pipe(p), 0);
+    cr_assert_eq(green__real.fcntl(p[0], F_SETFL, O_NONBLOCK), 0);
+    errno = 0;
+    cr_expect_eq(green_hook_read(p[0], b, sizeof b), -1);
+    cr_expect_eq(errno, EAGAIN);
+    green_hook_close(p[0]);
+    green_hook_close(p[1]);
+}
+
+/* A TCP listener on 127.0.0.1, port chosen by the kernel. */
+static int tcp_listener(struct sockaddr_in *sa)
+{
+    int l = green_hook_socket(AF_INET, SOCK_STREAM, 0);
+    cr_assert_geq(l, 0);
+    *sa = (struct sockaddr_in){ .sin_family = AF_INET,
+                                .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    cr_assert_eq(bind(l, (struct sockaddr *)sa, sizeof *sa), 0);
+    socklen_t len = sizeof *sa;
+    cr_assert_eq(getsockname(l, (struct sockaddr *)sa, &len), 0);
+    cr_assert_eq(green_hook_listen(l, 128), 0);
+    return l;
+}
+
+struct acc {
+    int l;
+    int fd;
+    int err;
+};
+
+static void *acceptor(void *arg)
+{
+    struct acc *a = arg;
+    errno = 0;
+    a->fd = green_hook_accept(a->l, NULL, NULL);
+    a->err = errno;
+    return NULL;
+}
+
+struct con {
+    struct sockaddr_in sa;
+    int fd;
+    int r;
+    int err;
+};
+
+static void *connector(void *arg)
+{
+    struct con *c = arg;
+    c->fd = green_hook_socket(AF_INET, SOCK_STREAM, 0);
+    errno = 0;
+    c->r = green_hook_connect(c->fd, (struct sockaddr *)&c->sa, sizeof c->sa);
+    c->err = errno;
+    return NULL;
+}
+
+Test(hooks_io, f_getfl_shows_the_programs_view_of_a_listener_we_made_nonblocking)
+{
+    struct sockaddr_in sa;
+    int l = tcp_listener(&sa);
+    struct acc a = { .l = l };
+    struct con c = { .sa = sa };
+    green_t ta = green_spawn(acceptor, &a, NULL);
+    green_t tc = green_spawn(connector, &c, NULL);
+    green_join(ta, NULL);
+    green_join(tc, NULL);
+    cr_assert_geq(a.fd, 0, "accept failed: %s", strerror(a.err));
+    cr_assert_eq(c.r, 0, "connect failed: %s", strerror(c.err));
+    cr_expect(real_nonblock(l), "the listener should be non-blocking underneath");
+    cr_expect_not(green_hook_fcntl(l, F_GETFL, NULL) & O_NONBLOCK,
+                  "F_GETFL must show the program's own (blocking) view");
+    cr_expect_not(real_nonblock(a.fd), "an accepted socket must be blocking");
+    cr_expect_not(real_nonblock(c.fd), "a connected socket must be left blocking");
+    /* The program clears flags: ours stays on underneath. */
+    cr_assert_eq(green_hook_fcntl(l, F_SETFL, (void *)0), 0);
+    cr_expect(real_nonblock(l));
+    /* The program asks for O_NONBLOCK: it sees it and gets EAGAIN. */
+    cr_assert_eq(green_hook_fcntl(l, F_SETFL, (void *)(intptr_t)O_NONBLOCK), 0);
+    cr_expect(green_hook_fcntl(l, F_GETFL, NULL) & O_NONBLOCK);
+    errno = 0;
+    cr_expect_eq(green_hook_accept(l, NULL, NULL), -1);
+    cr_expect_eq(errno, EAGAIN);
+    /* FIONBIO off: the program's view is blocking again, ours stays. */
+    int off = 0;
+    cr_assert_eq(green_hook_ioctl(l, FIONBIO, &off), 0);
+    cr_expect_not(green_hook_fcntl(l, F_GETFL, NULL) & O_NONBLOCK);
+    cr_expect(real_nonblock(l));
+    green_hook_close(a.fd);
+    green_hook_close(c.fd);
+    green_hook_close(l);
+}
+
+Test(hooks_io, close_wakes_a_green_thread_blocked_in_accept_with_ebadf)
+{
+    struct sockaddr_in sa;
+    int l = tcp_listener(&sa);
+    struct acc a = { .l = l };
+    green_t ta = green_spawn(acceptor, &a, NULL);
+    green_t c = green_spawn(close_later, (void *)(intptr_t)l, NULL);
+    green_join(ta, NULL);
+    green_join(c, NULL);
+    cr_expect_eq(a.fd, -1);
+    cr_expect_eq(a.err, EBADF);
+}
+
+Test(hooks_io, so_rcvtimeo_makes_a_blocking_recv_fail_with_eagain_after_the_timeout)
+{
+    int sv[2];
+    cr_assert_eq(green_hook_socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    struct timeval tv = { .tv_usec = 100000 };
+    cr_assert_eq(green_hook_setsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv), 0);
+    ticks = 0;
+    stop_ticking = false;
+    green_t tk = green_spawn(ticker, NULL, NULL);
+    char b[4];
+    int64_t t0 = green_now();
+    errno = 0;
+    ssize_t r = green_hook_read(sv[0], b, sizeof b);
+    int e = errno;
+    int64_t dt = green_now() - t0;
+    stop_ticking = true;
+    green_join(tk, NULL);
+    cr_expect_eq(r, -1);
+    cr_expect_eq(e, EAGAIN);
+    cr_expect_geq(dt, GREEN_MSEC(90));
+    cr_expect_lt(dt, GREEN_SEC(5));
+    cr_expect_gt(ticks, 5, "other green threads must run during the wait");
+    green_hook_close(sv[0]);
+    green_hook_close(sv[1]);
+}
+
+Test(hooks_io, so_rcvtimeo_set_before_the_hooks_saw_the_socket_is_honoured)
+{
+    int sv[2];
+    cr_assert_eq(green__real.socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    green__fdstate_reset(sv[0]);
+    struct timeval tv = { .tv_usec = 50000 };
+    cr_assert_eq(green__real.setsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv), 0);
+    char b[4];
+    errno = 0;
+    cr_expect_eq(green_hook_recv(sv[0], b, sizeof b, 0), -1);
+    cr_expect_eq(errno, EAGAIN);
+    green_hook_close(sv[0]);
+    green_hook_close(sv[1]);
+}
+
+#define BIG (4 << 20)
+
+struct bulk {
+    int fd;
+    size_t n;
+    ssize_t r;
+    size_t got;
+    bool ok;
+};
+
+static unsigned char pattern(size_t i)
+{
+    return (unsigned char)(i * 7 + (i >> 11));
+}
+
+static void *bulk_writer(void *arg)
+{
+    struct bulk *b = arg;
+    unsigned char *buf = malloc(b->n);
+    for (size_t i = 0; i < b->n; i++)
+        buf[i] = pattern(i);
+    b->r = green_hook_write(b->fd, buf, b->n);
+    free(buf);
+    return NULL;
+}
+
+static void *bulk_reader(void *arg)
+{
+    struct bulk *b = arg;
+    unsigned char buf[8192];
+    b->ok = true;
+    for (int guard = 0; b->got < b->n && guard < 1000000; guard++) {
+        ssize_t r = green_hook_read(b->fd, buf, sizeof buf);
+        if (r <= 0)
+            break;
+        for (ssize_t i = 0; i < r; i++)
+            if (buf[i] != pattern(b->got + (size_t)i))
+                b->ok = false;
+        b->got += (size_t)r;
+    }
+    return NULL;
+}
+
+static void big_write_delivers_everything(int fds[2], size_t n)
+{
+    struct bulk w = { .fd = fds[1], .n = n }, r = { .fd = fds[0], .n = n };
+    green_t tw = green_spawn(bulk_writer, &w, NULL);
+    green_t tr = green_spawn(bulk_reader, &r, NULL);
+    green_join(tw, NULL);
+    green_join(tr, NULL);
+    cr_expect_eq(w.r, (ssize_t)n, "one blocking write must send all %zu bytes, sent %zd",
+                 n, w.r);
+    cr_expect_eq(r.got, n);
+    cr_expect(r.ok, "bytes arrived corrupted or out of order");
+}
+
+Test(hooks_io, a_big_blocking_write_on_a_socket_sends_every_byte)
+{
+    int sv[2];
+    cr_assert_eq(green_hook_socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    big_write_delivers_everything(sv, BIG);
+    cr_expect_not(real_nonblock(sv[1]));
+    green_hook_close(sv[0]);
+    green_hook_close(sv[1]);
+}
+
+Test(hooks_io, a_big_blocking_write_on_a_pipe_sends_every_byte)
+{
+    int p[2];
+    cr_assert_eq(green_hook_pipe(p), 0);
+    big_write_delivers_everything(p, 1 << 20);
+    cr_expect_not(real_nonblock(p[1]));
+    green_hook_close(p[0]);
+    green_hook_close(p[1]);
+}
+
+static void *tcp_bulk_server(void *arg)
+{
+    struct bulk *b = arg;
+    int l = b->fd;
+    b->fd = green_hook_accept(l, NULL, NULL);
+    bulk_reader(b);
+    green_hook_close(b->fd);
+    return NULL;
+}
+
+Test(hooks_io, writev_on_a_tcp_socket_sends_every_iovec)
+{
+    struct sockaddr_in sa;
+    int l = tcp_listener(&sa);
+    struct bulk r = { .fd = l, .n = BIG };
+    green_t ts = green_spawn(tcp_bulk_server, &r, NULL);
+    struct con c = { .sa = sa };
+    connector(&c);
+    cr_assert_eq(c.r, 0, "connect: %s", strerror(c.err));
+    unsigned char *buf = malloc(BIG);
+    for (size_t i = 0; i < BIG; i++)
+        buf[i] = pattern(i);
+    struct iovec iov[100];
+    size_t per = BIG / 100, off = 0;
+    for (int k = 0; k < 100; k++) {
+        iov[k].iov_base = buf + off;
+        iov[k].iov_len = k == 99 ? BIG - off : per;
+        off += iov[k].iov_len;
+    }
+    ssize_t w = green_hook_writev(c.fd, iov, 100);
+    green_hook_close(c.fd);
+    green_join(ts, NULL);
+    free(buf);
+    cr_expect_eq(w, BIG);
+    cr_expect_eq(r.got, (size_t)BIG);
+    cr_expect(r.ok);
+    green_hook_close(l);
+}
+
+Test(hooks_io, connect_to_a_closed_port_fails_with_econnrefused)
+{
+    struct sockaddr_in sa;
+    int l = tcp_listener(&sa);
+    green_hook_close(l);           /* nobody listens on sa any more */
+    struct con c = { .sa = sa };
+    connector(&c);
+    cr_expect_eq(c.r, -1);
+    cr_expect_eq(c.err, ECONNREFUSED);
+    cr_expect_not(real_nonblock(c.fd), "connect must restore the blocking flag");
+    green_hook_close(c.fd);
+}
+
+Test(hooks_io, connect_on_a_socket_the_program_made_nonblocking_gives_einprogress)
+{
+    struct sockaddr_in sa;
+    int l = tcp_listener(&sa);
+    int fd = green_hook_socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    errno = 0;
+    int r = green_hook_connect(fd, (struct sockaddr *)&sa, sizeof sa);
+    /* Loopback may complete at once; otherwise the kernel's answer. */
+    cr_expect(r == 0 || errno == EINPROGRESS, "r=%d errno=%s", r, strerror(errno));
+    green_hook_close(fd);
+    green_hook_close(l);
+}
+
+Test(hooks_io, a_stale_socket_entry_does_not_break_a_read_on_a_reused_number)
+{
+    int sv[2];
+    cr_assert_eq(green_hook_socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    int n = sv[0];
+    /* Closed behind the hooks' back, as fclose does. */
+    green__real.close(sv[0]);
+    green__real.close(sv[1]);
+    int p[2];
+    cr_assert_eq(green__real.pipe(p), 0);
+    cr_assert_eq(p[0], n, "the test expects the lowest number to be reused");
+    cr_assert_eq(green__fdstate_peek(n).kind, GREEN_FD_SOCKET);
+    cr_assert_eq(green__real.write(p[1], "xy", 2), 2);
+    char b[4];
+    cr_expect_eq(green_hook_read(p[0], b, sizeof b), 2);
+    cr_expect_eq(green__fdstate_peek(n).kind, GREEN_FD_PIPE);
+    green_hook_close(p[0]);
+    green_hook_close(p[1]);
+}
+
+static void *waitall_writer(void *arg)
+{
+    int fd = (int)(intptr_t)arg;
+    for (int k = 0; k < 4; k++) {
+        green_sleep(GREEN_MSEC(5));
+        green_hook_send(fd, "abcd", 4, 0);
+    }
+    return NULL;
+}
+
+Test(hooks_io, recv_with_msg_waitall_waits_for_the_whole_buffer)
+{
+    int sv[2];
+    cr_assert_eq(green_hook_socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    green_t w = green_spawn(waitall_writer, (void *)(intptr_t)sv[1], NULL);
+    char b[16];
+    cr_expect_eq(green_hook_recv(sv[0], b, sizeof b, MSG_WAITALL), 16);
+    cr_expect_eq(memcmp(b, "abcdabcdabcdabcd", 16), 0);
+    green_join(w, NULL);
+    green_hook_close(sv[0]);
+    green_hook_close(sv[1]);
+}
+
+Test(hooks_io, dup2_onto_a_descriptor_copies_its_state)
+{
+    int sv[2];
+    cr_assert_eq(green_hook_socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+    int p[2];
+    cr_assert_eq(green_hook_pipe(p), 0);
+    cr_assert_eq(green_hook_dup2(sv[0], p[0]), p[0]);
+    char b[4];
+    errno = 0;
+    cr_expect_eq(green_hook_read(p[0], b, sizeof b), -1);
+    cr_expect_eq(errno, EAGAIN);
+    int d = green_hook_dup(sv[0]);
+    cr_assert_geq(d, 0);
+    cr_expect_eq(green__fdstate_peek(d).kind, GREEN_FD_SOCKET);
+    for (int k = 0; k < 2; k++) {
+        green_hook_close(sv[k]);
+        green_hook_close(p[k]);
+    }
+    green_hook_close(d);
+}
+
+static void *plain_os_thread(void *arg)
+{
+    int *fds = arg;
+    char b[4];
+    /* No hub on this OS thread: the hook is the libc call. */
+    fds[2] = (int)green_hook_read(fds[0], b, sizeof b);
+    fds[3] = errno;
+    return NULL;
+}
+
+Test(hooks_io, a_thread_without_a_hub_passes_straight_through)
+{
+    int fds[4];
+    cr_assert_eq(green_hook_pipe2(fds, O_NONBLOCK), 0);
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, plain_os_thread, fds), 0);
+    pthread_join(t, NULL);
+    cr_expect_eq(fds[2], -1);
+    cr_expect_eq(fds[3], EAGAIN);
+    green_hook_close(fds[0]);
+    green_hook_close(fds[1]);
+}
