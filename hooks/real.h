@@ -90,6 +90,7 @@
     X(pid_t, wait4, (pid_t, int *, int, struct rusage *))                     \
     X(int, system, (const char *))                                            \
     X(int, sigaction, (int, const struct sigaction *, struct sigaction *))    \
+    X(int, pause, (void))                                                     \
     X(int, pthread_create, (pthread_t *, const pthread_attr_t *, void *(*)(void *), void *)) \
     X(int, pthread_join, (pthread_t, void **))                                \
     X(int, pthread_detach, (pthread_t))                                       \

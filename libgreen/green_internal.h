@@ -124,6 +124,9 @@ struct green_thread {
     bool detached;
     bool joining;                  /* someone is in green_join on it */
     bool is_main, is_hub;
+    unsigned intr_gen;             /* hooks/signal.c: 1 + green__sig_gen when
+                                      a hooked call that a signal may
+                                      interrupt (EINTR) began; 0 otherwise */
     struct green_thread *runq_next, *runq_prev; /* run queue links */
     bool on_runq;
     struct green_thread *all_next, *all_prev; /* ctx->all list */
@@ -269,6 +272,13 @@ GREEN_HIDDEN void green__thread_free(struct green_thread *t);
 GREEN_HIDDEN void green__thread_kill(struct green_thread *t);
 GREEN_HIDDEN int green__switch_direct(struct green_thread *t, void *value);
 GREEN_HIDDEN bool green__is_main_os_thread(void);
+
+/* Signals (hooks/signal.c). The program's handlers run through a wrapper
+ * that bumps green__sig_gen; it sets green__on_signal, which the hub calls
+ * after every poll so that a parked call can fail with EINTR as the kernel
+ * would make it. NULL while no handler was ever wrapped. */
+extern void (*volatile green__on_signal)(struct green__ctx *c)
+    __attribute__((visibility("hidden")));
 
 /* Run the ctx's fork child fix-up (called by the preload's fork hook and by
  * pthread_atfork registered in the core). */

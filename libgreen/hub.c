@@ -463,6 +463,8 @@ static void hub_main(void *arg)
             c->last_poll = green_now();
         }
         alive = alive || c->theap_n > 0;
+        if (green__on_signal)
+            green__on_signal(c);   /* may ready a thread with EINTR */
         if (c->runq_head) {
             c->hub_queued = true;
             c->hub->state = GREEN_RUNNABLE;

@@ -1,0 +1,42 @@
+/*
+ * hooks_proc.h - hook logic of name lookups (dns.c) and processes (proc.c).
+ * Each green_hook_NAME has the signature and semantics of libc's NAME; the
+ * exported one-liners are in preload/export_proc.c. The lookups and the
+ * waits may switch.
+ */
+#ifndef GREEN_HOOKS_PROC_H
+#define GREEN_HOOKS_PROC_H
+
+#include "hooks.h"
+#include <netdb.h>
+#include <sys/resource.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+
+#define GREEN__HIDDEN_PROC __attribute__((visibility("hidden")))
+
+GREEN__HIDDEN_PROC int green_hook_getaddrinfo(const char *node, const char *service,
+                                              const struct addrinfo *hints,
+                                              struct addrinfo **res);
+GREEN__HIDDEN_PROC int green_hook_getnameinfo(const struct sockaddr *sa, socklen_t salen,
+                                              char *host, socklen_t hostlen,
+                                              char *serv, socklen_t servlen, int flags);
+GREEN__HIDDEN_PROC struct hostent *green_hook_gethostbyname(const char *name);
+GREEN__HIDDEN_PROC struct hostent *green_hook_gethostbyname2(const char *name, int af);
+GREEN__HIDDEN_PROC int green_hook_gethostbyname_r(const char *name, struct hostent *ret,
+                                                  char *buf, size_t buflen,
+                                                  struct hostent **result, int *h_errnop);
+GREEN__HIDDEN_PROC int green_hook_gethostbyname2_r(const char *name, int af,
+                                                   struct hostent *ret, char *buf,
+                                                   size_t buflen, struct hostent **result,
+                                                   int *h_errnop);
+
+GREEN__HIDDEN_PROC pid_t green_hook_fork(void);
+GREEN__HIDDEN_PROC pid_t green_hook_vfork(void);
+GREEN__HIDDEN_PROC pid_t green_hook_waitpid(pid_t pid, int *status, int options);
+GREEN__HIDDEN_PROC pid_t green_hook_wait(int *status);
+GREEN__HIDDEN_PROC pid_t green_hook_wait4(pid_t pid, int *status, int options,
+                                          struct rusage *ru);
+GREEN__HIDDEN_PROC int green_hook_system(const char *command);
+
+#endif

@@ -1,0 +1,44 @@
+/*
+ * hooks_wait.h - hook logic of the multiplexing waits (wait.c) and the sleeps
+ * (sleep.c). Each green_hook_NAME has the signature and the semantics of
+ * the libc function NAME; the exported one-liners are in
+ * preload/export_wait.c. All of them may switch.
+ */
+#ifndef GREEN_HOOKS_WAIT_H
+#define GREEN_HOOKS_WAIT_H
+
+#include "hooks.h"
+#include <poll.h>
+#include <sys/epoll.h>
+#include <sys/select.h>
+#include <time.h>
+
+#define GREEN__HIDDEN_HOOK __attribute__((visibility("hidden")))
+
+GREEN__HIDDEN_HOOK int green_hook_poll(struct pollfd *fds, nfds_t n, int timeout);
+GREEN__HIDDEN_HOOK int green_hook_ppoll(struct pollfd *fds, nfds_t n,
+                                        const struct timespec *ts, const sigset_t *mask);
+GREEN__HIDDEN_HOOK int green_hook___poll_chk(struct pollfd *fds, nfds_t n, int timeout,
+                                             size_t fdslen);
+GREEN__HIDDEN_HOOK int green_hook___ppoll_chk(struct pollfd *fds, nfds_t n,
+                                              const struct timespec *ts,
+                                              const sigset_t *mask, size_t fdslen);
+GREEN__HIDDEN_HOOK int green_hook_select(int nfds, fd_set *rd, fd_set *wr, fd_set *ex,
+                                         struct timeval *tv);
+GREEN__HIDDEN_HOOK int green_hook_pselect(int nfds, fd_set *rd, fd_set *wr, fd_set *ex,
+                                          const struct timespec *ts, const sigset_t *mask);
+GREEN__HIDDEN_HOOK int green_hook_epoll_wait(int epfd, struct epoll_event *ev, int max,
+                                             int timeout);
+GREEN__HIDDEN_HOOK int green_hook_epoll_pwait(int epfd, struct epoll_event *ev, int max,
+                                              int timeout, const sigset_t *mask);
+
+GREEN__HIDDEN_HOOK unsigned int green_hook_sleep(unsigned int seconds);
+GREEN__HIDDEN_HOOK int green_hook_usleep(useconds_t usec);
+GREEN__HIDDEN_HOOK int green_hook_nanosleep(const struct timespec *req, struct timespec *rem);
+/* Returns 0 or an errno value (EINTR, EINVAL, ...), as clock_nanosleep. */
+GREEN__HIDDEN_HOOK int green_hook_clock_nanosleep(clockid_t clk, int flags,
+                                                  const struct timespec *req,
+                                                  struct timespec *rem);
+GREEN__HIDDEN_HOOK int green_hook_sched_yield(void);
+
+#endif

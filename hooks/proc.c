@@ -1,0 +1,241 @@
+/*
+ * proc.c - fork, vfork, waitpid/wait/wait4 and system() for green threads.
+ *
+ * fork. The real fork; libgreen's pthread_atfork child handler (hub.c)
+ * gives the child a working hub: libev rebuilds its epoll set, the timerfd
+ * is re-created, the worker pool restarts on next use. In the child the
+ * calling green thread continues at once; the other green threads of the
+ * forking OS thread exist there too, suspended where they were, and run as
+ * soon as the caller parks (unlike pthreads, where the child has only the
+ * calling thread: a preloaded program that forks without exec'ing gets
+ * copies of its other threads running in the child). Green threads of
+ * other OS threads are gone with their OS threads. The child's signal
+ * bookkeeping is pointed at its own hub.
+ *
+ * vfork. A vfork child borrows the parent's memory until it execs, and
+ * programs call dup2/close in it: our hooks would then rewrite the parent's
+ * descriptor table and wake the parent's green threads. A wrapper cannot
+ * call the real vfork either (the child would return through our stack
+ * frame, which the parent then reuses). So vfork is exported as fork: the
+ * child gets its own copy of everything, which is what a vfork child may
+ * assume anyway. posix_spawn is not interposed: glibc's child runs only
+ * glibc-internal calls, never our hooks, and the parent waits just for the
+ * exec.
+ *
+ * waitpid/wait/wait4 park only the caller. First a WNOHANG call (one
+ * syscall when the child is already done). For one pid we then wait on a
+ * pidfd (pidfd_open, Linux 5.3+), readable when the child exits; for "any
+ * child" or a process group, and for WUNTRACED/WCONTINUED (which a pidfd
+ * does not report), we poll with WNOHANG at a backoff from 1 ms to 20 ms.
+ * Waits are interruptible and restart under SA_RESTART (signal(7)), so a
+ * program's SIGCHLD handler makes a waiting main thread re-check at once.
+ *
+ * system() runs the real system() on the worker pool (green_offload); only
+ * the caller parks. As glibc blocks SIGCHLD in the calling thread, we block
+ * it on the caller's OS thread for the duration (counted, for concurrent
+ * callers), so that a program's SIGCHLD handler cannot reap the child
+ * under system()'s feet on that thread; it runs when system() returns.
+ */
+#define _GNU_SOURCE
+#include "hooks_proc.h"
+#include "hooks_signal.h"
+#include <stdatomic.h>
+#include <string.h>
+#include <sys/syscall.h>
+
+#define BACKOFF_MIN_NS GREEN_MSEC(1)
+#define BACKOFF_MAX_NS GREEN_MSEC(20)
+
+/* ---------------------------------------------------------------- fork */
+
+pid_t green_hook_fork(void)
+{
+    green__real_init();
+    pid_t p = green__real.fork();
+    if (p == 0)
+        green__sig_after_fork();
+    return p;
+}
+
+pid_t green_hook_vfork(void)
+{
+    return green_hook_fork();
+}
+
+/* ---------------------------------------------------------------- wait */
+
+static int pidfd_open_once(pid_t pid)
+{
+#ifdef SYS_pidfd_open
+    static atomic_bool unsupported;
+    if (atomic_load(&unsupported))
+        return -1;
+    int fd = (int)syscall(SYS_pidfd_open, pid, 0);
+    if (fd < 0 && errno == ENOSYS)
+        atomic_store(&unsupported, true);
+    return fd;
+#else
+    (void)pid;
+    return -1;
+#endif
+}
+
+static void pidfd_close(int fd)
+{
+    if (fd < 0)
+        return;
+    green_fd_closing(fd);      /* stop its watcher before the number is reused */
+    green__real.close(fd);
+}
+
+/* Park once until the child may have changed state. Returns 0 (re-check)
+ * or an errno value. May switch. */
+static int wait_park(int pidfd, bool *pidfd_fired, int64_t *backoff)
+{
+    if (pidfd >= 0 && !*pidfd_fired) {
+        int r = green__wait_fd(pidfd, GREEN_READ, GREEN_FOREVER);
+        *pidfd_fired = r > 0;
+        return r > 0 ? 0 : -r;
+    }
+    int64_t deadline = green_now() + *backoff;
+    int code = green__park(GREEN_WHY_SLEEP, 0, NULL, deadline);
+    if (*backoff < BACKOFF_MAX_NS)
+        *backoff *= 2;
+    if (code == ETIMEDOUT && green_now() >= deadline)
+        code = 0;
+    return code;
+}
+
+static pid_t wait_slow(pid_t pid, int *status, int options, struct rusage *ru)
+{
+    int pidfd = -1;
+    bool fired = false, tried = false;
+    int64_t backoff = BACKOFF_MIN_NS;
+    pid_t r;
+    for (;;) {
+        r = green__real.wait4(pid, status, options | WNOHANG, ru);
+        if (r != 0)
+            break;
+        if (!tried && pid > 0 && !(options & (WUNTRACED | WCONTINUED))) {
+            tried = true;
+            pidfd = pidfd_open_once(pid);
+        }
+        int code = wait_park(pidfd, &fired, &backoff);
+        if (code == EINTR && green__intr_restarts()) {
+            green__intr_begin();
+            continue;
+        }
+        if (code) {
+            errno = code;
+            r = -1;
+            break;
+        }
+    }
+    int e = errno;
+    pidfd_close(pidfd);
+    errno = e;
+    return r;
+}
+
+pid_t green_hook_wait4(pid_t pid, int *status, int options, struct rusage *ru)
+{
+    green__real_init();
+    if (!green__hook_on(GREEN_HOOK_PROC) || (options & WNOHANG))
+        return green__real.wait4(pid, status, options, ru);
+    green__intr_begin();
+    pid_t r = wait_slow(pid, status, options, ru);
+    green__intr_end();
+    return r;
+}
+
+pid_t green_hook_waitpid(pid_t pid, int *status, int options)
+{
+    return green_hook_wait4(pid, status, options, NULL);
+}
+
+pid_t green_hook_wait(int *status)
+{
+    return green_hook_wait4(-1, status, 0, NULL);
+}
+
+/* -------------------------------------------------------------- system */
+
+struct sys_job {
+    atomic_int refs;               /* caller + worker */
+    char *cmd;                     /* copy of the command */
+    int ret, err;                  /* system()'s result and errno */
+};
+
+static void sys_unref(struct sys_job *j)
+{
+    if (atomic_fetch_sub(&j->refs, 1) == 1) {
+        free(j->cmd);
+        free(j);
+    }
+}
+
+static void *sys_main(void *arg)
+{
+    struct sys_job *j = arg;
+    j->ret = green__real.system(j->cmd);
+    j->err = errno;
+    sys_unref(j);
+    return NULL;
+}
+
+static int sigchld_blockers;       /* green callers in system() now */
+static bool sigchld_was_blocked;   /* SIGCHLD blocked before the first */
+
+static void sigchld_block(void)
+{
+    if (sigchld_blockers++)
+        return;
+    sigset_t s, old;
+    sigemptyset(&s);
+    sigaddset(&s, SIGCHLD);
+    sigprocmask(SIG_BLOCK, &s, &old);
+    sigchld_was_blocked = sigismember(&old, SIGCHLD);
+}
+
+static void sigchld_unblock(void)
+{
+    if (--sigchld_blockers || sigchld_was_blocked)
+        return;
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, SIGCHLD);
+    sigprocmask(SIG_UNBLOCK, &s, NULL);
+}
+
+int green_hook_system(const char *command)
+{
+    green__real_init();
+    if (!green__hook_on(GREEN_HOOK_PROC) || !command)
+        return green__real.system(command);
+    struct sys_job *j = calloc(1, sizeof *j);
+    if (!j || !(j->cmd = strdup(command))) {
+        free(j);
+        errno = ENOMEM;
+        return -1;
+    }
+    atomic_init(&j->refs, 2);
+    sigchld_block();
+    int ret, e;
+    if (green_offload(sys_main, j, NULL) == 0) {
+        ret = j->ret;
+        e = j->err;
+    } else {
+        e = errno;
+        if (e == ENOMEM || e == EAGAIN) {   /* never queued: run here */
+            sys_main(j);
+            ret = j->ret;
+            e = j->err;
+        } else {
+            ret = -1;
+        }
+    }
+    sigchld_unblock();
+    sys_unref(j);
+    errno = e;
+    return ret;
+}

@@ -1,0 +1,293 @@
+/*
+ * signal.c - EINTR semantics for hooked blocking calls, and the hooks of
+ * sigaction, signal and pause.
+ *
+ * The problem. Natively a signal delivered to a thread blocked in a slow
+ * syscall (read on a pipe, poll, nanosleep, waitpid...) runs the handler
+ * and then makes the syscall fail with EINTR, or restarts it when the
+ * handler was installed with SA_RESTART and signal(7) lists the call as
+ * restartable. Under libgreen a parked call blocks in no syscall at all:
+ * the OS thread sits in the hub's epoll_wait, so the handler runs on the
+ * hub (or on whatever green thread is running) and nobody is interrupted.
+ *
+ * What we do. sigaction/signal install the program's handler behind a
+ * wrapper of ours. The wrapper bumps a process-wide generation counter
+ * (green__sig_gen, async-signal-safe atomics), remembers whether the
+ * handler lacks SA_RESTART, pokes the hub through its ev_async (libev
+ * documents ev_async_send as safe in signal handlers; this also closes the
+ * window between the hub's last check and its epoll_wait) and calls the
+ * program's handler with the program's own siginfo and context. After
+ * every poll the hub calls green__on_signal (a tiny hook in hub.c), which
+ * sees the counter moved and readies the interrupted green thread with
+ * EINTR. The hook that parked then returns -1/EINTR, or continues waiting
+ * when every handler that ran had SA_RESTART and the call restarts.
+ *
+ * Which green thread is interrupted. A process-directed signal (kill,
+ * alarm, setitimer) is delivered by Linux to the thread group leader when
+ * it does not block it: the program's main thread. So the main green
+ * thread gets EINTR, if it is parked in an interruptible hooked call that
+ * began before the signal arrived (intr_gen in struct green_thread: other
+ * green threads, and parks such as mutexes that are never marked, are not
+ * interrupted). Exception: a green thread parked in ppoll, pselect or
+ * epoll_pwait with a signal mask asked to be interrupted: it is the target
+ * while it waits.
+ *
+ * Approximations, documented. ppoll/pselect/epoll_pwait masks are applied
+ * to the whole OS thread while their caller is parked (other green threads
+ * run with that mask meanwhile) instead of atomically within one syscall;
+ * the first non-blocking call is the real one with the mask, so signals
+ * already pending are delivered exactly as natively. Synchronous signals
+ * (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGSYS) are never wrapped:
+ * they interrupt nothing, and libgreen's stack-overflow reporter must stay
+ * directly installed. siginterrupt() changes the kernel's flags behind our
+ * back (glibc calls its internal sigaction), so it is not honoured.
+ *
+ * Rejected: signalfd (it needs the signal blocked in every thread, which
+ * changes what the program sees); interrupting every parked green thread
+ * (natively one thread gets the signal); running the handler later on the
+ * interrupted green thread's stack (handlers must run when the signal
+ * arrives, e.g. a SIGALRM that sets a flag checked by a busy loop).
+ */
+#define _GNU_SOURCE
+#include "hooks_signal.h"
+#include <string.h>
+
+/* Even numbers only: 1 + gen is then never 0, the "not interruptible"
+ * value of green_thread.intr_gen. */
+static atomic_uint sig_gen;
+/* Set by the wrapper when a handler without SA_RESTART ran. */
+static atomic_int sig_norestart;
+/* Signals handled through the wrapper (tests and diagnostics). */
+static atomic_uint sig_count;
+/* The program's view of each wrapped signal's action. */
+static struct sigaction user_act[NSIG];
+/* The hub of the process's main OS thread, once known. */
+static struct green__ctx *_Atomic main_ctx;
+/* Generation the main hub has acted on. Main hub only. */
+static unsigned seen_gen;
+/* Result of the last EINTR wake-up: may the call restart? */
+static bool last_restart_ok;
+/* Green thread parked in ppoll/pselect/epoll_pwait with a mask, or NULL. */
+static struct green_thread *sig_target;
+/* -1: this OS thread is not the main one, 1: it is, 0: unknown. */
+static __thread signed char is_main_cache __attribute__((tls_model("initial-exec")));
+
+void (*volatile green__on_signal)(struct green__ctx *c);
+
+unsigned green__sig_count(void)
+{
+    return atomic_load(&sig_count);
+}
+
+static bool on_main_os_thread(void)
+{
+    if (!is_main_cache)
+        is_main_cache = green__is_main_os_thread() ? 1 : -1;
+    return is_main_cache > 0;
+}
+
+/* The hub calls this after each poll. Hub stack; never switches. */
+static void on_signal(struct green__ctx *c)
+{
+    unsigned g = atomic_load_explicit(&sig_gen, memory_order_acquire);
+    if (g == seen_gen || (c != main_ctx && (main_ctx || !on_main_os_thread())))
+        return;
+    main_ctx = c;
+    seen_gen = g;
+    bool restart = !atomic_exchange(&sig_norestart, 0);
+    struct green_thread *t = sig_target;
+    if (!t || t->state != GREEN_PARKED || !t->intr_gen)
+        t = c->main;
+    if (t->state != GREEN_PARKED || !t->intr_gen || t->intr_gen - 1 == g)
+        return;                    /* not in an interruptible call, or it
+                                      began after the last signal */
+    last_restart_ok = restart;
+    green__ready(t, EINTR);
+}
+
+static void wrapper(int sig, siginfo_t *si, void *uc)
+{
+    int saved = errno;
+    const struct sigaction *a = &user_act[sig];
+    if (!(a->sa_flags & SA_RESTART))
+        atomic_store(&sig_norestart, 1);
+    atomic_fetch_add_explicit(&sig_gen, 2, memory_order_release);
+    atomic_fetch_add(&sig_count, 1);
+    struct green__ctx *c = main_ctx ? main_ctx : green__tls_ctx;
+    if (c)
+        ev_async_send(c->loop, &c->async);
+    errno = saved;
+    if (a->sa_flags & SA_SIGINFO)
+        a->sa_sigaction(sig, si, uc);
+    else if (a->sa_handler != SIG_DFL && a->sa_handler != SIG_IGN)
+        a->sa_handler(sig);
+}
+
+static bool wrappable(int sig)
+{
+    switch (sig) {
+    case SIGSEGV: case SIGBUS: case SIGILL: case SIGFPE: case SIGTRAP:
+    case SIGSYS: case SIGKILL: case SIGSTOP:
+        return false;
+    default:
+        return sig > 0 && sig < NSIG && !green__bypass &&
+               (green__hook_families & (GREEN_HOOK_IO | GREEN_HOOK_SLEEP |
+                                        GREEN_HOOK_PROC));
+    }
+}
+
+/* Install the program's act behind the wrapper. */
+static int install_wrapped(int sig, const struct sigaction *act)
+{
+    struct sigaction w = *act;
+    w.sa_sigaction = wrapper;
+    w.sa_flags |= SA_SIGINFO;
+    user_act[sig] = *act;
+    green__on_signal = on_signal;
+    if (!main_ctx && green__tls_ctx && on_main_os_thread())
+        main_ctx = green__tls_ctx;
+    return green__real.sigaction(sig, &w, NULL);
+}
+
+int green_hook_sigaction(int sig, const struct sigaction *act, struct sigaction *old)
+{
+    green__real_init();
+    if (!green__real.sigaction) {
+        errno = ENOSYS;
+        return -1;
+    }
+    if (!wrappable(sig))
+        return green__real.sigaction(sig, act, old);
+    struct sigaction k;
+    if (green__real.sigaction(sig, NULL, &k) < 0)
+        return -1;
+    /* Ours in the kernel: report the program's own action. */
+    bool ours = (k.sa_flags & SA_SIGINFO) && k.sa_sigaction == wrapper;
+    struct sigaction prev = ours ? user_act[sig] : k;
+    if (act) {
+        int r;
+        if (act->sa_handler == SIG_DFL || act->sa_handler == SIG_IGN) {
+            r = green__real.sigaction(sig, act, NULL);
+            if (r == 0)
+                user_act[sig] = *act;
+        } else {
+            r = install_wrapped(sig, act);
+            if (r < 0)
+                user_act[sig] = prev;
+        }
+        if (r < 0)
+            return -1;
+    }
+    if (old)
+        *old = prev;
+    return 0;
+}
+
+/* glibc's signal(): BSD semantics, SA_RESTART, the signal blocked in its
+ * own handler. */
+sighandler_t green_hook_signal(int sig, sighandler_t handler)
+{
+    struct sigaction sa, old;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = handler;
+    sigemptyset(&sa.sa_mask);
+    if (sig > 0 && sig < NSIG)
+        sigaddset(&sa.sa_mask, sig);
+    sa.sa_flags = SA_RESTART;
+    if (handler == SIG_ERR || green_hook_sigaction(sig, &sa, &old) < 0) {
+        errno = EINVAL;
+        return SIG_ERR;
+    }
+    return old.sa_handler;
+}
+
+void green__sig_after_fork(void)
+{
+    is_main_cache = 0;
+    main_ctx = green__tls_ctx;
+    if (sig_target && sig_target->ctx != green__tls_ctx)
+        sig_target = NULL;
+}
+
+void green__intr_begin(void)
+{
+    struct green_thread *t = green__current();
+    if (t)
+        t->intr_gen = atomic_load_explicit(&sig_gen, memory_order_acquire) + 1;
+}
+
+void green__intr_end(void)
+{
+    struct green_thread *t = green__current();
+    if (t)
+        t->intr_gen = 0;
+}
+
+bool green__intr_restarts(void)
+{
+    return last_restart_ok;
+}
+
+int green__hook_park_fd(int fd, int mask, int64_t deadline, bool restartable)
+{
+    struct green_thread *t = green__current();
+    bool outer = t->intr_gen != 0;     /* the caller marked the call itself */
+    for (;;) {
+        if (!outer)
+            green__intr_begin();
+        int r = green__wait_fd(fd, mask, deadline);
+        if (!outer)
+            t->intr_gen = 0;
+        if (r > 0)
+            return 0;
+        if (r == -EINTR && restartable && last_restart_ok) {
+            if (outer)
+                green__intr_begin();   /* count only later signals */
+            continue;
+        }
+        errno = -r;
+        return -1;
+    }
+}
+
+int green__sigmask_enter(const sigset_t *mask, sigset_t *saved)
+{
+    if (!mask)
+        return 0;
+    sig_target = green__current();
+    if (sigprocmask(SIG_SETMASK, mask, saved) < 0) {
+        sig_target = NULL;
+        return errno;
+    }
+    return 0;
+}
+
+void green__sigmask_leave(const sigset_t *mask, const sigset_t *saved)
+{
+    if (!mask)
+        return;
+    if (sig_target == green__current())
+        sig_target = NULL;
+    sigprocmask(SIG_SETMASK, saved, NULL);
+}
+
+/* pause: park until a wrapped handler runs. While parked we hold a remote
+ * expectation so that the hub waits for the signal's ev_async instead of
+ * reporting a deadlock (nothing else may be left to wake anyone). */
+int green_hook_pause(void)
+{
+    green__real_init();
+    if (!green__hook_on(GREEN_HOOK_SLEEP))
+        return green__real.pause ? green__real.pause() : (errno = ENOSYS, -1);
+    struct green__ctx *c = green__tls_ctx;
+    green__remote_expect(c, +1);
+    green__intr_begin();
+    int code;
+    do
+        code = green__park(GREEN_WHY_SLEEP, 0, NULL, GREEN_FOREVER);
+    while (code == 0);
+    green__intr_end();
+    green__remote_expect(c, -1);
+    errno = code;
+    return -1;
+}

@@ -1,0 +1,426 @@
+/*
+ * wait.c - the multiplexing waits: poll, ppoll, select, pselect,
+ * epoll_wait, epoll_pwait and glibc's fortified __poll_chk/__ppoll_chk.
+ *
+ * Shape of every hook. Pass straight through when the caller is not a
+ * green thread (libev's own epoll_wait runs on the hub and must reach the
+ * kernel untouched) or when the timeout is zero. Otherwise call the real
+ * function once with a zero timeout: that one syscall answers every call
+ * that finds something ready, reports invalid descriptors (POLLNVAL,
+ * EBADF, EINVAL) exactly as the kernel does and delivers signals a ppoll
+ * mask unblocks. Only when nothing is ready do we park on every descriptor
+ * at once (green__wait_fds; on the stack for up to STACK_FDS entries,
+ * malloc'd beyond: the slow path may allocate), then ask the real function
+ * again with a zero timeout, and loop until something is ready or the
+ * deadline passes, when we return 0 as the kernel does. The per-fd
+ * watchers stay armed between calls (fd.c), so a poll loop over the same
+ * descriptors costs no epoll_ctl in the steady state: a poll that waits
+ * costs poll(0) + the hub's epoll_wait + poll(0).
+ *
+ * Event mapping. POLLIN, POLLRDNORM, POLLRDBAND, POLLRDHUP -> GREEN_READ;
+ * POLLOUT, POLLWRNORM, POLLWRBAND -> GREEN_WRITE (epoll reports hang-ups
+ * and errors on both). Conditions libev cannot watch, POLLPRI without
+ * POLLIN and select's exceptfds alone, are re-checked every
+ * RECHECK_NS instead: mapping them to GREEN_READ would spin while normal
+ * data sits unread (the level-triggered watcher fires forever). Entries
+ * with fd < 0 are skipped, as the kernel skips them; entries with events
+ * 0 are not waited on (the kernel would still report POLLHUP/POLLERR on
+ * them; we see it only with the next re-check).
+ *
+ * EINTR. Each of these calls is interruptible and never restarts under
+ * SA_RESTART (signal(7)); see signal.c for which green thread a signal
+ * interrupts. The sigmask of ppoll/pselect/epoll_pwait is used atomically
+ * by the first, real, zero-timeout call and then applied to the OS thread
+ * while the caller is parked (signal.c explains the approximation).
+ *
+ * select. Linux writes the time not slept back into *timeout; we do the
+ * same on every return. A select with more than FD_SETSIZE descriptors
+ * passes through (it would block the OS thread).
+ *
+ * Rejected: translating each call into a private epoll set (epoll_create +
+ * epoll_ctl per call: three syscalls more than the re-poll); parking on
+ * the watchers without re-polling (an event for one direction says
+ * nothing about the exact revents the program asked for).
+ */
+#define _GNU_SOURCE
+#include "hooks_signal.h"
+#include "hooks_wait.h"
+#include <string.h>
+
+#define STACK_FDS 16
+#define RECHECK_NS GREEN_MSEC(10)
+
+extern void __chk_fail(void) __attribute__((noreturn));
+
+/* The descriptors one call waits for. */
+struct waitset {
+    struct green__fdwait *w;             /* entries to park on */
+    int n;                               /* used entries */
+    bool recheck;                        /* something is only re-checked */
+    bool on_heap;                        /* w was malloc'd */
+    struct green__fdwait small[STACK_FDS]; /* storage for small sets */
+};
+
+static int ws_init(struct waitset *ws, size_t cap)
+{
+    ws->n = 0;
+    ws->recheck = false;
+    ws->on_heap = cap > STACK_FDS;
+    ws->w = ws->on_heap ? malloc(cap * sizeof *ws->w) : ws->small;
+    return ws->w ? 0 : ENOMEM;
+}
+
+static void ws_free(struct waitset *ws)
+{
+    if (ws->on_heap)
+        free(ws->w);
+}
+
+static void ws_add(struct waitset *ws, int fd, int mask)
+{
+    ws->w[ws->n].fd = fd;
+    ws->w[ws->n].mask = mask;
+    ws->n++;
+}
+
+/* Park once until something in ws may be ready. Returns 0 (re-check) or an
+ * errno value: ETIMEDOUT once the deadline passed, EINTR, ECANCELED,
+ * ENOMEM. May switch. */
+static int ws_park(struct waitset *ws, int64_t deadline)
+{
+    int64_t d = deadline;
+    if (ws->recheck) {
+        int64_t r = green_now() + RECHECK_NS;
+        if (d < 0 || r < d)
+            d = r;
+    }
+    int code;
+    if (ws->n) {
+        code = green__wait_fds(ws->w, ws->n, d);
+    } else {
+        /* Nothing to watch: a pure sleep. Forever (poll(NULL, 0, -1))
+         * keeps the hub waiting for a signal instead of a deadlock. */
+        struct green__ctx *c = green__tls_ctx;
+        if (d < 0)
+            green__remote_expect(c, +1);
+        code = green__park(GREEN_WHY_POLL, 0, NULL, d);
+        if (d < 0)
+            green__remote_expect(c, -1);
+    }
+    if (code == ETIMEDOUT && d != deadline)
+        return 0;                  /* our own re-check tick */
+    if (code == EBADF)
+        return 0;                  /* closed under us: the re-poll says so */
+    return code;
+}
+
+static int64_t ms_deadline(int timeout_ms)
+{
+    return timeout_ms < 0 ? GREEN_FOREVER : green_now() + GREEN_MSEC(timeout_ms);
+}
+
+static int64_t ts_deadline(const struct timespec *ts)
+{
+    if (!ts)
+        return GREEN_FOREVER;
+    return green_now() + (int64_t)ts->tv_sec * 1000000000 + ts->tv_nsec;
+}
+
+/* Turn a park's errno value into the call's result: 0 for a timeout, -1
+ * and errno otherwise. */
+static int park_failed(int code, int64_t deadline)
+{
+    if (code == ETIMEDOUT && (deadline < 0 || green_now() >= deadline))
+        return 0;
+    errno = code;
+    return -1;
+}
+
+/* ---------------------------------------------------------------- poll */
+
+static int poll_mask(short ev, bool *recheck)
+{
+    int m = 0;
+    if (ev & (POLLIN | POLLRDNORM | POLLRDBAND | POLLRDHUP))
+        m |= GREEN_READ;
+    if (ev & (POLLOUT | POLLWRNORM | POLLWRBAND))
+        m |= GREEN_WRITE;
+    if (!(m & GREEN_READ) && (ev & POLLPRI))
+        *recheck = true;
+    return m;
+}
+
+/* The parking loop of poll and ppoll; the real zero-timeout call found
+ * nothing ready. mask: applied by the caller; the re-polls use none. */
+static int poll_slow(struct pollfd *fds, nfds_t n, int64_t deadline)
+{
+    struct waitset ws;
+    int code = ws_init(&ws, n);
+    if (code) {
+        errno = code;
+        return -1;
+    }
+    for (nfds_t i = 0; i < n; i++) {
+        int m = fds[i].fd < 0 ? 0 : poll_mask(fds[i].events, &ws.recheck);
+        if (m)
+            ws_add(&ws, fds[i].fd, m);
+    }
+    int r;
+    for (;;) {
+        code = ws_park(&ws, deadline);
+        if (code) {
+            r = park_failed(code, deadline);
+            break;
+        }
+        r = green__real.poll(fds, n, 0);
+        if (r != 0)
+            break;
+    }
+    ws_free(&ws);
+    return r;
+}
+
+int green_hook_poll(struct pollfd *fds, nfds_t n, int timeout)
+{
+    green__real_init();
+    if (timeout == 0 || !green__hook_on(GREEN_HOOK_IO))
+        return green__real.poll(fds, n, timeout);
+    green__intr_begin();
+    int r = green__real.poll(fds, n, 0);
+    if (r == 0)
+        r = poll_slow(fds, n, ms_deadline(timeout));
+    green__intr_end();
+    return r;
+}
+
+int green_hook_ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts,
+                     const sigset_t *mask)
+{
+    green__real_init();
+    if ((ts && !ts->tv_sec && !ts->tv_nsec) || !green__hook_on(GREEN_HOOK_IO) ||
+        (ts && (ts->tv_sec < 0 || ts->tv_nsec < 0 || ts->tv_nsec >= 1000000000)))
+        return green__real.ppoll(fds, n, ts, mask);   /* EINVAL at once */
+    green__intr_begin();
+    static const struct timespec zero = { 0, 0 };
+    int64_t deadline = ts_deadline(ts);
+    int r = green__real.ppoll(fds, n, &zero, mask);
+    if (r == 0) {
+        sigset_t saved;
+        int e = green__sigmask_enter(mask, &saved);
+        if (e) {
+            errno = e;
+            r = -1;
+        } else {
+            r = poll_slow(fds, n, deadline);
+            green__sigmask_leave(mask, &saved);
+        }
+    }
+    green__intr_end();
+    return r;
+}
+
+int green_hook___poll_chk(struct pollfd *fds, nfds_t n, int timeout, size_t fdslen)
+{
+    if (fdslen / sizeof *fds < n)
+        __chk_fail();
+    return green_hook_poll(fds, n, timeout);
+}
+
+int green_hook___ppoll_chk(struct pollfd *fds, nfds_t n, const struct timespec *ts,
+                           const sigset_t *mask, size_t fdslen)
+{
+    if (fdslen / sizeof *fds < n)
+        __chk_fail();
+    return green_hook_ppoll(fds, n, ts, mask);
+}
+
+/* -------------------------------------------------------------- select */
+
+/* The sets of one select call as the program passed them. */
+struct selsets {
+    fd_set *user[3];               /* read, write, except (may be NULL) */
+    fd_set copy[3];                /* their contents at the call */
+};
+
+static void sel_save(struct selsets *s, fd_set *r, fd_set *w, fd_set *e)
+{
+    s->user[0] = r;
+    s->user[1] = w;
+    s->user[2] = e;
+    for (int i = 0; i < 3; i++)
+        if (s->user[i])
+            s->copy[i] = *s->user[i];
+}
+
+static void sel_restore(struct selsets *s)
+{
+    for (int i = 0; i < 3; i++)
+        if (s->user[i])
+            *s->user[i] = s->copy[i];
+}
+
+static bool sel_has(const struct selsets *s, int i, int fd)
+{
+    return s->user[i] && FD_ISSET(fd, &s->copy[i]);
+}
+
+static int sel_build(struct waitset *ws, const struct selsets *s, int nfds)
+{
+    int count = 0;
+    for (int fd = 0; fd < nfds; fd++)
+        count += sel_has(s, 0, fd) || sel_has(s, 1, fd);
+    int code = ws_init(ws, (size_t)count);
+    if (code)
+        return code;
+    for (int fd = 0; fd < nfds; fd++) {
+        int m = (sel_has(s, 0, fd) ? GREEN_READ : 0) |
+                (sel_has(s, 1, fd) ? GREEN_WRITE : 0);
+        if (m)
+            ws_add(ws, fd, m);
+        else if (sel_has(s, 2, fd))
+            ws->recheck = true;
+    }
+    return 0;
+}
+
+/* The parking loop of select and pselect; the first real call found
+ * nothing ready and cleared the sets. */
+static int select_slow(int nfds, struct selsets *s, int64_t deadline)
+{
+    struct waitset ws;
+    int code = sel_build(&ws, s, nfds);
+    if (code) {
+        sel_restore(s);
+        errno = code;
+        return -1;
+    }
+    int r;
+    for (;;) {
+        sel_restore(s);
+        code = ws_park(&ws, deadline);
+        if (code) {
+            r = park_failed(code, deadline);
+            if (r == 0) {          /* timed out: the kernel clears the sets */
+                struct timespec zero = { 0, 0 };
+                r = green__real.pselect(nfds, s->user[0], s->user[1], s->user[2],
+                                        &zero, NULL);
+            }
+            break;
+        }
+        struct timespec zero = { 0, 0 };
+        r = green__real.pselect(nfds, s->user[0], s->user[1], s->user[2], &zero, NULL);
+        if (r != 0)
+            break;
+    }
+    ws_free(&ws);
+    return r;
+}
+
+int green_hook_select(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, struct timeval *tv)
+{
+    green__real_init();
+    if ((tv && !tv->tv_sec && !tv->tv_usec) || nfds < 0 || nfds > FD_SETSIZE ||
+        (tv && (tv->tv_sec < 0 || tv->tv_usec < 0)) || !green__hook_on(GREEN_HOOK_IO))
+        return green__real.select(nfds, rd, wr, ex, tv);
+    int64_t deadline = tv ? green_now() + (int64_t)tv->tv_sec * 1000000000 +
+                                (int64_t)tv->tv_usec * 1000
+                          : GREEN_FOREVER;
+    struct selsets s;
+    sel_save(&s, rd, wr, ex);
+    green__intr_begin();
+    struct timeval zero = { 0, 0 };
+    int r = green__real.select(nfds, rd, wr, ex, &zero);
+    if (r == 0)
+        r = select_slow(nfds, &s, deadline);
+    green__intr_end();
+    if (tv) {                      /* Linux: the time not slept */
+        int64_t left = deadline - green_now();
+        if (left < 0)
+            left = 0;
+        tv->tv_sec = left / 1000000000;
+        tv->tv_usec = (left % 1000000000) / 1000;
+    }
+    return r;
+}
+
+int green_hook_pselect(int nfds, fd_set *rd, fd_set *wr, fd_set *ex,
+                       const struct timespec *ts, const sigset_t *mask)
+{
+    green__real_init();
+    if ((ts && !ts->tv_sec && !ts->tv_nsec) || nfds < 0 || nfds > FD_SETSIZE ||
+        (ts && (ts->tv_sec < 0 || ts->tv_nsec < 0 || ts->tv_nsec >= 1000000000)) ||
+        !green__hook_on(GREEN_HOOK_IO))
+        return green__real.pselect(nfds, rd, wr, ex, ts, mask);
+    int64_t deadline = ts_deadline(ts);
+    struct selsets s;
+    sel_save(&s, rd, wr, ex);
+    green__intr_begin();
+    struct timespec zero = { 0, 0 };
+    int r = green__real.pselect(nfds, rd, wr, ex, &zero, mask);
+    if (r == 0) {
+        sigset_t saved;
+        int e = green__sigmask_enter(mask, &saved);
+        if (e) {
+            sel_restore(&s);
+            errno = e;
+            r = -1;
+        } else {
+            r = select_slow(nfds, &s, deadline);
+            green__sigmask_leave(mask, &saved);
+        }
+    }
+    green__intr_end();
+    return r;
+}
+
+/* --------------------------------------------------------------- epoll */
+
+/* Park until the epoll descriptor itself is readable (one of its
+ * descriptors is ready), then collect with a zero timeout. */
+static int epoll_slow(int epfd, struct epoll_event *ev, int max, int64_t deadline)
+{
+    for (;;) {
+        int got = green__wait_fd(epfd, GREEN_READ, deadline);
+        if (got < 0 && got != -EBADF)
+            return park_failed(-got, deadline);
+        int r = green__real.epoll_wait(epfd, ev, max, 0);
+        if (r != 0)
+            return r;
+    }
+}
+
+int green_hook_epoll_wait(int epfd, struct epoll_event *ev, int max, int timeout)
+{
+    green__real_init();
+    if (timeout == 0 || !green__hook_on(GREEN_HOOK_IO))
+        return green__real.epoll_wait(epfd, ev, max, timeout);
+    green__intr_begin();
+    int r = green__real.epoll_wait(epfd, ev, max, 0);
+    if (r == 0)
+        r = epoll_slow(epfd, ev, max, ms_deadline(timeout));
+    green__intr_end();
+    return r;
+}
+
+int green_hook_epoll_pwait(int epfd, struct epoll_event *ev, int max, int timeout,
+                           const sigset_t *mask)
+{
+    green__real_init();
+    if (timeout == 0 || !green__hook_on(GREEN_HOOK_IO))
+        return green__real.epoll_pwait(epfd, ev, max, timeout, mask);
+    green__intr_begin();
+    int r = green__real.epoll_pwait(epfd, ev, max, 0, mask);
+    if (r == 0) {
+        sigset_t saved;
+        int e = green__sigmask_enter(mask, &saved);
+        if (e) {
+            errno = e;
+            r = -1;
+        } else {
+            r = epoll_slow(epfd, ev, max, ms_deadline(timeout));
+            green__sigmask_leave(mask, &saved);
+        }
+    }
+    green__intr_end();
+    return r;
+}

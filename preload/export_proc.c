@@ -1,0 +1,23 @@
+/*
+ * export_proc.c - the libc names of the name-lookup and process hooks
+ * (hooks/dns.c, hooks/proc.c). One line each; the logic and its
+ * documentation live in hooks/.
+ */
+#define _GNU_SOURCE
+#include "hooks_proc.h"
+
+#define E GREEN_EXPORT
+
+E int getaddrinfo(const char *node, const char *service, const struct addrinfo *hints, struct addrinfo **res) { return green_hook_getaddrinfo(node, service, hints, res); }
+E int getnameinfo(const struct sockaddr *sa, socklen_t salen, char *host, socklen_t hostlen, char *serv, socklen_t servlen, int flags) { return green_hook_getnameinfo(sa, salen, host, hostlen, serv, servlen, flags); }
+E struct hostent *gethostbyname(const char *name) { return green_hook_gethostbyname(name); }
+E struct hostent *gethostbyname2(const char *name, int af) { return green_hook_gethostbyname2(name, af); }
+E int gethostbyname_r(const char *name, struct hostent *ret, char *buf, size_t len, struct hostent **result, int *herr) { return green_hook_gethostbyname_r(name, ret, buf, len, result, herr); }
+E int gethostbyname2_r(const char *name, int af, struct hostent *ret, char *buf, size_t len, struct hostent **result, int *herr) { return green_hook_gethostbyname2_r(name, af, ret, buf, len, result, herr); }
+
+E pid_t fork(void) { return green_hook_fork(); }
+E pid_t vfork(void) { return green_hook_vfork(); }
+E pid_t waitpid(pid_t pid, int *status, int options) { return green_hook_waitpid(pid, status, options); }
+E pid_t wait(int *status) { return green_hook_wait(status); }
+E pid_t wait4(pid_t pid, int *status, int options, struct rusage *ru) { return green_hook_wait4(pid, status, options, ru); }
+E int system(const char *command) { return green_hook_system(command); }

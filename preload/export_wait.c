@@ -1,0 +1,31 @@
+/*
+ * export_wait.c - the libc names of the waiting, sleeping and signal hooks
+ * (hooks/wait.c, hooks/sleep.c, hooks/signal.c). One line each; the logic
+ * and its documentation live in hooks/.
+ */
+#define _GNU_SOURCE
+#include "hooks_wait.h"
+#include "hooks_signal.h"
+
+#define E GREEN_EXPORT
+
+E int poll(struct pollfd *fds, nfds_t n, int timeout) { return green_hook_poll(fds, n, timeout); }
+E int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts, const sigset_t *m) { return green_hook_ppoll(fds, n, ts, m); }
+E int __poll_chk(struct pollfd *fds, nfds_t n, int timeout, size_t len);
+E int __poll_chk(struct pollfd *fds, nfds_t n, int timeout, size_t len) { return green_hook___poll_chk(fds, n, timeout, len); }
+E int __ppoll_chk(struct pollfd *fds, nfds_t n, const struct timespec *ts, const sigset_t *m, size_t len);
+E int __ppoll_chk(struct pollfd *fds, nfds_t n, const struct timespec *ts, const sigset_t *m, size_t len) { return green_hook___ppoll_chk(fds, n, ts, m, len); }
+E int select(int nfds, fd_set *r, fd_set *w, fd_set *x, struct timeval *tv) { return green_hook_select(nfds, r, w, x, tv); }
+E int pselect(int nfds, fd_set *r, fd_set *w, fd_set *x, const struct timespec *ts, const sigset_t *m) { return green_hook_pselect(nfds, r, w, x, ts, m); }
+E int epoll_wait(int epfd, struct epoll_event *ev, int max, int timeout) { return green_hook_epoll_wait(epfd, ev, max, timeout); }
+E int epoll_pwait(int epfd, struct epoll_event *ev, int max, int timeout, const sigset_t *m) { return green_hook_epoll_pwait(epfd, ev, max, timeout, m); }
+
+E unsigned int sleep(unsigned int s) { return green_hook_sleep(s); }
+E int usleep(useconds_t us) { return green_hook_usleep(us); }
+E int nanosleep(const struct timespec *req, struct timespec *rem) { return green_hook_nanosleep(req, rem); }
+E int clock_nanosleep(clockid_t clk, int flags, const struct timespec *req, struct timespec *rem) { return green_hook_clock_nanosleep(clk, flags, req, rem); }
+E int sched_yield(void) { return green_hook_sched_yield(); }
+
+E int sigaction(int sig, const struct sigaction *act, struct sigaction *old) { return green_hook_sigaction(sig, act, old); }
+E sighandler_t signal(int sig, sighandler_t handler) { return green_hook_signal(sig, handler); }
+E int pause(void) { return green_hook_pause(); }
