@@ -1,13 +1,82 @@
 /*
- * dump.c - green_dump: one line per green thread of the calling OS thread:
- * id, name, state, what it waits on and for how long. Used by the
- * GREEN_DUMP_SIGNAL handler of the preload too, so it formats into a stack
- * buffer and writes each line with one write(2), allocating nothing.
+ * dump.c - green_dump: one line per green thread of an OS thread: id, name,
+ * state, what it waits on and for how long, e.g.
+ *
+ *   libgreen: green threads of OS thread 4242 (3 besides main and hub):
+ *        5 reader               parked   on fd 7 read for 1.204 s
+ *        4 napper               parked   on sleep for 1.204 s (timeout in 58.796 s)
+ *        1 main                 running  (current)
+ *
+ * The GREEN_DUMP_SIGNAL handler (monitor.c) calls it too, so everything
+ * here is async-signal-safe: no stdio, no malloc, no locks. Lines are
+ * formatted with the small green__fmt helpers into a stack buffer and each
+ * is written with one write(2). The walk of the thread list is bounded (a
+ * signal may land while a list is being relinked; a torn list must not
+ * make the dump loop forever).
+ *
+ * Rejected: snprintf (not async-signal-safe: "%f" may allocate, and locale
+ * data is read), building the whole dump in one buffer (unbounded size).
  */
 #define _GNU_SOURCE
 #include "green_internal.h"
 #include <string.h>
 #include <unistd.h>
+#include <sys/syscall.h>
+
+/* ------------------------------------------------------------ formatting */
+
+void green__fmt_str(struct green__fmt *f, const char *s)
+{
+    while (s && *s && f->n < f->cap)
+        f->b[f->n++] = *s++;
+}
+
+void green__fmt_u64(struct green__fmt *f, uint64_t v)
+{
+    char d[24];
+    int n = 0;
+    do {
+        d[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (n && f->n < f->cap)
+        f->b[f->n++] = d[--n];
+}
+
+void green__fmt_hex(struct green__fmt *f, uintptr_t v)
+{
+    char d[2 * sizeof v];
+    int n = 0;
+    do {
+        d[n++] = "0123456789abcdef"[v & 15];
+        v >>= 4;
+    } while (v);
+    green__fmt_str(f, "0x");
+    while (n && f->n < f->cap)
+        f->b[f->n++] = d[--n];
+}
+
+/* Pad with spaces up to column col (relative to start). */
+static void fmt_pad(struct green__fmt *f, size_t start, size_t col)
+{
+    while (f->n < start + col && f->n < f->cap)
+        f->b[f->n++] = ' ';
+}
+
+/* Nanoseconds as seconds with three decimals ("1.204 s"). */
+static void fmt_secs(struct green__fmt *f, int64_t ns)
+{
+    if (ns < 0)
+        ns = 0;
+    uint64_t ms = (uint64_t)ns / 1000000;
+    green__fmt_u64(f, ms / 1000);
+    char frac[5] = { '.', (char)('0' + ms % 1000 / 100), (char)('0' + ms % 100 / 10),
+                     (char)('0' + ms % 10), 0 };
+    green__fmt_str(f, frac);
+    green__fmt_str(f, " s");
+}
+
+/* ------------------------------------------------------------- the dump */
 
 static const char *state_name(enum green__state s)
 {
@@ -33,59 +102,105 @@ static const char *why_name(enum green__why w)
         [GREEN_WHY_OFFLOAD] = "offload", [GREEN_WHY_GROUP] = "group",
         [GREEN_WHY_YIELD] = "yield", [GREEN_WHY_OTHER] = "other",
     };
-    return (unsigned)w < sizeof names / sizeof *names ? names[w] : "?";
+    const char *n = (unsigned)w < sizeof names / sizeof *names ? names[w] : NULL;
+    return n ? n : "?";
 }
 
-/* Describe what t waits on, e.g. "fd 7 read" or "mutex 0x55d0...". */
-static void describe_wait(const struct green_thread *t, char *b, size_t n)
+/* What t waits on: " on fd 7 read", " on join of 5", " on mutex 0x...". */
+static void describe_wait(struct green__fmt *f, const struct green_thread *t)
 {
-    if (t->state != GREEN_PARKED) {
-        b[0] = 0;
-        return;
-    }
+    green__fmt_str(f, " on ");
     if (t->why == GREEN_WHY_FD) {
         int fd = (int)(t->why_arg & 0xffffffffu);
         int mask = (int)(t->why_arg >> 32);
-        snprintf(b, n, " on fd %d %s", fd,
-                 mask == GREEN_READ ? "read" : mask == GREEN_WRITE ? "write" : "read+write");
+        green__fmt_str(f, "fd ");
+        green__fmt_u64(f, (uint64_t)fd);
+        green__fmt_str(f, mask == GREEN_READ ? " read" :
+                          mask == GREEN_WRITE ? " write" : " read+write");
     } else if (t->why == GREEN_WHY_POLL) {
-        snprintf(b, n, " on poll of %lu fds", (unsigned long)t->why_arg);
-    } else if (t->why == GREEN_WHY_JOIN) {
-        const struct green_thread *o = (const void *)t->why_arg;
-        snprintf(b, n, " on join of %llu", (unsigned long long)o->id);
-    } else if (t->why_arg) {
-        snprintf(b, n, " on %s %p", why_name(t->why), (void *)t->why_arg);
+        green__fmt_str(f, "poll of ");
+        green__fmt_u64(f, (uint64_t)t->why_arg);
+        green__fmt_str(f, " fds");
+    } else if (t->why == GREEN_WHY_JOIN && t->why_arg) {
+        /* The joined thread cannot be freed while it is being joined. */
+        green__fmt_str(f, "join of ");
+        green__fmt_u64(f, ((const struct green_thread *)t->why_arg)->id);
     } else {
-        snprintf(b, n, " on %s", why_name(t->why));
+        green__fmt_str(f, why_name(t->why));
+        if (t->why_arg && t->why != GREEN_WHY_SLEEP) {
+            green__fmt_str(f, " ");
+            green__fmt_hex(f, t->why_arg);
+        }
+    }
+}
+
+static void dump_line(const struct green__ctx *c, const struct green_thread *t,
+                      int64_t now, int fd)
+{
+    char b[256];
+    struct green__fmt f = { b, 0, sizeof b - 1 };
+    green__fmt_str(&f, "  ");
+    size_t at = f.n;
+    green__fmt_u64(&f, t->id);
+    fmt_pad(&f, at, 7);
+    green__fmt_str(&f, " ");
+    at = f.n;
+    green__fmt_str(&f, t->name);
+    fmt_pad(&f, at, 20);
+    green__fmt_str(&f, " ");
+    at = f.n;
+    green__fmt_str(&f, state_name(t->state));
+    fmt_pad(&f, at, 8);
+    if (t->state == GREEN_PARKED) {
+        describe_wait(&f, t);
+        green__fmt_str(&f, " for ");
+        fmt_secs(&f, now - t->park_since);
+        if (t->deadline >= 0 && t->heap_idx) {
+            green__fmt_str(&f, " (timeout in ");
+            fmt_secs(&f, t->deadline - now);
+            green__fmt_str(&f, ")");
+        }
+    }
+    if (t == c->current)
+        green__fmt_str(&f, " (current)");
+    f.b[f.n++] = '\n';
+    ssize_t r = write(fd, f.b, f.n);
+    (void)r;
+}
+
+void green__dump_ctx(struct green__ctx *c, int fd)
+{
+    char b[160];
+    struct green__fmt f = { b, 0, sizeof b - 1 };
+    green__fmt_str(&f, "libgreen: green threads of OS thread ");
+    green__fmt_u64(&f, (uint64_t)syscall(SYS_gettid));
+    green__fmt_str(&f, " (");
+    green__fmt_u64(&f, c->nthreads);
+    green__fmt_str(&f, " besides main and hub):");
+    f.b[f.n++] = '\n';
+    ssize_t r = write(fd, f.b, f.n);
+    (void)r;
+    int64_t now = green_now();
+    /* Live threads, main, and finished threads nobody joined yet (not
+     * counted in nthreads): generous, but finite if the list is torn. */
+    size_t max = c->nthreads + 100000;
+    const struct green_thread *t = c->all;
+    for (size_t i = 0; t && i < max; i++, t = t->all_next)
+        dump_line(c, t, now, fd);
+    if (t) {
+        static const char more[] = "  ... (list truncated)\n";
+        r = write(fd, more, sizeof more - 1);
     }
 }
 
 void green_dump(int fd)
 {
     struct green__ctx *c = green__tls_ctx;
-    char line[256], what[96];
     if (!c) {
-        int n = snprintf(line, sizeof line, "libgreen: no green threads on this OS thread\n");
-        ssize_t r = write(fd, line, (size_t)n);
+        static const char none[] = "libgreen: no green threads on this OS thread\n";
+        ssize_t r = write(fd, none, sizeof none - 1);
         (void)r;
         return;
     }
-    int64_t now = green_now();
-    int n = snprintf(line, sizeof line, "libgreen: green threads (%zu besides main):\n",
-                     c->nthreads);
-    ssize_t r = write(fd, line, (size_t)n);
-    for (const struct green_thread *t = c->all; t; t = t->all_next) {
-        describe_wait(t, what, sizeof what);
-        double secs = t->state == GREEN_PARKED ? (double)(now - t->park_since) / 1e9 : 0;
-        n = snprintf(line, sizeof line, "  %6llu %-20s %-8s%s%s",
-                     (unsigned long long)t->id, t->name, state_name(t->state), what,
-                     t == c->current ? " (current)" : "");
-        if (t->state == GREEN_PARKED && n < (int)sizeof line)
-            n += snprintf(line + n, sizeof line - (size_t)n, " for %.3f s", secs);
-        if (n >= (int)sizeof line - 1)
-            n = (int)sizeof line - 2;
-        line[n++] = '\n';
-        r = write(fd, line, (size_t)n);
-    }
-    (void)r;
+    green__dump_ctx(c, fd);
 }

@@ -168,6 +168,8 @@ struct green__ctx {
     int tfd;                       /* timerfd armed at the earliest deadline */
     int64_t tfd_armed;             /* deadline it is armed for, or FOREVER */
     ev_io tfd_w;
+    atomic_uint_fast64_t switches; /* bumped by every switch_to (monitor.c
+                                      reads it from its watchdog thread) */
 };
 
 extern __thread struct green__ctx *green__tls_ctx
@@ -255,6 +257,21 @@ GREEN_HIDDEN void green__timer_remove(struct green__ctx *c, struct green_thread 
 GREEN_HIDDEN void green__timers_expire(struct green__ctx *c, int64_t now);
 GREEN_HIDDEN void green__timers_arm(struct green__ctx *c);
 GREEN_HIDDEN void green__timers_after_fork(struct green__ctx *c);
+
+/* ------------------------------------------------- monitor and dump */
+
+/* Record a new ctx (on its own OS thread) in the process-wide list that
+ * the monitor, the dump signal and the gdb extension walk (monitor.c). */
+GREEN_HIDDEN void green__ctx_register(struct green__ctx *c);
+/* Async-signal-safe formatting into a fixed buffer (dump.c); output past
+ * cap is dropped. */
+struct green__fmt { char *b; size_t n, cap; };
+GREEN_HIDDEN void green__fmt_str(struct green__fmt *f, const char *s);
+GREEN_HIDDEN void green__fmt_u64(struct green__fmt *f, uint64_t v);
+GREEN_HIDDEN void green__fmt_hex(struct green__fmt *f, uintptr_t v);
+/* Print c's green threads to fd, as green_dump does for the caller's
+ * ctx. Async-signal-safe when called on c's own OS thread. */
+GREEN_HIDDEN void green__dump_ctx(struct green__ctx *c, int fd);
 
 /* ------------------------------------------------------------ misc */
 

@@ -255,6 +255,7 @@ static inline void after_switch(struct green_thread *self)
 static void switch_to(struct green__ctx *c, struct green_thread *next)
 {
     struct green_thread *self = c->current;
+    atomic_store_explicit(&c->switches, atomic_load_explicit(&c->switches, memory_order_relaxed) + 1, memory_order_relaxed);
     if (next == self) {
         self->state = GREEN_RUNNING;
         return;
@@ -548,6 +549,7 @@ static struct green__ctx *ctx_create(void)
     green__stack_install_overflow_handler();
     static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
     pthread_once(&fork_once, green__register_atfork);
+    green__ctx_register(c);
     return c;
 fail:
     if (c->hub && c->hub->stack.lo)

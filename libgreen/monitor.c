@@ -1,0 +1,520 @@
+/*
+ * monitor.c - seeing inside a running process: the list of hubs (ctxs),
+ * the watchdog that reports green threads that do not yield
+ * (GREEN_MONITOR_MS), and the signal that dumps every green thread
+ * (GREEN_DUMP_SIGNAL).
+ *
+ * The ctx list. Every ctx is recorded, by its own OS thread, in a fixed
+ * array of slots (green__ctx_slots): the ctx and the kernel tid of its OS
+ * thread. Ctxs are never freed (hub.c), so a pointer read from a slot stays
+ * valid; a slot whose OS thread is gone (tgkill answers ESRCH) is reused.
+ * The gdb extension (gdb/libgreen-gdb.py) walks the same array, which is
+ * why it is a plain global and not a linked list inside the ctxs.
+ *
+ * The watchdog. A real OS thread, created with every signal blocked and
+ * with green__bypass set for its whole life (so hooks never touch it), wakes
+ * every ms/2 and reads, for each slot, the ctx's switch counter (bumped by
+ * switch_to on every scheduling point) and whether its current thread is
+ * the hub. When the counter has not moved for ms while a thread other than
+ * the hub is current, that thread has run (or blocked in a call the shim
+ * does not make cooperative) for ms without yielding. The watchdog cannot
+ * read another thread's registers, so it asks the stalled OS thread itself:
+ * it stores the counter value in the slot and sends the monitor signal
+ * (GREEN_MONITOR_SIGNAL, default SIGURG, whose default action is to ignore
+ * it) with tgkill. The handler, on the stalled thread, checks the counter
+ * is unchanged and that no switch happened meanwhile, then writes the report
+ * and a backtrace (backtrace() + dladdr) to stderr. One report per stall:
+ * the slot remembers the counter value it reported.
+ *
+ * Reading another OS thread's ctx. The watchdog only reads two words of a
+ * ctx: the switch counter (an atomic) and the current-thread pointer, which
+ * it compares with the hub pointer and never dereferences. Everything about
+ * the green thread itself (id, name, stack) is read by the signal handler on
+ * the owning OS thread, where it cannot change under it.
+ *
+ * The dump signal. A process-directed signal lands on one thread. Its
+ * handler dumps that thread's ctx (if it has one) and then passes the
+ * request along the slot array: it marks the next live slot and tgkills its
+ * OS thread, which dumps its own ctx and passes on to the slot after it.
+ * Each OS thread prints only its own green threads (safe), the outputs do
+ * not interleave, and the chain always moves forward, so it ends.
+ *
+ * Signal safety. Both handlers allocate nothing and format with the
+ * green__fmt helpers (dump.c). backtrace() loads libgcc_s with dlopen on
+ * its first call, so green__monitor_start calls it once up front. backtrace
+ * and dladdr take the dynamic loader's lock: a thread stalled inside
+ * dlopen/dlsym itself would deadlock its own report; we accept that rare
+ * case rather than print no symbols. The monitor signal interrupts the
+ * stalled thread once per stall; a blocking call that SA_RESTART does not
+ * restart (poll, nanosleep, ...) then fails with EINTR, as it would with
+ * any signal handler installed.
+ *
+ * Rejected: reading the stalled thread's stack from the watchdog (no
+ * registers without ptrace, and its frames change under us); timer
+ * signals (setitimer/SIGPROF) in every thread (they would interrupt
+ * syscalls all the time, and the program may use them); restarting the
+ * watchdog in fork children (a child should be able to exec without a new
+ * thread appearing; the monitor watches the original process only).
+ */
+#define _GNU_SOURCE
+#include "green_internal.h"
+#include <dlfcn.h>
+#include <execinfo.h>
+#include <pthread.h>
+#include <signal.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/syscall.h>
+
+#define SLOTS_MAX 1024
+#define BT_FRAMES 48
+
+/* One recorded ctx. tid > 0: in use; 0: being (re)filled; -1: free. */
+struct green__ctx_slot {
+    _Atomic(struct green__ctx *) ctx;  /* the hub's bookkeeping */
+    _Atomic pid_t tid;                 /* kernel tid of its OS thread */
+    atomic_uint_fast64_t mon_req;      /* 1 + switch count the watchdog saw
+                                          stalled, 0 when no request */
+    atomic_int mon_ms;                 /* how long it had been stalled */
+    atomic_int mon_ack;                /* handler ran for the last request */
+    atomic_int dump_req;               /* a dump was passed on to this slot */
+};
+
+GREEN_HIDDEN struct green__ctx_slot green__ctx_slots[SLOTS_MAX];
+/* Slots ever used: [0, green__ctx_nslots). */
+GREEN_HIDDEN atomic_int green__ctx_nslots;
+
+static atomic_int monitor_started;
+static int monitor_ms;
+static int monitor_sig = SIGURG;
+static atomic_int dump_origin = -1;   /* slot the current dump started at */
+
+static pid_t gettid_raw(void)
+{
+    return (pid_t)syscall(SYS_gettid);
+}
+
+static int tgkill_raw(pid_t tid, int sig)
+{
+    return (int)syscall(SYS_tgkill, getpid(), tid, sig);
+}
+
+static bool tid_alive(pid_t tid)
+{
+    return tgkill_raw(tid, 0) == 0 || errno != ESRCH;
+}
+
+/* --------------------------------------------------------- the ctx list */
+
+static void slot_fill(struct green__ctx_slot *s, struct green__ctx *c, pid_t tid)
+{
+    atomic_store(&s->mon_req, 0);
+    atomic_store(&s->dump_req, 0);
+    atomic_store(&s->ctx, c);
+    atomic_store(&s->tid, tid);
+}
+
+/* Claim a slot whose OS thread has exited. Returns NULL if none. */
+static struct green__ctx_slot *slot_reuse(void)
+{
+    int n = atomic_load(&green__ctx_nslots);
+    for (int i = 0; i < n && i < SLOTS_MAX; i++) {
+        pid_t t = atomic_load(&green__ctx_slots[i].tid);
+        if (t == 0 || (t > 0 && tid_alive(t)))
+            continue;
+        if (atomic_compare_exchange_strong(&green__ctx_slots[i].tid, &t, 0))
+            return &green__ctx_slots[i];
+    }
+    return NULL;
+}
+
+static void after_fork_child(void);
+
+static void register_atfork(void)
+{
+    pthread_atfork(NULL, NULL, after_fork_child);
+}
+
+void green__ctx_register(struct green__ctx *c)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    GREEN__BYPASS_BEGIN();
+    pthread_once(&once, register_atfork);
+    GREEN__BYPASS_END();
+    int i = atomic_fetch_add(&green__ctx_nslots, 1);
+    struct green__ctx_slot *s = NULL;
+    if (i < SLOTS_MAX) {
+        s = &green__ctx_slots[i];
+    } else {
+        atomic_fetch_sub(&green__ctx_nslots, 1);
+        s = slot_reuse();
+    }
+    if (!s) {
+        static atomic_flag warned;
+        if (!atomic_flag_test_and_set(&warned))
+            green__log("more than %d OS threads with green threads: the "
+                       "monitor, dump signal and gdb do not see the rest",
+                       SLOTS_MAX);
+        return;
+    }
+    slot_fill(s, c, gettid_raw());
+}
+
+/* The slot of c, or -1. Async-signal-safe. */
+static int slot_of(const struct green__ctx *c)
+{
+    int n = atomic_load(&green__ctx_nslots);
+    for (int i = 0; c && i < n && i < SLOTS_MAX; i++)
+        if (atomic_load(&green__ctx_slots[i].ctx) == c &&
+            atomic_load(&green__ctx_slots[i].tid) > 0)
+            return i;
+    return -1;
+}
+
+/* In a fork child only the forking OS thread exists, with a new tid. */
+static void after_fork_child(void)
+{
+    struct green__ctx *mine = green__tls_ctx;
+    int n = atomic_load(&green__ctx_nslots);
+    for (int i = 0; i < n && i < SLOTS_MAX; i++) {
+        struct green__ctx_slot *s = &green__ctx_slots[i];
+        if (atomic_load(&s->ctx) == mine && mine)
+            atomic_store(&s->tid, gettid_raw());
+        else if (atomic_load(&s->tid) > 0)
+            atomic_store(&s->tid, -1);
+    }
+    atomic_store(&dump_origin, -1);
+}
+
+/* ------------------------------------------------------------ the report */
+
+static void fmt_write(int fd, struct green__fmt *f)
+{
+    f->b[f->n++] = '\n';   /* cap leaves room for it */
+    ssize_t r = write(fd, f->b, f->n);
+    (void)r;
+}
+
+/* The pc the signal interrupted, from the handler's ucontext. */
+static void *interrupted_pc(const void *uc)
+{
+    const ucontext_t *u = uc;
+#if defined(__x86_64__)
+    return (void *)u->uc_mcontext.gregs[REG_RIP];
+#elif defined(__aarch64__)
+    return (void *)u->uc_mcontext.pc;
+#else
+    (void)u;
+    return NULL;
+#endif
+}
+
+/* "libgreen:   #1 0x55d0c0de spin+0x1a (/path/prog+0x161a)" */
+static void bt_line(int i, void *pc)
+{
+    char b[512];
+    struct green__fmt f = { b, 0, sizeof b - 1 };
+    Dl_info di;
+    green__fmt_str(&f, "libgreen:   #");
+    green__fmt_u64(&f, (uint64_t)i);
+    green__fmt_str(&f, " ");
+    green__fmt_hex(&f, (uintptr_t)pc);
+    if (dladdr(pc, &di)) {
+        if (di.dli_sname) {
+            green__fmt_str(&f, " ");
+            green__fmt_str(&f, di.dli_sname);
+            green__fmt_str(&f, "+");
+            green__fmt_hex(&f, (uintptr_t)pc - (uintptr_t)di.dli_saddr);
+        }
+        if (di.dli_fname) {   /* file+offset: what addr2line -e wants */
+            green__fmt_str(&f, " (");
+            green__fmt_str(&f, di.dli_fname);
+            green__fmt_str(&f, "+");
+            green__fmt_hex(&f, (uintptr_t)pc - (uintptr_t)di.dli_fbase);
+            green__fmt_str(&f, ")");
+        }
+    }
+    fmt_write(2, &f);
+}
+
+/* Runs on the stalled OS thread, in the monitor signal's handler. */
+static void report_stall(struct green__ctx *c, int ms, const void *uc)
+{
+    const struct green_thread *t = c->current;
+    char b[256];
+    struct green__fmt f = { b, 0, sizeof b - 1 };
+    green__fmt_str(&f, "libgreen: green thread ");
+    green__fmt_u64(&f, t->id);
+    green__fmt_str(&f, " \"");
+    green__fmt_str(&f, t->name);
+    green__fmt_str(&f, "\" has run for ");
+    green__fmt_u64(&f, (uint64_t)ms);
+    green__fmt_str(&f, " ms without yielding (OS thread ");
+    green__fmt_u64(&f, (uint64_t)gettid_raw());
+    green__fmt_str(&f, "); backtrace:");
+    fmt_write(2, &f);
+    void *frames[BT_FRAMES];
+    int n = backtrace(frames, BT_FRAMES);
+    /* Start at the interrupted function: skip this handler's frames and
+     * the kernel's signal trampoline. */
+    void *pc = interrupted_pc(uc);
+    int first = n > 2 ? 2 : n;
+    for (int i = 0; pc && i < n; i++)
+        if (frames[i] == pc) {
+            first = i;
+            break;
+        }
+    for (int i = first; i < n; i++)
+        bt_line(i - first, frames[i]);
+}
+
+static bool from_this_process(const siginfo_t *si)
+{
+    return si->si_code == SI_TKILL && si->si_pid == getpid();
+}
+
+static void monitor_handler(int sig, siginfo_t *si, void *uc)
+{
+    (void)sig;
+    int saved = errno;
+    struct green__ctx *c = green__tls_ctx;
+    int i = from_this_process(si) ? slot_of(c) : -1;
+    if (i >= 0) {
+        struct green__ctx_slot *s = &green__ctx_slots[i];
+        uint64_t req = atomic_exchange(&s->mon_req, 0);
+        if (req && req - 1 == atomic_load(&c->switches) && c->current != c->hub)
+            report_stall(c, atomic_load(&s->mon_ms), uc);
+        atomic_store(&s->mon_ack, 1);
+    }
+    errno = saved;
+}
+
+/* ---------------------------------------------------------- the watchdog */
+
+/* What the watchdog remembers about slot i (its own thread only). */
+struct watch {
+    struct green__ctx *ctx;   /* ctx the rest refers to */
+    uint64_t switches;        /* counter at the last change */
+    int64_t since;            /* green_now() when it was first seen */
+    bool asked;               /* signalled for this stall */
+    bool fallback;            /* printed the no-handler fallback */
+    int64_t asked_at;         /* when */
+};
+static struct watch watches[SLOTS_MAX];
+
+/* The handler never answered (the program replaced it): say what we know
+ * without touching the green thread. */
+static void report_unanswered(pid_t tid, int ms)
+{
+    char b[256];
+    struct green__fmt f = { b, 0, sizeof b - 1 };
+    green__fmt_str(&f, "libgreen: a green thread of OS thread ");
+    green__fmt_u64(&f, (uint64_t)tid);
+    green__fmt_str(&f, " has run for ");
+    green__fmt_u64(&f, (uint64_t)ms);
+    green__fmt_str(&f, " ms without yielding (no backtrace: the handler of "
+                       "the monitor signal was replaced; see GREEN_MONITOR_SIGNAL)");
+    fmt_write(2, &f);
+}
+
+static void ask_for_report(struct green__ctx_slot *s, struct watch *w,
+                           pid_t tid, int64_t now)
+{
+    int ms = (int)((now - w->since) / 1000000);
+    atomic_store(&s->mon_ms, ms);
+    atomic_store(&s->mon_ack, 0);
+    atomic_store(&s->mon_req, w->switches + 1);
+    w->asked = true;
+    w->fallback = false;
+    w->asked_at = now;
+    if (tgkill_raw(tid, monitor_sig) != 0 && errno == ESRCH) {
+        atomic_store(&s->mon_req, 0);
+        atomic_compare_exchange_strong(&s->tid, &tid, -1);   /* thread gone */
+    }
+}
+
+static void watch_slot(int i, int64_t now)
+{
+    struct green__ctx_slot *s = &green__ctx_slots[i];
+    struct watch *w = &watches[i];
+    pid_t tid = atomic_load(&s->tid);
+    struct green__ctx *c = atomic_load(&s->ctx);
+    if (tid <= 0 || !c || atomic_load(&s->tid) != tid) {
+        w->ctx = NULL;
+        return;
+    }
+    uint64_t sw = atomic_load_explicit(&c->switches, memory_order_relaxed);
+    struct green_thread *cur = __atomic_load_n(&c->current, __ATOMIC_RELAXED);
+    if (w->ctx != c || sw != w->switches || cur == c->hub) {
+        *w = (struct watch){ .ctx = c, .switches = sw, .since = now };
+        return;
+    }
+    if (!w->asked) {
+        if (now - w->since >= (int64_t)monitor_ms * 1000000)
+            ask_for_report(s, w, tid, now);
+    } else if (!w->fallback && !atomic_load(&s->mon_ack) &&
+               now - w->asked_at > GREEN_SEC(1)) {
+        w->fallback = true;
+        report_unanswered(tid, (int)((now - w->since) / 1000000));
+    }
+}
+
+static void *watchdog(void *arg)
+{
+    (void)arg;
+    GREEN__BYPASS_BEGIN();   /* for the thread's whole life */
+    int64_t period = (int64_t)monitor_ms * 1000000 / 2;
+    struct timespec ts = { .tv_sec = period / 1000000000,
+                           .tv_nsec = period % 1000000000 };
+    for (;;) {
+        clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, NULL);
+        int64_t now = green_now();
+        int n = atomic_load(&green__ctx_nslots);
+        for (int i = 0; i < n && i < SLOTS_MAX; i++)
+            watch_slot(i, now);
+    }
+    return NULL;
+}
+
+/* GREEN_MONITOR_SIGNAL: a number, or URG / USR1 / USR2 / RTMIN+N. */
+static int monitor_signal_from_env(void)
+{
+    const char *s = getenv("GREEN_MONITOR_SIGNAL");
+    if (!s || !*s)
+        return SIGURG;
+    if (!strncasecmp(s, "SIG", 3))
+        s += 3;
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (end != s && !*end && v > 0 && v < NSIG && v != SIGKILL && v != SIGSTOP)
+        return (int)v;
+    if (!strcasecmp(s, "URG"))
+        return SIGURG;
+    if (!strcasecmp(s, "USR1"))
+        return SIGUSR1;
+    if (!strcasecmp(s, "USR2"))
+        return SIGUSR2;
+    if (!strncasecmp(s, "RTMIN+", 6)) {
+        v = strtol(s + 6, &end, 10);
+        if (end != s + 6 && !*end && v >= 0 && SIGRTMIN + v <= SIGRTMAX)
+            return SIGRTMIN + (int)v;
+    }
+    green__log("GREEN_MONITOR_SIGNAL=\"%s\" is not a signal; using SIGURG", s);
+    return SIGURG;
+}
+
+static int install(int sig, void (*fn)(int, siginfo_t *, void *))
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = fn;
+    sa.sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK;
+    sigemptyset(&sa.sa_mask);
+    GREEN__BYPASS_BEGIN();
+    int r = sigaction(sig, &sa, NULL);
+    GREEN__BYPASS_END();
+    return r;
+}
+
+static int start_watchdog(void)
+{
+    pthread_attr_t a;
+    pthread_t th;
+    sigset_t all, old;
+    sigfillset(&all);
+    GREEN__BYPASS_BEGIN();
+    /* Created with every signal blocked: the program's process-directed
+     * signals must never land on our thread. */
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pthread_attr_init(&a);
+    pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&a, 64 * 1024);
+    int e = pthread_create(&th, &a, watchdog, NULL);
+    pthread_attr_destroy(&a);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    GREEN__BYPASS_END();
+    return e;
+}
+
+GREEN_HIDDEN int green__monitor_start(int ms);
+int green__monitor_start(int ms)
+{
+    if (ms <= 0) {
+        errno = EINVAL;
+        return -1;
+    }
+    int expect = 0;
+    if (!atomic_compare_exchange_strong(&monitor_started, &expect, 1)) {
+        errno = EBUSY;
+        return -1;
+    }
+    monitor_ms = ms;
+    monitor_sig = monitor_signal_from_env();
+    /* backtrace() dlopens libgcc_s on first use: never in a handler. */
+    void *warm[4];
+    (void)backtrace(warm, 4);
+    int e = install(monitor_sig, monitor_handler) == 0 ? start_watchdog() : errno;
+    if (e) {
+        green__log("GREEN_MONITOR_MS: cannot start the monitor: %s", strerror(e));
+        atomic_store(&monitor_started, 0);
+        errno = e;
+        return -1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------ the dump signal */
+
+/* Pass a dump on to the first live slot from index from on, but origin. */
+static void pass_dump_on(int from, int origin, int sig)
+{
+    int n = atomic_load(&green__ctx_nslots);
+    for (int i = from < 0 ? 0 : from; i < n && i < SLOTS_MAX; i++) {
+        struct green__ctx_slot *s = &green__ctx_slots[i];
+        pid_t tid = atomic_load(&s->tid);
+        if (i == origin || tid <= 0)
+            continue;
+        atomic_store(&s->dump_req, 1);
+        if (tgkill_raw(tid, sig) == 0)
+            return;
+        atomic_store(&s->dump_req, 0);
+    }
+}
+
+static void dump_handler(int sig, siginfo_t *si, void *uc)
+{
+    (void)uc;
+    int saved = errno;
+    struct green__ctx *c = green__tls_ctx;
+    int me = slot_of(c);
+    bool passed = from_this_process(si) && me >= 0 &&
+                  atomic_exchange(&green__ctx_slots[me].dump_req, 0);
+    if (!passed)
+        atomic_store(&dump_origin, me);
+    if (c) {
+        green__dump_ctx(c, 2);
+    } else if (!passed && atomic_load(&green__ctx_nslots) == 0) {
+        static const char none[] = "libgreen: no green threads in this process\n";
+        ssize_t r = write(2, none, sizeof none - 1);
+        (void)r;
+    }
+    pass_dump_on(passed ? me + 1 : 0, atomic_load(&dump_origin), sig);
+    errno = saved;
+}
+
+GREEN_HIDDEN int green__dump_signal_install(int sig);
+int green__dump_signal_install(int sig)
+{
+    if (sig <= 0 || sig >= NSIG || sig == SIGKILL || sig == SIGSTOP) {
+        errno = EINVAL;
+        return -1;
+    }
+    if (install(sig, dump_handler) != 0) {
+        green__log("GREEN_DUMP_SIGNAL: cannot install the handler of signal "
+                   "%d: %s", sig, strerror(errno));
+        return -1;
+    }
+    return 0;
+}

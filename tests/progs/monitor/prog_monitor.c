@@ -1,0 +1,169 @@
+/*
+ * prog_monitor - child program of tests/test_monitor.c.
+ *
+ *   prog_monitor spin   a green thread "spinner" busy-loops 300 ms without
+ *                       yielding (GREEN_MONITOR_MS should report it)
+ *   prog_monitor yield  "yielder" loops 300 ms yielding all the time (must
+ *                       not be reported), then "late-spinner" busy-loops
+ *                       200 ms (must be: proves the monitor was on)
+ *   prog_monitor dump   parks "reader" on a pipe, "napper" in a sleep,
+ *                       "joiner" in a join, and "far-napper" on a second OS
+ *                       thread; prints "ready" and sleeps 20 s (the test
+ *                       sends GREEN_DUMP_SIGNAL and kills it)
+ *   prog_monitor gdb    parks "sleeper" (id 3) in nap_in_sleeper() and
+ *                       "reader" on a pipe, then raises SIGTRAP so that
+ *                       gdb stops it
+ *
+ * Functions the tests look for in backtraces are global and noinline.
+ */
+#define _GNU_SOURCE
+#include <green.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+static volatile uint64_t sink;
+
+__attribute__((noinline)) void spin_without_yielding(int64_t ns)
+{
+    int64_t end = green_now() + ns;
+    while (green_now() < end)
+        sink++;
+}
+
+static void *spinner(void *arg)
+{
+    spin_without_yielding(*(int64_t *)arg);
+    return NULL;
+}
+
+static void *yielder(void *arg)
+{
+    int64_t end = green_now() + *(int64_t *)arg;
+    for (long i = 0; i < 100000000 && green_now() < end; i++)
+        green_yield();
+    return NULL;
+}
+
+static green_t spawn(void *(*fn)(void *), void *arg, const char *name)
+{
+    green_attr_t a = { .name = name };
+    green_t t = green_spawn(fn, arg, &a);
+    if (!t) {
+        perror("green_spawn");
+        _exit(2);
+    }
+    return t;
+}
+
+static int run_spin(void)
+{
+    int64_t ns = GREEN_MSEC(300);
+    green_join(spawn(spinner, &ns, "spinner"), NULL);
+    puts("done");
+    return 0;
+}
+
+static int run_yield(void)
+{
+    int64_t y = GREEN_MSEC(300), s = GREEN_MSEC(200);
+    green_join(spawn(yielder, &y, "yielder"), NULL);
+    green_join(spawn(spinner, &s, "late-spinner"), NULL);
+    puts("done");
+    return 0;
+}
+
+/* ------------------------------------------------------------ parked */
+
+static int pipefd[2];
+
+__attribute__((noinline)) int wait_in_reader(void)
+{
+    return green_wait_readable(pipefd[0], GREEN_FOREVER);
+}
+
+static void *reader(void *arg)
+{
+    (void)arg;
+    wait_in_reader();
+    return NULL;
+}
+
+__attribute__((noinline)) int nap_in_sleeper(void)
+{
+    return green_sleep(GREEN_SEC(60));
+}
+
+static void *napper(void *arg)
+{
+    (void)arg;
+    nap_in_sleeper();
+    return NULL;
+}
+
+static void *joiner(void *arg)
+{
+    green_join((green_t)arg, NULL);
+    return NULL;
+}
+
+static atomic_int far_ready;
+
+static void *far_os_thread(void *arg)
+{
+    (void)arg;
+    spawn(napper, NULL, "far-napper");
+    green_yield();
+    atomic_store(&far_ready, 1);
+    green_sleep(GREEN_SEC(30));
+    return NULL;
+}
+
+static int run_dump(void)
+{
+    if (pipe(pipefd) != 0)
+        return 2;
+    spawn(reader, NULL, "reader");
+    green_t n = spawn(napper, NULL, "napper");
+    spawn(joiner, n, "joiner");
+    pthread_t th;
+    if (pthread_create(&th, NULL, far_os_thread, NULL) != 0)
+        return 2;
+    for (int i = 0; i < 5000 && !atomic_load(&far_ready); i++)
+        green_sleep(GREEN_MSEC(1));
+    printf("ready %d\n", (int)getpid());
+    fflush(stdout);
+    green_sleep(GREEN_SEC(20));
+    return 0;
+}
+
+static int run_gdb(void)
+{
+    if (pipe(pipefd) != 0)
+        return 2;
+    green_t s = spawn(napper, NULL, "sleeper");
+    spawn(reader, NULL, "reader");
+    green_yield();   /* both run and park */
+    printf("sleeper id %llu\n", (unsigned long long)green_id(s));
+    fflush(stdout);
+    raise(SIGTRAP);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    const char *mode = argc > 1 ? argv[1] : "";
+    if (!strcmp(mode, "spin"))
+        return run_spin();
+    if (!strcmp(mode, "yield"))
+        return run_yield();
+    if (!strcmp(mode, "dump"))
+        return run_dump();
+    if (!strcmp(mode, "gdb"))
+        return run_gdb();
+    fprintf(stderr, "usage: prog_monitor spin|yield|dump|gdb\n");
+    return 2;
+}

@@ -1,0 +1,334 @@
+/*
+ * test_monitor.c - seeing inside: the GREEN_MONITOR_MS watchdog, the
+ * GREEN_DUMP_SIGNAL dump, green_dump(), and the gdb extension.
+ *
+ * The watchdog, the dump signal and gdb are exercised on a child program
+ * (tests/progs/monitor/prog_monitor, linked with libgreen.so, whose
+ * constructor reads the GREEN_* variables), never on the test runner.
+ * Every child runs under a deadline and is killed when it passes.
+ */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+#include "green_internal.h"
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+#define OUT_MAX 65536
+
+struct child {
+    pid_t pid;
+    int out, err;                  /* read ends of its stdout / stderr */
+    char obuf[OUT_MAX], ebuf[OUT_MAX];
+    size_t on, en;
+    int status;                    /* wait status once reaped */
+};
+
+static const char *progs_dir(void)
+{
+    const char *d = getenv("GREEN_PROGS");
+    cr_assert(d, "GREEN_PROGS is not set (run through meson test)");
+    return d;
+}
+
+/* Start argv[0] with environ plus extra ("NAME=value", NULL-terminated). */
+static void child_start(struct child *c, char *const argv[], const char *const *extra)
+{
+    int o[2], e[2];
+    cr_assert_eq(pipe2(o, O_CLOEXEC), 0);
+    cr_assert_eq(pipe2(e, O_CLOEXEC), 0);
+    char *env[512];
+    size_t n = 0;
+    for (size_t i = 0; extra && extra[i] && n < 16; i++)
+        env[n++] = (char *)extra[i];
+    for (char **p = environ; *p && n < 510; p++)
+        if (strncmp(*p, "GREEN_MONITOR", 13) && strncmp(*p, "GREEN_DUMP", 10))
+            env[n++] = *p;
+    env[n] = NULL;
+    memset(c, 0, sizeof *c);
+    c->pid = fork();
+    cr_assert(c->pid >= 0);
+    if (c->pid == 0) {
+        dup2(o[1], 1);
+        dup2(e[1], 2);
+        execve(argv[0], argv, env);
+        _exit(127);
+    }
+    close(o[1]);
+    close(e[1]);
+    c->out = o[0];
+    c->err = e[0];
+}
+
+static void append(int *fd, char *buf, size_t *n)
+{
+    if (*fd < 0)
+        return;
+    ssize_t r = read(*fd, buf + *n, OUT_MAX - 1 - *n);
+    if (r <= 0) {
+        close(*fd);
+        *fd = -1;
+        return;
+    }
+    *n += (size_t)r;
+    buf[*n] = 0;
+}
+
+/* Read stdout and stderr until both end, or until need (if not NULL)
+ * appears in the buffer chosen by in_err, or until timeout_ms passes.
+ * Returns true unless the deadline passed first. */
+static bool child_read(struct child *c, const char *need, bool in_err, int timeout_ms)
+{
+    int64_t end = green_now() + GREEN_MSEC(timeout_ms);
+    for (int i = 0; i < 100000 && (c->out >= 0 || c->err >= 0); i++) {
+        if (need && strstr(in_err ? c->ebuf : c->obuf, need))
+            return true;
+        int64_t left = (end - green_now()) / 1000000;
+        if (left <= 0)
+            return false;
+        struct pollfd p[2] = { { .fd = c->out, .events = POLLIN },
+                               { .fd = c->err, .events = POLLIN } };
+        if (poll(p, 2, (int)left) <= 0)
+            continue;
+        if (p[0].revents)
+            append(&c->out, c->obuf, &c->on);
+        if (p[1].revents)
+            append(&c->err, c->ebuf, &c->en);
+    }
+    return need ? strstr(in_err ? c->ebuf : c->obuf, need) != NULL : true;
+}
+
+/* Reap the child, killing it first if it outlives timeout_ms. */
+static void child_finish(struct child *c, int timeout_ms)
+{
+    child_read(c, NULL, false, timeout_ms);
+    int64_t end = green_now() + GREEN_MSEC(timeout_ms);
+    for (int i = 0; i < 100000; i++) {
+        pid_t r = waitpid(c->pid, &c->status, WNOHANG);
+        if (r == c->pid)
+            break;
+        if (green_now() > end) {
+            kill(c->pid, SIGKILL);
+            waitpid(c->pid, &c->status, 0);
+            break;
+        }
+        usleep(1000);
+    }
+    if (c->out >= 0)
+        close(c->out);
+    if (c->err >= 0)
+        close(c->err);
+}
+
+static int count(const char *hay, const char *needle)
+{
+    int n = 0;
+    for (const char *p = hay; (p = strstr(p, needle)); p++)
+        n++;
+    return n;
+}
+
+/* The line of s that contains what, copied into line (empty if none). */
+static void line_with(const char *s, const char *what, char *line, size_t cap)
+{
+    line[0] = 0;
+    const char *p = strstr(s, what);
+    if (!p)
+        return;
+    const char *b = p, *e = p;
+    while (b > s && b[-1] != '\n')
+        b--;
+    while (*e && *e != '\n')
+        e++;
+    size_t n = (size_t)(e - b) < cap - 1 ? (size_t)(e - b) : cap - 1;
+    memcpy(line, b, n);
+    line[n] = 0;
+}
+
+static void run_prog(struct child *c, const char *mode, const char *const *env)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/monitor/prog_monitor", progs_dir());
+    char *argv[] = { path, (char *)mode, NULL };
+    child_start(c, argv, env);
+}
+
+/* ------------------------------------------------------------- monitor */
+
+Test(monitor, busy_loop_of_300_ms_is_reported_once_by_id_name_and_backtrace)
+{
+    static struct child c;
+    const char *env[] = { "GREEN_MONITOR_MS=50", NULL };
+    run_prog(&c, "spin", env);
+    child_finish(&c, 10000);
+    cr_assert(WIFEXITED(c.status) && WEXITSTATUS(c.status) == 0,
+              "child failed: status %d, stderr:\n%s", c.status, c.ebuf);
+    cr_assert(strstr(c.obuf, "done"), "stdout: %s", c.obuf);
+    cr_assert(strstr(c.ebuf, "libgreen: green thread 3 \"spinner\" has run for "),
+              "no report naming thread 3 \"spinner\"; stderr:\n%s", c.ebuf);
+    cr_assert(strstr(c.ebuf, " ms without yielding"), "stderr:\n%s", c.ebuf);
+    cr_assert_eq(count(c.ebuf, "\"spinner\" has run for"), 1,
+                 "one report per stall expected; stderr:\n%s", c.ebuf);
+    char line[512];
+    line_with(c.ebuf, "spin_without_yielding+", line, sizeof line);
+    cr_assert(strstr(line, "libgreen:   #"),
+              "no backtrace line naming spin_without_yielding; stderr:\n%s", c.ebuf);
+}
+
+Test(monitor, thread_that_yields_all_the_time_is_not_reported)
+{
+    static struct child c;
+    const char *env[] = { "GREEN_MONITOR_MS=50", NULL };
+    run_prog(&c, "yield", env);
+    child_finish(&c, 10000);
+    cr_assert(WIFEXITED(c.status) && WEXITSTATUS(c.status) == 0,
+              "child failed: status %d, stderr:\n%s", c.status, c.ebuf);
+    /* The spinner that follows proves the monitor was watching. */
+    cr_assert(strstr(c.ebuf, "\"late-spinner\" has run for "),
+              "the monitor was not on; stderr:\n%s", c.ebuf);
+    cr_assert_null(strstr(c.ebuf, "\"yielder\""),
+                   "a yielding thread was reported; stderr:\n%s", c.ebuf);
+    cr_assert_null(strstr(c.ebuf, "\"main\""), "stderr:\n%s", c.ebuf);
+}
+
+Test(monitor, nothing_is_reported_without_green_monitor_ms)
+{
+    static struct child c;
+    run_prog(&c, "spin", NULL);
+    child_finish(&c, 10000);
+    cr_assert(WIFEXITED(c.status) && WEXITSTATUS(c.status) == 0);
+    cr_assert(strstr(c.obuf, "done"));
+    cr_assert_null(strstr(c.ebuf, "without yielding"), "stderr:\n%s", c.ebuf);
+}
+
+/* ---------------------------------------------------------------- dump */
+
+Test(dump, signal_prints_every_green_thread_of_every_os_thread_with_its_wait)
+{
+    static struct child c;
+    const char *env[] = { "GREEN_DUMP_SIGNAL=USR2", NULL };
+    run_prog(&c, "dump", env);
+    cr_assert(child_read(&c, "ready", false, 10000), "child never got ready: %s", c.ebuf);
+    cr_assert_eq(kill(c.pid, SIGUSR2), 0);
+    bool got = child_read(&c, "far-napper", true, 10000);
+    /* The dump must not have ended the child. */
+    int st;
+    bool alive = waitpid(c.pid, &st, WNOHANG) == 0;
+    kill(c.pid, SIGKILL);
+    child_finish(&c, 10000);
+    cr_assert(got, "no dump of the second OS thread; stderr:\n%s", c.ebuf);
+    cr_assert(alive, "the dump signal killed the child");
+    char line[512];
+    line_with(c.ebuf, " reader ", line, sizeof line);
+    cr_assert(strstr(line, "parked") && strstr(line, "on fd 3 read for "),
+              "reader line: \"%s\"; stderr:\n%s", line, c.ebuf);
+    line_with(c.ebuf, " napper ", line, sizeof line);
+    cr_assert(strstr(line, "parked") && strstr(line, "on sleep for ") &&
+              strstr(line, "timeout in "), "napper line: \"%s\"", line);
+    line_with(c.ebuf, " joiner ", line, sizeof line);
+    cr_assert(strstr(line, "on join of 4"), "joiner line: \"%s\"", line);
+    line_with(c.ebuf, " far-napper ", line, sizeof line);
+    cr_assert(strstr(line, "on sleep for "), "far-napper line: \"%s\"", line);
+    cr_assert_eq(count(c.ebuf, "libgreen: green threads of OS thread "), 2,
+                 "one header per OS thread expected; stderr:\n%s", c.ebuf);
+}
+
+static int dump_pipe[2];
+
+static void *park_on_pipe(void *arg)
+{
+    (void)arg;
+    return (void *)(intptr_t)green_wait_readable(dump_pipe[0], GREEN_FOREVER);
+}
+
+static void *park_in_sleep(void *arg)
+{
+    (void)arg;
+    return (void *)(intptr_t)green_sleep(GREEN_SEC(30));
+}
+
+Test(dump, green_dump_shows_fd_and_sleep_waits_and_the_current_thread)
+{
+    cr_assert_eq(pipe(dump_pipe), 0);
+    green_attr_t a1 = { .name = "pipe-reader" }, a2 = { .name = "dozer" };
+    green_t r = green_spawn(park_on_pipe, NULL, &a1);
+    green_t s = green_spawn(park_in_sleep, NULL, &a2);
+    cr_assert(r && s);
+    cr_assert_eq(green_yield(), 0);
+    int out[2];
+    cr_assert_eq(pipe(out), 0);
+    green_dump(out[1]);
+    close(out[1]);
+    static char buf[8192];
+    size_t n = 0;
+    for (ssize_t k; n < sizeof buf - 1 && (k = read(out[0], buf + n, sizeof buf - 1 - n)) > 0;)
+        n += (size_t)k;
+    buf[n] = 0;
+    char line[512];
+    char want[64];
+    snprintf(want, sizeof want, "on fd %d read for ", dump_pipe[0]);
+    line_with(buf, "pipe-reader", line, sizeof line);
+    cr_assert(strstr(line, "parked") && strstr(line, want), "line \"%s\" in:\n%s", line, buf);
+    line_with(buf, "dozer", line, sizeof line);
+    cr_assert(strstr(line, "on sleep for "), "line \"%s\" in:\n%s", line, buf);
+    line_with(buf, "  main  ", line, sizeof line);
+    cr_assert(strstr(line, "running") && strstr(line, "(current)"), "line \"%s\"", line);
+    cr_assert(strstr(buf, "(2 besides main and hub)"), "%s", buf);
+    green_kill(r);
+    green_kill(s);
+    cr_assert_eq(green_join(r, NULL), 0);
+    cr_assert_eq(green_join(s, NULL), 0);
+}
+
+/* ----------------------------------------------------------------- gdb */
+
+static bool have_gdb(void)
+{
+    return access("/usr/bin/gdb", X_OK) == 0 || access("/usr/local/bin/gdb", X_OK) == 0;
+}
+
+Test(gdb, info_green_lists_threads_and_green_bt_shows_a_parked_threads_stack)
+{
+    if (!have_gdb()) {
+        cr_skip_test("gdb is not installed: the gdb extension is not tested");
+        return;
+    }
+    const char *src = getenv("GREEN_SRCDIR");
+    cr_assert(src, "GREEN_SRCDIR is not set");
+    char script[4096], prog[4096];
+    snprintf(script, sizeof script, "%s/../gdb/libgreen-gdb.py", src);
+    snprintf(prog, sizeof prog, "%s/monitor/prog_monitor", progs_dir());
+    char *gdb = access("/usr/bin/gdb", X_OK) == 0 ? "/usr/bin/gdb" : "/usr/local/bin/gdb";
+    char *argv[] = { gdb, "-nx", "-batch", "-x", script, "-ex", "run",
+                     "-ex", "info green", "-ex", "green bt 3", "-ex", "bt 1",
+                     "--args", prog, "gdb", NULL };
+    static struct child c;
+    child_start(&c, argv, NULL);
+    child_finish(&c, 60000);
+    if (strstr(c.obuf, "ptrace") && strstr(c.obuf, "not permitted")) {
+        cr_skip_test("gdb cannot ptrace here: %s", c.obuf);
+        return;
+    }
+    cr_assert(strstr(c.obuf, "sleeper id 3"), "gdb output:\n%s\n%s", c.obuf, c.ebuf);
+    char line[512];
+    line_with(c.obuf, " sleeper ", line, sizeof line);
+    cr_assert(strstr(line, "     3  sleeper") && strstr(line, "parked") &&
+              strstr(line, " on sleep"),
+              "info green: \"%s\"; output:\n%s\n%s", line, c.obuf, c.ebuf);
+    line_with(c.obuf, " reader ", line, sizeof line);
+    cr_assert(strstr(line, "parked") && strstr(line, " on fd "), "info green: \"%s\"", line);
+    line_with(c.obuf, "  main  ", line, sizeof line);
+    cr_assert(strstr(line, "(current)"), "info green: \"%s\"", line);
+    cr_assert(strstr(c.obuf, "Green thread 3 \"sleeper\" (parked)"), "%s", c.obuf);
+    cr_assert(strstr(c.obuf, " in nap_in_sleeper ("),
+              "green bt 3 does not show nap_in_sleeper; output:\n%s\n%s", c.obuf, c.ebuf);
+    /* Registers were restored: the OS thread's own stack is back. */
+    const char *after = strstr(c.obuf, " in nap_in_sleeper (");
+    cr_assert(after && strstr(after, "pthread_kill"), "bt after green bt:\n%s", c.obuf);
+}
