@@ -1,0 +1,570 @@
+/*
+ * test_hooks_wait.c - poll, select, epoll_wait, the sleeps and EINTR,
+ * called directly (green_hook_*) from green threads: a waiting call parks
+ * only its caller while others run, returns what the kernel would (revents,
+ * fd_sets, remaining time, 0 on timeout), never returns early, and a
+ * handled signal interrupts the main green thread's call as signal(7) says.
+ */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/select.h>
+#include <time.h>
+#include <unistd.h>
+#include "hooks.h"
+#include "hooks_signal.h"
+#include "hooks_wait.h"
+
+static void setup(void)
+{
+    green__real_init();
+    cr_assert(green_self());
+}
+
+TestSuite(hooks_wait, .init = setup);
+
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int64_t real_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* A green thread that counts while others are parked. */
+static volatile int ticks;
+static volatile bool stop_ticking;
+static void *ticker(void *arg)
+{
+    (void)arg;
+    while (!stop_ticking && ticks < 100000) {
+        ticks++;
+        green_sleep(GREEN_MSEC(1));
+    }
+    return NULL;
+}
+
+static green_t start_ticker(void)
+{
+    ticks = 0;
+    stop_ticking = false;
+    green_t t = green_spawn(ticker, NULL, NULL);
+    cr_assert(t);
+    return t;
+}
+
+static void stop_ticker(green_t t)
+{
+    stop_ticking = true;
+    cr_assert_eq(green_join(t, NULL), 0);
+}
+
+static void *write_after_50ms(void *arg)
+{
+    int fd = (int)(intptr_t)arg;
+    green_sleep(GREEN_MSEC(50));
+    cr_assert_eq(write(fd, "x", 1), 1);
+    return NULL;
+}
+
+/* ---------------------------------------------------------------- poll */
+
+Test(hooks_wait, poll_on_an_empty_pipe_parks_while_others_run_then_reports_pollin)
+{
+    int p[2];
+    cr_assert_eq(pipe(p), 0);
+    green_t tk = start_ticker();
+    green_t w = green_spawn(write_after_50ms, (void *)(intptr_t)p[1], NULL);
+    struct pollfd fds[2] = { { .fd = p[0], .events = POLLIN },
+                             { .fd = -1, .events = POLLIN, .revents = 77 } };
+    int r = green_hook_poll(fds, 2, 5000);
+    int seen = ticks;
+    cr_assert_eq(r, 1);
+    cr_assert_eq(fds[0].revents, POLLIN);
+    cr_assert_eq(fds[1].revents, 0, "a negative fd gets revents 0");
+    cr_assert_geq(seen, 5, "the ticker ran only %d times while poll waited", seen);
+    green_join(w, NULL);
+    stop_ticker(tk);
+    close(p[0]);
+    close(p[1]);
+}
+
+Test(hooks_wait, poll_times_out_with_zero_and_no_revents_after_the_full_timeout)
+{
+    int p[2];
+    cr_assert_eq(pipe(p), 0);
+    struct pollfd fd = { .fd = p[0], .events = POLLIN };
+    int64_t t0 = mono_ns();
+    cr_assert_eq(green_hook_poll(&fd, 1, 30), 0);
+    cr_assert_geq(mono_ns() - t0, GREEN_MSEC(30));
+    cr_assert_eq(fd.revents, 0);
+    close(p[0]);
+    close(p[1]);
+}
+
+Test(hooks_wait, poll_reports_pollnval_for_a_closed_descriptor_at_once)
+{
+    int p[2];
+    cr_assert_eq(pipe(p), 0);
+    close(p[1]);
+    close(p[0]);
+    struct pollfd fd = { .fd = p[0], .events = POLLIN };
+    cr_assert_eq(green_hook_poll(&fd, 1, -1), 1);
+    cr_assert_eq(fd.revents, POLLNVAL);
+}
+
+Test(hooks_wait, poll_wakes_with_pollhup_when_the_writer_closes)
+{
+    int p[2];
+    cr_assert_eq(pipe(p), 0);
+    green_t w = green_spawn(write_after_50ms, (void *)(intptr_t)p[1], NULL);
+    green_join(w, NULL);
+    char c;
+    cr_assert_eq(read(p[0], &c, 1), 1);
+    struct pollfd fd = { .fd = p[0], .events = POLLIN };
+    close(p[1]);
+    cr_assert_eq(green_hook_poll(&fd, 1, 5000), 1);
+    cr_assert(fd.revents & POLLHUP);
+    close(p[0]);
+}
+
+Test(hooks_wait, poll_with_no_descriptors_sleeps_the_whole_timeout)
+{
+    int64_t t0 = mono_ns();
+    cr_assert_eq(green_hook_poll(NULL, 0, 20), 0);
+    cr_assert_geq(mono_ns() - t0, GREEN_MSEC(20));
+}
+
+Test(hooks_wait, poll_on_many_descriptors_reports_only_the_ready_one)
+{
+    enum { N = 40 };            /* more than fit on the stack */
+    int p[N][2];
+    struct pollfd fds[N];
+    for (int i = 0; i < N; i++) {
+        cr_assert_eq(pipe(p[i]), 0);
+        fds[i] = (struct pollfd){ .fd = p[i][0], .events = POLLIN };
+    }
+    green_t w = green_spawn(write_after_50ms, (void *)(intptr_t)p[31][1], NULL);
+    cr_assert_eq(green_hook_poll(fds, N, 5000), 1);
+    for (int i = 0; i < N; i++)
+        cr_assert_eq(fds[i].revents, i == 31 ? POLLIN : 0, "fd %d", i);
+    green_join(w, NULL);
+    for (int i = 0; i < N; i++) {
+        close(p[i][0]);
+        close(p[i][1]);
+    }
+}
+
+Test(hooks_wait, ppoll_with_a_timespec_times_out_and_reports_readiness)
+{
+    int p[2];
+    cr_assert_eq(pipe(p), 0);
+    struct pollfd fd = { .fd = p[0], .events = POLLIN };
+    struct timespec ts = { 0, 20 * 1000000 };
+    int64_t t0 = mono_ns();
+    cr_assert_eq(green_hook_ppoll(&fd, 1, &ts, NULL), 0);
+    cr_assert_geq(mono_ns() - t0, GREEN_MSEC(20));
+    green_t w = green_spawn(write_after_50ms, (void *)(intptr_t)p[1], NULL);
+    sigset_t none;
+    sigemptyset(&none);
+    cr_assert_eq(green_hook_ppoll(&fd, 1, NULL, &none), 1);
+    cr_assert_eq(fd.revents, POLLIN);
+    green_join(w, NULL);
+    close(p[0]);
+    close(p[1]);
+}
+
+/* -------------------------------------------------------------- select */
+
+Test(hooks_wait, select_reports_the_readable_pipe_and_writes_back_the_time_left)
+{
+    int p[2], q[2];
+    cr_assert_eq(pipe(p), 0);
+    cr_assert_eq(pipe(q), 0);
+    green_t tk = start_ticker();
+    green_t w = green_spawn(write_after_50ms, (void *)(intptr_t)p[1], NULL);
+    fd_set rd;
+    FD_ZERO(&rd);
+    FD_SET(p[0], &rd);
+    FD_SET(q[0], &rd);
+    struct timeval tv = { .tv_sec = 5, .tv_usec = 0 };
+    int nfds = (p[0] > q[0] ? p[0] : q[0]) + 1;
+    int r = green_hook_select(nfds, &rd, NULL, NULL, &tv);
+    cr_assert_eq(r, 1);
+    cr_assert(FD_ISSET(p[0], &rd));
+    cr_assert(!FD_ISSET(q[0], &rd));
+    int64_t left = (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
+    cr_assert_lt(left, 5000000 - 40000, "time left %lld us", (long long)left);
+    cr_assert_gt(left, 3000000, "time left %lld us", (long long)left);
+    cr_assert_geq(ticks, 5);
+    green_join(w, NULL);
+    stop_ticker(tk);
+    for (int i = 0; i < 2; i++) {
+        close(p[i]);
+        close(q[i]);
+    }
+}
+
+Test(hooks_wait, select_times_out_with_cleared_sets_and_no_time_left)
+{
+    int p[2];
+    cr_assert_eq(pipe(p), 0);
+    fd_set rd;
+    FD_ZERO(&rd);
+    FD_SET(p[0], &rd);
+    struct timeval tv = { .tv_sec = 0, .tv_usec = 30000 };
+    int64_t t0 = mono_ns();
+    cr_assert_eq(green_hook_select(p[0] + 1, &rd, NULL, NULL, &tv), 0);
+    cr_assert_geq(mono_ns() - t0, GREEN_MSEC(30));
+    cr_assert(!FD_ISSET(p[0], &rd));
+    cr_assert_eq(tv.tv_sec, 0);
+    cr_assert_eq(tv.tv_usec, 0);
+    close(p[0]);
+    close(p[1]);
+}
+
+Test(hooks_wait, select_on_a_closed_descriptor_fails_with_ebadf)
+{
+    int p[2];
+    cr_assert_eq(pipe(p), 0);
+    close(p[0]);
+    fd_set rd;
+    FD_ZERO(&rd);
+    FD_SET(p[0], &rd);
+    errno = 0;
+    cr_assert_eq(green_hook_select(p[0] + 1, &rd, NULL, NULL, NULL), -1);
+    cr_assert_eq(errno, EBADF);
+    close(p[1]);
+}
+
+Test(hooks_wait, pselect_reports_a_writable_descriptor_and_times_out)
+{
+    int p[2];
+    cr_assert_eq(pipe(p), 0);
+    fd_set wr, rd;
+    FD_ZERO(&wr);
+    FD_SET(p[1], &wr);
+    struct timespec ts = { 1, 0 };
+    cr_assert_eq(green_hook_pselect(p[1] + 1, NULL, &wr, NULL, &ts, NULL), 1);
+    cr_assert(FD_ISSET(p[1], &wr));
+    FD_ZERO(&rd);
+    FD_SET(p[0], &rd);
+    ts = (struct timespec){ 0, 20000000 };
+    int64_t t0 = mono_ns();
+    cr_assert_eq(green_hook_pselect(p[0] + 1, &rd, NULL, NULL, &ts, NULL), 0);
+    cr_assert_geq(mono_ns() - t0, GREEN_MSEC(20));
+    close(p[0]);
+    close(p[1]);
+}
+
+/* --------------------------------------------------------------- epoll */
+
+Test(hooks_wait, epoll_wait_parks_until_the_epoll_descriptor_is_readable)
+{
+    int p[2];
+    cr_assert_eq(pipe(p), 0);
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    cr_assert_geq(ep, 0);
+    struct epoll_event ev = { .events = EPOLLIN, .data.u64 = 0xfeed };
+    cr_assert_eq(epoll_ctl(ep, EPOLL_CTL_ADD, p[0], &ev), 0);
+    green_t tk = start_ticker();
+    green_t w = green_spawn(write_after_50ms, (void *)(intptr_t)p[1], NULL);
+    struct epoll_event out[4];
+    memset(out, 0, sizeof out);
+    int r = green_hook_epoll_wait(ep, out, 4, 5000);
+    cr_assert_eq(r, 1);
+    cr_assert_eq(out[0].data.u64, 0xfeed);
+    cr_assert(out[0].events & EPOLLIN);
+    cr_assert_geq(ticks, 5, "ticker ran %d times", ticks);
+    green_join(w, NULL);
+    stop_ticker(tk);
+    close(ep);
+    close(p[0]);
+    close(p[1]);
+}
+
+Test(hooks_wait, epoll_wait_times_out_with_zero_and_bad_arguments_fail_at_once)
+{
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    struct epoll_event out[1];
+    int64_t t0 = mono_ns();
+    cr_assert_eq(green_hook_epoll_wait(ep, out, 1, 20), 0);
+    cr_assert_geq(mono_ns() - t0, GREEN_MSEC(20));
+    errno = 0;
+    cr_assert_eq(green_hook_epoll_wait(ep, out, 0, 1000), -1);
+    cr_assert_eq(errno, EINVAL);
+    close(ep);
+    errno = 0;
+    cr_assert_eq(green_hook_epoll_pwait(ep, out, 1, 1000, NULL), -1);
+    cr_assert_eq(errno, EBADF);
+}
+
+/* -------------------------------------------------------------- sleeps */
+
+Test(hooks_wait, sleeps_never_return_early_from_1_us_to_200_ms)
+{
+    static const int64_t ns[] = { 1000, 10000, 100000, 1000000, 10000000, 200000000 };
+    for (size_t i = 0; i < sizeof ns / sizeof *ns; i++) {
+        struct timespec req = { ns[i] / 1000000000, ns[i] % 1000000000 };
+        int64_t t0 = mono_ns();
+        cr_assert_eq(green_hook_nanosleep(&req, NULL), 0);
+        cr_assert_geq(mono_ns() - t0, ns[i], "nanosleep %lld ns", (long long)ns[i]);
+        t0 = mono_ns();
+        cr_assert_eq(green_hook_usleep((useconds_t)(ns[i] / 1000)), 0);
+        cr_assert_geq(mono_ns() - t0, ns[i], "usleep %lld ns", (long long)ns[i]);
+        t0 = mono_ns();
+        cr_assert_eq(green_hook_clock_nanosleep(CLOCK_MONOTONIC, 0, &req, NULL), 0);
+        cr_assert_geq(mono_ns() - t0, ns[i], "clock_nanosleep %lld ns", (long long)ns[i]);
+    }
+}
+
+static void *sleep_100ms(void *arg)
+{
+    (void)arg;
+    struct timespec req = { 0, 100000000 };
+    return (void *)(intptr_t)green_hook_nanosleep(&req, NULL);
+}
+
+Test(hooks_wait, a_hundred_green_threads_sleeping_100_ms_finish_together)
+{
+    enum { N = 100 };
+    green_t t[N];
+    int64_t t0 = mono_ns();
+    for (int i = 0; i < N; i++)
+        cr_assert(t[i] = green_spawn(sleep_100ms, NULL, NULL));
+    for (int i = 0; i < N; i++) {
+        void *r;
+        cr_assert_eq(green_join(t[i], &r), 0);
+        cr_assert_eq((intptr_t)r, 0);
+    }
+    int64_t took = mono_ns() - t0;
+    cr_assert_geq(took, GREEN_MSEC(100));
+    cr_assert_lt(took, GREEN_SEC(5), "took %lld ms", (long long)(took / 1000000));
+}
+
+Test(hooks_wait, clock_nanosleep_absolute_waits_until_the_deadline_on_both_clocks)
+{
+    int64_t want = mono_ns() + GREEN_MSEC(30);
+    struct timespec ts = { want / 1000000000, want % 1000000000 };
+    cr_assert_eq(green_hook_clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL), 0);
+    cr_assert_geq(mono_ns(), want);
+    want = real_ns() + GREEN_MSEC(30);
+    ts = (struct timespec){ want / 1000000000, want % 1000000000 };
+    cr_assert_eq(green_hook_clock_nanosleep(CLOCK_REALTIME, TIMER_ABSTIME, &ts, NULL), 0);
+    cr_assert_geq(real_ns(), want);
+    /* A deadline in the past returns at once. */
+    ts = (struct timespec){ 1, 0 };
+    cr_assert_eq(green_hook_clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL), 0);
+}
+
+Test(hooks_wait, clock_nanosleep_returns_the_error_number_not_minus_one)
+{
+    struct timespec bad = { 0, 1000000000 };
+    errno = 0;
+    cr_assert_eq(green_hook_clock_nanosleep(CLOCK_MONOTONIC, 0, &bad, NULL), EINVAL);
+    cr_assert_eq(errno, 0);
+    errno = 0;
+    cr_assert_eq(green_hook_nanosleep(&bad, NULL), -1);
+    cr_assert_eq(errno, EINVAL);
+}
+
+static void *count_yields(void *arg)
+{
+    int *n = arg;
+    for (int i = 0; i < 3; i++) {
+        (*n)++;
+        green_yield();
+    }
+    return NULL;
+}
+
+Test(hooks_wait, sched_yield_and_zero_sleeps_let_other_green_threads_run)
+{
+    int n = 0;
+    green_t t = green_spawn(count_yields, &n, NULL);
+    cr_assert_eq(green_hook_sched_yield(), 0);
+    cr_assert_eq(n, 1);
+    cr_assert_eq(green_hook_usleep(0), 0);
+    cr_assert_eq(n, 2);
+    cr_assert_eq(green_hook_sleep(0), 0u);
+    cr_assert_eq(n, 3);
+    green_join(t, NULL);
+}
+
+/* ---------------------------------------------------------------- EINTR */
+
+static volatile sig_atomic_t handled;
+static void on_usr1(int sig)
+{
+    (void)sig;
+    handled++;
+}
+
+static void install(int sig, int flags)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_usr1;
+    sa.sa_flags = flags;
+    sigemptyset(&sa.sa_mask);
+    cr_assert_eq(green_hook_sigaction(sig, &sa, NULL), 0);
+    handled = 0;
+}
+
+static void *raise_after_30ms(void *arg)
+{
+    (void)arg;
+    green_sleep(GREEN_MSEC(30));
+    kill(getpid(), SIGUSR1);
+    return NULL;
+}
+
+Test(hooks_wait, a_signal_interrupts_nanosleep_with_eintr_and_the_time_left)
+{
+    install(SIGUSR1, SA_RESTART);     /* nanosleep never restarts */
+    green_t t = green_spawn(raise_after_30ms, NULL, NULL);
+    struct timespec req = { 5, 0 }, rem = { 0, 0 };
+    int64_t t0 = mono_ns();
+    errno = 0;
+    cr_assert_eq(green_hook_nanosleep(&req, &rem), -1);
+    cr_assert_eq(errno, EINTR);
+    cr_assert_lt(mono_ns() - t0, GREEN_SEC(4));
+    cr_assert_eq(handled, 1);
+    int64_t left = (int64_t)rem.tv_sec * 1000000000 + rem.tv_nsec;
+    cr_assert(left > GREEN_SEC(3) && left < GREEN_SEC(5), "rem %lld", (long long)left);
+    green_join(t, NULL);
+}
+
+Test(hooks_wait, a_signal_interrupts_poll_even_with_sa_restart)
+{
+    install(SIGUSR1, SA_RESTART);
+    int p[2];
+    cr_assert_eq(pipe(p), 0);
+    green_t t = green_spawn(raise_after_30ms, NULL, NULL);
+    struct pollfd fd = { .fd = p[0], .events = POLLIN };
+    errno = 0;
+    cr_assert_eq(green_hook_poll(&fd, 1, 5000), -1);
+    cr_assert_eq(errno, EINTR);
+    cr_assert_eq(handled, 1);
+    green_join(t, NULL);
+    close(p[0]);
+    close(p[1]);
+}
+
+static void *raise_then_write(void *arg)
+{
+    int fd = (int)(intptr_t)arg;
+    green_sleep(GREEN_MSEC(30));
+    kill(getpid(), SIGUSR1);
+    green_sleep(GREEN_MSEC(30));
+    cr_assert_eq(write(fd, "x", 1), 1);
+    return NULL;
+}
+
+Test(hooks_wait, a_restartable_fd_wait_continues_under_sa_restart)
+{
+    install(SIGUSR1, SA_RESTART);
+    int p[2];
+    cr_assert_eq(pipe(p), 0);
+    green_t t = green_spawn(raise_then_write, (void *)(intptr_t)p[1], NULL);
+    cr_assert_eq(green__hook_park_fd(p[0], GREEN_READ, green_now() + GREEN_SEC(5), true), 0);
+    cr_assert_eq(handled, 1, "the handler ran before the data came");
+    green_join(t, NULL);
+    close(p[0]);
+    close(p[1]);
+}
+
+Test(hooks_wait, a_fd_wait_fails_with_eintr_without_sa_restart_or_when_not_restartable)
+{
+    int p[2];
+    cr_assert_eq(pipe(p), 0);
+    install(SIGUSR1, 0);
+    green_t t = green_spawn(raise_after_30ms, NULL, NULL);
+    errno = 0;
+    cr_assert_eq(green__hook_park_fd(p[0], GREEN_READ, green_now() + GREEN_SEC(5), true), -1);
+    cr_assert_eq(errno, EINTR);
+    green_join(t, NULL);
+    install(SIGUSR1, SA_RESTART);
+    t = green_spawn(raise_after_30ms, NULL, NULL);
+    errno = 0;
+    cr_assert_eq(green__hook_park_fd(p[0], GREEN_READ, green_now() + GREEN_SEC(5), false), -1);
+    cr_assert_eq(errno, EINTR);
+    green_join(t, NULL);
+    errno = 0;
+    cr_assert_eq(green__hook_park_fd(p[0], GREEN_READ, green_now() + GREEN_MSEC(10), true), -1);
+    cr_assert_eq(errno, ETIMEDOUT);
+    close(p[0]);
+    close(p[1]);
+}
+
+Test(hooks_wait, a_signal_handled_before_the_call_does_not_interrupt_it)
+{
+    install(SIGUSR1, 0);
+    kill(getpid(), SIGUSR1);
+    cr_assert_eq(handled, 1);
+    struct pollfd none;
+    int64_t t0 = mono_ns();
+    cr_assert_eq(green_hook_poll(&none, 0, 30), 0);
+    cr_assert_geq(mono_ns() - t0, GREEN_MSEC(30));
+}
+
+static void *sleep_100ms_result(void *arg)
+{
+    int *res = arg;
+    struct timespec req = { 0, 100000000 };
+    *res = green_hook_nanosleep(&req, NULL);
+    return NULL;
+}
+
+Test(hooks_wait, only_the_main_green_thread_is_interrupted)
+{
+    install(SIGUSR1, 0);
+    int res = 99;
+    green_t s = green_spawn(sleep_100ms_result, &res, NULL);
+    green_t t = green_spawn(raise_after_30ms, NULL, NULL);
+    errno = 0;
+    cr_assert_eq(green_hook_pause(), -1);
+    cr_assert_eq(errno, EINTR);
+    cr_assert_eq(handled, 1);
+    green_join(s, NULL);
+    green_join(t, NULL);
+    cr_assert_eq(res, 0, "the other thread's sleep was not interrupted");
+}
+
+static void on_info(int sig, siginfo_t *si, void *uc)
+{
+    (void)uc;
+    if (sig == SIGUSR2 && si->si_code == SI_USER && si->si_pid == getpid())
+        handled = 42;
+}
+
+Test(hooks_wait, sigaction_reports_the_programs_own_handler_and_passes_its_siginfo)
+{
+    struct sigaction sa, old;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_info;
+    sa.sa_flags = SA_SIGINFO | SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    cr_assert_eq(green_hook_sigaction(SIGUSR2, &sa, NULL), 0);
+    cr_assert_eq(green_hook_sigaction(SIGUSR2, NULL, &old), 0);
+    cr_assert_eq((void *)old.sa_sigaction, (void *)on_info);
+    cr_assert_eq(old.sa_flags & (SA_SIGINFO | SA_RESTART), SA_SIGINFO | SA_RESTART);
+    handled = 0;
+    kill(getpid(), SIGUSR2);
+    cr_assert_eq(handled, 42);
+    sighandler_t was = green_hook_signal(SIGUSR2, SIG_DFL);
+    cr_assert_eq((void *)was, (void *)on_info);
+    cr_assert_eq(green_hook_sigaction(SIGUSR2, NULL, &old), 0);
+    cr_assert_eq(old.sa_handler, SIG_DFL);
+    cr_assert_eq(green_hook_signal(SIGKILL, on_usr1), SIG_ERR);
+}
