@@ -208,6 +208,14 @@ void green_event_clear(green_event_t *ev);
 bool green_event_is_set(const green_event_t *ev);
 /* Wait until set. May switch. Errors: ETIMEDOUT, ECANCELED. */
 int green_event_wait(green_event_t *ev, int64_t timeout_ns);
+/* Cross-thread events. green_event_init_remote (on the owner OS thread,
+ * before any other use) makes ev settable from any OS thread with
+ * green_event_set_remote; the set reaches the owner's hub through its
+ * ev_async and takes effect there shortly after. While green threads wait
+ * on such an event the hub never reports a deadlock (a set may come).
+ * ev must outlive every green_event_set_remote call. Errors: ENOMEM. */
+int green_event_init_remote(green_event_t *ev);
+void green_event_set_remote(green_event_t *ev);
 
 /* Counting semaphore. Errors: EINVAL (value < 0), EOVERFLOW (post past
  * INT32_MAX), ETIMEDOUT, ECANCELED, EAGAIN (trywait). May switch (wait). */

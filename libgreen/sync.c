@@ -63,9 +63,17 @@
  * with ENOMEM.
  *
  * Threading: objects belong to one OS thread (the owner of the waiting
- * green threads); nothing here is atomic.
+ * green threads); nothing here is atomic, with one exception: an event made
+ * with green_event_init_remote can be set from any OS thread. The remote
+ * thread touches only the atomic posted flag and posts the event's
+ * embedded green__remote to the owner's hub (ev_async); the set itself
+ * runs on the owner thread, so the flag, the generation and the wait queue
+ * stay single-threaded. While a green thread waits on a remote event it
+ * holds a green__remote_expect reference, so the hub waits for the set
+ * instead of reporting a deadlock.
  */
 #include "green_internal.h"
+#include <stddef.h>
 #include <string.h>
 
 /* Node data bits for semaphore and rwlock waiters. */
@@ -74,10 +82,14 @@
 #define GRANTED    4u       /* the releaser handed the unit or lock over */
 
 struct event {
-    bool set;                      /* the flag */
+    bool set;                      /* the flag (owner thread only) */
+    bool remote;                   /* green_event_init_remote was called */
+    atomic_bool posted;            /* a remote set is queued to the hub */
     uint64_t gen;                  /* bumped by every set: wakes a waiter
                                       even if cleared before it runs */
     struct green__waitq waiters;   /* threads in green_event_wait */
+    struct green__ctx *ctx;        /* owner hub, for remote sets */
+    struct green__remote post;     /* the queued remote set */
 };
 
 struct sem {
@@ -184,6 +196,19 @@ bool green_event_is_set(const green_event_t *ev)
     return ev && ((const struct event *)(const void *)ev)->set;
 }
 
+/* Park on e; a remote event keeps the hub from reporting a deadlock while
+ * we wait. May switch. */
+static int event_park(struct event *e, int64_t deadline)
+{
+    if (e->remote)
+        green__remote_expect(e->ctx, +1);
+    int code = green__park(GREEN_WHY_EVENT, (uintptr_t)e, &e->waiters,
+                           deadline);
+    if (e->remote)
+        green__remote_expect(e->ctx, -1);
+    return code;
+}
+
 /* May switch. */
 int green_event_wait(green_event_t *ev, int64_t timeout_ns)
 {
@@ -197,14 +222,48 @@ int green_event_wait(green_event_t *ev, int64_t timeout_ns)
         return -1;
     uint64_t gen = e->gen;
     for (;;) {
-        int code = green__park(GREEN_WHY_EVENT, (uintptr_t)e, &e->waiters,
-                               deadline);
+        int code = event_park(e, deadline);
         /* A set while we waited counts even if cleared since. */
         if (e->set || e->gen != gen)
             return 0;
         if (code)
             return green__result(code);
     }
+}
+
+/* Runs on the owner's hub: the remote set takes effect. */
+static void event_remote_run(struct green__remote *r)
+{
+    struct event *e = (struct event *)(void *)
+        ((char *)r - offsetof(struct event, post));
+    atomic_store(&e->posted, false);
+    green_event_set((green_event_t *)(void *)e);
+}
+
+int green_event_init_remote(green_event_t *ev)
+{
+    if (!ev)
+        return einval();
+    struct green__ctx *c = green__ctx_get();
+    if (!c)
+        return -1;
+    green_event_init(ev);
+    struct event *e = EVENT(ev);
+    e->remote = true;
+    e->ctx = c;
+    e->post.run = event_remote_run;
+    return 0;
+}
+
+/* Any OS thread. At most one post is queued at a time (posted); sets that
+ * arrive meanwhile are merged into it. Never switches. */
+void green_event_set_remote(green_event_t *ev)
+{
+    struct event *e = EVENT(ev);
+    if (!e || !e->remote)
+        return;
+    if (!atomic_exchange(&e->posted, true))
+        green__remote_post(e->ctx, &e->post);
 }
 
 /* -------------------------------------------------------------- semaphore */

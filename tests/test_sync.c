@@ -684,3 +684,45 @@ Test(sync, rwlock_held_by_another_fails_try_with_ebusy_and_unlock_with_eperm)
     cr_expect_eq(errno, EBUSY);
     cr_expect_eq(green_rwlock_unlock(&rw), 0);
 }
+
+/* ---------------------------------------------------------- remote event */
+
+#include <pthread.h>
+#include <time.h>
+
+static void *remote_setter(void *arg)
+{
+    struct timespec ts = { 0, 20 * 1000 * 1000 };
+    nanosleep(&ts, NULL);
+    for (int i = 0; i < 1000; i++)
+        green_event_set_remote(arg);
+    return NULL;
+}
+
+Test(sync, event_set_from_another_os_thread_wakes_the_waiter_without_deadlock)
+{
+    green_event_t rev;
+    cr_assert_eq(green_event_init_remote(&rev), 0);
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, remote_setter, &rev), 0);
+    /* No other green thread and no watcher: only the expected remote set
+     * keeps the hub from reporting EDEADLK. */
+    int64_t t0 = green_now();
+    int r = green_event_wait(&rev, GREEN_FOREVER);
+    int e = errno;
+    cr_expect_eq(r, 0, "wait failed with errno %d", e);
+    cr_expect_geq(green_now() - t0, GREEN_MSEC(19));
+    cr_expect(green_event_is_set(&rev));
+    cr_assert_eq(pthread_join(th, NULL), 0);
+    /* Sets merged into queued posts leave the event consistent. */
+    green_event_clear(&rev);
+    cr_assert_eq(green_sleep(GREEN_MSEC(1)), 0);
+    cr_expect_not(green_event_is_set(&rev));
+}
+
+Test(sync, waiting_on_a_plain_event_nobody_can_set_fails_with_edeadlk)
+{
+    errno = 0;
+    cr_expect_eq(green_event_wait(&ev, GREEN_FOREVER), -1);
+    cr_expect_eq(errno, EDEADLK);
+}
