@@ -35,10 +35,16 @@
 #ifdef GREEN_VALGRIND
 #include <valgrind/valgrind.h>
 #endif
+#ifdef GREEN_ASAN
+#include <sanitizer/asan_interface.h>
+#endif
 
 #define GREEN__POOL_MAX 1024
 #define GREEN__SLAB_STACKS 64
 
+/* A pooled stack's bookkeeping lives in the top bytes of the stack itself
+ * (the page is already resident: the thread ran on it), so pooling costs
+ * no malloc/free per spawn. */
 struct pooled {
     struct pooled *next;
     struct green__stack s;
@@ -50,7 +56,10 @@ struct pool {
     size_t n;
 };
 static __thread struct pool pool_guarded, pool_plain;
-static __thread struct pooled *slab_free;   /* unguarded, any size list */
+/* The current unguarded slab: stacks not yet handed out are carved from
+ * it in order (a bump allocator); returned ones go to pool_plain. */
+static __thread char *slab_next;
+static __thread size_t slab_left, slab_size;
 
 static size_t page_size_cached;
 
@@ -83,6 +92,17 @@ static void vg_deregister(struct green__stack *s)
         VALGRIND_STACK_DEREGISTER(s->vg_id);
 #endif
     s->vg_id = 0;
+}
+
+/* A stack abandoned by a finished thread keeps the ASan shadow of the
+ * frames that were live on it; clear it before the memory is reused. */
+static void asan_unpoison(const struct green__stack *s)
+{
+#ifdef GREEN_ASAN
+    __asan_unpoison_memory_region(s->lo, (size_t)((char *)s->hi - (char *)s->lo));
+#else
+    (void)s;
+#endif
 }
 
 static void report_map_limit(void)
@@ -124,38 +144,49 @@ static int map_guarded(struct green__stack *s, size_t size)
 }
 
 /* Unguarded stacks of the default size come from slabs that are never
- * unmapped: they return to slab_free. */
-static int slab_refill(size_t size)
+ * unmapped: they return to pool_plain. */
+static int slab_take(struct green__stack *s, size_t size)
 {
-    size_t total = size * GREEN__SLAB_STACKS;
-    void *m = mmap(NULL, total, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK,
-                   -1, 0);
-    if (m == MAP_FAILED)
-        return errno;
-    for (size_t i = 0; i < GREEN__SLAB_STACKS; i++) {
-        struct pooled *p = malloc(sizeof *p);
-        if (!p)
-            return i ? 0 : ENOMEM;   /* the rest of the slab stays unused */
-        char *lo = (char *)m + i * size;
-        p->s = (struct green__stack){ .map = NULL, .map_size = 0, .lo = lo,
-                                      .hi = lo + size, .guarded = false };
-        p->next = slab_free;
-        slab_free = p;
+    if (!slab_left || slab_size != size) {
+        void *m = mmap(NULL, size * GREEN__SLAB_STACKS, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK,
+                       -1, 0);
+        if (m == MAP_FAILED)
+            return errno;
+        slab_next = m;
+        slab_left = GREEN__SLAB_STACKS;
+        slab_size = size;
     }
+    *s = (struct green__stack){ .map = NULL, .map_size = 0, .lo = slab_next,
+                                .hi = slab_next + size, .guarded = false };
+    slab_next += size;
+    slab_left--;
     return 0;
 }
 
-static int take_pooled(struct pool *pl, struct green__stack *s)
+static size_t stack_bytes(const struct green__stack *s)
 {
-    struct pooled *p = pl->head;
-    if (!p)
-        return 0;
-    pl->head = p->next;
-    pl->n--;
-    *s = p->s;
-    free(p);
-    return 1;
+    return (size_t)((char *)s->hi - (char *)s->lo);
+}
+
+/* Pop a pooled stack of exactly size bytes. Stacks of another size (the
+ * default changed since they were pooled) are dropped on the way. */
+static int take_pooled(struct pool *pl, struct green__stack *s, size_t size)
+{
+    struct pooled *p;
+    while ((p = pl->head)) {
+        pl->head = p->next;
+        pl->n--;
+        struct green__stack got = p->s;
+        if (stack_bytes(&got) == size) {
+            *s = got;
+            return 1;
+        }
+        if (got.map)
+            munmap(got.map, got.map_size);
+        /* an old-size slab stack cannot be unmapped alone: it leaks */
+    }
+    return 0;
 }
 
 int green__stack_get(struct green__stack *s, size_t size, int guard)
@@ -164,18 +195,12 @@ int green__stack_get(struct green__stack *s, size_t size, int guard)
     bool guarded = guard == 1 || (guard <= 0 && green__default_guard);
     size = size ? round_pages(size) : def;
     if (size == def) {
-        if (take_pooled(guarded ? &pool_guarded : &pool_plain, s))
+        if (take_pooled(guarded ? &pool_guarded : &pool_plain, s, size))
             goto done;
         if (!guarded) {
-            if (!slab_free) {
-                int e = slab_refill(size);
-                if (e)
-                    return e;
-            }
-            struct pooled *p = slab_free;
-            slab_free = p->next;
-            *s = p->s;
-            free(p);
+            int e = slab_take(s, size);
+            if (e)
+                return e;
             goto done;
         }
     }
@@ -206,15 +231,15 @@ void green__stack_put(struct green__stack *s)
     bool pooled_size = size == green_default_stack_size();
     struct pool *pl = s->guarded ? &pool_guarded : &pool_plain;
     if (pooled_size && (pl->n < GREEN__POOL_MAX || !s->map)) {
-        struct pooled *p = malloc(sizeof *p);
-        if (p) {
-            p->s = *s;
-            p->next = pl->head;
-            pl->head = p;
-            pl->n++;
-            memset(s, 0, sizeof *s);
-            return;
-        }
+        uintptr_t top = (uintptr_t)s->hi - sizeof(struct pooled);
+        struct pooled *p = (struct pooled *)(top & ~(uintptr_t)15);
+        asan_unpoison(s);
+        p->s = *s;
+        p->next = pl->head;
+        pl->head = p;
+        pl->n++;
+        memset(s, 0, sizeof *s);
+        return;
     }
     if (s->map)
         munmap(s->map, s->map_size);
