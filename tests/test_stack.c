@@ -151,6 +151,28 @@ Test(stack, green_stack_size_sets_the_default_size)
     cr_expect_eq((intptr_t)r, 0);
 }
 
+Test(stack, a_default_size_raised_after_stacks_were_pooled_is_honoured)
+{
+    for (int i = 0; i < 10; i++) {          /* pool some 256 KiB stacks */
+        green_t t = green_spawn(recurse, (void *)4, NULL);
+        cr_assert_eq(green_join(t, NULL), 0);
+    }
+    green_attr_t plain = { .guard = 2 };      /* and some slab stacks */
+    for (int i = 0; i < 10; i++) {
+        green_t t = green_spawn(recurse, (void *)4, &plain);
+        cr_assert_eq(green_join(t, NULL), 0);
+    }
+    cr_assert_eq(green_set_default_stack_size(1 << 20), 0);
+    green_t g = green_spawn(recurse, (void *)900, NULL);
+    green_t u = green_spawn(recurse, (void *)900, &plain);
+    void *r = (void *)1;
+    cr_assert_eq(green_join(g, &r), 0);
+    cr_expect_eq((intptr_t)r, 0);
+    r = (void *)1;
+    cr_assert_eq(green_join(u, &r), 0);
+    cr_expect_eq((intptr_t)r, 0);
+}
+
 /* Run fn in a forked child with stderr on a pipe; return the child's wait
  * status and what it wrote to stderr. */
 static int run_child(void (*fn)(void), char *err, size_t errsz)
