@@ -1,0 +1,582 @@
+/*
+ * pthread.c - under the shim every pthread is a green thread: thread life
+ * (create, join, detach, exit, self), names, keys, once, kill and deferred
+ * cancellation with cleanup handlers.
+ *
+ * What it is. pthread_create spawns a green thread on the caller's hub and
+ * the pthread_t it returns IS the green handle (struct green_thread *) cast
+ * to pthread_t; join, detach, exit, keys map one to one onto the green API.
+ * The synchronisation objects are in pthread_sync.c.
+ *
+ * Who is green. A hook acts when green__pt_on() says so: the caller is a
+ * green thread other than the hub, libgreen is not calling for itself
+ * (green__bypass) and the THREAD family is on. The main OS thread adopts its
+ * hub at the first thread-family call (green__pt_adopt), so the value of
+ * pthread_self() never changes under the program's feet and every lock it
+ * takes is green from the start. Other OS threads without a hub (the
+ * offload workers, threads created before the shim was on) stay plain OS
+ * threads: their pthread_self() is the real one and their calls go to libc.
+ * Mixing both kinds of thread on one lock is not supported; under the shim
+ * it does not happen, because every thread the program creates is green.
+ *
+ * Invariants.
+ *  - A pthread_t handed to the program by a green caller is a live or
+ *    joinable green handle; a pthread_t equal to the real pthread_self() of
+ *    the calling OS thread is a real one (the only real value a green
+ *    caller can have seen).
+ *  - Keys made by green callers are numbered from GREEN_PT_KEY_BASE up, so
+ *    they never collide with real keys (0..PTHREAD_KEYS_MAX-1) that a
+ *    library may have created before the shim was on; a real key used from
+ *    a green thread goes to libc (one value per OS thread).
+ *  - green_thread.user is this layer's word: the innermost cleanup buffer
+ *    (pthread_cleanup_push) with three flag bits below it (see PT_*).
+ *
+ * Cancellation. pthread_cancel is deferred, as the default pthread cancel
+ * type: it marks the target and green_kill()s it, so the target's current
+ * or next park fails with ECANCELED. The cancellation points of this layer
+ * (join, cond waits, sem waits, pthread_testcancel) then run the thread's
+ * cleanup handlers (pthread_cleanup_push registers them through
+ * __pthread_register_cancel, which we interpose) by longjmp into each
+ * handler's frame, exactly as glibc's unwinder does for C code, and end the
+ * thread with PTHREAD_CANCELED. Hooks of the other families return -1 with
+ * errno ECANCELED from a cancelled park unless they call
+ * green__pt_cancel_point(); PTHREAD_CANCEL_ASYNCHRONOUS acts as deferred;
+ * C++ destructors are not run by a green cancellation (no forced unwind).
+ *
+ * pthread_kill. Signal 0 checks that the thread exists (0 or ESRCH). Any
+ * other signal is raised on the calling OS thread, which runs every green
+ * thread: the handler runs at once, on the caller's stack, not "in" the
+ * target green thread.
+ *
+ * Rejected: a side table from pthread_t to green handle (one more lookup
+ * on every call and a lock, for nothing: the handle is the value);
+ * emulating pthread_self() with a per-OS-thread value (every green thread
+ * would compare equal); allocating per-thread pthread state (the three
+ * flags and one pointer fit in green_thread.user).
+ */
+#define _GNU_SOURCE
+#include "pthread_internal.h"
+#include <dlfcn.h>
+#include <setjmp.h>
+#include <string.h>
+#include <sys/syscall.h>
+
+struct green__preal_table green__preal;
+atomic_int green__preal_ready;
+
+/* Keys of green callers: green key k is pthread key GREEN_PT_KEY_BASE + k. */
+#define GREEN_PT_KEY_BASE 4096u
+
+/* Flag bits of green_thread.user below the cleanup-buffer pointer. */
+#define PT_CANCEL_REQUESTED ((uintptr_t)1)  /* pthread_cancel was called */
+#define PT_CANCEL_DISABLED  ((uintptr_t)2)  /* PTHREAD_CANCEL_DISABLE */
+#define PT_CANCEL_ASYNC     ((uintptr_t)4)  /* type asked for (acts deferred) */
+#define PT_FLAGS            ((uintptr_t)7)
+
+/* green_thread.user as a word. */
+static uintptr_t uw(const struct green_thread *t) { return (uintptr_t)t->user; }
+static void set_uw(struct green_thread *t, uintptr_t w) { t->user = (void *)w; }
+
+/* The OS thread kind, cached: 0 not yet known, 1 main, 2 other. */
+static __thread signed char os_kind __attribute__((tls_model("initial-exec")));
+
+/* ------------------------------------------------------- real functions */
+
+void green__preal_resolve(void)
+{
+    if (atomic_load_explicit(&green__preal_ready, memory_order_acquire))
+        return;
+#define GREEN__PREAL_RESOLVE(ret, name, params) \
+    green__preal.name = (ret(*) params)dlsym(RTLD_NEXT, #name);
+    GREEN__PREAL_FUNCS(GREEN__PREAL_RESOLVE)
+#undef GREEN__PREAL_RESOLVE
+    /* The condition variables exist twice; take the current ABI. */
+#define GREEN__PREAL_COND(name)                                               \
+    do {                                                                      \
+        void *p = dlvsym(RTLD_NEXT, #name, "GLIBC_2.3.2");                    \
+        if (p)                                                                \
+            memcpy(&green__preal.name, &p, sizeof p);                         \
+    } while (0)
+    GREEN__PREAL_COND(pthread_cond_init);
+    GREEN__PREAL_COND(pthread_cond_destroy);
+    GREEN__PREAL_COND(pthread_cond_wait);
+    GREEN__PREAL_COND(pthread_cond_timedwait);
+    GREEN__PREAL_COND(pthread_cond_signal);
+    GREEN__PREAL_COND(pthread_cond_broadcast);
+#undef GREEN__PREAL_COND
+    atomic_store_explicit(&green__preal_ready, 1, memory_order_release);
+}
+
+/* ---------------------------------------------------------- who is green */
+
+bool green__pt_adopt(void)
+{
+    if (os_kind == 0)
+        os_kind = green__is_main_os_thread() ? 1 : 2;
+    if (os_kind != 1)
+        return false;
+    /* Creating the hub calls hooked functions (pthread_once): bypass. */
+    GREEN__BYPASS_BEGIN();
+    struct green__ctx *c = green__ctx_get();
+    GREEN__BYPASS_END();
+    return c && c->current != c->hub;
+}
+
+int green__pt_deadline(clockid_t clk, const struct timespec *abs, int64_t *deadline)
+{
+    if (!abs || abs->tv_nsec < 0 || abs->tv_nsec >= 1000000000 ||
+        (clk != CLOCK_REALTIME && clk != CLOCK_MONOTONIC))
+        return EINVAL;
+    if (abs->tv_sec < 0) {
+        *deadline = 0;
+        return 0;
+    }
+    if (abs->tv_sec > INT64_MAX / 1000000000 - 2) {
+        *deadline = GREEN_FOREVER;
+        return 0;
+    }
+    int64_t t = (int64_t)abs->tv_sec * 1000000000 + abs->tv_nsec;
+    if (clk == CLOCK_REALTIME) {
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        t = green_now() + (t - ((int64_t)now.tv_sec * 1000000000 + now.tv_nsec));
+    }
+    *deadline = t < 0 ? 0 : t;
+    return 0;
+}
+
+/* The green handle behind th, or NULL when th is the caller's real
+ * pthread_t (see the invariants above). */
+static struct green_thread *handle_of(pthread_t th)
+{
+    if (th == GREEN__PREAL(pthread_self)())
+        return NULL;
+    return (struct green_thread *)th;
+}
+
+/* --------------------------------------------------------- thread life */
+
+/* Stack size asked for by attr: 0 for "the default" (no attr, or the size
+ * a fresh attr reports), so that threads that do not care get the green
+ * default rather than 8 MiB each. */
+static size_t attr_stack_size(const pthread_attr_t *attr)
+{
+    size_t want = 0, dflt = 0;
+    if (!attr || pthread_attr_getstacksize(attr, &want) != 0)
+        return 0;
+    pthread_attr_t fresh;
+    if (pthread_attr_init(&fresh) == 0) {
+        pthread_attr_getstacksize(&fresh, &dflt);
+        pthread_attr_destroy(&fresh);
+    }
+    if (want == dflt)
+        return 0;
+    return want < 16384 ? 16384 : want;
+}
+
+int green_hook_pthread_create(pthread_t *th, const pthread_attr_t *attr,
+                              void *(*fn)(void *), void *arg)
+{
+    if (!green__pt_on())
+        return GREEN__PREAL(pthread_create)(th, attr, fn, arg);
+    green_attr_t ga = { .stack_size = attr_stack_size(attr) };
+    int ds = PTHREAD_CREATE_JOINABLE;
+    if (attr && pthread_attr_getdetachstate(attr, &ds) != 0)
+        return EINVAL;
+    ga.detached = ds == PTHREAD_CREATE_DETACHED;
+    int saved = errno;
+    green_t t = green_spawn(fn, arg, &ga);
+    if (!t) {
+        int e = errno == EINVAL ? EINVAL : EAGAIN;
+        errno = saved;
+        return e;
+    }
+    *th = (pthread_t)t;
+    return 0;
+}
+
+/* Join t with deadline; pthread error numbers. A cancellation point. */
+static int join_green(struct green_thread *t, void **ret, int64_t deadline)
+{
+    struct green_thread *self = green__current();
+    if (!t || t->is_hub || t->ctx != self->ctx)
+        return ESRCH;
+    if (t == self)
+        return EDEADLK;
+    if (t->detached || t->joining || t->is_main)
+        return EINVAL;
+    green__pt_cancel_point(0);
+    int saved = errno;
+    for (;;) {
+        int64_t left = deadline < 0 ? GREEN_FOREVER
+                                    : (deadline > green_now() ? deadline - green_now() : 0);
+        if (green_join_timeout(t, ret, left) == 0)
+            break;
+        int e = errno;
+        if (e != ECANCELED) {
+            errno = saved;
+            return e;
+        }
+        green__pt_cancel_point(ECANCELED);
+    }
+    errno = saved;
+    return 0;
+}
+
+int green_hook_pthread_join(pthread_t th, void **ret)
+{
+    if (!green__pt_on() || !handle_of(th))
+        return GREEN__PREAL(pthread_join)(th, ret);
+    return join_green(handle_of(th), ret, GREEN_FOREVER);
+}
+
+int green_hook_pthread_tryjoin_np(pthread_t th, void **ret)
+{
+    if (!green__pt_on() || !handle_of(th))
+        return GREEN__PREAL(pthread_tryjoin_np)(th, ret);
+    struct green_thread *t = handle_of(th);
+    if (t->state != GREEN_DONE && !t->is_main && t != green__current() &&
+        !t->detached)
+        return EBUSY;
+    return join_green(t, ret, 0);
+}
+
+int green_hook_pthread_timedjoin_np(pthread_t th, void **ret,
+                                    const struct timespec *abs)
+{
+    if (!green__pt_on() || !handle_of(th))
+        return GREEN__PREAL(pthread_timedjoin_np)(th, ret, abs);
+    int64_t deadline = GREEN_FOREVER;
+    if (abs) {
+        int e = green__pt_deadline(CLOCK_REALTIME, abs, &deadline);
+        if (e)
+            return e;
+    }
+    return join_green(handle_of(th), ret, deadline);
+}
+
+int green_hook_pthread_detach(pthread_t th)
+{
+    if (!green__pt_on() || !handle_of(th))
+        return GREEN__PREAL(pthread_detach)(th);
+    struct green_thread *t = handle_of(th);
+    if (t->is_hub)
+        return ESRCH;
+    int saved = errno;
+    int rc = green_detach(t) == 0 ? 0 : EINVAL;
+    errno = saved;
+    return rc;
+}
+
+/* Run the innermost cleanup handler by jumping into its frame (the
+ * pthread_cleanup_push expansion calls the routine, then
+ * __pthread_unwind_next), or end the thread with value when none is left. */
+static _Noreturn void unwind_or_exit(struct green_thread *t, void *value)
+{
+    __pthread_unwind_buf_t *b = (void *)(uw(t) & ~PT_FLAGS);
+    if (!b)
+        green_exit(value);
+    set_uw(t, (uintptr_t)b->__pad[0] | (uw(t) & PT_FLAGS));
+    b->__pad[1] = value;
+    /* The buffer is a __jmp_buf_tag without its signal mask, which
+     * __sigsetjmp(buf, 0) in pthread_cleanup_push never saved. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wstringop-overflow"
+    siglongjmp((struct __jmp_buf_tag *)(void *)b->__cancel_jmp_buf, 1);
+#pragma GCC diagnostic pop
+}
+
+_Noreturn void green_hook_pthread_exit(void *ret)
+{
+    if (!green__pt_on())
+        GREEN__PREAL(pthread_exit)(ret);
+    unwind_or_exit(green__current(), ret);
+}
+
+pthread_t green_hook_pthread_self(void)
+{
+    if (!green__pt_on())
+        return GREEN__PREAL(pthread_self)();
+    return (pthread_t)green__current();
+}
+
+int green_hook_pthread_equal(pthread_t a, pthread_t b)
+{
+    return a == b;
+}
+
+/* ----------------------------------------------------------- names, attr */
+
+int green_hook_pthread_setname_np(pthread_t th, const char *name)
+{
+    if (!green__pt_on() || !handle_of(th))
+        return GREEN__PREAL(pthread_setname_np)(th, name);
+    if (!name)
+        return EINVAL;
+    if (strlen(name) > 15)
+        return ERANGE;
+    snprintf(handle_of(th)->name, sizeof handle_of(th)->name, "%s", name);
+    return 0;
+}
+
+int green_hook_pthread_getname_np(pthread_t th, char *buf, size_t len)
+{
+    if (!green__pt_on() || !handle_of(th))
+        return GREEN__PREAL(pthread_getname_np)(th, buf, len);
+    const char *n = handle_of(th)->name;
+    if (!buf || strlen(n) + 1 > len)
+        return ERANGE;
+    memcpy(buf, n, strlen(n) + 1);
+    return 0;
+}
+
+/* For a green thread: its own stack; the main green thread has the OS
+ * thread's stack, which libc knows. */
+int green_hook_pthread_getattr_np(pthread_t th, pthread_attr_t *attr)
+{
+    if (!green__pt_on() || !handle_of(th))
+        return GREEN__PREAL(pthread_getattr_np)(th, attr);
+    struct green_thread *t = handle_of(th);
+    if (!t->stack.lo)
+        return GREEN__PREAL(pthread_getattr_np)(GREEN__PREAL(pthread_self)(), attr);
+    int e = pthread_attr_init(attr);
+    if (e)
+        return e;
+    pthread_attr_setstack(attr, t->stack.lo,
+                          (size_t)((char *)t->stack.hi - (char *)t->stack.lo));
+    pthread_attr_setdetachstate(attr, t->detached ? PTHREAD_CREATE_DETACHED
+                                                  : PTHREAD_CREATE_JOINABLE);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ keys */
+
+int green_hook_pthread_key_create(pthread_key_t *key, void (*d)(void *))
+{
+    if (!green__pt_on())
+        return GREEN__PREAL(pthread_key_create)(key, d);
+    green_key_t k;
+    int saved = errno;
+    if (green_key_create(&k, d) != 0) {
+        int e = errno;
+        errno = saved;
+        return e;
+    }
+    *key = GREEN_PT_KEY_BASE + k;
+    return 0;
+}
+
+int green_hook_pthread_key_delete(pthread_key_t key)
+{
+    if (!green__pt_on() || key < GREEN_PT_KEY_BASE)
+        return GREEN__PREAL(pthread_key_delete)(key);
+    int saved = errno;
+    int rc = green_key_delete(key - GREEN_PT_KEY_BASE) == 0 ? 0 : EINVAL;
+    errno = saved;
+    return rc;
+}
+
+void *green_hook_pthread_getspecific(pthread_key_t key)
+{
+    if (!green__pt_on() || key < GREEN_PT_KEY_BASE)
+        return GREEN__PREAL(pthread_getspecific)(key);
+    return green_getspecific(key - GREEN_PT_KEY_BASE);
+}
+
+int green_hook_pthread_setspecific(pthread_key_t key, const void *v)
+{
+    if (!green__pt_on() || key < GREEN_PT_KEY_BASE)
+        return GREEN__PREAL(pthread_setspecific)(key, v);
+    int saved = errno;
+    int rc = green_setspecific(key - GREEN_PT_KEY_BASE, v) == 0 ? 0 : errno;
+    errno = saved;
+    return rc;
+}
+
+/* ------------------------------------------------------------------ once */
+
+/* pthread_once_t states, compatible with glibc's for the two stable ones
+ * (0 never run, 2 done), so a once completed by libc before the shim was on
+ * is seen as done. ONCE_RUNNING marks an init routine in progress in a
+ * green thread. */
+#define ONCE_RUNNING 1
+#define ONCE_DONE    2
+
+/* Green threads waiting for some once to finish; each rechecks its own. */
+static __thread struct green__waitq once_waiters;
+
+int green_hook_pthread_once(pthread_once_t *once, void (*init)(void))
+{
+    /* Never adopt here: creating a hub runs pthread_once itself. */
+    if (!green__pt_on_noadopt())
+        return GREEN__PREAL(pthread_once)(once, init);
+    atomic_int *st = (atomic_int *)once;
+    for (;;) {
+        int v = atomic_load_explicit(st, memory_order_acquire);
+        if (v == ONCE_DONE)
+            return 0;
+        if (v == 0 && atomic_compare_exchange_strong(st, &v, ONCE_RUNNING))
+            break;
+        /* Running in another green thread: wait for it. The deadline
+         * bounds the wait should it run on another OS thread. */
+        int code = green__park(GREEN_WHY_OTHER, (uintptr_t)once, &once_waiters,
+                               green_now() + GREEN_MSEC(10));
+        if (code == ECANCELED)
+            green__pt_rearm_kill();
+    }
+    init();
+    atomic_store_explicit(st, ONCE_DONE, memory_order_release);
+    green__waitq_wake_all(&once_waiters, 0);
+    return 0;
+}
+
+/* ------------------------------------------------------------- signals */
+
+int green_hook_pthread_kill(pthread_t th, int sig)
+{
+    if (!green__pt_on() || !handle_of(th))
+        return GREEN__PREAL(pthread_kill)(th, sig);
+    struct green_thread *t = handle_of(th);
+    if (sig < 0 || sig >= NSIG)
+        return EINVAL;
+    if (t->is_hub || t->state == GREEN_DONE)
+        return ESRCH;
+    if (sig == 0)
+        return 0;
+    return GREEN__PREAL(pthread_kill)(GREEN__PREAL(pthread_self)(), sig);
+}
+
+/* --------------------------------------------------------- cancellation */
+
+void green__pt_rearm_kill(void)
+{
+    struct green_thread *t = green__current();
+    if (t)
+        t->kill_pending = true;
+}
+
+int green__pt_cancel_point(int code)
+{
+    struct green_thread *t = green__current();
+    if (!t || t->is_hub)
+        return code;
+    if ((uw(t) & (PT_CANCEL_REQUESTED | PT_CANCEL_DISABLED)) != PT_CANCEL_REQUESTED)
+        return code;
+    t->kill_pending = false;
+    unwind_or_exit(t, PTHREAD_CANCELED);
+}
+
+int green_hook_pthread_cancel(pthread_t th)
+{
+    if (!green__pt_on() || !handle_of(th))
+        return GREEN__PREAL(pthread_cancel)(th);
+    struct green_thread *t = handle_of(th);
+    if (t->is_hub || t->state == GREEN_DONE)
+        return t->is_hub ? ESRCH : 0;
+    set_uw(t, uw(t) | PT_CANCEL_REQUESTED);
+    /* A thread that never ran is killed outright (result PTHREAD_CANCELED,
+     * which is GREEN_CANCELED); a running or parked one at its next
+     * cancellation point, unless it disabled cancellation. */
+    if (!(uw(t) & PT_CANCEL_DISABLED))
+        green__thread_kill(t);
+    return 0;
+}
+
+int green_hook_pthread_setcancelstate(int state, int *old)
+{
+    if (!green__pt_on())
+        return GREEN__PREAL(pthread_setcancelstate)(state, old);
+    if (state != PTHREAD_CANCEL_ENABLE && state != PTHREAD_CANCEL_DISABLE)
+        return EINVAL;
+    struct green_thread *t = green__current();
+    if (old)
+        *old = (uw(t) & PT_CANCEL_DISABLED) ? PTHREAD_CANCEL_DISABLE
+                                              : PTHREAD_CANCEL_ENABLE;
+    if (state == PTHREAD_CANCEL_DISABLE)
+        set_uw(t, uw(t) | PT_CANCEL_DISABLED);
+    else
+        set_uw(t, uw(t) & ~PT_CANCEL_DISABLED);
+    /* A request that arrived while disabled acts at the next point. */
+    if (state == PTHREAD_CANCEL_ENABLE && (uw(t) & PT_CANCEL_REQUESTED))
+        t->kill_pending = true;
+    return 0;
+}
+
+int green_hook_pthread_setcanceltype(int type, int *old)
+{
+    if (!green__pt_on())
+        return GREEN__PREAL(pthread_setcanceltype)(type, old);
+    if (type != PTHREAD_CANCEL_DEFERRED && type != PTHREAD_CANCEL_ASYNCHRONOUS)
+        return EINVAL;
+    struct green_thread *t = green__current();
+    if (old)
+        *old = (uw(t) & PT_CANCEL_ASYNC) ? PTHREAD_CANCEL_ASYNCHRONOUS
+                                           : PTHREAD_CANCEL_DEFERRED;
+    if (type == PTHREAD_CANCEL_ASYNCHRONOUS)
+        set_uw(t, uw(t) | PT_CANCEL_ASYNC);
+    else
+        set_uw(t, uw(t) & ~PT_CANCEL_ASYNC);
+    return 0;
+}
+
+void green_hook_pthread_testcancel(void)
+{
+    if (!green__pt_on()) {
+        GREEN__PREAL(pthread_testcancel)();
+        return;
+    }
+    green__pt_cancel_point(0);
+}
+
+/* Cleanup handlers (pthread_cleanup_push/pop in C). The list is linked
+ * through __pad[0] of each buffer, on the green thread's own stack. These
+ * three must not consult green__pt_on's family switch once a buffer is
+ * linked into a green thread, so they test the current thread directly. */
+static __typeof__(&green_hook___pthread_register_cancel) real_register;
+static __typeof__(&green_hook___pthread_unregister_cancel) real_unregister;
+static __typeof__(&green_hook___pthread_unwind_next) real_unwind_next;
+
+static void resolve_cleanup_reals(void)
+{
+    if (real_register)
+        return;
+    void *p = dlsym(RTLD_NEXT, "__pthread_unwind_next");
+    memcpy(&real_unwind_next, &p, sizeof p);
+    p = dlsym(RTLD_NEXT, "__pthread_unregister_cancel");
+    memcpy(&real_unregister, &p, sizeof p);
+    p = dlsym(RTLD_NEXT, "__pthread_register_cancel");
+    memcpy(&real_register, &p, sizeof p);
+}
+
+void green_hook___pthread_register_cancel(__pthread_unwind_buf_t *buf)
+{
+    if (!green__pt_on()) {
+        resolve_cleanup_reals();
+        real_register(buf);
+        return;
+    }
+    struct green_thread *t = green__current();
+    buf->__pad[0] = (void *)(uw(t) & ~PT_FLAGS);
+    set_uw(t, (uintptr_t)buf | (uw(t) & PT_FLAGS));
+}
+
+void green_hook___pthread_unregister_cancel(__pthread_unwind_buf_t *buf)
+{
+    if (!green__pt_on()) {
+        resolve_cleanup_reals();
+        real_unregister(buf);
+        return;
+    }
+    struct green_thread *t = green__current();
+    set_uw(t, (uintptr_t)buf->__pad[0] | (uw(t) & PT_FLAGS));
+}
+
+_Noreturn void green_hook___pthread_unwind_next(__pthread_unwind_buf_t *buf)
+{
+    if (!green__pt_on()) {
+        resolve_cleanup_reals();
+        real_unwind_next(buf);
+        __builtin_unreachable();
+    }
+    unwind_or_exit(green__current(), buf->__pad[1]);
+}

@@ -1,0 +1,227 @@
+/*
+ * pthread_internal.h - what hooks/pthread.c and hooks/pthread_sync.c share:
+ * the table of the real pthread functions behind the thread hooks, the
+ * "is the thread family acting for this caller" test (which also makes the
+ * main OS thread adopt its hub), absolute-timespec conversion, and the
+ * cancellation-point helper.
+ *
+ * Why a table of our own rather than lines in real.h: the thread family
+ * needs some sixty real functions that no other hook uses, and some of them
+ * must be looked up by version (pthread_cond_* exist twice in glibc; plain
+ * dlsym may return the 2.2.5 compatibility version whose layout differs).
+ * Keeping them here keeps real.h the table of the I/O families.
+ */
+#ifndef GREEN_HOOKS_PTHREAD_INTERNAL_H
+#define GREEN_HOOKS_PTHREAD_INTERNAL_H
+
+#include "hooks.h"
+#include <pthread.h>
+#include <semaphore.h>
+#include <time.h>
+
+/* X(return type, name, (parameter list)) */
+#define GREEN__PREAL_FUNCS(X)                                                 \
+    X(int, pthread_create, (pthread_t *, const pthread_attr_t *, void *(*)(void *), void *)) \
+    X(int, pthread_join, (pthread_t, void **))                                \
+    X(int, pthread_tryjoin_np, (pthread_t, void **))                          \
+    X(int, pthread_timedjoin_np, (pthread_t, void **, const struct timespec *)) \
+    X(int, pthread_detach, (pthread_t))                                       \
+    X(void, pthread_exit, (void *))                                           \
+    X(pthread_t, pthread_self, (void))                                        \
+    X(int, pthread_equal, (pthread_t, pthread_t))                             \
+    X(int, pthread_setname_np, (pthread_t, const char *))                     \
+    X(int, pthread_getname_np, (pthread_t, char *, size_t))                   \
+    X(int, pthread_getattr_np, (pthread_t, pthread_attr_t *))                 \
+    X(int, pthread_key_create, (pthread_key_t *, void (*)(void *)))           \
+    X(int, pthread_key_delete, (pthread_key_t))                               \
+    X(void *, pthread_getspecific, (pthread_key_t))                           \
+    X(int, pthread_setspecific, (pthread_key_t, const void *))                \
+    X(int, pthread_once, (pthread_once_t *, void (*)(void)))                  \
+    X(int, pthread_kill, (pthread_t, int))                                    \
+    X(int, pthread_cancel, (pthread_t))                                       \
+    X(int, pthread_setcancelstate, (int, int *))                              \
+    X(int, pthread_setcanceltype, (int, int *))                               \
+    X(void, pthread_testcancel, (void))                                       \
+    X(int, pthread_mutex_init, (pthread_mutex_t *, const pthread_mutexattr_t *)) \
+    X(int, pthread_mutex_destroy, (pthread_mutex_t *))                        \
+    X(int, pthread_mutex_lock, (pthread_mutex_t *))                           \
+    X(int, pthread_mutex_trylock, (pthread_mutex_t *))                        \
+    X(int, pthread_mutex_timedlock, (pthread_mutex_t *, const struct timespec *)) \
+    X(int, pthread_mutex_clocklock, (pthread_mutex_t *, clockid_t, const struct timespec *)) \
+    X(int, pthread_mutex_unlock, (pthread_mutex_t *))                         \
+    X(int, pthread_cond_init, (pthread_cond_t *, const pthread_condattr_t *)) \
+    X(int, pthread_cond_destroy, (pthread_cond_t *))                          \
+    X(int, pthread_cond_wait, (pthread_cond_t *, pthread_mutex_t *))          \
+    X(int, pthread_cond_timedwait, (pthread_cond_t *, pthread_mutex_t *, const struct timespec *)) \
+    X(int, pthread_cond_clockwait, (pthread_cond_t *, pthread_mutex_t *, clockid_t, const struct timespec *)) \
+    X(int, pthread_cond_signal, (pthread_cond_t *))                           \
+    X(int, pthread_cond_broadcast, (pthread_cond_t *))                        \
+    X(int, pthread_rwlock_init, (pthread_rwlock_t *, const pthread_rwlockattr_t *)) \
+    X(int, pthread_rwlock_destroy, (pthread_rwlock_t *))                      \
+    X(int, pthread_rwlock_rdlock, (pthread_rwlock_t *))                       \
+    X(int, pthread_rwlock_tryrdlock, (pthread_rwlock_t *))                    \
+    X(int, pthread_rwlock_timedrdlock, (pthread_rwlock_t *, const struct timespec *)) \
+    X(int, pthread_rwlock_clockrdlock, (pthread_rwlock_t *, clockid_t, const struct timespec *)) \
+    X(int, pthread_rwlock_wrlock, (pthread_rwlock_t *))                       \
+    X(int, pthread_rwlock_trywrlock, (pthread_rwlock_t *))                    \
+    X(int, pthread_rwlock_timedwrlock, (pthread_rwlock_t *, const struct timespec *)) \
+    X(int, pthread_rwlock_clockwrlock, (pthread_rwlock_t *, clockid_t, const struct timespec *)) \
+    X(int, pthread_rwlock_unlock, (pthread_rwlock_t *))                       \
+    X(int, pthread_barrier_init, (pthread_barrier_t *, const pthread_barrierattr_t *, unsigned)) \
+    X(int, pthread_barrier_destroy, (pthread_barrier_t *))                    \
+    X(int, pthread_barrier_wait, (pthread_barrier_t *))                       \
+    X(int, pthread_spin_lock, (pthread_spinlock_t *))                         \
+    X(int, pthread_spin_trylock, (pthread_spinlock_t *))                      \
+    X(int, pthread_spin_unlock, (pthread_spinlock_t *))                       \
+    X(int, sem_init, (sem_t *, int, unsigned))                                \
+    X(int, sem_destroy, (sem_t *))                                            \
+    X(int, sem_wait, (sem_t *))                                               \
+    X(int, sem_trywait, (sem_t *))                                            \
+    X(int, sem_timedwait, (sem_t *, const struct timespec *))                 \
+    X(int, sem_clockwait, (sem_t *, clockid_t, const struct timespec *))      \
+    X(int, sem_post, (sem_t *))                                               \
+    X(int, sem_getvalue, (sem_t *, int *))
+
+#define GREEN__PREAL_FIELD(ret, name, params) ret (*name) params;
+struct green__preal_table {
+    GREEN__PREAL_FUNCS(GREEN__PREAL_FIELD)
+};
+#undef GREEN__PREAL_FIELD
+
+extern struct green__preal_table green__preal GREEN_HIDDEN;
+extern atomic_int green__preal_ready GREEN_HIDDEN;
+/* Resolve the table (idempotent). */
+GREEN_HIDDEN void green__preal_resolve(void);
+
+/* The real function `name`, resolved on first use. */
+#define GREEN__PREAL(name)                                                    \
+    (green__likely(atomic_load_explicit(&green__preal_ready,                  \
+                                        memory_order_acquire))                \
+         ? green__preal.name                                                  \
+         : (green__preal_resolve(), green__preal.name))
+
+/* Slow part of green__pt_on: this OS thread has no hub yet. The main OS
+ * thread adopts one (its stack becomes the main green thread) so that
+ * pthread_self and every lock it takes are green from the first call on;
+ * any other OS thread (libgreen's workers, threads created before the shim
+ * was on) stays a plain OS thread. */
+GREEN_HIDDEN bool green__pt_adopt(void);
+
+/* Should a thread-family hook act for this caller? True in a green thread
+ * other than the hub with the THREAD family on; adopts a hub on the main
+ * OS thread on first use. */
+static inline bool green__pt_on(void)
+{
+    if (green__bypass || !(green__hook_families & GREEN_HOOK_THREAD))
+        return false;
+    struct green__ctx *c = green__tls_ctx;
+    if (green__likely(c != NULL))
+        return c->current != c->hub;
+    return green__pt_adopt();
+}
+
+/* As green__pt_on, but never adopts (for hooks the hub creation itself
+ * calls, such as pthread_once). */
+static inline bool green__pt_on_noadopt(void)
+{
+    return green__hook_on(GREEN_HOOK_THREAD);
+}
+
+/* Convert an absolute timespec on clk (CLOCK_REALTIME or CLOCK_MONOTONIC)
+ * into a green_now() deadline (0 when already past). Returns 0 or EINVAL
+ * (bad clock or tv_nsec). A CLOCK_REALTIME deadline is converted once: a
+ * later jump of the wall clock does not move it. */
+GREEN_HIDDEN int green__pt_deadline(clockid_t clk, const struct timespec *abs,
+                                    int64_t *deadline);
+
+/* A cancellation point: call it on entry (code 0) and with the result of
+ * each park. When the caller has a pending pthread_cancel with
+ * cancellation enabled, the thread exits with PTHREAD_CANCELED (cleanup
+ * handlers run) and this does not return. Otherwise returns code. Hooks of
+ * other families may call it when a park fails with ECANCELED. */
+GREEN_HIDDEN int green__pt_cancel_point(int code);
+
+/* Remember that a kill arrived during a park that may not fail (a mutex
+ * lock): the caller's next park fails with ECANCELED instead. */
+GREEN_HIDDEN void green__pt_rearm_kill(void);
+
+/* The mutex layer, used by the condition variables (pthread_sync.c). */
+GREEN_HIDDEN int green__pt_mutex_lock(pthread_mutex_t *m, int64_t deadline);
+GREEN_HIDDEN int green__pt_mutex_unlock(pthread_mutex_t *m);
+
+/* Hook entry points (the exported libc names in preload/export_pthread.c
+ * call these). Same signatures and return conventions as the libc names. */
+int green_hook_pthread_create(pthread_t *th, const pthread_attr_t *attr,
+                              void *(*fn)(void *), void *arg) GREEN_HIDDEN;
+int green_hook_pthread_join(pthread_t th, void **ret) GREEN_HIDDEN;
+int green_hook_pthread_tryjoin_np(pthread_t th, void **ret) GREEN_HIDDEN;
+int green_hook_pthread_timedjoin_np(pthread_t th, void **ret,
+                                    const struct timespec *abs) GREEN_HIDDEN;
+int green_hook_pthread_detach(pthread_t th) GREEN_HIDDEN;
+_Noreturn void green_hook_pthread_exit(void *ret) GREEN_HIDDEN;
+pthread_t green_hook_pthread_self(void) GREEN_HIDDEN;
+int green_hook_pthread_equal(pthread_t a, pthread_t b) GREEN_HIDDEN;
+int green_hook_pthread_setname_np(pthread_t th, const char *name) GREEN_HIDDEN;
+int green_hook_pthread_getname_np(pthread_t th, char *buf, size_t len) GREEN_HIDDEN;
+int green_hook_pthread_getattr_np(pthread_t th, pthread_attr_t *attr) GREEN_HIDDEN;
+int green_hook_pthread_key_create(pthread_key_t *key, void (*d)(void *)) GREEN_HIDDEN;
+int green_hook_pthread_key_delete(pthread_key_t key) GREEN_HIDDEN;
+void *green_hook_pthread_getspecific(pthread_key_t key) GREEN_HIDDEN;
+int green_hook_pthread_setspecific(pthread_key_t key, const void *v) GREEN_HIDDEN;
+int green_hook_pthread_once(pthread_once_t *once, void (*init)(void)) GREEN_HIDDEN;
+int green_hook_pthread_kill(pthread_t th, int sig) GREEN_HIDDEN;
+int green_hook_pthread_cancel(pthread_t th) GREEN_HIDDEN;
+int green_hook_pthread_setcancelstate(int state, int *old) GREEN_HIDDEN;
+int green_hook_pthread_setcanceltype(int type, int *old) GREEN_HIDDEN;
+void green_hook_pthread_testcancel(void) GREEN_HIDDEN;
+void green_hook___pthread_register_cancel(__pthread_unwind_buf_t *buf) GREEN_HIDDEN;
+void green_hook___pthread_unregister_cancel(__pthread_unwind_buf_t *buf) GREEN_HIDDEN;
+_Noreturn void green_hook___pthread_unwind_next(__pthread_unwind_buf_t *buf) GREEN_HIDDEN;
+
+int green_hook_pthread_mutex_init(pthread_mutex_t *m, const pthread_mutexattr_t *a) GREEN_HIDDEN;
+int green_hook_pthread_mutex_destroy(pthread_mutex_t *m) GREEN_HIDDEN;
+int green_hook_pthread_mutex_lock(pthread_mutex_t *m) GREEN_HIDDEN;
+int green_hook_pthread_mutex_trylock(pthread_mutex_t *m) GREEN_HIDDEN;
+int green_hook_pthread_mutex_timedlock(pthread_mutex_t *m, const struct timespec *abs) GREEN_HIDDEN;
+int green_hook_pthread_mutex_clocklock(pthread_mutex_t *m, clockid_t clk,
+                                       const struct timespec *abs) GREEN_HIDDEN;
+int green_hook_pthread_mutex_unlock(pthread_mutex_t *m) GREEN_HIDDEN;
+int green_hook_pthread_cond_init(pthread_cond_t *c, const pthread_condattr_t *a) GREEN_HIDDEN;
+int green_hook_pthread_cond_destroy(pthread_cond_t *c) GREEN_HIDDEN;
+int green_hook_pthread_cond_wait(pthread_cond_t *c, pthread_mutex_t *m) GREEN_HIDDEN;
+int green_hook_pthread_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m,
+                                      const struct timespec *abs) GREEN_HIDDEN;
+int green_hook_pthread_cond_clockwait(pthread_cond_t *c, pthread_mutex_t *m,
+                                      clockid_t clk, const struct timespec *abs) GREEN_HIDDEN;
+int green_hook_pthread_cond_signal(pthread_cond_t *c) GREEN_HIDDEN;
+int green_hook_pthread_cond_broadcast(pthread_cond_t *c) GREEN_HIDDEN;
+int green_hook_pthread_rwlock_init(pthread_rwlock_t *rw, const pthread_rwlockattr_t *a) GREEN_HIDDEN;
+int green_hook_pthread_rwlock_destroy(pthread_rwlock_t *rw) GREEN_HIDDEN;
+int green_hook_pthread_rwlock_rdlock(pthread_rwlock_t *rw) GREEN_HIDDEN;
+int green_hook_pthread_rwlock_tryrdlock(pthread_rwlock_t *rw) GREEN_HIDDEN;
+int green_hook_pthread_rwlock_timedrdlock(pthread_rwlock_t *rw, const struct timespec *abs) GREEN_HIDDEN;
+int green_hook_pthread_rwlock_clockrdlock(pthread_rwlock_t *rw, clockid_t clk,
+                                          const struct timespec *abs) GREEN_HIDDEN;
+int green_hook_pthread_rwlock_wrlock(pthread_rwlock_t *rw) GREEN_HIDDEN;
+int green_hook_pthread_rwlock_trywrlock(pthread_rwlock_t *rw) GREEN_HIDDEN;
+int green_hook_pthread_rwlock_timedwrlock(pthread_rwlock_t *rw, const struct timespec *abs) GREEN_HIDDEN;
+int green_hook_pthread_rwlock_clockwrlock(pthread_rwlock_t *rw, clockid_t clk,
+                                          const struct timespec *abs) GREEN_HIDDEN;
+int green_hook_pthread_rwlock_unlock(pthread_rwlock_t *rw) GREEN_HIDDEN;
+int green_hook_pthread_barrier_init(pthread_barrier_t *b, const pthread_barrierattr_t *a,
+                                    unsigned count) GREEN_HIDDEN;
+int green_hook_pthread_barrier_destroy(pthread_barrier_t *b) GREEN_HIDDEN;
+int green_hook_pthread_barrier_wait(pthread_barrier_t *b) GREEN_HIDDEN;
+int green_hook_pthread_spin_lock(pthread_spinlock_t *s) GREEN_HIDDEN;
+int green_hook_pthread_spin_trylock(pthread_spinlock_t *s) GREEN_HIDDEN;
+int green_hook_pthread_spin_unlock(pthread_spinlock_t *s) GREEN_HIDDEN;
+int green_hook_sem_init(sem_t *s, int pshared, unsigned value) GREEN_HIDDEN;
+int green_hook_sem_destroy(sem_t *s) GREEN_HIDDEN;
+int green_hook_sem_wait(sem_t *s) GREEN_HIDDEN;
+int green_hook_sem_trywait(sem_t *s) GREEN_HIDDEN;
+int green_hook_sem_timedwait(sem_t *s, const struct timespec *abs) GREEN_HIDDEN;
+int green_hook_sem_clockwait(sem_t *s, clockid_t clk, const struct timespec *abs) GREEN_HIDDEN;
+int green_hook_sem_post(sem_t *s) GREEN_HIDDEN;
+int green_hook_sem_getvalue(sem_t *s, int *value) GREEN_HIDDEN;
+
+#endif

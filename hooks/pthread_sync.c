@@ -1,0 +1,806 @@
+/*
+ * pthread_sync.c - pthread mutexes, condition variables, rwlocks,
+ * barriers, spinlocks and unnamed semaphores as cooperative green
+ * primitives, kept inside the storage the program already gave them.
+ *
+ * Layout. Each object overlays its glibc type (x86-64 and aarch64 sizes:
+ * mutex 40, cond 48, rwlock 56, barrier 32, sem 32 bytes) with a struct of
+ * our own, checked by _Static_assert. The wait queue is an intrusive list
+ * head (two pointers) embedded in the storage, so nothing is ever
+ * allocated, contended or not. The layouts are chosen so that glibc's
+ * static initialisers decode correctly:
+ *  - mutex: all zero is a free normal mutex; the type lives where glibc
+ *    keeps __kind (offset 16), so PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP
+ *    (kind 1) and PTHREAD_ERRORCHECK_MUTEX_INITIALIZER_NP (kind 2) work
+ *    without an init call; owner and depth overlay __lock/__count/__owner,
+ *    the queue overlays __list.
+ *  - cond: all zero is an empty queue on CLOCK_REALTIME (0).
+ *  - rwlock: all zero is free and prefers readers (glibc's default); the
+ *    kind stays in __flags (offset 48), so
+ *    PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER_NP prefers writers.
+ *  - sem: the value is the low half of glibc's 64-bit data word; glibc's
+ *    "private" word (offset 8) is 128 for a process-shared semaphore.
+ *
+ * Ownership is handed over: unlocking a mutex with waiters makes the first
+ * waiter the owner before readying it (FIFO, no barging, no thundering
+ * herd), and the same holds for rwlocks and semaphore units. A waiter
+ * woken with 0 therefore always holds what it waited for; a waiter woken
+ * by a timeout or a kill was unlinked first and was handed nothing.
+ *
+ * Process-shared, robust and priority-protocol mutexes and process-shared
+ * semaphores cannot be green: they are initialised by libc and every
+ * operation goes to libc, with the blocking forms turned into a try-and-
+ * sleep loop (50 us doubling to 5 ms) so that the OS thread keeps running
+ * the other green threads. Their owner is the OS thread, shared by all
+ * green threads (a limitation: errorcheck/recursive semantics between green
+ * threads do not hold for those). Process-shared condition variables,
+ * rwlocks and barriers are treated as private.
+ *
+ * Mixed use. An object is green when a green thread first touches it;
+ * libc's functions do not understand our layout and ours not theirs. Under
+ * the shim every thread the program creates is green and the main thread
+ * adopts its hub at its first pthread call, so mixing happens only for an
+ * object locked by libc before the shim's constructor ran, or used both by
+ * green threads and by a plain OS thread (libgreen's own workers never do:
+ * they run with green__bypass or on their own objects).
+ *
+ * Cancellation points here: pthread_cond_wait/timedwait/clockwait and
+ * sem_wait/timedwait/clockwait (see pthread.c). A kill arriving during a
+ * lock that may not fail (mutex, rwlock, barrier, spin) is remembered and
+ * fails the caller's next park instead.
+ *
+ * Rejected: a heap side object per contended lock (allocation, a free
+ * that nobody calls for static mutexes, and a lookup); keeping glibc's
+ * futex protocol and parking on the futex word (a green thread cannot wait
+ * on a futex without blocking the OS thread).
+ */
+#define _GNU_SOURCE
+#include "pthread_internal.h"
+#include <limits.h>
+#include <stddef.h>
+#include <string.h>
+
+/* --------------------------------------------------------------- helpers */
+
+/* Type bits of the mutex kind; any other bit is a libc-only mutex. */
+#define KIND_TYPE_MASK 3
+
+/* Sleep between two tries of a libc-only object: yield first, then
+ * 50 us doubling to 5 ms, never past the deadline. Returns the next nap;
+ * a kill is remembered for the next park. */
+static int64_t nap(int64_t ns, int64_t deadline)
+{
+    int r;
+    if (ns == 0)
+        r = green_yield();
+    else {
+        int64_t until = green_now() + ns;
+        if (deadline >= 0 && deadline < until)
+            until = deadline;
+        r = green_sleep_until(until);
+    }
+    if (r != 0 && errno == ECANCELED)
+        green__pt_rearm_kill();
+    return ns == 0 ? GREEN_USEC(50) : (ns >= GREEN_MSEC(5) ? ns : ns * 2);
+}
+
+static bool past(int64_t deadline)
+{
+    return deadline >= 0 && green_now() >= deadline;
+}
+
+/* Call try(obj) until it stops failing with busy_code or the deadline
+ * passes (ETIMEDOUT). For the libc-only objects. */
+#define POLL_REAL(call, busy_cond, deadline, result)                          \
+    do {                                                                      \
+        int64_t ns_ = 0;                                                      \
+        for (;;) {                                                            \
+            result = (call);                                                  \
+            if (!(busy_cond) || past(deadline))                               \
+                break;                                                        \
+            ns_ = nap(ns_, deadline);                                         \
+        }                                                                     \
+    } while (0)
+
+/* ----------------------------------------------------------------- mutex */
+
+struct pt_mutex {
+    struct green_thread *owner;   /* holder, NULL when free (__lock, __count) */
+    unsigned depth;               /* locks the holder has taken (__owner) */
+    unsigned unused;              /* always 0 (__nusers) */
+    int kind;                     /* glibc __kind: type in bits 0-1 */
+    int spare;                    /* always 0 (__spins, __elision) */
+    struct green__waitq q;        /* threads waiting for it (__list) */
+};
+_Static_assert(sizeof(struct pt_mutex) <= sizeof(pthread_mutex_t), "mutex size");
+_Static_assert(offsetof(struct pt_mutex, kind) ==
+               offsetof(pthread_mutex_t, __data.__kind), "mutex kind offset");
+
+static bool mutex_is_libc(const struct pt_mutex *m)
+{
+    return (m->kind & ~KIND_TYPE_MASK) != 0;
+}
+
+/* Park until handed m or the deadline. Never fails with ECANCELED. */
+static int mutex_wait(struct pt_mutex *m, struct green_thread *self, int64_t deadline)
+{
+    bool killed = false;
+    int rc = 0;
+    for (;;) {
+        if (!m->owner) {
+            m->owner = self;
+            m->depth = 1;
+            break;
+        }
+        int code = green__park(GREEN_WHY_MUTEX, (uintptr_t)m, &m->q, deadline);
+        if (code == 0 && m->owner == self)
+            break;
+        if (code == ECANCELED)
+            killed = true;
+        else if (code) {
+            rc = code;
+            break;
+        }
+    }
+    if (killed)
+        green__pt_rearm_kill();
+    return rc;
+}
+
+/* Lock without waiting: 0, EBUSY, or EDEADLK/EAGAIN for the owner. */
+static int mutex_try(struct pt_mutex *m, struct green_thread *self)
+{
+    if (!m->owner) {
+        m->owner = self;
+        m->depth = 1;
+        return 0;
+    }
+    if (m->owner != self)
+        return EBUSY;
+    switch (m->kind & KIND_TYPE_MASK) {
+    case PTHREAD_MUTEX_RECURSIVE:
+        if (m->depth == UINT_MAX)
+            return EAGAIN;
+        m->depth++;
+        return 0;
+    case PTHREAD_MUTEX_ERRORCHECK:
+        return EDEADLK;
+    default:
+        return EBUSY;   /* a normal mutex relocked by its owner waits forever */
+    }
+}
+
+int green__pt_mutex_lock(pthread_mutex_t *pm, int64_t deadline)
+{
+    struct pt_mutex *m = (struct pt_mutex *)pm;
+    if (mutex_is_libc(m)) {
+        int e;
+        POLL_REAL(GREEN__PREAL(pthread_mutex_trylock)(pm), e == EBUSY, deadline, e);
+        return e == EBUSY ? ETIMEDOUT : e;
+    }
+    struct green_thread *self = green__current();
+    int e = mutex_try(m, self);
+    if (e != EBUSY)
+        return e;
+    return mutex_wait(m, self, deadline);
+}
+
+int green__pt_mutex_unlock(pthread_mutex_t *pm)
+{
+    struct pt_mutex *m = (struct pt_mutex *)pm;
+    if (mutex_is_libc(m))
+        return GREEN__PREAL(pthread_mutex_unlock)(pm);
+    struct green_thread *self = green__current();
+    int type = m->kind & KIND_TYPE_MASK;
+    if (m->owner != self) {
+        if (type == PTHREAD_MUTEX_RECURSIVE || type == PTHREAD_MUTEX_ERRORCHECK)
+            return EPERM;
+        if (!m->owner)
+            return 0;   /* undefined for a normal mutex; libc ignores it too */
+    }
+    if (type == PTHREAD_MUTEX_RECURSIVE && m->depth > 1) {
+        m->depth--;
+        return 0;
+    }
+    struct green__wnode *n = green__waitq_pop(&m->q);
+    m->owner = n ? n->t : NULL;
+    m->depth = n ? 1 : 0;
+    if (n)
+        green__ready(n->t, 0);
+    return 0;
+}
+
+int green_hook_pthread_mutex_init(pthread_mutex_t *pm, const pthread_mutexattr_t *a)
+{
+    if (!green__pt_on())
+        return GREEN__PREAL(pthread_mutex_init)(pm, a);
+    int type = PTHREAD_MUTEX_NORMAL, pshared = PTHREAD_PROCESS_PRIVATE;
+    int robust = PTHREAD_MUTEX_STALLED, proto = PTHREAD_PRIO_NONE;
+    if (a && (pthread_mutexattr_gettype(a, &type) || pthread_mutexattr_getpshared(a, &pshared) ||
+              pthread_mutexattr_getrobust(a, &robust) || pthread_mutexattr_getprotocol(a, &proto)))
+        return EINVAL;
+    if (pshared != PTHREAD_PROCESS_PRIVATE || robust != PTHREAD_MUTEX_STALLED ||
+        proto != PTHREAD_PRIO_NONE)
+        return GREEN__PREAL(pthread_mutex_init)(pm, a);   /* libc-only */
+    struct pt_mutex *m = (struct pt_mutex *)pm;
+    memset(pm, 0, sizeof *pm);
+    m->kind = type & KIND_TYPE_MASK;
+    return 0;
+}
+
+int green_hook_pthread_mutex_destroy(pthread_mutex_t *pm)
+{
+    struct pt_mutex *m = (struct pt_mutex *)pm;
+    if (!green__pt_on() || mutex_is_libc(m))
+        return GREEN__PREAL(pthread_mutex_destroy)(pm);
+    return m->owner || !green__waitq_empty(&m->q) ? EBUSY : 0;
+}
+
+int green_hook_pthread_mutex_lock(pthread_mutex_t *pm)
+{
+    if (!green__pt_on())
+        return GREEN__PREAL(pthread_mutex_lock)(pm);
+    return green__pt_mutex_lock(pm, GREEN_FOREVER);
+}
+
+int green_hook_pthread_mutex_trylock(pthread_mutex_t *pm)
+{
+    struct pt_mutex *m = (struct pt_mutex *)pm;
+    if (!green__pt_on() || mutex_is_libc(m))
+        return GREEN__PREAL(pthread_mutex_trylock)(pm);
+    int e = mutex_try(m, green__current());
+    return e == EDEADLK ? EBUSY : e;
+}
+
+/* Timed lock on clk: try first (abstime need not be valid then). */
+static int mutex_clocklock(pthread_mutex_t *pm, clockid_t clk, const struct timespec *abs)
+{
+    struct pt_mutex *m = (struct pt_mutex *)pm;
+    if (!mutex_is_libc(m)) {
+        int e = mutex_try(m, green__current());
+        if (e != EBUSY)
+            return e;
+    }
+    int64_t deadline;
+    int e = green__pt_deadline(clk, abs, &deadline);
+    return e ? e : green__pt_mutex_lock(pm, deadline);
+}
+
+int green_hook_pthread_mutex_timedlock(pthread_mutex_t *pm, const struct timespec *abs)
+{
+    if (!green__pt_on())
+        return GREEN__PREAL(pthread_mutex_timedlock)(pm, abs);
+    return mutex_clocklock(pm, CLOCK_REALTIME, abs);
+}
+
+int green_hook_pthread_mutex_clocklock(pthread_mutex_t *pm, clockid_t clk,
+                                       const struct timespec *abs)
+{
+    if (!green__pt_on())
+        return GREEN__PREAL(pthread_mutex_clocklock)(pm, clk, abs);
+    return mutex_clocklock(pm, clk, abs);
+}
+
+int green_hook_pthread_mutex_unlock(pthread_mutex_t *pm)
+{
+    if (!green__pt_on())
+        return GREEN__PREAL(pthread_mutex_unlock)(pm);
+    return green__pt_mutex_unlock(pm);
+}
+
+/* ------------------------------------------------------------------ cond */
+
+struct pt_cond {
+    struct green__waitq q;        /* waiters, FIFO (__wseq, __g1_start) */
+    int clock;                    /* CLOCK_REALTIME (0) or CLOCK_MONOTONIC */
+    int spare;                    /* always 0 */
+};
+_Static_assert(sizeof(struct pt_cond) <= sizeof(pthread_cond_t), "cond size");
+
+int green_hook_pthread_cond_init(pthread_cond_t *pc, const pthread_condattr_t *a)
+{
+    if (!green__pt_on())
+        return GREEN__PREAL(pthread_cond_init)(pc, a);
+    clockid_t clk = CLOCK_REALTIME;
+    if (a && pthread_condattr_getclock(a, &clk) != 0)
+        return EINVAL;
+    memset(pc, 0, sizeof *pc);
+    ((struct pt_cond *)pc)->clock = (int)clk;
+    return 0;
+}
+
+int green_hook_pthread_cond_destroy(pthread_cond_t *pc)
+{
+    if (!green__pt_on())
+        return GREEN__PREAL(pthread_cond_destroy)(pc);
+    return green__waitq_empty(&((struct pt_cond *)pc)->q) ? 0 : EBUSY;
+}
+
+/* Release pm completely, park on pc, take pm back (at its old depth).
+ * A cancellation point; a kill that is not a pthread_cancel is a spurious
+ * wake-up. */
+static int cond_wait(pthread_cond_t *pc, pthread_mutex_t *pm, int64_t deadline)
+{
+    struct pt_cond *c = (struct pt_cond *)pc;
+    struct pt_mutex *m = (struct pt_mutex *)pm;
+    struct green_thread *self = green__current();
+    bool libc = mutex_is_libc(m);
+    if (!libc && m->owner != self)
+        return EPERM;
+    green__pt_cancel_point(0);
+    unsigned depth = libc ? 0 : m->depth;
+    if (!libc)
+        m->depth = 1;
+    green__pt_mutex_unlock(pm);
+    int code = green__park(GREEN_WHY_COND, (uintptr_t)c, &c->q, deadline);
+    green__pt_mutex_lock(pm, GREEN_FOREVER);
+    if (!libc)
+        m->depth = depth;
+    green__pt_cancel_point(code);
+    return code == ETIMEDOUT ? ETIMEDOUT : 0;
+}
+
+int green_hook_pthread_cond_wait(pthread_cond_t *pc, pthread_mutex_t *pm)
+{
+    if (!green__pt_on())
+        return GREEN__PREAL(pthread_cond_wait)(pc, pm);
+    return cond_wait(pc, pm, GREEN_FOREVER);
+}
+
+int green_hook_pthread_cond_timedwait(pthread_cond_t *pc, pthread_mutex_t *pm,
+                                      const struct timespec *abs)
+{
+    if (!green__pt_on())
+        return GREEN__PREAL(pthread_cond_timedwait)(pc, pm, abs);
+    int64_t deadline;
+    int e = green__pt_deadline(((struct pt_cond *)pc)->clock, abs, &deadline);
+    return e ? e : cond_wait(pc, pm, deadline);
+}
+
+int green_hook_pthread_cond_clockwait(pthread_cond_t *pc, pthread_mutex_t *pm,
+                                      clockid_t clk, const struct timespec *abs)
+{
+    if (!green__pt_on())
+        return GREEN__PREAL(pthread_cond_clockwait)(pc, pm, clk, abs);
+    int64_t deadline;
+    int e = green__pt_deadline(clk, abs, &deadline);
+    return e ? e : cond_wait(pc, pm, deadline);
+}
+
+int green_hook_pthread_cond_signal(pthread_cond_t *pc)
+{
+    if (!green__pt_on())
+        return GREEN__PREAL(pthread_cond_signal)(pc);
+    green__waitq_wake_one(&((struct pt_cond *)pc)->q, 0);
+    return 0;
+}
+
+int green_hook_pthread_cond_broadcast(pthread_cond_t *pc)
+{
+    if (!green__pt_on())
+        return GREEN__PREAL(pthread_cond_broadcast)(pc);
+    green__waitq_wake_all(&((struct pt_cond *)pc)->q, 0);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- rwlock */
+
+struct pt_rwlock {
+    unsigned readers;             /* read locks held (__readers) */
+    unsigned spare;               /* always 0 */
+    struct green_thread *writer;  /* write-lock holder or NULL */
+    struct green__waitq rq;       /* waiting readers */
+    struct green__waitq wq;       /* waiting writers */
+    unsigned flags;               /* glibc __flags: the rwlock kind */
+};
+_Static_assert(sizeof(struct pt_rwlock) <= sizeof(pthread_rwlock_t), "rwlock size");
+_Static_assert(offsetof(struct pt_rwlock, flags) ==
+               offsetof(pthread_rwlock_t, __data.__flags), "rwlock flags offset");
+
+static bool prefers_writers(const struct pt_rwlock *rw)
+{
+    return rw->flags == PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP;
+}
+
+static bool can_read(const struct pt_rwlock *rw)
+{
+    return !rw->writer && (!prefers_writers(rw) || green__waitq_empty(&rw->wq));
+}
+
+/* Nobody holds rw: hand it to the next writer or to every waiting reader. */
+static void rw_release(struct pt_rwlock *rw)
+{
+    bool readers_first = prefers_writers(rw) ? green__waitq_empty(&rw->wq)
+                                             : !green__waitq_empty(&rw->rq);
+    struct green__wnode *n;
+    if (!readers_first && (n = green__waitq_pop(&rw->wq))) {
+        rw->writer = n->t;
+        green__ready(n->t, 0);
+        return;
+    }
+    while ((n = green__waitq_pop(&rw->rq))) {
+        rw->readers++;
+        green__ready(n->t, 0);
+    }
+    if (!rw->readers && (n = green__waitq_pop(&rw->wq))) {
+        rw->writer = n->t;
+        green__ready(n->t, 0);
+    }
+}
+
+/* Take a read (write=false) or write lock without waiting. */
+static int rw_try(struct pt_rwlock *rw, bool write, struct green_thread *self)
+{
+    if (rw->writer == self)
+        return EDEADLK;
+    if (write) {
+        if (rw->writer || rw->readers)
+            return EBUSY;
+        rw->writer = self;
+        return 0;
+    }
+    if (!can_read(rw))
+        return EBUSY;
+    if (rw->readers == UINT_MAX)
+        return EAGAIN;
+    rw->readers++;
+    return 0;
+}
+
+static int rw_lock(pthread_rwlock_t *prw, bool write, int64_t deadline)
+{
+    struct pt_rwlock *rw = (struct pt_rwlock *)prw;
+    struct green_thread *self = green__current();
+    bool killed = false;
+    int rc;
+    for (;;) {
+        rc = rw_try(rw, write, self);
+        if (rc != EBUSY)
+            break;
+        int code = green__park(GREEN_WHY_RWLOCK, (uintptr_t)rw,
+                               write ? &rw->wq : &rw->rq, deadline);
+        if (code == 0) {
+            rc = 0;   /* handed over by rw_release */
+            break;
+        }
+        if (code == ECANCELED)
+            killed = true;
+        else {
+            rc = code;
+            break;
+        }
+    }
+    if (killed)
+        green__pt_rearm_kill();
+    return rc;
+}
+
+static int rw_timed(pthread_rwlock_t *prw, bool write, clockid_t clk,
+                    const struct timespec *abs)
+{
+    int e = rw_try((struct pt_rwlock *)prw, write, green__current());
+    if (e != EBUSY)
+        return e;
+    int64_t deadline;
+    e = green__pt_deadline(clk, abs, &deadline);
+    return e ? e : rw_lock(prw, write, deadline);
+}
+
+int green_hook_pthread_rwlock_init(pthread_rwlock_t *prw, const pthread_rwlockattr_t *a)
+{
+    if (!green__pt_on())
+        return GREEN__PREAL(pthread_rwlock_init)(prw, a);
+    int kind = PTHREAD_RWLOCK_DEFAULT_NP;
+    if (a && pthread_rwlockattr_getkind_np(a, &kind) != 0)
+        return EINVAL;
+    memset(prw, 0, sizeof *prw);
+    ((struct pt_rwlock *)prw)->flags = (unsigned)kind;
+    return 0;
+}
+
+int green_hook_pthread_rwlock_destroy(pthread_rwlock_t *prw)
+{
+    if (!green__pt_on())
+        return GREEN__PREAL(pthread_rwlock_destroy)(prw);
+    struct pt_rwlock *rw = (struct pt_rwlock *)prw;
+    bool busy = rw->writer || rw->readers || !green__waitq_empty(&rw->rq) ||
+                !green__waitq_empty(&rw->wq);
+    return busy ? EBUSY : 0;
+}
+
+int green_hook_pthread_rwlock_rdlock(pthread_rwlock_t *prw)
+{
+    if (!green__pt_on())
+        return GREEN__PREAL(pthread_rwlock_rdlock)(prw);
+    return rw_lock(prw, false, GREEN_FOREVER);
+}
+
+int green_hook_pthread_rwlock_tryrdlock(pthread_rwlock_t *prw)
+{
+    if (!green__pt_on())
+        return GREEN__PREAL(pthread_rwlock_tryrdlock)(prw);
+    int e = rw_try((struct pt_rwlock *)prw, false, green__current());
+    return e == EDEADLK ? EBUSY : e;
+}
+
+int green_hook_pthread_rwlock_timedrdlock(pthread_rwlock_t *prw, const struct timespec *abs)
+{
+    if (!green__pt_on())
+        return GREEN__PREAL(pthread_rwlock_timedrdlock)(prw, abs);
+    return rw_timed(prw, false, CLOCK_REALTIME, abs);
+}
+
+int green_hook_pthread_rwlock_clockrdlock(pthread_rwlock_t *prw, clockid_t clk,
+                                          const struct timespec *abs)
+{
+    if (!green__pt_on())
+        return GREEN__PREAL(pthread_rwlock_clockrdlock)(prw, clk, abs);
+    return rw_timed(prw, false, clk, abs);
+}
+
+int green_hook_pthread_rwlock_wrlock(pthread_rwlock_t *prw)
+{
+    if (!green__pt_on())
+        return GREEN__PREAL(pthread_rwlock_wrlock)(prw);
+    return rw_lock(prw, true, GREEN_FOREVER);
+}
+
+int green_hook_pthread_rwlock_trywrlock(pthread_rwlock_t *prw)
+{
+    if (!green__pt_on())
+        return GREEN__PREAL(pthread_rwlock_trywrlock)(prw);
+    int e = rw_try((struct pt_rwlock *)prw, true, green__current());
+    return e == EDEADLK ? EBUSY : e;
+}
+
+int green_hook_pthread_rwlock_timedwrlock(pthread_rwlock_t *prw, const struct timespec *abs)
+{
+    if (!green__pt_on())
+        return GREEN__PREAL(pthread_rwlock_timedwrlock)(prw, abs);
+    return rw_timed(prw, true, CLOCK_REALTIME, abs);
+}
+
+int green_hook_pthread_rwlock_clockwrlock(pthread_rwlock_t *prw, clockid_t clk,
+                                          const struct timespec *abs)
+{
+    if (!green__pt_on())
+        return GREEN__PREAL(pthread_rwlock_clockwrlock)(prw, clk, abs);
+    return rw_timed(prw, true, clk, abs);
+}
+
+int green_hook_pthread_rwlock_unlock(pthread_rwlock_t *prw)
+{
+    if (!green__pt_on())
+        return GREEN__PREAL(pthread_rwlock_unlock)(prw);
+    struct pt_rwlock *rw = (struct pt_rwlock *)prw;
+    if (rw->writer == green__current())
+        rw->writer = NULL;
+    else if (rw->readers > 0 && !rw->writer)
+        rw->readers--;
+    else
+        return EPERM;
+    if (!rw->writer && !rw->readers)
+        rw_release(rw);
+    return 0;
+}
+
+/* --------------------------------------------------------------- barrier */
+
+struct pt_barrier {
+    unsigned count;               /* threads per round */
+    unsigned arrived;             /* threads waiting in this round */
+    unsigned round;               /* bumped when a round completes */
+    unsigned spare;               /* always 0 */
+    struct green__waitq q;        /* the waiting threads */
+};
+_Static_assert(sizeof(struct pt_barrier) <= sizeof(pthread_barrier_t), "barrier size");
+
+int green_hook_pthread_barrier_init(pthread_barrier_t *pb, const pthread_barrierattr_t *a,
+                                    unsigned count)
+{
+    if (!green__pt_on())
+        return GREEN__PREAL(pthread_barrier_init)(pb, a, count);
+    if (count == 0)
+        return EINVAL;
+    memset(pb, 0, sizeof *pb);
+    ((struct pt_barrier *)pb)->count = count;
+    return 0;
+}
+
+int green_hook_pthread_barrier_destroy(pthread_barrier_t *pb)
+{
+    if (!green__pt_on())
+        return GREEN__PREAL(pthread_barrier_destroy)(pb);
+    return ((struct pt_barrier *)pb)->arrived ? EBUSY : 0;
+}
+
+/* Not a cancellation point: a kill while waiting is remembered. */
+int green_hook_pthread_barrier_wait(pthread_barrier_t *pb)
+{
+    if (!green__pt_on())
+        return GREEN__PREAL(pthread_barrier_wait)(pb);
+    struct pt_barrier *b = (struct pt_barrier *)pb;
+    if (++b->arrived >= b->count) {
+        b->arrived = 0;
+        b->round++;
+        green__waitq_wake_all(&b->q, 0);
+        return PTHREAD_BARRIER_SERIAL_THREAD;
+    }
+    unsigned round = b->round;
+    bool killed = false;
+    while (b->round == round)
+        if (green__park(GREEN_WHY_OTHER, (uintptr_t)b, &b->q, GREEN_FOREVER) == ECANCELED)
+            killed = true;
+    if (killed)
+        green__pt_rearm_kill();
+    return 0;
+}
+
+/* ------------------------------------------------------------------ spin */
+
+/* libc's spinlock protocol (0 free, 1 held) is kept; a green thread that
+ * finds it held yields so the holder, on the same OS thread, can run. */
+int green_hook_pthread_spin_lock(pthread_spinlock_t *s)
+{
+    if (!green__pt_on())
+        return GREEN__PREAL(pthread_spin_lock)(s);
+    bool killed = false;
+    while (GREEN__PREAL(pthread_spin_trylock)(s) != 0)
+        if (green_yield() != 0 && errno == ECANCELED)
+            killed = true;
+    if (killed)
+        green__pt_rearm_kill();
+    return 0;
+}
+
+int green_hook_pthread_spin_trylock(pthread_spinlock_t *s)
+{
+    return GREEN__PREAL(pthread_spin_trylock)(s);
+}
+
+int green_hook_pthread_spin_unlock(pthread_spinlock_t *s)
+{
+    return GREEN__PREAL(pthread_spin_unlock)(s);
+}
+
+/* ------------------------------------------------------------- semaphore */
+
+struct pt_sem {
+    unsigned value;               /* units available (low half of glibc data) */
+    unsigned nwaiters;            /* always 0 (glibc's waiter count) */
+    int shared;                   /* glibc "private": 128 = process-shared, libc-only */
+    int spare;                    /* always 0 */
+    struct green__waitq q;        /* waiting threads */
+};
+_Static_assert(sizeof(struct pt_sem) <= sizeof(sem_t), "sem size");
+#define SEM_SHARED_MARK 128
+
+static bool sem_is_libc(const sem_t *s)
+{
+    return ((const struct pt_sem *)s)->shared == SEM_SHARED_MARK;
+}
+
+int green_hook_sem_init(sem_t *s, int pshared, unsigned value)
+{
+    if (!green__pt_on() || pshared)
+        return GREEN__PREAL(sem_init)(s, pshared, value);
+    if (value > SEM_VALUE_MAX) {
+        errno = EINVAL;
+        return -1;
+    }
+    memset(s, 0, sizeof *s);
+    ((struct pt_sem *)s)->value = value;
+    return 0;
+}
+
+int green_hook_sem_destroy(sem_t *s)
+{
+    if (!green__pt_on() || sem_is_libc(s))
+        return GREEN__PREAL(sem_destroy)(s);
+    return 0;
+}
+
+static int sem_take(struct pt_sem *sm)
+{
+    if (!sm->value)
+        return EAGAIN;
+    sm->value--;
+    return 0;
+}
+
+/* The green wait; a cancellation point. -1/errno. */
+static int sem_wait_green(sem_t *s, int64_t deadline)
+{
+    struct pt_sem *sm = (struct pt_sem *)s;
+    green__pt_cancel_point(0);
+    if (sem_take(sm) == 0)
+        return 0;
+    int code = green__park(GREEN_WHY_SEM, (uintptr_t)sm, &sm->q, deadline);
+    if (code == 0)
+        return 0;   /* handed a unit by sem_post */
+    green__pt_cancel_point(code);
+    errno = code == ECANCELED ? EINTR : code;
+    return -1;
+}
+
+/* A process-shared semaphore: try, and sleep between tries. */
+static int sem_wait_libc(sem_t *s, int64_t deadline)
+{
+    int r;
+    POLL_REAL(GREEN__PREAL(sem_trywait)(s), r != 0 && errno == EAGAIN, deadline, r);
+    if (r != 0 && errno == EAGAIN)
+        errno = ETIMEDOUT;
+    return r;
+}
+
+static int sem_wait_until(sem_t *s, int64_t deadline)
+{
+    return sem_is_libc(s) ? sem_wait_libc(s, deadline) : sem_wait_green(s, deadline);
+}
+
+int green_hook_sem_wait(sem_t *s)
+{
+    if (!green__pt_on())
+        return GREEN__PREAL(sem_wait)(s);
+    return sem_wait_until(s, GREEN_FOREVER);
+}
+
+int green_hook_sem_trywait(sem_t *s)
+{
+    if (!green__pt_on() || sem_is_libc(s))
+        return GREEN__PREAL(sem_trywait)(s);
+    if (sem_take((struct pt_sem *)s) == 0)
+        return 0;
+    errno = EAGAIN;
+    return -1;
+}
+
+static int sem_clockwait_green(sem_t *s, clockid_t clk, const struct timespec *abs)
+{
+    if (!sem_is_libc(s) && sem_take((struct pt_sem *)s) == 0)
+        return 0;
+    int64_t deadline;
+    int e = green__pt_deadline(clk, abs, &deadline);
+    if (e) {
+        errno = e;
+        return -1;
+    }
+    return sem_wait_until(s, deadline);
+}
+
+int green_hook_sem_timedwait(sem_t *s, const struct timespec *abs)
+{
+    if (!green__pt_on())
+        return GREEN__PREAL(sem_timedwait)(s, abs);
+    return sem_clockwait_green(s, CLOCK_REALTIME, abs);
+}
+
+int green_hook_sem_clockwait(sem_t *s, clockid_t clk, const struct timespec *abs)
+{
+    if (!green__pt_on())
+        return GREEN__PREAL(sem_clockwait)(s, clk, abs);
+    return sem_clockwait_green(s, clk, abs);
+}
+
+int green_hook_sem_post(sem_t *s)
+{
+    if (!green__pt_on() || sem_is_libc(s))
+        return GREEN__PREAL(sem_post)(s);
+    struct pt_sem *sm = (struct pt_sem *)s;
+    if (green__waitq_wake_one(&sm->q, 0))
+        return 0;   /* the unit went straight to the first waiter */
+    if (sm->value >= SEM_VALUE_MAX) {
+        errno = EOVERFLOW;
+        return -1;
+    }
+    sm->value++;
+    return 0;
+}
+
+int green_hook_sem_getvalue(sem_t *s, int *value)
+{
+    if (!green__pt_on() || sem_is_libc(s))
+        return GREEN__PREAL(sem_getvalue)(s, value);
+    *value = (int)((struct pt_sem *)s)->value;
+    return 0;
+}

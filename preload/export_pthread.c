@@ -1,0 +1,77 @@
+/*
+ * export_pthread.c - the libc names of the thread family. Each is a
+ * one-liner calling its hook in hooks/pthread.c or hooks/pthread_sync.c;
+ * default visibility so that the preload interposes them.
+ */
+#define _GNU_SOURCE
+#include "pthread_internal.h"
+
+#define EXPORT __attribute__((visibility("default")))
+
+/* glibc declares access attributes on some of these that do not hold for
+ * a pass-through wrapper. */
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr, void *(*fn)(void *), void *arg) { return green_hook_pthread_create(th, attr, fn, arg); }
+EXPORT int pthread_join(pthread_t th, void **ret) { return green_hook_pthread_join(th, ret); }
+EXPORT int pthread_tryjoin_np(pthread_t th, void **ret) { return green_hook_pthread_tryjoin_np(th, ret); }
+EXPORT int pthread_timedjoin_np(pthread_t th, void **ret, const struct timespec *abs) { return green_hook_pthread_timedjoin_np(th, ret, abs); }
+EXPORT int pthread_detach(pthread_t th) { return green_hook_pthread_detach(th); }
+EXPORT _Noreturn void pthread_exit(void *ret) { green_hook_pthread_exit(ret); }
+EXPORT pthread_t pthread_self(void) { return green_hook_pthread_self(); }
+EXPORT int pthread_equal(pthread_t a, pthread_t b) { return green_hook_pthread_equal(a, b); }
+EXPORT int pthread_setname_np(pthread_t th, const char *name) { return green_hook_pthread_setname_np(th, name); }
+EXPORT int pthread_getname_np(pthread_t th, char *buf, size_t len) { return green_hook_pthread_getname_np(th, buf, len); }
+EXPORT int pthread_getattr_np(pthread_t th, pthread_attr_t *attr) { return green_hook_pthread_getattr_np(th, attr); }
+EXPORT int pthread_key_create(pthread_key_t *key, void (*d)(void *)) { return green_hook_pthread_key_create(key, d); }
+EXPORT int pthread_key_delete(pthread_key_t key) { return green_hook_pthread_key_delete(key); }
+EXPORT void * pthread_getspecific(pthread_key_t key) { return green_hook_pthread_getspecific(key); }
+EXPORT int pthread_setspecific(pthread_key_t key, const void *v) { return green_hook_pthread_setspecific(key, v); }
+EXPORT int pthread_once(pthread_once_t *once, void (*init)(void)) { return green_hook_pthread_once(once, init); }
+EXPORT int pthread_kill(pthread_t th, int sig) { return green_hook_pthread_kill(th, sig); }
+EXPORT int pthread_cancel(pthread_t th) { return green_hook_pthread_cancel(th); }
+EXPORT int pthread_setcancelstate(int state, int *old) { return green_hook_pthread_setcancelstate(state, old); }
+EXPORT int pthread_setcanceltype(int type, int *old) { return green_hook_pthread_setcanceltype(type, old); }
+EXPORT void pthread_testcancel(void) { green_hook_pthread_testcancel(); }
+EXPORT void __pthread_register_cancel(__pthread_unwind_buf_t *buf) { green_hook___pthread_register_cancel(buf); }
+EXPORT void __pthread_unregister_cancel(__pthread_unwind_buf_t *buf) { green_hook___pthread_unregister_cancel(buf); }
+EXPORT _Noreturn void __pthread_unwind_next(__pthread_unwind_buf_t *buf) { green_hook___pthread_unwind_next(buf); }
+EXPORT int pthread_mutex_init(pthread_mutex_t *m, const pthread_mutexattr_t *a) { return green_hook_pthread_mutex_init(m, a); }
+EXPORT int pthread_mutex_destroy(pthread_mutex_t *m) { return green_hook_pthread_mutex_destroy(m); }
+EXPORT int pthread_mutex_lock(pthread_mutex_t *m) { return green_hook_pthread_mutex_lock(m); }
+EXPORT int pthread_mutex_trylock(pthread_mutex_t *m) { return green_hook_pthread_mutex_trylock(m); }
+EXPORT int pthread_mutex_timedlock(pthread_mutex_t *m, const struct timespec *abs) { return green_hook_pthread_mutex_timedlock(m, abs); }
+EXPORT int pthread_mutex_clocklock(pthread_mutex_t *m, clockid_t clk, const struct timespec *abs) { return green_hook_pthread_mutex_clocklock(m, clk, abs); }
+EXPORT int pthread_mutex_unlock(pthread_mutex_t *m) { return green_hook_pthread_mutex_unlock(m); }
+EXPORT int pthread_cond_init(pthread_cond_t *c, const pthread_condattr_t *a) { return green_hook_pthread_cond_init(c, a); }
+EXPORT int pthread_cond_destroy(pthread_cond_t *c) { return green_hook_pthread_cond_destroy(c); }
+EXPORT int pthread_cond_wait(pthread_cond_t *c, pthread_mutex_t *m) { return green_hook_pthread_cond_wait(c, m); }
+EXPORT int pthread_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m, const struct timespec *abs) { return green_hook_pthread_cond_timedwait(c, m, abs); }
+EXPORT int pthread_cond_clockwait(pthread_cond_t *c, pthread_mutex_t *m, clockid_t clk, const struct timespec *abs) { return green_hook_pthread_cond_clockwait(c, m, clk, abs); }
+EXPORT int pthread_cond_signal(pthread_cond_t *c) { return green_hook_pthread_cond_signal(c); }
+EXPORT int pthread_cond_broadcast(pthread_cond_t *c) { return green_hook_pthread_cond_broadcast(c); }
+EXPORT int pthread_rwlock_init(pthread_rwlock_t *rw, const pthread_rwlockattr_t *a) { return green_hook_pthread_rwlock_init(rw, a); }
+EXPORT int pthread_rwlock_destroy(pthread_rwlock_t *rw) { return green_hook_pthread_rwlock_destroy(rw); }
+EXPORT int pthread_rwlock_rdlock(pthread_rwlock_t *rw) { return green_hook_pthread_rwlock_rdlock(rw); }
+EXPORT int pthread_rwlock_tryrdlock(pthread_rwlock_t *rw) { return green_hook_pthread_rwlock_tryrdlock(rw); }
+EXPORT int pthread_rwlock_timedrdlock(pthread_rwlock_t *rw, const struct timespec *abs) { return green_hook_pthread_rwlock_timedrdlock(rw, abs); }
+EXPORT int pthread_rwlock_clockrdlock(pthread_rwlock_t *rw, clockid_t clk, const struct timespec *abs) { return green_hook_pthread_rwlock_clockrdlock(rw, clk, abs); }
+EXPORT int pthread_rwlock_wrlock(pthread_rwlock_t *rw) { return green_hook_pthread_rwlock_wrlock(rw); }
+EXPORT int pthread_rwlock_trywrlock(pthread_rwlock_t *rw) { return green_hook_pthread_rwlock_trywrlock(rw); }
+EXPORT int pthread_rwlock_timedwrlock(pthread_rwlock_t *rw, const struct timespec *abs) { return green_hook_pthread_rwlock_timedwrlock(rw, abs); }
+EXPORT int pthread_rwlock_clockwrlock(pthread_rwlock_t *rw, clockid_t clk, const struct timespec *abs) { return green_hook_pthread_rwlock_clockwrlock(rw, clk, abs); }
+EXPORT int pthread_rwlock_unlock(pthread_rwlock_t *rw) { return green_hook_pthread_rwlock_unlock(rw); }
+EXPORT int pthread_barrier_init(pthread_barrier_t *b, const pthread_barrierattr_t *a, unsigned count) { return green_hook_pthread_barrier_init(b, a, count); }
+EXPORT int pthread_barrier_destroy(pthread_barrier_t *b) { return green_hook_pthread_barrier_destroy(b); }
+EXPORT int pthread_barrier_wait(pthread_barrier_t *b) { return green_hook_pthread_barrier_wait(b); }
+EXPORT int pthread_spin_lock(pthread_spinlock_t *s) { return green_hook_pthread_spin_lock(s); }
+EXPORT int pthread_spin_trylock(pthread_spinlock_t *s) { return green_hook_pthread_spin_trylock(s); }
+EXPORT int pthread_spin_unlock(pthread_spinlock_t *s) { return green_hook_pthread_spin_unlock(s); }
+EXPORT int sem_init(sem_t *s, int pshared, unsigned value) { return green_hook_sem_init(s, pshared, value); }
+EXPORT int sem_destroy(sem_t *s) { return green_hook_sem_destroy(s); }
+EXPORT int sem_wait(sem_t *s) { return green_hook_sem_wait(s); }
+EXPORT int sem_trywait(sem_t *s) { return green_hook_sem_trywait(s); }
+EXPORT int sem_timedwait(sem_t *s, const struct timespec *abs) { return green_hook_sem_timedwait(s, abs); }
+EXPORT int sem_clockwait(sem_t *s, clockid_t clk, const struct timespec *abs) { return green_hook_sem_clockwait(s, clk, abs); }
+EXPORT int sem_post(sem_t *s) { return green_hook_sem_post(s); }
+EXPORT int sem_getvalue(sem_t *s, int *value) { return green_hook_sem_getvalue(s, value); }
