@@ -105,7 +105,7 @@ def _describe(t):
         mask = arg >> 32
         return "fd %d %s" % (arg & 0xffffffff,
                              {1: "read", 2: "write"}.get(mask, "read+write"))
-    if why == "poll":
+    if why == "poll" and arg:
         return "poll of %d fds" % arg
     if why == "join" and arg:
         other = gdb.Value(arg).cast(t.type)

@@ -117,7 +117,7 @@ static void describe_wait(struct green__fmt *f, const struct green_thread *t)
         green__fmt_u64(f, (uint64_t)fd);
         green__fmt_str(f, mask == GREEN_READ ? " read" :
                           mask == GREEN_WRITE ? " write" : " read+write");
-    } else if (t->why == GREEN_WHY_POLL) {
+    } else if (t->why == GREEN_WHY_POLL && t->why_arg) {
         green__fmt_str(f, "poll of ");
         green__fmt_u64(f, (uint64_t)t->why_arg);
         green__fmt_str(f, " fds");

@@ -159,6 +159,20 @@ static void run_prog(struct child *c, const char *mode, const char *const *env)
     child_start(c, argv, env);
 }
 
+/* prog_shim under LD_PRELOAD=$GREEN_LIB, plus one more variable. */
+static void run_shim(struct child *c, const char *mode, const char *var)
+{
+    static char pre[4200];
+    const char *lib = getenv("GREEN_LIB");
+    cr_assert(lib, "GREEN_LIB is not set (run through meson test)");
+    snprintf(pre, sizeof pre, "LD_PRELOAD=%s", lib);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/monitor/prog_shim", progs_dir());
+    char *argv[] = { path, (char *)mode, NULL };
+    const char *env[] = { pre, var, NULL };
+    child_start(c, argv, env);
+}
+
 /* ------------------------------------------------------------- monitor */
 
 Test(monitor, busy_loop_of_300_ms_is_reported_once_by_id_name_and_backtrace)
@@ -207,7 +221,52 @@ Test(monitor, nothing_is_reported_without_green_monitor_ms)
     cr_assert_null(strstr(c.ebuf, "without yielding"), "stderr:\n%s", c.ebuf);
 }
 
+Test(monitor, pthread_busy_loop_under_the_shim_is_reported_by_its_pthread_name)
+{
+    static struct child c;
+    run_shim(&c, "spin", "GREEN_MONITOR_MS=50");
+    child_finish(&c, 10000);
+    cr_assert(WIFEXITED(c.status) && WEXITSTATUS(c.status) == 0,
+              "child failed: status %d, stderr:\n%s", c.status, c.ebuf);
+    /* Precondition: the pthreads were green threads of the shim (main +
+     * the monitor's own thread, not 3 more OS threads). */
+    cr_assert(strstr(c.obuf, "hooked 1"), "pthread_create not interposed:\n%s", c.obuf);
+    int n = -1;
+    const char *p = strstr(c.obuf, "os-threads ");
+    cr_assert(p && sscanf(p, "os-threads %d", &n) == 1 && n >= 1 && n <= 2,
+              "pthreads were not green threads: %s", c.obuf);
+    cr_assert(strstr(c.ebuf, "\"busy\" has run for "), "stderr:\n%s", c.ebuf);
+    cr_assert(strstr(c.ebuf, "busy_loop_in_pthread+"), "no backtrace; stderr:\n%s", c.ebuf);
+    cr_assert_eq(count(c.ebuf, "without yielding"), 1,
+                 "only the busy thread, once; stderr:\n%s", c.ebuf);
+}
+
 /* ---------------------------------------------------------------- dump */
+
+Test(dump, signal_under_the_shim_shows_mutex_condvar_fd_and_sleep_waits)
+{
+    static struct child c;
+    run_shim(&c, "dump", "GREEN_DUMP_SIGNAL=SIGUSR2");
+    cr_assert(child_read(&c, "ready", false, 10000), "child never got ready: %s", c.ebuf);
+    int pid = 0, fd = -1;
+    cr_assert_eq(sscanf(strstr(c.obuf, "ready"), "ready %d %d", &pid, &fd), 2);
+    cr_assert_eq(kill(c.pid, SIGUSR2), 0);
+    /* main is the last line (the list is newest first). */
+    bool got = child_read(&c, "  main  ", true, 10000);
+    kill(c.pid, SIGKILL);
+    child_finish(&c, 10000);
+    cr_assert(got, "no dump; stderr:\n%s", c.ebuf);
+    char line[512], want[64];
+    line_with(c.ebuf, " locker ", line, sizeof line);
+    cr_assert(strstr(line, "parked") && strstr(line, " on mutex 0x"), "locker: \"%s\"\n%s", line, c.ebuf);
+    line_with(c.ebuf, " waiter ", line, sizeof line);
+    cr_assert(strstr(line, " on condvar 0x"), "waiter: \"%s\"\n%s", line, c.ebuf);
+    snprintf(want, sizeof want, " on fd %d read for ", fd);
+    line_with(c.ebuf, " reader ", line, sizeof line);
+    cr_assert(strstr(line, want), "reader: \"%s\"\n%s", line, c.ebuf);
+    line_with(c.ebuf, " sleeper ", line, sizeof line);
+    cr_assert(strstr(line, " on sleep for "), "sleeper: \"%s\"\n%s", line, c.ebuf);
+}
 
 Test(dump, signal_prints_every_green_thread_of_every_os_thread_with_its_wait)
 {

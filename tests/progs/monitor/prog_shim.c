@@ -1,0 +1,158 @@
+/*
+ * prog_shim - plain C + pthreads child of tests/test_monitor.c, run under
+ * LD_PRELOAD=libgreen.so (never linked to libgreen).
+ *
+ *   prog_shim spin   pthread "busy" loops 300 ms in busy_loop_in_pthread()
+ *                    without blocking while two others sleep in short
+ *                    usleep()s; prints "os-threads N" (from
+ *                    /proc/self/status, while they are alive) and "hooked 1"
+ *                    if pthread_create resolves to libgreen (the shim)
+ *   prog_shim dump   pthreads park in a mutex ("locker"), a condition
+ *                    variable ("waiter"), read() on a pipe ("reader") and
+ *                    sleep() ("sleeper"); prints "ready PID" and sleeps 20 s
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static volatile unsigned long sink;
+
+static long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000;
+}
+
+static int os_threads(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    int n = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (!strncmp(line, "Threads:", 8))
+            n = atoi(line + 8);
+    if (f)
+        fclose(f);
+    return n;
+}
+
+static int hooked(void)
+{
+    Dl_info di;
+    void *sym = dlsym(RTLD_DEFAULT, "pthread_create");
+    return sym && dladdr(sym, &di) && di.dli_fname && strstr(di.dli_fname, "libgreen");
+}
+
+__attribute__((noinline)) void busy_loop_in_pthread(long ms)
+{
+    long end = now_ms() + ms;
+    while (now_ms() < end)
+        sink++;
+}
+
+static void *busy(void *arg)
+{
+    (void)arg;
+    pthread_setname_np(pthread_self(), "busy");
+    usleep(20000);
+    busy_loop_in_pthread(300);
+    return NULL;
+}
+
+static void *napper(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < 40; i++)
+        usleep(10000);
+    return NULL;
+}
+
+static int run_spin(void)
+{
+    pthread_t t[3];
+    pthread_create(&t[0], NULL, busy, NULL);
+    pthread_create(&t[1], NULL, napper, NULL);
+    pthread_create(&t[2], NULL, napper, NULL);
+    printf("os-threads %d\nhooked %d\n", os_threads(), hooked());
+    fflush(stdout);
+    for (int i = 0; i < 3; i++)
+        pthread_join(t[i], NULL);
+    puts("done");
+    return 0;
+}
+
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t cmu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+static int pipefd[2];
+
+static void *locker(void *arg)
+{
+    (void)arg;
+    pthread_setname_np(pthread_self(), "locker");
+    pthread_mutex_lock(&mu);
+    pthread_mutex_unlock(&mu);
+    return NULL;
+}
+
+static void *waiter(void *arg)
+{
+    (void)arg;
+    pthread_setname_np(pthread_self(), "waiter");
+    pthread_mutex_lock(&cmu);
+    pthread_cond_wait(&cv, &cmu);
+    pthread_mutex_unlock(&cmu);
+    return NULL;
+}
+
+static void *reader(void *arg)
+{
+    (void)arg;
+    char c;
+    pthread_setname_np(pthread_self(), "reader");
+    ssize_t r = read(pipefd[0], &c, 1);
+    (void)r;
+    return NULL;
+}
+
+static void *sleeper(void *arg)
+{
+    (void)arg;
+    pthread_setname_np(pthread_self(), "sleeper");
+    sleep(30);
+    return NULL;
+}
+
+static int run_dump(void)
+{
+    if (pipe(pipefd) != 0)
+        return 2;
+    pthread_mutex_lock(&mu);
+    pthread_t t;
+    void *(*fns[])(void *) = { locker, waiter, reader, sleeper };
+    for (int i = 0; i < 4; i++)
+        if (pthread_create(&t, NULL, fns[i], NULL) != 0)
+            return 2;
+    usleep(100000);   /* all four run and park */
+    printf("ready %d %d\n", (int)getpid(), pipefd[0]);
+    fflush(stdout);
+    sleep(20);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    const char *mode = argc > 1 ? argv[1] : "";
+    if (!strcmp(mode, "spin"))
+        return run_spin();
+    if (!strcmp(mode, "dump"))
+        return run_dump();
+    fprintf(stderr, "usage: prog_shim spin|dump\n");
+    return 2;
+}
