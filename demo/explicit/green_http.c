@@ -78,7 +78,7 @@
 
 #define HEAD_MAX 16384                /* largest request head accepted */
 #define BODY_MAX (64L * 1024 * 1024)  /* largest --body-size / request body */
-#define CONN_STACK (64 * 1024)        /* stack of a connection's thread */
+#define CONN_STACK (64 * 1024)        /* default green stack size here */
 #define LINGER_NS GREEN_SEC(1)        /* drain time before a server close */
 #define EMFILE_PAUSE GREEN_MSEC(10)   /* accept back-off when out of fds */
 
@@ -422,7 +422,7 @@ static void start_connection(int fd)
 {
     char name[32];
     snprintf(name, sizeof name, "http-fd%d", fd);
-    green_attr_t attr = { .stack_size = CONN_STACK, .name = name, .detached = true };
+    green_attr_t attr = { .name = name, .detached = true };  /* default stack */
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     if (!green_spawn(connection_thread, (void *)(intptr_t)fd, &attr)) {
@@ -524,7 +524,7 @@ static int watch_signals(void)
         return -1;
     args[0] = (void *)(intptr_t)sfd;
     args[1] = green_self();
-    green_attr_t attr = { .name = "signals", .detached = true, .stack_size = CONN_STACK };
+    green_attr_t attr = { .name = "signals", .detached = true };
     return green_spawn(signal_thread, args, &attr) ? 0 : -1;
 }
 
@@ -582,10 +582,22 @@ static int make_answers(void)
     return 0;
 }
 
+/* Connection threads need little stack (the 16 KiB buffer is the bulk):
+ * make 64 KiB the process default unless the user chose GREEN_STACK_SIZE.
+ * Only default-size stacks are pooled, so a spawn then makes no syscall,
+ * where a per-spawn attr.stack_size would map and unmap a stack for each
+ * connection. */
+static void choose_stack_size(void)
+{
+    if (!getenv("GREEN_STACK_SIZE"))
+        green_set_default_stack_size(CONN_STACK);
+}
+
 int main(int argc, char **argv)
 {
     int port;
     parse_args(argc, argv);
+    choose_stack_size();
     if (make_answers() < 0) {
         fprintf(stderr, "green_http: out of memory\n");
         return 1;

@@ -81,7 +81,7 @@
 
 #define HEAD_MAX 4096                 /* largest response head accepted */
 #define RECV_SIZE 65536               /* the shared receive buffer */
-#define WORKER_STACK (64 * 1024)      /* stack of a connection's thread */
+#define WORKER_STACK (64 * 1024)      /* default green stack size here */
 #define BACKOFF_NS GREEN_MSEC(10)     /* pause after a failed request */
 #define DRAIN_NS GREEN_SEC(1)         /* wait for the server's EOF */
 #define LIN_BUCKETS 128               /* exact microsecond buckets */
@@ -509,7 +509,7 @@ static void *worker_main(void *arg)
 /* Spawn one worker per connection. 0, or -1 (the others are killed). */
 static int spawn_workers(void)
 {
-    green_attr_t attr = { .stack_size = WORKER_STACK };
+    green_attr_t attr = { .stack_size = 0 };  /* the default: see main() */
     char name[32];
     attr.name = name;
     for (long i = 0; i < opt.conns; i++) {
@@ -690,6 +690,8 @@ int main(int argc, char **argv)
     parse_args(argc, argv);
     if (fit_fd_limit() < 0)
         return 1;
+    if (!getenv("GREEN_STACK_SIZE"))  /* small pooled stacks, unless chosen */
+        green_set_default_stack_size(WORKER_STACK);
     if (setup() < 0) {
         fprintf(stderr, "green_loadgen: out of memory\n");
         return 1;
