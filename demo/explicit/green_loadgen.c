@@ -395,6 +395,11 @@ static int read_response(struct worker *w)
     w->got = 0;
     w->body_left = -1;
     w->server_close = 0;
+    /* The answer cannot be there yet right after our send: wait first and
+     * save the recv that would fail with EAGAIN. */
+    w->err = E_IO;
+    if (green_wait_readable(w->fd, GREEN_FOREVER) < 0)
+        return -1;
     for (;;) {
         ssize_t n = recv_some(w->fd, GREEN_FOREVER);
         w->err = n == 0 ? E_EOF : E_IO;
