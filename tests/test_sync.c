@@ -499,6 +499,37 @@ Test(sync, killed_cond_waiter_returns_ecanceled_only_after_retaking_the_mutex)
     cr_expect_eq(green_mutex_trylock(&mu), 0);
 }
 
+static void *cond_wait_then_park(void *arg)
+{
+    (void)arg;
+    if (green_mutex_lock(&mu, GREEN_FOREVER) != 0)
+        return (void *)-2;
+    int r = green_cond_wait(&cv, &mu, GREEN_FOREVER);
+    if (green_mutex_unlock(&mu) != 0)
+        return (void *)-3;          /* not held on return */
+    if (r != 0)
+        return (void *)-4;          /* the signal was lost */
+    if (!green_killed())
+        return (void *)-5;
+    /* The kill consumed while retaking the mutex is still pending. */
+    if (green_sleep(GREEN_SEC(10)) != -1 || errno != ECANCELED)
+        return (void *)-6;
+    return NULL;
+}
+
+Test(sync, cond_waiter_killed_while_retaking_the_mutex_keeps_the_kill_pending)
+{
+    green_t w = green_spawn(cond_wait_then_park, NULL, NULL);
+    cr_assert_eq(green_yield(), 0);
+    cr_assert_eq(green_mutex_lock(&mu, GREEN_FOREVER), 0);
+    green_cond_signal(&cv);
+    cr_assert_eq(green_yield(), 0);   /* w now waits for the mutex */
+    cr_assert_eq(green_kill(w), 0);
+    cr_assert_eq(green_yield(), 0);   /* w saw ECANCELED and parked again */
+    cr_expect_eq(green_mutex_unlock(&mu), 0);
+    cr_expect_eq(join_code(w), 0);
+}
+
 static void *cond_wait_in_scope(void *arg)
 {
     (void)arg;
