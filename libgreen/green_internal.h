@@ -106,7 +106,9 @@ struct green_thread {
     enum green__state state;
     enum green__why why;           /* reason of the current park */
     uintptr_t why_arg;             /* fd, object address... for green_dump */
-    int64_t park_since;            /* green_now() at park */
+    int64_t park_since;            /* green_now() at park; for a park
+                                      without deadline the hub's last poll
+                                      time (saves a clock read per park) */
     uint64_t id;
     char name[GREEN__NAME_MAX];
     void *(*fn)(void *);
