@@ -37,12 +37,13 @@
  *    process).
  *
  * Kernel semantics kept: return values and errno; partial transfers; EOF;
- * SIGPIPE (the program's flags are kept, MSG_NOSIGNAL included); EINTR is
- * whatever the real call returns (our per-call non-blocking calls never
- * block, so they never see one). Differences, documented: a signal handler
- * does not interrupt a parked call (it is not blocked in the kernel); close
- * wakes green threads waiting on the fd with EBADF (DESIGN.md), where Linux
- * would leave them blocked.
+ * SIGPIPE (the program's flags are kept, MSG_NOSIGNAL included); EINTR:
+ * every park is interruptible (signal.c's green__hook_park_fd): a handler
+ * without SA_RESTART makes the call fail with EINTR (or return its partial
+ * count), and with SA_RESTART it keeps waiting, except on sockets with a
+ * timeout, as signal(7) says. Difference, documented: close wakes green
+ * threads waiting on the fd with EBADF (DESIGN.md), where Linux would
+ * leave them blocked.
  *
  * Rejected: setting O_NONBLOCK on every socket (breaks stdio on sockets
  * and children that inherit them); parking before trying (one wasted hub
@@ -54,6 +55,7 @@
 #include "hooks.h"
 #include "fdstate.h"
 #include "io.h"
+#include "hooks_signal.h"
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -84,11 +86,11 @@ static int park_fd(int fd, int mask, int64_t *deadline, int64_t timeo,
 {
     if (*deadline == UNSET)
         *deadline = timeo > 0 ? green_now() + timeo : GREEN_FOREVER;
-    int r = green__wait_fd(fd, mask, *deadline);
-    if (r >= 0)
+    /* signal(7): socket calls restart under SA_RESTART unless the socket
+     * has a timeout. */
+    if (green__hook_park_fd(fd, mask, *deadline, timeo <= 0) == 0)
         return 0;
-    errno = -r;
-    if (r == -ETIMEDOUT && *deadline >= 0 && green_now() >= *deadline)
+    if (errno == ETIMEDOUT && *deadline >= 0 && green_now() >= *deadline)
         errno = timeout_errno;
     return -1;
 }
@@ -107,11 +109,8 @@ static int ready_for_call(int fd, int mask)
         int fl = green__real.fcntl(fd, F_GETFL);
         if (fl < 0 || (fl & O_NONBLOCK))
             return 0;              /* the call reports EBADF or EAGAIN itself */
-        int r = green__wait_fd(fd, mask, GREEN_FOREVER);
-        if (r < 0) {
-            errno = -r;
-            return -1;
-        }
+        if (green__hook_park_fd(fd, mask, GREEN_FOREVER, true) != 0)
+            return -1;             /* EINTR (handler without SA_RESTART), EBADF... */
     }
 }
 
