@@ -215,8 +215,8 @@ static void record(int64_t t0)
 {
     int64_t now = green_now();
     run.verified++;
-    if (now < run.t_warm)
-        return;
+    if (now < run.t_warm || run.stopping)
+        return;  /* warm-up, or past --max-requests: verified, not counted */
     run.measured++;
     hist_add(now - t0);
     if (opt.max_requests && (long long)run.measured >= opt.max_requests && !run.stopping)
