@@ -134,6 +134,9 @@ _Static_assert(sizeof(struct rwlock) <= sizeof(green_rwlock_t), "rwlock size");
  * ENOMEM. */
 static struct green_thread *self_thread(void)
 {
+    struct green_thread *t = green__current();
+    if (green__likely(t != NULL))
+        return t;
     struct green__ctx *c = green__ctx_get();
     return c ? c->current : NULL;
 }
@@ -420,7 +423,8 @@ int green_mutex_trylock(green_mutex_t *pm)
 /* Release m completely; hand it to the first waiter if any. */
 static void mutex_release(struct mutex *m)
 {
-    struct green__wnode *n = green__waitq_pop(&m->waiters);
+    struct green__wnode *n = green__waitq_empty(&m->waiters) ? NULL
+                             : green__waitq_pop(&m->waiters);
     if (!n) {
         m->owner = NULL;
         m->count = 0;
