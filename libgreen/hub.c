@@ -466,7 +466,15 @@ static void hub_main(void *arg)
             }
         } else {
             green__timers_arm(c);
+            /* The timerfd watcher is unref'd; with deadlines pending but
+             * no other active watcher libev would poll with a zero
+             * timeout and the hub would spin: hold a reference. */
+            bool hold_for_deadlines = c->theap_n > 0;
+            if (hold_for_deadlines)
+                ev_ref(c->loop);
             alive = ev_run(c->loop, EVRUN_ONCE);
+            if (hold_for_deadlines)
+                ev_unref(c->loop);
             c->last_poll = green_now();
         }
         alive = alive || c->theap_n > 0;
