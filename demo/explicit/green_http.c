@@ -410,7 +410,10 @@ static int serve_connection(struct conn *c)
  * close. The connection state lives on this thread's stack. */
 static void *connection_thread(void *arg)
 {
-    struct conn c = { .fd = (int)(intptr_t)arg };
+    struct conn c;  /* no initialiser: zeroing buf would make 16 KiB of
+                     * stack resident for every connection */
+    c.fd = (int)(intptr_t)arg;
+    c.len = c.scanned = 0;
     int linger = serve_connection(&c);
     net_close(c.fd, linger);
     srv.active--;

@@ -483,11 +483,17 @@ static enum outcome one_request(struct worker *w)
 /* Green thread body: requests back to back until the run is over. */
 static void *worker_main(void *arg)
 {
-    struct worker w = { .id = (long)(intptr_t)arg, .fd = -1 };
+    struct worker w;  /* fields set one by one: an initialiser would zero
+                       * (and make resident) the whole head buffer */
     green_timeout_t run_scope;
     char *line = NULL;
     if (opt.proto == PROTO_LINE && !(line = malloc((size_t)opt.line_size)))
         return (void *)(intptr_t)ENOMEM;
+    w.id = (long)(intptr_t)arg;
+    w.fd = -1;
+    w.seq = 0;
+    w.err = E_IO;
+    w.server_close = 0;
     w.req = opt.proto == PROTO_LINE ? line : run.http_req;
     w.req_len = opt.proto == PROTO_LINE ? (size_t)opt.line_size : run.http_req_len;
     w.run_scope = &run_scope;
