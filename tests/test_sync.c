@@ -757,3 +757,142 @@ Test(sync, waiting_on_a_plain_event_nobody_can_set_fails_with_edeadlk)
     cr_expect_eq(green_event_wait(&ev, GREEN_FOREVER), -1);
     cr_expect_eq(errno, EDEADLK);
 }
+
+/* ------------------------------------------------------- randomised mix */
+
+#define MIX_THREADS 40
+#define MIX_ROUNDS  2000
+static green_sem_t mix_sem;
+static int mix_in_mutex, mix_readers, mix_writer, mix_violations;
+static long mix_posts, mix_waits;
+static int mix_finished;
+
+static unsigned next_rand(unsigned *s)
+{
+    *s = *s * 1103515245u + 12345u;
+    return (*s >> 16) & 0x7fff;
+}
+
+static int64_t mix_timeout(unsigned *s)
+{
+    unsigned r = next_rand(s) % 4;
+    return r == 0 ? GREEN_FOREVER : r == 1 ? 0 : GREEN_USEC(50 * r);
+}
+
+static void mix_section(int *flag, unsigned *s)
+{
+    if ((*flag)++)
+        mix_violations++;
+    if (next_rand(s) % 2)
+        green_yield();
+    (*flag)--;
+}
+
+static void mix_mutex(unsigned *s)
+{
+    if (green_mutex_lock(&mu, mix_timeout(s)) != 0)
+        return;
+    mix_section(&mix_in_mutex, s);
+    if (green_mutex_unlock(&mu) != 0)
+        mix_violations++;
+}
+
+static void mix_cond(unsigned *s)
+{
+    if (green_mutex_lock(&mu, GREEN_FOREVER) != 0)
+        return;
+    if (next_rand(s) % 2)
+        green_cond_wait(&cv, &mu, GREEN_USEC(100));
+    else if (next_rand(s) % 2)
+        green_cond_signal(&cv);
+    else
+        green_cond_broadcast(&cv);
+    mix_section(&mix_in_mutex, s);   /* the mutex is held whatever happened */
+    if (green_mutex_unlock(&mu) != 0)
+        mix_violations++;
+}
+
+static void mix_rwlock(unsigned *s)
+{
+    bool write = next_rand(s) % 3 == 0;
+    int r = write ? green_rwlock_wrlock(&rw, mix_timeout(s))
+                  : green_rwlock_rdlock(&rw, mix_timeout(s));
+    if (r != 0)
+        return;
+    if (write) {
+        if (mix_readers)
+            mix_violations++;
+        mix_section(&mix_writer, s);
+    } else {
+        if (mix_writer)
+            mix_violations++;
+        mix_readers++;
+        if (next_rand(s) % 2)
+            green_yield();
+        mix_readers--;
+    }
+    if (green_rwlock_unlock(&rw) != 0)
+        mix_violations++;
+}
+
+static void mix_semaphore(unsigned *s)
+{
+    if (next_rand(s) % 2) {
+        if (green_sem_post(&mix_sem) == 0)
+            mix_posts++;
+    } else if (green_sem_wait(&mix_sem, mix_timeout(s)) == 0) {
+        mix_waits++;
+    }
+}
+
+static void *mix_worker(void *arg)
+{
+    unsigned s = (unsigned)(intptr_t)arg;
+    for (int i = 0; i < MIX_ROUNDS; i++) {
+        switch (next_rand(&s) % 4) {
+        case 0: mix_mutex(&s); break;
+        case 1: mix_cond(&s); break;
+        case 2: mix_rwlock(&s); break;
+        default: mix_semaphore(&s); break;
+        }
+    }
+    mix_finished++;
+    return NULL;
+}
+
+static green_t mix_threads[MIX_THREADS];
+static int mix_kills;
+
+static void *mix_killer(void *arg)
+{
+    unsigned s = (unsigned)(intptr_t)arg;
+    while (mix_finished < MIX_THREADS) {
+        green_t t = mix_threads[next_rand(&s) % MIX_THREADS];
+        green_kill(t);
+        mix_kills++;
+        if (next_rand(&s) % 2)
+            green_yield();
+        else
+            green_sleep(GREEN_USEC(10));
+    }
+    return NULL;
+}
+
+Test(sync, random_mix_of_timeouts_and_kills_leaves_every_object_consistent)
+{
+    cr_assert_eq(green_sem_init(&mix_sem, 2), 0);
+    for (int i = 0; i < MIX_THREADS; i++)
+        mix_threads[i] = green_spawn(mix_worker, (void *)(intptr_t)(i + 1), NULL);
+    green_t k = green_spawn(mix_killer, (void *)77, NULL);
+    /* The killer stops once every worker is done; handles stay valid
+     * (finished, not yet joined) until then. */
+    cr_assert_eq(green_join(k, NULL), 0);
+    for (int i = 0; i < MIX_THREADS; i++)
+        cr_assert_eq(green_join(mix_threads[i], NULL), 0);
+    cr_log_info("kills=%d posts=%ld waits=%ld", mix_kills, mix_posts, mix_waits);
+    cr_expect_eq(mix_violations, 0);
+    cr_expect_gt(mix_kills, 0);
+    cr_expect_eq(green_mutex_trylock(&mu), 0);
+    cr_expect_eq(green_rwlock_trywrlock(&rw), 0);
+    cr_expect_eq(green_sem_value(&mix_sem), 2 + mix_posts - mix_waits);
+}
