@@ -1,0 +1,53 @@
+#!/bin/sh
+# Build (if needed) and run every libgreen benchmark, then count
+# instructions per operation with callgrind (repeatable on a noisy machine,
+# where wall-clock numbers are not). Each benchmark prints name=value lines;
+# ratios are measured in the same run.
+#
+#   bench/run_benchmarks.sh [build-dir]      (default: ./build-bench)
+#
+# The bench/ subdir is built with the demos (-Ddemos=true); release build.
+set -eu
+src=$(cd "$(dirname "$0")/.." && pwd)
+build=${1:-$src/build-bench}
+benches="bench_switch bench_spawn bench_yield bench_parked"
+
+if [ ! -f "$build/build.ninja" ]; then
+    meson setup "$build" "$src" -Ddemos=true -Dtests=false --buildtype=release >/dev/null
+fi
+targets=""
+for b in $benches; do targets="$targets bench/$b"; done
+ninja -C "$build" $targets >/dev/null
+
+echo "# $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+for b in $benches; do
+    echo "## $b"
+    "$build/bench/$b"
+done
+
+command -v valgrind >/dev/null 2>&1 || { echo "# valgrind missing: no instruction counts"; exit 0; }
+
+# ir PROG KERNEL N: total instructions of `PROG --only=KERNEL N`.
+ir() {
+    out=$(mktemp)
+    valgrind --tool=callgrind --callgrind-out-file="$out" "$1" "--only=$2" "$3" >/dev/null 2>&1
+    sed -n 's/^summary: *\([0-9]*\).*/\1/p; s/^totals: *\([0-9]*\).*/\1/p' "$out" | head -1
+    rm -f "$out"
+}
+# per_op NAME PROG KERNEL N1 N2 OPS_PER_ITER: instructions of one operation
+# from two runs, so that start-up and fixed costs cancel out.
+per_op() {
+    a=$(ir "$2" "$3" "$4")
+    b=$(ir "$2" "$3" "$5")
+    awk -v n="$1" -v a="$a" -v b="$b" -v d="$(( ($5 - $4) * $6 ))" \
+        'BEGIN { printf "%s=%.1f\n", n, (b - a) / d }'
+}
+echo "## callgrind instructions per operation"
+per_op ir_switch_raw           "$build/bench/bench_switch" raw         10000 20000 2
+per_op ir_switch_green         "$build/bench/bench_switch" green       10000 20000 2
+per_op ir_swapcontext          "$build/bench/bench_switch" swapcontext 2000  4000  2
+per_op ir_spawn_join           "$build/bench/bench_spawn"  one         10000 20000 1
+per_op ir_spawn_join_batch     "$build/bench/bench_spawn"  batch       10000 20000 1
+per_op ir_pthread_create_join  "$build/bench/bench_spawn"  pthread     200   400   1
+per_op ir_yield_2              "$build/bench/bench_yield"  2           20000 40000 1
+per_op ir_yield_1000           "$build/bench/bench_yield"  1000        20000 40000 1
