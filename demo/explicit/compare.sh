@@ -148,8 +148,20 @@ wrk_green() { run_wrk "$GREEN_PORT" "$1"; }
 lg_nginx() { run_loadgen "$NGINX_PORT" "$1"; }
 wrk_nginx() { run_wrk "$NGINX_PORT" "$1"; }
 
+# peak_rss_kb PID...: the sum of the processes' peak resident sets (VmHWM).
+peak_rss_kb() {
+    local p sum=0 kb
+    for p in "$@"; do
+        kb=$(awk '/^VmHWM:/ {print $2}' "/proc/$p/status" 2>/dev/null || echo 0)
+        sum=$((sum + ${kb:-0}))
+    done
+    echo "$sum"
+}
+
 start_green_http
+GREEN_PID=${PIDS[-1]}
 start_nginx
+NGINX_PID=${PIDS[-1]}
 echo "green_http on $GREEN_PORT, nginx on $NGINX_PORT; body $BODY bytes;" \
      "$DURATION s per run, $ROUNDS rounds, medians; $(nproc) CPUs, load $(cut -d' ' -f1 /proc/loadavg)"
 
@@ -162,4 +174,6 @@ for c in $CONNS; do pair green_http wrk_green nginx wrk_nginx "$c"; done
 header "2b. green_http vs nginx, loaded by green_loadgen"
 for c in $CONNS; do pair green_http lg_green nginx lg_nginx "$c"; done
 echo
+echo "peak RSS over the run: green_http $(peak_rss_kb "$GREEN_PID") kB," \
+     "nginx master+worker $(peak_rss_kb "$NGINX_PID" $(pgrep -P "$NGINX_PID")) kB"
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
