@@ -19,6 +19,8 @@
 #include "hooks.h"
 #include "fdstate.h"
 #include "io.h"
+#include "hooks_signal.h"
+#include <signal.h>
 
 static void setup(void)
 {
@@ -572,4 +574,183 @@ Test(hooks_io, a_thread_without_a_hub_passes_straight_through)
     cr_expect_eq(fds[3], EAGAIN);
     green_hook_close(fds[0]);
     green_hook_close(fds[1]);
+}
+
+Test(hooks_io, an_inherited_listener_is_accepted_from_without_making_it_nonblocking)
+{
+    int l = green__real.socket(AF_INET, SOCK_STREAM, 0);
+    cr_assert_geq(l, 0);
+    green__fdstate_reset(l);       /* as if inherited from the parent */
+    struct sockaddr_in sa = { .sin_family = AF_INET,
+                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    socklen_t len = sizeof sa;
+    cr_assert_eq(bind(l, (struct sockaddr *)&sa, sizeof sa), 0);
+    cr_assert_eq(getsockname(l, (struct sockaddr *)&sa, &len), 0);
+    cr_assert_eq(green__real.listen(l, 8), 0);
+    struct acc a = { .l = l };
+    struct con c = { .sa = sa };
+    green_t ta = green_spawn(acceptor, &a, NULL);
+    green_t tc = green_spawn(connector, &c, NULL);
+    green_join(ta, NULL);
+    green_join(tc, NULL);
+    cr_expect_geq(a.fd, 0, "accept: %s", strerror(a.err));
+    cr_expect_eq(c.r, 0);
+    cr_expect_not(real_nonblock(l), "an inherited listener must stay blocking");
+    green_hook_close(a.fd);
+    green_hook_close(c.fd);
+    green_hook_close(l);
+}
+
+Test(hooks_io, so_sndtimeo_ends_a_blocking_send_on_a_full_socket)
+{
+    int sv[2];
+    cr_assert_eq(green_hook_socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    struct timeval tv = { .tv_usec = 50000 };
+    cr_assert_eq(green_hook_setsockopt(sv[1], SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv), 0);
+    size_t n = 8 << 20;
+    char *buf = calloc(1, n);
+    int64_t t0 = green_now();
+    errno = 0;
+    ssize_t r = green_hook_send(sv[1], buf, n, 0);
+    int64_t dt = green_now() - t0;
+    /* Nobody reads: part of it fits in the buffer, then the timeout. */
+    cr_expect_gt(r, 0);
+    cr_expect_lt(r, (ssize_t)n);
+    cr_expect_geq(dt, GREEN_MSEC(45));
+    cr_expect_lt(dt, GREEN_SEC(5));
+    errno = 0;
+    cr_expect_eq(green_hook_send(sv[1], buf, n, 0), -1, "a full socket");
+    cr_expect_eq(errno, EAGAIN);
+    free(buf);
+    green_hook_close(sv[0]);
+    green_hook_close(sv[1]);
+}
+
+static void *send_two_datagrams_later(void *arg)
+{
+    int fd = (int)(intptr_t)arg;
+    for (int k = 0; k < 2; k++) {
+        green_sleep(GREEN_MSEC(10));
+        green_hook_send(fd, k ? "two" : "one", 3, 0);
+    }
+    return NULL;
+}
+
+Test(hooks_io, a_blocking_recvmmsg_waits_for_every_message)
+{
+    int sv[2];
+    cr_assert_eq(green_hook_socketpair(AF_UNIX, SOCK_DGRAM, 0, sv), 0);
+    green_t w = green_spawn(send_two_datagrams_later, (void *)(intptr_t)sv[1], NULL);
+    char b[2][8];
+    struct iovec iov[2] = { { b[0], 8 }, { b[1], 8 } };
+    struct mmsghdr v[2] = { { .msg_hdr = { .msg_iov = &iov[0], .msg_iovlen = 1 } },
+                            { .msg_hdr = { .msg_iov = &iov[1], .msg_iovlen = 1 } } };
+    cr_expect_eq(green_hook_recvmmsg(sv[0], v, 2, 0, NULL), 2);
+    cr_expect_eq(v[0].msg_len, 3u);
+    cr_expect_eq(memcmp(b[0], "one", 3), 0);
+    cr_expect_eq(memcmp(b[1], "two", 3), 0);
+    green_join(w, NULL);
+    struct mmsghdr s[2] = { { .msg_hdr = { .msg_iov = &iov[0], .msg_iovlen = 1 } },
+                            { .msg_hdr = { .msg_iov = &iov[1], .msg_iovlen = 1 } } };
+    cr_expect_eq(green_hook_sendmmsg(sv[1], s, 2, 0), 2);
+    cr_expect_eq(green_hook_recvmmsg(sv[0], v, 2, MSG_WAITFORONE, NULL), 2);
+    green_hook_close(sv[0]);
+    green_hook_close(sv[1]);
+}
+
+Test(hooks_io, regular_file_io_runs_on_the_worker_pool_when_the_file_family_is_on)
+{
+    unsigned saved = green__hook_families;
+    green__hook_families |= GREEN_HOOK_FILE;
+    char path[] = "/tmp/green_io_XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert_geq(fd, 0);
+    unlink(path);
+    green__fdstate_reset(fd);
+    cr_expect_eq(green_hook_write(fd, "0123456789", 10), 10);
+    char b[16] = { 0 };
+    cr_expect_eq(green_hook_pread(fd, b, 4, 3), 4);
+    cr_expect_eq(memcmp(b, "3456", 4), 0);
+    cr_expect_eq(green_hook_pwrite(fd, "ab", 2, 0), 2);
+    cr_expect_eq(lseek(fd, 0, SEEK_SET), 0);
+    cr_expect_eq(green_hook_read(fd, b, sizeof b), 10);
+    cr_expect_eq(memcmp(b, "ab23456789", 10), 0);
+    cr_expect_eq(green__fdstate_peek(fd).kind, GREEN_FD_FILE);
+    errno = 0;
+    cr_expect_eq(green_hook_read(-1, b, 1), -1);
+    cr_expect_eq(errno, EBADF);
+    green__hook_families = saved;
+    green_hook_close(fd);
+}
+
+Test(hooks_io, read_chk_within_the_buffer_reads)
+{
+    int p[2];
+    cr_assert_eq(green_hook_pipe(p), 0);
+    cr_assert_eq(green_hook_write(p[1], "abc", 3), 3);
+    char b[8];
+    cr_expect_eq(green_hook_read_chk(p[0], b, sizeof b, sizeof b), 3);
+    cr_assert_eq(green_hook_write(p[1], "de", 2), 2);
+    cr_expect_eq(green_hook_recv_chk(p[0], b, 2, sizeof b, 0), -1, "not a socket");
+    cr_expect_eq(errno, ENOTSOCK);
+    green_hook_close(p[0]);
+    green_hook_close(p[1]);
+}
+
+Test(hooks_io, read_chk_past_the_buffer_aborts_like_glibc, .signal = SIGABRT)
+{
+    int p[2];
+    cr_assert_eq(green_hook_pipe(p), 0);
+    char b[4];
+    green_hook_read_chk(p[0], b, 64, sizeof b);
+}
+
+static volatile sig_atomic_t handled;
+static void on_usr1(int sig)
+{
+    (void)sig;
+    handled++;
+}
+
+static void *signal_then_write(void *arg)
+{
+    int fd = (int)(intptr_t)arg;
+    green_sleep(GREEN_MSEC(20));
+    kill(getpid(), SIGUSR1);
+    green_sleep(GREEN_MSEC(20));
+    green_hook_write(fd, "late", 4);
+    return NULL;
+}
+
+static ssize_t read_while_signalled(int flags, int *err)
+{
+    struct sigaction sa = { .sa_handler = on_usr1, .sa_flags = flags };
+    sigemptyset(&sa.sa_mask);
+    cr_assert_eq(green_hook_sigaction(SIGUSR1, &sa, NULL), 0);
+    int sv[2];
+    cr_assert_eq(green_hook_socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    handled = 0;
+    green_t t = green_spawn(signal_then_write, (void *)(intptr_t)sv[1], NULL);
+    char b[8];
+    errno = 0;
+    ssize_t r = green_hook_read(sv[0], b, sizeof b);   /* main green thread */
+    *err = errno;
+    green_join(t, NULL);
+    cr_expect_eq(handled, 1, "the handler must have run once");
+    green_hook_close(sv[0]);
+    green_hook_close(sv[1]);
+    return r;
+}
+
+Test(hooks_io, a_signal_handler_without_sa_restart_interrupts_a_parked_read_with_eintr)
+{
+    int e;
+    cr_expect_eq(read_while_signalled(0, &e), -1);
+    cr_expect_eq(e, EINTR);
+}
+
+Test(hooks_io, a_signal_handler_with_sa_restart_lets_a_parked_read_continue)
+{
+    int e;
+    cr_expect_eq(read_while_signalled(SA_RESTART, &e), 4);
 }

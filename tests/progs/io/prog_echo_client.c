@@ -6,7 +6,7 @@
  * echoes one byte and waits at a second barrier, so that no connection
  * ends before the server has accepted them all; then the random data.
  * Prints "THREADS <OS threads> LIVE <n>" at the barrier, then
- * "OK <conns> <bytes>" or "FAIL <reason>" lines; exit status 0 on success.
+ * "OK <conns> <bytes> REQUESTS <echo round trips>" or "FAIL <reason>" lines; exit status 0 on success.
  */
 #include "progs_io.h"
 #include <arpa/inet.h>
@@ -20,7 +20,7 @@ static int port, nconn, maxchunk = 4096;
 static long bytes_per_conn;
 static pthread_barrier_t barrier;
 static atomic_int failures, alive;
-static atomic_ullong verified;
+static atomic_ullong verified, requests;
 
 static void fail(int id, const char *what)
 {
@@ -53,6 +53,7 @@ static void exchange(int id, int fd)
             break;
         }
         atomic_fetch_add(&verified, (unsigned long long)n);
+        atomic_fetch_add(&requests, 1);
         left -= n;
     }
     free(out);
@@ -117,6 +118,6 @@ int main(int argc, char **argv)
         printf("FAIL verified %llu of %llu bytes\n", atomic_load(&verified), want);
         return 1;
     }
-    printf("OK %d %llu\n", nconn, want);
+    printf("OK %d %llu REQUESTS %llu\n", nconn, want, atomic_load(&requests));
     return 0;
 }
