@@ -350,3 +350,78 @@ Test(chan, many_producers_and_consumers_lose_and_duplicate_nothing)
     cr_expect_eq(consumed_sum, want);
     green_chan_destroy(ch);
 }
+
+/* ------------------------------------------------------- randomised mix */
+
+#define MIX_THREADS 30
+static green_t mix_threads[MIX_THREADS];
+static long sent_sum, sent_n, recv_sum, recv_n;
+static int mix_finished;
+
+static unsigned next_rand(unsigned *s)
+{
+    *s = *s * 1103515245u + 12345u;
+    return (*s >> 16) & 0x7fff;
+}
+
+static void *mix_worker(void *arg)
+{
+    unsigned s = (unsigned)(intptr_t)arg;
+    for (int i = 0; i < 2000; i++) {
+        unsigned r = next_rand(&s);
+        int64_t timeout = r % 3 == 0 ? GREEN_FOREVER : GREEN_USEC(20 * (r % 3));
+        if (r & 0x100) {
+            long v = (long)next_rand(&s) + 1;
+            int ok = r & 0x200 ? green_chan_trysend(ch, MSG(v))
+                               : green_chan_send(ch, MSG(v), timeout);
+            if (ok == 0) {
+                sent_sum += v;
+                sent_n++;
+            }
+        } else {
+            void *m;
+            int ok = r & 0x200 ? green_chan_tryrecv(ch, &m)
+                               : green_chan_recv(ch, &m, timeout);
+            if (ok == 0) {
+                recv_sum += (intptr_t)m;
+                recv_n++;
+            }
+        }
+    }
+    mix_finished++;
+    return NULL;
+}
+
+static void *mix_killer(void *arg)
+{
+    unsigned s = (unsigned)(intptr_t)arg;
+    while (mix_finished < MIX_THREADS) {
+        green_kill(mix_threads[next_rand(&s) % MIX_THREADS]);
+        if (next_rand(&s) % 2)
+            green_yield();
+        else
+            green_sleep(GREEN_USEC(10));
+    }
+    return NULL;
+}
+
+Test(chan, random_mix_of_timeouts_and_kills_loses_and_duplicates_nothing)
+{
+    ch = green_chan_create(4);
+    for (int i = 0; i < MIX_THREADS; i++)
+        mix_threads[i] = green_spawn(mix_worker, (void *)(intptr_t)(i + 1), NULL);
+    green_t k = green_spawn(mix_killer, (void *)5, NULL);
+    cr_assert_eq(green_join(k, NULL), 0);
+    for (int i = 0; i < MIX_THREADS; i++)
+        cr_assert_eq(green_join(mix_threads[i], NULL), 0);
+    void *m;
+    while (green_chan_tryrecv(ch, &m) == 0) {
+        recv_sum += (intptr_t)m;
+        recv_n++;
+    }
+    cr_log_info("sent=%ld received=%ld", sent_n, recv_n);
+    cr_expect_gt(sent_n, 1000);
+    cr_expect_eq(recv_n, sent_n);
+    cr_expect_eq(recv_sum, sent_sum);
+    green_chan_destroy(ch);
+}
