@@ -277,3 +277,69 @@ Test(group, spawning_keeps_the_spawners_switch_value)
     cr_expect_eq(finished, 1);
     green_group_destroy(g);
 }
+
+/* ------------------------------------------------------- randomised mix */
+
+static green_group_t *mix_pool;
+static int mix_spawned, mix_spawners_done, mix_over_bound;
+static green_t mix_spawners[4];
+
+static unsigned next_rand(unsigned *s)
+{
+    *s = *s * 1103515245u + 12345u;
+    return (*s >> 16) & 0x7fff;
+}
+
+static void *mix_member(void *arg)
+{
+    if (++running > 5)
+        mix_over_bound++;
+    green_sleep(GREEN_USEC((intptr_t)arg));
+    running--;
+    finished++;
+    return NULL;
+}
+
+static void *mix_spawner(void *arg)
+{
+    unsigned s = (unsigned)(intptr_t)arg;
+    for (int i = 0; i < 1000; i++) {
+        if (green_group_spawn(mix_pool, mix_member,
+                              (void *)(intptr_t)(next_rand(&s) % 50), NULL))
+            mix_spawned++;
+        if (next_rand(&s) % 100 == 0)
+            green_group_kill(mix_pool);
+    }
+    mix_spawners_done++;
+    return NULL;
+}
+
+static void *mix_killer(void *arg)
+{
+    unsigned s = (unsigned)(intptr_t)arg;
+    while (mix_spawners_done < 4) {
+        green_kill(mix_spawners[next_rand(&s) % 4]);
+        green_sleep(GREEN_USEC(20));
+    }
+    return NULL;
+}
+
+Test(group, random_spawns_kills_and_group_kills_keep_the_pool_bound_and_count)
+{
+    mix_pool = green_group_create(5);
+    for (int i = 0; i < 4; i++)
+        mix_spawners[i] = green_spawn(mix_spawner, (void *)(intptr_t)(i + 1), NULL);
+    green_t k = green_spawn(mix_killer, (void *)9, NULL);
+    cr_assert_eq(green_join(k, NULL), 0);
+    for (int i = 0; i < 4; i++)
+        cr_assert_eq(green_join(mix_spawners[i], NULL), 0);
+    cr_expect_eq(green_group_join(mix_pool, GREEN_SEC(30)), 0);
+    cr_log_info("spawned=%d finished=%d", mix_spawned, finished);
+    cr_expect_gt(mix_spawned, 100);
+    cr_expect_eq(mix_over_bound, 0);
+    cr_expect_eq(green_group_size(mix_pool), 0);
+    /* Killed-before-run members never ran; the rest all finished. */
+    cr_expect_leq(finished, mix_spawned);
+    cr_expect_eq(running, 0);
+    green_group_destroy(mix_pool);
+}
