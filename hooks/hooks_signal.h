@@ -60,6 +60,16 @@ sighandler_t green_hook_signal(int sig, sighandler_t handler)
     __attribute__((visibility("hidden")));
 /* pause(): parks the caller until a wrapped handler runs; -1/EINTR. */
 int green_hook_pause(void) __attribute__((visibility("hidden")));
+/* sigsuspend(): mask applied while parked, then as pause. */
+int green_hook_sigsuspend(const sigset_t *mask) __attribute__((visibility("hidden")));
+/* The sigwait family park only the caller until a signal of the set is
+ * pending (the program keeps them blocked, as it must). */
+int green_hook_sigtimedwait(const sigset_t *set, siginfo_t *info,
+                            const struct timespec *ts)
+    __attribute__((visibility("hidden")));
+int green_hook_sigwaitinfo(const sigset_t *set, siginfo_t *info)
+    __attribute__((visibility("hidden")));
+int green_hook_sigwait(const sigset_t *set, int *sig) __attribute__((visibility("hidden")));
 
 /* In a fork child: point the signal bookkeeping at the child's hub. */
 void green__sig_after_fork(void) __attribute__((visibility("hidden")));

@@ -91,6 +91,8 @@
     X(int, system, (const char *))                                            \
     X(int, sigaction, (int, const struct sigaction *, struct sigaction *))    \
     X(int, pause, (void))                                                     \
+    X(int, sigsuspend, (const sigset_t *))                                    \
+    X(int, sigtimedwait, (const sigset_t *, siginfo_t *, const struct timespec *)) \
     X(int, pthread_create, (pthread_t *, const pthread_attr_t *, void *(*)(void *), void *)) \
     X(int, pthread_join, (pthread_t, void **))                                \
     X(int, pthread_detach, (pthread_t))                                       \

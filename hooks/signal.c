@@ -39,7 +39,9 @@
  * already pending are delivered exactly as natively. Synchronous signals
  * (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGSYS) are never wrapped:
  * they interrupt nothing, and libgreen's stack-overflow reporter must stay
- * directly installed. siginterrupt() changes the kernel's flags behind our
+ * directly installed. pause and sigsuspend park until a wrapped handler
+ * runs; sigwait, sigwaitinfo and sigtimedwait park on a signalfd of their
+ * set (see below). siginterrupt() changes the kernel's flags behind our
  * back (glibc calls its internal sigaction), so it is not honoured.
  *
  * Rejected: signalfd (it needs the signal blocked in every thread, which
@@ -51,6 +53,7 @@
 #define _GNU_SOURCE
 #include "hooks_signal.h"
 #include <string.h>
+#include <sys/signalfd.h>
 
 /* Even numbers only: 1 + gen is then never 0, the "not interruptible"
  * value of green_thread.intr_gen. */
@@ -271,23 +274,139 @@ void green__sigmask_leave(const sigset_t *mask, const sigset_t *saved)
     sigprocmask(SIG_SETMASK, saved, NULL);
 }
 
-/* pause: park until a wrapped handler runs. While parked we hold a remote
- * expectation so that the hub waits for the signal's ev_async instead of
- * reporting a deadlock (nothing else may be left to wake anyone). */
+/* Park until a wrapped handler runs (EINTR) or the caller is killed.
+ * While parked we hold a remote expectation so that the hub waits for the
+ * signal's ev_async instead of reporting a deadlock (nothing else may be
+ * left to wake anyone). Returns the errno value. May switch. */
+static int park_until_signal(void)
+{
+    struct green__ctx *c = green__tls_ctx;
+    green__remote_expect(c, +1);
+    int code;
+    do
+        code = green__park(GREEN_WHY_SLEEP, 0, NULL, GREEN_FOREVER);
+    while (code == 0);
+    green__remote_expect(c, -1);
+    return code;
+}
+
 int green_hook_pause(void)
 {
     green__real_init();
     if (!green__hook_on(GREEN_HOOK_SLEEP))
         return green__real.pause ? green__real.pause() : (errno = ENOSYS, -1);
-    struct green__ctx *c = green__tls_ctx;
-    green__remote_expect(c, +1);
     green__intr_begin();
-    int code;
-    do
-        code = green__park(GREEN_WHY_SLEEP, 0, NULL, GREEN_FOREVER);
-    while (code == 0);
+    int code = park_until_signal();
     green__intr_end();
-    green__remote_expect(c, -1);
     errno = code;
     return -1;
+}
+
+/* sigsuspend: the caller's mask for the duration (applied to the OS
+ * thread, see the essay), then wait for a handler. */
+int green_hook_sigsuspend(const sigset_t *mask)
+{
+    green__real_init();
+    if (!green__hook_on(GREEN_HOOK_SLEEP) || !mask)
+        return green__real.sigsuspend(mask);
+    sigset_t saved;
+    green__intr_begin();
+    int code = green__sigmask_enter(mask, &saved);
+    if (!code) {
+        code = park_until_signal();
+        green__sigmask_leave(mask, &saved);
+    }
+    green__intr_end();
+    errno = code;
+    return -1;
+}
+
+/* ------------------------------------------------------- sigwait family
+ *
+ * The signals waited for are blocked (the program must block them), so no
+ * handler of ours ever runs for them: they stay pending. A signalfd for the
+ * set is readable exactly while one of them is pending for this OS thread
+ * or the process; we park on it and then take the signal with a zero
+ * timeout sigtimedwait, which fills the program's siginfo as the kernel
+ * does. Without signalfd we re-check every SIGWAIT_RECHECK_NS. Costs
+ * signalfd + epoll_ctl + close per call that has to wait. */
+
+#define SIGWAIT_RECHECK_NS GREEN_MSEC(10)
+
+/* Park once until a signal of the set may be pending. Returns 0 (check
+ * again) or an errno value (ETIMEDOUT at the deadline, EINTR, ...). */
+static int sigwait_park(int sfd, int64_t deadline)
+{
+    if (sfd >= 0) {
+        int g = green__wait_fd(sfd, GREEN_READ, deadline);
+        return g > 0 ? 0 : -g;
+    }
+    int64_t d = green_now() + SIGWAIT_RECHECK_NS;
+    if (deadline >= 0 && deadline < d)
+        d = deadline;
+    int code = green__park(GREEN_WHY_SLEEP, 0, NULL, d);
+    return code == ETIMEDOUT && d != deadline ? 0 : code;
+}
+
+static int sigwait_slow(const sigset_t *set, siginfo_t *info, int64_t deadline)
+{
+    static const struct timespec zero = { 0, 0 };
+    int sfd = signalfd(-1, set, SFD_NONBLOCK | SFD_CLOEXEC);
+    int r;
+    for (;;) {
+        int code = sigwait_park(sfd, deadline);
+        if (code) {
+            bool timeout = code == ETIMEDOUT && deadline >= 0 && green_now() >= deadline;
+            errno = timeout ? EAGAIN : code;
+            r = -1;
+            break;
+        }
+        r = green__real.sigtimedwait(set, info, &zero);
+        if (r >= 0 || errno != EAGAIN)
+            break;
+    }
+    if (sfd >= 0) {
+        int e = errno;
+        green_fd_closing(sfd);
+        green__real.close(sfd);
+        errno = e;
+    }
+    return r;
+}
+
+int green_hook_sigtimedwait(const sigset_t *set, siginfo_t *info,
+                            const struct timespec *ts)
+{
+    static const struct timespec zero = { 0, 0 };
+    green__real_init();
+    if (!green__hook_on(GREEN_HOOK_SLEEP) || !set ||
+        (ts && (ts->tv_sec < 0 || ts->tv_nsec < 0 || ts->tv_nsec >= 1000000000 ||
+                (!ts->tv_sec && !ts->tv_nsec))))
+        return green__real.sigtimedwait(set, info, ts);
+    int64_t deadline = ts ? green_now() + (int64_t)ts->tv_sec * 1000000000 + ts->tv_nsec
+                          : GREEN_FOREVER;
+    green__intr_begin();
+    int r = green__real.sigtimedwait(set, info, &zero);
+    if (r < 0 && errno == EAGAIN)
+        r = sigwait_slow(set, info, deadline);
+    green__intr_end();
+    return r;
+}
+
+int green_hook_sigwaitinfo(const sigset_t *set, siginfo_t *info)
+{
+    return green_hook_sigtimedwait(set, info, NULL);
+}
+
+/* POSIX sigwait: an error number, never EINTR (glibc retries too). */
+int green_hook_sigwait(const sigset_t *set, int *sig)
+{
+    int r;
+    do
+        r = green_hook_sigtimedwait(set, NULL, NULL);
+    while (r < 0 && errno == EINTR);
+    if (r < 0)
+        return errno;
+    *sig = r;
+    return 0;
 }

@@ -568,3 +568,66 @@ Test(hooks_wait, sigaction_reports_the_programs_own_handler_and_passes_its_sigin
     cr_assert_eq(old.sa_handler, SIG_DFL);
     cr_assert_eq(green_hook_signal(SIGKILL, on_usr1), SIG_ERR);
 }
+
+static void *raise_usr2_after_30ms(void *arg)
+{
+    (void)arg;
+    green_sleep(GREEN_MSEC(30));
+    kill(getpid(), SIGUSR2);
+    return NULL;
+}
+
+Test(hooks_wait, sigwait_parks_only_the_caller_until_a_blocked_signal_is_pending)
+{
+    sigset_t set, old;
+    sigemptyset(&set);
+    sigaddset(&set, SIGUSR2);
+    cr_assert_eq(sigprocmask(SIG_BLOCK, &set, &old), 0);
+    green_t tk = start_ticker();
+    green_t t = green_spawn(raise_usr2_after_30ms, NULL, NULL);
+    int sig = 0;
+    cr_assert_eq(green_hook_sigwait(&set, &sig), 0);
+    cr_assert_eq(sig, SIGUSR2);
+    cr_assert_geq(ticks, 5, "the ticker ran %d times during sigwait", ticks);
+    green_join(t, NULL);
+    stop_ticker(tk);
+    /* Nothing pending: sigtimedwait times out with EAGAIN. */
+    struct timespec ts = { 0, 20000000 };
+    siginfo_t si;
+    int64_t t0 = mono_ns();
+    errno = 0;
+    cr_assert_eq(green_hook_sigtimedwait(&set, &si, &ts), -1);
+    cr_assert_eq(errno, EAGAIN);
+    cr_assert_geq(mono_ns() - t0, GREEN_MSEC(20));
+    /* Already pending: taken at once, with its siginfo. */
+    kill(getpid(), SIGUSR2);
+    cr_assert_eq(green_hook_sigwaitinfo(&set, &si), SIGUSR2);
+    cr_assert_eq(si.si_pid, getpid());
+    sigprocmask(SIG_SETMASK, &old, NULL);
+}
+
+Test(hooks_wait, sigsuspend_unblocks_for_the_wait_and_restores_the_mask)
+{
+    install(SIGUSR1, SA_RESTART);
+    sigset_t blk, old, during;
+    sigemptyset(&blk);
+    sigaddset(&blk, SIGUSR1);
+    cr_assert_eq(sigprocmask(SIG_BLOCK, &blk, &old), 0);
+    kill(getpid(), SIGUSR1);               /* stays pending */
+    cr_assert_eq(handled, 0);
+    sigemptyset(&during);
+    errno = 0;
+    cr_assert_eq(green_hook_sigsuspend(&during), -1);
+    cr_assert_eq(errno, EINTR);
+    cr_assert_eq(handled, 1);
+    sigset_t now;
+    sigprocmask(SIG_BLOCK, NULL, &now);
+    cr_assert(sigismember(&now, SIGUSR1), "the mask is restored");
+    /* And a signal that arrives later, from another green thread. */
+    green_t t = green_spawn(raise_after_30ms, NULL, NULL);
+    cr_assert_eq(green_hook_sigsuspend(&during), -1);
+    cr_assert_eq(errno, EINTR);
+    cr_assert_eq(handled, 2);
+    green_join(t, NULL);
+    sigprocmask(SIG_SETMASK, &old, NULL);
+}

@@ -1,8 +1,8 @@
 /*
  * test_preload_proc.c - name lookups and processes under LD_PRELOAD:
  * plain pthread programs (tests/progs/proc) run as children with
- * LD_PRELOAD=$GREEN_LIB, and, where the kernel's behaviour is the
- * reference, natively too with the same expectations. Each test first
+ * LD_PRELOAD=$GREEN_LIB: lookups, fork, waitpid, system() and vfork let
+ * the other threads run and give the kernel's results. Each test first
  * proves the hook was taken (the child prints dladdr's answer for the
  * hooked symbol; with the pthread hooks present, its OS thread count).
  */

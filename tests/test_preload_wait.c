@@ -139,3 +139,15 @@ Test(preload_wait, a_1_ms_itimer_without_sa_restart_interrupts_reads_too)
     check_itimer(false, false);
     check_itimer(true, false);
 }
+
+Test(preload_wait, a_sigwait_thread_does_not_stop_the_others_and_gets_its_signal)
+{
+    static struct run r;
+    run_prog(&r, true, "wait", "prog_sigwait", NULL, NULL, 30000);
+    cr_assert_eq(r.status, 0, "output:\n%s", r.out);
+    cr_assert_eq(kv(&r, "hooked_sigwait"), 1, "sigwait is not libgreen's");
+    cr_assert_eq(kv(&r, "sigwait_sig"), SIGUSR1, "output:\n%s", r.out);
+    cr_assert_gt(kv(&r, "ticks_before_signal"), 5, "the worker stopped while sigwait "
+                 "waited:\n%s", r.out);
+    cr_assert_gt(kv(&r, "ticks_after"), 0);
+}
