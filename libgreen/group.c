@@ -36,6 +36,10 @@
  * nothing can ever finish them (EDEADLK) is the group left allocated, and
  * the last member to finish frees it.
  *
+ * A member that joins or destroys its own group waits for itself: the hub
+ * reports a deadlock (EDEADLK) if nothing else can run, as for any wait
+ * that can never end.
+ *
  * Rejected: joinable members reaped lazily by scanning (O(n) per spawn);
  * a key destructor as the exit notification (8 KiB of locals per member);
  * waiting on every member's join queue at once (O(members) per wait).
@@ -50,8 +54,8 @@ struct member {
     green_group_t *g;              /* owning group */
     struct green_thread *t;        /* the member thread */
     struct green_thread *spawner;  /* thread to switch back to at start */
-    void *(*fn)(void *);           /* user function and argument */
-    void *arg;
+    void *(*fn)(void *);           /* the user's function */
+    void *arg;                     /* and its argument */
     bool canceled;                 /* start failed: run nothing, report back */
 };
 
