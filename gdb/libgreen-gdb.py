@@ -129,12 +129,21 @@ def _line(ctx, t, now):
     return s
 
 
+def _is_live():
+    """True for a running process (not a core file, not an exec file)."""
+    inf = gdb.selected_inferior()
+    if inf.pid == 0:
+        return False
+    conn = getattr(inf, "connection", None)
+    if conn is not None:
+        return conn.type != "core"
+    return "core file" not in gdb.execute("info target", to_string=True)
+
+
 def _now():
     # The inferior's green_now() is CLOCK_MONOTONIC of this machine; a core
     # file has no "now".
-    if gdb.selected_inferior().pid == 0:
-        return None
-    return time.clock_gettime_ns(time.CLOCK_MONOTONIC)
+    return time.clock_gettime_ns(time.CLOCK_MONOTONIC) if _is_live() else None
 
 
 def _selected_lwp():
@@ -214,8 +223,6 @@ def green_bt(arg):
     except ValueError:
         raise gdb.GdbError("green bt: ID must be a number, not %r" % argv[0])
     bt_args = argv[1] if len(argv) > 1 else ""
-    if gdb.selected_inferior().pid == 0:
-        raise gdb.GdbError("green bt: the program is not running")
     tid, ctx, t = _find(gid)
     state = _short(t["state"], "GREEN_")
     print('Green thread %d "%s" (%s) on OS thread %d:' %
@@ -233,6 +240,10 @@ def green_bt(arg):
         except gdb.error:
             raise gdb.GdbError("green bt: this libgreen switches with "
                                "ucontext; only the assembly switch is supported")
+        if not _is_live():
+            raise gdb.GdbError("green bt: a parked thread's backtrace needs a "
+                               "live process (gdb cannot load registers into "
+                               "a core file's threads)")
         arch = _arch()
         if arch not in _LAYOUTS:
             raise gdb.GdbError("green bt: unsupported architecture")

@@ -432,6 +432,8 @@ static int start_watchdog(void)
     pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
     pthread_attr_setstacksize(&a, 64 * 1024);
     int e = pthread_create(&th, &a, watchdog, NULL);
+    if (e == 0)
+        pthread_setname_np(th, "green-monitor");   /* for ps, top, gdb */
     pthread_attr_destroy(&a);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     GREEN__BYPASS_END();
