@@ -1,0 +1,475 @@
+/*
+ * test_preload_pthread.c - plain pthread programs (tests/progs/pthread)
+ * run as children under LD_PRELOAD=$GREEN_LIB: every pthread becomes a
+ * green thread. Each scenario first proves the hook was taken: it prints
+ * the number of OS threads while its pthreads are alive, which must be 1-2
+ * under the shim (one per pthread natively, checked once below so that
+ * the proof itself is known to discriminate). Then a real program nobody
+ * here wrote: python3 -m http.server, whose threads are pthreads and whose
+ * locks are sem_clockwait/timed condvars, serving 50 concurrent curls.
+ */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <netinet/in.h>
+#include <time.h>
+#include <unistd.h>
+
+struct run {
+    char out[16384];   /* the child's stdout */
+    int status;        /* exit code, or 128 + signal */
+    double secs;       /* wall time */
+};
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static const char *prog_path(void)
+{
+    static char p[4096];
+    const char *d = getenv("GREEN_PROGS");
+    cr_assert(d, "GREEN_PROGS is not set (run through meson test)");
+    snprintf(p, sizeof p, "%s/pthread/prog_pthread", d);
+    return p;
+}
+
+/* Run argv with or without the shim, collecting stdout; kill it after
+ * limit seconds. */
+static void run_argv(char *const argv[], bool preload, double limit, struct run *r)
+{
+    memset(r, 0, sizeof *r);
+    int p[2];
+    cr_assert_eq(pipe(p), 0);
+    double t0 = now_s();
+    pid_t pid = fork();
+    cr_assert_neq(pid, -1);
+    if (pid == 0) {
+        dup2(p[1], 1);
+        close(p[0]);
+        close(p[1]);
+        if (preload)
+            setenv("LD_PRELOAD", getenv("GREEN_LIB"), 1);
+        else
+            unsetenv("LD_PRELOAD");
+        execvp(argv[0], argv);
+        _exit(127);
+    }
+    close(p[1]);
+    size_t n = 0;
+    for (;;) {
+        int left = (int)((t0 + limit - now_s()) * 1000);
+        struct pollfd pf = { .fd = p[0], .events = POLLIN };
+        if (left <= 0 || poll(&pf, 1, left) <= 0) {
+            kill(pid, SIGKILL);
+            break;
+        }
+        ssize_t k = read(p[0], r->out + n, sizeof r->out - 1 - n);
+        if (k <= 0)
+            break;
+        n += (size_t)k;
+    }
+    close(p[0]);
+    int st;
+    cr_assert_eq(waitpid(pid, &st, 0), pid);
+    r->secs = now_s() - t0;
+    r->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static void run_mode(const char *mode, bool preload, struct run *r)
+{
+    char *argv[] = { (char *)prog_path(), (char *)mode, NULL };
+    run_argv(argv, preload, 60, r);
+}
+
+/* The integer after "key=" in out, or -1. */
+static long val(const char *out, const char *key)
+{
+    char k[64];
+    snprintf(k, sizeof k, "%s=", key);
+    for (const char *s = out; (s = strstr(s, k)); s++)
+        if (s == out || s[-1] == '\n')
+            return strtol(s + strlen(k), NULL, 10);
+    return -1;
+}
+
+/* Run mode under the shim; it must exit 0 having proved the hook. */
+static void run_green(const char *mode, struct run *r)
+{
+    run_mode(mode, true, r);
+    cr_assert_eq(r->status, 0, "%s exited %d; output:\n%s", mode, r->status, r->out);
+    long th = val(r->out, "threads");
+    cr_assert(th >= 1 && th <= 2,
+              "%s: %ld OS threads while its pthreads were alive: the thread "
+              "hooks were not taken; output:\n%s", mode, th, r->out);
+}
+
+Test(preload_pthread, natively_each_pthread_is_an_os_thread)
+{
+    struct run r;
+    run_mode("proof", false, &r);
+    cr_assert_eq(r.status, 0, "%s", r.out);
+    cr_expect_geq(val(r.out, "threads"), 101, "%s", r.out);
+}
+
+Test(preload_pthread, hundred_parked_pthreads_live_on_one_os_thread)
+{
+    struct run r;
+    run_green("proof", &r);
+    cr_expect_eq(val(r.out, "joined"), 100, "%s", r.out);
+    cr_expect_eq(val(r.out, "self_stable"), 1, "%s", r.out);
+}
+
+Test(preload_pthread, mutex_held_across_blocking_calls_by_50_threads_loses_no_update)
+{
+    struct run r;
+    run_green("mutex", &r);
+    cr_expect_eq(val(r.out, "counter"), 1000, "%s", r.out);
+    cr_expect_eq(val(r.out, "max_inside"), 1, "%s", r.out);
+}
+
+Test(preload_pthread, condvar_producer_consumer_accounts_for_every_item)
+{
+    struct run r;
+    run_green("condvar", &r);
+    cr_expect_eq(val(r.out, "consumed"), 1000, "%s", r.out);
+    cr_expect_eq(val(r.out, "sums_match"), 1, "%s", r.out);
+}
+
+Test(preload_pthread, timed_waits_on_both_clocks_time_out_with_etimedout_and_park_only_the_waiter)
+{
+    struct run r;
+    run_green("timed", &r);
+    static const char *keys[] = { "cond_mono", "cond_real", "cond_clockwait",
+                                  "sem_clockwait", "sem_timedwait", "mutex_timedlock" };
+    for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {
+        char want[64];
+        snprintf(want, sizeof want, "%s=ETIMEDOUT ms=", keys[i]);
+        const char *s = strstr(r.out, want);
+        cr_assert(s, "no \"%s\" in:\n%s", want, r.out);
+        long ms = strtol(s + strlen(want), NULL, 10);
+        cr_expect(ms >= 45 && ms < 5000, "%s waited %ld ms for a 50 ms timeout", keys[i], ms);
+    }
+    cr_expect_gt(val(r.out, "ticks"), 10, "another thread kept running: %s", r.out);
+}
+
+Test(preload_pthread, key_destructors_run_when_each_thread_exits)
+{
+    struct run r;
+    run_green("keys", &r);
+    cr_expect_eq(val(r.out, "destructed"), 20, "%s", r.out);
+    cr_expect_eq(val(r.out, "destructed_sum"), 210, "%s", r.out);
+}
+
+Test(preload_pthread, once_runs_init_exactly_once_across_100_threads)
+{
+    struct run r;
+    run_green("once", &r);
+    cr_expect_eq(val(r.out, "init_runs"), 1, "%s", r.out);
+    cr_expect_eq(val(r.out, "saw_init_done"), 100, "every caller returned after init: %s", r.out);
+}
+
+Test(preload_pthread, rwlock_readers_share_and_writers_are_exclusive)
+{
+    struct run r;
+    run_green("rwlock", &r);
+    cr_expect_eq(val(r.out, "violations"), 0, "%s", r.out);
+    cr_expect_eq(val(r.out, "readers_shared"), 1, "%s", r.out);
+}
+
+Test(preload_pthread, semaphore_posts_release_exactly_as_many_waiters)
+{
+    struct run r;
+    run_green("sem", &r);
+    cr_expect_eq(val(r.out, "got_before_post"), 0, "%s", r.out);
+    cr_expect_eq(val(r.out, "got"), 30, "%s", r.out);
+    cr_expect_eq(val(r.out, "value"), 0, "%s", r.out);
+    cr_expect(strstr(r.out, "trywait=EAGAIN"), "%s", r.out);
+}
+
+Test(preload_pthread, barrier_gives_serial_to_one_thread_per_round)
+{
+    struct run r;
+    run_green("barrier", &r);
+    cr_expect_eq(val(r.out, "serials"), 5, "%s", r.out);
+    cr_expect_eq(val(r.out, "passed"), 50, "%s", r.out);
+}
+
+Test(preload_pthread, pthread_self_names_and_kill0_are_consistent)
+{
+    struct run r;
+    run_green("identity", &r);
+    cr_expect(strstr(r.out, "name=namedworker\n"), "%s", r.out);
+    cr_expect_eq(val(r.out, "self_matches_create"), 1, "%s", r.out);
+    cr_expect_eq(val(r.out, "main_self_stable"), 1, "%s", r.out);
+    cr_expect_eq(val(r.out, "kill0_self"), 0, "%s", r.out);
+}
+
+Test(preload_pthread, cancel_runs_cleanup_handlers_with_the_mutex_held)
+{
+    struct run r;
+    run_green("cancel", &r);
+    cr_expect_eq(val(r.out, "a_canceled"), 1, "%s", r.out);
+    cr_expect_eq(val(r.out, "b_canceled"), 1, "%s", r.out);
+    cr_expect_eq(val(r.out, "cleanup_ran"), 1, "%s", r.out);
+    cr_expect_eq(val(r.out, "cleanup_had_mutex"), 1, "%s", r.out);
+    cr_expect_eq(val(r.out, "mutex_free"), 1, "%s", r.out);
+}
+
+Test(preload_pthread, main_calling_pthread_exit_lives_until_the_last_thread_ends)
+{
+    struct run r;
+    run_green("main_exit", &r);
+    const char *m = strstr(r.out, "main exiting\n");
+    cr_assert(m, "%s", r.out);
+    for (int i = 0; i < 5; i++) {
+        char w[32];
+        snprintf(w, sizeof w, "worker %d done\n", i);
+        const char *s = strstr(r.out, w);
+        cr_expect(s && s > m, "\"%s\" missing or before main's exit:\n%s", w, r.out);
+    }
+}
+
+/* run_green insists on status 0; main_return exits 3 on purpose. */
+Test(preload_pthread, main_returning_exits_with_mains_code_without_waiting)
+{
+    struct run r;
+    run_mode("main_return", true, &r);
+    cr_expect_eq(r.status, 3, "%s", r.out);
+    long th = val(r.out, "threads");
+    cr_expect(th >= 1 && th <= 2, "hook not taken: %s", r.out);
+    cr_expect(strstr(r.out, "main returning"), "%s", r.out);
+    cr_expect_null(strstr(r.out, "late worker ran"), "%s", r.out);
+    cr_expect_lt(r.secs, 2.5, "workers sleep 3 s; main's return must not wait");
+}
+
+/* ------------------------------------------- python3 -m http.server */
+
+#define PY_CLIENTS 50
+#define PY_BODY (200 * 1024)
+
+static bool python3_present(void)
+{
+    char *argv[] = { "python3", "-c", "import http.server", NULL };
+    struct run r;
+    run_argv(argv, false, 30, &r);
+    return r.status == 0;
+}
+
+static int free_port(void)
+{
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    socklen_t len = sizeof a;
+    cr_assert_eq(bind(s, (struct sockaddr *)&a, sizeof a), 0);
+    cr_assert_eq(getsockname(s, (struct sockaddr *)&a, &len), 0);
+    close(s);
+    return ntohs(a.sin_port);
+}
+
+static int connect_port(int port)
+{
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    if (connect(s, (struct sockaddr *)&a, sizeof a) != 0) {
+        close(s);
+        return -1;
+    }
+    return s;
+}
+
+/* Connect n sockets at once (the server's listen backlog is 5: connecting
+ * one after the other would wait for SYN retransmits in turn). */
+static void connect_many(int port, int *s, int n)
+{
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    for (int i = 0; i < n; i++) {
+        s[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        cr_assert_geq(s[i], 0);
+        int r = connect(s[i], (struct sockaddr *)&a, sizeof a);
+        cr_assert(r == 0 || errno == EINPROGRESS, "connect: %s", strerror(errno));
+    }
+    for (int i = 0; i < n; i++) {
+        struct pollfd pf = { .fd = s[i], .events = POLLOUT };
+        cr_assert_eq(poll(&pf, 1, 30000), 1, "connection %d did not complete", i);
+        int err = -1;
+        socklen_t len = sizeof err;
+        getsockopt(s[i], SOL_SOCKET, SO_ERROR, &err, &len);
+        cr_assert_eq(err, 0, "connection %d: %s", i, strerror(err));
+        fcntl(s[i], F_SETFL, 0);
+    }
+}
+
+static int os_threads_of(pid_t pid)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    int n = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "Threads: %d", &n) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return n;
+}
+
+/* Read s to EOF (bounded); check an HTTP 200 whose body is want. */
+static bool response_ok(int s, const unsigned char *want, size_t n)
+{
+    size_t cap = n + 4096, got = 0;
+    unsigned char *b = malloc(cap);
+    double end = now_s() + 30;
+    while (got < cap && now_s() < end) {
+        struct pollfd pf = { .fd = s, .events = POLLIN };
+        if (poll(&pf, 1, 1000) <= 0)
+            continue;
+        ssize_t k = read(s, b + got, cap - got);
+        if (k <= 0)
+            break;
+        got += (size_t)k;
+    }
+    unsigned char *body = memmem(b, got, "\r\n\r\n", 4);
+    bool ok = got > 12 && !memcmp(b + 9, "200", 3) && body &&
+              (size_t)(b + got - (body + 4)) == n && !memcmp(body + 4, want, n);
+    free(b);
+    return ok;
+}
+
+static pid_t start_http_server(const char *dir, int port)
+{
+    pid_t pid = fork();
+    cr_assert_neq(pid, -1);
+    if (pid == 0) {
+        int null = open("/dev/null", O_RDWR);
+        dup2(null, 1);
+        dup2(null, 2);
+        setenv("LD_PRELOAD", getenv("GREEN_LIB"), 1);
+        setenv("GREEN_WORKERS", "1", 1);   /* its getaddrinfo starts the pool */
+        char ps[16];
+        snprintf(ps, sizeof ps, "%d", port);
+        execlp("python3", "python3", "-m", "http.server", ps, "--bind", "127.0.0.1",
+               "--directory", dir, (char *)NULL);
+        _exit(127);
+    }
+    for (int i = 0; i < 300; i++) {   /* up to 15 s to start */
+        int s = connect_port(port);
+        if (s >= 0) {
+            close(s);
+            return pid;
+        }
+        usleep(50000);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    cr_assert_fail("python3 -m http.server did not start listening on %d", port);
+    return -1;
+}
+
+static int curl_all(int port, const char *dir)
+{
+    pid_t kids[PY_CLIENTS];
+    for (int i = 0; i < PY_CLIENTS; i++) {
+        kids[i] = fork();
+        cr_assert_neq(kids[i], -1);
+        if (kids[i] == 0) {
+            char url[128], outp[4096];
+            snprintf(url, sizeof url, "http://127.0.0.1:%d/data.bin", port);
+            snprintf(outp, sizeof outp, "%s/out%d", dir, i);
+            unsetenv("LD_PRELOAD");
+            execlp("curl", "curl", "-s", "-f", "--max-time", "60", "-o", outp, url, (char *)NULL);
+            _exit(127);
+        }
+    }
+    int failed = 0;
+    for (int i = 0; i < PY_CLIENTS; i++) {
+        int st;
+        waitpid(kids[i], &st, 0);
+        failed += !(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    }
+    return failed;
+}
+
+static bool file_is(const char *path, const unsigned char *want, size_t n)
+{
+    unsigned char *b = malloc(n + 1);
+    FILE *f = fopen(path, "rb");
+    size_t k = f ? fread(b, 1, n + 1, f) : 0;
+    if (f)
+        fclose(f);
+    bool ok = k == n && !memcmp(b, want, n);
+    free(b);
+    return ok;
+}
+
+Test(preload_pthread, python_http_server_serves_50_concurrent_clients_on_green_threads)
+{
+    if (!python3_present())
+        cr_skip_test("python3 (with http.server) is not installed: skipping the "
+                     "python3 -m http.server check");
+    char dir[] = "/tmp/green-pyweb-XXXXXX";
+    cr_assert(mkdtemp(dir));
+    static unsigned char data[PY_BODY];
+    uint32_t x = 12345;
+    for (size_t i = 0; i < sizeof data; i++)
+        data[i] = (unsigned char)((x = x * 1103515245u + 12345u) >> 24);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/data.bin", dir);
+    FILE *f = fopen(path, "wb");
+    cr_assert(f && fwrite(data, 1, sizeof data, f) == sizeof data);
+    fclose(f);
+
+    int port = free_port();
+    pid_t srv = start_http_server(dir, port);
+
+    /* 50 half-sent requests: 50 handler pthreads blocked reading. */
+    int s[PY_CLIENTS];
+    const char *req = "GET /data.bin HTTP/1.0\r\nHost: 127.0.0.1\r\n";
+    connect_many(port, s, PY_CLIENTS);
+    for (int i = 0; i < PY_CLIENTS; i++)
+        cr_assert_eq(write(s[i], req, strlen(req)), (ssize_t)strlen(req));
+    usleep(500000);
+    int threads = os_threads_of(srv);
+    for (int i = 0; i < PY_CLIENTS; i++)
+        cr_assert_eq(write(s[i], "\r\n", 2), 2);
+    int bad = 0;
+    for (int i = 0; i < PY_CLIENTS; i++) {
+        bad += !response_ok(s[i], data, sizeof data);
+        close(s[i]);
+    }
+    int curl_failed = curl_all(port, dir);
+    int curl_bad = 0;
+    for (int i = 0; i < PY_CLIENTS; i++) {
+        snprintf(path, sizeof path, "%s/out%d", dir, i);
+        curl_bad += !file_is(path, data, sizeof data);
+        unlink(path);
+    }
+    bool alive = kill(srv, 0) == 0;
+    kill(srv, SIGTERM);
+    waitpid(srv, NULL, 0);
+    snprintf(path, sizeof path, "%s/data.bin", dir);
+    unlink(path);
+    rmdir(dir);
+
+    cr_expect(threads >= 1 && threads <= 3,
+              "%d OS threads with 50 handler threads alive: thread hooks not taken", threads);
+    cr_expect_eq(bad, 0, "%d of 50 raw clients got a wrong response", bad);
+    cr_expect_eq(curl_failed, 0, "%d of 50 curls failed", curl_failed);
+    cr_expect_eq(curl_bad, 0, "%d of 50 curl downloads differ", curl_bad);
+    cr_expect(alive, "the server died while serving");
+}
