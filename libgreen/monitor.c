@@ -78,7 +78,10 @@ struct green__ctx_slot {
     atomic_uint_fast64_t mon_req;      /* 1 + switch count the watchdog saw
                                           stalled, 0 when no request */
     atomic_int mon_ms;                 /* how long it had been stalled */
-    atomic_int mon_ack;                /* handler ran for the last request */
+    atomic_int mon_ack;                /* handler ran for the last request:
+                                          1, or 2 when it reported */
+    uint64_t mon_id;                   /* id and name of the thread reported, */
+    char mon_name[GREEN__NAME_MAX];    /* published by mon_ack == 2 */
     atomic_int dump_req;               /* a dump was passed on to this slot */
 };
 
@@ -284,9 +287,14 @@ static void monitor_handler(int sig, siginfo_t *si, void *uc)
     if (i >= 0) {
         struct green__ctx_slot *s = &green__ctx_slots[i];
         uint64_t req = atomic_exchange(&s->mon_req, 0);
-        if (req && req - 1 == atomic_load(&c->switches) && c->current != c->hub)
+        int ack = 1;
+        if (req && req - 1 == atomic_load(&c->switches) && c->current != c->hub) {
             report_stall(c, atomic_load(&s->mon_ms), uc);
-        atomic_store(&s->mon_ack, 1);
+            s->mon_id = c->current->id;
+            memcpy(s->mon_name, c->current->name, sizeof s->mon_name);
+            ack = 2;
+        }
+        atomic_store(&s->mon_ack, ack);
     }
     errno = saved;
 }
@@ -335,6 +343,24 @@ static void ask_for_report(struct green__ctx_slot *s, struct watch *w,
     }
 }
 
+/* The reported thread got past a scheduling point: say how long it ran. */
+static void report_end(struct green__ctx_slot *s, const struct watch *w, int64_t now)
+{
+    if (atomic_load(&s->mon_ack) != 2)
+        return;
+    char b[256];
+    struct green__fmt f = { b, 0, sizeof b - 1 };
+    green__fmt_str(&f, "libgreen: green thread ");
+    green__fmt_u64(&f, s->mon_id);
+    green__fmt_str(&f, " \"");
+    s->mon_name[sizeof s->mon_name - 1] = 0;
+    green__fmt_str(&f, s->mon_name);
+    green__fmt_str(&f, "\" yielded after running for about ");
+    green__fmt_u64(&f, (uint64_t)((now - w->since) / 1000000));
+    green__fmt_str(&f, " ms");
+    fmt_write(2, &f);
+}
+
 static void watch_slot(int i, int64_t now)
 {
     struct green__ctx_slot *s = &green__ctx_slots[i];
@@ -348,6 +374,8 @@ static void watch_slot(int i, int64_t now)
     uint64_t sw = atomic_load_explicit(&c->switches, memory_order_relaxed);
     struct green_thread *cur = __atomic_load_n(&c->current, __ATOMIC_RELAXED);
     if (w->ctx != c || sw != w->switches || cur == c->hub) {
+        if (w->ctx == c && w->asked && sw != w->switches)
+            report_end(s, w, now);
         *w = (struct watch){ .ctx = c, .switches = sw, .since = now };
         return;
     }

@@ -2,10 +2,11 @@
  * prog_monitor - child program of tests/test_monitor.c.
  *
  *   prog_monitor spin   a green thread "spinner" busy-loops 300 ms without
- *                       yielding (GREEN_MONITOR_MS should report it)
+ *                       yielding (GREEN_MONITOR_MS should report it), then
+ *                       main sleeps 200 ms (the end of the stall is noticed)
  *   prog_monitor yield  "yielder" loops 300 ms yielding all the time (must
  *                       not be reported), then "late-spinner" busy-loops
- *                       200 ms (must be: proves the monitor was on)
+ *                       300 ms (must be: proves the monitor was on)
  *   prog_monitor dump   parks "reader" on a pipe, "napper" in a sleep,
  *                       "joiner" in a join, and "far-napper" on a second OS
  *                       thread; prints "ready" and sleeps 20 s (the test
@@ -63,13 +64,14 @@ static int run_spin(void)
 {
     int64_t ns = GREEN_MSEC(300);
     green_join(spawn(spinner, &ns, "spinner"), NULL);
+    green_sleep(GREEN_MSEC(200));   /* the monitor notices the stall ended */
     puts("done");
     return 0;
 }
 
 static int run_yield(void)
 {
-    int64_t y = GREEN_MSEC(300), s = GREEN_MSEC(200);
+    int64_t y = GREEN_MSEC(300), s = GREEN_MSEC(300);
     green_join(spawn(yielder, &y, "yielder"), NULL);
     green_join(spawn(spinner, &s, "late-spinner"), NULL);
     puts("done");
