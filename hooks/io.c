@@ -25,10 +25,11 @@
  *    buffer slot is free. This path uses no cached state at all.
  *  - Regular files: always "ready"; passed straight through, or run on
  *    the worker pool when GREEN_HOOKS includes "file".
- *  - accept and connect have no per-call non-blocking form. A blocking
- *    connect sets O_NONBLOCK for the duration of the call, parks until
- *    writable, reports SO_ERROR and restores the flags, so nobody (stdio
- *    on the socket, an exec'd child) ever sees the change. A listener this
+ *  - accept, connect and sendfile have no per-call non-blocking form. A
+ *    blocking connect sets O_NONBLOCK for the duration of the call, parks
+ *    until writable, reports SO_ERROR and restores the flags, so nobody
+ *    (stdio on the socket, an exec'd child) ever sees the change; sendfile
+ *    to a socket does the same around each attempt. A listener this
  *    process created gets O_NONBLOCK for good at its first hooked accept
  *    (fcntl F_GETFL keeps showing the program its own view); an inherited
  *    listener is polled, then accepted with a blocking call: if another
@@ -44,6 +45,12 @@
  * timeout, as signal(7) says. Difference, documented: close wakes green
  * threads waiting on the fd with EBADF (DESIGN.md), where Linux would
  * leave them blocked.
+ *
+ * Descriptor numbers: every hooked call that creates a descriptor resets
+ * libgreen/fd.c's slot for that number (fresh_number), because the file
+ * that had it before may have been closed where no hook sees it (fclose):
+ * libev would otherwise believe the old registration still stands and a
+ * wait on the new file would never wake.
  *
  * Rejected: setting O_NONBLOCK on every socket (breaks stdio on sockets
  * and children that inherit them); parking before trying (one wasted hub
@@ -75,6 +82,18 @@ static inline bool would_block(int e)
 static inline bool io_on(void)
 {
     return green__hook_on(GREEN_HOOK_IO);
+}
+
+/* A descriptor number handed out by the kernel again. If the previous
+ * file with this number was closed behind our back (fclose closes with
+ * glibc's internal close), libev still believes that file is registered
+ * with epoll while the kernel dropped it: a wait on the new file would
+ * never wake. Resetting the slot makes the next wait register it afresh
+ * (no syscall now; nothing at all when the slot was never used). */
+static void fresh_number(int fd)
+{
+    if (green__tls_ctx && !green__bypass)
+        green_fd_closing(fd);
 }
 
 /* Park until fd is ready for mask. *deadline is computed at the first
@@ -404,6 +423,7 @@ static bool stale_socket(int fd, ssize_t r)
 {
     if (r >= 0 || errno != ENOTSOCK)
         return false;
+    fresh_number(fd);
     green__fdstate_reset(fd);
     return true;
 }
@@ -625,22 +645,49 @@ int green_hook_sendmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags)
     }
 }
 
-/* sendfile has no per-call non-blocking form: wait until out_fd is
- * writable, then send at most SENDFILE_CHUNK; loop until n bytes, EOF or
- * an error. A chunk larger than the free socket buffer can still block
- * the hub briefly (documented). May switch. */
-ssize_t green_hook_sendfile(int out_fd, int in_fd, off_t *off, size_t n)
+/* sendfile to a socket has no per-call non-blocking form either: O_NONBLOCK
+ * is set just around each attempt (one OS thread runs every green thread
+ * of the hub, so none of them can see it) and the caller parks on EAGAIN,
+ * so the hub never waits for a slow peer. Partial counts as the kernel's.
+ * May switch. */
+static ssize_t sock_sendfile(int out_fd, int in_fd, off_t *off, size_t n)
 {
-    if (!io_on())
+    int fl = green__real.fcntl(out_fd, F_GETFL);
+    if (fl < 0 || (fl & O_NONBLOCK))
         return green__real.sendfile(out_fd, in_fd, off, n);
-    enum green__fdkind k = kind_for_call(out_fd);
-    if (k == GREEN_FD_FILE || k == GREEN_FD_UNKNOWN)
-        return green__real.sendfile(out_fd, in_fd, off, n);
+    int64_t timeo = green__fdstate_get(out_fd).sndtimeo;
+    int64_t deadline = UNSET;
+    size_t done = 0;
+    for (;;) {
+        green__real.fcntl(out_fd, F_SETFL, fl | O_NONBLOCK);
+        ssize_t r = green__real.sendfile(out_fd, in_fd, off, n - done);
+        int e = errno;
+        green__real.fcntl(out_fd, F_SETFL, fl);
+        if (r > 0) {
+            done += (size_t)r;
+            if (done == n)
+                return (ssize_t)done;
+            continue;
+        }
+        if (r == 0)
+            return (ssize_t)done;  /* end of in_fd */
+        errno = e;
+        if (!would_block(e) ||
+            park_fd(out_fd, GREEN_WRITE, &deadline, timeo, EAGAIN) < 0)
+            return done ? (ssize_t)done : -1;
+    }
+}
+
+/* sendfile to a pipe or a tty: wait until writable, then send a piece
+ * that cannot block (PIPE_BUF for pipes); loop until n bytes, EOF or an
+ * error. May switch. */
+static ssize_t other_sendfile(int out_fd, int in_fd, off_t *off, size_t n, size_t piece)
+{
     size_t done = 0;
     do {
         if (ready_for_call(out_fd, GREEN_WRITE) < 0)
             return done ? (ssize_t)done : -1;
-        size_t chunk = n - done < SENDFILE_CHUNK ? n - done : SENDFILE_CHUNK;
+        size_t chunk = n - done < piece ? n - done : piece;
         ssize_t r = green__real.sendfile(out_fd, in_fd, off, chunk);
         if (r < 0)
             return done ? (ssize_t)done : -1;
@@ -649,6 +696,19 @@ ssize_t green_hook_sendfile(int out_fd, int in_fd, off_t *off, size_t n)
         done += (size_t)r;
     } while (done < n);
     return (ssize_t)done;
+}
+
+ssize_t green_hook_sendfile(int out_fd, int in_fd, off_t *off, size_t n)
+{
+    if (!io_on())
+        return green__real.sendfile(out_fd, in_fd, off, n);
+    enum green__fdkind k = kind_for_call(out_fd);
+    if (k == GREEN_FD_FILE || k == GREEN_FD_UNKNOWN)
+        return green__real.sendfile(out_fd, in_fd, off, n);
+    if (k == GREEN_FD_SOCKET)
+        return sock_sendfile(out_fd, in_fd, off, n);
+    return other_sendfile(out_fd, in_fd, off, n,
+                          k == GREEN_FD_PIPE ? PIPE_BUF : SENDFILE_CHUNK);
 }
 
 ssize_t green_hook_pread(int fd, void *buf, size_t n, off_t off)
@@ -669,12 +729,20 @@ ssize_t green_hook_pwrite(int fd, const void *buf, size_t n, off_t off)
 
 /* ---------------------------------------------------- socket lifecycle */
 
+/* Record a descriptor made by a hooked call. */
+static void created(int fd, enum green__fdkind kind, bool nonblock)
+{
+    fresh_number(fd);
+    green__fdstate_created(fd, kind, nonblock);
+}
+
+
 int green_hook_socket(int domain, int type, int protocol)
 {
     green__real_init();
     int fd = green__real.socket(domain, type, protocol);
     if (fd >= 0)
-        green__fdstate_created(fd, GREEN_FD_SOCKET, type & SOCK_NONBLOCK);
+        created(fd, GREEN_FD_SOCKET, type & SOCK_NONBLOCK);
     return fd;
 }
 
@@ -683,8 +751,8 @@ int green_hook_socketpair(int domain, int type, int protocol, int sv[2])
     green__real_init();
     int r = green__real.socketpair(domain, type, protocol, sv);
     if (r == 0) {
-        green__fdstate_created(sv[0], GREEN_FD_SOCKET, type & SOCK_NONBLOCK);
-        green__fdstate_created(sv[1], GREEN_FD_SOCKET, type & SOCK_NONBLOCK);
+        created(sv[0], GREEN_FD_SOCKET, type & SOCK_NONBLOCK);
+        created(sv[1], GREEN_FD_SOCKET, type & SOCK_NONBLOCK);
     }
     return r;
 }
@@ -698,7 +766,7 @@ int green_hook_listen(int fd, int backlog)
 static int accepted(int fd, int flags)
 {
     if (fd >= 0)
-        green__fdstate_created(fd, GREEN_FD_SOCKET, flags & SOCK_NONBLOCK);
+        created(fd, GREEN_FD_SOCKET, flags & SOCK_NONBLOCK);
     return fd;
 }
 
@@ -815,8 +883,8 @@ int green_hook_pipe2(int fds[2], int flags)
     green__real_init();
     int r = flags ? green__real.pipe2(fds, flags) : green__real.pipe(fds);
     if (r == 0) {
-        green__fdstate_created(fds[0], GREEN_FD_PIPE, flags & O_NONBLOCK);
-        green__fdstate_created(fds[1], GREEN_FD_PIPE, flags & O_NONBLOCK);
+        created(fds[0], GREEN_FD_PIPE, flags & O_NONBLOCK);
+        created(fds[1], GREEN_FD_PIPE, flags & O_NONBLOCK);
     }
     return r;
 }
@@ -826,7 +894,7 @@ int green_hook_open(const char *path, int flags, mode_t mode)
     green__real_init();
     int fd = green__real.open(path, flags, mode);
     if (fd >= 0)
-        green__fdstate_created(fd, GREEN_FD_UNKNOWN, flags & O_NONBLOCK);
+        created(fd, GREEN_FD_UNKNOWN, flags & O_NONBLOCK);
     return fd;
 }
 
@@ -835,7 +903,7 @@ int green_hook_openat(int dirfd, const char *path, int flags, mode_t mode)
     green__real_init();
     int fd = green__real.openat(dirfd, path, flags, mode);
     if (fd >= 0)
-        green__fdstate_created(fd, GREEN_FD_UNKNOWN, flags & O_NONBLOCK);
+        created(fd, GREEN_FD_UNKNOWN, flags & O_NONBLOCK);
     return fd;
 }
 
@@ -858,8 +926,10 @@ int green_hook_dup(int fd)
 {
     green__real_init();
     int r = green__real.dup(fd);
-    if (r >= 0)
+    if (r >= 0) {
+        fresh_number(r);
         green__fdstate_dup(fd, r);
+    }
     return r;
 }
 
@@ -909,8 +979,10 @@ int green_hook_fcntl(int fd, int cmd, void *arg)
     case F_DUPFD:
     case F_DUPFD_CLOEXEC: {
         int r = green__real.fcntl(fd, cmd, (int)(intptr_t)arg);
-        if (r >= 0)
+        if (r >= 0) {
+            fresh_number(r);
             green__fdstate_dup(fd, r);
+        }
         return r;
     }
     default:

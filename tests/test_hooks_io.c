@@ -754,3 +754,69 @@ Test(hooks_io, a_signal_handler_with_sa_restart_lets_a_parked_read_continue)
     int e;
     cr_expect_eq(read_while_signalled(SA_RESTART, &e), 4);
 }
+
+static void *write_later(void *arg)
+{
+    int fd = (int)(intptr_t)arg;
+    green_sleep(GREEN_MSEC(20));
+    green_hook_write(fd, "x", 1);
+    return NULL;
+}
+
+/* Read one byte that another green thread writes 20 ms later; fails with
+ * EAGAIN after 2 s instead of hanging. */
+static ssize_t read_one_written_later(int fds[2])
+{
+    struct timeval tv = { .tv_sec = 2 };
+    cr_assert_eq(green_hook_setsockopt(fds[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv), 0);
+    green_t w = green_spawn(write_later, (void *)(intptr_t)fds[1], NULL);
+    char b;
+    ssize_t r = green_hook_read(fds[0], &b, 1);
+    green_join(w, NULL);
+    return r;
+}
+
+Test(hooks_io, a_number_closed_behind_our_back_and_reused_by_a_hooked_socket_still_wakes)
+{
+    int sv[2];
+    cr_assert_eq(green_hook_socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    cr_assert_eq(read_one_written_later(sv), 1);   /* arms the fd's watcher */
+    int n = sv[0];
+    green__real.close(sv[0]);                      /* as fclose does */
+    green__real.close(sv[1]);
+    cr_assert_eq(green_hook_socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    cr_assert_eq(sv[0], n, "the test expects the number to be reused");
+    errno = 0;
+    cr_expect_eq(read_one_written_later(sv), 1, "the wait on the reused number "
+                 "never woke: %s", strerror(errno));
+    green_hook_close(sv[0]);
+    green_hook_close(sv[1]);
+}
+
+Test(hooks_io, sendfile_to_a_socket_nobody_reads_yet_parks_and_sends_everything)
+{
+    char path[] = "/tmp/green_sf_XXXXXX";
+    int f = mkstemp(path);
+    cr_assert_geq(f, 0);
+    unlink(path);
+    size_t n = 4 << 20;
+    unsigned char *buf = malloc(n);
+    for (size_t i = 0; i < n; i++)
+        buf[i] = pattern(i);
+    cr_assert_eq(write(f, buf, n), (ssize_t)n);
+    free(buf);
+    int sv[2];
+    cr_assert_eq(green_hook_socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    struct bulk r = { .fd = sv[0], .n = n };
+    green_t tr = green_spawn(bulk_reader, &r, NULL);
+    off_t off = 0;
+    cr_expect_eq(green_hook_sendfile(sv[1], f, &off, n), (ssize_t)n);
+    cr_expect_eq(off, (off_t)n);
+    green_join(tr, NULL);
+    cr_expect_eq(r.got, n);
+    cr_expect(r.ok);
+    cr_expect_not(real_nonblock(sv[1]));
+    close(f);
+    green_hook_close(sv[0]);
+    green_hook_close(sv[1]);
+}
