@@ -31,6 +31,9 @@ GREEN__HIDDEN_HOOK int green_hook_epoll_wait(int epfd, struct epoll_event *ev, i
                                              int timeout);
 GREEN__HIDDEN_HOOK int green_hook_epoll_pwait(int epfd, struct epoll_event *ev, int max,
                                               int timeout, const sigset_t *mask);
+GREEN__HIDDEN_HOOK int green_hook_epoll_pwait2(int epfd, struct epoll_event *ev, int max,
+                                               const struct timespec *ts,
+                                               const sigset_t *mask);
 
 GREEN__HIDDEN_HOOK unsigned int green_hook_sleep(unsigned int seconds);
 GREEN__HIDDEN_HOOK int green_hook_usleep(useconds_t usec);

@@ -215,8 +215,13 @@ void green__sig_after_fork(void)
 void green__intr_begin(void)
 {
     struct green_thread *t = green__current();
-    if (t)
-        t->intr_gen = atomic_load_explicit(&sig_gen, memory_order_acquire) + 1;
+    if (!t)
+        return;
+    t->intr_gen = atomic_load_explicit(&sig_gen, memory_order_acquire) + 1;
+    /* Learn the main hub early, so that a handler running on another OS
+     * thread can poke it (cheap: the answer is cached per OS thread). */
+    if (green__unlikely(!main_ctx) && green__on_signal && on_main_os_thread())
+        main_ctx = t->ctx;
 }
 
 void green__intr_end(void)

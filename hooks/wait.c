@@ -1,6 +1,7 @@
 /*
  * wait.c - the multiplexing waits: poll, ppoll, select, pselect,
- * epoll_wait, epoll_pwait and glibc's fortified __poll_chk/__ppoll_chk.
+ * epoll_wait, epoll_pwait, epoll_pwait2 and glibc's fortified
+ * __poll_chk/__ppoll_chk.
  *
  * Shape of every hook. Pass straight through when the caller is not a
  * green thread (libev's own epoll_wait runs on the hub and must reach the
@@ -402,6 +403,21 @@ int green_hook_epoll_wait(int epfd, struct epoll_event *ev, int max, int timeout
     return r;
 }
 
+/* epoll_pwait after the first, real, zero-timeout call found nothing. */
+static int epoll_masked_slow(int epfd, struct epoll_event *ev, int max,
+                             int64_t deadline, const sigset_t *mask)
+{
+    sigset_t saved;
+    int e = green__sigmask_enter(mask, &saved);
+    if (e) {
+        errno = e;
+        return -1;
+    }
+    int r = epoll_slow(epfd, ev, max, deadline);
+    green__sigmask_leave(mask, &saved);
+    return r;
+}
+
 int green_hook_epoll_pwait(int epfd, struct epoll_event *ev, int max, int timeout,
                            const sigset_t *mask)
 {
@@ -410,17 +426,30 @@ int green_hook_epoll_pwait(int epfd, struct epoll_event *ev, int max, int timeou
         return green__real.epoll_pwait(epfd, ev, max, timeout, mask);
     green__intr_begin();
     int r = green__real.epoll_pwait(epfd, ev, max, 0, mask);
-    if (r == 0) {
-        sigset_t saved;
-        int e = green__sigmask_enter(mask, &saved);
-        if (e) {
-            errno = e;
-            r = -1;
-        } else {
-            r = epoll_slow(epfd, ev, max, ms_deadline(timeout));
-            green__sigmask_leave(mask, &saved);
-        }
+    if (r == 0)
+        r = epoll_masked_slow(epfd, ev, max, ms_deadline(timeout), mask);
+    green__intr_end();
+    return r;
+}
+
+/* glibc 2.35+: a timespec timeout (NULL = forever). */
+int green_hook_epoll_pwait2(int epfd, struct epoll_event *ev, int max,
+                            const struct timespec *ts, const sigset_t *mask)
+{
+    static const struct timespec zero = { 0, 0 };
+    green__real_init();
+    if (!green__real.epoll_pwait2) {
+        errno = ENOSYS;
+        return -1;
     }
+    if ((ts && !ts->tv_sec && !ts->tv_nsec) || !green__hook_on(GREEN_HOOK_IO) ||
+        (ts && (ts->tv_sec < 0 || ts->tv_nsec < 0 || ts->tv_nsec >= 1000000000)))
+        return green__real.epoll_pwait2(epfd, ev, max, ts, mask);
+    int64_t deadline = ts_deadline(ts);
+    green__intr_begin();
+    int r = green__real.epoll_pwait2(epfd, ev, max, &zero, mask);
+    if (r == 0)
+        r = epoll_masked_slow(epfd, ev, max, deadline, mask);
     green__intr_end();
     return r;
 }

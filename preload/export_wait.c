@@ -19,6 +19,7 @@ E int select(int nfds, fd_set *r, fd_set *w, fd_set *x, struct timeval *tv) { re
 E int pselect(int nfds, fd_set *r, fd_set *w, fd_set *x, const struct timespec *ts, const sigset_t *m) { return green_hook_pselect(nfds, r, w, x, ts, m); }
 E int epoll_wait(int epfd, struct epoll_event *ev, int max, int timeout) { return green_hook_epoll_wait(epfd, ev, max, timeout); }
 E int epoll_pwait(int epfd, struct epoll_event *ev, int max, int timeout, const sigset_t *m) { return green_hook_epoll_pwait(epfd, ev, max, timeout, m); }
+E int epoll_pwait2(int epfd, struct epoll_event *ev, int max, const struct timespec *ts, const sigset_t *m) { return green_hook_epoll_pwait2(epfd, ev, max, ts, m); }
 
 E unsigned int sleep(unsigned int s) { return green_hook_sleep(s); }
 E int usleep(useconds_t us) { return green_hook_usleep(us); }

@@ -631,3 +631,74 @@ Test(hooks_wait, sigsuspend_unblocks_for_the_wait_and_restores_the_mask)
     green_join(t, NULL);
     sigprocmask(SIG_SETMASK, &old, NULL);
 }
+
+struct masked_poll {
+    int fd;
+    int r, err;
+};
+
+static void *ppoll_unblocking_usr1(void *arg)
+{
+    struct masked_poll *m = arg;
+    struct pollfd fd = { .fd = m->fd, .events = POLLIN };
+    sigset_t none;
+    sigemptyset(&none);
+    errno = 0;
+    m->r = green_hook_ppoll(&fd, 1, NULL, &none);
+    m->err = errno;
+    return NULL;
+}
+
+Test(hooks_wait, ppoll_with_a_mask_that_unblocks_a_signal_is_the_one_interrupted)
+{
+    install(SIGUSR1, SA_RESTART);
+    sigset_t blk, old;
+    sigemptyset(&blk);
+    sigaddset(&blk, SIGUSR1);
+    cr_assert_eq(sigprocmask(SIG_BLOCK, &blk, &old), 0);
+    int p[2];
+    cr_assert_eq(pipe(p), 0);
+    /* Not the main green thread: its mask makes it the target. */
+    struct masked_poll m = { .fd = p[0], .r = 99 };
+    green_t w = green_spawn(ppoll_unblocking_usr1, &m, NULL);
+    green_t k = green_spawn(raise_after_30ms, NULL, NULL);
+    cr_assert_eq(green_join(w, NULL), 0);
+    cr_assert_eq(m.r, -1);
+    cr_assert_eq(m.err, EINTR);
+    cr_assert_eq(handled, 1);
+    green_join(k, NULL);
+    sigset_t now;
+    sigprocmask(SIG_BLOCK, NULL, &now);
+    cr_assert(sigismember(&now, SIGUSR1), "the thread's mask is back after ppoll");
+    /* A signal already pending that the mask unblocks: EINTR at once. */
+    kill(getpid(), SIGUSR1);
+    cr_assert_eq(handled, 1);
+    ppoll_unblocking_usr1(&m);
+    cr_assert_eq(m.r, -1);
+    cr_assert_eq(m.err, EINTR);
+    cr_assert_eq(handled, 2);
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    close(p[0]);
+    close(p[1]);
+}
+
+Test(hooks_wait, epoll_pwait2_parks_with_a_timespec_timeout)
+{
+    int p[2];
+    cr_assert_eq(pipe(p), 0);
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    struct epoll_event ev = { .events = EPOLLIN, .data.fd = p[0] };
+    cr_assert_eq(epoll_ctl(ep, EPOLL_CTL_ADD, p[0], &ev), 0);
+    struct epoll_event out[2];
+    struct timespec ts = { 0, 20000000 };
+    int64_t t0 = mono_ns();
+    cr_assert_eq(green_hook_epoll_pwait2(ep, out, 2, &ts, NULL), 0);
+    cr_assert_geq(mono_ns() - t0, GREEN_MSEC(20));
+    green_t w = green_spawn(write_after_50ms, (void *)(intptr_t)p[1], NULL);
+    cr_assert_eq(green_hook_epoll_pwait2(ep, out, 2, NULL, NULL), 1);
+    cr_assert_eq(out[0].data.fd, p[0]);
+    green_join(w, NULL);
+    close(ep);
+    close(p[0]);
+    close(p[1]);
+}
