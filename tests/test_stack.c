@@ -16,6 +16,13 @@
 #include <unistd.h>
 #include "green.h"
 
+/* Frames are larger under ASan (redzones): recurse less deep there. */
+#if defined(__SANITIZE_ADDRESS__)
+#define DEEP_1MIB 650
+#else
+#define DEEP_1MIB 900
+#endif
+
 static int count_maps(void)
 {
     FILE *f = fopen("/proc/self/maps", "r");
@@ -47,7 +54,7 @@ static void *recurse(void *arg)
 Test(stack, a_thread_can_use_most_of_a_1_mib_stack)
 {
     green_attr_t a = { .stack_size = 1 << 20 };
-    green_t t = green_spawn(recurse, (void *)900, &a);   /* ~900 KiB deep */
+    green_t t = green_spawn(recurse, (void *)DEEP_1MIB, &a);   /* ~900 KiB deep */
     cr_assert(t);
     void *r = (void *)1;
     cr_assert_eq(green_join(t, &r), 0);
@@ -145,7 +152,7 @@ Test(stack, green_stack_size_sets_the_default_size)
     cr_expect_eq(errno, EINVAL);
     cr_expect_eq(green_set_default_stack_size(1 << 20), 0);
     cr_expect_eq(green_default_stack_size(), 1 << 20);
-    green_t t = green_spawn(recurse, (void *)900, NULL);   /* fits in 1 MiB */
+    green_t t = green_spawn(recurse, (void *)DEEP_1MIB, NULL);   /* fits in 1 MiB */
     void *r = (void *)1;
     cr_assert_eq(green_join(t, &r), 0);
     cr_expect_eq((intptr_t)r, 0);
@@ -163,8 +170,8 @@ Test(stack, a_default_size_raised_after_stacks_were_pooled_is_honoured)
         cr_assert_eq(green_join(t, NULL), 0);
     }
     cr_assert_eq(green_set_default_stack_size(1 << 20), 0);
-    green_t g = green_spawn(recurse, (void *)900, NULL);
-    green_t u = green_spawn(recurse, (void *)900, &plain);
+    green_t g = green_spawn(recurse, (void *)DEEP_1MIB, NULL);
+    green_t u = green_spawn(recurse, (void *)DEEP_1MIB, &plain);
     void *r = (void *)1;
     cr_assert_eq(green_join(g, &r), 0);
     cr_expect_eq((intptr_t)r, 0);
@@ -263,6 +270,9 @@ Test(stack, an_ordinary_segfault_in_a_green_thread_is_not_called_an_overflow)
 {
     char err[4096];
     int st = run_child(null_child, err, sizeof err);
-    cr_expect(WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV, "status %#x", st);
+    /* ASan's own SEGV report ends the process with exit status 1. */
+    cr_expect((WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV) ||
+              (WIFEXITED(st) && WEXITSTATUS(st) != 0 && WEXITSTATUS(st) != 4),
+              "status %#x", st);
     cr_expect(strstr(err, "stack overflow") == NULL, "stderr: %s", err);
 }
