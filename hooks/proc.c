@@ -10,7 +10,8 @@
  * calling thread: a preloaded program that forks without exec'ing gets
  * copies of its other threads running in the child). Green threads of
  * other OS threads are gone with their OS threads. The child's signal
- * bookkeeping is pointed at its own hub.
+ * bookkeeping is pointed at its own hub (pthread_atfork, so daemon() and
+ * other forks inside libc get it too).
  *
  * vfork. A vfork child borrows the parent's memory until it execs, and
  * programs call dup2/close in it: our hooks would then rewrite the parent's
@@ -39,6 +40,7 @@
 #define _GNU_SOURCE
 #include "hooks_proc.h"
 #include "hooks_signal.h"
+#include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -48,13 +50,13 @@
 
 /* ---------------------------------------------------------------- fork */
 
+/* The child fix-ups (signal bookkeeping, system()'s SIGCHLD block) run
+ * from pthread_atfork handlers, so that forks we do not see (daemon(),
+ * a direct syscall wrapper in glibc) get them too. */
 pid_t green_hook_fork(void)
 {
     green__real_init();
-    pid_t p = green__real.fork();
-    if (p == 0)
-        green__sig_after_fork();
-    return p;
+    return green__real.fork();
 }
 
 pid_t green_hook_vfork(void)
@@ -205,6 +207,22 @@ static void sigchld_unblock(void)
     sigemptyset(&s);
     sigaddset(&s, SIGCHLD);
     sigprocmask(SIG_UNBLOCK, &s, NULL);
+}
+
+/* A fork child has no thread left in system(): undo their SIGCHLD block
+ * (the mask is inherited from the forking OS thread). */
+static void sigchld_after_fork(void)
+{
+    if (!sigchld_blockers)
+        return;
+    sigchld_blockers = 1;
+    sigchld_unblock();
+}
+
+__attribute__((constructor)) static void proc_register_atfork(void)
+{
+    pthread_atfork(NULL, NULL, sigchld_after_fork);
+    pthread_atfork(NULL, NULL, green__sig_after_fork);
 }
 
 int green_hook_system(const char *command)

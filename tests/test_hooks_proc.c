@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -249,4 +250,33 @@ Test(hooks_proc, system_runs_the_command_while_others_keep_running)
     cr_assert_eq(WEXITSTATUS(st), 5);
     cr_assert_gt(during, 10, "spinner ran %ld times", during);
     cr_assert_neq(green_hook_system(NULL), 0, "a shell is available");
+}
+
+static void *system_sleep(void *arg)
+{
+    (void)arg;
+    return (void *)(intptr_t)green_hook_system("sleep 0.2");
+}
+
+Test(hooks_proc, a_fork_during_another_threads_system_leaves_sigchld_unblocked_in_the_child)
+{
+    green_t s = green_spawn(system_sleep, NULL, NULL);
+    green_sleep(GREEN_MSEC(30));           /* s is parked in system() */
+    sigset_t now;
+    sigprocmask(SIG_BLOCK, NULL, &now);
+    cr_assert(sigismember(&now, SIGCHLD), "system() blocks SIGCHLD meanwhile");
+    pid_t pid = green_hook_fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        sigprocmask(SIG_BLOCK, NULL, &now);
+        _exit(sigismember(&now, SIGCHLD) ? 1 : 0);
+    }
+    int st = 0;
+    cr_assert_eq(green_hook_waitpid(pid, &st, 0), pid);
+    cr_assert_eq(WEXITSTATUS(st), 0, "SIGCHLD stayed blocked in the child");
+    void *r;
+    cr_assert_eq(green_join(s, &r), 0);
+    cr_assert_eq((intptr_t)r, 0);
+    sigprocmask(SIG_BLOCK, NULL, &now);
+    cr_assert(!sigismember(&now, SIGCHLD), "unblocked again after system()");
 }
