@@ -319,6 +319,31 @@ static size_t op_total(const struct sockop *o)
     return o->op == OP_SENDMSG ? iov_total(o->msg->msg_iov, o->msg->msg_iovlen) : o->len;
 }
 
+/* Fill tmp (at most max entries) with the part of iov[0..cnt) that starts
+ * skip bytes in and holds at most limit bytes, leaving out empty entries.
+ * Returns the number of entries used. */
+static int iov_window(const struct iovec *iov, size_t cnt, size_t skip, size_t limit,
+                      struct iovec *tmp, int max)
+{
+    size_t k = 0;
+    while (k < cnt && skip >= iov[k].iov_len)
+        skip -= iov[k++].iov_len;
+    int n = 0;
+    for (; k < cnt && n < max && limit > 0; k++) {
+        size_t len = iov[k].iov_len - skip;
+        if (len == 0)
+            continue;
+        if (len > limit)
+            len = limit;
+        tmp[n].iov_base = (char *)iov[k].iov_base + skip;
+        tmp[n].iov_len = len;
+        limit -= len;
+        skip = 0;
+        n++;
+    }
+    return n;
+}
+
 /* Send the part of o after `done` bytes once, non-blocking. Ancillary
  * data went with the first piece. */
 static ssize_t send_rest(const struct sockop *o, size_t done)
@@ -331,18 +356,10 @@ static ssize_t send_rest(const struct sockop *o, size_t done)
     }
     struct iovec tmp[IOV_CHUNK];
     const struct msghdr *m = o->msg;
-    size_t k = 0, skip = done;
-    while (k < m->msg_iovlen && skip >= m->msg_iov[k].iov_len)
-        skip -= m->msg_iov[k++].iov_len;
-    int n = 0;
-    for (; k < m->msg_iovlen && n < IOV_CHUNK; k++, n++) {
-        tmp[n].iov_base = (char *)m->msg_iov[k].iov_base + skip;
-        tmp[n].iov_len = m->msg_iov[k].iov_len - skip;
-        skip = 0;
-    }
     struct msghdr rest = *m;
     rest.msg_iov = tmp;
-    rest.msg_iovlen = (size_t)n;
+    rest.msg_iovlen = (size_t)iov_window(m->msg_iov, m->msg_iovlen, done, SIZE_MAX,
+                                         tmp, IOV_CHUNK);
     if (done) {
         rest.msg_control = NULL;
         rest.msg_controllen = 0;
@@ -402,9 +419,34 @@ static void forget_received_fds(const struct msghdr *m)
         size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
         int fds[n ? n : 1];
         memcpy(fds, CMSG_DATA(c), n * sizeof(int));
-        for (size_t k = 0; k < n; k++)
+        for (size_t k = 0; k < n; k++) {
+            fresh_number(fds[k]);
             green__fdstate_reset(fds[k]);
+        }
     }
+}
+
+/* A blocking writev to a pipe: atomic when it fits in PIPE_BUF, as the
+ * kernel promises; otherwise in pieces of at most PIPE_BUF. May switch. */
+static ssize_t pipe_writev(int fd, const struct iovec *iov, int iovcnt)
+{
+    size_t total = iov_total(iov, (size_t)iovcnt), done = 0;
+    if (total <= PIPE_BUF) {
+        if (ready_for_call(fd, GREEN_WRITE) < 0)
+            return -1;
+        return green__real.writev(fd, iov, iovcnt);
+    }
+    struct iovec tmp[IOV_CHUNK];
+    while (done < total) {
+        if (ready_for_call(fd, GREEN_WRITE) < 0)
+            return done ? (ssize_t)done : -1;
+        int n = iov_window(iov, (size_t)iovcnt, done, PIPE_BUF, tmp, IOV_CHUNK);
+        ssize_t r = green__real.writev(fd, tmp, n);
+        if (r < 0)
+            return done ? (ssize_t)done : -1;
+        done += (size_t)r;
+    }
+    return (ssize_t)done;
 }
 
 /* ------------------------------------------------- read/write dispatch */
@@ -519,7 +561,8 @@ ssize_t green_hook_writev(int fd, const struct iovec *iov, int iovcnt)
                                                     .iov = iov, .iovcnt = iovcnt });
         return green__real.writev(fd, iov, iovcnt);
     }
-    /* Pipes: a writev larger than the free space may block the hub. */
+    if (k == GREEN_FD_PIPE)
+        return pipe_writev(fd, iov, iovcnt);
     if (ready_for_call(fd, GREEN_WRITE) < 0)
         return -1;
     return green__real.writev(fd, iov, iovcnt);

@@ -820,3 +820,78 @@ Test(hooks_io, sendfile_to_a_socket_nobody_reads_yet_parks_and_sends_everything)
     green_hook_close(sv[0]);
     green_hook_close(sv[1]);
 }
+
+static void *pipe_writev_big(void *arg)
+{
+    struct bulk *b = arg;
+    unsigned char *buf = malloc(b->n);
+    for (size_t i = 0; i < b->n; i++)
+        buf[i] = pattern(i);
+    struct iovec iov[300];
+    size_t per = b->n / 300, off = 0;
+    for (int k = 0; k < 300; k++) {
+        iov[k].iov_base = buf + off;
+        iov[k].iov_len = k == 299 ? b->n - off : (k % 7 ? per : 0);   /* some empty */
+        off += iov[k].iov_len;
+    }
+    b->r = green_hook_writev(b->fd, iov, 300);
+    free(buf);
+    return NULL;
+}
+
+Test(hooks_io, a_big_writev_on_a_pipe_read_by_another_green_thread_completes)
+{
+    int p[2];
+    cr_assert_eq(green_hook_pipe(p), 0);
+    size_t n = 1 << 20;
+    struct bulk w = { .fd = p[1], .n = n }, r = { .fd = p[0], .n = n };
+    green_t tw = green_spawn(pipe_writev_big, &w, NULL);
+    green_t tr = green_spawn(bulk_reader, &r, NULL);
+    green_join(tw, NULL);
+    green_join(tr, NULL);
+    cr_expect_eq(w.r, (ssize_t)n);
+    cr_expect_eq(r.got, n);
+    cr_expect(r.ok);
+    green_hook_close(p[0]);
+    green_hook_close(p[1]);
+}
+
+Test(hooks_io, a_descriptor_received_with_scm_rights_starts_with_a_clean_entry)
+{
+    int sv[2], p[2];
+    cr_assert_eq(green_hook_socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    cr_assert_eq(green__real.pipe2(p, O_NONBLOCK), 0);
+    char data = 'f';
+    struct iovec iov = { &data, 1 };
+    union { struct cmsghdr h; char b[CMSG_SPACE(sizeof(int))]; } ctl = { 0 };
+    struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.b,
+                        .msg_controllen = sizeof ctl.b };
+    struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &p[0], sizeof(int));
+    cr_assert_eq(green_hook_sendmsg(sv[1], &m, 0), 1);
+    /* Make the number the new descriptor will get look like a socket. */
+    int expect = dup(0);
+    cr_assert_geq(expect, 0);
+    green__real.close(expect);
+    green__fdstate_created(expect, GREEN_FD_SOCKET, false);
+    union { struct cmsghdr h; char b[CMSG_SPACE(sizeof(int))]; } rctl = { 0 };
+    struct msghdr rm = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = rctl.b,
+                         .msg_controllen = sizeof rctl.b };
+    cr_assert_eq(green_hook_recvmsg(sv[0], &rm, 0), 1);
+    int got;
+    memcpy(&got, CMSG_DATA(CMSG_FIRSTHDR(&rm)), sizeof got);
+    cr_assert_eq(got, expect);
+    cr_expect_eq(green__fdstate_peek(got).kind, GREEN_FD_UNKNOWN);
+    char b[2];
+    errno = 0;
+    cr_expect_eq(green_hook_read(got, b, sizeof b), -1, "the received pipe is empty");
+    cr_expect_eq(errno, EAGAIN, "and non-blocking: %s", strerror(errno));
+    green_hook_close(got);
+    green_hook_close(p[0]);
+    green_hook_close(p[1]);
+    green_hook_close(sv[0]);
+    green_hook_close(sv[1]);
+}
