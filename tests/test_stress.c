@@ -1,0 +1,228 @@
+/*
+ * test_stress.c - stress and fault tests of the LD_PRELOAD shim (issue 5):
+ * plain pthread programs from tests/progs/stress run as children with
+ * LD_PRELOAD=$GREEN_LIB, each bounded in time and count and stopping by
+ * itself (every child has an alarm() watchdog or a harness deadline).
+ *
+ * Each test first proves the shim was in charge of the child: a "PROOF"
+ * or "PEAK" line showing 1-2 OS threads while hundreds or thousands of
+ * pthreads were alive, and that read()/accept() resolve to libgreen. Then
+ * it checks the results the child counted: bytes lost, duplicated or out
+ * of place, wrong wake-ups, hangs, early sleeps, errno values against the
+ * kernel's rules (the same program run natively where that is possible).
+ *
+ * The figures these tests produce are in docs/reliability.md.
+ */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+struct child {
+    pid_t pid;
+    int out;                /* read end of the child's stdout, -1 at EOF */
+    int err;                /* read end of the child's stderr, -1 at EOF */
+    char buf[1 << 16];      /* stdout so far, NUL-terminated */
+    size_t len;
+    char ebuf[1 << 14];     /* stderr so far, NUL-terminated */
+    size_t elen;
+};
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Start tests/progs/stress/prog with args (NULL-terminated), preloaded or
+ * not. */
+static void child_start(struct child *c, bool preload, const char *prog, char **args)
+{
+    const char *dir = getenv("GREEN_PROGS"), *lib = getenv("GREEN_LIB");
+    cr_assert(dir && lib, "GREEN_PROGS and GREEN_LIB must be set (run through meson test)");
+    char path[4096];
+    snprintf(path, sizeof path, "%s/stress/%s", dir, prog);
+    char *argv[16] = { path };
+    for (int k = 0; args && args[k] && k < 14; k++)
+        argv[k + 1] = args[k];
+    int p[2], e[2];
+    cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
+    cr_assert_eq(pipe2(e, O_CLOEXEC), 0);
+    fflush(NULL);
+    c->len = c->elen = 0;
+    c->buf[0] = c->ebuf[0] = 0;
+    c->pid = fork();
+    cr_assert_geq(c->pid, 0);
+    if (c->pid == 0) {
+        dup2(p[1], 1);
+        dup2(e[1], 2);
+        if (preload)
+            setenv("LD_PRELOAD", lib, 1);
+        else
+            unsetenv("LD_PRELOAD");
+        execv(path, argv);
+        _exit(127);
+    }
+    close(p[1]);
+    close(e[1]);
+    c->out = p[0];
+    c->err = e[0];
+}
+
+static void drain(int *fd, char *buf, size_t *len, size_t cap)
+{
+    ssize_t r = read(*fd, buf + *len, cap - 1 - *len);
+    if (r <= 0) {
+        close(*fd);
+        *fd = -1;
+        return;
+    }
+    *len += (size_t)r;
+    buf[*len] = 0;
+}
+
+/* Read what the child writes within timeout_ms. False at EOF or timeout. */
+static bool child_fill(struct child *c, int timeout_ms)
+{
+    if (c->out < 0 && c->err < 0)
+        return false;
+    struct pollfd pf[2] = { { .fd = c->out, .events = POLLIN },
+                            { .fd = c->err, .events = POLLIN } };
+    if (poll(pf, 2, timeout_ms) <= 0)
+        return false;
+    if (pf[0].revents)
+        drain(&c->out, c->buf, &c->len, sizeof c->buf);
+    if (pf[1].revents)
+        drain(&c->err, c->ebuf, &c->elen, sizeof c->ebuf);
+    return true;
+}
+
+static const char *find_line(const struct child *c, const char *prefix)
+{
+    size_t n = strlen(prefix);
+    for (const char *s = c->buf; *s;) {
+        const char *nl = strchr(s, '\n');
+        if (!nl)
+            break;
+        if (!strncmp(s, prefix, n))
+            return s;
+        s = nl + 1;
+    }
+    return NULL;
+}
+
+/* The first complete stdout line starting with prefix, or NULL after
+ * timeout_ms or EOF. */
+static const char *child_line(struct child *c, const char *prefix, int timeout_ms)
+{
+    long long end = now_ms() + timeout_ms;
+    for (;;) {
+        const char *s = find_line(c, prefix);
+        if (s)
+            return s;
+        long long left = end - now_ms();
+        if (left <= 0 || (!child_fill(c, (int)left) && c->out < 0 && c->err < 0))
+            return find_line(c, prefix);
+    }
+}
+
+/* Collect the rest of the output and the status: exit code, 128 + signal,
+ * or -1 when it was killed after timeout_ms. */
+static int child_finish(struct child *c, int timeout_ms)
+{
+    long long end = now_ms() + timeout_ms;
+    while ((c->out >= 0 || c->err >= 0) && now_ms() < end)
+        child_fill(c, 100);
+    int st;
+    for (;;) {
+        pid_t w = waitpid(c->pid, &st, WNOHANG);
+        if (w == c->pid)
+            return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+        if (now_ms() >= end) {
+            kill(c->pid, SIGKILL);
+            waitpid(c->pid, &st, 0);
+            return -1;
+        }
+        struct timespec ts = { 0, 10 * 1000 * 1000 };
+        nanosleep(&ts, NULL);
+    }
+}
+
+/* The integer after "key=" in line (up to its end), or fail the test. */
+static long long field(const char *line, const char *key)
+{
+    cr_assert(line, "missing output line (looking for %s)", key);
+    const char *nl = strchr(line, '\n');
+    size_t kl = strlen(key);
+    for (const char *s = line; s && (!nl || s < nl); s = strchr(s + 1, ' ')) {
+        const char *w = *s == ' ' ? s + 1 : s;
+        if (!strncmp(w, key, kl) && w[kl] == '=')
+            return atoll(w + kl + 1);
+    }
+    cr_assert_fail("no %s= in line: %.*s", key, nl ? (int)(nl - line) : 200, line);
+    return 0;
+}
+
+/* Run a preloaded program to the end; check its PROOF line and exit 0. */
+static void run_proved(struct child *c, const char *prog, char **args, int timeout_ms)
+{
+    child_start(c, true, prog, args);
+    int st = child_finish(c, timeout_ms);
+    cr_log_info("%s stdout:\n%s\nstderr:\n%s", prog, c->buf, c->ebuf);
+    const char *p = find_line(c, "PROOF");
+    cr_assert(p, "%s printed no PROOF line (status %d); stderr: %s", prog, st, c->ebuf);
+    cr_assert_leq(field(p, "threads"), 2, "200 parked pthreads ran on %lld OS threads: "
+                  "the shim did not take pthread_create", field(p, "threads"));
+    cr_assert_eq(field(p, "hooked"), 1, "read() is not libgreen's");
+    cr_assert_eq(st, 0, "%s exited with %d; stderr: %s", prog, st, c->ebuf);
+}
+
+/* ------------------------------------------------------------ integrity */
+
+Test(stress, three_thousand_connections_echo_every_byte_through_tiny_buffers_and_slow_readers,
+     .timeout = 170)
+{
+    enum { CONNS = 3000 };
+    static struct child srv, cli;
+    /* 3,000 client + 3,000 server sockets: 6,001 fds in two processes, far
+     * under the 20,000 per-process limit of the test machines. */
+    child_start(&srv, true, "prog_stress_echo", (char *[]){ "server", "3000", NULL });
+    const char *port = child_line(&srv, "PORT ", 5000);
+    cr_assert(port, "the server printed no port; stderr: %s", srv.ebuf);
+    char ps[16];
+    snprintf(ps, sizeof ps, "%d", atoi(port + 5));
+    child_start(&cli, true, "prog_stress_echo", (char *[]){ "client", ps, "3000", "65536", NULL });
+    int cst = child_finish(&cli, 150000);
+    int sst = child_finish(&srv, 10000);
+    cr_log_info("server:\n%s%s\nclient:\n%s%s", srv.buf, srv.ebuf, cli.buf, cli.ebuf);
+    const char *sp = find_line(&srv, "PEAK"), *cp = find_line(&cli, "PEAK");
+    cr_assert(sp && cp, "no PEAK line: server %s / client %s", srv.ebuf, cli.ebuf);
+    cr_assert_eq(field(sp, "live"), CONNS);
+    cr_assert_leq(field(sp, "threads"), 2, "3000 server pthreads on %lld OS threads",
+                  field(sp, "threads"));
+    cr_assert_leq(field(cp, "threads"), 2, "6000 client pthreads on %lld OS threads",
+                  field(cp, "threads"));
+    cr_assert_eq(cst, 0, "client status %d: %s", cst, cli.ebuf);
+    cr_assert_eq(sst, 0, "server status %d: %s", sst, srv.ebuf);
+    const char *r = find_line(&cli, "RESULT"), *s = find_line(&srv, "SERVED");
+    cr_assert_eq(field(s, "hooked"), 1, "accept() is not libgreen's");
+    cr_assert_eq(field(r, "ok"), CONNS);
+    cr_assert_eq(field(r, "corrupt"), 0, "bytes reordered or corrupted");
+    cr_assert_eq(field(r, "lost"), 0);
+    cr_assert_eq(field(r, "extra"), 0, "bytes duplicated");
+    cr_assert_eq(field(r, "errors"), 0);
+    cr_assert_eq(field(r, "sent"), field(r, "received"));
+    cr_assert_eq(field(s, "bytes"), field(r, "sent"));
+    cr_assert_eq(field(s, "conns"), CONNS);
+    cr_assert_eq(field(s, "errors"), 0);
+    cr_assert_gt(field(r, "sent"), 50LL * 1000 * 1000, "too little data to mean anything");
+}
