@@ -10,7 +10,7 @@
 set -eu
 src=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$src/build-bench}
-benches="bench_switch bench_spawn bench_yield bench_parked"
+benches="bench_switch bench_spawn bench_yield bench_parked bench_fdwait"
 
 if [ ! -f "$build/build.ninja" ]; then
     meson setup "$build" "$src" -Ddemos=true -Dtests=false --buildtype=release >/dev/null
@@ -24,6 +24,16 @@ for b in $benches; do
     echo "## $b"
     "$build/bench/$b"
 done
+
+# Syscalls of the fd ping-pong: epoll_ctl per round trip must stay ~0
+# (per-fd watchers stay armed across waits).
+if command -v strace >/dev/null 2>&1; then
+    echo "## strace -c of bench_fdwait (syscalls per round trip)"
+    n=20000
+    strace -f -c -o /tmp/green_bench_strace.$$ "$build/bench/bench_fdwait" --only=x $n >/dev/null 2>&1
+    awk -v n=$n '$NF ~ /^(epoll_ctl|epoll_wait|recvfrom|sendto)$/ { printf "syscalls_%s_per_round_trip=%.3f\n", $NF, $4 / n }' /tmp/green_bench_strace.$$
+    rm -f /tmp/green_bench_strace.$$
+fi
 
 command -v valgrind >/dev/null 2>&1 || { echo "# valgrind missing: no instruction counts"; exit 0; }
 
