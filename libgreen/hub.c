@@ -705,7 +705,9 @@ _Noreturn void green__thread_finish(struct green_thread *t, void *result)
     if (t->switched_to)
         resume_switchers(c, t);
     green__waitq_wake_all(&t->joiners, 0);
-    if (--c->nthreads == 0)
+    /* green_run waits for nthreads 0 on main, 1 (itself) on any other
+     * thread; waiters re-check, so waking at 1 is only a spurious wake. */
+    if (--c->nthreads <= 1)
         green__waitq_wake_all(&c->all_done, 0);
     green__assert("hub", c->dead == NULL);
     c->dead = t;
