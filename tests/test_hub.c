@@ -385,3 +385,23 @@ Test(hub, a_forked_child_has_a_working_hub)
     close(pp[0]);
     close(pp[1]);
 }
+
+#include <sys/resource.h>
+
+static double cpu_ms(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec * 1e3 + (double)ru.ru_utime.tv_usec / 1e3 +
+           (double)ru.ru_stime.tv_sec * 1e3 + (double)ru.ru_stime.tv_usec / 1e3;
+}
+
+Test(hub, a_hub_with_only_sleepers_blocks_instead_of_spinning)
+{
+    green_t t = green_spawn(sleep_record, (int64_t[2]){ GREEN_MSEC(300), 0 }, NULL);
+    double c0 = cpu_ms();
+    cr_assert_eq(green_sleep(GREEN_MSEC(300)), 0);
+    double used = cpu_ms() - c0;
+    cr_assert_eq(green_join(t, NULL), 0);
+    cr_expect_lt(used, 150.0, "the hub burnt %.1f ms of CPU in a 300 ms sleep", used);
+}

@@ -426,3 +426,22 @@ Test(thread, detaching_a_finished_thread_frees_it)
     cr_expect_eq(errno, EINVAL);
     cr_assert_eq(green_run(), 0);
 }
+
+static void *run_from_green(void *arg)
+{
+    (void)arg;
+    finished = 0;
+    green_attr_t a = { .detached = true };
+    for (int i = 0; i < 3; i++)
+        green_spawn(sleep_then_count, (void *)(intptr_t)(i + 1), &a);
+    int r = green_run();
+    return (void *)(intptr_t)(r == 0 ? finished : -errno);
+}
+
+Test(thread, green_run_in_a_green_thread_returns_when_the_others_are_done)
+{
+    green_t t = green_spawn(run_from_green, NULL, NULL);
+    void *r = NULL;
+    cr_assert_eq(green_join(t, &r), 0);
+    cr_expect_eq((intptr_t)r, 3, "green_run returned %ld", (long)(intptr_t)r);
+}
