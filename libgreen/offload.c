@@ -159,7 +159,12 @@ int green_offload(void *(*fn)(void *), void *arg, void **result)
         code = green__park(GREEN_WHY_OFFLOAD, (uintptr_t)fn, NULL, GREEN_FOREVER);
     } while (code == 0 && !j->completed);
     if (code) {
-        j->abandoned = true;   /* job_done frees it */
+        /* Killed or timed out. If job_done already ran (it readied us
+         * too late: the kill had won), nobody else will free j. */
+        if (j->completed)
+            free(j);
+        else
+            j->abandoned = true;   /* job_done frees it */
         return green__result(code);
     }
     if (result)
