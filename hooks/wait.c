@@ -131,13 +131,48 @@ static int64_t ts_deadline(const struct timespec *ts)
  * and errno otherwise. */
 static int park_failed(int code, int64_t deadline)
 {
+    if (code == ECANCELED)
+        code = green__cancel_point(code);   /* pthread_cancel exits here */
     if (code == ETIMEDOUT && (deadline < 0 || green_now() >= deadline))
         return 0;
     errno = code;
     return -1;
 }
 
+/* Was entry k's descriptor closed (green_fd_closing) during the last park?
+ * Its number may already name a new file, which a re-poll would report in
+ * its place. */
+static bool ws_closed(const struct waitset *ws, int k)
+{
+    return (ws->w[k].node[0].data | ws->w[k].node[1].data) & GREEN__FD_CLOSED;
+}
+
+static bool ws_any_closed(const struct waitset *ws)
+{
+    for (int k = 0; k < ws->n; k++)
+        if (ws_closed(ws, k))
+            return true;
+    return false;
+}
+
 /* ---------------------------------------------------------------- poll */
+
+/* Entries whose descriptor was closed while we were parked report POLLNVAL
+ * (as if the close had come first), not the state of a new file that
+ * reuses the number. Returns the new count of entries with revents. */
+static int poll_mark_closed(const struct waitset *ws, struct pollfd *fds, nfds_t n, int r)
+{
+    if (r < 0 || !ws_any_closed(ws))
+        return r;
+    for (int k = 0; k < ws->n; k++)
+        for (nfds_t i = 0; i < n && ws_closed(ws, k); i++)
+            if (fds[i].fd == ws->w[k].fd)
+                fds[i].revents = POLLNVAL;
+    int count = 0;
+    for (nfds_t i = 0; i < n; i++)
+        count += fds[i].revents != 0;
+    return count;
+}
 
 static int poll_mask(short ev, bool *recheck)
 {
@@ -173,7 +208,7 @@ static int poll_slow(struct pollfd *fds, nfds_t n, int64_t deadline)
             r = park_failed(code, deadline);
             break;
         }
-        r = green__real.poll(fds, n, 0);
+        r = poll_mark_closed(&ws, fds, n, green__real.poll(fds, n, 0));
         if (r != 0)
             break;
     }
@@ -187,6 +222,7 @@ int green_hook_poll(struct pollfd *fds, nfds_t n, int timeout)
     if (timeout == 0 || !green__hook_on(GREEN_HOOK_IO))
         return green__real.poll(fds, n, timeout);
     green__intr_begin();
+    green__cancel_point(0);
     int r = green__real.poll(fds, n, 0);
     if (r == 0)
         r = poll_slow(fds, n, ms_deadline(timeout));
@@ -202,6 +238,7 @@ int green_hook_ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts,
         (ts && (ts->tv_sec < 0 || ts->tv_nsec < 0 || ts->tv_nsec >= 1000000000)))
         return green__real.ppoll(fds, n, ts, mask);   /* EINVAL at once */
     green__intr_begin();
+    green__cancel_point(0);
     static const struct timespec zero = { 0, 0 };
     int64_t deadline = ts_deadline(ts);
     int r = green__real.ppoll(fds, n, &zero, mask);
@@ -308,6 +345,11 @@ static int select_slow(int nfds, struct selsets *s, int64_t deadline)
             }
             break;
         }
+        if (ws_any_closed(&ws)) {  /* as select on a closed fd: EBADF */
+            errno = EBADF;
+            r = -1;
+            break;
+        }
         struct timespec zero = { 0, 0 };
         r = green__real.pselect(nfds, s->user[0], s->user[1], s->user[2], &zero, NULL);
         if (r != 0)
@@ -329,6 +371,7 @@ int green_hook_select(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, struct timev
     struct selsets s;
     sel_save(&s, rd, wr, ex);
     green__intr_begin();
+    green__cancel_point(0);
     struct timeval zero = { 0, 0 };
     int r = green__real.select(nfds, rd, wr, ex, &zero);
     if (r == 0)
@@ -356,6 +399,7 @@ int green_hook_pselect(int nfds, fd_set *rd, fd_set *wr, fd_set *ex,
     struct selsets s;
     sel_save(&s, rd, wr, ex);
     green__intr_begin();
+    green__cancel_point(0);
     struct timespec zero = { 0, 0 };
     int r = green__real.pselect(nfds, rd, wr, ex, &zero, mask);
     if (r == 0) {
@@ -382,8 +426,8 @@ static int epoll_slow(int epfd, struct epoll_event *ev, int max, int64_t deadlin
 {
     for (;;) {
         int got = green__wait_fd(epfd, GREEN_READ, deadline);
-        if (got < 0 && got != -EBADF)
-            return park_failed(-got, deadline);
+        if (got < 0)               /* EBADF: epfd closed; its number may */
+            return park_failed(-got, deadline);   /* name a new file now */
         int r = green__real.epoll_wait(epfd, ev, max, 0);
         if (r != 0)
             return r;
@@ -396,6 +440,7 @@ int green_hook_epoll_wait(int epfd, struct epoll_event *ev, int max, int timeout
     if (timeout == 0 || !green__hook_on(GREEN_HOOK_IO))
         return green__real.epoll_wait(epfd, ev, max, timeout);
     green__intr_begin();
+    green__cancel_point(0);
     int r = green__real.epoll_wait(epfd, ev, max, 0);
     if (r == 0)
         r = epoll_slow(epfd, ev, max, ms_deadline(timeout));
@@ -425,6 +470,7 @@ int green_hook_epoll_pwait(int epfd, struct epoll_event *ev, int max, int timeou
     if (timeout == 0 || !green__hook_on(GREEN_HOOK_IO))
         return green__real.epoll_pwait(epfd, ev, max, timeout, mask);
     green__intr_begin();
+    green__cancel_point(0);
     int r = green__real.epoll_pwait(epfd, ev, max, 0, mask);
     if (r == 0)
         r = epoll_masked_slow(epfd, ev, max, ms_deadline(timeout), mask);
@@ -447,6 +493,7 @@ int green_hook_epoll_pwait2(int epfd, struct epoll_event *ev, int max,
         return green__real.epoll_pwait2(epfd, ev, max, ts, mask);
     int64_t deadline = ts_deadline(ts);
     green__intr_begin();
+    green__cancel_point(0);
     int r = green__real.epoll_pwait2(epfd, ev, max, &zero, mask);
     if (r == 0)
         r = epoll_masked_slow(epfd, ev, max, deadline, mask);

@@ -185,6 +185,16 @@ int green_wait_writable(int fd, int64_t timeout_ns)
     return green_wait_fd(fd, GREEN_WRITE, timeout_ns);
 }
 
+/* Wake every waiter of q with EBADF, marking its node closed. */
+static void wake_closed(struct green__waitq *q)
+{
+    struct green__wnode *n;
+    while ((n = green__waitq_pop(q))) {
+        n->data |= GREEN__FD_CLOSED;
+        green__ready(n->t, EBADF);
+    }
+}
+
 void green_fd_closing(int fd)
 {
     struct green__ctx *c = green__tls_ctx;
@@ -193,8 +203,8 @@ void green_fd_closing(int fd)
     struct fdslot *s = slot_get(c, fd, false);
     if (!s || !s->init)
         return;
-    green__waitq_wake_all(&s->q[0], EBADF);
-    green__waitq_wake_all(&s->q[1], EBADF);
+    wake_closed(&s->q[0]);
+    wake_closed(&s->q[1]);
     ev_io_stop(c->loop, &s->w[0]);
     ev_io_stop(c->loop, &s->w[1]);
     s->needs_set = true;

@@ -244,6 +244,9 @@ struct green__fdwait {
     int mask;                    /* GREEN_READ|GREEN_WRITE wanted */
     struct green__wnode node[2]; /* read and write waits */
 };
+/* Bit in a node's data: it was woken because its descriptor was closed
+ * (green_fd_closing), so a multi-descriptor wait knows which one went. */
+#define GREEN__FD_CLOSED 4
 /* Park until any of n entries is ready or the deadline passes. Returns 0 or
  * an errno value (ETIMEDOUT, ECANCELED, EBADF...). Callers re-check
  * readiness themselves (poll with timeout 0). */

@@ -226,3 +226,35 @@ Test(stress, three_thousand_connections_echo_every_byte_through_tiny_buffers_and
     cr_assert_eq(field(s, "errors"), 0);
     cr_assert_gt(field(r, "sent"), 50LL * 1000 * 1000, "too little data to mean anything");
 }
+
+/* ------------------------------------------------------ close and reuse */
+
+/* Found by this test: a poll (or select, or epoll_wait on the epoll fd)
+ * woken by the close of its descriptor re-polled the number, which already
+ * named a new file, and went back to sleep on it: it then woke for the new
+ * file's data (poll) or failed with EINVAL (epoll_wait). Fixed in
+ * hooks/wait.c with the GREEN__FD_CLOSED mark of libgreen/fd.c. */
+Test(stress, closing_a_descriptor_under_parked_waiters_and_reusing_its_number_at_once_misdirects_nothing,
+     .timeout = 120)
+{
+    static struct child c;
+    run_proved(&c, "prog_fd_race", (char *[]){ "2000", NULL }, 110000);
+    const char *kinds[] = { "read", "write", "accept", "connect", "poll",
+                            "epoll_member", "epoll_self", "select" };
+    for (size_t i = 0; i < sizeof kinds / sizeof *kinds; i++) {
+        char pre[64];
+        snprintf(pre, sizeof pre, "KIND %s ", kinds[i]);
+        const char *l = find_line(&c, pre);
+        cr_assert(l, "no result for %s", kinds[i]);
+        cr_assert_eq(field(l, "iters"), 2000, "%s: not every iteration ran", kinds[i]);
+        cr_assert_eq(field(l, "wrong"), 0, "%s: a wake-up reached the wrong descriptor: %s",
+                     kinds[i], c.ebuf);
+        cr_assert_eq(field(l, "hangs"), 0, "%s hung: %s", kinds[i], c.ebuf);
+        /* The waiter really was parked in the call: the close woke it with
+         * EBADF (POLLNVAL for poll; epoll_wait on a set the fd was a member
+         * of keeps waiting, as natively). */
+        if (strcmp(kinds[i], "poll") && strcmp(kinds[i], "epoll_member"))
+            cr_assert_gt(field(l, "ebadf"), 1000, "%s: waiters were not parked", kinds[i]);
+    }
+    cr_assert_eq(field(find_line(&c, "TOTAL"), "iters"), 16000);
+}
