@@ -127,6 +127,11 @@ static pid_t wait_slow(pid_t pid, int *status, int options, struct rusage *ru)
             green__intr_begin();
             continue;
         }
+        if (code == ECANCELED) {
+            pidfd_close(pidfd);
+            pidfd = -1;
+            code = green__cancel_point(code);
+        }
         if (code) {
             errno = code;
             r = -1;
@@ -145,6 +150,7 @@ pid_t green_hook_wait4(pid_t pid, int *status, int options, struct rusage *ru)
     if (!green__hook_on(GREEN_HOOK_PROC) || (options & WNOHANG))
         return green__real.wait4(pid, status, options, ru);
     green__intr_begin();
+    green__cancel_point(0);
     pid_t r = wait_slow(pid, status, options, ru);
     green__intr_end();
     return r;
@@ -254,6 +260,8 @@ int green_hook_system(const char *command)
     }
     sigchld_unblock();
     sys_unref(j);
+    if (e == ECANCELED)
+        e = green__cancel_point(e);
     errno = e;
     return ret;
 }

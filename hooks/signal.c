@@ -77,6 +77,14 @@ static __thread signed char is_main_cache __attribute__((tls_model("initial-exec
 
 void (*volatile green__on_signal)(struct green__ctx *c);
 
+/* Defined by hooks/pthread.c; weak so that the hooks link without it. */
+extern int green__pt_cancel_point(int code) __attribute__((weak, visibility("hidden")));
+
+int green__cancel_point(int code)
+{
+    return green__pt_cancel_point ? green__pt_cancel_point(code) : code;
+}
+
 unsigned green__sig_count(void)
 {
     return atomic_load(&sig_count);
@@ -253,7 +261,7 @@ int green__hook_park_fd(int fd, int mask, int64_t deadline, bool restartable)
                 green__intr_begin();   /* count only later signals */
             continue;
         }
-        errno = -r;
+        errno = -r;                /* the I/O hook runs its cancellation point */
         return -1;
     }
 }
@@ -300,10 +308,11 @@ int green_hook_pause(void)
     green__real_init();
     if (!green__hook_on(GREEN_HOOK_SLEEP))
         return green__real.pause ? green__real.pause() : (errno = ENOSYS, -1);
+    green__cancel_point(0);
     green__intr_begin();
     int code = park_until_signal();
     green__intr_end();
-    errno = code;
+    errno = green__cancel_point(code);
     return -1;
 }
 
@@ -315,6 +324,7 @@ int green_hook_sigsuspend(const sigset_t *mask)
     if (!green__hook_on(GREEN_HOOK_SLEEP) || !mask)
         return green__real.sigsuspend(mask);
     sigset_t saved;
+    green__cancel_point(0);
     green__intr_begin();
     int code = green__sigmask_enter(mask, &saved);
     if (!code) {
@@ -322,7 +332,7 @@ int green_hook_sigsuspend(const sigset_t *mask)
         green__sigmask_leave(mask, &saved);
     }
     green__intr_end();
-    errno = code;
+    errno = green__cancel_point(code);
     return -1;
 }
 
@@ -360,6 +370,13 @@ static int sigwait_slow(const sigset_t *set, siginfo_t *info, int64_t deadline)
     int r;
     for (;;) {
         int code = sigwait_park(sfd, deadline);
+        if (code == ECANCELED && sfd >= 0) {
+            green_fd_closing(sfd);
+            green__real.close(sfd);
+            sfd = -1;
+        }
+        if (code == ECANCELED)
+            code = green__cancel_point(code);
         if (code) {
             bool timeout = code == ETIMEDOUT && deadline >= 0 && green_now() >= deadline;
             errno = timeout ? EAGAIN : code;
@@ -390,6 +407,7 @@ int green_hook_sigtimedwait(const sigset_t *set, siginfo_t *info,
         return green__real.sigtimedwait(set, info, ts);
     int64_t deadline = ts ? green_now() + (int64_t)ts->tv_sec * 1000000000 + ts->tv_nsec
                           : GREEN_FOREVER;
+    green__cancel_point(0);
     green__intr_begin();
     int r = green__real.sigtimedwait(set, info, &zero);
     if (r < 0 && errno == EAGAIN)

@@ -68,6 +68,7 @@ static int64_t add_ns(int64_t a, int64_t b)
  * scope expired first), ENOMEM. May switch. */
 static int sleep_until(int64_t deadline)
 {
+    green__cancel_point(0);
     green__intr_begin();
     int code;
     for (;;) {
@@ -79,7 +80,7 @@ static int sleep_until(int64_t deadline)
         break;
     }
     green__intr_end();
-    return code;
+    return code == ECANCELED ? green__cancel_point(code) : code;
 }
 
 /* Relative sleep of ns > 0; *rem gets the rest on failure. Returns 0 or

@@ -127,12 +127,28 @@ static int64_t ts_deadline(const struct timespec *ts)
     return green_now() + (int64_t)ts->tv_sec * 1000000000 + ts->tv_nsec;
 }
 
+/* The start of every hook that may park: mark the call interruptible
+ * (signal.c) and act on a pending pthread_cancel (a cancellation point). */
+static void hook_begin(void)
+{
+    green__intr_begin();
+    green__cancel_point(0);
+}
+
+/* The end of every such hook, after its own cleanup (masks restored,
+ * memory freed): a pthread_cancel that woke the park acts now. */
+static int hook_done(int r)
+{
+    green__intr_end();
+    if (r < 0 && errno == ECANCELED)
+        green__cancel_point(ECANCELED);
+    return r;
+}
+
 /* Turn a park's errno value into the call's result: 0 for a timeout, -1
  * and errno otherwise. */
 static int park_failed(int code, int64_t deadline)
 {
-    if (code == ECANCELED)
-        code = green__cancel_point(code);   /* pthread_cancel exits here */
     if (code == ETIMEDOUT && (deadline < 0 || green_now() >= deadline))
         return 0;
     errno = code;
@@ -221,13 +237,11 @@ int green_hook_poll(struct pollfd *fds, nfds_t n, int timeout)
     green__real_init();
     if (timeout == 0 || !green__hook_on(GREEN_HOOK_IO))
         return green__real.poll(fds, n, timeout);
-    green__intr_begin();
-    green__cancel_point(0);
+    hook_begin();
     int r = green__real.poll(fds, n, 0);
     if (r == 0)
         r = poll_slow(fds, n, ms_deadline(timeout));
-    green__intr_end();
-    return r;
+    return hook_done(r);
 }
 
 int green_hook_ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts,
@@ -237,8 +251,7 @@ int green_hook_ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts,
     if ((ts && !ts->tv_sec && !ts->tv_nsec) || !green__hook_on(GREEN_HOOK_IO) ||
         (ts && (ts->tv_sec < 0 || ts->tv_nsec < 0 || ts->tv_nsec >= 1000000000)))
         return green__real.ppoll(fds, n, ts, mask);   /* EINVAL at once */
-    green__intr_begin();
-    green__cancel_point(0);
+    hook_begin();
     static const struct timespec zero = { 0, 0 };
     int64_t deadline = ts_deadline(ts);
     int r = green__real.ppoll(fds, n, &zero, mask);
@@ -253,8 +266,7 @@ int green_hook_ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts,
             green__sigmask_leave(mask, &saved);
         }
     }
-    green__intr_end();
-    return r;
+    return hook_done(r);
 }
 
 int green_hook___poll_chk(struct pollfd *fds, nfds_t n, int timeout, size_t fdslen)
@@ -370,13 +382,11 @@ int green_hook_select(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, struct timev
                           : GREEN_FOREVER;
     struct selsets s;
     sel_save(&s, rd, wr, ex);
-    green__intr_begin();
-    green__cancel_point(0);
+    hook_begin();
     struct timeval zero = { 0, 0 };
     int r = green__real.select(nfds, rd, wr, ex, &zero);
     if (r == 0)
         r = select_slow(nfds, &s, deadline);
-    green__intr_end();
     if (tv) {                      /* Linux: the time not slept */
         int64_t left = deadline - green_now();
         if (left < 0)
@@ -384,7 +394,7 @@ int green_hook_select(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, struct timev
         tv->tv_sec = left / 1000000000;
         tv->tv_usec = (left % 1000000000) / 1000;
     }
-    return r;
+    return hook_done(r);
 }
 
 int green_hook_pselect(int nfds, fd_set *rd, fd_set *wr, fd_set *ex,
@@ -398,8 +408,7 @@ int green_hook_pselect(int nfds, fd_set *rd, fd_set *wr, fd_set *ex,
     int64_t deadline = ts_deadline(ts);
     struct selsets s;
     sel_save(&s, rd, wr, ex);
-    green__intr_begin();
-    green__cancel_point(0);
+    hook_begin();
     struct timespec zero = { 0, 0 };
     int r = green__real.pselect(nfds, rd, wr, ex, &zero, mask);
     if (r == 0) {
@@ -414,8 +423,7 @@ int green_hook_pselect(int nfds, fd_set *rd, fd_set *wr, fd_set *ex,
             green__sigmask_leave(mask, &saved);
         }
     }
-    green__intr_end();
-    return r;
+    return hook_done(r);
 }
 
 /* --------------------------------------------------------------- epoll */
@@ -439,13 +447,11 @@ int green_hook_epoll_wait(int epfd, struct epoll_event *ev, int max, int timeout
     green__real_init();
     if (timeout == 0 || !green__hook_on(GREEN_HOOK_IO))
         return green__real.epoll_wait(epfd, ev, max, timeout);
-    green__intr_begin();
-    green__cancel_point(0);
+    hook_begin();
     int r = green__real.epoll_wait(epfd, ev, max, 0);
     if (r == 0)
         r = epoll_slow(epfd, ev, max, ms_deadline(timeout));
-    green__intr_end();
-    return r;
+    return hook_done(r);
 }
 
 /* epoll_pwait after the first, real, zero-timeout call found nothing. */
@@ -469,13 +475,11 @@ int green_hook_epoll_pwait(int epfd, struct epoll_event *ev, int max, int timeou
     green__real_init();
     if (timeout == 0 || !green__hook_on(GREEN_HOOK_IO))
         return green__real.epoll_pwait(epfd, ev, max, timeout, mask);
-    green__intr_begin();
-    green__cancel_point(0);
+    hook_begin();
     int r = green__real.epoll_pwait(epfd, ev, max, 0, mask);
     if (r == 0)
         r = epoll_masked_slow(epfd, ev, max, ms_deadline(timeout), mask);
-    green__intr_end();
-    return r;
+    return hook_done(r);
 }
 
 /* glibc 2.35+: a timespec timeout (NULL = forever). */
@@ -492,11 +496,9 @@ int green_hook_epoll_pwait2(int epfd, struct epoll_event *ev, int max,
         (ts && (ts->tv_sec < 0 || ts->tv_nsec < 0 || ts->tv_nsec >= 1000000000)))
         return green__real.epoll_pwait2(epfd, ev, max, ts, mask);
     int64_t deadline = ts_deadline(ts);
-    green__intr_begin();
-    green__cancel_point(0);
+    hook_begin();
     int r = green__real.epoll_pwait2(epfd, ev, max, &zero, mask);
     if (r == 0)
         r = epoll_masked_slow(epfd, ev, max, deadline, mask);
-    green__intr_end();
-    return r;
+    return hook_done(r);
 }

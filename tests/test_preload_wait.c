@@ -151,3 +151,17 @@ Test(preload_wait, a_sigwait_thread_does_not_stop_the_others_and_gets_its_signal
                  "waited:\n%s", r.out);
     cr_assert_gt(kv(&r, "ticks_after"), 0);
 }
+
+Test(preload_wait, pthread_cancel_reaches_threads_blocked_in_every_waiting_call)
+{
+    static struct run r;
+    for (int preload = 0; preload < 2; preload++) {
+        run_prog(&r, preload, "wait", "prog_cancel", NULL, NULL, 20000);
+        cr_assert_eq(r.status, 0, "%s run hung or failed:\n%s",
+                     preload ? "preloaded" : "native", r.out);
+        if (preload)
+            cr_assert_eq(kv(&r, "hooked_pthread_cancel"), 1, "pthread_cancel is not libgreen's");
+        cr_assert_eq(kv(&r, "canceled"), kv(&r, "of"), "output:\n%s", r.out);
+        cr_assert_lt(kv(&r, "cancel_ms"), 5000);
+    }
+}
