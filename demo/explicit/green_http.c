@@ -19,6 +19,14 @@
  * the call" style, and with the io hooks in place the same calls simply
  * return EAGAIN as the kernel does (the program set O_NONBLOCK itself).
  *
+ * With --hooks the sockets stay blocking and the code is the legacy one:
+ * recv, sendmsg and accept4 block, and libgreen's io hooks (on by default
+ * when a program links libgreen) park the calling green thread inside them.
+ * Timeouts are then green_timeout_t scopes around the blocking call. Run
+ * with GREEN_HOOKS=-io, that mode stalls after the first accept: the next
+ * blocking accept4 holds the whole OS thread, so the connection thread
+ * just spawned never runs. That is why the explicit style is the default.
+ *
  * Invariants that follow from one OS thread running every green thread:
  *  - Green threads switch only inside the calls marked "May switch." in
  *    green.h, so the counters in `srv` are plain integers: no locks, no
@@ -41,6 +49,7 @@
  *
  * Usage:
  *   green_http [--port P] [--latency-us N] [--body-size N] [--idle-ms N]
+ *              [--hooks]
  *
  *   --port P        TCP port on 127.0.0.1 (default 8080; 0 = pick a free
  *                   one); "listening on PORT" is printed once listening
@@ -48,6 +57,7 @@
  *                   in for a slow backend
  *   --body-size N   bytes of the generated body (default 128)
  *   --idle-ms N     close a connection idle for N ms (default 0: never)
+ *   --hooks         blocking sockets, made cooperative by the io hooks
  *
  * SIGINT or SIGTERM stops the server: the counters go to stderr, exit 0.
  *
@@ -88,6 +98,7 @@ static struct {
     int64_t latency_ns;    /* simulated backend time per request */
     size_t body_size;      /* bytes of the generated body */
     int64_t idle_ns;       /* idle keep-alive limit, GREEN_FOREVER = none */
+    int hooks;             /* --hooks: blocking sockets, hooks park us */
 } opt = { .port = 8080, .latency_ns = 0, .body_size = 128, .idle_ns = GREEN_FOREVER };
 
 /* Server-wide state. Plain fields: every green thread runs on this one
@@ -125,11 +136,29 @@ enum parse { PARSE_MORE, PARSE_DONE, PARSE_BAD };
 
 /* ---- cooperative socket I/O ------------------------------------------- */
 
+/* --hooks: a plain blocking recv. The io hook parks this green thread
+ * inside it; the timeout scope makes that park fail with ETIMEDOUT after
+ * timeout_ns. May switch. */
+static ssize_t hooked_recv(int fd, void *buf, size_t len, int64_t timeout_ns)
+{
+    green_timeout_t scope;
+    ssize_t n;
+    if (green_timeout_begin(&scope, timeout_ns) < 0)
+        return -1;
+    do
+        n = recv(fd, buf, len, 0);
+    while (n < 0 && errno == EINTR);
+    green_timeout_end(&scope);  /* leaves errno alone */
+    return n;
+}
+
 /* Receive up to len bytes, parking while none are there. Returns the count,
  * 0 at EOF, -1 with errno (ETIMEDOUT after idle_ns without data, ECANCELED,
  * or the socket error). May switch. */
 static ssize_t net_recv(int fd, void *buf, size_t len, int64_t idle_ns)
 {
+    if (opt.hooks)
+        return hooked_recv(fd, buf, len, idle_ns);
     for (;;) {
         ssize_t n = recv(fd, buf, len, 0);
         if (n >= 0)
@@ -158,7 +187,8 @@ static void iov_advance(struct iovec **iov, int *cnt, size_t n)
 }
 
 /* Send every byte of the gather list (modified as it goes), parking while
- * the socket buffer is full. 0, or -1 with errno. May switch. */
+ * the socket buffer is full (with --hooks, inside the blocking sendmsg).
+ * 0, or -1 with errno. May switch. */
 static int net_sendv_all(int fd, struct iovec *iov, int cnt)
 {
     while (cnt > 0 && iov[cnt - 1].iov_len == 0)
@@ -442,7 +472,13 @@ static void start_connection(int fd)
 
 /* ---- listener and shutdown ------------------------------------------------ */
 
-/* Bind 127.0.0.1:port, non-blocking, and listen; *bound gets the port. */
+/* Flags for new sockets: non-blocking unless --hooks does the waiting. */
+static int sock_flags(void)
+{
+    return SOCK_CLOEXEC | (opt.hooks ? 0 : SOCK_NONBLOCK);
+}
+
+/* Bind 127.0.0.1:port and listen; *bound gets the port. */
 static int open_listener(int port, int *bound)
 {
     int one = 1;
@@ -452,7 +488,7 @@ static int open_listener(int port, int *bound)
         .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
     };
     socklen_t slen = sizeof sa;
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int fd = socket(AF_INET, SOCK_STREAM | sock_flags(), 0);
     if (fd < 0)
         return -1;
     if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
@@ -472,7 +508,7 @@ static int open_listener(int port, int *bound)
 static void accept_loop(int lfd)
 {
     for (;;) {
-        int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        int fd = accept4(lfd, NULL, NULL, sock_flags());
         if (fd >= 0) {
             start_connection(fd);
             continue;
@@ -484,6 +520,8 @@ static void accept_loop(int lfd)
                    errno == ENOMEM) {
             if (green_sleep(EMFILE_PAUSE) < 0)  /* out of fds: back off */
                 return;
+        } else if (errno == ECANCELED) {
+            return;  /* --hooks: killed inside the blocking accept4 */
         } else if (errno != EINTR && errno != ECONNABORTED && errno != EPROTO) {
             perror("green_http: accept");
             return;
@@ -536,7 +574,7 @@ static int watch_signals(void)
 static _Noreturn void usage(void)
 {
     fprintf(stderr, "usage: green_http [--port P] [--latency-us N] [--body-size N] "
-                    "[--idle-ms N]\n");
+                    "[--idle-ms N] [--hooks]\n");
     exit(2);
 }
 
@@ -553,8 +591,13 @@ static long parse_num(const char *s, long max)
 
 static void parse_args(int argc, char **argv)
 {
-    for (int i = 1; i < argc; i += 2) {
+    for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "--hooks") == 0) {
+            opt.hooks = 1;
+            continue;
+        }
+        i++;  /* every other option takes a value */
         if (strcmp(a, "--port") == 0)
             opt.port = (int)parse_num(v, 65535);
         else if (strcmp(a, "--latency-us") == 0)
