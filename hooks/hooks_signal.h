@@ -24,7 +24,8 @@
  * its syscall. When a signal interrupts the wait and restartable is true
  * and every handler that ran was installed with SA_RESTART, the wait simply
  * continues (pass restartable=false for SO_RCVTIMEO/SO_SNDTIMEO sockets and
- * for calls signal(7) says never restart). May switch.
+ * for calls signal(7) says never restart). A pthread cancellation point:
+ * with a pthread_cancel pending, the caller exits here. May switch.
  * Returns 0, or -1 with errno: EINTR, ETIMEDOUT (the deadline passed; map
  * it to EAGAIN for SO_RCVTIMEO), EBADF (fd closed while waiting),
  * ECANCELED (green_kill), ENOMEM. */

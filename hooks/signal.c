@@ -244,10 +244,17 @@ bool green__intr_restarts(void)
     return last_restart_ok;
 }
 
+/* The blocking I/O calls are cancellation points too: a pthread_cancel
+ * acts here, when the call would block or while it is parked. The I/O
+ * hooks keep no state across this park except a blocking connect's or
+ * sendfile's temporary O_NONBLOCK, which a cancelled connect leaves set
+ * (documented: the alternative, a cancelled thread that never dies and a
+ * joiner that hangs, is worse). */
 int green__hook_park_fd(int fd, int mask, int64_t deadline, bool restartable)
 {
     struct green_thread *t = green__current();
     bool outer = t->intr_gen != 0;     /* the caller marked the call itself */
+    green__cancel_point(0);
     for (;;) {
         if (!outer)
             green__intr_begin();
@@ -261,7 +268,7 @@ int green__hook_park_fd(int fd, int mask, int64_t deadline, bool restartable)
                 green__intr_begin();   /* count only later signals */
             continue;
         }
-        errno = -r;                /* the I/O hook runs its cancellation point */
+        errno = green__cancel_point(-r);
         return -1;
     }
 }

@@ -1,7 +1,8 @@
 /*
  * prog_cancel.c - pthread_cancel reaches threads blocked in the waiting
  * calls, which are all cancellation points: threads loop forever in
- * sleep, nanosleep, poll, select, pause, sigwait and waitpid; main
+ * sleep, nanosleep, poll, select, pause, sigwait, waitpid, and in read,
+ * recv and accept (the I/O hooks park through the same code); main
  * cancels and joins each. Prints, as key=value lines, how many joins
  * returned PTHREAD_CANCELED and how long it took.
  */
@@ -9,12 +10,41 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <netinet/in.h>
 #include <sys/select.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-static int p[2];
+static int p[2], sp[2], lfd;
 static pid_t child;
+
+static void *in_read(void *a)
+{
+    (void)a;
+    char c;
+    for (;;)
+        read(p[0], &c, 1);
+    return NULL;
+}
+static void *in_recv(void *a)
+{
+    (void)a;
+    char c;
+    for (;;)
+        recv(sp[0], &c, 1, 0);
+    return NULL;
+}
+static void *in_accept(void *a)
+{
+    (void)a;
+    for (;;) {
+        int c = accept(lfd, NULL, NULL);
+        if (c >= 0)
+            close(c);
+    }
+    return NULL;
+}
 
 static void *in_sleep(void *a) { (void)a; for (;;) sleep(1); return NULL; }
 static void *in_nanosleep(void *a)
@@ -67,13 +97,16 @@ static void *in_waitpid(void *a)
 int main(void)
 {
     void *(*fns[])(void *) = { in_sleep, in_nanosleep, in_poll, in_select, in_pause,
-                               in_sigwait, in_waitpid };
+                               in_sigwait, in_waitpid, in_read, in_recv, in_accept };
     enum { N = sizeof fns / sizeof *fns };
     sigset_t s;
     sigemptyset(&s);
     sigaddset(&s, SIGUSR2);
     pthread_sigmask(SIG_BLOCK, &s, NULL);
-    if (pipe(p) < 0)
+    struct sockaddr_in sin = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    lfd = socket(AF_INET, SOCK_STREAM, 0);
+    if (pipe(p) < 0 || socketpair(AF_UNIX, SOCK_STREAM, 0, sp) < 0 || lfd < 0 ||
+        bind(lfd, (struct sockaddr *)&sin, sizeof sin) < 0 || listen(lfd, 8) < 0)
         return 1;
     child = fork();
     if (child == 0) {
