@@ -6,6 +6,8 @@
 #  2. green_http against nginx (one worker, the same 128-byte body from
 #     memory with `return 200`), both loaded by wrk, then by green_loadgen:
 #     requests/s ratio green_http / nginx.
+#  3. green_http's two styles: explicit waits on non-blocking sockets (the
+#     default) against --hooks (blocking sockets, libgreen's io hooks).
 #
 # Every pair alternates A B A B (ROUNDS rounds) so background noise hits both
 # sides alike; the table shows the median of the rounds and the ratio.
@@ -40,16 +42,20 @@ done
 command -v wrk >/dev/null || { echo "compare.sh: wrk missing (apt-get install wrk)" >&2; exit 1; }
 ulimit -n "$(ulimit -Hn)"
 
-# start_green_http: run green_http on a free port; sets GREEN_PORT.
+# start_green_http NAME [ARGS]: run green_http on a free port; sets
+# NAME_PORT and NAME_PID.
 start_green_http() {
-    "$HTTP" --port 0 --body-size "$BODY" >"$WORK/http.out" 2>"$WORK/http.err" &
+    local port name=$1
+    shift
+    "$HTTP" --port 0 --body-size "$BODY" "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" &
     PIDS+=($!)
+    printf -v "${name}_PID" %s "$!"
     for _ in $(seq 50); do
-        GREEN_PORT=$(awk '/^listening on/ {print $3}' "$WORK/http.out")
-        [ -n "$GREEN_PORT" ] && return 0
+        port=$(awk '/^listening on/ {print $3}' "$WORK/$name.out")
+        [ -n "$port" ] && { printf -v "${name}_PORT" %s "$port"; return 0; }
         sleep 0.1
     done
-    echo "compare.sh: green_http did not start" >&2; exit 1
+    echo "compare.sh: green_http $* did not start" >&2; exit 1
 }
 
 # start_nginx: one worker returning the same body from memory; sets NGINX_PORT.
@@ -146,6 +152,7 @@ header() {
 lg_green() { run_loadgen "$GREEN_PORT" "$1"; }
 wrk_green() { run_wrk "$GREEN_PORT" "$1"; }
 lg_nginx() { run_loadgen "$NGINX_PORT" "$1"; }
+lg_hooks() { run_loadgen "$HOOKS_PORT" "$1"; }
 wrk_nginx() { run_wrk "$NGINX_PORT" "$1"; }
 
 # peak_rss_kb PID...: the sum of the processes' peak resident sets (VmHWM).
@@ -158,11 +165,11 @@ peak_rss_kb() {
     echo "$sum"
 }
 
-start_green_http
-GREEN_PID=${PIDS[-1]}
+start_green_http GREEN
+start_green_http HOOKS --hooks
 start_nginx
 NGINX_PID=${PIDS[-1]}
-echo "green_http on $GREEN_PORT, nginx on $NGINX_PORT; body $BODY bytes;" \
+echo "green_http on $GREEN_PORT (--hooks on $HOOKS_PORT), nginx on $NGINX_PORT; body $BODY bytes;" \
      "$DURATION s per run, $ROUNDS rounds, medians; $(nproc) CPUs, load $(cut -d' ' -f1 /proc/loadavg)"
 
 header "1. load generators on the same green_http (keep-alive)"
@@ -173,6 +180,10 @@ for c in $CONNS; do pair green_http wrk_green nginx wrk_nginx "$c"; done
 
 header "2b. green_http vs nginx, loaded by green_loadgen"
 for c in $CONNS; do pair green_http lg_green nginx lg_nginx "$c"; done
+
+header "3. green_http explicit waits vs --hooks (blocking sockets + io hooks), loaded by green_loadgen"
+for c in $CONNS; do pair explicit lg_green --hooks lg_hooks "$c"; done
+
 echo
 echo "peak RSS over the run: green_http $(peak_rss_kb "$GREEN_PID") kB," \
      "nginx master+worker $(peak_rss_kb "$NGINX_PID" $(pgrep -P "$NGINX_PID")) kB"
