@@ -1,6 +1,9 @@
 /*
  * prog_monitor - child program of tests/test_monitor.c.
  *
+ *   (Busy loops count CPU time, so that they are not too short for the
+ *   monitor's thread to see them on a loaded machine.)
+ *
  *   prog_monitor spin   a green thread "spinner" busy-loops 300 ms without
  *                       yielding (GREEN_MONITOR_MS should report it), then
  *                       main sleeps 200 ms (the end of the stall is noticed)
@@ -24,14 +27,25 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static volatile uint64_t sink;
 
+static int64_t cpu_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Spin for ns of this OS thread's CPU time (at most 10 s of wall time): on
+ * a loaded machine the stall lasts longer rather than getting too short
+ * for the monitor to see. */
 __attribute__((noinline)) void spin_without_yielding(int64_t ns)
 {
-    int64_t end = green_now() + ns;
-    while (green_now() < end)
+    int64_t end = cpu_now() + ns, wall_end = green_now() + GREEN_SEC(10);
+    while (cpu_now() < end && green_now() < wall_end)
         sink++;
 }
 
@@ -134,6 +148,9 @@ static int run_dump(void)
     pthread_t th;
     if (pthread_create(&th, NULL, far_os_thread, NULL) != 0)
         return 2;
+    /* Let reader, napper and joiner run and park (they never ran if the
+     * other OS thread was ready at once). */
+    green_sleep(GREEN_MSEC(10));
     for (int i = 0; i < 5000 && !atomic_load(&far_ready); i++)
         green_sleep(GREEN_MSEC(1));
     printf("ready %d\n", (int)getpid());

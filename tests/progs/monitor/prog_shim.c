@@ -2,7 +2,7 @@
  * prog_shim - plain C + pthreads child of tests/test_monitor.c, run under
  * LD_PRELOAD=libgreen.so (never linked to libgreen).
  *
- *   prog_shim spin   pthread "busy" loops 300 ms in busy_loop_in_pthread()
+ *   prog_shim spin   pthread "busy" loops 300 ms (CPU) in busy_loop_in_pthread()
  *                    without blocking while two others sleep in short
  *                    usleep()s; prints "os-threads N" (from
  *                    /proc/self/status, while they are alive) and "hooked 1"
@@ -49,10 +49,19 @@ static int hooked(void)
     return sym && dladdr(sym, &di) && di.dli_fname && strstr(di.dli_fname, "libgreen");
 }
 
+static long cpu_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000;
+}
+
+/* ms of CPU time (at most 10 s of wall time): a loaded machine makes the
+ * stall longer, never too short for the monitor to see. */
 __attribute__((noinline)) void busy_loop_in_pthread(long ms)
 {
-    long end = now_ms() + ms;
-    while (now_ms() < end)
+    long end = cpu_ms() + ms, wall_end = now_ms() + 10000;
+    while (cpu_ms() < end && now_ms() < wall_end)
         sink++;
 }
 
