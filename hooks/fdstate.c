@@ -101,6 +101,14 @@ struct green__fdinfo green__fdstate_peek(int fd)
     };
 }
 
+enum green__fdkind green__fdstate_kind(int fd)
+{
+    struct entry *e = entry_at(fd, false);
+    if (!e)
+        return GREEN_FD_UNKNOWN;
+    return (enum green__fdkind)(atomic_load_explicit(&e->bits, memory_order_relaxed) & B_KIND);
+}
+
 void green__fdstate_set(int fd, const struct green__fdinfo *i)
 {
     struct entry *e = entry_at(fd, true);

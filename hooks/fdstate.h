@@ -38,6 +38,10 @@ struct green__fdinfo {
 __attribute__((visibility("hidden")))
 struct green__fdinfo green__fdstate_peek(int fd);
 
+/* Just the kind of fd (GREEN_FD_UNKNOWN when not learned). No syscall. */
+__attribute__((visibility("hidden")))
+enum green__fdkind green__fdstate_kind(int fd);
+
 /* Read the entry of fd, learning what is missing first (fstat, then
  * F_GETFL and the socket timeouts for fds this process did not create
  * through a hook): at most once per descriptor. */

@@ -454,9 +454,9 @@ static ssize_t pipe_writev(int fd, const struct iovec *iov, int iovcnt)
 /* The kind of fd for dispatching; learns it once. */
 static enum green__fdkind kind_for_call(int fd)
 {
-    struct green__fdinfo i = green__fdstate_peek(fd);
-    if (green__likely(i.kind != GREEN_FD_UNKNOWN))
-        return i.kind;
+    enum green__fdkind k = green__fdstate_kind(fd);
+    if (green__likely(k != GREEN_FD_UNKNOWN))
+        return k;
     return green__fdstate_get(fd).kind;
 }
 
