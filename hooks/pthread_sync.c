@@ -56,6 +56,7 @@
  */
 #define _GNU_SOURCE
 #include "pthread_internal.h"
+#include "hooks_signal.h"
 #include <limits.h>
 #include <stddef.h>
 #include <string.h>
@@ -715,12 +716,21 @@ static int sem_wait_green(sem_t *s, int64_t deadline)
     green__pt_cancel_point(0);
     if (sem_take(sm) == 0)
         return 0;
-    int code = green__park(GREEN_WHY_SEM, (uintptr_t)sm, &sm->q, deadline);
-    if (code == 0)
-        return 0;   /* handed a unit by sem_post */
-    green__pt_cancel_point(code);
-    errno = code == ECANCELED ? EINTR : code;
-    return -1;
+    for (;;) {
+        green__intr_begin();   /* signal(7): EINTR unless SA_RESTART */
+        int code = green__park(GREEN_WHY_SEM, (uintptr_t)sm, &sm->q, deadline);
+        green__intr_end();
+        if (code == 0)
+            return 0;   /* handed a unit by sem_post */
+        if (code == EINTR && green__intr_restarts()) {
+            if (sem_take(sm) == 0)
+                return 0;
+            continue;
+        }
+        green__pt_cancel_point(code);
+        errno = code == ECANCELED ? EINTR : code;
+        return -1;
+    }
 }
 
 /* A process-shared semaphore: try, and sleep between tries. */

@@ -121,11 +121,16 @@ static void check_itimer(bool preload, bool restart)
     cr_assert_geq(kv(&r, "sleep_ms"), 100, "%s: the sleep loop ended early", how);
     cr_assert_eq(kv(&r, "poll_errno_eintr"), 1, "%s: poll never restarts:\n%s", how, r.out);
     cr_assert_eq(kv(&r, "read_ok"), 1, "%s:\n%s", how, r.out);
-    if (restart)
+    cr_assert_eq(kv(&r, "sem_ok"), 1, "%s:\n%s", how, r.out);
+    if (restart) {
         cr_assert_eq(kv(&r, "read_eintr"), 0, "%s: a pipe read restarts under SA_RESTART", how);
-    else
+        cr_assert_eq(kv(&r, "sem_eintr"), 0, "%s: sem_wait restarts under SA_RESTART", how);
+    } else {
         cr_assert_gt(kv(&r, "read_eintr"), 0, "%s: a pipe read fails with EINTR without "
                      "SA_RESTART:\n%s", how, r.out);
+        cr_assert_gt(kv(&r, "sem_eintr"), 0, "%s: sem_wait fails with EINTR without "
+                     "SA_RESTART:\n%s", how, r.out);
+    }
 }
 
 Test(preload_wait, a_1_ms_itimer_with_sa_restart_interrupts_sleeps_and_poll_but_not_reads)
@@ -164,4 +169,35 @@ Test(preload_wait, pthread_cancel_reaches_threads_blocked_in_every_waiting_call)
         cr_assert_eq(kv(&r, "canceled"), kv(&r, "of"), "output:\n%s", r.out);
         cr_assert_lt(kv(&r, "cancel_ms"), 5000);
     }
+}
+
+Test(preload_wait, ctrl_c_interrupts_a_python_thread_join_as_natively)
+{
+    if (system("python3 -c pass >/dev/null 2>&1") != 0)
+        cr_skip_test("python3 is not installed: skipping the Ctrl-C check");
+    const char *lib = getenv("GREEN_LIB");
+    cr_assert(lib);
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd,
+             "LD_PRELOAD=%s timeout 20 python3 -c '"
+             "import threading, time, os, signal\n"
+             "t = threading.Thread(target=time.sleep, args=(5,)); t.start()\n"
+             "st = open(\"/proc/self/status\").read()\n"
+             "print(\"threads=\" + st.split(\"Threads:\")[1].split()[0])\n"
+             "def fire(): time.sleep(0.3); os.kill(os.getpid(), signal.SIGINT)\n"
+             "threading.Thread(target=fire, daemon=True).start()\n"
+             "t0 = time.monotonic()\n"
+             "try:\n t.join(); print(\"joined_ms=%%d\" %% ((time.monotonic()-t0)*1000))\n"
+             "except KeyboardInterrupt:\n"
+             " print(\"interrupt_ms=%%d\" %% ((time.monotonic()-t0)*1000)); os._exit(0)\n'",
+             lib);
+    FILE *f = popen(cmd, "r");
+    cr_assert(f);
+    static struct run r;
+    size_t n = fread(r.out, 1, sizeof r.out - 1, f);
+    r.out[n] = 0;
+    pclose(f);
+    cr_assert_eq(kv(&r, "threads"), 1, "python's threads are not green threads:\n%s", r.out);
+    cr_assert(strstr(r.out, "interrupt_ms="), "SIGINT did not interrupt join:\n%s", r.out);
+    cr_assert_lt(kv(&r, "interrupt_ms"), 3000, "the KeyboardInterrupt waited for the join");
 }

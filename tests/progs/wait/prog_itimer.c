@@ -5,12 +5,14 @@
  * nanosleep loop, a poll and a pipe read saw, whether each finished with
  * the right result, and how many signals the handler counted.
  * signal(7): nanosleep and poll fail with EINTR whatever the flags; a read
- * on a pipe restarts under SA_RESTART and fails with EINTR without it.
+ * on a pipe and sem_wait restart under SA_RESTART and fail with EINTR
+ * without it.
  */
 #include "progs_common.h"
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/time.h>
@@ -20,6 +22,17 @@ static volatile sig_atomic_t alarms;
 static void on_alarm(int sig) { (void)sig; alarms++; }
 
 static int p[2];
+static sem_t sem;
+
+static void *late_poster(void *arg)
+{
+    (void)arg;
+    struct timespec ts = { 0, 100000000 };
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+        ;
+    sem_post(&sem);
+    return NULL;
+}
 static void *late_writer(void *arg)
 {
     (void)arg;
@@ -69,6 +82,15 @@ int main(int argc, char **argv)
         read_eintr++;
     pthread_join(w, NULL);
     printf("read_eintr=%d\nread_ok=%d\n", read_eintr, r == 1 && c == 'z');
+
+    /* sem_wait on a semaphore posted after 100 ms by another thread. */
+    sem_init(&sem, 0, 0);
+    pthread_create(&w, NULL, late_poster, NULL);
+    int sem_eintr = 0, sr;
+    while ((sr = sem_wait(&sem)) < 0 && errno == EINTR && sem_eintr < 100000)
+        sem_eintr++;
+    pthread_join(w, NULL);
+    printf("sem_eintr=%d\nsem_ok=%d\n", sem_eintr, sr == 0);
     struct itimerval off = { { 0, 0 }, { 0, 0 } };
     setitimer(ITIMER_REAL, &off, NULL);
     printf("alarms=%d\n", (int)alarms);
