@@ -446,6 +446,71 @@ int green_hook_pthread_kill(pthread_t th, int sig)
     return GREEN__PREAL(pthread_kill)(GREEN__PREAL(pthread_self)(), sig);
 }
 
+/* --------------------------------------------- OS-thread-wide attributes */
+
+/* Scheduling, affinity and CPU clocks belong to the OS thread, which every
+ * green thread of the hub shares: for a green handle they act on (or
+ * report) the caller's OS thread. A finished or unknown handle: ESRCH. */
+static bool os_call(pthread_t th, pthread_t *real, int *err)
+{
+    struct green_thread *t;
+    if (!green__pt_on() || !(t = handle_of(th))) {
+        *real = th;
+        return true;
+    }
+    *real = GREEN__PREAL(pthread_self)();
+    *err = ESRCH;
+    return !t->is_hub && t->state != GREEN_DONE;
+}
+
+#define OS_CALL(name, th, ...)                                                \
+    do {                                                                      \
+        pthread_t real_;                                                      \
+        int err_;                                                             \
+        if (!os_call(th, &real_, &err_))                                      \
+            return err_;                                                      \
+        return GREEN__PREAL(name)(real_, __VA_ARGS__);                        \
+    } while (0)
+
+int green_hook_pthread_sigqueue(pthread_t th, int sig, const union sigval v)
+{
+    OS_CALL(pthread_sigqueue, th, sig, v);
+}
+
+int green_hook_pthread_setschedparam(pthread_t th, int policy, const struct sched_param *p)
+{
+    OS_CALL(pthread_setschedparam, th, policy, p);
+}
+
+int green_hook_pthread_getschedparam(pthread_t th, int *policy, struct sched_param *p)
+{
+    OS_CALL(pthread_getschedparam, th, policy, p);
+}
+
+int green_hook_pthread_setschedprio(pthread_t th, int prio)
+{
+    OS_CALL(pthread_setschedprio, th, prio);
+}
+
+int green_hook_pthread_setaffinity_np(pthread_t th, size_t size, const cpu_set_t *set)
+{
+    OS_CALL(pthread_setaffinity_np, th, size, set);
+}
+
+int green_hook_pthread_getaffinity_np(pthread_t th, size_t size, cpu_set_t *set)
+{
+    OS_CALL(pthread_getaffinity_np, th, size, set);
+}
+
+/* The OS thread's CPU clock: green threads have no CPU clock of their own. */
+int green_hook_pthread_getcpuclockid(pthread_t th, clockid_t *clk)
+{
+    OS_CALL(pthread_getcpuclockid, th, clk);
+}
+
+/* pthread_yield: glibc's header redirects it to sched_yield, which the
+ * sleep family hooks. */
+
 /* --------------------------------------------------------- cancellation */
 
 void green__pt_rearm_kill(void)

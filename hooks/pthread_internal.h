@@ -16,7 +16,9 @@
 
 #include "hooks.h"
 #include <pthread.h>
+#include <sched.h>
 #include <semaphore.h>
+#include <signal.h>
 #include <time.h>
 
 /* X(return type, name, (parameter list)) */
@@ -38,6 +40,13 @@
     X(int, pthread_setspecific, (pthread_key_t, const void *))                \
     X(int, pthread_once, (pthread_once_t *, void (*)(void)))                  \
     X(int, pthread_kill, (pthread_t, int))                                    \
+    X(int, pthread_sigqueue, (pthread_t, int, const union sigval))            \
+    X(int, pthread_setschedparam, (pthread_t, int, const struct sched_param *)) \
+    X(int, pthread_getschedparam, (pthread_t, int *, struct sched_param *))   \
+    X(int, pthread_setschedprio, (pthread_t, int))                            \
+    X(int, pthread_setaffinity_np, (pthread_t, size_t, const cpu_set_t *))    \
+    X(int, pthread_getaffinity_np, (pthread_t, size_t, cpu_set_t *))          \
+    X(int, pthread_getcpuclockid, (pthread_t, clockid_t *))                   \
     X(int, pthread_cancel, (pthread_t))                                       \
     X(int, pthread_setcancelstate, (int, int *))                              \
     X(int, pthread_setcanceltype, (int, int *))                               \
@@ -170,6 +179,16 @@ void *green_hook_pthread_getspecific(pthread_key_t key) GREEN_HIDDEN;
 int green_hook_pthread_setspecific(pthread_key_t key, const void *v) GREEN_HIDDEN;
 int green_hook_pthread_once(pthread_once_t *once, void (*init)(void)) GREEN_HIDDEN;
 int green_hook_pthread_kill(pthread_t th, int sig) GREEN_HIDDEN;
+int green_hook_pthread_sigqueue(pthread_t th, int sig, const union sigval v) GREEN_HIDDEN;
+int green_hook_pthread_setschedparam(pthread_t th, int policy,
+                                     const struct sched_param *p) GREEN_HIDDEN;
+int green_hook_pthread_getschedparam(pthread_t th, int *policy,
+                                     struct sched_param *p) GREEN_HIDDEN;
+int green_hook_pthread_setschedprio(pthread_t th, int prio) GREEN_HIDDEN;
+int green_hook_pthread_setaffinity_np(pthread_t th, size_t size,
+                                      const cpu_set_t *set) GREEN_HIDDEN;
+int green_hook_pthread_getaffinity_np(pthread_t th, size_t size, cpu_set_t *set) GREEN_HIDDEN;
+int green_hook_pthread_getcpuclockid(pthread_t th, clockid_t *clk) GREEN_HIDDEN;
 int green_hook_pthread_cancel(pthread_t th) GREEN_HIDDEN;
 int green_hook_pthread_setcancelstate(int state, int *old) GREEN_HIDDEN;
 int green_hook_pthread_setcanceltype(int type, int *old) GREEN_HIDDEN;

@@ -29,6 +29,13 @@ EXPORT void * pthread_getspecific(pthread_key_t key) { return green_hook_pthread
 EXPORT int pthread_setspecific(pthread_key_t key, const void *v) { return green_hook_pthread_setspecific(key, v); }
 EXPORT int pthread_once(pthread_once_t *once, void (*init)(void)) { return green_hook_pthread_once(once, init); }
 EXPORT int pthread_kill(pthread_t th, int sig) { return green_hook_pthread_kill(th, sig); }
+EXPORT int pthread_sigqueue(pthread_t th, int sig, const union sigval v) { return green_hook_pthread_sigqueue(th, sig, v); }
+EXPORT int pthread_setschedparam(pthread_t th, int policy, const struct sched_param *p) { return green_hook_pthread_setschedparam(th, policy, p); }
+EXPORT int pthread_getschedparam(pthread_t th, int *policy, struct sched_param *p) { return green_hook_pthread_getschedparam(th, policy, p); }
+EXPORT int pthread_setschedprio(pthread_t th, int prio) { return green_hook_pthread_setschedprio(th, prio); }
+EXPORT int pthread_setaffinity_np(pthread_t th, size_t size, const cpu_set_t *set) { return green_hook_pthread_setaffinity_np(th, size, set); }
+EXPORT int pthread_getaffinity_np(pthread_t th, size_t size, cpu_set_t *set) { return green_hook_pthread_getaffinity_np(th, size, set); }
+EXPORT int pthread_getcpuclockid(pthread_t th, clockid_t *clk) { return green_hook_pthread_getcpuclockid(th, clk); }
 EXPORT int pthread_cancel(pthread_t th) { return green_hook_pthread_cancel(th); }
 EXPORT int pthread_setcancelstate(int state, int *old) { return green_hook_pthread_setcancelstate(state, old); }
 EXPORT int pthread_setcanceltype(int type, int *old) { return green_hook_pthread_setcanceltype(type, old); }
