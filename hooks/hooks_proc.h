@@ -37,6 +37,9 @@ GREEN__HIDDEN_PROC pid_t green_hook_waitpid(pid_t pid, int *status, int options)
 GREEN__HIDDEN_PROC pid_t green_hook_wait(int *status);
 GREEN__HIDDEN_PROC pid_t green_hook_wait4(pid_t pid, int *status, int options,
                                           struct rusage *ru);
+GREEN__HIDDEN_PROC pid_t green_hook_wait3(int *status, int options, struct rusage *ru);
+GREEN__HIDDEN_PROC int green_hook_waitid(idtype_t type, id_t id, siginfo_t *info, int options);
 GREEN__HIDDEN_PROC int green_hook_system(const char *command);
+GREEN__HIDDEN_PROC int green_hook_pclose(FILE *f);
 
 #endif

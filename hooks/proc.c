@@ -31,7 +31,10 @@
  * Waits are interruptible and restart under SA_RESTART (signal(7)), so a
  * program's SIGCHLD handler makes a waiting main thread re-check at once.
  *
- * system() runs the real system() on the worker pool (green_offload); only
+ * waitid (P_PID and P_PIDFD waits on a pidfd, the rest polls) and wait3
+ * work the same way.
+ *
+ * system() and pclose() run the real ones on the worker pool (green_offload); only
  * the caller parks. As glibc blocks SIGCHLD in the calling thread, we block
  * it on the caller's OS thread for the duration (counted, for concurrent
  * callers), so that a program's SIGCHLD handler cannot reap the child
@@ -40,6 +43,7 @@
 #define _GNU_SOURCE
 #include "hooks_proc.h"
 #include "hooks_signal.h"
+#include <dlfcn.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -166,6 +170,69 @@ pid_t green_hook_wait(int *status)
     return green_hook_wait4(-1, status, 0, NULL);
 }
 
+pid_t green_hook_wait3(int *status, int options, struct rusage *ru)
+{
+    return green_hook_wait4(-1, status, options, ru);
+}
+
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
+
+/* One WNOHANG waitid: 1 when it answered (r set), 0 when nothing is
+ * ready yet. */
+static int waitid_try(idtype_t type, id_t id, siginfo_t *info, int options, int *r)
+{
+    info->si_pid = 0;
+    *r = green__real.waitid(type, id, info, options | WNOHANG);
+    return *r < 0 || info->si_pid != 0;
+}
+
+static int waitid_slow(idtype_t type, id_t id, siginfo_t *info, int options)
+{
+    int own = -1;                  /* a pidfd we opened */
+    int fd = -1;                   /* the pidfd we wait on */
+    bool fired = false;
+    int64_t backoff = BACKOFF_MIN_NS;
+    if (!(options & (WSTOPPED | WCONTINUED)))
+        fd = type == P_PIDFD ? (int)id
+           : type == P_PID ? (own = pidfd_open_once((pid_t)id)) : -1;
+    int r;
+    while (!waitid_try(type, id, info, options, &r)) {
+        int code = wait_park(fd, &fired, &backoff);
+        if (code == EINTR && green__intr_restarts()) {
+            green__intr_begin();
+            continue;
+        }
+        if (code == ECANCELED) {
+            pidfd_close(own);
+            own = -1;
+            code = green__cancel_point(code);
+        }
+        if (code) {
+            errno = code;
+            r = -1;
+            break;
+        }
+    }
+    int e = errno;
+    pidfd_close(own);
+    errno = e;
+    return r;
+}
+
+int green_hook_waitid(idtype_t type, id_t id, siginfo_t *info, int options)
+{
+    green__real_init();
+    if (!green__hook_on(GREEN_HOOK_PROC) || (options & WNOHANG) || !info)
+        return green__real.waitid(type, id, info, options);
+    green__intr_begin();
+    green__cancel_point(0);
+    int r = waitid_slow(type, id, info, options);
+    green__intr_end();
+    return r;
+}
+
 /* -------------------------------------------------------------- system */
 
 struct sys_job {
@@ -229,6 +296,67 @@ __attribute__((constructor)) static void proc_register_atfork(void)
 {
     pthread_atfork(NULL, NULL, sigchld_after_fork);
     pthread_atfork(NULL, NULL, green__sig_after_fork);
+}
+
+/* ---------------------------------------------------------------- pclose
+ *
+ * pclose waits for the command inside glibc (its internal waitpid, which
+ * no hook sees), so it runs on the worker pool like system(). */
+
+struct pclose_job {
+    atomic_int refs;               /* caller + worker */
+    FILE *f;
+    int ret, err;
+};
+
+static int (*real_pclose)(FILE *);
+
+static void pclose_unref(struct pclose_job *j)
+{
+    if (atomic_fetch_sub(&j->refs, 1) == 1)
+        free(j);
+}
+
+static void *pclose_main(void *arg)
+{
+    struct pclose_job *j = arg;
+    j->ret = real_pclose(j->f);
+    j->err = errno;
+    pclose_unref(j);
+    return NULL;
+}
+
+int green_hook_pclose(FILE *f)
+{
+    if (!real_pclose)
+        real_pclose = (int (*)(FILE *))dlsym(RTLD_NEXT, "pclose");
+    if (!real_pclose) {
+        errno = ENOSYS;
+        return -1;
+    }
+    if (!green__hook_on(GREEN_HOOK_PROC) || !f)
+        return real_pclose(f);
+    struct pclose_job *j = calloc(1, sizeof *j);
+    if (!j)
+        return real_pclose(f);
+    j->f = f;
+    atomic_init(&j->refs, 2);
+    int ret, e;
+    if (green_offload(pclose_main, j, NULL) == 0) {
+        ret = j->ret;
+        e = j->err;
+    } else if ((e = errno) == ENOMEM || e == EAGAIN) {
+        pclose_main(j);            /* never queued: run here */
+        ret = j->ret;
+        e = j->err;
+    } else {
+        ret = -1;                  /* killed: the worker still closes f */
+    }
+    pclose_unref(j);
+    if (e == ECANCELED)
+        e = green__cancel_point(e);
+    errno = e;
+    return ret;
 }
 
 int green_hook_system(const char *command)

@@ -89,6 +89,7 @@
     X(pid_t, waitpid, (pid_t, int *, int))                                    \
     X(pid_t, wait, (int *))                                                   \
     X(pid_t, wait4, (pid_t, int *, int, struct rusage *))                     \
+    X(int, waitid, (idtype_t, id_t, siginfo_t *, int))                        \
     X(int, system, (const char *))                                            \
     X(int, sigaction, (int, const struct sigaction *, struct sigaction *))    \
     X(int, pause, (void))                                                     \

@@ -20,4 +20,7 @@ E pid_t vfork(void) { return green_hook_vfork(); }
 E pid_t waitpid(pid_t pid, int *status, int options) { return green_hook_waitpid(pid, status, options); }
 E pid_t wait(int *status) { return green_hook_wait(status); }
 E pid_t wait4(pid_t pid, int *status, int options, struct rusage *ru) { return green_hook_wait4(pid, status, options, ru); }
+E pid_t wait3(int *status, int options, struct rusage *ru) { return green_hook_wait3(status, options, ru); }
+E int waitid(idtype_t type, id_t id, siginfo_t *info, int options) { return green_hook_waitid(type, id, info, options); }
 E int system(const char *command) { return green_hook_system(command); }
+E int pclose(FILE *f) { return green_hook_pclose(f); }

@@ -280,3 +280,44 @@ Test(hooks_proc, a_fork_during_another_threads_system_leaves_sigchld_unblocked_i
     sigprocmask(SIG_BLOCK, NULL, &now);
     cr_assert(!sigismember(&now, SIGCHLD), "unblocked again after system()");
 }
+
+Test(hooks_proc, waitid_and_wait3_park_only_the_caller)
+{
+    pid_t pid = child_exiting(50, 5);
+    green_t s = start_spinner();
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    long before = spins;
+    cr_assert_eq(green_hook_waitid(P_PID, (id_t)pid, &si, WEXITED), 0);
+    long during = spins - before;
+    cr_assert_eq(si.si_pid, pid);
+    cr_assert_eq(si.si_code, CLD_EXITED);
+    cr_assert_eq(si.si_status, 5);
+    cr_assert_gt(during, 10);
+    pid = child_exiting(30, 6);
+    memset(&si, 0, sizeof si);
+    cr_assert_eq(green_hook_waitid(P_ALL, 0, &si, WEXITED | WNOWAIT), 0);
+    cr_assert_eq(si.si_pid, pid, "WNOWAIT leaves it waitable");
+    int st = 0;
+    struct rusage ru;
+    cr_assert_eq(green_hook_wait3(&st, 0, &ru), pid);
+    cr_assert_eq(WEXITSTATUS(st), 6);
+    stop_spinner(s);
+    errno = 0;
+    cr_assert_eq(green_hook_waitid(P_ALL, 0, &si, WEXITED), -1);
+    cr_assert_eq(errno, ECHILD);
+}
+
+Test(hooks_proc, pclose_waits_for_the_command_while_others_keep_running)
+{
+    FILE *f = popen("sleep 0.1; exit 6", "r");
+    cr_assert(f);
+    green_t s = start_spinner();
+    long before = spins;
+    int st = green_hook_pclose(f);
+    long during = spins - before;
+    stop_spinner(s);
+    cr_assert(WIFEXITED(st));
+    cr_assert_eq(WEXITSTATUS(st), 6);
+    cr_assert_gt(during, 10, "spinner ran %ld times during pclose", during);
+}
