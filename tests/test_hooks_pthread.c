@@ -745,3 +745,28 @@ Test(hooks_pthread, plain_os_threads_pass_straight_through_to_libc)
     cr_assert_eq(pthread_join(th, &r), 0);
     cr_expect_eq(I(r), 1);
 }
+
+/* ------------------------------------------------ OS-thread-wide calls */
+
+Test(hooks_pthread, scheduling_calls_on_a_green_handle_act_on_its_os_thread)
+{
+    pthread_t th;
+    cr_assert_eq(green_hook_pthread_create(&th, NULL, return_arg, NULL), 0);
+    int policy = -1;
+    struct sched_param sp;
+    cr_expect_eq(green_hook_pthread_getschedparam(th, &policy, &sp), 0);
+    cr_expect_eq(policy, SCHED_OTHER);
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    cr_expect_eq(green_hook_pthread_getaffinity_np(th, sizeof set, &set), 0);
+    cr_expect_gt(CPU_COUNT(&set), 0);
+    clockid_t clk;
+    cr_expect_eq(green_hook_pthread_getcpuclockid(green_hook_pthread_self(), &clk), 0);
+    struct timespec ts;
+    cr_expect_eq(clock_gettime(clk, &ts), 0);
+    green_yield();
+    green_yield();
+    cr_expect_eq(((green_t)th)->state, GREEN_DONE);
+    cr_expect_eq(green_hook_pthread_getschedparam(th, &policy, &sp), ESRCH);
+    cr_expect_eq(green_hook_pthread_join(th, NULL), 0);
+}

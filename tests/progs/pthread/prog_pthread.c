@@ -567,6 +567,66 @@ static int identity(void)
     return 0;
 }
 
+/* ------------------------------------------------------- measurements */
+
+static int bench_mutex(void)
+{
+    pthread_mutex_t bm = PTHREAD_MUTEX_INITIALIZER;
+    pthread_mutex_lock(&bm);   /* the first call adopts the hub */
+    pthread_mutex_unlock(&bm);
+    int64_t t0 = now_ns(CLOCK_MONOTONIC);
+    for (int i = 0; i < 10000000; i++) {
+        pthread_mutex_lock(&bm);
+        pthread_mutex_unlock(&bm);
+    }
+    out("mutex_pair_ns=%.1f", (now_ns(CLOCK_MONOTONIC) - t0) / 1e7);
+    return 0;
+}
+
+static int turn, rounds_left = 100000;
+
+static void *ping(void *arg)
+{
+    int me = I(arg);
+    pthread_mutex_lock(&m);
+    while (rounds_left > 0) {
+        while (turn != me && rounds_left > 0)
+            pthread_cond_wait(&cv, &m);
+        if (rounds_left <= 0)
+            break;
+        turn = !me;
+        rounds_left -= me;
+        pthread_cond_broadcast(&cv);
+    }
+    pthread_cond_broadcast(&cv);
+    pthread_mutex_unlock(&m);
+    return NULL;
+}
+
+static int bench_pingpong(void)
+{
+    pthread_t th[2];
+    int64_t t0 = now_ns(CLOCK_MONOTONIC);
+    start(th, 2, ping);
+    join_all(th, 2);
+    out("condvar_round_trip_ns=%.1f", (now_ns(CLOCK_MONOTONIC) - t0) / 1e5);
+    return 0;
+}
+
+static void *nothing(void *arg) { return arg; }
+
+static int bench_create(void)
+{
+    int64_t t0 = now_ns(CLOCK_MONOTONIC);
+    for (int i = 0; i < 100000; i++) {
+        pthread_t t;
+        check(pthread_create(&t, NULL, nothing, NULL), "create");
+        check(pthread_join(t, NULL), "join");
+    }
+    out("create_join_ns=%.1f", (now_ns(CLOCK_MONOTONIC) - t0) / 1e5);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     static const struct { const char *name; int (*fn)(void); } modes[] = {
@@ -575,7 +635,8 @@ int main(int argc, char **argv)
         { "once", once_test }, { "rwlock", rwlock }, { "sem", sem_test },
         { "barrier", barrier }, { "main_exit", main_exit },
         { "main_return", main_return }, { "cancel", cancel },
-        { "identity", identity },
+        { "identity", identity }, { "bench_mutex", bench_mutex },
+        { "bench_pingpong", bench_pingpong }, { "bench_create", bench_create },
     };
     for (size_t i = 0; argc > 1 && i < sizeof modes / sizeof *modes; i++)
         if (!strcmp(argv[1], modes[i].name))
