@@ -472,7 +472,9 @@ static bool stale_socket(int fd, ssize_t r)
 
 ssize_t green_hook_read(int fd, void *buf, size_t n)
 {
-    if (!io_on())
+    /* n == 0: read returns 0 at once even on a socket (a recv of 0 bytes
+     * would wait for data). */
+    if (!io_on() || n == 0)
         return green__real.read(fd, buf, n);
     enum green__fdkind k = kind_for_call(fd);
     if (k == GREEN_FD_SOCKET) {
@@ -520,7 +522,8 @@ ssize_t green_hook_write(int fd, const void *buf, size_t n)
 
 ssize_t green_hook_readv(int fd, const struct iovec *iov, int iovcnt)
 {
-    if (!io_on() || iovcnt < 0 || iovcnt > IOV_MAX)
+    if (!io_on() || iovcnt <= 0 || iovcnt > IOV_MAX ||
+        iov_total(iov, (size_t)iovcnt) == 0)
         return green__real.readv(fd, iov, iovcnt);
     enum green__fdkind k = kind_for_call(fd);
     if (k == GREEN_FD_SOCKET) {

@@ -895,3 +895,16 @@ Test(hooks_io, a_descriptor_received_with_scm_rights_starts_with_a_clean_entry)
     green_hook_close(sv[0]);
     green_hook_close(sv[1]);
 }
+
+Test(hooks_io, a_zero_length_read_on_an_empty_socket_returns_zero_at_once)
+{
+    int sv[2];
+    cr_assert_eq(green_hook_socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    char b[1];
+    struct iovec iov = { b, 0 };
+    cr_expect_eq(green_hook_read(sv[0], b, 0), 0);
+    cr_expect_eq(green_hook_readv(sv[0], &iov, 1), 0);
+    cr_expect_eq(green_hook_write(sv[1], b, 0), 0);
+    green_hook_close(sv[0]);
+    green_hook_close(sv[1]);
+}
