@@ -42,6 +42,9 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 
+#define REAL(f) (green__likely(green__real.f != NULL) ? green__real.f \
+                                                      : (green__real_init(), green__real.f))
+
 #define CHUNK 1024
 #define MAX_CHUNKS 1024            /* up to 1,048,576 descriptors */
 
@@ -138,7 +141,7 @@ static int64_t sock_timeo(int fd, int opt)
 {
     struct timeval tv = { 0 };
     socklen_t len = sizeof tv;
-    if (green__real.getsockopt(fd, SOL_SOCKET, opt, &tv, &len) != 0)
+    if (REAL(getsockopt)(fd, SOL_SOCKET, opt, &tv, &len) != 0)
         return 0;
     return (int64_t)tv.tv_sec * 1000000000 + (int64_t)tv.tv_usec * 1000;
 }
@@ -146,14 +149,13 @@ static int64_t sock_timeo(int fd, int opt)
 /* Fill in what i lacks, asking the kernel. Leaves i alone if fd is bad. */
 static void learn(int fd, struct green__fdinfo *i)
 {
-    green__real_init();
     if (i->kind == GREEN_FD_UNKNOWN) {
         i->kind = kind_of(fd);
         if (i->kind == GREEN_FD_UNKNOWN)
             return;                /* EBADF: let the real call say so */
     }
     if (!i->known) {
-        int fl = green__real.fcntl(fd, F_GETFL);
+        int fl = REAL(fcntl)(fd, F_GETFL);
         if (fl < 0)
             return;
         if (!i->our_nonblock)

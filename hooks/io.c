@@ -70,6 +70,10 @@
 #include <string.h>
 #include <sys/ioctl.h>
 
+/* The real function, resolving the table first if a hook runs before the
+ * preload constructor did (another library's constructor calling read). */
+#define REAL(f) (green__likely(green__real.f != NULL) ? green__real.f \
+                                                      : (green__real_init(), green__real.f))
 #define UNSET INT64_MIN            /* deadline not computed yet */
 #define SENDFILE_CHUNK (64 * 1024) /* most a blocking sendfile asks at once */
 #define IOV_CHUNK 64               /* iovecs copied when resuming a sendmsg */
@@ -123,9 +127,9 @@ static int ready_for_call(int fd, int mask)
 {
     for (;;) {
         struct pollfd p = { .fd = fd, .events = mask == GREEN_READ ? POLLIN : POLLOUT };
-        if (green__real.poll(&p, 1, 0) != 0)
+        if (REAL(poll)(&p, 1, 0) != 0)
             return 0;              /* ready, or an error the call will report */
-        int fl = green__real.fcntl(fd, F_GETFL);
+        int fl = REAL(fcntl)(fd, F_GETFL);
         if (fl < 0 || (fl & O_NONBLOCK))
             return 0;              /* the call reports EBADF or EAGAIN itself */
         if (green__hook_park_fd(fd, mask, GREEN_FOREVER, true) != 0)
@@ -143,7 +147,7 @@ static ssize_t pipe_write(int fd, const char *buf, size_t n)
         size_t k = n - done;
         if (n > PIPE_BUF && k > PIPE_BUF)
             k = PIPE_BUF;
-        ssize_t r = green__real.write(fd, buf + done, k);
+        ssize_t r = REAL(write)(fd, buf + done, k);
         if (r < 0)
             return done ? (ssize_t)done : -1;
         done += (size_t)r;
@@ -171,12 +175,12 @@ static void *file_job_run(void *p)
 {
     struct file_job *j = p;
     switch (j->op) {
-    case F_READ:   j->r = green__real.read(j->fd, j->buf, j->n); break;
-    case F_WRITE:  j->r = green__real.write(j->fd, j->buf, j->n); break;
-    case F_PREAD:  j->r = green__real.pread(j->fd, j->buf, j->n, j->off); break;
-    case F_PWRITE: j->r = green__real.pwrite(j->fd, j->buf, j->n, j->off); break;
-    case F_READV:  j->r = green__real.readv(j->fd, j->iov, j->iovcnt); break;
-    case F_WRITEV: j->r = green__real.writev(j->fd, j->iov, j->iovcnt); break;
+    case F_READ:   j->r = REAL(read)(j->fd, j->buf, j->n); break;
+    case F_WRITE:  j->r = REAL(write)(j->fd, j->buf, j->n); break;
+    case F_PREAD:  j->r = REAL(pread)(j->fd, j->buf, j->n, j->off); break;
+    case F_PWRITE: j->r = REAL(pwrite)(j->fd, j->buf, j->n, j->off); break;
+    case F_READV:  j->r = REAL(readv)(j->fd, j->iov, j->iovcnt); break;
+    case F_WRITEV: j->r = REAL(writev)(j->fd, j->iov, j->iovcnt); break;
     }
     j->err = errno;
     return NULL;
@@ -230,14 +234,14 @@ struct sockop {
 static ssize_t sock_once(const struct sockop *o, int flags)
 {
     switch (o->op) {
-    case OP_RECV:     return green__real.recv(o->fd, o->buf, o->len, flags);
-    case OP_RECVFROM: return green__real.recvfrom(o->fd, o->buf, o->len, flags,
+    case OP_RECV:     return REAL(recv)(o->fd, o->buf, o->len, flags);
+    case OP_RECVFROM: return REAL(recvfrom)(o->fd, o->buf, o->len, flags,
                                                   o->from, o->fromlen);
-    case OP_RECVMSG:  return green__real.recvmsg(o->fd, o->msg, flags);
-    case OP_SEND:     return green__real.send(o->fd, o->buf, o->len, flags);
-    case OP_SENDTO:   return green__real.sendto(o->fd, o->buf, o->len, flags,
+    case OP_RECVMSG:  return REAL(recvmsg)(o->fd, o->msg, flags);
+    case OP_SEND:     return REAL(send)(o->fd, o->buf, o->len, flags);
+    case OP_SENDTO:   return REAL(sendto)(o->fd, o->buf, o->len, flags,
                                                 o->to, o->tolen);
-    case OP_SENDMSG:  return green__real.sendmsg(o->fd, o->msg, flags);
+    case OP_SENDMSG:  return REAL(sendmsg)(o->fd, o->msg, flags);
     }
     errno = EINVAL;
     return -1;
@@ -247,7 +251,7 @@ static bool is_stream(int fd)
 {
     int type = 0;
     socklen_t l = sizeof type;
-    return green__real.getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &l) == 0 &&
+    return REAL(getsockopt)(fd, SOL_SOCKET, SO_TYPE, &type, &l) == 0 &&
            type == SOCK_STREAM;
 }
 
@@ -364,7 +368,7 @@ static ssize_t send_rest(const struct sockop *o, size_t done)
         rest.msg_control = NULL;
         rest.msg_controllen = 0;
     }
-    return green__real.sendmsg(o->fd, &rest, o->flags | MSG_DONTWAIT);
+    return REAL(sendmsg)(o->fd, &rest, o->flags | MSG_DONTWAIT);
 }
 
 /* The send slow path: `done` bytes of `total` are sent and the socket
@@ -434,14 +438,14 @@ static ssize_t pipe_writev(int fd, const struct iovec *iov, int iovcnt)
     if (total <= PIPE_BUF) {
         if (ready_for_call(fd, GREEN_WRITE) < 0)
             return -1;
-        return green__real.writev(fd, iov, iovcnt);
+        return REAL(writev)(fd, iov, iovcnt);
     }
     struct iovec tmp[IOV_CHUNK];
     while (done < total) {
         if (ready_for_call(fd, GREEN_WRITE) < 0)
             return done ? (ssize_t)done : -1;
         int n = iov_window(iov, (size_t)iovcnt, done, PIPE_BUF, tmp, IOV_CHUNK);
-        ssize_t r = green__real.writev(fd, tmp, n);
+        ssize_t r = REAL(writev)(fd, tmp, n);
         if (r < 0)
             return done ? (ssize_t)done : -1;
         done += (size_t)r;
@@ -475,7 +479,7 @@ ssize_t green_hook_read(int fd, void *buf, size_t n)
     /* n == 0: read returns 0 at once even on a socket (a recv of 0 bytes
      * would wait for data). */
     if (!io_on() || n == 0)
-        return green__real.read(fd, buf, n);
+        return REAL(read)(fd, buf, n);
     enum green__fdkind k = kind_for_call(fd);
     if (k == GREEN_FD_SOCKET) {
         struct sockop o = { .op = OP_RECV, .fd = fd, .buf = buf, .len = n };
@@ -488,17 +492,17 @@ ssize_t green_hook_read(int fd, void *buf, size_t n)
         if (k == GREEN_FD_FILE && file_offload_on(fd))
             return file_offload(&(struct file_job){ .op = F_READ, .fd = fd,
                                                     .buf = buf, .n = n });
-        return green__real.read(fd, buf, n);
+        return REAL(read)(fd, buf, n);
     }
     if (ready_for_call(fd, GREEN_READ) < 0)
         return -1;
-    return green__real.read(fd, buf, n);
+    return REAL(read)(fd, buf, n);
 }
 
 ssize_t green_hook_write(int fd, const void *buf, size_t n)
 {
     if (!io_on())
-        return green__real.write(fd, buf, n);
+        return REAL(write)(fd, buf, n);
     enum green__fdkind k = kind_for_call(fd);
     if (k == GREEN_FD_SOCKET) {
         struct sockop o = { .op = OP_SEND, .fd = fd, .buf = (void *)buf, .len = n };
@@ -511,20 +515,20 @@ ssize_t green_hook_write(int fd, const void *buf, size_t n)
         if (k == GREEN_FD_FILE && file_offload_on(fd))
             return file_offload(&(struct file_job){ .op = F_WRITE, .fd = fd,
                                                     .buf = (void *)buf, .n = n });
-        return green__real.write(fd, buf, n);
+        return REAL(write)(fd, buf, n);
     }
     if (k == GREEN_FD_PIPE)
         return pipe_write(fd, buf, n);
     if (ready_for_call(fd, GREEN_WRITE) < 0)
         return -1;
-    return green__real.write(fd, buf, n);
+    return REAL(write)(fd, buf, n);
 }
 
 ssize_t green_hook_readv(int fd, const struct iovec *iov, int iovcnt)
 {
     if (!io_on() || iovcnt <= 0 || iovcnt > IOV_MAX ||
         iov_total(iov, (size_t)iovcnt) == 0)
-        return green__real.readv(fd, iov, iovcnt);
+        return REAL(readv)(fd, iov, iovcnt);
     enum green__fdkind k = kind_for_call(fd);
     if (k == GREEN_FD_SOCKET) {
         struct msghdr m = { .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)iovcnt };
@@ -538,17 +542,17 @@ ssize_t green_hook_readv(int fd, const struct iovec *iov, int iovcnt)
         if (k == GREEN_FD_FILE && file_offload_on(fd))
             return file_offload(&(struct file_job){ .op = F_READV, .fd = fd,
                                                     .iov = iov, .iovcnt = iovcnt });
-        return green__real.readv(fd, iov, iovcnt);
+        return REAL(readv)(fd, iov, iovcnt);
     }
     if (ready_for_call(fd, GREEN_READ) < 0)
         return -1;
-    return green__real.readv(fd, iov, iovcnt);
+    return REAL(readv)(fd, iov, iovcnt);
 }
 
 ssize_t green_hook_writev(int fd, const struct iovec *iov, int iovcnt)
 {
     if (!io_on() || iovcnt < 0 || iovcnt > IOV_MAX)
-        return green__real.writev(fd, iov, iovcnt);
+        return REAL(writev)(fd, iov, iovcnt);
     enum green__fdkind k = kind_for_call(fd);
     if (k == GREEN_FD_SOCKET) {
         struct msghdr m = { .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)iovcnt };
@@ -562,19 +566,19 @@ ssize_t green_hook_writev(int fd, const struct iovec *iov, int iovcnt)
         if (k == GREEN_FD_FILE && file_offload_on(fd))
             return file_offload(&(struct file_job){ .op = F_WRITEV, .fd = fd,
                                                     .iov = iov, .iovcnt = iovcnt });
-        return green__real.writev(fd, iov, iovcnt);
+        return REAL(writev)(fd, iov, iovcnt);
     }
     if (k == GREEN_FD_PIPE)
         return pipe_writev(fd, iov, iovcnt);
     if (ready_for_call(fd, GREEN_WRITE) < 0)
         return -1;
-    return green__real.writev(fd, iov, iovcnt);
+    return REAL(writev)(fd, iov, iovcnt);
 }
 
 ssize_t green_hook_recv(int fd, void *buf, size_t n, int flags)
 {
     if (!io_on())
-        return green__real.recv(fd, buf, n, flags);
+        return REAL(recv)(fd, buf, n, flags);
     struct sockop o = { .op = OP_RECV, .fd = fd, .buf = buf, .len = n, .flags = flags };
     return sock_recv(&o);
 }
@@ -583,7 +587,7 @@ ssize_t green_hook_recvfrom(int fd, void *buf, size_t n, int flags,
                             struct sockaddr *addr, socklen_t *alen)
 {
     if (!io_on())
-        return green__real.recvfrom(fd, buf, n, flags, addr, alen);
+        return REAL(recvfrom)(fd, buf, n, flags, addr, alen);
     struct sockop o = { .op = OP_RECVFROM, .fd = fd, .buf = buf, .len = n,
                         .flags = flags, .from = addr, .fromlen = alen };
     return sock_recv(&o);
@@ -593,7 +597,7 @@ ssize_t green_hook_recvmsg(int fd, struct msghdr *msg, int flags)
 {
     ssize_t r;
     if (!io_on()) {
-        r = green__real.recvmsg(fd, msg, flags);
+        r = REAL(recvmsg)(fd, msg, flags);
     } else {
         struct sockop o = { .op = OP_RECVMSG, .fd = fd, .msg = msg, .flags = flags };
         r = sock_recv(&o);
@@ -606,7 +610,7 @@ ssize_t green_hook_recvmsg(int fd, struct msghdr *msg, int flags)
 ssize_t green_hook_send(int fd, const void *buf, size_t n, int flags)
 {
     if (!io_on())
-        return green__real.send(fd, buf, n, flags);
+        return REAL(send)(fd, buf, n, flags);
     struct sockop o = { .op = OP_SEND, .fd = fd, .buf = (void *)buf, .len = n,
                         .flags = flags };
     return sock_send(&o);
@@ -616,7 +620,7 @@ ssize_t green_hook_sendto(int fd, const void *buf, size_t n, int flags,
                           const struct sockaddr *addr, socklen_t alen)
 {
     if (!io_on())
-        return green__real.sendto(fd, buf, n, flags, addr, alen);
+        return REAL(sendto)(fd, buf, n, flags, addr, alen);
     struct sockop o = { .op = OP_SENDTO, .fd = fd, .buf = (void *)buf, .len = n,
                         .flags = flags, .to = addr, .tolen = alen };
     return sock_send(&o);
@@ -625,7 +629,7 @@ ssize_t green_hook_sendto(int fd, const void *buf, size_t n, int flags,
 ssize_t green_hook_sendmsg(int fd, const struct msghdr *msg, int flags)
 {
     if (!io_on() || !msg)
-        return green__real.sendmsg(fd, msg, flags);
+        return REAL(sendmsg)(fd, msg, flags);
     struct sockop o = { .op = OP_SENDMSG, .fd = fd, .msg = (struct msghdr *)msg,
                         .flags = flags };
     return sock_send(&o);
@@ -638,13 +642,13 @@ int green_hook_recvmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags,
                         struct timespec *timeout)
 {
     if (!io_on() || (flags & MSG_DONTWAIT) || n == 0)
-        return green__real.recvmmsg(fd, v, n, flags, timeout);
+        return REAL(recvmmsg)(fd, v, n, flags, timeout);
     int64_t until = timeout ? green_now() + (int64_t)timeout->tv_sec * 1000000000 +
                               timeout->tv_nsec : GREEN_FOREVER;
     unsigned got = 0;
     int64_t deadline = UNSET;
     for (;;) {
-        int r = green__real.recvmmsg(fd, v + got, n - got, flags | MSG_DONTWAIT, NULL);
+        int r = REAL(recvmmsg)(fd, v + got, n - got, flags | MSG_DONTWAIT, NULL);
         if (r > 0) {
             got += (unsigned)r;
             if (got == n || (flags & MSG_WAITFORONE) ||
@@ -669,11 +673,11 @@ int green_hook_recvmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags,
 int green_hook_sendmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags)
 {
     if (!io_on() || (flags & MSG_DONTWAIT) || n == 0)
-        return green__real.sendmmsg(fd, v, n, flags);
+        return REAL(sendmmsg)(fd, v, n, flags);
     unsigned sent = 0;
     int64_t deadline = UNSET;
     for (;;) {
-        int r = green__real.sendmmsg(fd, v + sent, n - sent, flags | MSG_DONTWAIT);
+        int r = REAL(sendmmsg)(fd, v + sent, n - sent, flags | MSG_DONTWAIT);
         if (r > 0) {
             sent += (unsigned)r;
             if (sent == n)
@@ -698,17 +702,17 @@ int green_hook_sendmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags)
  * May switch. */
 static ssize_t sock_sendfile(int out_fd, int in_fd, off_t *off, size_t n)
 {
-    int fl = green__real.fcntl(out_fd, F_GETFL);
+    int fl = REAL(fcntl)(out_fd, F_GETFL);
     if (fl < 0 || (fl & O_NONBLOCK))
-        return green__real.sendfile(out_fd, in_fd, off, n);
+        return REAL(sendfile)(out_fd, in_fd, off, n);
     int64_t timeo = green__fdstate_get(out_fd).sndtimeo;
     int64_t deadline = UNSET;
     size_t done = 0;
     for (;;) {
-        green__real.fcntl(out_fd, F_SETFL, fl | O_NONBLOCK);
-        ssize_t r = green__real.sendfile(out_fd, in_fd, off, n - done);
+        REAL(fcntl)(out_fd, F_SETFL, fl | O_NONBLOCK);
+        ssize_t r = REAL(sendfile)(out_fd, in_fd, off, n - done);
         int e = errno;
-        green__real.fcntl(out_fd, F_SETFL, fl);
+        REAL(fcntl)(out_fd, F_SETFL, fl);
         if (r > 0) {
             done += (size_t)r;
             if (done == n)
@@ -734,7 +738,7 @@ static ssize_t other_sendfile(int out_fd, int in_fd, off_t *off, size_t n, size_
         if (ready_for_call(out_fd, GREEN_WRITE) < 0)
             return done ? (ssize_t)done : -1;
         size_t chunk = n - done < piece ? n - done : piece;
-        ssize_t r = green__real.sendfile(out_fd, in_fd, off, chunk);
+        ssize_t r = REAL(sendfile)(out_fd, in_fd, off, chunk);
         if (r < 0)
             return done ? (ssize_t)done : -1;
         if (r == 0)
@@ -747,10 +751,10 @@ static ssize_t other_sendfile(int out_fd, int in_fd, off_t *off, size_t n, size_
 ssize_t green_hook_sendfile(int out_fd, int in_fd, off_t *off, size_t n)
 {
     if (!io_on())
-        return green__real.sendfile(out_fd, in_fd, off, n);
+        return REAL(sendfile)(out_fd, in_fd, off, n);
     enum green__fdkind k = kind_for_call(out_fd);
     if (k == GREEN_FD_FILE || k == GREEN_FD_UNKNOWN)
-        return green__real.sendfile(out_fd, in_fd, off, n);
+        return REAL(sendfile)(out_fd, in_fd, off, n);
     if (k == GREEN_FD_SOCKET)
         return sock_sendfile(out_fd, in_fd, off, n);
     return other_sendfile(out_fd, in_fd, off, n,
@@ -762,7 +766,7 @@ ssize_t green_hook_pread(int fd, void *buf, size_t n, off_t off)
     if (io_on() && file_offload_on(fd))
         return file_offload(&(struct file_job){ .op = F_PREAD, .fd = fd, .buf = buf,
                                                 .n = n, .off = off });
-    return green__real.pread(fd, buf, n, off);
+    return REAL(pread)(fd, buf, n, off);
 }
 
 ssize_t green_hook_pwrite(int fd, const void *buf, size_t n, off_t off)
@@ -770,7 +774,7 @@ ssize_t green_hook_pwrite(int fd, const void *buf, size_t n, off_t off)
     if (io_on() && file_offload_on(fd))
         return file_offload(&(struct file_job){ .op = F_PWRITE, .fd = fd,
                                                 .buf = (void *)buf, .n = n, .off = off });
-    return green__real.pwrite(fd, buf, n, off);
+    return REAL(pwrite)(fd, buf, n, off);
 }
 
 /* ---------------------------------------------------- socket lifecycle */
@@ -785,8 +789,7 @@ static void created(int fd, enum green__fdkind kind, bool nonblock)
 
 int green_hook_socket(int domain, int type, int protocol)
 {
-    green__real_init();
-    int fd = green__real.socket(domain, type, protocol);
+    int fd = REAL(socket)(domain, type, protocol);
     if (fd >= 0)
         created(fd, GREEN_FD_SOCKET, type & SOCK_NONBLOCK);
     return fd;
@@ -794,8 +797,7 @@ int green_hook_socket(int domain, int type, int protocol)
 
 int green_hook_socketpair(int domain, int type, int protocol, int sv[2])
 {
-    green__real_init();
-    int r = green__real.socketpair(domain, type, protocol, sv);
+    int r = REAL(socketpair)(domain, type, protocol, sv);
     if (r == 0) {
         created(sv[0], GREEN_FD_SOCKET, type & SOCK_NONBLOCK);
         created(sv[1], GREEN_FD_SOCKET, type & SOCK_NONBLOCK);
@@ -805,8 +807,7 @@ int green_hook_socketpair(int domain, int type, int protocol, int sv[2])
 
 int green_hook_listen(int fd, int backlog)
 {
-    green__real_init();
-    return green__real.listen(fd, backlog);
+    return REAL(listen)(fd, backlog);
 }
 
 static int accepted(int fd, int flags)
@@ -824,10 +825,10 @@ static bool take_listener(int fd, struct green__fdinfo *i)
         return true;
     if (!i->created)
         return false;
-    int fl = green__real.fcntl(fd, F_GETFL);
+    int fl = REAL(fcntl)(fd, F_GETFL);
     if (fl < 0)
         return false;
-    if (!(fl & O_NONBLOCK) && green__real.fcntl(fd, F_SETFL, fl | O_NONBLOCK) != 0)
+    if (!(fl & O_NONBLOCK) && REAL(fcntl)(fd, F_SETFL, fl | O_NONBLOCK) != 0)
         return false;
     green__fdstate_set_our_nonblock(fd, true);
     i->our_nonblock = true;
@@ -836,23 +837,22 @@ static bool take_listener(int fd, struct green__fdinfo *i)
 
 int green_hook_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 {
-    green__real_init();
     if (!io_on())
-        return accepted(green__real.accept4(fd, addr, len, flags), flags);
+        return accepted(REAL(accept4)(fd, addr, len, flags), flags);
     struct green__fdinfo i = green__fdstate_get(fd);
     if (i.kind != GREEN_FD_SOCKET || i.user_nonblock)
-        return accepted(green__real.accept4(fd, addr, len, flags), flags);
+        return accepted(REAL(accept4)(fd, addr, len, flags), flags);
     bool ours = take_listener(fd, &i);
     int64_t deadline = UNSET;
     for (;;) {
         if (ours) {
-            int r = green__real.accept4(fd, addr, len, flags);
+            int r = REAL(accept4)(fd, addr, len, flags);
             if (r >= 0 || !would_block(errno))
                 return accepted(r, flags);
         } else {
             struct pollfd p = { .fd = fd, .events = POLLIN };
-            if (green__real.poll(&p, 1, 0) != 0)
-                return accepted(green__real.accept4(fd, addr, len, flags), flags);
+            if (REAL(poll)(&p, 1, 0) != 0)
+                return accepted(REAL(accept4)(fd, addr, len, flags), flags);
         }
         if (park_fd(fd, GREEN_READ, &deadline, i.rcvtimeo, EAGAIN) < 0)
             return -1;
@@ -868,7 +868,7 @@ int green_hook_accept(int fd, struct sockaddr *addr, socklen_t *len)
  * be. May switch. */
 static int connect_nb(int fd, const struct sockaddr *addr, socklen_t len, int64_t timeo)
 {
-    int r = green__real.connect(fd, addr, len);
+    int r = REAL(connect)(fd, addr, len);
     if (r == 0 || (errno != EINPROGRESS && errno != EAGAIN))
         return r;
     int64_t deadline = timeo > 0 ? green_now() + timeo : GREEN_FOREVER;
@@ -877,7 +877,7 @@ static int connect_nb(int fd, const struct sockaddr *addr, socklen_t len, int64_
             return -1;             /* errno EAGAIN, as the kernel says */
         if (green_sleep(GREEN_MSEC(1)) != 0)
             return -1;
-        r = green__real.connect(fd, addr, len);
+        r = REAL(connect)(fd, addr, len);
         if (r == 0 || (errno != EINPROGRESS && errno != EAGAIN))
             return r;
     }
@@ -885,7 +885,7 @@ static int connect_nb(int fd, const struct sockaddr *addr, socklen_t len, int64_
         return -1;
     int err = 0;
     socklen_t l = sizeof err;
-    if (green__real.getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &l) != 0)
+    if (REAL(getsockopt)(fd, SOL_SOCKET, SO_ERROR, &err, &l) != 0)
         return -1;
     if (err) {
         errno = err;
@@ -896,23 +896,22 @@ static int connect_nb(int fd, const struct sockaddr *addr, socklen_t len, int64_
 
 int green_hook_connect(int fd, const struct sockaddr *addr, socklen_t len)
 {
-    green__real_init();
     if (!io_on())
-        return green__real.connect(fd, addr, len);
+        return REAL(connect)(fd, addr, len);
     struct green__fdinfo i = green__fdstate_get(fd);
     if (i.kind != GREEN_FD_SOCKET || i.user_nonblock)
-        return green__real.connect(fd, addr, len);
+        return REAL(connect)(fd, addr, len);
     if (i.our_nonblock)
         return connect_nb(fd, addr, len, i.sndtimeo);
-    int fl = green__real.fcntl(fd, F_GETFL);
+    int fl = REAL(fcntl)(fd, F_GETFL);
     if (fl < 0 || (fl & O_NONBLOCK))
-        return green__real.connect(fd, addr, len);
-    if (green__real.fcntl(fd, F_SETFL, fl | O_NONBLOCK) != 0)
-        return green__real.connect(fd, addr, len);
+        return REAL(connect)(fd, addr, len);
+    if (REAL(fcntl)(fd, F_SETFL, fl | O_NONBLOCK) != 0)
+        return REAL(connect)(fd, addr, len);
     int r = connect_nb(fd, addr, len, i.sndtimeo);
     int e = errno;
     if (!(r < 0 && e == EBADF))
-        green__real.fcntl(fd, F_SETFL, fl);   /* nobody sees our O_NONBLOCK */
+        REAL(fcntl)(fd, F_SETFL, fl);   /* nobody sees our O_NONBLOCK */
     errno = e;
     return r;
 }
@@ -926,8 +925,7 @@ int green_hook_pipe(int fds[2])
 
 int green_hook_pipe2(int fds[2], int flags)
 {
-    green__real_init();
-    int r = flags ? green__real.pipe2(fds, flags) : green__real.pipe(fds);
+    int r = flags ? REAL(pipe2)(fds, flags) : REAL(pipe)(fds);
     if (r == 0) {
         created(fds[0], GREEN_FD_PIPE, flags & O_NONBLOCK);
         created(fds[1], GREEN_FD_PIPE, flags & O_NONBLOCK);
@@ -937,8 +935,7 @@ int green_hook_pipe2(int fds[2], int flags)
 
 int green_hook_open(const char *path, int flags, mode_t mode)
 {
-    green__real_init();
-    int fd = green__real.open(path, flags, mode);
+    int fd = REAL(open)(path, flags, mode);
     if (fd >= 0)
         created(fd, GREEN_FD_UNKNOWN, flags & O_NONBLOCK);
     return fd;
@@ -946,8 +943,7 @@ int green_hook_open(const char *path, int flags, mode_t mode)
 
 int green_hook_openat(int dirfd, const char *path, int flags, mode_t mode)
 {
-    green__real_init();
-    int fd = green__real.openat(dirfd, path, flags, mode);
+    int fd = REAL(openat)(dirfd, path, flags, mode);
     if (fd >= 0)
         created(fd, GREEN_FD_UNKNOWN, flags & O_NONBLOCK);
     return fd;
@@ -963,15 +959,13 @@ static void fd_gone(int fd)
 
 int green_hook_close(int fd)
 {
-    green__real_init();
     fd_gone(fd);
-    return green__real.close(fd);
+    return REAL(close)(fd);
 }
 
 int green_hook_dup(int fd)
 {
-    green__real_init();
-    int r = green__real.dup(fd);
+    int r = REAL(dup)(fd);
     if (r >= 0) {
         fresh_number(r);
         green__fdstate_dup(fd, r);
@@ -981,8 +975,7 @@ int green_hook_dup(int fd)
 
 int green_hook_dup2(int fd, int fd2)
 {
-    green__real_init();
-    int r = green__real.dup2(fd, fd2);
+    int r = REAL(dup2)(fd, fd2);
     if (r >= 0 && fd != fd2) {
         fd_gone(fd2);
         green__fdstate_dup(fd, fd2);
@@ -992,8 +985,7 @@ int green_hook_dup2(int fd, int fd2)
 
 int green_hook_dup3(int fd, int fd2, int flags)
 {
-    green__real_init();
-    int r = green__real.dup3(fd, fd2, flags);
+    int r = REAL(dup3)(fd, fd2, flags);
     if (r >= 0) {
         fd_gone(fd2);
         green__fdstate_dup(fd, fd2);
@@ -1005,10 +997,9 @@ int green_hook_dup3(int fd, int fd2, int flags)
  * ours on a listener we made non-blocking; everything else passes. */
 int green_hook_fcntl(int fd, int cmd, void *arg)
 {
-    green__real_init();
     switch (cmd) {
     case F_GETFL: {
-        int r = green__real.fcntl(fd, F_GETFL);
+        int r = REAL(fcntl)(fd, F_GETFL);
         struct green__fdinfo i = green__fdstate_peek(fd);
         if (r >= 0 && i.our_nonblock)
             r = (r & ~O_NONBLOCK) | (i.user_nonblock ? O_NONBLOCK : 0);
@@ -1017,14 +1008,14 @@ int green_hook_fcntl(int fd, int cmd, void *arg)
     case F_SETFL: {
         int fl = (int)(intptr_t)arg;
         struct green__fdinfo i = green__fdstate_peek(fd);
-        int r = green__real.fcntl(fd, F_SETFL, i.our_nonblock ? fl | O_NONBLOCK : fl);
+        int r = REAL(fcntl)(fd, F_SETFL, i.our_nonblock ? fl | O_NONBLOCK : fl);
         if (r == 0)
             green__fdstate_set_user_nonblock(fd, fl & O_NONBLOCK);
         return r;
     }
     case F_DUPFD:
     case F_DUPFD_CLOEXEC: {
-        int r = green__real.fcntl(fd, cmd, (int)(intptr_t)arg);
+        int r = REAL(fcntl)(fd, cmd, (int)(intptr_t)arg);
         if (r >= 0) {
             fresh_number(r);
             green__fdstate_dup(fd, r);
@@ -1032,25 +1023,24 @@ int green_hook_fcntl(int fd, int cmd, void *arg)
         return r;
     }
     default:
-        return green__real.fcntl(fd, cmd, arg);
+        return REAL(fcntl)(fd, cmd, arg);
     }
 }
 
 int green_hook_ioctl(int fd, unsigned long req, void *arg)
 {
-    green__real_init();
     if (req != FIONBIO || !arg)
-        return green__real.ioctl(fd, req, arg);
+        return REAL(ioctl)(fd, req, arg);
     bool on = *(const int *)arg != 0;
     struct green__fdinfo i = green__fdstate_peek(fd);
     if (i.our_nonblock && !on) {
         /* Keep our O_NONBLOCK; the program sees blocking semantics. */
-        if (green__real.fcntl(fd, F_GETFL) < 0)
+        if (REAL(fcntl)(fd, F_GETFL) < 0)
             return -1;             /* EBADF as the ioctl would say */
         green__fdstate_set_user_nonblock(fd, false);
         return 0;
     }
-    int r = green__real.ioctl(fd, req, arg);
+    int r = REAL(ioctl)(fd, req, arg);
     if (r == 0)
         green__fdstate_set_user_nonblock(fd, on);
     return r;
@@ -1079,8 +1069,7 @@ static bool is_timeo_opt(int opt, int *dir)
 
 int green_hook_setsockopt(int fd, int level, int opt, const void *val, socklen_t len)
 {
-    green__real_init();
-    int r = green__real.setsockopt(fd, level, opt, val, len);
+    int r = REAL(setsockopt)(fd, level, opt, val, len);
     int dir;
     if (r == 0 && level == SOL_SOCKET && is_timeo_opt(opt, &dir) &&
         len >= sizeof(struct timeval)) {
@@ -1095,8 +1084,7 @@ int green_hook_setsockopt(int fd, int level, int opt, const void *val, socklen_t
 
 int green_hook_getsockopt(int fd, int level, int opt, void *val, socklen_t *len)
 {
-    green__real_init();
-    return green__real.getsockopt(fd, level, opt, val, len);
+    return REAL(getsockopt)(fd, level, opt, val, len);
 }
 
 /* ----------------------------------------------- fortified entry points */
