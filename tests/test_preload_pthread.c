@@ -229,6 +229,14 @@ Test(preload_pthread, cancel_runs_cleanup_handlers_with_the_mutex_held)
     cr_expect_eq(val(r.out, "mutex_free"), 1, "%s", r.out);
 }
 
+Test(preload_pthread, pthread_exit_runs_pushed_cleanup_handlers_in_reverse_order)
+{
+    struct run r;
+    run_green("exit_cleanup", &r);
+    cr_expect_eq(val(r.out, "exit_value"), 42, "%s", r.out);
+    cr_expect(strstr(r.out, "handlers=ba\n"), "%s", r.out);
+}
+
 Test(preload_pthread, main_calling_pthread_exit_lives_until_the_last_thread_ends)
 {
     struct run r;

@@ -536,6 +536,39 @@ static int cancel(void)
     return 0;
 }
 
+static char order[8];
+
+static void note(void *arg)
+{
+    strncat(order, arg, sizeof order - strlen(order) - 1);
+}
+
+static void *exit_with_handlers(void *arg)
+{
+    (void)arg;
+    pthread_cleanup_push(note, "a");
+    pthread_cleanup_push(note, "b");
+    pthread_cleanup_push(note, "c");
+    pthread_cleanup_pop(0);   /* popped without running */
+    usleep(1000);
+    pthread_exit(P(42));
+    pthread_cleanup_pop(0);
+    pthread_cleanup_pop(0);
+    return NULL;
+}
+
+static int exit_cleanup(void)
+{
+    pthread_t t;
+    check(pthread_create(&t, NULL, exit_with_handlers, NULL), "create");
+    out("threads=%d", os_threads());
+    void *r;
+    check(pthread_join(t, &r), "join");
+    out("exit_value=%d", I(r));
+    out("handlers=%s", order);
+    return 0;
+}
+
 /* ------------------------------------------------------- identity, names */
 
 static pthread_t named;
@@ -635,6 +668,7 @@ int main(int argc, char **argv)
         { "once", once_test }, { "rwlock", rwlock }, { "sem", sem_test },
         { "barrier", barrier }, { "main_exit", main_exit },
         { "main_return", main_return }, { "cancel", cancel },
+        { "exit_cleanup", exit_cleanup },
         { "identity", identity }, { "bench_mutex", bench_mutex },
         { "bench_pingpong", bench_pingpong }, { "bench_create", bench_create },
     };
