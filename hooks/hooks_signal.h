@@ -42,6 +42,11 @@ void green__intr_end(void) __attribute__((visibility("hidden")));
  * installed with SA_RESTART (the call may restart if signal(7) says so). */
 bool green__intr_restarts(void) __attribute__((visibility("hidden")));
 
+/* True when the calling green thread is the one a signal interrupts now
+ * (the main one, or the one parked with a ppoll-style mask): an EINTR
+ * from a syscall it made itself is then its own. */
+bool green__intr_mine(void) __attribute__((visibility("hidden")));
+
 /* For ppoll/pselect/epoll_pwait: install mask on the OS thread while the
  * caller is parked (saving the previous mask in *saved) and make the caller
  * the thread that signals interrupt; mask NULL does nothing. Returns 0 or

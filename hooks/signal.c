@@ -244,6 +244,14 @@ bool green__intr_restarts(void)
     return last_restart_ok;
 }
 
+bool green__intr_mine(void)
+{
+    struct green_thread *t = green__current();
+    if (!t || (sig_target && sig_target == t))
+        return true;
+    return !sig_target && t->is_main;
+}
+
 /* The blocking I/O calls are cancellation points too: a pthread_cancel
  * acts here, when the call would block or while it is parked. The I/O
  * hooks keep no state across this park except a blocking connect's or

@@ -127,6 +127,20 @@ static int64_t ts_deadline(const struct timespec *ts)
     return green_now() + (int64_t)ts->tv_sec * 1000000000 + ts->tv_nsec;
 }
 
+/* A zero-timeout probe is our syscall, not the program's wait. Under the
+ * shim every signal lands on the one OS thread, so it can hit a probe of
+ * any green thread; it interrupts only the thread that signals interrupt
+ * (signal.c: the main one, or a masked ppoll/pselect/epoll_pwait), and
+ * the others probe again, as their native call would not have been hit. */
+#define PROBE(r, call)                                                        \
+    do {                                                                     \
+        int probe_tries_ = 0;                                                 \
+        do                                                                   \
+            (r) = (call);                                                     \
+        while ((r) < 0 && errno == EINTR && ++probe_tries_ < 8 &&            \
+               !green__intr_mine());                                          \
+    } while (0)
+
 /* The start of every hook that may park: mark the call interruptible
  * (signal.c) and act on a pending pthread_cancel (a cancellation point). */
 static void hook_begin(void)
@@ -224,7 +238,8 @@ static int poll_slow(struct pollfd *fds, nfds_t n, int64_t deadline)
             r = park_failed(code, deadline);
             break;
         }
-        r = poll_mark_closed(&ws, fds, n, green__real.poll(fds, n, 0));
+        PROBE(r, green__real.poll(fds, n, 0));
+        r = poll_mark_closed(&ws, fds, n, r);
         if (r != 0)
             break;
     }
@@ -238,7 +253,8 @@ int green_hook_poll(struct pollfd *fds, nfds_t n, int timeout)
     if (timeout == 0 || !green__hook_on(GREEN_HOOK_IO))
         return green__real.poll(fds, n, timeout);
     hook_begin();
-    int r = green__real.poll(fds, n, 0);
+    int r;
+    PROBE(r, green__real.poll(fds, n, 0));
     if (r == 0)
         r = poll_slow(fds, n, ms_deadline(timeout));
     return hook_done(r);
@@ -254,7 +270,11 @@ int green_hook_ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts,
     hook_begin();
     static const struct timespec zero = { 0, 0 };
     int64_t deadline = ts_deadline(ts);
-    int r = green__real.ppoll(fds, n, &zero, mask);
+    int r;
+    if (mask)                      /* EINTR from a signal it unblocks: its own */
+        r = green__real.ppoll(fds, n, &zero, mask);
+    else
+        PROBE(r, green__real.ppoll(fds, n, &zero, NULL));
     if (r == 0) {
         sigset_t saved;
         int e = green__sigmask_enter(mask, &saved);
@@ -352,8 +372,8 @@ static int select_slow(int nfds, struct selsets *s, int64_t deadline)
             r = park_failed(code, deadline);
             if (r == 0) {          /* timed out: the kernel clears the sets */
                 struct timespec zero = { 0, 0 };
-                r = green__real.pselect(nfds, s->user[0], s->user[1], s->user[2],
-                                        &zero, NULL);
+                PROBE(r, green__real.pselect(nfds, s->user[0], s->user[1],
+                                             s->user[2], &zero, NULL));
             }
             break;
         }
@@ -363,7 +383,7 @@ static int select_slow(int nfds, struct selsets *s, int64_t deadline)
             break;
         }
         struct timespec zero = { 0, 0 };
-        r = green__real.pselect(nfds, s->user[0], s->user[1], s->user[2], &zero, NULL);
+        PROBE(r, green__real.pselect(nfds, s->user[0], s->user[1], s->user[2], &zero, NULL));
         if (r != 0)
             break;
     }
@@ -384,7 +404,8 @@ int green_hook_select(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, struct timev
     sel_save(&s, rd, wr, ex);
     hook_begin();
     struct timeval zero = { 0, 0 };
-    int r = green__real.select(nfds, rd, wr, ex, &zero);
+    int r;
+    PROBE(r, green__real.select(nfds, rd, wr, ex, &zero));
     if (r == 0)
         r = select_slow(nfds, &s, deadline);
     if (tv) {                      /* Linux: the time not slept */
@@ -410,7 +431,11 @@ int green_hook_pselect(int nfds, fd_set *rd, fd_set *wr, fd_set *ex,
     sel_save(&s, rd, wr, ex);
     hook_begin();
     struct timespec zero = { 0, 0 };
-    int r = green__real.pselect(nfds, rd, wr, ex, &zero, mask);
+    int r;
+    if (mask)
+        r = green__real.pselect(nfds, rd, wr, ex, &zero, mask);
+    else
+        PROBE(r, green__real.pselect(nfds, rd, wr, ex, &zero, NULL));
     if (r == 0) {
         sigset_t saved;
         int e = green__sigmask_enter(mask, &saved);
@@ -436,7 +461,8 @@ static int epoll_slow(int epfd, struct epoll_event *ev, int max, int64_t deadlin
         int got = green__wait_fd(epfd, GREEN_READ, deadline);
         if (got < 0)               /* EBADF: epfd closed; its number may */
             return park_failed(-got, deadline);   /* name a new file now */
-        int r = green__real.epoll_wait(epfd, ev, max, 0);
+        int r;
+        PROBE(r, green__real.epoll_wait(epfd, ev, max, 0));
         if (r != 0)
             return r;
     }
@@ -448,7 +474,8 @@ int green_hook_epoll_wait(int epfd, struct epoll_event *ev, int max, int timeout
     if (timeout == 0 || !green__hook_on(GREEN_HOOK_IO))
         return green__real.epoll_wait(epfd, ev, max, timeout);
     hook_begin();
-    int r = green__real.epoll_wait(epfd, ev, max, 0);
+    int r;
+    PROBE(r, green__real.epoll_wait(epfd, ev, max, 0));
     if (r == 0)
         r = epoll_slow(epfd, ev, max, ms_deadline(timeout));
     return hook_done(r);
@@ -476,7 +503,11 @@ int green_hook_epoll_pwait(int epfd, struct epoll_event *ev, int max, int timeou
     if (timeout == 0 || !green__hook_on(GREEN_HOOK_IO))
         return green__real.epoll_pwait(epfd, ev, max, timeout, mask);
     hook_begin();
-    int r = green__real.epoll_pwait(epfd, ev, max, 0, mask);
+    int r;
+    if (mask)
+        r = green__real.epoll_pwait(epfd, ev, max, 0, mask);
+    else
+        PROBE(r, green__real.epoll_wait(epfd, ev, max, 0));
     if (r == 0)
         r = epoll_masked_slow(epfd, ev, max, ms_deadline(timeout), mask);
     return hook_done(r);
@@ -497,7 +528,11 @@ int green_hook_epoll_pwait2(int epfd, struct epoll_event *ev, int max,
         return green__real.epoll_pwait2(epfd, ev, max, ts, mask);
     int64_t deadline = ts_deadline(ts);
     hook_begin();
-    int r = green__real.epoll_pwait2(epfd, ev, max, &zero, mask);
+    int r;
+    if (mask)
+        r = green__real.epoll_pwait2(epfd, ev, max, &zero, mask);
+    else
+        PROBE(r, green__real.epoll_wait(epfd, ev, max, 0));
     if (r == 0)
         r = epoll_masked_slow(epfd, ev, max, deadline, mask);
     return hook_done(r);

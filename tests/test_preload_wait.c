@@ -201,3 +201,15 @@ Test(preload_wait, ctrl_c_interrupts_a_python_thread_join_as_natively)
     cr_assert(strstr(r.out, "interrupt_ms="), "SIGINT did not interrupt join:\n%s", r.out);
     cr_assert_lt(kv(&r, "interrupt_ms"), 3000, "the KeyboardInterrupt waited for the join");
 }
+
+Test(preload_wait, a_signal_storm_interrupts_only_the_main_threads_waits)
+{
+    static struct run r;
+    run_prog(&r, true, "wait", "prog_signal_storm", NULL, NULL, 60000);
+    cr_assert_eq(r.status, 0, "output:\n%s", r.out);
+    cr_assert_eq(kv(&r, "hooked_nanosleep"), 1, "nanosleep is not libgreen's");
+    cr_assert_eq(kv(&r, "created"), 300);
+    cr_assert_gt(kv(&r, "signals"), 10, "output:\n%s", r.out);
+    cr_assert_gt(kv(&r, "main_eintr"), 0, "the main thread's sleep was never interrupted");
+    cr_assert_eq(kv(&r, "others_eintr"), 0, "other threads saw EINTR:\n%s", r.out);
+}
