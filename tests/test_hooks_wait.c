@@ -11,7 +11,10 @@
 #include <signal.h>
 #include <stdint.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 #include <sys/select.h>
 #include <time.h>
 #include <unistd.h>
@@ -701,4 +704,52 @@ Test(hooks_wait, epoll_pwait2_parks_with_a_timespec_timeout)
     close(ep);
     close(p[0]);
     close(p[1]);
+}
+
+/* A connected loopback TCP pair. */
+static void tcp_pair(int fds[2])
+{
+    int l = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    socklen_t len = sizeof a;
+    cr_assert_eq(bind(l, (struct sockaddr *)&a, sizeof a), 0);
+    cr_assert_eq(listen(l, 1), 0);
+    cr_assert_eq(getsockname(l, (struct sockaddr *)&a, &len), 0);
+    fds[0] = socket(AF_INET, SOCK_STREAM, 0);
+    cr_assert_eq(connect(fds[0], (struct sockaddr *)&a, sizeof a), 0);
+    fds[1] = accept(l, NULL, NULL);
+    cr_assert_geq(fds[1], 0);
+    close(l);
+}
+
+static void *send_oob_after_50ms(void *arg)
+{
+    int fd = (int)(intptr_t)arg;
+    green_sleep(GREEN_MSEC(50));
+    cr_assert_eq(send(fd, "n", 1, 0), 1);         /* normal data first */
+    green_sleep(GREEN_MSEC(20));
+    cr_assert_eq(send(fd, "!", 1, MSG_OOB), 1);
+    return NULL;
+}
+
+Test(hooks_wait, pollpri_and_exceptfds_alone_see_urgent_data_without_spinning_on_normal_data)
+{
+    int s[2];
+    tcp_pair(s);
+    green_t w = green_spawn(send_oob_after_50ms, (void *)(intptr_t)s[0], NULL);
+    struct pollfd fd = { .fd = s[1], .events = POLLPRI };
+    int64_t t0 = mono_ns();
+    cr_assert_eq(green_hook_poll(&fd, 1, 5000), 1);
+    cr_assert(fd.revents & POLLPRI);
+    cr_assert_geq(mono_ns() - t0, GREEN_MSEC(70), "woke before the urgent byte came");
+    cr_assert_lt(mono_ns() - t0, GREEN_SEC(2));
+    fd_set ex;
+    FD_ZERO(&ex);
+    FD_SET(s[1], &ex);
+    struct timeval tv = { 1, 0 };
+    cr_assert_eq(green_hook_select(s[1] + 1, NULL, NULL, &ex, &tv), 1);
+    cr_assert(FD_ISSET(s[1], &ex));
+    green_join(w, NULL);
+    close(s[0]);
+    close(s[1]);
 }
