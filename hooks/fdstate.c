@@ -195,6 +195,14 @@ void green__fdstate_reset(int fd)
     atomic_store_explicit(&e->sndtimeo, 0, memory_order_relaxed);
 }
 
+int green__fdstate_limit(void)
+{
+    for (int c = MAX_CHUNKS; c > 0; c--)
+        if (atomic_load_explicit(&chunks[c - 1], memory_order_acquire))
+            return c * CHUNK;
+    return 0;
+}
+
 void green__fdstate_dup(int oldfd, int newfd)
 {
     struct green__fdinfo i = green__fdstate_peek(oldfd);

@@ -61,6 +61,11 @@ void green__fdstate_created(int fd, enum green__fdkind kind, bool nonblock);
 __attribute__((visibility("hidden")))
 void green__fdstate_reset(int fd);
 
+/* One past the highest fd the table has room for (0 when empty): fds at
+ * or above it have no entry. */
+__attribute__((visibility("hidden")))
+int green__fdstate_limit(void);
+
 /* newfd now shares oldfd's open file description (dup family). */
 __attribute__((visibility("hidden")))
 void green__fdstate_dup(int oldfd, int newfd);

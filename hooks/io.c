@@ -963,6 +963,34 @@ int green_hook_close(int fd)
     return REAL(close)(fd);
 }
 
+/* Forget every descriptor of [first, last] we know of (close_range,
+ * closefrom): glibc closes them with one syscall no close hook sees. */
+static void forget_range(unsigned int first, unsigned int last)
+{
+    unsigned int limit = (unsigned int)green__fdstate_limit();
+    for (unsigned int fd = first; fd < limit && fd <= last; fd++)
+        fd_gone((int)fd);
+}
+
+static void *real_chk(const char *name);
+
+int green_hook_close_range(unsigned int first, unsigned int last, int flags)
+{
+    int (*f)(unsigned int, unsigned int, int) = real_chk("close_range");
+    int r = f(first, last, flags);
+    if (r == 0 && !(flags & CLOSE_RANGE_CLOEXEC))
+        forget_range(first, last);
+    return r;
+}
+
+void green_hook_closefrom(int lowfd)
+{
+    void (*f)(int) = real_chk("closefrom");
+    f(lowfd);
+    if (lowfd >= 0)
+        forget_range((unsigned int)lowfd, ~0u);
+}
+
 int green_hook_dup(int fd)
 {
     int r = REAL(dup)(fd);
@@ -1089,13 +1117,32 @@ int green_hook_getsockopt(int fd, int level, int opt, void *val, socklen_t *len)
 
 /* ----------------------------------------------- fortified entry points */
 
-/* glibc's own __*_chk, which abort with "buffer overflow detected". */
+/* A libc function outside the real table (glibc's own __*_chk, which
+ * abort with "buffer overflow detected"; close_range...). */
 static void *real_chk(const char *name)
 {
     void *f = dlsym(RTLD_NEXT, name);
     if (!f)
         abort();
     return f;
+}
+
+int green_hook_open_2(const char *path, int flags)
+{
+    if (flags & (O_CREAT | O_TMPFILE)) {
+        int (*f)(const char *, int) = real_chk("__open_2");
+        return f(path, flags);     /* "invalid open call": aborts */
+    }
+    return green_hook_open(path, flags, 0);
+}
+
+int green_hook_openat_2(int dirfd, const char *path, int flags)
+{
+    if (flags & (O_CREAT | O_TMPFILE)) {
+        int (*f)(int, const char *, int) = real_chk("__openat_2");
+        return f(dirfd, path, flags);
+    }
+    return green_hook_openat(dirfd, path, flags, 0);
 }
 
 ssize_t green_hook_read_chk(int fd, void *buf, size_t n, size_t buflen)

@@ -52,6 +52,8 @@ GREEN__HIDE ssize_t green_hook_pwrite(int fd, const void *buf, size_t n, off_t o
 GREEN__HIDE int green_hook_open(const char *path, int flags, mode_t mode);
 GREEN__HIDE int green_hook_openat(int dirfd, const char *path, int flags, mode_t mode);
 GREEN__HIDE int green_hook_close(int fd);
+GREEN__HIDE int green_hook_close_range(unsigned int first, unsigned int last, int flags);
+GREEN__HIDE void green_hook_closefrom(int lowfd);
 GREEN__HIDE int green_hook_dup(int fd);
 GREEN__HIDE int green_hook_dup2(int fd, int fd2);
 GREEN__HIDE int green_hook_dup3(int fd, int fd2, int flags);
@@ -65,6 +67,10 @@ GREEN__HIDE int green_hook_getsockopt(int fd, int level, int opt, void *val,
                                       socklen_t *len);
 GREEN__HIDE int green_hook_pipe(int fds[2]);
 GREEN__HIDE int green_hook_pipe2(int fds[2], int flags);
+
+/* Fortified open without a mode: O_CREAT/O_TMPFILE abort as in glibc. */
+GREEN__HIDE int green_hook_open_2(const char *path, int flags);
+GREEN__HIDE int green_hook_openat_2(int dirfd, const char *path, int flags);
 
 /* glibc's fortified entry points: the caller's buffer is buflen bytes. A
  * request larger than the buffer aborts as glibc does (__chk_fail). */

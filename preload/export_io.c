@@ -65,12 +65,14 @@ GREEN_EXPORT int open64(const char *p, int flags, ...) { OPEN_MODE(flags, flags)
 GREEN_EXPORT int openat(int d, const char *p, int flags, ...) { OPEN_MODE(flags, flags) return green_hook_openat(d, p, flags, mode); }
 GREEN_EXPORT int openat64(int d, const char *p, int flags, ...) { OPEN_MODE(flags, flags) return green_hook_openat(d, p, flags, mode); }
 /* Fortified open without a mode (O_CREAT callers pass one to open). */
-GREEN_EXPORT int __open_2(const char *p, int flags) { return green_hook_open(p, flags, 0); }
-GREEN_EXPORT int __open64_2(const char *p, int flags) { return green_hook_open(p, flags, 0); }
-GREEN_EXPORT int __openat_2(int d, const char *p, int flags) { return green_hook_openat(d, p, flags, 0); }
-GREEN_EXPORT int __openat64_2(int d, const char *p, int flags) { return green_hook_openat(d, p, flags, 0); }
+GREEN_EXPORT int __open_2(const char *p, int flags) { return green_hook_open_2(p, flags); }
+GREEN_EXPORT int __open64_2(const char *p, int flags) { return green_hook_open_2(p, flags); }
+GREEN_EXPORT int __openat_2(int d, const char *p, int flags) { return green_hook_openat_2(d, p, flags); }
+GREEN_EXPORT int __openat64_2(int d, const char *p, int flags) { return green_hook_openat_2(d, p, flags); }
 
 GREEN_EXPORT int close(int fd) { return green_hook_close(fd); }
+GREEN_EXPORT int close_range(unsigned int a, unsigned int b, int f) { return green_hook_close_range(a, b, f); }
+GREEN_EXPORT void closefrom(int lowfd) { green_hook_closefrom(lowfd); }
 GREEN_EXPORT int dup(int fd) { return green_hook_dup(fd); }
 GREEN_EXPORT int dup2(int fd, int fd2) { return green_hook_dup2(fd, fd2); }
 GREEN_EXPORT int dup3(int fd, int fd2, int f) { return green_hook_dup3(fd, fd2, f); }

@@ -908,3 +908,32 @@ Test(hooks_io, a_zero_length_read_on_an_empty_socket_returns_zero_at_once)
     green_hook_close(sv[0]);
     green_hook_close(sv[1]);
 }
+
+static void *close_range_later(void *arg)
+{
+    int fd = (int)(intptr_t)arg;
+    green_sleep(GREEN_MSEC(30));
+    green_hook_close_range((unsigned)fd, (unsigned)fd, 0);
+    return NULL;
+}
+
+Test(hooks_io, close_range_wakes_a_green_thread_blocked_in_read_with_ebadf)
+{
+    int sv[2];
+    cr_assert_eq(green_hook_socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    struct rd a = { .fd = sv[0] };
+    green_t r = green_spawn(reader, &a, NULL);
+    green_t c = green_spawn(close_range_later, (void *)(intptr_t)sv[0], NULL);
+    green_join(r, NULL);
+    green_join(c, NULL);
+    cr_expect_eq(a.r, -1);
+    cr_expect_eq(a.err, EBADF);
+    cr_expect_eq(green__fdstate_peek(sv[0]).kind, GREEN_FD_UNKNOWN);
+    cr_expect_eq(green__real.fcntl(sv[0], F_GETFD), -1, "close_range must have closed it");
+    green_hook_close(sv[1]);
+}
+
+Test(hooks_io, fortified_open_with_o_creat_and_no_mode_aborts_like_glibc, .signal = SIGABRT)
+{
+    green_hook_open_2("/tmp/green_io_never_created", O_CREAT | O_WRONLY);
+}
