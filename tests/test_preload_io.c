@@ -287,3 +287,20 @@ Test(preload_io, the_echo_programs_pass_natively_too, .timeout = 120)
     cr_expect_eq(child_finish(&srv, 30000), 0, "server:\n%s", srv.buf);
     cr_expect(child_line(&srv, "HOOK read=libc", 0), "server:\n%s", srv.buf);
 }
+
+Test(preload_io, fortified_read_recv_and_recvfrom_park_only_the_calling_thread, .timeout = 60)
+{
+    static struct child c;
+    child_start(&c, true, "prog_fortified", NULL);
+    bool green_threads = assert_hooked(&c);
+    const char *h = child_line(&c, "HOOK ", 0);
+    cr_assert(h && strstr(h, "__read_chk=libgreen") && strstr(h, "__recv_chk=libgreen") &&
+              strstr(h, "__recvfrom_chk=libgreen"), "fortified names not ours: %s", c.buf);
+    int st = child_finish(&c, 30000);
+    if (!green_threads)
+        cr_skip_test("pthread hooks absent: the readers were OS threads");
+    cr_expect_eq(st, 0, "output:\n%s", c.buf);
+    cr_expect(child_line(&c, "OK read_chk", 0), "output:\n%s", c.buf);
+    cr_expect(child_line(&c, "OK recv_chk", 0), "output:\n%s", c.buf);
+    cr_expect(child_line(&c, "OK recvfrom_chk", 0), "output:\n%s", c.buf);
+}
