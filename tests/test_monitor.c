@@ -10,6 +10,7 @@
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
 #include "green_internal.h"
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -172,13 +173,27 @@ static void run_prog(struct child *c, const char *mode, const char *const *env)
     child_start(c, argv, env);
 }
 
+/* The sanitizer runtime the test runner uses, or "" : an ASan-built
+ * libgreen.so can only be preloaded into a plain program after it. */
+static const char *asan_runtime(void)
+{
+#if defined(__SANITIZE_ADDRESS__)
+    Dl_info di;
+    void *sym = dlsym(RTLD_DEFAULT, "__asan_init");
+    if (sym && dladdr(sym, &di) && di.dli_fname && strstr(di.dli_fname, "libasan"))
+        return di.dli_fname;
+#endif
+    return "";
+}
+
 /* prog_shim under LD_PRELOAD=$GREEN_LIB, plus one more variable. */
 static void run_shim(struct child *c, const char *mode, const char *var)
 {
-    static char pre[4200];
+    static char pre[8400];
     const char *lib = getenv("GREEN_LIB");
     cr_assert(lib, "GREEN_LIB is not set (run through meson test)");
-    snprintf(pre, sizeof pre, "LD_PRELOAD=%s", lib);
+    const char *asan = asan_runtime();
+    snprintf(pre, sizeof pre, "LD_PRELOAD=%s%s%s", asan, *asan ? ":" : "", lib);
     char path[4096];
     snprintf(path, sizeof path, "%s/monitor/prog_shim", progs_dir());
     char *argv[] = { path, (char *)mode, NULL };
