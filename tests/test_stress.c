@@ -258,3 +258,66 @@ Test(stress, closing_a_descriptor_under_parked_waiters_and_reusing_its_number_at
     }
     cr_assert_eq(field(find_line(&c, "TOTAL"), "iters"), 16000);
 }
+
+/* ------------------------------------------------------------- signals */
+
+/* Lines of c's output that must match between native and shim runs. */
+static void compared_lines(const struct child *c, char *out, size_t cap)
+{
+    size_t n = 0;
+    out[0] = 0;
+    for (const char *s = c->buf; *s;) {
+        const char *nl = strchr(s, '\n');
+        if (!nl)
+            break;
+        if (strncmp(s, "PROOF", 5) && strncmp(s, "TIMING", 6) && n + (size_t)(nl - s) + 2 < cap) {
+            memcpy(out + n, s, (size_t)(nl - s + 1));
+            n += (size_t)(nl - s + 1);
+            out[n] = 0;
+        }
+        s = nl + 1;
+    }
+}
+
+static void signal_run(bool restart)
+{
+    static struct child nat, shim;
+    char *args[] = { restart ? "restart" : "norestart", NULL };
+    child_start(&nat, false, "prog_sig_io", args);
+    int nst = child_finish(&nat, 30000);
+    run_proved(&shim, "prog_sig_io", args, 30000);
+    cr_assert_eq(nst, 0, "native run failed (%d): %s", nst, nat.ebuf);
+    static char a[4096], b[4096];
+    compared_lines(&nat, a, sizeof a);
+    compared_lines(&shim, b, sizeof b);
+    cr_log_info("native:\n%s\nshim:\n%s", nat.buf, shim.buf);
+    cr_assert_str_eq(b, a, "the shim's outcome differs from the kernel's:\nnative:\n%s\nshim:\n%s", a, b);
+    /* The kernel's rules, checked on the (equal) outcome: */
+    const char *r = find_line(&shim, "sock_read"), *w = find_line(&shim, "sock_write");
+    cr_assert_eq(field(r, "bytes"), 256 * 1024);
+    cr_assert_eq(field(r, "intact"), 1);
+    cr_assert_eq(field(r, "eintr_seen"), !restart, "socket read: restarts iff SA_RESTART");
+    cr_assert_eq(field(w, "reported"), field(w, "peer_received"), "write reported != peer got");
+    cr_assert_eq(field(w, "peer_received"), 1024 * 1024);
+    cr_assert_eq(field(w, "peer_intact"), 1);
+    cr_assert_eq(field(find_line(&shim, "accept"), "eintr_seen"), !restart);
+    if (restart)
+        cr_assert_eq(field(find_line(&shim, "TIMING sock_write"), "eintr"), 0,
+                     "a write failed with EINTR under SA_RESTART");
+    const char *sl[] = { "nanosleep", "clock_nanosleep", "usleep", "poll" };
+    for (int i = 0; i < 4; i++)
+        cr_assert_eq(field(find_line(&shim, sl[i]), "eintr_seen"), 1, "%s must not restart", sl[i]);
+    cr_assert_eq(field(find_line(&shim, "nanosleep"), "early"), 0);
+    cr_assert_eq(field(find_line(&shim, "nanosleep"), "rem_bad"), 0);
+    cr_assert_eq(field(find_line(&shim, "children_failed"), "children_failed"), 0);
+}
+
+Test(stress, a_1_ms_itimer_with_sa_restart_gives_the_kernels_results_and_loses_no_byte, .timeout = 90)
+{
+    signal_run(true);
+}
+
+Test(stress, a_1_ms_itimer_without_sa_restart_gives_the_kernels_results_and_loses_no_byte, .timeout = 90)
+{
+    signal_run(false);
+}
