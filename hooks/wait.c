@@ -253,8 +253,9 @@ int green_hook_poll(struct pollfd *fds, nfds_t n, int timeout)
     if (timeout == 0 || !green__hook_on(GREEN_HOOK_IO))
         return green__real.poll(fds, n, timeout);
     hook_begin();
-    int r;
-    PROBE(r, green__real.poll(fds, n, 0));
+    int r = 0;                     /* poll(NULL, 0, ms) is a sleep: no probe */
+    if (n)
+        PROBE(r, green__real.poll(fds, n, 0));
     if (r == 0)
         r = poll_slow(fds, n, ms_deadline(timeout));
     return hook_done(r);
@@ -370,7 +371,9 @@ static int select_slow(int nfds, struct selsets *s, int64_t deadline)
         code = ws_park(&ws, deadline);
         if (code) {
             r = park_failed(code, deadline);
-            if (r == 0) {          /* timed out: the kernel clears the sets */
+            /* Timed out: the kernel clears the sets (no set bits at all
+             * when select is used as a sleep: nothing to do). */
+            if (r == 0 && (ws.n || ws.recheck)) {
                 struct timespec zero = { 0, 0 };
                 PROBE(r, green__real.pselect(nfds, s->user[0], s->user[1],
                                              s->user[2], &zero, NULL));
@@ -404,8 +407,9 @@ int green_hook_select(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, struct timev
     sel_save(&s, rd, wr, ex);
     hook_begin();
     struct timeval zero = { 0, 0 };
-    int r;
-    PROBE(r, green__real.select(nfds, rd, wr, ex, &zero));
+    int r = 0;                     /* select(0, ...) is a sleep: no probe */
+    if (nfds && (rd || wr || ex))
+        PROBE(r, green__real.select(nfds, rd, wr, ex, &zero));
     if (r == 0)
         r = select_slow(nfds, &s, deadline);
     if (tv) {                      /* Linux: the time not slept */
