@@ -908,10 +908,16 @@ int green_hook_connect(int fd, const struct sockaddr *addr, socklen_t len)
         return REAL(connect)(fd, addr, len);
     if (REAL(fcntl)(fd, F_SETFL, fl | O_NONBLOCK) != 0)
         return REAL(connect)(fd, addr, len);
+    /* While we wait, other green threads see the program's view in
+     * F_GETFL, and an F_SETFL of theirs keeps our flag on. */
+    green__fdstate_set_our_nonblock(fd, true);
     int r = connect_nb(fd, addr, len, i.sndtimeo);
     int e = errno;
-    if (!(r < 0 && e == EBADF))
-        REAL(fcntl)(fd, F_SETFL, fl);   /* nobody sees our O_NONBLOCK */
+    if (!(r < 0 && e == EBADF)) {
+        green__fdstate_set_our_nonblock(fd, false);
+        bool want = green__fdstate_peek(fd).user_nonblock;
+        REAL(fcntl)(fd, F_SETFL, (fl & ~O_NONBLOCK) | (want ? O_NONBLOCK : 0));
+    }
     errno = e;
     return r;
 }

@@ -937,3 +937,56 @@ Test(hooks_io, fortified_open_with_o_creat_and_no_mode_aborts_like_glibc, .signa
 {
     green_hook_open_2("/tmp/green_io_never_created", O_CREAT | O_WRONLY);
 }
+
+struct getfl_probe {
+    int fd;
+    int seen;      /* F_GETFL through the hook while the connect waits */
+};
+
+static void *probe_getfl(void *arg)
+{
+    struct getfl_probe *p = arg;
+    p->seen = green_hook_fcntl(p->fd, F_GETFL, NULL);
+    return NULL;
+}
+
+Test(hooks_io, f_getfl_during_a_blocking_connect_shows_the_programs_view)
+{
+    /* A listener whose accept queue is full drops new SYNs: a TCP connect
+     * then waits, long enough for another green thread to look. */
+    struct sockaddr_in sa;
+    int l = green_hook_socket(AF_INET, SOCK_STREAM, 0);
+    sa = (struct sockaddr_in){ .sin_family = AF_INET,
+                               .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    socklen_t len = sizeof sa;
+    cr_assert_eq(bind(l, (struct sockaddr *)&sa, sizeof sa), 0);
+    cr_assert_eq(getsockname(l, (struct sockaddr *)&sa, &len), 0);
+    cr_assert_eq(green_hook_listen(l, 0), 0);
+    int fill[4];
+    for (int k = 0; k < 4; k++) {
+        fill[k] = green_hook_socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        green_hook_connect(fill[k], (struct sockaddr *)&sa, sizeof sa);
+    }
+    green_sleep(GREEN_MSEC(20));
+    int fd = green_hook_socket(AF_INET, SOCK_STREAM, 0);
+    struct timeval tv = { .tv_usec = 200000 };
+    cr_assert_eq(green_hook_setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv), 0);
+    struct getfl_probe p = { .fd = fd, .seen = -1 };
+    green_t t = green_spawn(probe_getfl, &p, NULL);
+    errno = 0;
+    int r = green_hook_connect(fd, (struct sockaddr *)&sa, sizeof sa);
+    int e = errno;
+    green_join(t, NULL);
+    for (int k = 0; k < 4; k++)
+        green_hook_close(fill[k]);
+    if (r == 0)
+        cr_skip_test("the full accept queue did not hold the connect back here");
+    cr_expect_eq(r, -1);
+    cr_expect_eq(e, EINPROGRESS, "SO_SNDTIMEO ends a blocking connect with EINPROGRESS, "
+                 "got %s", strerror(e));
+    cr_expect_geq(p.seen, 0);
+    cr_expect_not(p.seen & O_NONBLOCK, "F_GETFL during the connect leaked our O_NONBLOCK");
+    cr_expect_not(real_nonblock(fd));
+    green_hook_close(fd);
+    green_hook_close(l);
+}
