@@ -312,8 +312,9 @@ struct watch {
 };
 static struct watch watches[SLOTS_MAX];
 
-/* The handler never answered (the program replaced it): say what we know
- * without touching the green thread. */
+/* The handler never answered (the thread blocks the signal, or the program
+ * replaced the handler): say what we know without touching the green
+ * thread. */
 static void report_unanswered(pid_t tid, int ms)
 {
     char b[256];
@@ -322,8 +323,9 @@ static void report_unanswered(pid_t tid, int ms)
     green__fmt_u64(&f, (uint64_t)tid);
     green__fmt_str(&f, " has run for ");
     green__fmt_u64(&f, (uint64_t)ms);
-    green__fmt_str(&f, " ms without yielding (no backtrace: the handler of "
-                       "the monitor signal was replaced; see GREEN_MONITOR_SIGNAL)");
+    green__fmt_str(&f, " ms without yielding (no backtrace: that thread "
+                       "blocks the monitor signal, or the program replaced its "
+                       "handler; see GREEN_MONITOR_SIGNAL)");
     fmt_write(2, &f);
 }
 

@@ -277,6 +277,25 @@ Test(monitor, pthread_busy_loop_under_the_shim_is_reported_by_its_pthread_name)
                  "only the busy thread, once; stderr:\n%s", c.ebuf);
 }
 
+/* The entry points the preload's constructor calls (hidden, in the core). */
+int green__monitor_start(int ms);
+int green__dump_signal_install(int sig);
+
+Test(monitor, start_rejects_a_bad_threshold_and_a_second_start)
+{
+    errno = 0;
+    cr_assert_eq(green__monitor_start(0), -1);
+    cr_assert_eq(errno, EINVAL);
+    cr_assert_eq(green__monitor_start(10000), 0);
+    errno = 0;
+    cr_assert_eq(green__monitor_start(10000), -1);
+    cr_assert_eq(errno, EBUSY);
+    errno = 0;
+    cr_assert_eq(green__dump_signal_install(SIGKILL), -1);
+    cr_assert_eq(errno, EINVAL);
+    cr_assert_eq(green__dump_signal_install(0), -1);
+}
+
 /* ---------------------------------------------------------------- dump */
 
 Test(dump, signal_under_the_shim_shows_mutex_condvar_fd_and_sleep_waits)
