@@ -701,11 +701,79 @@ int green_hook_sem_destroy(sem_t *s)
     return 0;
 }
 
+/* The value is updated atomically: a post may come from a signal handler
+ * or from a plain OS thread (see "Posts from outside" below). */
 static int sem_take(struct pt_sem *sm)
 {
-    if (!sm->value)
-        return EAGAIN;
-    sm->value--;
+    unsigned v = __atomic_load_n(&sm->value, __ATOMIC_ACQUIRE);
+    while (v)
+        if (__atomic_compare_exchange_n(&sm->value, &v, v - 1, true,
+                                        __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+            return 0;
+    return EAGAIN;
+}
+
+static int sem_add(struct pt_sem *sm)
+{
+    unsigned v = __atomic_load_n(&sm->value, __ATOMIC_RELAXED);
+    do
+        if (v >= SEM_VALUE_MAX)
+            return EOVERFLOW;
+    while (!__atomic_compare_exchange_n(&sm->value, &v, v + 1, true,
+                                        __ATOMIC_ACQ_REL, __ATOMIC_RELAXED));
+    return 0;
+}
+
+/* Posts from outside. sem_post is async-signal-safe, and programs post
+ * from signal handlers, which run on the hub while everything is parked
+ * (or from an OS thread that is not green). Touching the run queue there
+ * is not safe, so such a post only adds the unit atomically and pokes the
+ * hub of the green waiters through an ev_async (signal- and thread-safe);
+ * its callback, on the hub, readies every green thread parked in a sem
+ * wait with EAGAIN, and each re-tries its own semaphore. */
+struct sem_waker {
+    ev_async w;                   /* poked by outside posts */
+    struct green__ctx *ctx;       /* hub whose sem waiters it wakes */
+};
+static struct sem_waker *_Atomic sem_waker;
+/* Marks a green thread's wnode as parked in a sem wait (wnode.data). */
+static const char sem_wait_mark;
+
+static void sem_waker_cb(struct ev_loop *loop, ev_async *w, int revents)
+{
+    (void)loop; (void)revents;
+    struct green__ctx *c = ((struct sem_waker *)w)->ctx;
+    for (struct green_thread *t = c->all; t; t = t->all_next)
+        if (t->state == GREEN_PARKED && t->wnode.q &&
+            t->wnode.data == (uintptr_t)&sem_wait_mark)
+            green__ready(t, EAGAIN);
+}
+
+/* Make sure outside posts can reach this hub's sem waiters (the hub of
+ * the first green sem wait: under the shim, the only one). */
+static void sem_waker_ensure(void)
+{
+    if (green__likely(atomic_load_explicit(&sem_waker, memory_order_acquire) != NULL))
+        return;
+    struct sem_waker *k = calloc(1, sizeof *k);
+    if (!k)
+        return;
+    k->ctx = green__tls_ctx;
+    ev_async_init(&k->w, sem_waker_cb);
+    ev_async_start(k->ctx->loop, &k->w);
+    ev_unref(k->ctx->loop);   /* it must not hide a deadlock */
+    atomic_store_explicit(&sem_waker, k, memory_order_release);
+}
+
+static int sem_post_outside(struct pt_sem *sm)
+{
+    if (sem_add(sm) != 0) {
+        errno = EOVERFLOW;
+        return -1;
+    }
+    struct sem_waker *k = atomic_load_explicit(&sem_waker, memory_order_acquire);
+    if (k)
+        ev_async_send(k->ctx->loop, &k->w);
     return 0;
 }
 
@@ -716,12 +784,21 @@ static int sem_wait_green(sem_t *s, int64_t deadline)
     green__pt_cancel_point(0);
     if (sem_take(sm) == 0)
         return 0;
+    sem_waker_ensure();
+    struct green_thread *self = green__current();
     for (;;) {
         green__intr_begin();   /* signal(7): EINTR unless SA_RESTART */
+        self->wnode.data = (uintptr_t)&sem_wait_mark;
         int code = green__park(GREEN_WHY_SEM, (uintptr_t)sm, &sm->q, deadline);
+        self->wnode.data = 0;
         green__intr_end();
         if (code == 0)
             return 0;   /* handed a unit by sem_post */
+        if (code == EAGAIN) {   /* a post from outside: try again */
+            if (sem_take(sm) == 0)
+                return 0;
+            continue;
+        }
         if (code == EINTR && green__intr_restarts()) {
             if (sem_take(sm) == 0)
                 return 0;
@@ -792,18 +869,26 @@ int green_hook_sem_clockwait(sem_t *s, clockid_t clk, const struct timespec *abs
     return sem_clockwait_green(s, clk, abs);
 }
 
+/* Async-signal-safe, as libc's. */
 int green_hook_sem_post(sem_t *s)
 {
-    if (!green__pt_on() || sem_is_libc(s))
-        return GREEN__PREAL(sem_post)(s);
     struct pt_sem *sm = (struct pt_sem *)s;
+    if (!green__pt_on()) {
+        /* A green semaphore never has libc waiters (nwaiters 0); for
+         * one without them libc's post is this same atomic add. */
+        if ((green__hook_families & GREEN_HOOK_THREAD) && !sem_is_libc(s) &&
+            __atomic_load_n(&sm->nwaiters, __ATOMIC_ACQUIRE) == 0)
+            return sem_post_outside(sm);
+        return GREEN__PREAL(sem_post)(s);
+    }
+    if (sem_is_libc(s))
+        return GREEN__PREAL(sem_post)(s);
     if (green__waitq_wake_one(&sm->q, 0))
         return 0;   /* the unit went straight to the first waiter */
-    if (sm->value >= SEM_VALUE_MAX) {
+    if (sem_add(sm) != 0) {
         errno = EOVERFLOW;
         return -1;
     }
-    sm->value++;
     return 0;
 }
 
@@ -811,6 +896,6 @@ int green_hook_sem_getvalue(sem_t *s, int *value)
 {
     if (!green__pt_on() || sem_is_libc(s))
         return GREEN__PREAL(sem_getvalue)(s, value);
-    *value = (int)((struct pt_sem *)s)->value;
+    *value = (int)__atomic_load_n(&((struct pt_sem *)s)->value, __ATOMIC_ACQUIRE);
     return 0;
 }

@@ -10,7 +10,10 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdint.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/time.h>
+#include <unistd.h>
 #include "pthread_internal.h"
 
 static void thread_family_on(void)
@@ -769,4 +772,54 @@ Test(hooks_pthread, scheduling_calls_on_a_green_handle_act_on_its_os_thread)
     cr_expect_eq(((green_t)th)->state, GREEN_DONE);
     cr_expect_eq(green_hook_pthread_getschedparam(th, &policy, &sp), ESRCH);
     cr_expect_eq(green_hook_pthread_join(th, NULL), 0);
+}
+
+/* ------------------------------------------- sem_post from outside */
+
+static sem_t outside_sem;
+
+static void *post_from_plain_os_thread(void *arg)
+{
+    (void)arg;
+    usleep(20000);
+    return P(green_hook_sem_post(&outside_sem));
+}
+
+Test(hooks_pthread, sem_post_from_a_plain_os_thread_wakes_a_green_waiter)
+{
+    cr_assert_eq(green_hook_sem_init(&outside_sem, 0, 0), 0);
+    pthread_t os;
+    cr_assert_eq(pthread_create(&os, NULL, post_from_plain_os_thread, NULL), 0);
+    struct timespec ts = abs_in(CLOCK_MONOTONIC, GREEN_SEC(10));
+    int64_t t0 = green_now();
+    cr_expect_eq(green_hook_sem_clockwait(&outside_sem, CLOCK_MONOTONIC, &ts), 0);
+    cr_expect_lt(green_now() - t0, GREEN_SEC(5));
+    void *r;
+    cr_assert_eq(pthread_join(os, &r), 0);
+    cr_expect_eq(I(r), 0);
+    int v = -1;
+    green_hook_sem_getvalue(&outside_sem, &v);
+    cr_expect_eq(v, 0);
+}
+
+static void post_in_handler(int sig)
+{
+    (void)sig;
+    green_hook_sem_post(&outside_sem);
+}
+
+Test(hooks_pthread, sem_post_from_a_signal_handler_on_the_hub_wakes_a_green_waiter)
+{
+    cr_assert_eq(green_hook_sem_init(&outside_sem, 0, 0), 0);
+    struct sigaction sa = { .sa_handler = post_in_handler, .sa_flags = SA_RESTART };
+    sigemptyset(&sa.sa_mask);
+    cr_assert_eq(sigaction(SIGALRM, &sa, NULL), 0);
+    struct itimerval it = { .it_value = { .tv_usec = 30000 } };
+    cr_assert_eq(setitimer(ITIMER_REAL, &it, NULL), 0);
+    struct timespec ts = abs_in(CLOCK_MONOTONIC, GREEN_SEC(10));
+    int64_t t0 = green_now();
+    /* Everything is parked: the hub sits in epoll_wait when SIGALRM comes. */
+    cr_expect_eq(green_hook_sem_clockwait(&outside_sem, CLOCK_MONOTONIC, &ts), 0);
+    cr_expect_lt(green_now() - t0, GREEN_SEC(5));
+    signal(SIGALRM, SIG_DFL);
 }
