@@ -42,6 +42,13 @@ void green__intr_end(void) __attribute__((visibility("hidden")));
  * installed with SA_RESTART (the call may restart if signal(7) says so). */
 bool green__intr_restarts(void) __attribute__((visibility("hidden")));
 
+/* pthread_kill(t, sig) for a green thread t: raise sig on the OS thread
+ * (the handler runs now) and interrupt t's parked call, if any, with EINTR
+ * (or a restart, per the handler's SA_RESTART). Returns 0 or an error
+ * number (EINVAL). */
+int green__sig_interrupt(struct green_thread *t, int sig)
+    __attribute__((visibility("hidden")));
+
 /* True when the calling green thread is the one a signal interrupts now
  * (the main one, or the one parked with a ppoll-style mask): an EINTR
  * from a syscall it made itself is then its own. */

@@ -56,6 +56,7 @@
  */
 #define _GNU_SOURCE
 #include "pthread_internal.h"
+#include "hooks_signal.h"
 #include <dlfcn.h>
 #include <setjmp.h>
 #include <string.h>
@@ -262,6 +263,8 @@ int green_hook_pthread_detach(pthread_t th)
     struct green_thread *t = handle_of(th);
     if (t->is_hub)
         return ESRCH;
+    if (t->is_main)
+        return 0;   /* nothing to free; main is never joined anyway */
     int saved = errno;
     int rc = green_detach(t) == 0 ? 0 : EINVAL;
     errno = saved;
@@ -443,7 +446,7 @@ int green_hook_pthread_kill(pthread_t th, int sig)
         return ESRCH;
     if (sig == 0)
         return 0;
-    return GREEN__PREAL(pthread_kill)(GREEN__PREAL(pthread_self)(), sig);
+    return green__sig_interrupt(t, sig);   /* hooks/signal.c: EINTR for t */
 }
 
 /* --------------------------------------------- OS-thread-wide attributes */

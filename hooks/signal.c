@@ -244,6 +244,34 @@ bool green__intr_restarts(void)
     return last_restart_ok;
 }
 
+/* pthread_kill on a green thread. All green threads share the OS thread,
+ * so the signal is raised on it and its handler runs now (unless the
+ * signal is blocked: then nothing more happens until it is delivered,
+ * as natively). Then t, when parked in an interruptible call, is the one
+ * interrupted, not the main thread: the hub is told this generation is
+ * handled. */
+int green__sig_interrupt(struct green_thread *t, int sig)
+{
+    unsigned before = atomic_load(&sig_gen);
+    if (raise(sig) != 0)
+        return errno;
+    unsigned after = atomic_load(&sig_gen);
+    if (after == before)
+        return 0;                  /* blocked, ignored or not wrapped */
+    struct green__ctx *c = green__tls_ctx;
+    if (c && (c == main_ctx || (!main_ctx && on_main_os_thread()))) {
+        main_ctx = c;
+        seen_gen = after;          /* not a process-directed signal */
+        atomic_store(&sig_norestart, 0);
+    }
+    if (t != green__current() && t->state == GREEN_PARKED && t->intr_gen &&
+        t->intr_gen - 1 != after) {
+        last_restart_ok = (user_act[sig].sa_flags & SA_RESTART) != 0;
+        green__ready(t, EINTR);
+    }
+    return 0;
+}
+
 bool green__intr_mine(void)
 {
     struct green_thread *t = green__current();

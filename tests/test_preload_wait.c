@@ -213,3 +213,19 @@ Test(preload_wait, a_signal_storm_interrupts_only_the_main_threads_waits)
     cr_assert_gt(kv(&r, "main_eintr"), 0, "the main thread's sleep was never interrupted");
     cr_assert_eq(kv(&r, "others_eintr"), 0, "other threads saw EINTR:\n%s", r.out);
 }
+
+Test(preload_wait, pthread_kill_interrupts_the_targeted_threads_blocking_calls)
+{
+    static struct run r;
+    for (int preload = 0; preload < 2; preload++) {
+        run_prog(&r, preload, "wait", "prog_pthread_kill", NULL, NULL, 30000);
+        const char *how = preload ? "preloaded" : "native";
+        cr_assert_eq(r.status, 0, "%s:\n%s", how, r.out);
+        if (preload)
+            cr_assert_eq(kv(&r, "hooked_pthread_kill"), 1, "pthread_kill is not libgreen's");
+        cr_assert_eq(kv(&r, "handled"), 2, "%s:\n%s", how, r.out);
+        cr_assert_eq(kv(&r, "read_eintr"), 1, "%s: the read was not interrupted:\n%s", how, r.out);
+        cr_assert_eq(kv(&r, "sleep_eintr"), 1, "%s: the sleep was not interrupted:\n%s", how, r.out);
+        cr_assert_lt(kv(&r, "kill_ms"), 5000);
+    }
+}
