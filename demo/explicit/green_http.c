@@ -118,6 +118,7 @@ struct conn {
     int fd;                /* the socket, non-blocking */
     size_t len;            /* bytes in buf */
     size_t scanned;        /* buf[0..scanned) holds no end of head */
+    int answered;          /* we just answered and hold no more input */
     char buf[HEAD_MAX];    /* received, not yet consumed */
 };
 
@@ -335,6 +336,12 @@ static enum parse parse_request(struct conn *c, struct request *r)
  * timeout. May switch. */
 static ssize_t conn_fill(struct conn *c)
 {
+    /* Right after an answer, with nothing buffered, the client's next
+     * request cannot be here yet unless it pipelines: wait first and save
+     * the recv that would fail with EAGAIN. (--hooks: the hook decides.) */
+    if (c->answered && !opt.hooks && green_wait_readable(c->fd, opt.idle_ns) < 0)
+        return -1;
+    c->answered = 0;
     ssize_t n = net_recv(c->fd, c->buf + c->len, sizeof c->buf - c->len, opt.idle_ns);
     if (n > 0)
         c->len += (size_t)n;
@@ -406,6 +413,7 @@ static int serve_request(struct conn *c, const struct request *r)
         return -1;
     if (reply(c, r) < 0)
         return -1;
+    c->answered = c->len == 0;
     return r->keep_alive ? 1 : 0;
 }
 
@@ -444,6 +452,7 @@ static void *connection_thread(void *arg)
                      * stack resident for every connection */
     c.fd = (int)(intptr_t)arg;
     c.len = c.scanned = 0;
+    c.answered = 0;
     int linger = serve_connection(&c);
     net_close(c.fd, linger);
     srv.active--;
