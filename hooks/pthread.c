@@ -46,7 +46,9 @@
  * pthread_kill. Signal 0 checks that the thread exists (0 or ESRCH). Any
  * other signal is raised on the calling OS thread, which runs every green
  * thread: the handler runs at once, on the caller's stack, not "in" the
- * target green thread.
+ * target green thread; then the target's interruptible blocking call (if
+ * it is parked in one) fails with EINTR, or restarts per SA_RESTART
+ * (green__sig_interrupt, hooks/signal.c), as the kernel would do it.
  *
  * Rejected: a side table from pthread_t to green handle (one more lookup
  * on every call and a lock, for nothing: the handle is the value);
