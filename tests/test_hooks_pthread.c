@@ -823,3 +823,48 @@ Test(hooks_pthread, sem_post_from_a_signal_handler_on_the_hub_wakes_a_green_wait
     cr_expect_lt(green_now() - t0, GREEN_SEC(5));
     signal(SIGALRM, SIG_DFL);
 }
+
+/* ------------------------------------------------- rwlock preference */
+
+static pthread_rwlock_t pref;
+static int late_reader_got_in;
+
+static void *take_write(void *arg)
+{
+    (void)arg;
+    green_hook_pthread_rwlock_wrlock(&pref);
+    green_hook_pthread_rwlock_unlock(&pref);
+    return NULL;
+}
+
+static void *late_reader(void *arg)
+{
+    (void)arg;
+    late_reader_got_in = green_hook_pthread_rwlock_tryrdlock(&pref) == 0;
+    if (late_reader_got_in)
+        green_hook_pthread_rwlock_unlock(&pref);
+    return NULL;
+}
+
+/* With a reader inside and a writer waiting, may a new reader enter? */
+static int new_reader_enters(pthread_rwlock_t init)
+{
+    pref = init;
+    cr_assert_eq(green_hook_pthread_rwlock_rdlock(&pref), 0);
+    pthread_t w, r;
+    cr_assert_eq(green_hook_pthread_create(&w, NULL, take_write, NULL), 0);
+    green_yield();   /* the writer now waits */
+    cr_assert_eq(green_hook_pthread_create(&r, NULL, late_reader, NULL), 0);
+    cr_assert_eq(green_hook_pthread_join(r, NULL), 0);
+    cr_assert_eq(green_hook_pthread_rwlock_unlock(&pref), 0);
+    cr_assert_eq(green_hook_pthread_join(w, NULL), 0);
+    return late_reader_got_in;
+}
+
+Test(hooks_pthread, rwlock_static_initializers_choose_reader_or_writer_preference)
+{
+    pthread_rwlock_t readers_first = PTHREAD_RWLOCK_INITIALIZER;
+    pthread_rwlock_t writers_first = PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER_NP;
+    cr_expect_eq(new_reader_enters(readers_first), 1);
+    cr_expect_eq(new_reader_enters(writers_first), 0);
+}
