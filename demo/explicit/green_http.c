@@ -107,6 +107,7 @@ static struct {
     char *body;                    /* the generated body, body_size bytes */
     char head_keep[160];           /* 200 head for a keep-alive answer */
     char head_close[160];          /* 200 head ending the connection */
+    size_t keep_len, close_len;    /* their lengths */
     unsigned long long accepted;   /* connections accepted */
     unsigned long long active;     /* connection threads still running */
     unsigned long long requests;   /* requests answered */
@@ -115,7 +116,7 @@ static struct {
 
 /* One connection, on its green thread's stack. */
 struct conn {
-    int fd;                /* the socket, non-blocking */
+    int fd;                /* the socket (non-blocking unless --hooks) */
     size_t len;            /* bytes in buf */
     size_t scanned;        /* buf[0..scanned) holds no end of head */
     int answered;          /* we just answered and hold no more input */
@@ -388,9 +389,9 @@ static int reply(struct conn *c, const struct request *r)
 {
     if (opt.latency_ns > 0 && green_sleep(opt.latency_ns) < 0)
         return -1;
-    const char *head = r->keep_alive ? srv.head_keep : srv.head_close;
     struct iovec iov[2] = {
-        { .iov_base = (void *)head, .iov_len = strlen(head) },
+        { .iov_base = r->keep_alive ? srv.head_keep : srv.head_close,
+          .iov_len = r->keep_alive ? srv.keep_len : srv.close_len },
         { .iov_base = srv.body, .iov_len = r->head_only ? 0 : opt.body_size },
     };
     if (net_sendv_all(c->fd, iov, 2) < 0)
@@ -538,23 +539,23 @@ static void accept_loop(int lfd)
     }
 }
 
-/* Green thread: wait for SIGINT/SIGTERM on a signalfd, then kill the
- * accepting thread (arg) so main can report and exit. May switch. */
+/* What the signal thread watches, and whom it stops. */
+struct sigwatch {
+    int fd;                /* signalfd for SIGINT and SIGTERM, non-blocking */
+    green_t acceptor;      /* the accepting (main) green thread */
+};
+
+/* Green thread: wait for SIGINT/SIGTERM on the signalfd, then kill the
+ * acceptor so main can report and exit. A broken signalfd stops the
+ * server too rather than leaving it unstoppable. May switch. */
 static void *signal_thread(void *arg)
 {
-    int sfd = (int)(intptr_t)((void **)arg)[0];
-    green_t acceptor = ((void **)arg)[1];
+    const struct sigwatch *sw = arg;
     struct signalfd_siginfo si;
-    for (;;) {
-        ssize_t n = read(sfd, &si, sizeof si);
-        if (n == (ssize_t)sizeof si)
-            break;
-        if (n < 0 && errno != EAGAIN && errno != EINTR)
-            break;
-        if (n < 0 && errno == EAGAIN && green_wait_readable(sfd, GREEN_FOREVER) < 0)
-            return NULL;
-    }
-    green_kill(acceptor);
+    while (read(sw->fd, &si, sizeof si) < 0 && (errno == EAGAIN || errno == EINTR))
+        if (errno == EAGAIN && green_wait_readable(sw->fd, GREEN_FOREVER) < 0)
+            return NULL;  /* killed itself: nothing to do */
+    green_kill(sw->acceptor);
     return NULL;
 }
 
@@ -562,20 +563,19 @@ static void *signal_thread(void *arg)
  * cancels the acceptor. Must be called from the acceptor. -1 on failure. */
 static int watch_signals(void)
 {
-    static void *args[2];
+    static struct sigwatch sw;
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
     if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
         return -1;
-    int sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
-    if (sfd < 0)
+    sw.fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    sw.acceptor = green_self();
+    if (sw.fd < 0 || !sw.acceptor)
         return -1;
-    args[0] = (void *)(intptr_t)sfd;
-    args[1] = green_self();
     green_attr_t attr = { .name = "signals", .detached = true };
-    return green_spawn(signal_thread, args, &attr) ? 0 : -1;
+    return green_spawn(signal_thread, &sw, &attr) ? 0 : -1;
 }
 
 /* ---- command line ----------------------------------------------------------- */
@@ -631,9 +631,10 @@ static int make_answers(void)
         srv.body[i] = (i % 64 == 63 || i + 1 == opt.body_size) ? '\n' : (char)('a' + i % 26);
     const char *fmt = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
                       "Content-Length: %zu\r\n%s\r\n";
-    snprintf(srv.head_keep, sizeof srv.head_keep, fmt, opt.body_size, "");
-    snprintf(srv.head_close, sizeof srv.head_close, fmt, opt.body_size,
-             "Connection: close\r\n");
+    srv.keep_len = (size_t)snprintf(srv.head_keep, sizeof srv.head_keep, fmt,
+                                    opt.body_size, "");
+    srv.close_len = (size_t)snprintf(srv.head_close, sizeof srv.head_close, fmt,
+                                     opt.body_size, "Connection: close\r\n");
     return 0;
 }
 

@@ -549,6 +549,7 @@ static long join_workers(void)
     return bad;
 }
 
+/* The key=value report; the measured time runs from t_warm to t_stop. */
 static void print_results(int64_t t_stop)
 {
     double secs = (double)(t_stop - run.t_warm) / 1e9;
@@ -717,7 +718,9 @@ int main(int argc, char **argv)
             fprintf(stderr, "green_loadgen: %ld workers ran out of memory\n", bad);
         return 1;
     }
-    int64_t stop = green_now();
-    print_results(opt.max_requests && run.stopping ? stop : (stop < run.t_end ? stop : run.t_end));
+    int64_t end = green_now();
+    if (!run.stopping && end > run.t_end)
+        end = run.t_end;  /* the workers' last wake-ups come a bit late */
+    print_results(end);
     return 0;
 }
