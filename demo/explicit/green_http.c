@@ -81,6 +81,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -649,11 +650,24 @@ static void choose_stack_size(void)
         green_set_default_stack_size(CONN_STACK);
 }
 
+/* One descriptor per connection: raise the soft open-files limit to the
+ * hard one (often 1024 against several thousand). Failure is harmless:
+ * accept then backs off on EMFILE. */
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
 int main(int argc, char **argv)
 {
     int port;
     parse_args(argc, argv);
     choose_stack_size();
+    raise_fd_limit();
     if (make_answers() < 0) {
         fprintf(stderr, "green_http: out of memory\n");
         return 1;
