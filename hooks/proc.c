@@ -25,8 +25,11 @@
  *
  * waitpid/wait/wait4 park only the caller. First a WNOHANG call (one
  * syscall when the child is already done). For one pid we then wait on a
- * pidfd (pidfd_open, Linux 5.3+), readable when the child exits; for "any
- * child" or a process group, and for WUNTRACED/WCONTINUED (which a pidfd
+ * pidfd (pidfd_open, Linux 5.3+), readable when the child exits. For "any
+ * child" or a process group we wait on pidfds of every child listed in
+ * /proc/self/task/TID/children (up to CHILDREN_MAX; re-checking at a
+ * backoff up to SAFETY_MAX_NS for children another OS thread forked), and
+ * where that is unavailable, and for WUNTRACED/WCONTINUED (which a pidfd
  * does not report), we poll with WNOHANG at a backoff from 1 ms to 20 ms.
  * Waits are interruptible and restart under SA_RESTART (signal(7)), so a
  * program's SIGCHLD handler makes a waiting main thread re-check at once.
@@ -44,6 +47,7 @@
 #include "hooks_proc.h"
 #include "hooks_signal.h"
 #include <dlfcn.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -51,6 +55,9 @@
 
 #define BACKOFF_MIN_NS GREEN_MSEC(1)
 #define BACKOFF_MAX_NS GREEN_MSEC(20)
+#define CHILDREN_MAX 32               /* pidfds watched by one wait(-1) */
+#define SAFETY_MIN_NS GREEN_MSEC(10)  /* re-check period while watching them, */
+#define SAFETY_MAX_NS GREEN_MSEC(100) /* doubling up to this */
 
 /* ---------------------------------------------------------------- fork */
 
@@ -94,6 +101,57 @@ static void pidfd_close(int fd)
     green__real.close(fd);
 }
 
+/* Pidfds for the live children of this OS thread, read from
+ * /proc/self/task/TID/children (Linux 3.5+, CONFIG_PROC_CHILDREN), at most
+ * cap. Returns how many; 0 when the file or pidfd_open is missing. */
+static int children_pidfds(int *fds, int cap)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/self/task/%ld/children", (long)syscall(SYS_gettid));
+    int fd = green__real.open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t len = green__real.read(fd, buf, sizeof buf - 1);
+    green__real.close(fd);
+    int n = 0;
+    char *p = buf, *end;
+    buf[len > 0 ? len : 0] = 0;
+    for (long pid; n < cap && (pid = strtol(p, &end, 10)) > 0; p = end) {
+        int pfd = pidfd_open_once((pid_t)pid);
+        if (pfd >= 0)
+            fds[n++] = pfd;
+    }
+    return n;
+}
+
+/* Park once for "any child" (or a process group): on the pidfds of every
+ * child we can see, with a re-check every SAFETY_MAX_NS for children we
+ * cannot (forked by another OS thread); 0 when it is time to re-check,
+ * or an errno value. May switch. */
+static int wait_any_park(int64_t *backoff, bool *use_pidfds)
+{
+    int fds[CHILDREN_MAX];
+    int n = *use_pidfds ? children_pidfds(fds, CHILDREN_MAX) : 0;
+    if (!n) {
+        *use_pidfds = false;       /* nothing visible: plain polling */
+        return -1;
+    }
+    struct green__fdwait w[CHILDREN_MAX];
+    for (int i = 0; i < n; i++)
+        w[i] = (struct green__fdwait){ .fd = fds[i], .mask = GREEN_READ };
+    if (*backoff < SAFETY_MIN_NS)
+        *backoff = SAFETY_MIN_NS;
+    int64_t deadline = green_now() + *backoff;
+    int code = green__wait_fds(w, n, deadline);
+    for (int i = 0; i < n; i++)
+        pidfd_close(fds[i]);
+    if (*backoff < SAFETY_MAX_NS)
+        *backoff *= 2;
+    if (code == ETIMEDOUT && green_now() >= deadline)
+        code = 0;
+    return code;
+}
+
 /* Park once until the child may have changed state. Returns 0 (re-check)
  * or an errno value. May switch. */
 static int wait_park(int pidfd, bool *pidfd_fired, int64_t *backoff)
@@ -115,18 +173,21 @@ static int wait_park(int pidfd, bool *pidfd_fired, int64_t *backoff)
 static pid_t wait_slow(pid_t pid, int *status, int options, struct rusage *ru)
 {
     int pidfd = -1;
-    bool fired = false, tried = false;
+    bool exits_only = !(options & (WUNTRACED | WCONTINUED));
+    bool fired = false, tried = false, any_pidfds = exits_only && pid <= 0;
     int64_t backoff = BACKOFF_MIN_NS;
     pid_t r;
     for (;;) {
         r = green__real.wait4(pid, status, options | WNOHANG, ru);
         if (r != 0)
             break;
-        if (!tried && pid > 0 && !(options & (WUNTRACED | WCONTINUED))) {
+        if (!tried && pid > 0 && exits_only) {
             tried = true;
             pidfd = pidfd_open_once(pid);
         }
-        int code = wait_park(pidfd, &fired, &backoff);
+        int code = any_pidfds ? wait_any_park(&backoff, &any_pidfds) : -1;
+        if (code < 0)
+            code = wait_park(pidfd, &fired, &backoff);
         if (code == EINTR && green__intr_restarts()) {
             green__intr_begin();
             continue;

@@ -321,3 +321,29 @@ Test(hooks_proc, pclose_waits_for_the_command_while_others_keep_running)
     cr_assert_eq(WEXITSTATUS(st), 6);
     cr_assert_gt(during, 10, "spinner ran %ld times during pclose", during);
 }
+
+Test(hooks_proc, wait_for_any_child_reaps_several_children_as_they_exit)
+{
+    enum { N = 5 };
+    pid_t pids[N];
+    for (int i = 0; i < N; i++)
+        pids[i] = child_exiting(10 * (N - i), 10 + i);   /* the last exits first */
+    green_t s = start_spinner();
+    long before = spins;
+    for (int k = 0; k < N; k++) {
+        int st = 0;
+        pid_t p = green_hook_waitpid(-1, &st, 0);
+        int i = 0;
+        while (i < N && pids[i] != p)
+            i++;
+        cr_assert_lt(i, N, "waitpid(-1) returned %d", (int)p);
+        cr_assert_eq(WEXITSTATUS(st), 10 + i);
+        pids[i] = 0;
+    }
+    long during = spins - before;
+    stop_spinner(s);
+    cr_assert_gt(during, 10);
+    errno = 0;
+    cr_assert_eq(green_hook_wait(NULL), -1);
+    cr_assert_eq(errno, ECHILD);
+}
