@@ -122,7 +122,7 @@ def _line(ctx, t, now):
     s = "%6d  %-20s %-8s" % (int(t["id"]), t["name"].string(), state)
     if state == "parked":
         s += " on " + _describe(t)
-        if now is not None:
+        if now is not None and int(t["park_since"]) > 0:
             s += " for %.3f s" % ((now - int(t["park_since"])) / 1e9)
     if int(t) == int(ctx["current"]):
         s += " (current)"

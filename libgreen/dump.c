@@ -153,8 +153,10 @@ static void dump_line(const struct green__ctx *c, const struct green_thread *t,
     fmt_pad(&f, at, 8);
     if (t->state == GREEN_PARKED) {
         describe_wait(&f, t);
-        green__fmt_str(&f, " for ");
-        fmt_secs(&f, now - t->park_since);
+        if (t->park_since > 0) {   /* 0: unknown */
+            green__fmt_str(&f, " for ");
+            fmt_secs(&f, now - t->park_since);
+        }
         if (t->deadline >= 0 && t->heap_idx) {
             green__fmt_str(&f, " (timeout in ");
             fmt_secs(&f, t->deadline - now);

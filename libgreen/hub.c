@@ -602,6 +602,7 @@ static struct green__ctx *ctx_create(void)
     c->hub->state = GREEN_RUNNABLE;
     c->current = c->main;
     c->pid = getpid();
+    c->last_poll = green_now();   /* parks before the first poll date from here */
     all_link(c, c->main);
     if (green__timers_init(c) != 0)
         goto fail;

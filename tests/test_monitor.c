@@ -148,6 +148,16 @@ static bool child_wait_count(struct child *c, const char *needle, int n, int tim
     return count(c->ebuf, needle) >= n;
 }
 
+/* Seconds in the "for S.mmm s" of a dump line, or -1. */
+static double waited(const char *line)
+{
+    const char *p = strstr(line, " for ");
+    double s = -1;
+    if (!p || sscanf(p, " for %lf s", &s) != 1)
+        return -1;
+    return s;
+}
+
 /* The line of s that contains what, copied into line (empty if none). */
 static void line_with(const char *s, const char *what, char *line, size_t cap)
 {
@@ -314,6 +324,7 @@ Test(dump, signal_under_the_shim_shows_mutex_condvar_fd_and_sleep_waits)
     char line[512], want[64];
     line_with(c.ebuf, " locker ", line, sizeof line);
     cr_assert(strstr(line, "parked") && strstr(line, " on mutex 0x"), "locker: \"%s\"\n%s", line, c.ebuf);
+    cr_assert(waited(line) >= 0 && waited(line) < 60, "locker: \"%s\"", line);
     line_with(c.ebuf, " waiter ", line, sizeof line);
     cr_assert(strstr(line, " on condvar 0x"), "waiter: \"%s\"\n%s", line, c.ebuf);
     snprintf(want, sizeof want, " on fd %d read for ", fd);
@@ -343,6 +354,8 @@ Test(dump, signal_prints_every_green_thread_of_every_os_thread_with_its_wait)
     line_with(c.ebuf, " reader ", line, sizeof line);
     cr_assert(strstr(line, "parked") && strstr(line, "on fd 3 read for "),
               "reader line: \"%s\"; stderr:\n%s", line, c.ebuf);
+    /* It parked less than a minute ago (the test's own deadlines). */
+    cr_assert(waited(line) >= 0 && waited(line) < 60, "reader line: \"%s\"", line);
     line_with(c.ebuf, " napper ", line, sizeof line);
     cr_assert(strstr(line, "parked") && strstr(line, "on sleep for ") &&
               strstr(line, "timeout in "), "napper line: \"%s\"", line);
@@ -438,6 +451,7 @@ Test(gdb, info_green_lists_threads_and_green_bt_shows_a_parked_threads_stack)
               "info green: \"%s\"; output:\n%s\n%s", line, c.obuf, c.ebuf);
     line_with(c.obuf, " reader ", line, sizeof line);
     cr_assert(strstr(line, "parked") && strstr(line, " on fd "), "info green: \"%s\"", line);
+    cr_assert(waited(line) >= 0 && waited(line) < 60, "info green: \"%s\"", line);
     line_with(c.obuf, "  main  ", line, sizeof line);
     cr_assert(strstr(line, "(current)"), "info green: \"%s\"", line);
     cr_assert(strstr(c.obuf, "Green thread 3 \"sleeper\" (parked)"), "%s", c.obuf);
