@@ -321,3 +321,80 @@ Test(stress, a_1_ms_itimer_without_sa_restart_gives_the_kernels_results_and_lose
 {
     signal_run(false);
 }
+
+/* --------------------------------------------------------------- faults */
+
+Test(stress, accept_reports_emfile_to_the_daemon_which_serves_every_client_once_fds_free_up,
+     .timeout = 60)
+{
+    static struct child c;
+    run_proved(&c, "prog_faults", (char *[]){ "emfile", NULL }, 50000);
+    const char *l = find_line(&c, "EMFILE");
+    cr_assert_geq(field(l, "seen"), 1, "accept never failed with EMFILE: the fault was not injected");
+    cr_assert_eq(field(l, "other_errors"), 0, "accept failed with something else: %s", c.ebuf);
+    cr_assert_eq(field(l, "served"), 100);
+    cr_assert_eq(field(l, "client_ok"), 100, "a client lost its echo after EMFILE");
+}
+
+Test(stress, peers_resetting_mid_transfer_give_econnreset_or_epipe_and_sigpipe_as_natively,
+     .timeout = 90)
+{
+    static struct child nat, c;
+    child_start(&nat, false, "prog_faults", (char *[]){ "reset", NULL });
+    int nst = child_finish(&nat, 60000);
+    run_proved(&c, "prog_faults", (char *[]){ "reset", NULL }, 60000);
+    cr_assert_eq(nst, 0, "native run: %s", nat.ebuf);
+    const char *l = find_line(&c, "RESET");
+    cr_assert_eq(field(l, "write_ok"), 100, "%s", c.ebuf);
+    cr_assert_eq(field(l, "read_ok"), 100, "%s", c.ebuf);
+    const char *s = find_line(&c, "SIGPIPE"), *ns = find_line(&nat, "SIGPIPE");
+    cr_assert_eq(field(ns, "default_status"), 128 + SIGPIPE, "native: SIGPIPE did not kill");
+    cr_assert_eq(field(s, "default_status"), 128 + SIGPIPE,
+                 "under the shim a write to a reset socket did not die of SIGPIPE");
+    cr_assert_eq(field(s, "nosignal_status"), 0, "MSG_NOSIGNAL did not give EPIPE");
+    cr_assert_eq(field(ns, "nosignal_status"), 0);
+}
+
+Test(stress, short_reads_and_short_writes_move_exactly_what_they_report_as_natively, .timeout = 60)
+{
+    static struct child nat, c;
+    child_start(&nat, false, "prog_faults", (char *[]){ "short", NULL });
+    int nst = child_finish(&nat, 40000);
+    run_proved(&c, "prog_faults", (char *[]){ "short", NULL }, 40000);
+    cr_assert_eq(nst, 0, "native run: %s", nat.ebuf);
+    static char a[4096], b[4096];
+    compared_lines(&nat, a, sizeof a);
+    compared_lines(&c, b, sizeof b);
+    cr_assert_str_eq(b, a, "native:\n%s\nshim:\n%s", a, b);
+    const char *l = find_line(&c, "SHORTREAD");
+    cr_assert_eq(field(l, "total"), 100000);
+    cr_assert_eq(field(l, "intact"), 1);
+    cr_assert_eq(field(l, "short"), 1);
+    l = find_line(&c, "WAITALL");
+    cr_assert_eq(field(l, "first"), 20000, "MSG_WAITALL returned short");
+    cr_assert_eq(field(l, "intact"), 1);
+    for (const char *w = find_line(&c, "SHORTWRITE"); w; w = strstr(w + 1, "\nSHORTWRITE")) {
+        if (*w == '\n')
+            w++;
+        cr_assert_eq(field(w, "reported"), field(w, "received"));
+        cr_assert_eq(field(w, "received"), 1024 * 1024);
+        cr_assert_eq(field(w, "intact"), 1);
+        cr_assert_eq(field(w, "short_seen"), 1, "no short write happened: nothing was tested");
+    }
+}
+
+Test(stress, send_and_receive_timeouts_mid_transfer_never_drop_or_duplicate_a_byte, .timeout = 60)
+{
+    static struct child c;
+    run_proved(&c, "prog_faults", (char *[]){ "timeo", NULL }, 50000);
+    const char *s = find_line(&c, "SNDTIMEO"), *r = find_line(&c, "RCVTIMEO");
+    cr_assert_eq(field(s, "errors"), 0);
+    cr_assert_eq(field(s, "timeouts_or_partial"), 1, "SO_SNDTIMEO never fired: nothing tested");
+    cr_assert_eq(field(s, "reported"), 96 * 1024);
+    cr_assert_eq(field(s, "received"), field(s, "reported"), "send's counts != bytes received");
+    cr_assert_eq(field(s, "intact"), 1);
+    cr_assert_eq(field(r, "timeouts_seen"), 1, "SO_RCVTIMEO never fired: nothing tested");
+    cr_assert_eq(field(r, "received"), 100 * 1024);
+    cr_assert_eq(field(r, "intact"), 1);
+    cr_assert_eq(field(r, "errors"), 0);
+}
