@@ -257,6 +257,21 @@ Test(monitor, thread_that_yields_all_the_time_is_not_reported)
     cr_assert_null(strstr(c.ebuf, "\"main\""), "stderr:\n%s", c.ebuf);
 }
 
+Test(monitor, stall_is_still_reported_when_the_program_took_the_monitor_signal)
+{
+    static struct child c;
+    const char *env[] = { "GREEN_MONITOR_MS=50", NULL };
+    run_prog(&c, "replaced", env);
+    child_finish(&c, 20000);
+    cr_assert(WIFEXITED(c.status) && WEXITSTATUS(c.status) == 0,
+              "child failed: status %d, stderr:\n%s", c.status, c.ebuf);
+    cr_assert(strstr(c.ebuf, "libgreen: a green thread of OS thread ") &&
+              strstr(c.ebuf, "without yielding (no backtrace: that thread blocks "
+                             "the monitor signal, or the program replaced its handler"),
+              "stderr:\n%s", c.ebuf);
+    cr_assert_eq(count(c.ebuf, "without yielding"), 1, "stderr:\n%s", c.ebuf);
+}
+
 Test(monitor, nothing_is_reported_without_green_monitor_ms)
 {
     static struct child c;

@@ -10,6 +10,8 @@
  *   prog_monitor yield  "yielder" loops 300 ms yielding all the time (must
  *                       not be reported), then "late-spinner" busy-loops
  *                       300 ms (must be: proves the monitor was on)
+ *   prog_monitor replaced  installs its own SIGURG handler, then "spinner"
+ *                       busy-loops 1.5 s (the monitor cannot get a backtrace)
  *   prog_monitor dump   parks "reader" on a pipe, "napper" in a sleep,
  *                       "joiner" in a join, and "far-napper" on a second OS
  *                       thread; prints "ready" and sleeps 20 s (the test
@@ -88,6 +90,26 @@ static int run_yield(void)
     int64_t y = GREEN_MSEC(300), s = GREEN_MSEC(300);
     green_join(spawn(yielder, &y, "yielder"), NULL);
     green_join(spawn(spinner, &s, "late-spinner"), NULL);
+    puts("done");
+    return 0;
+}
+
+static void program_own_handler(int sig)
+{
+    (void)sig;
+}
+
+/* The program takes the monitor's signal (SIGURG) for itself. */
+static int run_replaced(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = program_own_handler;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(SIGURG, &sa, NULL) != 0)
+        return 2;
+    int64_t ns = GREEN_MSEC(1500);
+    green_join(spawn(spinner, &ns, "spinner"), NULL);
     puts("done");
     return 0;
 }
@@ -181,8 +203,10 @@ int main(int argc, char **argv)
         return run_yield();
     if (!strcmp(mode, "dump"))
         return run_dump();
+    if (!strcmp(mode, "replaced"))
+        return run_replaced();
     if (!strcmp(mode, "gdb"))
         return run_gdb();
-    fprintf(stderr, "usage: prog_monitor spin|yield|dump|gdb\n");
+    fprintf(stderr, "usage: prog_monitor spin|yield|replaced|dump|gdb\n");
     return 2;
 }
