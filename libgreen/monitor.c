@@ -312,10 +312,9 @@ struct watch {
 };
 static struct watch watches[SLOTS_MAX];
 
-/* The handler never answered (the thread blocks the signal, or the program
- * replaced the handler): say what we know without touching the green
- * thread. */
-static void report_unanswered(pid_t tid, int ms)
+/* No backtrace can come (why says why): say what we know without touching
+ * the green thread. */
+static void report_unanswered(pid_t tid, int ms, const char *why)
 {
     char b[256];
     struct green__fmt f = { b, 0, sizeof b - 1 };
@@ -323,9 +322,9 @@ static void report_unanswered(pid_t tid, int ms)
     green__fmt_u64(&f, (uint64_t)tid);
     green__fmt_str(&f, " has run for ");
     green__fmt_u64(&f, (uint64_t)ms);
-    green__fmt_str(&f, " ms without yielding (no backtrace: that thread "
-                       "blocks the monitor signal, or the program replaced its "
-                       "handler; see GREEN_MONITOR_SIGNAL)");
+    green__fmt_str(&f, " ms without yielding (no backtrace: ");
+    green__fmt_str(&f, why);
+    green__fmt_str(&f, "; see GREEN_MONITOR_SIGNAL)");
     fmt_write(2, &f);
 }
 
@@ -339,6 +338,16 @@ static void ask_for_report(struct green__ctx_slot *s, struct watch *w,
     w->asked = true;
     w->fallback = false;
     w->asked_at = now;
+    /* A program that took the signal for itself must not receive ours. */
+    struct sigaction cur;
+    if (sigaction(monitor_sig, NULL, &cur) == 0 &&
+        (!(cur.sa_flags & SA_SIGINFO) || cur.sa_sigaction != monitor_handler)) {
+        atomic_store(&s->mon_req, 0);
+        w->fallback = true;
+        report_unanswered(tid, ms, "the program installed its own handler "
+                                   "for the monitor signal");
+        return;
+    }
     if (tgkill_raw(tid, monitor_sig) != 0 && errno == ESRCH) {
         atomic_store(&s->mon_req, 0);
         atomic_compare_exchange_strong(&s->tid, &tid, -1);   /* thread gone */
@@ -387,7 +396,8 @@ static void watch_slot(int i, int64_t now)
     } else if (!w->fallback && !atomic_load(&s->mon_ack) &&
                now - w->asked_at > GREEN_SEC(1)) {
         w->fallback = true;
-        report_unanswered(tid, (int)((now - w->since) / 1000000));
+        report_unanswered(tid, (int)((now - w->since) / 1000000),
+                          "that thread blocks the monitor signal");
     }
 }
 
