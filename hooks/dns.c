@@ -1,5 +1,6 @@
 /*
- * dns.c - getaddrinfo, getnameinfo and gethostbyname* on the worker pool.
+ * dns.c - getaddrinfo, getnameinfo, gethostbyname* and gethostbyaddr* on
+ * the worker pool.
  *
  * The resolver blocks in ways no descriptor wait can cover (files, NSS
  * modules, its own sockets), so each lookup runs on a real worker thread
@@ -16,7 +17,7 @@
  * job (ENOMEM, no thread could be started) the lookup runs inline and
  * blocks the OS thread: slower, still correct.
  *
- * gethostbyname/gethostbyname2 return static storage; glibc's is one
+ * gethostbyname/gethostbyname2/gethostbyaddr return static storage; glibc's is one
  * buffer per process. Ours is one per OS thread, filled from the
  * reentrant variant (relocated out of the job's buffer), and h_errno is
  * set on the caller's OS thread. As natively, the next call overwrites it.
@@ -210,10 +211,21 @@ int green_hook_getnameinfo(const struct sockaddr *sa, socklen_t salen, char *hos
 
 /* ---------------------------------------------------- gethostbyname*_r */
 
+/* What a gethostby* lookup asks: a name (af -1: gethostbyname_r, which
+ * picks the family itself) or, when name is NULL, an address. */
+struct ghb_query {
+    const char *name;
+    int af;
+    const void *addr;
+    socklen_t addrlen;
+};
+
 struct ghb_job {
     struct job head;
-    char *name;                    /* copy */
+    char *name;                    /* copy, or NULL for an address lookup */
     int af;                        /* -1: gethostbyname_r (no family) */
+    unsigned char addr[16];        /* copy of the address (in6_addr at most) */
+    socklen_t addrlen;
     struct hostent he;             /* result, pointing into buf */
     struct hostent *result;        /* &he on success, NULL otherwise */
     char *buf;                     /* own buffer of buflen bytes */
@@ -224,7 +236,10 @@ struct ghb_job {
 static void ghb_run(struct job *h)
 {
     struct ghb_job *j = (struct ghb_job *)h;
-    if (j->af < 0)
+    if (!j->name)
+        j->ret = green__real.gethostbyaddr_r(j->addr, j->addrlen, j->af, &j->he, j->buf,
+                                             j->buflen, &j->result, &j->herr);
+    else if (j->af < 0)
         j->ret = green__real.gethostbyname_r(j->name, &j->he, j->buf, j->buflen,
                                              &j->result, &j->herr);
     else
@@ -266,7 +281,7 @@ static void ghb_copy_out(struct ghb_job *j, struct hostent *ret, char *buf)
     reloc_list(ret->h_addr_list, j->buf, j->buflen, buf);
 }
 
-static int ghb(const char *name, int af, struct hostent *ret, char *buf,
+static int ghb(const struct ghb_query *q, struct hostent *ret, char *buf,
                size_t buflen, struct hostent **result, int *h_errnop)
 {
     *result = NULL;
@@ -275,11 +290,15 @@ static int ghb(const char *name, int af, struct hostent *ret, char *buf,
         return ENOMEM;
     j->head = (struct job){ .run = ghb_run, .cleanup = ghb_cleanup };
     atomic_init(&j->head.refs, 1);   /* the caller's */
-    j->name = strdup(name);
-    j->af = af;
+    j->name = q->name ? strdup(q->name) : NULL;
+    j->af = q->af;
+    if (!q->name) {
+        memcpy(j->addr, q->addr, q->addrlen);
+        j->addrlen = q->addrlen;
+    }
     j->buflen = buflen;
     j->buf = malloc(buflen ? buflen : 1);
-    if (!j->name || !j->buf) {
+    if ((q->name && !j->name) || !j->buf) {
         job_unref(&j->head);
         return ENOMEM;
     }
@@ -302,7 +321,8 @@ int green_hook_gethostbyname_r(const char *name, struct hostent *ret, char *buf,
     green__real_init();
     if (!green__hook_on(GREEN_HOOK_DNS) || !name)
         return green__real.gethostbyname_r(name, ret, buf, buflen, result, h_errnop);
-    return ghb(name, -1, ret, buf, buflen, result, h_errnop);
+    struct ghb_query q = { .name = name, .af = -1 };
+    return ghb(&q, ret, buf, buflen, result, h_errnop);
 }
 
 int green_hook_gethostbyname2_r(const char *name, int af, struct hostent *ret,
@@ -312,7 +332,26 @@ int green_hook_gethostbyname2_r(const char *name, int af, struct hostent *ret,
     green__real_init();
     if (!green__hook_on(GREEN_HOOK_DNS) || !name || af < 0)
         return green__real.gethostbyname2_r(name, af, ret, buf, buflen, result, h_errnop);
-    return ghb(name, af, ret, buf, buflen, result, h_errnop);
+    struct ghb_query q = { .name = name, .af = af };
+    return ghb(&q, ret, buf, buflen, result, h_errnop);
+}
+
+/* Addresses longer than an in6_addr cannot be asked for: pass through. */
+static bool addr_ok(const void *addr, socklen_t len)
+{
+    return addr && len <= 16;
+}
+
+int green_hook_gethostbyaddr_r(const void *addr, socklen_t len, int type,
+                               struct hostent *ret, char *buf, size_t buflen,
+                               struct hostent **result, int *h_errnop)
+{
+    green__real_init();
+    if (!green__hook_on(GREEN_HOOK_DNS) || !addr_ok(addr, len))
+        return green__real.gethostbyaddr_r(addr, len, type, ret, buf, buflen, result,
+                                           h_errnop);
+    struct ghb_query q = { .af = type, .addr = addr, .addrlen = len };
+    return ghb(&q, ret, buf, buflen, result, h_errnop);
 }
 
 /* ------------------------------------------------------ gethostbyname */
@@ -322,7 +361,7 @@ static __thread struct hostent tls_he;
 static __thread char *tls_buf;
 static __thread size_t tls_len;
 
-static struct hostent *ghb_static(const char *name, int af)
+static struct hostent *ghb_static(const struct ghb_query *q)
 {
     struct hostent *result = NULL;
     int herr = 0;
@@ -334,7 +373,7 @@ static struct hostent *ghb_static(const char *name, int af)
             tls_buf = b;
             tls_len = len;
         }
-        int e = ghb(name, af, &tls_he, tls_buf, tls_len, &result, &herr);
+        int e = ghb(q, &tls_he, tls_buf, tls_len, &result, &herr);
         if (e != ERANGE) {
             if (e)
                 errno = e;
@@ -350,7 +389,8 @@ struct hostent *green_hook_gethostbyname(const char *name)
     green__real_init();
     if (!green__hook_on(GREEN_HOOK_DNS) || !name)
         return green__real.gethostbyname(name);
-    return ghb_static(name, -1);
+    struct ghb_query q = { .name = name, .af = -1 };
+    return ghb_static(&q);
 }
 
 struct hostent *green_hook_gethostbyname2(const char *name, int af)
@@ -358,5 +398,15 @@ struct hostent *green_hook_gethostbyname2(const char *name, int af)
     green__real_init();
     if (!green__hook_on(GREEN_HOOK_DNS) || !name || af < 0)
         return green__real.gethostbyname2(name, af);
-    return ghb_static(name, af);
+    struct ghb_query q = { .name = name, .af = af };
+    return ghb_static(&q);
+}
+
+struct hostent *green_hook_gethostbyaddr(const void *addr, socklen_t len, int type)
+{
+    green__real_init();
+    if (!green__hook_on(GREEN_HOOK_DNS) || !addr_ok(addr, len))
+        return green__real.gethostbyaddr(addr, len, type);
+    struct ghb_query q = { .af = type, .addr = addr, .addrlen = len };
+    return ghb_static(&q);
 }

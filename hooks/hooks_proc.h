@@ -31,6 +31,13 @@ GREEN__HIDDEN_PROC int green_hook_gethostbyname2_r(const char *name, int af,
                                                    size_t buflen, struct hostent **result,
                                                    int *h_errnop);
 
+GREEN__HIDDEN_PROC struct hostent *green_hook_gethostbyaddr(const void *addr, socklen_t len,
+                                                            int type);
+GREEN__HIDDEN_PROC int green_hook_gethostbyaddr_r(const void *addr, socklen_t len, int type,
+                                                  struct hostent *ret, char *buf,
+                                                  size_t buflen, struct hostent **result,
+                                                  int *h_errnop);
+
 GREEN__HIDDEN_PROC pid_t green_hook_fork(void);
 GREEN__HIDDEN_PROC pid_t green_hook_vfork(void);
 GREEN__HIDDEN_PROC pid_t green_hook_waitpid(pid_t pid, int *status, int options);

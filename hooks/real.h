@@ -85,6 +85,8 @@
     X(struct hostent *, gethostbyname2, (const char *, int))                  \
     X(int, gethostbyname_r, (const char *, struct hostent *, char *, size_t, struct hostent **, int *)) \
     X(int, gethostbyname2_r, (const char *, int, struct hostent *, char *, size_t, struct hostent **, int *)) \
+    X(struct hostent *, gethostbyaddr, (const void *, socklen_t, int))        \
+    X(int, gethostbyaddr_r, (const void *, socklen_t, int, struct hostent *, char *, size_t, struct hostent **, int *)) \
     X(pid_t, fork, (void))                                                    \
     X(pid_t, waitpid, (pid_t, int *, int))                                    \
     X(pid_t, wait, (int *))                                                   \

@@ -15,6 +15,9 @@ E struct hostent *gethostbyname2(const char *name, int af) { return green_hook_g
 E int gethostbyname_r(const char *name, struct hostent *ret, char *buf, size_t len, struct hostent **result, int *herr) { return green_hook_gethostbyname_r(name, ret, buf, len, result, herr); }
 E int gethostbyname2_r(const char *name, int af, struct hostent *ret, char *buf, size_t len, struct hostent **result, int *herr) { return green_hook_gethostbyname2_r(name, af, ret, buf, len, result, herr); }
 
+E struct hostent *gethostbyaddr(const void *addr, socklen_t len, int type) { return green_hook_gethostbyaddr(addr, len, type); }
+E int gethostbyaddr_r(const void *addr, socklen_t len, int type, struct hostent *ret, char *buf, size_t buflen, struct hostent **result, int *herr) { return green_hook_gethostbyaddr_r(addr, len, type, ret, buf, buflen, result, herr); }
+
 E pid_t fork(void) { return green_hook_fork(); }
 E pid_t vfork(void) { return green_hook_vfork(); }
 E pid_t waitpid(pid_t pid, int *status, int options) { return green_hook_waitpid(pid, status, options); }

@@ -132,6 +132,22 @@ Test(hooks_proc, gethostbyname_and_its_variants_resolve_localhost)
     cr_assert_null(res);
 }
 
+Test(hooks_proc, gethostbyaddr_names_the_loopback_address)
+{
+    struct in_addr lo = { .s_addr = htonl(INADDR_LOOPBACK) };
+    struct hostent *he = green_hook_gethostbyaddr(&lo, sizeof lo, AF_INET);
+    assert_loopback(he);
+    struct hostent r, *res = NULL;
+    char buf[2048];
+    int herr = 0;
+    cr_assert_eq(green_hook_gethostbyaddr_r(&lo, sizeof lo, AF_INET, &r, buf, sizeof buf,
+                                            &res, &herr), 0);
+    cr_assert_eq(res, &r);
+    assert_loopback(res);
+    cr_assert((char *)res->h_addr_list[0] >= buf &&
+              (char *)res->h_addr_list[0] < buf + sizeof buf);
+}
+
 /* ------------------------------------------------------------- processes */
 
 static pid_t child_exiting(int ms, int code)
