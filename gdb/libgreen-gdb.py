@@ -4,6 +4,7 @@
 #                        OS thread): id, name, state, what each waits on
 #   green bt ID [ARGS]   backtrace of green thread ID; ARGS go to `bt`
 #                        (e.g. `green bt 5 full`)
+#   green bt all [ARGS]  backtraces of every green thread
 #   green list [all]     same as info green
 #
 # Installed next to libgreen.so for gdb's auto-load (see docs/debugging.md);
@@ -214,16 +215,8 @@ def _bt_parked(t, layout, bt_args):
         gdb.newest_frame().select()
 
 
-def green_bt(arg):
-    argv = arg.split(None, 1)
-    if not argv:
-        raise gdb.GdbError("usage: green bt ID [bt arguments]")
-    try:
-        gid = int(argv[0], 0)
-    except ValueError:
-        raise gdb.GdbError("green bt: ID must be a number, not %r" % argv[0])
-    bt_args = argv[1] if len(argv) > 1 else ""
-    tid, ctx, t = _find(gid)
+def _bt_one(tid, ctx, t, bt_args):
+    gid = int(t["id"])
     state = _short(t["state"], "GREEN_")
     print('Green thread %d "%s" (%s) on OS thread %d:' %
           (gid, t["name"].string(), state, tid))
@@ -253,6 +246,34 @@ def green_bt(arg):
             before.switch()
 
 
+def _bt_all(bt_args):
+    """green bt all: every green thread of every OS thread, like
+    `thread apply all bt`; one that cannot be shown does not stop the rest."""
+    for tid, ctx in _slots():
+        for t in _threads(ctx):
+            try:
+                _bt_one(tid, ctx, t, bt_args)
+            except gdb.GdbError as e:
+                print(str(e))
+            print()
+
+
+def green_bt(arg):
+    argv = arg.split(None, 1)
+    if not argv:
+        raise gdb.GdbError("usage: green bt ID|all [bt arguments]")
+    bt_args = argv[1] if len(argv) > 1 else ""
+    if argv[0] == "all":
+        _bt_all(bt_args)
+        return
+    try:
+        gid = int(argv[0], 0)
+    except ValueError:
+        raise gdb.GdbError("green bt: ID must be a number or all, not %r" % argv[0])
+    tid, ctx, t = _find(gid)
+    _bt_one(tid, ctx, t, bt_args)
+
+
 class InfoGreen(gdb.Command):
     """List green threads: info green [all].
 Without "all": the green threads of the selected OS thread."""
@@ -265,7 +286,7 @@ Without "all": the green threads of the selected OS thread."""
 
 
 class Green(gdb.Command):
-    """libgreen green threads: green list [all], green bt ID [bt args]."""
+    """libgreen green threads: green list [all], green bt ID|all [bt args]."""
 
     def __init__(self):
         super().__init__("green", gdb.COMMAND_USER, prefix=True)
@@ -282,7 +303,7 @@ class GreenList(gdb.Command):
 
 
 class GreenBt(gdb.Command):
-    """Backtrace of a green thread: green bt ID [bt arguments].
+    """Backtrace of a green thread: green bt ID|all [bt arguments].
 A parked thread's saved registers are loaded into its OS thread for the
 duration of the backtrace and restored afterwards."""
 

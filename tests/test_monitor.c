@@ -452,6 +452,7 @@ Test(gdb, info_green_lists_threads_and_green_bt_shows_a_parked_threads_stack)
     char *gdb = access("/usr/bin/gdb", X_OK) == 0 ? "/usr/bin/gdb" : "/usr/local/bin/gdb";
     char *argv[] = { gdb, "-nx", "-batch", "-x", script, "-ex", "run",
                      "-ex", "info green", "-ex", "green bt 3", "-ex", "bt 1",
+                     "-ex", "green bt all",
                      "--args", prog, "gdb", NULL };
     static struct child c;
     child_start(&c, argv, NULL);
@@ -477,4 +478,7 @@ Test(gdb, info_green_lists_threads_and_green_bt_shows_a_parked_threads_stack)
     /* Registers were restored: the OS thread's own stack is back. */
     const char *after = strstr(c.obuf, " in nap_in_sleeper (");
     cr_assert(after && strstr(after, "pthread_kill"), "bt after green bt:\n%s", c.obuf);
+    /* green bt all: the reader's stack too (after the single bt above). */
+    cr_assert(after && strstr(after, "Green thread 4 \"reader\" (parked)") &&
+              strstr(after, " in wait_in_reader ("), "green bt all:\n%s", c.obuf);
 }
