@@ -398,3 +398,72 @@ Test(stress, send_and_receive_timeouts_mid_transfer_never_drop_or_duplicate_a_by
     cr_assert_eq(field(r, "intact"), 1);
     cr_assert_eq(field(r, "errors"), 0);
 }
+
+/* ------------------------------------------------------ fork and spawn */
+
+Test(stress, fork_from_a_pthread_while_fifty_are_parked_then_both_processes_keep_working,
+     .timeout = 60)
+{
+    static struct child c;
+    run_proved(&c, "prog_fork_spawn", NULL, 50000);
+    const char *k = find_line(&c, "CHILD"), *p = find_line(&c, "PARENT");
+    cr_assert(k, "the forked child printed nothing: %s", c.ebuf);
+    cr_assert_eq(field(k, "echo_ok"), 20, "new threads in the child could not do I/O");
+    cr_assert_leq(field(k, "threads"), 2, "the child's 40 pthreads were OS threads");
+    cr_assert_eq(field(k, "system"), 3);
+    cr_assert_eq(field(p, "released"), 50, "parked threads of the parent were lost by the fork");
+    cr_assert_eq(field(p, "child_status"), 0);
+    cr_assert_eq(field(find_line(&c, "ROUNDS"), "ok"), 50);
+}
+
+Test(stress, system_and_posix_spawn_return_the_exit_status_while_other_threads_keep_running,
+     .timeout = 60)
+{
+    static struct child c;
+    run_proved(&c, "prog_fork_spawn", NULL, 50000);
+    const char *s = find_line(&c, "SYSTEM"), *p = find_line(&c, "SPAWN");
+    cr_assert_eq(field(s, "status"), 7);
+    /* 300 ms of a child process: a 5 ms ticker must have run meanwhile
+     * (generous bound: 10 ticks). */
+    cr_assert_geq(field(s, "ticks"), 10, "system() stopped the other green threads");
+    cr_assert_eq(field(p, "status"), 5);
+    cr_assert_eq(field(p, "spawnp_status"), 0);
+    cr_assert_geq(field(p, "ticks"), 10, "waiting for a posix_spawn child stopped the others");
+}
+
+/* -------------------------------------------------------- stack overflow */
+
+Test(stress, a_pthread_overflowing_its_stack_is_reported_by_name_and_kills_with_sigsegv,
+     .timeout = 60)
+{
+    static struct child ctl, c;
+    /* Control: the same threads at a safe depth finish normally. */
+    run_proved(&ctl, "prog_overflow", (char *[]){ "40", NULL }, 30000);
+    cr_assert(find_line(&ctl, "SAFE"));
+    child_start(&c, true, "prog_overflow", NULL);
+    int st = child_finish(&c, 30000);
+    cr_log_info("stdout:\n%s\nstderr:\n%s", c.buf, c.ebuf);
+    const char *p = find_line(&c, "PROOF");
+    cr_assert(p && field(p, "threads") <= 2, "not under the shim: %s", c.buf);
+    cr_assert(!find_line(&c, "CORRUPTED"), "the overflow silently corrupted a neighbour: %s", c.buf);
+    cr_assert(!find_line(&c, "SAFE"), "the recursion did not overflow");
+    cr_assert_eq(st, 128 + SIGSEGV, "status %d, not SIGSEGV; stderr: %s", st, c.ebuf);
+    cr_assert(strstr(c.ebuf, "deep-recurser"), "the report does not name the thread: %s", c.ebuf);
+    cr_assert(strstr(c.ebuf, "overflow"), "no overflow report: %s", c.ebuf);
+}
+
+/* --------------------------------------------------------------- timers */
+
+Test(stress, sleeps_from_1_us_to_1_s_never_return_early, .timeout = 60)
+{
+    static struct child c;
+    run_proved(&c, "prog_sleeps", NULL, 30000);
+    const char *l = find_line(&c, "SLEEPS");
+    cr_assert_eq(field(l, "samples"), 1282);
+    cr_assert_eq(field(l, "failed"), 0, "a sleep failed");
+    cr_assert_eq(field(l, "early"), 0, "%lld sleeps returned early (worst by %lld ns)",
+                 field(l, "early"), field(l, "worst_early_ns"));
+    cr_assert_leq(field(l, "threads_during"), 2, "the 20 sleepers were OS threads");
+    /* 20 threads sleeping ~1.4 s each, concurrently: generous bound. */
+    cr_assert_lt(field(l, "ms"), 10000, "the sleepers did not sleep concurrently");
+}
