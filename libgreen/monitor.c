@@ -17,7 +17,11 @@
  * switch_to on every scheduling point) and whether its current thread is
  * the hub. When the counter has not moved for ms while a thread other than
  * the hub is current, that thread has run (or blocked in a call the shim
- * does not make cooperative) for ms without yielding. The watchdog cannot
+ * does not make cooperative) for ms without yielding. Time its OS thread
+ * spent runnable but waiting for a CPU (the kernel's run-queue delay, read
+ * from /proc/self/task/TID/schedstat only once a stall is suspected) is
+ * not counted: on a loaded machine a thread that yields all the time is
+ * not "stalled" because the kernel preempted it. The watchdog cannot
  * read another thread's registers, so it asks the stalled OS thread itself:
  * it stores the counter value in the slot and sends the monitor signal
  * (GREEN_MONITOR_SIGNAL, default SIGURG, whose default action is to ignore
@@ -60,6 +64,7 @@
 #include "green_internal.h"
 #include <dlfcn.h>
 #include <execinfo.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <string.h>
@@ -306,11 +311,42 @@ struct watch {
     struct green__ctx *ctx;   /* ctx the rest refers to */
     uint64_t switches;        /* counter at the last change */
     int64_t since;            /* green_now() when it was first seen */
+    int64_t runq_base;        /* its OS thread's run-queue wait when the
+                                 stall was first seen, -1 before */
     bool asked;               /* signalled for this stall */
     bool fallback;            /* printed the no-handler fallback */
     int64_t asked_at;         /* when */
 };
 static struct watch watches[SLOTS_MAX];
+
+/* Nanoseconds OS thread tid has spent runnable but waiting for a CPU (the
+ * second field of /proc/self/task/TID/schedstat), 0 if unknown. A loaded
+ * machine must not make a thread that yields all the time look stalled. */
+static int64_t runq_wait_ns(pid_t tid)
+{
+    char path[64], b[128];
+    snprintf(path, sizeof path, "/proc/self/task/%d/schedstat", (int)tid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, b, sizeof b - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    b[n] = 0;
+    char *p = strchr(b, ' ');
+    return p ? strtoll(p + 1, NULL, 10) : 0;
+}
+
+/* How long the stall has lasted, minus the time spent waiting for a CPU. */
+static int stall_ms(struct watch *w, pid_t tid, int64_t now)
+{
+    int64_t rq = runq_wait_ns(tid);
+    if (w->runq_base < 0)
+        w->runq_base = rq;
+    int64_t d = now - w->since - (rq - w->runq_base);
+    return d > 0 ? (int)(d / 1000000) : 0;
+}
 
 /* No backtrace can come (why says why): say what we know without touching
  * the green thread. */
@@ -329,9 +365,8 @@ static void report_unanswered(pid_t tid, int ms, const char *why)
 }
 
 static void ask_for_report(struct green__ctx_slot *s, struct watch *w,
-                           pid_t tid, int64_t now)
+                           pid_t tid, int64_t now, int ms)
 {
-    int ms = (int)((now - w->since) / 1000000);
     atomic_store(&s->mon_ms, ms);
     atomic_store(&s->mon_ack, 0);
     atomic_store(&s->mon_req, w->switches + 1);
@@ -355,10 +390,12 @@ static void ask_for_report(struct green__ctx_slot *s, struct watch *w,
 }
 
 /* The reported thread got past a scheduling point: say how long it ran. */
-static void report_end(struct green__ctx_slot *s, const struct watch *w, int64_t now)
+static void report_end(struct green__ctx_slot *s, struct watch *w, pid_t tid,
+                       int64_t now)
 {
     if (atomic_load(&s->mon_ack) != 2)
         return;
+    int ms = stall_ms(w, tid, now);
     char b[256];
     struct green__fmt f = { b, 0, sizeof b - 1 };
     green__fmt_str(&f, "libgreen: green thread ");
@@ -367,7 +404,7 @@ static void report_end(struct green__ctx_slot *s, const struct watch *w, int64_t
     s->mon_name[sizeof s->mon_name - 1] = 0;
     green__fmt_str(&f, s->mon_name);
     green__fmt_str(&f, "\" yielded after running for about ");
-    green__fmt_u64(&f, (uint64_t)((now - w->since) / 1000000));
+    green__fmt_u64(&f, (uint64_t)ms);
     green__fmt_str(&f, " ms");
     fmt_write(2, &f);
 }
@@ -386,17 +423,19 @@ static void watch_slot(int i, int64_t now)
     struct green_thread *cur = __atomic_load_n(&c->current, __ATOMIC_RELAXED);
     if (w->ctx != c || sw != w->switches || cur == c->hub) {
         if (w->ctx == c && w->asked && sw != w->switches)
-            report_end(s, w, now);
-        *w = (struct watch){ .ctx = c, .switches = sw, .since = now };
+            report_end(s, w, tid, now);
+        *w = (struct watch){ .ctx = c, .switches = sw, .since = now,
+                             .runq_base = -1 };
         return;
     }
     if (!w->asked) {
-        if (now - w->since >= (int64_t)monitor_ms * 1000000)
-            ask_for_report(s, w, tid, now);
+        int ms = stall_ms(w, tid, now);
+        if (ms >= monitor_ms)
+            ask_for_report(s, w, tid, now, ms);
     } else if (!w->fallback && !atomic_load(&s->mon_ack) &&
                now - w->asked_at > GREEN_SEC(1)) {
         w->fallback = true;
-        report_unanswered(tid, (int)((now - w->since) / 1000000),
+        report_unanswered(tid, stall_ms(w, tid, now),
                           "that thread blocks the monitor signal");
     }
 }
