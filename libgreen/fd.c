@@ -25,7 +25,10 @@
  */
 #define _GNU_SOURCE
 #include "green_internal.h"
+#include <fcntl.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #define CHUNK 1024
 #define MAX_CHUNKS 1024            /* up to 1,048,576 descriptors */
@@ -90,15 +93,24 @@ static void io_cb(struct ev_loop *loop, ev_io *w, int revents)
     }
 }
 
-static void arm(struct green__ctx *c, struct fdslot *s, int dir, int fd)
+/* Start the direction's watcher unless it is armed already. Returns 0 or
+ * EBADF. A descriptor that is not open must never reach libev: its
+ * epoll_ctl failure is an assert() in Debian's libev, which aborts the
+ * process. Only a (re)start pays for the check (one raw fcntl, not the
+ * hooked one); an armed watcher costs nothing. */
+static int arm(struct green__ctx *c, struct fdslot *s, int dir, int fd)
 {
+    if (ev_is_active(&s->w[dir]))
+        return 0;
+    if (syscall(SYS_fcntl, fd, F_GETFD) < 0)
+        return EBADF;
     if (s->needs_set) {
         ev_io_set(&s->w[0], fd, EV_READ);
         ev_io_set(&s->w[1], fd, EV_WRITE);
         s->needs_set = false;
     }
-    if (!ev_is_active(&s->w[dir]))
-        ev_io_start(c->loop, &s->w[dir]);
+    ev_io_start(c->loop, &s->w[dir]);
+    return 0;
 }
 
 int green__wait_fd(int fd, int mask, int64_t deadline)
@@ -120,7 +132,9 @@ int green__wait_fd(int fd, int mask, int64_t deadline)
     if (!s)
         return fd < 0 ? -EINVAL : -ENOMEM;
     int dir = mask == GREEN_WRITE;
-    arm(c, s, dir, fd);
+    int e = arm(c, s, dir, fd);
+    if (e)
+        return -e;
     struct green_thread *t = c->current;
     t->wnode.data = 0;
     int code = green__park(GREEN_WHY_FD, (uintptr_t)fd | ((uintptr_t)mask << 32),
@@ -148,7 +162,9 @@ int green__wait_fds(struct green__fdwait *w, int n, int64_t deadline)
         for (int dir = 0; dir < 2; dir++) {
             if (!(w[i].mask & (dir ? GREEN_WRITE : GREEN_READ)))
                 continue;
-            arm(c, s, dir, w[i].fd);
+            err = arm(c, s, dir, w[i].fd);
+            if (err)
+                break;
             green__waitq_push(&s->q[dir], &w[i].node[dir]);
         }
     }
