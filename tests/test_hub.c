@@ -405,3 +405,37 @@ Test(hub, a_hub_with_only_sleepers_blocks_instead_of_spinning)
     cr_assert_eq(green_join(t, NULL), 0);
     cr_expect_lt(used, 150.0, "the hub burnt %.1f ms of CPU in a 300 ms sleep", used);
 }
+
+Test(hub, waiting_on_a_descriptor_that_is_not_open_fails_with_ebadf)
+{
+    green_self();   /* the hub's own descriptors must not take the number */
+    int p[2];
+    cr_assert_eq(pipe(p), 0);
+    int bad = p[0];
+    close(p[0]);
+    close(p[1]);
+    errno = 0;
+    cr_expect_eq(green_wait_readable(bad, GREEN_MSEC(50)), -1);
+    cr_expect_eq(errno, EBADF);
+    errno = 0;
+    cr_expect_eq(green_wait_fd(bad, GREEN_READ | GREEN_WRITE, GREEN_MSEC(50)), -1);
+    cr_expect_eq(errno, EBADF);
+    /* The hub survived: a timed wait still works. */
+    cr_expect_eq(green_sleep(GREEN_MSEC(1)), 0);
+    cr_assert_eq(pipe(p), 0);
+    cr_expect_eq(write(p[1], "x", 1), 1);
+    cr_expect_eq(green_wait_readable(p[0], GREEN_SEC(1)), GREEN_READ);
+    close(p[0]);
+    close(p[1]);
+}
+
+Test(hub, a_regular_file_is_always_ready)
+{
+    char path[] = "/tmp/green_hub_XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert_geq(fd, 0);
+    unlink(path);
+    cr_expect_eq(green_wait_readable(fd, GREEN_SEC(1)), GREEN_READ);
+    cr_expect_eq(green_wait_writable(fd, GREEN_SEC(1)), GREEN_WRITE);
+    close(fd);
+}
