@@ -448,8 +448,9 @@ int green_hook_sigtimedwait(const sigset_t *set, siginfo_t *info,
         (ts && (ts->tv_sec < 0 || ts->tv_nsec < 0 || ts->tv_nsec >= 1000000000 ||
                 (!ts->tv_sec && !ts->tv_nsec))))
         return green__real.sigtimedwait(set, info, ts);
-    int64_t deadline = ts ? green_now() + (int64_t)ts->tv_sec * 1000000000 + ts->tv_nsec
-                          : GREEN_FOREVER;
+    int64_t deadline = ts && ts->tv_sec < 3000000000LL   /* else: forever */
+                           ? green_now() + (int64_t)ts->tv_sec * 1000000000 + ts->tv_nsec
+                           : GREEN_FOREVER;
     green__cancel_point(0);
     green__intr_begin();
     int r = green__real.sigtimedwait(set, info, &zero);

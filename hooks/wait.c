@@ -120,11 +120,21 @@ static int64_t ms_deadline(int timeout_ms)
     return timeout_ms < 0 ? GREEN_FOREVER : green_now() + GREEN_MSEC(timeout_ms);
 }
 
+/* Timeouts beyond this (about 100 years) mean "forever": no overflow. */
+#define HUGE_SEC 3000000000LL
+
 static int64_t ts_deadline(const struct timespec *ts)
 {
-    if (!ts)
+    if (!ts || ts->tv_sec >= HUGE_SEC)
         return GREEN_FOREVER;
     return green_now() + (int64_t)ts->tv_sec * 1000000000 + ts->tv_nsec;
+}
+
+static int64_t tv_deadline(const struct timeval *tv)
+{
+    if (!tv || tv->tv_sec >= HUGE_SEC)
+        return GREEN_FOREVER;
+    return green_now() + (int64_t)tv->tv_sec * 1000000000 + (int64_t)tv->tv_usec * 1000;
 }
 
 /* A zero-timeout probe is our syscall, not the program's wait. Under the
@@ -400,9 +410,7 @@ int green_hook_select(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, struct timev
     if ((tv && !tv->tv_sec && !tv->tv_usec) || nfds < 0 || nfds > FD_SETSIZE ||
         (tv && (tv->tv_sec < 0 || tv->tv_usec < 0)) || !green__hook_on(GREEN_HOOK_IO))
         return green__real.select(nfds, rd, wr, ex, tv);
-    int64_t deadline = tv ? green_now() + (int64_t)tv->tv_sec * 1000000000 +
-                                (int64_t)tv->tv_usec * 1000
-                          : GREEN_FOREVER;
+    int64_t deadline = tv_deadline(tv);
     struct selsets s;
     sel_save(&s, rd, wr, ex);
     hook_begin();
@@ -412,7 +420,7 @@ int green_hook_select(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, struct timev
         PROBE(r, green__real.select(nfds, rd, wr, ex, &zero));
     if (r == 0)
         r = select_slow(nfds, &s, deadline);
-    if (tv) {                      /* Linux: the time not slept */
+    if (tv && deadline >= 0) {     /* Linux: the time not slept */
         int64_t left = deadline - green_now();
         if (left < 0)
             left = 0;

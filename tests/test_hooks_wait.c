@@ -753,3 +753,32 @@ Test(hooks_wait, pollpri_and_exceptfds_alone_see_urgent_data_without_spinning_on
     close(s[0]);
     close(s[1]);
 }
+
+static void *write_after_50ms_then_done(void *arg)
+{
+    return write_after_50ms(arg);
+}
+
+Test(hooks_wait, huge_timeouts_mean_forever_and_do_not_overflow)
+{
+    int p[2];
+    cr_assert_eq(pipe(p), 0);
+    green_t w = green_spawn(write_after_50ms_then_done, (void *)(intptr_t)p[1], NULL);
+    fd_set rd;
+    FD_ZERO(&rd);
+    FD_SET(p[0], &rd);
+    struct timeval tv = { .tv_sec = (time_t)1 << 40, .tv_usec = 0 };
+    cr_assert_eq(green_hook_select(p[0] + 1, &rd, NULL, NULL, &tv), 1);
+    cr_assert(FD_ISSET(p[0], &rd));
+    cr_assert_gt(tv.tv_sec, 1000000000, "time left is still huge");
+    green_join(w, NULL);
+    char c;
+    cr_assert_eq(read(p[0], &c, 1), 1);
+    w = green_spawn(write_after_50ms_then_done, (void *)(intptr_t)p[1], NULL);
+    struct pollfd fd = { .fd = p[0], .events = POLLIN };
+    struct timespec ts = { .tv_sec = (time_t)1 << 40, .tv_nsec = 0 };
+    cr_assert_eq(green_hook_ppoll(&fd, 1, &ts, NULL), 1);
+    green_join(w, NULL);
+    close(p[0]);
+    close(p[1]);
+}
