@@ -326,11 +326,13 @@ static int64_t runq_wait_ns(pid_t tid)
 {
     char path[64], b[128];
     snprintf(path, sizeof path, "/proc/self/task/%d/schedstat", (int)tid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* Raw syscalls: the shim's open/read/close hooks keep per-descriptor
+     * state that this thread must not touch. */
+    int fd = (int)syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return 0;
-    ssize_t n = read(fd, b, sizeof b - 1);
-    close(fd);
+    ssize_t n = syscall(SYS_read, fd, b, sizeof b - 1);
+    syscall(SYS_close, fd);
     if (n <= 0)
         return 0;
     b[n] = 0;
