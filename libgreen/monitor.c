@@ -44,7 +44,9 @@
  * not interleave, and the chain always moves forward, so it ends.
  *
  * Signal safety. Both handlers allocate nothing and format with the
- * green__fmt helpers (dump.c). backtrace() loads libgcc_s with dlopen on
+ * green__fmt helpers (dump.c). They raise green__bypass, so that the write()
+ * they make goes straight to the kernel instead of into the shim's write
+ * hook, which could park the interrupted green thread inside the handler. backtrace() loads libgcc_s with dlopen on
  * its first call, so green__monitor_start calls it once up front. backtrace
  * and dladdr take the dynamic loader's lock: a thread stalled inside
  * dlopen/dlsym itself would deadlock its own report; we accept that rare
@@ -287,6 +289,7 @@ static void monitor_handler(int sig, siginfo_t *si, void *uc)
 {
     (void)sig;
     int saved = errno;
+    GREEN__BYPASS_BEGIN();   /* our write()s must not park in a handler */
     struct green__ctx *c = green__tls_ctx;
     int i = from_this_process(si) ? slot_of(c) : -1;
     if (i >= 0) {
@@ -301,6 +304,7 @@ static void monitor_handler(int sig, siginfo_t *si, void *uc)
         }
         atomic_store(&s->mon_ack, ack);
     }
+    GREEN__BYPASS_END();
     errno = saved;
 }
 
@@ -570,6 +574,7 @@ static void dump_handler(int sig, siginfo_t *si, void *uc)
 {
     (void)uc;
     int saved = errno;
+    GREEN__BYPASS_BEGIN();   /* our write()s must not park in a handler */
     struct green__ctx *c = green__tls_ctx;
     int me = slot_of(c);
     bool passed = from_this_process(si) && me >= 0 &&
@@ -584,6 +589,7 @@ static void dump_handler(int sig, siginfo_t *si, void *uc)
         (void)r;
     }
     pass_dump_on(passed ? me + 1 : 0, atomic_load(&dump_origin), sig);
+    GREEN__BYPASS_END();
     errno = saved;
 }
 
