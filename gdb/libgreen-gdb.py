@@ -169,8 +169,12 @@ def info_green(arg):
         for t in _threads(ctx):
             print(_line(ctx, t, now))
     if not shown:
-        print("No green threads on %s." %
-              ("any OS thread" if want_all else "OS thread %s (try `info green all`)" % lwp))
+        if lwp is None:
+            print("No green threads: the program is not running.")
+        else:
+            print("No green threads on %s." %
+                  ("any OS thread" if want_all
+                   else "OS thread LWP %s (try `info green all`)" % lwp))
 
 
 def _find(gid):
