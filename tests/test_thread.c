@@ -445,3 +445,89 @@ Test(thread, green_run_in_a_green_thread_returns_when_the_others_are_done)
     cr_assert_eq(green_join(t, &r), 0);
     cr_expect_eq((intptr_t)r, 3, "green_run returned %ld", (long)(intptr_t)r);
 }
+
+/* A randomised mix of parks, wake-ups and kills: every thread must end,
+ * every join must succeed, and a thread sees ECANCELED at most once per
+ * kill. Deterministic (fixed seed). */
+struct mixjob {
+    unsigned seed;
+    int pipe_r;
+    int cancels;           /* ECANCELED results seen */
+    int steps;
+};
+
+static unsigned rnd(unsigned *s)
+{
+    *s = *s * 1103515245u + 12345u;
+    return (*s >> 16) & 0x7fff;
+}
+
+static void *mixer(void *arg)
+{
+    struct mixjob *m = arg;
+    for (int i = 0; i < 20; i++) {
+        int r = 0;
+        switch (rnd(&m->seed) % 4) {
+        case 0: r = green_yield(); break;
+        case 1: r = green_sleep(GREEN_USEC(rnd(&m->seed) % 500)); break;
+        case 2: r = green_wait_readable(m->pipe_r, GREEN_USEC(rnd(&m->seed) % 300));
+                if (r == -1 && errno == ETIMEDOUT)
+                    r = 0;
+                break;
+        case 3: {
+            green_timeout_t s;
+            green_timeout_begin(&s, GREEN_USEC(rnd(&m->seed) % 200));
+            r = green_sleep(GREEN_USEC(rnd(&m->seed) % 400));
+            int e = errno;
+            green_timeout_end(&s);
+            if (r == -1 && e == ETIMEDOUT)
+                r = 0;
+            errno = e;
+            break;
+        }
+        }
+        if (r == -1 && errno == ECANCELED)
+            m->cancels++;
+        else if (r != 0)
+            return (void *)(intptr_t)errno;
+        m->steps++;
+    }
+    return NULL;
+}
+
+Test(thread, a_random_mix_of_parks_and_kills_ends_cleanly)
+{
+    enum { N = 300 };
+    static struct mixjob m[N];
+    static green_t t[N];
+    static int kills[N];
+    int p[2];
+    cr_assert_eq(pipe(p), 0);
+    unsigned seed = 12345;
+    for (int i = 0; i < N; i++) {
+        m[i] = (struct mixjob){ .seed = (unsigned)i * 7919u + 1, .pipe_r = p[0] };
+        kills[i] = 0;
+        cr_assert(t[i] = green_spawn(mixer, &m[i], NULL));
+    }
+    for (int round = 0; round < 200; round++) {
+        int k = (int)(rnd(&seed) % N);
+        if (rnd(&seed) % 3 == 0 && green_kill(t[k]) == 0)
+            kills[k]++;
+        if (rnd(&seed) % 5 == 0)
+            green_sleep(GREEN_USEC(rnd(&seed) % 200));
+        else
+            green_yield();
+    }
+    for (int i = 0; i < N; i++) {
+        void *r = (void *)1;
+        cr_assert_eq(green_join(t[i], &r), 0);
+        cr_expect(r == NULL || r == GREEN_CANCELED, "thread %d failed with %ld", i,
+                  (long)(intptr_t)r);
+        cr_expect_leq(m[i].cancels, kills[i], "thread %d: %d cancels for %d kills", i,
+                      m[i].cancels, kills[i]);
+        if (kills[i] == 0)
+            cr_expect_eq(m[i].steps, 20, "thread %d did %d steps", i, m[i].steps);
+    }
+    close(p[0]);
+    close(p[1]);
+}
