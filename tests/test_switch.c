@@ -344,3 +344,25 @@ Test(switch, a_thousand_round_trips_keep_values_in_order)
     cr_expect_eq((intptr_t)got, v);
     cr_assert_eq(green_join(t, NULL), 0);
 }
+
+static void *switch_and_report(void *arg)
+{
+    green_t back = arg;
+    int r = green_switch(back, (void *)1, NULL);   /* parks in the switch */
+    return (void *)(intptr_t)(r == -1 ? errno : 0);
+}
+
+Test(switch, killing_a_thread_waiting_in_a_switch_makes_the_switch_fail_with_ecanceled)
+{
+    green_t t = green_spawn(switch_and_report, green_self(), NULL);
+    void *got = NULL;
+    cr_assert_eq(green_switch(t, NULL, &got), 0);   /* t switched back */
+    cr_expect_eq((intptr_t)got, 1);
+    cr_assert_eq(green_kill(t), 0);
+    errno = 0;
+    cr_expect_eq(green_switch(t, NULL, NULL), -1);   /* now runnable */
+    cr_expect_eq(errno, EBUSY);
+    void *r = NULL;
+    cr_assert_eq(green_join(t, &r), 0);
+    cr_expect_eq((intptr_t)r, ECANCELED);
+}
