@@ -276,3 +276,55 @@ Test(stack, an_ordinary_segfault_in_a_green_thread_is_not_called_an_overflow)
               "status %#x", st);
     cr_expect(strstr(err, "stack overflow") == NULL, "stderr: %s", err);
 }
+
+static long read_long_file(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    long v = -1;
+    if (f) {
+        if (fscanf(f, "%ld", &v) != 1)
+            v = -1;
+        fclose(f);
+    }
+    return v;
+}
+
+Test(stack, past_the_map_limit_spawn_fails_with_enomem_and_says_why)
+{
+    long limit = read_long_file("/proc/sys/vm/max_map_count");
+    if (limit <= 0 || limit > 70000)
+        cr_skip_test("vm.max_map_count is %ld: too many stacks to try", limit);
+    char path[] = "/tmp/green_stack_XXXXXX";
+    int log = mkstemp(path);
+    cr_assert_geq(log, 0);
+    unlink(path);
+    int saved = dup(2);
+    dup2(log, 2);
+    green_attr_t a = { .guard = 1, .stack_size = 16384 };
+    long n = 0, cap = limit;
+    green_t *t = calloc((size_t)cap, sizeof *t);
+    int err = 0;
+    while (n < cap) {
+        t[n] = green_spawn(park_forever, NULL, &a);
+        if (!t[n]) {
+            err = errno;
+            break;
+        }
+        n++;
+    }
+    dup2(saved, 2);
+    close(saved);
+    cr_expect_eq(err, ENOMEM, "spawn %ld failed with errno %d", n, err);
+    cr_expect_gt(n, limit / 2 - 2000, "only %ld guarded stacks", n);
+    cr_expect_lt(n, limit / 2 + 10, "%ld guarded stacks", n);
+    char buf[1024] = { 0 };
+    cr_assert_geq(pread(log, buf, sizeof buf - 1, 0), 0);
+    cr_expect(strstr(buf, "vm.max_map_count") && strstr(buf, "GREEN_STACK_GUARD=0"),
+              "stderr: %s", buf);
+    close(log);
+    for (long i = 0; i < n; i++)
+        green_kill(t[i]);
+    for (long i = 0; i < n; i++)
+        cr_assert_eq(green_join(t[i], NULL), 0);
+    free(t);
+}
