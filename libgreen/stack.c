@@ -13,7 +13,8 @@
  *
  * Stacks are pooled per OS thread, per size: in the steady state spawning a
  * green thread makes no syscall. The pool keeps at most GREEN__POOL_MAX
- * stacks of each kind; beyond that guarded stacks are unmapped.
+ * stacks of the default size of each kind, and GREEN__SIZED_MAX of other
+ * sizes (searched by exact size); beyond that stacks are unmapped.
  *
  * Overflow: each OS thread with a hub has a sigaltstack, and a SIGSEGV /
  * SIGBUS handler checks whether the fault address lies in the guard page
@@ -56,6 +57,13 @@ struct pool {
     size_t n;
 };
 static __thread struct pool pool_guarded, pool_plain;
+/* Stacks of other sizes (pthread_attr_setstacksize under the shim, the
+ * stack_size attribute): a short list searched for an exact size, so that
+ * spawning with a custom size makes no syscall in the steady state either.
+ * Also home to slab stacks of an old default size, which cannot be
+ * unmapped alone. */
+static __thread struct pool pool_sized;
+#define GREEN__SIZED_MAX 64
 /* The current unguarded slab: stacks not yet handed out are carved from
  * it in order (a bump allocator); returned ones go to pool_plain. */
 static __thread char *slab_next;
@@ -169,8 +177,46 @@ static size_t stack_bytes(const struct green__stack *s)
     return (size_t)((char *)s->hi - (char *)s->lo);
 }
 
+static void asan_unpoison(const struct green__stack *s);
+
+/* Link s into pl, keeping the link in the stack's own top bytes. */
+static void pool_push(struct pool *pl, struct green__stack *s)
+{
+    uintptr_t top = (uintptr_t)s->hi - sizeof(struct pooled);
+    struct pooled *p = (struct pooled *)(top & ~(uintptr_t)15);
+    asan_unpoison(s);
+    p->s = *s;
+    p->next = pl->head;
+    pl->head = p;
+    pl->n++;
+}
+
+/* Keep a stack of a non-default size, or unmap it when the list is full. */
+static void sized_put(struct green__stack *s)
+{
+    if (pool_sized.n < GREEN__SIZED_MAX || !s->map)
+        pool_push(&pool_sized, s);
+    else
+        munmap(s->map, s->map_size);
+}
+
+/* Take a stack of exactly size bytes and the given guard from the list. */
+static int take_sized(struct green__stack *s, size_t size, bool guarded)
+{
+    for (struct pooled **pp = &pool_sized.head; *pp; pp = &(*pp)->next) {
+        struct pooled *p = *pp;
+        if (stack_bytes(&p->s) == size && p->s.guarded == guarded) {
+            *pp = p->next;
+            pool_sized.n--;
+            *s = p->s;
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /* Pop a pooled stack of exactly size bytes. Stacks of another size (the
- * default changed since they were pooled) are dropped on the way. */
+ * default changed since they were pooled) move to the sized list. */
 static int take_pooled(struct pool *pl, struct green__stack *s, size_t size)
 {
     struct pooled *p;
@@ -182,9 +228,7 @@ static int take_pooled(struct pool *pl, struct green__stack *s, size_t size)
             *s = got;
             return 1;
         }
-        if (got.map)
-            munmap(got.map, got.map_size);
-        /* an old-size slab stack cannot be unmapped alone: it leaks */
+        sized_put(&got);
     }
     return 0;
 }
@@ -203,6 +247,8 @@ int green__stack_get(struct green__stack *s, size_t size, int guard)
                 return e;
             goto done;
         }
+    } else if (take_sized(s, size, guarded)) {
+        goto done;
     }
     if (guarded) {
         int e = map_guarded(s, size);
@@ -230,21 +276,12 @@ void green__stack_put(struct green__stack *s)
     size_t size = (size_t)((char *)s->hi - (char *)s->lo);
     bool pooled_size = size == green_default_stack_size();
     struct pool *pl = s->guarded ? &pool_guarded : &pool_plain;
-    if (pooled_size && (pl->n < GREEN__POOL_MAX || !s->map)) {
-        uintptr_t top = (uintptr_t)s->hi - sizeof(struct pooled);
-        struct pooled *p = (struct pooled *)(top & ~(uintptr_t)15);
-        asan_unpoison(s);
-        p->s = *s;
-        p->next = pl->head;
-        pl->head = p;
-        pl->n++;
-        memset(s, 0, sizeof *s);
-        return;
-    }
-    if (s->map)
+    if (pooled_size && (pl->n < GREEN__POOL_MAX || !s->map))
+        pool_push(pl, s);
+    else if (!pooled_size)
+        sized_put(s);
+    else
         munmap(s->map, s->map_size);
-    /* A slab stack of another size cannot be unmapped alone; it leaks
-     * only if the default size changed while it was in use. */
     memset(s, 0, sizeof *s);
 }
 
