@@ -78,6 +78,18 @@ size_t green__page_size(void)
     return page_size_cached;
 }
 
+/* The PROT_NONE zone below a guarded stack. One page is not enough: a
+ * frame bigger than a page (a local buffer) whose first access is at its
+ * low end jumps over a single guard page into whatever is mapped below,
+ * typically the top of another green thread's stack, and corrupts it
+ * silently. 64 KiB of PROT_NONE costs address space only, no memory and
+ * no extra mapping. */
+static size_t guard_bytes(void)
+{
+    size_t pg = green__page_size();
+    return pg > 65536 ? pg : 65536;
+}
+
 static size_t round_pages(size_t n)
 {
     size_t p = green__page_size();
@@ -127,7 +139,7 @@ static void report_map_limit(void)
 
 static int map_guarded(struct green__stack *s, size_t size)
 {
-    size_t pg = green__page_size();
+    size_t pg = guard_bytes();
     size_t total = size + pg;
     void *m = mmap(NULL, total, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK,
@@ -332,7 +344,7 @@ static void fault_handler(int sig, siginfo_t *si, void *uc)
 {
     struct green_thread *t = green__current();
     char *addr = si->si_addr;
-    size_t pg = green__page_size();
+    size_t pg = guard_bytes();
     if (t && t->stack.guarded && addr >= (char *)t->stack.lo - pg &&
         addr < (char *)t->stack.lo) {
         say_overflow(t);
