@@ -254,6 +254,57 @@ Test(stack, an_overflow_is_reported_with_the_thread_name_and_kills_with_sigsegv)
     cr_expect(strstr(err, want) != NULL, "want [%s] in stderr: %s", want, err);
 }
 
+/* Each frame holds 12 KiB and touches its lowest byte first: an overflow
+ * lands three pages below the last touched one. */
+static __attribute__((noinline)) int big_frames(int depth)
+{
+    volatile char frame[12288];
+    frame[0] = (char)depth;
+    frame[sizeof frame - 1] = (char)depth;
+    if (depth == never)
+        return 0;
+    return big_frames(depth + 1) + frame[0];
+}
+
+static void *big_overflow(void *arg)
+{
+    (void)arg;
+    return (void *)(intptr_t)big_frames(0);
+}
+
+static void *neighbour(void *arg)
+{
+    (void)arg;
+    green_sleep(GREEN_SEC(10));
+    return NULL;
+}
+
+static void big_frame_child(void)
+{
+    /* Stacks mapped one after the other sit next to each other: the
+     * neighbour's stack is right below the overflowing one's guard. */
+    green_attr_t a = { .name = "big-frames", .stack_size = 64 * 1024 };
+    green_attr_t n = { .stack_size = 64 * 1024 };
+    green_t nb[4];
+    for (int i = 0; i < 4; i++)
+        nb[i] = green_spawn(neighbour, NULL, &n);
+    green_t t = green_spawn(big_overflow, NULL, &a);
+    for (int i = 0; i < 4; i++)
+        green_spawn(neighbour, NULL, &n);
+    green_join(t, NULL);
+    (void)nb;
+    _exit(4);   /* must not get here */
+}
+
+Test(stack, an_overflow_by_frames_larger_than_a_page_is_still_caught)
+{
+    char err[4096];
+    int st = run_child(big_frame_child, err, sizeof err);
+    cr_expect(WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV, "status %#x, stderr: %s", st, err);
+    cr_expect(strstr(err, "stack overflow in green thread") != NULL, "stderr: %s", err);
+    cr_expect(strstr(err, "big-frames") != NULL, "stderr: %s", err);
+}
+
 static void *null_deref(void *arg)
 {
     return (void *)(intptr_t)*(volatile int *)arg;
