@@ -88,13 +88,15 @@ int green_join(green_t t, void **result);
 int green_join_timeout(green_t t, void **result, int64_t timeout_ns);
 
 /* Mark t detached: its resources are freed when it finishes.
- * Errors: EINVAL (NULL, already detached, or being joined). */
+ * Errors: EINVAL (NULL, already detached, being joined, or t belongs to
+ * another OS thread). */
 int green_detach(green_t t);
 
 /* Cancel t: its current park, or its next one, fails with ECANCELED (once);
  * it can then clean up and return. A thread killed before it ever ran never
  * runs and its result is GREEN_CANCELED. Killing a finished thread does
- * nothing. Killing yourself marks the next park. Errors: EINVAL (NULL). */
+ * nothing. Killing yourself marks the next park. Errors: EINVAL (NULL,
+ * or t belongs to another OS thread). */
 int green_kill(green_t t);
 
 /* True when the calling green thread has been killed (green_kill). */

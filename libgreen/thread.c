@@ -75,7 +75,8 @@ int green_join_timeout(green_t t, void **result, int64_t timeout_ns)
 
 int green_detach(green_t t)
 {
-    if (!t || t->detached || t->joining || t->is_main || t->is_hub) {
+    if (!t || t->detached || t->joining || t->is_main || t->is_hub ||
+        t->ctx != green__tls_ctx) {
         errno = EINVAL;
         return -1;
     }
@@ -89,7 +90,8 @@ int green_detach(green_t t)
 
 int green_kill(green_t t)
 {
-    if (!t || t->is_hub) {
+    /* Only the owning OS thread may touch t (its hub is not locked). */
+    if (!t || t->is_hub || t->ctx != green__tls_ctx) {
         errno = EINVAL;
         return -1;
     }
