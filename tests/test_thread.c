@@ -531,3 +531,27 @@ Test(thread, a_random_mix_of_parks_and_kills_ends_cleanly)
     close(p[0]);
     close(p[1]);
 }
+
+#include <pthread.h>
+
+static void *foreign_kill(void *arg)
+{
+    int r = green_kill((green_t)arg);
+    int e = errno;
+    int d = green_detach((green_t)arg);
+    int e2 = errno;
+    return (void *)(intptr_t)((r == -1 && e == EINVAL && d == -1 && e2 == EINVAL) ? 1 : 0);
+}
+
+Test(thread, another_os_thread_cannot_kill_or_detach_a_green_thread)
+{
+    green_t t = green_spawn(sleep_ms, (void *)20, NULL);
+    pthread_t pt;
+    cr_assert_eq(pthread_create(&pt, NULL, foreign_kill, t), 0);
+    void *ok = NULL;
+    cr_assert_eq(pthread_join(pt, &ok), 0);
+    cr_expect_eq((intptr_t)ok, 1);
+    void *r = (void *)1;
+    cr_assert_eq(green_join(t, &r), 0);
+    cr_expect_null(r, "the foreign kill reached the thread");
+}
