@@ -555,3 +555,57 @@ Test(thread, another_os_thread_cannot_kill_or_detach_a_green_thread)
     cr_assert_eq(green_join(t, &r), 0);
     cr_expect_null(r, "the foreign kill reached the thread");
 }
+
+static void *os_thread_body(void *arg)
+{
+    (void)arg;
+    enum { N = 50 };
+    green_t t[N];
+    for (int i = 0; i < N; i++)
+        t[i] = green_spawn(sleep_ms, (void *)(intptr_t)(1 + i % 5), NULL);
+    int ok = 1;
+    for (int i = 0; i < N; i++) {
+        void *r = (void *)1;
+        if (green_join(t[i], &r) != 0 || r != NULL)
+            ok = 0;
+    }
+    if (strcmp(green_name(green_self()), "main") != 0)
+        ok = 0;
+    return (void *)(intptr_t)ok;
+}
+
+Test(thread, each_os_thread_gets_its_own_hub)
+{
+    pthread_t pt[4];
+    for (int i = 0; i < 4; i++)
+        cr_assert_eq(pthread_create(&pt[i], NULL, os_thread_body, NULL), 0);
+    void *mine = os_thread_body(NULL);   /* this OS thread too, meanwhile */
+    cr_expect_eq((intptr_t)mine, 1);
+    for (int i = 0; i < 4; i++) {
+        void *ok = NULL;
+        cr_assert_eq(pthread_join(pt[i], &ok), 0);
+        cr_expect_eq((intptr_t)ok, 1, "OS thread %d", i);
+    }
+}
+
+static void *exit_main_green_of_os_thread(void *arg)
+{
+    int *flag = arg;
+    green_attr_t a = { .detached = true };
+    green_spawn(sleep_then_count, (void *)5, &a);
+    *flag = 1;
+    green_exit((void *)77);   /* waits for the green thread, then pthread_exit */
+}
+
+Test(thread, green_exit_on_another_os_threads_main_green_thread_ends_that_os_thread)
+{
+    finished = 0;   /* only touched by the other OS thread's green thread */
+    int flag = 0;
+    pthread_t pt;
+    cr_assert_eq(pthread_create(&pt, NULL, exit_main_green_of_os_thread, &flag), 0);
+    void *r = NULL;
+    cr_assert_eq(pthread_join(pt, &r), 0);
+    cr_expect_eq((intptr_t)r, 77);
+    cr_expect_eq(flag, 1);
+    cr_expect_eq(finished, 1);
+}
