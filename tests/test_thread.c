@@ -609,3 +609,31 @@ Test(thread, green_exit_on_another_os_threads_main_green_thread_ends_that_os_thr
     cr_expect_eq(flag, 1);
     cr_expect_eq(finished, 1);
 }
+
+static void *count_yields(void *arg)
+{
+    int *n = arg;
+    for (int i = 0; i < 3; i++) {
+        (*n)++;
+        green_yield();
+    }
+    return NULL;
+}
+
+Test(thread, sleep_zero_yields_negative_fails_and_a_past_deadline_returns_at_once)
+{
+    int n = 0;
+    green_t t = green_spawn(count_yields, &n, NULL);
+    cr_expect_eq(green_sleep(0), 0);
+    cr_expect_eq(n, 1, "sleep(0) did not let the other thread run");
+    errno = 0;
+    cr_expect_eq(green_sleep(-5), -1);
+    cr_expect_eq(errno, EINVAL);
+    errno = 0;
+    cr_expect_eq(green_sleep_until(-5), -1);
+    cr_expect_eq(errno, EINVAL);
+    int64_t t0 = green_now();
+    cr_expect_eq(green_sleep_until(t0 - GREEN_SEC(1)), 0);
+    cr_expect_lt(green_now() - t0, GREEN_SEC(1));
+    cr_assert_eq(green_join(t, NULL), 0);
+}
