@@ -354,8 +354,12 @@ static int park_impl(enum green__why why, uintptr_t why_arg,
     green__waitq_remove(&t->wnode);
     t->why = GREEN_WHY_NONE;
     int code = t->wake_code;
+    /* Blame the deadline that fired (eff), not every scope that has
+     * passed by now: a park that ended at its own, earlier deadline must
+     * not mark an enclosing scope expired just because the wake-up came
+     * late. */
     if (code == ETIMEDOUT)
-        mark_expired_scopes(t, green_now());
+        mark_expired_scopes(t, eff);
     return code;
 }
 
