@@ -15,6 +15,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include "green.h"
+#ifdef GREEN_VALGRIND
+#include <valgrind/valgrind.h>
+#else
+#define RUNNING_ON_VALGRIND 0
+#endif
 
 /* Frames are larger under ASan (redzones): recurse less deep there. */
 #if defined(__SANITIZE_ADDRESS__)
@@ -345,6 +350,8 @@ Test(stack, past_the_map_limit_spawn_fails_with_enomem_and_says_why)
     long limit = read_long_file("/proc/sys/vm/max_map_count");
     if (limit <= 0 || limit > 70000)
         cr_skip_test("vm.max_map_count is %ld: too many stacks to try", limit);
+    if (RUNNING_ON_VALGRIND)   /* valgrind needs mappings of its own */
+        cr_skip_test("not under valgrind");
     char path[] = "/tmp/green_stack_XXXXXX";
     int log = mkstemp(path);
     cr_assert_geq(log, 0);
