@@ -439,3 +439,59 @@ Test(hub, a_regular_file_is_always_ready)
     cr_expect_eq(green_wait_writable(fd, GREEN_SEC(1)), GREEN_WRITE);
     close(fd);
 }
+
+static volatile int busy_stop;
+static int64_t t_written, t_woken;
+
+static void *busy_yielder(void *arg)
+{
+    (void)arg;
+    for (long i = 0; i < 50000000 && !busy_stop; i++)
+        green_yield();
+    return NULL;
+}
+
+static void *wake_on_pipe(void *arg)
+{
+    int fd = (int)(intptr_t)arg;
+    int r = green_wait_readable(fd, GREEN_SEC(20));
+    t_woken = green_now();
+    busy_stop = 1;
+    return (void *)(intptr_t)r;
+}
+
+static void *write_from_a_worker(void *arg)
+{
+    struct timespec ts = { 0, 20 * 1000000 };
+    nanosleep(&ts, NULL);            /* the yielders are busy by now */
+    t_written = green_now();
+    return write((int)(intptr_t)arg, "x", 1) == 1 ? NULL : (void *)1;
+}
+
+static void *offload_writer(void *arg)
+{
+    void *r = (void *)1;
+    green_offload(write_from_a_worker, arg, &r);
+    return r;
+}
+
+Test(hub, threads_that_only_yield_do_not_starve_io)
+{
+    int p[2];
+    cr_assert_eq(pipe(p), 0);
+    busy_stop = 0;
+    green_t w = green_spawn(wake_on_pipe, (void *)(intptr_t)p[0], NULL);
+    green_t y1 = green_spawn(busy_yielder, NULL, NULL);
+    green_t y2 = green_spawn(busy_yielder, NULL, NULL);
+    green_t o = green_spawn(offload_writer, (void *)(intptr_t)p[1], NULL);
+    void *r;
+    cr_assert_eq(green_join(w, &r), 0);
+    cr_expect_eq((intptr_t)r, GREEN_READ);
+    cr_assert_eq(green_join(o, NULL), 0);
+    cr_assert_eq(green_join(y1, NULL), 0);
+    cr_assert_eq(green_join(y2, NULL), 0);
+    int64_t lat = t_woken - t_written;
+    cr_expect_lt(lat, GREEN_MSEC(100), "I/O waited %lld ns behind busy yielders", (long long)lat);
+    close(p[0]);
+    close(p[1]);
+}
