@@ -276,6 +276,9 @@ int green__stack_get(struct green__stack *s, size_t size, int guard)
                                     .hi = (char *)m + size, .guarded = false };
     }
 done:
+    /* Also for fresh mappings: an address range unmapped by an earlier
+     * stack keeps that stack's shadow in ASan. */
+    asan_unpoison(s);
     vg_register(s);
     return 0;
 }
