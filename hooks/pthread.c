@@ -216,6 +216,8 @@ static int join_green(struct green_thread *t, void **ret, int64_t deadline)
         if (green_join_timeout(t, ret, left) == 0)
             break;
         int e = errno;
+        if (e == EINTR)
+            continue;   /* pthread_join never fails with EINTR */
         if (e != ECANCELED) {
             errno = saved;
             return e;

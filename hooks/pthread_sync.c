@@ -138,10 +138,10 @@ static int mutex_wait(struct pt_mutex *m, struct green_thread *self, int64_t dea
             break;
         if (code == ECANCELED)
             killed = true;
-        else if (code) {
+        else if (code == ETIMEDOUT || code == ENOMEM) {
             rc = code;
             break;
-        }
+        }   /* anything else (a signal's EINTR): wait on */
     }
     if (killed)
         green__pt_rearm_kill();
@@ -466,10 +466,10 @@ static int rw_lock(pthread_rwlock_t *prw, bool write, int64_t deadline)
         }
         if (code == ECANCELED)
             killed = true;
-        else {
+        else if (code == ETIMEDOUT || code == ENOMEM) {
             rc = code;
             break;
-        }
+        }   /* anything else (a signal's EINTR): try again */
     }
     if (killed)
         green__pt_rearm_kill();
