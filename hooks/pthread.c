@@ -260,6 +260,20 @@ int green_hook_pthread_timedjoin_np(pthread_t th, void **ret,
     return join_green(handle_of(th), ret, deadline);
 }
 
+int green_hook_pthread_clockjoin_np(pthread_t th, void **ret, clockid_t clk,
+                                    const struct timespec *abs)
+{
+    if (!green__pt_on() || !handle_of(th))
+        return GREEN__PREAL(pthread_clockjoin_np)(th, ret, clk, abs);
+    int64_t deadline = GREEN_FOREVER;
+    if (abs) {
+        int e = green__pt_deadline(clk, abs, &deadline);
+        if (e)
+            return e;
+    }
+    return join_green(handle_of(th), ret, deadline);
+}
+
 int green_hook_pthread_detach(pthread_t th)
 {
     if (!green__pt_on() || !handle_of(th))

@@ -27,6 +27,7 @@
     X(int, pthread_join, (pthread_t, void **))                                \
     X(int, pthread_tryjoin_np, (pthread_t, void **))                          \
     X(int, pthread_timedjoin_np, (pthread_t, void **, const struct timespec *)) \
+    X(int, pthread_clockjoin_np, (pthread_t, void **, clockid_t, const struct timespec *)) \
     X(int, pthread_detach, (pthread_t))                                       \
     X(void, pthread_exit, (void *))                                           \
     X(pthread_t, pthread_self, (void))                                        \
@@ -165,6 +166,8 @@ int green_hook_pthread_create(pthread_t *th, const pthread_attr_t *attr,
 int green_hook_pthread_join(pthread_t th, void **ret) GREEN_HIDDEN;
 int green_hook_pthread_tryjoin_np(pthread_t th, void **ret) GREEN_HIDDEN;
 int green_hook_pthread_timedjoin_np(pthread_t th, void **ret,
+                                    const struct timespec *abs) GREEN_HIDDEN;
+int green_hook_pthread_clockjoin_np(pthread_t th, void **ret, clockid_t clk,
                                     const struct timespec *abs) GREEN_HIDDEN;
 int green_hook_pthread_detach(pthread_t th) GREEN_HIDDEN;
 _Noreturn void green_hook_pthread_exit(void *ret) GREEN_HIDDEN;

@@ -16,6 +16,7 @@ EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr, void *(*fn)
 EXPORT int pthread_join(pthread_t th, void **ret) { return green_hook_pthread_join(th, ret); }
 EXPORT int pthread_tryjoin_np(pthread_t th, void **ret) { return green_hook_pthread_tryjoin_np(th, ret); }
 EXPORT int pthread_timedjoin_np(pthread_t th, void **ret, const struct timespec *abs) { return green_hook_pthread_timedjoin_np(th, ret, abs); }
+EXPORT int pthread_clockjoin_np(pthread_t th, void **ret, clockid_t clk, const struct timespec *abs) { return green_hook_pthread_clockjoin_np(th, ret, clk, abs); }
 EXPORT int pthread_detach(pthread_t th) { return green_hook_pthread_detach(th); }
 EXPORT _Noreturn void pthread_exit(void *ret) { green_hook_pthread_exit(ret); }
 EXPORT pthread_t pthread_self(void) { return green_hook_pthread_self(); }

@@ -114,13 +114,15 @@ static void *sleep_ms(void *arg)
     return P(7);
 }
 
-Test(hooks_pthread, timedjoin_times_out_then_tryjoin_collects_the_result)
+Test(hooks_pthread, timedjoin_and_clockjoin_time_out_then_tryjoin_collects_the_result)
 {
     pthread_t th;
     cr_assert_eq(green_hook_pthread_create(&th, NULL, sleep_ms, P(100)), 0);
     cr_expect_eq(green_hook_pthread_tryjoin_np(th, NULL), EBUSY);
     struct timespec ts = abs_in(CLOCK_REALTIME, GREEN_MSEC(20));
     cr_expect_eq(green_hook_pthread_timedjoin_np(th, NULL, &ts), ETIMEDOUT);
+    ts = abs_in(CLOCK_MONOTONIC, GREEN_MSEC(20));
+    cr_expect_eq(green_hook_pthread_clockjoin_np(th, NULL, CLOCK_MONOTONIC, &ts), ETIMEDOUT);
     green_sleep(GREEN_MSEC(150));
     void *r = NULL;
     cr_expect_eq(green_hook_pthread_tryjoin_np(th, &r), 0);
