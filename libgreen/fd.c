@@ -38,6 +38,7 @@ struct fdslot {
     struct green__waitq q[2];      /* waiters per direction */
     unsigned gen;                  /* bumped on every close */
     bool needs_set;                /* re-run ev_io_set before next start */
+    bool checked;                  /* fd seen open since the last close */
     bool init;
 };
 
@@ -96,14 +97,19 @@ static void io_cb(struct ev_loop *loop, ev_io *w, int revents)
 /* Start the direction's watcher unless it is armed already. Returns 0 or
  * EBADF. A descriptor that is not open must never reach libev: its
  * epoll_ctl failure is an assert() in Debian's libev, which aborts the
- * process. Only a (re)start pays for the check (one raw fcntl, not the
- * hooked one); an armed watcher costs nothing. */
+ * process. The check (one raw fcntl, not the hooked one) is made once per
+ * descriptor lifetime - the first wait after the slot was created or the
+ * fd announced closed - so re-arming a lazily stopped watcher costs no
+ * extra syscall. */
 static int arm(struct green__ctx *c, struct fdslot *s, int dir, int fd)
 {
     if (ev_is_active(&s->w[dir]))
         return 0;
-    if (syscall(SYS_fcntl, fd, F_GETFD) < 0)
-        return EBADF;
+    if (!s->checked) {
+        if (syscall(SYS_fcntl, fd, F_GETFD) < 0)
+            return EBADF;
+        s->checked = true;
+    }
     if (s->needs_set) {
         ev_io_set(&s->w[0], fd, EV_READ);
         ev_io_set(&s->w[1], fd, EV_WRITE);
@@ -224,6 +230,7 @@ void green_fd_closing(int fd)
     ev_io_stop(c->loop, &s->w[0]);
     ev_io_stop(c->loop, &s->w[1]);
     s->needs_set = true;
+    s->checked = false;
     s->gen++;
 }
 
