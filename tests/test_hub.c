@@ -420,6 +420,16 @@ Test(hub, waiting_on_a_descriptor_that_is_not_open_fails_with_ebadf)
     errno = 0;
     cr_expect_eq(green_wait_fd(bad, GREEN_READ | GREEN_WRITE, GREEN_MSEC(50)), -1);
     cr_expect_eq(errno, EBADF);
+    /* A descriptor that was waited on, announced closed and closed. */
+    cr_assert_eq(pipe(p), 0);
+    cr_expect_eq(green_wait_readable(p[0], GREEN_USEC(100)), -1);   /* armed */
+    int gone = p[0];
+    green_fd_closing(gone);
+    close(p[0]);
+    close(p[1]);
+    errno = 0;
+    cr_expect_eq(green_wait_readable(gone, GREEN_MSEC(50)), -1);
+    cr_expect_eq(errno, EBADF);
     /* The hub survived: a timed wait still works. */
     cr_expect_eq(green_sleep(GREEN_MSEC(1)), 0);
     cr_assert_eq(pipe(p), 0);
