@@ -19,6 +19,7 @@
 #include <sched.h>
 #include <semaphore.h>
 #include <signal.h>
+#include <threads.h>
 #include <time.h>
 
 /* X(return type, name, (parameter list)) */
@@ -90,7 +91,31 @@
     X(int, sem_timedwait, (sem_t *, const struct timespec *))                 \
     X(int, sem_clockwait, (sem_t *, clockid_t, const struct timespec *))      \
     X(int, sem_post, (sem_t *))                                               \
-    X(int, sem_getvalue, (sem_t *, int *))
+    X(int, sem_getvalue, (sem_t *, int *))                                    \
+    X(int, thrd_create, (thrd_t *, thrd_start_t, void *))                     \
+    X(int, thrd_join, (thrd_t, int *))                                        \
+    X(int, thrd_detach, (thrd_t))                                             \
+    X(void, thrd_exit, (int))                                                 \
+    X(thrd_t, thrd_current, (void))                                           \
+    X(int, thrd_sleep, (const struct timespec *, struct timespec *))          \
+    X(void, thrd_yield, (void))                                               \
+    X(int, tss_create, (tss_t *, tss_dtor_t))                                 \
+    X(void, tss_delete, (tss_t))                                              \
+    X(void *, tss_get, (tss_t))                                               \
+    X(int, tss_set, (tss_t, void *))                                          \
+    X(void, call_once, (once_flag *, void (*)(void)))                         \
+    X(int, mtx_init, (mtx_t *, int))                                          \
+    X(void, mtx_destroy, (mtx_t *))                                           \
+    X(int, mtx_lock, (mtx_t *))                                               \
+    X(int, mtx_trylock, (mtx_t *))                                            \
+    X(int, mtx_timedlock, (mtx_t *, const struct timespec *))                 \
+    X(int, mtx_unlock, (mtx_t *))                                             \
+    X(int, cnd_init, (cnd_t *))                                               \
+    X(void, cnd_destroy, (cnd_t *))                                           \
+    X(int, cnd_signal, (cnd_t *))                                             \
+    X(int, cnd_broadcast, (cnd_t *))                                          \
+    X(int, cnd_wait, (cnd_t *, mtx_t *))                                      \
+    X(int, cnd_timedwait, (cnd_t *, mtx_t *, const struct timespec *))
 
 #define GREEN__PREAL_FIELD(ret, name, params) ret (*name) params;
 struct green__preal_table {
@@ -245,5 +270,47 @@ int green_hook_sem_timedwait(sem_t *s, const struct timespec *abs) GREEN_HIDDEN;
 int green_hook_sem_clockwait(sem_t *s, clockid_t clk, const struct timespec *abs) GREEN_HIDDEN;
 int green_hook_sem_post(sem_t *s) GREEN_HIDDEN;
 int green_hook_sem_getvalue(sem_t *s, int *value) GREEN_HIDDEN;
+
+/* C11 <threads.h>: glibc implements these by calling its pthread
+ * functions directly (no PLT), so they are interposed too, as thin maps
+ * onto the pthread hooks (thrd_t is a pthread_t, mtx_t a pthread_mutex_t,
+ * cnd_t a pthread_cond_t, tss_t a pthread_key_t, once_flag a
+ * pthread_once_t). */
+int green_hook_thrd_create(thrd_t *thr, thrd_start_t fn, void *arg) GREEN_HIDDEN;
+int green_hook_thrd_join(thrd_t thr, int *res) GREEN_HIDDEN;
+int green_hook_thrd_detach(thrd_t thr) GREEN_HIDDEN;
+_Noreturn void green_hook_thrd_exit(int res) GREEN_HIDDEN;
+thrd_t green_hook_thrd_current(void) GREEN_HIDDEN;
+int green_hook_thrd_sleep(const struct timespec *d, struct timespec *rem) GREEN_HIDDEN;
+void green_hook_thrd_yield(void) GREEN_HIDDEN;
+int green_hook_tss_create(tss_t *key, tss_dtor_t d) GREEN_HIDDEN;
+void green_hook_tss_delete(tss_t key) GREEN_HIDDEN;
+void *green_hook_tss_get(tss_t key) GREEN_HIDDEN;
+int green_hook_tss_set(tss_t key, void *v) GREEN_HIDDEN;
+void green_hook_call_once(once_flag *flag, void (*fn)(void)) GREEN_HIDDEN;
+int green_hook_mtx_init(mtx_t *m, int type) GREEN_HIDDEN;
+void green_hook_mtx_destroy(mtx_t *m) GREEN_HIDDEN;
+int green_hook_mtx_lock(mtx_t *m) GREEN_HIDDEN;
+int green_hook_mtx_trylock(mtx_t *m) GREEN_HIDDEN;
+int green_hook_mtx_timedlock(mtx_t *m, const struct timespec *abs) GREEN_HIDDEN;
+int green_hook_mtx_unlock(mtx_t *m) GREEN_HIDDEN;
+int green_hook_cnd_init(cnd_t *c) GREEN_HIDDEN;
+void green_hook_cnd_destroy(cnd_t *c) GREEN_HIDDEN;
+int green_hook_cnd_signal(cnd_t *c) GREEN_HIDDEN;
+int green_hook_cnd_broadcast(cnd_t *c) GREEN_HIDDEN;
+int green_hook_cnd_wait(cnd_t *c, mtx_t *m) GREEN_HIDDEN;
+int green_hook_cnd_timedwait(cnd_t *c, mtx_t *m, const struct timespec *abs) GREEN_HIDDEN;
+
+/* pthread error number -> C11 thrd_* result. */
+static inline int green__thrd_result(int e)
+{
+    switch (e) {
+    case 0: return thrd_success;
+    case EBUSY: return thrd_busy;
+    case ETIMEDOUT: return thrd_timedout;
+    case ENOMEM: case EAGAIN: return thrd_nomem;
+    default: return thrd_error;
+    }
+}
 
 #endif

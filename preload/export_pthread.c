@@ -83,3 +83,29 @@ EXPORT int sem_timedwait(sem_t *s, const struct timespec *abs) { return green_ho
 EXPORT int sem_clockwait(sem_t *s, clockid_t clk, const struct timespec *abs) { return green_hook_sem_clockwait(s, clk, abs); }
 EXPORT int sem_post(sem_t *s) { return green_hook_sem_post(s); }
 EXPORT int sem_getvalue(sem_t *s, int *value) { return green_hook_sem_getvalue(s, value); }
+
+/* C11 <threads.h> */
+EXPORT int thrd_create(thrd_t *thr, thrd_start_t fn, void *arg) { return green_hook_thrd_create(thr, fn, arg); }
+EXPORT int thrd_join(thrd_t thr, int *res) { return green_hook_thrd_join(thr, res); }
+EXPORT int thrd_detach(thrd_t thr) { return green_hook_thrd_detach(thr); }
+EXPORT _Noreturn void thrd_exit(int res) { green_hook_thrd_exit(res); }
+EXPORT thrd_t thrd_current(void) { return green_hook_thrd_current(); }
+EXPORT int thrd_sleep(const struct timespec *d, struct timespec *rem) { return green_hook_thrd_sleep(d, rem); }
+EXPORT void thrd_yield(void) { green_hook_thrd_yield(); }
+EXPORT int tss_create(tss_t *key, tss_dtor_t d) { return green_hook_tss_create(key, d); }
+EXPORT void tss_delete(tss_t key) { green_hook_tss_delete(key); }
+EXPORT void *tss_get(tss_t key) { return green_hook_tss_get(key); }
+EXPORT int tss_set(tss_t key, void *v) { return green_hook_tss_set(key, v); }
+EXPORT void call_once(once_flag *flag, void (*fn)(void)) { green_hook_call_once(flag, fn); }
+EXPORT int mtx_init(mtx_t *m, int type) { return green_hook_mtx_init(m, type); }
+EXPORT void mtx_destroy(mtx_t *m) { green_hook_mtx_destroy(m); }
+EXPORT int mtx_lock(mtx_t *m) { return green_hook_mtx_lock(m); }
+EXPORT int mtx_trylock(mtx_t *m) { return green_hook_mtx_trylock(m); }
+EXPORT int mtx_timedlock(mtx_t *restrict m, const struct timespec *restrict abs) { return green_hook_mtx_timedlock(m, abs); }
+EXPORT int mtx_unlock(mtx_t *m) { return green_hook_mtx_unlock(m); }
+EXPORT int cnd_init(cnd_t *c) { return green_hook_cnd_init(c); }
+EXPORT void cnd_destroy(cnd_t *c) { green_hook_cnd_destroy(c); }
+EXPORT int cnd_signal(cnd_t *c) { return green_hook_cnd_signal(c); }
+EXPORT int cnd_broadcast(cnd_t *c) { return green_hook_cnd_broadcast(c); }
+EXPORT int cnd_wait(cnd_t *c, mtx_t *m) { return green_hook_cnd_wait(c, m); }
+EXPORT int cnd_timedwait(cnd_t *restrict c, mtx_t *restrict m, const struct timespec *restrict abs) { return green_hook_cnd_timedwait(c, m, abs); }

@@ -231,7 +231,7 @@ static void slow_init(void)
     green_sleep(GREEN_MSEC(20));   /* the others must wait, not run it */
 }
 
-static void *call_once(void *arg)
+static void *call_the_once(void *arg)
 {
     (void)arg;
     cr_expect_eq(green_hook_pthread_once(&once, slow_init), 0);
@@ -244,7 +244,7 @@ Test(hooks_pthread, once_runs_the_routine_exactly_once_and_others_wait_for_it)
 {
     pthread_t th[100];
     for (int i = 0; i < 100; i++)
-        cr_assert_eq(green_hook_pthread_create(&th[i], NULL, call_once, NULL), 0);
+        cr_assert_eq(green_hook_pthread_create(&th[i], NULL, call_the_once, NULL), 0);
     for (int i = 0; i < 100; i++)
         cr_assert_eq(green_hook_pthread_join(th[i], NULL), 0);
     cr_expect_eq(once_runs, 1);

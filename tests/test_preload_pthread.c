@@ -295,6 +295,25 @@ Test(preload_pthread, main_calling_pthread_exit_lives_until_the_last_thread_ends
     }
 }
 
+Test(preload_pthread, c11_threads_become_green_threads_too)
+{
+    static char path[4096];
+    snprintf(path, sizeof path, "%s/pthread/prog_c11threads", getenv("GREEN_PROGS"));
+    char *argv[] = { path, NULL };
+    struct run r;
+    run_argv(argv, false, 60, &r);
+    cr_assert_eq(r.status, 0, "native: %s", r.out);
+    cr_expect_geq(val(r.out, "threads"), 101, "native: %s", r.out);
+    run_argv(argv, true, 60, &r);
+    cr_assert_eq(r.status, 0, "%s", r.out);
+    long th = val(r.out, "threads");
+    cr_expect(th >= 1 && th <= 2, "C11 threads were not made green: %s", r.out);
+    cr_expect_eq(val(r.out, "sum"), 9900, "%s", r.out);
+    cr_expect_eq(val(r.out, "once_runs"), 1, "%s", r.out);
+    cr_expect_eq(val(r.out, "destructed"), 100, "%s", r.out);
+    cr_expect(strstr(r.out, "cnd_timedwait=timedout\n"), "%s", r.out);
+}
+
 /* run_green insists on status 0; main_return exits 3 on purpose. */
 Test(preload_pthread, main_returning_exits_with_mains_code_without_waiting)
 {
