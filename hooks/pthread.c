@@ -50,6 +50,19 @@
  * it is parked in one) fails with EINTR, or restarts per SA_RESTART
  * (green__sig_interrupt, hooks/signal.c), as the kernel would do it.
  *
+ * C11 <threads.h>. glibc builds thrd_create, mtx_lock, cnd_wait, tss_get
+ * and call_once on its pthreads by direct calls that no interposition
+ * sees, so they are interposed by name as well and mapped onto the same
+ * hooks (end of this file and of pthread_sync.c).
+ *
+ * Limits, documented. Keys created before the shim's constructor ran (a
+ * sanitizer runtime, another library's constructor) are libc keys: their
+ * value is per OS thread, shared by the green threads. A pthread object
+ * shared between a green thread and a plain OS thread (a SIGEV_THREAD
+ * timer's notify function, which glibc runs on a thread of its own) is
+ * not supported, except sem_post (pthread_sync.c). flockfile and stdio's
+ * own locks belong to the OS thread: every green thread "owns" them.
+ *
  * Rejected: a side table from pthread_t to green handle (one more lookup
  * on every call and a lock, for nothing: the handle is the value);
  * emulating pthread_self() with a per-OS-thread value (every green thread

@@ -44,6 +44,13 @@
  * green threads and by a plain OS thread (libgreen's own workers never do:
  * they run with green__bypass or on their own objects).
  *
+ * sem_post is async-signal-safe and may come from outside the green
+ * world (a handler that runs on the hub, a plain OS thread): such a post
+ * adds the unit atomically and wakes the green waiters through an
+ * ev_async ("Posts from outside" below). A post from a handler that
+ * interrupted a running green thread takes the ordinary path, which
+ * touches the run queue: a narrow window, documented.
+ *
  * Cancellation points here: pthread_cond_wait/timedwait/clockwait and
  * sem_wait/timedwait/clockwait (see pthread.c). A kill arriving during a
  * lock that may not fail (mutex, rwlock, barrier, spin) is remembered and
