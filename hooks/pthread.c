@@ -74,8 +74,11 @@
 #include "hooks_signal.h"
 #include <dlfcn.h>
 #include <setjmp.h>
+#include <limits.h>
+#include <linux/futex.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <unistd.h>
 
 struct green__preal_table green__preal;
 atomic_int green__preal_ready;
@@ -461,6 +464,10 @@ int green_hook_pthread_once(pthread_once_t *once, void (*init)(void))
     init();
     atomic_store_explicit(st, ONCE_DONE, memory_order_release);
     green__waitq_wake_all(&once_waiters, 0);
+    /* A plain OS thread may wait in libc's pthread_once on the same word
+     * (it futex-waits while the running bit is set): wake it. Rare: once
+     * per control. */
+    syscall(SYS_futex, once, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
     return 0;
 }
 
