@@ -7,9 +7,10 @@
  *     connections, one pthread each, then prints
  *     "SERVED conns=.. bytes=.. errors=.." and exits. Each handler reads
  *     random-sized chunks (1..16 KiB) and writes them back in random
- *     pieces; odd connections get 2 KiB SO_SNDBUF/SO_RCVBUF, every third
- *     uses recv/send instead of read/write. When CONNS handlers are alive
- *     at once it prints "PEAK live=.. threads=.." (OS threads then).
+ *     pieces; odd connections get 4 KiB SO_SNDBUF/SO_RCVBUF, every third
+ *     uses recv/send instead of read/write. It prints "PEAK live=..
+ *     threads=..": the most handlers alive at once and the OS threads
+ *     counted near that peak.
  *
  *   prog_stress_echo client PORT CONNS MAXBYTES
  *     Opens CONNS connections, all of them before any data flows (a
@@ -33,6 +34,17 @@ enum { TINY_BUF = 4096, STACK = 96 * 1024 };
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
 
+/* Segments of at most 1400 bytes, as on Ethernet. Loopback's default MSS
+ * (~64 KiB) is larger than a tiny receive buffer: the kernel then drops
+ * whole segments and retransmits with exponential backoff, stalling a
+ * connection for seconds (seen as a 120 s hang with 4 KiB buffers) in a
+ * way no real network with tiny buffers shows. */
+static void ethernet_mss(int fd)
+{
+    int mss = 1400;
+    setsockopt(fd, IPPROTO_TCP, TCP_MAXSEG, &mss, sizeof mss);
+}
+
 static void tiny_buffers(int fd)
 {
     int v = TINY_BUF;
@@ -55,7 +67,7 @@ static void detached_thread(void *(*fn)(void *), void *arg, pthread_t *out)
 
 /* ------------------------------------------------------------ server */
 
-static int srv_live, srv_done, srv_errors, srv_peak_printed, srv_conns;
+static int srv_live, srv_done, srv_errors, srv_peak, srv_peak_threads;
 static long long srv_bytes;
 
 struct srv_conn { int fd; int idx; };
@@ -120,12 +132,12 @@ static int server(int conns)
                               .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
     socklen_t sl = sizeof sa;
     setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    ethernet_mss(l);               /* inherited by accepted sockets */
     if (l < 0 || bind(l, (struct sockaddr *)&sa, sl) < 0 || listen(l, 4096) < 0 ||
         getsockname(l, (struct sockaddr *)&sa, &sl) < 0)
         DIE("listen: %s", strerror(errno));
     printf("PORT %d\n", ntohs(sa.sin_port));
     fflush(stdout);
-    srv_conns = conns;
     for (int i = 0; i < conns; i++) {
         int fd = accept(l, NULL, NULL);
         if (fd < 0) {
@@ -141,16 +153,17 @@ static int server(int conns)
         int live = ++srv_live;
         pthread_mutex_unlock(&mu);
         detached_thread(srv_handler, c, NULL);
-        if (live == conns && !srv_peak_printed) {
-            srv_peak_printed = 1;
-            printf("PEAK live=%d threads=%d\n", live, os_threads());
-            fflush(stdout);
+        if (live > srv_peak) {     /* OS threads at the peak of live handlers */
+            srv_peak = live;
+            if (live % 50 == 0 || live == conns)
+                srv_peak_threads = os_threads();
         }
     }
     pthread_mutex_lock(&mu);
     while (srv_done < conns)
         pthread_cond_wait(&cv, &mu);
     pthread_mutex_unlock(&mu);
+    printf("PEAK live=%d threads=%d\n", srv_peak, srv_peak_threads);
     printf("SERVED conns=%d bytes=%lld errors=%d hooked=%d\n", srv_done, srv_bytes,
            srv_errors, hooked((void *)accept));
     return 0;
@@ -203,6 +216,7 @@ static void *cli_conn_main(void *arg)
     uint64_t rng = rng_seed((uint64_t)c->idx + 99991);
     c->len = (long long)rng_range(&rng, 0, (uint64_t)cli_maxbytes);
     c->fd = socket(AF_INET, SOCK_STREAM, 0);
+    ethernet_mss(c->fd);
     if (c->idx & 1)
         tiny_buffers(c->fd);
     int r;
