@@ -169,6 +169,17 @@ Test(preload_pthread, natively_each_pthread_is_an_os_thread)
     cr_expect_geq(val(r.out, "threads"), 101, "%s", r.out);
 }
 
+Test(preload_pthread, with_the_thread_family_off_pthreads_stay_os_threads)
+{
+    setenv("GREEN_HOOKS", "-thread", 1);   /* inherited by the child */
+    struct run r;
+    run_mode("proof", true, &r);
+    unsetenv("GREEN_HOOKS");
+    cr_assert_eq(r.status, 0, "%s", r.out);
+    cr_expect_geq(val(r.out, "threads"), 101, "%s", r.out);
+    cr_expect_eq(val(r.out, "joined"), 100, "%s", r.out);
+}
+
 Test(preload_pthread, hundred_parked_pthreads_live_on_one_os_thread)
 {
     struct run r;
