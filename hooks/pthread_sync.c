@@ -796,7 +796,11 @@ static int sem_wait_green(sem_t *s, int64_t deadline)
     for (;;) {
         green__intr_begin();   /* signal(7): EINTR unless SA_RESTART */
         self->wnode.data = (uintptr_t)&sem_wait_mark;
+        /* A post may still come from a signal handler: while we wait the
+         * hub must keep polling (not declare a deadlock and stop). */
+        green__remote_expect(self->ctx, +1);
         int code = green__park(GREEN_WHY_SEM, (uintptr_t)sm, &sm->q, deadline);
+        green__remote_expect(self->ctx, -1);
         self->wnode.data = 0;
         green__intr_end();
         if (code == 0)

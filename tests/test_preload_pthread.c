@@ -255,6 +255,15 @@ Test(preload_pthread, semaphore_posts_release_exactly_as_many_waiters)
     cr_expect(strstr(r.out, "trywait=EAGAIN"), "%s", r.out);
 }
 
+Test(preload_pthread, sem_post_from_a_signal_handler_wakes_waiters_when_nothing_else_can)
+{
+    struct run r;
+    run_green("sem_signal", &r);
+    cr_expect_eq(val(r.out, "main_woken"), 1, "%s", r.out);
+    cr_expect_eq(val(r.out, "thread_woken"), 1, "%s", r.out);
+    cr_expect_lt(r.secs, 30, "hung until killed");
+}
+
 Test(preload_pthread, barrier_gives_serial_to_one_thread_per_round)
 {
     struct run r;

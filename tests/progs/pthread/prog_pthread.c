@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -600,6 +601,46 @@ static int identity(void)
     return 0;
 }
 
+/* --------------------------------------- sem_post from a signal handler */
+
+static sem_t sig_sem;
+
+static void post_on_signal(int sig)
+{
+    (void)sig;
+    sem_post(&sig_sem);   /* async-signal-safe */
+}
+
+static void *wait_sig_sem(void *arg)
+{
+    (void)arg;
+    return P(sem_wait(&sig_sem) == 0);
+}
+
+/* A semaphore that only a signal handler posts, with nothing else (no
+ * descriptor, no timer) that could wake the process: first main waits
+ * alone, then a thread waits while main waits to join it. */
+static int sem_signal(void)
+{
+    sem_init(&sig_sem, 0, 0);
+    struct sigaction sa = { .sa_handler = post_on_signal };
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGALRM, &sa, NULL);
+    struct itimerval it = { .it_value = { .tv_usec = 50000 } };
+    setitimer(ITIMER_REAL, &it, NULL);
+    while (sem_wait(&sig_sem) != 0)
+        ;
+    out("main_woken=1");
+    pthread_t t;
+    check(pthread_create(&t, NULL, wait_sig_sem, NULL), "create");
+    out("threads=%d", os_threads());
+    setitimer(ITIMER_REAL, &it, NULL);
+    void *r;
+    check(pthread_join(t, &r), "join");
+    out("thread_woken=%d", I(r));
+    return 0;
+}
+
 /* ------------------------------------------------------- measurements */
 
 static int bench_mutex(void)
@@ -668,7 +709,7 @@ int main(int argc, char **argv)
         { "once", once_test }, { "rwlock", rwlock }, { "sem", sem_test },
         { "barrier", barrier }, { "main_exit", main_exit },
         { "main_return", main_return }, { "cancel", cancel },
-        { "exit_cleanup", exit_cleanup },
+        { "exit_cleanup", exit_cleanup }, { "sem_signal", sem_signal },
         { "identity", identity }, { "bench_mutex", bench_mutex },
         { "bench_pingpong", bench_pingpong }, { "bench_create", bench_create },
     };
