@@ -51,7 +51,7 @@ start_green_http() {
     PIDS+=($!)
     printf -v "${name}_PID" %s "$!"
     for _ in $(seq 50); do
-        port=$(awk '/^listening on/ {print $3}' "$WORK/$name.out")
+        port=$(awk '/^listening on/ {print $3}' "$WORK/$name.out" 2>/dev/null || true)
         [ -n "$port" ] && { printf -v "${name}_PORT" %s "$port"; return 0; }
         sleep 0.1
     done

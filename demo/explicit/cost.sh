@@ -85,7 +85,7 @@ start() {
     fi
     SERVER_PID=$!
     for _ in $(seq 300); do
-        [ "$1" != nginx ] && port=$(awk '/^listening on/ {print $3}' "$WORK/server.out")
+        [ "$1" != nginx ] && port=$(awk '/^listening on/ {print $3}' "$WORK/server.out" 2>/dev/null || true)
         if [ -n "${port:-}" ] && curl -sf "http://127.0.0.1:$port/" -o /dev/null; then
             PORT=$port
             return 0
