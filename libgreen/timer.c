@@ -102,7 +102,14 @@ static void timerfd_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
     (void)loop; (void)revents;
     struct green__ctx *c = w->data;
-    c->tfd_armed = GREEN_FOREVER;   /* fired: the next block re-arms */
+    /* Fired: the timerfd stays readable (its expiration count is never
+     * read) until the next timerfd_settime. Record it as armed at 0,
+     * which differs from any deadline and from GREEN_FOREVER, so that
+     * green__timers_arm always re-arms or disarms it before the hub
+     * blocks. Recording GREEN_FOREVER here made the hub skip the disarm
+     * when no deadline was left, and epoll_wait returned at once for ever:
+     * an idle hub spun at full CPU after its first timeout. */
+    c->tfd_armed = 0;
     green__timers_expire(c, green_now());
 }
 
