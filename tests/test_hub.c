@@ -505,3 +505,32 @@ Test(hub, threads_that_only_yield_do_not_starve_io)
     close(p[0]);
     close(p[1]);
 }
+
+#include <pthread.h>
+
+static int late_fd;
+
+static void *write_after_300ms(void *arg)
+{
+    (void)arg;
+    struct timespec ts = { 0, 300 * 1000000 };
+    nanosleep(&ts, NULL);
+    return write(late_fd, "x", 1) == 1 ? NULL : (void *)1;
+}
+
+Test(hub, an_idle_hub_does_not_spin_after_a_timer_fired)
+{
+    int p[2];
+    cr_assert_eq(pipe(p), 0);
+    cr_assert_eq(green_sleep(GREEN_MSEC(1)), 0);     /* the timerfd fires */
+    late_fd = p[1];
+    pthread_t pt;
+    cr_assert_eq(pthread_create(&pt, NULL, write_after_300ms, NULL), 0);
+    double c0 = cpu_ms();
+    cr_expect_eq(green_wait_readable(p[0], GREEN_FOREVER), GREEN_READ);  /* no deadline */
+    double used = cpu_ms() - c0;
+    pthread_join(pt, NULL);
+    cr_expect_lt(used, 60.0, "the hub burnt %.1f ms of CPU in a 300 ms wait", used);
+    close(p[0]);
+    close(p[1]);
+}
