@@ -190,7 +190,8 @@ static size_t attr_stack_size(const pthread_attr_t *attr)
     }
     if (want == dflt)
         return 0;
-    return want < 16384 ? 16384 : want;
+    /* libgreen's bounds (16 KiB, 1 GiB); libc would accept more, lazily. */
+    return want < 16384 ? 16384 : want > (1ul << 30) ? (1ul << 30) : want;
 }
 
 int green_hook_pthread_create(pthread_t *th, const pthread_attr_t *attr,
