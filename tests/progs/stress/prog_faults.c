@@ -23,6 +23,9 @@
  *           SO_RCVTIMEO (2 ms) on a reader facing a slow sender: timeouts
  *           happen mid-transfer; reported counts equal received counts,
  *           every byte in place.
+ *   closeall  A forked child closes every descriptor from 3 to 1023 (the
+ *           daemon idiom), then a thread writes a pipe another reads.
+ *           Prints "CLOSEALL child_status=..".
  * Every mode prints "PROOF ..." first and ends with exit 0 when it could
  * run; the test judges the printed counts.
  */
@@ -548,6 +551,35 @@ static int mode_timeo(void)
     return 0;
 }
 
+/* ----------------------------------------------------------- closeall */
+
+/* The daemon idiom: after fork, close every descriptor from 3 up but the
+ * one the child works with (errors ignored), then do blocking I/O on it.
+ * The parent writes after 10 ms. */
+static int mode_closeall(void)
+{
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0)
+        DIE("socketpair");
+    fflush(NULL);
+    pid_t p = fork();
+    if (p == 0) {
+        for (int fd = 3; fd < 1024; fd++)
+            if (fd != sv[1])
+                close(fd);
+        char c = 0;
+        ssize_t n = read(sv[1], &c, 1);
+        _exit(n == 1 && c == 'x' ? 0 : 7);
+    }
+    close(sv[1]);
+    sleep_ms(10);
+    send(sv[0], "x", 1, MSG_NOSIGNAL);   /* fails if the child died */
+    int st;
+    waitpid(p, &st, 0);
+    printf("CLOSEALL child_status=%d\n", WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -562,6 +594,8 @@ int main(int argc, char **argv)
         return mode_short();
     if (!strcmp(m, "timeo"))
         return mode_timeo();
-    fprintf(stderr, "usage: %s emfile|reset|short|timeo\n", argv[0]);
+    if (!strcmp(m, "closeall"))
+        return mode_closeall();
+    fprintf(stderr, "usage: %s emfile|reset|short|timeo|closeall\n", argv[0]);
     return 2;
 }
