@@ -637,3 +637,31 @@ Test(thread, sleep_zero_yields_negative_fails_and_a_past_deadline_returns_at_onc
     cr_expect_lt(green_now() - t0, GREEN_SEC(1));
     cr_assert_eq(green_join(t, NULL), 0);
 }
+
+Test(thread, a_detached_thread_killed_while_parked_ends_and_is_freed)
+{
+    green_attr_t a = { .detached = true };
+    green_t t = green_spawn(sleep_ms, (void *)10000, &a);
+    cr_assert(t);
+    cr_assert_eq(green_yield(), 0);        /* t sleeps */
+    cr_assert_eq(green_kill(t), 0);
+    int64_t t0 = green_now();
+    cr_assert_eq(green_run(), 0);          /* t ends at once */
+    cr_expect_lt(green_now() - t0, GREEN_SEC(5));
+}
+
+static void *return_seven(void *arg)
+{
+    (void)arg;
+    return (void *)7;
+}
+
+Test(thread, switching_into_a_detached_thread_that_returns_resumes_the_caller)
+{
+    green_attr_t a = { .detached = true };
+    green_t t = green_spawn(return_seven, NULL, &a);
+    void *got = NULL;
+    cr_assert_eq(green_switch(t, NULL, &got), 0);
+    cr_expect_eq((intptr_t)got, 7);
+    cr_assert_eq(green_run(), 0);
+}
