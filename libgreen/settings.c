@@ -42,7 +42,7 @@ static bool parse_size(const char *s, size_t *out)
         mul = 1024 * 1024, end++;
     else if (*end == 'g' || *end == 'G')
         mul = 1024 * 1024 * 1024, end++;
-    if (*end)
+    if (*end || v > ~0ull / mul)   /* "17179869184G" must not wrap */
         return false;
     *out = (size_t)(v * mul);
     return true;
