@@ -413,3 +413,21 @@ Test(stack, stacks_of_a_custom_size_are_pooled_too)
     long df = minor_faults() - f0;
     cr_expect_lt(df, 600, "%ld page faults for 50 spawns of 1 MiB stacks", df);
 }
+
+Test(stack, a_green_stack_size_that_overflows_is_rejected_and_the_default_kept)
+{
+    setenv("GREEN_STACK_SIZE", "18014398509483008K", 1);   /* 2^64 + 1 MiB */
+    int p[2];
+    cr_assert_eq(pipe(p), 0);
+    int saved = dup(2);
+    dup2(p[1], 2);
+    green_self();                                  /* reads the settings */
+    dup2(saved, 2);
+    close(saved);
+    close(p[1]);
+    char buf[512] = { 0 };
+    cr_assert_geq(read(p[0], buf, sizeof buf - 1), 0);
+    close(p[0]);
+    cr_expect_eq(green_default_stack_size(), (size_t)GREEN_DEFAULT_STACK_SIZE);
+    cr_expect(strstr(buf, "GREEN_STACK_SIZE") != NULL, "stderr: %s", buf);
+}
