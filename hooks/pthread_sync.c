@@ -110,6 +110,87 @@ static bool past(int64_t deadline)
         }                                                                     \
     } while (0)
 
+/* Wake-ups from outside. sem_post is async-signal-safe and programs post
+ * from signal handlers, which run on the hub while everything is parked;
+ * and a plain OS thread (a SIGEV_THREAD notify function, which glibc runs
+ * on a thread of its own) may post a semaphore or signal a condition
+ * variable that green threads wait on. Touching the run queue there is
+ * not safe, so such a call only records what happened (the unit is added
+ * atomically by the caller) and pokes the hub of the green waiters
+ * through an ev_async (signal- and thread-safe). Its callback, on the
+ * hub, readies with EAGAIN every green thread parked in a wait of that
+ * kind: a sem waiter re-tries its semaphore, a condition waiter returns
+ * as from a spurious wake-up (which pthreads allow). */
+#define OUTSIDE_SEM  1
+#define OUTSIDE_COND 2
+struct outside_waker {
+    ev_async w;                   /* poked by outside posts and signals */
+    struct green__ctx *ctx;       /* hub whose waiters it wakes */
+    atomic_int pending;           /* OUTSIDE_* kinds poked since the last run */
+};
+static struct outside_waker *_Atomic outside_waker;
+/* wnode.data of a green thread parked in a sem / cond wait. */
+static const char sem_wait_mark, cond_wait_mark;
+
+static void outside_waker_cb(struct ev_loop *loop, ev_async *w, int revents)
+{
+    (void)loop; (void)revents;
+    struct outside_waker *k = (struct outside_waker *)w;
+    int kinds = atomic_exchange(&k->pending, 0);
+    for (struct green_thread *t = k->ctx->all; t; t = t->all_next) {
+        if (t->state != GREEN_PARKED || !t->wnode.q)
+            continue;
+        if (((kinds & OUTSIDE_SEM) && t->wnode.data == (uintptr_t)&sem_wait_mark) ||
+            ((kinds & OUTSIDE_COND) && t->wnode.data == (uintptr_t)&cond_wait_mark))
+            green__ready(t, EAGAIN);
+    }
+}
+
+/* Make sure outside wake-ups can reach this hub's waiters (the hub of the
+ * first green sem or cond wait: under the shim, the only one). */
+static void outside_waker_ensure(void)
+{
+    if (green__likely(atomic_load_explicit(&outside_waker, memory_order_acquire) != NULL))
+        return;
+    struct outside_waker *k = calloc(1, sizeof *k);
+    if (!k)
+        return;
+    k->ctx = green__tls_ctx;
+    ev_async_init(&k->w, outside_waker_cb);
+    ev_async_start(k->ctx->loop, &k->w);
+    ev_unref(k->ctx->loop);   /* it must not hide a deadlock by itself */
+    atomic_store_explicit(&outside_waker, k, memory_order_release);
+}
+
+/* Async-signal-safe and thread-safe. */
+static void outside_poke(int kind)
+{
+    struct outside_waker *k = atomic_load_explicit(&outside_waker, memory_order_acquire);
+    if (!k)
+        return;   /* no green thread ever waited: nobody to wake */
+    atomic_fetch_or(&k->pending, kind);
+    ev_async_send(k->ctx->loop, &k->w);
+}
+
+/* Park self as a sem or cond waiter (mark) that an outside call can wake.
+ * Under the shim, or for a semaphore (which a signal handler may post),
+ * the hub keeps polling while we wait rather than declaring a deadlock
+ * that the outside wake-up would then find it stuck in. */
+static int park_wakeable(struct green_thread *self, const char *mark,
+                         enum green__why why, void *obj, struct green__waitq *q,
+                         int64_t deadline)
+{
+    bool keep_polling = mark == &sem_wait_mark || self->ctx->block_on_deadlock;
+    self->wnode.data = (uintptr_t)mark;
+    if (keep_polling)
+        green__remote_expect(self->ctx, +1);
+    int code = green__park(why, (uintptr_t)obj, q, deadline);
+    if (keep_polling)
+        green__remote_expect(self->ctx, -1);
+    self->wnode.data = 0;
+    return code;
+}
+
 /* ----------------------------------------------------------------- mutex */
 
 struct pt_mutex {
@@ -340,7 +421,8 @@ static int cond_wait(pthread_cond_t *pc, pthread_mutex_t *pm, int64_t deadline)
     if (!libc)
         m->depth = 1;
     green__pt_mutex_unlock(pm);
-    int code = green__park(GREEN_WHY_COND, (uintptr_t)c, &c->q, deadline);
+    outside_waker_ensure();
+    int code = park_wakeable(self, &cond_wait_mark, GREEN_WHY_COND, c, &c->q, deadline);
     green__pt_mutex_lock(pm, GREEN_FOREVER);
     if (!libc)
         m->depth = depth;
@@ -375,10 +457,22 @@ int green_hook_pthread_cond_clockwait(pthread_cond_t *pc, pthread_mutex_t *pm,
     return e ? e : cond_wait(pc, pm, deadline);
 }
 
+/* Without libc waiters (glibc's __wrefs counts them, in bytes our layout
+ * leaves zero) libc's signal is a no-op, so a plain OS thread signalling a
+ * condition variable green threads wait on wakes them from outside. */
+static bool cond_outside(pthread_cond_t *pc)
+{
+    if (!(green__hook_families & GREEN_HOOK_THREAD) || green__bypass ||
+        __atomic_load_n(&pc->__data.__wrefs, __ATOMIC_ACQUIRE) >> 3)
+        return false;
+    outside_poke(OUTSIDE_COND);
+    return true;
+}
+
 int green_hook_pthread_cond_signal(pthread_cond_t *pc)
 {
     if (!green__pt_on())
-        return GREEN__PREAL(pthread_cond_signal)(pc);
+        return cond_outside(pc) ? 0 : GREEN__PREAL(pthread_cond_signal)(pc);
     green__waitq_wake_one(&((struct pt_cond *)pc)->q, 0);
     return 0;
 }
@@ -386,7 +480,7 @@ int green_hook_pthread_cond_signal(pthread_cond_t *pc)
 int green_hook_pthread_cond_broadcast(pthread_cond_t *pc)
 {
     if (!green__pt_on())
-        return GREEN__PREAL(pthread_cond_broadcast)(pc);
+        return cond_outside(pc) ? 0 : GREEN__PREAL(pthread_cond_broadcast)(pc);
     green__waitq_wake_all(&((struct pt_cond *)pc)->q, 0);
     return 0;
 }
@@ -731,56 +825,13 @@ static int sem_add(struct pt_sem *sm)
     return 0;
 }
 
-/* Posts from outside. sem_post is async-signal-safe, and programs post
- * from signal handlers, which run on the hub while everything is parked
- * (or from an OS thread that is not green). Touching the run queue there
- * is not safe, so such a post only adds the unit atomically and pokes the
- * hub of the green waiters through an ev_async (signal- and thread-safe);
- * its callback, on the hub, readies every green thread parked in a sem
- * wait with EAGAIN, and each re-tries its own semaphore. */
-struct sem_waker {
-    ev_async w;                   /* poked by outside posts */
-    struct green__ctx *ctx;       /* hub whose sem waiters it wakes */
-};
-static struct sem_waker *_Atomic sem_waker;
-/* Marks a green thread's wnode as parked in a sem wait (wnode.data). */
-static const char sem_wait_mark;
-
-static void sem_waker_cb(struct ev_loop *loop, ev_async *w, int revents)
-{
-    (void)loop; (void)revents;
-    struct green__ctx *c = ((struct sem_waker *)w)->ctx;
-    for (struct green_thread *t = c->all; t; t = t->all_next)
-        if (t->state == GREEN_PARKED && t->wnode.q &&
-            t->wnode.data == (uintptr_t)&sem_wait_mark)
-            green__ready(t, EAGAIN);
-}
-
-/* Make sure outside posts can reach this hub's sem waiters (the hub of
- * the first green sem wait: under the shim, the only one). */
-static void sem_waker_ensure(void)
-{
-    if (green__likely(atomic_load_explicit(&sem_waker, memory_order_acquire) != NULL))
-        return;
-    struct sem_waker *k = calloc(1, sizeof *k);
-    if (!k)
-        return;
-    k->ctx = green__tls_ctx;
-    ev_async_init(&k->w, sem_waker_cb);
-    ev_async_start(k->ctx->loop, &k->w);
-    ev_unref(k->ctx->loop);   /* it must not hide a deadlock */
-    atomic_store_explicit(&sem_waker, k, memory_order_release);
-}
-
 static int sem_post_outside(struct pt_sem *sm)
 {
     if (sem_add(sm) != 0) {
         errno = EOVERFLOW;
         return -1;
     }
-    struct sem_waker *k = atomic_load_explicit(&sem_waker, memory_order_acquire);
-    if (k)
-        ev_async_send(k->ctx->loop, &k->w);
+    outside_poke(OUTSIDE_SEM);
     return 0;
 }
 
@@ -791,17 +842,11 @@ static int sem_wait_green(sem_t *s, int64_t deadline)
     green__pt_cancel_point(0);
     if (sem_take(sm) == 0)
         return 0;
-    sem_waker_ensure();
+    outside_waker_ensure();
     struct green_thread *self = green__current();
     for (;;) {
         green__intr_begin();   /* signal(7): EINTR unless SA_RESTART */
-        self->wnode.data = (uintptr_t)&sem_wait_mark;
-        /* A post may still come from a signal handler: while we wait the
-         * hub must keep polling (not declare a deadlock and stop). */
-        green__remote_expect(self->ctx, +1);
-        int code = green__park(GREEN_WHY_SEM, (uintptr_t)sm, &sm->q, deadline);
-        green__remote_expect(self->ctx, -1);
-        self->wnode.data = 0;
+        int code = park_wakeable(self, &sem_wait_mark, GREEN_WHY_SEM, sm, &sm->q, deadline);
         green__intr_end();
         if (code == 0)
             return 0;   /* handed a unit by sem_post */

@@ -870,3 +870,35 @@ Test(hooks_pthread, rwlock_static_initializers_choose_reader_or_writer_preferenc
     cr_expect_eq(new_reader_enters(readers_first), 1);
     cr_expect_eq(new_reader_enters(writers_first), 0);
 }
+
+/* ------------------------------------- cond signal from a plain thread */
+
+static pthread_cond_t outside_cv = PTHREAD_COND_INITIALIZER;
+static atomic_int outside_flag;
+
+static void *signal_from_plain_os_thread(void *arg)
+{
+    (void)arg;
+    usleep(20000);
+    atomic_store(&outside_flag, 1);
+    return P(green_hook_pthread_cond_signal(&outside_cv));
+}
+
+Test(hooks_pthread, cond_signal_from_a_plain_os_thread_wakes_a_green_waiter)
+{
+    pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
+    pthread_t os;
+    cr_assert_eq(pthread_create(&os, NULL, signal_from_plain_os_thread, NULL), 0);
+    int64_t t0 = green_now();
+    green_hook_pthread_mutex_lock(&m);
+    struct timespec ts = abs_in(CLOCK_REALTIME, GREEN_SEC(10));
+    int r = 0;
+    while (!atomic_load(&outside_flag) && r == 0)
+        r = green_hook_pthread_cond_timedwait(&outside_cv, &m, &ts);
+    green_hook_pthread_mutex_unlock(&m);
+    cr_expect_eq(r, 0);
+    cr_expect_lt(green_now() - t0, GREEN_SEC(5));
+    void *rv;
+    cr_assert_eq(pthread_join(os, &rv), 0);
+    cr_expect_eq(I(rv), 0);
+}

@@ -264,6 +264,14 @@ Test(preload_pthread, sem_post_from_a_signal_handler_wakes_waiters_when_nothing_
     cr_expect_lt(r.secs, 30, "hung until killed");
 }
 
+Test(preload_pthread, a_sigev_thread_timer_notify_on_a_plain_os_thread_wakes_green_cond_waiters)
+{
+    struct run r;
+    run_green("timer_thread", &r);
+    cr_expect_eq(val(r.out, "woken"), 50, "%s", r.out);
+    cr_expect_lt(r.secs, 8, "the waiters slept until their 10 s timeout");
+}
+
 Test(preload_pthread, barrier_gives_serial_to_one_thread_per_round)
 {
     struct run r;

@@ -641,6 +641,54 @@ static int sem_signal(void)
     return 0;
 }
 
+/* ------------------------------------- a SIGEV_THREAD timer's notify */
+
+static volatile int fired;
+static int timer_waiting, timer_woken;
+
+/* glibc runs this on a thread of its own: a plain OS thread, not green. */
+static void on_timer(union sigval v)
+{
+    (void)v;
+    fired = 1;
+    pthread_cond_broadcast(&cv);
+}
+
+/* Wait (10 s at most) for the timer's notify function to fire. */
+static void *wait_for_timer(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&m);
+    timer_waiting++;
+    struct timespec ts = abs_in(CLOCK_REALTIME, 10000000000LL);
+    int r = 0;
+    while (!fired && r == 0)
+        r = pthread_cond_timedwait(&cv, &m, &ts);
+    timer_woken += fired && r == 0;
+    pthread_mutex_unlock(&m);
+    return NULL;
+}
+
+static int timer_thread(void)
+{
+    pthread_t th[50];
+    start(th, 50, wait_for_timer);
+    for (int i = 0; i < 1000 && timer_waiting < 50; i++)
+        usleep(1000);
+    out("threads=%d", os_threads());
+    struct sigevent ev = { .sigev_notify = SIGEV_THREAD,
+                           .sigev_notify_function = on_timer };
+    timer_t tm;
+    if (timer_create(CLOCK_MONOTONIC, &ev, &tm) != 0)
+        return 6;
+    struct itimerspec its = { .it_value = { .tv_nsec = 50000000 } };
+    timer_settime(tm, 0, &its, NULL);
+    join_all(th, 50);
+    out("woken=%d", timer_woken);
+    timer_delete(tm);
+    return 0;
+}
+
 /* ------------------------------------------------------- measurements */
 
 static int bench_mutex(void)
@@ -710,6 +758,7 @@ int main(int argc, char **argv)
         { "barrier", barrier }, { "main_exit", main_exit },
         { "main_return", main_return }, { "cancel", cancel },
         { "exit_cleanup", exit_cleanup }, { "sem_signal", sem_signal },
+        { "timer_thread", timer_thread },
         { "identity", identity }, { "bench_mutex", bench_mutex },
         { "bench_pingpong", bench_pingpong }, { "bench_create", bench_create },
     };
