@@ -60,7 +60,9 @@
  * value is per OS thread, shared by the green threads. A pthread object
  * shared between a green thread and a plain OS thread (a SIGEV_THREAD
  * timer's notify function, which glibc runs on a thread of its own) is
- * not supported, except sem_post (pthread_sync.c). flockfile and stdio's
+ * not supported, except sem_post and pthread_cond_signal/broadcast from
+ * such a thread (pthread_sync.c, "Wake-ups from outside"); it must not
+ * lock a mutex that green threads use. flockfile and stdio's
  * own locks belong to the OS thread: every green thread "owns" them.
  *
  * Rejected: a side table from pthread_t to green handle (one more lookup

@@ -44,12 +44,12 @@
  * green threads and by a plain OS thread (libgreen's own workers never do:
  * they run with green__bypass or on their own objects).
  *
- * sem_post is async-signal-safe and may come from outside the green
- * world (a handler that runs on the hub, a plain OS thread): such a post
- * adds the unit atomically and wakes the green waiters through an
- * ev_async ("Posts from outside" below). A post from a handler that
- * interrupted a running green thread takes the ordinary path, which
- * touches the run queue: a narrow window, documented.
+ * sem_post (async-signal-safe) and pthread_cond_signal/broadcast may come
+ * from outside the green world (a handler that runs on the hub, a plain
+ * OS thread such as a SIGEV_THREAD notify function): they wake the green
+ * waiters through an ev_async ("Wake-ups from outside" below). A post
+ * from a handler that interrupted a running green thread takes the
+ * ordinary path, which touches the run queue: a narrow window, documented.
  *
  * Cancellation points here: pthread_cond_wait/timedwait/clockwait and
  * sem_wait/timedwait/clockwait (see pthread.c). A kill arriving during a
