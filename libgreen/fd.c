@@ -143,8 +143,14 @@ int green__wait_fd(int fd, int mask, int64_t deadline)
         return -e;
     struct green_thread *t = c->current;
     t->wnode.data = 0;
+    unsigned gen = s->gen;
     int code = green__park(GREEN_WHY_FD, (uintptr_t)fd | ((uintptr_t)mask << 32),
                            &s->q[dir], deadline);
+    /* Readied by the fd's readiness, then the fd was closed before we ran:
+     * the number may already name a new file, which the caller must not
+     * touch. */
+    if (!code && s->gen != gen)
+        code = EBADF;
     return code ? -code : mask;
 }
 
@@ -165,6 +171,7 @@ int green__wait_fds(struct green__fdwait *w, int n, int64_t deadline)
             err = w[i].fd < 0 ? EINVAL : ENOMEM;
             break;
         }
+        w[i].gen = s->gen;
         for (int dir = 0; dir < 2; dir++) {
             if (!(w[i].mask & (dir ? GREEN_WRITE : GREEN_READ)))
                 continue;
@@ -174,11 +181,21 @@ int green__wait_fds(struct green__fdwait *w, int n, int64_t deadline)
             green__waitq_push(&s->q[dir], &w[i].node[dir]);
         }
     }
-    if (!err)
+    bool parked = !err;
+    if (parked)
         err = green__park(GREEN_WHY_POLL, (uintptr_t)n, NULL, deadline);
     for (int i = 0; i < n; i++) {
         green__waitq_remove(&w[i].node[0]);
         green__waitq_remove(&w[i].node[1]);
+    }
+    /* As in green__wait_fd: an entry closed after the wake-up counts as
+     * closed (GREEN__FD_CLOSED), not as ready. */
+    for (int i = 0; parked && i < n && (!err || err == EBADF); i++) {
+        struct fdslot *s = slot_get(c, w[i].fd, false);
+        if (s && s->gen != w[i].gen) {
+            w[i].node[0].data |= GREEN__FD_CLOSED;
+            err = EBADF;
+        }
     }
     return err;
 }

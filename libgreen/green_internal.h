@@ -243,6 +243,7 @@ struct green__fdwait {
     int fd;
     int mask;                    /* GREEN_READ|GREEN_WRITE wanted */
     struct green__wnode node[2]; /* read and write waits */
+    unsigned gen;                /* the fd slot's close count when parked */
 };
 /* Bit in a node's data: it was woken because its descriptor was closed
  * (green_fd_closing), so a multi-descriptor wait knows which one went. */

@@ -250,11 +250,18 @@ Test(stress, a_native_client_gets_every_byte_back_from_the_daemon_under_the_shim
 
 /* ------------------------------------------------------ close and reuse */
 
-/* Found by this test: a poll (or select, or epoll_wait on the epoll fd)
- * woken by the close of its descriptor re-polled the number, which already
- * named a new file, and went back to sleep on it: it then woke for the new
- * file's data (poll) or failed with EINVAL (epoll_wait). Fixed in
- * hooks/wait.c with the GREEN__FD_CLOSED mark of libgreen/fd.c. */
+/* Found by this test, both fixed:
+ * 1. A poll (or select, or epoll_wait on the epoll fd) woken by the close
+ *    of its descriptor re-polled the number, which already named a new
+ *    file, and went back to sleep on it: it then woke for the new file's
+ *    data (poll) or failed with EINVAL (epoll_wait). Fix: hooks/wait.c and
+ *    the GREEN__FD_CLOSED mark of libgreen/fd.c.
+ * 2. A waiter readied by its fd's readiness, but not yet run when the fd
+ *    was closed and the number reused, then ran its call on the new file:
+ *    read stole the new descriptor's data, write blocked on it, accept
+ *    failed with EINVAL, poll reported the new file's POLLIN. Fix:
+ *    libgreen/fd.c compares the slot's close count before and after the
+ *    park and answers EBADF. */
 Test(stress, closing_a_descriptor_under_parked_waiters_and_reusing_its_number_at_once_misdirects_nothing,
      .timeout = 120)
 {
