@@ -21,7 +21,10 @@
  * number is the same (libev's EV__IOFDSET): the kernel dropped the old
  * registration with the old file. Stopping a watcher also clears an event
  * libev had already queued for it, so a stale readiness event can never
- * reach a thread waiting on the new descriptor.
+ * reach a thread waiting on the new descriptor. A thread the old file's
+ * readiness had already readied, but that had not run yet when the close
+ * came, finds the slot's gen moved when it resumes and gets EBADF: it
+ * would otherwise retry its call by number, on the new file.
  */
 #define _GNU_SOURCE
 #include "green_internal.h"
