@@ -278,6 +278,7 @@ Test(stress, closing_a_descriptor_under_parked_waiters_and_reusing_its_number_at
         cr_assert_eq(field(l, "wrong"), 0, "%s: a wake-up reached the wrong descriptor: %s",
                      kinds[i], c.ebuf);
         cr_assert_eq(field(l, "hangs"), 0, "%s hung: %s", kinds[i], c.ebuf);
+        cr_assert_gt(field(l, "by_dup2"), 500, "%s: dup2 over a parked fd was not tried", kinds[i]);
         /* The waiter really was parked in the call: the close woke it with
          * EBADF (POLLNVAL for poll; epoll_wait on a set the fd was a member
          * of keeps waiting, as natively). */

@@ -7,7 +7,9 @@
  *   2. half of the time a stale readiness is injected on X's file just
  *      before the close (data, a pending connection, room to write);
  *   3. the main thread closes X and at once makes a new socketpair whose
- *      end gets the same number X (dup2 if the kernel chose another);
+ *      end gets the same number X (dup2 if the kernel chose another), or,
+ *      half of the time, dup2s a new socketpair end over X (the close and
+ *      the reuse in one call);
  *   4. a "new waiter" parks in read() on the new X. It must stay parked
  *      until the new peer writes a token, and then read exactly that
  *      token; the old waiter must finish with EBADF (the shim's promise:
@@ -170,7 +172,20 @@ static int reuse_number(int num)
     return sv[1];
 }
 
-struct counts { int iters, ebadf, old_result, wrong, hangs, not_parked; };
+/* Close num and reuse it in one call: dup2 a new socketpair end over it.
+ * Returns the peer. */
+static int replace_number(int num)
+{
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0)
+        DIE("socketpair: %s", strerror(errno));
+    if (dup2(sv[0], num) != num)
+        DIE("dup2: %s", strerror(errno));
+    close(sv[0]);
+    return sv[1];
+}
+
+struct counts { int iters, ebadf, old_result, wrong, hangs, not_parked, by_dup2; };
 
 /* Is the old waiter's result one its own file could give? */
 static int old_ok(const struct waiter *w, int stale, int done_before_close, struct counts *c)
@@ -275,8 +290,14 @@ static int iteration(int kind, int it, uint64_t *rng, struct counts *c)
     int done_before_close = old.done;
     if (done_before_close && kind == K_CONNECT)
         c->not_parked++;
-    close(victim);
-    int peer = reuse_number(victim);
+    int peer;
+    if (rng_next(rng) & 1) {
+        close(victim);
+        peer = reuse_number(victim);
+    } else {
+        peer = replace_number(victim);
+        c->by_dup2++;
+    }
     neu.kind = -1;
     neu.fd = victim;
     start(&neu, &tn);
@@ -360,9 +381,10 @@ int main(int argc, char **argv)
         int64_t t0 = mono_ns();
         for (int it = 0; it < k && !c.hangs; it++)
             iteration(kind, it, &rng, &c);
-        printf("KIND %s iters=%d ebadf=%d old_result=%d wrong=%d hangs=%d not_parked=%d ms=%lld\n",
-               kind_name[kind], c.iters, c.ebadf, c.old_result, c.wrong, c.hangs,
-               c.not_parked, (long long)((mono_ns() - t0) / 1000000));
+        printf("KIND %s iters=%d ebadf=%d old_result=%d wrong=%d hangs=%d not_parked=%d "
+               "by_dup2=%d ms=%lld\n", kind_name[kind], c.iters, c.ebadf, c.old_result,
+               c.wrong, c.hangs, c.not_parked, c.by_dup2,
+               (long long)((mono_ns() - t0) / 1000000));
         fflush(stdout);
         total += c.iters;
         wrong += c.wrong;
