@@ -46,6 +46,19 @@
  * threads waiting on the fd with EBADF (DESIGN.md), where Linux would
  * leave them blocked.
  *
+ * Cancellation points. POSIX makes read, readv, write, writev, recv*,
+ * send*, accept, connect, pread and pwrite cancellation points (glibc adds
+ * recvmmsg and sendmmsg): a pthread_cancel'led green thread exits there
+ * with PTHREAD_CANCELED after its cleanup handlers, both when the cancel
+ * is pending as it enters the call (green__cancel_point(0) on entry, before
+ * anything is transferred) and when it arrives during a park (the park
+ * wakes with ECANCELED, and green__hook_park_fd or file_offload acts on
+ * it). close is left out although POSIX lists it: a cancel acting at its
+ * entry would leave the descriptor open and its waiters asleep. Known
+ * limit: a blocking connect cancelled while it waits exits with the
+ * socket's O_NONBLOCK still set (fdstate keeps showing the program its own
+ * view in F_GETFL).
+ *
  * Descriptor numbers: every hooked call that creates a descriptor resets
  * libgreen/fd.c's slot for that number (fresh_number), because the file
  * that had it before may have been closed where no hook sees it (fclose):
@@ -203,8 +216,11 @@ static ssize_t file_offload(const struct file_job *tmpl)
         return -1;
     }
     *j = *tmpl;
-    if (green_offload(file_job_run, j, NULL) != 0)
-        return -1;                 /* j leaks if the worker still runs */
+    if (green_offload(file_job_run, j, NULL) != 0) {
+        if (errno == ECANCELED)    /* j leaks: the worker still runs */
+            errno = green__cancel_point(ECANCELED);
+        return -1;
+    }
     ssize_t r = j->r;
     int e = j->err;
     free(j);
@@ -480,6 +496,7 @@ ssize_t green_hook_read(int fd, void *buf, size_t n)
      * would wait for data). */
     if (!io_on() || n == 0)
         return REAL(read)(fd, buf, n);
+    green__cancel_point(0);
     enum green__fdkind k = kind_for_call(fd);
     if (k == GREEN_FD_SOCKET) {
         struct sockop o = { .op = OP_RECV, .fd = fd, .buf = buf, .len = n };
@@ -503,6 +520,7 @@ ssize_t green_hook_write(int fd, const void *buf, size_t n)
 {
     if (!io_on())
         return REAL(write)(fd, buf, n);
+    green__cancel_point(0);
     enum green__fdkind k = kind_for_call(fd);
     if (k == GREEN_FD_SOCKET) {
         struct sockop o = { .op = OP_SEND, .fd = fd, .buf = (void *)buf, .len = n };
@@ -529,6 +547,7 @@ ssize_t green_hook_readv(int fd, const struct iovec *iov, int iovcnt)
     if (!io_on() || iovcnt <= 0 || iovcnt > IOV_MAX ||
         iov_total(iov, (size_t)iovcnt) == 0)
         return REAL(readv)(fd, iov, iovcnt);
+    green__cancel_point(0);
     enum green__fdkind k = kind_for_call(fd);
     if (k == GREEN_FD_SOCKET) {
         struct msghdr m = { .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)iovcnt };
@@ -553,6 +572,7 @@ ssize_t green_hook_writev(int fd, const struct iovec *iov, int iovcnt)
 {
     if (!io_on() || iovcnt < 0 || iovcnt > IOV_MAX)
         return REAL(writev)(fd, iov, iovcnt);
+    green__cancel_point(0);
     enum green__fdkind k = kind_for_call(fd);
     if (k == GREEN_FD_SOCKET) {
         struct msghdr m = { .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)iovcnt };
@@ -579,6 +599,7 @@ ssize_t green_hook_recv(int fd, void *buf, size_t n, int flags)
 {
     if (!io_on())
         return REAL(recv)(fd, buf, n, flags);
+    green__cancel_point(0);
     struct sockop o = { .op = OP_RECV, .fd = fd, .buf = buf, .len = n, .flags = flags };
     return sock_recv(&o);
 }
@@ -588,6 +609,7 @@ ssize_t green_hook_recvfrom(int fd, void *buf, size_t n, int flags,
 {
     if (!io_on())
         return REAL(recvfrom)(fd, buf, n, flags, addr, alen);
+    green__cancel_point(0);
     struct sockop o = { .op = OP_RECVFROM, .fd = fd, .buf = buf, .len = n,
                         .flags = flags, .from = addr, .fromlen = alen };
     return sock_recv(&o);
@@ -599,6 +621,7 @@ ssize_t green_hook_recvmsg(int fd, struct msghdr *msg, int flags)
     if (!io_on()) {
         r = REAL(recvmsg)(fd, msg, flags);
     } else {
+        green__cancel_point(0);
         struct sockop o = { .op = OP_RECVMSG, .fd = fd, .msg = msg, .flags = flags };
         r = sock_recv(&o);
     }
@@ -611,6 +634,7 @@ ssize_t green_hook_send(int fd, const void *buf, size_t n, int flags)
 {
     if (!io_on())
         return REAL(send)(fd, buf, n, flags);
+    green__cancel_point(0);
     struct sockop o = { .op = OP_SEND, .fd = fd, .buf = (void *)buf, .len = n,
                         .flags = flags };
     return sock_send(&o);
@@ -621,6 +645,7 @@ ssize_t green_hook_sendto(int fd, const void *buf, size_t n, int flags,
 {
     if (!io_on())
         return REAL(sendto)(fd, buf, n, flags, addr, alen);
+    green__cancel_point(0);
     struct sockop o = { .op = OP_SENDTO, .fd = fd, .buf = (void *)buf, .len = n,
                         .flags = flags, .to = addr, .tolen = alen };
     return sock_send(&o);
@@ -630,6 +655,7 @@ ssize_t green_hook_sendmsg(int fd, const struct msghdr *msg, int flags)
 {
     if (!io_on() || !msg)
         return REAL(sendmsg)(fd, msg, flags);
+    green__cancel_point(0);
     struct sockop o = { .op = OP_SENDMSG, .fd = fd, .msg = (struct msghdr *)msg,
                         .flags = flags };
     return sock_send(&o);
@@ -643,6 +669,7 @@ int green_hook_recvmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags,
 {
     if (!io_on() || (flags & MSG_DONTWAIT) || n == 0)
         return REAL(recvmmsg)(fd, v, n, flags, timeout);
+    green__cancel_point(0);
     int64_t until = timeout ? green_now() + (int64_t)timeout->tv_sec * 1000000000 +
                               timeout->tv_nsec : GREEN_FOREVER;
     unsigned got = 0;
@@ -674,6 +701,7 @@ int green_hook_sendmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags)
 {
     if (!io_on() || (flags & MSG_DONTWAIT) || n == 0)
         return REAL(sendmmsg)(fd, v, n, flags);
+    green__cancel_point(0);
     unsigned sent = 0;
     int64_t deadline = UNSET;
     for (;;) {
@@ -763,6 +791,8 @@ ssize_t green_hook_sendfile(int out_fd, int in_fd, off_t *off, size_t n)
 
 ssize_t green_hook_pread(int fd, void *buf, size_t n, off_t off)
 {
+    if (io_on())
+        green__cancel_point(0);
     if (io_on() && file_offload_on(fd))
         return file_offload(&(struct file_job){ .op = F_PREAD, .fd = fd, .buf = buf,
                                                 .n = n, .off = off });
@@ -771,6 +801,8 @@ ssize_t green_hook_pread(int fd, void *buf, size_t n, off_t off)
 
 ssize_t green_hook_pwrite(int fd, const void *buf, size_t n, off_t off)
 {
+    if (io_on())
+        green__cancel_point(0);
     if (io_on() && file_offload_on(fd))
         return file_offload(&(struct file_job){ .op = F_PWRITE, .fd = fd,
                                                 .buf = (void *)buf, .n = n, .off = off });
@@ -839,6 +871,7 @@ int green_hook_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 {
     if (!io_on())
         return accepted(REAL(accept4)(fd, addr, len, flags), flags);
+    green__cancel_point(0);
     struct green__fdinfo i = green__fdstate_get(fd);
     if (i.kind != GREEN_FD_SOCKET || i.user_nonblock)
         return accepted(REAL(accept4)(fd, addr, len, flags), flags);
@@ -898,6 +931,7 @@ int green_hook_connect(int fd, const struct sockaddr *addr, socklen_t len)
 {
     if (!io_on())
         return REAL(connect)(fd, addr, len);
+    green__cancel_point(0);
     struct green__fdinfo i = green__fdstate_get(fd);
     if (i.kind != GREEN_FD_SOCKET || i.user_nonblock)
         return REAL(connect)(fd, addr, len);

@@ -572,6 +572,9 @@ int green__pt_cancel_point(int code)
     if ((uw(t) & (PT_CANCEL_REQUESTED | PT_CANCEL_DISABLED)) != PT_CANCEL_REQUESTED)
         return code;
     t->kill_pending = false;
+    /* Acted on once: cleanup handlers that call cancellation points
+     * (write, close, sleep) must run to their end, as in glibc. */
+    set_uw(t, uw(t) | PT_CANCEL_DISABLED);
     unwind_or_exit(t, PTHREAD_CANCELED);
 }
 

@@ -990,3 +990,164 @@ Test(hooks_io, f_getfl_during_a_blocking_connect_shows_the_programs_view)
     green_hook_close(fd);
     green_hook_close(l);
 }
+
+/* ---------------------------------------------------------- cancellation */
+
+/* POSIX makes read, write, accept, connect, recv*, send* (and the other
+ * blocking I/O calls) cancellation points: a pthread_cancel'led thread
+ * blocked in one (or entering one with a cancel pending) exits there with
+ * PTHREAD_CANCELED after running its cleanup handlers. The thread family
+ * is switched on as under the shim, and pthread_cleanup_push/pop expand
+ * to the hooks' cleanup registration, as the preload's exports make them
+ * do in a preloaded program. */
+#include "pthread_internal.h"
+#define __pthread_register_cancel green_hook___pthread_register_cancel
+#define __pthread_unregister_cancel green_hook___pthread_unregister_cancel
+#define __pthread_unwind_next green_hook___pthread_unwind_next
+
+enum cancel_call { C_READ, C_RECV, C_WRITE, C_ACCEPT, C_READ_READY };
+
+struct cancel_case {
+    enum cancel_call call;
+    int fd;
+    volatile int cleanups;         /* cleanup handler runs */
+    volatile int returned;         /* the call returned (it must not) */
+    volatile int entered;          /* the thread reached the call */
+    volatile int cancelled;        /* pthread_cancel has been called */
+    int note[2];                   /* the cleanup handler writes to note[1] */
+};
+
+/* A cleanup handler that itself calls a cancellation point (write), as
+ * handlers that close or log do: the cancel already acting must not act
+ * again inside it. */
+static void count_cleanup(void *arg)
+{
+    struct cancel_case *c = arg;
+    green_hook_write(c->note[1], "c", 1);
+    c->cleanups++;
+}
+
+static void blocking_call(struct cancel_case *c)
+{
+    static char big[1 << 20];
+    char b[16];
+    switch (c->call) {
+    case C_READ:   green_hook_read(c->fd, b, sizeof b); break;
+    case C_RECV:   green_hook_recv(c->fd, b, sizeof b, 0); break;
+    case C_WRITE:  green_hook_write(c->fd, big, sizeof big); break;
+    case C_ACCEPT: green_hook_accept(c->fd, NULL, NULL); break;
+    case C_READ_READY: {
+        /* Data is waiting: only the entry check can act here. */
+        int old;
+        green_hook_pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old);
+        for (int k = 0; k < 5000 && !c->cancelled; k++)
+            green_sleep(GREEN_MSEC(1));   /* until the cancel is pending */
+        green_hook_pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, &old);
+        green_hook_read(c->fd, b, 1);
+        break;
+    }
+    }
+}
+
+static void *cancellable(void *arg)
+{
+    struct cancel_case *c = arg;
+    pthread_cleanup_push(count_cleanup, c);
+    c->entered = 1;
+    blocking_call(c);
+    c->returned = 1;
+    pthread_cleanup_pop(0);
+    return NULL;
+}
+
+/* Cancel a thread parked in c's call; it must end with PTHREAD_CANCELED,
+ * its cleanup handler run once and the call never returning. */
+static void cancel_blocked(struct cancel_case *c)
+{
+    green__hook_families |= GREEN_HOOK_THREAD;
+    cr_assert_eq(green_hook_socketpair(AF_UNIX, SOCK_STREAM, 0, c->note), 0);
+    pthread_t th;
+    cr_assert_eq(green_hook_pthread_create(&th, NULL, cancellable, c), 0);
+    green_sleep(GREEN_MSEC(20));   /* let it enter the call and park */
+    cr_assert(c->entered, "the thread never ran");
+    cr_assert_eq(green_hook_pthread_cancel(th), 0);
+    c->cancelled = 1;
+    void *r = NULL;
+    cr_assert_eq(green_hook_pthread_join(th, &r), 0);
+    cr_expect_eq(r, PTHREAD_CANCELED, "the cancelled thread did not end with "
+                 "PTHREAD_CANCELED");
+    cr_expect_eq(c->cleanups, 1, "cleanup handler ran %d times", c->cleanups);
+    cr_expect_eq(c->returned, 0, "the cancelled call returned to its caller");
+    char b = 0;
+    cr_expect_eq(green__real.recv(c->note[0], &b, 1, MSG_DONTWAIT), 1);
+    cr_expect_eq(b, 'c', "the cleanup handler's write did not happen");
+    green_hook_close(c->note[0]);
+    green_hook_close(c->note[1]);
+}
+
+Test(hooks_io, cancel_ends_a_thread_blocked_in_read_on_a_socket_with_cleanup)
+{
+    int sv[2];
+    cr_assert_eq(green_hook_socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    struct cancel_case c = { .call = C_READ, .fd = sv[0] };
+    cancel_blocked(&c);
+    green_hook_close(sv[0]);
+    green_hook_close(sv[1]);
+}
+
+Test(hooks_io, cancel_ends_a_thread_blocked_in_read_on_a_pipe_with_cleanup)
+{
+    int p[2];
+    cr_assert_eq(green_hook_pipe(p), 0);
+    struct cancel_case c = { .call = C_READ, .fd = p[0] };
+    cancel_blocked(&c);
+    cr_expect_not(real_nonblock(p[0]));
+    green_hook_close(p[0]);
+    green_hook_close(p[1]);
+}
+
+Test(hooks_io, cancel_ends_a_thread_blocked_in_recv_with_cleanup)
+{
+    int sv[2];
+    cr_assert_eq(green_hook_socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    struct cancel_case c = { .call = C_RECV, .fd = sv[0] };
+    cancel_blocked(&c);
+    green_hook_close(sv[0]);
+    green_hook_close(sv[1]);
+}
+
+Test(hooks_io, cancel_ends_a_thread_blocked_in_a_full_write_with_cleanup)
+{
+    int sv[2];
+    cr_assert_eq(green_hook_socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    struct cancel_case c = { .call = C_WRITE, .fd = sv[0] };
+    cancel_blocked(&c);
+    green_hook_close(sv[0]);
+    green_hook_close(sv[1]);
+}
+
+Test(hooks_io, cancel_ends_a_thread_blocked_in_accept_with_cleanup)
+{
+    int l = green_hook_socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = { .sin_family = AF_INET,
+                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    cr_assert_eq(bind(l, (struct sockaddr *)&sa, sizeof sa), 0);
+    cr_assert_eq(green_hook_listen(l, 4), 0);
+    struct cancel_case c = { .call = C_ACCEPT, .fd = l };
+    cancel_blocked(&c);
+    green_hook_close(l);
+}
+
+Test(hooks_io, a_pending_cancel_acts_when_read_is_entered_even_with_data_ready)
+{
+    int sv[2];
+    cr_assert_eq(green_hook_socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    cr_assert_eq(green_hook_write(sv[1], "x", 1), 1);
+    struct cancel_case c = { .call = C_READ_READY, .fd = sv[0] };
+    cancel_blocked(&c);
+    char b;
+    cr_expect_eq(green__real.recv(sv[0], &b, 1, MSG_DONTWAIT), 1,
+                 "the cancelled read consumed the byte");
+    green_hook_close(sv[0]);
+    green_hook_close(sv[1]);
+}
