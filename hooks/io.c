@@ -117,18 +117,24 @@ static void fresh_number(int fd)
  * park from timeo (ns, 0 = none). Returns 0 to try again, or -1 with
  * errno: timeout_errno when timeo expired, EBADF (closed), ECANCELED,
  * ETIMEDOUT (an enclosing green_timeout scope). May switch. */
-static int park_fd(int fd, int mask, int64_t *deadline, int64_t timeo,
-                   int timeout_errno)
+static int park_fd_restart(int fd, int mask, int64_t *deadline, int64_t timeo,
+                           int timeout_errno, bool restartable)
 {
     if (*deadline == UNSET)
         *deadline = timeo > 0 ? green_now() + timeo : GREEN_FOREVER;
     /* signal(7): socket calls restart under SA_RESTART unless the socket
      * has a timeout. */
-    if (green__hook_park_fd(fd, mask, *deadline, timeo <= 0) == 0)
+    if (green__hook_park_fd(fd, mask, *deadline, restartable && timeo <= 0) == 0)
         return 0;
     if (errno == ETIMEDOUT && *deadline >= 0 && green_now() >= *deadline)
         errno = timeout_errno;
     return -1;
+}
+
+static int park_fd(int fd, int mask, int64_t *deadline, int64_t timeo,
+                   int timeout_errno)
+{
+    return park_fd_restart(fd, mask, deadline, timeo, timeout_errno, true);
 }
 
 /* ------------------------------------------------------- non-sockets */
@@ -400,7 +406,10 @@ static ssize_t send_wait(const struct sockop *o, size_t done, size_t total)
     }
     int64_t deadline = UNSET;
     while (done < total) {
-        if (park_fd(o->fd, GREEN_WRITE, &deadline, i.sndtimeo, EAGAIN) < 0)
+        /* A send interrupted after moving bytes returns its partial count,
+         * SA_RESTART or not: the kernel restarts only calls that moved
+         * nothing. */
+        if (park_fd_restart(o->fd, GREEN_WRITE, &deadline, i.sndtimeo, EAGAIN, !done) < 0)
             return done ? (ssize_t)done : -1;
         ssize_t r = send_rest(o, done);
         if (r < 0 && !would_block(errno))
