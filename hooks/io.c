@@ -42,7 +42,8 @@
  * every park is interruptible (signal.c's green__hook_park_fd): a handler
  * without SA_RESTART makes the call fail with EINTR (or return its partial
  * count), and with SA_RESTART it keeps waiting, except on sockets with a
- * timeout, as signal(7) says. Difference, documented: close wakes green
+ * timeout and sends that already moved bytes (they return the partial
+ * count), as signal(7) says. Difference, documented: close wakes green
  * threads waiting on the fd with EBADF (DESIGN.md), where Linux would
  * leave them blocked.
  *
