@@ -24,11 +24,17 @@ green__ctx_switch:
     subq $8, %rsp
     stmxcsr (%rsp)
     fnstcw 4(%rsp)
+    movl (%rsp), %eax           /* our MXCSR and control word, to compare */
+    movzwl 4(%rsp), %ecx
     movq %rsp, (%rdi)           /* *save_sp = sp */
     movq %rsi, %rsp             /* sp = load_sp */
-    ldmxcsr (%rsp)
-    fldcw 4(%rsp)
-    addq $8, %rsp
+    /* ldmxcsr and fldcw are slow (they serialise the FP unit): reload only
+     * what differs, which in most programs is nothing. */
+    cmpl (%rsp), %eax
+    jne 2f
+1:  cmpw 4(%rsp), %cx
+    jne 4f
+3:  addq $8, %rsp
     popq %r15
     popq %r14
     popq %r13
@@ -36,6 +42,10 @@ green__ctx_switch:
     popq %rbx
     popq %rbp
     ret
+2:  ldmxcsr (%rsp)
+    jmp 1b
+4:  fldcw 4(%rsp)
+    jmp 3b
     .cfi_endproc
     .size green__ctx_switch, .-green__ctx_switch
 
