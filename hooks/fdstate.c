@@ -54,6 +54,7 @@
 #define B_USERNB  0x10u
 #define B_OURNB   0x20u
 #define B_CREATED 0x40u
+#define B_INTERNAL 0x80u           /* libgreen's own fd: hidden from the program */
 
 struct entry {
     _Atomic uint32_t bits;         /* kind and flags, B_* above */
@@ -119,7 +120,10 @@ void green__fdstate_set(int fd, const struct green__fdinfo *i)
         return;
     atomic_store_explicit(&e->rcvtimeo, i->rcvtimeo, memory_order_relaxed);
     atomic_store_explicit(&e->sndtimeo, i->sndtimeo, memory_order_relaxed);
-    atomic_store_explicit(&e->bits, pack(i), memory_order_relaxed);
+    /* The internal mark is not part of the hint: keep it (only reset,
+     * created and green__fd_set_internal change it). */
+    uint32_t keep = atomic_load_explicit(&e->bits, memory_order_relaxed) & B_INTERNAL;
+    atomic_store_explicit(&e->bits, pack(i) | keep, memory_order_relaxed);
 }
 
 static enum green__fdkind kind_of(int fd)
@@ -183,6 +187,7 @@ void green__fdstate_created(int fd, enum green__fdkind kind, bool nonblock)
         .kind = kind, .known = true, .user_nonblock = nonblock, .created = true,
     };
     green__fdstate_set(fd, &i);
+    green__fd_set_internal(fd, false);   /* a new file took the number */
 }
 
 void green__fdstate_reset(int fd)
@@ -250,4 +255,20 @@ bool green__fd_is_socket(int fd)
         }
     }
     return i.kind == GREEN_FD_SOCKET;
+}
+
+/* Internal descriptors. Marked by the epoll_create hooks and by the fcntl
+ * hook (libev's F_SETFD on its async eventfd/pipe) while libev makes or
+ * rebuilds a hub's loop (green__in_libev, see green_internal.h), and by
+ * timer.c for its timerfd; unmarked when libgreen closes them. */
+void green__fd_set_internal(int fd, bool on)
+{
+    if (fd >= 0)
+        set_bit(fd, B_INTERNAL, on);
+}
+
+bool green__fd_is_internal(int fd)
+{
+    struct entry *e = entry_at(fd, false);
+    return e && (atomic_load_explicit(&e->bits, memory_order_relaxed) & B_INTERNAL);
 }

@@ -87,4 +87,15 @@ void green__fdstate_set_timeo(int fd, int dir, int64_t ns);
 __attribute__((visibility("hidden")))
 bool green__fd_is_socket(int fd);
 
+/* Mark fd as one of libgreen's own (epoll fd, async eventfd, timerfd) or
+ * clear the mark. The program's close, close_range, closefrom, dup family
+ * and fcntl treat a marked fd as if it were not open (hooks/io.c). The
+ * mark survives green__fdstate_set; reset and created clear it. */
+__attribute__((visibility("hidden")))
+void green__fd_set_internal(int fd, bool on);
+
+/* True when fd is marked internal: one table lookup, no syscall. */
+__attribute__((visibility("hidden")))
+bool green__fd_is_internal(int fd);
+
 #endif

@@ -66,6 +66,15 @@
  * libev would otherwise believe the old registration still stands and a
  * wait on the new file would never wake.
  *
+ * libgreen's own descriptors (each hub's epoll fd and libev's async
+ * eventfd, marked when libev makes them, and the timerfd) do not exist for
+ * the program: close gives EBADF without closing, close_range and
+ * closefrom close around them, fcntl and dup give EBADF, and dup2/dup3
+ * onto one give EBUSY (libev cannot move its epoll fd). So a daemon's
+ * "close every fd from 3 up" keeps the hub working. One table lookup per
+ * close. Rejected: rebuilding the loop when they vanish (the epoll set
+ * and every registration would be lost in the meantime).
+ *
  * Rejected: setting O_NONBLOCK on every socket (breaks stdio on sockets
  * and children that inherit them); parking before trying (one wasted hub
  * round trip and epoll registration per call on busy descriptors); an
@@ -1007,8 +1016,23 @@ static void fd_gone(int fd)
     green__fdstate_reset(fd);
 }
 
+/* libgreen's own fds (green_internal.h) do not exist for the program: a
+ * daemon closing every fd from 3 up must not take the hub's epoll fd,
+ * eventfd or timerfd. libev's own calls (green__in_libev) pass. */
+static bool hidden(int fd)
+{
+    return green__unlikely(green__fd_is_internal(fd)) && !green__in_libev;
+}
+
 int green_hook_close(int fd)
 {
+    if (green__unlikely(green__fd_is_internal(fd))) {
+        if (!green__in_libev) {
+            errno = EBADF;
+            return -1;
+        }
+        green__fd_set_internal(fd, false);   /* libev closing its own */
+    }
     fd_gone(fd);
     return REAL(close)(fd);
 }
@@ -1024,25 +1048,89 @@ static void forget_range(unsigned int first, unsigned int last)
 
 static void *real_chk(const char *name);
 
-int green_hook_close_range(unsigned int first, unsigned int last, int flags)
+/* An epoll fd made by libev for a hub is libgreen's own; one the program
+ * makes takes a number that is no longer internal. */
+static int epoll_made(int fd)
+{
+    if (fd >= 0)
+        green__fd_set_internal(fd, green__in_libev != 0);
+    return fd;
+}
+
+int green_hook_epoll_create(int size)
+{
+    return epoll_made(REAL(epoll_create)(size));
+}
+
+int green_hook_epoll_create1(int flags)
+{
+    return epoll_made(REAL(epoll_create1)(flags));
+}
+
+/* Real close_range on [a, b], then forget what it closed. With flags 0
+ * and no close_range in the kernel, one close each (closefrom's pieces
+ * below an internal fd only, so b is bounded). */
+static int close_piece(unsigned int a, unsigned int b, int flags)
 {
     int (*f)(unsigned int, unsigned int, int) = real_chk("close_range");
-    int r = f(first, last, flags);
+    int r = f(a, b, flags);
+    if (r != 0 && errno == ENOSYS && flags == 0 && b < (unsigned int)green__fdstate_limit()) {
+        for (unsigned int fd = a; fd <= b; fd++)
+            REAL(close)((int)fd);
+        r = 0;
+    }
     if (r == 0 && !(flags & CLOSE_RANGE_CLOEXEC))
-        forget_range(first, last);
+        forget_range(a, b);
     return r;
+}
+
+/* Close the parts of [first, last] below and between internal fds (they
+ * can only be below the table's limit); *rest = first number after the
+ * last internal fd of the range (first when there is none). */
+static int close_around_internal(unsigned int first, unsigned int last, int flags,
+                                 unsigned int *rest)
+{
+    unsigned int limit = (unsigned int)green__fdstate_limit();
+    unsigned int from = first;
+    for (unsigned int fd = first; fd < limit && fd <= last; fd++) {
+        if (!green__fd_is_internal((int)fd))
+            continue;
+        if (fd > from && close_piece(from, fd - 1, flags) != 0)
+            return -1;
+        from = fd + 1;
+    }
+    *rest = from;
+    return 0;
+}
+
+int green_hook_close_range(unsigned int first, unsigned int last, int flags)
+{
+    unsigned int rest = first;
+    if (first <= last && !green__in_libev &&
+        close_around_internal(first, last, flags, &rest) != 0)
+        return -1;
+    if (first <= last && rest > last)
+        return 0;                  /* the range ended on an internal fd */
+    return close_piece(rest, last, flags);
 }
 
 void green_hook_closefrom(int lowfd)
 {
     void (*f)(int) = real_chk("closefrom");
-    f(lowfd);
+    unsigned int rest = (unsigned int)lowfd;
+    if (lowfd >= 0 && !green__in_libev)
+        close_around_internal((unsigned int)lowfd, ~0u, 0, &rest);
+    f(lowfd >= 0 ? (int)rest : lowfd);
     if (lowfd >= 0)
-        forget_range((unsigned int)lowfd, ~0u);
+        forget_range(rest, ~0u);
 }
 
 int green_hook_dup(int fd)
 {
+    if (hidden(fd)) {
+        errno = EBADF;
+        return -1;
+    }
     int r = REAL(dup)(fd);
     if (r >= 0) {
         fresh_number(r);
@@ -1051,8 +1139,27 @@ int green_hook_dup(int fd)
     return r;
 }
 
+/* dup2/dup3 onto an internal fd: natively that number is free and the call
+ * succeeds, but libev keeps its epoll fd's number in its opaque loop and
+ * cannot be re-pointed; replacing it would break the hub for good. Fail
+ * with EBUSY (what Linux says while the target number is being set up). */
+static int dup_target_check(int fd, int fd2)
+{
+    if (hidden(fd)) {
+        errno = EBADF;
+        return -1;
+    }
+    if (hidden(fd2)) {
+        errno = EBUSY;
+        return -1;
+    }
+    return 0;
+}
+
 int green_hook_dup2(int fd, int fd2)
 {
+    if (dup_target_check(fd, fd2) != 0)
+        return -1;
     int r = REAL(dup2)(fd, fd2);
     if (r >= 0 && fd != fd2) {
         fd_gone(fd2);
@@ -1063,6 +1170,8 @@ int green_hook_dup2(int fd, int fd2)
 
 int green_hook_dup3(int fd, int fd2, int flags)
 {
+    if (dup_target_check(fd, fd2) != 0)
+        return -1;
     int r = REAL(dup3)(fd, fd2, flags);
     if (r >= 0) {
         fd_gone(fd2);
@@ -1075,6 +1184,18 @@ int green_hook_dup3(int fd, int fd2, int flags)
  * ours on a listener we made non-blocking; everything else passes. */
 int green_hook_fcntl(int fd, int cmd, void *arg)
 {
+    if (green__unlikely(green__in_libev)) {
+        /* libev's fd_intern: the only F_SETFD libev makes is on its own
+         * new fds, which is how its async eventfd/pipe gets marked. */
+        int r = REAL(fcntl)(fd, cmd, arg);
+        if (r == 0 && cmd == F_SETFD)
+            green__fd_set_internal(fd, true);
+        return r;
+    }
+    if (hidden(fd)) {
+        errno = EBADF;             /* probes (F_GETFD/F_GETFL) skip it */
+        return -1;
+    }
     switch (cmd) {
     case F_GETFL: {
         int r = REAL(fcntl)(fd, F_GETFL);

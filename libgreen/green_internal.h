@@ -164,6 +164,7 @@ struct green__ctx {
     struct green__fdtab *fds;      /* descriptor watchers (fd.c) */
     struct green__waitq all_done;  /* green_run waiters */
     pid_t pid;                     /* detects fork */
+    bool libev_refork;             /* the next ev_run rebuilds libev's fds */
     struct green_thread *prev_for_asan; /* thread that switched to current */
     struct green_thread **theap;   /* park deadlines, min-heap (timer.c) */
     size_t theap_n, theap_cap;
@@ -314,5 +315,20 @@ GREEN_HIDDEN void green__locals_run_destructors(struct green_thread *t);
 extern __thread int green__bypass __attribute__((tls_model("initial-exec")));
 #define GREEN__BYPASS_BEGIN() (green__bypass++)
 #define GREEN__BYPASS_END()   (green__bypass--)
+
+/* Internal descriptors (the epoll fd, libev's async eventfd or pipe, the
+ * timerfd) are marked in hooks/fdstate.c's table, and the program's close,
+ * close_range, closefrom, dup2/dup3 and fcntl act as if they were not open.
+ * green__in_libev is non-zero while libev itself creates or closes its fds
+ * (ev_loop_new and ev_async_start in ctx_create, the first ev_run after a
+ * fork, ev_loop_destroy): those hooks then pass libev's calls through, and
+ * mark what libev makes: epoll_create/epoll_create1 (exported by the
+ * preload; the static core used by unit tests cannot see libev's call) and
+ * fcntl(F_SETFD) (libev's fd_intern on its async eventfd or pipe). libev's
+ * API names neither fd. dup2/dup3 onto an internal fd fail with EBUSY:
+ * libev cannot be re-pointed at another number (hooks/io.c). */
+extern __thread int green__in_libev __attribute__((tls_model("initial-exec")));
+GREEN_HIDDEN void green__fd_set_internal(int fd, bool on);
+GREEN_HIDDEN bool green__fd_is_internal(int fd);
 
 #endif /* GREEN_INTERNAL_H */

@@ -67,6 +67,7 @@
 
 __thread struct green__ctx *green__tls_ctx __attribute__((tls_model("initial-exec")));
 __thread int green__bypass __attribute__((tls_model("initial-exec")));
+__thread int green__in_libev __attribute__((tls_model("initial-exec")));
 
 static atomic_uint_fast64_t next_id = 1;
 
@@ -478,6 +479,19 @@ static int64_t hub_clock(struct green__ctx *c)
     return last;
 }
 
+/* ev_run, letting libev rebuild its descriptors after a fork (its epoll
+ * fd, async eventfd) through the hooks, which mark the new ones. */
+static int hub_poll(struct green__ctx *c, int flags)
+{
+    if (green__likely(!c->libev_refork))
+        return ev_run(c->loop, flags);
+    green__in_libev++;
+    int alive = ev_run(c->loop, flags);
+    green__in_libev--;
+    c->libev_refork = false;
+    return alive;
+}
+
 static void hub_main(void *arg)
 {
     struct green__ctx *c = arg;
@@ -489,7 +503,7 @@ static void hub_main(void *arg)
         if (c->runq_head) {
             if (now - c->last_poll >= POLL_INTERVAL_NS) {
                 c->last_poll = now;
-                alive = ev_run(c->loop, EVRUN_NOWAIT);
+                alive = hub_poll(c, EVRUN_NOWAIT);
             }
         } else {
             green__timers_arm(c);
@@ -499,7 +513,7 @@ static void hub_main(void *arg)
             bool hold_for_deadlines = c->theap_n > 0;
             if (hold_for_deadlines)
                 ev_ref(c->loop);
-            alive = ev_run(c->loop, EVRUN_ONCE);
+            alive = hub_poll(c, EVRUN_ONCE);
             if (hold_for_deadlines)
                 ev_unref(c->loop);
             c->last_poll = green_now();
@@ -608,10 +622,12 @@ static struct green__ctx *ctx_create(void)
     struct green__ctx *c = calloc(1, sizeof *c);
     if (!c)
         return NULL;
+    green__in_libev++;             /* libev's own fds: see green_internal.h */
     c->loop = ev_loop_new(EVBACKEND_EPOLL | EVFLAG_NOENV | EVFLAG_NOSIGMASK |
                           EVFLAG_NOINOTIFY);
     if (!c->loop)
         c->loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOENV | EVFLAG_NOSIGMASK);
+    green__in_libev--;
     if (!c->loop)
         goto fail;
     c->main = thread_alloc(c, "main");
@@ -635,7 +651,9 @@ static struct green__ctx *ctx_create(void)
         goto fail;
     ev_async_init(&c->async, async_cb);
     c->async.data = c;
+    green__in_libev++;   /* creates libev's eventfd; fd_intern marks it */
     ev_async_start(c->loop, &c->async);
+    green__in_libev--;
     ev_unref(c->loop);   /* see green__remote_expect */
     c->block_on_deadlock = green__block_on_deadlock;
     green__stack_install_overflow_handler();
@@ -648,8 +666,11 @@ fail:
         green__stack_put(&c->hub->stack);
     free(c->main);
     free(c->hub);
-    if (c->loop)
+    if (c->loop) {
+        green__in_libev++;         /* the close hook lets libev's fds go */
         ev_loop_destroy(c->loop);
+        green__in_libev--;
+    }
     free(c);
     return NULL;
 }
@@ -678,6 +699,7 @@ void green__after_fork_child(void)
     if (!c)
         return;
     ev_loop_fork(c->loop);
+    c->libev_refork = true;        /* hub_poll lets libev rebuild its fds */
     green__timers_after_fork(c);
     atomic_flag_clear(&c->remote_lock);
     c->remote_head = NULL;

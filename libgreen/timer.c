@@ -138,6 +138,7 @@ int green__timers_init(struct green__ctx *c)
     c->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
     if (c->tfd < 0)
         return errno;
+    green__fd_set_internal(c->tfd, true);   /* hidden from the program */
     c->tfd_armed = GREEN_FOREVER;
     ev_io_init(&c->tfd_w, timerfd_cb, c->tfd, EV_READ);
     c->tfd_w.data = c;
@@ -151,8 +152,10 @@ void green__timers_after_fork(struct green__ctx *c)
 {
     ev_ref(c->loop);
     ev_io_stop(c->loop, &c->tfd_w);
-    if (c->tfd >= 0)
+    if (c->tfd >= 0) {
+        green__fd_set_internal(c->tfd, false);   /* or close says EBADF */
         close(c->tfd);
+    }
     c->tfd = -1;
     if (green__timers_init(c) != 0)
         green__log("timerfd_create failed in a forked child: timeouts will not fire");

@@ -1151,3 +1151,60 @@ Test(hooks_io, a_pending_cancel_acts_when_read_is_entered_even_with_data_ready)
     green_hook_close(sv[0]);
     green_hook_close(sv[1]);
 }
+
+/* The hub's epoll fd: the eventpoll fd whose /proc fdinfo lists the hub's
+ * timerfd ("tfd: N"), -1 if none. */
+static int hub_epoll_fd(int tfd)
+{
+    for (int fd = 0; fd < 1024; fd++) {
+        char path[64], link[64] = "";
+        snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+        ssize_t n = readlink(path, link, sizeof link - 1);
+        if (n <= 0 || strncmp(link, "anon_inode:[eventpoll]", (size_t)n) != 0)
+            continue;
+        snprintf(path, sizeof path, "/proc/self/fdinfo/%d", fd);
+        FILE *f = fopen(path, "r");
+        char line[256];
+        int found = 0, t;
+        while (f && !found && fgets(line, sizeof line, f))
+            found = sscanf(line, "tfd: %d", &t) == 1 && t == tfd;
+        if (f)
+            fclose(f);
+        if (found)
+            return fd;
+    }
+    return -1;
+}
+
+Test(hooks_io, the_hubs_epoll_fd_and_timerfd_are_invisible_to_close_and_the_hub_keeps_working)
+{
+    cr_assert_eq(green_sleep(GREEN_MSEC(1)), 0);   /* the hub registered its fds */
+    int tfd = green__tls_ctx->tfd;
+    int ep = hub_epoll_fd(tfd);
+    cr_assert_geq(ep, 0, "no epoll fd lists the hub's timerfd %d", tfd);
+    cr_assert(green__fd_is_internal(tfd), "the core marks its timerfd");
+    /* Under the preload the epoll_create1 export marks libev's epoll fd;
+     * this static build's libev calls libc directly: mark it here. */
+    green__fd_set_internal(ep, true);
+    errno = 0;
+    cr_expect_eq(green_hook_close(ep), -1);
+    cr_expect_eq(errno, EBADF);
+    errno = 0;
+    cr_expect_eq(green_hook_close(tfd), -1);
+    cr_expect_eq(errno, EBADF);
+    errno = 0;
+    cr_expect_eq(green_hook_fcntl(ep, F_GETFD, NULL), -1);
+    cr_expect_eq(errno, EBADF);
+    cr_expect_eq(green_hook_close_range((unsigned)ep, (unsigned)ep, 0), 0);
+    errno = 0;
+    cr_expect_eq(green_hook_dup2(2, tfd), -1, "dup2 would replace the timerfd");
+    cr_expect_eq(errno, EBUSY);
+    cr_expect_geq(green__real.fcntl(ep, F_GETFD), 0, "the epoll fd was really closed");
+    cr_expect_geq(green__real.fcntl(tfd, F_GETFD), 0, "the timerfd was really closed");
+    cr_expect_eq(green_sleep(GREEN_MSEC(5)), 0);
+    int p[2];
+    cr_assert_eq(green_hook_pipe(p), 0);
+    read_parks_while_others_run(p);
+    green_hook_close(p[0]);
+    green_hook_close(p[1]);
+}

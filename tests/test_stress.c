@@ -501,18 +501,14 @@ Test(stress, sleeps_from_1_us_to_1_s_never_return_early, .timeout = 60)
 
 /* ------------------------------------------------------ known failures */
 
-/* KNOWN BUG, disabled so CI stays green. The daemon idiom "after fork,
- * close every descriptor from 3 up except the ones I use" also closes the
- * shim's own descriptors (libev's epoll fd, its eventfd and timerfd): the
- * hooked close lets them go, and the child's next park aborts in libev
- * ("ev_epoll.c: epoll_modify: Assertion ... invalid fd found in
- * epoll_ctl"), status 134. Natively the child works. A fix needs the close
- * hook (hooks/io.c) to refuse the hub's internal descriptors (EBADF, as if
- * they were not the program's) or the hub to rebuild its loop when they
- * go; neither is a one-line change. Reproduce:
+/* Formerly a known bug. The daemon idiom "after fork, close every
+ * descriptor from 3 up except the ones I use" used to close the shim's own
+ * descriptors (libev's epoll fd, its eventfd and timerfd) and the child's
+ * next park aborted in libev (status 134). The hooks now treat them as not
+ * open (close gives EBADF, see green_internal.h). Reproduce:
  *   LD_PRELOAD=libgreen.so tests/progs/stress/prog_faults closeall */
 Test(stress, a_forked_child_that_closes_every_inherited_descriptor_keeps_working,
-     .timeout = 30, .disabled = true)
+     .timeout = 30)
 {
     static struct child c;
     run_proved(&c, "prog_faults", (char *[]){ "closeall", NULL }, 20000);
