@@ -53,6 +53,9 @@ static const struct { const char *name; size_t size; } files[] = {
 #define NFILES (sizeof files / sizeof *files)
 
 static char dir[64];           /* the files served, and the clients' output */
+static pid_t servers[4];       /* servers running, killed by the fini if a
+                                  failed assertion left them behind (they
+                                  would hold meson's output pipe open) */
 
 static long long now_ms(void)
 {
@@ -93,6 +96,12 @@ static void make_files(void)
 
 static void remove_files(void)
 {
+    for (size_t k = 0; k < sizeof servers / sizeof *servers; k++)
+        if (servers[k] > 0) {
+            kill(servers[k], SIGKILL);
+            waitpid(servers[k], NULL, 0);
+            servers[k] = 0;
+        }
     if (!dir[0])
         return;
     DIR *d = opendir(dir);
@@ -251,6 +260,11 @@ static void server_start(struct server *s, bool preload, int latency_us)
     char *argv[] = { (char *)path, "--port", "0", "--static", dir,
                      "--latency-us", lat, NULL };
     s->pid = spawn(argv, preload, &s->out, NULL);
+    for (size_t k = 0; k < sizeof servers / sizeof *servers; k++)
+        if (servers[k] <= 0) {
+            servers[k] = s->pid;
+            break;
+        }
     char line[256];
     size_t len = 0;
     long long end = now_ms() + 10000;
@@ -272,6 +286,9 @@ static void server_start(struct server *s, bool preload, int latency_us)
 
 static void server_stop(struct server *s)
 {
+    for (size_t k = 0; k < sizeof servers / sizeof *servers; k++)
+        if (servers[k] == s->pid)
+            servers[k] = 0;
     kill(s->pid, SIGTERM);
     if (finish(s->pid, 5000) < 0)
         cr_log_warn("legacy_http had to be killed");
@@ -357,7 +374,45 @@ static void client_argv(const char *client, const char *url, const char *out,
     argv[k] = NULL;
 }
 
-/* Fetch /name from port with client into dir/out; returns its status. */
+/* Does the linker's record (files prefix.PID) bind some object's sym to
+ * libgreen.so? */
+static bool bound_to_libgreen(const char *prefix, const char *sym)
+{
+    char path[PATH_MAX + 256], line[1024], want[64];
+    snprintf(want, sizeof want, "normal symbol `%s'", sym);
+    char dname[PATH_MAX];
+    snprintf(dname, sizeof dname, "%s", prefix);
+    char *slash = strrchr(dname, '/');
+    cr_assert(slash);
+    *slash = 0;
+    const char *base = slash + 1;
+    DIR *d = opendir(dname);
+    cr_assert(d);
+    bool found = false;
+    struct dirent *e;
+    while (!found && (e = readdir(d))) {
+        if (strncmp(e->d_name, base, strlen(base)))
+            continue;
+        snprintf(path, sizeof path, "%s/%s", dname, e->d_name);
+        FILE *f = fopen(path, "r");
+        while (f && !found && fgets(line, sizeof line, f))
+            found = strstr(line, "binding file ") && strstr(line, "libgreen.so") &&
+                    strstr(line, want);
+        if (f)
+            fclose(f);
+    }
+    closedir(d);
+    return found;
+}
+
+/* The call every fetch of client makes: libcurl's recv, wget's read. */
+static const char *data_call(const char *client)
+{
+    return !strcmp(client, "curl") ? "recv" : "read";
+}
+
+/* Fetch /name from port with client into dir/out; returns its status. A
+ * preloaded run is checked to have bound its data call to libgreen.so. */
 static int fetch(const char *client, bool preload, int port, const char *name,
                  const char *out)
 {
@@ -365,7 +420,13 @@ static int fetch(const char *client, bool preload, int port, const char *name,
     snprintf(url, sizeof url, "http://127.0.0.1:%d/%s", port, name);
     snprintf(path, sizeof path, "%s/%s", dir, out);
     client_argv(client, url, path, argv);
-    return finish(spawn(argv, preload, NULL, NULL), 120000);
+    char prefix[PATH_MAX];
+    snprintf(prefix, sizeof prefix, "%s/ld-%s", dir, out);
+    int st = finish(spawn(argv, preload, NULL, preload ? prefix : NULL), 120000);
+    if (preload)
+        cr_assert(bound_to_libgreen(prefix, data_call(client)),
+                  "%s's %s did not bind to libgreen.so", client, data_call(client));
+    return st;
 }
 
 /* Fetch every file natively and preloaded from port; both must equal the
@@ -423,9 +484,13 @@ Test(preload_programs, curl_under_the_shim_is_green_and_fetches_the_same_bytes,
     server_start(&slow, false, 1500000);
     bool mapped;
     int epolls;
-    look_while_waiting("curl", true, slow.port, NULL, &mapped, &epolls);
+    char prefix[PATH_MAX];
+    snprintf(prefix, sizeof prefix, "%s/ld-curl", dir);
+    look_while_waiting("curl", true, slow.port, prefix, &mapped, &epolls);
     cr_assert(mapped, "libgreen.so is not mapped in the preloaded curl");
     cr_assert_geq(epolls, 1, "the preloaded curl waited without a hub (no epoll fd)");
+    cr_assert(bound_to_libgreen(prefix, "recv"), "libcurl's recv is not libgreen's");
+    cr_assert(bound_to_libgreen(prefix, "poll"), "libcurl's poll is not libgreen's");
     look_while_waiting("curl", false, slow.port, NULL, &mapped, &epolls);
     cr_assert(!mapped, "libgreen.so is mapped in the native curl");
     cr_assert_eq(epolls, 0, "the native curl has an epoll fd: the check proves nothing");
@@ -435,36 +500,6 @@ Test(preload_programs, curl_under_the_shim_is_green_and_fetches_the_same_bytes,
     server_start(&s, false, 0);
     fetch_all_both_ways("curl", s.port);
     server_stop(&s);
-}
-
-/* Does the linker's record (file prefix.PID) bind wget's sym to libgreen? */
-static bool bound_to_libgreen(const char *prefix, const char *sym)
-{
-    char path[PATH_MAX + 256], line[1024], want[64];
-    snprintf(want, sizeof want, "normal symbol `%s'", sym);
-    char dname[PATH_MAX];
-    snprintf(dname, sizeof dname, "%s", prefix);
-    char *slash = strrchr(dname, '/');
-    cr_assert(slash);
-    *slash = 0;
-    const char *base = slash + 1;
-    DIR *d = opendir(dname);
-    cr_assert(d);
-    bool found = false;
-    struct dirent *e;
-    while (!found && (e = readdir(d))) {
-        if (strncmp(e->d_name, base, strlen(base)))
-            continue;
-        snprintf(path, sizeof path, "%s/%s", dname, e->d_name);
-        FILE *f = fopen(path, "r");
-        while (f && !found && fgets(line, sizeof line, f))
-            found = strstr(line, "binding file wget") && strstr(line, "libgreen.so") &&
-                    strstr(line, want);
-        if (f)
-            fclose(f);
-    }
-    closedir(d);
-    return found;
 }
 
 Test(preload_programs, wget_under_the_shim_calls_libgreen_and_fetches_the_same_bytes,
