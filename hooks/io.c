@@ -927,8 +927,11 @@ static int connect_nb(int fd, const struct sockaddr *addr, socklen_t len, int64_
     while (errno == EAGAIN) {      /* AF_UNIX backlog full: retry shortly */
         if (deadline >= 0 && green_now() >= deadline)
             return -1;             /* errno EAGAIN, as the kernel says */
-        if (green_sleep(GREEN_MSEC(1)) != 0)
+        if (green_sleep(GREEN_MSEC(1)) != 0) {
+            if (errno == ECANCELED)
+                errno = green__cancel_point(ECANCELED);
             return -1;
+        }
         r = REAL(connect)(fd, addr, len);
         if (r == 0 || (errno != EINPROGRESS && errno != EAGAIN))
             return r;
