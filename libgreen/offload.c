@@ -39,12 +39,18 @@ struct job {
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
 static struct job *qhead, *qtail;
+static pthread_cond_t ready_cond = PTHREAD_COND_INITIALIZER;
 static int nworkers;               /* started */
+static int nready;                 /* reached their loop (see below) */
 static int wanted;                 /* 0 = not configured: use the setting */
 
 static void *worker_main(void *arg)
 {
     (void)arg;
+    pthread_mutex_lock(&lock);
+    nready++;
+    pthread_cond_broadcast(&ready_cond);
+    pthread_mutex_unlock(&lock);
     for (;;) {
         pthread_mutex_lock(&lock);
         while (!qhead)
@@ -85,18 +91,26 @@ static int start_workers_locked(void)
         int e = pthread_create(&tid, &a, worker_main, NULL);
         pthread_attr_destroy(&a);
         if (e)
-            return nworkers ? 0 : EAGAIN;
+            break;
         nworkers++;
     }
-    return 0;
+    /* The pool counts as started only once every worker has finished
+     * starting: a fork while a new thread is still inside libc's or a
+     * sanitizer's thread set-up (which takes allocator locks) would leave
+     * those locks held in the child forever. One wait, once per process. */
+    while (nready < nworkers)
+        pthread_cond_wait(&ready_cond, &lock);
+    return nworkers ? 0 : EAGAIN;
 }
 
 static void atfork_child(void)
 {
     pthread_mutex_init(&lock, NULL);
     pthread_cond_init(&cond, NULL);
+    pthread_cond_init(&ready_cond, NULL);
     qhead = qtail = NULL;
     nworkers = 0;
+    nready = 0;
 }
 
 int green_offload_set_workers(int n)
