@@ -284,6 +284,7 @@ GREEN_HIDDEN void green__dump_ctx(struct green__ctx *c, int fd);
 
 /* Settings read once from GREEN_* variables (settings.c). */
 GREEN_HIDDEN void green__init_settings(void);
+GREEN_HIDDEN void green__settings_once(void);
 extern bool green__block_on_deadlock;   /* shim: hang instead of EDEADLK */
 extern int green__offload_workers;      /* GREEN_WORKERS */
 GREEN_HIDDEN void green__register_atfork(void);

@@ -617,8 +617,7 @@ static void all_unlink(struct green__ctx *c, struct green_thread *t)
 
 static struct green__ctx *ctx_create(void)
 {
-    static pthread_once_t once = PTHREAD_ONCE_INIT;
-    pthread_once(&once, green__init_settings);
+    green__settings_once();
     struct green__ctx *c = calloc(1, sizeof *c);
     if (!c)
         return NULL;

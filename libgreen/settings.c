@@ -12,6 +12,7 @@
  */
 #define _GNU_SOURCE
 #include "green_internal.h"
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -86,6 +87,14 @@ void green__init_settings(void)
     atomic_store(&default_stack, st);
     read_int("GREEN_STACK_GUARD", 0, 1, &green__default_guard);
     read_int("GREEN_WORKERS", 1, 256, &green__offload_workers);
+}
+
+/* Read the settings once per process: from the preload constructor (so a
+ * bad value is reported at start) or from the first hub's creation. */
+void green__settings_once(void)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, green__init_settings);
 }
 
 int green_set_default_stack_size(size_t bytes)

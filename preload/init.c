@@ -123,6 +123,7 @@ static int env_int(const char *name, int lo, int hi, int def)
 __attribute__((constructor(101))) static void green_preload_init(void)
 {
     green__real_init();
+    green__settings_once();   /* GREEN_STACK_SIZE & co.: report bad values now */
     const char *pre = getenv("LD_PRELOAD");
     green__preloaded = pre && strstr(pre, "libgreen");
     unsigned def = GREEN_HOOK_DEFAULT | (green__preloaded ? GREEN_HOOK_THREAD : 0);

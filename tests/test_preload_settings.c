@@ -1,0 +1,159 @@
+/*
+ * test_preload_settings.c - the GREEN_* settings and the greenrun launcher,
+ * seen from outside: programs nobody here wrote (grep, sh) run as children
+ * with libgreen.so preloaded.
+ *
+ * A bad value must get one clear line on stderr naming the variable, and
+ * the default must be used; a good value must get no message. greenrun
+ * must set LD_PRELOAD to the library next to it and refuse unknown options.
+ */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+struct run {
+    int status;
+    char out[8192];
+    char err[8192];
+};
+
+/* Run argv with env additions (NAME=VALUE strings), collect both outputs. */
+static void run(struct run *r, char *const argv[], const char *const *env)
+{
+    int o[2], e[2];
+    cr_assert_eq(pipe(o), 0);
+    cr_assert_eq(pipe(e), 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        dup2(o[1], 1);
+        dup2(e[1], 2);
+        close(o[0]);
+        close(e[0]);
+        for (int i = 0; env && env[i]; i++)
+            putenv((char *)env[i]);
+        execvp(argv[0], argv);
+        _exit(127);
+    }
+    close(o[1]);
+    close(e[1]);
+    size_t no = 0, ne = 0;
+    ssize_t k;
+    while ((k = read(o[0], r->out + no, sizeof r->out - 1 - no)) > 0)
+        no += (size_t)k;
+    while ((k = read(e[0], r->err + ne, sizeof r->err - 1 - ne)) > 0)
+        ne += (size_t)k;
+    r->out[no] = r->err[ne] = 0;
+    close(o[0]);
+    close(e[0]);
+    cr_assert_eq(waitpid(pid, &r->status, 0), pid);
+}
+
+static const char *lib(void)
+{
+    const char *l = getenv("GREEN_LIB");
+    cr_assert(l, "GREEN_LIB is not set (run through meson test)");
+    if (getenv("GREEN_SANITIZED"))
+        cr_skip_test("sanitizer build: grep and sh are not instrumented and cannot "
+                     "load this libgreen.so; the plain build runs these checks");
+    return l;
+}
+
+/* grep under the shim with one extra variable, counting libgreen in its
+ * own maps. A program that neither forks nor starts threads: nothing in it
+ * creates a hub, so a message can only come from the start-up checks. */
+static void sh_with(struct run *r, const char *var)
+{
+    static char pre[4200];
+    snprintf(pre, sizeof pre, "LD_PRELOAD=%s", lib());
+    const char *env[] = { pre, var, NULL };
+    char *argv[] = { "grep", "-c", "libgreen", "/proc/self/maps", NULL };
+    run(r, argv, env);
+}
+
+Test(settings, the_library_is_really_preloaded_into_the_child)
+{
+    struct run r;
+    sh_with(&r, "GREEN_LOG_LEVEL=1");
+    cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+    cr_assert_gt(atoi(r.out), 0, "libgreen.so is not mapped in the child: %s", r.out);
+}
+
+Test(settings, every_bad_value_is_named_on_stderr_and_the_run_goes_on)
+{
+    static const char *const bad[][2] = {
+        { "GREEN_STACK_SIZE=abc", "GREEN_STACK_SIZE=\"abc\"" },
+        { "GREEN_STACK_SIZE=1K", "GREEN_STACK_SIZE=\"1K\"" },
+        { "GREEN_STACK_GUARD=7", "GREEN_STACK_GUARD=\"7\"" },
+        { "GREEN_WORKERS=0", "GREEN_WORKERS=\"0\"" },
+        { "GREEN_HOOKS=io,bogus", "unknown family \"bogus\"" },
+        { "GREEN_LOG_LEVEL=9", "GREEN_LOG_LEVEL=\"9\"" },
+        { "GREEN_MONITOR_MS=-5", "GREEN_MONITOR_MS=\"-5\"" },
+        { "GREEN_DUMP_SIGNAL=NOPE", "GREEN_DUMP_SIGNAL=\"NOPE\"" },
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        struct run r;
+        sh_with(&r, bad[i][0]);
+        cr_expect_eq(r.status, 0, "%s: the program did not run normally: %s",
+                     bad[i][0], r.err);
+        cr_expect(strstr(r.err, "libgreen: ") && strstr(r.err, bad[i][1]),
+                  "%s: no message naming it; stderr: [%s]", bad[i][0], r.err);
+        cr_expect_gt(atoi(r.out), 0, "%s: libgreen.so not mapped", bad[i][0]);
+    }
+}
+
+Test(settings, good_values_get_no_message)
+{
+    static const char *const good[] = {
+        "GREEN_STACK_SIZE=64K", "GREEN_STACK_GUARD=0", "GREEN_WORKERS=8",
+        "GREEN_HOOKS=-thread", "GREEN_HOOKS=io,sleep", "GREEN_LOG_LEVEL=2",
+        "GREEN_DUMP_SIGNAL=USR2",
+    };
+    for (size_t i = 0; i < sizeof good / sizeof *good; i++) {
+        struct run r;
+        sh_with(&r, good[i]);
+        cr_expect_eq(r.status, 0, "%s: %s", good[i], r.err);
+        cr_expect(!strstr(r.err, "libgreen"), "%s: unexpected message: %s", good[i], r.err);
+    }
+}
+
+static const char *greenrun(void)
+{
+    static char path[4200];
+    snprintf(path, sizeof path, "%s", lib());
+    char *d = dirname(path);
+    static char g[4300];
+    snprintf(g, sizeof g, "%s/greenrun", d);
+    cr_assert_eq(access(g, X_OK), 0, "%s is not executable", g);
+    return g;
+}
+
+Test(settings, greenrun_preloads_the_library_next_to_it_and_sets_variables)
+{
+    struct run r;
+    char *argv[] = { (char *)greenrun(), "-s", "128K", "-w", "3", "--",
+                     "sh", "-c", "echo \"$LD_PRELOAD|$GREEN_STACK_SIZE|$GREEN_WORKERS\"; "
+                     "grep -c libgreen /proc/$$/maps", NULL };
+    const char *env[] = { "LD_PRELOAD=", "GREEN_LIB=", NULL };   /* no override */
+    run(&r, argv, env);
+    cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+    cr_expect(strstr(r.out, "libgreen.so|128K|3"), "output: %s", r.out);
+    char *nl = strchr(r.out, '\n');
+    cr_assert(nl);
+    cr_expect_gt(atoi(nl + 1), 0, "libgreen.so not mapped: %s", r.out);
+}
+
+Test(settings, greenrun_refuses_an_unknown_option_with_status_2)
+{
+    struct run r;
+    char *argv[] = { (char *)greenrun(), "--bogus", "true", NULL };
+    run(&r, argv, NULL);
+    cr_expect(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 2, "status %d", r.status);
+    cr_expect(strstr(r.err, "unknown option --bogus"), "stderr: %s", r.err);
+}
