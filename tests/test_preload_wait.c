@@ -19,76 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
-/* Output and exit status of one child run. */
-struct run {
-    char out[1 << 14];
-    int status;            /* exit code, or -1 if it did not exit normally */
-};
-
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Run $GREEN_PROGS/sub/prog args..., under the shim or not, for at most
- * limit_ms; the child is killed past that. */
-static void run_prog(struct run *r, bool preload, const char *sub, const char *prog,
-                     const char *a1, const char *a2, int limit_ms)
-{
-    const char *dir = getenv("GREEN_PROGS"), *lib = getenv("GREEN_LIB");
-    cr_assert(dir && lib, "GREEN_PROGS and GREEN_LIB must be set (run through meson test)");
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s/%s", dir, sub, prog);
-    int p[2];
-    cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
-    fflush(NULL);
-    pid_t pid = fork();
-    cr_assert_geq(pid, 0);
-    if (pid == 0) {
-        dup2(p[1], 1);
-        if (preload)
-            setenv("LD_PRELOAD", lib, 1);
-        else
-            unsetenv("LD_PRELOAD");
-        execl(path, path, a1, a2, (char *)NULL);
-        _exit(127);
-    }
-    close(p[1]);
-    size_t len = 0;
-    long long end = now_ms() + limit_ms;
-    for (;;) {
-        long long left = end - now_ms();
-        struct pollfd pf = { .fd = p[0], .events = POLLIN };
-        if (left <= 0 || poll(&pf, 1, (int)left) <= 0) {
-            kill(pid, SIGKILL);
-            break;
-        }
-        ssize_t k = read(p[0], r->out + len, sizeof r->out - 1 - len);
-        if (k <= 0)
-            break;
-        len += (size_t)k;
-    }
-    r->out[len] = 0;
-    close(p[0]);
-    int st = 0;
-    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-        ;
-    r->status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-/* Value of "key=" in the child's output; fails the test when missing. */
-static long kv(const struct run *r, const char *key)
-{
-    char pat[64];
-    snprintf(pat, sizeof pat, "%s=", key);
-    const char *s = r->out;
-    while ((s = strstr(s, pat)) && s != r->out && s[-1] != '\n')
-        s++;
-    cr_assert(s, "no %s in the child's output:\n%s", key, r->out);
-    return strtol(s + strlen(pat), NULL, 10);
-}
+#include "child_run.h"
 
 Test(preload_wait, a_thousand_pthreads_sleeping_100_ms_finish_together)
 {
