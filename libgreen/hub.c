@@ -25,6 +25,8 @@
  * deadline is pending the hub reads it only every clock_every-th turn:
  * clock_every doubles (up to 16) while turns are shorter than 1 us and
  * drops back to 1 after a longer one, which keeps the bound near 50 us.
+ * A hub turn that would not read the clock (and so could expire and poll
+ * nothing) is taken by schedule() itself, without the two switches.
  *
  * Invariants.
  *  - The hub is running, on the run queue (hub_queued), or idle-suspended
@@ -70,6 +72,7 @@ __thread int green__bypass __attribute__((tls_model("initial-exec")));
 __thread int green__in_libev __attribute__((tls_model("initial-exec")));
 
 static atomic_uint_fast64_t next_id = 1;
+
 
 /* ---------------------------------------------------------------- logging */
 
@@ -276,10 +279,24 @@ static void switch_to(struct green__ctx *c, struct green_thread *next)
     after_switch(self);
 }
 
+/* The hub's clock-reading period (hub_clock): turns left before it reads
+ * the clock again, the current period, and the last reading. */
+static __thread int64_t hub_last;
+static __thread unsigned hub_skip, hub_every = 1;
+
 /* Give the CPU to the next runnable thread, or to the hub. */
 static void schedule(struct green__ctx *c)
 {
     struct green_thread *next = runq_pop(c);
+    if (next == c->hub && c->runq_head && !c->theap_n && hub_skip > 0) {
+        /* A hub turn that would read no clock, expire no deadline and
+         * poll nothing (see hub_clock) is only two switches: take it here
+         * without switching. The hub keeps its place at the tail. */
+        hub_skip--;
+        runq_push(c, next);
+        c->hub_queued = true;
+        next = runq_pop(c);
+    }
     if (!next)
         next = c->hub;
     switch_to(c, next);
@@ -463,20 +480,18 @@ static void deadlock(struct green__ctx *c)
 /* The hub's view of the time for this turn (see the essay on fairness). */
 static int64_t hub_clock(struct green__ctx *c)
 {
-    static __thread int64_t last;           /* last clock read */
-    static __thread unsigned skip, every = 1;   /* turns left, period */
-    if (c->theap_n || !c->runq_head || skip == 0) {
+    if (c->theap_n || !c->runq_head || hub_skip == 0) {
         int64_t now = green_now();
-        if (now - last < (int64_t)every * 1000)
-            every = every < 16 ? every * 2 : 16;
+        if (now - hub_last < (int64_t)hub_every * 1000)
+            hub_every = hub_every < 16 ? hub_every * 2 : 16;
         else
-            every = 1;
-        skip = every - 1;
-        last = now;
+            hub_every = 1;
+        hub_skip = hub_every - 1;
+        hub_last = now;
         return now;
     }
-    skip--;
-    return last;
+    hub_skip--;
+    return hub_last;
 }
 
 /* ev_run, letting libev rebuild its descriptors after a fork (its epoll
