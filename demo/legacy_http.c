@@ -49,6 +49,7 @@
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
@@ -76,11 +77,13 @@ struct request {
     int chunked;          /* Transfer-Encoding: chunked was given */
     size_t head_len;      /* bytes up to and including the blank line */
     size_t body_len;      /* Content-Length, 0 when absent */
+    int clen_seen;        /* a Content-Length header was given */
 };
 
 /* Per-connection state: the socket and the bytes read but not yet parsed. */
 struct conn {
     int fd;
+    int peer_closed;             /* read returned 0 or failed */
     size_t len;
     char buf[REQ_BUF_SIZE + 1];  /* +1 keeps a NUL after the data */
 };
@@ -110,6 +113,8 @@ static ssize_t conn_fill(struct conn *c)
         ssize_t n = read(c->fd, c->buf + c->len, REQ_BUF_SIZE - c->len);
         if (n < 0 && errno == EINTR)
             continue;
+        if (n <= 0)
+            c->peer_closed = 1;
         if (n > 0) {
             c->len += (size_t)n;
             c->buf[c->len] = '\0';
@@ -204,7 +209,10 @@ static int parse_header(const char *p, const char *eol, struct request *r)
         unsigned long long n = strtoull(v, &e, 10);
         if (e == v || errno || n > MAX_BODY_SIZE)
             return -1;
+        if (r->clen_seen && r->body_len != (size_t)n)
+            return -1;   /* conflicting lengths: request smuggling, refuse */
         r->body_len = (size_t)n;
+        r->clen_seen = 1;
     } else if (header_is(p, eol, "Transfer-Encoding", &v)) {
         r->chunked = value_has(v, eol, "chunked");
     }
@@ -400,11 +408,32 @@ static void serve_connection(struct conn *c)
     }
 }
 
+/* We close first (Connection: close, an error): closing a socket with
+ * unread input makes the kernel send a reset, which can destroy the answer
+ * before the client has read it. Shut down our side and read until the
+ * client closes (at most 1 s and 1 MiB), as HTTP servers do. */
+static void lingering_close(struct conn *c)
+{
+    struct timeval tv = { .tv_sec = 1 };
+    shutdown(c->fd, SHUT_WR);
+    setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    for (size_t total = 0; total < (1u << 20);) {
+        ssize_t n = read(c->fd, c->buf, REQ_BUF_SIZE);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        total += (size_t)n;
+    }
+}
+
 /* Thread body: own the connection from accept to close. */
 static void *connection_thread(void *arg)
 {
     struct conn *c = arg;
     serve_connection(c);
+    if (!c->peer_closed)
+        lingering_close(c);
     close(c->fd);
     free(c);
     return NULL;
@@ -448,6 +477,7 @@ static void spawn_connection(int fd)
     if (c) {
         c->fd = fd;
         c->len = 0;
+        c->peer_closed = 0;
         c->buf[0] = '\0';
         pthread_attr_init(&attr);
         pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
