@@ -1,0 +1,4 @@
+/*
+ * cases_io.c - differential cases of the io family (see diff.h).
+ */
+#include "diff.h"

@@ -1,0 +1,195 @@
+/*
+ * diffcases.c - the driver of the differential suite (see diff.h).
+ *
+ *   diffcases list                 every case name, one a line
+ *   diffcases run CASE main        run CASE on the main thread
+ *   diffcases run CASE thread      run CASE in a pthread that main joins
+ *   diffcases probe                where read and pthread_create resolve
+ *                                  ("libc" or "libgreen"): the runner's
+ *                                  proof that the shim is in charge
+ *
+ * A run prints "begin", the case's lines, then "end"; the runner adds how
+ * the process ended. Plain C and pthreads: never linked to libgreen.
+ */
+#define _GNU_SOURCE
+#include "diff.h"
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define MAX_CASES 2048
+
+struct dcase {
+    const char *family, *name;
+    diff_fn fn;
+};
+
+static struct dcase cases[MAX_CASES];
+static int ncases;
+int diff_in_thread;
+
+void diff_register(const char *family, const char *name, diff_fn fn)
+{
+    if (ncases == MAX_CASES) {
+        static const char m[] = "diffcases: too many cases\n";
+        syscall(SYS_write, 2, m, sizeof m - 1);
+        _exit(3);
+    }
+    cases[ncases++] = (struct dcase){ family, name, fn };
+}
+
+static void raw_write_all(const char *p, size_t n)
+{
+    while (n > 0) {
+        long k = syscall(SYS_write, 1, p, n);
+        if (k <= 0) {
+            if (k < 0 && errno == EINTR)
+                continue;
+            return;
+        }
+        p += k;
+        n -= (size_t)k;
+    }
+}
+
+void diff_out(const char *fmt, ...)
+{
+    int saved = errno;
+    char buf[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf, sizeof buf - 1, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        n = 0;
+    if (n > (int)sizeof buf - 2)
+        n = (int)sizeof buf - 2;
+    buf[n++] = '\n';
+    raw_write_all(buf, (size_t)n);
+    errno = saved;
+}
+
+const char *diff_errname(int e)
+{
+    static __thread char num[16];
+    if (e == 0)
+        return "0";
+    const char *s = strerrorname_np(e);
+    if (s)
+        return s;
+    snprintf(num, sizeof num, "%d", e);
+    return num;
+}
+
+void diff_ret(const char *label, long ret, int err)
+{
+    diff_out("%s: ret=%ld errno=%s", label, ret, diff_errname(err));
+}
+
+int64_t diff_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+void diff_took(const char *label, int64_t t0, int lo_ms, int hi_ms)
+{
+    int64_t ms = (diff_now() - t0) / 1000000;
+    diff_out("%s: took %s", label, ms < lo_ms ? "short" : ms > hi_ms ? "long" : "ok");
+}
+
+void diff_nonblock(const char *label, int fd)
+{
+    int saved = errno;
+    long fl = syscall(SYS_fcntl, fd, F_GETFL);
+    if (fl < 0)
+        diff_out("%s: nonblock=? errno=%s", label, diff_errname(errno));
+    else
+        diff_out("%s: nonblock=%d", label, (fl & O_NONBLOCK) ? 1 : 0);
+    errno = saved;
+}
+
+void diff_raw_sleep_ms(int ms)
+{
+    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
+    while (syscall(SYS_nanosleep, &ts, &ts) < 0 && errno == EINTR)
+        ;
+}
+
+static const char *where(const char *sym)
+{
+    Dl_info info;
+    void *p = dlsym(RTLD_DEFAULT, sym);
+    if (!p || !dladdr(p, &info) || !info.dli_fname)
+        return "unknown";
+    if (strstr(info.dli_fname, "libgreen"))
+        return "libgreen";
+    if (strstr(info.dli_fname, "libc.so") || strstr(info.dli_fname, "libpthread"))
+        return "libc";
+    return "other";
+}
+
+static sigset_t orig_mask;
+
+static void *thread_main(void *arg)
+{
+    pthread_sigmask(SIG_SETMASK, &orig_mask, NULL);
+    ((struct dcase *)arg)->fn();
+    return NULL;
+}
+
+static int run(const struct dcase *c, const char *mode)
+{
+    diff_out("begin");
+    if (strcmp(mode, "main") == 0) {
+        c->fn();
+    } else if (strcmp(mode, "thread") == 0) {
+        diff_in_thread = 1;
+        sigset_t all;
+        sigfillset(&all);
+        pthread_sigmask(SIG_BLOCK, &all, &orig_mask);
+        pthread_t t;
+        int r = pthread_create(&t, NULL, thread_main, (void *)c);
+        if (r != 0) {
+            diff_out("pthread_create failed: %s", diff_errname(r));
+            return 2;
+        }
+        pthread_join(t, NULL);
+    } else {
+        fprintf(stderr, "diffcases: mode is main or thread, not %s\n", mode);
+        return 2;
+    }
+    diff_out("end");
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc >= 2 && strcmp(argv[1], "list") == 0) {
+        for (int i = 0; i < ncases; i++)
+            diff_out("%s.%s", cases[i].family, cases[i].name);
+        return 0;
+    }
+    if (argc >= 2 && strcmp(argv[1], "probe") == 0) {
+        diff_out("read=%s pthread_create=%s", where("read"), where("pthread_create"));
+        return 0;
+    }
+    if (argc == 4 && strcmp(argv[1], "run") == 0) {
+        for (int i = 0; i < ncases; i++) {
+            char full[256];
+            snprintf(full, sizeof full, "%s.%s", cases[i].family, cases[i].name);
+            if (strcmp(full, argv[2]) == 0)
+                return run(&cases[i], argv[3]);
+        }
+        fprintf(stderr, "diffcases: no case %s\n", argv[2]);
+        return 2;
+    }
+    fprintf(stderr, "usage: diffcases list | probe | run CASE main|thread\n");
+    return 2;
+}
