@@ -18,6 +18,17 @@
 # need). A stripped libgreen has neither: build with -g (meson's default
 # debugoptimized does).
 #
+# Without debug info (--buildtype=release, a stripped package) the struct
+# layouts are unknown, so `info green` falls back to the one exported
+# entry point that walks them: it calls green_dump(fd) in the live inferior,
+# on each OS thread it lists, into a memfd that we read back through
+# /proc/PID/fd (no malloc in the inferior: the memfd's name is an empty
+# string, any NUL byte of green_dump's own code; the other threads stay
+# stopped: scheduler-locking is on for the call). `green bt` needs a parked
+# thread's saved stack pointer, which green_dump does not print: it says
+# so and asks for debug info. A core file without debug info gets that
+# message for both commands.
+#
 # How `green bt` works. A parked green thread is not an OS thread: gdb
 # knows nothing about its stack. Its saved stack pointer (thread->sp)
 # points at the frame green__ctx_switch pushed (libgreen/arch/x86_64.S:
@@ -34,6 +45,7 @@
 # unwinder/sniffer plugin (gdb cannot splice a second stack into one
 # thread's frame chain).
 
+import re
 import struct
 import time
 
@@ -73,14 +85,39 @@ def _short(value, prefix):
     return s[len(prefix):].lower() if s.startswith(prefix) else s
 
 
+def _has_debug_info():
+    """True when gdb knows libgreen's structures (DWARF of libgreen)."""
+    try:
+        gdb.lookup_type("struct green__ctx")
+        return True
+    except gdb.error:
+        return False
+
+
+def _has_symbol(name):
+    try:
+        gdb.parse_and_eval("&" + name)
+        return True
+    except gdb.error:
+        return False
+
+
+_NO_DEBUG = ("libgreen was built without debug info (e.g. --buildtype=release "
+             "or a stripped package): %s needs it; build libgreen with -g "
+             "(meson's default buildtype debugoptimized does)")
+
+
 def _slots():
     """Yield (tid, ctx) for every recorded hub whose OS thread is alive."""
     try:
         n = int(gdb.parse_and_eval("green__ctx_nslots"))
         arr = gdb.parse_and_eval("green__ctx_slots")
+        arr[0]["tid"]
     except gdb.error:
+        if _has_symbol("green_dump"):
+            raise gdb.GdbError("libgreen: " + _NO_DEBUG % "this command")
         raise gdb.GdbError("libgreen: no green__ctx_slots here: libgreen is "
-                           "not loaded yet, or was built without debug info")
+                           "not loaded yet")
     live = {t.ptid[1] for t in gdb.selected_inferior().threads()}
     for i in range(min(n, _SLOTS_MAX)):
         tid = int(arr[i]["tid"])
@@ -152,8 +189,86 @@ def _selected_lwp():
     return th.ptid[1] if th else None
 
 
+_DUMP_LINE = re.compile(
+    r"^\s+(\d+)\s+(.*?)\s+(new|runnable|running|parked|done)\b\s*(.*)$")
+_MFD_CLOEXEC = 1
+
+
+def _call_locked(expr):
+    """Evaluate expr (an inferior call) with the other threads kept stopped."""
+    old = gdb.parameter("scheduler-locking")
+    gdb.execute("set scheduler-locking on", to_string=True)
+    try:
+        return gdb.parse_and_eval(expr)
+    finally:
+        gdb.execute("set scheduler-locking %s" % old, to_string=True)
+
+
+def _green_dump_text():
+    """Run green_dump() on the selected OS thread into a memfd; its text."""
+    inf = gdb.selected_inferior()
+    addr = int(gdb.parse_and_eval("(unsigned long)&green_dump"))
+    nul = bytes(inf.read_memory(addr, 256)).find(b"\0")
+    if nul < 0:
+        raise gdb.GdbError("libgreen: no NUL byte for a memfd name")
+    fd = int(_call_locked("(int)memfd_create((const char *)%d, %d)" %
+                          (addr + nul, _MFD_CLOEXEC)))
+    if fd < 0:
+        raise gdb.GdbError("libgreen: memfd_create failed in the inferior")
+    try:
+        _call_locked("((void (*)(int))green_dump)(%d)" % fd)
+        with open("/proc/%d/fd/%d" % (inf.pid, fd), "rb") as f:
+            return f.read().decode(errors="replace")
+    finally:
+        _call_locked("(int)close(%d)" % fd)
+
+
+def _info_green_from_dump(want_all):
+    if not _is_live():
+        raise gdb.GdbError("libgreen: " + _NO_DEBUG % "info green on a core "
+                           "file")
+    if not _has_symbol("green_dump"):
+        raise gdb.GdbError("libgreen: no green_dump here: libgreen is not "
+                           "loaded yet")
+    before = gdb.selected_thread()
+    threads = (sorted(gdb.selected_inferior().threads(), key=lambda t: t.num)
+               if want_all else [before])
+    shown = 0
+    try:
+        for th in threads:
+            th.switch()
+            gdb.newest_frame().select()
+            text = _green_dump_text()
+            if "no green threads on this OS thread" in text:
+                continue
+            shown += 1
+            lines = text.splitlines()
+            print("Green threads of OS thread LWP %d (no debug info: from "
+                  "green_dump):" % th.ptid[1])
+            print("%6s  %-20s %-8s %s" % ("ID", "NAME", "STATE", "WAITS ON"))
+            for line in lines:
+                m = _DUMP_LINE.match(line)
+                if m:
+                    rest = m.group(4)
+                    print("%6d  %-20s %-8s%s" % (int(m.group(1)), m.group(2),
+                                                 m.group(3),
+                                                 (" " + rest) if rest else ""))
+                elif not line.startswith("libgreen: green threads of"):
+                    print(line)
+    finally:
+        if before is not None and before.is_valid():
+            before.switch()
+    if not shown:
+        print("No green threads on %s." %
+              ("any OS thread" if want_all
+               else "OS thread LWP %s (try `info green all`)" % before.ptid[1]))
+
+
 def info_green(arg):
     want_all = arg.strip() == "all"
+    if not _has_debug_info():
+        _info_green_from_dump(want_all)
+        return
     lwp = _selected_lwp()
     now = _now()
     shown = 0
@@ -266,6 +381,10 @@ def green_bt(arg):
     argv = arg.split(None, 1)
     if not argv:
         raise gdb.GdbError("usage: green bt ID|all [bt arguments]")
+    if not _has_debug_info() and _has_symbol("green_dump"):
+        raise gdb.GdbError("libgreen: " + _NO_DEBUG % "green bt (a parked "
+                           "thread's saved registers are found through "
+                           "libgreen's structures)")
     bt_args = argv[1] if len(argv) > 1 else ""
     if argv[0] == "all":
         _bt_all(bt_args)
