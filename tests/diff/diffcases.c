@@ -122,16 +122,19 @@ void diff_raw_sleep_ms(int ms)
         ;
 }
 
-static const char *where(const char *sym)
+/* Which object defines the function the program calls (its own GOT
+ * entry, as resolved by the loader for it). */
+static const char *where(void *p)
 {
     Dl_info info;
-    void *p = dlsym(RTLD_DEFAULT, sym);
     if (!p || !dladdr(p, &info) || !info.dli_fname)
         return "unknown";
     if (strstr(info.dli_fname, "libgreen"))
         return "libgreen";
     if (strstr(info.dli_fname, "libc.so") || strstr(info.dli_fname, "libpthread"))
         return "libc";
+    if (strstr(info.dli_fname, "libasan") || strstr(info.dli_fname, "libubsan"))
+        return "sanitizer";
     return "other";
 }
 
@@ -177,7 +180,8 @@ int main(int argc, char **argv)
         return 0;
     }
     if (argc >= 2 && strcmp(argv[1], "probe") == 0) {
-        diff_out("read=%s pthread_create=%s", where("read"), where("pthread_create"));
+        diff_out("read=%s pthread_create=%s", where((void *)read),
+                 where((void *)pthread_create));
         return 0;
     }
     if (argc == 4 && strcmp(argv[1], "run") == 0) {
