@@ -25,13 +25,38 @@
  *    and starts again.
  *  - The non-socket path does not use the table at all: it asks the kernel
  *    (poll with timeout 0, F_GETFL when not ready).
- *  - What remains trusted: the program's O_NONBLOCK for sockets and the
- *    socket timeouts; every hooked creation resets them, so a wrong value
- *    needs an fd closed AND reopened by paths no hook sees, then read with
- *    a hooked call. Sockets received with SCM_RIGHTS are reset by recvmsg.
+ *  - Nothing about the open file description is trusted. O_NONBLOCK and
+ *    SO_RCVTIMEO/SO_SNDTIMEO belong to the description, which a dup, a
+ *    forked child, an exec'd child or an SCM_RIGHTS peer may change at any
+ *    time where no hook of this process sees it. green__fdstate_get reads
+ *    them from the kernel (F_GETFL, then the two timeouts when the socket
+ *    is blocking) every time it is called, and it is only called on slow
+ *    paths: after a non-blocking attempt said EAGAIN, before parking. The
+ *    fast path (a ready read or write) stays one syscall and reads no
+ *    flag. Measured with strace -c on a ping-pong over a socketpair: one
+ *    recv per ready read; a read that has to wait costs recv(EAGAIN) +
+ *    fcntl + 2 getsockopt + the retry (+ the hub's amortised epoll_wait).
+ *  - libgreen never leaves O_NONBLOCK on a description (io.c), so the
+ *    kernel's F_GETFL is the program's own view. The one exception is a
+ *    blocking connect in progress (io.c sets the flag for the duration of
+ *    the call): B_OURNB marks that window, and only then does the entry's
+ *    B_USERNB stand for the program's wish.
+ *
+ * Internal descriptors (each hub's epoll fd, libev's async eventfd, the
+ * timerfd) are moved out of the program's way as they are made
+ * (green__fd_hide): F_DUPFD_CLOEXEC from a base near the top of
+ * RLIMIT_NOFILE (capped at 1024, so a process with a huge limit does not
+ * pay for a huge kernel fd table), so the program's socket()/open() get
+ * the lowest free number as POSIX says and dup2(fd, 3) works. They stay
+ * where they are if the program later raises or lowers the limit: the
+ * kernel keeps descriptors above a lowered limit working, and with a
+ * raised one they are a few numbers the program would only meet after
+ * opening about a thousand files.
  *
  * Rejected: an fstat per call to validate (one more syscall on the fast
- * path); storing the state in libgreen/fd.c's per-ctx slots (those belong
+ * path); caching the flags per fd number (a flag set through a dup or by
+ * another process was never seen: a read on the original blocked forever
+ * where Linux said EAGAIN, or ignored a timeout); storing the state in libgreen/fd.c's per-ctx slots (those belong
  * to one hub, while descriptors and their flags belong to the process).
  */
 #define _GNU_SOURCE
@@ -40,7 +65,9 @@
 #include <fcntl.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define REAL(f) (green__likely(green__real.f != NULL) ? green__real.f \
                                                       : (green__real_init(), green__real.f))
@@ -150,34 +177,40 @@ static int64_t sock_timeo(int fd, int opt)
     return (int64_t)tv.tv_sec * 1000000000 + (int64_t)tv.tv_usec * 1000;
 }
 
-/* Fill in what i lacks, asking the kernel. Leaves i alone if fd is bad. */
-static void learn(int fd, struct green__fdinfo *i)
+/* Learn the kind of fd once. Leaves i alone if fd is bad. */
+static void learn_kind(int fd, struct green__fdinfo *i)
 {
-    if (i->kind == GREEN_FD_UNKNOWN) {
-        i->kind = kind_of(fd);
-        if (i->kind == GREEN_FD_UNKNOWN)
-            return;                /* EBADF: let the real call say so */
-    }
-    if (!i->known) {
-        int fl = REAL(fcntl)(fd, F_GETFL);
-        if (fl < 0)
-            return;
-        if (!i->our_nonblock)
-            i->user_nonblock = fl & O_NONBLOCK;
-        if (i->kind == GREEN_FD_SOCKET) {
-            i->rcvtimeo = sock_timeo(fd, SO_RCVTIMEO);
-            i->sndtimeo = sock_timeo(fd, SO_SNDTIMEO);
-        }
-        i->known = true;
-    }
+    i->kind = kind_of(fd);
+    if (i->kind == GREEN_FD_UNKNOWN)
+        return;                    /* EBADF: let the real call say so */
+    i->known = true;
     green__fdstate_set(fd, i);
+}
+
+/* The description's state as the kernel has it now (see the essay):
+ * O_NONBLOCK, and for a blocking socket its two timeouts. While a connect
+ * of ours holds O_NONBLOCK (B_OURNB), the program's wish is the entry's. */
+static void kernel_view(int fd, struct green__fdinfo *i)
+{
+    int fl = REAL(fcntl)(fd, F_GETFL);
+    if (fl < 0)
+        return;                    /* EBADF: let the real call say so */
+    if (!i->our_nonblock)
+        i->user_nonblock = fl & O_NONBLOCK;
+    i->rcvtimeo = i->sndtimeo = 0;
+    if (!i->user_nonblock) {
+        i->rcvtimeo = sock_timeo(fd, SO_RCVTIMEO);
+        i->sndtimeo = sock_timeo(fd, SO_SNDTIMEO);
+    }
 }
 
 struct green__fdinfo green__fdstate_get(int fd)
 {
     struct green__fdinfo i = green__fdstate_peek(fd);
     if (green__unlikely(i.kind == GREEN_FD_UNKNOWN || !i.known))
-        learn(fd, &i);
+        learn_kind(fd, &i);
+    if (i.kind == GREEN_FD_SOCKET)
+        kernel_view(fd, &i);
     return i;
 }
 
@@ -271,4 +304,32 @@ bool green__fd_is_internal(int fd)
 {
     struct entry *e = entry_at(fd, false);
     return e && (atomic_load_explicit(&e->bits, memory_order_relaxed) & B_INTERNAL);
+}
+
+/* The base number for internal descriptors (see the essay). */
+static int hide_base(void)
+{
+    struct rlimit rl;
+    rlim_t lim = 1024;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < lim)
+        lim = rl.rlim_cur;
+    return lim > 128 ? (int)lim - 64 : (int)lim / 2;
+}
+
+int green__fd_hide(int fd)
+{
+    if (fd < 0)
+        return fd;
+    int base = hide_base();
+    if (fd < base) {
+        int high = REAL(fcntl)(fd, F_DUPFD_CLOEXEC, base);
+        if (high >= 0) {
+            REAL(close)(fd);
+            green__fdstate_reset(fd);
+            fd = high;
+        }                          /* EMFILE: keep the low number */
+    }
+    green__fdstate_reset(fd);
+    green__fd_set_internal(fd, true);
+    return fd;
 }
