@@ -309,7 +309,7 @@ static bool is_stream(int fd)
 /* The receive slow path: the first try said EAGAIN. May switch. */
 static ssize_t recv_wait(const struct sockop *o)
 {
-    struct green__fdinfo i = green__fdstate_get(o->fd);
+    struct green__fdinfo i = green__fdstate_view(o->fd, GREEN_VIEW_RCVTIMEO);
     if (i.user_nonblock) {
         errno = EAGAIN;            /* the program's own non-blocking socket */
         return -1;
@@ -328,7 +328,7 @@ static ssize_t recv_wait(const struct sockop *o)
  * of the buffer until it is full, EOF, an error or the timeout. */
 static ssize_t recv_waitall(struct sockop *o, size_t got)
 {
-    if (!is_stream(o->fd) || green__fdstate_get(o->fd).user_nonblock)
+    if (!is_stream(o->fd) || green__fdstate_view(o->fd, GREEN_VIEW_NONBLOCK).user_nonblock)
         return (ssize_t)got;
     size_t want = o->len;
     char *base = o->buf;
@@ -426,7 +426,7 @@ static ssize_t send_rest(const struct sockop *o, size_t done)
  * said EAGAIN (or took only part). May switch. */
 static ssize_t send_wait(const struct sockop *o, size_t done, size_t total)
 {
-    struct green__fdinfo i = green__fdstate_get(o->fd);
+    struct green__fdinfo i = green__fdstate_view(o->fd, GREEN_VIEW_SNDTIMEO);
     if (i.user_nonblock) {
         if (done)
             return (ssize_t)done;
@@ -724,7 +724,7 @@ int green_hook_recvmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags,
         } else if (r == 0) {
             return (int)got;
         }
-        struct green__fdinfo i = green__fdstate_get(fd);
+        struct green__fdinfo i = green__fdstate_view(fd, GREEN_VIEW_RCVTIMEO);
         if (i.user_nonblock) {
             errno = EAGAIN;
             return got ? (int)got : -1;
@@ -751,7 +751,7 @@ int green_hook_sendmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags)
         } else if (r < 0 && !would_block(errno)) {
             return sent ? (int)sent : -1;
         }
-        struct green__fdinfo i = green__fdstate_get(fd);
+        struct green__fdinfo i = green__fdstate_view(fd, GREEN_VIEW_SNDTIMEO);
         if (i.user_nonblock) {
             errno = EAGAIN;
             return sent ? (int)sent : -1;
@@ -771,7 +771,7 @@ static ssize_t sock_sendfile(int out_fd, int in_fd, off_t *off, size_t n)
     int fl = REAL(fcntl)(out_fd, F_GETFL);
     if (fl < 0 || (fl & O_NONBLOCK))
         return REAL(sendfile)(out_fd, in_fd, off, n);
-    int64_t timeo = green__fdstate_get(out_fd).sndtimeo;
+    int64_t timeo = green__fdstate_view(out_fd, GREEN_VIEW_SNDTIMEO).sndtimeo;
     int64_t deadline = UNSET;
     size_t done = 0;
     for (;;) {
@@ -888,18 +888,20 @@ static int accepted(int fd, int flags)
 }
 
 /* Whether a blocking accept4(fd, flags) with no connection waiting would
- * wait in the kernel: the kernel rejects bad flags, non-sockets, sockets
- * that do not listen (a UDP socket too) and the program's own non-blocking
- * listener at once; let it (never park on a call that would fail). */
-static bool accept_would_wait(int fd, int flags)
+ * wait in the kernel, and for how long (*timeo, SO_RCVTIMEO in ns, 0 =
+ * forever). The kernel rejects bad flags, non-sockets, sockets that do
+ * not listen (a UDP socket too) and the program's own non-blocking
+ * listener at once: let it (never park on a call that would fail). */
+static bool accept_would_wait(int fd, int flags, int64_t *timeo)
 {
     if (flags & ~(SOCK_NONBLOCK | SOCK_CLOEXEC))
         return false;
-    struct green__fdinfo i = green__fdstate_get(fd);
+    struct green__fdinfo i = green__fdstate_view(fd, GREEN_VIEW_RCVTIMEO);
     if (i.kind != GREEN_FD_SOCKET || i.user_nonblock)
         return false;
     int on = 0;
     socklen_t l = sizeof on;
+    *timeo = i.rcvtimeo;
     return REAL(getsockopt)(fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &l) == 0 && on;
 }
 
@@ -917,11 +919,8 @@ int green_hook_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
         struct pollfd p = { .fd = fd, .events = POLLIN };
         if (REAL(poll)(&p, 1, 0) != 0)
             return accepted(REAL(accept4)(fd, addr, len, flags), flags);
-        if (timeo < 0) {
-            if (!accept_would_wait(fd, flags))
-                return accepted(REAL(accept4)(fd, addr, len, flags), flags);
-            timeo = green__fdstate_get(fd).rcvtimeo;
-        }
+        if (timeo < 0 && !accept_would_wait(fd, flags, &timeo))
+            return accepted(REAL(accept4)(fd, addr, len, flags), flags);
         if (park_fd(fd, GREEN_READ, &deadline, timeo, EAGAIN) < 0)
             return -1;
     }
@@ -970,7 +969,7 @@ int green_hook_connect(int fd, const struct sockaddr *addr, socklen_t len)
     if (!io_on())
         return REAL(connect)(fd, addr, len);
     green__cancel_point(0);
-    struct green__fdinfo i = green__fdstate_get(fd);
+    struct green__fdinfo i = green__fdstate_view(fd, GREEN_VIEW_SNDTIMEO);
     if (i.kind != GREEN_FD_SOCKET || i.user_nonblock)
         return REAL(connect)(fd, addr, len);
     if (i.our_nonblock)
