@@ -1221,3 +1221,85 @@ DIFF_CASE(fd, exec_d_program_sees_a_socket_blocking_after_connect_and_accept)
     close(s);
     close(l);
 }
+
+/* ------------------------------------------------------------ more */
+
+DIFF_CASE(fd, f_dupfd_from_a_base_near_the_limit_returns_the_base)
+{
+    struct rlimit rl;
+    getrlimit(RLIMIT_NOFILE, &rl);
+    int lim = rl.rlim_cur > 1024 ? 1024 : (int)rl.rlim_cur;
+    int fd = open("/dev/null", O_RDONLY);
+    int base = lim - 64;
+    int d = fcntl(fd, F_DUPFD, base);
+    diff_out("F_DUPFD(limit - 64): %s", d == base ? "base" : d < 0 ? diff_errname(errno) : "above");
+    close(d);
+    close(fd);
+}
+
+DIFF_CASE(fd, socket_received_with_scm_rights_shows_the_senders_o_nonblock)
+{
+    int sv[2], data[2];
+    pair(sv);
+    pair(data);
+    fcntl(data[0], F_SETFL, O_NONBLOCK);
+    char b = 'F';
+    struct iovec iov = { &b, 1 };
+    union { struct cmsghdr h; char buf[CMSG_SPACE(sizeof(int))]; } u;
+    memset(&u, 0, sizeof u);
+    struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1,
+                        .msg_control = u.buf, .msg_controllen = sizeof u.buf };
+    struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &data[0], sizeof(int));
+    sendmsg(sv[0], &m, 0);
+    memset(&u, 0, sizeof u);
+    m.msg_controllen = sizeof u.buf;
+    CALL("recvmsg", recvmsg(sv[1], &m, 0));
+    int got;
+    memcpy(&got, CMSG_DATA(CMSG_FIRSTHDR(&m)), sizeof got);
+    diff_out("F_GETFL nonblock=%d", (fcntl(got, F_GETFL) & O_NONBLOCK) != 0);
+    CALL("read received", read(got, &b, 1));
+    fcntl(data[0], F_SETFL, 0);    /* through the sender's number */
+    diff_out("after sender cleared: nonblock=%d", (fcntl(got, F_GETFL) & O_NONBLOCK) != 0);
+    close(got);
+    close(data[0]);
+    close(data[1]);
+    close(sv[0]);
+    close(sv[1]);
+}
+
+DIFF_CASE(fd, close_on_a_closed_number_is_ebadf)
+{
+    CALL("close(77)", close(77));
+    CALL("close(-1)", close(-1));
+    int fd = open("/dev/null", O_RDONLY);
+    CALL("close", close(fd));
+    CALL("close again", close(fd));
+}
+
+DIFF_CASE(fd, fcntl_getfl_on_a_closed_number_is_ebadf)
+{
+    CALL("F_GETFL", fcntl(77, F_GETFL));
+    CALL("F_SETFL", fcntl(77, F_SETFL, O_NONBLOCK));
+    int on = 1;
+    CALL("FIONBIO", ioctl(77, FIONBIO, &on));
+}
+
+DIFF_CASE(fd, dup_of_a_listener_accepts_and_both_stay_blocking)
+{
+    int port;
+    int l = tcp_listener(&port);
+    int d = dup(l);
+    pid_t pid = connect_later(port, 30);
+    int c = accept(d, NULL, NULL);
+    diff_out("accepted via dup: %d", c >= 0);
+    diff_nonblock("orig", l);
+    diff_nonblock("dup", d);
+    reap(pid);
+    close(c);
+    close(d);
+    close(l);
+}
