@@ -317,30 +317,52 @@ bool green__fd_is_internal(int fd)
     return e && (atomic_load_explicit(&e->bits, memory_order_relaxed) & B_INTERNAL);
 }
 
-/* The base number for internal descriptors (see the essay). */
-static int hide_base(void)
+/* The base number for internal descriptors (see the essay), computed
+ * once (getrlimit is a syscall, and hooks/proc.c hides a pidfd per wait);
+ * recomputed when the program lowered the limit below it. */
+static _Atomic int hide_base_cache;
+
+static int hide_base(bool fresh)
 {
+    int b = atomic_load_explicit(&hide_base_cache, memory_order_relaxed);
+    if (b > 0 && !fresh)
+        return b;
     struct rlimit rl;
     rlim_t lim = 1024;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < lim)
         lim = rl.rlim_cur;
-    return lim > 128 ? (int)lim - 64 : (int)lim / 2;
+    b = lim > 128 ? (int)lim - 64 : (int)lim / 2;
+    atomic_store_explicit(&hide_base_cache, b, memory_order_relaxed);
+    return b;
 }
 
 int green__fd_hide(int fd)
 {
     if (fd < 0)
         return fd;
-    int base = hide_base();
+    int base = hide_base(false);
+    int high = -1;
     if (fd < base) {
-        int high = REAL(fcntl)(fd, F_DUPFD_CLOEXEC, base);
-        if (high >= 0) {
-            REAL(close)(fd);
-            green__fdstate_reset(fd);
-            fd = high;
-        }                          /* EMFILE: keep the low number */
+        high = REAL(fcntl)(fd, F_DUPFD_CLOEXEC, base);
+        if (high < 0 && errno == EINVAL && (base = hide_base(true)) > fd)
+            high = REAL(fcntl)(fd, F_DUPFD_CLOEXEC, base);
     }
+    if (high >= 0) {
+        REAL(close)(fd);
+        green__fdstate_reset(fd);
+        fd = high;
+    }                              /* EMFILE: keep the low number */
     green__fdstate_reset(fd);
     green__fd_set_internal(fd, true);
     return fd;
+}
+
+void green__fd_close_hidden(int fd)
+{
+    if (fd < 0)
+        return;
+    if (green__tls_ctx && !green__bypass)
+        green_fd_closing(fd);      /* stop its watcher before the number is reused */
+    green__fd_set_internal(fd, false);
+    REAL(close)(fd);
 }

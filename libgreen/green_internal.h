@@ -336,5 +336,8 @@ GREEN_HIDDEN bool green__fd_is_internal(int fd);
  * and mark the new one internal. Returns the fd to use (fd itself when it
  * could not be moved, or when fd < 0). */
 GREEN_HIDDEN int green__fd_hide(int fd);
+/* Close an fd made by green__fd_hide that no libev watcher keeps (a
+ * pidfd, a signalfd): wakes its waiters, unmarks it, closes it. */
+GREEN_HIDDEN void green__fd_close_hidden(int fd);
 
 #endif /* GREEN_INTERNAL_H */

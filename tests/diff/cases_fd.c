@@ -21,6 +21,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -1302,4 +1303,53 @@ DIFF_CASE(fd, dup_of_a_listener_accepts_and_both_stay_blocking)
     close(c);
     close(d);
     close(l);
+}
+
+static void *wait_child(void *arg)
+{
+    int st;
+    waitpid(*(pid_t *)arg, &st, 0);
+    return NULL;
+}
+
+DIFF_CASE(fd, open_while_another_thread_waits_for_a_child_gets_the_lowest_number)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        diff_raw_sleep_ms(150);
+        _exit(0);
+    }
+    pthread_t t;
+    pthread_create(&t, NULL, wait_child, &pid);
+    usleep(50000);                 /* the thread is inside waitpid */
+    int fd = open("/dev/null", O_RDONLY);
+    print_fd("open", fd);
+    close(fd);
+    pthread_join(t, NULL);
+}
+
+static void *sigwait_usr1(void *arg)
+{
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, SIGUSR1);
+    int sig;
+    sigwait(&s, &sig);
+    return arg;
+}
+
+DIFF_CASE(fd, open_while_another_thread_is_in_sigwait_gets_the_lowest_number)
+{
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, SIGUSR1);
+    pthread_sigmask(SIG_BLOCK, &s, NULL);
+    pthread_t t;
+    pthread_create(&t, NULL, sigwait_usr1, NULL);
+    usleep(50000);                 /* the thread is inside sigwait */
+    int fd = open("/dev/null", O_RDONLY);
+    print_fd("open", fd);
+    close(fd);
+    pthread_kill(t, SIGUSR1);
+    pthread_join(t, NULL);
 }
