@@ -1353,3 +1353,22 @@ DIFF_CASE(fd, open_while_another_thread_is_in_sigwait_gets_the_lowest_number)
     pthread_kill(t, SIGUSR1);
     pthread_join(t, NULL);
 }
+
+DIFF_CASE(fd, opens_until_emfile_after_the_limit_was_lowered_before_a_thread)
+{
+    struct rlimit rl;
+    getrlimit(RLIMIT_NOFILE, &rl);
+    rl.rlim_cur = 64;
+    setrlimit(RLIMIT_NOFILE, &rl);
+    pthread_t t;
+    pthread_create(&t, NULL, nothing, NULL);
+    pthread_join(t, NULL);
+    int n = 0, fd, first = -1;
+    while ((fd = open("/dev/null", O_RDONLY)) >= 0) {
+        if (first < 0)
+            first = fd;
+        n++;
+    }
+    diff_out("first %d, opened %d, errno %s", first, n, diff_errname(errno));
+    closefrom(3);
+}
