@@ -4,18 +4,18 @@
  * What it is. An array of entries indexed by fd, allocated in chunks of
  * 1024 that never move (installed with a compare-and-swap, so two OS
  * threads touching a new chunk at once are fine). An entry records what
- * kind of file the fd is, whether the program asked for O_NONBLOCK (its own
- * view), whether we set O_NONBLOCK on the open file description (only on
- * listeners this process created, see io.c), and SO_RCVTIMEO/SO_SNDTIMEO.
+ * kind of file the fd is (learned once), whether the fd is one of
+ * libgreen's own (hidden from the program), and, only while a blocking
+ * connect of ours holds O_NONBLOCK on the description, the program's own
+ * O_NONBLOCK wish. Everything else about the open file description is
+ * the kernel's and is read from it (green__fdstate_view).
  *
  * Who writes. Hooked calls that create or close descriptors (socket,
  * accept, pipe, open, dup, close...) and that change the recorded state
  * (fcntl F_SETFL, ioctl FIONBIO, setsockopt) record it even when they pass
- * straight through: a server typically creates and binds its listener on
- * the main thread before the first pthread_create made it a green thread,
- * and the hooks must still know later that this process created it. The
- * fields are relaxed atomics, so an OS thread the program did not hand to
- * us cannot tear an entry; decisions are only taken by green threads.
+ * straight through. The fields are relaxed atomics, so an OS thread the
+ * program did not hand to us cannot tear an entry; decisions are only
+ * taken by green threads.
  *
  * Invariant: an entry is a hint. glibc closes and opens descriptors
  * internally (fclose, fopen, syslog) without any hook, so an entry may
@@ -28,12 +28,12 @@
  *  - Nothing about the open file description is trusted. O_NONBLOCK and
  *    SO_RCVTIMEO/SO_SNDTIMEO belong to the description, which a dup, a
  *    forked child, an exec'd child or an SCM_RIGHTS peer may change at any
- *    time where no hook of this process sees it. green__fdstate_get reads
- *    them from the kernel (F_GETFL, then the two timeouts when the socket
- *    is blocking) every time it is called, and it is only called on slow
- *    paths: after a non-blocking attempt said EAGAIN, before parking. The
- *    fast path (a ready read or write) stays one syscall and reads no
- *    flag. green__fdstate_view reads only the timeout the caller needs.
+ *    time where no hook of this process sees it. green__fdstate_view reads
+ *    them from the kernel (F_GETFL, then the one timeout the caller needs
+ *    when the socket is blocking) every time it is called, and it is only
+ *    called on slow paths: after a non-blocking attempt said EAGAIN,
+ *    before parking. The fast path (a ready read or write) stays one
+ *    syscall and reads no flag.
  *    Measured with strace -c -f (1000 one-byte reads on a socketpair
  *    under the shim): a ready read is one recvfrom, before and after; a
  *    read that has to wait costs recv(EAGAIN) + fcntl(F_GETFL) +
@@ -46,7 +46,8 @@
  *    B_USERNB stand for the program's wish.
  *
  * Internal descriptors (each hub's epoll fd, libev's async eventfd, the
- * timerfd) are moved out of the program's way as they are made
+ * timerfd; a waiting waitpid's pidfds and a waiting sigwait's signalfd
+ * for as long as they wait) are moved out of the program's way as they are made
  * (green__fd_hide): F_DUPFD_CLOEXEC from a base near the top of
  * RLIMIT_NOFILE (capped at 1024, so a process with a huge limit does not
  * pay for a huge kernel fd table), so the program's socket()/open() get
@@ -54,13 +55,21 @@
  * where they are if the program later raises or lowers the limit: the
  * kernel keeps descriptors above a lowered limit working, and with a
  * raised one they are a few numbers the program would only meet after
- * opening about a thousand files.
+ * opening about a thousand files. Known differences (tests/diff/known.txt):
+ * they show in /proc/self/fd, count against RLIMIT_NOFILE, and dup2 onto
+ * one of them fails with EBUSY (libev cannot be re-pointed). Rejected:
+ * the very top of a large limit (the kernel sizes each process's fd table
+ * to its highest number, and fork copies it); leaving them low and hidden
+ * (the program's first socket got 6, and dup2(fd, 3) hit the hub).
  *
  * Rejected: an fstat per call to validate (one more syscall on the fast
  * path); caching the flags per fd number (a flag set through a dup or by
  * another process was never seen: a read on the original blocked forever
- * where Linux said EAGAIN, or ignored a timeout); storing the state in libgreen/fd.c's per-ctx slots (those belong
- * to one hub, while descriptors and their flags belong to the process).
+ * where Linux said EAGAIN, or ignored a timeout; cached flags could only
+ * be trusted if every way of sharing a description, fork, vfork,
+ * posix_spawn, system, popen, SCM_RIGHTS, pidfd_getfd, were hooked);
+ * storing the state in libgreen/fd.c's per-ctx slots (those belong to
+ * one hub, while descriptors and their flags belong to the process).
  */
 #define _GNU_SOURCE
 #include "fdstate.h"
