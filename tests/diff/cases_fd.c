@@ -22,6 +22,7 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -1371,4 +1372,26 @@ DIFF_CASE(fd, opens_until_emfile_after_the_limit_was_lowered_before_a_thread)
     }
     diff_out("first %d, opened %d, errno %s", first, n, diff_errname(errno));
     closefrom(3);
+}
+
+DIFF_CASE(fd, posix_spawned_program_blocks_in_accept_on_the_inherited_listener)
+{
+    int port;
+    int l = tcp_listener(&port);
+    pthread_t t;
+    pthread_create(&t, NULL, accept_once, &l);
+    int s = tcp_connect(port);
+    pthread_join(t, NULL);
+    char var[64];
+    snprintf(var, sizeof var, "DIFF_FD_HELPER=accept %d", l);
+    char *envp[] = { var, NULL };
+    char *argv[] = { "diffcases-helper", NULL };
+    pid_t pid;
+    CALL("posix_spawn", posix_spawn(&pid, "/proc/self/exe", NULL, NULL, argv, envp));
+    usleep(100000);
+    int s2 = tcp_connect(port);
+    print_exit("spawned accept", pid);
+    close(s);
+    close(s2);
+    close(l);
 }
