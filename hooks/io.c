@@ -42,9 +42,11 @@
  * which returns at once; if not, and the program did not make the
  * listener non-blocking itself (F_GETFL, read from the kernel), it parks
  * until the listener is readable (up to SO_RCVTIMEO, then EAGAIN as the
- * kernel says) and asks again. Cost per ready accept: poll + accept, 2
- * syscalls (it was 1 with the flag left on a listener this process
- * created, 3 on an inherited one). Known limit: when another process (or
+ * kernel says) and asks again. Cost (strace -c): a ready accept is poll +
+ * accept, 2 syscalls (it was 1 with the flag left on a listener this
+ * process created); an accept that has to wait adds F_GETFL and two
+ * getsockopt (SO_RCVTIMEO, SO_ACCEPTCONN) once, and a second poll after
+ * the wake-up: 6 plus the hub's epoll_wait, where it was 2. Known limit: when another process (or
  * another hub's OS thread) sharing the listener takes the connection
  * between our poll and our accept, the accept blocks this hub until the
  * next connection arrives, as a blocking accept would block the thread
