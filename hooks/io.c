@@ -87,8 +87,11 @@
  * wait on the new file would never wake.
  *
  * libgreen's own descriptors (each hub's epoll fd and libev's async
- * eventfd, marked when libev makes them, and the timerfd) do not exist for
- * the program: close gives EBADF without closing, close_range and
+ * eventfd, moved and marked by the epoll_create1 and eventfd hooks while
+ * libev makes them, the timerfd, and the pidfds and signalfd of a waiting
+ * waitpid or sigwait) sit just below min(RLIMIT_NOFILE, 1024) (fdstate.c,
+ * green__fd_hide), so the program's numbers are as POSIX says, and do
+ * not exist for the program: close gives EBADF without closing, close_range and
  * closefrom close around them, fcntl and dup give EBADF, and dup2/dup3
  * onto one give EBUSY (libev cannot move its epoll fd). So a daemon's
  * "close every fd from 3 up" keeps the hub working. One table lookup per
