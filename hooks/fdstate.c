@@ -4,18 +4,18 @@
  * What it is. An array of entries indexed by fd, allocated in chunks of
  * 1024 that never move (installed with a compare-and-swap, so two OS
  * threads touching a new chunk at once are fine). An entry records what
- * kind of file the fd is, whether the program asked for O_NONBLOCK (its own
- * view), whether we set O_NONBLOCK on the open file description (only on
- * listeners this process created, see io.c), and SO_RCVTIMEO/SO_SNDTIMEO.
+ * kind of file the fd is (learned once), whether the fd is one of
+ * libgreen's own (hidden from the program), and, only while a blocking
+ * connect of ours holds O_NONBLOCK on the description, the program's own
+ * O_NONBLOCK wish. Everything else about the open file description is
+ * the kernel's and is read from it (green__fdstate_view).
  *
  * Who writes. Hooked calls that create or close descriptors (socket,
  * accept, pipe, open, dup, close...) and that change the recorded state
  * (fcntl F_SETFL, ioctl FIONBIO, setsockopt) record it even when they pass
- * straight through: a server typically creates and binds its listener on
- * the main thread before the first pthread_create made it a green thread,
- * and the hooks must still know later that this process created it. The
- * fields are relaxed atomics, so an OS thread the program did not hand to
- * us cannot tear an entry; decisions are only taken by green threads.
+ * straight through. The fields are relaxed atomics, so an OS thread the
+ * program did not hand to us cannot tear an entry; decisions are only
+ * taken by green threads.
  *
  * Invariant: an entry is a hint. glibc closes and opens descriptors
  * internally (fclose, fopen, syslog) without any hook, so an entry may
@@ -25,14 +25,51 @@
  *    and starts again.
  *  - The non-socket path does not use the table at all: it asks the kernel
  *    (poll with timeout 0, F_GETFL when not ready).
- *  - What remains trusted: the program's O_NONBLOCK for sockets and the
- *    socket timeouts; every hooked creation resets them, so a wrong value
- *    needs an fd closed AND reopened by paths no hook sees, then read with
- *    a hooked call. Sockets received with SCM_RIGHTS are reset by recvmsg.
+ *  - Nothing about the open file description is trusted. O_NONBLOCK and
+ *    SO_RCVTIMEO/SO_SNDTIMEO belong to the description, which a dup, a
+ *    forked child, an exec'd child or an SCM_RIGHTS peer may change at any
+ *    time where no hook of this process sees it. green__fdstate_view reads
+ *    them from the kernel (F_GETFL, then the one timeout the caller needs
+ *    when the socket is blocking) every time it is called, and it is only
+ *    called on slow paths: after a non-blocking attempt said EAGAIN,
+ *    before parking. The fast path (a ready read or write) stays one
+ *    syscall and reads no flag.
+ *    Measured with strace -c -f (1000 one-byte reads on a socketpair
+ *    under the shim): a ready read is one recvfrom, before and after; a
+ *    read that has to wait costs recv(EAGAIN) + fcntl(F_GETFL) +
+ *    getsockopt(SO_RCVTIMEO) + the retry, plus the hub's amortised
+ *    epoll_wait: 2 syscalls more than with the cache.
+ *  - libgreen never leaves O_NONBLOCK on a description (io.c), so the
+ *    kernel's F_GETFL is the program's own view. The one exception is a
+ *    blocking connect in progress (io.c sets the flag for the duration of
+ *    the call): B_OURNB marks that window, and only then does the entry's
+ *    B_USERNB stand for the program's wish.
+ *
+ * Internal descriptors (each hub's epoll fd, libev's async eventfd, the
+ * timerfd; a waiting waitpid's pidfds and a waiting sigwait's signalfd
+ * for as long as they wait) are moved out of the program's way as they are made
+ * (green__fd_hide): F_DUPFD_CLOEXEC from a base near the top of
+ * RLIMIT_NOFILE (capped at 1024, so a process with a huge limit does not
+ * pay for a huge kernel fd table), so the program's socket()/open() get
+ * the lowest free number as POSIX says and dup2(fd, 3) works. They stay
+ * where they are if the program later raises or lowers the limit: the
+ * kernel keeps descriptors above a lowered limit working, and with a
+ * raised one they are a few numbers the program would only meet after
+ * opening about a thousand files. Known differences (tests/diff/known.txt):
+ * they show in /proc/self/fd, count against RLIMIT_NOFILE, and dup2 onto
+ * one of them fails with EBUSY (libev cannot be re-pointed). Rejected:
+ * the very top of a large limit (the kernel sizes each process's fd table
+ * to its highest number, and fork copies it); leaving them low and hidden
+ * (the program's first socket got 6, and dup2(fd, 3) hit the hub).
  *
  * Rejected: an fstat per call to validate (one more syscall on the fast
- * path); storing the state in libgreen/fd.c's per-ctx slots (those belong
- * to one hub, while descriptors and their flags belong to the process).
+ * path); caching the flags per fd number (a flag set through a dup or by
+ * another process was never seen: a read on the original blocked forever
+ * where Linux said EAGAIN, or ignored a timeout; cached flags could only
+ * be trusted if every way of sharing a description, fork, vfork,
+ * posix_spawn, system, popen, SCM_RIGHTS, pidfd_getfd, were hooked);
+ * storing the state in libgreen/fd.c's per-ctx slots (those belong to
+ * one hub, while descriptors and their flags belong to the process).
  */
 #define _GNU_SOURCE
 #include "fdstate.h"
@@ -40,7 +77,9 @@
 #include <fcntl.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define REAL(f) (green__likely(green__real.f != NULL) ? green__real.f \
                                                       : (green__real_init(), green__real.f))
@@ -150,35 +189,49 @@ static int64_t sock_timeo(int fd, int opt)
     return (int64_t)tv.tv_sec * 1000000000 + (int64_t)tv.tv_usec * 1000;
 }
 
-/* Fill in what i lacks, asking the kernel. Leaves i alone if fd is bad. */
-static void learn(int fd, struct green__fdinfo *i)
+/* Learn the kind of fd once. Leaves i alone if fd is bad. */
+static void learn_kind(int fd, struct green__fdinfo *i)
 {
-    if (i->kind == GREEN_FD_UNKNOWN) {
-        i->kind = kind_of(fd);
-        if (i->kind == GREEN_FD_UNKNOWN)
-            return;                /* EBADF: let the real call say so */
-    }
-    if (!i->known) {
-        int fl = REAL(fcntl)(fd, F_GETFL);
-        if (fl < 0)
-            return;
-        if (!i->our_nonblock)
-            i->user_nonblock = fl & O_NONBLOCK;
-        if (i->kind == GREEN_FD_SOCKET) {
-            i->rcvtimeo = sock_timeo(fd, SO_RCVTIMEO);
-            i->sndtimeo = sock_timeo(fd, SO_SNDTIMEO);
-        }
-        i->known = true;
-    }
+    i->kind = kind_of(fd);
+    if (i->kind == GREEN_FD_UNKNOWN)
+        return;                    /* EBADF: let the real call say so */
+    i->known = true;
     green__fdstate_set(fd, i);
+}
+
+/* The description's state as the kernel has it now (see the essay):
+ * O_NONBLOCK, and for a blocking socket the timeouts asked for in want.
+ * While a connect of ours holds O_NONBLOCK (B_OURNB), the program's wish
+ * is the entry's. */
+static void kernel_view(int fd, struct green__fdinfo *i, unsigned want)
+{
+    int fl = REAL(fcntl)(fd, F_GETFL);
+    if (fl < 0)
+        return;                    /* EBADF: let the real call say so */
+    if (!i->our_nonblock)
+        i->user_nonblock = fl & O_NONBLOCK;
+    i->rcvtimeo = i->sndtimeo = 0;
+    if (i->user_nonblock)
+        return;                    /* EAGAIN at once: no timeout matters */
+    if (want & GREEN_VIEW_RCVTIMEO)
+        i->rcvtimeo = sock_timeo(fd, SO_RCVTIMEO);
+    if (want & GREEN_VIEW_SNDTIMEO)
+        i->sndtimeo = sock_timeo(fd, SO_SNDTIMEO);
+}
+
+struct green__fdinfo green__fdstate_view(int fd, unsigned want)
+{
+    struct green__fdinfo i = green__fdstate_peek(fd);
+    if (green__unlikely(i.kind == GREEN_FD_UNKNOWN || !i.known))
+        learn_kind(fd, &i);
+    if (i.kind == GREEN_FD_SOCKET)
+        kernel_view(fd, &i, want);
+    return i;
 }
 
 struct green__fdinfo green__fdstate_get(int fd)
 {
-    struct green__fdinfo i = green__fdstate_peek(fd);
-    if (green__unlikely(i.kind == GREEN_FD_UNKNOWN || !i.known))
-        learn(fd, &i);
-    return i;
+    return green__fdstate_view(fd, GREEN_VIEW_RCVTIMEO | GREEN_VIEW_SNDTIMEO);
 }
 
 void green__fdstate_created(int fd, enum green__fdkind kind, bool nonblock)
@@ -271,4 +324,54 @@ bool green__fd_is_internal(int fd)
 {
     struct entry *e = entry_at(fd, false);
     return e && (atomic_load_explicit(&e->bits, memory_order_relaxed) & B_INTERNAL);
+}
+
+/* The base number for internal descriptors (see the essay), computed
+ * once (getrlimit is a syscall, and hooks/proc.c hides a pidfd per wait);
+ * recomputed when the program lowered the limit below it. */
+static _Atomic int hide_base_cache;
+
+static int hide_base(bool fresh)
+{
+    int b = atomic_load_explicit(&hide_base_cache, memory_order_relaxed);
+    if (b > 0 && !fresh)
+        return b;
+    struct rlimit rl;
+    rlim_t lim = 1024;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < lim)
+        lim = rl.rlim_cur;
+    b = lim > 128 ? (int)lim - 64 : (int)lim / 2;
+    atomic_store_explicit(&hide_base_cache, b, memory_order_relaxed);
+    return b;
+}
+
+int green__fd_hide(int fd)
+{
+    if (fd < 0)
+        return fd;
+    int base = hide_base(false);
+    int high = -1;
+    if (fd < base) {
+        high = REAL(fcntl)(fd, F_DUPFD_CLOEXEC, base);
+        if (high < 0 && errno == EINVAL && (base = hide_base(true)) > fd)
+            high = REAL(fcntl)(fd, F_DUPFD_CLOEXEC, base);
+    }
+    if (high >= 0) {
+        REAL(close)(fd);
+        green__fdstate_reset(fd);
+        fd = high;
+    }                              /* EMFILE: keep the low number */
+    green__fdstate_reset(fd);
+    green__fd_set_internal(fd, true);
+    return fd;
+}
+
+void green__fd_close_hidden(int fd)
+{
+    if (fd < 0)
+        return;
+    if (green__tls_ctx && !green__bypass)
+        green_fd_closing(fd);      /* stop its watcher before the number is reused */
+    green__fd_set_internal(fd, false);
+    REAL(close)(fd);
 }

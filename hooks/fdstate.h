@@ -25,8 +25,9 @@ enum green__fdkind {
 /* A snapshot of one entry (the table stores it packed in atomics). */
 struct green__fdinfo {
     enum green__fdkind kind;  /* GREEN_FD_UNKNOWN until learned */
-    bool known;               /* user_nonblock and the timeouts are valid */
-    bool user_nonblock;       /* the PROGRAM asked for O_NONBLOCK */
+    bool known;               /* kind is valid */
+    bool user_nonblock;       /* the description is O_NONBLOCK (the
+                                 program's, never ours: see fdstate.c) */
     bool our_nonblock;        /* WE set O_NONBLOCK on the file description */
     bool created;             /* made by a hooked call of this process */
     int64_t rcvtimeo;         /* SO_RCVTIMEO in ns, 0 = none */
@@ -42,9 +43,20 @@ struct green__fdinfo green__fdstate_peek(int fd);
 __attribute__((visibility("hidden")))
 enum green__fdkind green__fdstate_kind(int fd);
 
-/* Read the entry of fd, learning what is missing first (fstat, then
- * F_GETFL and the socket timeouts for fds this process did not create
- * through a hook): at most once per descriptor. */
+/* What green__fdstate_view reads from the kernel besides O_NONBLOCK. */
+#define GREEN_VIEW_NONBLOCK 0u     /* O_NONBLOCK only */
+#define GREEN_VIEW_RCVTIMEO 1u     /* and SO_RCVTIMEO */
+#define GREEN_VIEW_SNDTIMEO 2u     /* and SO_SNDTIMEO */
+
+/* The entry of fd with the open file description's state as the kernel
+ * has it now: the kind (learned once, fstat), and for a socket
+ * user_nonblock from F_GETFL and, when the socket is blocking, the
+ * timeouts asked for in want (0 otherwise). For slow paths only: 1 to 3
+ * syscalls on a socket. */
+__attribute__((visibility("hidden")))
+struct green__fdinfo green__fdstate_view(int fd, unsigned want);
+
+/* green__fdstate_view(fd, both timeouts). */
 __attribute__((visibility("hidden")))
 struct green__fdinfo green__fdstate_get(int fd);
 

@@ -27,15 +27,35 @@
  *    the worker pool when GREEN_HOOKS includes "file".
  *  - accept, connect and sendfile have no per-call non-blocking form. A
  *    blocking connect sets O_NONBLOCK for the duration of the call, parks
- *    until writable, reports SO_ERROR and restores the flags, so nobody
- *    (stdio on the socket, an exec'd child) ever sees the change; sendfile
- *    to a socket does the same around each attempt. A listener this
- *    process created gets O_NONBLOCK for good at its first hooked accept
- *    (fcntl F_GETFL keeps showing the program its own view); an inherited
- *    listener is polled, then accepted with a blocking call: if another
- *    process takes the connection first, the hub blocks until the next one
- *    arrives (documented; changing the flag there could break the other
- *    process).
+ *    until writable, reports SO_ERROR and restores the flags; sendfile to
+ *    a socket does the same around each attempt. accept never touches the
+ *    flag (decision below).
+ *
+ * Decision: libgreen leaves no O_NONBLOCK on any open file description.
+ * The flag belongs to the description, which a dup, a forked child
+ * (with or without exec), an exec'd program (pre-fork, hot-upgrade and
+ * socket-handoff daemons) or an SCM_RIGHTS receiver shares; a listener we
+ * had made non-blocking made their blocking accept fail with EAGAIN, and
+ * hiding the flag per fd number gave a dup or another process a different
+ * answer than the kernel's. So a blocking accept asks poll(fd, 0) whether
+ * a connection waits: if so it makes the program's own blocking accept,
+ * which returns at once; if not, and the program did not make the
+ * listener non-blocking itself (F_GETFL, read from the kernel), it parks
+ * until the listener is readable (up to SO_RCVTIMEO, then EAGAIN as the
+ * kernel says) and asks again. Cost (strace -c): a ready accept is poll +
+ * accept, 2 syscalls (it was 1 with the flag left on a listener this
+ * process created); an accept that has to wait adds F_GETFL and two
+ * getsockopt (SO_RCVTIMEO, SO_ACCEPTCONN) once, and a second poll after
+ * the wake-up: 6 plus the hub's epoll_wait, where it was 2. Known limit: when another process (or
+ * another hub's OS thread) sharing the listener takes the connection
+ * between our poll and our accept, the accept blocks this hub until the
+ * next connection arrives, as a blocking accept would block the thread
+ * natively. Rejected: setting O_NONBLOCK around each accept (4 syscalls,
+ * and every process sharing the listener sees the flag meanwhile: a
+ * sibling's blocking accept fails with EAGAIN, and an F_SETFL of theirs
+ * is undone by our restore); clearing the flag before exec (a child
+ * forked without exec, or an SCM_RIGHTS receiver, still sees it, and the
+ * parent keeps accepting after the exec).
  *
  * Kernel semantics kept: return values and errno; partial transfers; EOF;
  * SIGPIPE (the program's flags are kept, MSG_NOSIGNAL included); EINTR:
@@ -67,8 +87,11 @@
  * wait on the new file would never wake.
  *
  * libgreen's own descriptors (each hub's epoll fd and libev's async
- * eventfd, marked when libev makes them, and the timerfd) do not exist for
- * the program: close gives EBADF without closing, close_range and
+ * eventfd, moved and marked by the epoll_create1 and eventfd hooks while
+ * libev makes them, the timerfd, and the pidfds and signalfd of a waiting
+ * waitpid or sigwait) sit just below min(RLIMIT_NOFILE, 1024) (fdstate.c,
+ * green__fd_hide), so the program's numbers are as POSIX says, and do
+ * not exist for the program: close gives EBADF without closing, close_range and
  * closefrom close around them, fcntl and dup give EBADF, and dup2/dup3
  * onto one give EBUSY (libev cannot move its epoll fd). So a daemon's
  * "close every fd from 3 up" keeps the hub working. One table lookup per
@@ -91,6 +114,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 
 /* The real function, resolving the table first if a hook runs before the
@@ -290,7 +314,7 @@ static bool is_stream(int fd)
 /* The receive slow path: the first try said EAGAIN. May switch. */
 static ssize_t recv_wait(const struct sockop *o)
 {
-    struct green__fdinfo i = green__fdstate_get(o->fd);
+    struct green__fdinfo i = green__fdstate_view(o->fd, GREEN_VIEW_RCVTIMEO);
     if (i.user_nonblock) {
         errno = EAGAIN;            /* the program's own non-blocking socket */
         return -1;
@@ -309,7 +333,7 @@ static ssize_t recv_wait(const struct sockop *o)
  * of the buffer until it is full, EOF, an error or the timeout. */
 static ssize_t recv_waitall(struct sockop *o, size_t got)
 {
-    if (!is_stream(o->fd) || green__fdstate_get(o->fd).user_nonblock)
+    if (!is_stream(o->fd) || green__fdstate_view(o->fd, GREEN_VIEW_NONBLOCK).user_nonblock)
         return (ssize_t)got;
     size_t want = o->len;
     char *base = o->buf;
@@ -407,7 +431,7 @@ static ssize_t send_rest(const struct sockop *o, size_t done)
  * said EAGAIN (or took only part). May switch. */
 static ssize_t send_wait(const struct sockop *o, size_t done, size_t total)
 {
-    struct green__fdinfo i = green__fdstate_get(o->fd);
+    struct green__fdinfo i = green__fdstate_view(o->fd, GREEN_VIEW_SNDTIMEO);
     if (i.user_nonblock) {
         if (done)
             return (ssize_t)done;
@@ -705,7 +729,7 @@ int green_hook_recvmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags,
         } else if (r == 0) {
             return (int)got;
         }
-        struct green__fdinfo i = green__fdstate_get(fd);
+        struct green__fdinfo i = green__fdstate_view(fd, GREEN_VIEW_RCVTIMEO);
         if (i.user_nonblock) {
             errno = EAGAIN;
             return got ? (int)got : -1;
@@ -732,7 +756,7 @@ int green_hook_sendmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags)
         } else if (r < 0 && !would_block(errno)) {
             return sent ? (int)sent : -1;
         }
-        struct green__fdinfo i = green__fdstate_get(fd);
+        struct green__fdinfo i = green__fdstate_view(fd, GREEN_VIEW_SNDTIMEO);
         if (i.user_nonblock) {
             errno = EAGAIN;
             return sent ? (int)sent : -1;
@@ -752,7 +776,7 @@ static ssize_t sock_sendfile(int out_fd, int in_fd, off_t *off, size_t n)
     int fl = REAL(fcntl)(out_fd, F_GETFL);
     if (fl < 0 || (fl & O_NONBLOCK))
         return REAL(sendfile)(out_fd, in_fd, off, n);
-    int64_t timeo = green__fdstate_get(out_fd).sndtimeo;
+    int64_t timeo = green__fdstate_view(out_fd, GREEN_VIEW_SNDTIMEO).sndtimeo;
     int64_t deadline = UNSET;
     size_t done = 0;
     for (;;) {
@@ -868,45 +892,41 @@ static int accepted(int fd, int flags)
     return fd;
 }
 
-/* Give a listener this process created O_NONBLOCK for good (accept has no
- * per-call form). Returns true when the listener is now non-blocking. */
-static bool take_listener(int fd, struct green__fdinfo *i)
+/* Whether a blocking accept4(fd, flags) with no connection waiting would
+ * wait in the kernel, and for how long (*timeo, SO_RCVTIMEO in ns, 0 =
+ * forever). The kernel rejects bad flags, non-sockets, sockets that do
+ * not listen (a UDP socket too) and the program's own non-blocking
+ * listener at once: let it (never park on a call that would fail). */
+static bool accept_would_wait(int fd, int flags, int64_t *timeo)
 {
-    if (i->our_nonblock)
-        return true;
-    if (!i->created)
+    if (flags & ~(SOCK_NONBLOCK | SOCK_CLOEXEC))
         return false;
-    int fl = REAL(fcntl)(fd, F_GETFL);
-    if (fl < 0)
+    struct green__fdinfo i = green__fdstate_view(fd, GREEN_VIEW_RCVTIMEO);
+    if (i.kind != GREEN_FD_SOCKET || i.user_nonblock)
         return false;
-    if (!(fl & O_NONBLOCK) && REAL(fcntl)(fd, F_SETFL, fl | O_NONBLOCK) != 0)
-        return false;
-    green__fdstate_set_our_nonblock(fd, true);
-    i->our_nonblock = true;
-    return true;
+    int on = 0;
+    socklen_t l = sizeof on;
+    *timeo = i.rcvtimeo;
+    return REAL(getsockopt)(fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &l) == 0 && on;
 }
 
+/* A blocking accept that parks only the caller (see the decision in the
+ * essay): poll, accept when a connection waits, else park. May switch. */
 int green_hook_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 {
     if (!io_on())
         return accepted(REAL(accept4)(fd, addr, len, flags), flags);
     green__cancel_point(0);
-    struct green__fdinfo i = green__fdstate_get(fd);
-    if (i.kind != GREEN_FD_SOCKET || i.user_nonblock)
-        return accepted(REAL(accept4)(fd, addr, len, flags), flags);
-    bool ours = take_listener(fd, &i);
-    int64_t deadline = UNSET;
+    int64_t deadline = UNSET, timeo = -1;
     for (;;) {
-        if (ours) {
-            int r = REAL(accept4)(fd, addr, len, flags);
-            if (r >= 0 || !would_block(errno))
-                return accepted(r, flags);
-        } else {
-            struct pollfd p = { .fd = fd, .events = POLLIN };
-            if (REAL(poll)(&p, 1, 0) != 0)
-                return accepted(REAL(accept4)(fd, addr, len, flags), flags);
-        }
-        if (park_fd(fd, GREEN_READ, &deadline, i.rcvtimeo, EAGAIN) < 0)
+        /* Ready, or an error accept itself reports (POLLNVAL, POLLHUP on
+         * a socket that does not listen: EINVAL as Linux says). */
+        struct pollfd p = { .fd = fd, .events = POLLIN };
+        if (REAL(poll)(&p, 1, 0) != 0)
+            return accepted(REAL(accept4)(fd, addr, len, flags), flags);
+        if (timeo < 0 && !accept_would_wait(fd, flags, &timeo))
+            return accepted(REAL(accept4)(fd, addr, len, flags), flags);
+        if (park_fd(fd, GREEN_READ, &deadline, timeo, EAGAIN) < 0)
             return -1;
     }
 }
@@ -954,7 +974,7 @@ int green_hook_connect(int fd, const struct sockaddr *addr, socklen_t len)
     if (!io_on())
         return REAL(connect)(fd, addr, len);
     green__cancel_point(0);
-    struct green__fdinfo i = green__fdstate_get(fd);
+    struct green__fdinfo i = green__fdstate_view(fd, GREEN_VIEW_SNDTIMEO);
     if (i.kind != GREEN_FD_SOCKET || i.user_nonblock)
         return REAL(connect)(fd, addr, len);
     if (i.our_nonblock)
@@ -1055,8 +1075,10 @@ static void *real_chk(const char *name);
  * makes takes a number that is no longer internal. */
 static int epoll_made(int fd)
 {
+    if (fd >= 0 && green__in_libev)
+        return green__fd_hide(fd);
     if (fd >= 0)
-        green__fd_set_internal(fd, green__in_libev != 0);
+        created(fd, GREEN_FD_OTHER, false);
     return fd;
 }
 
@@ -1068,6 +1090,19 @@ int green_hook_epoll_create(int size)
 int green_hook_epoll_create1(int flags)
 {
     return epoll_made(REAL(epoll_create1)(flags));
+}
+
+/* libev's async eventfd is made here while green__in_libev (the first
+ * ev_async_start of a hub, and again after a fork): moved out of the
+ * program's range like the epoll fd. */
+int green_hook_eventfd(unsigned int count, int flags)
+{
+    int fd = REAL(eventfd)(count, flags);
+    if (fd >= 0 && green__in_libev)
+        return green__fd_hide(fd);
+    if (fd >= 0)
+        created(fd, GREEN_FD_OTHER, flags & EFD_NONBLOCK);
+    return fd;
 }
 
 /* Real close_range on [a, b], then forget what it closed. With flags 0
@@ -1183,8 +1218,10 @@ int green_hook_dup3(int fd, int fd2, int flags)
     return r;
 }
 
-/* F_GETFL shows the program's own O_NONBLOCK; F_SETFL records it and keeps
- * ours on a listener we made non-blocking; everything else passes. */
+/* The kernel's flags are the program's (no O_NONBLOCK of ours stays on a
+ * description), except while a blocking connect of ours holds the flag:
+ * then F_GETFL shows the program's own O_NONBLOCK and F_SETFL records it
+ * and keeps ours until the connect restores the program's. */
 int green_hook_fcntl(int fd, int cmd, void *arg)
 {
     if (green__unlikely(green__in_libev)) {

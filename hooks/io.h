@@ -58,10 +58,13 @@ GREEN__HIDE int green_hook_dup(int fd);
 GREEN__HIDE int green_hook_dup2(int fd, int fd2);
 GREEN__HIDE int green_hook_dup3(int fd, int fd2, int flags);
 /* epoll_create/epoll_create1: pass through; while libev makes its loop
- * (green__in_libev) the new fd is marked internal (the hub's epoll fd,
- * which libev's API does not name). */
+ * (green__in_libev) the new fd is moved out of the program's range and
+ * marked internal (the hub's epoll fd, which libev's API does not name). */
 GREEN__HIDE int green_hook_epoll_create(int size);
 GREEN__HIDE int green_hook_epoll_create1(int flags);
+/* eventfd: passes through; libev's own (while green__in_libev) is moved
+ * out of the program's range and marked internal. */
+GREEN__HIDE int green_hook_eventfd(unsigned int count, int flags);
 /* arg: the optional third argument as a pointer-sized word (int commands
  * read its low 32 bits, as glibc does). */
 GREEN__HIDE int green_hook_fcntl(int fd, int cmd, void *arg);

@@ -86,7 +86,7 @@ static int pidfd_open_once(pid_t pid)
     int fd = (int)syscall(SYS_pidfd_open, pid, 0);
     if (fd < 0 && errno == ENOSYS)
         atomic_store(&unsupported, true);
-    return fd;
+    return green__fd_hide(fd);     /* never one of the program's numbers */
 #else
     (void)pid;
     return -1;
@@ -95,10 +95,7 @@ static int pidfd_open_once(pid_t pid)
 
 static void pidfd_close(int fd)
 {
-    if (fd < 0)
-        return;
-    green_fd_closing(fd);      /* stop its watcher before the number is reused */
-    green__real.close(fd);
+    green__fd_close_hidden(fd);    /* stops its watcher, unmarks, closes */
 }
 
 /* Pidfds for the live children of this OS thread, read from

@@ -73,6 +73,7 @@
     X(int, pselect, (int, fd_set *, fd_set *, fd_set *, const struct timespec *, const sigset_t *)) \
     X(int, epoll_create, (int))                                               \
     X(int, epoll_create1, (int))                                              \
+    X(int, eventfd, (unsigned int, int))                                      \
     X(int, epoll_wait, (int, struct epoll_event *, int, int))                 \
     X(int, epoll_pwait, (int, struct epoll_event *, int, int, const sigset_t *)) \
     X(int, epoll_pwait2, (int, struct epoll_event *, int, const struct timespec *, const sigset_t *)) \

@@ -409,13 +409,12 @@ static int sigwait_park(int sfd, int64_t deadline)
 static int sigwait_slow(const sigset_t *set, siginfo_t *info, int64_t deadline)
 {
     static const struct timespec zero = { 0, 0 };
-    int sfd = signalfd(-1, set, SFD_NONBLOCK | SFD_CLOEXEC);
+    int sfd = green__fd_hide(signalfd(-1, set, SFD_NONBLOCK | SFD_CLOEXEC));
     int r;
     for (;;) {
         int code = sigwait_park(sfd, deadline);
         if (code == ECANCELED && sfd >= 0) {
-            green_fd_closing(sfd);
-            green__real.close(sfd);
+            green__fd_close_hidden(sfd);
             sfd = -1;
         }
         if (code == ECANCELED)
@@ -432,8 +431,7 @@ static int sigwait_slow(const sigset_t *set, siginfo_t *info, int64_t deadline)
     }
     if (sfd >= 0) {
         int e = errno;
-        green_fd_closing(sfd);
-        green__real.close(sfd);
+        green__fd_close_hidden(sfd);
         errno = e;
     }
     return r;

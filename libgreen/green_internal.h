@@ -331,5 +331,13 @@ extern __thread int green__bypass __attribute__((tls_model("initial-exec")));
 extern __thread int green__in_libev __attribute__((tls_model("initial-exec")));
 GREEN_HIDDEN void green__fd_set_internal(int fd, bool on);
 GREEN_HIDDEN bool green__fd_is_internal(int fd);
+/* Move a new internal fd out of the program's range (F_DUPFD_CLOEXEC from
+ * near the top of RLIMIT_NOFILE, hooks/fdstate.c), close the low number
+ * and mark the new one internal. Returns the fd to use (fd itself when it
+ * could not be moved, or when fd < 0). */
+GREEN_HIDDEN int green__fd_hide(int fd);
+/* Close an fd made by green__fd_hide that no libev watcher keeps (a
+ * pidfd, a signalfd): wakes its waiters, unmarks it, closes it. */
+GREEN_HIDDEN void green__fd_close_hidden(int fd);
 
 #endif /* GREEN_INTERNAL_H */

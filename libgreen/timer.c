@@ -138,7 +138,7 @@ int green__timers_init(struct green__ctx *c)
     c->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
     if (c->tfd < 0)
         return errno;
-    green__fd_set_internal(c->tfd, true);   /* hidden from the program */
+    c->tfd = green__fd_hide(c->tfd);   /* out of the program's way, hidden */
     c->tfd_armed = GREEN_FOREVER;
     ev_io_init(&c->tfd_w, timerfd_cb, c->tfd, EV_READ);
     c->tfd_w.data = c;

@@ -85,6 +85,7 @@ GREEN_EXPORT int pipe(int fds[2]) { return green_hook_pipe(fds); }
 GREEN_EXPORT int pipe2(int fds[2], int f) { return green_hook_pipe2(fds, f); }
 GREEN_EXPORT int epoll_create(int size) { return green_hook_epoll_create(size); }
 GREEN_EXPORT int epoll_create1(int f) { return green_hook_epoll_create1(f); }
+GREEN_EXPORT int eventfd(unsigned int c, int f) { return green_hook_eventfd(c, f); }
 
 GREEN_EXPORT ssize_t __read_chk(int fd, void *b, size_t n, size_t bl) { return green_hook_read_chk(fd, b, n, bl); }
 GREEN_EXPORT ssize_t __pread_chk(int fd, void *b, size_t n, off_t off, size_t bl) { return green_hook_pread_chk(fd, b, n, off, bl); }
