@@ -77,6 +77,13 @@ GREEN__HIDE int green_hook_pipe2(int fds[2], int flags);
 GREEN__HIDE int green_hook_open_2(const char *path, int flags);
 GREEN__HIDE int green_hook_openat_2(int dirfd, const char *path, int flags);
 
+/* Copy n bytes of user memory the kernel has not validated yet (an iovec
+ * array, fd_sets, a timespec) without touching it ourselves: a bad
+ * pointer fails with EFAULT here, as the kernel would fail the real call,
+ * instead of crashing the program in our code. One syscall: slow paths
+ * only. Returns 0 or -1 with errno EFAULT. */
+GREEN__HIDE int green__copy_in(void *dst, const void *src, size_t n);
+
 /* glibc's fortified entry points: the caller's buffer is buflen bytes. A
  * request larger than the buffer aborts as glibc does (__chk_fail). */
 GREEN__HIDE ssize_t green_hook_read_chk(int fd, void *buf, size_t n, size_t buflen);
