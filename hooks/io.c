@@ -90,6 +90,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/signalfd.h>
@@ -1226,9 +1227,119 @@ int green_hook_pipe2(int fds[2], int flags)
     return r;
 }
 
+/* Blocking open() of a FIFO. Natively open(fifo, O_RDONLY) waits for a
+ * writer and O_WRONLY for a reader, often another thread of the same
+ * program: made on the hub's OS thread, the wait would freeze every green
+ * thread, that other one included, for ever. So a green thread's blocking
+ * open of a FIFO (one fstatat first tells; only opens that can block pay
+ * it: not O_RDWR, O_NONBLOCK or O_PATH) is made by a worker thread
+ * (green_offload) while the caller parks, interruptibly: a signal makes it
+ * fail with EINTR, or wait on under SA_RESTART, as the kernel's FIFO open.
+ * An O_WRONLY open first tries O_NONBLOCK: with a reader present it
+ * succeeds at once and costs no worker (the flag is cleared again before
+ * anybody sees the descriptor). Known limits: an interrupted open leaves
+ * its worker blocked until the other end appears (then the descriptor is
+ * closed), and four such waits occupy the whole default worker pool.
+ * Rejected: opening with O_NONBLOCK and waiting for readiness (a FIFO
+ * reader cannot see a writer that has not written yet). */
+struct open_job {
+    int dirfd;
+    char *path;                    /* our copy: the caller may be gone */
+    int flags;
+    mode_t mode;
+    int fd;                        /* result */
+    int err;
+    atomic_int state;              /* OPEN_WAITING, OPEN_DONE, OPEN_ABANDONED */
+};
+
+enum { OPEN_WAITING, OPEN_DONE, OPEN_ABANDONED };
+
+static void open_job_free(struct open_job *j)
+{
+    free(j->path);
+    free(j);
+}
+
+static void *open_job_run(void *p)
+{
+    struct open_job *j = p;
+    j->fd = REAL(openat)(j->dirfd, j->path, j->flags, j->mode);
+    j->err = errno;
+    if (atomic_exchange(&j->state, OPEN_DONE) == OPEN_ABANDONED) {
+        if (j->fd >= 0)
+            REAL(close)(j->fd);    /* the caller was interrupted */
+        open_job_free(j);
+    }
+    return NULL;
+}
+
+/* One offloaded open; -1 with errno EINTR/ECANCELED when interrupted. */
+static int fifo_open_once(int dirfd, const char *path, int flags, mode_t mode)
+{
+    struct open_job *j = calloc(1, sizeof *j);
+    char *copy = strdup(path);
+    if (!j || !copy) {
+        free(j);
+        free(copy);
+        errno = ENOMEM;
+        return -1;
+    }
+    *j = (struct open_job){ .dirfd = dirfd, .path = copy, .flags = flags, .mode = mode };
+    green__intr_begin();
+    int r = green_offload(open_job_run, j, NULL);
+    int e = errno;
+    green__intr_end();
+    if (r == 0) {
+        int fd = j->fd;
+        errno = j->err;
+        open_job_free(j);
+        return fd;
+    }
+    if (atomic_exchange(&j->state, OPEN_ABANDONED) == OPEN_DONE) {
+        if (j->fd >= 0)
+            REAL(close)(j->fd);
+        open_job_free(j);
+    }
+    errno = e == ECANCELED ? green__cancel_point(ECANCELED) : e;
+    return -1;
+}
+
+/* Returns the descriptor, -1 with errno, or -2 when path is no FIFO (or
+ * the open cannot block): the caller opens it as usual. May switch. */
+static int fifo_open(int dirfd, const char *path, int flags, mode_t mode)
+{
+    int acc = flags & O_ACCMODE;
+    if (!io_on() || (flags & (O_NONBLOCK | O_PATH)) || acc == O_RDWR || !path)
+        return -2;
+    int e0 = errno;
+    struct stat st;
+    if (fstatat(dirfd, path, &st, (flags & O_NOFOLLOW) ? AT_SYMLINK_NOFOLLOW : 0) != 0 ||
+        !S_ISFIFO(st.st_mode)) {
+        errno = e0;
+        return -2;
+    }
+    if (acc == O_WRONLY) {
+        int fd = REAL(openat)(dirfd, path, flags | O_NONBLOCK, mode);
+        if (fd >= 0) {
+            REAL(fcntl)(fd, F_SETFL, REAL(fcntl)(fd, F_GETFL) & ~O_NONBLOCK);
+            errno = e0;
+            return fd;
+        }
+        if (errno != ENXIO)
+            return -1;
+    }
+    for (;;) {
+        int fd = fifo_open_once(dirfd, path, flags, mode);
+        if (fd >= 0 || errno != EINTR || !green__intr_restarts())
+            return (int)kept(fd, e0);
+    }
+}
+
 int green_hook_open(const char *path, int flags, mode_t mode)
 {
-    int fd = REAL(open)(path, flags, mode);
+    int fd = fifo_open(AT_FDCWD, path, flags, mode);
+    if (fd == -2)
+        fd = REAL(open)(path, flags, mode);
     if (fd >= 0)
         created(fd, GREEN_FD_UNKNOWN, flags & O_NONBLOCK);
     return fd;
@@ -1236,7 +1347,9 @@ int green_hook_open(const char *path, int flags, mode_t mode)
 
 int green_hook_openat(int dirfd, const char *path, int flags, mode_t mode)
 {
-    int fd = REAL(openat)(dirfd, path, flags, mode);
+    int fd = fifo_open(dirfd, path, flags, mode);
+    if (fd == -2)
+        fd = REAL(openat)(dirfd, path, flags, mode);
     if (fd >= 0)
         created(fd, GREEN_FD_UNKNOWN, flags & O_NONBLOCK);
     return fd;
