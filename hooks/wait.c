@@ -25,8 +25,8 @@
  * RECHECK_NS instead: mapping them to GREEN_READ would spin while normal
  * data sits unread (the level-triggered watcher fires forever). Entries
  * with fd < 0 are skipped, as the kernel skips them; entries with events
- * 0 are not waited on (the kernel would still report POLLHUP/POLLERR on
- * them; we see it only with the next re-check).
+ * 0 still get POLLHUP/POLLERR/POLLNVAL from the kernel, which no watcher
+ * can wait for alone: they are re-checked every RECHECK_NS.
  *
  * EINTR. Each of these calls is interruptible and never restarts under
  * SA_RESTART (signal(7)); see signal.c for which green thread a signal
@@ -46,6 +46,7 @@
 #define _GNU_SOURCE
 #include "hooks_signal.h"
 #include "hooks_wait.h"
+#include "io.h"
 #include <string.h>
 
 #define STACK_FDS 16
@@ -152,20 +153,27 @@ static int64_t tv_deadline(const struct timeval *tv)
     } while (0)
 
 /* The start of every hook that may park: mark the call interruptible
- * (signal.c) and act on a pending pthread_cancel (a cancellation point). */
-static void hook_begin(void)
+ * (signal.c) and act on a pending pthread_cancel (a cancellation point).
+ * Returns errno as the program had it. */
+static int hook_begin(void)
 {
+    int e0 = errno;
     green__intr_begin();
     green__cancel_point(0);
+    return e0;
 }
 
 /* The end of every such hook, after its own cleanup (masks restored,
- * memory freed): a pthread_cancel that woke the park acts now. */
-static int hook_done(int r)
+ * memory freed): a pthread_cancel that woke the park acts now. A call
+ * that succeeded (timeouts included) leaves errno as it was at entry, e0:
+ * our probes and parks may have changed it. */
+static int hook_done(int r, int e0)
 {
     green__intr_end();
     if (r < 0 && errno == ECANCELED)
         green__cancel_point(ECANCELED);
+    if (r >= 0)
+        errno = e0;
     return r;
 }
 
@@ -240,6 +248,8 @@ static int poll_slow(struct pollfd *fds, nfds_t n, int64_t deadline)
         int m = fds[i].fd < 0 ? 0 : poll_mask(fds[i].events, &ws.recheck);
         if (m)
             ws_add(&ws, fds[i].fd, m);
+        else if (fds[i].fd >= 0)
+            ws.recheck = true;     /* POLLHUP/POLLERR only: re-checked */
     }
     int r;
     for (;;) {
@@ -262,13 +272,13 @@ int green_hook_poll(struct pollfd *fds, nfds_t n, int timeout)
     green__real_init();
     if (timeout == 0 || !green__hook_on(GREEN_HOOK_IO))
         return green__real.poll(fds, n, timeout);
-    hook_begin();
+    int e0 = hook_begin();
     int r = 0;                     /* poll(NULL, 0, ms) is a sleep: no probe */
     if (n)
         PROBE(r, green__real.poll(fds, n, 0));
     if (r == 0)
         r = poll_slow(fds, n, ms_deadline(timeout));
-    return hook_done(r);
+    return hook_done(r, e0);
 }
 
 int green_hook_ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts,
@@ -278,7 +288,7 @@ int green_hook_ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts,
     if ((ts && !ts->tv_sec && !ts->tv_nsec) || !green__hook_on(GREEN_HOOK_IO) ||
         (ts && (ts->tv_sec < 0 || ts->tv_nsec < 0 || ts->tv_nsec >= 1000000000)))
         return green__real.ppoll(fds, n, ts, mask);   /* EINVAL at once */
-    hook_begin();
+    int e0 = hook_begin();
     static const struct timespec zero = { 0, 0 };
     int64_t deadline = ts_deadline(ts);
     int r;
@@ -297,7 +307,7 @@ int green_hook_ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts,
             green__sigmask_leave(mask, &saved);
         }
     }
-    return hook_done(r);
+    return hook_done(r, e0);
 }
 
 int green_hook___poll_chk(struct pollfd *fds, nfds_t n, int timeout, size_t fdslen)
@@ -321,23 +331,32 @@ int green_hook___ppoll_chk(struct pollfd *fds, nfds_t n, const struct timespec *
 struct selsets {
     fd_set *user[3];               /* read, write, except (may be NULL) */
     fd_set copy[3];                /* their contents at the call */
+    size_t bytes;                  /* how much of each set the kernel uses */
 };
 
-static void sel_save(struct selsets *s, fd_set *r, fd_set *w, fd_set *e)
+/* Save the program's sets, reading only the bytes the kernel reads (whole
+ * longs covering nfds bits) and only through green__copy_in: sets the
+ * kernel cannot read make the call fail with EFAULT, not crash us.
+ * Returns 0, or -1 (EFAULT). */
+static int sel_save(struct selsets *s, int nfds, fd_set *r, fd_set *w, fd_set *e)
 {
     s->user[0] = r;
     s->user[1] = w;
     s->user[2] = e;
-    for (int i = 0; i < 3; i++)
-        if (s->user[i])
-            s->copy[i] = *s->user[i];
+    s->bytes = ((size_t)nfds + 63) / 64 * 8;
+    for (int i = 0; i < 3; i++) {
+        memset(&s->copy[i], 0, sizeof s->copy[i]);
+        if (s->user[i] && green__copy_in(&s->copy[i], s->user[i], s->bytes) != 0)
+            return -1;
+    }
+    return 0;
 }
 
 static void sel_restore(struct selsets *s)
 {
     for (int i = 0; i < 3; i++)
         if (s->user[i])
-            *s->user[i] = s->copy[i];
+            memcpy(s->user[i], &s->copy[i], s->bytes);
 }
 
 static bool sel_has(const struct selsets *s, int i, int fd)
@@ -410,10 +429,11 @@ int green_hook_select(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, struct timev
     if ((tv && !tv->tv_sec && !tv->tv_usec) || nfds < 0 || nfds > FD_SETSIZE ||
         (tv && (tv->tv_sec < 0 || tv->tv_usec < 0)) || !green__hook_on(GREEN_HOOK_IO))
         return green__real.select(nfds, rd, wr, ex, tv);
-    int64_t deadline = tv_deadline(tv);
     struct selsets s;
-    sel_save(&s, rd, wr, ex);
-    hook_begin();
+    if (sel_save(&s, nfds, rd, wr, ex) != 0)
+        return green__real.select(nfds, rd, wr, ex, tv);   /* EFAULT at once */
+    int64_t deadline = tv_deadline(tv);
+    int e0 = hook_begin();
     struct timeval zero = { 0, 0 };
     int r = 0;                     /* select(0, ...) is a sleep: no probe */
     if (nfds && (rd || wr || ex))
@@ -427,7 +447,7 @@ int green_hook_select(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, struct timev
         tv->tv_sec = left / 1000000000;
         tv->tv_usec = (left % 1000000000) / 1000;
     }
-    return hook_done(r);
+    return hook_done(r, e0);
 }
 
 int green_hook_pselect(int nfds, fd_set *rd, fd_set *wr, fd_set *ex,
@@ -438,10 +458,11 @@ int green_hook_pselect(int nfds, fd_set *rd, fd_set *wr, fd_set *ex,
         (ts && (ts->tv_sec < 0 || ts->tv_nsec < 0 || ts->tv_nsec >= 1000000000)) ||
         !green__hook_on(GREEN_HOOK_IO))
         return green__real.pselect(nfds, rd, wr, ex, ts, mask);
-    int64_t deadline = ts_deadline(ts);
     struct selsets s;
-    sel_save(&s, rd, wr, ex);
-    hook_begin();
+    if (sel_save(&s, nfds, rd, wr, ex) != 0)
+        return green__real.pselect(nfds, rd, wr, ex, ts, mask);   /* EFAULT */
+    int64_t deadline = ts_deadline(ts);
+    int e0 = hook_begin();
     struct timespec zero = { 0, 0 };
     int r;
     if (mask)
@@ -460,7 +481,7 @@ int green_hook_pselect(int nfds, fd_set *rd, fd_set *wr, fd_set *ex,
             green__sigmask_leave(mask, &saved);
         }
     }
-    return hook_done(r);
+    return hook_done(r, e0);
 }
 
 /* --------------------------------------------------------------- epoll */
@@ -485,12 +506,12 @@ int green_hook_epoll_wait(int epfd, struct epoll_event *ev, int max, int timeout
     green__real_init();
     if (timeout == 0 || !green__hook_on(GREEN_HOOK_IO))
         return green__real.epoll_wait(epfd, ev, max, timeout);
-    hook_begin();
+    int e0 = hook_begin();
     int r;
     PROBE(r, green__real.epoll_wait(epfd, ev, max, 0));
     if (r == 0)
         r = epoll_slow(epfd, ev, max, ms_deadline(timeout));
-    return hook_done(r);
+    return hook_done(r, e0);
 }
 
 /* epoll_pwait after the first, real, zero-timeout call found nothing. */
@@ -514,7 +535,7 @@ int green_hook_epoll_pwait(int epfd, struct epoll_event *ev, int max, int timeou
     green__real_init();
     if (timeout == 0 || !green__hook_on(GREEN_HOOK_IO))
         return green__real.epoll_pwait(epfd, ev, max, timeout, mask);
-    hook_begin();
+    int e0 = hook_begin();
     int r;
     if (mask)
         r = green__real.epoll_pwait(epfd, ev, max, 0, mask);
@@ -522,7 +543,7 @@ int green_hook_epoll_pwait(int epfd, struct epoll_event *ev, int max, int timeou
         PROBE(r, green__real.epoll_wait(epfd, ev, max, 0));
     if (r == 0)
         r = epoll_masked_slow(epfd, ev, max, ms_deadline(timeout), mask);
-    return hook_done(r);
+    return hook_done(r, e0);
 }
 
 /* glibc 2.35+: a timespec timeout (NULL = forever). */
@@ -539,7 +560,7 @@ int green_hook_epoll_pwait2(int epfd, struct epoll_event *ev, int max,
         (ts && (ts->tv_sec < 0 || ts->tv_nsec < 0 || ts->tv_nsec >= 1000000000)))
         return green__real.epoll_pwait2(epfd, ev, max, ts, mask);
     int64_t deadline = ts_deadline(ts);
-    hook_begin();
+    int e0 = hook_begin();
     int r;
     if (mask)
         r = green__real.epoll_pwait2(epfd, ev, max, &zero, mask);
@@ -547,5 +568,5 @@ int green_hook_epoll_pwait2(int epfd, struct epoll_event *ev, int max,
         PROBE(r, green__real.epoll_wait(epfd, ev, max, 0));
     if (r == 0)
         r = epoll_masked_slow(epfd, ev, max, deadline, mask);
-    return hook_done(r);
+    return hook_done(r, e0);
 }
