@@ -1009,6 +1009,101 @@ ssize_t green_hook_sendfile(int out_fd, int in_fd, off_t *off, size_t n)
                                k == GREEN_FD_PIPE ? PIPE_BUF : SENDFILE_CHUNK), e0);
 }
 
+/* splice and tee: the pipe sides have a per-call non-blocking form
+ * (SPLICE_F_NONBLOCK), a socket we write to does not (splice_to_socket
+ * blocks on the socket's buffer whatever the flags say), so a socket
+ * output gets O_NONBLOCK just around each attempt, as sendfile does. On
+ * EAGAIN the caller parks on whichever side is not ready, and tries
+ * again; a descriptor the program made non-blocking itself gives EAGAIN,
+ * as natively. A call that already waited keeps the program's errno.
+ * Both restart under SA_RESTART (the kernel's -ERESTARTSYS). */
+static ssize_t (*real_splice)(int, loff_t *, int, loff_t *, size_t, unsigned int);
+static ssize_t (*real_tee)(int, int, size_t, unsigned int);
+
+static void *real_chk(const char *name);
+
+static ssize_t splice_once(int in, loff_t *off_in, int out, loff_t *off_out, size_t n,
+                           unsigned int flags, bool is_tee, bool out_sock)
+{
+    flags |= SPLICE_F_NONBLOCK;
+    if (is_tee)
+        return real_tee(in, out, n, flags);
+    int fl = out_sock ? REAL(fcntl)(out, F_GETFL) : -1;
+    if (fl >= 0 && !(fl & O_NONBLOCK))
+        REAL(fcntl)(out, F_SETFL, fl | O_NONBLOCK);
+    ssize_t r = real_splice(in, off_in, out, off_out, n, flags);
+    int e = errno;
+    if (fl >= 0 && !(fl & O_NONBLOCK))
+        REAL(fcntl)(out, F_SETFL, fl);
+    errno = e;
+    return r;
+}
+
+/* The side a would-block splice waits for: GREEN_READ (in), GREEN_WRITE
+ * (out), 0 to retry at once, or -1 when the program's own O_NONBLOCK on
+ * that side makes EAGAIN the answer. */
+static int splice_side(int in, int out)
+{
+    struct pollfd p[2] = { { .fd = in, .events = POLLIN }, { .fd = out, .events = POLLOUT } };
+    REAL(poll)(p, 2, 0);
+    int fd = !p[0].revents ? in : !p[1].revents ? out : -1;
+    if (fd < 0)
+        return 0;
+    int fl = REAL(fcntl)(fd, F_GETFL);
+    if (fl < 0 || (fl & O_NONBLOCK))
+        return -1;
+    return fd == in ? GREEN_READ : GREEN_WRITE;
+}
+
+static ssize_t splice_common(int in, loff_t *off_in, int out, loff_t *off_out, size_t n,
+                             unsigned int flags, bool is_tee)
+{
+    int e0 = errno;
+    green__cancel_point(0);
+    bool out_sock = !is_tee && kind_for_call(out) == GREEN_FD_SOCKET;
+    for (int spins = 0;;) {
+        ssize_t r = splice_once(in, off_in, out, off_out, n, flags, is_tee, out_sock);
+        if (r >= 0)
+            return kept(r, e0);
+        if (!would_block(errno))
+            return -1;
+        int side = splice_side(in, out);
+        if (side < 0) {
+            errno = EAGAIN;
+            return -1;
+        }
+        if (side == 0) {           /* both look ready: the space is too small */
+            if (++spins < 3)
+                continue;
+            spins = 0;
+            if (green_sleep(GREEN_MSEC(1)) != 0)
+                return -1;
+            continue;
+        }
+        if (green__hook_park_fd(side == GREEN_READ ? in : out, side, GREEN_FOREVER, true) < 0)
+            return -1;
+    }
+}
+
+ssize_t green_hook_splice(int in, loff_t *off_in, int out, loff_t *off_out, size_t n,
+                          unsigned int flags)
+{
+    if (green__unlikely(!real_splice))
+        real_splice = real_chk("splice");
+    if (!io_on() || (flags & SPLICE_F_NONBLOCK) || n == 0)
+        return real_splice(in, off_in, out, off_out, n, flags);
+    return splice_common(in, off_in, out, off_out, n, flags, false);
+}
+
+ssize_t green_hook_tee(int in, int out, size_t n, unsigned int flags)
+{
+    if (green__unlikely(!real_tee))
+        real_tee = real_chk("tee");
+    if (!io_on() || (flags & SPLICE_F_NONBLOCK) || n == 0)
+        return real_tee(in, out, n, flags);
+    return splice_common(in, NULL, out, NULL, n, flags, true);
+}
+
 ssize_t green_hook_pread(int fd, void *buf, size_t n, off_t off)
 {
     if (io_on())
@@ -1392,8 +1487,6 @@ static void forget_range(unsigned int first, unsigned int last)
     for (unsigned int fd = first; fd < limit && fd <= last; fd++)
         fd_gone((int)fd);
 }
-
-static void *real_chk(const char *name);
 
 /* An epoll fd made by libev for a hub is libgreen's own; one the program
  * makes takes a number that is no longer internal. */

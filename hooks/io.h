@@ -45,6 +45,9 @@ GREEN__HIDE int green_hook_recvmmsg(int fd, struct mmsghdr *v, unsigned int n, i
                                     struct timespec *timeout);
 GREEN__HIDE int green_hook_sendmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags);
 GREEN__HIDE ssize_t green_hook_sendfile(int out_fd, int in_fd, off_t *off, size_t n);
+GREEN__HIDE ssize_t green_hook_splice(int in, loff_t *off_in, int out, loff_t *off_out,
+                                      size_t n, unsigned int flags);
+GREEN__HIDE ssize_t green_hook_tee(int in, int out, size_t n, unsigned int flags);
 GREEN__HIDE ssize_t green_hook_pread(int fd, void *buf, size_t n, off_t off);
 GREEN__HIDE ssize_t green_hook_pwrite(int fd, const void *buf, size_t n, off_t off);
 

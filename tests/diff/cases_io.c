@@ -2588,6 +2588,83 @@ DIFF_CASE(io, tee_from_an_empty_pipe_waits_for_a_writer)
     reap(c);
 }
 
+DIFF_CASE(io, splice_from_an_empty_pipe_waits_for_a_writer_thread)
+{
+    int p[2], q[2];
+    pipe(p);
+    pipe(q);
+    struct later l = { .fd = p[1], .data = "thread", .ms = 60 };
+    pthread_t t = later(&l);
+    int64_t t0 = diff_now();
+    CALL("splice", splice(p[0], NULL, q[1], NULL, 100, 0));
+    DIFF_TOOK("splice", t0, 30, 2000);
+    char b[16] = { 0 };
+    CALL("read", read(q[0], b, sizeof b));
+    show_data("data", b, 6);
+    pthread_join(t, NULL);
+}
+
+DIFF_CASE(io, splice_from_a_socket_waits_for_a_writer_thread)
+{
+    int sv[2], q[2];
+    unix_pair(SOCK_STREAM, sv);
+    pipe(q);
+    struct later l = { .fd = sv[1], .data = "sock", .ms = 60 };
+    pthread_t t = later(&l);
+    errno = 0;
+    CALL("splice", splice(sv[0], NULL, q[1], NULL, 100, 0));
+    pthread_join(t, NULL);
+}
+
+static void *drain_later(void *arg)
+{
+    int fd = *(int *)arg;
+    char b[65536];
+    sleep_ms(60);
+    while (recv(fd, b, sizeof b, MSG_DONTWAIT) > 0)
+        ;
+    return NULL;
+}
+
+DIFF_CASE(io, splice_to_a_full_socket_waits_for_a_reader_thread)
+{
+    int sv[2], p[2];
+    unix_pair(SOCK_STREAM, sv);
+    pipe(p);
+    static char big[1 << 20];
+    send(sv[0], big, sizeof big, MSG_DONTWAIT);
+    write(p[1], "abc", 3);
+    pthread_t t;
+    pthread_create(&t, NULL, drain_later, &sv[1]);
+    int64_t t0 = diff_now();
+    CALL("splice", splice(p[0], NULL, sv[0], NULL, 3, 0));
+    DIFF_TOOK("splice", t0, 30, 2000);
+    diff_nonblock("socket", sv[0]);
+    pthread_join(t, NULL);
+}
+
+DIFF_CASE(io, tee_from_an_empty_pipe_waits_for_a_writer_thread)
+{
+    int p[2], q[2];
+    pipe(p);
+    pipe(q);
+    struct later l = { .fd = p[1], .data = "teed", .ms = 60 };
+    pthread_t t = later(&l);
+    CALL("tee", tee(p[0], q[1], 100, 0));
+    pthread_join(t, NULL);
+}
+
+DIFF_CASE(io, splice_interrupted_without_sa_restart_is_eintr)
+{
+    int p[2], q[2];
+    pipe(p);
+    pipe(q);
+    handle(SIGALRM, 0);
+    alarm_ms(80);
+    CALL("splice", splice(p[0], NULL, q[1], NULL, 100, 0));
+    diff_out("hits=%d", (int)hits);
+}
+
 /* ------------------------------------------------------- accept */
 
 DIFF_CASE(io, accept4_with_nonblock_and_cloexec_sets_both)
