@@ -457,21 +457,29 @@ static ssize_t recv_slow(const struct sockop *o)
     return r;
 }
 
-/* Receive on a socket. May switch. */
-static ssize_t sock_recv(const struct sockop *o)
+/* Everything but a plain receive that found data: MSG_WAITALL after a
+ * short first piece (r >= 0), or the first try failed (r < 0, errno from
+ * it). Out of line, so that the fast path stays small. May switch. */
+static __attribute__((noinline)) ssize_t sock_recv_more(const struct sockop *o, ssize_t r)
 {
-    ssize_t r = sock_once(o, o->flags | MSG_DONTWAIT);
-    if (green__likely(r >= 0)) {
-        if (green__unlikely(o->flags & MSG_WAITALL) && waitall_continues(o, r)) {
-            int64_t deadline = UNSET;
-            return recv_waitall(o, (size_t)r, &deadline,
-                                green__fdstate_get(o->fd).rcvtimeo);
-        }
-        return r;
+    if (r >= 0) {
+        if (!waitall_continues(o, r))
+            return r;
+        int64_t deadline = UNSET;
+        return recv_waitall(o, (size_t)r, &deadline, green__fdstate_get(o->fd).rcvtimeo);
     }
     if (!would_block(errno) || (o->flags & MSG_DONTWAIT))
         return r;
     return recv_slow(o);
+}
+
+/* Receive on a socket: one syscall when data is there. May switch. */
+static inline ssize_t sock_recv(const struct sockop *o)
+{
+    ssize_t r = sock_once(o, o->flags | MSG_DONTWAIT);
+    if (green__likely(r >= 0) && green__likely(!(o->flags & MSG_WAITALL)))
+        return r;
+    return sock_recv_more(o, r);
 }
 
 static size_t iov_total(const struct iovec *iov, size_t n)
