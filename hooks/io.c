@@ -409,15 +409,63 @@ static ssize_t recv_rest(const struct sockop *o, size_t got)
 }
 
 /* Does MSG_WAITALL make the kernel keep receiving after `got` bytes?
- * Only for blocking stream sockets, and not when peeking: Linux's AF_UNIX
- * stream peek returns what is queued (re-peeking would hand out the same
- * bytes twice). */
+ * Only for blocking stream sockets, and not past ancillary data (AF_UNIX
+ * never glues a message that carried descriptors to the next one). With
+ * MSG_PEEK see peek_waitall. */
 static bool waitall_continues(const struct sockop *o, ssize_t got)
 {
-    if (!(o->flags & MSG_WAITALL) || (o->flags & (MSG_DONTWAIT | MSG_PEEK)) || got <= 0 ||
-        (size_t)got >= recv_total(o))
+    if (!(o->flags & MSG_WAITALL) || (o->flags & MSG_DONTWAIT) || got <= 0 ||
+        (size_t)got >= recv_total(o) || (o->op == OP_RECVMSG && o->msg->msg_controllen))
         return false;
     return is_stream(o->fd) && !green__fdstate_get(o->fd).user_nonblock;
+}
+
+/* Sleep a millisecond as part of an interruptible call that began with
+ * green__intr_begin, or less when the deadline is nearer. Returns 0 to go
+ * on, ETIMEDOUT past the deadline, EINTR (not restarted: the caller asks
+ * green__intr_restarts when it may restart), ECANCELED. May switch. */
+static int intr_nap(int64_t deadline)
+{
+    int64_t now = green_now();
+    if (deadline >= 0 && now >= deadline)
+        return ETIMEDOUT;
+    int64_t d = now + GREEN_MSEC(1);
+    int code = green__park(GREEN_WHY_SLEEP, 0, NULL, deadline >= 0 && deadline < d ? deadline : d);
+    return code == ETIMEDOUT ? 0 : code;
+}
+
+/* MSG_PEEK|MSG_WAITALL. Linux's AF_UNIX stream peek returns what is
+ * queued; TCP waits until the whole length is queued (or EOF, an error,
+ * the timeout or a signal) and then peeks it. Re-peeking into the rest of
+ * the buffer would hand out the same bytes twice, and no readiness says
+ * "more bytes arrived" while some are unread: TCP re-peeks the whole
+ * length every millisecond instead. May switch. */
+static ssize_t peek_waitall(const struct sockop *o, ssize_t got, int64_t timeo)
+{
+    int dom = 0;
+    socklen_t l = sizeof dom;
+    if (REAL(getsockopt)(o->fd, SOL_SOCKET, SO_DOMAIN, &dom, &l) != 0 || dom == AF_UNIX)
+        return got;
+    int64_t deadline = timeo > 0 ? green_now() + timeo : GREEN_FOREVER;
+    size_t want = recv_total(o);
+    green__intr_begin();
+    while ((size_t)got < want) {
+        struct pollfd p = { .fd = o->fd, .events = POLLRDHUP };
+        if (REAL(poll)(&p, 1, 0) != 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)))
+            break;                 /* EOF or error: the kernel returns what it has */
+        int code = intr_nap(deadline);
+        if (code) {
+            if (code == ECANCELED)
+                green__cancel_point(ECANCELED);
+            break;                 /* timeout or signal: the partial count */
+        }
+        ssize_t r = sock_once(o, o->flags | MSG_DONTWAIT);
+        if (r < 0)
+            break;
+        got = r;
+    }
+    green__intr_end();
+    return got;
 }
 
 /* MSG_WAITALL on a blocking stream socket: keep receiving into the rest
@@ -453,7 +501,8 @@ static ssize_t recv_slow(const struct sockop *o)
     int64_t deadline = UNSET;
     ssize_t r = recv_wait(o, &deadline, i.rcvtimeo, true);
     if (green__unlikely(waitall_continues(o, r)))
-        return recv_waitall(o, (size_t)r, &deadline, i.rcvtimeo);
+        return o->flags & MSG_PEEK ? peek_waitall(o, r, i.rcvtimeo)
+                                   : recv_waitall(o, (size_t)r, &deadline, i.rcvtimeo);
     return r;
 }
 
@@ -465,8 +514,11 @@ static __attribute__((noinline)) ssize_t sock_recv_more(const struct sockop *o, 
     if (r >= 0) {
         if (!waitall_continues(o, r))
             return r;
+        int64_t timeo = green__fdstate_get(o->fd).rcvtimeo;
+        if (o->flags & MSG_PEEK)
+            return peek_waitall(o, r, timeo);
         int64_t deadline = UNSET;
-        return recv_waitall(o, (size_t)r, &deadline, green__fdstate_get(o->fd).rcvtimeo);
+        return recv_waitall(o, (size_t)r, &deadline, timeo);
     }
     if (!would_block(errno) || (o->flags & MSG_DONTWAIT))
         return r;
@@ -1232,20 +1284,14 @@ static int connect_backlog_wait(int fd, const struct sockaddr *addr, socklen_t l
     int r = -1;
     green__intr_begin();
     for (;;) {
-        int64_t now = green_now();
-        if (deadline >= 0 && now >= deadline) {
-            errno = EAGAIN;
-            break;
-        }
-        int64_t d = now + GREEN_MSEC(1);
-        int code = green__park(GREEN_WHY_SLEEP, 0, NULL,
-                               deadline >= 0 && deadline < d ? deadline : d);
+        int code = intr_nap(deadline);
         if (code == EINTR && restartable && green__intr_restarts()) {
             green__intr_begin();   /* count only later signals */
             continue;
         }
-        if (code && code != ETIMEDOUT) {
-            errno = code == ECANCELED ? green__cancel_point(ECANCELED) : code;
+        if (code) {
+            errno = code == ETIMEDOUT ? EAGAIN
+                    : code == ECANCELED ? green__cancel_point(ECANCELED) : code;
             break;
         }
         r = REAL(connect)(fd, addr, len);

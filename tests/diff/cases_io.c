@@ -279,6 +279,68 @@ DIFF_CASE(io, recv_peek_waitall_returns_bytes_once_then_they_are_still_there)
     reap(p);
 }
 
+DIFF_CASE(io, tcp_recv_peek_waitall_waits_for_the_whole_length)
+{
+    int c, s;
+    tcp_pair(&c, &s);
+    pid_t p = child_write_chunks(c, "abcdef", 3, 40);
+    char buf[16] = { 0 };
+    CALL("recv(PEEK|WAITALL)", recv(s, buf, 6, MSG_PEEK | MSG_WAITALL));
+    show_data("peeked", buf, 6);
+    memset(buf, 0, sizeof buf);
+    CALL("recv", recv(s, buf, 6, MSG_WAITALL));
+    show_data("read", buf, 6);
+    reap(p);
+}
+
+DIFF_CASE(io, tcp_recv_peek_waitall_returns_short_at_eof)
+{
+    int c, s;
+    tcp_pair(&c, &s);
+    pid_t p = child_write_later(c, "abc", 40);
+    close(c);
+    char buf[16] = { 0 };
+    CALL("recv(PEEK|WAITALL)", recv(s, buf, 6, MSG_PEEK | MSG_WAITALL));
+    show_data("peeked", buf, 3);
+    reap(p);
+}
+
+DIFF_CASE(io, recvmsg_waitall_stops_after_a_descriptor_arrives)
+{
+    int sv[2];
+    unix_pair(SOCK_STREAM, sv);
+    int p[2];
+    pipe(p);
+    union {
+        char buf[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } u;
+    memset(&u, 0, sizeof u);
+    struct iovec iov = { "FD", 2 };
+    struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+                        .msg_controllen = sizeof u.buf };
+    struct cmsghdr *cm = CMSG_FIRSTHDR(&m);
+    cm->cmsg_level = SOL_SOCKET;
+    cm->cmsg_type = SCM_RIGHTS;
+    cm->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(cm), &p[0], sizeof(int));
+    sendmsg(sv[1], &m, 0);
+    pid_t c = child_write_later(sv[1], "more", 80);
+    char data[16] = { 0 };
+    union {
+        char buf[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } r;
+    memset(&r, 0, sizeof r);
+    struct iovec riov = { data, 6 };
+    struct msghdr rm = { .msg_iov = &riov, .msg_iovlen = 1, .msg_control = r.buf,
+                         .msg_controllen = sizeof r.buf };
+    CALL("recvmsg(WAITALL)", recvmsg(sv[0], &rm, MSG_WAITALL));
+    show_data("data", data, 6);
+    diff_out("got rights=%d", CMSG_FIRSTHDR(&rm) && CMSG_FIRSTHDR(&rm)->cmsg_type == SCM_RIGHTS);
+    reap(c);
+}
+
 DIFF_CASE(io, recv_peek_leaves_data_for_the_next_read)
 {
     int sv[2];
