@@ -22,12 +22,17 @@
  *    Then it makes the program's blocking call, which cannot block: a pipe
  *    read after POLLIN returns at once, and a pipe write is cut into pieces
  *    of at most PIPE_BUF bytes, each of which fits once POLLOUT said a
- *    buffer slot is free. This path uses no cached state at all.
+ *    buffer slot is free. This path uses no cached state at all. Before
+ *    it parks, it lets the kernel answer the calls it answers at once
+ *    (ready_for_call): zero bytes, the wrong direction (EBADF), short
+ *    eventfd/timerfd/signalfd transfers and epoll fds (EINVAL).
  *  - Regular files: always "ready"; passed straight through, or run on
  *    the worker pool when GREEN_HOOKS includes "file".
  *  - accept, connect and sendfile have no per-call non-blocking form. A
  *    blocking connect sets O_NONBLOCK for the duration of the call, parks
- *    until writable, reports SO_ERROR and restores the flags, so nobody
+ *    until writable, completes with a second connect() (which, like the
+ *    kernel's blocking connect, marks the socket connected or consumes its
+ *    error) and restores the flags, so nobody
  *    (stdio on the socket, an exec'd child) ever sees the change; sendfile
  *    to a socket does the same around each attempt. A listener this
  *    process created gets O_NONBLOCK for good at its first hooked accept
@@ -37,13 +42,23 @@
  *    arrives (documented; changing the flag there could break the other
  *    process).
  *
+ * User memory. The kernel validates every pointer the program passes; we
+ * must not read one first (an iovec array, fd_sets, a timespec) or a bad
+ * pointer crashes the program in our code where Linux says EFAULT. Such
+ * memory is read only after the kernel accepted it in our first try, or
+ * through green__copy_in on slow paths.
+ *
+ * errno. A call that succeeds leaves errno as the program had it, even
+ * when our first, non-blocking try failed with EAGAIN before we parked.
+ *
  * Kernel semantics kept: return values and errno; partial transfers; EOF;
  * SIGPIPE (the program's flags are kept, MSG_NOSIGNAL included); EINTR:
  * every park is interruptible (signal.c's green__hook_park_fd): a handler
  * without SA_RESTART makes the call fail with EINTR (or return its partial
  * count), and with SA_RESTART it keeps waiting, except on sockets with a
- * timeout and sends that already moved bytes (they return the partial
- * count), as signal(7) says. Difference, documented: close wakes green
+ * timeout and transfers that already moved bytes (they return the partial
+ * count: a MSG_WAITALL receive, a large pipe write, sendfile, splice), as
+ * the kernel does. Difference, documented: close wakes green
  * threads waiting on the fd with EBADF (DESIGN.md), where Linux would
  * leave them blocked.
  *
