@@ -35,8 +35,10 @@
  * while the caller is parked (signal.c explains the approximation).
  *
  * select. Linux writes the time not slept back into *timeout; we do the
- * same on every return. A select with more than FD_SETSIZE descriptors
- * passes through (it would block the OS thread).
+ * same on every return. Sets bigger than an fd_set (nfds > FD_SETSIZE,
+ * arrays of longs, as the kernel accepts) are handled the same way up to
+ * SELECT_MAX_NFDS; beyond it the call passes through (it would block the
+ * OS thread).
  *
  * Rejected: translating each call into a private epoll set (epoll_create +
  * epoll_ctl per call: three syscalls more than the re-poll); parking on
@@ -327,41 +329,65 @@ int green_hook___ppoll_chk(struct pollfd *fds, nfds_t n, const struct timespec *
 
 /* -------------------------------------------------------------- select */
 
-/* The sets of one select call as the program passed them. */
+/* Largest nfds select parks for: beyond it the call passes through. */
+#define SELECT_MAX_NFDS 65536
+#define LONG_BITS (8 * sizeof(unsigned long))
+
+/* The sets of one select call as the program passed them. Programs that
+ * use more than FD_SETSIZE descriptors pass bigger arrays of longs, as
+ * the kernel allows: the copies are then on the heap. */
 struct selsets {
     fd_set *user[3];               /* read, write, except (may be NULL) */
-    fd_set copy[3];                /* their contents at the call */
+    unsigned long *copy[3];        /* their contents at the call */
     size_t bytes;                  /* how much of each set the kernel uses */
+    unsigned long *heap;           /* the copies when they exceed small */
+    unsigned long small[3][FD_SETSIZE / LONG_BITS];
 };
 
 /* Save the program's sets, reading only the bytes the kernel reads (whole
  * longs covering nfds bits) and only through green__copy_in: sets the
  * kernel cannot read make the call fail with EFAULT, not crash us.
- * Returns 0, or -1 (EFAULT). */
+ * Returns 0, or -1 (EFAULT, ENOMEM). */
 static int sel_save(struct selsets *s, int nfds, fd_set *r, fd_set *w, fd_set *e)
 {
     s->user[0] = r;
     s->user[1] = w;
     s->user[2] = e;
-    s->bytes = ((size_t)nfds + 63) / 64 * 8;
-    for (int i = 0; i < 3; i++) {
-        memset(&s->copy[i], 0, sizeof s->copy[i]);
-        if (s->user[i] && green__copy_in(&s->copy[i], s->user[i], s->bytes) != 0)
+    s->bytes = ((size_t)nfds + LONG_BITS - 1) / LONG_BITS * sizeof(unsigned long);
+    s->heap = NULL;
+    if (s->bytes > sizeof s->small[0]) {
+        s->heap = calloc(3, s->bytes);
+        if (!s->heap) {
+            errno = ENOMEM;
             return -1;
+        }
+    }
+    for (int i = 0; i < 3; i++) {
+        s->copy[i] = s->heap ? s->heap + i * (s->bytes / sizeof(unsigned long))
+                             : s->small[i];
+        if (s->user[i] && green__copy_in(s->copy[i], s->user[i], s->bytes) != 0) {
+            free(s->heap);
+            return -1;
+        }
     }
     return 0;
+}
+
+static void sel_free(struct selsets *s)
+{
+    free(s->heap);
 }
 
 static void sel_restore(struct selsets *s)
 {
     for (int i = 0; i < 3; i++)
         if (s->user[i])
-            memcpy(s->user[i], &s->copy[i], s->bytes);
+            memcpy(s->user[i], s->copy[i], s->bytes);
 }
 
 static bool sel_has(const struct selsets *s, int i, int fd)
 {
-    return s->user[i] && FD_ISSET(fd, &s->copy[i]);
+    return s->user[i] && (s->copy[i][fd / LONG_BITS] >> (fd % LONG_BITS)) & 1;
 }
 
 static int sel_build(struct waitset *ws, const struct selsets *s, int nfds)
@@ -426,12 +452,12 @@ static int select_slow(int nfds, struct selsets *s, int64_t deadline)
 int green_hook_select(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, struct timeval *tv)
 {
     green__real_init();
-    if ((tv && !tv->tv_sec && !tv->tv_usec) || nfds < 0 || nfds > FD_SETSIZE ||
+    if ((tv && !tv->tv_sec && !tv->tv_usec) || nfds < 0 || nfds > SELECT_MAX_NFDS ||
         (tv && (tv->tv_sec < 0 || tv->tv_usec < 0)) || !green__hook_on(GREEN_HOOK_IO))
         return green__real.select(nfds, rd, wr, ex, tv);
     struct selsets s;
     if (sel_save(&s, nfds, rd, wr, ex) != 0)
-        return green__real.select(nfds, rd, wr, ex, tv);   /* EFAULT at once */
+        return errno == EFAULT ? green__real.select(nfds, rd, wr, ex, tv) : -1;
     int64_t deadline = tv_deadline(tv);
     int e0 = hook_begin();
     struct timeval zero = { 0, 0 };
@@ -447,6 +473,7 @@ int green_hook_select(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, struct timev
         tv->tv_sec = left / 1000000000;
         tv->tv_usec = (left % 1000000000) / 1000;
     }
+    sel_free(&s);
     return hook_done(r, e0);
 }
 
@@ -454,13 +481,13 @@ int green_hook_pselect(int nfds, fd_set *rd, fd_set *wr, fd_set *ex,
                        const struct timespec *ts, const sigset_t *mask)
 {
     green__real_init();
-    if ((ts && !ts->tv_sec && !ts->tv_nsec) || nfds < 0 || nfds > FD_SETSIZE ||
+    if ((ts && !ts->tv_sec && !ts->tv_nsec) || nfds < 0 || nfds > SELECT_MAX_NFDS ||
         (ts && (ts->tv_sec < 0 || ts->tv_nsec < 0 || ts->tv_nsec >= 1000000000)) ||
         !green__hook_on(GREEN_HOOK_IO))
         return green__real.pselect(nfds, rd, wr, ex, ts, mask);
     struct selsets s;
     if (sel_save(&s, nfds, rd, wr, ex) != 0)
-        return green__real.pselect(nfds, rd, wr, ex, ts, mask);   /* EFAULT */
+        return errno == EFAULT ? green__real.pselect(nfds, rd, wr, ex, ts, mask) : -1;
     int64_t deadline = ts_deadline(ts);
     int e0 = hook_begin();
     struct timespec zero = { 0, 0 };
@@ -481,6 +508,7 @@ int green_hook_pselect(int nfds, fd_set *rd, fd_set *wr, fd_set *ex,
             green__sigmask_leave(mask, &saved);
         }
     }
+    sel_free(&s);
     return hook_done(r, e0);
 }
 

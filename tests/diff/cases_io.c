@@ -1738,6 +1738,33 @@ DIFF_CASE(io, select_with_nfds_beyond_fd_setsize_on_large_sets)
     diff_out("isset=%d", FD_ISSET(p[0], &big[0]));
 }
 
+DIFF_CASE(io, select_on_an_fd_above_fd_setsize_waits_for_a_writer_thread)
+{
+    struct rlimit rl;
+    getrlimit(RLIMIT_NOFILE, &rl);
+    if (rl.rlim_cur < 1200 && rl.rlim_max >= 1200) {
+        rl.rlim_cur = 1200;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    int p[2];
+    pipe(p);
+    int hi = fcntl(p[0], F_DUPFD, 1100);
+    diff_out("dup above FD_SETSIZE: %s", hi >= FD_SETSIZE ? "yes" : "no (limit)");
+    if (hi < 0)
+        return;
+    struct later l = { .fd = p[1], .data = "x", .ms = 60 };
+    pthread_t t = later(&l);
+    static unsigned long sets[3][2048 / (8 * sizeof(unsigned long))];
+    unsigned long *rd = sets[0];
+    rd[hi / (8 * sizeof *rd)] |= 1UL << (hi % (8 * sizeof *rd));
+    struct timeval tv = { 5, 0 };
+    int64_t t0 = diff_now();
+    CALL("select", select(hi + 1, (fd_set *)rd, NULL, NULL, &tv));
+    DIFF_TOOK("select", t0, 30, 3000);
+    diff_out("isset=%d", (int)((rd[hi / (8 * sizeof *rd)] >> (hi % (8 * sizeof *rd))) & 1));
+    pthread_join(t, NULL);
+}
+
 DIFF_CASE(io, select_waits_for_a_writer_thread)
 {
     int p[2];
