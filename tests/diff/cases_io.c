@@ -1912,14 +1912,15 @@ DIFF_CASE(io, fifo_open_for_reading_waits_for_a_writer_thread)
     unlink(fifo_path);
 }
 
+static long reader_got;
+static char reader_buf[8];
+
 static void *open_reader_later(void *arg)
 {
     (void)arg;
     sleep_ms(80);
     int fd = open(fifo_path, O_RDONLY);
-    char b[8] = { 0 };
-    long r = read(fd, b, 4);
-    diff_out("reader: read=%ld \"%.4s\"", r, b);
+    reader_got = read(fd, reader_buf, 4);
     close(fd);
     return NULL;
 }
@@ -1935,6 +1936,7 @@ DIFF_CASE(io, fifo_open_for_writing_waits_for_a_reader_thread)
     CALL("write", write(fd, "abcd", 4));
     close(fd);
     pthread_join(t, NULL);
+    diff_out("reader: read=%ld \"%.4s\"", reader_got, reader_buf);
     unlink(fifo_path);
 }
 
