@@ -1569,8 +1569,12 @@ DIFF_CASE(io, poll_with_nfds_above_rlimit_nofile_is_einval)
 {
     struct rlimit rl;
     getrlimit(RLIMIT_NOFILE, &rl);
-    struct pollfd f = { -1, POLLIN, 0 };
-    CALL("poll", poll(&f, (nfds_t)rl.rlim_cur + 1, 100));
+    nfds_t n = (nfds_t)rl.rlim_cur + 1;
+    struct pollfd *f = calloc(n, sizeof *f);   /* readable: only n is wrong */
+    for (nfds_t k = 0; k < n; k++)
+        f[k] = (struct pollfd){ -1, POLLIN, 0 };
+    CALL("poll", poll(f, n, 100));
+    free(f);
 }
 
 DIFF_CASE(io, poll_timeout_zero_returns_at_once)
