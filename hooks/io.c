@@ -310,6 +310,7 @@ static bool file_offload_on(int fd)
  * returns at once while the worker still writes its result. May switch. */
 static ssize_t file_offload(const struct file_job *tmpl)
 {
+    int e0 = errno;
     struct file_job *j = malloc(sizeof *j);
     if (!j) {
         errno = ENOMEM;
@@ -324,8 +325,7 @@ static ssize_t file_offload(const struct file_job *tmpl)
     ssize_t r = j->r;
     int e = j->err;
     free(j);
-    if (r < 0)
-        errno = e;
+    errno = r < 0 ? e : e0;        /* the worker's errno is not ours */
     return r;
 }
 
