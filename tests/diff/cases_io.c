@@ -1155,6 +1155,38 @@ DIFF_CASE(io, rcvtimeo_negative_seconds_means_eagain_at_once)
     DIFF_TOOK("recv", t0, -1, 500);
 }
 
+DIFF_CASE(io, sndtimeo_negative_seconds_makes_a_full_send_return_at_once)
+{
+    int sv[2];
+    unix_pair(SOCK_STREAM, sv);
+    struct timeval tv = { -5, 0 };
+    CALL("setsockopt(SO_SNDTIMEO)", setsockopt(sv[0], SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv));
+    static char big[1 << 20];
+    int64_t t0 = diff_now();
+    errno = 0;
+    long r = send(sv[0], big, sizeof big, 0);
+    diff_out("send: partial=%d errno=%s", r > 0 && r < (long)sizeof big, diff_errname(errno));
+    CALL("send again", send(sv[0], big, sizeof big, 0));
+    DIFF_TOOK("sends", t0, -1, 500);
+}
+
+DIFF_CASE(io, sndtimeo_negative_seconds_makes_a_waiting_connect_einprogress)
+{
+    struct sockaddr_in a;
+    int l = tcp_listener(&a, 0);
+    int first = socket(AF_INET, SOCK_STREAM, 0);
+    connect(first, (struct sockaddr *)&a, sizeof a);
+    int c = socket(AF_INET, SOCK_STREAM, 0);
+    struct timeval tv = { -1, 0 };
+    setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    int64_t t0 = diff_now();
+    CALL("connect", connect(c, (struct sockaddr *)&a, sizeof a));
+    DIFF_TOOK("connect", t0, -1, 500);
+    close(c);
+    close(first);
+    close(l);
+}
+
 DIFF_CASE(io, rcvtimeo_with_usec_out_of_range_is_edom)
 {
     int sv[2];
