@@ -45,6 +45,8 @@
 
 /* ------------------------------------------------------------ helpers */
 
+static int temp_file(const char *content);
+
 /* Addresses the compiler cannot see through (no warnings, no folding). */
 static volatile uintptr_t bad_addr = 16, kernel_addr = (uintptr_t)-4096L;
 static volatile int neg_one = -1;
@@ -732,6 +734,77 @@ DIFF_CASE(io, pipe_readv_scatters_over_iovecs)
     CALL("readv", readv(p[0], iov, 2));
     show_data("a", a, 3);
     show_data("b", b, 4);
+}
+
+DIFF_CASE(io, readv_of_zero_bytes_on_an_empty_socket_returns_zero_at_once)
+{
+    int sv[2];
+    unix_pair(SOCK_STREAM, sv);
+    char b[4];
+    struct iovec iov[2] = { { b, 0 }, { b, 0 } };
+    int64_t t0 = diff_now();
+    CALL("readv(0 bytes)", readv(sv[0], iov, 2));
+    DIFF_TOOK("readv", t0, -1, 500);
+}
+
+DIFF_CASE(io, readv_of_zero_bytes_on_an_empty_pipe_returns_zero_at_once)
+{
+    int p[2];
+    pipe(p);
+    char b[4];
+    struct iovec iov = { b, 0 };
+    CALL("readv(0 bytes)", readv(p[0], &iov, 1));
+}
+
+DIFF_CASE(io, recvmsg_of_zero_bytes_on_a_stream_socket_waits_for_data)
+{
+    int sv[2];
+    unix_pair(SOCK_STREAM, sv);
+    pid_t c = child_write_later(sv[1], "x", 80);
+    char b[4];
+    struct iovec iov = { b, 0 };
+    struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
+    int64_t t0 = diff_now();
+    CALL("recvmsg(0 bytes)", recvmsg(sv[0], &m, 0));
+    DIFF_TOOK("recvmsg", t0, 40, 2000);
+    reap(c);
+}
+
+DIFF_CASE(io, errno_is_kept_by_a_splice_that_waited)
+{
+    int p[2], q[2];
+    pipe(p);
+    pipe(q);
+    pid_t c = child_write_later(p[1], "x", 60);
+    errno = 1234;
+    long r = splice(p[0], NULL, q[1], NULL, 10, 0);
+    diff_out("splice=%ld errno=%d", r, errno);
+    reap(c);
+}
+
+DIFF_CASE(io, errno_is_kept_by_a_sendfile_that_waited)
+{
+    int sv[2];
+    unix_pair(SOCK_STREAM, sv);
+    static char big[1 << 20];
+    send(sv[0], big, sizeof big, MSG_DONTWAIT);
+    pid_t c = fork();
+    if (c == 0) {
+        char b[65536];
+        syscall(SYS_close, sv[0]);
+        diff_raw_sleep_ms(60);
+        while (syscall(SYS_read, sv[1], b, sizeof b) > 0)
+            ;
+        syscall(SYS_exit_group, 0);
+    }
+    close(sv[1]);
+    int f = temp_file("sendfile payload");
+    errno = 1234;
+    long r = sendfile(sv[0], f, NULL, 16);
+    diff_out("sendfile=%ld errno=%d", r, errno);
+    close(sv[0]);
+    close(f);
+    reap(c);
 }
 
 DIFF_CASE(io, readv_with_iovcnt_zero_returns_zero)
