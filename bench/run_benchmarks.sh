@@ -61,3 +61,4 @@ per_op ir_spawn_join_batch     "$build/bench/bench_spawn"  batch       10000 200
 per_op ir_pthread_create_join  "$build/bench/bench_spawn"  pthread     200   400   1
 per_op ir_yield_2              "$build/bench/bench_yield"  2           20000 40000 1
 per_op ir_yield_1000           "$build/bench/bench_yield"  1000        20000 40000 1
+per_op ir_fdwait_round_trip   "$build/bench/bench_fdwait" x           5000  10000 1

@@ -210,13 +210,23 @@ static void kernel_view(int fd, struct green__fdinfo *i, unsigned want)
         return;                    /* EBADF: let the real call say so */
     if (!i->our_nonblock)
         i->user_nonblock = fl & O_NONBLOCK;
+    /* The kernel reads a timeout of "at once" (set with a negative
+     * tv_sec) back as {0, 0}, the same as "forever": only the hint the
+     * setsockopt hook left (1 ns) tells them apart. */
+    bool rcv_now = i->rcvtimeo == 1, snd_now = i->sndtimeo == 1;
     i->rcvtimeo = i->sndtimeo = 0;
     if (i->user_nonblock)
         return;                    /* EAGAIN at once: no timeout matters */
-    if (want & GREEN_VIEW_RCVTIMEO)
+    if (want & GREEN_VIEW_RCVTIMEO) {
         i->rcvtimeo = sock_timeo(fd, SO_RCVTIMEO);
-    if (want & GREEN_VIEW_SNDTIMEO)
+        if (i->rcvtimeo == 0 && rcv_now)
+            i->rcvtimeo = 1;
+    }
+    if (want & GREEN_VIEW_SNDTIMEO) {
         i->sndtimeo = sock_timeo(fd, SO_SNDTIMEO);
+        if (i->sndtimeo == 0 && snd_now)
+            i->sndtimeo = 1;
+    }
 }
 
 struct green__fdinfo green__fdstate_view(int fd, unsigned want)

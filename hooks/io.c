@@ -22,13 +22,18 @@
  *    Then it makes the program's blocking call, which cannot block: a pipe
  *    read after POLLIN returns at once, and a pipe write is cut into pieces
  *    of at most PIPE_BUF bytes, each of which fits once POLLOUT said a
- *    buffer slot is free. This path uses no cached state at all.
+ *    buffer slot is free. This path uses no cached state at all. Before
+ *    it parks, it lets the kernel answer the calls it answers at once
+ *    (ready_for_call): zero bytes, the wrong direction (EBADF), short
+ *    eventfd/timerfd/signalfd transfers and epoll fds (EINVAL).
  *  - Regular files: always "ready"; passed straight through, or run on
  *    the worker pool when GREEN_HOOKS includes "file".
  *  - accept, connect and sendfile have no per-call non-blocking form. A
  *    blocking connect sets O_NONBLOCK for the duration of the call, parks
- *    until writable, reports SO_ERROR and restores the flags; sendfile to
- *    a socket does the same around each attempt. accept never touches the
+ *    until writable, completes with a second connect() (which, like the
+ *    kernel's blocking connect, marks the socket connected or consumes its
+ *    error) and restores the flags; sendfile to a socket does the same
+ *    around each attempt. accept never touches the
  *    flag (decision below).
  *
  * Decision: libgreen leaves no O_NONBLOCK on any open file description.
@@ -57,13 +62,23 @@
  * forked without exec, or an SCM_RIGHTS receiver, still sees it, and the
  * parent keeps accepting after the exec).
  *
+ * User memory. The kernel validates every pointer the program passes; we
+ * must not read one first (an iovec array, fd_sets, a timespec) or a bad
+ * pointer crashes the program in our code where Linux says EFAULT. Such
+ * memory is read only after the kernel accepted it in our first try, or
+ * through green__copy_in on slow paths.
+ *
+ * errno. A call that succeeds leaves errno as the program had it, even
+ * when our first, non-blocking try failed with EAGAIN before we parked.
+ *
  * Kernel semantics kept: return values and errno; partial transfers; EOF;
  * SIGPIPE (the program's flags are kept, MSG_NOSIGNAL included); EINTR:
  * every park is interruptible (signal.c's green__hook_park_fd): a handler
  * without SA_RESTART makes the call fail with EINTR (or return its partial
  * count), and with SA_RESTART it keeps waiting, except on sockets with a
- * timeout and sends that already moved bytes (they return the partial
- * count), as signal(7) says. Difference, documented: close wakes green
+ * timeout and transfers that already moved bytes (they return the partial
+ * count: a MSG_WAITALL receive, a large pipe write, sendfile, splice), as
+ * the kernel does. Difference, documented: close wakes green
  * threads waiting on the fd with EBADF (DESIGN.md), where Linux would
  * leave them blocked.
  *
@@ -113,9 +128,14 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
 
 /* The real function, resolving the table first if a hook runs before the
  * preload constructor did (another library's constructor calling read). */
@@ -133,6 +153,33 @@ static inline bool would_block(int e)
 static inline bool io_on(void)
 {
     return green__hook_on(GREEN_HOOK_IO);
+}
+
+/* A call that succeeded leaves errno as the program had it: the EAGAIN of
+ * our first, non-blocking try (or an EINPROGRESS) is not the program's.
+ * e0 is errno at the hook's entry. */
+static inline ssize_t kept(ssize_t r, int e0)
+{
+    if (r >= 0)
+        errno = e0;
+    return r;
+}
+
+/* green__copy_in (io.h): one process_vm_readv on ourselves. */
+int green__copy_in(void *dst, const void *src, size_t n)
+{
+    if (n == 0)
+        return 0;
+    struct iovec local = { dst, n }, remote = { (void *)src, n };
+    long r = syscall(SYS_process_vm_readv, (long)getpid(), &local, 1L, &remote, 1L, 0L);
+    if (r == (long)n)
+        return 0;
+    if (r < 0 && errno != EFAULT) {       /* no process_vm_readv: trust it */
+        memcpy(dst, src, n);
+        return 0;
+    }
+    errno = EFAULT;
+    return -1;
 }
 
 /* A descriptor number handed out by the kernel again. If the previous
@@ -173,10 +220,43 @@ static int park_fd(int fd, int mask, int64_t *deadline, int64_t timeo,
 
 /* ------------------------------------------------------- non-sockets */
 
-/* Wait until a blocking call on a non-socket fd cannot block, or until
- * the call would fail anyway (error, or the program's own O_NONBLOCK).
+/* Would the kernel fail a read (GREEN_READ) or write of n bytes on this
+ * anonymous-inode descriptor at once, before it would block? eventfd and
+ * timerfd transfer 8-byte counters, signalfd whole siginfo records, and
+ * timerfd, signalfd and epoll have no write (epoll no read either): the
+ * kernel says EINVAL, where poll would just say "not ready" and a park
+ * would never end. Asked only when the call would otherwise park (one
+ * readlink), never on the fast path. */
+static bool kernel_rejects(int fd, int mask, size_t n)
+{
+    char path[32], link[64];
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    ssize_t k = readlink(path, link, sizeof link - 1);
+    if (k <= 11 || strncmp(link, "anon_inode:", 11) != 0)
+        return false;
+    link[k] = 0;
+    const char *what = link + 11;
+    bool rd = mask == GREEN_READ;
+    if (strcmp(what, "[eventfd]") == 0)
+        return n < sizeof(uint64_t);
+    if (strcmp(what, "[timerfd]") == 0)
+        return !rd || n < sizeof(uint64_t);
+    if (strcmp(what, "[signalfd]") == 0)
+        return !rd || n < sizeof(struct signalfd_siginfo);
+    if (strcmp(what, "[eventpoll]") == 0)
+        return true;
+    return false;
+}
+
+/* Wait until a blocking call of n bytes on a non-socket fd cannot block,
+ * or until the call would fail anyway: an error poll reports, the
+ * program's own O_NONBLOCK, a descriptor not open for that direction
+ * (EBADF), a transfer the kernel refuses before blocking (zero bytes to a
+ * pipe, a short eventfd read...). Rule: let the kernel reject a call
+ * before parking on it. restartable: false once the call moved bytes (a
+ * signal then ends it with the partial count, SA_RESTART or not).
  * Returns 0 to make the call, -1 with errno. May switch. */
-static int ready_for_call(int fd, int mask)
+static int ready_for_call(int fd, int mask, size_t n, bool restartable)
 {
     for (;;) {
         struct pollfd p = { .fd = fd, .events = mask == GREEN_READ ? POLLIN : POLLOUT };
@@ -185,7 +265,11 @@ static int ready_for_call(int fd, int mask)
         int fl = REAL(fcntl)(fd, F_GETFL);
         if (fl < 0 || (fl & O_NONBLOCK))
             return 0;              /* the call reports EBADF or EAGAIN itself */
-        if (green__hook_park_fd(fd, mask, GREEN_FOREVER, true) != 0)
+        int acc = fl & O_ACCMODE;
+        if (n == 0 || acc == (mask == GREEN_READ ? O_WRONLY : O_RDONLY) ||
+            kernel_rejects(fd, mask, n))
+            return 0;              /* the call answers at once */
+        if (green__hook_park_fd(fd, mask, GREEN_FOREVER, restartable) != 0)
             return -1;             /* EINTR (handler without SA_RESTART), EBADF... */
     }
 }
@@ -195,7 +279,7 @@ static ssize_t pipe_write(int fd, const char *buf, size_t n)
 {
     size_t done = 0;
     do {
-        if (ready_for_call(fd, GREEN_WRITE) < 0)
+        if (ready_for_call(fd, GREEN_WRITE, n, done == 0) < 0)
             return done ? (ssize_t)done : -1;
         size_t k = n - done;
         if (n > PIPE_BUF && k > PIPE_BUF)
@@ -250,6 +334,7 @@ static bool file_offload_on(int fd)
  * returns at once while the worker still writes its result. May switch. */
 static ssize_t file_offload(const struct file_job *tmpl)
 {
+    int e0 = errno;
     struct file_job *j = malloc(sizeof *j);
     if (!j) {
         errno = ENOMEM;
@@ -264,8 +349,7 @@ static ssize_t file_offload(const struct file_job *tmpl)
     ssize_t r = j->r;
     int e = j->err;
     free(j);
-    if (r < 0)
-        errno = e;
+    errno = r < 0 ? e : e0;        /* the worker's errno is not ours */
     return r;
 }
 
@@ -311,17 +395,15 @@ static bool is_stream(int fd)
            type == SOCK_STREAM;
 }
 
-/* The receive slow path: the first try said EAGAIN. May switch. */
-static ssize_t recv_wait(const struct sockop *o)
+/* Park until o's socket is readable and receive once more, until data,
+ * an error, or the deadline (SO_RCVTIMEO, computed at the first park and
+ * shared by every wait of one call: the timeout covers the whole call).
+ * restartable: false once the call received bytes. May switch. */
+static ssize_t recv_wait(const struct sockop *o, int64_t *deadline, int64_t timeo,
+                         bool restartable)
 {
-    struct green__fdinfo i = green__fdstate_view(o->fd, GREEN_VIEW_RCVTIMEO);
-    if (i.user_nonblock) {
-        errno = EAGAIN;            /* the program's own non-blocking socket */
-        return -1;
-    }
-    int64_t deadline = UNSET;
     for (;;) {
-        if (park_fd(o->fd, GREEN_READ, &deadline, i.rcvtimeo, EAGAIN) < 0)
+        if (park_fd_restart(o->fd, GREEN_READ, deadline, timeo, EAGAIN, restartable) < 0)
             return -1;
         ssize_t r = sock_once(o, o->flags | MSG_DONTWAIT);
         if (r >= 0 || !would_block(errno))
@@ -329,20 +411,117 @@ static ssize_t recv_wait(const struct sockop *o)
     }
 }
 
-/* MSG_WAITALL on a blocking stream socket: keep receiving into the rest
- * of the buffer until it is full, EOF, an error or the timeout. */
-static ssize_t recv_waitall(struct sockop *o, size_t got)
+static size_t iov_total(const struct iovec *iov, size_t n);
+static int iov_window(const struct iovec *iov, size_t cnt, size_t skip, size_t limit,
+                      struct iovec *tmp, int max);
+
+/* Bytes the program asked a receive for (the kernel already accepted the
+ * msghdr and its iovecs when this is called). */
+static size_t recv_total(const struct sockop *o)
 {
-    if (!is_stream(o->fd) || green__fdstate_view(o->fd, GREEN_VIEW_NONBLOCK).user_nonblock)
-        return (ssize_t)got;
-    size_t want = o->len;
-    char *base = o->buf;
-    while (got < want) {
-        o->buf = base + got;
-        o->len = want - got;
+    return o->op == OP_RECVMSG ? iov_total(o->msg->msg_iov, o->msg->msg_iovlen) : o->len;
+}
+
+/* Receive once into the part of o's buffer after `got` bytes. Ancillary
+ * data and the sender's address come with the first piece only. */
+static ssize_t recv_rest(const struct sockop *o, size_t got)
+{
+    if (o->op != OP_RECVMSG) {
+        struct sockop rest = *o;
+        rest.buf = (char *)o->buf + got;
+        rest.len = o->len - got;
+        rest.from = NULL;
+        rest.fromlen = NULL;
+        if (rest.op == OP_RECVFROM)
+            rest.op = OP_RECV;
+        return sock_once(&rest, o->flags | MSG_DONTWAIT);
+    }
+    struct iovec tmp[IOV_CHUNK];
+    struct msghdr *m = o->msg;
+    struct msghdr rest = { .msg_iov = tmp };
+    rest.msg_iovlen = (size_t)iov_window(m->msg_iov, m->msg_iovlen, got, SIZE_MAX,
+                                         tmp, IOV_CHUNK);
+    ssize_t r = REAL(recvmsg)(o->fd, &rest, o->flags | MSG_DONTWAIT);
+    if (r >= 0)
+        m->msg_flags |= rest.msg_flags;
+    return r;
+}
+
+/* Does MSG_WAITALL make the kernel keep receiving after `got` bytes?
+ * Only for blocking stream sockets, and not past ancillary data (AF_UNIX
+ * never glues a message that carried descriptors to the next one). With
+ * MSG_PEEK see peek_waitall. */
+static bool waitall_continues(const struct sockop *o, ssize_t got)
+{
+    if (!(o->flags & MSG_WAITALL) || (o->flags & MSG_DONTWAIT) || got <= 0 ||
+        (size_t)got >= recv_total(o) || (o->op == OP_RECVMSG && o->msg->msg_controllen))
+        return false;
+    return is_stream(o->fd) && !green__fdstate_view(o->fd, GREEN_VIEW_NONBLOCK).user_nonblock;
+}
+
+/* Sleep a millisecond as part of an interruptible call that began with
+ * green__intr_begin, or less when the deadline is nearer. Returns 0 to go
+ * on, ETIMEDOUT past the deadline, EINTR (not restarted: the caller asks
+ * green__intr_restarts when it may restart), ECANCELED. May switch. */
+static int intr_nap(int64_t deadline)
+{
+    int64_t now = green_now();
+    if (deadline >= 0 && now >= deadline)
+        return ETIMEDOUT;
+    int64_t d = now + GREEN_MSEC(1);
+    int code = green__park(GREEN_WHY_SLEEP, 0, NULL, deadline >= 0 && deadline < d ? deadline : d);
+    return code == ETIMEDOUT ? 0 : code;
+}
+
+/* MSG_PEEK|MSG_WAITALL. Linux's AF_UNIX stream peek returns what is
+ * queued; TCP waits until the whole length is queued (or EOF, an error,
+ * the timeout or a signal) and then peeks it. Re-peeking into the rest of
+ * the buffer would hand out the same bytes twice, and no readiness says
+ * "more bytes arrived" while some are unread: TCP re-peeks the whole
+ * length every millisecond instead. May switch. */
+static ssize_t peek_waitall(const struct sockop *o, ssize_t got, int64_t timeo)
+{
+    int dom = 0;
+    socklen_t l = sizeof dom;
+    if (REAL(getsockopt)(o->fd, SOL_SOCKET, SO_DOMAIN, &dom, &l) != 0 || dom == AF_UNIX)
+        return got;
+    int64_t deadline = timeo > 0 ? green_now() + timeo : GREEN_FOREVER;
+    size_t want = recv_total(o);
+    green__intr_begin();
+    while ((size_t)got < want) {
+        struct pollfd p = { .fd = o->fd, .events = POLLRDHUP };
+        if (REAL(poll)(&p, 1, 0) != 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)))
+            break;                 /* EOF or error: the kernel returns what it has */
+        int code = intr_nap(deadline);
+        if (code) {
+            if (code == ECANCELED)
+                green__cancel_point(ECANCELED);
+            break;                 /* timeout or signal: the partial count */
+        }
         ssize_t r = sock_once(o, o->flags | MSG_DONTWAIT);
-        if (r < 0 && would_block(errno))
-            r = recv_wait(o);
+        if (r < 0)
+            break;
+        got = r;
+    }
+    green__intr_end();
+    return got;
+}
+
+/* MSG_WAITALL on a blocking stream socket: keep receiving into the rest
+ * of the buffer until it is full, EOF, an error, the deadline (one for the
+ * whole call) or a signal (which ends it with the partial count, as the
+ * kernel returns what it copied). May switch. */
+static ssize_t recv_waitall(const struct sockop *o, size_t got, int64_t *deadline,
+                            int64_t timeo)
+{
+    size_t want = recv_total(o);
+    while (got < want) {
+        ssize_t r = recv_rest(o, got);
+        if (r < 0 && would_block(errno)) {
+            if (park_fd_restart(o->fd, GREEN_READ, deadline, timeo, EAGAIN, false) < 0)
+                break;
+            continue;
+        }
         if (r <= 0)
             break;
         got += (size_t)r;
@@ -350,20 +529,48 @@ static ssize_t recv_waitall(struct sockop *o, size_t got)
     return (ssize_t)got;
 }
 
-/* Receive on a socket. May switch. */
-static ssize_t sock_recv(struct sockop *o)
+/* The receive slow path: the first try said EAGAIN. May switch. */
+static ssize_t recv_slow(const struct sockop *o)
+{
+    struct green__fdinfo i = green__fdstate_view(o->fd, GREEN_VIEW_RCVTIMEO);
+    if (i.user_nonblock) {
+        errno = EAGAIN;            /* the program's own non-blocking socket */
+        return -1;
+    }
+    int64_t deadline = UNSET;
+    ssize_t r = recv_wait(o, &deadline, i.rcvtimeo, true);
+    if (green__unlikely(waitall_continues(o, r)))
+        return o->flags & MSG_PEEK ? peek_waitall(o, r, i.rcvtimeo)
+                                   : recv_waitall(o, (size_t)r, &deadline, i.rcvtimeo);
+    return r;
+}
+
+/* Everything but a plain receive that found data: MSG_WAITALL after a
+ * short first piece (r >= 0), or the first try failed (r < 0, errno from
+ * it). Out of line, so that the fast path stays small. May switch. */
+static __attribute__((noinline)) ssize_t sock_recv_more(const struct sockop *o, ssize_t r)
+{
+    if (r >= 0) {
+        if (!waitall_continues(o, r))
+            return r;
+        int64_t timeo = green__fdstate_view(o->fd, GREEN_VIEW_RCVTIMEO).rcvtimeo;
+        if (o->flags & MSG_PEEK)
+            return peek_waitall(o, r, timeo);
+        int64_t deadline = UNSET;
+        return recv_waitall(o, (size_t)r, &deadline, timeo);
+    }
+    if (!would_block(errno) || (o->flags & MSG_DONTWAIT))
+        return r;
+    return recv_slow(o);
+}
+
+/* Receive on a socket: one syscall when data is there. May switch. */
+static inline ssize_t sock_recv(const struct sockop *o)
 {
     ssize_t r = sock_once(o, o->flags | MSG_DONTWAIT);
-    if (green__likely(r >= 0) || !would_block(errno) || (o->flags & MSG_DONTWAIT)) {
-        if (green__unlikely((o->flags & MSG_WAITALL) && r > 0 && (size_t)r < o->len &&
-                            o->op != OP_RECVMSG && !(o->flags & MSG_DONTWAIT)))
-            return recv_waitall(o, (size_t)r);
+    if (green__likely(r >= 0) && green__likely(!(o->flags & MSG_WAITALL)))
         return r;
-    }
-    r = recv_wait(o);
-    if ((o->flags & MSG_WAITALL) && r > 0 && (size_t)r < o->len && o->op != OP_RECVMSG)
-        return recv_waitall(o, (size_t)r);
-    return r;
+    return sock_recv_more(o, r);
 }
 
 static size_t iov_total(const struct iovec *iov, size_t n)
@@ -489,19 +696,34 @@ static void forget_received_fds(const struct msghdr *m)
     }
 }
 
+/* 0 when the kernel can read iov[0..cnt), else -1 (EFAULT): checked
+ * before our own code reads it. */
+static int iov_check(const struct iovec *iov, int cnt)
+{
+    struct iovec tmp[64];
+    for (int k = 0; k < cnt; k += 64) {
+        int n = cnt - k < 64 ? cnt - k : 64;
+        if (green__copy_in(tmp, iov + k, sizeof *iov * (size_t)n) != 0)
+            return -1;
+    }
+    return 0;
+}
+
 /* A blocking writev to a pipe: atomic when it fits in PIPE_BUF, as the
  * kernel promises; otherwise in pieces of at most PIPE_BUF. May switch. */
 static ssize_t pipe_writev(int fd, const struct iovec *iov, int iovcnt)
 {
+    if (iov_check(iov, iovcnt) != 0)
+        return REAL(writev)(fd, iov, iovcnt);   /* EFAULT, as the kernel says */
     size_t total = iov_total(iov, (size_t)iovcnt), done = 0;
     if (total <= PIPE_BUF) {
-        if (ready_for_call(fd, GREEN_WRITE) < 0)
+        if (ready_for_call(fd, GREEN_WRITE, total, true) < 0)
             return -1;
         return REAL(writev)(fd, iov, iovcnt);
     }
     struct iovec tmp[IOV_CHUNK];
     while (done < total) {
-        if (ready_for_call(fd, GREEN_WRITE) < 0)
+        if (ready_for_call(fd, GREEN_WRITE, total, done == 0) < 0)
             return done ? (ssize_t)done : -1;
         int n = iov_window(iov, (size_t)iovcnt, done, PIPE_BUF, tmp, IOV_CHUNK);
         ssize_t r = REAL(writev)(fd, tmp, n);
@@ -539,13 +761,14 @@ ssize_t green_hook_read(int fd, void *buf, size_t n)
      * would wait for data). */
     if (!io_on() || n == 0)
         return REAL(read)(fd, buf, n);
+    int e0 = errno;
     green__cancel_point(0);
     enum green__fdkind k = kind_for_call(fd);
     if (k == GREEN_FD_SOCKET) {
         struct sockop o = { .op = OP_RECV, .fd = fd, .buf = buf, .len = n };
         ssize_t r = sock_recv(&o);
         if (!stale_socket(fd, r))
-            return r;
+            return kept(r, e0);
         k = kind_for_call(fd);
     }
     if (k == GREEN_FD_FILE || k == GREEN_FD_UNKNOWN) {
@@ -554,22 +777,23 @@ ssize_t green_hook_read(int fd, void *buf, size_t n)
                                                     .buf = buf, .n = n });
         return REAL(read)(fd, buf, n);
     }
-    if (ready_for_call(fd, GREEN_READ) < 0)
+    if (ready_for_call(fd, GREEN_READ, n, true) < 0)
         return -1;
-    return REAL(read)(fd, buf, n);
+    return kept(REAL(read)(fd, buf, n), e0);
 }
 
 ssize_t green_hook_write(int fd, const void *buf, size_t n)
 {
     if (!io_on())
         return REAL(write)(fd, buf, n);
+    int e0 = errno;
     green__cancel_point(0);
     enum green__fdkind k = kind_for_call(fd);
     if (k == GREEN_FD_SOCKET) {
         struct sockop o = { .op = OP_SEND, .fd = fd, .buf = (void *)buf, .len = n };
         ssize_t r = sock_send(&o);
         if (!stale_socket(fd, r))
-            return r;
+            return kept(r, e0);
         k = kind_for_call(fd);
     }
     if (k == GREEN_FD_FILE || k == GREEN_FD_UNKNOWN) {
@@ -579,25 +803,38 @@ ssize_t green_hook_write(int fd, const void *buf, size_t n)
         return REAL(write)(fd, buf, n);
     }
     if (k == GREEN_FD_PIPE)
-        return pipe_write(fd, buf, n);
-    if (ready_for_call(fd, GREEN_WRITE) < 0)
+        return kept(pipe_write(fd, buf, n), e0);
+    if (ready_for_call(fd, GREEN_WRITE, n, true) < 0)
         return -1;
-    return REAL(write)(fd, buf, n);
+    return kept(REAL(write)(fd, buf, n), e0);
+}
+
+/* readv on a socket: recvmsg, except that a readv of zero bytes returns 0
+ * at once where a recvmsg would wait. The iovecs are looked at only after
+ * the kernel accepted them (our first try). May switch. */
+static ssize_t sock_readv(int fd, const struct iovec *iov, int iovcnt)
+{
+    struct msghdr m = { .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)iovcnt };
+    struct sockop o = { .op = OP_RECVMSG, .fd = fd, .msg = &m };
+    ssize_t r = sock_once(&o, MSG_DONTWAIT);
+    if (green__likely(r >= 0) || !would_block(errno))
+        return r;
+    if (iov_total(iov, (size_t)iovcnt) == 0)
+        return 0;
+    return recv_slow(&o);
 }
 
 ssize_t green_hook_readv(int fd, const struct iovec *iov, int iovcnt)
 {
-    if (!io_on() || iovcnt <= 0 || iovcnt > IOV_MAX ||
-        iov_total(iov, (size_t)iovcnt) == 0)
+    if (!io_on() || iovcnt <= 0 || iovcnt > IOV_MAX)
         return REAL(readv)(fd, iov, iovcnt);
+    int e0 = errno;
     green__cancel_point(0);
     enum green__fdkind k = kind_for_call(fd);
     if (k == GREEN_FD_SOCKET) {
-        struct msghdr m = { .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)iovcnt };
-        struct sockop o = { .op = OP_RECVMSG, .fd = fd, .msg = &m };
-        ssize_t r = sock_recv(&o);
+        ssize_t r = sock_readv(fd, iov, iovcnt);
         if (!stale_socket(fd, r))
-            return r;
+            return kept(r, e0);
         k = kind_for_call(fd);
     }
     if (k == GREEN_FD_FILE || k == GREEN_FD_UNKNOWN) {
@@ -606,15 +843,18 @@ ssize_t green_hook_readv(int fd, const struct iovec *iov, int iovcnt)
                                                     .iov = iov, .iovcnt = iovcnt });
         return REAL(readv)(fd, iov, iovcnt);
     }
-    if (ready_for_call(fd, GREEN_READ) < 0)
+    /* Not ready: the kernel may answer at once (EFAULT, zero bytes). */
+    size_t n = iov_check(iov, iovcnt) == 0 ? iov_total(iov, (size_t)iovcnt) : 0;
+    if (ready_for_call(fd, GREEN_READ, n, true) < 0)
         return -1;
-    return REAL(readv)(fd, iov, iovcnt);
+    return kept(REAL(readv)(fd, iov, iovcnt), e0);
 }
 
 ssize_t green_hook_writev(int fd, const struct iovec *iov, int iovcnt)
 {
     if (!io_on() || iovcnt < 0 || iovcnt > IOV_MAX)
         return REAL(writev)(fd, iov, iovcnt);
+    int e0 = errno;
     green__cancel_point(0);
     enum green__fdkind k = kind_for_call(fd);
     if (k == GREEN_FD_SOCKET) {
@@ -622,7 +862,7 @@ ssize_t green_hook_writev(int fd, const struct iovec *iov, int iovcnt)
         struct sockop o = { .op = OP_SENDMSG, .fd = fd, .msg = &m };
         ssize_t r = sock_send(&o);
         if (!stale_socket(fd, r))
-            return r;
+            return kept(r, e0);
         k = kind_for_call(fd);
     }
     if (k == GREEN_FD_FILE || k == GREEN_FD_UNKNOWN) {
@@ -632,19 +872,21 @@ ssize_t green_hook_writev(int fd, const struct iovec *iov, int iovcnt)
         return REAL(writev)(fd, iov, iovcnt);
     }
     if (k == GREEN_FD_PIPE)
-        return pipe_writev(fd, iov, iovcnt);
-    if (ready_for_call(fd, GREEN_WRITE) < 0)
+        return kept(pipe_writev(fd, iov, iovcnt), e0);
+    size_t n = iov_check(iov, iovcnt) == 0 ? iov_total(iov, (size_t)iovcnt) : 0;
+    if (ready_for_call(fd, GREEN_WRITE, n, true) < 0)
         return -1;
-    return REAL(writev)(fd, iov, iovcnt);
+    return kept(REAL(writev)(fd, iov, iovcnt), e0);
 }
 
 ssize_t green_hook_recv(int fd, void *buf, size_t n, int flags)
 {
     if (!io_on())
         return REAL(recv)(fd, buf, n, flags);
+    int e0 = errno;
     green__cancel_point(0);
     struct sockop o = { .op = OP_RECV, .fd = fd, .buf = buf, .len = n, .flags = flags };
-    return sock_recv(&o);
+    return kept(sock_recv(&o), e0);
 }
 
 ssize_t green_hook_recvfrom(int fd, void *buf, size_t n, int flags,
@@ -652,15 +894,17 @@ ssize_t green_hook_recvfrom(int fd, void *buf, size_t n, int flags,
 {
     if (!io_on())
         return REAL(recvfrom)(fd, buf, n, flags, addr, alen);
+    int e0 = errno;
     green__cancel_point(0);
     struct sockop o = { .op = OP_RECVFROM, .fd = fd, .buf = buf, .len = n,
                         .flags = flags, .from = addr, .fromlen = alen };
-    return sock_recv(&o);
+    return kept(sock_recv(&o), e0);
 }
 
 ssize_t green_hook_recvmsg(int fd, struct msghdr *msg, int flags)
 {
     ssize_t r;
+    int e0 = errno;
     if (!io_on()) {
         r = REAL(recvmsg)(fd, msg, flags);
     } else {
@@ -670,17 +914,18 @@ ssize_t green_hook_recvmsg(int fd, struct msghdr *msg, int flags)
     }
     if (r >= 0 && msg && msg->msg_controllen)
         forget_received_fds(msg);
-    return r;
+    return kept(r, e0);
 }
 
 ssize_t green_hook_send(int fd, const void *buf, size_t n, int flags)
 {
     if (!io_on())
         return REAL(send)(fd, buf, n, flags);
+    int e0 = errno;
     green__cancel_point(0);
     struct sockop o = { .op = OP_SEND, .fd = fd, .buf = (void *)buf, .len = n,
                         .flags = flags };
-    return sock_send(&o);
+    return kept(sock_send(&o), e0);
 }
 
 ssize_t green_hook_sendto(int fd, const void *buf, size_t n, int flags,
@@ -688,55 +933,84 @@ ssize_t green_hook_sendto(int fd, const void *buf, size_t n, int flags,
 {
     if (!io_on())
         return REAL(sendto)(fd, buf, n, flags, addr, alen);
+    int e0 = errno;
     green__cancel_point(0);
     struct sockop o = { .op = OP_SENDTO, .fd = fd, .buf = (void *)buf, .len = n,
                         .flags = flags, .to = addr, .tolen = alen };
-    return sock_send(&o);
+    return kept(sock_send(&o), e0);
 }
 
 ssize_t green_hook_sendmsg(int fd, const struct msghdr *msg, int flags)
 {
     if (!io_on() || !msg)
         return REAL(sendmsg)(fd, msg, flags);
+    int e0 = errno;
     green__cancel_point(0);
     struct sockop o = { .op = OP_SENDMSG, .fd = fd, .msg = (struct msghdr *)msg,
                         .flags = flags };
-    return sock_send(&o);
+    return kept(sock_send(&o), e0);
+}
+
+/* The remaining time of a recvmmsg, written back as the kernel does
+ * (only when messages were received; never negative). */
+static void mmsg_left(struct timespec *timeout, int64_t until)
+{
+    int64_t left = until - green_now();
+    if (left < 0)
+        left = 0;
+    timeout->tv_sec = left / 1000000000;
+    timeout->tv_nsec = left % 1000000000;
 }
 
 /* Blocking recvmmsg waits for all n messages (or one with MSG_WAITFORONE);
- * as in the kernel, the timeout is only checked after a message arrived.
- * May switch. */
+ * as in the kernel, the timeout is only checked after a message arrived,
+ * and the time left is written back into *timeout when messages were
+ * received. A timeout the kernel refuses (EFAULT, EINVAL) goes to the
+ * kernel untouched. May switch. */
 int green_hook_recvmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags,
                         struct timespec *timeout)
 {
     if (!io_on() || (flags & MSG_DONTWAIT) || n == 0)
         return REAL(recvmmsg)(fd, v, n, flags, timeout);
+    struct timespec ts;
+    if (timeout && (green__copy_in(&ts, timeout, sizeof ts) != 0 || ts.tv_sec < 0 ||
+                    ts.tv_nsec < 0 || ts.tv_nsec >= 1000000000))
+        return REAL(recvmmsg)(fd, v, n, flags, timeout);
+    int e0 = errno;
     green__cancel_point(0);
-    int64_t until = timeout ? green_now() + (int64_t)timeout->tv_sec * 1000000000 +
-                              timeout->tv_nsec : GREEN_FOREVER;
+    int64_t until = timeout ? green_now() + (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec
+                            : GREEN_FOREVER;
     unsigned got = 0;
     int64_t deadline = UNSET;
+    int r;
     for (;;) {
-        int r = REAL(recvmmsg)(fd, v + got, n - got, flags | MSG_DONTWAIT, NULL);
+        r = REAL(recvmmsg)(fd, v + got, n - got, flags | MSG_DONTWAIT, NULL);
         if (r > 0) {
             got += (unsigned)r;
             if (got == n || (flags & MSG_WAITFORONE) ||
                 (until >= 0 && green_now() >= until))
-                return (int)got;
-        } else if (r < 0 && !would_block(errno)) {
-            return got ? (int)got : -1;
-        } else if (r == 0) {
-            return (int)got;
+                break;
+        } else if ((r < 0 && !would_block(errno)) || r == 0) {
+            break;
         }
         struct green__fdinfo i = green__fdstate_view(fd, GREEN_VIEW_RCVTIMEO);
         if (i.user_nonblock) {
             errno = EAGAIN;
-            return got ? (int)got : -1;
+            r = -1;
+            break;
         }
-        if (park_fd(fd, GREEN_READ, &deadline, i.rcvtimeo, EAGAIN) < 0)
-            return got ? (int)got : -1;
+        if (park_fd_restart(fd, GREEN_READ, &deadline, i.rcvtimeo, EAGAIN, !got) < 0) {
+            r = -1;
+            break;
+        }
     }
+    if (got) {
+        if (timeout)
+            mmsg_left(timeout, until);
+        errno = e0;
+        return (int)got;
+    }
+    return (int)kept(r, e0);
 }
 
 /* Blocking sendmmsg sends every message. May switch. */
@@ -744,6 +1018,7 @@ int green_hook_sendmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags)
 {
     if (!io_on() || (flags & MSG_DONTWAIT) || n == 0)
         return REAL(sendmmsg)(fd, v, n, flags);
+    int e0 = errno;
     green__cancel_point(0);
     unsigned sent = 0;
     int64_t deadline = UNSET;
@@ -752,17 +1027,17 @@ int green_hook_sendmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags)
         if (r > 0) {
             sent += (unsigned)r;
             if (sent == n)
-                return (int)sent;
+                return (int)kept(sent, e0);
         } else if (r < 0 && !would_block(errno)) {
-            return sent ? (int)sent : -1;
+            return sent ? (int)kept(sent, e0) : -1;
         }
         struct green__fdinfo i = green__fdstate_view(fd, GREEN_VIEW_SNDTIMEO);
         if (i.user_nonblock) {
             errno = EAGAIN;
-            return sent ? (int)sent : -1;
+            return sent ? (int)kept(sent, e0) : -1;
         }
-        if (park_fd(fd, GREEN_WRITE, &deadline, i.sndtimeo, EAGAIN) < 0)
-            return sent ? (int)sent : -1;
+        if (park_fd_restart(fd, GREEN_WRITE, &deadline, i.sndtimeo, EAGAIN, !sent) < 0)
+            return sent ? (int)kept(sent, e0) : -1;
     }
 }
 
@@ -794,7 +1069,7 @@ static ssize_t sock_sendfile(int out_fd, int in_fd, off_t *off, size_t n)
             return (ssize_t)done;  /* end of in_fd */
         errno = e;
         if (!would_block(e) ||
-            park_fd(out_fd, GREEN_WRITE, &deadline, timeo, EAGAIN) < 0)
+            park_fd_restart(out_fd, GREEN_WRITE, &deadline, timeo, EAGAIN, !done) < 0)
             return done ? (ssize_t)done : -1;
     }
 }
@@ -806,7 +1081,7 @@ static ssize_t other_sendfile(int out_fd, int in_fd, off_t *off, size_t n, size_
 {
     size_t done = 0;
     do {
-        if (ready_for_call(out_fd, GREEN_WRITE) < 0)
+        if (ready_for_call(out_fd, GREEN_WRITE, n, done == 0) < 0)
             return done ? (ssize_t)done : -1;
         size_t chunk = n - done < piece ? n - done : piece;
         ssize_t r = REAL(sendfile)(out_fd, in_fd, off, chunk);
@@ -826,10 +1101,106 @@ ssize_t green_hook_sendfile(int out_fd, int in_fd, off_t *off, size_t n)
     enum green__fdkind k = kind_for_call(out_fd);
     if (k == GREEN_FD_FILE || k == GREEN_FD_UNKNOWN)
         return REAL(sendfile)(out_fd, in_fd, off, n);
+    int e0 = errno;
     if (k == GREEN_FD_SOCKET)
-        return sock_sendfile(out_fd, in_fd, off, n);
-    return other_sendfile(out_fd, in_fd, off, n,
-                          k == GREEN_FD_PIPE ? PIPE_BUF : SENDFILE_CHUNK);
+        return kept(sock_sendfile(out_fd, in_fd, off, n), e0);
+    return kept(other_sendfile(out_fd, in_fd, off, n,
+                               k == GREEN_FD_PIPE ? PIPE_BUF : SENDFILE_CHUNK), e0);
+}
+
+/* splice and tee: the pipe sides have a per-call non-blocking form
+ * (SPLICE_F_NONBLOCK), a socket we write to does not (splice_to_socket
+ * blocks on the socket's buffer whatever the flags say), so a socket
+ * output gets O_NONBLOCK just around each attempt, as sendfile does. On
+ * EAGAIN the caller parks on whichever side is not ready, and tries
+ * again; a descriptor the program made non-blocking itself gives EAGAIN,
+ * as natively. A call that already waited keeps the program's errno.
+ * Both restart under SA_RESTART (the kernel's -ERESTARTSYS). */
+static ssize_t (*real_splice)(int, loff_t *, int, loff_t *, size_t, unsigned int);
+static ssize_t (*real_tee)(int, int, size_t, unsigned int);
+
+static void *real_chk(const char *name);
+
+static ssize_t splice_once(int in, loff_t *off_in, int out, loff_t *off_out, size_t n,
+                           unsigned int flags, bool is_tee, bool out_sock)
+{
+    flags |= SPLICE_F_NONBLOCK;
+    if (is_tee)
+        return real_tee(in, out, n, flags);
+    int fl = out_sock ? REAL(fcntl)(out, F_GETFL) : -1;
+    if (fl >= 0 && !(fl & O_NONBLOCK))
+        REAL(fcntl)(out, F_SETFL, fl | O_NONBLOCK);
+    ssize_t r = real_splice(in, off_in, out, off_out, n, flags);
+    int e = errno;
+    if (fl >= 0 && !(fl & O_NONBLOCK))
+        REAL(fcntl)(out, F_SETFL, fl);
+    errno = e;
+    return r;
+}
+
+/* The side a would-block splice waits for: GREEN_READ (in), GREEN_WRITE
+ * (out), 0 to retry at once, or -1 when the program's own O_NONBLOCK on
+ * that side makes EAGAIN the answer. */
+static int splice_side(int in, int out)
+{
+    struct pollfd p[2] = { { .fd = in, .events = POLLIN }, { .fd = out, .events = POLLOUT } };
+    REAL(poll)(p, 2, 0);
+    int fd = !p[0].revents ? in : !p[1].revents ? out : -1;
+    if (fd < 0)
+        return 0;
+    int fl = REAL(fcntl)(fd, F_GETFL);
+    if (fl < 0 || (fl & O_NONBLOCK))
+        return -1;
+    return fd == in ? GREEN_READ : GREEN_WRITE;
+}
+
+static ssize_t splice_common(int in, loff_t *off_in, int out, loff_t *off_out, size_t n,
+                             unsigned int flags, bool is_tee)
+{
+    int e0 = errno;
+    green__cancel_point(0);
+    bool out_sock = !is_tee && kind_for_call(out) == GREEN_FD_SOCKET;
+    for (int spins = 0;;) {
+        ssize_t r = splice_once(in, off_in, out, off_out, n, flags, is_tee, out_sock);
+        if (r >= 0)
+            return kept(r, e0);
+        if (!would_block(errno))
+            return -1;
+        int side = splice_side(in, out);
+        if (side < 0) {
+            errno = EAGAIN;
+            return -1;
+        }
+        if (side == 0) {           /* both look ready: the space is too small */
+            if (++spins < 3)
+                continue;
+            spins = 0;
+            if (green_sleep(GREEN_MSEC(1)) != 0)
+                return -1;
+            continue;
+        }
+        if (green__hook_park_fd(side == GREEN_READ ? in : out, side, GREEN_FOREVER, true) < 0)
+            return -1;
+    }
+}
+
+ssize_t green_hook_splice(int in, loff_t *off_in, int out, loff_t *off_out, size_t n,
+                          unsigned int flags)
+{
+    if (green__unlikely(!real_splice))
+        real_splice = real_chk("splice");
+    if (!io_on() || (flags & SPLICE_F_NONBLOCK) || n == 0)
+        return real_splice(in, off_in, out, off_out, n, flags);
+    return splice_common(in, off_in, out, off_out, n, flags, false);
+}
+
+ssize_t green_hook_tee(int in, int out, size_t n, unsigned int flags)
+{
+    if (green__unlikely(!real_tee))
+        real_tee = real_chk("tee");
+    if (!io_on() || (flags & SPLICE_F_NONBLOCK) || n == 0)
+        return real_tee(in, out, n, flags);
+    return splice_common(in, NULL, out, NULL, n, flags, true);
 }
 
 ssize_t green_hook_pread(int fd, void *buf, size_t n, off_t off)
@@ -916,6 +1287,7 @@ int green_hook_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 {
     if (!io_on())
         return accepted(REAL(accept4)(fd, addr, len, flags), flags);
+    int e0 = errno;
     green__cancel_point(0);
     int64_t deadline = UNSET, timeo = -1;
     for (;;) {
@@ -923,9 +1295,9 @@ int green_hook_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
          * a socket that does not listen: EINVAL as Linux says). */
         struct pollfd p = { .fd = fd, .events = POLLIN };
         if (REAL(poll)(&p, 1, 0) != 0)
-            return accepted(REAL(accept4)(fd, addr, len, flags), flags);
+            return (int)kept(accepted(REAL(accept4)(fd, addr, len, flags), flags), e0);
         if (timeo < 0 && !accept_would_wait(fd, flags, &timeo))
-            return accepted(REAL(accept4)(fd, addr, len, flags), flags);
+            return (int)kept(accepted(REAL(accept4)(fd, addr, len, flags), flags), e0);
         if (park_fd(fd, GREEN_READ, &deadline, timeo, EAGAIN) < 0)
             return -1;
     }
@@ -936,49 +1308,73 @@ int green_hook_accept(int fd, struct sockaddr *addr, socklen_t *len)
     return green_hook_accept4(fd, addr, len, 0);
 }
 
+/* An AF_UNIX connect to a listener whose backlog is full: the kernel
+ * offers no readiness for "the backlog has room", so retry every
+ * millisecond until the deadline (EAGAIN, as the kernel's SO_SNDTIMEO),
+ * a signal (EINTR; SA_RESTART restarts it unless there is a timeout, as
+ * the kernel's unix_wait_for_peer), or success. May switch. */
+static int connect_backlog_wait(int fd, const struct sockaddr *addr, socklen_t len,
+                                int64_t deadline, bool restartable)
+{
+    int r = -1;
+    green__intr_begin();
+    for (;;) {
+        int code = intr_nap(deadline);
+        if (code == EINTR && restartable && green__intr_restarts()) {
+            green__intr_begin();   /* count only later signals */
+            continue;
+        }
+        if (code) {
+            errno = code == ETIMEDOUT ? EAGAIN
+                    : code == ECANCELED ? green__cancel_point(ECANCELED) : code;
+            break;
+        }
+        r = REAL(connect)(fd, addr, len);
+        if (r == 0 || errno != EAGAIN)
+            break;
+    }
+    green__intr_end();
+    return r;
+}
+
 /* A connect on a non-blocking socket, completed as a blocking one would
- * be. May switch. */
+ * be. The completion is a second connect() once the socket is writable,
+ * not a read of SO_ERROR: like the kernel's own blocking connect it moves
+ * the socket to "connected" (a later connect says EISCONN) or consumes
+ * the error and leaves the socket unconnected (a retry connects again, as
+ * natively, instead of ECONNABORTED). EALREADY on entry is a retry after
+ * an interrupted blocking connect: natively that waits for the pending
+ * connection, so we do too. May switch. */
 static int connect_nb(int fd, const struct sockaddr *addr, socklen_t len, int64_t timeo)
 {
     int r = REAL(connect)(fd, addr, len);
-    if (r == 0 || (errno != EINPROGRESS && errno != EAGAIN))
+    if (r == 0 || (errno != EINPROGRESS && errno != EAGAIN && errno != EALREADY))
         return r;
     int64_t deadline = timeo > 0 ? green_now() + timeo : GREEN_FOREVER;
-    while (errno == EAGAIN) {      /* AF_UNIX backlog full: retry shortly */
-        if (deadline >= 0 && green_now() >= deadline)
-            return -1;             /* errno EAGAIN, as the kernel says */
-        if (green_sleep(GREEN_MSEC(1)) != 0) {
-            if (errno == ECANCELED)
-                errno = green__cancel_point(ECANCELED);
+    if (errno == EAGAIN)           /* AF_UNIX backlog full */
+        return connect_backlog_wait(fd, addr, len, deadline, timeo <= 0);
+    for (;;) {
+        if (park_fd(fd, GREEN_WRITE, &deadline, timeo, EINPROGRESS) < 0)
             return -1;
-        }
         r = REAL(connect)(fd, addr, len);
-        if (r == 0 || (errno != EINPROGRESS && errno != EAGAIN))
-            return r;
+        if (r == 0 || errno == EISCONN)
+            return 0;
+        if (errno != EALREADY && errno != EINPROGRESS)
+            return -1;             /* the connection's error, consumed */
     }
-    if (park_fd(fd, GREEN_WRITE, &deadline, timeo, EINPROGRESS) < 0)
-        return -1;
-    int err = 0;
-    socklen_t l = sizeof err;
-    if (REAL(getsockopt)(fd, SOL_SOCKET, SO_ERROR, &err, &l) != 0)
-        return -1;
-    if (err) {
-        errno = err;
-        return -1;
-    }
-    return 0;
 }
 
 int green_hook_connect(int fd, const struct sockaddr *addr, socklen_t len)
 {
     if (!io_on())
         return REAL(connect)(fd, addr, len);
+    int e0 = errno;
     green__cancel_point(0);
     struct green__fdinfo i = green__fdstate_view(fd, GREEN_VIEW_SNDTIMEO);
     if (i.kind != GREEN_FD_SOCKET || i.user_nonblock)
         return REAL(connect)(fd, addr, len);
     if (i.our_nonblock)
-        return connect_nb(fd, addr, len, i.sndtimeo);
+        return (int)kept(connect_nb(fd, addr, len, i.sndtimeo), e0);
     int fl = REAL(fcntl)(fd, F_GETFL);
     if (fl < 0 || (fl & O_NONBLOCK))
         return REAL(connect)(fd, addr, len);
@@ -994,7 +1390,7 @@ int green_hook_connect(int fd, const struct sockaddr *addr, socklen_t len)
         bool want = green__fdstate_peek(fd).user_nonblock;
         REAL(fcntl)(fd, F_SETFL, (fl & ~O_NONBLOCK) | (want ? O_NONBLOCK : 0));
     }
-    errno = e;
+    errno = r == 0 ? e0 : e;
     return r;
 }
 
@@ -1015,9 +1411,119 @@ int green_hook_pipe2(int fds[2], int flags)
     return r;
 }
 
+/* Blocking open() of a FIFO. Natively open(fifo, O_RDONLY) waits for a
+ * writer and O_WRONLY for a reader, often another thread of the same
+ * program: made on the hub's OS thread, the wait would freeze every green
+ * thread, that other one included, for ever. So a green thread's blocking
+ * open of a FIFO (one fstatat first tells; only opens that can block pay
+ * it: not O_RDWR, O_NONBLOCK or O_PATH) is made by a worker thread
+ * (green_offload) while the caller parks, interruptibly: a signal makes it
+ * fail with EINTR, or wait on under SA_RESTART, as the kernel's FIFO open.
+ * An O_WRONLY open first tries O_NONBLOCK: with a reader present it
+ * succeeds at once and costs no worker (the flag is cleared again before
+ * anybody sees the descriptor). Known limits: an interrupted open leaves
+ * its worker blocked until the other end appears (then the descriptor is
+ * closed), and four such waits occupy the whole default worker pool.
+ * Rejected: opening with O_NONBLOCK and waiting for readiness (a FIFO
+ * reader cannot see a writer that has not written yet). */
+struct open_job {
+    int dirfd;
+    char *path;                    /* our copy: the caller may be gone */
+    int flags;
+    mode_t mode;
+    int fd;                        /* result */
+    int err;
+    atomic_int state;              /* OPEN_WAITING, OPEN_DONE, OPEN_ABANDONED */
+};
+
+enum { OPEN_WAITING, OPEN_DONE, OPEN_ABANDONED };
+
+static void open_job_free(struct open_job *j)
+{
+    free(j->path);
+    free(j);
+}
+
+static void *open_job_run(void *p)
+{
+    struct open_job *j = p;
+    j->fd = REAL(openat)(j->dirfd, j->path, j->flags, j->mode);
+    j->err = errno;
+    if (atomic_exchange(&j->state, OPEN_DONE) == OPEN_ABANDONED) {
+        if (j->fd >= 0)
+            REAL(close)(j->fd);    /* the caller was interrupted */
+        open_job_free(j);
+    }
+    return NULL;
+}
+
+/* One offloaded open; -1 with errno EINTR/ECANCELED when interrupted. */
+static int fifo_open_once(int dirfd, const char *path, int flags, mode_t mode)
+{
+    struct open_job *j = calloc(1, sizeof *j);
+    char *copy = strdup(path);
+    if (!j || !copy) {
+        free(j);
+        free(copy);
+        errno = ENOMEM;
+        return -1;
+    }
+    *j = (struct open_job){ .dirfd = dirfd, .path = copy, .flags = flags, .mode = mode };
+    green__intr_begin();
+    int r = green_offload(open_job_run, j, NULL);
+    int e = errno;
+    green__intr_end();
+    if (r == 0) {
+        int fd = j->fd;
+        errno = j->err;
+        open_job_free(j);
+        return fd;
+    }
+    if (atomic_exchange(&j->state, OPEN_ABANDONED) == OPEN_DONE) {
+        if (j->fd >= 0)
+            REAL(close)(j->fd);
+        open_job_free(j);
+    }
+    errno = e == ECANCELED ? green__cancel_point(ECANCELED) : e;
+    return -1;
+}
+
+/* Returns the descriptor, -1 with errno, or -2 when path is no FIFO (or
+ * the open cannot block): the caller opens it as usual. May switch. */
+static int fifo_open(int dirfd, const char *path, int flags, mode_t mode)
+{
+    int acc = flags & O_ACCMODE;
+    if (!io_on() || (flags & (O_NONBLOCK | O_PATH)) || acc == O_RDWR || !path)
+        return -2;
+    int e0 = errno;
+    struct stat st;
+    if (fstatat(dirfd, path, &st, (flags & O_NOFOLLOW) ? AT_SYMLINK_NOFOLLOW : 0) != 0 ||
+        !S_ISFIFO(st.st_mode)) {
+        errno = e0;
+        return -2;
+    }
+    if (acc == O_WRONLY) {
+        int fd = REAL(openat)(dirfd, path, flags | O_NONBLOCK, mode);
+        if (fd >= 0) {
+            REAL(fcntl)(fd, F_SETFL, REAL(fcntl)(fd, F_GETFL) & ~O_NONBLOCK);
+            errno = e0;
+            return fd;
+        }
+        if (errno != ENXIO)
+            return -1;
+    }
+    for (;;) {
+        int fd = fifo_open_once(dirfd, path, flags, mode);
+        if (fd >= 0 || errno != EINTR || !green__intr_restarts())
+            return (int)kept(fd, e0);
+    }
+}
+
 int green_hook_open(const char *path, int flags, mode_t mode)
 {
-    int fd = REAL(open)(path, flags, mode);
+    int fd = fifo_open(AT_FDCWD, path, flags, mode);
+    if (fd == -2)
+        fd = REAL(open)(path, flags, mode);
     if (fd >= 0)
         created(fd, GREEN_FD_UNKNOWN, flags & O_NONBLOCK);
     return fd;
@@ -1025,7 +1531,9 @@ int green_hook_open(const char *path, int flags, mode_t mode)
 
 int green_hook_openat(int dirfd, const char *path, int flags, mode_t mode)
 {
-    int fd = REAL(openat)(dirfd, path, flags, mode);
+    int fd = fifo_open(dirfd, path, flags, mode);
+    if (fd == -2)
+        fd = REAL(openat)(dirfd, path, flags, mode);
     if (fd >= 0)
         created(fd, GREEN_FD_UNKNOWN, flags & O_NONBLOCK);
     return fd;
@@ -1068,8 +1576,6 @@ static void forget_range(unsigned int first, unsigned int last)
     for (unsigned int fd = first; fd < limit && fd <= last; fd++)
         fd_gone((int)fd);
 }
-
-static void *real_chk(const char *name);
 
 /* An epoll fd made by libev for a hub is libgreen's own; one the program
  * makes takes a number that is no longer internal. */
@@ -1316,7 +1822,9 @@ int green_hook_setsockopt(int fd, int level, int opt, const void *val, socklen_t
          * words: seconds and microseconds. */
         const int64_t *w = val;
         int64_t ns = w[0] * 1000000000 + w[1] * 1000;
-        green__fdstate_set_timeo(fd, dir, ns > 0 ? ns : 0);
+        /* Linux: {0, 0} waits forever; a negative tv_sec makes the socket
+         * time out at once (EAGAIN without waiting): 1 ns does that. */
+        green__fdstate_set_timeo(fd, dir, w[0] < 0 ? 1 : ns > 0 ? ns : 0);
     }
     return r;
 }

@@ -45,6 +45,9 @@ GREEN__HIDE int green_hook_recvmmsg(int fd, struct mmsghdr *v, unsigned int n, i
                                     struct timespec *timeout);
 GREEN__HIDE int green_hook_sendmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags);
 GREEN__HIDE ssize_t green_hook_sendfile(int out_fd, int in_fd, off_t *off, size_t n);
+GREEN__HIDE ssize_t green_hook_splice(int in, loff_t *off_in, int out, loff_t *off_out,
+                                      size_t n, unsigned int flags);
+GREEN__HIDE ssize_t green_hook_tee(int in, int out, size_t n, unsigned int flags);
 GREEN__HIDE ssize_t green_hook_pread(int fd, void *buf, size_t n, off_t off);
 GREEN__HIDE ssize_t green_hook_pwrite(int fd, const void *buf, size_t n, off_t off);
 
@@ -79,6 +82,13 @@ GREEN__HIDE int green_hook_pipe2(int fds[2], int flags);
 /* Fortified open without a mode: O_CREAT/O_TMPFILE abort as in glibc. */
 GREEN__HIDE int green_hook_open_2(const char *path, int flags);
 GREEN__HIDE int green_hook_openat_2(int dirfd, const char *path, int flags);
+
+/* Copy n bytes of user memory the kernel has not validated yet (an iovec
+ * array, fd_sets, a timespec) without touching it ourselves: a bad
+ * pointer fails with EFAULT here, as the kernel would fail the real call,
+ * instead of crashing the program in our code. One syscall: slow paths
+ * only. Returns 0 or -1 with errno EFAULT. */
+GREEN__HIDE int green__copy_in(void *dst, const void *src, size_t n);
 
 /* glibc's fortified entry points: the caller's buffer is buflen bytes. A
  * request larger than the buffer aborts as glibc does (__chk_fail). */

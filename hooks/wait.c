@@ -25,8 +25,8 @@
  * RECHECK_NS instead: mapping them to GREEN_READ would spin while normal
  * data sits unread (the level-triggered watcher fires forever). Entries
  * with fd < 0 are skipped, as the kernel skips them; entries with events
- * 0 are not waited on (the kernel would still report POLLHUP/POLLERR on
- * them; we see it only with the next re-check).
+ * 0 still get POLLHUP/POLLERR/POLLNVAL from the kernel, which no watcher
+ * can wait for alone: they are re-checked every RECHECK_NS.
  *
  * EINTR. Each of these calls is interruptible and never restarts under
  * SA_RESTART (signal(7)); see signal.c for which green thread a signal
@@ -35,8 +35,10 @@
  * while the caller is parked (signal.c explains the approximation).
  *
  * select. Linux writes the time not slept back into *timeout; we do the
- * same on every return. A select with more than FD_SETSIZE descriptors
- * passes through (it would block the OS thread).
+ * same on every return. Sets bigger than an fd_set (nfds > FD_SETSIZE,
+ * arrays of longs, as the kernel accepts) are handled the same way up to
+ * SELECT_MAX_NFDS; beyond it the call passes through (it would block the
+ * OS thread).
  *
  * Rejected: translating each call into a private epoll set (epoll_create +
  * epoll_ctl per call: three syscalls more than the re-poll); parking on
@@ -46,6 +48,7 @@
 #define _GNU_SOURCE
 #include "hooks_signal.h"
 #include "hooks_wait.h"
+#include "io.h"
 #include <string.h>
 
 #define STACK_FDS 16
@@ -152,20 +155,27 @@ static int64_t tv_deadline(const struct timeval *tv)
     } while (0)
 
 /* The start of every hook that may park: mark the call interruptible
- * (signal.c) and act on a pending pthread_cancel (a cancellation point). */
-static void hook_begin(void)
+ * (signal.c) and act on a pending pthread_cancel (a cancellation point).
+ * Returns errno as the program had it. */
+static int hook_begin(void)
 {
+    int e0 = errno;
     green__intr_begin();
     green__cancel_point(0);
+    return e0;
 }
 
 /* The end of every such hook, after its own cleanup (masks restored,
- * memory freed): a pthread_cancel that woke the park acts now. */
-static int hook_done(int r)
+ * memory freed): a pthread_cancel that woke the park acts now. A call
+ * that succeeded (timeouts included) leaves errno as it was at entry, e0:
+ * our probes and parks may have changed it. */
+static int hook_done(int r, int e0)
 {
     green__intr_end();
     if (r < 0 && errno == ECANCELED)
         green__cancel_point(ECANCELED);
+    if (r >= 0)
+        errno = e0;
     return r;
 }
 
@@ -240,6 +250,8 @@ static int poll_slow(struct pollfd *fds, nfds_t n, int64_t deadline)
         int m = fds[i].fd < 0 ? 0 : poll_mask(fds[i].events, &ws.recheck);
         if (m)
             ws_add(&ws, fds[i].fd, m);
+        else if (fds[i].fd >= 0)
+            ws.recheck = true;     /* POLLHUP/POLLERR only: re-checked */
     }
     int r;
     for (;;) {
@@ -262,13 +274,13 @@ int green_hook_poll(struct pollfd *fds, nfds_t n, int timeout)
     green__real_init();
     if (timeout == 0 || !green__hook_on(GREEN_HOOK_IO))
         return green__real.poll(fds, n, timeout);
-    hook_begin();
+    int e0 = hook_begin();
     int r = 0;                     /* poll(NULL, 0, ms) is a sleep: no probe */
     if (n)
         PROBE(r, green__real.poll(fds, n, 0));
     if (r == 0)
         r = poll_slow(fds, n, ms_deadline(timeout));
-    return hook_done(r);
+    return hook_done(r, e0);
 }
 
 int green_hook_ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts,
@@ -278,7 +290,7 @@ int green_hook_ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts,
     if ((ts && !ts->tv_sec && !ts->tv_nsec) || !green__hook_on(GREEN_HOOK_IO) ||
         (ts && (ts->tv_sec < 0 || ts->tv_nsec < 0 || ts->tv_nsec >= 1000000000)))
         return green__real.ppoll(fds, n, ts, mask);   /* EINVAL at once */
-    hook_begin();
+    int e0 = hook_begin();
     static const struct timespec zero = { 0, 0 };
     int64_t deadline = ts_deadline(ts);
     int r;
@@ -297,7 +309,7 @@ int green_hook_ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts,
             green__sigmask_leave(mask, &saved);
         }
     }
-    return hook_done(r);
+    return hook_done(r, e0);
 }
 
 int green_hook___poll_chk(struct pollfd *fds, nfds_t n, int timeout, size_t fdslen)
@@ -317,32 +329,65 @@ int green_hook___ppoll_chk(struct pollfd *fds, nfds_t n, const struct timespec *
 
 /* -------------------------------------------------------------- select */
 
-/* The sets of one select call as the program passed them. */
+/* Largest nfds select parks for: beyond it the call passes through. */
+#define SELECT_MAX_NFDS 65536
+#define LONG_BITS (8 * sizeof(unsigned long))
+
+/* The sets of one select call as the program passed them. Programs that
+ * use more than FD_SETSIZE descriptors pass bigger arrays of longs, as
+ * the kernel allows: the copies are then on the heap. */
 struct selsets {
     fd_set *user[3];               /* read, write, except (may be NULL) */
-    fd_set copy[3];                /* their contents at the call */
+    unsigned long *copy[3];        /* their contents at the call */
+    size_t bytes;                  /* how much of each set the kernel uses */
+    unsigned long *heap;           /* the copies when they exceed small */
+    unsigned long small[3][FD_SETSIZE / LONG_BITS];
 };
 
-static void sel_save(struct selsets *s, fd_set *r, fd_set *w, fd_set *e)
+/* Save the program's sets, reading only the bytes the kernel reads (whole
+ * longs covering nfds bits) and only through green__copy_in: sets the
+ * kernel cannot read make the call fail with EFAULT, not crash us.
+ * Returns 0, or -1 (EFAULT, ENOMEM). */
+static int sel_save(struct selsets *s, int nfds, fd_set *r, fd_set *w, fd_set *e)
 {
     s->user[0] = r;
     s->user[1] = w;
     s->user[2] = e;
-    for (int i = 0; i < 3; i++)
-        if (s->user[i])
-            s->copy[i] = *s->user[i];
+    s->bytes = ((size_t)nfds + LONG_BITS - 1) / LONG_BITS * sizeof(unsigned long);
+    s->heap = NULL;
+    if (s->bytes > sizeof s->small[0]) {
+        s->heap = calloc(3, s->bytes);
+        if (!s->heap) {
+            errno = ENOMEM;
+            return -1;
+        }
+    }
+    for (int i = 0; i < 3; i++) {
+        s->copy[i] = s->heap ? s->heap + i * (s->bytes / sizeof(unsigned long))
+                             : s->small[i];
+        if (s->user[i] && green__copy_in(s->copy[i], s->user[i], s->bytes) != 0) {
+            free(s->heap);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void sel_free(struct selsets *s)
+{
+    free(s->heap);
 }
 
 static void sel_restore(struct selsets *s)
 {
     for (int i = 0; i < 3; i++)
         if (s->user[i])
-            *s->user[i] = s->copy[i];
+            memcpy(s->user[i], s->copy[i], s->bytes);
 }
 
 static bool sel_has(const struct selsets *s, int i, int fd)
 {
-    return s->user[i] && FD_ISSET(fd, &s->copy[i]);
+    return s->user[i] && (s->copy[i][fd / LONG_BITS] >> (fd % LONG_BITS)) & 1;
 }
 
 static int sel_build(struct waitset *ws, const struct selsets *s, int nfds)
@@ -407,13 +452,14 @@ static int select_slow(int nfds, struct selsets *s, int64_t deadline)
 int green_hook_select(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, struct timeval *tv)
 {
     green__real_init();
-    if ((tv && !tv->tv_sec && !tv->tv_usec) || nfds < 0 || nfds > FD_SETSIZE ||
+    if ((tv && !tv->tv_sec && !tv->tv_usec) || nfds < 0 || nfds > SELECT_MAX_NFDS ||
         (tv && (tv->tv_sec < 0 || tv->tv_usec < 0)) || !green__hook_on(GREEN_HOOK_IO))
         return green__real.select(nfds, rd, wr, ex, tv);
-    int64_t deadline = tv_deadline(tv);
     struct selsets s;
-    sel_save(&s, rd, wr, ex);
-    hook_begin();
+    if (sel_save(&s, nfds, rd, wr, ex) != 0)
+        return errno == EFAULT ? green__real.select(nfds, rd, wr, ex, tv) : -1;
+    int64_t deadline = tv_deadline(tv);
+    int e0 = hook_begin();
     struct timeval zero = { 0, 0 };
     int r = 0;                     /* select(0, ...) is a sleep: no probe */
     if (nfds && (rd || wr || ex))
@@ -427,21 +473,23 @@ int green_hook_select(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, struct timev
         tv->tv_sec = left / 1000000000;
         tv->tv_usec = (left % 1000000000) / 1000;
     }
-    return hook_done(r);
+    sel_free(&s);
+    return hook_done(r, e0);
 }
 
 int green_hook_pselect(int nfds, fd_set *rd, fd_set *wr, fd_set *ex,
                        const struct timespec *ts, const sigset_t *mask)
 {
     green__real_init();
-    if ((ts && !ts->tv_sec && !ts->tv_nsec) || nfds < 0 || nfds > FD_SETSIZE ||
+    if ((ts && !ts->tv_sec && !ts->tv_nsec) || nfds < 0 || nfds > SELECT_MAX_NFDS ||
         (ts && (ts->tv_sec < 0 || ts->tv_nsec < 0 || ts->tv_nsec >= 1000000000)) ||
         !green__hook_on(GREEN_HOOK_IO))
         return green__real.pselect(nfds, rd, wr, ex, ts, mask);
-    int64_t deadline = ts_deadline(ts);
     struct selsets s;
-    sel_save(&s, rd, wr, ex);
-    hook_begin();
+    if (sel_save(&s, nfds, rd, wr, ex) != 0)
+        return errno == EFAULT ? green__real.pselect(nfds, rd, wr, ex, ts, mask) : -1;
+    int64_t deadline = ts_deadline(ts);
+    int e0 = hook_begin();
     struct timespec zero = { 0, 0 };
     int r;
     if (mask)
@@ -460,7 +508,8 @@ int green_hook_pselect(int nfds, fd_set *rd, fd_set *wr, fd_set *ex,
             green__sigmask_leave(mask, &saved);
         }
     }
-    return hook_done(r);
+    sel_free(&s);
+    return hook_done(r, e0);
 }
 
 /* --------------------------------------------------------------- epoll */
@@ -485,12 +534,12 @@ int green_hook_epoll_wait(int epfd, struct epoll_event *ev, int max, int timeout
     green__real_init();
     if (timeout == 0 || !green__hook_on(GREEN_HOOK_IO))
         return green__real.epoll_wait(epfd, ev, max, timeout);
-    hook_begin();
+    int e0 = hook_begin();
     int r;
     PROBE(r, green__real.epoll_wait(epfd, ev, max, 0));
     if (r == 0)
         r = epoll_slow(epfd, ev, max, ms_deadline(timeout));
-    return hook_done(r);
+    return hook_done(r, e0);
 }
 
 /* epoll_pwait after the first, real, zero-timeout call found nothing. */
@@ -514,7 +563,7 @@ int green_hook_epoll_pwait(int epfd, struct epoll_event *ev, int max, int timeou
     green__real_init();
     if (timeout == 0 || !green__hook_on(GREEN_HOOK_IO))
         return green__real.epoll_pwait(epfd, ev, max, timeout, mask);
-    hook_begin();
+    int e0 = hook_begin();
     int r;
     if (mask)
         r = green__real.epoll_pwait(epfd, ev, max, 0, mask);
@@ -522,7 +571,7 @@ int green_hook_epoll_pwait(int epfd, struct epoll_event *ev, int max, int timeou
         PROBE(r, green__real.epoll_wait(epfd, ev, max, 0));
     if (r == 0)
         r = epoll_masked_slow(epfd, ev, max, ms_deadline(timeout), mask);
-    return hook_done(r);
+    return hook_done(r, e0);
 }
 
 /* glibc 2.35+: a timespec timeout (NULL = forever). */
@@ -539,7 +588,7 @@ int green_hook_epoll_pwait2(int epfd, struct epoll_event *ev, int max,
         (ts && (ts->tv_sec < 0 || ts->tv_nsec < 0 || ts->tv_nsec >= 1000000000)))
         return green__real.epoll_pwait2(epfd, ev, max, ts, mask);
     int64_t deadline = ts_deadline(ts);
-    hook_begin();
+    int e0 = hook_begin();
     int r;
     if (mask)
         r = green__real.epoll_pwait2(epfd, ev, max, &zero, mask);
@@ -547,5 +596,5 @@ int green_hook_epoll_pwait2(int epfd, struct epoll_event *ev, int max,
         PROBE(r, green__real.epoll_wait(epfd, ev, max, 0));
     if (r == 0)
         r = epoll_masked_slow(epfd, ev, max, deadline, mask);
-    return hook_done(r);
+    return hook_done(r, e0);
 }

@@ -55,6 +55,8 @@ GREEN_EXPORT int recvmmsg(int fd, struct mmsghdr *v, unsigned int n, int f, stru
 GREEN_EXPORT int sendmmsg(int fd, struct mmsghdr *v, unsigned int n, int f) { return green_hook_sendmmsg(fd, v, n, f); }
 GREEN_EXPORT ssize_t sendfile(int o, int i, off_t *off, size_t n) { return green_hook_sendfile(o, i, off, n); }
 GREEN_EXPORT ssize_t sendfile64(int o, int i, off_t *off, size_t n) { return green_hook_sendfile(o, i, off, n); }
+GREEN_EXPORT ssize_t splice(int i, loff_t *oi, int o, loff_t *oo, size_t n, unsigned int f) { return green_hook_splice(i, oi, o, oo, n, f); }
+GREEN_EXPORT ssize_t tee(int i, int o, size_t n, unsigned int f) { return green_hook_tee(i, o, n, f); }
 GREEN_EXPORT ssize_t pread(int fd, void *b, size_t n, off_t off) { return green_hook_pread(fd, b, n, off); }
 GREEN_EXPORT ssize_t pread64(int fd, void *b, size_t n, off_t off) { return green_hook_pread(fd, b, n, off); }
 GREEN_EXPORT ssize_t pwrite(int fd, const void *b, size_t n, off_t off) { return green_hook_pwrite(fd, b, n, off); }
