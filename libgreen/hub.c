@@ -330,7 +330,9 @@ static int park_impl(enum green__why why, uintptr_t why_arg,
     struct green_thread *t = c->current;
     green__assert("hub", t != c->hub);
     if (t->kill_pending) {
-        t->kill_pending = false;
+        if (t->kill_pending & GREEN__KP_SIGNAL)
+            return EINTR;          /* see green__run_as */
+        t->kill_pending = 0;
         return ECANCELED;
     }
     int64_t sd = scope_deadline(t);
@@ -650,6 +652,11 @@ static struct green__ctx *ctx_create(void)
         goto fail;
     c->main->is_main = true;
     c->main->state = GREEN_RUNNING;
+    /* The program's original thread keeps the mask it had (hooks/signal.c
+     * keeps one per green thread from now on). */
+    uint64_t km = 0;
+    syscall(SYS_rt_sigprocmask, SIG_BLOCK, NULL, &km, sizeof km);
+    c->main->sig_blocked = km;
     c->hub->is_hub = true;
     if (green__stack_get(&c->hub->stack, 0, 0) != 0)
         goto fail;
@@ -765,6 +772,8 @@ _Noreturn void green__thread_finish(struct green_thread *t, void *result)
     struct green__ctx *c = t->ctx;
     green__locals_run_destructors(t);
     t->result = result;
+    if (green__sig_life)
+        green__sig_life(t, -1);
     t->state = GREEN_DONE;
     if (t->switched_to)
         resume_switchers(c, t);
@@ -818,8 +827,11 @@ struct green_thread *green__thread_create(void *(*fn)(void *), void *arg,
     t->asan_size = (size_t)((char *)t->stack.hi - (char *)t->stack.lo);
     t->sp = green__ctx_make(t->stack.lo, t->stack.hi, thread_entry, t);
     t->state = GREEN_NEW;
+    t->sig_blocked = c->current->sig_blocked;   /* as pthread_create */
     c->nthreads++;
     all_link(c, t);
+    if (green__sig_life)
+        green__sig_life(t, +1);
     runq_push(c, t);
     ensure_hub_queued(c);
     return t;
@@ -832,7 +844,9 @@ int green_yield(void)
         return -1;
     struct green_thread *t = c->current;
     if (t->kill_pending) {
-        t->kill_pending = false;
+        if (t->kill_pending & GREEN__KP_SIGNAL)
+            return 0;              /* see green__run_as */
+        t->kill_pending = 0;
         errno = ECANCELED;
         return -1;
     }
@@ -866,4 +880,78 @@ void green__thread_kill(struct green_thread *t)
 bool green__is_main_os_thread(void)
 {
     return getpid() == (pid_t)syscall(SYS_gettid);
+}
+
+/* ------------------------------------------------------------- run as */
+
+void (*volatile green__sig_life)(struct green_thread *t, int delta);
+
+struct run_as {
+    void (*fn)(void *);
+    void *arg;
+    struct green_thread *t;
+    void *back;                    /* the caller's saved context */
+    const void *back_bottom;       /* the caller's stack, for ASan */
+    size_t back_size;
+};
+
+static void run_as_entry(void *p)
+{
+    struct run_as *r = p;
+    struct green_thread *t = r->t;
+#ifdef GREEN_ASAN
+    __sanitizer_finish_switch_fiber(NULL, &r->back_bottom, &r->back_size);
+#endif
+    uint8_t kp = t->kill_pending;
+    t->kill_pending = kp | GREEN__KP_SIGNAL;
+    errno = t->saved_errno;
+    r->fn(r->arg);
+    t->saved_errno = errno;
+    t->kill_pending = (uint8_t)(t->kill_pending & ~GREEN__KP_SIGNAL);
+    void *junk;
+#ifdef GREEN_ASAN
+    __sanitizer_start_switch_fiber(NULL, r->back_bottom, r->back_size);
+#endif
+    green__ctx_switch(&junk, r->back);
+    green__panic("hub", __FILE__, __LINE__, "an abandoned run_as context was resumed");
+}
+
+void green__run_as(struct green_thread *t, void (*fn)(void *), void *arg)
+{
+    struct green__ctx *c = t->ctx;
+    struct green_thread *self = c->current;
+    green__assert("hub", t != self && t->state != GREEN_DONE && t->sp);
+    /* Below t's saved context: everything above t->sp is live, the rest
+     * of its stack is free while it is suspended. 256 bytes spare the red
+     * zone of whatever saved the context. */
+    uintptr_t hi = ((uintptr_t)t->sp - 256) & ~(uintptr_t)63;
+    uintptr_t lo = t->stack.lo ? (uintptr_t)t->stack.lo : hi - 65536;
+    struct run_as r = { .fn = fn, .arg = arg, .t = t };
+    void *sp = green__ctx_make((void *)lo, (void *)hi, run_as_entry, &r);
+    int e = errno;
+    c->current = t;
+#ifdef GREEN_ASAN
+    void *fake = NULL;
+    __sanitizer_start_switch_fiber(&fake, (const void *)lo, hi - lo);
+#endif
+    green__ctx_switch(&r.back, sp);
+#ifdef GREEN_ASAN
+    __sanitizer_finish_switch_fiber(fake, NULL, NULL);
+#endif
+    c->current = self;
+    errno = e;
+}
+
+void green__block_all_signals(sigset_t *old)
+{
+    /* Every signal but glibc's two internal ones (32, 33: cancellation
+     * and setxid, which glibc never lets a thread block). */
+    uint64_t all = ~(uint64_t)0 & ~(3ULL << 31);
+    memset(old, 0, sizeof *old);
+    syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, old, sizeof all);
+}
+
+void green__restore_signals(const sigset_t *old)
+{
+    syscall(SYS_rt_sigprocmask, SIG_SETMASK, old, NULL, sizeof(uint64_t));
 }
