@@ -672,6 +672,8 @@ int green__sig_interrupt(struct green_thread *t, int sig)
         green__real.sigaction(sig, NULL, &k);
         if (k.sa_handler == SIG_IGN || (k.sa_handler == SIG_DFL && default_ignores(sig)))
             return 0;
+        if (t == c->current)       /* libc's raise, as the program called */
+            return green__real.raise(sig) < 0 ? errno : 0;
         return tgkill_self(sig) < 0 ? errno : 0;
     }
     siginfo_t si;
@@ -696,6 +698,7 @@ int green_hook_raise(int sig)
 void green__sig_after_fork(void)
 {
     atomic_store(&proc_bits, 0);
+    kthread_bits = 0;
     struct green__ctx *c = green__tls_ctx;
     if (!c)
         return;

@@ -320,6 +320,16 @@ static void mark_expired_scopes(struct green_thread *t, int64_t now)
             s->expired = true;
 }
 
+/* A park that must not wait (t->kill_pending): its result. Out of line,
+ * so that the park and yield fast paths only test one byte. */
+static __attribute__((noinline, cold)) int park_refused(struct green_thread *t)
+{
+    if (t->kill_pending & GREEN__KP_SIGNAL)
+        return EINTR;              /* see green__run_as */
+    t->kill_pending = 0;
+    return ECANCELED;
+}
+
 /* The common part of every park. next: thread to switch to directly, or
  * NULL to schedule. */
 static int park_impl(enum green__why why, uintptr_t why_arg,
@@ -329,12 +339,8 @@ static int park_impl(enum green__why why, uintptr_t why_arg,
     struct green__ctx *c = green__tls_ctx;
     struct green_thread *t = c->current;
     green__assert("hub", t != c->hub);
-    if (t->kill_pending) {
-        if (t->kill_pending & GREEN__KP_SIGNAL)
-            return EINTR;          /* see green__run_as */
-        t->kill_pending = 0;
-        return ECANCELED;
-    }
+    if (green__unlikely(t->kill_pending))
+        return park_refused(t);
     int64_t sd = scope_deadline(t);
     int64_t eff = deadline;
     if (sd >= 0 && (eff < 0 || sd < eff))
@@ -467,9 +473,16 @@ static void async_cb(struct ev_loop *loop, ev_async *w, int revents)
 static void deadlock(struct green__ctx *c)
 {
     if (c->block_on_deadlock) {
-        /* The same program without the shim would hang here too. */
-        for (;;)
+        /* The same program without the shim would hang here too, until a
+         * signal handler wakes a thread (it runs as its thread from the
+         * hub: green__on_signal). */
+        for (;;) {
             pause();
+            if (green__on_signal)
+                green__on_signal(c);
+            if (c->runq_head)
+                return;
+        }
     }
     if (c->main->state == GREEN_PARKED) {
         green__ready(c->main, EDEADLK);
@@ -632,7 +645,7 @@ static void all_unlink(struct green__ctx *c, struct green_thread *t)
         t->all_next->all_prev = t->all_prev;
 }
 
-static struct green__ctx *ctx_create(void)
+static __attribute__((noinline, cold)) struct green__ctx *ctx_create(void)
 {
     green__settings_once();
     struct green__ctx *c = calloc(1, sizeof *c);
@@ -843,11 +856,11 @@ int green_yield(void)
     if (!c)
         return -1;
     struct green_thread *t = c->current;
-    if (t->kill_pending) {
-        if (t->kill_pending & GREEN__KP_SIGNAL)
-            return 0;              /* see green__run_as */
-        t->kill_pending = 0;
-        errno = ECANCELED;
+    if (green__unlikely(t->kill_pending)) {
+        int code = park_refused(t);
+        if (code == EINTR)
+            return 0;              /* see green__run_as: no yield */
+        errno = code;
         return -1;
     }
     t->state = GREEN_RUNNABLE;
@@ -929,6 +942,12 @@ void green__run_as(struct green_thread *t, void (*fn)(void *), void *arg)
     struct run_as r = { .fn = fn, .arg = arg, .t = t };
     void *sp = green__ctx_make((void *)lo, (void *)hi, run_as_entry, &r);
     int e = errno;
+    /* From the hub: it is running, not queued, although current is t for
+     * a while; ensure_hub_queued must not queue it (hub_main queues
+     * itself when it needs to). */
+    bool hq = c->hub_queued;
+    if (self == c->hub)
+        c->hub_queued = true;
     c->current = t;
 #ifdef GREEN_ASAN
     void *fake = NULL;
@@ -939,6 +958,8 @@ void green__run_as(struct green_thread *t, void (*fn)(void *), void *arg)
     __sanitizer_finish_switch_fiber(fake, NULL, NULL);
 #endif
     c->current = self;
+    if (self == c->hub)
+        c->hub_queued = hq;
     errno = e;
 }
 
