@@ -48,6 +48,10 @@ bool green__intr_restarts(void) __attribute__((visibility("hidden")));
  * blocks stays pending for t. Returns 0 or an error number (EINVAL). */
 int green__sig_interrupt(struct green_thread *t, int sig)
     __attribute__((visibility("hidden")));
+/* pthread_sigqueue(t, sig, *val), sig != 0, for a green thread t: as
+ * green__sig_interrupt, the handler seeing SI_QUEUE and the value. */
+int green__sig_queue(struct green_thread *t, int sig, const union sigval *val)
+    __attribute__((visibility("hidden")));
 
 /* True when a handler ran for the calling green thread since its
  * interruptible call began: an EINTR from a syscall it made itself is then

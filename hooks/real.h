@@ -103,6 +103,7 @@
     X(int, pthread_sigmask, (int, const sigset_t *, sigset_t *))             \
     X(int, sigpending, (sigset_t *))                                          \
     X(int, raise, (int))                                                      \
+    X(int, pthread_sigqueue, (pthread_t, int, const union sigval))           \
     X(int, pthread_create, (pthread_t *, const pthread_attr_t *, void *(*)(void *), void *)) \
     X(int, pthread_join, (pthread_t, void **))                                \
     X(int, pthread_detach, (pthread_t))                                       \

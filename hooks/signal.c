@@ -359,14 +359,22 @@ static void run_handler(struct green_thread *t, int sig, siginfo_t *si, void *uc
     }
 }
 
-/* What pthread_kill's handler sees: the kernel's siginfo of a tgkill. */
-static void tkill_info(siginfo_t *si, int sig)
+/* What pthread_kill's (val NULL) or pthread_sigqueue's handler sees: the
+ * kernel's siginfo of a tgkill or rt_tgsigqueueinfo. */
+static void send_info(siginfo_t *si, int sig, const union sigval *val)
 {
     memset(si, 0, sizeof *si);
     si->si_signo = sig;
-    si->si_code = SI_TKILL;
+    si->si_code = val ? SI_QUEUE : SI_TKILL;
     si->si_pid = getpid();
     si->si_uid = getuid();
+    if (val)
+        si->si_value = *val;
+}
+
+static void tkill_info(siginfo_t *si, int sig)
+{
+    send_info(si, sig, NULL);
 }
 
 struct delivery {
@@ -644,8 +652,27 @@ int green_hook_sigpending(sigset_t *set)
     return 0;
 }
 
+/* The kernel's way of sending sig to this OS thread: pthread_sigqueue
+ * with val, else raise for the running thread (libc's, as the program
+ * called it), else tgkill. Returns 0 or an error number. */
+static int os_send(int sig, const union sigval *val, bool self)
+{
+    if (val)
+        return green__real.pthread_sigqueue(green__real.pthread_self(), sig, *val);
+    if (self)
+        return green__real.raise(sig) < 0 ? errno : 0;
+    return tgkill_self(sig) < 0 ? errno : 0;
+}
+
+static int sig_send(struct green_thread *t, int sig, const union sigval *val);
+
 /* pthread_kill(t, sig) for a green thread t (sig != 0). */
 int green__sig_interrupt(struct green_thread *t, int sig)
+{
+    return sig_send(t, sig, NULL);
+}
+
+static int sig_send(struct green_thread *t, int sig, const union sigval *val)
 {
     if (sig <= 0 || sig > 64 || sig == 32 || sig == 33)
         return EINVAL;
@@ -657,7 +684,7 @@ int green__sig_interrupt(struct green_thread *t, int sig)
         if ((c->sig_kmask & b) || !wrapped) {
             kthread_bits |= b;
             kthread_owner[sig - 1] = t;
-            tgkill_self(sig);      /* pending in the kernel, as natively */
+            return os_send(sig, val, false);   /* pending in the kernel */
         } else {
             t->sig_pending |= b;
             if ((t->sig_waiting & b) && t->state == GREEN_PARKED)
@@ -672,14 +699,18 @@ int green__sig_interrupt(struct green_thread *t, int sig)
         green__real.sigaction(sig, NULL, &k);
         if (k.sa_handler == SIG_IGN || (k.sa_handler == SIG_DFL && default_ignores(sig)))
             return 0;
-        if (t == c->current)       /* libc's raise, as the program called */
-            return green__real.raise(sig) < 0 ? errno : 0;
-        return tgkill_self(sig) < 0 ? errno : 0;
+        return os_send(sig, val, t == c->current);
     }
     siginfo_t si;
-    tkill_info(&si, sig);
+    send_info(&si, sig, val);
     deliver(t, sig, &si);
     return 0;
+}
+
+/* pthread_sigqueue(t, sig, val) for a green thread t (sig != 0). */
+int green__sig_queue(struct green_thread *t, int sig, const union sigval *val)
+{
+    return sig_send(t, sig, val);
 }
 
 int green_hook_raise(int sig)

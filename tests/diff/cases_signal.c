@@ -22,7 +22,9 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <netinet/in.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -1273,7 +1275,7 @@ DIFF_CASE(signal, an_alarm_restarts_waitpid_with_sa_restart)
     alarm_waitpid(SA_RESTART);
 }
 
-DIFF_CASE(signal, an_alarm_interrupts_accept_without_sa_restart)
+DIFF_CASE(signal, an_alarm_interrupts_clock_nanosleep_even_with_no_sa_restart)
 {
     handle(SIGALRM, 0);
     int p[2];
@@ -1437,4 +1439,268 @@ DIFF_CASE(signal, resolver_threads_never_die_of_a_default_signal)
     int sig = 0;
     CALL("sigwait", sigwait(&s, &sig));
     diff_out("alive, took %s", signame(sig));
+}
+
+/* ------------------------------------------ more interrupted calls */
+
+static void *quiet_connector(void *arg)
+{
+    struct sockaddr_in *a = arg;
+    ms(150);
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    if (connect(s, (struct sockaddr *)a, sizeof *a) < 0)
+        diff_out("connect failed");
+    ms(50);
+    close(s);
+    return NULL;
+}
+
+static void alarm_accept(int flags)
+{
+    handle(SIGALRM, flags);
+    int l = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    socklen_t n = sizeof a;
+    if (bind(l, (struct sockaddr *)&a, sizeof a) < 0 || listen(l, 4) < 0 ||
+        getsockname(l, (struct sockaddr *)&a, &n) < 0)
+        diff_out("listener failed");
+    pthread_t t = spawn_quiet(quiet_connector, &a);
+    alarm_ms(50);
+    errno = 0;
+    int c = accept(l, NULL, NULL);
+    /* errno after a success is the I/O hooks' business (cases_io.c). */
+    diff_out("accept: %s errno=%s handler ran %d", c >= 0 ? "fd" : "-1",
+             c >= 0 ? "-" : diff_errname(errno), (int)hits[SIGALRM]);
+    if (c >= 0)
+        close(c);
+    pthread_join(t, NULL);
+    close(l);
+}
+
+DIFF_CASE(signal, an_alarm_interrupts_accept_without_sa_restart)
+{
+    alarm_accept(0);
+}
+
+DIFF_CASE(signal, an_alarm_restarts_accept_with_sa_restart)
+{
+    alarm_accept(SA_RESTART);
+}
+
+static void alarm_recv(int flags)
+{
+    handle(SIGALRM, flags);
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0)
+        return;
+    pthread_t w = spawn_quiet(quiet_writer, &sv[1]);
+    alarm_ms(50);
+    char c;
+    errno = 0;
+    long r = recv(sv[0], &c, 1, 0);
+    diff_out("recv: ret=%ld errno=%s handler ran %d", r, r < 0 ? diff_errname(errno) : "-",
+             (int)hits[SIGALRM]);
+    pthread_join(w, NULL);
+    close(sv[0]);
+    close(sv[1]);
+}
+
+DIFF_CASE(signal, an_alarm_interrupts_recv_without_sa_restart)
+{
+    alarm_recv(0);
+}
+
+DIFF_CASE(signal, an_alarm_restarts_recv_with_sa_restart)
+{
+    alarm_recv(SA_RESTART);
+}
+
+static int hpipe[2];
+
+static void on_write_pipe(int sig)
+{
+    hits[sig]++;
+    if (write(hpipe[1], "h", 1) != 1)
+        hits[sig] = 100;
+}
+
+DIFF_CASE(signal, a_handler_writing_the_pipe_completes_the_restarted_read)
+{
+    if (pipe(hpipe) < 0)
+        return;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_write_pipe;
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGALRM, &sa, NULL);
+    alarm_ms(50);
+    char c = 0;
+    CALL("read", read(hpipe[0], &c, 1));
+    diff_out("got %c, handler ran %d", c, (int)hits[SIGALRM]);
+    close(hpipe[0]);
+    close(hpipe[1]);
+}
+
+static void on_nap(int sig)
+{
+    struct timespec ts = { 0, 20 * 1000000 };
+    errno = 0;
+    int r = nanosleep(&ts, NULL);
+    hcode[sig] = r == 0 ? 0 : errno;
+    hits[sig]++;
+}
+
+DIFF_CASE(signal, a_handler_may_sleep_while_its_thread_waits_in_read)
+{
+    int p[2];
+    if (pipe(p) < 0)
+        return;
+    signal(SIGALRM, on_nap);
+    pthread_t w = spawn_quiet(quiet_writer, &p[1]);
+    alarm_ms(50);
+    char c;
+    long r = read(p[0], &c, 1);
+    diff_out("read: ret=%ld", r);
+    diff_out("handler ran %d, its nanosleep: %s", (int)hits[SIGALRM],
+             diff_errname(hcode[SIGALRM]));
+    pthread_join(w, NULL);
+    close(p[0]);
+    close(p[1]);
+}
+
+static void *exit_after_100ms(void *arg)
+{
+    (void)arg;
+    ms(100);
+    return (void *)7L;
+}
+
+DIFF_CASE(signal, a_thread_in_pthread_join_runs_the_handler_and_keeps_joining)
+{
+    handle(SIGUSR1, 0);
+    pthread_t w = spawn_quiet(exit_after_100ms, NULL);
+    struct later l = { .delay_ms = 30, .sig = SIGUSR1, .count = 1, .write_fd = -1 };
+    pthread_t s = send_later(&l);
+    void *r = NULL;
+    CALL("pthread_join", pthread_join(w, &r));
+    diff_out("joined %ld, handler ran %d here %d", (long)r, (int)hits[SIGUSR1],
+             pthread_equal(hthread[SIGUSR1], pthread_self()) != 0);
+    pthread_join(s, NULL);
+}
+
+static pthread_mutex_t held = PTHREAD_MUTEX_INITIALIZER;
+
+static void *hold_mutex_100ms(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&held);
+    step = 1;
+    ms(100);
+    pthread_mutex_unlock(&held);
+    return NULL;
+}
+
+DIFF_CASE(signal, a_thread_waiting_for_a_mutex_runs_the_handler_and_still_gets_it)
+{
+    handle(SIGUSR1, SA_RESTART);
+    pthread_t w = spawn_quiet(hold_mutex_100ms, NULL);
+    while (!step)
+        ms(1);
+    struct later l = { .delay_ms = 30, .sig = SIGUSR1, .count = 1, .write_fd = -1 };
+    pthread_t s = send_later(&l);
+    CALL("pthread_mutex_lock", pthread_mutex_lock(&held));
+    diff_out("handler ran %d here %d", (int)hits[SIGUSR1],
+             pthread_equal(hthread[SIGUSR1], pthread_self()) != 0);
+    pthread_mutex_unlock(&held);
+    pthread_join(w, NULL);
+    pthread_join(s, NULL);
+}
+
+DIFF_CASE(signal, two_pending_signals_run_lowest_first_when_unblocked_together)
+{
+    signal(SIGUSR1, on_order);
+    signal(SIGUSR2, on_order);
+    sigset_t both = set_of(SIGUSR1);
+    sigaddset(&both, SIGUSR2);
+    pthread_sigmask(SIG_BLOCK, &both, NULL);
+    raise(SIGUSR2);
+    raise(SIGUSR1);
+    pthread_sigmask(SIG_UNBLOCK, &both, NULL);
+    diff_out("%d handled: %s then %s", norder, signame(order[0]), signame(order[1]));
+}
+
+DIFF_CASE(signal, pthread_sigqueue_to_self_carries_its_value)
+{
+    handle_info(SIGUSR1, 0);
+    block(SIGUSR1);
+    CALL("pthread_sigqueue", pthread_sigqueue(pthread_self(), SIGUSR1,
+                                              (union sigval){ .sival_int = 9 }));
+    siginfo_t si;
+    sigset_t s = set_of(SIGUSR1);
+    struct timespec zero = { 0, 0 };
+    CALL("sigtimedwait", sigtimedwait(&s, &si, &zero));
+    diff_out("SI_QUEUE %d value %d", si.si_code == SI_QUEUE, si.si_value.sival_int);
+}
+
+static void *wait_for_queued(void *arg)
+{
+    (void)arg;
+    while (!hits[SIGUSR2])
+        ms(1);
+    return NULL;
+}
+
+DIFF_CASE(signal, pthread_sigqueue_runs_the_handler_in_the_target)
+{
+    handle_info(SIGUSR2, 0);
+    pthread_t t = spawn(wait_for_queued, NULL);
+    ms(20);
+    CALL("pthread_sigqueue", pthread_sigqueue(t, SIGUSR2, (union sigval){ .sival_int = 5 }));
+    pthread_join(t, NULL);
+    diff_out("in target %d SI_QUEUE %d", pthread_equal(hthread[SIGUSR2], t) != 0,
+             hcode[SIGUSR2] == SI_QUEUE);
+}
+
+static void *spin_checking_flag(void *arg)
+{
+    (void)arg;
+    int64_t t0 = diff_now();
+    /* No blocking call: natively the alarm interrupts this loop. */
+    while (!hits[SIGALRM] && diff_now() - t0 < 3000 * 1000000LL)
+        ;
+    return NULL;
+}
+
+static void *spin_accepting(void *arg)
+{
+    (void)arg;
+    unblock(SIGALRM);
+    alarm_ms(50);
+    int64_t t0 = diff_now();
+    while (!hits[SIGALRM] && diff_now() - t0 < 3000 * 1000000LL)
+        ;
+    DIFF_TOOK("loop ended", t0, 30, 2000);
+    diff_out("spinner: handler here %d", pthread_equal(hthread[SIGALRM], pthread_self()) != 0);
+    return NULL;
+}
+
+DIFF_CASE(signal, an_alarm_reaches_a_thread_busy_in_a_loop)
+{
+    handle(SIGALRM, 0);
+    block(SIGALRM);
+    pthread_join(spawn(spin_accepting, NULL), NULL);
+}
+
+DIFF_CASE(signal, an_alarm_for_a_waiting_thread_interrupts_a_busy_loop_elsewhere)
+{
+    handle(SIGALRM, 0);
+    block(SIGALRM);
+    pthread_t t = spawn(spin_checking_flag, NULL);   /* inherits the block */
+    unblock(SIGALRM);
+    alarm_ms(50);
+    int64_t t0 = diff_now();
+    pthread_join(t, NULL);
+    DIFF_TOOK("loop ended", t0, 30, 2000);
+    diff_out("handler ran %d here %d", (int)hits[SIGALRM],
+             pthread_equal(hthread[SIGALRM], pthread_self()) != 0);
 }
