@@ -41,14 +41,24 @@
  *    hooked call. If by then every thread blocks the signal, it goes back
  *    to the kernel's pending set with its own siginfo (rt_sigqueueinfo to
  *    ourselves is allowed any si_code).
- *  - pthread_kill(t, sig) and raise(): a handler for t runs at once as t
- *    (green__run_as), then t's interruptible park fails with EINTR; for
- *    the caller itself the real tgkill delivers it through the wrapper
- *    with the kernel's siginfo. A signal t blocks is pending for t alone:
- *    in the kernel (real tgkill) when every thread blocks it, so that
- *    signalfd and sigwait see it, else in t->sig_pending; it is delivered
- *    when t unblocks it. Default actions (terminate, stop) and signals we
- *    do not wrap go to the kernel with the real tgkill.
+ *  - pthread_kill(t, sig), pthread_sigqueue and raise(): a handler for t
+ *    runs at once as t (green__run_as), then t's interruptible park fails
+ *    with EINTR; for the caller itself libc's raise (or pthread_sigqueue)
+ *    delivers it through the wrapper with the kernel's siginfo. A signal t
+ *    blocks is pending for t alone: in the kernel (real tgkill) when every
+ *    thread blocks it, so that signalfd and sigwait see it (sigpending
+ *    hides it from the other threads: kthread_bits), else in
+ *    t->sig_pending; it is delivered when t unblocks it. Default actions
+ *    (terminate, stop) and signals we do not wrap go to the kernel.
+ *  - A signal every thread blocks that the kernel still delivers came
+ *    through the running thread's own masked syscall (the real ppoll,
+ *    pselect or epoll_pwait a hook makes with the program's mask): it is
+ *    that thread's and runs at once.
+ *  - Threads come and go (green__sig_life): a thread that ends may have
+ *    been the last to accept a signal, so K is recomputed then. A hub
+ *    that blocks forever because nothing can run (the shim's deadlock,
+ *    hub.c) still runs the handlers of the signals that arrive, as their
+ *    threads, so that a handler can wake one.
  *  - During a handler the thread's mask is its mask | sa_mask | the
  *    signal (unless SA_NODEFER); SA_RESETHAND restores SIG_DFL first.
  *    A handler's own mask changes are undone when it returns, as the
@@ -184,6 +194,8 @@ static uint32_t sig_n_of(struct green__ctx *c)
     return c->sig_accept[31];      /* the slot of signal 32, see life() */
 }
 
+static void kmask_apply(struct green__ctx *c);
+
 static void life(struct green_thread *t, int delta)
 {
     struct green__ctx *c = t->ctx;
@@ -191,6 +203,10 @@ static void life(struct green_thread *t, int delta)
         return;
     /* Signal 32 is never blocked: its slot counts the threads. */
     count_mask(c, t->sig_blocked | BIT(32), delta);
+    /* A thread born with its creator's mask changes nothing; one that
+     * ends may have been the last to accept a signal. */
+    if (delta < 0 || c->current->is_hub || c->current->sig_blocked != t->sig_blocked)
+        kmask_apply(c);
 }
 
 static uint64_t kmask_of(struct green__ctx *c)
@@ -230,7 +246,7 @@ static void sig_init(struct green__ctx *c)
     c->sig_counted = true;
     for (struct green_thread *t = c->all; t; t = t->all_next)
         if (!t->is_hub && t->state != GREEN_DONE)
-            life(t, +1);
+            count_mask(c, t->sig_blocked | BIT(32), +1);   /* as life() */
     uint64_t km = 0;
     syscall(SYS_rt_sigprocmask, SIG_BLOCK, NULL, &km, sizeof km);
     c->sig_kmask = km;

@@ -1704,3 +1704,22 @@ DIFF_CASE(signal, an_alarm_for_a_waiting_thread_interrupts_a_busy_loop_elsewhere
     diff_out("handler ran %d here %d", (int)hits[SIGALRM],
              pthread_equal(hthread[SIGALRM], pthread_self()) != 0);
 }
+
+static void *unblock_and_end(void *arg)
+{
+    (void)arg;
+    unblock(SIGUSR1);
+    return NULL;
+}
+
+DIFF_CASE(signal, a_signal_only_an_ended_thread_accepted_stays_pending)
+{
+    handle(SIGUSR1, 0);
+    block(SIGUSR1);
+    pthread_join(spawn(unblock_and_end, NULL), NULL);
+    kill(getpid(), SIGUSR1);
+    ms(30);
+    diff_out("hits %d pending %d", (int)hits[SIGUSR1], is_pending(SIGUSR1));
+    unblock(SIGUSR1);
+    diff_out("after unblock: hits %d", (int)hits[SIGUSR1]);
+}
