@@ -20,7 +20,7 @@
  *    blocked by EVERY green thread of the hub (K): such a signal stays
  *    pending in the kernel exactly as natively, where signalfd, sigpending
  *    and a zero-timeout sigtimedwait see it. The hub counts, per signal,
- *    the green threads that block it (ctx->sig_accept, counted from the
+ *    the green threads that block it (ctx->sig_blockers, counted from the
  *    first mask change on; green__sig_life keeps the count as threads come
  *    and go), and K is written to the kernel only when it changes: a
  *    switch costs nothing more than before.
@@ -75,8 +75,8 @@
  *    comes back afterwards.
  *
  * Invariants.
- *  - Once ctx->sig_counted: sig_accept[i] counts the live green threads of
- *    the hub (hub excluded, DONE excluded) whose mask has bit i, and the
+ *  - Once ctx->sig_counted: sig_blockers[i] counts the live green threads
+ *    of the hub (hub excluded, DONE excluded) whose mask has bit i, and the
  *    OS thread's kernel mask is ctx->sig_kmask == K, except while the
  *    kernel runs our wrapper (then it adds the handler's sa_mask).
  *  - A signal the running thread accepts never waits for the hub; one it
@@ -185,13 +185,13 @@ static bool sig_on(void)
 static void count_mask(struct green__ctx *c, uint64_t m, int d)
 {
     for (; m; m &= m - 1)
-        c->sig_accept[__builtin_ctzll(m)] += (uint32_t)d;
+        c->sig_blockers[__builtin_ctzll(m)] += (uint32_t)d;
 }
 
-/* sig_accept counts BLOCKERS; sig_n the threads counted. */
+/* The number of threads counted in sig_blockers. */
 static uint32_t sig_n_of(struct green__ctx *c)
 {
-    return c->sig_accept[31];      /* the slot of signal 32, see life() */
+    return c->sig_blockers[31];      /* the slot of signal 32, see life() */
 }
 
 static void kmask_apply(struct green__ctx *c);
@@ -214,7 +214,7 @@ static uint64_t kmask_of(struct green__ctx *c)
     uint32_t n = sig_n_of(c);
     uint64_t k = 0;
     for (int i = 0; i < 64; i++)
-        if (c->sig_accept[i] == n)
+        if (c->sig_blockers[i] == n)
             k |= 1ULL << i;
     return k & ~NOBLOCK;
 }
@@ -242,7 +242,7 @@ static void sig_init(struct green__ctx *c)
 {
     if (green__likely(c->sig_counted))
         return;
-    memset(c->sig_accept, 0, sizeof c->sig_accept);
+    memset(c->sig_blockers, 0, sizeof c->sig_blockers);
     c->sig_counted = true;
     for (struct green_thread *t = c->all; t; t = t->all_next)
         if (!t->is_hub && t->state != GREEN_DONE)

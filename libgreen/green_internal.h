@@ -193,10 +193,11 @@ struct green__ctx {
     atomic_uint_fast64_t switches; /* bumped by every switch_to (monitor.c
                                       reads it from its watchdog thread) */
     /* hooks/signal.c's per-hub bookkeeping: how many live green threads
-     * (hub excluded) accept each signal (do not block it), and the mask
-     * last installed on this OS thread: the signals every one blocks. */
-    bool sig_counted;              /* sig_accept is maintained */
-    uint32_t sig_accept[64];
+     * (hub excluded) block each signal (slot 31, signal 32, which nobody
+     * may block, counts the threads), and the mask last installed on this
+     * OS thread: the signals every one of them blocks. */
+    bool sig_counted;              /* sig_blockers is maintained */
+    uint32_t sig_blockers[64];
     uint64_t sig_kmask;
 };
 
