@@ -62,6 +62,7 @@
 #include <sys/syscall.h>
 
 #ifdef GREEN_ASAN
+#include <sanitizer/asan_interface.h>
 #include <sanitizer/common_interface_defs.h>
 #endif
 
@@ -950,6 +951,8 @@ void green__run_as(struct green_thread *t, void (*fn)(void *), void *arg)
         c->hub_queued = true;
     c->current = t;
 #ifdef GREEN_ASAN
+    /* Dead frames below t's saved context keep their redzones' poison. */
+    __asan_unpoison_memory_region((void *)lo, hi - lo);
     void *fake = NULL;
     __sanitizer_start_switch_fiber(&fake, (const void *)lo, hi - lo);
 #endif
