@@ -4,9 +4,9 @@
  * A hook that parks where the kernel would block marks the park
  * interruptible (green__intr_begin/green__intr_end, or simply
  * green__hook_park_fd); a process-directed signal whose handler the
- * program installed then wakes the main green thread (or the thread parked
- * in ppoll/pselect/epoll_pwait with a mask that unblocks signals) with
- * EINTR, as the kernel interrupts the thread it delivers the signal to.
+ * program installed runs in the green thread it is delivered to (one that
+ * does not block it, as the kernel picks a thread), whose parked call then
+ * fails with EINTR.
  * Whether the call then restarts follows signal(7): the hook asks
  * green__intr_restarts() when it is one of the calls SA_RESTART restarts.
  */
@@ -42,22 +42,27 @@ void green__intr_end(void) __attribute__((visibility("hidden")));
  * installed with SA_RESTART (the call may restart if signal(7) says so). */
 bool green__intr_restarts(void) __attribute__((visibility("hidden")));
 
-/* pthread_kill(t, sig) for a green thread t: raise sig on the OS thread
- * (the handler runs now) and interrupt t's parked call, if any, with EINTR
- * (or a restart, per the handler's SA_RESTART). Returns 0 or an error
- * number (EINVAL). */
+/* pthread_kill(t, sig), sig != 0, for a green thread t: the handler runs
+ * now as t (on t's stack, pthread_self() == t), then t's interruptible
+ * park, if any, fails with EINTR (or restarts, per SA_RESTART); a signal t
+ * blocks stays pending for t. Returns 0 or an error number (EINVAL). */
 int green__sig_interrupt(struct green_thread *t, int sig)
     __attribute__((visibility("hidden")));
+/* pthread_sigqueue(t, sig, *val), sig != 0, for a green thread t: as
+ * green__sig_interrupt, the handler seeing SI_QUEUE and the value. */
+int green__sig_queue(struct green_thread *t, int sig, const union sigval *val)
+    __attribute__((visibility("hidden")));
 
-/* True when the calling green thread is the one a signal interrupts now
- * (the main one, or the one parked with a ppoll-style mask): an EINTR
- * from a syscall it made itself is then its own. */
+/* True when a handler ran for the calling green thread since its
+ * interruptible call began: an EINTR from a syscall it made itself is then
+ * its own (else the signal went to another thread: probe again). */
 bool green__intr_mine(void) __attribute__((visibility("hidden")));
 
-/* For ppoll/pselect/epoll_pwait: install mask on the OS thread while the
- * caller is parked (saving the previous mask in *saved) and make the caller
- * the thread that signals interrupt; mask NULL does nothing. Returns 0 or
- * an errno value. */
+/* For ppoll/pselect/epoll_pwait: the caller's mask is mask while it is
+ * parked (the previous one saved in *saved); pending signals it lets
+ * through are handled at once, and then the result is EINTR with the old
+ * mask back (do not call leave). mask NULL does nothing. Returns 0 or an
+ * errno value. */
 int green__sigmask_enter(const sigset_t *mask, sigset_t *saved)
     __attribute__((visibility("hidden")));
 void green__sigmask_leave(const sigset_t *mask, const sigset_t *saved)
@@ -75,6 +80,17 @@ sighandler_t green_hook_signal(int sig, sighandler_t handler)
 int green_hook_pause(void) __attribute__((visibility("hidden")));
 /* sigsuspend(): mask applied while parked, then as pause. */
 int green_hook_sigsuspend(const sigset_t *mask) __attribute__((visibility("hidden")));
+/* Masks per green thread: the caller's own mask only (signal.c's essay).
+ * sigprocmask: -1/EINVAL; pthread_sigmask: 0 or EINVAL. A pending signal
+ * the new mask lets through is handled before they return. */
+int green_hook_sigprocmask(int how, const sigset_t *set, sigset_t *old)
+    __attribute__((visibility("hidden")));
+int green_hook_pthread_sigmask(int how, const sigset_t *set, sigset_t *old)
+    __attribute__((visibility("hidden")));
+/* The caller's pending signals: its own and the process's. */
+int green_hook_sigpending(sigset_t *set) __attribute__((visibility("hidden")));
+/* raise() from a green thread is pthread_kill(self): -1/EINVAL. */
+int green_hook_raise(int sig) __attribute__((visibility("hidden")));
 /* The sigwait family park only the caller until a signal of the set is
  * pending (the program keeps them blocked, as it must). */
 int green_hook_sigtimedwait(const sigset_t *set, siginfo_t *info,

@@ -468,6 +468,11 @@ static int intr_nap(int64_t deadline)
     int64_t now = green_now();
     if (deadline >= 0 && now >= deadline)
         return ETIMEDOUT;
+    /* A handler that ran for us between two naps (while our non-blocking
+     * try was in the kernel) interrupts the call as it would have
+     * interrupted the kernel's one long wait. */
+    if (green__intr_mine())
+        return EINTR;
     int64_t d = now + GREEN_MSEC(1);
     int code = green__park(GREEN_WHY_SLEEP, 0, NULL, deadline >= 0 && deadline < d ? deadline : d);
     return code == ETIMEDOUT ? 0 : code;

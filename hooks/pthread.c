@@ -43,12 +43,12 @@
  * green__pt_cancel_point(); PTHREAD_CANCEL_ASYNCHRONOUS acts as deferred;
  * C++ destructors are not run by a green cancellation (no forced unwind).
  *
- * pthread_kill. Signal 0 checks that the thread exists (0 or ESRCH). Any
- * other signal is raised on the calling OS thread, which runs every green
- * thread: the handler runs at once, on the caller's stack, not "in" the
- * target green thread; then the target's interruptible blocking call (if
- * it is parked in one) fails with EINTR, or restarts per SA_RESTART
- * (green__sig_interrupt, hooks/signal.c), as the kernel would do it.
+ * pthread_kill, pthread_sigqueue. Signal 0 checks that the thread exists
+ * (0 or ESRCH). Any other signal goes to hooks/signal.c, which runs the
+ * handler as the target green thread (its pthread_self, on its stack),
+ * then makes the target's interruptible blocking call fail with EINTR or
+ * restart per SA_RESTART, as the kernel would do it; a signal the target
+ * blocks stays pending for it.
  *
  * C11 <threads.h>. glibc builds thrd_create, mtx_lock, cnd_wait, tss_get
  * and call_once on its pthreads by direct calls that no interposition
@@ -516,9 +516,17 @@ static bool os_call(pthread_t th, pthread_t *real, int *err)
         return GREEN__PREAL(name)(real_, __VA_ARGS__);                        \
     } while (0)
 
+/* As pthread_kill: the handler runs in the target (hooks/signal.c). */
 int green_hook_pthread_sigqueue(pthread_t th, int sig, const union sigval v)
 {
-    OS_CALL(pthread_sigqueue, th, sig, v);
+    struct green_thread *t;
+    if (!green__pt_on() || !(t = handle_of(th)))
+        return GREEN__PREAL(pthread_sigqueue)(th, sig, v);
+    if (sig < 0 || sig >= NSIG)
+        return EINVAL;
+    if (t->is_hub || t->state == GREEN_DONE)
+        return ESRCH;
+    return sig ? green__sig_queue(t, sig, &v) : 0;
 }
 
 int green_hook_pthread_setschedparam(pthread_t th, int policy, const struct sched_param *p)

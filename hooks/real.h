@@ -100,6 +100,11 @@
     X(int, pause, (void))                                                     \
     X(int, sigsuspend, (const sigset_t *))                                    \
     X(int, sigtimedwait, (const sigset_t *, siginfo_t *, const struct timespec *)) \
+    X(int, sigprocmask, (int, const sigset_t *, sigset_t *))                 \
+    X(int, pthread_sigmask, (int, const sigset_t *, sigset_t *))             \
+    X(int, sigpending, (sigset_t *))                                          \
+    X(int, raise, (int))                                                      \
+    X(int, pthread_sigqueue, (pthread_t, int, const union sigval))           \
     X(int, pthread_create, (pthread_t *, const pthread_attr_t *, void *(*)(void *), void *)) \
     X(int, pthread_join, (pthread_t, void **))                                \
     X(int, pthread_detach, (pthread_t))                                       \

@@ -1,79 +1,142 @@
 /*
- * signal.c - EINTR semantics for hooked blocking calls, and the hooks of
- * sigaction, signal and pause.
+ * signal.c - signals per green thread: masks, pending sets, handlers that
+ * run in the thread they were delivered to, EINTR for hooked blocking
+ * calls, and the sigwait family.
  *
- * The problem. Natively a signal delivered to a thread blocked in a slow
- * syscall (read on a pipe, poll, nanosleep, waitpid...) runs the handler
- * and then makes the syscall fail with EINTR, or restarts it when the
- * handler was installed with SA_RESTART and signal(7) lists the call as
- * restartable. Under libgreen a parked call blocks in no syscall at all:
- * the OS thread sits in the hub's epoll_wait, so the handler runs on the
- * hub (or on whatever green thread is running) and nobody is interrupted.
+ * The problem. Natively the signal mask and the thread-directed pending
+ * set belong to each thread; a process-directed signal (kill, alarm,
+ * setitimer) goes to one thread that does not block it, whose slow
+ * syscall (read on a pipe, poll, nanosleep, waitpid...) fails with EINTR
+ * after the handler ran, or restarts under SA_RESTART when signal(7) says
+ * the call restarts; a signal every thread blocks stays pending until a
+ * thread unblocks it or takes it (sigwait, sigwaitinfo, sigtimedwait,
+ * signalfd). Under libgreen all green threads share one OS thread, one
+ * kernel mask, and a parked call blocks in no syscall at all.
  *
- * What we do. sigaction/signal install the program's handler behind a
- * wrapper of ours. The wrapper bumps a process-wide generation counter
- * (green__sig_gen, async-signal-safe atomics), remembers whether the
- * handler lacks SA_RESTART, pokes the hub through its ev_async (libev
- * documents ev_async_send as safe in signal handlers; this also closes the
- * window between the hub's last check and its epoll_wait) and calls the
- * program's handler with the program's own siginfo and context. After
- * every poll the hub calls green__on_signal (a tiny hook in hub.c), which
- * sees the counter moved and readies the interrupted green thread with
- * EINTR. The hook that parked then returns -1/EINTR, or continues waiting
- * when every handler that ran had SA_RESTART and the call restarts.
+ * What we do.
+ *  - Masks. Each green thread has its own mask (green_thread.sig_blocked),
+ *    inherited from its creator; sigprocmask/pthread_sigmask act on it
+ *    alone. The kernel mask of the hub's OS thread is the set of signals
+ *    blocked by EVERY green thread of the hub (K): such a signal stays
+ *    pending in the kernel exactly as natively, where signalfd, sigpending
+ *    and a zero-timeout sigtimedwait see it. The hub counts, per signal,
+ *    the green threads that block it (ctx->sig_blockers, counted from the
+ *    first mask change on; green__sig_life keeps the count as threads come
+ *    and go), and K is written to the kernel only when it changes: a
+ *    switch costs nothing more than before.
+ *  - Delivery. sigaction installs the program's handler behind our
+ *    wrapper. When the kernel delivers a signal (it is not in K: some
+ *    green thread accepts it), the wrapper runs the handler at once if
+ *    the running green thread accepts it (a busy loop's SIGALRM flag works
+ *    as natively). Otherwise (the hub is polling, or the running thread
+ *    blocks it) it records the signal with its siginfo and pokes the hub
+ *    (ev_async_send is signal-safe); so it does too for a process-directed
+ *    signal the main thread accepts (Linux gives it to the thread group
+ *    leader first). After its poll the hub picks a green thread that
+ *    accepts it, as the kernel picks a thread: the main one first, else
+ *    one parked in an interruptible call, else any; then it
+ *    runs the handler AS that thread (green__run_as: on that thread's own
+ *    stack below its saved context, with pthread_self() and errno its
+ *    own), and readies it with EINTR if it was parked in an interruptible
+ *    hooked call. If by then every thread blocks the signal, it goes back
+ *    to the kernel's pending set with its own siginfo (rt_sigqueueinfo to
+ *    ourselves is allowed any si_code).
+ *  - pthread_kill(t, sig), pthread_sigqueue and raise(): a handler for t
+ *    runs at once as t (green__run_as), then t's interruptible park fails
+ *    with EINTR; for the caller itself libc's raise (or pthread_sigqueue)
+ *    delivers it through the wrapper with the kernel's siginfo. A signal t
+ *    blocks is pending for t alone: in the kernel (real tgkill) when every
+ *    thread blocks it, so that signalfd and sigwait see it (sigpending
+ *    hides it from the other threads: kthread_bits), else in
+ *    t->sig_pending; it is delivered when t unblocks it. Default actions
+ *    (terminate, stop) and signals we do not wrap go to the kernel.
+ *  - A signal every thread blocks that the kernel still delivers came
+ *    through the running thread's own masked syscall (the real ppoll,
+ *    pselect or epoll_pwait a hook makes with the program's mask): it is
+ *    that thread's and runs at once.
+ *  - Threads come and go (green__sig_life): a thread that ends may have
+ *    been the last to accept a signal, so K is recomputed then. A hub
+ *    that blocks forever because nothing can run (the shim's deadlock,
+ *    hub.c) still runs the handlers of the signals that arrive, as their
+ *    threads, so that a handler can wake one.
+ *  - During a handler the thread's mask is its mask | sa_mask | the
+ *    signal (unless SA_NODEFER); SA_RESETHAND restores SIG_DFL first.
+ *    A handler's own mask changes are undone when it returns, as the
+ *    kernel's sigreturn does; the wrapper writes the current K into the
+ *    ucontext so that the kernel's sigreturn restores K, not a stale one.
+ *  - EINTR. A hook that may wait marks its park interruptible
+ *    (green__intr_begin/end, or green__hook_park_fd); green__intr_restarts
+ *    tells it afterwards whether every handler that interrupted it had
+ *    SA_RESTART. green__intr_mine tells a zero-timeout probe whether the
+ *    EINTR of its own syscall came with a handler run for this thread.
+ *  - sigsuspend, ppoll/pselect/epoll_pwait masks: the thread's mask is
+ *    replaced while it waits (K recomputed), its pending signals that the
+ *    new mask allows are delivered at once (then EINTR), and the old mask
+ *    comes back afterwards.
  *
- * Which green thread is interrupted. A process-directed signal (kill,
- * alarm, setitimer) is delivered by Linux to the thread group leader when
- * it does not block it: the program's main thread. So the main green
- * thread gets EINTR, if it is parked in an interruptible hooked call that
- * began before the signal arrived (intr_gen in struct green_thread: other
- * green threads, and parks such as mutexes that are never marked, are not
- * interrupted). Exception: a green thread parked in ppoll, pselect or
- * epoll_pwait with a signal mask asked to be interrupted: it is the target
- * while it waits.
+ * Invariants.
+ *  - Once ctx->sig_counted: sig_blockers[i] counts the live green threads
+ *    of the hub (hub excluded, DONE excluded) whose mask has bit i, and the
+ *    OS thread's kernel mask is ctx->sig_kmask == K, except while the
+ *    kernel runs our wrapper (then it adds the handler's sa_mask).
+ *  - A signal the running thread accepts never waits for the hub; one it
+ *    blocks never runs on its stack.
+ *  - t->sig_pending only has bits t blocks (else they are delivered).
+ *  - green__run_as contexts never park: a park in one fails with EINTR.
  *
- * Approximations, documented. ppoll/pselect/epoll_pwait masks are applied
- * to the whole OS thread while their caller is parked (other green threads
- * run with that mask meanwhile) instead of atomically within one syscall;
- * the first non-blocking call is the real one with the mask, so signals
- * already pending are delivered exactly as natively. Synchronous signals
- * (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGSYS) are never wrapped:
- * they interrupt nothing, and libgreen's stack-overflow reporter must stay
- * directly installed. pause and sigsuspend park until a wrapped handler
- * runs; sigwait, sigwaitinfo and sigtimedwait park on a signalfd of their
- * set (see below). siginterrupt() changes the kernel's flags behind our
- * back (glibc calls its internal sigaction), so it is not honoured.
+ * Limits, documented. A handler that runs for a thread that is not the
+ * running one cannot wait: a hooked blocking call in it fails with EINTR
+ * (handlers may only call async-signal-safe functions; of those, only
+ * blocking ones differ). While the running thread computes without a
+ * hooked call, a signal only other threads accept waits for its next park
+ * (cooperative scheduling). Realtime signals sent to one green thread that
+ * blocks them are not queued (one instance, as for standard signals), and
+ * pthread_kill's siginfo is made up (SI_TKILL, our pid and uid). exec
+ * inherits K, not the calling thread's mask, when they differ.
+ * Synchronous signals (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGSYS)
+ * are never wrapped: libgreen's stack-overflow reporter must stay directly
+ * installed. siginterrupt() changes the kernel's flags behind our back
+ * (glibc calls its internal sigaction), so it is not honoured. The
+ * ucontext switch (exotic CPUs) restores the mask saved in each context,
+ * which can undo a change of K.
  *
- * Rejected: signalfd (it needs the signal blocked in every thread, which
- * changes what the program sees); interrupting every parked green thread
- * (natively one thread gets the signal); running the handler later on the
- * interrupted green thread's stack (handlers must run when the signal
- * arrives, e.g. a SIGALRM that sets a flag checked by a busy loop).
+ * Rejected: blocking a signal on the OS thread as soon as the running
+ * thread blocks it (a syscall per switch, and the other threads lose it);
+ * interrupting every parked green thread (natively one thread gets the
+ * signal); running every handler on the hub or the interrupted stack
+ * (pthread_self() in the handler would be the wrong thread); deferring
+ * every handler to the target's own resumption (a thread parked in a
+ * mutex would never see it, and the park path would need a test per
+ * switch); signalfd for every wrapped signal (it needs the signal blocked
+ * in every thread, which changes what the program sees).
  */
 #define _GNU_SOURCE
 #include "hooks_signal.h"
+#include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
+#include <ucontext.h>
 #include <sys/signalfd.h>
+#include <sys/syscall.h>
 
-/* Even numbers only: 1 + gen is then never 0, the "not interruptible"
- * value of green_thread.intr_gen. */
-static atomic_uint sig_gen;
-/* Set by the wrapper when a handler without SA_RESTART ran. */
-static atomic_int sig_norestart;
+#define BIT(sig) (1ULL << ((sig) - 1))
+/* Never blocked: SIGKILL, SIGSTOP (the kernel says so) and glibc's two
+ * internal signals, 32 and 33 (glibc says so). */
+#define NOBLOCK (BIT(SIGKILL) | BIT(SIGSTOP) | BIT(32) | BIT(33))
+
 /* Signals handled through the wrapper (tests and diagnostics). */
 static atomic_uint sig_count;
 /* The program's view of each wrapped signal's action. */
 static struct sigaction user_act[NSIG];
-/* The hub of the process's main OS thread, once known. */
-static struct green__ctx *_Atomic main_ctx;
-/* Generation the main hub has acted on. Main hub only. */
-static unsigned seen_gen;
-/* Result of the last EINTR wake-up: may the call restart? */
-static bool last_restart_ok;
-/* Green thread parked in ppoll/pselect/epoll_pwait with a mask, or NULL. */
-static struct green_thread *sig_target;
-/* -1: this OS thread is not the main one, 1: it is, 0: unknown. */
-static __thread signed char is_main_cache __attribute__((tls_model("initial-exec")));
+/* Process-directed signals the wrapper left for the hub, and their
+ * siginfo (bit sig-1; one instance each). */
+static atomic_uint_fast64_t proc_bits;
+static siginfo_t proc_info[65];
+/* Signals we sent to the kernel's pending set of the hub's OS thread for
+ * one green thread alone (pthread_kill of a signal every thread blocks),
+ * and that thread: the others must not see them in sigpending. */
+static uint64_t kthread_bits;
+static struct green_thread *kthread_owner[64];
 
 void (*volatile green__on_signal)(struct green__ctx *c);
 
@@ -90,48 +153,380 @@ unsigned green__sig_count(void)
     return atomic_load(&sig_count);
 }
 
-static bool on_main_os_thread(void)
+static uint64_t set_bits(const sigset_t *s)
 {
-    if (!is_main_cache)
-        is_main_cache = green__is_main_os_thread() ? 1 : -1;
-    return is_main_cache > 0;
+    uint64_t m;
+    memcpy(&m, s, sizeof m);
+    return m;
 }
 
-/* The hub calls this after each poll. Hub stack; never switches. */
+/* The kernel writes 8 bytes of a sigset_t; so do we. */
+static void bits_set(sigset_t *s, uint64_t m)
+{
+    memcpy(s, &m, sizeof m);
+}
+
+static int lowest(uint64_t m)
+{
+    return __builtin_ctzll(m) + 1;
+}
+
+/* Should a signal hook act for this caller (a green thread, not libgreen
+ * itself)? */
+static bool sig_on(void)
+{
+    return green__in_green() && !green__bypass &&
+           (green__hook_families & (GREEN_HOOK_IO | GREEN_HOOK_SLEEP |
+                                    GREEN_HOOK_PROC | GREEN_HOOK_THREAD));
+}
+
+/* ------------------------------------------------------------ masks */
+
+static void count_mask(struct green__ctx *c, uint64_t m, int d)
+{
+    for (; m; m &= m - 1)
+        c->sig_blockers[__builtin_ctzll(m)] += (uint32_t)d;
+}
+
+/* The number of threads counted in sig_blockers. */
+static uint32_t sig_n_of(struct green__ctx *c)
+{
+    return c->sig_blockers[31];      /* the slot of signal 32, see life() */
+}
+
+static void kmask_apply(struct green__ctx *c);
+
+static void life(struct green_thread *t, int delta)
+{
+    struct green__ctx *c = t->ctx;
+    if (!c->sig_counted || t->is_hub)
+        return;
+    /* Signal 32 is never blocked: its slot counts the threads. */
+    count_mask(c, t->sig_blocked | BIT(32), delta);
+    /* A thread born with its creator's mask changes nothing; one that
+     * ends may have been the last to accept a signal. */
+    if (delta < 0 || c->current->is_hub || c->current->sig_blocked != t->sig_blocked)
+        kmask_apply(c);
+}
+
+static uint64_t kmask_of(struct green__ctx *c)
+{
+    uint32_t n = sig_n_of(c);
+    uint64_t k = 0;
+    for (int i = 0; i < 64; i++)
+        if (c->sig_blockers[i] == n)
+            k |= 1ULL << i;
+    return k & ~NOBLOCK;
+}
+
+/* The kernel's pending set of this OS thread alone (not the process's):
+ * SigPnd of /proc/thread-self/status. Raw syscalls: no hook involved. */
+static uint64_t os_thread_pending(void)
+{
+    char b[4096];
+    long fd = syscall(SYS_openat, AT_FDCWD, "/proc/thread-self/status",
+                      O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    long n = syscall(SYS_read, (int)fd, b, sizeof b - 1);
+    syscall(SYS_close, (int)fd);
+    if (n <= 0)
+        return 0;
+    b[n] = 0;
+    char *p = strstr(b, "\nSigPnd:");
+    return p ? strtoull(p + 8, NULL, 16) : 0;
+}
+
+/* Start counting (once per hub, on the first signal hook that needs it). */
+static void sig_init(struct green__ctx *c)
+{
+    if (green__likely(c->sig_counted))
+        return;
+    memset(c->sig_blockers, 0, sizeof c->sig_blockers);
+    c->sig_counted = true;
+    for (struct green_thread *t = c->all; t; t = t->all_next)
+        if (!t->is_hub && t->state != GREEN_DONE)
+            count_mask(c, t->sig_blocked | BIT(32), +1);   /* as life() */
+    uint64_t km = 0;
+    syscall(SYS_rt_sigprocmask, SIG_BLOCK, NULL, &km, sizeof km);
+    c->sig_kmask = km;
+    green__sig_life = life;
+    /* Signals raised on this OS thread before it had a hub were the main
+     * thread's own. */
+    uint64_t own = os_thread_pending() & ~kthread_bits;
+    for (uint64_t k = own; k; k &= k - 1)
+        kthread_owner[__builtin_ctzll(k)] = c->main;
+    kthread_bits |= own;
+}
+
+/* t's mask becomes m (counts only; kmask_apply writes the kernel's). */
+static void mask_set(struct green_thread *t, uint64_t m)
+{
+    struct green__ctx *c = t->ctx;
+    m &= ~NOBLOCK;
+    if (c->sig_counted && !t->is_hub && t->state != GREEN_DONE) {
+        uint64_t old = t->sig_blocked;
+        count_mask(c, old & ~m, -1);
+        count_mask(c, m & ~old, +1);
+    }
+    t->sig_blocked = m;
+}
+
+/* Install K on the OS thread when it changed. */
+static void kmask_apply(struct green__ctx *c)
+{
+    if (!c->sig_counted)
+        return;
+    uint64_t k = kmask_of(c);
+    if (k == c->sig_kmask)
+        return;
+    c->sig_kmask = k;
+    syscall(SYS_rt_sigprocmask, SIG_SETMASK, &k, NULL, sizeof k);
+}
+
+/* ---------------------------------------------------------- handlers */
+
+static void wrapper(int sig, siginfo_t *si, void *uc);
+
+/* The kernel's action for sig is our wrapper. */
+static bool wrapped_now(int sig)
+{
+    struct sigaction k;
+    return green__real.sigaction(sig, NULL, &k) == 0 &&
+           (k.sa_flags & SA_SIGINFO) && k.sa_sigaction == wrapper;
+}
+
+static bool default_ignores(int sig)
+{
+    return sig == SIGCHLD || sig == SIGCONT || sig == SIGURG || sig == SIGWINCH;
+}
+
+static int tgkill_self(int sig)
+{
+    return (int)syscall(SYS_tgkill, getpid(), (pid_t)syscall(SYS_gettid), sig);
+}
+
+/* Take sig's default action now: the kernel does it (terminate, core,
+ * stop); the handler we replaced is reset first. */
+static void take_default(int sig)
+{
+    if (default_ignores(sig))
+        return;
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    green__real.sigaction(sig, &dfl, NULL);
+    /* The running thread may block it in the kernel's mask: unblock it
+     * there; it is taken on the way out of this syscall. */
+    uint64_t b = BIT(sig);
+    tgkill_self(sig);
+    syscall(SYS_rt_sigprocmask, SIG_UNBLOCK, &b, NULL, sizeof b);
+}
+
+static int deliver_pending(struct green_thread *t);
+
+/* Run the program's handler for sig as t (the current thread, or NULL on a
+ * plain OS thread). kernel: we are inside the kernel's delivery (it
+ * applied sa_mask and SA_RESETHAND to the OS thread itself). */
+static void run_handler(struct green_thread *t, int sig, siginfo_t *si, void *uc,
+                        bool kernel)
+{
+    struct sigaction a = user_act[sig];
+    if (a.sa_handler == SIG_IGN)
+        return;
+    if (a.sa_handler == SIG_DFL) {
+        take_default(sig);
+        return;
+    }
+    if (a.sa_flags & SA_RESETHAND) {
+        memset(&user_act[sig], 0, sizeof user_act[sig]);
+        user_act[sig].sa_handler = SIG_DFL;
+        if (!kernel) {
+            struct sigaction dfl;
+            memset(&dfl, 0, sizeof dfl);
+            dfl.sa_handler = SIG_DFL;
+            green__real.sigaction(sig, &dfl, NULL);
+        }
+    }
+    uint64_t old = 0;
+    if (t) {
+        old = t->sig_blocked;
+        uint64_t m = old | set_bits(&a.sa_mask);
+        if (!(a.sa_flags & SA_NODEFER))
+            m |= BIT(sig);
+        mask_set(t, m);
+        if (!kernel)
+            kmask_apply(t->ctx);
+        t->sig_handled++;
+    }
+    atomic_fetch_add(&sig_count, 1);
+    if (a.sa_flags & SA_SIGINFO)
+        a.sa_sigaction(sig, si, uc);
+    else
+        a.sa_handler(sig);
+    if (t) {
+        mask_set(t, old);
+        if (!kernel)
+            kmask_apply(t->ctx);
+        /* One that came during the handler, blocked by it, runs now
+         * (natively: right after sigreturn). */
+        if (t->sig_pending & ~t->sig_blocked)
+            deliver_pending(t);
+    }
+}
+
+/* What pthread_kill's (val NULL) or pthread_sigqueue's handler sees: the
+ * kernel's siginfo of a tgkill or rt_tgsigqueueinfo. */
+static void send_info(siginfo_t *si, int sig, const union sigval *val)
+{
+    memset(si, 0, sizeof *si);
+    si->si_signo = sig;
+    si->si_code = val ? SI_QUEUE : SI_TKILL;
+    si->si_pid = getpid();
+    si->si_uid = getuid();
+    if (val)
+        si->si_value = *val;
+}
+
+static void tkill_info(siginfo_t *si, int sig)
+{
+    send_info(si, sig, NULL);
+}
+
+struct delivery {
+    struct green_thread *t;
+    int sig;
+    siginfo_t *si;
+};
+
+static void run_delivery(void *p)
+{
+    struct delivery *d = p;
+    ucontext_t uc;
+    memset(&uc, 0, sizeof uc);
+    bits_set(&uc.uc_sigmask, d->t->sig_blocked);
+    run_handler(d->t, d->sig, d->si, &uc, false);
+}
+
+/* Deliver sig to t (which accepts it), outside any kernel delivery: the
+ * handler runs as t, then t's interruptible park fails with EINTR. */
+static void deliver(struct green_thread *t, int sig, siginfo_t *si)
+{
+    bool restart = (user_act[sig].sa_flags & SA_RESTART) != 0;
+    bool handler = user_act[sig].sa_handler != SIG_DFL &&
+                   user_act[sig].sa_handler != SIG_IGN;
+    struct delivery d = { t, sig, si };
+    if (t == t->ctx->current)
+        run_delivery(&d);
+    else if (handler)
+        green__run_as(t, run_delivery, &d);
+    else
+        run_handler(NULL, sig, si, NULL, false);   /* default or ignore */
+    if (!handler || !t->intr_gen)
+        return;
+    if (t->state == GREEN_PARKED) {
+        t->sig_restart = restart;
+        green__ready(t, EINTR);
+    } else if (!restart) {
+        /* Already woken (by its deadline, say) or running between two
+         * tries: the call still ends in EINTR (green__intr_mine) and must
+         * not restart. */
+        t->sig_restart = false;
+    }
+}
+
+/* Deliver the current thread's pending signals that its mask now allows.
+ * Returns how many ran. */
+static int deliver_pending(struct green_thread *t)
+{
+    int n = 0;
+    uint64_t b;
+    while ((b = t->sig_pending & ~t->sig_blocked)) {
+        int sig = lowest(b);
+        t->sig_pending &= ~BIT(sig);
+        siginfo_t si;
+        tkill_info(&si, sig);
+        deliver(t, sig, &si);
+        n++;
+    }
+    return n;
+}
+
+/* The green thread the kernel would give a process-directed sig to. */
+static struct green_thread *pick(struct green__ctx *c, int sig)
+{
+    uint64_t b = BIT(sig);
+    struct green_thread *m = c->main, *any = NULL;
+    if (m && m->state != GREEN_DONE && !(m->sig_blocked & b))
+        return m;
+    for (struct green_thread *t = c->all; t; t = t->all_next) {
+        if (t->is_hub || t->state == GREEN_DONE || (t->sig_blocked & b))
+            continue;
+        if (t->state == GREEN_PARKED && t->intr_gen)
+            return t;
+        if (!any || (any->state == GREEN_NEW && t->state != GREEN_NEW))
+            any = t;
+    }
+    return any;
+}
+
+/* The hub calls this after each poll. Hub stack; the handlers it runs
+ * run as their thread (green__run_as). */
 static void on_signal(struct green__ctx *c)
 {
-    unsigned g = atomic_load_explicit(&sig_gen, memory_order_acquire);
-    if (g == seen_gen || (c != main_ctx && (main_ctx || !on_main_os_thread())))
+    if (green__likely(!atomic_load_explicit(&proc_bits, memory_order_relaxed)))
         return;
-    main_ctx = c;
-    seen_gen = g;
-    bool restart = !atomic_exchange(&sig_norestart, 0);
-    struct green_thread *t = sig_target;
-    if (!t || t->state != GREEN_PARKED || !t->intr_gen)
-        t = c->main;
-    if (t->state != GREEN_PARKED || !t->intr_gen || t->intr_gen - 1 == g)
-        return;                    /* not in an interruptible call, or it
-                                      began after the last signal */
-    last_restart_ok = restart;
-    green__ready(t, EINTR);
+    uint64_t bits = atomic_exchange(&proc_bits, 0);
+    sig_init(c);
+    for (; bits; bits &= bits - 1) {
+        int sig = lowest(bits);
+        siginfo_t si = proc_info[sig];
+        struct green_thread *t = pick(c, sig);
+        if (t)
+            deliver(t, sig, &si);
+        else if (c->sig_kmask & BIT(sig))   /* everyone blocks it now */
+            syscall(SYS_rt_sigqueueinfo, getpid(), sig, &si);
+        else
+            run_handler(NULL, sig, &si, NULL, false);
+    }
 }
 
 static void wrapper(int sig, siginfo_t *si, void *uc)
 {
     int saved = errno;
-    const struct sigaction *a = &user_act[sig];
-    if (!(a->sa_flags & SA_RESTART))
-        atomic_store(&sig_norestart, 1);
-    atomic_fetch_add_explicit(&sig_gen, 2, memory_order_release);
-    atomic_fetch_add(&sig_count, 1);
-    struct green__ctx *c = main_ctx ? main_ctx : green__tls_ctx;
-    if (c)
+    struct green__ctx *c = green__tls_ctx;
+    struct green_thread *t = c ? c->current : NULL;
+    /* Linux gives a process-directed signal to the main thread when it
+     * does not block it, whoever runs (or sent it). */
+    struct green_thread *m = c ? c->main : NULL;
+    bool for_main = m && m != t && si->si_code != SI_TKILL &&
+                    m->state != GREEN_DONE && !(m->sig_blocked & BIT(sig));
+    /* Every thread blocks it, yet the kernel delivered it: the running
+     * thread's own syscall with a mask (ppoll, pselect, epoll_pwait)
+     * lets it through, so it is that thread's, as natively. */
+    bool by_syscall_mask = c && c->sig_counted && (c->sig_kmask & BIT(sig)) &&
+                           t != c->hub;
+    if (c && !by_syscall_mask &&
+        (t == c->hub || (t->sig_blocked & BIT(sig)) || for_main)) {
+        /* Not for the running thread: the hub picks one. */
+        proc_info[sig] = *si;
+        atomic_fetch_or(&proc_bits, BIT(sig));
         ev_async_send(c->loop, &c->async);
-    errno = saved;
-    if (a->sa_flags & SA_SIGINFO)
-        a->sa_sigaction(sig, si, uc);
-    else if (a->sa_handler != SIG_DFL && a->sa_handler != SIG_IGN)
-        a->sa_handler(sig);
+        errno = saved;
+    } else {
+        errno = saved;
+        run_handler(t, sig, si, uc, true);
+        if (!c && green__tls_ctx && uc) {
+            /* The handler made the hub (pthread_self adopts one): the
+             * main thread's mask is the one sigreturn restores, not the
+             * handler's, which the hub copied. */
+            struct green_thread *mt = green__tls_ctx->main;
+            mask_set(mt, set_bits(&((ucontext_t *)uc)->uc_sigmask));
+        }
+    }
+    /* A mask changed in the handler: sigreturn must restore K. */
+    if (c && c->sig_counted && uc)
+        bits_set(&((ucontext_t *)uc)->uc_sigmask, c->sig_kmask);
 }
 
 static bool wrappable(int sig)
@@ -141,7 +536,7 @@ static bool wrappable(int sig)
     case SIGSYS: case SIGKILL: case SIGSTOP:
         return false;
     default:
-        return sig > 0 && sig < NSIG && !green__bypass &&
+        return sig > 0 && sig < NSIG && sig <= 64 && !green__bypass &&
                (green__hook_families & (GREEN_HOOK_IO | GREEN_HOOK_SLEEP |
                                         GREEN_HOOK_PROC));
     }
@@ -155,8 +550,6 @@ static int install_wrapped(int sig, const struct sigaction *act)
     w.sa_flags |= SA_SIGINFO;
     user_act[sig] = *act;
     green__on_signal = on_signal;
-    if (!main_ctx && green__tls_ctx && on_main_os_thread())
-        main_ctx = green__tls_ctx;
     return green__real.sigaction(sig, &w, NULL);
 }
 
@@ -212,24 +605,171 @@ sighandler_t green_hook_signal(int sig, sighandler_t handler)
     return old.sa_handler;
 }
 
+/* ------------------------------------------------- masks: the hooks */
+
+/* Returns 0 or an errno value. */
+static int mask_change(int how, const sigset_t *set, sigset_t *old)
+{
+    struct green_thread *t = green__current();
+    uint64_t cur = t->sig_blocked, m = cur;
+    if (set) {
+        uint64_t s = set_bits(set);
+        switch (how) {
+        case SIG_BLOCK: m = cur | s; break;
+        case SIG_UNBLOCK: m = cur & ~s; break;
+        case SIG_SETMASK: m = s; break;
+        default: return EINVAL;
+        }
+    }
+    if (old)
+        bits_set(old, cur);
+    if (set && (m & ~NOBLOCK) != cur) {
+        sig_init(t->ctx);
+        mask_set(t, m);
+        kmask_apply(t->ctx);       /* kernel-pending ones arrive here */
+        deliver_pending(t);
+    }
+    return 0;
+}
+
+int green_hook_sigprocmask(int how, const sigset_t *set, sigset_t *old)
+{
+    green__real_init();
+    if (!sig_on())
+        return green__real.sigprocmask(how, set, old);
+    int e = mask_change(how, set, old);
+    if (e) {
+        errno = e;
+        return -1;
+    }
+    return 0;
+}
+
+int green_hook_pthread_sigmask(int how, const sigset_t *set, sigset_t *old)
+{
+    green__real_init();
+    if (!sig_on())
+        return green__real.pthread_sigmask(how, set, old);
+    return mask_change(how, set, old);
+}
+
+int green_hook_sigpending(sigset_t *set)
+{
+    green__real_init();
+    if (!sig_on())
+        return green__real.sigpending(set);
+    if (green__real.sigpending(set) < 0)
+        return -1;
+    struct green_thread *t = green__current();
+    sig_init(t->ctx);
+    uint64_t p = set_bits(set);
+    kthread_bits &= p;             /* the ones taken are no longer ours */
+    for (uint64_t k = kthread_bits; k; k &= k - 1)
+        if (kthread_owner[__builtin_ctzll(k)] != t)
+            p &= ~(k & -k);        /* another thread's own */
+    bits_set(set, p | t->sig_pending);
+    return 0;
+}
+
+/* The kernel's way of sending sig to this OS thread: pthread_sigqueue
+ * with val, else raise for the running thread (libc's, as the program
+ * called it), else tgkill. Returns 0 or an error number. */
+static int os_send(int sig, const union sigval *val, bool self)
+{
+    if (val)
+        return green__real.pthread_sigqueue(green__real.pthread_self(), sig, *val);
+    if (self)
+        return green__real.raise(sig) < 0 ? errno : 0;
+    return tgkill_self(sig) < 0 ? errno : 0;
+}
+
+static int sig_send(struct green_thread *t, int sig, const union sigval *val);
+
+/* pthread_kill(t, sig) for a green thread t (sig != 0). */
+int green__sig_interrupt(struct green_thread *t, int sig)
+{
+    return sig_send(t, sig, NULL);
+}
+
+static int sig_send(struct green_thread *t, int sig, const union sigval *val)
+{
+    if (sig <= 0 || sig > 64 || sig == 32 || sig == 33)
+        return EINVAL;
+    struct green__ctx *c = t->ctx;
+    sig_init(c);
+    uint64_t b = BIT(sig);
+    bool wrapped = wrapped_now(sig);
+    if (t->sig_blocked & b) {
+        if ((c->sig_kmask & b) || !wrapped) {
+            kthread_bits |= b;
+            kthread_owner[sig - 1] = t;
+            return os_send(sig, val, false);   /* pending in the kernel */
+        } else {
+            t->sig_pending |= b;
+            if ((t->sig_waiting & b) && t->state == GREEN_PARKED)
+                green__ready(t, 0);    /* its sigwait takes it */
+        }
+        return 0;
+    }
+    if (!wrapped || t == c->current) {
+        /* The kernel delivers it now (the wrapper runs it for the caller),
+         * or acts: default action, ignored, or a handler we do not wrap. */
+        struct sigaction k;
+        green__real.sigaction(sig, NULL, &k);
+        if (k.sa_handler == SIG_IGN || (k.sa_handler == SIG_DFL && default_ignores(sig)))
+            return 0;
+        return os_send(sig, val, t == c->current);
+    }
+    siginfo_t si;
+    send_info(&si, sig, val);
+    deliver(t, sig, &si);
+    return 0;
+}
+
+/* pthread_sigqueue(t, sig, val) for a green thread t (sig != 0). */
+int green__sig_queue(struct green_thread *t, int sig, const union sigval *val)
+{
+    return sig_send(t, sig, val);
+}
+
+int green_hook_raise(int sig)
+{
+    green__real_init();
+    if (!sig_on() || sig == 0)
+        return green__real.raise(sig);
+    int e = green__sig_interrupt(green__current(), sig);
+    if (e) {
+        errno = e;
+        return -1;
+    }
+    return 0;
+}
+
 void green__sig_after_fork(void)
 {
-    is_main_cache = 0;
-    main_ctx = green__tls_ctx;
-    if (sig_target && sig_target->ctx != green__tls_ctx)
-        sig_target = NULL;
+    atomic_store(&proc_bits, 0);
+    kthread_bits = 0;
+    struct green__ctx *c = green__tls_ctx;
+    if (!c)
+        return;
+    c->current->sig_pending = 0;   /* a child starts with none */
+    if (c->sig_counted) {
+        c->sig_counted = false;    /* recount what is left */
+        sig_init(c);
+        kmask_apply(c);
+    }
 }
+
+/* ------------------------------------------------------------- EINTR */
 
 void green__intr_begin(void)
 {
     struct green_thread *t = green__current();
     if (!t)
         return;
-    t->intr_gen = atomic_load_explicit(&sig_gen, memory_order_acquire) + 1;
-    /* Learn the main hub early, so that a handler running on another OS
-     * thread can poke it (cheap: the answer is cached per OS thread). */
-    if (green__unlikely(!main_ctx) && green__on_signal && on_main_os_thread())
-        main_ctx = t->ctx;
+    t->intr_gen = 1;
+    t->intr_mark = t->sig_handled;
+    t->sig_restart = true;
 }
 
 void green__intr_end(void)
@@ -241,43 +781,14 @@ void green__intr_end(void)
 
 bool green__intr_restarts(void)
 {
-    return last_restart_ok;
-}
-
-/* pthread_kill on a green thread. All green threads share the OS thread,
- * so the signal is raised on it and its handler runs now (unless the
- * signal is blocked: then nothing more happens until it is delivered,
- * as natively). Then t, when parked in an interruptible call, is the one
- * interrupted, not the main thread: the hub is told this generation is
- * handled. */
-int green__sig_interrupt(struct green_thread *t, int sig)
-{
-    unsigned before = atomic_load(&sig_gen);
-    if (raise(sig) != 0)
-        return errno;
-    unsigned after = atomic_load(&sig_gen);
-    if (after == before)
-        return 0;                  /* blocked, ignored or not wrapped */
-    struct green__ctx *c = green__tls_ctx;
-    if (c && (c == main_ctx || (!main_ctx && on_main_os_thread()))) {
-        main_ctx = c;
-        seen_gen = after;          /* not a process-directed signal */
-        atomic_store(&sig_norestart, 0);
-    }
-    if (t != green__current() && t->state == GREEN_PARKED && t->intr_gen &&
-        t->intr_gen - 1 != after) {
-        last_restart_ok = (user_act[sig].sa_flags & SA_RESTART) != 0;
-        green__ready(t, EINTR);
-    }
-    return 0;
+    struct green_thread *t = green__current();
+    return t && t->sig_restart;
 }
 
 bool green__intr_mine(void)
 {
     struct green_thread *t = green__current();
-    if (!t || (sig_target && sig_target == t))
-        return true;
-    return !sig_target && t->is_main;
+    return !t || t->sig_handled != t->intr_mark;
 }
 
 /* The blocking I/O calls are cancellation points too: a pthread_cancel
@@ -294,12 +805,16 @@ int green__hook_park_fd(int fd, int mask, int64_t deadline, bool restartable)
     for (;;) {
         if (!outer)
             green__intr_begin();
-        int r = green__wait_fd(fd, mask, deadline);
+        /* A handler that already ran for us since the caller marked the
+         * call (between its tries) interrupts it like one during the park. */
+        int r = outer && t->sig_handled != t->intr_mark ? -EINTR
+                                                        : green__wait_fd(fd, mask, deadline);
+        bool restart = t->sig_restart;
         if (!outer)
             t->intr_gen = 0;
         if (r > 0)
             return 0;
-        if (r == -EINTR && restartable && last_restart_ok) {
+        if (r == -EINTR && restartable && restart) {
             if (outer)
                 green__intr_begin();   /* count only later signals */
             continue;
@@ -309,14 +824,23 @@ int green__hook_park_fd(int fd, int mask, int64_t deadline, bool restartable)
     }
 }
 
+/* A temporary mask for the caller (sigsuspend, ppoll, pselect,
+ * epoll_pwait): install it, deliver what it lets through. Returns 0, or
+ * EINTR when a handler ran (the old mask is then back). */
 int green__sigmask_enter(const sigset_t *mask, sigset_t *saved)
 {
     if (!mask)
         return 0;
-    sig_target = green__current();
-    if (sigprocmask(SIG_SETMASK, mask, saved) < 0) {
-        sig_target = NULL;
-        return errno;
+    struct green_thread *t = green__current();
+    unsigned n0 = t->sig_handled;
+    bits_set(saved, t->sig_blocked);
+    sig_init(t->ctx);
+    mask_set(t, set_bits(mask));
+    kmask_apply(t->ctx);
+    deliver_pending(t);
+    if (t->sig_handled != n0) {
+        green__sigmask_leave(mask, saved);
+        return EINTR;
     }
     return 0;
 }
@@ -325,12 +849,12 @@ void green__sigmask_leave(const sigset_t *mask, const sigset_t *saved)
 {
     if (!mask)
         return;
-    if (sig_target == green__current())
-        sig_target = NULL;
-    sigprocmask(SIG_SETMASK, saved, NULL);
+    struct green_thread *t = green__current();
+    mask_set(t, set_bits(saved));
+    kmask_apply(t->ctx);
 }
 
-/* Park until a wrapped handler runs (EINTR) or the caller is killed.
+/* Park until a handler runs for the caller (EINTR) or it is killed.
  * While parked we hold a remote expectation so that the hub waits for the
  * signal's ev_async instead of reporting a deadlock (nothing else may be
  * left to wake anyone). Returns the errno value. May switch. */
@@ -359,8 +883,7 @@ int green_hook_pause(void)
     return -1;
 }
 
-/* sigsuspend: the caller's mask for the duration (applied to the OS
- * thread, see the essay), then wait for a handler. */
+/* sigsuspend: the caller's mask replaced while it waits for a handler. */
 int green_hook_sigsuspend(const sigset_t *mask)
 {
     green__real_init();
@@ -381,13 +904,16 @@ int green_hook_sigsuspend(const sigset_t *mask)
 
 /* ------------------------------------------------------- sigwait family
  *
- * The signals waited for are blocked (the program must block them), so no
- * handler of ours ever runs for them: they stay pending. A signalfd for the
- * set is readable exactly while one of them is pending for this OS thread
- * or the process; we park on it and then take the signal with a zero
- * timeout sigtimedwait, which fills the program's siginfo as the kernel
- * does. Without signalfd we re-check every SIGWAIT_RECHECK_NS. Costs
- * signalfd + epoll_ctl + close per call that has to wait. */
+ * The signals waited for are blocked by the caller (the program must block
+ * them). One sent to the caller alone while another thread accepts it is
+ * in t->sig_pending; one every thread blocks is pending in the kernel,
+ * where a signalfd for the set is readable while it is: we park on that
+ * and take the signal with a zero-timeout sigtimedwait, which fills the
+ * program's siginfo as the kernel does. Several waiters all wake; the
+ * first takes the signal, the others find nothing and wait again, so each
+ * signal ends exactly one wait. Without signalfd we re-check every
+ * SIGWAIT_RECHECK_NS. Costs signalfd + epoll_ctl + close per call that has
+ * to wait. */
 
 #define SIGWAIT_RECHECK_NS GREEN_MSEC(10)
 
@@ -406,19 +932,39 @@ static int sigwait_park(int sfd, int64_t deadline)
     return code == ETIMEDOUT && d != deadline ? 0 : code;
 }
 
+/* A signal of the set pending for the caller alone, taken. */
+static int take_own(uint64_t set, siginfo_t *info)
+{
+    struct green_thread *t = green__current();
+    uint64_t b = t->sig_pending & set;
+    if (!b)
+        return 0;
+    int sig = lowest(b);
+    t->sig_pending &= ~BIT(sig);
+    if (info)
+        tkill_info(info, sig);
+    return sig;
+}
+
 static int sigwait_slow(const sigset_t *set, siginfo_t *info, int64_t deadline)
 {
     static const struct timespec zero = { 0, 0 };
+    struct green_thread *t = green__current();
+    uint64_t want = set_bits(set) & ~NOBLOCK;
     int sfd = green__fd_hide(signalfd(-1, set, SFD_NONBLOCK | SFD_CLOEXEC));
     int r;
     for (;;) {
+        t->sig_waiting = want;
         int code = sigwait_park(sfd, deadline);
+        t->sig_waiting = 0;
         if (code == ECANCELED && sfd >= 0) {
             green__fd_close_hidden(sfd);
             sfd = -1;
         }
         if (code == ECANCELED)
             code = green__cancel_point(code);
+        if ((r = take_own(want, info)) > 0)
+            break;
         if (code) {
             bool timeout = code == ETIMEDOUT && deadline >= 0 && green_now() >= deadline;
             errno = timeout ? EAGAIN : code;
@@ -443,18 +989,25 @@ int green_hook_sigtimedwait(const sigset_t *set, siginfo_t *info,
     static const struct timespec zero = { 0, 0 };
     green__real_init();
     if (!green__hook_on(GREEN_HOOK_SLEEP) || !set ||
-        (ts && (ts->tv_sec < 0 || ts->tv_nsec < 0 || ts->tv_nsec >= 1000000000 ||
-                (!ts->tv_sec && !ts->tv_nsec))))
+        (ts && (ts->tv_sec < 0 || ts->tv_nsec < 0 || ts->tv_nsec >= 1000000000)))
+        return green__real.sigtimedwait(set, info, ts);
+    int r = take_own(set_bits(set) & ~NOBLOCK, info);
+    if (r > 0)
+        return r;
+    if (ts && !ts->tv_sec && !ts->tv_nsec)
         return green__real.sigtimedwait(set, info, ts);
     int64_t deadline = ts && ts->tv_sec < 3000000000LL   /* else: forever */
                            ? green_now() + (int64_t)ts->tv_sec * 1000000000 + ts->tv_nsec
                            : GREEN_FOREVER;
+    int saved = errno;             /* a success leaves errno alone */
     green__cancel_point(0);
     green__intr_begin();
-    int r = green__real.sigtimedwait(set, info, &zero);
+    r = green__real.sigtimedwait(set, info, &zero);
     if (r < 0 && errno == EAGAIN)
         r = sigwait_slow(set, info, deadline);
     green__intr_end();
+    if (r > 0)
+        errno = saved;
     return r;
 }
 

@@ -30,13 +30,51 @@
  * time not slept in *rem; sleep returns the whole seconds not slept, as
  * glibc's does.
  *
- * Rejected: libev timers (whole-millisecond resolution, see timer.c).
+ * User pointers. The program's req and rem are never dereferenced before
+ * the kernel has said they are valid: req is copied in and rem out with
+ * process_vm_readv/writev on ourselves (one syscall, EFAULT as the sleep
+ * would give it), so a bad pointer fails as natively instead of crashing
+ * the process. Where those calls are refused (a seccomp filter), the
+ * pointers are used directly, as before.
+ *
+ * Rejected: libev timers (whole-millisecond resolution, see timer.c); a
+ * real zero-length nanosleep to validate req (there is none: the kernel's
+ * only zero-cost check is an absolute clock_nanosleep, which would block
+ * when req, read as a date, is in the future); probing with a signal
+ * handler for SIGSEGV (process-wide state for a per-call check).
  */
 #define _GNU_SOURCE
 #include "hooks_signal.h"
 #include "hooks_wait.h"
+#include <sys/syscall.h>
+#include <sys/uio.h>
 
 #define NS 1000000000LL
+
+/* Copy n bytes between our memory and the program's pointer p, with the
+ * kernel checking p. Returns 0 or EFAULT. */
+static int user_copy(void *mine, const void *p, size_t n, bool in)
+{
+    static int broken;             /* the syscall is refused here */
+    if (!broken) {
+        int saved = errno;
+        struct iovec l = { mine, n }, r = { (void *)p, n };
+        long k = in ? syscall(SYS_process_vm_readv, getpid(), &l, 1UL, &r, 1UL, 0UL)
+                    : syscall(SYS_process_vm_writev, getpid(), &l, 1UL, &r, 1UL, 0UL);
+        int e = k < 0 ? errno : 0;
+        errno = saved;
+        if (k == (long)n)
+            return 0;
+        if (e == EFAULT)
+            return EFAULT;
+        broken = 1;
+    }
+    if (in)
+        memcpy(mine, p, n);
+    else
+        memcpy((void *)p, mine, n);
+    return 0;
+}
 
 static bool ts_valid(const struct timespec *ts)
 {
@@ -89,16 +127,20 @@ static int sleep_rel(int64_t ns, struct timespec *rem)
 {
     int64_t deadline = add_ns(green_now(), ns);
     int code = sleep_until(deadline);
-    if (code && rem)
-        ns_ts(deadline - green_now(), rem);
+    if (code && rem) {
+        struct timespec left;
+        ns_ts(deadline - green_now(), &left);
+        if (user_copy(&left, rem, sizeof left, false))
+            return EFAULT;         /* as the kernel, which could not write it */
+    }
     return code;
 }
 
-int green_hook_nanosleep(const struct timespec *req, struct timespec *rem)
+/* nanosleep with a request we own. */
+static int nanosleep_own(const struct timespec *req, struct timespec *rem)
 {
-    green__real_init();
-    if (!green__hook_on(GREEN_HOOK_SLEEP) || !req || !ts_valid(req))
-        return green__real.nanosleep(req, rem);   /* EFAULT, EINVAL */
+    if (!ts_valid(req))
+        return green__real.nanosleep(req, rem);   /* EINVAL */
     int64_t ns = ts_ns(req);
     if (ns == 0) {
         green_yield();
@@ -112,11 +154,23 @@ int green_hook_nanosleep(const struct timespec *req, struct timespec *rem)
     return 0;
 }
 
+int green_hook_nanosleep(const struct timespec *req, struct timespec *rem)
+{
+    green__real_init();
+    struct timespec r;
+    if (!green__hook_on(GREEN_HOOK_SLEEP) || !req || user_copy(&r, req, sizeof r, true))
+        return green__real.nanosleep(req, rem);   /* EFAULT */
+    return nanosleep_own(&r, rem);
+}
+
 int green_hook_usleep(useconds_t usec)
 {
+    green__real_init();
     struct timespec ts = { .tv_sec = usec / 1000000,
                            .tv_nsec = (long)(usec % 1000000) * 1000 };
-    return green_hook_nanosleep(&ts, NULL);
+    if (!green__hook_on(GREEN_HOOK_SLEEP))
+        return green__real.nanosleep(&ts, NULL);
+    return nanosleep_own(&ts, NULL);
 }
 
 unsigned int green_hook_sleep(unsigned int seconds)
@@ -126,7 +180,7 @@ unsigned int green_hook_sleep(unsigned int seconds)
         return green__real.sleep(seconds);
     int saved = errno;
     struct timespec ts = { .tv_sec = seconds, .tv_nsec = 0 };
-    if (green_hook_nanosleep(&ts, &ts) < 0)
+    if (nanosleep_own(&ts, &ts) < 0)
         return (unsigned int)ts.tv_sec;   /* whole seconds not slept */
     errno = saved;
     return 0;
@@ -152,10 +206,13 @@ int green_hook_clock_nanosleep(clockid_t clk, int flags, const struct timespec *
                                struct timespec *rem)
 {
     green__real_init();
-    if (!green__hook_on(GREEN_HOOK_SLEEP) || !req || !ts_valid(req) ||
+    struct timespec own;
+    if (!green__hook_on(GREEN_HOOK_SLEEP) || !req ||
         (clk != CLOCK_REALTIME && clk != CLOCK_MONOTONIC) ||
-        (flags & ~TIMER_ABSTIME))
+        (flags & ~TIMER_ABSTIME) || user_copy(&own, req, sizeof own, true) ||
+        !ts_valid(&own))
         return green__real.clock_nanosleep(clk, flags, req, rem);
+    req = &own;
     int code;
     if (!(flags & TIMER_ABSTIME)) {
         int64_t ns = ts_ns(req);

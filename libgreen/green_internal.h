@@ -16,6 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <stdatomic.h>
+#include <stdint.h>
+#include <signal.h>
 #include <sys/types.h>
 
 #define GREEN_HIDDEN __attribute__((visibility("hidden")))
@@ -122,13 +124,30 @@ struct green_thread {
     int saved_errno;               /* errno of this thread while switched out */
     int wake_code;                 /* 0 or errno value the park returns */
     bool killed;                   /* green_kill was called */
-    bool kill_pending;             /* the next park fails with ECANCELED */
+    uint8_t kill_pending;          /* non-zero: the next park does not
+                                      wait. GREEN__KP_KILL: it fails with
+                                      ECANCELED (green_kill);
+                                      GREEN__KP_SIGNAL: a signal handler runs
+                                      for this thread off its own context
+                                      (green__run_as) and cannot wait, the
+                                      park fails with EINTR. One test on the
+                                      park path serves both. */
     bool detached;
     bool joining;                  /* someone is in green_join on it */
     bool is_main, is_hub;
-    unsigned intr_gen;             /* hooks/signal.c: 1 + green__sig_gen when
-                                      a hooked call that a signal may
-                                      interrupt (EINTR) began; 0 otherwise */
+    unsigned intr_gen;             /* hooks/signal.c: non-zero while the
+                                      thread is in a hooked call that a
+                                      signal may interrupt (EINTR) */
+    unsigned intr_mark;            /* sig_handled when that call began */
+    unsigned sig_handled;          /* handlers run for this thread so far */
+    bool sig_restart;              /* every handler that interrupted the
+                                      current call had SA_RESTART */
+    uint64_t sig_blocked;          /* this thread's signal mask, bit sig-1
+                                      (inherited from its creator) */
+    uint64_t sig_pending;          /* signals sent to this thread alone
+                                      (pthread_kill, raise) while it blocks
+                                      them and the kernel cannot hold them */
+    uint64_t sig_waiting;          /* set of a sigwait in progress, or 0 */
     struct green_thread *runq_next, *runq_prev; /* run queue links */
     bool on_runq;
     struct green_thread *all_next, *all_prev; /* ctx->all list */
@@ -173,7 +192,17 @@ struct green__ctx {
     ev_io tfd_w;
     atomic_uint_fast64_t switches; /* bumped by every switch_to (monitor.c
                                       reads it from its watchdog thread) */
+    /* hooks/signal.c's per-hub bookkeeping: how many live green threads
+     * (hub excluded) block each signal (slot 31, signal 32, which nobody
+     * may block, counts the threads), and the mask last installed on this
+     * OS thread: the signals every one of them blocks. */
+    bool sig_counted;              /* sig_blockers is maintained */
+    uint32_t sig_blockers[64];
+    uint64_t sig_kmask;
 };
+
+#define GREEN__KP_KILL 1
+#define GREEN__KP_SIGNAL 2
 
 extern __thread struct green__ctx *green__tls_ctx
     __attribute__((tls_model("initial-exec")));
@@ -304,6 +333,22 @@ GREEN_HIDDEN bool green__is_main_os_thread(void);
  * would make it. NULL while no handler was ever wrapped. */
 extern void (*volatile green__on_signal)(struct green__ctx *c)
     __attribute__((visibility("hidden")));
+
+/* Run fn(arg) as t (c->current == t, t's errno) on t's own stack below
+ * its saved context, while t stays parked or queued, then come back to the
+ * caller: how a signal handler runs "in" a green thread that is not the
+ * running one (hooks/signal.c). t must not be the caller. A park inside fn
+ * fails at once with EINTR and a yield does nothing (t's real context is
+ * suspended elsewhere). */
+GREEN_HIDDEN void green__run_as(struct green_thread *t, void (*fn)(void *), void *arg);
+/* Called when a green thread starts (+1) or ends (-1) once hooks/signal.c
+ * counts signal masks; NULL before. */
+extern void (*volatile green__sig_life)(struct green_thread *t, int delta)
+    __attribute__((visibility("hidden")));
+/* Block every signal libc lets a thread block on the calling OS thread
+ * (for creating libgreen's own threads); *old gets the previous mask. */
+GREEN_HIDDEN void green__block_all_signals(sigset_t *old);
+GREEN_HIDDEN void green__restore_signals(const sigset_t *old);
 
 /* Run the ctx's fork child fix-up (called by the preload's fork hook and by
  * pthread_atfork registered in the core). */

@@ -62,6 +62,7 @@
 #include <sys/syscall.h>
 
 #ifdef GREEN_ASAN
+#include <sanitizer/asan_interface.h>
 #include <sanitizer/common_interface_defs.h>
 #endif
 
@@ -320,6 +321,16 @@ static void mark_expired_scopes(struct green_thread *t, int64_t now)
             s->expired = true;
 }
 
+/* A park that must not wait (t->kill_pending): its result. Out of line,
+ * so that the park and yield fast paths only test one byte. */
+static __attribute__((noinline, cold)) int park_refused(struct green_thread *t)
+{
+    if (t->kill_pending & GREEN__KP_SIGNAL)
+        return EINTR;              /* see green__run_as */
+    t->kill_pending = 0;
+    return ECANCELED;
+}
+
 /* The common part of every park. next: thread to switch to directly, or
  * NULL to schedule. */
 static int park_impl(enum green__why why, uintptr_t why_arg,
@@ -329,10 +340,8 @@ static int park_impl(enum green__why why, uintptr_t why_arg,
     struct green__ctx *c = green__tls_ctx;
     struct green_thread *t = c->current;
     green__assert("hub", t != c->hub);
-    if (t->kill_pending) {
-        t->kill_pending = false;
-        return ECANCELED;
-    }
+    if (green__unlikely(t->kill_pending))
+        return park_refused(t);
     int64_t sd = scope_deadline(t);
     int64_t eff = deadline;
     if (sd >= 0 && (eff < 0 || sd < eff))
@@ -465,9 +474,16 @@ static void async_cb(struct ev_loop *loop, ev_async *w, int revents)
 static void deadlock(struct green__ctx *c)
 {
     if (c->block_on_deadlock) {
-        /* The same program without the shim would hang here too. */
-        for (;;)
+        /* The same program without the shim would hang here too, until a
+         * signal handler wakes a thread (it runs as its thread from the
+         * hub: green__on_signal). */
+        for (;;) {
             pause();
+            if (green__on_signal)
+                green__on_signal(c);
+            if (c->runq_head)
+                return;
+        }
     }
     if (c->main->state == GREEN_PARKED) {
         green__ready(c->main, EDEADLK);
@@ -630,7 +646,7 @@ static void all_unlink(struct green__ctx *c, struct green_thread *t)
         t->all_next->all_prev = t->all_prev;
 }
 
-static struct green__ctx *ctx_create(void)
+static __attribute__((noinline, cold)) struct green__ctx *ctx_create(void)
 {
     green__settings_once();
     struct green__ctx *c = calloc(1, sizeof *c);
@@ -650,6 +666,11 @@ static struct green__ctx *ctx_create(void)
         goto fail;
     c->main->is_main = true;
     c->main->state = GREEN_RUNNING;
+    /* The program's original thread keeps the mask it had (hooks/signal.c
+     * keeps one per green thread from now on). */
+    uint64_t km = 0;
+    syscall(SYS_rt_sigprocmask, SIG_BLOCK, NULL, &km, sizeof km);
+    c->main->sig_blocked = km;
     c->hub->is_hub = true;
     if (green__stack_get(&c->hub->stack, 0, 0) != 0)
         goto fail;
@@ -765,6 +786,8 @@ _Noreturn void green__thread_finish(struct green_thread *t, void *result)
     struct green__ctx *c = t->ctx;
     green__locals_run_destructors(t);
     t->result = result;
+    if (green__sig_life)
+        green__sig_life(t, -1);
     t->state = GREEN_DONE;
     if (t->switched_to)
         resume_switchers(c, t);
@@ -818,8 +841,11 @@ struct green_thread *green__thread_create(void *(*fn)(void *), void *arg,
     t->asan_size = (size_t)((char *)t->stack.hi - (char *)t->stack.lo);
     t->sp = green__ctx_make(t->stack.lo, t->stack.hi, thread_entry, t);
     t->state = GREEN_NEW;
+    t->sig_blocked = c->current->sig_blocked;   /* as pthread_create */
     c->nthreads++;
     all_link(c, t);
+    if (green__sig_life)
+        green__sig_life(t, +1);
     runq_push(c, t);
     ensure_hub_queued(c);
     return t;
@@ -831,9 +857,11 @@ int green_yield(void)
     if (!c)
         return -1;
     struct green_thread *t = c->current;
-    if (t->kill_pending) {
-        t->kill_pending = false;
-        errno = ECANCELED;
+    if (green__unlikely(t->kill_pending)) {
+        int code = park_refused(t);
+        if (code == EINTR)
+            return 0;              /* see green__run_as: no yield */
+        errno = code;
         return -1;
     }
     t->state = GREEN_RUNNABLE;
@@ -866,4 +894,88 @@ void green__thread_kill(struct green_thread *t)
 bool green__is_main_os_thread(void)
 {
     return getpid() == (pid_t)syscall(SYS_gettid);
+}
+
+/* ------------------------------------------------------------- run as */
+
+void (*volatile green__sig_life)(struct green_thread *t, int delta);
+
+struct run_as {
+    void (*fn)(void *);
+    void *arg;
+    struct green_thread *t;
+    void *back;                    /* the caller's saved context */
+    const void *back_bottom;       /* the caller's stack, for ASan */
+    size_t back_size;
+};
+
+static void run_as_entry(void *p)
+{
+    struct run_as *r = p;
+    struct green_thread *t = r->t;
+#ifdef GREEN_ASAN
+    __sanitizer_finish_switch_fiber(NULL, &r->back_bottom, &r->back_size);
+#endif
+    uint8_t kp = t->kill_pending;
+    t->kill_pending = kp | GREEN__KP_SIGNAL;
+    errno = t->saved_errno;
+    r->fn(r->arg);
+    t->saved_errno = errno;
+    t->kill_pending = (uint8_t)(t->kill_pending & ~GREEN__KP_SIGNAL);
+    void *junk;
+#ifdef GREEN_ASAN
+    __sanitizer_start_switch_fiber(NULL, r->back_bottom, r->back_size);
+#endif
+    green__ctx_switch(&junk, r->back);
+    green__panic("hub", __FILE__, __LINE__, "an abandoned run_as context was resumed");
+}
+
+void green__run_as(struct green_thread *t, void (*fn)(void *), void *arg)
+{
+    struct green__ctx *c = t->ctx;
+    struct green_thread *self = c->current;
+    green__assert("hub", t != self && t->state != GREEN_DONE && t->sp);
+    /* Below t's saved context: everything above t->sp is live, the rest
+     * of its stack is free while it is suspended. 256 bytes spare the red
+     * zone of whatever saved the context. */
+    uintptr_t hi = ((uintptr_t)t->sp - 256) & ~(uintptr_t)63;
+    uintptr_t lo = t->stack.lo ? (uintptr_t)t->stack.lo : hi - 65536;
+    struct run_as r = { .fn = fn, .arg = arg, .t = t };
+    void *sp = green__ctx_make((void *)lo, (void *)hi, run_as_entry, &r);
+    int e = errno;
+    /* From the hub: it is running, not queued, although current is t for
+     * a while; ensure_hub_queued must not queue it (hub_main queues
+     * itself when it needs to). */
+    bool hq = c->hub_queued;
+    if (self == c->hub)
+        c->hub_queued = true;
+    c->current = t;
+#ifdef GREEN_ASAN
+    /* Dead frames below t's saved context keep their redzones' poison. */
+    __asan_unpoison_memory_region((void *)lo, hi - lo);
+    void *fake = NULL;
+    __sanitizer_start_switch_fiber(&fake, (const void *)lo, hi - lo);
+#endif
+    green__ctx_switch(&r.back, sp);
+#ifdef GREEN_ASAN
+    __sanitizer_finish_switch_fiber(fake, NULL, NULL);
+#endif
+    c->current = self;
+    if (self == c->hub)
+        c->hub_queued = hq;
+    errno = e;
+}
+
+void green__block_all_signals(sigset_t *old)
+{
+    /* Every signal but glibc's two internal ones (32, 33: cancellation
+     * and setxid, which glibc never lets a thread block). */
+    uint64_t all = ~(uint64_t)0 & ~(3ULL << 31);
+    memset(old, 0, sizeof *old);
+    syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, old, sizeof all);
+}
+
+void green__restore_signals(const sigset_t *old)
+{
+    syscall(SYS_rt_sigprocmask, SIG_SETMASK, old, NULL, sizeof(uint64_t));
 }

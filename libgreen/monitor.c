@@ -507,12 +507,12 @@ static int start_watchdog(void)
 {
     pthread_attr_t a;
     pthread_t th;
-    sigset_t all, old;
-    sigfillset(&all);
+    sigset_t old;
     GREEN__BYPASS_BEGIN();
     /* Created with every signal blocked: the program's process-directed
-     * signals must never land on our thread. */
-    pthread_sigmask(SIG_SETMASK, &all, &old);
+     * signals must never land on our thread. Raw, so that no per-green-
+     * thread mask is involved (hooks/signal.c). */
+    green__block_all_signals(&old);
     pthread_attr_init(&a);
     pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
     pthread_attr_setstacksize(&a, 64 * 1024);
@@ -520,7 +520,7 @@ static int start_watchdog(void)
     if (e == 0)
         pthread_setname_np(th, "green-monitor");   /* for ps, top, gdb */
     pthread_attr_destroy(&a);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    green__restore_signals(&old);
     GREEN__BYPASS_END();
     return e;
 }

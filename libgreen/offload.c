@@ -82,6 +82,10 @@ static void job_done(struct green__remote *r)
 static int start_workers_locked(void)
 {
     int n = wanted ? wanted : green__offload_workers;
+    /* Workers start with every signal blocked, whatever the caller's
+     * mask: a process-directed signal must never land on them. */
+    sigset_t old;
+    green__block_all_signals(&old);
     while (nworkers < n) {
         pthread_t tid;
         pthread_attr_t a;
@@ -94,6 +98,7 @@ static int start_workers_locked(void)
             break;
         nworkers++;
     }
+    green__restore_signals(&old);
     /* The pool counts as started only once every worker has finished
      * starting: a fork while a new thread is still inside libc's or a
      * sanitizer's thread set-up (which takes allocator locks) would leave

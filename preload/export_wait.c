@@ -34,3 +34,7 @@ E int sigsuspend(const sigset_t *mask) { return green_hook_sigsuspend(mask); }
 E int sigtimedwait(const sigset_t *set, siginfo_t *info, const struct timespec *ts) { return green_hook_sigtimedwait(set, info, ts); }
 E int sigwaitinfo(const sigset_t *set, siginfo_t *info) { return green_hook_sigwaitinfo(set, info); }
 E int sigwait(const sigset_t *set, int *sig) { return green_hook_sigwait(set, sig); }
+E int sigprocmask(int how, const sigset_t *set, sigset_t *old) { return green_hook_sigprocmask(how, set, old); }
+E int pthread_sigmask(int how, const sigset_t *set, sigset_t *old) { return green_hook_pthread_sigmask(how, set, old); }
+E int sigpending(sigset_t *set) { return green_hook_sigpending(set); }
+E int raise(int sig) { return green_hook_raise(sig); }

@@ -585,7 +585,7 @@ Test(hooks_wait, sigwait_parks_only_the_caller_until_a_blocked_signal_is_pending
     sigset_t set, old;
     sigemptyset(&set);
     sigaddset(&set, SIGUSR2);
-    cr_assert_eq(sigprocmask(SIG_BLOCK, &set, &old), 0);
+    cr_assert_eq(green_hook_sigprocmask(SIG_BLOCK, &set, &old), 0);
     green_t tk = start_ticker();
     green_t t = green_spawn(raise_usr2_after_30ms, NULL, NULL);
     int sig = 0;
@@ -606,7 +606,7 @@ Test(hooks_wait, sigwait_parks_only_the_caller_until_a_blocked_signal_is_pending
     kill(getpid(), SIGUSR2);
     cr_assert_eq(green_hook_sigwaitinfo(&set, &si), SIGUSR2);
     cr_assert_eq(si.si_pid, getpid());
-    sigprocmask(SIG_SETMASK, &old, NULL);
+    green_hook_sigprocmask(SIG_SETMASK, &old, NULL);
 }
 
 Test(hooks_wait, sigsuspend_unblocks_for_the_wait_and_restores_the_mask)
@@ -615,7 +615,7 @@ Test(hooks_wait, sigsuspend_unblocks_for_the_wait_and_restores_the_mask)
     sigset_t blk, old, during;
     sigemptyset(&blk);
     sigaddset(&blk, SIGUSR1);
-    cr_assert_eq(sigprocmask(SIG_BLOCK, &blk, &old), 0);
+    cr_assert_eq(green_hook_sigprocmask(SIG_BLOCK, &blk, &old), 0);
     kill(getpid(), SIGUSR1);               /* stays pending */
     cr_assert_eq(handled, 0);
     sigemptyset(&during);
@@ -624,7 +624,7 @@ Test(hooks_wait, sigsuspend_unblocks_for_the_wait_and_restores_the_mask)
     cr_assert_eq(errno, EINTR);
     cr_assert_eq(handled, 1);
     sigset_t now;
-    sigprocmask(SIG_BLOCK, NULL, &now);
+    green_hook_sigprocmask(SIG_BLOCK, NULL, &now);
     cr_assert(sigismember(&now, SIGUSR1), "the mask is restored");
     /* And a signal that arrives later, from another green thread. */
     green_t t = green_spawn(raise_after_30ms, NULL, NULL);
@@ -632,7 +632,7 @@ Test(hooks_wait, sigsuspend_unblocks_for_the_wait_and_restores_the_mask)
     cr_assert_eq(errno, EINTR);
     cr_assert_eq(handled, 2);
     green_join(t, NULL);
-    sigprocmask(SIG_SETMASK, &old, NULL);
+    green_hook_sigprocmask(SIG_SETMASK, &old, NULL);
 }
 
 struct masked_poll {
@@ -658,7 +658,7 @@ Test(hooks_wait, ppoll_with_a_mask_that_unblocks_a_signal_is_the_one_interrupted
     sigset_t blk, old;
     sigemptyset(&blk);
     sigaddset(&blk, SIGUSR1);
-    cr_assert_eq(sigprocmask(SIG_BLOCK, &blk, &old), 0);
+    cr_assert_eq(green_hook_sigprocmask(SIG_BLOCK, &blk, &old), 0);
     int p[2];
     cr_assert_eq(pipe(p), 0);
     /* Not the main green thread: its mask makes it the target. */
@@ -671,7 +671,7 @@ Test(hooks_wait, ppoll_with_a_mask_that_unblocks_a_signal_is_the_one_interrupted
     cr_assert_eq(handled, 1);
     green_join(k, NULL);
     sigset_t now;
-    sigprocmask(SIG_BLOCK, NULL, &now);
+    green_hook_sigprocmask(SIG_BLOCK, NULL, &now);
     cr_assert(sigismember(&now, SIGUSR1), "the thread's mask is back after ppoll");
     /* A signal already pending that the mask unblocks: EINTR at once. */
     kill(getpid(), SIGUSR1);
@@ -680,7 +680,7 @@ Test(hooks_wait, ppoll_with_a_mask_that_unblocks_a_signal_is_the_one_interrupted
     cr_assert_eq(m.r, -1);
     cr_assert_eq(m.err, EINTR);
     cr_assert_eq(handled, 2);
-    sigprocmask(SIG_SETMASK, &old, NULL);
+    green_hook_sigprocmask(SIG_SETMASK, &old, NULL);
     close(p[0]);
     close(p[1]);
 }
