@@ -40,7 +40,8 @@
  * handler's frame, exactly as glibc's unwinder does for C code, and end the
  * thread with PTHREAD_CANCELED. Hooks of the other families return -1 with
  * errno ECANCELED from a cancelled park unless they call
- * green__pt_cancel_point(); PTHREAD_CANCEL_ASYNCHRONOUS acts as deferred;
+ * green__pt_cancel_point(); PTHREAD_CANCEL_ASYNCHRONOUS acts at the thread's next hooked call of
+ * the thread family (green__pt_enter) and at every park;
  * C++ destructors are not run by a green cancellation (no forced unwind).
  *
  * pthread_kill. Signal 0 checks that the thread exists (0 or ESRCH). Any
@@ -88,11 +89,6 @@ atomic_int green__preal_ready;
 /* Keys of green callers: green key k is pthread key GREEN_PT_KEY_BASE + k. */
 #define GREEN_PT_KEY_BASE 4096u
 
-/* Flag bits of green_thread.user below the cleanup-buffer pointer. */
-#define PT_CANCEL_REQUESTED ((uintptr_t)1)  /* pthread_cancel was called */
-#define PT_CANCEL_DISABLED  ((uintptr_t)2)  /* PTHREAD_CANCEL_DISABLE */
-#define PT_CANCEL_ASYNC     ((uintptr_t)4)  /* type asked for (acts deferred) */
-#define PT_FLAGS            ((uintptr_t)7)
 
 /* green_thread.user as a word. */
 static uintptr_t uw(const struct green_thread *t) { return (uintptr_t)t->user; }
@@ -221,7 +217,7 @@ int green_hook_pthread_create(pthread_t *th, const pthread_attr_t *attr,
 static int join_green(struct green_thread *t, void **ret, int64_t deadline)
 {
     struct green_thread *self = green__current();
-    if (!t || t->is_hub || t->ctx != self->ctx)
+    if (!t || t->gone || t->is_hub || t->ctx != self->ctx)
         return ESRCH;
     if (t == self)
         return EDEADLK;
@@ -249,18 +245,18 @@ static int join_green(struct green_thread *t, void **ret, int64_t deadline)
 
 int green_hook_pthread_join(pthread_t th, void **ret)
 {
-    if (!green__pt_on() || !handle_of(th))
+    if (!green__pt_on_turn() || !handle_of(th))
         return GREEN__PREAL(pthread_join)(th, ret);
     return join_green(handle_of(th), ret, GREEN_FOREVER);
 }
 
 int green_hook_pthread_tryjoin_np(pthread_t th, void **ret)
 {
-    if (!green__pt_on() || !handle_of(th))
+    if (!green__pt_on_turn() || !handle_of(th))
         return GREEN__PREAL(pthread_tryjoin_np)(th, ret);
     struct green_thread *t = handle_of(th);
-    if (t->state != GREEN_DONE && !t->is_main && t != green__current() &&
-        !t->detached)
+    if (!t->gone && t->state != GREEN_DONE && !t->is_main &&
+        t != green__current() && !t->detached)
         return EBUSY;
     return join_green(t, ret, 0);
 }
@@ -298,7 +294,7 @@ int green_hook_pthread_detach(pthread_t th)
     if (!green__pt_on() || !handle_of(th))
         return GREEN__PREAL(pthread_detach)(th);
     struct green_thread *t = handle_of(th);
-    if (t->is_hub)
+    if (t->is_hub || t->gone)
         return ESRCH;
     if (t->is_main)
         return 0;   /* nothing to free; main is never joined anyway */
@@ -335,13 +331,15 @@ _Noreturn void green_hook_pthread_exit(void *ret)
 
 pthread_t green_hook_pthread_self(void)
 {
-    if (!green__pt_on())
+    if (!green__pt_on_turn())
         return GREEN__PREAL(pthread_self)();
     return (pthread_t)green__current();
 }
 
 int green_hook_pthread_equal(pthread_t a, pthread_t b)
 {
+    if (green__pt_on())
+        green__pt_enter();   /* a wait loop may compare handles only */
     return a == b;
 }
 
@@ -418,14 +416,14 @@ int green_hook_pthread_key_delete(pthread_key_t key)
 
 void *green_hook_pthread_getspecific(pthread_key_t key)
 {
-    if (!green__pt_on() || key < GREEN_PT_KEY_BASE)
+    if (!green__pt_on_turn() || key < GREEN_PT_KEY_BASE)
         return GREEN__PREAL(pthread_getspecific)(key);
     return green_getspecific(key - GREEN_PT_KEY_BASE);
 }
 
 int green_hook_pthread_setspecific(pthread_key_t key, const void *v)
 {
-    if (!green__pt_on() || key < GREEN_PT_KEY_BASE)
+    if (!green__pt_on_turn() || key < GREEN_PT_KEY_BASE)
         return GREEN__PREAL(pthread_setspecific)(key, v);
     int saved = errno;
     int rc = green_setspecific(key - GREEN_PT_KEY_BASE, v) == 0 ? 0 : errno;
@@ -564,6 +562,22 @@ void green__pt_rearm_kill(void)
         t->kill_pending = true;
 }
 
+_Noreturn void green__pt_cancel_now(void)
+{
+    struct green_thread *t = green__current();
+    t->kill_pending = false;
+    set_uw(t, uw(t) | PT_CANCEL_DISABLED);
+    unwind_or_exit(t, PTHREAD_CANCELED);
+}
+
+/* Enabled, requested and asynchronous: act now (glibc does the same in
+ * pthread_setcancelstate/type and in a pthread_cancel of oneself). */
+static void cancel_if_async(struct green_thread *t)
+{
+    if ((uw(t) & PT_FLAGS) == (PT_CANCEL_REQUESTED | PT_CANCEL_ASYNC))
+        green__pt_cancel_now();
+}
+
 int green__pt_cancel_point(int code)
 {
     struct green_thread *t = green__current();
@@ -583,9 +597,13 @@ int green_hook_pthread_cancel(pthread_t th)
     if (!green__pt_on() || !handle_of(th))
         return GREEN__PREAL(pthread_cancel)(th);
     struct green_thread *t = handle_of(th);
-    if (t->is_hub || t->state == GREEN_DONE)
-        return t->is_hub ? ESRCH : 0;
+    if (t->is_hub || t->gone)
+        return ESRCH;
+    if (t->state == GREEN_DONE)
+        return 0;
     set_uw(t, uw(t) | PT_CANCEL_REQUESTED);
+    if (t == green__current())
+        cancel_if_async(t);
     /* A thread that never ran is killed outright (result PTHREAD_CANCELED,
      * which is GREEN_CANCELED); a running or parked one at its next
      * cancellation point, unless it disabled cancellation. */
@@ -611,6 +629,7 @@ int green_hook_pthread_setcancelstate(int state, int *old)
     /* A request that arrived while disabled acts at the next point. */
     if (state == PTHREAD_CANCEL_ENABLE && (uw(t) & PT_CANCEL_REQUESTED))
         t->kill_pending = true;
+    cancel_if_async(t);
     return 0;
 }
 
@@ -628,12 +647,13 @@ int green_hook_pthread_setcanceltype(int type, int *old)
         set_uw(t, uw(t) | PT_CANCEL_ASYNC);
     else
         set_uw(t, uw(t) & ~PT_CANCEL_ASYNC);
+    cancel_if_async(t);
     return 0;
 }
 
 void green_hook_pthread_testcancel(void)
 {
-    if (!green__pt_on()) {
+    if (!green__pt_on_turn()) {
         GREEN__PREAL(pthread_testcancel)();
         return;
     }

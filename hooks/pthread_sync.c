@@ -327,7 +327,7 @@ int green_hook_pthread_mutex_destroy(pthread_mutex_t *pm)
 
 int green_hook_pthread_mutex_lock(pthread_mutex_t *pm)
 {
-    if (!green__pt_on())
+    if (!green__pt_on_turn())
         return GREEN__PREAL(pthread_mutex_lock)(pm);
     return green__pt_mutex_lock(pm, GREEN_FOREVER);
 }
@@ -335,7 +335,7 @@ int green_hook_pthread_mutex_lock(pthread_mutex_t *pm)
 int green_hook_pthread_mutex_trylock(pthread_mutex_t *pm)
 {
     struct pt_mutex *m = (struct pt_mutex *)pm;
-    if (!green__pt_on() || mutex_is_libc(m))
+    if (!green__pt_on_turn() || mutex_is_libc(m))
         return GREEN__PREAL(pthread_mutex_trylock)(pm);
     int e = mutex_try(m, green__current());
     return e == EDEADLK ? EBUSY : e;
@@ -357,7 +357,7 @@ static int mutex_clocklock(pthread_mutex_t *pm, clockid_t clk, const struct time
 
 int green_hook_pthread_mutex_timedlock(pthread_mutex_t *pm, const struct timespec *abs)
 {
-    if (!green__pt_on())
+    if (!green__pt_on_turn())
         return GREEN__PREAL(pthread_mutex_timedlock)(pm, abs);
     return mutex_clocklock(pm, CLOCK_REALTIME, abs);
 }
@@ -365,14 +365,14 @@ int green_hook_pthread_mutex_timedlock(pthread_mutex_t *pm, const struct timespe
 int green_hook_pthread_mutex_clocklock(pthread_mutex_t *pm, clockid_t clk,
                                        const struct timespec *abs)
 {
-    if (!green__pt_on())
+    if (!green__pt_on_turn())
         return GREEN__PREAL(pthread_mutex_clocklock)(pm, clk, abs);
     return mutex_clocklock(pm, clk, abs);
 }
 
 int green_hook_pthread_mutex_unlock(pthread_mutex_t *pm)
 {
-    if (!green__pt_on())
+    if (!green__pt_on_turn())
         return GREEN__PREAL(pthread_mutex_unlock)(pm);
     return green__pt_mutex_unlock(pm);
 }
@@ -432,7 +432,7 @@ static int cond_wait(pthread_cond_t *pc, pthread_mutex_t *pm, int64_t deadline)
 
 int green_hook_pthread_cond_wait(pthread_cond_t *pc, pthread_mutex_t *pm)
 {
-    if (!green__pt_on())
+    if (!green__pt_on_turn())
         return GREEN__PREAL(pthread_cond_wait)(pc, pm);
     return cond_wait(pc, pm, GREEN_FOREVER);
 }
@@ -440,7 +440,7 @@ int green_hook_pthread_cond_wait(pthread_cond_t *pc, pthread_mutex_t *pm)
 int green_hook_pthread_cond_timedwait(pthread_cond_t *pc, pthread_mutex_t *pm,
                                       const struct timespec *abs)
 {
-    if (!green__pt_on())
+    if (!green__pt_on_turn())
         return GREEN__PREAL(pthread_cond_timedwait)(pc, pm, abs);
     int64_t deadline;
     int e = green__pt_deadline(((struct pt_cond *)pc)->clock, abs, &deadline);
@@ -450,7 +450,7 @@ int green_hook_pthread_cond_timedwait(pthread_cond_t *pc, pthread_mutex_t *pm,
 int green_hook_pthread_cond_clockwait(pthread_cond_t *pc, pthread_mutex_t *pm,
                                       clockid_t clk, const struct timespec *abs)
 {
-    if (!green__pt_on())
+    if (!green__pt_on_turn())
         return GREEN__PREAL(pthread_cond_clockwait)(pc, pm, clk, abs);
     int64_t deadline;
     int e = green__pt_deadline(clk, abs, &deadline);
@@ -612,14 +612,14 @@ int green_hook_pthread_rwlock_destroy(pthread_rwlock_t *prw)
 
 int green_hook_pthread_rwlock_rdlock(pthread_rwlock_t *prw)
 {
-    if (!green__pt_on())
+    if (!green__pt_on_turn())
         return GREEN__PREAL(pthread_rwlock_rdlock)(prw);
     return rw_lock(prw, false, GREEN_FOREVER);
 }
 
 int green_hook_pthread_rwlock_tryrdlock(pthread_rwlock_t *prw)
 {
-    if (!green__pt_on())
+    if (!green__pt_on_turn())
         return GREEN__PREAL(pthread_rwlock_tryrdlock)(prw);
     int e = rw_try((struct pt_rwlock *)prw, false, green__current());
     return e == EDEADLK ? EBUSY : e;
@@ -627,7 +627,7 @@ int green_hook_pthread_rwlock_tryrdlock(pthread_rwlock_t *prw)
 
 int green_hook_pthread_rwlock_timedrdlock(pthread_rwlock_t *prw, const struct timespec *abs)
 {
-    if (!green__pt_on())
+    if (!green__pt_on_turn())
         return GREEN__PREAL(pthread_rwlock_timedrdlock)(prw, abs);
     return rw_timed(prw, false, CLOCK_REALTIME, abs);
 }
@@ -635,21 +635,21 @@ int green_hook_pthread_rwlock_timedrdlock(pthread_rwlock_t *prw, const struct ti
 int green_hook_pthread_rwlock_clockrdlock(pthread_rwlock_t *prw, clockid_t clk,
                                           const struct timespec *abs)
 {
-    if (!green__pt_on())
+    if (!green__pt_on_turn())
         return GREEN__PREAL(pthread_rwlock_clockrdlock)(prw, clk, abs);
     return rw_timed(prw, false, clk, abs);
 }
 
 int green_hook_pthread_rwlock_wrlock(pthread_rwlock_t *prw)
 {
-    if (!green__pt_on())
+    if (!green__pt_on_turn())
         return GREEN__PREAL(pthread_rwlock_wrlock)(prw);
     return rw_lock(prw, true, GREEN_FOREVER);
 }
 
 int green_hook_pthread_rwlock_trywrlock(pthread_rwlock_t *prw)
 {
-    if (!green__pt_on())
+    if (!green__pt_on_turn())
         return GREEN__PREAL(pthread_rwlock_trywrlock)(prw);
     int e = rw_try((struct pt_rwlock *)prw, true, green__current());
     return e == EDEADLK ? EBUSY : e;
@@ -657,7 +657,7 @@ int green_hook_pthread_rwlock_trywrlock(pthread_rwlock_t *prw)
 
 int green_hook_pthread_rwlock_timedwrlock(pthread_rwlock_t *prw, const struct timespec *abs)
 {
-    if (!green__pt_on())
+    if (!green__pt_on_turn())
         return GREEN__PREAL(pthread_rwlock_timedwrlock)(prw, abs);
     return rw_timed(prw, true, CLOCK_REALTIME, abs);
 }
@@ -665,14 +665,14 @@ int green_hook_pthread_rwlock_timedwrlock(pthread_rwlock_t *prw, const struct ti
 int green_hook_pthread_rwlock_clockwrlock(pthread_rwlock_t *prw, clockid_t clk,
                                           const struct timespec *abs)
 {
-    if (!green__pt_on())
+    if (!green__pt_on_turn())
         return GREEN__PREAL(pthread_rwlock_clockwrlock)(prw, clk, abs);
     return rw_timed(prw, true, clk, abs);
 }
 
 int green_hook_pthread_rwlock_unlock(pthread_rwlock_t *prw)
 {
-    if (!green__pt_on())
+    if (!green__pt_on_turn())
         return GREEN__PREAL(pthread_rwlock_unlock)(prw);
     struct pt_rwlock *rw = (struct pt_rwlock *)prw;
     if (rw->writer == green__current())
@@ -719,7 +719,7 @@ int green_hook_pthread_barrier_destroy(pthread_barrier_t *pb)
 /* Not a cancellation point: a kill while waiting is remembered. */
 int green_hook_pthread_barrier_wait(pthread_barrier_t *pb)
 {
-    if (!green__pt_on())
+    if (!green__pt_on_turn())
         return GREEN__PREAL(pthread_barrier_wait)(pb);
     struct pt_barrier *b = (struct pt_barrier *)pb;
     if (++b->arrived >= b->count) {
@@ -744,7 +744,7 @@ int green_hook_pthread_barrier_wait(pthread_barrier_t *pb)
  * finds it held yields so the holder, on the same OS thread, can run. */
 int green_hook_pthread_spin_lock(pthread_spinlock_t *s)
 {
-    if (!green__pt_on())
+    if (!green__pt_on_turn())
         return GREEN__PREAL(pthread_spin_lock)(s);
     bool killed = false;
     while (GREEN__PREAL(pthread_spin_trylock)(s) != 0)
@@ -757,6 +757,8 @@ int green_hook_pthread_spin_lock(pthread_spinlock_t *s)
 
 int green_hook_pthread_spin_trylock(pthread_spinlock_t *s)
 {
+    if (green__pt_on())
+        green__pt_enter();   /* a trylock loop must let the holder run */
     return GREEN__PREAL(pthread_spin_trylock)(s);
 }
 
@@ -883,14 +885,14 @@ static int sem_wait_until(sem_t *s, int64_t deadline)
 
 int green_hook_sem_wait(sem_t *s)
 {
-    if (!green__pt_on())
+    if (!green__pt_on_turn())
         return GREEN__PREAL(sem_wait)(s);
     return sem_wait_until(s, GREEN_FOREVER);
 }
 
 int green_hook_sem_trywait(sem_t *s)
 {
-    if (!green__pt_on() || sem_is_libc(s))
+    if (!green__pt_on_turn() || sem_is_libc(s))
         return GREEN__PREAL(sem_trywait)(s);
     if (sem_take((struct pt_sem *)s) == 0)
         return 0;
@@ -913,14 +915,14 @@ static int sem_clockwait_green(sem_t *s, clockid_t clk, const struct timespec *a
 
 int green_hook_sem_timedwait(sem_t *s, const struct timespec *abs)
 {
-    if (!green__pt_on())
+    if (!green__pt_on_turn())
         return GREEN__PREAL(sem_timedwait)(s, abs);
     return sem_clockwait_green(s, CLOCK_REALTIME, abs);
 }
 
 int green_hook_sem_clockwait(sem_t *s, clockid_t clk, const struct timespec *abs)
 {
-    if (!green__pt_on())
+    if (!green__pt_on_turn())
         return GREEN__PREAL(sem_clockwait)(s, clk, abs);
     return sem_clockwait_green(s, clk, abs);
 }

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <stdatomic.h>
 #include <sys/types.h>
+#include <time.h>
 
 #define GREEN_HIDDEN __attribute__((visibility("hidden")))
 #define GREEN_EXPORT __attribute__((visibility("default")))
@@ -126,6 +127,14 @@ struct green_thread {
     bool detached;
     bool joining;                  /* someone is in green_join on it */
     bool is_main, is_hub;
+    bool gone;                     /* joined and freed, or left behind by a
+                                      fork: every pthread call on it says
+                                      ESRCH (structs are never returned to
+                                      malloc, so the check is memory-safe) */
+    uint64_t slice_sw;             /* 1 + ctx->switches when its slice began */
+    int64_t slice_start;           /* coarse clock at that moment */
+    int sched_policy, sched_prio;  /* pthread scheduling attributes, kept
+                                      per green thread (hooks/pthread.c) */
     unsigned intr_gen;             /* hooks/signal.c: 1 + green__sig_gen when
                                       a hooked call that a signal may
                                       interrupt (EINTR) began; 0 otherwise */
@@ -173,6 +182,9 @@ struct green__ctx {
     ev_io tfd_w;
     atomic_uint_fast64_t switches; /* bumped by every switch_to (monitor.c
                                       reads it from its watchdog thread) */
+    struct green_thread *discarded;/* threads a fork left behind in this
+                                      child (linked by all_next): never run
+                                      again, kept so nothing dangles */
 };
 
 extern __thread struct green__ctx *green__tls_ctx
@@ -232,6 +244,43 @@ static inline int green__result(int code)
 {
     if (code) { errno = code; return -1; }
     return 0;
+}
+
+/* ------------------------------------------------------------ fair turns */
+
+/* A green thread that has run this long without parking yields at its
+ * next hooked call (green__fair_turn), as the kernel would have preempted
+ * it. Measured on CLOCK_MONOTONIC_COARSE (one vDSO read, ~25 ns; its
+ * resolution is the kernel tick, 1-4 ms), so a slice lasts 5-9 ms. */
+#define GREEN__SLICE_NS 5000000
+GREEN_HIDDEN void green__fair_yield(struct green__ctx *c);
+/* No other green thread of the caller's hub is runnable (sched_yield then
+ * yields the OS thread too). */
+GREEN_HIDDEN bool green__runq_idle(void);
+
+static inline int64_t green__coarse_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Call at a hook boundary, in a green thread other than the hub, where a
+ * switch is allowed (not in a signal handler, not with libgreen state
+ * half-updated). The slice starts at the first call after the thread was
+ * switched in (ctx->switches moved), so a switch costs no clock read. */
+static inline void green__fair_turn(struct green__ctx *c)
+{
+    struct green_thread *t = c->current;
+    /* +1: a fresh struct (slice_sw 0) never looks mid-slice. */
+    uint64_t sw = atomic_load_explicit(&c->switches, memory_order_relaxed) + 1;
+    int64_t now = green__coarse_now();
+    if (t->slice_sw != sw) {
+        t->slice_sw = sw;
+        t->slice_start = now;
+    } else if (green__unlikely(now - t->slice_start >= GREEN__SLICE_NS)) {
+        green__fair_yield(c);
+    }
 }
 
 /* ------------------------------------------------------------ descriptors */
