@@ -127,6 +127,8 @@ struct green_thread {
     bool detached;
     bool joining;                  /* someone is in green_join on it */
     bool is_main, is_hub;
+    bool user_stack;               /* stack is the program's memory
+                                      (pthread_attr_setstack): not pooled */
     bool gone;                     /* joined and freed, or left behind by a
                                       fork: every pthread call on it says
                                       ESRCH (structs are never returned to
@@ -341,6 +343,11 @@ GREEN_HIDDEN void green__register_atfork(void);
 /* Thread internals shared by hub.c and thread.c. */
 GREEN_HIDDEN struct green_thread *green__thread_create(
     void *(*fn)(void *), void *arg, const green_attr_t *attr, int *err);
+/* As green__thread_create, on the caller's stack [stack, stack+size)
+ * when stack is not NULL (never pooled or unmapped by libgreen). */
+GREEN_HIDDEN struct green_thread *green__thread_create_on(
+    void *(*fn)(void *), void *arg, const green_attr_t *attr,
+    void *stack, size_t size, int *err);
 GREEN_HIDDEN _Noreturn void green__thread_finish(struct green_thread *t, void *result);
 GREEN_HIDDEN void green__thread_free(struct green_thread *t);
 GREEN_HIDDEN void green__thread_kill(struct green_thread *t);

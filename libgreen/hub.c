@@ -786,7 +786,8 @@ static void reap_dead(struct green__ctx *c)
 {
     struct green_thread *d = c->dead;
     c->dead = NULL;
-    green__stack_put(&d->stack);
+    if (!d->user_stack)
+        green__stack_put(&d->stack);
     if (d->detached)
         green__thread_free(d);
 }
@@ -843,6 +844,13 @@ static void thread_entry(void *arg)
 struct green_thread *green__thread_create(void *(*fn)(void *), void *arg,
                                           const green_attr_t *attr, int *err)
 {
+    return green__thread_create_on(fn, arg, attr, NULL, 0, err);
+}
+
+struct green_thread *green__thread_create_on(void *(*fn)(void *), void *arg,
+                                             const green_attr_t *attr,
+                                             void *stack, size_t size, int *err)
+{
     struct green__ctx *c = green__ctx_get();
     if (!c) {
         *err = ENOMEM;
@@ -853,12 +861,18 @@ struct green_thread *green__thread_create(void *(*fn)(void *), void *arg,
         *err = ENOMEM;
         return NULL;
     }
-    int e = green__stack_get(&t->stack, attr ? attr->stack_size : 0,
-                             attr ? attr->guard : 0);
-    if (e) {
-        thread_put(t);
-        *err = e;
-        return NULL;
+    if (stack) {
+        /* The caller's memory (pthread_attr_setstack): never pooled. */
+        t->stack = (struct green__stack){ .lo = stack, .hi = (char *)stack + size };
+        t->user_stack = true;
+    } else {
+        int e = green__stack_get(&t->stack, attr ? attr->stack_size : 0,
+                                 attr ? attr->guard : 0);
+        if (e) {
+            thread_put(t);
+            *err = e;
+            return NULL;
+        }
     }
     t->fn = fn;
     t->arg = arg;

@@ -303,3 +303,484 @@ DIFF_CASE(thread, fork_child_has_one_task)
     pthread_cancel(t);
     pthread_join(t, NULL);
 }
+
+/* ---------------------------------------------------------- fair turns */
+
+/* A helper that sleeps (parks) and then sets a flag: a busy waiter that
+ * only calls non-blocking functions must let it run. */
+static atomic_int flag_set;
+static void *sleep_then_flag(void *arg)
+{
+    usleep((useconds_t)(intptr_t)arg * 1000);
+    atomic_store(&flag_set, 1);
+    return NULL;
+}
+
+#define BUSY_WAIT_CASE(name, body)                                           \
+    DIFF_CASE(thread, name)                                                 \
+    {                                                                       \
+        atomic_store(&flag_set, 0);                                         \
+        pthread_t t = spawn(sleep_then_flag, (void *)20);                   \
+        int64_t t0 = diff_now();                                            \
+        while (!atomic_load(&flag_set)) {                                   \
+            body;                                                           \
+        }                                                                   \
+        DIFF_TOOK("busy wait", t0, 15, 2000);                               \
+        CALL("join", pthread_join(t, NULL));                                \
+    }
+
+static pthread_mutex_t bw_m = PTHREAD_MUTEX_INITIALIZER;
+static pthread_spinlock_t bw_s;
+static pthread_rwlock_t bw_rw = PTHREAD_RWLOCK_INITIALIZER;
+static pthread_key_t bw_k;
+
+BUSY_WAIT_CASE(busy_wait_with_uncontended_lock_unlock_lets_others_run,
+               pthread_mutex_lock(&bw_m); pthread_mutex_unlock(&bw_m))
+BUSY_WAIT_CASE(busy_wait_with_trylock_lets_others_run,
+               if (pthread_mutex_trylock(&bw_m) == 0) pthread_mutex_unlock(&bw_m))
+/* pthread_self is declared const and pthread_equal is inline in glibc's
+ * header: a compiler may call neither in a loop. Real calls (through a
+ * pointer) are what a hook can see. */
+static pthread_t (*volatile self_fn)(void) = pthread_self;
+static int (*volatile equal_fn)(pthread_t, pthread_t) = pthread_equal;
+BUSY_WAIT_CASE(busy_wait_with_pthread_equal_lets_others_run,
+               (void)equal_fn(self_fn(), t))
+BUSY_WAIT_CASE(busy_wait_with_pthread_self_lets_others_run, (void)self_fn())
+BUSY_WAIT_CASE(busy_wait_with_sched_yield_lets_others_run, sched_yield())
+BUSY_WAIT_CASE(busy_wait_with_spin_trylock_lets_others_run,
+               pthread_spin_init(&bw_s, 0);
+               if (pthread_spin_trylock(&bw_s) == 0) pthread_spin_unlock(&bw_s))
+BUSY_WAIT_CASE(busy_wait_with_rwlock_tryrdlock_lets_others_run,
+               if (pthread_rwlock_tryrdlock(&bw_rw) == 0) pthread_rwlock_unlock(&bw_rw))
+BUSY_WAIT_CASE(busy_wait_with_getspecific_lets_others_run,
+               pthread_key_create(&bw_k, NULL); (void)pthread_getspecific(bw_k);
+               pthread_key_delete(bw_k))
+
+static sem_t bw_sem;
+static void *sleep_then_post(void *arg)
+{
+    usleep((useconds_t)(intptr_t)arg * 1000);
+    sem_post(&bw_sem);
+    return NULL;
+}
+
+DIFF_CASE(thread, busy_wait_with_sem_trywait_lets_the_poster_run)
+{
+    sem_init(&bw_sem, 0, 0);
+    pthread_t t = spawn(sleep_then_post, (void *)20);
+    long tries = 0;
+    while (sem_trywait(&bw_sem) != 0)
+        tries++;
+    diff_out("tried: %s", tries > 0 ? "yes" : "no");
+    CALL("join", pthread_join(t, NULL));
+}
+
+static atomic_int ping;
+static void *spin_until_ping(void *arg)
+{
+    (void)arg;
+    while (!atomic_load(&ping)) {
+        pthread_mutex_lock(&bw_m);
+        pthread_mutex_unlock(&bw_m);
+    }
+    return NULL;
+}
+
+DIFF_CASE(thread, two_busy_threads_both_make_progress)
+{
+    pthread_t t = spawn(spin_until_ping, NULL);
+    int64_t t0 = diff_now();
+    while (diff_now() - t0 < 30000000) {
+        pthread_mutex_lock(&bw_m);
+        pthread_mutex_unlock(&bw_m);
+    }
+    atomic_store(&ping, 1);
+    CALL("join", pthread_join(t, NULL));
+}
+
+/* --------------------------------------------------------- join/detach */
+
+static sem_t jd_sem;
+static void *wait_sem(void *arg)
+{
+    sem_wait(&jd_sem);
+    return arg;
+}
+
+DIFF_CASE(thread, join_of_a_detached_running_thread_is_einval)
+{
+    sem_init(&jd_sem, 0, 0);
+    pthread_t t = spawn(wait_sem, NULL);
+    CALL("detach", pthread_detach(t));
+    CALL("join", pthread_join(t, NULL));
+    sem_post(&jd_sem);
+    usleep(10000);
+}
+
+DIFF_CASE(thread, detach_twice_on_a_running_thread_is_einval)
+{
+    sem_init(&jd_sem, 0, 0);
+    pthread_t t = spawn(wait_sem, NULL);
+    CALL("detach", pthread_detach(t));
+    CALL("detach again", pthread_detach(t));
+    sem_post(&jd_sem);
+    usleep(10000);
+}
+
+DIFF_CASE(thread, join_self_is_edeadlk)
+{
+    CALL("join self", pthread_join(pthread_self(), NULL));
+}
+
+DIFF_CASE(thread, join_of_a_finished_thread_returns_its_value)
+{
+    pthread_t t = spawn(ret_arg, (void *)99);
+    usleep(10000);
+    void *r = NULL;
+    CALL("join", pthread_join(t, &r));
+    diff_out("value %ld", (long)(intptr_t)r);
+}
+
+DIFF_CASE(thread, tryjoin_is_ebusy_then_zero)
+{
+    sem_init(&jd_sem, 0, 0);
+    pthread_t t = spawn(wait_sem, (void *)5);
+    CALL("tryjoin running", pthread_tryjoin_np(t, NULL));
+    sem_post(&jd_sem);
+    usleep(10000);
+    void *r = NULL;
+    CALL("tryjoin done", pthread_tryjoin_np(t, &r));
+    diff_out("value %ld", (long)(intptr_t)r);
+}
+
+DIFF_CASE(thread, timedjoin_times_out_then_succeeds)
+{
+    sem_init(&jd_sem, 0, 0);
+    pthread_t t = spawn(wait_sem, NULL);
+    struct timespec ts = abs_in(CLOCK_REALTIME, 30);
+    int64_t t0 = diff_now();
+    CALL("timedjoin", pthread_timedjoin_np(t, NULL, &ts));
+    DIFF_TOOK("timedjoin", t0, 25, 1000);
+    sem_post(&jd_sem);
+    ts = abs_in(CLOCK_MONOTONIC, 2000);
+    CALL("clockjoin", pthread_clockjoin_np(t, NULL, CLOCK_MONOTONIC, &ts));
+}
+
+DIFF_CASE(thread, detach_of_a_finished_unjoined_thread_succeeds)
+{
+    pthread_t t = spawn(ret_arg, NULL);
+    usleep(10000);
+    CALL("detach", pthread_detach(t));
+}
+
+DIFF_CASE(thread, kill_zero_on_a_live_thread_is_zero)
+{
+    sem_init(&jd_sem, 0, 0);
+    pthread_t t = spawn(wait_sem, NULL);
+    CALL("kill 0", pthread_kill(t, 0));
+    CALL("kill bad signal", pthread_kill(t, 9999));
+    sem_post(&jd_sem);
+    pthread_join(t, NULL);
+}
+
+DIFF_CASE(thread, self_and_equal)
+{
+    pthread_t t = spawn(ret_arg, NULL);
+    diff_out("equal self self %d", pthread_equal(pthread_self(), pthread_self()) != 0);
+    diff_out("equal self other %d", pthread_equal(pthread_self(), t) != 0);
+    pthread_join(t, NULL);
+}
+
+/* ---------------------------------------------------------------- once */
+
+static pthread_once_t once1 = PTHREAD_ONCE_INIT;
+static atomic_int once_runs;
+static void once_init(void) { atomic_fetch_add(&once_runs, 1); usleep(5000); }
+static void *call_once1(void *arg) { pthread_once(&once1, once_init); return arg; }
+
+DIFF_CASE(thread, once_runs_the_routine_once_for_concurrent_callers)
+{
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++)
+        t[i] = spawn(call_once1, NULL);
+    for (int i = 0; i < 4; i++)
+        pthread_join(t[i], NULL);
+    diff_out("runs %d", atomic_load(&once_runs));
+}
+
+static pthread_once_t once2 = PTHREAD_ONCE_INIT;
+static sem_t once_sem;
+static void once_init_blocks(void)
+{
+    sem_post(&once_sem);
+    for (;;)
+        usleep(1000);   /* a cancellation point */
+}
+static void once_init_second(void) { diff_out("second init ran"); }
+static void *call_once2(void *arg) { pthread_once(&once2, once_init_blocks); return arg; }
+
+DIFF_CASE(thread, once_whose_routine_is_cancelled_can_run_again)
+{
+    sem_init(&once_sem, 0, 0);
+    pthread_t t = spawn(call_once2, NULL);
+    sem_wait(&once_sem);
+    CALL("cancel", pthread_cancel(t));
+    void *r = NULL;
+    CALL("join", pthread_join(t, &r));
+    diff_out("canceled %d", r == PTHREAD_CANCELED);
+    CALL("once again", pthread_once(&once2, once_init_second));
+}
+
+/* ---------------------------------------------------------------- stacks */
+
+static void *where_am_i(void *arg)
+{
+    char here;
+    uintptr_t *range = arg;
+    int inside = (uintptr_t)&here >= range[0] && (uintptr_t)&here < range[1];
+    pthread_attr_t a;
+    void *addr = NULL;
+    size_t size = 0;
+    if (pthread_getattr_np(pthread_self(), &a) == 0) {
+        pthread_attr_getstack(&a, &addr, &size);
+        pthread_attr_destroy(&a);
+    }
+    range[2] = inside;
+    range[3] = (uintptr_t)addr == range[0] && size == range[1] - range[0];
+    return NULL;
+}
+
+DIFF_CASE(thread, setstack_stack_is_the_one_used)
+{
+    size_t size = 256 * 1024;
+    void *stk = NULL;
+    if (posix_memalign(&stk, 4096, size) != 0)
+        return;
+    uintptr_t range[4] = { (uintptr_t)stk, (uintptr_t)stk + size, 0, 0 };
+    pthread_attr_t a;
+    pthread_attr_init(&a);
+    CALL("setstack", pthread_attr_setstack(&a, stk, size));
+    pthread_t t;
+    CALL("create", pthread_create(&t, &a, where_am_i, range));
+    CALL("join", pthread_join(t, NULL));
+    diff_out("local inside the given stack %d; getattr_np stack matches %d",
+             (int)range[2], (int)range[3]);
+    pthread_attr_destroy(&a);
+    free(stk);
+}
+
+static void *small_stack_work(void *arg)
+{
+    (void)arg;
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s %d %.3f %ld", "x", 42, 3.25, 7L);
+    usleep(2000);
+    struct timespec ts = { 0, 1000000 };
+    nanosleep(&ts, NULL);
+    return (void *)(intptr_t)(strcmp(buf, "x 42 3.250 7") == 0);
+}
+
+DIFF_CASE(thread, stack_min_thread_runs_printf_and_sleeps)
+{
+    pthread_attr_t a;
+    pthread_attr_init(&a);
+    CALL("setstacksize min", pthread_attr_setstacksize(&a, PTHREAD_STACK_MIN));
+    pthread_t t;
+    CALL("create", pthread_create(&t, &a, small_stack_work, NULL));
+    void *r = NULL;
+    CALL("join", pthread_join(t, &r));
+    diff_out("work ok %ld", (long)(intptr_t)r);
+    pthread_attr_destroy(&a);
+}
+
+DIFF_CASE(thread, setstacksize_below_min_is_einval)
+{
+    pthread_attr_t a;
+    pthread_attr_init(&a);
+    CALL("setstacksize", pthread_attr_setstacksize(&a, PTHREAD_STACK_MIN - 1));
+    pthread_attr_destroy(&a);
+}
+
+static void *report_size(void *arg)
+{
+    pthread_attr_t a;
+    size_t size = 0;
+    if (pthread_getattr_np(pthread_self(), &a) == 0) {
+        pthread_attr_getstacksize(&a, &size);
+        pthread_attr_destroy(&a);
+    }
+    return (void *)(intptr_t)((size >= (size_t)(intptr_t)arg) * 2 +
+                              (size < 2 * (size_t)(intptr_t)arg));
+}
+
+DIFF_CASE(thread, getattr_np_reports_the_asked_stack_size)
+{
+    size_t want = 1024 * 1024;
+    pthread_attr_t a;
+    pthread_attr_init(&a);
+    pthread_attr_setstacksize(&a, want);
+    pthread_t t;
+    CALL("create", pthread_create(&t, &a, report_size, (void *)(intptr_t)want));
+    void *r = NULL;
+    pthread_join(t, &r);
+    diff_out("stack size at least asked %d, below twice %d", (int)(intptr_t)r >> 1,
+             (int)(intptr_t)r & 1);
+    pthread_attr_destroy(&a);
+}
+
+static void *report_detach(void *arg)
+{
+    (void)arg;
+    pthread_attr_t a;
+    int ds = -1;
+    if (pthread_getattr_np(pthread_self(), &a) == 0) {
+        pthread_attr_getdetachstate(&a, &ds);
+        pthread_attr_destroy(&a);
+    }
+    *(int *)arg = ds == PTHREAD_CREATE_DETACHED;
+    sem_post(&jd_sem);
+    return NULL;
+}
+
+DIFF_CASE(thread, getattr_np_reports_detachstate)
+{
+    sem_init(&jd_sem, 0, 0);
+    pthread_attr_t a;
+    pthread_attr_init(&a);
+    pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+    pthread_t t;
+    static int det;
+    CALL("create", pthread_create(&t, &a, report_detach, &det));
+    sem_wait(&jd_sem);
+    diff_out("detached %d", det);
+    usleep(5000);
+    pthread_attr_destroy(&a);
+}
+
+/* ---------------------------------------------------------- cancellation */
+
+static atomic_int async_ready;
+static void *async_loop(void *arg)
+{
+    (void)arg;
+    pthread_setcanceltype(PTHREAD_CANCEL_ASYNCHRONOUS, NULL);
+    atomic_store(&async_ready, 1);
+    for (;;) {
+        pthread_mutex_lock(&bw_m);
+        pthread_mutex_unlock(&bw_m);
+    }
+    return NULL;
+}
+
+DIFF_CASE(thread, async_cancel_ends_a_thread_looping_on_hooked_calls)
+{
+    pthread_t t = spawn(async_loop, NULL);
+    while (!atomic_load(&async_ready))
+        usleep(1000);
+    usleep(5000);
+    CALL("cancel", pthread_cancel(t));
+    void *r = NULL;
+    CALL("join", pthread_join(t, &r));
+    diff_out("canceled %d", r == PTHREAD_CANCELED);
+}
+
+static void *self_cancel_async(void *arg)
+{
+    (void)arg;
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+    pthread_cancel(pthread_self());
+    diff_out("still running after self-cancel while disabled");
+    pthread_setcanceltype(PTHREAD_CANCEL_ASYNCHRONOUS, NULL);
+    diff_out("still running after async while disabled");
+    pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
+    diff_out("not reached");
+    return NULL;
+}
+
+DIFF_CASE(thread, enabling_async_cancel_with_a_pending_request_acts_at_once)
+{
+    pthread_t t = spawn(self_cancel_async, NULL);
+    void *r = NULL;
+    CALL("join", pthread_join(t, &r));
+    diff_out("canceled %d", r == PTHREAD_CANCELED);
+}
+
+static int cleanup_ran;
+static void cleanup_unlock(void *m)
+{
+    cleanup_ran = 1;
+    pthread_mutex_unlock(m);
+}
+
+static pthread_cond_t cc_c = PTHREAD_COND_INITIALIZER;
+static pthread_mutex_t cc_m = PTHREAD_MUTEX_INITIALIZER;
+static void *cond_wait_forever(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&cc_m);
+    pthread_cleanup_push(cleanup_unlock, &cc_m);
+    sem_post(&jd_sem);
+    for (;;)
+        pthread_cond_wait(&cc_c, &cc_m);
+    pthread_cleanup_pop(1);
+    return NULL;
+}
+
+DIFF_CASE(thread, cancel_in_cond_wait_runs_cleanup_with_the_mutex_held)
+{
+    sem_init(&jd_sem, 0, 0);
+    pthread_t t = spawn(cond_wait_forever, NULL);
+    sem_wait(&jd_sem);
+    usleep(5000);
+    CALL("cancel", pthread_cancel(t));
+    void *r = NULL;
+    CALL("join", pthread_join(t, &r));
+    diff_out("canceled %d cleanup ran %d", r == PTHREAD_CANCELED, cleanup_ran);
+    CALL("trylock after", pthread_mutex_trylock(&cc_m));
+    pthread_mutex_unlock(&cc_m);
+}
+
+static void *disabled_then_testcancel(void *arg)
+{
+    (void)arg;
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+    sem_post(&jd_sem);
+    usleep(20000);   /* cancelled meanwhile: not acted on */
+    diff_out("slept through the request");
+    pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
+    pthread_testcancel();
+    diff_out("not reached");
+    return NULL;
+}
+
+DIFF_CASE(thread, cancel_while_disabled_acts_at_the_next_point_after_enable)
+{
+    sem_init(&jd_sem, 0, 0);
+    pthread_t t = spawn(disabled_then_testcancel, NULL);
+    sem_wait(&jd_sem);
+    CALL("cancel", pthread_cancel(t));
+    void *r = NULL;
+    CALL("join", pthread_join(t, &r));
+    diff_out("canceled %d", r == PTHREAD_CANCELED);
+}
+
+DIFF_CASE(thread, cancel_of_a_sleeping_thread_ends_it)
+{
+    pthread_t t = spawn(sleeper, (void *)3000);
+    usleep(10000);
+    int64_t t0 = diff_now();
+    CALL("cancel", pthread_cancel(t));
+    void *r = NULL;
+    CALL("join", pthread_join(t, &r));
+    DIFF_TOOK("join", t0, 0, 1000);
+    diff_out("canceled %d", r == PTHREAD_CANCELED);
+}
+
+DIFF_CASE(thread, setcanceltype_and_state_reject_bad_values)
+{
+    int old;
+    CALL("type 99", pthread_setcanceltype(99, &old));
+    CALL("state 99", pthread_setcancelstate(99, &old));
+    CALL("state enable", pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, &old));
+    diff_out("old state enable %d", old == PTHREAD_CANCEL_ENABLE);
+}
