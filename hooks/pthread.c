@@ -631,8 +631,10 @@ int green_hook_pthread_setschedparam(pthread_t th, int policy, const struct sche
     if (!t)
         return err ? err : GREEN__PREAL(pthread_setschedparam)(th, policy, p);
     int e = sched_check(policy, p->sched_priority);
-    if (e)
+    if (e) {
+        errno = e;   /* glibc leaves sched_setscheduler's errno */
         return e;
+    }
     t->sched_policy = policy;
     t->sched_prio = p->sched_priority;
     return 0;
@@ -657,8 +659,10 @@ int green_hook_pthread_setschedprio(pthread_t th, int prio)
     if (!t)
         return err ? err : GREEN__PREAL(pthread_setschedprio)(th, prio);
     int e = sched_check(t->sched_policy, prio);
-    if (e)
+    if (e) {
+        errno = e;
         return e;
+    }
     t->sched_prio = prio;
     return 0;
 }

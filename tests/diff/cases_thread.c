@@ -784,3 +784,729 @@ DIFF_CASE(thread, setcanceltype_and_state_reject_bad_values)
     CALL("state enable", pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, &old));
     diff_out("old state enable %d", old == PTHREAD_CANCEL_ENABLE);
 }
+
+/* ---------------------------------------------------------- scheduling */
+
+static void print_sched(const char *label, pthread_t t)
+{
+    int pol = -1;
+    struct sched_param p = { .sched_priority = -1 };
+    int e = pthread_getschedparam(t, &pol, &p);
+    diff_out("%s: ret=%d policy=%d prio=%d", label, e, pol, p.sched_priority);
+}
+
+static void *report_own_sched(void *arg)
+{
+    int *out = arg;
+    struct sched_param p;
+    out[0] = pthread_getschedparam(pthread_self(), &out[1], &p);
+    out[2] = p.sched_priority;
+    return NULL;
+}
+
+DIFF_CASE(thread, explicit_sched_attr_is_read_back_by_the_thread)
+{
+    pthread_attr_t a;
+    pthread_attr_init(&a);
+    CALL("setinheritsched", pthread_attr_setinheritsched(&a, PTHREAD_EXPLICIT_SCHED));
+    CALL("setschedpolicy", pthread_attr_setschedpolicy(&a, SCHED_FIFO));
+    struct sched_param p = { .sched_priority = 10 };
+    CALL("setschedparam", pthread_attr_setschedparam(&a, &p));
+    pthread_t t;
+    int out[3] = { -1, -1, -1 };
+    CALL("create", pthread_create(&t, &a, report_own_sched, out));
+    pthread_join(t, NULL);
+    diff_out("thread sees: ret=%d policy=%d prio=%d", out[0], out[1], out[2]);
+    pthread_attr_destroy(&a);
+}
+
+DIFF_CASE(thread, explicit_sched_with_bad_priority_fails_create)
+{
+    pthread_attr_t a;
+    pthread_attr_init(&a);
+    pthread_attr_setinheritsched(&a, PTHREAD_EXPLICIT_SCHED);
+    pthread_attr_setschedpolicy(&a, SCHED_OTHER);
+    struct sched_param p = { .sched_priority = 5 };
+    CALL("setschedparam", pthread_attr_setschedparam(&a, &p));
+    pthread_t t;
+    int out[3];
+    int e = pthread_create(&t, &a, report_own_sched, out);
+    diff_out("create: %s", diff_errname(e));
+    if (e == 0)
+        pthread_join(t, NULL);
+    pthread_attr_destroy(&a);
+}
+
+DIFF_CASE(thread, attr_sched_setters_reject_bad_values)
+{
+    pthread_attr_t a;
+    pthread_attr_init(&a);
+    int v = -1;
+    CALL("getinheritsched", pthread_attr_getinheritsched(&a, &v));
+    diff_out("default inherit %d", v == PTHREAD_INHERIT_SCHED);
+    CALL("setschedpolicy 99", pthread_attr_setschedpolicy(&a, 99));
+    CALL("setinheritsched 99", pthread_attr_setinheritsched(&a, 99));
+    CALL("setscope process", pthread_attr_setscope(&a, PTHREAD_SCOPE_PROCESS));
+    CALL("setscope system", pthread_attr_setscope(&a, PTHREAD_SCOPE_SYSTEM));
+    pthread_attr_destroy(&a);
+}
+
+static void *sched_victim(void *arg)
+{
+    sem_wait(&jd_sem);
+    return arg;
+}
+
+DIFF_CASE(thread, setschedparam_is_kept_per_thread_and_read_back)
+{
+    sem_init(&jd_sem, 0, 0);
+    pthread_t t = spawn(sched_victim, NULL);
+    print_sched("initial", t);
+    struct sched_param p = { .sched_priority = 20 };
+    CALL("set fifo 20", pthread_setschedparam(t, SCHED_FIFO, &p));
+    print_sched("after fifo", t);
+    print_sched("self unchanged", pthread_self());
+    CALL("setschedprio 30", pthread_setschedprio(t, 30));
+    print_sched("after prio", t);
+    CALL("setschedprio 100", pthread_setschedprio(t, 100));
+    p.sched_priority = 0;
+    CALL("set rr 0", pthread_setschedparam(t, SCHED_RR, &p));
+    CALL("set policy 99", pthread_setschedparam(t, 99, &p));
+    p.sched_priority = 1;
+    CALL("set other 1", pthread_setschedparam(t, SCHED_OTHER, &p));
+    p.sched_priority = 0;
+    CALL("set batch 0", pthread_setschedparam(t, SCHED_BATCH, &p));
+    print_sched("after batch", t);
+    sem_post(&jd_sem);
+    pthread_join(t, NULL);
+}
+
+DIFF_CASE(thread, new_thread_inherits_the_creators_sched)
+{
+    struct sched_param p = { .sched_priority = 7 };
+    CALL("self rr 7", pthread_setschedparam(pthread_self(), SCHED_RR, &p));
+    pthread_t t;
+    int out[3] = { -1, -1, -1 };
+    CALL("create", pthread_create(&t, NULL, report_own_sched, out));
+    pthread_join(t, NULL);
+    diff_out("thread sees: ret=%d policy=%d prio=%d", out[0], out[1], out[2]);
+    p.sched_priority = 0;
+    CALL("self back to other", pthread_setschedparam(pthread_self(), SCHED_OTHER, &p));
+}
+
+DIFF_CASE(thread, sched_yield_returns_zero_alone)
+{
+    CALL("sched_yield", sched_yield());
+    CALL("sched_yield", sched_yield());
+}
+
+static atomic_int spin_stop;
+static void *burn_cpu(void *arg)
+{
+    (void)arg;
+    while (!atomic_load(&spin_stop))
+        ;
+    return NULL;
+}
+
+DIFF_CASE(thread, cpu_clock_of_a_sleeping_thread_stays_small)
+{
+    pthread_t s = spawn(sleeper, (void *)100);
+    clockid_t clk;
+    CALL("getcpuclockid", pthread_getcpuclockid(s, &clk));
+    int64_t t0 = diff_now();
+    while (diff_now() - t0 < 50000000)
+        ;   /* burn 50 ms on this thread */
+    struct timespec ts = { 0, 0 };
+    CALL("clock_gettime", clock_gettime(clk, &ts));
+    diff_out("sleeper cpu < 20ms: %d", ts.tv_sec == 0 && ts.tv_nsec < 20000000);
+    pthread_join(s, NULL);
+    (void)burn_cpu;
+}
+
+/* --------------------------------------------------------- mutex kinds */
+
+static pthread_mutex_t *new_mutex(int type)
+{
+    static pthread_mutex_t m;
+    pthread_mutexattr_t a;
+    pthread_mutexattr_init(&a);
+    pthread_mutexattr_settype(&a, type);
+    pthread_mutex_init(&m, &a);
+    pthread_mutexattr_destroy(&a);
+    return &m;
+}
+
+static void *try_then_unlock(void *arg)
+{
+    pthread_mutex_t *m = arg;
+    int a = pthread_mutex_trylock(m);
+    int b = pthread_mutex_unlock(m);
+    return (void *)(intptr_t)(a * 1000 + b);
+}
+
+static void other_thread_try_unlock(pthread_mutex_t *m)
+{
+    pthread_t t = spawn(try_then_unlock, m);
+    void *r;
+    pthread_join(t, &r);
+    int v = (int)(intptr_t)r;
+    diff_out("other thread: trylock %s unlock %s", diff_errname(v / 1000),
+             diff_errname(v % 1000));
+}
+
+DIFF_CASE(thread, errorcheck_mutex_relock_unlock_and_non_owner)
+{
+    pthread_mutex_t *m = new_mutex(PTHREAD_MUTEX_ERRORCHECK);
+    CALL("unlock unlocked", pthread_mutex_unlock(m));
+    CALL("lock", pthread_mutex_lock(m));
+    CALL("relock", pthread_mutex_lock(m));
+    CALL("trylock by owner", pthread_mutex_trylock(m));
+    other_thread_try_unlock(m);
+    CALL("unlock", pthread_mutex_unlock(m));
+    CALL("destroy", pthread_mutex_destroy(m));
+}
+
+DIFF_CASE(thread, recursive_mutex_counts_and_non_owner)
+{
+    pthread_mutex_t *m = new_mutex(PTHREAD_MUTEX_RECURSIVE);
+    CALL("lock 1", pthread_mutex_lock(m));
+    CALL("lock 2", pthread_mutex_lock(m));
+    CALL("trylock 3", pthread_mutex_trylock(m));
+    other_thread_try_unlock(m);
+    CALL("unlock 3", pthread_mutex_unlock(m));
+    CALL("unlock 2", pthread_mutex_unlock(m));
+    CALL("unlock 1", pthread_mutex_unlock(m));
+    CALL("unlock 0", pthread_mutex_unlock(m));
+}
+
+DIFF_CASE(thread, normal_mutex_trylock_by_owner_and_other_is_ebusy)
+{
+    pthread_mutex_t *m = new_mutex(PTHREAD_MUTEX_NORMAL);
+    CALL("lock", pthread_mutex_lock(m));
+    CALL("trylock by owner", pthread_mutex_trylock(m));
+    pthread_t t = spawn(try_then_unlock, m);
+    void *r;
+    pthread_join(t, &r);
+    diff_out("other trylock %s", diff_errname((int)(intptr_t)r / 1000));
+    CALL("unlock", pthread_mutex_unlock(m));
+}
+
+DIFF_CASE(thread, static_initializers_give_their_kinds)
+{
+    static pthread_mutex_t r = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
+    static pthread_mutex_t e = PTHREAD_ERRORCHECK_MUTEX_INITIALIZER_NP;
+    CALL("recursive lock", pthread_mutex_lock(&r));
+    CALL("recursive relock", pthread_mutex_lock(&r));
+    CALL("errorcheck lock", pthread_mutex_lock(&e));
+    CALL("errorcheck relock", pthread_mutex_lock(&e));
+    pthread_mutex_unlock(&r);
+    pthread_mutex_unlock(&r);
+    pthread_mutex_unlock(&e);
+}
+
+static void *hold_for(void *arg)
+{
+    pthread_mutex_t *m = arg;
+    pthread_mutex_lock(m);
+    sem_post(&jd_sem);
+    usleep(100000);
+    pthread_mutex_unlock(m);
+    return NULL;
+}
+
+DIFF_CASE(thread, timedlock_past_deadline_and_bad_nsec)
+{
+    static pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
+    struct timespec past = { 1, 0 }, bad = { 0, 1000000000 };
+    CALL("timedlock free, bad nsec", pthread_mutex_timedlock(&m, &bad));
+    pthread_mutex_unlock(&m);
+    sem_init(&jd_sem, 0, 0);
+    pthread_t t = spawn(hold_for, &m);
+    sem_wait(&jd_sem);
+    CALL("timedlock held, past", pthread_mutex_timedlock(&m, &past));
+    CALL("timedlock held, bad nsec", pthread_mutex_timedlock(&m, &bad));
+    struct timespec soon = abs_in(CLOCK_REALTIME, 20);
+    int64_t t0 = diff_now();
+    CALL("timedlock held, 20ms", pthread_mutex_timedlock(&m, &soon));
+    DIFF_TOOK("timedlock", t0, 15, 90);
+    soon = abs_in(CLOCK_MONOTONIC, 2000);
+    CALL("clocklock monotonic", pthread_mutex_clocklock(&m, CLOCK_MONOTONIC, &soon));
+    CALL("unlock", pthread_mutex_unlock(&m));
+    pthread_join(t, NULL);
+}
+
+static void *lock_and_die(void *arg)
+{
+    pthread_mutex_lock(arg);
+    return NULL;
+}
+
+DIFF_CASE(thread, robust_mutex_reports_eownerdead_when_the_owner_exits)
+{
+    static pthread_mutex_t m;
+    pthread_mutexattr_t a;
+    pthread_mutexattr_init(&a);
+    CALL("setrobust", pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST));
+    pthread_mutex_init(&m, &a);
+    pthread_mutexattr_destroy(&a);
+    pthread_t t = spawn(lock_and_die, &m);
+    pthread_join(t, NULL);
+    CALL("lock", pthread_mutex_lock(&m));
+    CALL("consistent", pthread_mutex_consistent(&m));
+    CALL("unlock", pthread_mutex_unlock(&m));
+    CALL("lock again", pthread_mutex_lock(&m));
+    CALL("unlock", pthread_mutex_unlock(&m));
+}
+
+DIFF_CASE(thread, robust_mutex_not_made_consistent_becomes_unrecoverable)
+{
+    static pthread_mutex_t m;
+    pthread_mutexattr_t a;
+    pthread_mutexattr_init(&a);
+    pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
+    pthread_mutex_init(&m, &a);
+    pthread_mutexattr_destroy(&a);
+    pthread_t t = spawn(lock_and_die, &m);
+    pthread_join(t, NULL);
+    CALL("trylock", pthread_mutex_trylock(&m));
+    CALL("unlock", pthread_mutex_unlock(&m));
+    CALL("lock", pthread_mutex_lock(&m));
+}
+
+DIFF_CASE(thread, mutexattr_getters_and_bad_values)
+{
+    pthread_mutexattr_t a;
+    pthread_mutexattr_init(&a);
+    int v = -1;
+    CALL("gettype", pthread_mutexattr_gettype(&a, &v));
+    diff_out("default type %d", v);
+    CALL("settype 99", pthread_mutexattr_settype(&a, 99));
+    CALL("setpshared 99", pthread_mutexattr_setpshared(&a, 99));
+    CALL("setrobust 99", pthread_mutexattr_setrobust(&a, 99));
+    pthread_mutexattr_destroy(&a);
+}
+
+/* ---------------------------------------------------------------- cond */
+
+DIFF_CASE(thread, cond_timedwait_with_monotonic_condattr_times_out)
+{
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    CALL("setclock monotonic", pthread_condattr_setclock(&ca, CLOCK_MONOTONIC));
+    CALL("setclock cputime", pthread_condattr_setclock(&ca, CLOCK_PROCESS_CPUTIME_ID));
+    static pthread_cond_t c;
+    static pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
+    pthread_cond_init(&c, &ca);
+    pthread_condattr_destroy(&ca);
+    pthread_mutex_lock(&m);
+    struct timespec ts = abs_in(CLOCK_MONOTONIC, 30);
+    int64_t t0 = diff_now();
+    CALL("timedwait", pthread_cond_timedwait(&c, &m, &ts));
+    DIFF_TOOK("timedwait", t0, 25, 1000);
+    struct timespec bad = { 0, -1 };
+    CALL("timedwait bad nsec", pthread_cond_timedwait(&c, &m, &bad));
+    CALL("still owner: trylock", pthread_mutex_trylock(&m));
+    pthread_mutex_unlock(&m);
+    pthread_cond_destroy(&c);
+}
+
+DIFF_CASE(thread, cond_clockwait_clocks)
+{
+    static pthread_cond_t c = PTHREAD_COND_INITIALIZER;
+    static pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
+    pthread_mutex_lock(&m);
+    struct timespec ts = abs_in(CLOCK_REALTIME, 20);
+    CALL("clockwait realtime", pthread_cond_clockwait(&c, &m, CLOCK_REALTIME, &ts));
+    ts = abs_in(CLOCK_MONOTONIC, 20);
+    CALL("clockwait monotonic", pthread_cond_clockwait(&c, &m, CLOCK_MONOTONIC, &ts));
+    CALL("clockwait boottime", pthread_cond_clockwait(&c, &m, CLOCK_BOOTTIME, &ts));
+    struct timespec past = { 0, 0 };
+    CALL("timedwait past", pthread_cond_timedwait(&c, &m, &past));
+    pthread_mutex_unlock(&m);
+}
+
+DIFF_CASE(thread, cond_wait_with_unowned_errorcheck_mutex_is_eperm)
+{
+    static pthread_cond_t c = PTHREAD_COND_INITIALIZER;
+    pthread_mutex_t *m = new_mutex(PTHREAD_MUTEX_ERRORCHECK);
+    struct timespec ts = abs_in(CLOCK_REALTIME, 10);
+    CALL("timedwait unowned", pthread_cond_timedwait(&c, m, &ts));
+}
+
+static pthread_cond_t sig_c = PTHREAD_COND_INITIALIZER;
+static pthread_mutex_t sig_m = PTHREAD_MUTEX_INITIALIZER;
+static int sig_turn, sig_woken;
+static void *cond_waiter_counts(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&sig_m);
+    sig_turn++;
+    int my = sig_turn;
+    while (sig_woken < my)
+        pthread_cond_wait(&sig_c, &sig_m);
+    pthread_mutex_unlock(&sig_m);
+    return NULL;
+}
+
+DIFF_CASE(thread, cond_broadcast_wakes_every_waiter)
+{
+    pthread_t t[3];
+    for (int i = 0; i < 3; i++)
+        t[i] = spawn(cond_waiter_counts, NULL);
+    for (;;) {
+        pthread_mutex_lock(&sig_m);
+        int n = sig_turn;
+        pthread_mutex_unlock(&sig_m);
+        if (n == 3)
+            break;
+        usleep(1000);
+    }
+    pthread_mutex_lock(&sig_m);
+    sig_woken = 3;
+    CALL("broadcast", pthread_cond_broadcast(&sig_c));
+    pthread_mutex_unlock(&sig_m);
+    for (int i = 0; i < 3; i++)
+        CALL("join", pthread_join(t[i], NULL));
+}
+
+/* --------------------------------------------------------------- rwlock */
+
+static void *try_read(void *arg)
+{
+    return (void *)(intptr_t)pthread_rwlock_tryrdlock(arg);
+}
+static void *wait_write(void *arg)
+{
+    int e = pthread_rwlock_wrlock(arg);
+    if (e == 0)
+        pthread_rwlock_unlock(arg);
+    return (void *)(intptr_t)e;
+}
+
+static void rw_preference(int kind)
+{
+    static pthread_rwlock_t rw;
+    pthread_rwlockattr_t a;
+    pthread_rwlockattr_init(&a);
+    pthread_rwlockattr_setkind_np(&a, kind);
+    pthread_rwlock_init(&rw, &a);
+    pthread_rwlockattr_destroy(&a);
+    CALL("rdlock", pthread_rwlock_rdlock(&rw));
+    pthread_t w = spawn(wait_write, &rw);
+    usleep(20000);   /* the writer waits */
+    pthread_t r = spawn(try_read, &rw);
+    void *v;
+    pthread_join(r, &v);
+    diff_out("second reader while a writer waits: %s", diff_errname((int)(intptr_t)v));
+    if (v == NULL)
+        pthread_rwlock_unlock(&rw);
+    CALL("unlock", pthread_rwlock_unlock(&rw));
+    pthread_join(w, &v);
+    diff_out("writer: %s", diff_errname((int)(intptr_t)v));
+}
+
+DIFF_CASE(thread, rwlock_default_prefers_readers)
+{
+    rw_preference(PTHREAD_RWLOCK_PREFER_READER_NP);
+}
+
+DIFF_CASE(thread, rwlock_writer_nonrecursive_prefers_writers)
+{
+    rw_preference(PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+}
+
+DIFF_CASE(thread, rwlock_relock_by_the_writer_is_edeadlk)
+{
+    static pthread_rwlock_t rw = PTHREAD_RWLOCK_INITIALIZER;
+    CALL("wrlock", pthread_rwlock_wrlock(&rw));
+    CALL("wrlock again", pthread_rwlock_wrlock(&rw));
+    CALL("rdlock", pthread_rwlock_rdlock(&rw));
+    CALL("trywrlock", pthread_rwlock_trywrlock(&rw));
+    CALL("tryrdlock", pthread_rwlock_tryrdlock(&rw));
+    struct timespec past = { 0, 0 };
+    CALL("timedrdlock", pthread_rwlock_timedrdlock(&rw, &past));
+    CALL("unlock", pthread_rwlock_unlock(&rw));
+    CALL("rdlock", pthread_rwlock_rdlock(&rw));
+    CALL("rdlock 2", pthread_rwlock_rdlock(&rw));
+    CALL("trywrlock", pthread_rwlock_trywrlock(&rw));
+    struct timespec soon = abs_in(CLOCK_REALTIME, 20);
+    CALL("timedwrlock", pthread_rwlock_timedwrlock(&rw, &soon));
+    soon = abs_in(CLOCK_MONOTONIC, 20);
+    CALL("clockwrlock", pthread_rwlock_clockwrlock(&rw, CLOCK_MONOTONIC, &soon));
+    pthread_rwlock_unlock(&rw);
+    pthread_rwlock_unlock(&rw);
+    CALL("destroy", pthread_rwlock_destroy(&rw));
+}
+
+/* -------------------------------------------------------------- barrier */
+
+static pthread_barrier_t bar;
+static void *barrier_wait_ret(void *arg)
+{
+    (void)arg;
+    return (void *)(intptr_t)pthread_barrier_wait(&bar);
+}
+
+DIFF_CASE(thread, barrier_has_one_serial_thread_per_round)
+{
+    CALL("init", pthread_barrier_init(&bar, NULL, 4));
+    for (int round = 0; round < 2; round++) {
+        pthread_t t[3];
+        for (int i = 0; i < 3; i++)
+            t[i] = spawn(barrier_wait_ret, NULL);
+        int serial = pthread_barrier_wait(&bar) == PTHREAD_BARRIER_SERIAL_THREAD;
+        for (int i = 0; i < 3; i++) {
+            void *r;
+            pthread_join(t[i], &r);
+            serial += (int)(intptr_t)r == PTHREAD_BARRIER_SERIAL_THREAD;
+        }
+        diff_out("round %d: serial threads %d", round, serial);
+    }
+    CALL("destroy", pthread_barrier_destroy(&bar));
+}
+
+DIFF_CASE(thread, barrier_init_with_zero_count_is_einval)
+{
+    pthread_barrier_t b;
+    CALL("init 0", pthread_barrier_init(&b, NULL, 0));
+    CALL("init 1", pthread_barrier_init(&b, NULL, 1));
+    CALL("wait alone", pthread_barrier_wait(&b));
+    CALL("destroy", pthread_barrier_destroy(&b));
+}
+
+/* ----------------------------------------------------------------- spin */
+
+static void *spin_try(void *arg)
+{
+    return (void *)(intptr_t)pthread_spin_trylock(arg);
+}
+
+DIFF_CASE(thread, spinlock_trylock_busy_lock_unlock)
+{
+    static pthread_spinlock_t s;
+    CALL("init", pthread_spin_init(&s, PTHREAD_PROCESS_PRIVATE));
+    CALL("lock", pthread_spin_lock(&s));
+    pthread_t t = spawn(spin_try, &s);
+    void *r;
+    pthread_join(t, &r);
+    diff_out("other trylock %s", diff_errname((int)(intptr_t)r));
+    CALL("unlock", pthread_spin_unlock(&s));
+    CALL("trylock", pthread_spin_trylock(&s));
+    CALL("unlock", pthread_spin_unlock(&s));
+    CALL("destroy", pthread_spin_destroy(&s));
+}
+
+static pthread_spinlock_t held_spin;
+static void *spin_hold(void *arg)
+{
+    (void)arg;
+    pthread_spin_lock(&held_spin);
+    sem_post(&jd_sem);
+    usleep(20000);
+    pthread_spin_unlock(&held_spin);
+    return NULL;
+}
+
+DIFF_CASE(thread, spin_lock_waits_for_a_holder_that_sleeps)
+{
+    sem_init(&jd_sem, 0, 0);
+    pthread_spin_init(&held_spin, 0);
+    pthread_t t = spawn(spin_hold, NULL);
+    sem_wait(&jd_sem);
+    CALL("lock", pthread_spin_lock(&held_spin));
+    CALL("unlock", pthread_spin_unlock(&held_spin));
+    pthread_join(t, NULL);
+}
+
+/* ----------------------------------------------------------------- keys */
+
+static pthread_key_t k1, k2;
+static char key_log[128];
+static int resets;
+static void key_log_add(const char *s)
+{
+    strncat(key_log, s, sizeof key_log - strlen(key_log) - 1);
+}
+static void dtor1(void *v) { (void)v; key_log_add("1"); }
+static void dtor2(void *v)
+{
+    (void)v;
+    key_log_add("2");
+    if (resets++ < 10)
+        pthread_setspecific(k2, (void *)2);   /* set again: another round */
+}
+static void *set_keys(void *arg)
+{
+    pthread_setspecific(k1, (void *)1);
+    pthread_setspecific(k2, (void *)2);
+    return arg;
+}
+
+DIFF_CASE(thread, key_destructors_run_in_key_order_up_to_the_iteration_limit)
+{
+    CALL("create 1", pthread_key_create(&k1, dtor1));
+    CALL("create 2", pthread_key_create(&k2, dtor2));
+    pthread_t t = spawn(set_keys, NULL);
+    pthread_join(t, NULL);
+    diff_out("destructor calls: %s (limit %d)", key_log, PTHREAD_DESTRUCTOR_ITERATIONS);
+}
+
+DIFF_CASE(thread, key_values_are_per_thread_and_start_null)
+{
+    pthread_key_t k;
+    CALL("create", pthread_key_create(&k, NULL));
+    CALL("set", pthread_setspecific(k, (void *)5));
+    pthread_t t = spawn((void *(*)(void *))pthread_getspecific, (void *)(uintptr_t)k);
+    void *r = (void *)1;
+    pthread_join(t, &r);
+    diff_out("other thread sees %ld, own %ld", (long)(intptr_t)r,
+             (long)(intptr_t)pthread_getspecific(k));
+    CALL("delete", pthread_key_delete(k));
+}
+
+/* ------------------------------------------------------- names, exits */
+
+DIFF_CASE(thread, thread_names_and_erange)
+{
+    pthread_t t = spawn(sleeper, (void *)30);
+    CALL("setname 15 chars", pthread_setname_np(t, "abcdefghijklmno"));
+    CALL("setname 16 chars", pthread_setname_np(t, "abcdefghijklmnop"));
+    char buf[32] = "";
+    CALL("getname", pthread_getname_np(t, buf, sizeof buf));
+    diff_out("name %s", buf);
+    CALL("getname small", pthread_getname_np(t, buf, 4));
+    CALL("setname self", pthread_setname_np(pthread_self(), "me"));
+    CALL("getname self", pthread_getname_np(pthread_self(), buf, sizeof buf));
+    diff_out("self name %s", buf);
+    pthread_join(t, NULL);
+}
+
+static void *late_printer(void *arg)
+{
+    (void)arg;
+    usleep(30000);
+    diff_out("last thread still ran");
+    return NULL;
+}
+
+DIFF_CASE(thread, pthread_exit_keeps_the_process_until_the_last_thread)
+{
+    pthread_t t = spawn(late_printer, NULL);
+    (void)t;
+    pthread_exit(NULL);
+}
+
+DIFF_CASE(thread, exit_with_threads_alive_ends_the_process_with_its_code)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        spawn(sleeper, (void *)5000);
+        spawn(count_forever, NULL);
+        usleep(5000);
+        exit(3);
+    }
+    print_child("child", pid);
+}
+
+static void *exit_from_thread(void *arg)
+{
+    (void)arg;
+    usleep(5000);
+    exit(4);
+}
+
+DIFF_CASE(thread, exit_from_another_thread_ends_the_process)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        spawn(exit_from_thread, NULL);
+        for (;;)
+            usleep(1000);
+    }
+    print_child("child", pid);
+}
+
+static void *late_exit_thread(void *arg)
+{
+    (void)arg;
+    usleep(20000);
+    return NULL;
+}
+
+DIFF_CASE(thread, pthread_exit_in_a_forked_child_exits_0_after_its_last_thread)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        spawn(late_exit_thread, NULL);
+        pthread_exit(NULL);
+    }
+    print_child("child", pid);
+}
+
+/* ------------------------------------------------------------------ C11 */
+
+static int c11_fn(void *arg) { return (int)(intptr_t)arg + 1; }
+
+DIFF_CASE(thread, c11_thrd_create_join_equal_current)
+{
+    thrd_t t;
+    CALL("thrd_create", thrd_create(&t, c11_fn, (void *)41));
+    int res = 0;
+    CALL("thrd_join", thrd_join(t, &res));
+    diff_out("result %d", res);
+    diff_out("equal current %d", thrd_equal(thrd_current(), thrd_current()) != 0);
+    struct timespec d = { 0, 5000000 };
+    CALL("thrd_sleep", thrd_sleep(&d, NULL));
+    thrd_yield();
+}
+
+static int c11_detached(void *arg) { (void)arg; return 0; }
+
+DIFF_CASE(thread, c11_mutexes_and_conditions)
+{
+    mtx_t m;
+    cnd_t c;
+    CALL("mtx_init timed", mtx_init(&m, mtx_timed));
+    CALL("cnd_init", cnd_init(&c));
+    CALL("mtx_lock", mtx_lock(&m));
+    struct timespec ts = abs_in(CLOCK_REALTIME, 20);
+    CALL("cnd_timedwait", cnd_timedwait(&c, &m, &ts));
+    CALL("mtx_unlock", mtx_unlock(&m));
+    CALL("mtx_trylock", mtx_trylock(&m));
+    CALL("mtx_unlock", mtx_unlock(&m));
+    CALL("cnd_signal", cnd_signal(&c));
+    CALL("cnd_broadcast", cnd_broadcast(&c));
+    mtx_destroy(&m);
+    cnd_destroy(&c);
+    mtx_t r;
+    CALL("mtx_init recursive", mtx_init(&r, mtx_plain | mtx_recursive));
+    CALL("lock", mtx_lock(&r));
+    CALL("lock again", mtx_lock(&r));
+    mtx_unlock(&r);
+    mtx_unlock(&r);
+    thrd_t t;
+    CALL("thrd_create", thrd_create(&t, c11_detached, NULL));
+    CALL("thrd_detach", thrd_detach(t));
+}
+
+static once_flag c11_once = ONCE_FLAG_INIT;
+static int c11_once_runs;
+static void c11_once_fn(void) { c11_once_runs++; }
+static tss_t c11_key;
+static int c11_dtor_runs;
+static void c11_dtor(void *v) { (void)v; c11_dtor_runs++; }
+static int c11_set_tss(void *arg) { tss_set(c11_key, arg); call_once(&c11_once, c11_once_fn); return 0; }
+
+DIFF_CASE(thread, c11_tss_and_call_once)
+{
+    CALL("tss_create", tss_create(&c11_key, c11_dtor));
+    thrd_t t[2];
+    for (int i = 0; i < 2; i++)
+        thrd_create(&t[i], c11_set_tss, (void *)1);
+    for (int i = 0; i < 2; i++)
+        thrd_join(t[i], NULL);
+    diff_out("once runs %d, dtor runs %d, own value %p", c11_once_runs, c11_dtor_runs,
+             tss_get(c11_key));
+    tss_delete(c11_key);
+}
