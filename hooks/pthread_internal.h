@@ -60,6 +60,7 @@
     X(int, pthread_mutex_timedlock, (pthread_mutex_t *, const struct timespec *)) \
     X(int, pthread_mutex_clocklock, (pthread_mutex_t *, clockid_t, const struct timespec *)) \
     X(int, pthread_mutex_unlock, (pthread_mutex_t *))                         \
+    X(int, pthread_mutex_consistent, (pthread_mutex_t *))                     \
     X(int, pthread_cond_init, (pthread_cond_t *, const pthread_condattr_t *)) \
     X(int, pthread_cond_destroy, (pthread_cond_t *))                          \
     X(int, pthread_cond_wait, (pthread_cond_t *, pthread_mutex_t *))          \
@@ -264,6 +265,7 @@ int green_hook_pthread_mutex_timedlock(pthread_mutex_t *m, const struct timespec
 int green_hook_pthread_mutex_clocklock(pthread_mutex_t *m, clockid_t clk,
                                        const struct timespec *abs) GREEN_HIDDEN;
 int green_hook_pthread_mutex_unlock(pthread_mutex_t *m) GREEN_HIDDEN;
+int green_hook_pthread_mutex_consistent(pthread_mutex_t *m) GREEN_HIDDEN;
 int green_hook_pthread_cond_init(pthread_cond_t *c, const pthread_condattr_t *a) GREEN_HIDDEN;
 int green_hook_pthread_cond_destroy(pthread_cond_t *c) GREEN_HIDDEN;
 int green_hook_pthread_cond_wait(pthread_cond_t *c, pthread_mutex_t *m) GREEN_HIDDEN;

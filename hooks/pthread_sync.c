@@ -70,8 +70,13 @@
 
 /* --------------------------------------------------------------- helpers */
 
-/* Type bits of the mutex kind; any other bit is a libc-only mutex. */
+/* Type bits of the mutex kind; the robust and process-shared bits (glibc's
+ * values) select the "shared" mutex below; any other bit (priority
+ * protocols) is a libc-only mutex. */
 #define KIND_TYPE_MASK 3
+#define KIND_ROBUST    16
+#define KIND_PSHARED   128
+#define KIND_SHARED    (KIND_ROBUST | KIND_PSHARED)
 
 /* Sleep between two tries of a libc-only object: yield first, then
  * 50 us doubling to 5 ms, never past the deadline. Returns the next nap;
@@ -207,7 +212,189 @@ _Static_assert(offsetof(struct pt_mutex, kind) ==
 
 static bool mutex_is_libc(const struct pt_mutex *m)
 {
-    return (m->kind & ~KIND_TYPE_MASK) != 0;
+    return (m->kind & ~(KIND_TYPE_MASK | KIND_SHARED)) != 0;
+}
+
+static bool mutex_is_shared(const struct pt_mutex *m)
+{
+    return (m->kind & KIND_SHARED) != 0;
+}
+
+/* ------------------------------------------- shared and robust mutexes */
+
+/* Process-shared and robust mutexes hold no pointer: memory shared with
+ * another process (MAP_SHARED, then fork) must make sense in both. The
+ * owner is a 64-bit id, pid << 32 | green thread id, so ownership and
+ * the errorcheck/recursive rules hold per green thread, in every
+ * process. A waiter cannot be queued in the object, so it naps between
+ * tries (nap(): yield, then 50 us doubling to 5 ms), which lets its hub
+ * run the others. Robustness: a green thread that ends holding robust
+ * mutexes marks them OWNER_DEAD (its list in green_thread.robust, walked
+ * by the exit hook); a waiter that finds the owner's process gone (kill
+ * 0: ESRCH) does the same. The next locker gets EOWNERDEAD and owns an
+ * inconsistent mutex: pthread_mutex_consistent repairs it, an unlock
+ * without it makes it ENOTRECOVERABLE, as glibc. */
+struct pt_smutex {
+    _Atomic uint64_t owner;       /* 0 free, OWNER_DEAD, or owner_id() */
+    unsigned depth;               /* recursive depth of the holder */
+    _Atomic unsigned state;       /* SM_* below */
+    int kind;                     /* glibc __kind */
+    int spare;                    /* always 0 */
+};
+_Static_assert(offsetof(struct pt_smutex, kind) == offsetof(struct pt_mutex, kind),
+               "smutex kind offset");
+_Static_assert(offsetof(struct pt_smutex, depth) == offsetof(struct pt_mutex, depth),
+               "smutex depth offset");
+#define OWNER_DEAD ((uint64_t)1)
+enum { SM_OK, SM_INCONSISTENT, SM_UNRECOVERABLE };
+
+static uint64_t owner_id(const struct green_thread *t)
+{
+    return (uint64_t)(uint32_t)t->ctx->pid << 32 | (uint32_t)t->id;
+}
+
+struct robust_list {
+    unsigned n, cap;
+    struct pt_smutex *m[];
+};
+
+/* The exit hook: every robust mutex the thread still holds is now held
+ * by a dead owner. */
+static void robust_on_exit(struct green_thread *t)
+{
+    struct robust_list *l = t->robust;
+    if (!l)
+        return;
+    uint64_t me = owner_id(t);
+    for (unsigned i = 0; i < l->n; i++) {
+        uint64_t o = me;
+        if (atomic_compare_exchange_strong(&l->m[i]->owner, &o, OWNER_DEAD))
+            l->m[i]->depth = 0;
+    }
+    free(l);
+    t->robust = NULL;
+}
+
+static void robust_add(struct green_thread *t, struct pt_smutex *m)
+{
+    struct robust_list *l = t->robust;
+    if (!l || l->n == l->cap) {
+        unsigned cap = l ? l->cap * 2 : 8;
+        struct robust_list *n = realloc(l, sizeof *l + cap * sizeof l->m[0]);
+        if (!n)
+            return;   /* out of memory: this one will not be robust */
+        if (!l)
+            n->n = 0;
+        n->cap = cap;
+        t->robust = l = n;
+        green__thread_exit_hook = robust_on_exit;
+    }
+    l->m[l->n++] = m;
+}
+
+static void robust_del(struct green_thread *t, struct pt_smutex *m)
+{
+    struct robust_list *l = t->robust;
+    for (unsigned i = 0; l && i < l->n; i++)
+        if (l->m[i] == m) {
+            l->m[i] = l->m[--l->n];
+            return;
+        }
+}
+
+/* The owner's process has ended (robust only). */
+static bool owner_process_gone(const struct green_thread *self, uint64_t o)
+{
+    pid_t pid = (pid_t)(o >> 32);
+    return pid != self->ctx->pid && kill(pid, 0) != 0 && errno == ESRCH;
+}
+
+/* Lock without waiting: 0, EOWNERDEAD (locked, inconsistent), EBUSY,
+ * EDEADLK/EAGAIN for the owner, ENOTRECOVERABLE. */
+static int smutex_try(struct pt_smutex *m, struct green_thread *self)
+{
+    bool robust = m->kind & KIND_ROBUST;
+    uint64_t me = owner_id(self);
+    for (;;) {
+        if (atomic_load(&m->state) == SM_UNRECOVERABLE)
+            return ENOTRECOVERABLE;
+        uint64_t o = atomic_load(&m->owner);
+        if (o == 0 || o == OWNER_DEAD) {
+            if (!atomic_compare_exchange_strong(&m->owner, &o, me))
+                continue;
+            m->depth = 1;
+            if (robust)
+                robust_add(self, m);
+            if (o == OWNER_DEAD) {
+                atomic_store(&m->state, SM_INCONSISTENT);
+                return EOWNERDEAD;
+            }
+            return 0;
+        }
+        if (o == me) {
+            switch (m->kind & KIND_TYPE_MASK) {
+            case PTHREAD_MUTEX_RECURSIVE:
+                if (m->depth == UINT_MAX)
+                    return EAGAIN;
+                m->depth++;
+                return 0;
+            case PTHREAD_MUTEX_ERRORCHECK:
+                return EDEADLK;
+            default:
+                return EBUSY;
+            }
+        }
+        int saved = errno;
+        bool gone = robust && owner_process_gone(self, o);
+        errno = saved;
+        if (!gone || !atomic_compare_exchange_strong(&m->owner, &o, OWNER_DEAD))
+            return EBUSY;
+    }
+}
+
+static int smutex_lock(struct pt_smutex *m, int64_t deadline)
+{
+    struct green_thread *self = green__current();
+    int64_t ns = 0;
+    for (;;) {
+        int e = smutex_try(m, self);
+        if (e != EBUSY)
+            return e;
+        if (past(deadline))
+            return ETIMEDOUT;
+        ns = nap(ns, deadline);
+    }
+}
+
+static int smutex_unlock(struct pt_smutex *m)
+{
+    struct green_thread *self = green__current();
+    int type = m->kind & KIND_TYPE_MASK;
+    if (atomic_load(&m->owner) != owner_id(self)) {
+        if (type == PTHREAD_MUTEX_NORMAL && !(m->kind & KIND_ROBUST)) {
+            atomic_store(&m->owner, 0);   /* undefined; glibc unlocks */
+            return 0;
+        }
+        return EPERM;
+    }
+    if (type == PTHREAD_MUTEX_RECURSIVE && m->depth > 1) {
+        m->depth--;
+        return 0;
+    }
+    m->depth = 0;
+    if (m->kind & KIND_ROBUST)
+        robust_del(self, m);
+    if (atomic_load(&m->state) == SM_INCONSISTENT)
+        atomic_store(&m->state, SM_UNRECOVERABLE);
+    atomic_store_explicit(&m->owner, 0, memory_order_release);
+    return 0;
+}
+
+static bool mutex_owned_by(const struct pt_mutex *m, const struct green_thread *t)
+{
+    if (mutex_is_shared(m))
+        return atomic_load(&((struct pt_smutex *)m)->owner) == owner_id(t);
+    return m->owner == t;
 }
 
 /* Park until handed m or the deadline. Never fails with ECANCELED. */
@@ -262,6 +449,8 @@ static int mutex_try(struct pt_mutex *m, struct green_thread *self)
 int green__pt_mutex_lock(pthread_mutex_t *pm, int64_t deadline)
 {
     struct pt_mutex *m = (struct pt_mutex *)pm;
+    if (mutex_is_shared(m))
+        return smutex_lock((struct pt_smutex *)m, deadline);
     if (mutex_is_libc(m)) {
         int e;
         POLL_REAL(GREEN__PREAL(pthread_mutex_trylock)(pm), e == EBUSY, deadline, e);
@@ -277,6 +466,8 @@ int green__pt_mutex_lock(pthread_mutex_t *pm, int64_t deadline)
 int green__pt_mutex_unlock(pthread_mutex_t *pm)
 {
     struct pt_mutex *m = (struct pt_mutex *)pm;
+    if (mutex_is_shared(m))
+        return smutex_unlock((struct pt_smutex *)m);
     if (mutex_is_libc(m))
         return GREEN__PREAL(pthread_mutex_unlock)(pm);
     struct green_thread *self = green__current();
@@ -308,12 +499,13 @@ int green_hook_pthread_mutex_init(pthread_mutex_t *pm, const pthread_mutexattr_t
     if (a && (pthread_mutexattr_gettype(a, &type) || pthread_mutexattr_getpshared(a, &pshared) ||
               pthread_mutexattr_getrobust(a, &robust) || pthread_mutexattr_getprotocol(a, &proto)))
         return EINVAL;
-    if (pshared != PTHREAD_PROCESS_PRIVATE || robust != PTHREAD_MUTEX_STALLED ||
-        proto != PTHREAD_PRIO_NONE)
+    if (proto != PTHREAD_PRIO_NONE)
         return GREEN__PREAL(pthread_mutex_init)(pm, a);   /* libc-only */
     struct pt_mutex *m = (struct pt_mutex *)pm;
     memset(pm, 0, sizeof *pm);
-    m->kind = type & KIND_TYPE_MASK;
+    m->kind = (type & KIND_TYPE_MASK) |
+              (pshared != PTHREAD_PROCESS_PRIVATE ? KIND_PSHARED : 0) |
+              (robust != PTHREAD_MUTEX_STALLED ? KIND_ROBUST : 0);
     return 0;
 }
 
@@ -322,6 +514,8 @@ int green_hook_pthread_mutex_destroy(pthread_mutex_t *pm)
     struct pt_mutex *m = (struct pt_mutex *)pm;
     if (!green__pt_on() || mutex_is_libc(m))
         return GREEN__PREAL(pthread_mutex_destroy)(pm);
+    if (mutex_is_shared(m))
+        return 0;
     return m->owner || !green__waitq_empty(&m->q) ? EBUSY : 0;
 }
 
@@ -337,7 +531,8 @@ int green_hook_pthread_mutex_trylock(pthread_mutex_t *pm)
     struct pt_mutex *m = (struct pt_mutex *)pm;
     if (!green__pt_on_turn() || mutex_is_libc(m))
         return GREEN__PREAL(pthread_mutex_trylock)(pm);
-    int e = mutex_try(m, green__current());
+    int e = mutex_is_shared(m) ? smutex_try((struct pt_smutex *)m, green__current())
+                               : mutex_try(m, green__current());
     return e == EDEADLK ? EBUSY : e;
 }
 
@@ -346,7 +541,8 @@ static int mutex_clocklock(pthread_mutex_t *pm, clockid_t clk, const struct time
 {
     struct pt_mutex *m = (struct pt_mutex *)pm;
     if (!mutex_is_libc(m)) {
-        int e = mutex_try(m, green__current());
+        int e = mutex_is_shared(m) ? smutex_try((struct pt_smutex *)m, green__current())
+                                   : mutex_try(m, green__current());
         if (e != EBUSY)
             return e;
     }
@@ -370,6 +566,18 @@ int green_hook_pthread_mutex_clocklock(pthread_mutex_t *pm, clockid_t clk,
     return mutex_clocklock(pm, clk, abs);
 }
 
+int green_hook_pthread_mutex_consistent(pthread_mutex_t *pm)
+{
+    struct pt_smutex *m = (struct pt_smutex *)pm;
+    if (!green__pt_on() || mutex_is_libc((struct pt_mutex *)pm))
+        return GREEN__PREAL(pthread_mutex_consistent)(pm);
+    if (!(m->kind & KIND_ROBUST) || atomic_load(&m->state) != SM_INCONSISTENT ||
+        atomic_load(&m->owner) != owner_id(green__current()))
+        return EINVAL;
+    atomic_store(&m->state, SM_OK);
+    return 0;
+}
+
 int green_hook_pthread_mutex_unlock(pthread_mutex_t *pm)
 {
     if (!green__pt_on_turn())
@@ -380,21 +588,56 @@ int green_hook_pthread_mutex_unlock(pthread_mutex_t *pm)
 /* ------------------------------------------------------------------ cond */
 
 struct pt_cond {
-    struct green__waitq q;        /* waiters, FIFO (__wseq, __g1_start) */
+    struct green__waitq q;        /* waiters, FIFO (__wseq, __g1_start);
+                                     unused when shared */
     int clock;                    /* CLOCK_REALTIME (0) or CLOCK_MONOTONIC */
-    int spare;                    /* always 0 */
+    int shared;                   /* 0, or SHARED_MARK: process-shared */
+    _Atomic unsigned seq;         /* shared: bumped by every signal */
 };
 _Static_assert(sizeof(struct pt_cond) <= sizeof(pthread_cond_t), "cond size");
+
+/* Process-shared condition variables, barriers and rwlocks hold no
+ * pointer (see the shared mutexes above): a number that every wake-up
+ * changes, and waiters that nap until it changes. A signal may then wake
+ * several waiters, which POSIX allows (spurious wake-ups). */
+#define SHARED_MARK 0x47524e53    /* "GRNS" */
+
+static bool cond_is_shared(const pthread_cond_t *pc)
+{
+    return ((const struct pt_cond *)pc)->shared == SHARED_MARK;
+}
+
+/* Nap until *word differs from old, the deadline passes (ETIMEDOUT) or a
+ * cancellation is requested (ECANCELED, when cancel is true). */
+static int nap_until_changed(_Atomic unsigned *word, unsigned old, int64_t deadline,
+                             bool cancel)
+{
+    struct green_thread *self = green__current();
+    int64_t ns = 0;
+    while (atomic_load(word) == old) {
+        if (cancel && ((uintptr_t)self->user & (PT_CANCEL_REQUESTED | PT_CANCEL_DISABLED)) ==
+                          PT_CANCEL_REQUESTED)
+            return ECANCELED;
+        if (past(deadline))
+            return ETIMEDOUT;
+        ns = nap(ns, deadline);
+    }
+    return 0;
+}
 
 int green_hook_pthread_cond_init(pthread_cond_t *pc, const pthread_condattr_t *a)
 {
     if (!green__pt_on())
         return GREEN__PREAL(pthread_cond_init)(pc, a);
     clockid_t clk = CLOCK_REALTIME;
-    if (a && pthread_condattr_getclock(a, &clk) != 0)
+    int pshared = PTHREAD_PROCESS_PRIVATE;
+    if (a && (pthread_condattr_getclock(a, &clk) != 0 ||
+              pthread_condattr_getpshared(a, &pshared) != 0))
         return EINVAL;
     memset(pc, 0, sizeof *pc);
     ((struct pt_cond *)pc)->clock = (int)clk;
+    if (pshared != PTHREAD_PROCESS_PRIVATE)
+        ((struct pt_cond *)pc)->shared = SHARED_MARK;
     return 0;
 }
 
@@ -402,6 +645,8 @@ int green_hook_pthread_cond_destroy(pthread_cond_t *pc)
 {
     if (!green__pt_on())
         return GREEN__PREAL(pthread_cond_destroy)(pc);
+    if (cond_is_shared(pc))
+        return 0;
     return green__waitq_empty(&((struct pt_cond *)pc)->q) ? 0 : EBUSY;
 }
 
@@ -414,19 +659,28 @@ static int cond_wait(pthread_cond_t *pc, pthread_mutex_t *pm, int64_t deadline)
     struct pt_mutex *m = (struct pt_mutex *)pm;
     struct green_thread *self = green__current();
     bool libc = mutex_is_libc(m);
-    if (!libc && m->owner != self)
+    if (!libc && !mutex_owned_by(m, self))
         return EPERM;
     green__pt_cancel_point(0);
     unsigned depth = libc ? 0 : m->depth;
     if (!libc)
         m->depth = 1;
-    green__pt_mutex_unlock(pm);
-    outside_waker_ensure();
-    int code = park_wakeable(self, &cond_wait_mark, GREEN_WHY_COND, c, &c->q, deadline);
-    green__pt_mutex_lock(pm, GREEN_FOREVER);
+    int code;
+    if (c->shared == SHARED_MARK) {
+        unsigned seq = atomic_load(&c->seq);
+        green__pt_mutex_unlock(pm);
+        code = nap_until_changed(&c->seq, seq, deadline, true);
+    } else {
+        green__pt_mutex_unlock(pm);
+        outside_waker_ensure();
+        code = park_wakeable(self, &cond_wait_mark, GREEN_WHY_COND, c, &c->q, deadline);
+    }
+    int relock = green__pt_mutex_lock(pm, GREEN_FOREVER);
     if (!libc)
         m->depth = depth;
     green__pt_cancel_point(code);
+    if (relock == EOWNERDEAD)
+        return EOWNERDEAD;
     return code == ETIMEDOUT ? ETIMEDOUT : 0;
 }
 
@@ -471,6 +725,10 @@ static bool cond_outside(pthread_cond_t *pc)
 
 int green_hook_pthread_cond_signal(pthread_cond_t *pc)
 {
+    if (cond_is_shared(pc) && (green__hook_families & GREEN_HOOK_THREAD)) {
+        atomic_fetch_add(&((struct pt_cond *)pc)->seq, 1);
+        return 0;
+    }
     if (!green__pt_on())
         return cond_outside(pc) ? 0 : GREEN__PREAL(pthread_cond_signal)(pc);
     green__waitq_wake_one(&((struct pt_cond *)pc)->q, 0);
@@ -479,6 +737,10 @@ int green_hook_pthread_cond_signal(pthread_cond_t *pc)
 
 int green_hook_pthread_cond_broadcast(pthread_cond_t *pc)
 {
+    if (cond_is_shared(pc) && (green__hook_families & GREEN_HOOK_THREAD)) {
+        atomic_fetch_add(&((struct pt_cond *)pc)->seq, 1);
+        return 0;
+    }
     if (!green__pt_on())
         return cond_outside(pc) ? 0 : GREEN__PREAL(pthread_cond_broadcast)(pc);
     green__waitq_wake_all(&((struct pt_cond *)pc)->q, 0);
@@ -498,6 +760,104 @@ struct pt_rwlock {
 _Static_assert(sizeof(struct pt_rwlock) <= sizeof(pthread_rwlock_t), "rwlock size");
 _Static_assert(offsetof(struct pt_rwlock, flags) ==
                offsetof(pthread_rwlock_t, __data.__flags), "rwlock flags offset");
+
+/* A process-shared rwlock (see the shared mutexes): the writer is an
+ * owner id; a tiny spinlock (guard, never held across a switch) makes
+ * each check-and-take atomic; waiters nap. */
+struct pt_srwlock {
+    unsigned readers;             /* read locks held */
+    unsigned shared;              /* SHARED_MARK */
+    uint64_t writer;              /* owner_id() of the writer, or 0 */
+    atomic_int guard;             /* protects the three counters */
+    unsigned wwait;               /* writers waiting (writer preference) */
+    char pad[24];
+    unsigned flags;               /* glibc __flags: the rwlock kind */
+};
+_Static_assert(offsetof(struct pt_srwlock, flags) ==
+               offsetof(pthread_rwlock_t, __data.__flags), "srwlock flags offset");
+_Static_assert(sizeof(struct pt_srwlock) <= sizeof(pthread_rwlock_t), "srwlock size");
+
+static void guard_lock(struct pt_srwlock *rw)
+{
+    int z = 0;
+    while (!atomic_compare_exchange_weak(&rw->guard, &z, 1)) {
+        z = 0;
+        sched_yield();   /* held by another process for a few instructions */
+    }
+}
+
+static void guard_unlock(struct pt_srwlock *rw)
+{
+    atomic_store(&rw->guard, 0);
+}
+
+/* Take a read or write lock without waiting. */
+static int srw_try(struct pt_srwlock *rw, bool write)
+{
+    uint64_t me = owner_id(green__current());
+    int e = 0;
+    guard_lock(rw);
+    if (rw->writer == me)
+        e = EDEADLK;
+    else if (write)
+        e = rw->writer || rw->readers ? EBUSY : (rw->writer = me, 0);
+    else if (rw->writer || (rw->flags == PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP &&
+                            rw->wwait))
+        e = EBUSY;
+    else if (rw->readers == UINT_MAX)
+        e = EAGAIN;
+    else
+        rw->readers++;
+    guard_unlock(rw);
+    return e;
+}
+
+static void srw_wwait(struct pt_srwlock *rw, int delta)
+{
+    guard_lock(rw);
+    rw->wwait += (unsigned)delta;
+    guard_unlock(rw);
+}
+
+static int srw_lock(struct pt_srwlock *rw, bool write, int64_t deadline)
+{
+    int e = srw_try(rw, write);
+    if (e != EBUSY)
+        return e;
+    if (write)
+        srw_wwait(rw, +1);
+    int64_t ns = 0;
+    while ((e = srw_try(rw, write)) == EBUSY) {
+        if (past(deadline)) {
+            e = ETIMEDOUT;
+            break;
+        }
+        ns = nap(ns, deadline);
+    }
+    if (write)
+        srw_wwait(rw, -1);
+    return e;
+}
+
+static int srw_unlock(struct pt_srwlock *rw)
+{
+    uint64_t me = owner_id(green__current());
+    int e = 0;
+    guard_lock(rw);
+    if (rw->writer == me)
+        rw->writer = 0;
+    else if (rw->readers > 0 && !rw->writer)
+        rw->readers--;
+    else
+        e = EPERM;
+    guard_unlock(rw);
+    return e;
+}
+
+static bool rw_is_shared(const pthread_rwlock_t *prw)
+{
+    return ((const struct pt_srwlock *)prw)->shared == SHARED_MARK;
+}
 
 static bool prefers_writers(const struct pt_rwlock *rw)
 {
@@ -551,6 +911,8 @@ static int rw_try(struct pt_rwlock *rw, bool write, struct green_thread *self)
 
 static int rw_lock(pthread_rwlock_t *prw, bool write, int64_t deadline)
 {
+    if (rw_is_shared(prw))
+        return srw_lock((struct pt_srwlock *)prw, write, deadline);
     struct pt_rwlock *rw = (struct pt_rwlock *)prw;
     struct green_thread *self = green__current();
     bool killed = false;
@@ -577,10 +939,18 @@ static int rw_lock(pthread_rwlock_t *prw, bool write, int64_t deadline)
     return rc;
 }
 
+/* Lock without waiting, either kind of rwlock. */
+static int rw_try_any(pthread_rwlock_t *prw, bool write)
+{
+    if (rw_is_shared(prw))
+        return srw_try((struct pt_srwlock *)prw, write);
+    return rw_try((struct pt_rwlock *)prw, write, green__current());
+}
+
 static int rw_timed(pthread_rwlock_t *prw, bool write, clockid_t clk,
                     const struct timespec *abs)
 {
-    int e = rw_try((struct pt_rwlock *)prw, write, green__current());
+    int e = rw_try_any(prw, write);
     if (e != EBUSY)
         return e;
     int64_t deadline;
@@ -592,11 +962,14 @@ int green_hook_pthread_rwlock_init(pthread_rwlock_t *prw, const pthread_rwlockat
 {
     if (!green__pt_on())
         return GREEN__PREAL(pthread_rwlock_init)(prw, a);
-    int kind = PTHREAD_RWLOCK_DEFAULT_NP;
-    if (a && pthread_rwlockattr_getkind_np(a, &kind) != 0)
+    int kind = PTHREAD_RWLOCK_DEFAULT_NP, pshared = PTHREAD_PROCESS_PRIVATE;
+    if (a && (pthread_rwlockattr_getkind_np(a, &kind) != 0 ||
+              pthread_rwlockattr_getpshared(a, &pshared) != 0))
         return EINVAL;
     memset(prw, 0, sizeof *prw);
     ((struct pt_rwlock *)prw)->flags = (unsigned)kind;
+    if (pshared != PTHREAD_PROCESS_PRIVATE)
+        ((struct pt_srwlock *)prw)->shared = SHARED_MARK;
     return 0;
 }
 
@@ -604,6 +977,8 @@ int green_hook_pthread_rwlock_destroy(pthread_rwlock_t *prw)
 {
     if (!green__pt_on())
         return GREEN__PREAL(pthread_rwlock_destroy)(prw);
+    if (rw_is_shared(prw))
+        return 0;
     struct pt_rwlock *rw = (struct pt_rwlock *)prw;
     bool busy = rw->writer || rw->readers || !green__waitq_empty(&rw->rq) ||
                 !green__waitq_empty(&rw->wq);
@@ -621,7 +996,7 @@ int green_hook_pthread_rwlock_tryrdlock(pthread_rwlock_t *prw)
 {
     if (!green__pt_on_turn())
         return GREEN__PREAL(pthread_rwlock_tryrdlock)(prw);
-    int e = rw_try((struct pt_rwlock *)prw, false, green__current());
+    int e = rw_try_any(prw, false);
     return e == EDEADLK ? EBUSY : e;
 }
 
@@ -651,7 +1026,7 @@ int green_hook_pthread_rwlock_trywrlock(pthread_rwlock_t *prw)
 {
     if (!green__pt_on_turn())
         return GREEN__PREAL(pthread_rwlock_trywrlock)(prw);
-    int e = rw_try((struct pt_rwlock *)prw, true, green__current());
+    int e = rw_try_any(prw, true);
     return e == EDEADLK ? EBUSY : e;
 }
 
@@ -674,6 +1049,8 @@ int green_hook_pthread_rwlock_unlock(pthread_rwlock_t *prw)
 {
     if (!green__pt_on_turn())
         return GREEN__PREAL(pthread_rwlock_unlock)(prw);
+    if (rw_is_shared(prw))
+        return srw_unlock((struct pt_srwlock *)prw);
     struct pt_rwlock *rw = (struct pt_rwlock *)prw;
     if (rw->writer == green__current())
         rw->writer = NULL;
@@ -690,9 +1067,9 @@ int green_hook_pthread_rwlock_unlock(pthread_rwlock_t *prw)
 
 struct pt_barrier {
     unsigned count;               /* threads per round */
-    unsigned arrived;             /* threads waiting in this round */
-    unsigned round;               /* bumped when a round completes */
-    unsigned spare;               /* always 0 */
+    _Atomic unsigned arrived;     /* threads waiting in this round */
+    _Atomic unsigned round;       /* bumped when a round completes */
+    unsigned shared;              /* 0, or SHARED_MARK (q unused) */
     struct green__waitq q;        /* the waiting threads */
 };
 _Static_assert(sizeof(struct pt_barrier) <= sizeof(pthread_barrier_t), "barrier size");
@@ -702,10 +1079,14 @@ int green_hook_pthread_barrier_init(pthread_barrier_t *pb, const pthread_barrier
 {
     if (!green__pt_on())
         return GREEN__PREAL(pthread_barrier_init)(pb, a, count);
-    if (count == 0)
+    int pshared = PTHREAD_PROCESS_PRIVATE;
+    if (count == 0 || count > INT_MAX ||
+        (a && pthread_barrierattr_getpshared(a, &pshared) != 0))
         return EINVAL;
     memset(pb, 0, sizeof *pb);
     ((struct pt_barrier *)pb)->count = count;
+    if (pshared != PTHREAD_PROCESS_PRIVATE)
+        ((struct pt_barrier *)pb)->shared = SHARED_MARK;
     return 0;
 }
 
@@ -722,6 +1103,16 @@ int green_hook_pthread_barrier_wait(pthread_barrier_t *pb)
     if (!green__pt_on_turn())
         return GREEN__PREAL(pthread_barrier_wait)(pb);
     struct pt_barrier *b = (struct pt_barrier *)pb;
+    if (b->shared == SHARED_MARK) {
+        unsigned round = atomic_load(&b->round);
+        if (atomic_fetch_add(&b->arrived, 1) + 1 >= b->count) {
+            atomic_store(&b->arrived, 0);
+            atomic_fetch_add(&b->round, 1);
+            return PTHREAD_BARRIER_SERIAL_THREAD;
+        }
+        nap_until_changed(&b->round, round, GREEN_FOREVER, false);
+        return 0;
+    }
     if (++b->arrived >= b->count) {
         b->arrived = 0;
         b->round++;
@@ -837,8 +1228,10 @@ static int sem_post_outside(struct pt_sem *sm)
     return 0;
 }
 
-/* The green wait; a cancellation point. -1/errno. */
-static int sem_wait_green(sem_t *s, int64_t deadline)
+/* The green wait; a cancellation point. -1/errno. A signal handler
+ * interrupts it (EINTR); sem_wait restarts under SA_RESTART
+ * (restartable), sem_timedwait/clockwait never do, as with glibc. */
+static int sem_wait_green(sem_t *s, int64_t deadline, bool restartable)
 {
     struct pt_sem *sm = (struct pt_sem *)s;
     green__pt_cancel_point(0);
@@ -857,7 +1250,7 @@ static int sem_wait_green(sem_t *s, int64_t deadline)
                 return 0;
             continue;
         }
-        if (code == EINTR && green__intr_restarts()) {
+        if (code == EINTR && restartable && green__intr_restarts()) {
             if (sem_take(sm) == 0)
                 return 0;
             continue;
@@ -868,19 +1261,55 @@ static int sem_wait_green(sem_t *s, int64_t deadline)
     }
 }
 
-/* A process-shared semaphore: try, and sleep between tries. */
-static int sem_wait_libc(sem_t *s, int64_t deadline)
+/* A process-shared or named semaphore (libc's layout, which the other
+ * process understands): try, and nap between tries (yield, then 50 us
+ * doubling to 5 ms); the naps are interruptible like the green wait. */
+static int sem_wait_libc(sem_t *s, int64_t deadline, bool restartable)
 {
-    int r;
-    POLL_REAL(GREEN__PREAL(sem_trywait)(s), r != 0 && errno == EAGAIN, deadline, r);
-    if (r != 0 && errno == EAGAIN)
-        errno = ETIMEDOUT;
-    return r;
+    int saved = errno;
+    int64_t ns = 0;
+    green__pt_cancel_point(0);
+    for (;;) {
+        if (GREEN__PREAL(sem_trywait)(s) == 0) {
+            errno = saved;
+            return 0;
+        }
+        if (errno != EAGAIN)
+            return -1;
+        if (past(deadline)) {
+            errno = ETIMEDOUT;
+            return -1;
+        }
+        int code = 0;
+        green__intr_begin();
+        if (ns == 0) {
+            if (green_yield() != 0)
+                code = errno;
+        } else {
+            int64_t until = green_now() + ns;
+            if (deadline >= 0 && deadline < until)
+                until = deadline;
+            code = green__park(GREEN_WHY_SEM, (uintptr_t)s, NULL, until);
+            if (code == ETIMEDOUT)
+                code = 0;
+        }
+        green__intr_end();
+        ns = ns == 0 ? GREEN_USEC(50) : (ns >= GREEN_MSEC(5) ? ns : ns * 2);
+        if (code == 0 || (code == EINTR && restartable && green__intr_restarts()))
+            continue;
+        if (code == EINTR || code == ECANCELED) {
+            green__pt_cancel_point(code);
+            errno = EINTR;
+            return -1;
+        }
+    }
 }
 
 static int sem_wait_until(sem_t *s, int64_t deadline)
 {
-    return sem_is_libc(s) ? sem_wait_libc(s, deadline) : sem_wait_green(s, deadline);
+    bool restartable = deadline == GREEN_FOREVER;   /* plain sem_wait */
+    return sem_is_libc(s) ? sem_wait_libc(s, deadline, restartable)
+                          : sem_wait_green(s, deadline, restartable);
 }
 
 int green_hook_sem_wait(sem_t *s)
@@ -900,16 +1329,18 @@ int green_hook_sem_trywait(sem_t *s)
     return -1;
 }
 
+/* glibc checks the deadline before it looks at the value: a bad tv_nsec
+ * or clock is EINVAL even when a unit is available. */
 static int sem_clockwait_green(sem_t *s, clockid_t clk, const struct timespec *abs)
 {
-    if (!sem_is_libc(s) && sem_take((struct pt_sem *)s) == 0)
-        return 0;
     int64_t deadline;
     int e = green__pt_deadline(clk, abs, &deadline);
     if (e) {
         errno = e;
         return -1;
     }
+    if (!sem_is_libc(s) && sem_take((struct pt_sem *)s) == 0)
+        return 0;
     return sem_wait_until(s, deadline);
 }
 

@@ -150,6 +150,7 @@ struct green_thread {
     green_timeout_t *scopes;       /* innermost timeout scope */
     void **locals;                 /* GREEN__KEYS_MAX slots, lazily allocated */
     void *user;                    /* owner word for hooks (pthread layer) */
+    void *robust;                  /* pthread layer: robust mutexes held */
     void *asan_fake_stack;         /* ASan fiber bookkeeping */
     const void *asan_bottom;
     size_t asan_size;
@@ -348,6 +349,10 @@ GREEN_HIDDEN struct green_thread *green__thread_create(
 GREEN_HIDDEN struct green_thread *green__thread_create_on(
     void *(*fn)(void *), void *arg, const green_attr_t *attr,
     void *stack, size_t size, int *err);
+/* Called on a finishing thread's stack (after its key destructors,
+ * before its joiners wake) when set: the pthread layer releases the
+ * robust mutexes it holds. Must not switch. */
+extern void (*green__thread_exit_hook)(struct green_thread *t) GREEN_HIDDEN;
 GREEN_HIDDEN _Noreturn void green__thread_finish(struct green_thread *t, void *result);
 GREEN_HIDDEN void green__thread_free(struct green_thread *t);
 GREEN_HIDDEN void green__thread_kill(struct green_thread *t);

@@ -807,11 +807,15 @@ static void resume_switchers(struct green__ctx *c, struct green_thread *t)
     }
 }
 
+void (*green__thread_exit_hook)(struct green_thread *t);
+
 /* Called on the dying thread's own stack; never returns. */
 _Noreturn void green__thread_finish(struct green_thread *t, void *result)
 {
     struct green__ctx *c = t->ctx;
     green__locals_run_destructors(t);
+    if (green__thread_exit_hook)
+        green__thread_exit_hook(t);
     t->result = result;
     t->state = GREEN_DONE;
     if (t->switched_to)

@@ -1510,3 +1510,315 @@ DIFF_CASE(thread, c11_tss_and_call_once)
              tss_get(c11_key));
     tss_delete(c11_key);
 }
+
+/* ----------------------------------------------------- process-shared */
+
+struct shm_objs {
+    pthread_mutex_t m, em, rm;
+    pthread_cond_t c;
+    pthread_barrier_t b;
+    pthread_rwlock_t rw;
+    sem_t s;
+    volatile int flag;
+};
+
+static struct shm_objs *shm_init(void)
+{
+    struct shm_objs *o = shared_map(sizeof *o);
+    pthread_mutexattr_t ma;
+    pthread_mutexattr_init(&ma);
+    pthread_mutexattr_setpshared(&ma, PTHREAD_PROCESS_SHARED);
+    pthread_mutex_init(&o->m, &ma);
+    pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_ERRORCHECK);
+    pthread_mutex_init(&o->em, &ma);
+    pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_RECURSIVE);
+    pthread_mutex_init(&o->rm, &ma);
+    pthread_mutexattr_destroy(&ma);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setpshared(&ca, PTHREAD_PROCESS_SHARED);
+    pthread_cond_init(&o->c, &ca);
+    pthread_condattr_destroy(&ca);
+    pthread_barrierattr_t ba;
+    pthread_barrierattr_init(&ba);
+    pthread_barrierattr_setpshared(&ba, PTHREAD_PROCESS_SHARED);
+    pthread_barrier_init(&o->b, &ba, 2);
+    pthread_barrierattr_destroy(&ba);
+    pthread_rwlockattr_t ra;
+    pthread_rwlockattr_init(&ra);
+    pthread_rwlockattr_setpshared(&ra, PTHREAD_PROCESS_SHARED);
+    pthread_rwlock_init(&o->rw, &ra);
+    pthread_rwlockattr_destroy(&ra);
+    sem_init(&o->s, 1, 0);
+    return o;
+}
+
+DIFF_CASE(thread, pshared_mutex_is_held_across_fork)
+{
+    struct shm_objs *o = shm_init();
+    CALL("lock", pthread_mutex_lock(&o->m));
+    pid_t pid = fork();
+    if (pid == 0) {
+        int a = pthread_mutex_trylock(&o->m);
+        sem_post(&o->s);
+        int b = pthread_mutex_lock(&o->m);   /* waits for the parent */
+        int c = o->flag;
+        pthread_mutex_unlock(&o->m);
+        _exit(a == EBUSY && b == 0 && c == 1 ? 0 : 1);
+    }
+    sem_wait(&o->s);
+    usleep(10000);
+    o->flag = 1;
+    CALL("unlock", pthread_mutex_unlock(&o->m));
+    print_child("child (0 = busy, then got it after the parent)", pid);
+}
+
+static void *other_try_unlock_pm(void *arg)
+{
+    pthread_mutex_t *m = arg;
+    int a = pthread_mutex_trylock(m);
+    int b = pthread_mutex_unlock(m);
+    return (void *)(intptr_t)(a * 1000 + b);
+}
+
+DIFF_CASE(thread, pshared_errorcheck_and_recursive_ownership_is_per_thread)
+{
+    struct shm_objs *o = shm_init();
+    CALL("errorcheck lock", pthread_mutex_lock(&o->em));
+    CALL("errorcheck relock", pthread_mutex_lock(&o->em));
+    pthread_t t = spawn(other_try_unlock_pm, &o->em);
+    void *r;
+    pthread_join(t, &r);
+    diff_out("other thread: trylock %s unlock %s", diff_errname((int)(intptr_t)r / 1000),
+             diff_errname((int)(intptr_t)r % 1000));
+    CALL("errorcheck unlock", pthread_mutex_unlock(&o->em));
+    CALL("recursive lock", pthread_mutex_lock(&o->rm));
+    CALL("recursive lock 2", pthread_mutex_lock(&o->rm));
+    t = spawn(other_try_unlock_pm, &o->rm);
+    pthread_join(t, &r);
+    diff_out("other thread: trylock %s unlock %s", diff_errname((int)(intptr_t)r / 1000),
+             diff_errname((int)(intptr_t)r % 1000));
+    CALL("recursive unlock", pthread_mutex_unlock(&o->rm));
+    CALL("recursive unlock", pthread_mutex_unlock(&o->rm));
+    CALL("recursive unlock 3", pthread_mutex_unlock(&o->rm));
+}
+
+DIFF_CASE(thread, pshared_cond_wakes_a_waiter_in_the_child)
+{
+    struct shm_objs *o = shm_init();
+    pid_t pid = fork();
+    if (pid == 0) {
+        pthread_mutex_lock(&o->m);
+        sem_post(&o->s);
+        while (!o->flag)
+            pthread_cond_wait(&o->c, &o->m);
+        pthread_mutex_unlock(&o->m);
+        _exit(0);
+    }
+    sem_wait(&o->s);
+    pthread_mutex_lock(&o->m);
+    o->flag = 1;
+    CALL("signal", pthread_cond_signal(&o->c));
+    pthread_mutex_unlock(&o->m);
+    print_child("child", pid);
+}
+
+DIFF_CASE(thread, pshared_cond_timedwait_times_out_in_the_child)
+{
+    struct shm_objs *o = shm_init();
+    pid_t pid = fork();
+    if (pid == 0) {
+        pthread_mutex_lock(&o->m);
+        struct timespec ts = abs_in(CLOCK_REALTIME, 20);
+        int e = pthread_cond_timedwait(&o->c, &o->m, &ts);
+        pthread_mutex_unlock(&o->m);
+        _exit(e == ETIMEDOUT ? 0 : 1);
+    }
+    print_child("child (0 = ETIMEDOUT)", pid);
+}
+
+DIFF_CASE(thread, pshared_barrier_across_fork_has_one_serial_waiter)
+{
+    struct shm_objs *o = shm_init();
+    pid_t pid = fork();
+    if (pid == 0) {
+        int r = pthread_barrier_wait(&o->b);
+        _exit(r == PTHREAD_BARRIER_SERIAL_THREAD ? 1 : 0);
+    }
+    int r = pthread_barrier_wait(&o->b);
+    int st = 0;
+    waitpid(pid, &st, 0);
+    diff_out("serial waiters %d", (r == PTHREAD_BARRIER_SERIAL_THREAD) +
+                                      (WIFEXITED(st) ? WEXITSTATUS(st) : 9));
+}
+
+DIFF_CASE(thread, pshared_rwlock_across_fork)
+{
+    struct shm_objs *o = shm_init();
+    CALL("wrlock", pthread_rwlock_wrlock(&o->rw));
+    pid_t pid = fork();
+    if (pid == 0) {
+        int a = pthread_rwlock_tryrdlock(&o->rw);
+        sem_post(&o->s);
+        int b = pthread_rwlock_rdlock(&o->rw);
+        int c = pthread_rwlock_unlock(&o->rw);
+        _exit(a == EBUSY && b == 0 && c == 0 ? 0 : 1);
+    }
+    sem_wait(&o->s);
+    usleep(10000);
+    CALL("unlock", pthread_rwlock_unlock(&o->rw));
+    print_child("child (0 = busy, then read)", pid);
+    CALL("rdlock", pthread_rwlock_rdlock(&o->rw));
+    CALL("rdlock 2", pthread_rwlock_rdlock(&o->rw));
+    CALL("trywrlock", pthread_rwlock_trywrlock(&o->rw));
+    pthread_rwlock_unlock(&o->rw);
+    pthread_rwlock_unlock(&o->rw);
+}
+
+DIFF_CASE(thread, pshared_robust_mutex_of_a_dead_process_is_eownerdead)
+{
+    struct shm_objs *o = shared_map(sizeof *o);
+    pthread_mutexattr_t ma;
+    pthread_mutexattr_init(&ma);
+    pthread_mutexattr_setpshared(&ma, PTHREAD_PROCESS_SHARED);
+    pthread_mutexattr_setrobust(&ma, PTHREAD_MUTEX_ROBUST);
+    pthread_mutex_init(&o->m, &ma);
+    pthread_mutexattr_destroy(&ma);
+    pid_t pid = fork();
+    if (pid == 0) {
+        pthread_mutex_lock(&o->m);
+        _exit(0);
+    }
+    print_child("child", pid);
+    CALL("lock", pthread_mutex_lock(&o->m));
+    CALL("consistent", pthread_mutex_consistent(&o->m));
+    CALL("unlock", pthread_mutex_unlock(&o->m));
+}
+
+DIFF_CASE(thread, pshared_sem_posted_by_the_child)
+{
+    struct shm_objs *o = shm_init();
+    pid_t pid = fork();
+    if (pid == 0) {
+        usleep(10000);
+        sem_post(&o->s);
+        _exit(0);
+    }
+    CALL("sem_wait", sem_wait(&o->s));
+    print_child("child", pid);
+}
+
+/* ----------------------------------------------------------- semaphores */
+
+static sem_t *named(void)
+{
+    char name[64];
+    snprintf(name, sizeof name, "/diffthr-%d", (int)getpid());
+    sem_t *s = sem_open(name, O_CREAT | O_EXCL, 0600, 0);
+    sem_unlink(name);
+    return s;
+}
+
+DIFF_CASE(thread, named_sem_wait_is_interrupted_by_a_handler)
+{
+    sem_t *s = named();
+    handle(SIGALRM, 0);
+    alarm_ms(20);
+    CALL("sem_wait", sem_wait(s));
+    diff_out("handler ran %d", hits);
+    sem_close(s);
+}
+
+static void *post_later(void *arg)
+{
+    usleep(60000);
+    sem_post(arg);
+    return NULL;
+}
+
+DIFF_CASE(thread, named_sem_wait_under_sa_restart_restarts)
+{
+    sem_t *s = named();
+    handle(SIGALRM, SA_RESTART);
+    pthread_t t = spawn(post_later, s);
+    alarm_ms(20);
+    int64_t t0 = diff_now();
+    CALL("sem_wait", sem_wait(s));
+    DIFF_TOOK("sem_wait", t0, 45, 2000);
+    diff_out("handler ran %d", hits);
+    pthread_join(t, NULL);
+    sem_close(s);
+}
+
+DIFF_CASE(thread, named_sem_post_then_wait_and_getvalue)
+{
+    sem_t *s = named();
+    CALL("post", sem_post(s));
+    CALL("post", sem_post(s));
+    int v = -1;
+    CALL("getvalue", sem_getvalue(s, &v));
+    diff_out("value %d", v);
+    CALL("wait", sem_wait(s));
+    CALL("trywait", sem_trywait(s));
+    CALL("trywait empty", sem_trywait(s));
+    sem_close(s);
+}
+
+DIFF_CASE(thread, sem_wait_is_interrupted_by_a_handler)
+{
+    sem_t s;
+    sem_init(&s, 0, 0);
+    handle(SIGALRM, 0);
+    alarm_ms(20);
+    CALL("sem_wait", sem_wait(&s));
+}
+
+DIFF_CASE(thread, sem_timedwait_under_sa_restart_fails_with_eintr)
+{
+    sem_t s;
+    sem_init(&s, 0, 0);
+    handle(SIGALRM, SA_RESTART);
+    alarm_ms(20);
+    struct timespec ts = abs_in(CLOCK_REALTIME, 2000);
+    int64_t t0 = diff_now();
+    CALL("sem_timedwait", sem_timedwait(&s, &ts));
+    DIFF_TOOK("sem_timedwait", t0, 10, 1000);
+}
+
+DIFF_CASE(thread, sem_timedwait_bad_nsec_with_and_without_a_unit)
+{
+    sem_t s;
+    sem_init(&s, 0, 1);
+    struct timespec bad = { 0, 1000000000 }, neg = { 0, -1 }, past = { 0, 0 };
+    CALL("available, bad nsec", sem_timedwait(&s, &bad));
+    CALL("available, negative nsec", sem_timedwait(&s, &neg));
+    CALL("available, past", sem_timedwait(&s, &past));
+    CALL("empty, bad nsec", sem_timedwait(&s, &bad));
+    CALL("empty, past", sem_timedwait(&s, &past));
+}
+
+DIFF_CASE(thread, sem_clockwait_clocks_and_timeout)
+{
+    sem_t s;
+    sem_init(&s, 0, 0);
+    struct timespec ts = abs_in(CLOCK_MONOTONIC, 20);
+    int64_t t0 = diff_now();
+    CALL("clockwait monotonic", sem_clockwait(&s, CLOCK_MONOTONIC, &ts));
+    DIFF_TOOK("clockwait", t0, 15, 1000);
+    ts = abs_in(CLOCK_REALTIME, 10);
+    CALL("clockwait realtime", sem_clockwait(&s, CLOCK_REALTIME, &ts));
+    CALL("clockwait boottime", sem_clockwait(&s, CLOCK_BOOTTIME, &ts));
+    sem_post(&s);
+    CALL("clockwait available", sem_clockwait(&s, CLOCK_MONOTONIC, &ts));
+}
+
+DIFF_CASE(thread, sem_init_and_post_limits)
+{
+    sem_t s;
+    CALL("init too big", sem_init(&s, 0, (unsigned)SEM_VALUE_MAX + 1u));
+    CALL("init max", sem_init(&s, 0, SEM_VALUE_MAX));
+    CALL("post at max", sem_post(&s));
+    int v = 0;
+    sem_getvalue(&s, &v);
+    diff_out("value is max %d", v == SEM_VALUE_MAX);
+}
