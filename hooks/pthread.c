@@ -66,6 +66,11 @@
  * lock a mutex that green threads use. flockfile and stdio's
  * own locks belong to the OS thread: every green thread "owns" them.
  *
+ * Scheduling attributes (policy, priority) are kept per green thread and
+ * read back; nothing is applied to the OS thread. Fair turns: the hooks
+ * of this family that may be called in a busy-wait loop take a fair turn
+ * (green__pt_enter, green__fair_turn in the core).
+ *
  * Rejected: a side table from pthread_t to green handle (one more lookup
  * on every call and a lock, for nothing: the handle is the value);
  * emulating pthread_self() with a per-OS-thread value (every green thread

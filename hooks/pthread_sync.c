@@ -27,14 +27,15 @@
  * woken with 0 therefore always holds what it waited for; a waiter woken
  * by a timeout or a kill was unlinked first and was handed nothing.
  *
- * Process-shared, robust and priority-protocol mutexes and process-shared
- * semaphores cannot be green: they are initialised by libc and every
- * operation goes to libc, with the blocking forms turned into a try-and-
- * sleep loop (50 us doubling to 5 ms) so that the OS thread keeps running
- * the other green threads. Their owner is the OS thread, shared by all
- * green threads (a limitation: errorcheck/recursive semantics between green
- * threads do not hold for those). Process-shared condition variables,
- * rwlocks and barriers are treated as private.
+ * Process-shared and robust mutexes, and process-shared condition
+ * variables, barriers and rwlocks, hold no pointer (the memory may be
+ * shared with a forked process): owners are 64-bit ids (pid and green
+ * thread id) and waiters nap between tries; see "shared and robust
+ * mutexes" below. Priority-protocol mutexes and process-shared or named
+ * semaphores use libc's layout: libc does every operation, and the
+ * blocking forms become a try-and-nap loop so that the OS thread keeps
+ * running the other green threads (a priority-protocol mutex is owned by
+ * the OS thread, shared by all green threads: a documented limit).
  *
  * Mixed use. An object is green when a green thread first touches it;
  * libc's functions do not understand our layout and ours not theirs. Under
