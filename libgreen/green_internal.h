@@ -134,7 +134,9 @@ struct green_thread {
                                       ESRCH (structs are never returned to
                                       malloc, so the check is memory-safe) */
     uint64_t slice_sw;             /* 1 + ctx->switches when its slice began */
-    int64_t slice_start;           /* coarse clock at that moment */
+    int64_t slice_start;           /* coarse clock at the slice's first
+                                      check, 0 before it */
+    unsigned slice_left;           /* hooked calls until the next check */
     int sched_policy, sched_prio;  /* pthread scheduling attributes, kept
                                       per green thread (hooks/pthread.c) */
     unsigned intr_gen;             /* hooks/signal.c: 1 + green__sig_gen when
@@ -254,12 +256,15 @@ static inline int green__result(int code)
 /* A green thread that has run this long without parking yields at its
  * next hooked call (green__fair_turn), as the kernel would have preempted
  * it. Measured on CLOCK_MONOTONIC_COARSE (one vDSO read, ~25 ns; its
- * resolution is the kernel tick, 1-4 ms), so a slice lasts 5-9 ms. */
+ * resolution is the kernel tick, 1-4 ms), read at most every
+ * GREEN__SLICE_EVERY-th hooked call, so a busy loop yields after 5-9 ms. */
 #define GREEN__SLICE_NS 5000000
+#define GREEN__SLICE_EVERY 4
 GREEN_HIDDEN void green__fair_yield(struct green__ctx *c);
 /* No other green thread of the caller's hub is runnable (sched_yield then
  * yields the OS thread too). */
 GREEN_HIDDEN bool green__runq_idle(void);
+GREEN_HIDDEN void green__fair_check(struct green__ctx *c, struct green_thread *t);
 
 static inline int64_t green__coarse_now(void)
 {
@@ -270,19 +275,21 @@ static inline int64_t green__coarse_now(void)
 
 /* Call at a hook boundary, in a green thread other than the hub, where a
  * switch is allowed (not in a signal handler, not with libgreen state
- * half-updated). The slice starts at the first call after the thread was
- * switched in (ctx->switches moved), so a switch costs no clock read. */
+ * half-updated). A thread that was switched in since its last call
+ * (ctx->switches moved) starts a new slice without reading the clock, so
+ * code that parks often (one hooked call per switch) never reads it; a
+ * busy loop reads it every GREEN__SLICE_EVERY-th call. */
 static inline void green__fair_turn(struct green__ctx *c)
 {
     struct green_thread *t = c->current;
     /* +1: a fresh struct (slice_sw 0) never looks mid-slice. */
     uint64_t sw = atomic_load_explicit(&c->switches, memory_order_relaxed) + 1;
-    int64_t now = green__coarse_now();
-    if (t->slice_sw != sw) {
+    if (green__unlikely(t->slice_sw != sw)) {
         t->slice_sw = sw;
-        t->slice_start = now;
-    } else if (green__unlikely(now - t->slice_start >= GREEN__SLICE_NS)) {
-        green__fair_yield(c);
+        t->slice_start = 0;        /* read at the next check */
+        t->slice_left = 1;
+    } else if (green__unlikely(--t->slice_left == 0)) {
+        green__fair_check(c, t);
     }
 }
 

@@ -916,6 +916,17 @@ bool green__runq_idle(void)
     return !c || !c->runq_head || (c->runq_head == c->hub && c->runq_tail == c->hub);
 }
 
+/* The clock part of green__fair_turn. */
+void green__fair_check(struct green__ctx *c, struct green_thread *t)
+{
+    int64_t now = green__coarse_now();
+    t->slice_left = GREEN__SLICE_EVERY;
+    if (t->slice_start == 0)
+        t->slice_start = now;
+    else if (now - t->slice_start >= GREEN__SLICE_NS)
+        green__fair_yield(c);
+}
+
 /* A slice is over (green__fair_turn): go to the back of the run queue.
  * Unlike green_yield, a pending kill is left for the next real park. */
 void green__fair_yield(struct green__ctx *c)
