@@ -103,6 +103,16 @@ static bool past(int64_t deadline)
     return deadline >= 0 && green_now() >= deadline;
 }
 
+/* A lock wait was killed: with an asynchronous cancel pending (and
+ * enabled) the thread ends here, as glibc's SIGCANCEL would end it in the
+ * futex wait; otherwise the kill is remembered for the next park. */
+static void async_cancel_now(void)
+{
+    struct green_thread *t = green__current();
+    if (((uintptr_t)t->user & PT_FLAGS) == (PT_CANCEL_REQUESTED | PT_CANCEL_ASYNC))
+        green__pt_cancel_now();
+}
+
 /* Call try(obj) until it stops failing with busy_code or the deadline
  * passes (ETIMEDOUT). For the libc-only objects. */
 #define POLL_REAL(call, busy_cond, deadline, result)                          \
@@ -241,7 +251,12 @@ struct pt_smutex {
     _Atomic unsigned state;       /* SM_* below */
     int kind;                     /* glibc __kind */
     int spare;                    /* always 0 */
+    _Atomic uint64_t heir;        /* a waiter that has waited long: only it
+                                     may take the mutex when it is next
+                                     free (no starvation by a thread that
+                                     unlocks and relocks at once), or 0 */
 };
+_Static_assert(sizeof(struct pt_smutex) <= sizeof(pthread_mutex_t), "smutex size");
 _Static_assert(offsetof(struct pt_smutex, kind) == offsetof(struct pt_mutex, kind),
                "smutex kind offset");
 _Static_assert(offsetof(struct pt_smutex, depth) == offsetof(struct pt_mutex, depth),
@@ -321,8 +336,19 @@ static int smutex_try(struct pt_smutex *m, struct green_thread *self)
             return ENOTRECOVERABLE;
         uint64_t o = atomic_load(&m->owner);
         if (o == 0 || o == OWNER_DEAD) {
+            uint64_t heir = atomic_load(&m->heir);
+            if (heir && heir != me) {
+                int saved = errno;
+                bool gone = owner_process_gone(self, heir);
+                errno = saved;
+                if (!gone)
+                    return EBUSY;   /* the long waiter's turn */
+                atomic_compare_exchange_strong(&m->heir, &heir, 0);
+            }
             if (!atomic_compare_exchange_strong(&m->owner, &o, me))
                 continue;
+            if (heir == me)
+                atomic_store(&m->heir, 0);
             m->depth = 1;
             if (robust)
                 robust_add(self, m);
@@ -353,16 +379,27 @@ static int smutex_try(struct pt_smutex *m, struct green_thread *self)
     }
 }
 
+/* Waits: after a few naps (about 1 ms) the waiter claims to be the heir,
+ * so a holder that unlocks and relocks in a loop cannot starve it. */
 static int smutex_lock(struct pt_smutex *m, int64_t deadline)
 {
     struct green_thread *self = green__current();
+    uint64_t me = owner_id(self);
     int64_t ns = 0;
+    int naps = 0;
     for (;;) {
         int e = smutex_try(m, self);
         if (e != EBUSY)
             return e;
-        if (past(deadline))
+        if (past(deadline)) {
+            uint64_t h = me;
+            atomic_compare_exchange_strong(&m->heir, &h, 0);
             return ETIMEDOUT;
+        }
+        if (++naps == 6) {
+            uint64_t h = 0;
+            atomic_compare_exchange_strong(&m->heir, &h, me);
+        }
         ns = nap(ns, deadline);
     }
 }
@@ -412,8 +449,10 @@ static int mutex_wait(struct pt_mutex *m, struct green_thread *self, int64_t dea
         int code = green__park(GREEN_WHY_MUTEX, (uintptr_t)m, &m->q, deadline);
         if (code == 0 && m->owner == self)
             break;
-        if (code == ECANCELED)
+        if (code == ECANCELED) {
+            async_cancel_now();   /* not queued any more: safe to leave */
             killed = true;
+        }
         else if (code == ETIMEDOUT || code == ENOMEM) {
             rc = code;
             break;
@@ -637,8 +676,15 @@ int green_hook_pthread_cond_init(pthread_cond_t *pc, const pthread_condattr_t *a
         return EINVAL;
     memset(pc, 0, sizeof *pc);
     ((struct pt_cond *)pc)->clock = (int)clk;
-    if (pshared != PTHREAD_PROCESS_PRIVATE)
+    if (pshared != PTHREAD_PROCESS_PRIVATE) {
+        /* A fresh sequence number: a waiter still napping on a destroyed
+         * and re-initialised condvar must see a change (no ABA on 0). */
+        static atomic_uint inits;
         ((struct pt_cond *)pc)->shared = SHARED_MARK;
+        atomic_store(&((struct pt_cond *)pc)->seq,
+                     (unsigned)green_now() ^ (unsigned)getpid() << 16 ^
+                         atomic_fetch_add(&inits, 0x9e3779b9u));
+    }
     return 0;
 }
 
@@ -928,8 +974,10 @@ static int rw_lock(pthread_rwlock_t *prw, bool write, int64_t deadline)
             rc = 0;   /* handed over by rw_release */
             break;
         }
-        if (code == ECANCELED)
+        if (code == ECANCELED) {
+            async_cancel_now();
             killed = true;
+        }
         else if (code == ETIMEDOUT || code == ENOMEM) {
             rc = code;
             break;
@@ -1140,8 +1188,10 @@ int green_hook_pthread_spin_lock(pthread_spinlock_t *s)
         return GREEN__PREAL(pthread_spin_lock)(s);
     bool killed = false;
     while (GREEN__PREAL(pthread_spin_trylock)(s) != 0)
-        if (green_yield() != 0 && errno == ECANCELED)
+        if (green_yield() != 0 && errno == ECANCELED) {
+            async_cancel_now();
             killed = true;
+        }
     if (killed)
         green__pt_rearm_kill();
     return 0;
