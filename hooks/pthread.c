@@ -467,14 +467,16 @@ int green_hook_pthread_key_delete(pthread_key_t key)
 
 void *green_hook_pthread_getspecific(pthread_key_t key)
 {
-    if (!green__pt_on_turn() || key < GREEN_PT_KEY_BASE)
+    /* The key first: a sanitizer runtime's own keys are libc's, and it
+     * reads them in places where no turn may be taken. */
+    if (key < GREEN_PT_KEY_BASE || !green__pt_on_turn())
         return GREEN__PREAL(pthread_getspecific)(key);
     return green_getspecific(key - GREEN_PT_KEY_BASE);
 }
 
 int green_hook_pthread_setspecific(pthread_key_t key, const void *v)
 {
-    if (!green__pt_on_turn() || key < GREEN_PT_KEY_BASE)
+    if (key < GREEN_PT_KEY_BASE || !green__pt_on_turn())
         return GREEN__PREAL(pthread_setspecific)(key, v);
     int saved = errno;
     int rc = green_setspecific(key - GREEN_PT_KEY_BASE, v) == 0 ? 0 : errno;

@@ -187,6 +187,9 @@ struct green__ctx {
     ev_io tfd_w;
     atomic_uint_fast64_t switches; /* bumped by every switch_to (monitor.c
                                       reads it from its watchdog thread) */
+    bool switching;                /* ASan builds: inside switch_to, where
+                                      the sanitizer runtime may call hooked
+                                      functions; no fair turn then */
     struct green_thread *discarded;/* threads a fork left behind in this
                                       child (linked by all_next): never run
                                       again, kept so nothing dangles */

@@ -253,6 +253,9 @@ static inline void after_switch(struct green_thread *self)
 {
     struct green__ctx *c = self->ctx;
     asan_finish(self);
+#ifdef GREEN_ASAN
+    c->switching = false;
+#endif
     if (c->dead)
         reap_dead(c);
     errno = self->saved_errno;
@@ -273,6 +276,9 @@ static void switch_to(struct green__ctx *c, struct green_thread *next)
     c->current = next;
 #ifdef GREEN_ASAN
     c->prev_for_asan = self;
+#endif
+#ifdef GREEN_ASAN
+    c->switching = true;   /* the ASan runtime may call hooked functions */
 #endif
     asan_start(self, next);
     green__ctx_switch(&self->sp, next->sp);
@@ -919,6 +925,8 @@ bool green__runq_idle(void)
 /* The clock part of green__fair_turn. */
 void green__fair_check(struct green__ctx *c, struct green_thread *t)
 {
+    if (c->switching)
+        return;   /* called from inside a switch (ASan's fiber hooks) */
     int64_t now = green__coarse_now();
     t->slice_left = GREEN__SLICE_EVERY;
     if (t->slice_start == 0)
