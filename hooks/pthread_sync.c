@@ -79,21 +79,27 @@
 #define KIND_PSHARED   128
 #define KIND_SHARED    (KIND_ROBUST | KIND_PSHARED)
 
-/* Sleep between two tries of a libc-only object: yield first, then
- * 50 us doubling to 5 ms, never past the deadline. Returns the next nap;
- * a kill is remembered for the next park. */
+/* Sleep between two tries of a libc-only or shared object: yield first,
+ * then 50 us doubling to 5 ms, never past the deadline. Returns the next
+ * nap. A kill (ECANCELED) does not cut the nap short, or a waiter with a
+ * kill pending would spin without ever letting the others run: it is
+ * remembered for the caller's next park. */
 static int64_t nap(int64_t ns, int64_t deadline)
 {
-    int r;
-    if (ns == 0)
-        r = green_yield();
-    else {
+    bool killed = false;
+    int saved = errno;
+    if (ns == 0) {
+        while (green_yield() != 0 && errno == ECANCELED)
+            killed = true;   /* the pending kill was consumed: yield now */
+    } else {
         int64_t until = green_now() + ns;
         if (deadline >= 0 && deadline < until)
             until = deadline;
-        r = green_sleep_until(until);
+        while (green_sleep_until(until) != 0 && errno == ECANCELED)
+            killed = true;
     }
-    if (r != 0 && errno == ECANCELED)
+    errno = saved;
+    if (killed)
         green__pt_rearm_kill();
     return ns == 0 ? GREEN_USEC(50) : (ns >= GREEN_MSEC(5) ? ns : ns * 2);
 }
