@@ -524,6 +524,7 @@ int green_hook_pthread_once(pthread_once_t *once, void (*init)(void))
     /* Never adopt here: creating a hub runs pthread_once itself. */
     if (!green__pt_on_noadopt())
         return GREEN__PREAL(pthread_once)(once, init);
+    green__pt_enter();   /* a loop of once calls must let others run */
     atomic_int *st = (atomic_int *)once;
     for (;;) {
         int v = atomic_load_explicit(st, memory_order_acquire);
@@ -628,6 +629,7 @@ static struct green_thread *sched_target(pthread_t th, int *err)
         *err = ESRCH;
         return NULL;
     }
+    green__pt_enter();
     return t;
 }
 
