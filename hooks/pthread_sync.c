@@ -1323,43 +1323,44 @@ static int sem_wait_green(sem_t *s, int64_t deadline, bool restartable)
  * doubling to 5 ms); the naps are interruptible like the green wait. */
 static int sem_wait_libc(sem_t *s, int64_t deadline, bool restartable)
 {
-    int saved = errno;
-    int64_t ns = 0;
+    int saved = errno, rc = -1;
+    int64_t ns = GREEN_USEC(50);
     green__pt_cancel_point(0);
+    /* Interruptible from here on: a signal that arrives while we try
+     * (not parked) still interrupts the next nap. */
+    green__intr_begin();
     for (;;) {
         if (GREEN__PREAL(sem_trywait)(s) == 0) {
             errno = saved;
-            return 0;
+            rc = 0;
+            break;
         }
         if (errno != EAGAIN)
-            return -1;
+            break;
         if (past(deadline)) {
             errno = ETIMEDOUT;
-            return -1;
+            break;
         }
-        int code = 0;
-        green__intr_begin();
-        if (ns == 0) {
-            if (green_yield() != 0)
-                code = errno;
-        } else {
-            int64_t until = green_now() + ns;
-            if (deadline >= 0 && deadline < until)
-                until = deadline;
-            code = green__park(GREEN_WHY_SEM, (uintptr_t)s, NULL, until);
-            if (code == ETIMEDOUT)
-                code = 0;
-        }
-        green__intr_end();
-        ns = ns == 0 ? GREEN_USEC(50) : (ns >= GREEN_MSEC(5) ? ns : ns * 2);
-        if (code == 0 || (code == EINTR && restartable && green__intr_restarts()))
+        int64_t until = green_now() + ns;
+        if (deadline >= 0 && deadline < until)
+            until = deadline;
+        int code = green__park(GREEN_WHY_SEM, (uintptr_t)s, NULL, until);
+        ns = ns >= GREEN_MSEC(5) ? ns : ns * 2;
+        if (code == 0 || code == ETIMEDOUT)
             continue;
+        if (code == EINTR && restartable && green__intr_restarts()) {
+            green__intr_begin();
+            continue;
+        }
         if (code == EINTR || code == ECANCELED) {
+            green__intr_end();
             green__pt_cancel_point(code);
             errno = EINTR;
             return -1;
         }
     }
+    green__intr_end();
+    return rc;
 }
 
 static int sem_wait_until(sem_t *s, int64_t deadline)
