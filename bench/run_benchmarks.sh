@@ -15,7 +15,7 @@ benches="bench_switch bench_spawn bench_yield bench_parked bench_fdwait"
 if [ ! -f "$build/build.ninja" ]; then
     meson setup "$build" "$src" -Ddemos=true -Dtests=false --buildtype=release >/dev/null
 fi
-targets=""
+targets="bench/bench_mutex preload/libgreen.so.0.1.0"
 for b in $benches; do targets="$targets bench/$b"; done
 ninja -C "$build" $targets >/dev/null
 
@@ -24,6 +24,9 @@ for b in $benches; do
     echo "## $b"
     "$build/bench/$b"
 done
+echo "## bench_mutex (plain pthreads program: native, then under the shim)"
+"$build/bench/bench_mutex" | sed 's/=/_native=/'
+LD_PRELOAD="$build/preload/libgreen.so" "$build/bench/bench_mutex" | sed 's/=/_shim=/'
 
 # Syscalls of the fd ping-pong: epoll_ctl per round trip must stay ~0
 # (per-fd watchers stay armed across waits).
@@ -37,10 +40,13 @@ fi
 
 command -v valgrind >/dev/null 2>&1 || { echo "# valgrind missing: no instruction counts"; exit 0; }
 
-# ir PROG KERNEL N: total instructions of `PROG --only=KERNEL N`.
+# ir PROG KERNEL N: total instructions of `PROG --only=KERNEL N`
+# ($PRELOAD, when set, is preloaded into PROG only).
 ir() {
     out=$(mktemp)
-    valgrind --tool=callgrind --callgrind-out-file="$out" "$1" "--only=$2" "$3" >/dev/null 2>&1
+    env ${PRELOAD:+LD_PRELOAD=$PRELOAD} \
+        valgrind --tool=callgrind --callgrind-out-file="$out" \
+        "$1" "--only=$2" "$3" >/dev/null 2>&1
     sed -n 's/^summary: *\([0-9]*\).*/\1/p; s/^totals: *\([0-9]*\).*/\1/p' "$out" | head -1
     rm -f "$out"
 }
@@ -62,3 +68,6 @@ per_op ir_pthread_create_join  "$build/bench/bench_spawn"  pthread     200   400
 per_op ir_yield_2              "$build/bench/bench_yield"  2           20000 40000 1
 per_op ir_yield_1000           "$build/bench/bench_yield"  1000        20000 40000 1
 per_op ir_fdwait_round_trip   "$build/bench/bench_fdwait" x           5000  10000 1
+per_op ir_mutex_native         "$build/bench/bench_mutex"  lock        20000 40000 1
+PRELOAD="$build/preload/libgreen.so" \
+per_op ir_mutex_shim           "$build/bench/bench_mutex"  lock        20000 40000 1

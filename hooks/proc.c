@@ -3,13 +3,13 @@
  *
  * fork. The real fork; libgreen's pthread_atfork child handler (hub.c)
  * gives the child a working hub: libev rebuilds its epoll set, the timerfd
- * is re-created, the worker pool restarts on next use. In the child the
- * calling green thread continues at once; the other green threads of the
- * forking OS thread exist there too, suspended where they were, and run as
- * soon as the caller parks (unlike pthreads, where the child has only the
- * calling thread: a preloaded program that forks without exec'ing gets
- * copies of its other threads running in the child). Green threads of
- * other OS threads are gone with their OS threads. The child's signal
+ * is re-created, the worker pool restarts on next use. As POSIX says, the
+ * child has only the calling thread: the other green threads of the
+ * forking OS thread are discarded there (locks they held stay locked, as
+ * with glibc), and the caller becomes the child's main green thread.
+ * Green threads of other OS threads are gone with their OS threads. The
+ * program's pthread_atfork handlers run as glibc runs them (prepare in
+ * reverse order, parent and child in order). The child's signal
  * bookkeeping is pointed at its own hub (pthread_atfork, so daemon() and
  * other forks inside libc get it too).
  *

@@ -40,7 +40,8 @@
  * handler's frame, exactly as glibc's unwinder does for C code, and end the
  * thread with PTHREAD_CANCELED. Hooks of the other families return -1 with
  * errno ECANCELED from a cancelled park unless they call
- * green__pt_cancel_point(); PTHREAD_CANCEL_ASYNCHRONOUS acts as deferred;
+ * green__pt_cancel_point(); PTHREAD_CANCEL_ASYNCHRONOUS acts at the thread's next hooked call of
+ * the thread family (green__pt_enter) and at every park;
  * C++ destructors are not run by a green cancellation (no forced unwind).
  *
  * pthread_kill, pthread_sigqueue. Signal 0 checks that the thread exists
@@ -65,6 +66,11 @@
  * lock a mutex that green threads use. flockfile and stdio's
  * own locks belong to the OS thread: every green thread "owns" them.
  *
+ * Scheduling attributes (policy, priority) are kept per green thread and
+ * read back; nothing is applied to the OS thread. Fair turns: the hooks
+ * of this family that may be called in a busy-wait loop take a fair turn
+ * (green__pt_enter, green__fair_turn in the core).
+ *
  * Rejected: a side table from pthread_t to green handle (one more lookup
  * on every call and a lock, for nothing: the handle is the value);
  * emulating pthread_self() with a per-OS-thread value (every green thread
@@ -79,6 +85,7 @@
 #include <limits.h>
 #include <linux/futex.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -88,11 +95,6 @@ atomic_int green__preal_ready;
 /* Keys of green callers: green key k is pthread key GREEN_PT_KEY_BASE + k. */
 #define GREEN_PT_KEY_BASE 4096u
 
-/* Flag bits of green_thread.user below the cleanup-buffer pointer. */
-#define PT_CANCEL_REQUESTED ((uintptr_t)1)  /* pthread_cancel was called */
-#define PT_CANCEL_DISABLED  ((uintptr_t)2)  /* PTHREAD_CANCEL_DISABLE */
-#define PT_CANCEL_ASYNC     ((uintptr_t)4)  /* type asked for (acts deferred) */
-#define PT_FLAGS            ((uintptr_t)7)
 
 /* green_thread.user as a word. */
 static uintptr_t uw(const struct green_thread *t) { return (uintptr_t)t->user; }
@@ -196,6 +198,42 @@ static size_t attr_stack_size(const pthread_attr_t *attr)
     return want < 16384 ? 16384 : want > (1ul << 30) ? (1ul << 30) : want;
 }
 
+/* The stack set with pthread_attr_setstack/setstackaddr, if any. */
+static void user_stack(const pthread_attr_t *attr, void **lo, size_t *size)
+{
+    void *addr = NULL;
+    size_t sz = 0;
+    /* glibc reports an unset stack address as top 0: addr == -size. */
+    if (!attr || pthread_attr_getstack(attr, &addr, &sz) != 0 ||
+        (uintptr_t)addr + sz == 0 || !addr)
+        return;
+    *lo = addr;
+    *size = sz;
+}
+
+static int sched_check(int policy, int prio);
+
+/* Scheduling of a new thread: the creator's (inherited, the default) or
+ * the attribute's (PTHREAD_EXPLICIT_SCHED), checked as glibc checks it. */
+static int attr_sched(const pthread_attr_t *attr, int *policy, int *prio)
+{
+    int inherit = PTHREAD_INHERIT_SCHED;
+    if (!attr || pthread_attr_getinheritsched(attr, &inherit) != 0 ||
+        inherit == PTHREAD_INHERIT_SCHED)
+        return 0;
+    struct sched_param p;
+    int pol;
+    if (pthread_attr_getschedpolicy(attr, &pol) != 0 ||
+        pthread_attr_getschedparam(attr, &p) != 0)
+        return EINVAL;
+    int e = sched_check(pol, p.sched_priority);
+    if (e)
+        return e;
+    *policy = pol;
+    *prio = p.sched_priority;
+    return 0;
+}
+
 int green_hook_pthread_create(pthread_t *th, const pthread_attr_t *attr,
                               void *(*fn)(void *), void *arg)
 {
@@ -206,13 +244,22 @@ int green_hook_pthread_create(pthread_t *th, const pthread_attr_t *attr,
     if (attr && pthread_attr_getdetachstate(attr, &ds) != 0)
         return EINVAL;
     ga.detached = ds == PTHREAD_CREATE_DETACHED;
-    int saved = errno;
-    green_t t = green_spawn(fn, arg, &ga);
-    if (!t) {
-        int e = errno == EINVAL ? EINVAL : EAGAIN;
-        errno = saved;
+    struct green_thread *self = green__current();
+    int policy = self->sched_policy, prio = self->sched_prio;
+    int e = attr_sched(attr, &policy, &prio);
+    if (e)
         return e;
-    }
+    void *stk = NULL;
+    size_t stksize = 0;
+    user_stack(attr, &stk, &stksize);
+    int saved = errno;
+    int err = 0;
+    struct green_thread *t = green__thread_create_on(fn, arg, &ga, stk, stksize, &err);
+    errno = saved;
+    if (!t)
+        return err == EINVAL ? EINVAL : EAGAIN;
+    t->sched_policy = policy;
+    t->sched_prio = prio;
     *th = (pthread_t)t;
     return 0;
 }
@@ -221,7 +268,7 @@ int green_hook_pthread_create(pthread_t *th, const pthread_attr_t *attr,
 static int join_green(struct green_thread *t, void **ret, int64_t deadline)
 {
     struct green_thread *self = green__current();
-    if (!t || t->is_hub || t->ctx != self->ctx)
+    if (!t || t->gone || t->is_hub || t->ctx != self->ctx)
         return ESRCH;
     if (t == self)
         return EDEADLK;
@@ -249,18 +296,18 @@ static int join_green(struct green_thread *t, void **ret, int64_t deadline)
 
 int green_hook_pthread_join(pthread_t th, void **ret)
 {
-    if (!green__pt_on() || !handle_of(th))
+    if (!green__pt_on_turn() || !handle_of(th))
         return GREEN__PREAL(pthread_join)(th, ret);
     return join_green(handle_of(th), ret, GREEN_FOREVER);
 }
 
 int green_hook_pthread_tryjoin_np(pthread_t th, void **ret)
 {
-    if (!green__pt_on() || !handle_of(th))
+    if (!green__pt_on_turn() || !handle_of(th))
         return GREEN__PREAL(pthread_tryjoin_np)(th, ret);
     struct green_thread *t = handle_of(th);
-    if (t->state != GREEN_DONE && !t->is_main && t != green__current() &&
-        !t->detached)
+    if (!t->gone && t->state != GREEN_DONE && !t->is_main &&
+        t != green__current() && !t->detached)
         return EBUSY;
     return join_green(t, ret, 0);
 }
@@ -298,7 +345,7 @@ int green_hook_pthread_detach(pthread_t th)
     if (!green__pt_on() || !handle_of(th))
         return GREEN__PREAL(pthread_detach)(th);
     struct green_thread *t = handle_of(th);
-    if (t->is_hub)
+    if (t->is_hub || t->gone)
         return ESRCH;
     if (t->is_main)
         return 0;   /* nothing to free; main is never joined anyway */
@@ -335,13 +382,15 @@ _Noreturn void green_hook_pthread_exit(void *ret)
 
 pthread_t green_hook_pthread_self(void)
 {
-    if (!green__pt_on())
+    if (!green__pt_on_turn())
         return GREEN__PREAL(pthread_self)();
     return (pthread_t)green__current();
 }
 
 int green_hook_pthread_equal(pthread_t a, pthread_t b)
 {
+    if (green__pt_on())
+        green__pt_enter();   /* a wait loop may compare handles only */
     return a == b;
 }
 
@@ -418,14 +467,16 @@ int green_hook_pthread_key_delete(pthread_key_t key)
 
 void *green_hook_pthread_getspecific(pthread_key_t key)
 {
-    if (!green__pt_on() || key < GREEN_PT_KEY_BASE)
+    /* The key first: a sanitizer runtime's own keys are libc's, and it
+     * reads them in places where no turn may be taken. */
+    if (key < GREEN_PT_KEY_BASE || !green__pt_on_turn())
         return GREEN__PREAL(pthread_getspecific)(key);
     return green_getspecific(key - GREEN_PT_KEY_BASE);
 }
 
 int green_hook_pthread_setspecific(pthread_key_t key, const void *v)
 {
-    if (!green__pt_on() || key < GREEN_PT_KEY_BASE)
+    if (key < GREEN_PT_KEY_BASE || !green__pt_on_turn())
         return GREEN__PREAL(pthread_setspecific)(key, v);
     int saved = errno;
     int rc = green_setspecific(key - GREEN_PT_KEY_BASE, v) == 0 ? 0 : errno;
@@ -445,11 +496,35 @@ int green_hook_pthread_setspecific(pthread_key_t key, const void *v)
 /* Green threads waiting for some once to finish; each rechecks its own. */
 static __thread struct green__waitq once_waiters;
 
+/* Run init under a cleanup handler of our own (the frame that
+ * unwind_or_exit jumps to, as pthread_cleanup_push's would be): if the
+ * thread is cancelled or exits inside init, the control goes back to
+ * "never run" and the waiters retry, as POSIX asks and glibc does. */
+__attribute__((noinline)) static void run_once_init(pthread_once_t *once, void (*init)(void))
+{
+    __pthread_unwind_buf_t buf;
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wstringop-overflow"
+    if (__sigsetjmp((struct __jmp_buf_tag *)(void *)buf.__cancel_jmp_buf, 0)) {
+#pragma GCC diagnostic pop
+        atomic_store_explicit((atomic_int *)once, 0, memory_order_release);
+        green__waitq_wake_all(&once_waiters, 0);
+        syscall(SYS_futex, once, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+        unwind_or_exit(green__current(), buf.__pad[1]);
+    }
+    struct green_thread *t = green__current();
+    buf.__pad[0] = (void *)(uw(t) & ~PT_FLAGS);
+    set_uw(t, (uintptr_t)&buf | (uw(t) & PT_FLAGS));
+    init();
+    set_uw(t, (uintptr_t)buf.__pad[0] | (uw(t) & PT_FLAGS));
+}
+
 int green_hook_pthread_once(pthread_once_t *once, void (*init)(void))
 {
     /* Never adopt here: creating a hub runs pthread_once itself. */
     if (!green__pt_on_noadopt())
         return GREEN__PREAL(pthread_once)(once, init);
+    green__pt_enter();   /* a loop of once calls must let others run */
     atomic_int *st = (atomic_int *)once;
     for (;;) {
         int v = atomic_load_explicit(st, memory_order_acquire);
@@ -464,7 +539,7 @@ int green_hook_pthread_once(pthread_once_t *once, void (*init)(void))
         if (code == ECANCELED)
             green__pt_rearm_kill();
     }
-    init();
+    run_once_init(once, init);
     atomic_store_explicit(st, ONCE_DONE, memory_order_release);
     green__waitq_wake_all(&once_waiters, 0);
     /* A plain OS thread may wait in libc's pthread_once on the same word
@@ -492,7 +567,7 @@ int green_hook_pthread_kill(pthread_t th, int sig)
 
 /* --------------------------------------------- OS-thread-wide attributes */
 
-/* Scheduling, affinity and CPU clocks belong to the OS thread, which every
+/* Affinity and CPU clocks belong to the OS thread, which every
  * green thread of the hub shares: for a green handle they act on (or
  * report) the caller's OS thread. A finished or unknown handle: ESRCH. */
 static bool os_call(pthread_t th, pthread_t *real, int *err)
@@ -529,19 +604,84 @@ int green_hook_pthread_sigqueue(pthread_t th, int sig, const union sigval v)
     return sig ? green__sig_queue(t, sig, &v) : 0;
 }
 
+/* Scheduling attributes are kept per green thread (a green thread is not
+ * scheduled by the kernel, so nothing is applied to the OS thread): they
+ * are checked as the kernel checks them (EINVAL for an unknown policy or
+ * a priority outside sched_get_priority_min/max of the policy; EPERM for a
+ * real-time policy beyond RLIMIT_RTPRIO without privilege) and read back. */
+static int sched_check(int policy, int prio)
+{
+    if (policy != SCHED_OTHER && policy != SCHED_FIFO && policy != SCHED_RR &&
+        policy != SCHED_BATCH && policy != SCHED_IDLE)
+        return EINVAL;
+    int lo = sched_get_priority_min(policy), hi = sched_get_priority_max(policy);
+    if (prio < lo || prio > hi)
+        return EINVAL;
+    if ((policy == SCHED_FIFO || policy == SCHED_RR) && geteuid() != 0) {
+        struct rlimit rl;
+        if (getrlimit(RLIMIT_RTPRIO, &rl) != 0 || (rlim_t)prio > rl.rlim_cur)
+            return EPERM;
+    }
+    return 0;
+}
+
+/* The live green thread behind th for a scheduling call, or NULL with
+ * *err set (ESRCH), or NULL with *err 0 when libc must answer. */
+static struct green_thread *sched_target(pthread_t th, int *err)
+{
+    *err = 0;
+    struct green_thread *t;
+    if (!green__pt_on() || !(t = handle_of(th)))
+        return NULL;
+    if (t->is_hub || t->gone || t->state == GREEN_DONE) {
+        *err = ESRCH;
+        return NULL;
+    }
+    green__pt_enter();
+    return t;
+}
+
 int green_hook_pthread_setschedparam(pthread_t th, int policy, const struct sched_param *p)
 {
-    OS_CALL(pthread_setschedparam, th, policy, p);
+    int err;
+    struct green_thread *t = sched_target(th, &err);
+    if (!t)
+        return err ? err : GREEN__PREAL(pthread_setschedparam)(th, policy, p);
+    int e = sched_check(policy, p->sched_priority);
+    if (e) {
+        errno = e;   /* glibc leaves sched_setscheduler's errno */
+        return e;
+    }
+    t->sched_policy = policy;
+    t->sched_prio = p->sched_priority;
+    return 0;
 }
 
 int green_hook_pthread_getschedparam(pthread_t th, int *policy, struct sched_param *p)
 {
-    OS_CALL(pthread_getschedparam, th, policy, p);
+    int err;
+    struct green_thread *t = sched_target(th, &err);
+    if (!t)
+        return err ? err : GREEN__PREAL(pthread_getschedparam)(th, policy, p);
+    *policy = t->sched_policy;
+    memset(p, 0, sizeof *p);
+    p->sched_priority = t->sched_prio;
+    return 0;
 }
 
 int green_hook_pthread_setschedprio(pthread_t th, int prio)
 {
-    OS_CALL(pthread_setschedprio, th, prio);
+    int err;
+    struct green_thread *t = sched_target(th, &err);
+    if (!t)
+        return err ? err : GREEN__PREAL(pthread_setschedprio)(th, prio);
+    int e = sched_check(t->sched_policy, prio);
+    if (e) {
+        errno = e;
+        return e;
+    }
+    t->sched_prio = prio;
+    return 0;
 }
 
 int green_hook_pthread_setaffinity_np(pthread_t th, size_t size, const cpu_set_t *set)
@@ -572,6 +712,25 @@ void green__pt_rearm_kill(void)
         t->kill_pending = true;
 }
 
+_Noreturn void green__pt_cancel_now(void)
+{
+    struct green_thread *t = green__current();
+    t->kill_pending = false;
+    set_uw(t, uw(t) | PT_CANCEL_DISABLED);
+    unwind_or_exit(t, PTHREAD_CANCELED);
+}
+
+/* Enabled, requested and asynchronous: act now (glibc does the same in
+ * pthread_setcancelstate/type and in a pthread_cancel of oneself). */
+static void cancel_if_async(struct green_thread *t, void *value)
+{
+    if ((uw(t) & PT_FLAGS) != (PT_CANCEL_REQUESTED | PT_CANCEL_ASYNC))
+        return;
+    t->kill_pending = false;
+    set_uw(t, uw(t) | PT_CANCEL_DISABLED);
+    unwind_or_exit(t, value);
+}
+
 int green__pt_cancel_point(int code)
 {
     struct green_thread *t = green__current();
@@ -591,9 +750,13 @@ int green_hook_pthread_cancel(pthread_t th)
     if (!green__pt_on() || !handle_of(th))
         return GREEN__PREAL(pthread_cancel)(th);
     struct green_thread *t = handle_of(th);
-    if (t->is_hub || t->state == GREEN_DONE)
-        return t->is_hub ? ESRCH : 0;
+    if (t->is_hub || t->gone)
+        return ESRCH;
+    if (t->state == GREEN_DONE)
+        return 0;
     set_uw(t, uw(t) | PT_CANCEL_REQUESTED);
+    if (t == green__current())
+        cancel_if_async(t, PTHREAD_CANCELED);
     /* A thread that never ran is killed outright (result PTHREAD_CANCELED,
      * which is GREEN_CANCELED); a running or parked one at its next
      * cancellation point, unless it disabled cancellation. */
@@ -619,6 +782,9 @@ int green_hook_pthread_setcancelstate(int state, int *old)
     /* A request that arrived while disabled acts at the next point. */
     if (state == PTHREAD_CANCEL_ENABLE && (uw(t) & PT_CANCEL_REQUESTED))
         t->kill_pending = true;
+    /* glibc 2.36 ends the thread here without setting its result: a
+     * joiner sees NULL, not PTHREAD_CANCELED. Same here. */
+    cancel_if_async(t, NULL);
     return 0;
 }
 
@@ -636,12 +802,13 @@ int green_hook_pthread_setcanceltype(int type, int *old)
         set_uw(t, uw(t) | PT_CANCEL_ASYNC);
     else
         set_uw(t, uw(t) & ~PT_CANCEL_ASYNC);
+    cancel_if_async(t, PTHREAD_CANCELED);
     return 0;
 }
 
 void green_hook_pthread_testcancel(void)
 {
-    if (!green__pt_on()) {
+    if (!green__pt_on_turn()) {
         GREEN__PREAL(pthread_testcancel)();
         return;
     }

@@ -60,6 +60,7 @@
     X(int, pthread_mutex_timedlock, (pthread_mutex_t *, const struct timespec *)) \
     X(int, pthread_mutex_clocklock, (pthread_mutex_t *, clockid_t, const struct timespec *)) \
     X(int, pthread_mutex_unlock, (pthread_mutex_t *))                         \
+    X(int, pthread_mutex_consistent, (pthread_mutex_t *))                     \
     X(int, pthread_cond_init, (pthread_cond_t *, const pthread_condattr_t *)) \
     X(int, pthread_cond_destroy, (pthread_cond_t *))                          \
     X(int, pthread_cond_wait, (pthread_cond_t *, pthread_mutex_t *))          \
@@ -155,6 +156,37 @@ static inline bool green__pt_on(void)
     return green__pt_adopt();
 }
 
+/* Flag bits of green_thread.user below the cleanup-buffer pointer. */
+#define PT_CANCEL_REQUESTED ((uintptr_t)1)  /* pthread_cancel was called */
+#define PT_CANCEL_DISABLED  ((uintptr_t)2)  /* PTHREAD_CANCEL_DISABLE */
+#define PT_CANCEL_ASYNC     ((uintptr_t)4)  /* PTHREAD_CANCEL_ASYNCHRONOUS */
+#define PT_FLAGS            ((uintptr_t)7)
+
+GREEN_HIDDEN _Noreturn void green__pt_cancel_now(void);
+
+/* What every thread-family hook that may switch does on entry: act on an
+ * asynchronous cancel (honoured at every hooked call) and take a fair
+ * turn when the caller's slice is over (green__fair_turn). Not for
+ * sem_post and the cond signals, which a signal handler may call. */
+static inline void green__pt_enter(void)
+{
+    struct green__ctx *c = green__tls_ctx;
+    struct green_thread *t = c->current;
+    if (green__unlikely(((uintptr_t)t->user & PT_FLAGS) ==
+                        (PT_CANCEL_REQUESTED | PT_CANCEL_ASYNC)))
+        green__pt_cancel_now();
+    green__fair_turn(c);
+}
+
+/* green__pt_on() followed, when true, by green__pt_enter(). */
+static inline bool green__pt_on_turn(void)
+{
+    if (!green__pt_on())
+        return false;
+    green__pt_enter();
+    return true;
+}
+
 /* As green__pt_on, but never adopts (for hooks the hub creation itself
  * calls, such as pthread_once). */
 static inline bool green__pt_on_noadopt(void)
@@ -233,6 +265,7 @@ int green_hook_pthread_mutex_timedlock(pthread_mutex_t *m, const struct timespec
 int green_hook_pthread_mutex_clocklock(pthread_mutex_t *m, clockid_t clk,
                                        const struct timespec *abs) GREEN_HIDDEN;
 int green_hook_pthread_mutex_unlock(pthread_mutex_t *m) GREEN_HIDDEN;
+int green_hook_pthread_mutex_consistent(pthread_mutex_t *m) GREEN_HIDDEN;
 int green_hook_pthread_cond_init(pthread_cond_t *c, const pthread_condattr_t *a) GREEN_HIDDEN;
 int green_hook_pthread_cond_destroy(pthread_cond_t *c) GREEN_HIDDEN;
 int green_hook_pthread_cond_wait(pthread_cond_t *c, pthread_mutex_t *m) GREEN_HIDDEN;

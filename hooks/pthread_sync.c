@@ -27,14 +27,15 @@
  * woken with 0 therefore always holds what it waited for; a waiter woken
  * by a timeout or a kill was unlinked first and was handed nothing.
  *
- * Process-shared, robust and priority-protocol mutexes and process-shared
- * semaphores cannot be green: they are initialised by libc and every
- * operation goes to libc, with the blocking forms turned into a try-and-
- * sleep loop (50 us doubling to 5 ms) so that the OS thread keeps running
- * the other green threads. Their owner is the OS thread, shared by all
- * green threads (a limitation: errorcheck/recursive semantics between green
- * threads do not hold for those). Process-shared condition variables,
- * rwlocks and barriers are treated as private.
+ * Process-shared and robust mutexes, and process-shared condition
+ * variables, barriers and rwlocks, hold no pointer (the memory may be
+ * shared with a forked process): owners are 64-bit ids (pid and green
+ * thread id) and waiters nap between tries; see "shared and robust
+ * mutexes" below. Priority-protocol mutexes and process-shared or named
+ * semaphores use libc's layout: libc does every operation, and the
+ * blocking forms become a try-and-nap loop so that the OS thread keeps
+ * running the other green threads (a priority-protocol mutex is owned by
+ * the OS thread, shared by all green threads: a documented limit).
  *
  * Mixed use. An object is green when a green thread first touches it;
  * libc's functions do not understand our layout and ours not theirs. Under
@@ -70,24 +71,35 @@
 
 /* --------------------------------------------------------------- helpers */
 
-/* Type bits of the mutex kind; any other bit is a libc-only mutex. */
+/* Type bits of the mutex kind; the robust and process-shared bits (glibc's
+ * values) select the "shared" mutex below; any other bit (priority
+ * protocols) is a libc-only mutex. */
 #define KIND_TYPE_MASK 3
+#define KIND_ROBUST    16
+#define KIND_PSHARED   128
+#define KIND_SHARED    (KIND_ROBUST | KIND_PSHARED)
 
-/* Sleep between two tries of a libc-only object: yield first, then
- * 50 us doubling to 5 ms, never past the deadline. Returns the next nap;
- * a kill is remembered for the next park. */
+/* Sleep between two tries of a libc-only or shared object: yield first,
+ * then 50 us doubling to 5 ms, never past the deadline. Returns the next
+ * nap. A kill (ECANCELED) does not cut the nap short, or a waiter with a
+ * kill pending would spin without ever letting the others run: it is
+ * remembered for the caller's next park. */
 static int64_t nap(int64_t ns, int64_t deadline)
 {
-    int r;
-    if (ns == 0)
-        r = green_yield();
-    else {
+    bool killed = false;
+    int saved = errno;
+    if (ns == 0) {
+        while (green_yield() != 0 && errno == ECANCELED)
+            killed = true;   /* the pending kill was consumed: yield now */
+    } else {
         int64_t until = green_now() + ns;
         if (deadline >= 0 && deadline < until)
             until = deadline;
-        r = green_sleep_until(until);
+        while (green_sleep_until(until) != 0 && errno == ECANCELED)
+            killed = true;
     }
-    if (r != 0 && errno == ECANCELED)
+    errno = saved;
+    if (killed)
         green__pt_rearm_kill();
     return ns == 0 ? GREEN_USEC(50) : (ns >= GREEN_MSEC(5) ? ns : ns * 2);
 }
@@ -95,6 +107,16 @@ static int64_t nap(int64_t ns, int64_t deadline)
 static bool past(int64_t deadline)
 {
     return deadline >= 0 && green_now() >= deadline;
+}
+
+/* A lock wait was killed: with an asynchronous cancel pending (and
+ * enabled) the thread ends here, as glibc's SIGCANCEL would end it in the
+ * futex wait; otherwise the kill is remembered for the next park. */
+static void async_cancel_now(void)
+{
+    struct green_thread *t = green__current();
+    if (((uintptr_t)t->user & PT_FLAGS) == (PT_CANCEL_REQUESTED | PT_CANCEL_ASYNC))
+        green__pt_cancel_now();
 }
 
 /* Call try(obj) until it stops failing with busy_code or the deadline
@@ -207,7 +229,216 @@ _Static_assert(offsetof(struct pt_mutex, kind) ==
 
 static bool mutex_is_libc(const struct pt_mutex *m)
 {
-    return (m->kind & ~KIND_TYPE_MASK) != 0;
+    return (m->kind & ~(KIND_TYPE_MASK | KIND_SHARED)) != 0;
+}
+
+static bool mutex_is_shared(const struct pt_mutex *m)
+{
+    return (m->kind & KIND_SHARED) != 0;
+}
+
+/* ------------------------------------------- shared and robust mutexes */
+
+/* Process-shared and robust mutexes hold no pointer: memory shared with
+ * another process (MAP_SHARED, then fork) must make sense in both. The
+ * owner is a 64-bit id, pid << 32 | green thread id, so ownership and
+ * the errorcheck/recursive rules hold per green thread, in every
+ * process. A waiter cannot be queued in the object, so it naps between
+ * tries (nap(): yield, then 50 us doubling to 5 ms), which lets its hub
+ * run the others. Robustness: a green thread that ends holding robust
+ * mutexes marks them OWNER_DEAD (its list in green_thread.robust, walked
+ * by the exit hook); a waiter that finds the owner's process gone (kill
+ * 0: ESRCH) does the same. The next locker gets EOWNERDEAD and owns an
+ * inconsistent mutex: pthread_mutex_consistent repairs it, an unlock
+ * without it makes it ENOTRECOVERABLE, as glibc. */
+struct pt_smutex {
+    _Atomic uint64_t owner;       /* 0 free, OWNER_DEAD, or owner_id() */
+    unsigned depth;               /* recursive depth of the holder */
+    _Atomic unsigned state;       /* SM_* below */
+    int kind;                     /* glibc __kind */
+    int spare;                    /* always 0 */
+    _Atomic uint64_t heir;        /* a waiter that has waited long: only it
+                                     may take the mutex when it is next
+                                     free (no starvation by a thread that
+                                     unlocks and relocks at once), or 0 */
+};
+_Static_assert(sizeof(struct pt_smutex) <= sizeof(pthread_mutex_t), "smutex size");
+_Static_assert(offsetof(struct pt_smutex, kind) == offsetof(struct pt_mutex, kind),
+               "smutex kind offset");
+_Static_assert(offsetof(struct pt_smutex, depth) == offsetof(struct pt_mutex, depth),
+               "smutex depth offset");
+#define OWNER_DEAD ((uint64_t)1)
+enum { SM_OK, SM_INCONSISTENT, SM_UNRECOVERABLE };
+
+static uint64_t owner_id(const struct green_thread *t)
+{
+    return (uint64_t)(uint32_t)t->ctx->pid << 32 | (uint32_t)t->id;
+}
+
+struct robust_list {
+    unsigned n, cap;
+    struct pt_smutex *m[];
+};
+
+/* The exit hook: every robust mutex the thread still holds is now held
+ * by a dead owner. */
+static void robust_on_exit(struct green_thread *t)
+{
+    struct robust_list *l = t->robust;
+    if (!l)
+        return;
+    uint64_t me = owner_id(t);
+    for (unsigned i = 0; i < l->n; i++) {
+        uint64_t o = me;
+        if (atomic_compare_exchange_strong(&l->m[i]->owner, &o, OWNER_DEAD))
+            l->m[i]->depth = 0;
+    }
+    free(l);
+    t->robust = NULL;
+}
+
+static void robust_add(struct green_thread *t, struct pt_smutex *m)
+{
+    struct robust_list *l = t->robust;
+    if (!l || l->n == l->cap) {
+        unsigned cap = l ? l->cap * 2 : 8;
+        struct robust_list *n = realloc(l, sizeof *l + cap * sizeof l->m[0]);
+        if (!n)
+            return;   /* out of memory: this one will not be robust */
+        if (!l)
+            n->n = 0;
+        n->cap = cap;
+        t->robust = l = n;
+        green__thread_exit_hook = robust_on_exit;
+    }
+    l->m[l->n++] = m;
+}
+
+static void robust_del(struct green_thread *t, struct pt_smutex *m)
+{
+    struct robust_list *l = t->robust;
+    for (unsigned i = 0; l && i < l->n; i++)
+        if (l->m[i] == m) {
+            l->m[i] = l->m[--l->n];
+            return;
+        }
+}
+
+/* The owner's process has ended (robust only). */
+static bool owner_process_gone(const struct green_thread *self, uint64_t o)
+{
+    pid_t pid = (pid_t)(o >> 32);
+    return pid != self->ctx->pid && kill(pid, 0) != 0 && errno == ESRCH;
+}
+
+/* Lock without waiting: 0, EOWNERDEAD (locked, inconsistent), EBUSY,
+ * EDEADLK/EAGAIN for the owner, ENOTRECOVERABLE. */
+static int smutex_try(struct pt_smutex *m, struct green_thread *self)
+{
+    bool robust = m->kind & KIND_ROBUST;
+    uint64_t me = owner_id(self);
+    for (;;) {
+        if (atomic_load(&m->state) == SM_UNRECOVERABLE)
+            return ENOTRECOVERABLE;
+        uint64_t o = atomic_load(&m->owner);
+        if (o == 0 || o == OWNER_DEAD) {
+            uint64_t heir = atomic_load(&m->heir);
+            if (heir && heir != me) {
+                int saved = errno;
+                bool gone = owner_process_gone(self, heir);
+                errno = saved;
+                if (!gone)
+                    return EBUSY;   /* the long waiter's turn */
+                atomic_compare_exchange_strong(&m->heir, &heir, 0);
+            }
+            if (!atomic_compare_exchange_strong(&m->owner, &o, me))
+                continue;
+            if (heir == me)
+                atomic_store(&m->heir, 0);
+            m->depth = 1;
+            if (robust)
+                robust_add(self, m);
+            if (o == OWNER_DEAD) {
+                atomic_store(&m->state, SM_INCONSISTENT);
+                return EOWNERDEAD;
+            }
+            return 0;
+        }
+        if (o == me) {
+            switch (m->kind & KIND_TYPE_MASK) {
+            case PTHREAD_MUTEX_RECURSIVE:
+                if (m->depth == UINT_MAX)
+                    return EAGAIN;
+                m->depth++;
+                return 0;
+            case PTHREAD_MUTEX_ERRORCHECK:
+                return EDEADLK;
+            default:
+                return EBUSY;
+            }
+        }
+        int saved = errno;
+        bool gone = robust && owner_process_gone(self, o);
+        errno = saved;
+        if (!gone || !atomic_compare_exchange_strong(&m->owner, &o, OWNER_DEAD))
+            return EBUSY;
+    }
+}
+
+/* Waits: after a few naps (about 1 ms) the waiter claims to be the heir,
+ * so a holder that unlocks and relocks in a loop cannot starve it. */
+static int smutex_lock(struct pt_smutex *m, int64_t deadline)
+{
+    struct green_thread *self = green__current();
+    uint64_t me = owner_id(self);
+    int64_t ns = 0;
+    int naps = 0;
+    for (;;) {
+        int e = smutex_try(m, self);
+        if (e != EBUSY)
+            return e;
+        if (past(deadline)) {
+            uint64_t h = me;
+            atomic_compare_exchange_strong(&m->heir, &h, 0);
+            return ETIMEDOUT;
+        }
+        if (++naps == 6) {
+            uint64_t h = 0;
+            atomic_compare_exchange_strong(&m->heir, &h, me);
+        }
+        ns = nap(ns, deadline);
+    }
+}
+
+static int smutex_unlock(struct pt_smutex *m)
+{
+    struct green_thread *self = green__current();
+    int type = m->kind & KIND_TYPE_MASK;
+    if (atomic_load(&m->owner) != owner_id(self)) {
+        if (type == PTHREAD_MUTEX_NORMAL && !(m->kind & KIND_ROBUST)) {
+            atomic_store(&m->owner, 0);   /* undefined; glibc unlocks */
+            return 0;
+        }
+        return EPERM;
+    }
+    if (type == PTHREAD_MUTEX_RECURSIVE && m->depth > 1) {
+        m->depth--;
+        return 0;
+    }
+    m->depth = 0;
+    if (m->kind & KIND_ROBUST)
+        robust_del(self, m);
+    if (atomic_load(&m->state) == SM_INCONSISTENT)
+        atomic_store(&m->state, SM_UNRECOVERABLE);
+    atomic_store_explicit(&m->owner, 0, memory_order_release);
+    return 0;
+}
+
+static bool mutex_owned_by(const struct pt_mutex *m, const struct green_thread *t)
+{
+    if (mutex_is_shared(m))
+        return atomic_load(&((struct pt_smutex *)m)->owner) == owner_id(t);
+    return m->owner == t;
 }
 
 /* Park until handed m or the deadline. Never fails with ECANCELED. */
@@ -224,8 +455,10 @@ static int mutex_wait(struct pt_mutex *m, struct green_thread *self, int64_t dea
         int code = green__park(GREEN_WHY_MUTEX, (uintptr_t)m, &m->q, deadline);
         if (code == 0 && m->owner == self)
             break;
-        if (code == ECANCELED)
+        if (code == ECANCELED) {
+            async_cancel_now();   /* not queued any more: safe to leave */
             killed = true;
+        }
         else if (code == ETIMEDOUT || code == ENOMEM) {
             rc = code;
             break;
@@ -262,6 +495,8 @@ static int mutex_try(struct pt_mutex *m, struct green_thread *self)
 int green__pt_mutex_lock(pthread_mutex_t *pm, int64_t deadline)
 {
     struct pt_mutex *m = (struct pt_mutex *)pm;
+    if (mutex_is_shared(m))
+        return smutex_lock((struct pt_smutex *)m, deadline);
     if (mutex_is_libc(m)) {
         int e;
         POLL_REAL(GREEN__PREAL(pthread_mutex_trylock)(pm), e == EBUSY, deadline, e);
@@ -277,6 +512,8 @@ int green__pt_mutex_lock(pthread_mutex_t *pm, int64_t deadline)
 int green__pt_mutex_unlock(pthread_mutex_t *pm)
 {
     struct pt_mutex *m = (struct pt_mutex *)pm;
+    if (mutex_is_shared(m))
+        return smutex_unlock((struct pt_smutex *)m);
     if (mutex_is_libc(m))
         return GREEN__PREAL(pthread_mutex_unlock)(pm);
     struct green_thread *self = green__current();
@@ -308,12 +545,13 @@ int green_hook_pthread_mutex_init(pthread_mutex_t *pm, const pthread_mutexattr_t
     if (a && (pthread_mutexattr_gettype(a, &type) || pthread_mutexattr_getpshared(a, &pshared) ||
               pthread_mutexattr_getrobust(a, &robust) || pthread_mutexattr_getprotocol(a, &proto)))
         return EINVAL;
-    if (pshared != PTHREAD_PROCESS_PRIVATE || robust != PTHREAD_MUTEX_STALLED ||
-        proto != PTHREAD_PRIO_NONE)
+    if (proto != PTHREAD_PRIO_NONE)
         return GREEN__PREAL(pthread_mutex_init)(pm, a);   /* libc-only */
     struct pt_mutex *m = (struct pt_mutex *)pm;
     memset(pm, 0, sizeof *pm);
-    m->kind = type & KIND_TYPE_MASK;
+    m->kind = (type & KIND_TYPE_MASK) |
+              (pshared != PTHREAD_PROCESS_PRIVATE ? KIND_PSHARED : 0) |
+              (robust != PTHREAD_MUTEX_STALLED ? KIND_ROBUST : 0);
     return 0;
 }
 
@@ -322,12 +560,14 @@ int green_hook_pthread_mutex_destroy(pthread_mutex_t *pm)
     struct pt_mutex *m = (struct pt_mutex *)pm;
     if (!green__pt_on() || mutex_is_libc(m))
         return GREEN__PREAL(pthread_mutex_destroy)(pm);
+    if (mutex_is_shared(m))
+        return 0;
     return m->owner || !green__waitq_empty(&m->q) ? EBUSY : 0;
 }
 
 int green_hook_pthread_mutex_lock(pthread_mutex_t *pm)
 {
-    if (!green__pt_on())
+    if (!green__pt_on_turn())
         return GREEN__PREAL(pthread_mutex_lock)(pm);
     return green__pt_mutex_lock(pm, GREEN_FOREVER);
 }
@@ -335,9 +575,10 @@ int green_hook_pthread_mutex_lock(pthread_mutex_t *pm)
 int green_hook_pthread_mutex_trylock(pthread_mutex_t *pm)
 {
     struct pt_mutex *m = (struct pt_mutex *)pm;
-    if (!green__pt_on() || mutex_is_libc(m))
+    if (!green__pt_on_turn() || mutex_is_libc(m))
         return GREEN__PREAL(pthread_mutex_trylock)(pm);
-    int e = mutex_try(m, green__current());
+    int e = mutex_is_shared(m) ? smutex_try((struct pt_smutex *)m, green__current())
+                               : mutex_try(m, green__current());
     return e == EDEADLK ? EBUSY : e;
 }
 
@@ -346,7 +587,8 @@ static int mutex_clocklock(pthread_mutex_t *pm, clockid_t clk, const struct time
 {
     struct pt_mutex *m = (struct pt_mutex *)pm;
     if (!mutex_is_libc(m)) {
-        int e = mutex_try(m, green__current());
+        int e = mutex_is_shared(m) ? smutex_try((struct pt_smutex *)m, green__current())
+                                   : mutex_try(m, green__current());
         if (e != EBUSY)
             return e;
     }
@@ -357,7 +599,7 @@ static int mutex_clocklock(pthread_mutex_t *pm, clockid_t clk, const struct time
 
 int green_hook_pthread_mutex_timedlock(pthread_mutex_t *pm, const struct timespec *abs)
 {
-    if (!green__pt_on())
+    if (!green__pt_on_turn())
         return GREEN__PREAL(pthread_mutex_timedlock)(pm, abs);
     return mutex_clocklock(pm, CLOCK_REALTIME, abs);
 }
@@ -365,14 +607,26 @@ int green_hook_pthread_mutex_timedlock(pthread_mutex_t *pm, const struct timespe
 int green_hook_pthread_mutex_clocklock(pthread_mutex_t *pm, clockid_t clk,
                                        const struct timespec *abs)
 {
-    if (!green__pt_on())
+    if (!green__pt_on_turn())
         return GREEN__PREAL(pthread_mutex_clocklock)(pm, clk, abs);
     return mutex_clocklock(pm, clk, abs);
 }
 
+int green_hook_pthread_mutex_consistent(pthread_mutex_t *pm)
+{
+    struct pt_smutex *m = (struct pt_smutex *)pm;
+    if (!green__pt_on() || mutex_is_libc((struct pt_mutex *)pm))
+        return GREEN__PREAL(pthread_mutex_consistent)(pm);
+    if (!(m->kind & KIND_ROBUST) || atomic_load(&m->state) != SM_INCONSISTENT ||
+        atomic_load(&m->owner) != owner_id(green__current()))
+        return EINVAL;
+    atomic_store(&m->state, SM_OK);
+    return 0;
+}
+
 int green_hook_pthread_mutex_unlock(pthread_mutex_t *pm)
 {
-    if (!green__pt_on())
+    if (!green__pt_on_turn())
         return GREEN__PREAL(pthread_mutex_unlock)(pm);
     return green__pt_mutex_unlock(pm);
 }
@@ -380,21 +634,63 @@ int green_hook_pthread_mutex_unlock(pthread_mutex_t *pm)
 /* ------------------------------------------------------------------ cond */
 
 struct pt_cond {
-    struct green__waitq q;        /* waiters, FIFO (__wseq, __g1_start) */
+    struct green__waitq q;        /* waiters, FIFO (__wseq, __g1_start);
+                                     unused when shared */
     int clock;                    /* CLOCK_REALTIME (0) or CLOCK_MONOTONIC */
-    int spare;                    /* always 0 */
+    int shared;                   /* 0, or SHARED_MARK: process-shared */
+    _Atomic unsigned seq;         /* shared: bumped by every signal */
 };
 _Static_assert(sizeof(struct pt_cond) <= sizeof(pthread_cond_t), "cond size");
+
+/* Process-shared condition variables, barriers and rwlocks hold no
+ * pointer (see the shared mutexes above): a number that every wake-up
+ * changes, and waiters that nap until it changes. A signal may then wake
+ * several waiters, which POSIX allows (spurious wake-ups). */
+#define SHARED_MARK 0x47524e53    /* "GRNS" */
+
+static bool cond_is_shared(const pthread_cond_t *pc)
+{
+    return ((const struct pt_cond *)pc)->shared == SHARED_MARK;
+}
+
+/* Nap until *word differs from old, the deadline passes (ETIMEDOUT) or a
+ * cancellation is requested (ECANCELED, when cancel is true). */
+static int nap_until_changed(_Atomic unsigned *word, unsigned old, int64_t deadline,
+                             bool cancel)
+{
+    struct green_thread *self = green__current();
+    int64_t ns = 0;
+    while (atomic_load(word) == old) {
+        if (cancel && ((uintptr_t)self->user & (PT_CANCEL_REQUESTED | PT_CANCEL_DISABLED)) ==
+                          PT_CANCEL_REQUESTED)
+            return ECANCELED;
+        if (past(deadline))
+            return ETIMEDOUT;
+        ns = nap(ns, deadline);
+    }
+    return 0;
+}
 
 int green_hook_pthread_cond_init(pthread_cond_t *pc, const pthread_condattr_t *a)
 {
     if (!green__pt_on())
         return GREEN__PREAL(pthread_cond_init)(pc, a);
     clockid_t clk = CLOCK_REALTIME;
-    if (a && pthread_condattr_getclock(a, &clk) != 0)
+    int pshared = PTHREAD_PROCESS_PRIVATE;
+    if (a && (pthread_condattr_getclock(a, &clk) != 0 ||
+              pthread_condattr_getpshared(a, &pshared) != 0))
         return EINVAL;
     memset(pc, 0, sizeof *pc);
     ((struct pt_cond *)pc)->clock = (int)clk;
+    if (pshared != PTHREAD_PROCESS_PRIVATE) {
+        /* A fresh sequence number: a waiter still napping on a destroyed
+         * and re-initialised condvar must see a change (no ABA on 0). */
+        static atomic_uint inits;
+        ((struct pt_cond *)pc)->shared = SHARED_MARK;
+        atomic_store(&((struct pt_cond *)pc)->seq,
+                     (unsigned)green_now() ^ (unsigned)getpid() << 16 ^
+                         atomic_fetch_add(&inits, 0x9e3779b9u));
+    }
     return 0;
 }
 
@@ -402,6 +698,8 @@ int green_hook_pthread_cond_destroy(pthread_cond_t *pc)
 {
     if (!green__pt_on())
         return GREEN__PREAL(pthread_cond_destroy)(pc);
+    if (cond_is_shared(pc))
+        return 0;
     return green__waitq_empty(&((struct pt_cond *)pc)->q) ? 0 : EBUSY;
 }
 
@@ -414,25 +712,34 @@ static int cond_wait(pthread_cond_t *pc, pthread_mutex_t *pm, int64_t deadline)
     struct pt_mutex *m = (struct pt_mutex *)pm;
     struct green_thread *self = green__current();
     bool libc = mutex_is_libc(m);
-    if (!libc && m->owner != self)
+    if (!libc && !mutex_owned_by(m, self))
         return EPERM;
     green__pt_cancel_point(0);
     unsigned depth = libc ? 0 : m->depth;
     if (!libc)
         m->depth = 1;
-    green__pt_mutex_unlock(pm);
-    outside_waker_ensure();
-    int code = park_wakeable(self, &cond_wait_mark, GREEN_WHY_COND, c, &c->q, deadline);
-    green__pt_mutex_lock(pm, GREEN_FOREVER);
+    int code;
+    if (c->shared == SHARED_MARK) {
+        unsigned seq = atomic_load(&c->seq);
+        green__pt_mutex_unlock(pm);
+        code = nap_until_changed(&c->seq, seq, deadline, true);
+    } else {
+        green__pt_mutex_unlock(pm);
+        outside_waker_ensure();
+        code = park_wakeable(self, &cond_wait_mark, GREEN_WHY_COND, c, &c->q, deadline);
+    }
+    int relock = green__pt_mutex_lock(pm, GREEN_FOREVER);
     if (!libc)
         m->depth = depth;
     green__pt_cancel_point(code);
+    if (relock == EOWNERDEAD)
+        return EOWNERDEAD;
     return code == ETIMEDOUT ? ETIMEDOUT : 0;
 }
 
 int green_hook_pthread_cond_wait(pthread_cond_t *pc, pthread_mutex_t *pm)
 {
-    if (!green__pt_on())
+    if (!green__pt_on_turn())
         return GREEN__PREAL(pthread_cond_wait)(pc, pm);
     return cond_wait(pc, pm, GREEN_FOREVER);
 }
@@ -440,7 +747,7 @@ int green_hook_pthread_cond_wait(pthread_cond_t *pc, pthread_mutex_t *pm)
 int green_hook_pthread_cond_timedwait(pthread_cond_t *pc, pthread_mutex_t *pm,
                                       const struct timespec *abs)
 {
-    if (!green__pt_on())
+    if (!green__pt_on_turn())
         return GREEN__PREAL(pthread_cond_timedwait)(pc, pm, abs);
     int64_t deadline;
     int e = green__pt_deadline(((struct pt_cond *)pc)->clock, abs, &deadline);
@@ -450,7 +757,7 @@ int green_hook_pthread_cond_timedwait(pthread_cond_t *pc, pthread_mutex_t *pm,
 int green_hook_pthread_cond_clockwait(pthread_cond_t *pc, pthread_mutex_t *pm,
                                       clockid_t clk, const struct timespec *abs)
 {
-    if (!green__pt_on())
+    if (!green__pt_on_turn())
         return GREEN__PREAL(pthread_cond_clockwait)(pc, pm, clk, abs);
     int64_t deadline;
     int e = green__pt_deadline(clk, abs, &deadline);
@@ -471,6 +778,10 @@ static bool cond_outside(pthread_cond_t *pc)
 
 int green_hook_pthread_cond_signal(pthread_cond_t *pc)
 {
+    if (cond_is_shared(pc) && (green__hook_families & GREEN_HOOK_THREAD)) {
+        atomic_fetch_add(&((struct pt_cond *)pc)->seq, 1);
+        return 0;
+    }
     if (!green__pt_on())
         return cond_outside(pc) ? 0 : GREEN__PREAL(pthread_cond_signal)(pc);
     green__waitq_wake_one(&((struct pt_cond *)pc)->q, 0);
@@ -479,6 +790,10 @@ int green_hook_pthread_cond_signal(pthread_cond_t *pc)
 
 int green_hook_pthread_cond_broadcast(pthread_cond_t *pc)
 {
+    if (cond_is_shared(pc) && (green__hook_families & GREEN_HOOK_THREAD)) {
+        atomic_fetch_add(&((struct pt_cond *)pc)->seq, 1);
+        return 0;
+    }
     if (!green__pt_on())
         return cond_outside(pc) ? 0 : GREEN__PREAL(pthread_cond_broadcast)(pc);
     green__waitq_wake_all(&((struct pt_cond *)pc)->q, 0);
@@ -498,6 +813,104 @@ struct pt_rwlock {
 _Static_assert(sizeof(struct pt_rwlock) <= sizeof(pthread_rwlock_t), "rwlock size");
 _Static_assert(offsetof(struct pt_rwlock, flags) ==
                offsetof(pthread_rwlock_t, __data.__flags), "rwlock flags offset");
+
+/* A process-shared rwlock (see the shared mutexes): the writer is an
+ * owner id; a tiny spinlock (guard, never held across a switch) makes
+ * each check-and-take atomic; waiters nap. */
+struct pt_srwlock {
+    unsigned readers;             /* read locks held */
+    unsigned shared;              /* SHARED_MARK */
+    uint64_t writer;              /* owner_id() of the writer, or 0 */
+    atomic_int guard;             /* protects the three counters */
+    unsigned wwait;               /* writers waiting (writer preference) */
+    char pad[24];
+    unsigned flags;               /* glibc __flags: the rwlock kind */
+};
+_Static_assert(offsetof(struct pt_srwlock, flags) ==
+               offsetof(pthread_rwlock_t, __data.__flags), "srwlock flags offset");
+_Static_assert(sizeof(struct pt_srwlock) <= sizeof(pthread_rwlock_t), "srwlock size");
+
+static void guard_lock(struct pt_srwlock *rw)
+{
+    int z = 0;
+    while (!atomic_compare_exchange_weak(&rw->guard, &z, 1)) {
+        z = 0;
+        sched_yield();   /* held by another process for a few instructions */
+    }
+}
+
+static void guard_unlock(struct pt_srwlock *rw)
+{
+    atomic_store(&rw->guard, 0);
+}
+
+/* Take a read or write lock without waiting. */
+static int srw_try(struct pt_srwlock *rw, bool write)
+{
+    uint64_t me = owner_id(green__current());
+    int e = 0;
+    guard_lock(rw);
+    if (rw->writer == me)
+        e = EDEADLK;
+    else if (write)
+        e = rw->writer || rw->readers ? EBUSY : (rw->writer = me, 0);
+    else if (rw->writer || (rw->flags == PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP &&
+                            rw->wwait))
+        e = EBUSY;
+    else if (rw->readers == UINT_MAX)
+        e = EAGAIN;
+    else
+        rw->readers++;
+    guard_unlock(rw);
+    return e;
+}
+
+static void srw_wwait(struct pt_srwlock *rw, int delta)
+{
+    guard_lock(rw);
+    rw->wwait += (unsigned)delta;
+    guard_unlock(rw);
+}
+
+static int srw_lock(struct pt_srwlock *rw, bool write, int64_t deadline)
+{
+    int e = srw_try(rw, write);
+    if (e != EBUSY)
+        return e;
+    if (write)
+        srw_wwait(rw, +1);
+    int64_t ns = 0;
+    while ((e = srw_try(rw, write)) == EBUSY) {
+        if (past(deadline)) {
+            e = ETIMEDOUT;
+            break;
+        }
+        ns = nap(ns, deadline);
+    }
+    if (write)
+        srw_wwait(rw, -1);
+    return e;
+}
+
+static int srw_unlock(struct pt_srwlock *rw)
+{
+    uint64_t me = owner_id(green__current());
+    int e = 0;
+    guard_lock(rw);
+    if (rw->writer == me)
+        rw->writer = 0;
+    else if (rw->readers > 0 && !rw->writer)
+        rw->readers--;
+    else
+        e = EPERM;
+    guard_unlock(rw);
+    return e;
+}
+
+static bool rw_is_shared(const pthread_rwlock_t *prw)
+{
+    return ((const struct pt_srwlock *)prw)->shared == SHARED_MARK;
+}
 
 static bool prefers_writers(const struct pt_rwlock *rw)
 {
@@ -551,6 +964,8 @@ static int rw_try(struct pt_rwlock *rw, bool write, struct green_thread *self)
 
 static int rw_lock(pthread_rwlock_t *prw, bool write, int64_t deadline)
 {
+    if (rw_is_shared(prw))
+        return srw_lock((struct pt_srwlock *)prw, write, deadline);
     struct pt_rwlock *rw = (struct pt_rwlock *)prw;
     struct green_thread *self = green__current();
     bool killed = false;
@@ -565,8 +980,10 @@ static int rw_lock(pthread_rwlock_t *prw, bool write, int64_t deadline)
             rc = 0;   /* handed over by rw_release */
             break;
         }
-        if (code == ECANCELED)
+        if (code == ECANCELED) {
+            async_cancel_now();
             killed = true;
+        }
         else if (code == ETIMEDOUT || code == ENOMEM) {
             rc = code;
             break;
@@ -577,10 +994,18 @@ static int rw_lock(pthread_rwlock_t *prw, bool write, int64_t deadline)
     return rc;
 }
 
+/* Lock without waiting, either kind of rwlock. */
+static int rw_try_any(pthread_rwlock_t *prw, bool write)
+{
+    if (rw_is_shared(prw))
+        return srw_try((struct pt_srwlock *)prw, write);
+    return rw_try((struct pt_rwlock *)prw, write, green__current());
+}
+
 static int rw_timed(pthread_rwlock_t *prw, bool write, clockid_t clk,
                     const struct timespec *abs)
 {
-    int e = rw_try((struct pt_rwlock *)prw, write, green__current());
+    int e = rw_try_any(prw, write);
     if (e != EBUSY)
         return e;
     int64_t deadline;
@@ -592,11 +1017,14 @@ int green_hook_pthread_rwlock_init(pthread_rwlock_t *prw, const pthread_rwlockat
 {
     if (!green__pt_on())
         return GREEN__PREAL(pthread_rwlock_init)(prw, a);
-    int kind = PTHREAD_RWLOCK_DEFAULT_NP;
-    if (a && pthread_rwlockattr_getkind_np(a, &kind) != 0)
+    int kind = PTHREAD_RWLOCK_DEFAULT_NP, pshared = PTHREAD_PROCESS_PRIVATE;
+    if (a && (pthread_rwlockattr_getkind_np(a, &kind) != 0 ||
+              pthread_rwlockattr_getpshared(a, &pshared) != 0))
         return EINVAL;
     memset(prw, 0, sizeof *prw);
     ((struct pt_rwlock *)prw)->flags = (unsigned)kind;
+    if (pshared != PTHREAD_PROCESS_PRIVATE)
+        ((struct pt_srwlock *)prw)->shared = SHARED_MARK;
     return 0;
 }
 
@@ -604,6 +1032,8 @@ int green_hook_pthread_rwlock_destroy(pthread_rwlock_t *prw)
 {
     if (!green__pt_on())
         return GREEN__PREAL(pthread_rwlock_destroy)(prw);
+    if (rw_is_shared(prw))
+        return 0;
     struct pt_rwlock *rw = (struct pt_rwlock *)prw;
     bool busy = rw->writer || rw->readers || !green__waitq_empty(&rw->rq) ||
                 !green__waitq_empty(&rw->wq);
@@ -612,22 +1042,22 @@ int green_hook_pthread_rwlock_destroy(pthread_rwlock_t *prw)
 
 int green_hook_pthread_rwlock_rdlock(pthread_rwlock_t *prw)
 {
-    if (!green__pt_on())
+    if (!green__pt_on_turn())
         return GREEN__PREAL(pthread_rwlock_rdlock)(prw);
     return rw_lock(prw, false, GREEN_FOREVER);
 }
 
 int green_hook_pthread_rwlock_tryrdlock(pthread_rwlock_t *prw)
 {
-    if (!green__pt_on())
+    if (!green__pt_on_turn())
         return GREEN__PREAL(pthread_rwlock_tryrdlock)(prw);
-    int e = rw_try((struct pt_rwlock *)prw, false, green__current());
+    int e = rw_try_any(prw, false);
     return e == EDEADLK ? EBUSY : e;
 }
 
 int green_hook_pthread_rwlock_timedrdlock(pthread_rwlock_t *prw, const struct timespec *abs)
 {
-    if (!green__pt_on())
+    if (!green__pt_on_turn())
         return GREEN__PREAL(pthread_rwlock_timedrdlock)(prw, abs);
     return rw_timed(prw, false, CLOCK_REALTIME, abs);
 }
@@ -635,29 +1065,29 @@ int green_hook_pthread_rwlock_timedrdlock(pthread_rwlock_t *prw, const struct ti
 int green_hook_pthread_rwlock_clockrdlock(pthread_rwlock_t *prw, clockid_t clk,
                                           const struct timespec *abs)
 {
-    if (!green__pt_on())
+    if (!green__pt_on_turn())
         return GREEN__PREAL(pthread_rwlock_clockrdlock)(prw, clk, abs);
     return rw_timed(prw, false, clk, abs);
 }
 
 int green_hook_pthread_rwlock_wrlock(pthread_rwlock_t *prw)
 {
-    if (!green__pt_on())
+    if (!green__pt_on_turn())
         return GREEN__PREAL(pthread_rwlock_wrlock)(prw);
     return rw_lock(prw, true, GREEN_FOREVER);
 }
 
 int green_hook_pthread_rwlock_trywrlock(pthread_rwlock_t *prw)
 {
-    if (!green__pt_on())
+    if (!green__pt_on_turn())
         return GREEN__PREAL(pthread_rwlock_trywrlock)(prw);
-    int e = rw_try((struct pt_rwlock *)prw, true, green__current());
+    int e = rw_try_any(prw, true);
     return e == EDEADLK ? EBUSY : e;
 }
 
 int green_hook_pthread_rwlock_timedwrlock(pthread_rwlock_t *prw, const struct timespec *abs)
 {
-    if (!green__pt_on())
+    if (!green__pt_on_turn())
         return GREEN__PREAL(pthread_rwlock_timedwrlock)(prw, abs);
     return rw_timed(prw, true, CLOCK_REALTIME, abs);
 }
@@ -665,15 +1095,17 @@ int green_hook_pthread_rwlock_timedwrlock(pthread_rwlock_t *prw, const struct ti
 int green_hook_pthread_rwlock_clockwrlock(pthread_rwlock_t *prw, clockid_t clk,
                                           const struct timespec *abs)
 {
-    if (!green__pt_on())
+    if (!green__pt_on_turn())
         return GREEN__PREAL(pthread_rwlock_clockwrlock)(prw, clk, abs);
     return rw_timed(prw, true, clk, abs);
 }
 
 int green_hook_pthread_rwlock_unlock(pthread_rwlock_t *prw)
 {
-    if (!green__pt_on())
+    if (!green__pt_on_turn())
         return GREEN__PREAL(pthread_rwlock_unlock)(prw);
+    if (rw_is_shared(prw))
+        return srw_unlock((struct pt_srwlock *)prw);
     struct pt_rwlock *rw = (struct pt_rwlock *)prw;
     if (rw->writer == green__current())
         rw->writer = NULL;
@@ -690,9 +1122,9 @@ int green_hook_pthread_rwlock_unlock(pthread_rwlock_t *prw)
 
 struct pt_barrier {
     unsigned count;               /* threads per round */
-    unsigned arrived;             /* threads waiting in this round */
-    unsigned round;               /* bumped when a round completes */
-    unsigned spare;               /* always 0 */
+    _Atomic unsigned arrived;     /* threads waiting in this round */
+    _Atomic unsigned round;       /* bumped when a round completes */
+    unsigned shared;              /* 0, or SHARED_MARK (q unused) */
     struct green__waitq q;        /* the waiting threads */
 };
 _Static_assert(sizeof(struct pt_barrier) <= sizeof(pthread_barrier_t), "barrier size");
@@ -702,10 +1134,14 @@ int green_hook_pthread_barrier_init(pthread_barrier_t *pb, const pthread_barrier
 {
     if (!green__pt_on())
         return GREEN__PREAL(pthread_barrier_init)(pb, a, count);
-    if (count == 0)
+    int pshared = PTHREAD_PROCESS_PRIVATE;
+    if (count == 0 || count > INT_MAX ||
+        (a && pthread_barrierattr_getpshared(a, &pshared) != 0))
         return EINVAL;
     memset(pb, 0, sizeof *pb);
     ((struct pt_barrier *)pb)->count = count;
+    if (pshared != PTHREAD_PROCESS_PRIVATE)
+        ((struct pt_barrier *)pb)->shared = SHARED_MARK;
     return 0;
 }
 
@@ -719,9 +1155,19 @@ int green_hook_pthread_barrier_destroy(pthread_barrier_t *pb)
 /* Not a cancellation point: a kill while waiting is remembered. */
 int green_hook_pthread_barrier_wait(pthread_barrier_t *pb)
 {
-    if (!green__pt_on())
+    if (!green__pt_on_turn())
         return GREEN__PREAL(pthread_barrier_wait)(pb);
     struct pt_barrier *b = (struct pt_barrier *)pb;
+    if (b->shared == SHARED_MARK) {
+        unsigned round = atomic_load(&b->round);
+        if (atomic_fetch_add(&b->arrived, 1) + 1 >= b->count) {
+            atomic_store(&b->arrived, 0);
+            atomic_fetch_add(&b->round, 1);
+            return PTHREAD_BARRIER_SERIAL_THREAD;
+        }
+        nap_until_changed(&b->round, round, GREEN_FOREVER, false);
+        return 0;
+    }
     if (++b->arrived >= b->count) {
         b->arrived = 0;
         b->round++;
@@ -744,12 +1190,14 @@ int green_hook_pthread_barrier_wait(pthread_barrier_t *pb)
  * finds it held yields so the holder, on the same OS thread, can run. */
 int green_hook_pthread_spin_lock(pthread_spinlock_t *s)
 {
-    if (!green__pt_on())
+    if (!green__pt_on_turn())
         return GREEN__PREAL(pthread_spin_lock)(s);
     bool killed = false;
     while (GREEN__PREAL(pthread_spin_trylock)(s) != 0)
-        if (green_yield() != 0 && errno == ECANCELED)
+        if (green_yield() != 0 && errno == ECANCELED) {
+            async_cancel_now();
             killed = true;
+        }
     if (killed)
         green__pt_rearm_kill();
     return 0;
@@ -757,6 +1205,8 @@ int green_hook_pthread_spin_lock(pthread_spinlock_t *s)
 
 int green_hook_pthread_spin_trylock(pthread_spinlock_t *s)
 {
+    if (green__pt_on())
+        green__pt_enter();   /* a trylock loop must let the holder run */
     return GREEN__PREAL(pthread_spin_trylock)(s);
 }
 
@@ -835,8 +1285,10 @@ static int sem_post_outside(struct pt_sem *sm)
     return 0;
 }
 
-/* The green wait; a cancellation point. -1/errno. */
-static int sem_wait_green(sem_t *s, int64_t deadline)
+/* The green wait; a cancellation point. -1/errno. A signal handler
+ * interrupts it (EINTR); sem_wait restarts under SA_RESTART
+ * (restartable), sem_timedwait/clockwait never do, as with glibc. */
+static int sem_wait_green(sem_t *s, int64_t deadline, bool restartable)
 {
     struct pt_sem *sm = (struct pt_sem *)s;
     green__pt_cancel_point(0);
@@ -855,7 +1307,7 @@ static int sem_wait_green(sem_t *s, int64_t deadline)
                 return 0;
             continue;
         }
-        if (code == EINTR && green__intr_restarts()) {
+        if (code == EINTR && restartable && green__intr_restarts()) {
             if (sem_take(sm) == 0)
                 return 0;
             continue;
@@ -866,31 +1318,68 @@ static int sem_wait_green(sem_t *s, int64_t deadline)
     }
 }
 
-/* A process-shared semaphore: try, and sleep between tries. */
-static int sem_wait_libc(sem_t *s, int64_t deadline)
+/* A process-shared or named semaphore (libc's layout, which the other
+ * process understands): try, and nap between tries (yield, then 50 us
+ * doubling to 5 ms); the naps are interruptible like the green wait. */
+static int sem_wait_libc(sem_t *s, int64_t deadline, bool restartable)
 {
-    int r;
-    POLL_REAL(GREEN__PREAL(sem_trywait)(s), r != 0 && errno == EAGAIN, deadline, r);
-    if (r != 0 && errno == EAGAIN)
-        errno = ETIMEDOUT;
-    return r;
+    int saved = errno, rc = -1;
+    int64_t ns = GREEN_USEC(50);
+    green__pt_cancel_point(0);
+    /* Interruptible from here on: a signal that arrives while we try
+     * (not parked) still interrupts the next nap. */
+    green__intr_begin();
+    for (;;) {
+        if (GREEN__PREAL(sem_trywait)(s) == 0) {
+            errno = saved;
+            rc = 0;
+            break;
+        }
+        if (errno != EAGAIN)
+            break;
+        if (past(deadline)) {
+            errno = ETIMEDOUT;
+            break;
+        }
+        int64_t until = green_now() + ns;
+        if (deadline >= 0 && deadline < until)
+            until = deadline;
+        int code = green__park(GREEN_WHY_SEM, (uintptr_t)s, NULL, until);
+        ns = ns >= GREEN_MSEC(5) ? ns : ns * 2;
+        if (code == 0 || code == ETIMEDOUT)
+            continue;
+        if (code == EINTR && restartable && green__intr_restarts()) {
+            green__intr_begin();
+            continue;
+        }
+        if (code == EINTR || code == ECANCELED) {
+            green__intr_end();
+            green__pt_cancel_point(code);
+            errno = EINTR;
+            return -1;
+        }
+    }
+    green__intr_end();
+    return rc;
 }
 
 static int sem_wait_until(sem_t *s, int64_t deadline)
 {
-    return sem_is_libc(s) ? sem_wait_libc(s, deadline) : sem_wait_green(s, deadline);
+    bool restartable = deadline == GREEN_FOREVER;   /* plain sem_wait */
+    return sem_is_libc(s) ? sem_wait_libc(s, deadline, restartable)
+                          : sem_wait_green(s, deadline, restartable);
 }
 
 int green_hook_sem_wait(sem_t *s)
 {
-    if (!green__pt_on())
+    if (!green__pt_on_turn())
         return GREEN__PREAL(sem_wait)(s);
     return sem_wait_until(s, GREEN_FOREVER);
 }
 
 int green_hook_sem_trywait(sem_t *s)
 {
-    if (!green__pt_on() || sem_is_libc(s))
+    if (!green__pt_on_turn() || sem_is_libc(s))
         return GREEN__PREAL(sem_trywait)(s);
     if (sem_take((struct pt_sem *)s) == 0)
         return 0;
@@ -898,29 +1387,31 @@ int green_hook_sem_trywait(sem_t *s)
     return -1;
 }
 
+/* glibc checks the deadline before it looks at the value: a bad tv_nsec
+ * or clock is EINVAL even when a unit is available. */
 static int sem_clockwait_green(sem_t *s, clockid_t clk, const struct timespec *abs)
 {
-    if (!sem_is_libc(s) && sem_take((struct pt_sem *)s) == 0)
-        return 0;
     int64_t deadline;
     int e = green__pt_deadline(clk, abs, &deadline);
     if (e) {
         errno = e;
         return -1;
     }
+    if (!sem_is_libc(s) && sem_take((struct pt_sem *)s) == 0)
+        return 0;
     return sem_wait_until(s, deadline);
 }
 
 int green_hook_sem_timedwait(sem_t *s, const struct timespec *abs)
 {
-    if (!green__pt_on())
+    if (!green__pt_on_turn())
         return GREEN__PREAL(sem_timedwait)(s, abs);
     return sem_clockwait_green(s, CLOCK_REALTIME, abs);
 }
 
 int green_hook_sem_clockwait(sem_t *s, clockid_t clk, const struct timespec *abs)
 {
-    if (!green__pt_on())
+    if (!green__pt_on_turn())
         return GREEN__PREAL(sem_clockwait)(s, clk, abs);
     return sem_clockwait_green(s, clk, abs);
 }

@@ -328,6 +328,10 @@ static int deliver_pending(struct green_thread *t);
 /* Run the program's handler for sig as t (the current thread, or NULL on a
  * plain OS thread). kernel: we are inside the kernel's delivery (it
  * applied sa_mask and SA_RESETHAND to the OS thread itself). */
+/* Program handlers running on this OS thread: no fair turn inside one
+ * (a mask change there must not switch). */
+static __thread int handler_depth __attribute__((tls_model("initial-exec")));
+
 static void run_handler(struct green_thread *t, int sig, siginfo_t *si, void *uc,
                         bool kernel)
 {
@@ -360,10 +364,12 @@ static void run_handler(struct green_thread *t, int sig, siginfo_t *si, void *uc
         t->sig_handled++;
     }
     atomic_fetch_add(&sig_count, 1);
+    handler_depth++;
     if (a.sa_flags & SA_SIGINFO)
         a.sa_sigaction(sig, si, uc);
     else
         a.sa_handler(sig);
+    handler_depth--;
     if (t) {
         mask_set(t, old);
         if (!kernel)
@@ -642,6 +648,8 @@ int green_hook_sigprocmask(int how, const sigset_t *set, sigset_t *old)
         errno = e;
         return -1;
     }
+    if (!handler_depth)
+        green__fair_turn(green__tls_ctx);
     return 0;
 }
 
@@ -650,7 +658,12 @@ int green_hook_pthread_sigmask(int how, const sigset_t *set, sigset_t *old)
     green__real_init();
     if (!sig_on())
         return green__real.pthread_sigmask(how, set, old);
-    return mask_change(how, set, old);
+    int e = mask_change(how, set, old);
+    /* A thread looping on its mask while it waits for another one must
+     * let it run (fair turns, as the kernel would preempt it). */
+    if (!e && !handler_depth)
+        green__fair_turn(green__tls_ctx);
+    return e;
 }
 
 int green_hook_sigpending(sigset_t *set)

@@ -235,6 +235,8 @@ int green_hook_sched_yield(void)
     if (!green__hook_on(GREEN_HOOK_SLEEP))
         return green__real.sched_yield();
     int saved = errno;
+    if (green__runq_idle())
+        green__real.sched_yield();   /* nobody green to run: let the OS */
     green_yield();
     errno = saved;
     return 0;

@@ -19,6 +19,7 @@
 #include <stdint.h>
 #include <signal.h>
 #include <sys/types.h>
+#include <time.h>
 
 #define GREEN_HIDDEN __attribute__((visibility("hidden")))
 #define GREEN_EXPORT __attribute__((visibility("default")))
@@ -135,6 +136,18 @@ struct green_thread {
     bool detached;
     bool joining;                  /* someone is in green_join on it */
     bool is_main, is_hub;
+    bool user_stack;               /* stack is the program's memory
+                                      (pthread_attr_setstack): not pooled */
+    bool gone;                     /* joined and freed, or left behind by a
+                                      fork: every pthread call on it says
+                                      ESRCH (structs are never returned to
+                                      malloc, so the check is memory-safe) */
+    uint64_t slice_sw;             /* 1 + ctx->switches when its slice began */
+    int64_t slice_start;           /* coarse clock at the slice's first
+                                      check, 0 before it */
+    unsigned slice_left;           /* hooked calls until the next check */
+    int sched_policy, sched_prio;  /* pthread scheduling attributes, kept
+                                      per green thread (hooks/pthread.c) */
     unsigned intr_gen;             /* hooks/signal.c: non-zero while the
                                       thread is in a hooked call that a
                                       signal may interrupt (EINTR) */
@@ -158,6 +171,7 @@ struct green_thread {
     green_timeout_t *scopes;       /* innermost timeout scope */
     void **locals;                 /* GREEN__KEYS_MAX slots, lazily allocated */
     void *user;                    /* owner word for hooks (pthread layer) */
+    void *robust;                  /* pthread layer: robust mutexes held */
     void *asan_fake_stack;         /* ASan fiber bookkeeping */
     const void *asan_bottom;
     size_t asan_size;
@@ -199,6 +213,12 @@ struct green__ctx {
     bool sig_counted;              /* sig_blockers is maintained */
     uint32_t sig_blockers[64];
     uint64_t sig_kmask;
+    bool switching;                /* ASan builds: inside switch_to, where
+                                      the sanitizer runtime may call hooked
+                                      functions; no fair turn then */
+    struct green_thread *discarded;/* threads a fork left behind in this
+                                      child (linked by all_next): never run
+                                      again, kept so nothing dangles */
 };
 
 #define GREEN__KP_KILL 1
@@ -263,6 +283,48 @@ static inline int green__result(int code)
     return 0;
 }
 
+/* ------------------------------------------------------------ fair turns */
+
+/* A green thread that has run this long without parking yields at its
+ * next hooked call (green__fair_turn), as the kernel would have preempted
+ * it. Measured on CLOCK_MONOTONIC_COARSE (one vDSO read, ~25 ns; its
+ * resolution is the kernel tick, 1-4 ms), read at most every
+ * GREEN__SLICE_EVERY-th hooked call, so a busy loop yields after 5-9 ms. */
+#define GREEN__SLICE_NS 5000000
+#define GREEN__SLICE_EVERY 4
+GREEN_HIDDEN void green__fair_yield(struct green__ctx *c);
+/* No other green thread of the caller's hub is runnable (sched_yield then
+ * yields the OS thread too). */
+GREEN_HIDDEN bool green__runq_idle(void);
+GREEN_HIDDEN void green__fair_check(struct green__ctx *c, struct green_thread *t);
+
+static inline int64_t green__coarse_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Call at a hook boundary, in a green thread other than the hub, where a
+ * switch is allowed (not in a signal handler, not with libgreen state
+ * half-updated). A thread that was switched in since its last call
+ * (ctx->switches moved) starts a new slice without reading the clock, so
+ * code that parks often (one hooked call per switch) never reads it; a
+ * busy loop reads it every GREEN__SLICE_EVERY-th call. */
+static inline void green__fair_turn(struct green__ctx *c)
+{
+    struct green_thread *t = c->current;
+    /* +1: a fresh struct (slice_sw 0) never looks mid-slice. */
+    uint64_t sw = atomic_load_explicit(&c->switches, memory_order_relaxed) + 1;
+    if (green__unlikely(t->slice_sw != sw)) {
+        t->slice_sw = sw;
+        t->slice_start = 0;        /* read at the next check */
+        t->slice_left = 1;
+    } else if (green__unlikely(--t->slice_left == 0)) {
+        green__fair_check(c, t);
+    }
+}
+
 /* ------------------------------------------------------------ descriptors */
 
 /* Park until fd is ready for mask, deadline absolute. Returns the ready mask
@@ -321,6 +383,15 @@ GREEN_HIDDEN void green__register_atfork(void);
 /* Thread internals shared by hub.c and thread.c. */
 GREEN_HIDDEN struct green_thread *green__thread_create(
     void *(*fn)(void *), void *arg, const green_attr_t *attr, int *err);
+/* As green__thread_create, on the caller's stack [stack, stack+size)
+ * when stack is not NULL (never pooled or unmapped by libgreen). */
+GREEN_HIDDEN struct green_thread *green__thread_create_on(
+    void *(*fn)(void *), void *arg, const green_attr_t *attr,
+    void *stack, size_t size, int *err);
+/* Called on a finishing thread's stack (after its key destructors,
+ * before its joiners wake) when set: the pthread layer releases the
+ * robust mutexes it holds. Must not switch. */
+extern void (*green__thread_exit_hook)(struct green_thread *t) GREEN_HIDDEN;
 GREEN_HIDDEN _Noreturn void green__thread_finish(struct green_thread *t, void *result);
 GREEN_HIDDEN void green__thread_free(struct green_thread *t);
 GREEN_HIDDEN void green__thread_kill(struct green_thread *t);

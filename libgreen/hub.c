@@ -254,6 +254,9 @@ static inline void after_switch(struct green_thread *self)
 {
     struct green__ctx *c = self->ctx;
     asan_finish(self);
+#ifdef GREEN_ASAN
+    c->switching = false;
+#endif
     if (c->dead)
         reap_dead(c);
     errno = self->saved_errno;
@@ -274,6 +277,9 @@ static void switch_to(struct green__ctx *c, struct green_thread *next)
     c->current = next;
 #ifdef GREEN_ASAN
     c->prev_for_asan = self;
+#endif
+#ifdef GREEN_ASAN
+    c->switching = true;   /* the ASan runtime may call hooked functions */
 #endif
     asan_start(self, next);
     green__ctx_switch(&self->sp, next->sp);
@@ -578,13 +584,14 @@ static void default_name(char *b, uint64_t id)
     b[6 + n] = 0;
 }
 
-/* Freed thread structs are kept for reuse (per OS thread, up to
- * SPARE_MAX): glibc's calloc bypasses its per-thread cache, and
- * calloc + free were a quarter of a spawn+join. Not under ASan, which
- * should see a use of a joined handle as the use-after-free it is. */
-#define SPARE_MAX 1024
+/* Freed thread structs are kept for reuse (per OS thread) and never
+ * returned to malloc: glibc's calloc bypasses its per-thread cache, and
+ * calloc + free were a quarter of a spawn+join; and a pthread_t stays
+ * memory-safe to look at after the thread was joined, so a second join or
+ * a detach of a joined thread answers ESRCH (t->gone) instead of reading
+ * freed memory, as glibc's cached descriptors allow it to. A struct is
+ * reused by a later spawn, as glibc reuses descriptors. */
 static __thread struct green_thread *spare_threads;   /* linked by all_next */
-static __thread unsigned spare_n;
 
 static struct green_thread *thread_get(void)
 {
@@ -592,22 +599,16 @@ static struct green_thread *thread_get(void)
     if (!t)
         return calloc(1, sizeof *t);
     spare_threads = t->all_next;
-    spare_n--;
     memset(t, 0, sizeof *t);
     return t;
 }
 
 static void thread_put(struct green_thread *t)
 {
-#ifndef GREEN_ASAN
-    if (spare_n < SPARE_MAX) {
-        t->all_next = spare_threads;
-        spare_threads = t;
-        spare_n++;
-        return;
-    }
-#endif
-    free(t);
+    t->gone = true;
+    t->state = GREEN_DONE;
+    t->all_next = spare_threads;
+    spare_threads = t;
 }
 
 static struct green_thread *thread_alloc(struct green__ctx *c, const char *name)
@@ -724,10 +725,42 @@ struct green__ctx *green__ctx_get(void)
     return c;
 }
 
-/* The child of a fork has one OS thread: the one that forked. Its hub keeps
- * working (the epoll set is rebuilt); green threads of this ctx stay as
- * they were, suspended, and continue when the caller parks. Hubs of other
- * OS threads of the parent are gone with their threads. */
+/* Thread ids below this one existed when the last fork began (taken in
+ * the prepare handler, which runs before fork() copies the process). */
+static atomic_uint_fast64_t fork_id_limit;
+
+static void fork_prepare(void)
+{
+    atomic_store(&fork_id_limit, atomic_load(&next_id));
+}
+
+/* Take t out of every structure that could run it again: the run queue,
+ * the deadline heap, the wait queue its own node is in. Its stack and
+ * struct are kept (the child's copy costs nothing until written) on the
+ * ctx's discarded list: a poll node on its stack may still sit in a
+ * descriptor's queue, where a wake-up finds it DONE and ignores it. */
+static void discard_thread(struct green__ctx *c, struct green_thread *t)
+{
+    runq_remove(c, t);
+    green__timer_remove(c, t);
+    green__waitq_remove(&t->wnode);
+    t->state = GREEN_DONE;
+    t->detached = true;
+    t->gone = true;
+    all_unlink(c, t);
+    t->all_next = c->discarded;
+    c->discarded = t;
+}
+
+/* The child of a fork has one OS thread, the one that forked, and as POSIX
+ * says only the calling thread: every other green thread of this ctx is
+ * discarded, mutexes they held stay locked (as with glibc), and the
+ * caller becomes the ctx's main thread (the process ends with exit(0)
+ * when it ends, after threads the child creates). The hub keeps working
+ * (libev rebuilds its epoll set; timers.c re-creates the timerfd). Hubs
+ * of other OS threads of the parent are gone with their threads. Threads
+ * created by atfork child handlers that ran before this one are kept
+ * (their ids are past fork_id_limit). */
 void green__after_fork_child(void)
 {
     struct green__ctx *c = green__tls_ctx;
@@ -739,11 +772,31 @@ void green__after_fork_child(void)
     atomic_flag_clear(&c->remote_lock);
     c->remote_head = NULL;
     c->pid = getpid();
+    struct green_thread *self = c->current;
+    if (self == c->hub)
+        return;                    /* fork from the hub: nothing to keep */
+    uint64_t limit = atomic_load(&fork_id_limit);
+    size_t kept = 0;
+    for (struct green_thread *t = c->all, *n; t; t = n) {
+        n = t->all_next;
+        if (t == self || t == c->hub || t->state == GREEN_DONE)
+            continue;
+        if (t->id >= limit && t != c->main) {
+            kept++;
+            continue;
+        }
+        discard_thread(c, t);
+    }
+    if (self != c->main) {
+        c->main = self;
+        self->is_main = true;
+    }
+    c->nthreads = kept;            /* live threads other than main */
 }
 
 void green__register_atfork(void)
 {
-    pthread_atfork(NULL, NULL, green__after_fork_child);
+    pthread_atfork(fork_prepare, NULL, green__after_fork_child);
 }
 
 /* ---------------------------------------------------- thread life cycle */
@@ -760,7 +813,8 @@ static void reap_dead(struct green__ctx *c)
 {
     struct green_thread *d = c->dead;
     c->dead = NULL;
-    green__stack_put(&d->stack);
+    if (!d->user_stack)
+        green__stack_put(&d->stack);
     if (d->detached)
         green__thread_free(d);
 }
@@ -780,11 +834,15 @@ static void resume_switchers(struct green__ctx *c, struct green_thread *t)
     }
 }
 
+void (*green__thread_exit_hook)(struct green_thread *t);
+
 /* Called on the dying thread's own stack; never returns. */
 _Noreturn void green__thread_finish(struct green_thread *t, void *result)
 {
     struct green__ctx *c = t->ctx;
     green__locals_run_destructors(t);
+    if (green__thread_exit_hook)
+        green__thread_exit_hook(t);
     t->result = result;
     if (green__sig_life)
         green__sig_life(t, -1);
@@ -811,11 +869,20 @@ static void thread_entry(void *arg)
     void *r = GREEN_CANCELED;
     if (!t->killed)
         r = t->fn(t->arg);
+    if (t->is_main)
+        green_exit(r);             /* a fork made it the child's main */
     green__thread_finish(t, r);
 }
 
 struct green_thread *green__thread_create(void *(*fn)(void *), void *arg,
                                           const green_attr_t *attr, int *err)
+{
+    return green__thread_create_on(fn, arg, attr, NULL, 0, err);
+}
+
+struct green_thread *green__thread_create_on(void *(*fn)(void *), void *arg,
+                                             const green_attr_t *attr,
+                                             void *stack, size_t size, int *err)
 {
     struct green__ctx *c = green__ctx_get();
     if (!c) {
@@ -827,12 +894,18 @@ struct green_thread *green__thread_create(void *(*fn)(void *), void *arg,
         *err = ENOMEM;
         return NULL;
     }
-    int e = green__stack_get(&t->stack, attr ? attr->stack_size : 0,
-                             attr ? attr->guard : 0);
-    if (e) {
-        thread_put(t);
-        *err = e;
-        return NULL;
+    if (stack) {
+        /* The caller's memory (pthread_attr_setstack): never pooled. */
+        t->stack = (struct green__stack){ .lo = stack, .hi = (char *)stack + size };
+        t->user_stack = true;
+    } else {
+        int e = green__stack_get(&t->stack, attr ? attr->stack_size : 0,
+                                 attr ? attr->guard : 0);
+        if (e) {
+            thread_put(t);
+            *err = e;
+            return NULL;
+        }
     }
     t->fn = fn;
     t->arg = arg;
@@ -869,6 +942,36 @@ int green_yield(void)
     ensure_hub_queued(c);
     schedule(c);
     return 0;
+}
+
+bool green__runq_idle(void)
+{
+    struct green__ctx *c = green__tls_ctx;
+    return !c || !c->runq_head || (c->runq_head == c->hub && c->runq_tail == c->hub);
+}
+
+/* The clock part of green__fair_turn. */
+void green__fair_check(struct green__ctx *c, struct green_thread *t)
+{
+    if (c->switching)
+        return;   /* called from inside a switch (ASan's fiber hooks) */
+    int64_t now = green__coarse_now();
+    t->slice_left = GREEN__SLICE_EVERY;
+    if (t->slice_start == 0)
+        t->slice_start = now;
+    else if (now - t->slice_start >= GREEN__SLICE_NS)
+        green__fair_yield(c);
+}
+
+/* A slice is over (green__fair_turn): go to the back of the run queue.
+ * Unlike green_yield, a pending kill is left for the next real park. */
+void green__fair_yield(struct green__ctx *c)
+{
+    struct green_thread *t = c->current;
+    t->state = GREEN_RUNNABLE;
+    runq_push(c, t);
+    ensure_hub_queued(c);
+    schedule(c);
 }
 
 /* Direct switch for green_switch: suspend the caller in a SWITCH park and

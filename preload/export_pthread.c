@@ -51,6 +51,7 @@ EXPORT int pthread_mutex_trylock(pthread_mutex_t *m) { return green_hook_pthread
 EXPORT int pthread_mutex_timedlock(pthread_mutex_t *m, const struct timespec *abs) { return green_hook_pthread_mutex_timedlock(m, abs); }
 EXPORT int pthread_mutex_clocklock(pthread_mutex_t *m, clockid_t clk, const struct timespec *abs) { return green_hook_pthread_mutex_clocklock(m, clk, abs); }
 EXPORT int pthread_mutex_unlock(pthread_mutex_t *m) { return green_hook_pthread_mutex_unlock(m); }
+EXPORT int pthread_mutex_consistent(pthread_mutex_t *m) { return green_hook_pthread_mutex_consistent(m); }
 EXPORT int pthread_cond_init(pthread_cond_t *c, const pthread_condattr_t *a) { return green_hook_pthread_cond_init(c, a); }
 EXPORT int pthread_cond_destroy(pthread_cond_t *c) { return green_hook_pthread_cond_destroy(c); }
 EXPORT int pthread_cond_wait(pthread_cond_t *c, pthread_mutex_t *m) { return green_hook_pthread_cond_wait(c, m); }

@@ -209,9 +209,11 @@ static void echo_run(int conns, bool client_preloaded)
     cr_assert(sp && cp, "no PEAK line: server %s / client %s", srv.ebuf, cli.ebuf);
     /* A native client can finish early connections before the daemon has
      * accepted the last ones (on a loaded machine it may race well ahead),
-     * so only a modest overlap is required there; under the shim all are
-     * alive at once. */
-    cr_assert_geq(field(sp, "live"), client_preloaded ? conns : 20);
+     * so only a modest overlap is required there. Under the shim most are
+     * alive at once; not all: a client thread that runs for a time slice
+     * yields at its next hooked call (fair turns), so the first
+     * connections may finish before the last are made. */
+    cr_assert_geq(field(sp, "live"), client_preloaded ? conns / 2 : 20);
     cr_assert_leq(field(sp, "threads"), 2, "%d server pthreads on %lld OS threads", conns,
                   field(sp, "threads"));
     if (client_preloaded)
