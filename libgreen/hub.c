@@ -348,6 +348,13 @@ static int park_impl(enum green__why why, uintptr_t why_arg,
     green__assert("hub", t != c->hub);
     if (green__unlikely(t->kill_pending))
         return park_refused(t);
+    /* In an interruptible hooked call (hooks/signal.c marked it), a
+     * handler that already ran for this thread since the call began (while
+     * it ran between two parks of the call, or after a deadline had woken
+     * it) interrupts this park at once: natively the call was one wait in
+     * the kernel, which the signal would have interrupted. */
+    if (green__unlikely(t->intr_gen && t->sig_handled != t->intr_mark))
+        return EINTR;
     int64_t sd = scope_deadline(t);
     int64_t eff = deadline;
     if (sd >= 0 && (eff < 0 || sd < eff))
