@@ -712,16 +712,22 @@ static int sig_send(struct green_thread *t, int sig, const union sigval *val)
     sig_init(c);
     uint64_t b = BIT(sig);
     bool wrapped = wrapped_now(sig);
+    if ((t->sig_blocked & b) && t == c->current && ((c->sig_kmask & b) || !wrapped)) {
+        /* raise() of a signal every thread blocks: pending in the kernel
+         * for this OS thread, with the kernel's siginfo and queueing, where
+         * the caller's signalfd and sigwait see it. */
+        kthread_bits |= b;
+        kthread_owner[sig - 1] = t;
+        return os_send(sig, val, false);
+    }
     if (t->sig_blocked & b) {
-        if ((c->sig_kmask & b) || !wrapped) {
-            kthread_bits |= b;
-            kthread_owner[sig - 1] = t;
-            return os_send(sig, val, false);   /* pending in the kernel */
-        } else {
-            t->sig_pending |= b;
-            if ((t->sig_waiting & b) && t->state == GREEN_PARKED)
-                green__ready(t, 0);    /* its sigwait takes it */
-        }
+        /* Pending for t alone. Not in the kernel: the OS thread's pending
+         * set holds one instance per signal for all its green threads, so
+         * pthread_kill of SIGUSR1 to three sigwait threads would wake one,
+         * and another thread's sigwait could take it. */
+        t->sig_pending |= b;
+        if ((t->sig_waiting & b) && t->state == GREEN_PARKED)
+            green__ready(t, 0);        /* its sigwait takes it */
         return 0;
     }
     if (!wrapped || t == c->current) {
@@ -964,6 +970,13 @@ static int sigwait_slow(const sigset_t *set, siginfo_t *info, int64_t deadline)
     static const struct timespec zero = { 0, 0 };
     struct green_thread *t = green__current();
     uint64_t want = set_bits(set) & ~NOBLOCK;
+    /* While it waits, the set counts as blocked for the caller, as Linux
+     * has it (do_sigtimedwait): a signal of the set that arrives is taken
+     * by the wait, never handled, even if the program left it unblocked. */
+    uint64_t mask0 = t->sig_blocked;
+    sig_init(t->ctx);
+    mask_set(t, mask0 | want);
+    kmask_apply(t->ctx);
     int sfd = green__fd_hide(signalfd(-1, set, SFD_NONBLOCK | SFD_CLOEXEC));
     int r;
     for (;;) {
@@ -988,11 +1001,16 @@ static int sigwait_slow(const sigset_t *set, siginfo_t *info, int64_t deadline)
         if (r >= 0 || errno != EAGAIN)
             break;
     }
-    if (sfd >= 0) {
-        int e = errno;
+    int e = errno;
+    if (sfd >= 0)
         green__fd_close_hidden(sfd);
-        errno = e;
-    }
+    mask_set(t, mask0);
+    kmask_apply(t->ctx);
+    /* Another one of the set, sent to the caller alone and not taken,
+     * is handled now that the set is open again (natively: on return). */
+    if (t->sig_pending & ~t->sig_blocked)
+        deliver_pending(t);
+    errno = e;
     return r;
 }
 

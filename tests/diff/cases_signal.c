@@ -1723,3 +1723,54 @@ DIFF_CASE(signal, a_signal_only_an_ended_thread_accepted_stays_pending)
     unblock(SIGUSR1);
     diff_out("after unblock: hits %d", (int)hits[SIGUSR1]);
 }
+
+/* ------------------------------------- sigwait and thread-directed signals */
+
+static sigset_t usr1_set;
+static volatile int woke[3];
+
+static void *sigwait_slot(void *arg)
+{
+    int sig = 0;
+    if (sigwait(&usr1_set, &sig) == 0 && sig == SIGUSR1)
+        woke[(int)(intptr_t)arg]++;
+    return NULL;
+}
+
+DIFF_CASE(signal, pthread_kill_to_each_of_three_sigwait_threads_wakes_each_once)
+{
+    sigemptyset(&usr1_set);
+    sigaddset(&usr1_set, SIGUSR1);
+    pthread_sigmask(SIG_BLOCK, &usr1_set, NULL);
+    pthread_t t[3];
+    for (int i = 0; i < 3; i++)
+        pthread_create(&t[i], NULL, sigwait_slot, (void *)(intptr_t)i);
+    /* Sent before the threads run, and to threads already waiting. */
+    CALL("kill 0", pthread_kill(t[0], SIGUSR1));
+    usleep(50000);
+    diff_out("after one: %d %d %d", woke[0], woke[1], woke[2]);
+    CALL("kill 2", pthread_kill(t[2], SIGUSR1));
+    CALL("kill 1", pthread_kill(t[1], SIGUSR1));
+    for (int i = 0; i < 3; i++)
+        pthread_join(t[i], NULL);
+    diff_out("after three: %d %d %d", woke[0], woke[1], woke[2]);
+}
+
+DIFF_CASE(signal, sigwaitinfo_takes_a_signal_of_its_set_that_the_thread_left_unblocked)
+{
+    handle(SIGUSR2, 0);
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, SIGUSR2);
+    pthread_sigmask(SIG_UNBLOCK, &s, NULL);
+    pid_t p = fork();
+    if (p == 0) {
+        diff_raw_sleep_ms(100);
+        kill(getppid(), SIGUSR2);
+        _exit(0);
+    }
+    siginfo_t si;
+    CALL("sigwaitinfo", sigwaitinfo(&s, &si));
+    diff_out("handler ran %d", (int)hits[SIGUSR2]);
+    waitpid(p, NULL, 0);
+}
