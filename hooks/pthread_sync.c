@@ -64,6 +64,8 @@
  */
 #define _GNU_SOURCE
 #include "pthread_internal.h"
+#include <fcntl.h>
+#include <sys/syscall.h>
 #include "hooks_signal.h"
 #include <limits.h>
 #include <stddef.h>
@@ -324,11 +326,37 @@ static void robust_del(struct green_thread *t, struct pt_smutex *m)
         }
 }
 
+/* pid has ended: no such process, or a zombie its parent has not reaped
+ * yet (the kernel marks a robust mutex owner-dead when the holder exits,
+ * not when it is reaped). Raw syscalls: no hook, errno kept. A pid reused
+ * by another process looks alive (documented limit). */
+static bool pid_gone(pid_t pid)
+{
+    int e = errno;
+    bool gone = false;
+    if (syscall(SYS_kill, pid, 0) != 0) {
+        gone = errno == ESRCH;
+    } else {
+        char path[64], buf[512];
+        snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+        int fd = (int)syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
+        if (fd >= 0) {
+            long n = syscall(SYS_read, fd, buf, sizeof buf - 1);
+            syscall(SYS_close, fd);
+            buf[n > 0 ? n : 0] = 0;
+            const char *p = strrchr(buf, ')');   /* after "pid (comm)" */
+            gone = p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X');
+        }
+    }
+    errno = e;
+    return gone;
+}
+
 /* The owner's process has ended (robust only). */
 static bool owner_process_gone(const struct green_thread *self, uint64_t o)
 {
     pid_t pid = (pid_t)(o >> 32);
-    return pid != self->ctx->pid && kill(pid, 0) != 0 && errno == ESRCH;
+    return pid != self->ctx->pid && pid_gone(pid);
 }
 
 /* Lock without waiting: 0, EOWNERDEAD (locked, inconsistent), EBUSY,
@@ -579,7 +607,11 @@ int green_hook_pthread_mutex_trylock(pthread_mutex_t *pm)
         return GREEN__PREAL(pthread_mutex_trylock)(pm);
     int e = mutex_is_shared(m) ? smutex_try((struct pt_smutex *)m, green__current())
                                : mutex_try(m, green__current());
-    return e == EDEADLK ? EBUSY : e;
+    /* glibc: an errorcheck trylock by the holder is EBUSY, except on a
+     * robust mutex (its robust path says EDEADLK). */
+    if (e == EDEADLK && !(mutex_is_shared(m) && (((struct pt_smutex *)m)->kind & KIND_ROBUST)))
+        return EBUSY;
+    return e;
 }
 
 /* Timed lock on clk: try first (abstime need not be valid then). */
@@ -638,14 +670,18 @@ struct pt_cond {
                                      unused when shared */
     int clock;                    /* CLOCK_REALTIME (0) or CLOCK_MONOTONIC */
     int shared;                   /* 0, or SHARED_MARK: process-shared */
-    _Atomic unsigned seq;         /* shared: bumped by every signal */
+    _Atomic unsigned seq;         /* shared: bumped by every broadcast */
+    _Atomic unsigned waiters;     /* shared: waiters that may take a token */
+    _Atomic unsigned tokens;      /* shared: signals not taken yet, never
+                                     more than waiters */
 };
 _Static_assert(sizeof(struct pt_cond) <= sizeof(pthread_cond_t), "cond size");
 
 /* Process-shared condition variables, barriers and rwlocks hold no
  * pointer (see the shared mutexes above): a number that every wake-up
- * changes, and waiters that nap until it changes. A signal may then wake
- * several waiters, which POSIX allows (spurious wake-ups). */
+ * changes, and waiters that nap until it changes. A shared condition
+ * variable's signal leaves one token that one napping waiter takes (so it
+ * wakes one waiter, as natively), its broadcast changes the number. */
 #define SHARED_MARK 0x47524e53    /* "GRNS" */
 
 static bool cond_is_shared(const pthread_cond_t *pc)
@@ -703,6 +739,45 @@ int green_hook_pthread_cond_destroy(pthread_cond_t *pc)
     return green__waitq_empty(&((struct pt_cond *)pc)->q) ? 0 : EBUSY;
 }
 
+/* Take one signal's token, if any is left. */
+static bool scond_take(struct pt_cond *c)
+{
+    unsigned n = atomic_load(&c->tokens);
+    while (n > 0)
+        if (atomic_compare_exchange_weak(&c->tokens, &n, n - 1))
+            return true;
+    return false;
+}
+
+/* A shared condvar waiter (counted in c->waiters) naps until it takes a
+ * signal's token, a broadcast changes c->seq, the deadline passes
+ * (ETIMEDOUT) or a cancel is requested (ECANCELED). It leaves the count
+ * on the way out, and gives back a token that no waiter is left to take
+ * (one that a signal made for it while it timed out). */
+static int scond_nap(struct pt_cond *c, unsigned seq, int64_t deadline)
+{
+    struct green_thread *self = green__current();
+    int64_t ns = 0;
+    int code = 0;
+    while (!scond_take(c) && atomic_load(&c->seq) == seq) {
+        if (((uintptr_t)self->user & (PT_CANCEL_REQUESTED | PT_CANCEL_DISABLED)) ==
+            PT_CANCEL_REQUESTED) {
+            code = ECANCELED;
+            break;
+        }
+        if (past(deadline)) {
+            code = ETIMEDOUT;
+            break;
+        }
+        ns = nap(ns, deadline);
+    }
+    unsigned w = atomic_fetch_sub(&c->waiters, 1) - 1;
+    unsigned t = atomic_load(&c->tokens);
+    while (t > w && !atomic_compare_exchange_weak(&c->tokens, &t, t - 1))
+        ;
+    return code;
+}
+
 /* Release pm completely, park on pc, take pm back (at its old depth).
  * A cancellation point; a kill that is not a pthread_cancel is a spurious
  * wake-up. */
@@ -721,8 +796,9 @@ static int cond_wait(pthread_cond_t *pc, pthread_mutex_t *pm, int64_t deadline)
     int code;
     if (c->shared == SHARED_MARK) {
         unsigned seq = atomic_load(&c->seq);
+        atomic_fetch_add(&c->waiters, 1);
         green__pt_mutex_unlock(pm);
-        code = nap_until_changed(&c->seq, seq, deadline, true);
+        code = scond_nap(c, seq, deadline);
     } else {
         green__pt_mutex_unlock(pm);
         outside_waker_ensure();
@@ -779,7 +855,12 @@ static bool cond_outside(pthread_cond_t *pc)
 int green_hook_pthread_cond_signal(pthread_cond_t *pc)
 {
     if (cond_is_shared(pc) && (green__hook_families & GREEN_HOOK_THREAD)) {
-        atomic_fetch_add(&((struct pt_cond *)pc)->seq, 1);
+        /* One token, if some waiter has none yet. */
+        struct pt_cond *c = (struct pt_cond *)pc;
+        unsigned t = atomic_load(&c->tokens);
+        while (t < atomic_load(&c->waiters) &&
+               !atomic_compare_exchange_weak(&c->tokens, &t, t + 1))
+            ;
         return 0;
     }
     if (!green__pt_on())
@@ -791,7 +872,9 @@ int green_hook_pthread_cond_signal(pthread_cond_t *pc)
 int green_hook_pthread_cond_broadcast(pthread_cond_t *pc)
 {
     if (cond_is_shared(pc) && (green__hook_families & GREEN_HOOK_THREAD)) {
+        /* Every waiter now sees a new number; later ones take no token. */
         atomic_fetch_add(&((struct pt_cond *)pc)->seq, 1);
+        atomic_store(&((struct pt_cond *)pc)->tokens, 0);
         return 0;
     }
     if (!green__pt_on())
