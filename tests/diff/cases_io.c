@@ -69,13 +69,6 @@ static void handle(int sig, int flags)
     sigaction(sig, &sa, NULL);
 }
 
-/* SIGALRM in ms milliseconds, process-directed (setitimer). */
-static void alarm_ms(int ms)
-{
-    struct itimerval it = { .it_value = { ms / 1000, (ms % 1000) * 1000 } };
-    setitimer(ITIMER_REAL, &it, NULL);
-}
-
 static void sleep_ms(int ms)
 {
     struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
@@ -433,7 +426,7 @@ DIFF_CASE(io, recv_waitall_interrupted_with_sa_restart_returns_partial_count)
     unix_pair(SOCK_STREAM, sv);
     handle(SIGALRM, SA_RESTART);
     write(sv[1], "abcde", 5);
-    alarm_ms(100);
+    diff_alarm_ms(100);
     char buf[16];
     int64_t t0 = diff_now();
     CALL("recv(WAITALL)", recv(sv[0], buf, 10, MSG_WAITALL));
@@ -447,7 +440,7 @@ DIFF_CASE(io, recv_waitall_interrupted_without_sa_restart_returns_partial_count)
     unix_pair(SOCK_STREAM, sv);
     handle(SIGALRM, 0);
     write(sv[1], "abcde", 5);
-    alarm_ms(100);
+    diff_alarm_ms(100);
     char buf[16];
     CALL("recv(WAITALL)", recv(sv[0], buf, 10, MSG_WAITALL));
     diff_out("hits=%d", (int)hits);
@@ -458,7 +451,7 @@ DIFF_CASE(io, recv_interrupted_without_sa_restart_and_no_data_is_eintr)
     int sv[2];
     unix_pair(SOCK_STREAM, sv);
     handle(SIGALRM, 0);
-    alarm_ms(100);
+    diff_alarm_ms(100);
     char buf[16];
     CALL("recv", recv(sv[0], buf, 10, 0));
     diff_out("hits=%d", (int)hits);
@@ -470,7 +463,7 @@ DIFF_CASE(io, recv_interrupted_with_sa_restart_and_no_data_restarts)
     unix_pair(SOCK_STREAM, sv);
     handle(SIGALRM, SA_RESTART);
     pid_t p = child_write_later(sv[1], "late", 300);
-    alarm_ms(100);
+    diff_alarm_ms(100);
     char buf[16] = { 0 };
     CALL("recv", recv(sv[0], buf, 10, 0));
     show_data("data", buf, 4);
@@ -484,7 +477,7 @@ DIFF_CASE(io, recvmsg_waitall_interrupted_with_sa_restart_returns_partial_count)
     unix_pair(SOCK_STREAM, sv);
     handle(SIGALRM, SA_RESTART);
     write(sv[1], "abcde", 5);
-    alarm_ms(100);
+    diff_alarm_ms(100);
     char buf[16];
     struct iovec iov = { buf, 10 };
     struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
@@ -498,7 +491,7 @@ DIFF_CASE(io, recv_with_rcvtimeo_interrupted_under_sa_restart_is_eintr)
     unix_pair(SOCK_STREAM, sv);
     set_rcvtimeo(sv[0], 2, 0);
     handle(SIGALRM, SA_RESTART);
-    alarm_ms(100);
+    diff_alarm_ms(100);
     char buf[16];
     int64_t t0 = diff_now();
     CALL("recv", recv(sv[0], buf, 10, 0));
@@ -532,7 +525,7 @@ DIFF_CASE(io, pipe_large_write_interrupted_with_sa_restart_returns_partial_count
     int p[2];
     pipe(p);
     handle(SIGALRM, SA_RESTART);
-    alarm_ms(100);
+    diff_alarm_ms(100);
     static char big[128 * 1024];
     CALL("write(128K)", write(p[1], big, sizeof big));
     diff_out("hits=%d", (int)hits);
@@ -543,7 +536,7 @@ DIFF_CASE(io, pipe_large_write_interrupted_without_sa_restart_returns_partial_co
     int p[2];
     pipe(p);
     handle(SIGALRM, 0);
-    alarm_ms(100);
+    diff_alarm_ms(100);
     static char big[128 * 1024];
     CALL("write(128K)", write(p[1], big, sizeof big));
     diff_out("hits=%d", (int)hits);
@@ -554,7 +547,7 @@ DIFF_CASE(io, pipe_writev_large_interrupted_with_sa_restart_returns_partial_coun
     int p[2];
     pipe(p);
     handle(SIGALRM, SA_RESTART);
-    alarm_ms(100);
+    diff_alarm_ms(100);
     static char big[2][64 * 1024];
     struct iovec iov[2] = { { big[0], sizeof big[0] }, { big[1], sizeof big[1] } };
     CALL("writev(128K)", writev(p[1], iov, 2));
@@ -565,7 +558,7 @@ DIFF_CASE(io, write_to_full_pipe_interrupted_without_sa_restart_is_eintr)
     int p[2];
     full_pipe(p);
     handle(SIGALRM, 0);
-    alarm_ms(100);
+    diff_alarm_ms(100);
     CALL("write", write(p[1], "x", 1));
 }
 
@@ -574,7 +567,7 @@ DIFF_CASE(io, write_to_full_pipe_with_sa_restart_waits_for_the_reader)
     int p[2];
     full_pipe(p);
     handle(SIGALRM, SA_RESTART);
-    alarm_ms(50);
+    diff_alarm_ms(50);
     pid_t c = fork();
     if (c == 0) {
         char b[4096];
@@ -1125,7 +1118,7 @@ DIFF_CASE(io, unix_connect_to_full_backlog_is_interrupted_by_a_signal)
     int first;
     int l = full_unix_listener(&a, &first);
     handle(SIGALRM, 0);
-    alarm_ms(100);
+    diff_alarm_ms(100);
     int s = socket(AF_UNIX, SOCK_STREAM, 0);
     int64_t t0 = diff_now();
     CALL("connect", connect(s, (struct sockaddr *)&a, sizeof a));
@@ -1168,7 +1161,7 @@ DIFF_CASE(io, tcp_connect_retry_after_eintr_waits_and_succeeds)
     connect(first, (struct sockaddr *)&a, sizeof a);
     int c = socket(AF_INET, SOCK_STREAM, 0);
     handle(SIGALRM, 0);
-    alarm_ms(100);
+    diff_alarm_ms(100);
     CALL("connect", connect(c, (struct sockaddr *)&a, sizeof a));
     int s = accept(l, NULL, NULL);
     int64_t t0 = diff_now();
@@ -1734,7 +1727,7 @@ DIFF_CASE(io, poll_interrupted_with_sa_restart_is_eintr)
     int p[2];
     pipe(p);
     handle(SIGALRM, SA_RESTART);
-    alarm_ms(100);
+    diff_alarm_ms(100);
     struct pollfd f = { p[0], POLLIN, 0 };
     CALL("poll", poll(&f, 1, 2000));
     diff_out("hits=%d", (int)hits);
@@ -1893,7 +1886,7 @@ DIFF_CASE(io, select_interrupted_with_sa_restart_is_eintr)
     int p[2];
     pipe(p);
     handle(SIGALRM, SA_RESTART);
-    alarm_ms(100);
+    diff_alarm_ms(100);
     fd_set r;
     FD_ZERO(&r);
     FD_SET(p[0], &r);
@@ -1960,7 +1953,7 @@ DIFF_CASE(io, epoll_wait_interrupted_with_sa_restart_is_eintr)
 {
     int ep = epoll_create1(0);
     handle(SIGALRM, SA_RESTART);
-    alarm_ms(100);
+    diff_alarm_ms(100);
     struct epoll_event e;
     CALL("epoll_wait", epoll_wait(ep, &e, 1, 2000));
 }
@@ -2086,7 +2079,7 @@ DIFF_CASE(io, fifo_open_for_reading_is_interrupted_by_a_signal)
 {
     make_fifo();
     handle(SIGALRM, 0);
-    alarm_ms(100);
+    diff_alarm_ms(100);
     CALL("open", open(fifo_path, O_RDONLY));
     diff_out("hits=%d", (int)hits);
     unlink(fifo_path);
@@ -2860,7 +2853,7 @@ DIFF_CASE(io, splice_interrupted_without_sa_restart_is_eintr)
     pipe(p);
     pipe(q);
     handle(SIGALRM, 0);
-    alarm_ms(80);
+    diff_alarm_ms(80);
     CALL("splice", splice(p[0], NULL, q[1], NULL, 100, 0));
     diff_out("hits=%d", (int)hits);
 }
@@ -2912,7 +2905,7 @@ DIFF_CASE(io, accept_interrupted_with_sa_restart_keeps_waiting)
     struct sockaddr_in a;
     int l = tcp_listener(&a, 4);
     handle(SIGALRM, SA_RESTART);
-    alarm_ms(50);
+    diff_alarm_ms(50);
     pid_t c = fork();
     if (c == 0) {
         diff_raw_sleep_ms(200);
@@ -2932,7 +2925,7 @@ DIFF_CASE(io, accept_interrupted_without_sa_restart_is_eintr)
     struct sockaddr_in a;
     int l = tcp_listener(&a, 4);
     handle(SIGALRM, 0);
-    alarm_ms(80);
+    diff_alarm_ms(80);
     CALL("accept", accept(l, NULL, NULL));
     close(l);
 }

@@ -184,13 +184,6 @@ static pthread_t send_later(struct later *l)
     return spawn_quiet(sender, l);
 }
 
-/* SIGALRM in n ms, process-directed. */
-static void alarm_ms(int n)
-{
-    struct itimerval it = { .it_value = { n / 1000, (n % 1000) * 1000 } };
-    setitimer(ITIMER_REAL, &it, NULL);
-}
-
 static const char *signame(int sig)
 {
     static char b[16];
@@ -711,7 +704,7 @@ DIFF_CASE(signal, sigtimedwait_is_interrupted_by_a_handled_signal)
     block(SIGUSR1);
     sigset_t s = set_of(SIGUSR1);
     struct timespec ts = { 2, 0 };
-    alarm_ms(50);
+    diff_alarm_ms(50);
     int64_t t0 = diff_now();
     CALL("sigtimedwait(2s)", sigtimedwait(&s, NULL, &ts));
     DIFF_TOOK("sigtimedwait", t0, 40, 1500);
@@ -724,7 +717,7 @@ DIFF_CASE(signal, sigwait_is_not_interrupted_by_a_handled_signal)
     block(SIGUSR1);
     struct later l = { .delay_ms = 150, .sig = SIGUSR1, .count = 1, .write_fd = -1 };
     pthread_t t = send_later(&l);
-    alarm_ms(50);
+    diff_alarm_ms(50);
     sigset_t s = set_of(SIGUSR1);
     int sig = 0;
     CALL("sigwait", sigwait(&s, &sig));
@@ -1210,7 +1203,7 @@ static void alarm_read(int flags)
     if (pipe(p) < 0)
         return;
     pthread_t w = spawn_quiet(quiet_writer, &p[1]);
-    alarm_ms(50);
+    diff_alarm_ms(50);
     char c;
     int64_t t0 = diff_now();
     CALL("read", read(p[0], &c, 1));
@@ -1238,7 +1231,7 @@ DIFF_CASE(signal, an_alarm_interrupts_poll_even_with_sa_restart)
     if (pipe(p) < 0)
         return;
     struct pollfd pf = { .fd = p[0], .events = POLLIN };
-    alarm_ms(50);
+    diff_alarm_ms(50);
     CALL("poll", poll(&pf, 1, 2000));
     diff_out("handler ran %d", (int)hits[SIGALRM]);
     close(p[0]);
@@ -1253,7 +1246,7 @@ static void alarm_waitpid(int flags)
         diff_raw_sleep_ms(150);
         _exit(7);
     }
-    alarm_ms(50);
+    diff_alarm_ms(50);
     int st = 0;
     errno = 0;
     pid_t r = waitpid(pid, &st, 0);
@@ -1281,7 +1274,7 @@ DIFF_CASE(signal, an_alarm_interrupts_clock_nanosleep_even_with_no_sa_restart)
     int p[2];
     if (pipe(p) < 0)
         return;
-    alarm_ms(50);
+    diff_alarm_ms(50);
     struct timespec ts = { 1, 0 };
     CALL("clock_nanosleep", clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, NULL));
     diff_out("handler ran %d", (int)hits[SIGALRM]);
@@ -1367,7 +1360,7 @@ DIFF_CASE(signal, sigsuspend_in_a_thread_takes_the_process_signal)
 DIFF_CASE(signal, pause_returns_eintr_after_an_alarm)
 {
     handle(SIGALRM, SA_RESTART);
-    alarm_ms(50);
+    diff_alarm_ms(50);
     int64_t t0 = diff_now();
     CALL("pause", pause());
     DIFF_TOOK("pause", t0, 40, 2000);
@@ -1465,7 +1458,7 @@ static void alarm_accept(int flags)
         getsockname(l, (struct sockaddr *)&a, &n) < 0)
         diff_out("listener failed");
     pthread_t t = spawn_quiet(quiet_connector, &a);
-    alarm_ms(50);
+    diff_alarm_ms(50);
     errno = 0;
     int c = accept(l, NULL, NULL);
     /* errno after a success is the I/O hooks' business (cases_io.c). */
@@ -1494,7 +1487,7 @@ static void alarm_recv(int flags)
     if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0)
         return;
     pthread_t w = spawn_quiet(quiet_writer, &sv[1]);
-    alarm_ms(50);
+    diff_alarm_ms(50);
     char c;
     errno = 0;
     long r = recv(sv[0], &c, 1, 0);
@@ -1533,7 +1526,7 @@ DIFF_CASE(signal, a_handler_writing_the_pipe_completes_the_restarted_read)
     sa.sa_handler = on_write_pipe;
     sa.sa_flags = SA_RESTART;
     sigaction(SIGALRM, &sa, NULL);
-    alarm_ms(50);
+    diff_alarm_ms(50);
     char c = 0;
     CALL("read", read(hpipe[0], &c, 1));
     diff_out("got %c, handler ran %d", c, (int)hits[SIGALRM]);
@@ -1557,7 +1550,7 @@ DIFF_CASE(signal, a_handler_may_sleep_while_its_thread_waits_in_read)
         return;
     signal(SIGALRM, on_nap);
     pthread_t w = spawn_quiet(quiet_writer, &p[1]);
-    alarm_ms(50);
+    diff_alarm_ms(50);
     char c;
     long r = read(p[0], &c, 1);
     diff_out("read: ret=%ld", r);
@@ -1675,7 +1668,7 @@ static void *spin_accepting(void *arg)
 {
     (void)arg;
     unblock(SIGALRM);
-    alarm_ms(50);
+    diff_alarm_ms(50);
     int64_t t0 = diff_now();
     while (!hits[SIGALRM] && diff_now() - t0 < 3000 * 1000000LL)
         ;
@@ -1697,7 +1690,7 @@ DIFF_CASE(signal, an_alarm_for_a_waiting_thread_interrupts_a_busy_loop_elsewhere
     block(SIGALRM);
     pthread_t t = spawn(spin_checking_flag, NULL);   /* inherits the block */
     unblock(SIGALRM);
-    alarm_ms(50);
+    diff_alarm_ms(50);
     int64_t t0 = diff_now();
     pthread_join(t, NULL);
     DIFF_TOOK("loop ended", t0, 30, 2000);

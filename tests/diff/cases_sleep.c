@@ -25,13 +25,6 @@ static void handle(int sig, int flags)
     sigaction(sig, &sa, NULL);
 }
 
-/* SIGALRM in ms milliseconds, process-directed (setitimer). */
-static void alarm_ms(int ms)
-{
-    struct itimerval it = { .it_value = { ms / 1000, (ms % 1000) * 1000 } };
-    setitimer(ITIMER_REAL, &it, NULL);
-}
-
 /* Coarse bucket of a remaining time, in tenths of a second. */
 static void print_rem(const char *label, const struct timespec *rem)
 {
@@ -83,7 +76,7 @@ DIFF_CASE(sleep, nanosleep_unwritable_rem_unused_when_not_interrupted)
 DIFF_CASE(sleep, nanosleep_unwritable_rem_when_interrupted_is_efault)
 {
     handle(SIGALRM, 0);
-    alarm_ms(50);
+    diff_alarm_ms(50);
     struct timespec ts = { 1, 0 };
     CALL("nanosleep", nanosleep(&ts, (struct timespec *)16));
     diff_out("handler ran %d", (int)hits);
@@ -100,7 +93,7 @@ DIFF_CASE(sleep, nanosleep_takes_its_time)
 DIFF_CASE(sleep, nanosleep_eintr_without_sa_restart_sets_rem)
 {
     handle(SIGALRM, 0);
-    alarm_ms(100);
+    diff_alarm_ms(100);
     struct timespec ts = { 1, 0 }, rem = { 7, 7 };
     int64_t t0 = diff_now();
     CALL("nanosleep(1s)", nanosleep(&ts, &rem));
@@ -112,7 +105,7 @@ DIFF_CASE(sleep, nanosleep_eintr_without_sa_restart_sets_rem)
 DIFF_CASE(sleep, nanosleep_eintr_even_with_sa_restart)
 {
     handle(SIGALRM, SA_RESTART);
-    alarm_ms(100);
+    diff_alarm_ms(100);
     struct timespec ts = { 1, 0 }, rem = { 0, 0 };
     int64_t t0 = diff_now();
     CALL("nanosleep(1s)", nanosleep(&ts, &rem));
@@ -138,7 +131,7 @@ DIFF_CASE(sleep, nanosleep_not_interrupted_by_blocked_signal)
 DIFF_CASE(sleep, nanosleep_ignored_signal_does_not_interrupt)
 {
     signal(SIGALRM, SIG_IGN);
-    alarm_ms(30);
+    diff_alarm_ms(30);
     struct timespec ts = { 0, 150 * 1000000 };
     int64_t t0 = diff_now();
     CALL("nanosleep(150ms)", nanosleep(&ts, NULL));
@@ -219,7 +212,7 @@ DIFF_CASE(sleep, clock_nanosleep_boottime_sleeps)
 DIFF_CASE(sleep, clock_nanosleep_eintr_is_returned_and_rem_set)
 {
     handle(SIGALRM, SA_RESTART);
-    alarm_ms(100);
+    diff_alarm_ms(100);
     struct timespec ts = { 1, 0 }, rem = { 9, 9 };
     CALL("clock_nanosleep(rel)", clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, &rem));
     print_rem("clock_nanosleep", &rem);
@@ -228,7 +221,7 @@ DIFF_CASE(sleep, clock_nanosleep_eintr_is_returned_and_rem_set)
 DIFF_CASE(sleep, clock_nanosleep_absolute_eintr_leaves_rem_alone)
 {
     handle(SIGALRM, 0);
-    alarm_ms(100);
+    diff_alarm_ms(100);
     struct timespec ts, rem = { 9, 9 };
     clock_gettime(CLOCK_MONOTONIC, &ts);
     ts.tv_sec += 1;
@@ -239,7 +232,7 @@ DIFF_CASE(sleep, clock_nanosleep_absolute_eintr_leaves_rem_alone)
 DIFF_CASE(sleep, sleep_interrupted_returns_seconds_left)
 {
     handle(SIGALRM, SA_RESTART);
-    alarm_ms(100);
+    diff_alarm_ms(100);
     CALL("sleep(3)", sleep(3));
 }
 
@@ -251,7 +244,7 @@ DIFF_CASE(sleep, sleep_zero_returns_zero)
 DIFF_CASE(sleep, usleep_interrupted_is_eintr)
 {
     handle(SIGALRM, SA_RESTART);
-    alarm_ms(50);
+    diff_alarm_ms(50);
     CALL("usleep(1s)", usleep(1000000));
     diff_out("handler ran %d", (int)hits);
 }
@@ -260,7 +253,7 @@ DIFF_CASE(sleep, usleep_over_a_second_is_allowed)
 {
     /* glibc passes it to nanosleep, which takes it. */
     handle(SIGALRM, 0);
-    alarm_ms(50);
+    diff_alarm_ms(50);
     CALL("usleep(1.5s)", usleep(1500000));
 }
 

@@ -89,12 +89,6 @@ static void handle(int sig, int flags)
     sigaction(sig, &sa, NULL);
 }
 
-static void alarm_ms(int ms)
-{
-    struct itimerval it = { .it_value = { ms / 1000, (ms % 1000) * 1000 } };
-    setitimer(ITIMER_REAL, &it, NULL);
-}
-
 /* ---------------------------------------------------------------- fork */
 
 static atomic_int counter;
@@ -1728,7 +1722,7 @@ DIFF_CASE(thread, named_sem_wait_is_interrupted_by_a_handler)
 {
     sem_t *s = named();
     handle(SIGALRM, 0);
-    alarm_ms(20);
+    diff_alarm_ms(20);
     CALL("sem_wait", sem_wait(s));
     diff_out("handler ran %d", hits);
     sem_close(s);
@@ -1752,7 +1746,7 @@ DIFF_CASE(thread, named_sem_wait_under_sa_restart_restarts)
     sem_t *s = named();
     handle(SIGALRM, SA_RESTART);
     pthread_t t = spawn(post_later, s);
-    alarm_ms(20);
+    diff_alarm_ms(20);
     int64_t t0 = diff_now();
     CALL("sem_wait", sem_wait(s));
     DIFF_TOOK("sem_wait", t0, 45, 2000);
@@ -1780,7 +1774,7 @@ DIFF_CASE(thread, sem_wait_is_interrupted_by_a_handler)
     sem_t s;
     sem_init(&s, 0, 0);
     handle(SIGALRM, 0);
-    alarm_ms(20);
+    diff_alarm_ms(20);
     CALL("sem_wait", sem_wait(&s));
 }
 
@@ -1789,7 +1783,7 @@ DIFF_CASE(thread, sem_timedwait_under_sa_restart_fails_with_eintr)
     sem_t s;
     sem_init(&s, 0, 0);
     handle(SIGALRM, SA_RESTART);
-    alarm_ms(20);
+    diff_alarm_ms(20);
     struct timespec ts = abs_in(CLOCK_REALTIME, 2000);
     int64_t t0 = diff_now();
     CALL("sem_timedwait", sem_timedwait(&s, &ts));

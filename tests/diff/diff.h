@@ -88,6 +88,9 @@ void diff_took(const char *label, int64_t t0, int lo_ms, int hi_ms);
  * reports it to this process: "label: nonblock=0|1". */
 void diff_nonblock(const char *label, int fd);
 
+/* SIGALRM in ms milliseconds, process-directed (setitimer ITIMER_REAL). */
+void diff_alarm_ms(int ms);
+
 /* Sleeps ms milliseconds with the raw syscall (no hook, no switch): for a
  * helper thread or child that must wait without giving up the CPU. */
 void diff_raw_sleep_ms(int ms);

@@ -20,6 +20,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <sys/syscall.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #define MAX_CASES 2048
@@ -113,6 +114,12 @@ void diff_nonblock(const char *label, int fd)
     else
         diff_out("%s: nonblock=%d", label, (fl & O_NONBLOCK) ? 1 : 0);
     errno = saved;
+}
+
+void diff_alarm_ms(int ms)
+{
+    struct itimerval it = { .it_value = { ms / 1000, (ms % 1000) * 1000 } };
+    setitimer(ITIMER_REAL, &it, NULL);
 }
 
 void diff_raw_sleep_ms(int ms)
