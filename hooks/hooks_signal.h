@@ -57,6 +57,9 @@ int green__sig_queue(struct green_thread *t, int sig, const union sigval *val)
  * interruptible call began: an EINTR from a syscall it made itself is then
  * its own (else the signal went to another thread: probe again). */
 bool green__intr_mine(void) __attribute__((visibility("hidden")));
+/* A program's signal handler is running on this OS thread: no fair turn
+ * (a call made in a handler must not switch). */
+bool green__in_handler(void) __attribute__((visibility("hidden")));
 
 /* For ppoll/pselect/epoll_pwait: the caller's mask is mask while it is
  * parked (the previous one saved in *saved); pending signals it lets

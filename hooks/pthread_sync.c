@@ -852,6 +852,15 @@ static bool cond_outside(pthread_cond_t *pc)
     return true;
 }
 
+/* The cond signals are async-signal-safe in practice (programs call them
+ * from handlers), so they take their fair turn only outside a handler: a
+ * thread signalling in a loop until a waiter reacts must let it run. */
+static void signal_side_turn(void)
+{
+    if (!green__in_handler())
+        green__fair_turn(green__tls_ctx);
+}
+
 int green_hook_pthread_cond_signal(pthread_cond_t *pc)
 {
     if (cond_is_shared(pc) && (green__hook_families & GREEN_HOOK_THREAD)) {
@@ -866,6 +875,7 @@ int green_hook_pthread_cond_signal(pthread_cond_t *pc)
     if (!green__pt_on())
         return cond_outside(pc) ? 0 : GREEN__PREAL(pthread_cond_signal)(pc);
     green__waitq_wake_one(&((struct pt_cond *)pc)->q, 0);
+    signal_side_turn();
     return 0;
 }
 
@@ -880,6 +890,7 @@ int green_hook_pthread_cond_broadcast(pthread_cond_t *pc)
     if (!green__pt_on())
         return cond_outside(pc) ? 0 : GREEN__PREAL(pthread_cond_broadcast)(pc);
     green__waitq_wake_all(&((struct pt_cond *)pc)->q, 0);
+    signal_side_turn();
     return 0;
 }
 

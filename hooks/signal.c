@@ -332,6 +332,11 @@ static int deliver_pending(struct green_thread *t);
  * (a mask change there must not switch). */
 static __thread int handler_depth __attribute__((tls_model("initial-exec")));
 
+bool green__in_handler(void)
+{
+    return handler_depth != 0;
+}
+
 static void run_handler(struct green_thread *t, int sig, siginfo_t *si, void *uc,
                         bool kernel)
 {
