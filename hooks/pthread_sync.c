@@ -352,6 +352,24 @@ static bool pid_gone(pid_t pid)
     return gone;
 }
 
+/* A lock attempt by the mutex's own holder, private or shared: a
+ * recursive mutex goes one deeper (EAGAIN at the limit), an errorcheck one
+ * says EDEADLK, a normal one EBUSY (its relock waits forever). */
+static int owner_relock(int kind, unsigned *depth)
+{
+    switch (kind & KIND_TYPE_MASK) {
+    case PTHREAD_MUTEX_RECURSIVE:
+        if (*depth == UINT_MAX)
+            return EAGAIN;
+        ++*depth;
+        return 0;
+    case PTHREAD_MUTEX_ERRORCHECK:
+        return EDEADLK;
+    default:
+        return EBUSY;
+    }
+}
+
 /* The owner's process has ended (robust only). */
 static bool owner_process_gone(const struct green_thread *self, uint64_t o)
 {
@@ -392,19 +410,8 @@ static int smutex_try(struct pt_smutex *m, struct green_thread *self)
             }
             return 0;
         }
-        if (o == me) {
-            switch (m->kind & KIND_TYPE_MASK) {
-            case PTHREAD_MUTEX_RECURSIVE:
-                if (m->depth == UINT_MAX)
-                    return EAGAIN;
-                m->depth++;
-                return 0;
-            case PTHREAD_MUTEX_ERRORCHECK:
-                return EDEADLK;
-            default:
-                return EBUSY;
-            }
-        }
+        if (o == me)
+            return owner_relock(m->kind, &m->depth);
         int saved = errno;
         bool gone = robust && owner_process_gone(self, o);
         errno = saved;
@@ -507,17 +514,7 @@ static int mutex_try(struct pt_mutex *m, struct green_thread *self)
     }
     if (m->owner != self)
         return EBUSY;
-    switch (m->kind & KIND_TYPE_MASK) {
-    case PTHREAD_MUTEX_RECURSIVE:
-        if (m->depth == UINT_MAX)
-            return EAGAIN;
-        m->depth++;
-        return 0;
-    case PTHREAD_MUTEX_ERRORCHECK:
-        return EDEADLK;
-    default:
-        return EBUSY;   /* a normal mutex relocked by its owner waits forever */
-    }
+    return owner_relock(m->kind, &m->depth);
 }
 
 int green__pt_mutex_lock(pthread_mutex_t *pm, int64_t deadline)
