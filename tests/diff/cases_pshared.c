@@ -39,17 +39,6 @@ static void *shared_map(size_t n)
     return p;
 }
 
-static void print_child(const char *label, pid_t pid)
-{
-    int st = 0;
-    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-        ;
-    if (WIFEXITED(st))
-        diff_out("%s: exit %d", label, WEXITSTATUS(st));
-    else
-        diff_out("%s: signal %d", label, WIFSIGNALED(st) ? WTERMSIG(st) : -1);
-}
-
 static struct timespec abs_in(clockid_t clk, long ms)
 {
     struct timespec ts;
@@ -61,15 +50,6 @@ static struct timespec abs_in(clockid_t clk, long ms)
         ts.tv_nsec -= 1000000000;
     }
     return ts;
-}
-
-static pthread_t spawn(void *(*fn)(void *), void *arg)
-{
-    pthread_t t;
-    int e = pthread_create(&t, NULL, fn, arg);
-    if (e)
-        diff_out("pthread_create: %s", diff_errname(e));
-    return t;
 }
 
 /* A mutex with the given type; pshared and/or robust. */
@@ -194,7 +174,7 @@ static void *try_from_other(void *arg)
 static void other_thread_tries(const char *what, pthread_mutex_t *m)
 {
     struct try_arg a = { .m = m };
-    pthread_join(spawn(try_from_other, &a), NULL);
+    pthread_join(diff_spawn(try_from_other, &a), NULL);
     diff_out("%s: other thread trylock=%s unlock=%s", what, diff_errname(a.trylock),
              diff_errname(a.unlock));
 }
@@ -232,7 +212,7 @@ DIFF_CASE(pshared, normal_mutex_is_busy_for_another_thread)
     CALL("lock", pthread_mutex_lock(&s->m));
     CALL("trylock by holder", pthread_mutex_trylock(&s->m));
     struct try_arg a = { .m = &s->m };
-    pthread_join(spawn(try_from_other, &a), NULL);
+    pthread_join(diff_spawn(try_from_other, &a), NULL);
     diff_out("other thread trylock=%s", diff_errname(a.trylock));
     /* the other thread's unlock released it (glibc: a normal mutex). */
     CALL("trylock after", pthread_mutex_trylock(&s->m));
@@ -264,11 +244,11 @@ DIFF_CASE(pshared, mutex_lock_waits_for_the_holding_thread_while_others_run)
 {
     struct shm *s = shm_new();
     mutex_make(&s->m, PTHREAD_MUTEX_ERRORCHECK, true, false);
-    pthread_t h = spawn(hold_then_unlock, s);
+    pthread_t h = diff_spawn(hold_then_unlock, s);
     wait_for(&s->flag, 1);
     atomic_store(&ticks, 0);
     atomic_store(&ticking, 1);
-    pthread_t tk = spawn(ticker, NULL);
+    pthread_t tk = diff_spawn(ticker, NULL);
     int64_t t0 = diff_now();
     CALL("lock", pthread_mutex_lock(&s->m));
     DIFF_TOOK("lock", t0, 50, 2000);
@@ -283,7 +263,7 @@ DIFF_CASE(pshared, mutex_timedlock_times_out_while_another_thread_holds_it)
 {
     struct shm *s = shm_new();
     mutex_make(&s->m, PTHREAD_MUTEX_RECURSIVE, true, false);
-    pthread_t h = spawn(hold_then_unlock, s);
+    pthread_t h = diff_spawn(hold_then_unlock, s);
     wait_for(&s->flag, 1);
     struct timespec ts = abs_in(CLOCK_REALTIME, 30);
     int64_t t0 = diff_now();
@@ -306,7 +286,7 @@ DIFF_CASE(pshared, mutex_held_by_the_parent_is_busy_for_the_child)
         int e = pthread_mutex_trylock(&s->m);
         _exit(e == EBUSY ? 0 : 10 + e);
     }
-    print_child("child trylock (0 = EBUSY)", pid);
+    diff_child_status("child trylock (0 = EBUSY)", pid);
     CALL("parent unlock", pthread_mutex_unlock(&s->m));
     pid = fork();
     if (pid == 0) {
@@ -314,7 +294,7 @@ DIFF_CASE(pshared, mutex_held_by_the_parent_is_busy_for_the_child)
         int u = pthread_mutex_unlock(&s->m);
         _exit(e * 10 + u);
     }
-    print_child("child trylock then unlock of a free one", pid);
+    diff_child_status("child trylock then unlock of a free one", pid);
 }
 
 DIFF_CASE(pshared, child_lock_waits_until_the_parent_unlocks)
@@ -334,7 +314,7 @@ DIFF_CASE(pshared, child_lock_waits_until_the_parent_unlocks)
     wait_for(&s->flag, 1);
     usleep(100000);
     int u = pthread_mutex_unlock(&s->m);
-    print_child("child", pid);   /* first: the child prints as it wakes */
+    diff_child_status("child", pid);   /* first: the child prints as it wakes */
     diff_out("parent unlock: %s", diff_errname(u));
 }
 
@@ -349,7 +329,7 @@ DIFF_CASE(pshared, errorcheck_mutex_locked_before_fork_is_not_the_childs)
         diff_out("child unlock: %s", diff_errname(pthread_mutex_unlock(&s->m)));
         _exit(0);
     }
-    print_child("child", pid);
+    diff_child_status("child", pid);
     CALL("parent unlock", pthread_mutex_unlock(&s->m));
 }
 
@@ -362,7 +342,7 @@ DIFF_CASE(pshared, robust_mutex_of_a_dead_child_gives_eownerdead_then_consistent
         int e = pthread_mutex_lock(&s->m);
         _exit(e);   /* dies holding it */
     }
-    print_child("child locked and exited", pid);
+    diff_child_status("child locked and exited", pid);
     CALL("parent lock", pthread_mutex_lock(&s->m));
     CALL("consistent", pthread_mutex_consistent(&s->m));
     CALL("unlock", pthread_mutex_unlock(&s->m));
@@ -377,7 +357,7 @@ DIFF_CASE(pshared, robust_mutex_not_made_consistent_becomes_unrecoverable)
     pid_t pid = fork();
     if (pid == 0)
         _exit(pthread_mutex_lock(&s->m));
-    print_child("child locked and exited", pid);
+    diff_child_status("child locked and exited", pid);
     CALL("trylock", pthread_mutex_trylock(&s->m));
     CALL("unlock without consistent", pthread_mutex_unlock(&s->m));
     CALL("lock", pthread_mutex_lock(&s->m));
@@ -401,7 +381,7 @@ DIFF_CASE(pshared, robust_mutex_lock_waits_for_a_child_that_dies_holding_it)
     DIFF_TOOK("parent lock", t0, 50, 3000);
     CALL("consistent", pthread_mutex_consistent(&s->m));
     CALL("unlock", pthread_mutex_unlock(&s->m));
-    print_child("child", pid);
+    diff_child_status("child", pid);
 }
 
 /* --------------------------------------------------- condition variables */
@@ -439,7 +419,7 @@ DIFF_CASE(pshared, cond_signal_from_the_parent_wakes_a_waiting_child)
     s->predicate = 1;
     CALL("signal", pthread_cond_signal(&s->c));
     pthread_mutex_unlock(&s->m);
-    print_child("child (0 = woke holding the mutex)", pid);
+    diff_child_status("child (0 = woke holding the mutex)", pid);
     CALL("destroy", pthread_cond_destroy(&s->c));
 }
 
@@ -459,8 +439,8 @@ DIFF_CASE(pshared, cond_broadcast_wakes_waiters_in_two_children)
     s->predicate = 1;
     CALL("broadcast", pthread_cond_broadcast(&s->c));
     pthread_mutex_unlock(&s->m);
-    print_child("child 1", p1);
-    print_child("child 2", p2);
+    diff_child_status("child 1", p1);
+    diff_child_status("child 2", p2);
 }
 
 DIFF_CASE(pshared, cond_signal_wakes_one_of_two_waiting_children)
@@ -509,7 +489,7 @@ DIFF_CASE(pshared, cond_wait_returns_to_the_child_holding_the_mutex)
     pthread_mutex_unlock(&s->m);
     wait_for(&s->flag, 1);
     CALL("parent trylock while the child holds it", pthread_mutex_trylock(&s->m));
-    print_child("child", pid);
+    diff_child_status("child", pid);
     CALL("parent trylock after", pthread_mutex_trylock(&s->m));
 }
 
@@ -554,7 +534,7 @@ DIFF_CASE(pshared, cond_destroy_right_after_broadcast_to_children_then_memory_re
     CALL("destroy", pthread_cond_destroy(&s->c));
     memset(&s->c, 0xff, sizeof s->c);
     for (int i = 0; i < 3; i++)
-        print_child("child", p[i]);
+        diff_child_status("child", p[i]);
 }
 
 static void *cond_thread(void *arg)
@@ -589,7 +569,7 @@ static void destroy_after_broadcast_threads(bool pshared)
         pthread_cond_init(&s->c, NULL);
     pthread_t t[4];
     for (int i = 0; i < 4; i++)
-        t[i] = spawn(cond_thread, s);
+        t[i] = diff_spawn(cond_thread, s);
     wait_for_cond_waiters(s, 4);
     pthread_mutex_lock(&s->m);
     s->predicate = 1;
@@ -622,7 +602,7 @@ DIFF_CASE(pshared, cond_wait_in_a_child_parks_only_its_thread)
     if (pid == 0) {
         atomic_store(&ticks, 0);
         atomic_store(&ticking, 1);
-        pthread_t tk = spawn(ticker, NULL);
+        pthread_t tk = diff_spawn(ticker, NULL);
         pthread_mutex_lock(&s->m);
         atomic_fetch_add(&s->waiting, 1);
         while (!s->predicate)
@@ -638,7 +618,7 @@ DIFF_CASE(pshared, cond_wait_in_a_child_parks_only_its_thread)
     s->predicate = 1;
     pthread_cond_broadcast(&s->c);
     pthread_mutex_unlock(&s->m);
-    print_child("child (0 = its ticker ran during the wait)", pid);
+    diff_child_status("child (0 = its ticker ran during the wait)", pid);
 }
 
 /* -------------------------------------------------------------- barriers */
@@ -700,7 +680,7 @@ DIFF_CASE(pshared, barrier_wait_in_a_child_parks_only_its_thread)
     if (pid == 0) {
         atomic_store(&ticks, 0);
         atomic_store(&ticking, 1);
-        pthread_t tk = spawn(ticker, NULL);
+        pthread_t tk = diff_spawn(ticker, NULL);
         pthread_barrier_wait(&s->b);
         atomic_store(&ticking, 0);
         pthread_join(tk, NULL);
@@ -708,7 +688,7 @@ DIFF_CASE(pshared, barrier_wait_in_a_child_parks_only_its_thread)
     }
     usleep(100000);
     pthread_barrier_wait(&s->b);
-    print_child("child (0 = its ticker ran during the wait)", pid);
+    diff_child_status("child (0 = its ticker ran during the wait)", pid);
 }
 
 /* --------------------------------------------------------------- rwlocks */
@@ -733,7 +713,7 @@ DIFF_CASE(pshared, rwlock_written_by_the_parent_is_busy_for_the_child_until_unlo
     wait_for(&s->flag, 1);
     usleep(100000);
     int u = pthread_rwlock_unlock(&s->rw);
-    print_child("child", pid);
+    diff_child_status("child", pid);
     diff_out("parent unlock: %s", diff_errname(u));
     CALL("destroy", pthread_rwlock_destroy(&s->rw));
 }
@@ -752,7 +732,7 @@ DIFF_CASE(pshared, rwlock_readers_in_parent_and_child_share_it_and_a_writer_time
             pthread_rwlock_unlock(&s->rw);
         _exit(r * 10 + (w == ETIMEDOUT ? 1 : w == 0 ? 0 : 2));
     }
-    print_child("child (1 = read shared, write timed out)", pid);
+    diff_child_status("child (1 = read shared, write timed out)", pid);
     CALL("parent destroy while read", pthread_rwlock_destroy(&s->rw));
     CALL("parent unlock", pthread_rwlock_unlock(&s->rw));
     CALL("parent trywrlock", pthread_rwlock_trywrlock(&s->rw));
@@ -784,7 +764,7 @@ DIFF_CASE(pshared, sem_wait_in_a_child_parks_only_its_thread_until_the_parent_po
     if (pid == 0) {
         atomic_store(&ticks, 0);
         atomic_store(&ticking, 1);
-        pthread_t tk = spawn(ticker, NULL);
+        pthread_t tk = diff_spawn(ticker, NULL);
         atomic_store(&s->flag, 1);
         int64_t t0 = diff_now();
         int r = sem_wait(&s->s);
@@ -796,7 +776,7 @@ DIFF_CASE(pshared, sem_wait_in_a_child_parks_only_its_thread_until_the_parent_po
     wait_for(&s->flag, 1);
     usleep(100000);
     int r = sem_post(&s->s);
-    print_child("child (0 = woke, its ticker ran meanwhile)", pid);
+    diff_child_status("child (0 = woke, its ticker ran meanwhile)", pid);
     diff_out("parent post: %d", r);
     int v = -1;
     sem_getvalue(&s->s, &v);
@@ -815,7 +795,7 @@ DIFF_CASE(pshared, sem_post_from_a_child_wakes_the_parent)
     int64_t t0 = diff_now();
     CALL("parent sem_wait", sem_wait(&s->s));
     DIFF_TOOK("parent sem_wait", t0, 30, 3000);
-    print_child("child", pid);
+    diff_child_status("child", pid);
 }
 
 DIFF_CASE(pshared, sem_timedwait_times_out_with_etimedout)
@@ -857,7 +837,7 @@ DIFF_CASE(pshared, sem_timedwait_in_a_child_gets_the_parents_post_before_the_dea
     }
     usleep(50000);
     int r = sem_post(&s->s);
-    print_child("child", pid);
+    diff_child_status("child", pid);
     diff_out("parent post: %d", r);
 }
 
@@ -874,7 +854,7 @@ DIFF_CASE(pshared, robust_mutex_of_an_ended_thread_gives_eownerdead_then_consist
     struct shm *s = shm_new();
     mutex_make(&s->m, PTHREAD_MUTEX_RECURSIVE, true, true);
     void *r = NULL;
-    pthread_join(spawn(lock_and_end, s), &r);
+    pthread_join(diff_spawn(lock_and_end, s), &r);
     diff_out("thread lock: %s", diff_errname((int)(intptr_t)r));
     CALL("lock", pthread_mutex_lock(&s->m));
     CALL("consistent", pthread_mutex_consistent(&s->m));
@@ -889,7 +869,7 @@ DIFF_CASE(pshared, robust_mutex_of_an_ended_thread_unlocked_inconsistent_is_unre
 {
     struct shm *s = shm_new();
     mutex_make(&s->m, PTHREAD_MUTEX_NORMAL, false, true);
-    pthread_join(spawn(lock_and_end, s), NULL);
+    pthread_join(diff_spawn(lock_and_end, s), NULL);
     CALL("trylock", pthread_mutex_trylock(&s->m));
     CALL("unlock without consistent", pthread_mutex_unlock(&s->m));
     CALL("lock", pthread_mutex_lock(&s->m));
@@ -920,7 +900,7 @@ DIFF_CASE(pshared, cond_wait_cancelled_holds_the_mutex_in_its_cleanup_handler)
     mutex_make(&s->m, PTHREAD_MUTEX_ERRORCHECK, true, false);
     cond_make(&s->c);
     s->results[0] = -1;
-    pthread_t t = spawn(cancelled_waiter, s);
+    pthread_t t = diff_spawn(cancelled_waiter, s);
     wait_for_cond_waiters(s, 1);
     CALL("cancel", pthread_cancel(t));
     void *r = NULL;
@@ -986,7 +966,7 @@ DIFF_CASE(pshared, sem_wait_is_a_cancellation_point)
 {
     struct shm *s = shm_new();
     CALL("sem_init", sem_init(&s->s, 1, 0));
-    pthread_t t = spawn(sem_waiter, s);
+    pthread_t t = diff_spawn(sem_waiter, s);
     wait_for(&s->flag, 1);
     usleep(20000);
     CALL("cancel", pthread_cancel(t));
@@ -1016,7 +996,7 @@ static void relock_kinds(const char *what, int type, bool robust, int proto)
     int t = pthread_mutex_timedlock(&m, &ts);
     int tr = pthread_mutex_trylock(&m);
     struct try_arg o = { .m = &m };
-    pthread_join(spawn(try_from_other, &o), NULL);
+    pthread_join(diff_spawn(try_from_other, &o), NULL);
     int u = pthread_mutex_unlock(&m);
     int d = pthread_mutex_destroy(&m);
     diff_out("%s: init=%s lock=%s timedlock again=%s trylock again=%s other trylock=%s "

@@ -34,27 +34,6 @@ static void *sleeper(void *arg)
     return arg;
 }
 
-static pthread_t spawn(void *(*fn)(void *), void *arg)
-{
-    pthread_t t;
-    int e = pthread_create(&t, NULL, fn, arg);
-    if (e)
-        diff_out("pthread_create: %s", diff_errname(e));
-    return t;
-}
-
-/* How a child ended: "exit N" or "signal N". */
-static void print_child(const char *label, pid_t pid)
-{
-    int st = 0;
-    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-        ;
-    if (WIFEXITED(st))
-        diff_out("%s: exit %d", label, WEXITSTATUS(st));
-    else
-        diff_out("%s: signal %d", label, WIFSIGNALED(st) ? WTERMSIG(st) : -1);
-}
-
 static void *shared_map(size_t n)
 {
     void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -105,7 +84,7 @@ static void *count_forever(void *arg)
 
 DIFF_CASE(thread, fork_child_does_not_run_the_parents_other_threads)
 {
-    pthread_t t = spawn(count_forever, NULL);
+    pthread_t t = diff_spawn(count_forever, NULL);
     while (atomic_load(&counter) < 3)
         usleep(1000);
     pid_t pid = fork();
@@ -114,7 +93,7 @@ DIFF_CASE(thread, fork_child_does_not_run_the_parents_other_threads)
         usleep(50000);
         _exit(atomic_load(&counter) == before ? 0 : 1);
     }
-    print_child("child (0 = counter did not move)", pid);
+    diff_child_status("child (0 = counter did not move)", pid);
     pthread_cancel(t);
     CALL("join", pthread_join(t, NULL));
 }
@@ -137,7 +116,7 @@ static void *cond_waiter_prints(void *arg)
 
 DIFF_CASE(thread, fork_child_signalling_a_copied_condvar_wakes_no_one)
 {
-    pthread_t t = spawn(cond_waiter_prints, (void *)(intptr_t)getpid());
+    pthread_t t = diff_spawn(cond_waiter_prints, (void *)(intptr_t)getpid());
     for (;;) {
         pthread_mutex_lock(&fk_m);
         int w = fk_woke;
@@ -157,7 +136,7 @@ DIFF_CASE(thread, fork_child_signalling_a_copied_condvar_wakes_no_one)
         diff_out("child done");
         _exit(0);
     }
-    print_child("child", pid);
+    diff_child_status("child", pid);
     pthread_mutex_lock(&fk_m);
     fk_go = 1;
     pthread_cond_broadcast(&fk_c);
@@ -188,7 +167,7 @@ DIFF_CASE(thread, fork_runs_atfork_handlers_prepare_reversed_then_in_order)
         diff_out("child log %s", atf_log);
         _exit(0);
     }
-    print_child("child", pid);
+    diff_child_status("child", pid);
     diff_out("parent log %s", atf_log);
 }
 
@@ -206,7 +185,7 @@ DIFF_CASE(thread, fork_mutex_held_by_another_thread_stays_locked_in_child)
 {
     static pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
     sem_init(&fk_sem, 0, 0);
-    pthread_t t = spawn(lock_and_wait, &m);
+    pthread_t t = diff_spawn(lock_and_wait, &m);
     sem_wait(&fk_sem);
     pid_t pid = fork();
     if (pid == 0) {
@@ -215,7 +194,7 @@ DIFF_CASE(thread, fork_mutex_held_by_another_thread_stays_locked_in_child)
         int e2 = pthread_mutex_trylock(&m);
         _exit(e == EBUSY && e2 == EBUSY ? 0 : 1);
     }
-    print_child("child (0 = still locked)", pid);
+    diff_child_status("child (0 = still locked)", pid);
     CALL("join", pthread_join(t, NULL));
 }
 
@@ -223,7 +202,7 @@ static void *ret_arg(void *arg) { return arg; }
 
 DIFF_CASE(thread, fork_child_can_create_join_sleep_and_use_pipes)
 {
-    pthread_t t = spawn(count_forever, NULL);
+    pthread_t t = diff_spawn(count_forever, NULL);
     pid_t pid = fork();
     if (pid == 0) {
         pthread_t u;
@@ -240,7 +219,7 @@ DIFF_CASE(thread, fork_child_can_create_join_sleep_and_use_pipes)
                  (long)(intptr_t)r, slept, io);
         _exit(0);
     }
-    print_child("child", pid);
+    diff_child_status("child", pid);
     pthread_cancel(t);
     pthread_join(t, NULL);
 }
@@ -257,20 +236,20 @@ static void *fork_then_exit_thread(void *arg)
 
 DIFF_CASE(thread, fork_from_a_thread_then_pthread_exit_ends_the_child_with_0)
 {
-    pthread_t t = spawn(fork_then_exit_thread, NULL);
+    pthread_t t = diff_spawn(fork_then_exit_thread, NULL);
     void *r;
     pthread_join(t, &r);
-    print_child("child", (pid_t)(intptr_t)r);
+    diff_child_status("child", (pid_t)(intptr_t)r);
 }
 
 DIFF_CASE(thread, fork_child_keeps_the_callers_pthread_self)
 {
     pthread_t me = pthread_self();
-    pthread_t t = spawn(count_forever, NULL);
+    pthread_t t = diff_spawn(count_forever, NULL);
     pid_t pid = fork();
     if (pid == 0)
         _exit(pthread_equal(me, pthread_self()) ? 0 : 1);
-    print_child("child (0 = same pthread_self)", pid);
+    diff_child_status("child (0 = same pthread_self)", pid);
     pthread_cancel(t);
     pthread_join(t, NULL);
 }
@@ -289,11 +268,11 @@ static int task_count(void)
 
 DIFF_CASE(thread, fork_child_has_one_task)
 {
-    pthread_t t = spawn(count_forever, NULL);
+    pthread_t t = diff_spawn(count_forever, NULL);
     pid_t pid = fork();
     if (pid == 0)
         _exit(task_count());
-    print_child("child (tasks)", pid);
+    diff_child_status("child (tasks)", pid);
     pthread_cancel(t);
     pthread_join(t, NULL);
 }
@@ -314,7 +293,7 @@ static void *sleep_then_flag(void *arg)
     DIFF_CASE(thread, name)                                                 \
     {                                                                       \
         atomic_store(&flag_set, 0);                                         \
-        pthread_t t = spawn(sleep_then_flag, (void *)20);                   \
+        pthread_t t = diff_spawn(sleep_then_flag, (void *)20);                   \
         int64_t t0 = diff_now();                                            \
         while (!atomic_load(&flag_set)) {                                   \
             body;                                                           \
@@ -361,7 +340,7 @@ static void *sleep_then_post(void *arg)
 DIFF_CASE(thread, busy_wait_with_sem_trywait_lets_the_poster_run)
 {
     sem_init(&bw_sem, 0, 0);
-    pthread_t t = spawn(sleep_then_post, (void *)20);
+    pthread_t t = diff_spawn(sleep_then_post, (void *)20);
     long tries = 0;
     while (sem_trywait(&bw_sem) != 0)
         tries++;
@@ -382,7 +361,7 @@ static void *spin_until_ping(void *arg)
 
 DIFF_CASE(thread, two_busy_threads_both_make_progress)
 {
-    pthread_t t = spawn(spin_until_ping, NULL);
+    pthread_t t = diff_spawn(spin_until_ping, NULL);
     int64_t t0 = diff_now();
     while (diff_now() - t0 < 30000000) {
         pthread_mutex_lock(&bw_m);
@@ -404,7 +383,7 @@ static void *wait_sem(void *arg)
 DIFF_CASE(thread, join_of_a_detached_running_thread_is_einval)
 {
     sem_init(&jd_sem, 0, 0);
-    pthread_t t = spawn(wait_sem, NULL);
+    pthread_t t = diff_spawn(wait_sem, NULL);
     CALL("detach", pthread_detach(t));
     CALL("join", pthread_join(t, NULL));
     sem_post(&jd_sem);
@@ -414,7 +393,7 @@ DIFF_CASE(thread, join_of_a_detached_running_thread_is_einval)
 DIFF_CASE(thread, detach_twice_on_a_running_thread_is_einval)
 {
     sem_init(&jd_sem, 0, 0);
-    pthread_t t = spawn(wait_sem, NULL);
+    pthread_t t = diff_spawn(wait_sem, NULL);
     CALL("detach", pthread_detach(t));
     CALL("detach again", pthread_detach(t));
     sem_post(&jd_sem);
@@ -428,7 +407,7 @@ DIFF_CASE(thread, join_self_is_edeadlk)
 
 DIFF_CASE(thread, join_of_a_finished_thread_returns_its_value)
 {
-    pthread_t t = spawn(ret_arg, (void *)99);
+    pthread_t t = diff_spawn(ret_arg, (void *)99);
     usleep(10000);
     void *r = NULL;
     CALL("join", pthread_join(t, &r));
@@ -438,7 +417,7 @@ DIFF_CASE(thread, join_of_a_finished_thread_returns_its_value)
 DIFF_CASE(thread, tryjoin_is_ebusy_then_zero)
 {
     sem_init(&jd_sem, 0, 0);
-    pthread_t t = spawn(wait_sem, (void *)5);
+    pthread_t t = diff_spawn(wait_sem, (void *)5);
     CALL("tryjoin running", pthread_tryjoin_np(t, NULL));
     sem_post(&jd_sem);
     usleep(10000);
@@ -450,7 +429,7 @@ DIFF_CASE(thread, tryjoin_is_ebusy_then_zero)
 DIFF_CASE(thread, timedjoin_times_out_then_succeeds)
 {
     sem_init(&jd_sem, 0, 0);
-    pthread_t t = spawn(wait_sem, NULL);
+    pthread_t t = diff_spawn(wait_sem, NULL);
     struct timespec ts = abs_in(CLOCK_REALTIME, 30);
     int64_t t0 = diff_now();
     CALL("timedjoin", pthread_timedjoin_np(t, NULL, &ts));
@@ -462,7 +441,7 @@ DIFF_CASE(thread, timedjoin_times_out_then_succeeds)
 
 DIFF_CASE(thread, detach_of_a_finished_unjoined_thread_succeeds)
 {
-    pthread_t t = spawn(ret_arg, NULL);
+    pthread_t t = diff_spawn(ret_arg, NULL);
     usleep(10000);
     CALL("detach", pthread_detach(t));
 }
@@ -470,7 +449,7 @@ DIFF_CASE(thread, detach_of_a_finished_unjoined_thread_succeeds)
 DIFF_CASE(thread, kill_zero_on_a_live_thread_is_zero)
 {
     sem_init(&jd_sem, 0, 0);
-    pthread_t t = spawn(wait_sem, NULL);
+    pthread_t t = diff_spawn(wait_sem, NULL);
     CALL("kill 0", pthread_kill(t, 0));
     CALL("kill bad signal", pthread_kill(t, 9999));
     sem_post(&jd_sem);
@@ -479,7 +458,7 @@ DIFF_CASE(thread, kill_zero_on_a_live_thread_is_zero)
 
 DIFF_CASE(thread, self_and_equal)
 {
-    pthread_t t = spawn(ret_arg, NULL);
+    pthread_t t = diff_spawn(ret_arg, NULL);
     diff_out("equal self self %d", pthread_equal(pthread_self(), pthread_self()) != 0);
     diff_out("equal self other %d", pthread_equal(pthread_self(), t) != 0);
     pthread_join(t, NULL);
@@ -496,7 +475,7 @@ DIFF_CASE(thread, once_runs_the_routine_once_for_concurrent_callers)
 {
     pthread_t t[4];
     for (int i = 0; i < 4; i++)
-        t[i] = spawn(call_once1, NULL);
+        t[i] = diff_spawn(call_once1, NULL);
     for (int i = 0; i < 4; i++)
         pthread_join(t[i], NULL);
     diff_out("runs %d", atomic_load(&once_runs));
@@ -516,7 +495,7 @@ static void *call_once2(void *arg) { pthread_once(&once2, once_init_blocks); ret
 DIFF_CASE(thread, once_whose_routine_is_cancelled_can_run_again)
 {
     sem_init(&once_sem, 0, 0);
-    pthread_t t = spawn(call_once2, NULL);
+    pthread_t t = diff_spawn(call_once2, NULL);
     sem_wait(&once_sem);
     CALL("cancel", pthread_cancel(t));
     void *r = NULL;
@@ -668,7 +647,7 @@ static void *async_loop(void *arg)
 
 DIFF_CASE(thread, async_cancel_ends_a_thread_looping_on_hooked_calls)
 {
-    pthread_t t = spawn(async_loop, NULL);
+    pthread_t t = diff_spawn(async_loop, NULL);
     while (!atomic_load(&async_ready))
         usleep(1000);
     usleep(5000);
@@ -693,7 +672,7 @@ static void *self_cancel_async(void *arg)
 
 DIFF_CASE(thread, enabling_async_cancel_with_a_pending_request_acts_at_once)
 {
-    pthread_t t = spawn(self_cancel_async, NULL);
+    pthread_t t = diff_spawn(self_cancel_async, NULL);
     void *r = NULL;
     CALL("join", pthread_join(t, &r));
     diff_out("canceled %d", r == PTHREAD_CANCELED);
@@ -723,7 +702,7 @@ static void *cond_wait_forever(void *arg)
 DIFF_CASE(thread, cancel_in_cond_wait_runs_cleanup_with_the_mutex_held)
 {
     sem_init(&jd_sem, 0, 0);
-    pthread_t t = spawn(cond_wait_forever, NULL);
+    pthread_t t = diff_spawn(cond_wait_forever, NULL);
     sem_wait(&jd_sem);
     usleep(5000);
     CALL("cancel", pthread_cancel(t));
@@ -750,7 +729,7 @@ static void *disabled_then_testcancel(void *arg)
 DIFF_CASE(thread, cancel_while_disabled_acts_at_the_next_point_after_enable)
 {
     sem_init(&jd_sem, 0, 0);
-    pthread_t t = spawn(disabled_then_testcancel, NULL);
+    pthread_t t = diff_spawn(disabled_then_testcancel, NULL);
     sem_wait(&jd_sem);
     CALL("cancel", pthread_cancel(t));
     void *r = NULL;
@@ -760,7 +739,7 @@ DIFF_CASE(thread, cancel_while_disabled_acts_at_the_next_point_after_enable)
 
 DIFF_CASE(thread, cancel_of_a_sleeping_thread_ends_it)
 {
-    pthread_t t = spawn(sleeper, (void *)3000);
+    pthread_t t = diff_spawn(sleeper, (void *)3000);
     usleep(10000);
     int64_t t0 = diff_now();
     CALL("cancel", pthread_cancel(t));
@@ -854,7 +833,7 @@ static void *sched_victim(void *arg)
 DIFF_CASE(thread, setschedparam_is_kept_per_thread_and_read_back)
 {
     sem_init(&jd_sem, 0, 0);
-    pthread_t t = spawn(sched_victim, NULL);
+    pthread_t t = diff_spawn(sched_victim, NULL);
     print_sched("initial", t);
     struct sched_param p = { .sched_priority = 20 };
     CALL("set fifo 20", pthread_setschedparam(t, SCHED_FIFO, &p));
@@ -905,7 +884,7 @@ static void *burn_cpu(void *arg)
 
 DIFF_CASE(thread, cpu_clock_of_a_sleeping_thread_stays_small)
 {
-    pthread_t s = spawn(sleeper, (void *)100);
+    pthread_t s = diff_spawn(sleeper, (void *)100);
     clockid_t clk;
     CALL("getcpuclockid", pthread_getcpuclockid(s, &clk));
     int64_t t0 = diff_now();
@@ -941,7 +920,7 @@ static void *try_then_unlock(void *arg)
 
 static void other_thread_try_unlock(pthread_mutex_t *m)
 {
-    pthread_t t = spawn(try_then_unlock, m);
+    pthread_t t = diff_spawn(try_then_unlock, m);
     void *r;
     pthread_join(t, &r);
     int v = (int)(intptr_t)r;
@@ -979,7 +958,7 @@ DIFF_CASE(thread, normal_mutex_trylock_by_owner_and_other_is_ebusy)
     pthread_mutex_t *m = new_mutex(PTHREAD_MUTEX_NORMAL);
     CALL("lock", pthread_mutex_lock(m));
     CALL("trylock by owner", pthread_mutex_trylock(m));
-    pthread_t t = spawn(try_then_unlock, m);
+    pthread_t t = diff_spawn(try_then_unlock, m);
     void *r;
     pthread_join(t, &r);
     diff_out("other trylock %s", diff_errname((int)(intptr_t)r / 1000));
@@ -1016,7 +995,7 @@ DIFF_CASE(thread, timedlock_past_deadline_and_bad_nsec)
     CALL("timedlock free, bad nsec", pthread_mutex_timedlock(&m, &bad));
     pthread_mutex_unlock(&m);
     sem_init(&jd_sem, 0, 0);
-    pthread_t t = spawn(hold_for, &m);
+    pthread_t t = diff_spawn(hold_for, &m);
     sem_wait(&jd_sem);
     CALL("timedlock held, past", pthread_mutex_timedlock(&m, &past));
     CALL("timedlock held, bad nsec", pthread_mutex_timedlock(&m, &bad));
@@ -1044,7 +1023,7 @@ DIFF_CASE(thread, robust_mutex_reports_eownerdead_when_the_owner_exits)
     CALL("setrobust", pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST));
     pthread_mutex_init(&m, &a);
     pthread_mutexattr_destroy(&a);
-    pthread_t t = spawn(lock_and_die, &m);
+    pthread_t t = diff_spawn(lock_and_die, &m);
     pthread_join(t, NULL);
     CALL("lock", pthread_mutex_lock(&m));
     CALL("consistent", pthread_mutex_consistent(&m));
@@ -1061,7 +1040,7 @@ DIFF_CASE(thread, robust_mutex_not_made_consistent_becomes_unrecoverable)
     pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
     pthread_mutex_init(&m, &a);
     pthread_mutexattr_destroy(&a);
-    pthread_t t = spawn(lock_and_die, &m);
+    pthread_t t = diff_spawn(lock_and_die, &m);
     pthread_join(t, NULL);
     CALL("trylock", pthread_mutex_trylock(&m));
     CALL("unlock", pthread_mutex_unlock(&m));
@@ -1147,7 +1126,7 @@ DIFF_CASE(thread, cond_broadcast_wakes_every_waiter)
 {
     pthread_t t[3];
     for (int i = 0; i < 3; i++)
-        t[i] = spawn(cond_waiter_counts, NULL);
+        t[i] = diff_spawn(cond_waiter_counts, NULL);
     for (;;) {
         pthread_mutex_lock(&sig_m);
         int n = sig_turn;
@@ -1187,9 +1166,9 @@ static void rw_preference(int kind)
     pthread_rwlock_init(&rw, &a);
     pthread_rwlockattr_destroy(&a);
     CALL("rdlock", pthread_rwlock_rdlock(&rw));
-    pthread_t w = spawn(wait_write, &rw);
+    pthread_t w = diff_spawn(wait_write, &rw);
     usleep(20000);   /* the writer waits */
-    pthread_t r = spawn(try_read, &rw);
+    pthread_t r = diff_spawn(try_read, &rw);
     void *v;
     pthread_join(r, &v);
     diff_out("second reader while a writer waits: %s", diff_errname((int)(intptr_t)v));
@@ -1248,7 +1227,7 @@ DIFF_CASE(thread, barrier_has_one_serial_thread_per_round)
     for (int round = 0; round < 2; round++) {
         pthread_t t[3];
         for (int i = 0; i < 3; i++)
-            t[i] = spawn(barrier_wait_ret, NULL);
+            t[i] = diff_spawn(barrier_wait_ret, NULL);
         int serial = pthread_barrier_wait(&bar) == PTHREAD_BARRIER_SERIAL_THREAD;
         for (int i = 0; i < 3; i++) {
             void *r;
@@ -1281,7 +1260,7 @@ DIFF_CASE(thread, spinlock_trylock_busy_lock_unlock)
     static pthread_spinlock_t s;
     CALL("init", pthread_spin_init(&s, PTHREAD_PROCESS_PRIVATE));
     CALL("lock", pthread_spin_lock(&s));
-    pthread_t t = spawn(spin_try, (void *)&s);
+    pthread_t t = diff_spawn(spin_try, (void *)&s);
     void *r;
     pthread_join(t, &r);
     diff_out("other trylock %s", diff_errname((int)(intptr_t)r));
@@ -1306,7 +1285,7 @@ DIFF_CASE(thread, spin_lock_waits_for_a_holder_that_sleeps)
 {
     sem_init(&jd_sem, 0, 0);
     pthread_spin_init(&held_spin, 0);
-    pthread_t t = spawn(spin_hold, NULL);
+    pthread_t t = diff_spawn(spin_hold, NULL);
     sem_wait(&jd_sem);
     CALL("lock", pthread_spin_lock(&held_spin));
     CALL("unlock", pthread_spin_unlock(&held_spin));
@@ -1341,7 +1320,7 @@ DIFF_CASE(thread, key_destructors_run_in_key_order_up_to_the_iteration_limit)
 {
     CALL("create 1", pthread_key_create(&k1, dtor1));
     CALL("create 2", pthread_key_create(&k2, dtor2));
-    pthread_t t = spawn(set_keys, NULL);
+    pthread_t t = diff_spawn(set_keys, NULL);
     pthread_join(t, NULL);
     diff_out("destructor calls: %s (limit %d)", key_log, PTHREAD_DESTRUCTOR_ITERATIONS);
 }
@@ -1356,7 +1335,7 @@ DIFF_CASE(thread, key_values_are_per_thread_and_start_null)
     pthread_key_t k;
     CALL("create", pthread_key_create(&k, NULL));
     CALL("set", pthread_setspecific(k, (void *)5));
-    pthread_t t = spawn(get_key, (void *)(uintptr_t)k);
+    pthread_t t = diff_spawn(get_key, (void *)(uintptr_t)k);
     void *r = (void *)1;
     pthread_join(t, &r);
     diff_out("other thread sees %ld, own %ld", (long)(intptr_t)r,
@@ -1368,7 +1347,7 @@ DIFF_CASE(thread, key_values_are_per_thread_and_start_null)
 
 DIFF_CASE(thread, thread_names_and_erange)
 {
-    pthread_t t = spawn(sleeper, (void *)30);
+    pthread_t t = diff_spawn(sleeper, (void *)30);
     CALL("setname 15 chars", pthread_setname_np(t, "abcdefghijklmno"));
     CALL("setname 16 chars", pthread_setname_np(t, "abcdefghijklmnop"));
     char buf[32] = "";
@@ -1391,7 +1370,7 @@ static void *late_printer(void *arg)
 
 DIFF_CASE(thread, pthread_exit_keeps_the_process_until_the_last_thread)
 {
-    pthread_t t = spawn(late_printer, NULL);
+    pthread_t t = diff_spawn(late_printer, NULL);
     (void)t;
     pthread_exit(NULL);
 }
@@ -1400,12 +1379,12 @@ DIFF_CASE(thread, exit_with_threads_alive_ends_the_process_with_its_code)
 {
     pid_t pid = fork();
     if (pid == 0) {
-        spawn(sleeper, (void *)5000);
-        spawn(count_forever, NULL);
+        diff_spawn(sleeper, (void *)5000);
+        diff_spawn(count_forever, NULL);
         usleep(5000);
         exit(3);
     }
-    print_child("child", pid);
+    diff_child_status("child", pid);
 }
 
 static void *exit_from_thread(void *arg)
@@ -1419,11 +1398,11 @@ DIFF_CASE(thread, exit_from_another_thread_ends_the_process)
 {
     pid_t pid = fork();
     if (pid == 0) {
-        spawn(exit_from_thread, NULL);
+        diff_spawn(exit_from_thread, NULL);
         for (;;)
             usleep(1000);
     }
-    print_child("child", pid);
+    diff_child_status("child", pid);
 }
 
 static void *late_exit_thread(void *arg)
@@ -1437,10 +1416,10 @@ DIFF_CASE(thread, pthread_exit_in_a_forked_child_exits_0_after_its_last_thread)
 {
     pid_t pid = fork();
     if (pid == 0) {
-        spawn(late_exit_thread, NULL);
+        diff_spawn(late_exit_thread, NULL);
         pthread_exit(NULL);
     }
-    print_child("child", pid);
+    diff_child_status("child", pid);
 }
 
 /* ------------------------------------------------------------------ C11 */
@@ -1569,7 +1548,7 @@ DIFF_CASE(thread, pshared_mutex_is_held_across_fork)
     usleep(10000);
     o->flag = 1;
     CALL("unlock", pthread_mutex_unlock(&o->m));
-    print_child("child (0 = busy, then got it after the parent)", pid);
+    diff_child_status("child (0 = busy, then got it after the parent)", pid);
 }
 
 static void *other_try_unlock_pm(void *arg)
@@ -1585,7 +1564,7 @@ DIFF_CASE(thread, pshared_errorcheck_and_recursive_ownership_is_per_thread)
     struct shm_objs *o = shm_init();
     CALL("errorcheck lock", pthread_mutex_lock(&o->em));
     CALL("errorcheck relock", pthread_mutex_lock(&o->em));
-    pthread_t t = spawn(other_try_unlock_pm, &o->em);
+    pthread_t t = diff_spawn(other_try_unlock_pm, &o->em);
     void *r;
     pthread_join(t, &r);
     diff_out("other thread: trylock %s unlock %s", diff_errname((int)(intptr_t)r / 1000),
@@ -1593,7 +1572,7 @@ DIFF_CASE(thread, pshared_errorcheck_and_recursive_ownership_is_per_thread)
     CALL("errorcheck unlock", pthread_mutex_unlock(&o->em));
     CALL("recursive lock", pthread_mutex_lock(&o->rm));
     CALL("recursive lock 2", pthread_mutex_lock(&o->rm));
-    t = spawn(other_try_unlock_pm, &o->rm);
+    t = diff_spawn(other_try_unlock_pm, &o->rm);
     pthread_join(t, &r);
     diff_out("other thread: trylock %s unlock %s", diff_errname((int)(intptr_t)r / 1000),
              diff_errname((int)(intptr_t)r % 1000));
@@ -1619,7 +1598,7 @@ DIFF_CASE(thread, pshared_cond_wakes_a_waiter_in_the_child)
     o->flag = 1;
     CALL("signal", pthread_cond_signal(&o->c));
     pthread_mutex_unlock(&o->m);
-    print_child("child", pid);
+    diff_child_status("child", pid);
 }
 
 DIFF_CASE(thread, pshared_cond_timedwait_times_out_in_the_child)
@@ -1633,7 +1612,7 @@ DIFF_CASE(thread, pshared_cond_timedwait_times_out_in_the_child)
         pthread_mutex_unlock(&o->m);
         _exit(e == ETIMEDOUT ? 0 : 1);
     }
-    print_child("child (0 = ETIMEDOUT)", pid);
+    diff_child_status("child (0 = ETIMEDOUT)", pid);
 }
 
 DIFF_CASE(thread, pshared_barrier_across_fork_has_one_serial_waiter)
@@ -1666,7 +1645,7 @@ DIFF_CASE(thread, pshared_rwlock_across_fork)
     sem_wait(&o->s);
     usleep(10000);
     CALL("unlock", pthread_rwlock_unlock(&o->rw));
-    print_child("child (0 = busy, then read)", pid);
+    diff_child_status("child (0 = busy, then read)", pid);
     CALL("rdlock", pthread_rwlock_rdlock(&o->rw));
     CALL("rdlock 2", pthread_rwlock_rdlock(&o->rw));
     CALL("trywrlock", pthread_rwlock_trywrlock(&o->rw));
@@ -1688,7 +1667,7 @@ DIFF_CASE(thread, pshared_robust_mutex_of_a_dead_process_is_eownerdead)
         pthread_mutex_lock(&o->m);
         _exit(0);
     }
-    print_child("child", pid);
+    diff_child_status("child", pid);
     CALL("lock", pthread_mutex_lock(&o->m));
     CALL("consistent", pthread_mutex_consistent(&o->m));
     CALL("unlock", pthread_mutex_unlock(&o->m));
@@ -1704,7 +1683,7 @@ DIFF_CASE(thread, pshared_sem_posted_by_the_child)
         _exit(0);
     }
     CALL("sem_wait", sem_wait(&o->s));
-    print_child("child", pid);
+    diff_child_status("child", pid);
 }
 
 /* ----------------------------------------------------------- semaphores */
@@ -1745,7 +1724,7 @@ DIFF_CASE(thread, named_sem_wait_under_sa_restart_restarts)
 {
     sem_t *s = named();
     handle(SIGALRM, SA_RESTART);
-    pthread_t t = spawn(post_later, s);
+    pthread_t t = diff_spawn(post_later, s);
     diff_alarm_ms(20);
     int64_t t0 = diff_now();
     CALL("sem_wait", sem_wait(s));

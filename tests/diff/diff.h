@@ -39,10 +39,12 @@
 
 #define _GNU_SOURCE
 #include <errno.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/types.h>
 #include <time.h>
 
 typedef void (*diff_fn)(void);
@@ -87,6 +89,13 @@ void diff_took(const char *label, int64_t t0, int lo_ms, int hi_ms);
 /* Prints the O_NONBLOCK bit of fd's open file description as the kernel
  * reports it to this process: "label: nonblock=0|1". */
 void diff_nonblock(const char *label, int fd);
+
+/* pthread_create(fn, arg) with default attributes; a failure is printed
+ * ("pthread_create: EAGAIN"). */
+pthread_t diff_spawn(void *(*fn)(void *), void *arg);
+
+/* Reaps pid and prints "label: exit N" or "label: signal N". */
+void diff_child_status(const char *label, pid_t pid);
 
 /* SIGALRM in ms milliseconds, process-directed (setitimer ITIMER_REAL). */
 void diff_alarm_ms(int ms);

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define MAX_CASES 2048
@@ -114,6 +115,26 @@ void diff_nonblock(const char *label, int fd)
     else
         diff_out("%s: nonblock=%d", label, (fl & O_NONBLOCK) ? 1 : 0);
     errno = saved;
+}
+
+pthread_t diff_spawn(void *(*fn)(void *), void *arg)
+{
+    pthread_t t;
+    int e = pthread_create(&t, NULL, fn, arg);
+    if (e)
+        diff_out("pthread_create: %s", diff_errname(e));
+    return t;
+}
+
+void diff_child_status(const char *label, pid_t pid)
+{
+    int st = 0;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+        ;
+    if (WIFEXITED(st))
+        diff_out("%s: exit %d", label, WEXITSTATUS(st));
+    else
+        diff_out("%s: signal %d", label, WIFSIGNALED(st) ? WTERMSIG(st) : -1);
 }
 
 void diff_alarm_ms(int ms)
