@@ -35,6 +35,7 @@
  * queue); a fixed-size ring for unbounded channels (silently blocking or
  * failing where the user asked for no bound).
  */
+#define _GNU_SOURCE
 #include "green_internal.h"
 #include <string.h>
 

@@ -10,6 +10,13 @@
 #ifndef GREEN_INTERNAL_H
 #define GREEN_INTERNAL_H
 
+/* Every translation unit that includes this header defines _GNU_SOURCE
+ * first: the header uses clock_gettime, CLOCK_MONOTONIC_COARSE and
+ * sigset_t, which strict C11 hides. */
+#if !defined(_GNU_SOURCE)
+#error "define _GNU_SOURCE before including green_internal.h"
+#endif
+
 #include "green.h"
 #include <ev.h>
 #include <errno.h>

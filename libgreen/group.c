@@ -44,6 +44,7 @@
  * a key destructor as the exit notification (8 KiB of locals per member);
  * waiting on every member's join queue at once (O(members) per wait).
  */
+#define _GNU_SOURCE
 #include "green_internal.h"
 #include <string.h>
 

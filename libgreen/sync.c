@@ -72,6 +72,7 @@
  * holds a green__remote_expect reference, so the hub waits for the set
  * instead of reporting a deadlock.
  */
+#define _GNU_SOURCE
 #include "green_internal.h"
 #include <stddef.h>
 #include <string.h>
