@@ -775,14 +775,22 @@ DIFF_CASE(fd, o_nonblock_cleared_by_a_forked_child_makes_the_parent_wait)
     socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv);
     char c;
     CALL("recv before", recv(sv[0], &c, 1, 0));
+    int sync[2];
+    pipe(sync);
     pid_t pid = fork();
     if (pid == 0) {
         fcntl(sv[0], F_SETFL, 0);
+        syscall(SYS_write, sync[1], "s", 1);   /* the flag is cleared */
         diff_raw_sleep_ms(50);
         syscall(SYS_write, sv[1], "x", 1);
         _exit(0);
     }
-    diff_raw_sleep_ms(20);
+    /* Raw: the parent must not run anything of the shim while it waits
+     * for the child (a slow fork under a sanitizer took over 20 ms). */
+    char s;
+    syscall(SYS_read, sync[0], &s, 1);
+    close(sync[0]);
+    close(sync[1]);
     WAITED("recv after (waits)", recv(sv[0], &c, 1, 0));
     print_exit("child", pid);
     close(sv[0]);
