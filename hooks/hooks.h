@@ -20,24 +20,8 @@
 #include "green_internal.h"
 #include "real.h"
 
-/* Hook families, switched with GREEN_HOOKS (preload/init.c). */
-enum {
-    GREEN_HOOK_IO     = 1 << 0,  /* sockets, pipes, poll/select/epoll, close/dup/fcntl */
-    GREEN_HOOK_SLEEP  = 1 << 1,  /* sleep, usleep, nanosleep, clock_nanosleep, sched_yield */
-    GREEN_HOOK_THREAD = 1 << 2,  /* pthreads become green threads */
-    GREEN_HOOK_DNS    = 1 << 3,  /* getaddrinfo & co. on the worker pool */
-    GREEN_HOOK_FILE   = 1 << 4,  /* regular-file read/write/pread/pwrite on the worker pool */
-    GREEN_HOOK_PROC   = 1 << 5,  /* fork, waitpid/wait/wait4, system */
-};
-#define GREEN_HOOK_DEFAULT (GREEN_HOOK_IO | GREEN_HOOK_SLEEP | GREEN_HOOK_DNS | GREEN_HOOK_PROC)
-
-/* Families switched on (GREEN_HOOK_DEFAULT, plus THREAD under the shim). */
-extern unsigned green__hook_families __attribute__((visibility("hidden")));
-/* True when running as LD_PRELOAD / greenrun (not linked explicitly). */
-extern bool green__preloaded __attribute__((visibility("hidden")));
-
-/* GREEN_LOG_LEVEL: 0 silent, 1 errors, 2 warnings, 3 debug. */
-extern int green__log_level __attribute__((visibility("hidden")));
+/* The hook families (GREEN_HOOK_IO...), green__hook_families and
+ * green__preloaded are settings: libgreen/green_internal.h. */
 
 /* Should a hook of this family act (rather than pass through)? */
 static inline bool green__hook_on(unsigned family)

@@ -326,7 +326,7 @@ static void sigchld_block(void)
     sigset_t s, old;
     sigemptyset(&s);
     sigaddset(&s, SIGCHLD);
-    sigprocmask(SIG_BLOCK, &s, &old);
+    green_hook_sigprocmask(SIG_BLOCK, &s, &old);
     sigchld_was_blocked = sigismember(&old, SIGCHLD);
 }
 
@@ -337,7 +337,7 @@ static void sigchld_unblock(void)
     sigset_t s;
     sigemptyset(&s);
     sigaddset(&s, SIGCHLD);
-    sigprocmask(SIG_UNBLOCK, &s, NULL);
+    green_hook_sigprocmask(SIG_UNBLOCK, &s, NULL);
 }
 
 /* A fork child has no thread left in system(): undo their SIGCHLD block

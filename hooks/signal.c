@@ -138,8 +138,6 @@ static siginfo_t proc_info[65];
 static uint64_t kthread_bits;
 static struct green_thread *kthread_owner[64];
 
-void (*volatile green__on_signal)(struct green__ctx *c);
-
 /* Defined by hooks/pthread.c; weak so that the hooks link without it. */
 extern int green__pt_cancel_point(int code) __attribute__((weak, visibility("hidden")));
 

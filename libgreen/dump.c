@@ -166,7 +166,7 @@ static void dump_line(const struct green__ctx *c, const struct green_thread *t,
     if (t == c->current)
         green__fmt_str(&f, " (current)");
     f.b[f.n++] = '\n';
-    ssize_t r = write(fd, f.b, f.n);
+    ssize_t r = GREEN_REAL(write)(fd, f.b, f.n);
     (void)r;
 }
 
@@ -183,7 +183,7 @@ void green__dump_ctx(struct green__ctx *c, int fd)
     green__fmt_u64(&f, c->nthreads);
     green__fmt_str(&f, " besides main and hub):");
     f.b[f.n++] = '\n';
-    ssize_t r = write(fd, f.b, f.n);
+    ssize_t r = GREEN_REAL(write)(fd, f.b, f.n);
     (void)r;
     int64_t now = green_now();
     /* Live threads, main, and finished threads nobody joined yet (not
@@ -194,7 +194,7 @@ void green__dump_ctx(struct green__ctx *c, int fd)
         dump_line(c, t, now, fd);
     if (t) {
         static const char more[] = "  ... (list truncated)\n";
-        r = write(fd, more, sizeof more - 1);
+        r = GREEN_REAL(write)(fd, more, sizeof more - 1);
     }
     GREEN__BYPASS_END();
 }
@@ -204,7 +204,7 @@ void green_dump(int fd)
     struct green__ctx *c = green__tls_ctx;
     if (!c) {
         static const char none[] = "libgreen: no green threads on this OS thread\n";
-        ssize_t r = write(fd, none, sizeof none - 1);
+        ssize_t r = GREEN_REAL(write)(fd, none, sizeof none - 1);
         (void)r;
         return;
     }

@@ -73,7 +73,7 @@
  */
 #define _GNU_SOURCE
 #include "fdstate.h"
-#include "hooks.h"
+#include "green_internal.h"
 #include <fcntl.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -81,8 +81,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define REAL(f) (green__likely(green__real.f != NULL) ? green__real.f \
-                                                      : (green__real_init(), green__real.f))
+#define REAL(f) GREEN_REAL(f)
 
 #define CHUNK 1024
 #define MAX_CHUNKS 1024            /* up to 1,048,576 descriptors */

@@ -18,6 +18,7 @@
 #endif
 
 #include "green.h"
+#include "real.h"
 #include <ev.h>
 #include <errno.h>
 #include <stdio.h>
@@ -380,11 +381,52 @@ GREEN_HIDDEN void green__dump_ctx(struct green__ctx *c, int fd);
 
 /* ------------------------------------------------------------ misc */
 
-/* Settings read once from GREEN_* variables (settings.c). */
-GREEN_HIDDEN void green__init_settings(void);
+/* Settings: every GREEN_* variable, read once (settings.c). */
 GREEN_HIDDEN void green__settings_once(void);
 extern bool green__block_on_deadlock;   /* shim: hang instead of EDEADLK */
 extern int green__offload_workers;      /* GREEN_WORKERS */
+extern int green__log_level;            /* GREEN_LOG_LEVEL: 0 silent, 1 errors,
+                                           2 warnings, 3 debug */
+extern int green__monitor_ms;           /* GREEN_MONITOR_MS, 0 = off */
+extern int green__monitor_signal;       /* GREEN_MONITOR_SIGNAL */
+extern int green__dump_signal;          /* GREEN_DUMP_SIGNAL, 0 = none */
+
+/* Hook families, switched with GREEN_HOOKS. The core only stores the
+ * choice; the hooks (hooks/hooks.h) act on it. */
+enum {
+    GREEN_HOOK_IO     = 1 << 0,  /* sockets, pipes, poll/select/epoll, close/dup/fcntl */
+    GREEN_HOOK_SLEEP  = 1 << 1,  /* sleep, usleep, nanosleep, clock_nanosleep, sched_yield */
+    GREEN_HOOK_THREAD = 1 << 2,  /* pthreads become green threads */
+    GREEN_HOOK_DNS    = 1 << 3,  /* getaddrinfo & co. on the worker pool */
+    GREEN_HOOK_FILE   = 1 << 4,  /* regular-file read/write/pread/pwrite on the worker pool */
+    GREEN_HOOK_PROC   = 1 << 5,  /* fork, waitpid/wait/wait4, system */
+};
+#define GREEN_HOOK_DEFAULT (GREEN_HOOK_IO | GREEN_HOOK_SLEEP | GREEN_HOOK_DNS | GREEN_HOOK_PROC)
+/* Families switched on: GREEN_HOOK_DEFAULT, plus THREAD under the shim;
+ * the preload constructor sets it from GREEN_HOOKS. */
+extern unsigned green__hook_families GREEN_HIDDEN;
+/* True when running as LD_PRELOAD / greenrun (not linked explicitly). */
+extern bool green__preloaded GREEN_HIDDEN;
+/* GREEN_HOOKS parsed over the default def (a bad value: logged, def). */
+GREEN_HIDDEN unsigned green__settings_hooks(unsigned def);
+/* The monitor (monitor.c): start the watchdog for stalls longer than ms;
+ * install the handler of the dump signal. 0, or -1 and errno. */
+GREEN_HIDDEN int green__monitor_start(int ms);
+GREEN_HIDDEN int green__dump_signal_install(int sig);
+/* At GREEN_LOG_LEVEL 3: one line on stderr with the settings in force. */
+GREEN_HIDDEN void green__settings_report(void);
+
+/* Messages below the error level: printed only when GREEN_LOG_LEVEL asks. */
+#define green__warn(...)                                                      \
+    do {                                                                      \
+        if (green__log_level >= 2)                                            \
+            green__log(__VA_ARGS__);                                          \
+    } while (0)
+#define green__debug(...)                                                     \
+    do {                                                                      \
+        if (green__log_level >= 3)                                            \
+            green__log(__VA_ARGS__);                                          \
+    } while (0)
 GREEN_HIDDEN void green__register_atfork(void);
 
 /* Thread internals shared by hub.c and thread.c. */

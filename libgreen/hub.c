@@ -71,30 +71,50 @@
 __thread struct green__ctx *green__tls_ctx __attribute__((tls_model("initial-exec")));
 __thread int green__bypass __attribute__((tls_model("initial-exec")));
 __thread int green__in_libev __attribute__((tls_model("initial-exec")));
+/* Set by the signal hooks (hooks/signal.c) when they wrap a handler. */
+void (*volatile green__on_signal)(struct green__ctx *c);
 
 static atomic_uint_fast64_t next_id = 1;
 
 
 /* ---------------------------------------------------------------- logging */
 
-void green__log(const char *fmt, ...)
+static void vlog(const char *fmt, va_list ap)
 {
     char b[1024];
     int n = snprintf(b, sizeof b, "libgreen: ");
-    va_list ap;
-    va_start(ap, fmt);
     n += vsnprintf(b + n, sizeof b - (size_t)n - 1, fmt, ap);
-    va_end(ap);
     if (n > (int)sizeof b - 2)
         n = (int)sizeof b - 2;
     b[n++] = '\n';
-    ssize_t r = write(2, b, (size_t)n);
+    ssize_t r = GREEN_REAL(write)(2, b, (size_t)n);
     (void)r;
 }
 
+/* An error: printed unless GREEN_LOG_LEVEL=0 (green__warn, green__debug
+ * for the levels above). */
+void green__log(const char *fmt, ...)
+{
+    if (green__log_level < 1)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vlog(fmt, ap);
+    va_end(ap);
+}
+
+static void log_always(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vlog(fmt, ap);
+    va_end(ap);
+}
+
+/* Whatever the level: the process is about to abort. */
 void green__panic(const char *sub, const char *file, int line, const char *what)
 {
-    green__log("%s: invariant broken at %s:%d: %s", sub, file, line, what);
+    log_always("%s: invariant broken at %s:%d: %s", sub, file, line, what);
     abort();
 }
 

@@ -151,7 +151,7 @@ void green__ctx_register(struct green__ctx *c)
 {
     static pthread_once_t once = PTHREAD_ONCE_INIT;
     GREEN__BYPASS_BEGIN();
-    pthread_once(&once, register_atfork);
+    GREEN_REAL(pthread_once)(&once, register_atfork);
     GREEN__BYPASS_END();
     int i = atomic_fetch_add(&green__ctx_nslots, 1);
     struct green__ctx_slot *s = NULL;
@@ -203,7 +203,7 @@ static void after_fork_child(void)
 static void fmt_write(int fd, struct green__fmt *f)
 {
     f->b[f->n++] = '\n';   /* cap leaves room for it */
-    ssize_t r = write(fd, f->b, f->n);
+    ssize_t r = GREEN_REAL(write)(fd, f->b, f->n);
     (void)r;
 }
 
@@ -289,7 +289,7 @@ static void monitor_handler(int sig, siginfo_t *si, void *uc)
 {
     (void)sig;
     int saved = errno;
-    GREEN__BYPASS_BEGIN();   /* our write()s must not park in a handler */
+    GREEN__BYPASS_BEGIN();   /* our GREEN_REAL(write)()s must not park in a handler */
     struct green__ctx *c = green__tls_ctx;
     int i = from_this_process(si) ? slot_of(c) : -1;
     if (i >= 0) {
@@ -381,7 +381,7 @@ static void ask_for_report(struct green__ctx_slot *s, struct watch *w,
     w->asked_at = now;
     /* A program that took the signal for itself must not receive ours. */
     struct sigaction cur;
-    if (sigaction(monitor_sig, NULL, &cur) == 0 &&
+    if (GREEN_REAL(sigaction)(monitor_sig, NULL, &cur) == 0 &&
         (!(cur.sa_flags & SA_SIGINFO) || cur.sa_sigaction != monitor_handler)) {
         atomic_store(&s->mon_req, 0);
         w->fallback = true;
@@ -454,40 +454,13 @@ static void *watchdog(void *arg)
     struct timespec ts = { .tv_sec = period / 1000000000,
                            .tv_nsec = period % 1000000000 };
     for (;;) {
-        clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, NULL);
+        GREEN_REAL(clock_nanosleep)(CLOCK_MONOTONIC, 0, &ts, NULL);
         int64_t now = green_now();
         int n = atomic_load(&green__ctx_nslots);
         for (int i = 0; i < n && i < SLOTS_MAX; i++)
             watch_slot(i, now);
     }
     return NULL;
-}
-
-/* GREEN_MONITOR_SIGNAL: a number, or URG / USR1 / USR2 / RTMIN+N. */
-static int monitor_signal_from_env(void)
-{
-    const char *s = getenv("GREEN_MONITOR_SIGNAL");
-    if (!s || !*s)
-        return SIGURG;
-    if (!strncasecmp(s, "SIG", 3))
-        s += 3;
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (end != s && !*end && v > 0 && v < NSIG && v != SIGKILL && v != SIGSTOP)
-        return (int)v;
-    if (!strcasecmp(s, "URG"))
-        return SIGURG;
-    if (!strcasecmp(s, "USR1"))
-        return SIGUSR1;
-    if (!strcasecmp(s, "USR2"))
-        return SIGUSR2;
-    if (!strncasecmp(s, "RTMIN+", 6)) {
-        v = strtol(s + 6, &end, 10);
-        if (end != s + 6 && !*end && v >= 0 && SIGRTMIN + v <= SIGRTMAX)
-            return SIGRTMIN + (int)v;
-    }
-    green__log("GREEN_MONITOR_SIGNAL=\"%s\" is not a signal; using SIGURG", s);
-    return SIGURG;
 }
 
 static int install(int sig, void (*fn)(int, siginfo_t *, void *))
@@ -498,7 +471,7 @@ static int install(int sig, void (*fn)(int, siginfo_t *, void *))
     sa.sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK;
     sigemptyset(&sa.sa_mask);
     GREEN__BYPASS_BEGIN();
-    int r = sigaction(sig, &sa, NULL);
+    int r = GREEN_REAL(sigaction)(sig, &sa, NULL);
     GREEN__BYPASS_END();
     return r;
 }
@@ -516,16 +489,15 @@ static int start_watchdog(void)
     pthread_attr_init(&a);
     pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
     pthread_attr_setstacksize(&a, 64 * 1024);
-    int e = pthread_create(&th, &a, watchdog, NULL);
+    int e = GREEN_REAL(pthread_create)(&th, &a, watchdog, NULL);
     if (e == 0)
-        pthread_setname_np(th, "green-monitor");   /* for ps, top, gdb */
+        GREEN_REAL(pthread_setname_np)(th, "green-monitor");   /* for ps, top, gdb */
     pthread_attr_destroy(&a);
     green__restore_signals(&old);
     GREEN__BYPASS_END();
     return e;
 }
 
-GREEN_HIDDEN int green__monitor_start(int ms);
 int green__monitor_start(int ms)
 {
     if (ms <= 0) {
@@ -538,7 +510,7 @@ int green__monitor_start(int ms)
         return -1;
     }
     monitor_ms = ms;
-    monitor_sig = monitor_signal_from_env();
+    monitor_sig = green__monitor_signal;   /* GREEN_MONITOR_SIGNAL (settings.c) */
     /* backtrace() dlopens libgcc_s on first use: never in a handler. */
     void *warm[4];
     (void)backtrace(warm, 4);
@@ -574,7 +546,7 @@ static void dump_handler(int sig, siginfo_t *si, void *uc)
 {
     (void)uc;
     int saved = errno;
-    GREEN__BYPASS_BEGIN();   /* our write()s must not park in a handler */
+    GREEN__BYPASS_BEGIN();   /* our GREEN_REAL(write)()s must not park in a handler */
     struct green__ctx *c = green__tls_ctx;
     int me = slot_of(c);
     bool passed = from_this_process(si) && me >= 0 &&
@@ -585,7 +557,7 @@ static void dump_handler(int sig, siginfo_t *si, void *uc)
         green__dump_ctx(c, 2);
     } else if (!passed && atomic_load(&green__ctx_nslots) == 0) {
         static const char none[] = "libgreen: no green threads in this process\n";
-        ssize_t r = write(2, none, sizeof none - 1);
+        ssize_t r = GREEN_REAL(write)(2, none, sizeof none - 1);
         (void)r;
     }
     pass_dump_on(passed ? me + 1 : 0, atomic_load(&dump_origin), sig);
@@ -593,7 +565,6 @@ static void dump_handler(int sig, siginfo_t *si, void *uc)
     errno = saved;
 }
 
-GREEN_HIDDEN int green__dump_signal_install(int sig);
 int green__dump_signal_install(int sig)
 {
     if (sig <= 0 || sig >= NSIG || sig == SIGKILL || sig == SIGSTOP) {

@@ -47,19 +47,19 @@ static int wanted;                 /* 0 = not configured: use the setting */
 static void *worker_main(void *arg)
 {
     (void)arg;
-    pthread_mutex_lock(&lock);
+    GREEN_REAL(pthread_mutex_lock)(&lock);
     nready++;
-    pthread_cond_broadcast(&ready_cond);
-    pthread_mutex_unlock(&lock);
+    GREEN_REAL(pthread_cond_broadcast)(&ready_cond);
+    GREEN_REAL(pthread_mutex_unlock)(&lock);
     for (;;) {
-        pthread_mutex_lock(&lock);
+        GREEN_REAL(pthread_mutex_lock)(&lock);
         while (!qhead)
-            pthread_cond_wait(&cond, &lock);
+            GREEN_REAL(pthread_cond_wait)(&cond, &lock);
         struct job *j = qhead;
         qhead = j->next;
         if (!qhead)
             qtail = NULL;
-        pthread_mutex_unlock(&lock);
+        GREEN_REAL(pthread_mutex_unlock)(&lock);
         j->result = j->fn(j->arg);
         green__remote_post(j->ctx, &j->remote);
     }
@@ -92,7 +92,7 @@ static int start_workers_locked(void)
         pthread_attr_init(&a);
         pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
         pthread_attr_setstacksize(&a, 256 * 1024);
-        int e = pthread_create(&tid, &a, worker_main, NULL);
+        int e = GREEN_REAL(pthread_create)(&tid, &a, worker_main, NULL);
         pthread_attr_destroy(&a);
         if (e)
             break;
@@ -104,15 +104,15 @@ static int start_workers_locked(void)
      * sanitizer's thread set-up (which takes allocator locks) would leave
      * those locks held in the child forever. One wait, once per process. */
     while (nready < nworkers)
-        pthread_cond_wait(&ready_cond, &lock);
+        GREEN_REAL(pthread_cond_wait)(&ready_cond, &lock);
     return nworkers ? 0 : EAGAIN;
 }
 
 static void atfork_child(void)
 {
-    pthread_mutex_init(&lock, NULL);
-    pthread_cond_init(&cond, NULL);
-    pthread_cond_init(&ready_cond, NULL);
+    GREEN_REAL(pthread_mutex_init)(&lock, NULL);
+    GREEN_REAL(pthread_cond_init)(&cond, NULL);
+    GREEN_REAL(pthread_cond_init)(&ready_cond, NULL);
     qhead = qtail = NULL;
     nworkers = 0;
     nready = 0;
@@ -125,11 +125,11 @@ int green_offload_set_workers(int n)
         return -1;
     }
     GREEN__BYPASS_BEGIN();
-    pthread_mutex_lock(&lock);
+    GREEN_REAL(pthread_mutex_lock)(&lock);
     int busy = nworkers > 0;
     if (!busy)
         wanted = n;
-    pthread_mutex_unlock(&lock);
+    GREEN_REAL(pthread_mutex_unlock)(&lock);
     GREEN__BYPASS_END();
     if (busy) {
         errno = EBUSY;
@@ -155,7 +155,7 @@ int green_offload(void *(*fn)(void *), void *arg, void **result)
     *j = (struct job){ .remote.run = job_done, .fn = fn, .arg = arg,
                        .caller = c->current, .ctx = c };
     GREEN__BYPASS_BEGIN();
-    pthread_mutex_lock(&lock);
+    GREEN_REAL(pthread_mutex_lock)(&lock);
     int e = start_workers_locked();
     if (!e) {
         if (qtail)
@@ -163,9 +163,9 @@ int green_offload(void *(*fn)(void *), void *arg, void **result)
         else
             qhead = j;
         qtail = j;
-        pthread_cond_signal(&cond);
+        GREEN_REAL(pthread_cond_signal)(&cond);
     }
-    pthread_mutex_unlock(&lock);
+    GREEN_REAL(pthread_mutex_unlock)(&lock);
     GREEN__BYPASS_END();
     if (e) {
         free(j);

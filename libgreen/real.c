@@ -1,23 +1,38 @@
 /*
- * real.c - resolves the table of real libc functions (see real.h).
+ * real.c - resolves the one table of real libc functions (see real.h).
  */
 #define _GNU_SOURCE
 #include "real.h"
 #include <dlfcn.h>
-#include <stdatomic.h>
+#include <string.h>
 
 struct green__real_table green__real;
-
-static atomic_int resolved;
+atomic_int green__real_ready;
 
 void green__real_init(void)
 {
-    if (atomic_load_explicit(&resolved, memory_order_acquire))
+    if (atomic_load_explicit(&green__real_ready, memory_order_acquire))
         return;
     /* Racing initialisers store the same pointers: harmless. */
 #define GREEN__REAL_RESOLVE(ret, name, params) \
     green__real.name = (ret(*) params)dlsym(RTLD_NEXT, #name);
     GREEN__REAL_FUNCS(GREEN__REAL_RESOLVE)
 #undef GREEN__REAL_RESOLVE
-    atomic_store_explicit(&resolved, 1, memory_order_release);
+    /* The condition variables exist twice on x86-64; take the current ABI
+     * (dlsym may hand back the 2.2.5 one, whose layout differs). Other
+     * architectures have one version, found above. */
+#define GREEN__REAL_COND(name)                                                \
+    do {                                                                      \
+        void *p = dlvsym(RTLD_NEXT, #name, "GLIBC_2.3.2");                    \
+        if (p)                                                                \
+            memcpy(&green__real.name, &p, sizeof p);                          \
+    } while (0)
+    GREEN__REAL_COND(pthread_cond_init);
+    GREEN__REAL_COND(pthread_cond_destroy);
+    GREEN__REAL_COND(pthread_cond_wait);
+    GREEN__REAL_COND(pthread_cond_timedwait);
+    GREEN__REAL_COND(pthread_cond_signal);
+    GREEN__REAL_COND(pthread_cond_broadcast);
+#undef GREEN__REAL_COND
+    atomic_store_explicit(&green__real_ready, 1, memory_order_release);
 }

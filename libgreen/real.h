@@ -1,18 +1,37 @@
 /*
- * real.h - the table of the real libc functions behind every hook.
+ * real.h - the one table of real libc functions: every call libgreen makes
+ * to a function it also exports goes through here.
  *
- * Each entry is resolved once, with dlsym(RTLD_NEXT, name), the first time
- * green__real_init() runs (the preload constructor calls it; so does every
- * hook on its slow path, so a hook called before the constructor, from
- * another library's constructor, still works). RTLD_NEXT from libgreen.so
- * finds the definition that would have been used without us: libc's, or a
- * sanitizer's interceptor that itself forwards to libc.
+ * Why. libgreen.so exports libc's names (read, write, pthread_mutex_lock,
+ * sigaction...) so that, preloaded or linked, the program's calls reach
+ * the hooks. A call to `write` from inside libgreen.so would reach the
+ * same export: the stack-overflow reporter would park inside a signal
+ * handler, the offload pool's mutex would become a green mutex. So the
+ * core (libgreen/) and the hooks (hooks/) never name a hooked function;
+ * they call green__real.name(...) or GREEN_REAL(name)(...), and
+ * tests/check_layers.py fails the build's test suite when an object of the
+ * core or of the hooks references one of libgreen.so's libc-named exports.
  *
- * Adding a function: one line in GREEN__REAL_FUNCS; use it as
- * green__real.name(args).
+ * Resolution. Each entry is resolved with dlsym(RTLD_NEXT, name), once,
+ * by green__real_init() (idempotent, thread-safe; the preload constructor
+ * and the first hub call it, and GREEN_REAL() calls it on first use, so a
+ * hook reached before the constructor, from another library's
+ * constructor, still works). RTLD_NEXT from libgreen.so finds the
+ * definition that would have been used without us: libc's, or a
+ * sanitizer's interceptor that itself forwards to libc. From a program
+ * that links the core statically (the unit tests) it finds libc's too.
+ * The condition-variable functions exist twice in glibc on x86-64 (the
+ * 2.2.5 compatibility ABI has another layout); they are looked up by
+ * version, GLIBC_2.3.2, where that version exists.
+ *
+ * Never from a signal handler before the table is resolved: dlsym is not
+ * async-signal-safe. Every path that can run in a handler (the overflow
+ * reporter, the dump) exists only after a hub, hence the table, exists.
+ *
+ * Adding a function: one line in GREEN__REAL_FUNCS.
  */
-#ifndef GREEN_HOOKS_REAL_H
-#define GREEN_HOOKS_REAL_H
+#ifndef GREEN_REAL_H
+#define GREEN_REAL_H
 
 #include <netdb.h>
 #include <poll.h>
@@ -20,6 +39,9 @@
 #include <semaphore.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdatomic.h>
+#include <sys/mman.h>
+#include <threads.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/select.h>
@@ -113,7 +135,90 @@
     X(int, pthread_mutex_unlock, (pthread_mutex_t *))                         \
     X(int, pthread_cond_wait, (pthread_cond_t *, pthread_mutex_t *))          \
     X(int, pthread_cond_signal, (pthread_cond_t *))                           \
-    X(int, pthread_kill, (pthread_t, int))
+    X(int, pthread_kill, (pthread_t, int))                                    \
+    X(int, pthread_tryjoin_np, (pthread_t, void **))                          \
+    X(int, pthread_timedjoin_np, (pthread_t, void **, const struct timespec *)) \
+    X(int, pthread_clockjoin_np, (pthread_t, void **, clockid_t, const struct timespec *)) \
+    X(void, pthread_exit, (void *))                                           \
+    X(int, pthread_equal, (pthread_t, pthread_t))                             \
+    X(int, pthread_setname_np, (pthread_t, const char *))                     \
+    X(int, pthread_getname_np, (pthread_t, char *, size_t))                   \
+    X(int, pthread_getattr_np, (pthread_t, pthread_attr_t *))                 \
+    X(int, pthread_key_create, (pthread_key_t *, void (*)(void *)))           \
+    X(int, pthread_key_delete, (pthread_key_t))                               \
+    X(void *, pthread_getspecific, (pthread_key_t))                           \
+    X(int, pthread_setspecific, (pthread_key_t, const void *))                \
+    X(int, pthread_once, (pthread_once_t *, void (*)(void)))                  \
+    X(int, pthread_setschedparam, (pthread_t, int, const struct sched_param *)) \
+    X(int, pthread_getschedparam, (pthread_t, int *, struct sched_param *))   \
+    X(int, pthread_setschedprio, (pthread_t, int))                            \
+    X(int, pthread_setaffinity_np, (pthread_t, size_t, const cpu_set_t *))    \
+    X(int, pthread_getaffinity_np, (pthread_t, size_t, cpu_set_t *))          \
+    X(int, pthread_getcpuclockid, (pthread_t, clockid_t *))                   \
+    X(int, pthread_cancel, (pthread_t))                                       \
+    X(int, pthread_setcancelstate, (int, int *))                              \
+    X(int, pthread_setcanceltype, (int, int *))                               \
+    X(void, pthread_testcancel, (void))                                       \
+    X(int, pthread_mutex_init, (pthread_mutex_t *, const pthread_mutexattr_t *)) \
+    X(int, pthread_mutex_destroy, (pthread_mutex_t *))                        \
+    X(int, pthread_mutex_trylock, (pthread_mutex_t *))                        \
+    X(int, pthread_mutex_timedlock, (pthread_mutex_t *, const struct timespec *)) \
+    X(int, pthread_mutex_clocklock, (pthread_mutex_t *, clockid_t, const struct timespec *)) \
+    X(int, pthread_mutex_consistent, (pthread_mutex_t *))                     \
+    X(int, pthread_cond_init, (pthread_cond_t *, const pthread_condattr_t *)) \
+    X(int, pthread_cond_destroy, (pthread_cond_t *))                          \
+    X(int, pthread_cond_timedwait, (pthread_cond_t *, pthread_mutex_t *, const struct timespec *)) \
+    X(int, pthread_cond_clockwait, (pthread_cond_t *, pthread_mutex_t *, clockid_t, const struct timespec *)) \
+    X(int, pthread_cond_broadcast, (pthread_cond_t *))                        \
+    X(int, pthread_rwlock_init, (pthread_rwlock_t *, const pthread_rwlockattr_t *)) \
+    X(int, pthread_rwlock_destroy, (pthread_rwlock_t *))                      \
+    X(int, pthread_rwlock_rdlock, (pthread_rwlock_t *))                       \
+    X(int, pthread_rwlock_tryrdlock, (pthread_rwlock_t *))                    \
+    X(int, pthread_rwlock_timedrdlock, (pthread_rwlock_t *, const struct timespec *)) \
+    X(int, pthread_rwlock_clockrdlock, (pthread_rwlock_t *, clockid_t, const struct timespec *)) \
+    X(int, pthread_rwlock_wrlock, (pthread_rwlock_t *))                       \
+    X(int, pthread_rwlock_trywrlock, (pthread_rwlock_t *))                    \
+    X(int, pthread_rwlock_timedwrlock, (pthread_rwlock_t *, const struct timespec *)) \
+    X(int, pthread_rwlock_clockwrlock, (pthread_rwlock_t *, clockid_t, const struct timespec *)) \
+    X(int, pthread_rwlock_unlock, (pthread_rwlock_t *))                       \
+    X(int, pthread_barrier_init, (pthread_barrier_t *, const pthread_barrierattr_t *, unsigned)) \
+    X(int, pthread_barrier_destroy, (pthread_barrier_t *))                    \
+    X(int, pthread_barrier_wait, (pthread_barrier_t *))                       \
+    X(int, pthread_spin_lock, (pthread_spinlock_t *))                         \
+    X(int, pthread_spin_trylock, (pthread_spinlock_t *))                      \
+    X(int, pthread_spin_unlock, (pthread_spinlock_t *))                       \
+    X(int, sem_init, (sem_t *, int, unsigned))                                \
+    X(int, sem_destroy, (sem_t *))                                            \
+    X(int, sem_wait, (sem_t *))                                               \
+    X(int, sem_trywait, (sem_t *))                                            \
+    X(int, sem_timedwait, (sem_t *, const struct timespec *))                 \
+    X(int, sem_clockwait, (sem_t *, clockid_t, const struct timespec *))      \
+    X(int, sem_post, (sem_t *))                                               \
+    X(int, sem_getvalue, (sem_t *, int *))                                    \
+    X(int, thrd_create, (thrd_t *, thrd_start_t, void *))                     \
+    X(int, thrd_join, (thrd_t, int *))                                        \
+    X(int, thrd_detach, (thrd_t))                                             \
+    X(void, thrd_exit, (int))                                                 \
+    X(thrd_t, thrd_current, (void))                                           \
+    X(int, thrd_sleep, (const struct timespec *, struct timespec *))          \
+    X(void, thrd_yield, (void))                                               \
+    X(int, tss_create, (tss_t *, tss_dtor_t))                                 \
+    X(void, tss_delete, (tss_t))                                              \
+    X(void *, tss_get, (tss_t))                                               \
+    X(int, tss_set, (tss_t, void *))                                          \
+    X(void, call_once, (once_flag *, void (*)(void)))                         \
+    X(int, mtx_init, (mtx_t *, int))                                          \
+    X(void, mtx_destroy, (mtx_t *))                                           \
+    X(int, mtx_lock, (mtx_t *))                                               \
+    X(int, mtx_trylock, (mtx_t *))                                            \
+    X(int, mtx_timedlock, (mtx_t *, const struct timespec *))                 \
+    X(int, mtx_unlock, (mtx_t *))                                             \
+    X(int, cnd_init, (cnd_t *))                                               \
+    X(void, cnd_destroy, (cnd_t *))                                           \
+    X(int, cnd_signal, (cnd_t *))                                             \
+    X(int, cnd_broadcast, (cnd_t *))                                          \
+    X(int, cnd_wait, (cnd_t *, mtx_t *))                                      \
+    X(int, cnd_timedwait, (cnd_t *, mtx_t *, const struct timespec *))
 
 #define GREEN__REAL_FIELD(ret, name, params) ret (*name) params;
 struct green__real_table {
@@ -122,9 +227,17 @@ struct green__real_table {
 #undef GREEN__REAL_FIELD
 
 extern struct green__real_table green__real __attribute__((visibility("hidden")));
+extern atomic_int green__real_ready __attribute__((visibility("hidden")));
 
 /* Resolve every entry (idempotent, thread-safe). An entry libc lacks stays
  * NULL; the hook using it then fails with ENOSYS. */
 void green__real_init(void) __attribute__((visibility("hidden")));
+
+/* The real function `name`, the table resolved on first use. */
+#define GREEN_REAL(name)                                                      \
+    (__builtin_expect(atomic_load_explicit(&green__real_ready,                \
+                                           memory_order_acquire), 1)          \
+         ? green__real.name                                                   \
+         : (green__real_init(), green__real.name))
 
 #endif

@@ -1,20 +1,47 @@
 /*
- * settings.c - process-wide defaults of the core, read once from the
- * environment when the first hub is created:
+ * settings.c - every GREEN_* environment variable, in one place.
  *
- *   GREEN_STACK_SIZE   default stack of a green thread, bytes; K/M suffixes
- *                      accepted (default: meson option default_stack_size)
- *   GREEN_STACK_GUARD  1 = guard page below each stack (default), 0 = none
- *   GREEN_WORKERS      threads in the offload pool (default 4, 1..256)
+ * What it is. libgreen is configured by the environment only (so that an
+ * unmodified program can be tuned from the outside: greenrun's options
+ * set these too). Each variable is read here and nowhere else, once per
+ * process, the first time any of these runs: the preload constructor
+ * (preload/init.c; so a bad value is reported at start), or the first
+ * hub's creation (a program linking the core without the constructor).
  *
- * A bad value gets one clear line on stderr naming the variable, and the
- * default is used.
+ *   GREEN_STACK_SIZE     default stack of a green thread, bytes; K/M/G
+ *                        suffixes accepted (default: meson option
+ *                        default_stack_size; 16K..1G)
+ *   GREEN_STACK_GUARD    1 = guard page below each stack (default), 0 = none
+ *   GREEN_WORKERS        threads in the offload pool (default 4, 1..256)
+ *   GREEN_LOG_LEVEL      0 silent, 1 errors (default), 2 warnings, 3 debug:
+ *                        at 3 the effective settings are printed at start
+ *   GREEN_MONITOR_MS     report green threads running longer than this many
+ *                        milliseconds without yielding (0 = off, default)
+ *   GREEN_MONITOR_SIGNAL the signal the monitor uses to ask a stalled OS
+ *                        thread for its backtrace (default URG)
+ *   GREEN_DUMP_SIGNAL    the signal that prints every green thread to
+ *                        stderr (default: none)
+ *   GREEN_HOOKS          the hook families switched on; parsed here, for
+ *                        the preload constructor (green__settings_hooks)
+ *
+ * A signal is a number or a name: URG, USR1, USR2, QUIT, HUP, WINCH, with
+ * or without "SIG", or RTMIN+N. A bad value of any variable gets one
+ * line on stderr naming the variable and the value (whatever
+ * GREEN_LOG_LEVEL says, unless it is 0), and the default is used: a typo
+ * never stops a daemon.
+ *
+ * Rejected: each module reading its own variables (four parsers with four
+ * ideas of a bad value, and GREEN_LOG_LEVEL was parsed but never obeyed);
+ * a configuration file (the environment is what greenrun and LD_PRELOAD
+ * users already pass along to children).
  */
 #define _GNU_SOURCE
 #include "green_internal.h"
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #ifndef GREEN_DEFAULT_STACK_SIZE
 #define GREEN_DEFAULT_STACK_SIZE (256 * 1024)
@@ -27,6 +54,12 @@ static atomic_size_t default_stack = GREEN_DEFAULT_STACK_SIZE;
 int green__default_guard = GREEN_DEFAULT_GUARD;
 bool green__block_on_deadlock;
 int green__offload_workers = 4;
+int green__log_level = 1;
+int green__monitor_ms;
+int green__monitor_signal = SIGURG;
+int green__dump_signal;
+unsigned green__hook_families = GREEN_HOOK_DEFAULT;
+bool green__preloaded;
 
 /* Parse "123", "64K", "8M", "1G". Returns false on anything else. */
 static bool parse_size(const char *s, size_t *out)
@@ -79,14 +112,56 @@ static void read_int(const char *name, long lo, long hi, int *dst)
     *dst = (int)v;
 }
 
-void green__init_settings(void)
+/* A signal by number or name; -1 if it is neither, or KILL/STOP. */
+static int parse_signal(const char *s)
 {
+    if (!strncasecmp(s, "SIG", 3))
+        s += 3;
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (end != s && !*end)
+        return v > 0 && v < NSIG && v != SIGKILL && v != SIGSTOP ? (int)v : -1;
+    static const struct { const char *n; int sig; } names[] = {
+        { "URG", SIGURG }, { "USR1", SIGUSR1 }, { "USR2", SIGUSR2 },
+        { "QUIT", SIGQUIT }, { "HUP", SIGHUP }, { "WINCH", SIGWINCH },
+    };
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+        if (!strcasecmp(s, names[i].n))
+            return names[i].sig;
+    if (!strncasecmp(s, "RTMIN+", 6)) {
+        v = strtol(s + 6, &end, 10);
+        if (end != s + 6 && !*end && v >= 0 && SIGRTMIN + v <= SIGRTMAX)
+            return SIGRTMIN + (int)v;
+    }
+    return -1;
+}
+
+static void read_signal(const char *name, const char *fallback, int *dst)
+{
+    const char *s = getenv(name);
+    if (!s || !*s)
+        return;
+    int sig = parse_signal(s);
+    if (sig < 0) {
+        green__log("%s=\"%s\" is not a signal; %s", name, s, fallback);
+        return;
+    }
+    *dst = sig;
+}
+
+static void init_settings(void)
+{
+    /* First, so that a bad value of the others obeys it. */
+    read_int("GREEN_LOG_LEVEL", 0, 3, &green__log_level);
     size_t st = atomic_load(&default_stack);
     read_size("GREEN_STACK_SIZE", 16384, 1ul << 30, &st);
     st = (st + green__page_size() - 1) & ~(green__page_size() - 1);
     atomic_store(&default_stack, st);
     read_int("GREEN_STACK_GUARD", 0, 1, &green__default_guard);
     read_int("GREEN_WORKERS", 1, 256, &green__offload_workers);
+    read_int("GREEN_MONITOR_MS", 0, 3600000, &green__monitor_ms);
+    read_signal("GREEN_MONITOR_SIGNAL", "using SIGURG", &green__monitor_signal);
+    read_signal("GREEN_DUMP_SIGNAL", "no dump signal", &green__dump_signal);
 }
 
 /* Read the settings once per process: from the preload constructor (so a
@@ -94,7 +169,80 @@ void green__init_settings(void)
 void green__settings_once(void)
 {
     static pthread_once_t once = PTHREAD_ONCE_INIT;
-    pthread_once(&once, green__init_settings);
+    GREEN_REAL(pthread_once)(&once, init_settings);
+}
+
+static const struct { const char *name; unsigned bit; } family_names[] = {
+    { "io", GREEN_HOOK_IO },         { "sleep", GREEN_HOOK_SLEEP },
+    { "thread", GREEN_HOOK_THREAD }, { "dns", GREEN_HOOK_DNS },
+    { "file", GREEN_HOOK_FILE },     { "proc", GREEN_HOOK_PROC },
+};
+
+static bool family_bit(const char *w, size_t n, unsigned *bit)
+{
+    if (n == 3 && !strncmp(w, "all", 3)) {
+        *bit = ~0u;
+        return true;
+    }
+    for (size_t i = 0; i < sizeof family_names / sizeof *family_names; i++)
+        if (strlen(family_names[i].name) == n && !strncmp(w, family_names[i].name, n)) {
+            *bit = family_names[i].bit;
+            return true;
+        }
+    return false;
+}
+
+/* GREEN_HOOKS: comma-separated families, or "all" / "none"; a leading '-'
+ * removes a family from def and a '+' adds one ("-thread"). */
+unsigned green__settings_hooks(unsigned def)
+{
+    const char *s = getenv("GREEN_HOOKS");
+    if (!s || !*s)
+        return def;
+    unsigned set = 0, add = 0, del = 0;
+    bool absolute = false;
+    if (!strcmp(s, "none"))
+        return 0;
+    for (const char *p = s; *p;) {
+        const char *e = strchr(p, ',');
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        bool neg = n && (*p == '-' || *p == '+');
+        bool minus = neg && *p == '-';
+        unsigned bit;
+        if (!family_bit(p + neg, n - neg, &bit)) {
+            green__log("GREEN_HOOKS=\"%s\": unknown family \"%.*s\" (known: io, "
+                       "sleep, thread, dns, file, proc, all, none); using the "
+                       "default", s, (int)n, p);
+            return def;
+        }
+        if (minus)
+            del |= bit;
+        else if (neg)
+            add |= bit;
+        else {
+            set |= bit;
+            absolute = true;
+        }
+        p = e ? e + 1 : p + n;
+    }
+    return ((absolute ? set : def) | add) & ~del;
+}
+
+/* GREEN_LOG_LEVEL=3: one line with what is in force. */
+void green__settings_report(void)
+{
+    char fam[64] = "";
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof family_names / sizeof *family_names; i++)
+        if (green__hook_families & family_names[i].bit)
+            n += (size_t)snprintf(fam + n, sizeof fam - n, "%s%s", n ? "," : "",
+                                  family_names[i].name);
+    green__debug("settings: %s, hooks=%s, stack=%zu, guard=%d, workers=%d, "
+                 "monitor_ms=%d, monitor_signal=%d, dump_signal=%d",
+                 green__preloaded ? "preloaded" : "linked", n ? fam : "none",
+                 green_default_stack_size(), green__default_guard,
+                 green__offload_workers, green__monitor_ms,
+                 green__monitor_signal, green__dump_signal);
 }
 
 int green_set_default_stack_size(size_t bytes)

@@ -339,8 +339,18 @@ static void say_overflow(const struct green_thread *t)
     const char *d = " KiB hit its guard page)\n";
     memcpy(b + n, d, strlen(d));
     n += strlen(d);
-    ssize_t r = write(2, b, n);
+    ssize_t r = GREEN_REAL(write)(2, b, n);
     (void)r;
+}
+
+/* Give the signal back to the kernel's default action (libc's signal()
+ * would reach the shim's hook). */
+static void set_default(int sig)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = SIG_DFL;
+    GREEN_REAL(sigaction)(sig, &sa, NULL);
 }
 
 static void fault_handler(int sig, siginfo_t *si, void *uc)
@@ -351,7 +361,7 @@ static void fault_handler(int sig, siginfo_t *si, void *uc)
     if (t && t->stack.guarded && addr >= (char *)t->stack.lo - pg &&
         addr < (char *)t->stack.lo) {
         say_overflow(t);
-        signal(sig, SIG_DFL);
+        set_default(sig);
         return;   /* the fault repeats with the default action: death */
     }
     struct sigaction *old = sig == SIGSEGV ? &old_segv : &old_bus;
@@ -363,7 +373,7 @@ static void fault_handler(int sig, siginfo_t *si, void *uc)
         old->sa_handler(sig);
         return;
     }
-    signal(sig, SIG_DFL);
+    set_default(sig);
 }
 
 void green__stack_install_overflow_handler(void)
@@ -389,6 +399,6 @@ void green__stack_install_overflow_handler(void)
     sa.sa_sigaction = fault_handler;
     sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER;
     sigemptyset(&sa.sa_mask);
-    sigaction(SIGSEGV, &sa, &old_segv);
-    sigaction(SIGBUS, &sa, &old_bus);
+    GREEN_REAL(sigaction)(SIGSEGV, &sa, &old_segv);
+    GREEN_REAL(sigaction)(SIGBUS, &sa, &old_bus);
 }

@@ -166,7 +166,7 @@ _Noreturn void green_exit(void *result)
         }
         if (green__is_main_os_thread())
             exit(0);
-        pthread_exit(result);
+        GREEN_REAL(pthread_exit)(result);
     }
     green__thread_finish(c->current, result);
 }

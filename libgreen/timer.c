@@ -154,7 +154,7 @@ void green__timers_after_fork(struct green__ctx *c)
     ev_io_stop(c->loop, &c->tfd_w);
     if (c->tfd >= 0) {
         green__fd_set_internal(c->tfd, false);   /* or close says EBADF */
-        close(c->tfd);
+        GREEN_REAL(close)(c->tfd);
     }
     c->tfd = -1;
     if (green__timers_init(c) != 0)

@@ -68,13 +68,18 @@ static const char *lib(void)
 /* grep under the shim with one extra variable, counting libgreen in its
  * own maps. A program that neither forks nor starts threads: nothing in it
  * creates a hub, so a message can only come from the start-up checks. */
-static void sh_with(struct run *r, const char *var)
+static void sh_with2(struct run *r, const char *var, const char *var2)
 {
     static char pre[4200];
     snprintf(pre, sizeof pre, "LD_PRELOAD=%s", lib());
-    const char *env[] = { pre, var, NULL };
+    const char *env[] = { pre, var, var2, NULL };
     char *argv[] = { "grep", "-c", "libgreen", "/proc/self/maps", NULL };
     run(r, argv, env);
+}
+
+static void sh_with(struct run *r, const char *var)
+{
+    sh_with2(r, var, NULL);
 }
 
 Test(settings, the_library_is_really_preloaded_into_the_child)
@@ -96,6 +101,7 @@ Test(settings, every_bad_value_is_named_on_stderr_and_the_run_goes_on)
         { "GREEN_LOG_LEVEL=9", "GREEN_LOG_LEVEL=\"9\"" },
         { "GREEN_MONITOR_MS=-5", "GREEN_MONITOR_MS=\"-5\"" },
         { "GREEN_DUMP_SIGNAL=NOPE", "GREEN_DUMP_SIGNAL=\"NOPE\"" },
+        { "GREEN_MONITOR_SIGNAL=KILL", "GREEN_MONITOR_SIGNAL=\"KILL\"" },
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         struct run r;
@@ -113,7 +119,8 @@ Test(settings, good_values_get_no_message)
     static const char *const good[] = {
         "GREEN_STACK_SIZE=64K", "GREEN_STACK_GUARD=0", "GREEN_WORKERS=8",
         "GREEN_HOOKS=-thread", "GREEN_HOOKS=io,sleep", "GREEN_LOG_LEVEL=2",
-        "GREEN_DUMP_SIGNAL=USR2",
+        "GREEN_DUMP_SIGNAL=USR2", "GREEN_MONITOR_SIGNAL=RTMIN+2",
+        "GREEN_DUMP_SIGNAL=sigquit", "GREEN_LOG_LEVEL=0",
     };
     for (size_t i = 0; i < sizeof good / sizeof *good; i++) {
         struct run r;
@@ -156,4 +163,28 @@ Test(settings, greenrun_refuses_an_unknown_option_with_status_2)
     run(&r, argv, NULL);
     cr_expect(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 2, "status %d", r.status);
     cr_expect(strstr(r.err, "unknown option --bogus"), "stderr: %s", r.err);
+}
+
+Test(settings, log_level_0_silences_even_a_bad_value)
+{
+    struct run r;
+    sh_with2(&r, "GREEN_LOG_LEVEL=0", "GREEN_WORKERS=abc");
+    cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+    cr_assert(!strstr(r.err, "libgreen"), "level 0 printed: %s", r.err);
+    sh_with2(&r, "GREEN_LOG_LEVEL=1", "GREEN_WORKERS=abc");
+    cr_assert(strstr(r.err, "GREEN_WORKERS=\"abc\""), "level 1 hid the error: [%s]", r.err);
+}
+
+Test(settings, log_level_3_prints_the_settings_in_force)
+{
+    struct run r;
+    sh_with2(&r, "GREEN_LOG_LEVEL=3", "GREEN_WORKERS=7");
+    cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+    cr_assert(strstr(r.err, "libgreen: settings: preloaded"), "no settings line: [%s]", r.err);
+    cr_assert(strstr(r.err, "hooks=io,sleep,thread,dns,proc"), "hooks: [%s]", r.err);
+    cr_assert(strstr(r.err, "workers=7"), "GREEN_WORKERS not in force: [%s]", r.err);
+    sh_with2(&r, "GREEN_LOG_LEVEL=3", "GREEN_HOOKS=-thread,+file");
+    cr_assert(strstr(r.err, "hooks=io,sleep,dns,file,proc"), "GREEN_HOOKS: [%s]", r.err);
+    sh_with(&r, "GREEN_LOG_LEVEL=2");
+    cr_assert(!strstr(r.err, "settings:"), "level 2 printed debug: [%s]", r.err);
 }
