@@ -12,7 +12,11 @@ name resolves), so this test reads the symbol tables:
      (libgreen_hooks.a) has an undefined reference to a name libgreen.so
      exports that is not libgreen's own (green_*): those are the hooks;
   2. no core object references a symbol defined by the hooks (the core's
-     unit tests, linked with the core alone, check this too).
+     unit tests, linked with the core alone, check this too);
+  3. every function that an object of libgreen.so defines with default
+     visibility (green.h's API, the exported wrappers) is exported: the
+     version script preload/libgreen.map makes every other name local, so
+     a name missing there would silently not be hooked.
 
 Usage: check_layers.py CORE.a HOOKS.a LIBGREEN.so
        check_layers.py --self-test    (proves the check can fail)
@@ -65,7 +69,21 @@ def exported_libc_names(so):
     return names
 
 
-def check(core, hooks, so):
+def default_visibility_functions(path):
+    """Global functions defined with default visibility, per readelf."""
+    out = subprocess.run(["readelf", "-sW", path], check=True,
+                         capture_output=True, text=True).stdout
+    names = set()
+    for line in out.splitlines():
+        f = line.split()
+        # Num: Value Size Type Bind Vis Ndx Name
+        if len(f) >= 8 and f[3] == "FUNC" and f[4] in ("GLOBAL", "WEAK") \
+                and f[5] == "DEFAULT" and f[6] != "UND":
+            names.add(f[7].split("@")[0])
+    return names
+
+
+def check(core, hooks, so, objects=()):
     hooked = exported_libc_names(so)
     if len(hooked) < 50:
         return [f"{so}: only {len(hooked)} libc-named exports; not libgreen.so?"]
@@ -83,6 +101,13 @@ def check(core, hooks, so):
         for name in sorted(undef & hooks_defined):
             errors.append(f"core {obj} references {name}, defined in the hooks: "
                           f"the core may not depend on the layer above it")
+    exported = {l.split()[2].split("@")[0] for l in nm(so, "-D", "--defined-only")
+                if len(l.split()) >= 3}
+    for path in [core, hooks, *objects]:
+        for name in sorted(default_visibility_functions(path) - exported):
+            errors.append(f"{os.path.basename(path)} defines {name} with default "
+                          f"visibility but libgreen.so does not export it: add it "
+                          f"to preload/libgreen.map (or make it GREEN_HIDDEN)")
     return errors
 
 
@@ -98,10 +123,11 @@ def self_test():
             subprocess.run(["cc", "-c", c, "-o", o], check=True)
             subprocess.run(["ar", "rcs", a, o], check=True)
             return a
-        core = ar("fakecore", "#include <unistd.h>\nvoid green__x(void)"
+        core = ar("fakecore", "#include <unistd.h>\n__attribute__((visibility(\"hidden\"))) void green__x(void)"
                   "{ (void)write(2, \"x\", 1); }\nint helper_of_hooks(void);"
-                  "int green__y(void){ return helper_of_hooks(); }\n")
-        hooks = ar("fakehooks", "int helper_of_hooks(void){ return 1; }\n")
+                  "__attribute__((visibility(\"hidden\"))) int green__y(void){ return helper_of_hooks(); }\n"
+                  "int green_forgotten(void){ return 2; }\n")
+        hooks = ar("fakehooks", "__attribute__((visibility(\"hidden\"))) int helper_of_hooks(void){ return 1; }\n")
         so_src = os.path.join(d, "so.c")
         names = [f"f{i}" for i in range(60)]
         open(so_src, "w").write("".join(f"int {n}(void){{return 0;}}\n" for n in names) +
@@ -112,12 +138,14 @@ def self_test():
         errs = check(core, hooks, so)
         want_write = [e for e in errs if "calls write()" in e]
         want_dep = [e for e in errs if "helper_of_hooks" in e]
-        if len(want_write) != 1 or len(want_dep) != 1 or len(errs) != 2:
-            print("self-test FAILED: expected one write() and one hooks "
-                  "dependency, got:\n  " + "\n  ".join(errs))
+        want_map = [e for e in errs if "green_forgotten" in e]
+        if len(want_write) != 1 or len(want_dep) != 1 or len(want_map) != 1 \
+                or len(errs) != 3:
+            print("self-test FAILED: expected one write(), one hooks "
+                  "dependency and one unexported function, got:\n  " + "\n  ".join(errs))
             return 1
-        print("self-test ok: a core call to write() and a core reference to "
-              "a hooks symbol are both reported")
+        print("self-test ok: a core call to write(), a core reference to a "
+              "hooks symbol and a function missing from the map are all reported")
         return 0
 
 
@@ -127,7 +155,12 @@ def main():
     if len(sys.argv) != 4:
         print(__doc__)
         return 2
-    errors = check(*sys.argv[1:])
+    import glob
+    objects = sorted(glob.glob(os.path.realpath(sys.argv[3]) + ".p/*.o"))
+    if not objects:
+        print(f"no objects next to {sys.argv[3]} (expected {sys.argv[3]}.p/*.o)")
+        return 2
+    errors = check(*sys.argv[1:], objects=objects)
     for e in errors:
         print(e)
     if errors:
