@@ -1,9 +1,11 @@
 /*
- * pthread_internal.h - what hooks/pthread.c and hooks/pthread_sync.c share:
- * the table of the real pthread functions behind the thread hooks, the
- * "is the thread family acting for this caller" test (which also makes the
- * main OS thread adopt its hub), absolute-timespec conversion, and the
- * cancellation-point helper.
+ * pthread_internal.h - what the files of the thread family share
+ * (hooks/pthread.c, pthread_attr.c, pthread_key.c, pthread_cancel.c,
+ * threads_c11.c and pthread_sync.c): the table of the real pthread
+ * functions behind the thread hooks, the "is the thread family acting for
+ * this caller" test (which also makes the main OS thread adopt its hub),
+ * absolute-timespec conversion, the cancellation-point helper, and the
+ * few helpers one file of the family lends another.
  *
  * Why a table of our own rather than lines in real.h: the thread family
  * needs some sixty real functions that no other hook uses, and some of them
@@ -136,6 +138,18 @@ GREEN_HIDDEN void green__preal_resolve(void);
          ? green__preal.name                                                  \
          : (green__preal_resolve(), green__preal.name))
 
+/* Keys of green callers: green key k is pthread key GREEN_PT_KEY_BASE + k. */
+#define GREEN_PT_KEY_BASE 4096u
+
+/* The green handle behind th, or NULL when th is the caller's real
+ * pthread_t (see the invariants at the top of pthread.c). */
+static inline struct green_thread *green__pt_handle_of(pthread_t th)
+{
+    if (th == GREEN__PREAL(pthread_self)())
+        return NULL;
+    return (struct green_thread *)th;
+}
+
 /* Slow part of green__pt_on: this OS thread has no hub yet. The main OS
  * thread adopts one (its stack becomes the main green thread) so that
  * pthread_self and every lock it takes are green from the first call on;
@@ -161,6 +175,10 @@ static inline bool green__pt_on(void)
 #define PT_CANCEL_DISABLED  ((uintptr_t)2)  /* PTHREAD_CANCEL_DISABLE */
 #define PT_CANCEL_ASYNC     ((uintptr_t)4)  /* PTHREAD_CANCEL_ASYNCHRONOUS */
 #define PT_FLAGS            ((uintptr_t)7)
+
+/* green_thread.user as a word. */
+static inline uintptr_t green__pt_uw(const struct green_thread *t) { return (uintptr_t)t->user; }
+static inline void green__pt_set_uw(struct green_thread *t, uintptr_t w) { t->user = (void *)w; }
 
 GREEN_HIDDEN _Noreturn void green__pt_cancel_now(void);
 
@@ -211,6 +229,26 @@ GREEN_HIDDEN int green__pt_cancel_point(int code);
 /* Remember that a kill arrived during a park that may not fail (a mutex
  * lock): the caller's next park fails with ECANCELED instead. */
 GREEN_HIDDEN void green__pt_rearm_kill(void);
+
+/* Run the innermost cleanup handler of t (the current green thread) by
+ * jumping into its frame, or end the thread with value when none is left
+ * (pthread.c). Does not return. */
+GREEN_HIDDEN _Noreturn void green__pt_unwind_or_exit(struct green_thread *t, void *value);
+
+/* Join the green thread t by a green_now() deadline (GREEN_FOREVER for
+ * none, 0 to only try). Returns 0 or a pthread error number (ESRCH,
+ * EDEADLK, EINVAL, ETIMEDOUT). A cancellation point. May switch
+ * (pthread.c). */
+GREEN_HIDDEN int green__pt_join(struct green_thread *t, void **ret, int64_t deadline);
+
+/* What a pthread_attr_t (NULL for none) asks of a new thread
+ * (pthread_attr.c): the stack size, 0 for the green default; the stack
+ * the program gave, left untouched in *lo and *size when none; the
+ * scheduling policy and priority, left untouched when inherited (0 or
+ * EINVAL, EPERM as pthread_create reports them). */
+GREEN_HIDDEN size_t green__pt_attr_stack_size(const pthread_attr_t *attr);
+GREEN_HIDDEN void green__pt_user_stack(const pthread_attr_t *attr, void **lo, size_t *size);
+GREEN_HIDDEN int green__pt_attr_sched(const pthread_attr_t *attr, int *policy, int *prio);
 
 /* The mutex layer, used by the condition variables (pthread_sync.c). */
 GREEN_HIDDEN int green__pt_mutex_lock(pthread_mutex_t *m, int64_t deadline);
