@@ -46,7 +46,6 @@
 #define _GNU_SOURCE
 #include "hooks_proc.h"
 #include "hooks_signal.h"
-#include <dlfcn.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -367,8 +366,6 @@ struct pclose_job {
     int ret, err;
 };
 
-static int (*real_pclose)(FILE *);
-
 static void pclose_unref(struct pclose_job *j)
 {
     if (atomic_fetch_sub(&j->refs, 1) == 1)
@@ -378,7 +375,7 @@ static void pclose_unref(struct pclose_job *j)
 static void *pclose_main(void *arg)
 {
     struct pclose_job *j = arg;
-    j->ret = real_pclose(j->f);
+    j->ret = green__real.pclose(j->f);
     j->err = errno;
     pclose_unref(j);
     return NULL;
@@ -386,17 +383,15 @@ static void *pclose_main(void *arg)
 
 int green_hook_pclose(FILE *f)
 {
-    if (!real_pclose)
-        real_pclose = (int (*)(FILE *))dlsym(RTLD_NEXT, "pclose");
-    if (!real_pclose) {
+    if (!GREEN_REAL(pclose)) {
         errno = ENOSYS;
         return -1;
     }
     if (!green__hook_on(GREEN_HOOK_PROC) || !f)
-        return real_pclose(f);
+        return green__real.pclose(f);
     struct pclose_job *j = calloc(1, sizeof *j);
     if (!j)
-        return real_pclose(f);
+        return green__real.pclose(f);
     j->f = f;
     atomic_init(&j->refs, 2);
     int ret, e;

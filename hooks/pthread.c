@@ -5,7 +5,6 @@
  * its code is split by subsystem:
  *   pthread.c         who is green, thread life (create, join, detach,
  *                     exit, self), cleanup handlers, kill and sigqueue,
- *                     and the table of real functions
  *   pthread_attr.c    attributes: of a new thread, names, getattr_np,
  *                     OS-thread-wide ones (affinity, CPU clock), scheduling
  *   pthread_key.c     keys and once
@@ -92,60 +91,11 @@
 #define _GNU_SOURCE
 #include "pthread_internal.h"
 #include "hooks_signal.h"
-#include <dlfcn.h>
 #include <setjmp.h>
 #include <string.h>
 
 /* The OS thread kind, cached: 0 not yet known, 1 main, 2 other. */
 static __thread signed char os_kind __attribute__((tls_model("initial-exec")));
-
-/* ------------------------------------------------------- real functions */
-
-struct green__preal_table green__preal;
-atomic_int green__preal_ready;
-
-void green__preal_resolve(void)
-{
-    if (atomic_load_explicit(&green__preal_ready, memory_order_acquire))
-        return;
-#define GREEN__PREAL_RESOLVE(ret, name, params) \
-    green__preal.name = (ret(*) params)dlsym(RTLD_NEXT, #name);
-    GREEN__PREAL_FUNCS(GREEN__PREAL_RESOLVE)
-#undef GREEN__PREAL_RESOLVE
-    /* The condition variables exist twice; take the current ABI. */
-#define GREEN__PREAL_COND(name)                                               \
-    do {                                                                      \
-        void *p = dlvsym(RTLD_NEXT, #name, "GLIBC_2.3.2");                    \
-        if (p)                                                                \
-            memcpy(&green__preal.name, &p, sizeof p);                         \
-    } while (0)
-    GREEN__PREAL_COND(pthread_cond_init);
-    GREEN__PREAL_COND(pthread_cond_destroy);
-    GREEN__PREAL_COND(pthread_cond_wait);
-    GREEN__PREAL_COND(pthread_cond_timedwait);
-    GREEN__PREAL_COND(pthread_cond_signal);
-    GREEN__PREAL_COND(pthread_cond_broadcast);
-#undef GREEN__PREAL_COND
-    atomic_store_explicit(&green__preal_ready, 1, memory_order_release);
-}
-
-/* libc's cleanup-buffer functions, behind the cleanup handlers below; looked
- * up by name when a plain OS thread first needs one. */
-static __typeof__(&green_hook___pthread_register_cancel) real_register;
-static __typeof__(&green_hook___pthread_unregister_cancel) real_unregister;
-static __typeof__(&green_hook___pthread_unwind_next) real_unwind_next;
-
-static void resolve_cleanup_reals(void)
-{
-    if (real_register)
-        return;
-    void *p = dlsym(RTLD_NEXT, "__pthread_unwind_next");
-    memcpy(&real_unwind_next, &p, sizeof p);
-    p = dlsym(RTLD_NEXT, "__pthread_unregister_cancel");
-    memcpy(&real_unregister, &p, sizeof p);
-    p = dlsym(RTLD_NEXT, "__pthread_register_cancel");
-    memcpy(&real_register, &p, sizeof p);
-}
 
 /* ---------------------------------------------------------- who is green */
 
@@ -356,8 +306,7 @@ int green_hook_pthread_equal(pthread_t a, pthread_t b)
 void green_hook___pthread_register_cancel(__pthread_unwind_buf_t *buf)
 {
     if (!green__pt_on()) {
-        resolve_cleanup_reals();
-        real_register(buf);
+        GREEN_REAL(__pthread_register_cancel)(buf);
         return;
     }
     struct green_thread *t = green__current();
@@ -368,8 +317,7 @@ void green_hook___pthread_register_cancel(__pthread_unwind_buf_t *buf)
 void green_hook___pthread_unregister_cancel(__pthread_unwind_buf_t *buf)
 {
     if (!green__pt_on()) {
-        resolve_cleanup_reals();
-        real_unregister(buf);
+        GREEN_REAL(__pthread_unregister_cancel)(buf);
         return;
     }
     struct green_thread *t = green__current();
@@ -379,8 +327,7 @@ void green_hook___pthread_unregister_cancel(__pthread_unwind_buf_t *buf)
 _Noreturn void green_hook___pthread_unwind_next(__pthread_unwind_buf_t *buf)
 {
     if (!green__pt_on()) {
-        resolve_cleanup_reals();
-        real_unwind_next(buf);
+        GREEN_REAL(__pthread_unwind_next)(buf);
         __builtin_unreachable();
     }
     green__pt_unwind_or_exit(green__current(), buf->__pad[1]);

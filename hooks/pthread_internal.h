@@ -5,13 +5,8 @@
  * functions behind the thread hooks, the "is the thread family acting for
  * this caller" test (which also makes the main OS thread adopt its hub),
  * absolute-timespec conversion, the cancellation-point helper, and the
- * few helpers one file of the family lends another.
- *
- * Why a table of our own rather than lines in real.h: the thread family
- * needs some sixty real functions that no other hook uses, and some of them
- * must be looked up by version (pthread_cond_* exist twice in glibc; plain
- * dlsym may return the 2.2.5 compatibility version whose layout differs).
- * Keeping them here keeps real.h the table of the I/O families.
+ * few helpers one file of the family lends another. The real functions
+ * behind the hooks are in the one table of libgreen/real.h.
  */
 #ifndef GREEN_HOOKS_PTHREAD_INTERNAL_H
 #define GREEN_HOOKS_PTHREAD_INTERNAL_H
@@ -24,119 +19,9 @@
 #include <threads.h>
 #include <time.h>
 
-/* X(return type, name, (parameter list)) */
-#define GREEN__PREAL_FUNCS(X)                                                 \
-    X(int, pthread_create, (pthread_t *, const pthread_attr_t *, void *(*)(void *), void *)) \
-    X(int, pthread_join, (pthread_t, void **))                                \
-    X(int, pthread_tryjoin_np, (pthread_t, void **))                          \
-    X(int, pthread_timedjoin_np, (pthread_t, void **, const struct timespec *)) \
-    X(int, pthread_clockjoin_np, (pthread_t, void **, clockid_t, const struct timespec *)) \
-    X(int, pthread_detach, (pthread_t))                                       \
-    X(void, pthread_exit, (void *))                                           \
-    X(pthread_t, pthread_self, (void))                                        \
-    X(int, pthread_equal, (pthread_t, pthread_t))                             \
-    X(int, pthread_setname_np, (pthread_t, const char *))                     \
-    X(int, pthread_getname_np, (pthread_t, char *, size_t))                   \
-    X(int, pthread_getattr_np, (pthread_t, pthread_attr_t *))                 \
-    X(int, pthread_key_create, (pthread_key_t *, void (*)(void *)))           \
-    X(int, pthread_key_delete, (pthread_key_t))                               \
-    X(void *, pthread_getspecific, (pthread_key_t))                           \
-    X(int, pthread_setspecific, (pthread_key_t, const void *))                \
-    X(int, pthread_once, (pthread_once_t *, void (*)(void)))                  \
-    X(int, pthread_kill, (pthread_t, int))                                    \
-    X(int, pthread_sigqueue, (pthread_t, int, const union sigval))            \
-    X(int, pthread_setschedparam, (pthread_t, int, const struct sched_param *)) \
-    X(int, pthread_getschedparam, (pthread_t, int *, struct sched_param *))   \
-    X(int, pthread_setschedprio, (pthread_t, int))                            \
-    X(int, pthread_setaffinity_np, (pthread_t, size_t, const cpu_set_t *))    \
-    X(int, pthread_getaffinity_np, (pthread_t, size_t, cpu_set_t *))          \
-    X(int, pthread_getcpuclockid, (pthread_t, clockid_t *))                   \
-    X(int, pthread_cancel, (pthread_t))                                       \
-    X(int, pthread_setcancelstate, (int, int *))                              \
-    X(int, pthread_setcanceltype, (int, int *))                               \
-    X(void, pthread_testcancel, (void))                                       \
-    X(int, pthread_mutex_init, (pthread_mutex_t *, const pthread_mutexattr_t *)) \
-    X(int, pthread_mutex_destroy, (pthread_mutex_t *))                        \
-    X(int, pthread_mutex_lock, (pthread_mutex_t *))                           \
-    X(int, pthread_mutex_trylock, (pthread_mutex_t *))                        \
-    X(int, pthread_mutex_timedlock, (pthread_mutex_t *, const struct timespec *)) \
-    X(int, pthread_mutex_clocklock, (pthread_mutex_t *, clockid_t, const struct timespec *)) \
-    X(int, pthread_mutex_unlock, (pthread_mutex_t *))                         \
-    X(int, pthread_mutex_consistent, (pthread_mutex_t *))                     \
-    X(int, pthread_cond_init, (pthread_cond_t *, const pthread_condattr_t *)) \
-    X(int, pthread_cond_destroy, (pthread_cond_t *))                          \
-    X(int, pthread_cond_wait, (pthread_cond_t *, pthread_mutex_t *))          \
-    X(int, pthread_cond_timedwait, (pthread_cond_t *, pthread_mutex_t *, const struct timespec *)) \
-    X(int, pthread_cond_clockwait, (pthread_cond_t *, pthread_mutex_t *, clockid_t, const struct timespec *)) \
-    X(int, pthread_cond_signal, (pthread_cond_t *))                           \
-    X(int, pthread_cond_broadcast, (pthread_cond_t *))                        \
-    X(int, pthread_rwlock_init, (pthread_rwlock_t *, const pthread_rwlockattr_t *)) \
-    X(int, pthread_rwlock_destroy, (pthread_rwlock_t *))                      \
-    X(int, pthread_rwlock_rdlock, (pthread_rwlock_t *))                       \
-    X(int, pthread_rwlock_tryrdlock, (pthread_rwlock_t *))                    \
-    X(int, pthread_rwlock_timedrdlock, (pthread_rwlock_t *, const struct timespec *)) \
-    X(int, pthread_rwlock_clockrdlock, (pthread_rwlock_t *, clockid_t, const struct timespec *)) \
-    X(int, pthread_rwlock_wrlock, (pthread_rwlock_t *))                       \
-    X(int, pthread_rwlock_trywrlock, (pthread_rwlock_t *))                    \
-    X(int, pthread_rwlock_timedwrlock, (pthread_rwlock_t *, const struct timespec *)) \
-    X(int, pthread_rwlock_clockwrlock, (pthread_rwlock_t *, clockid_t, const struct timespec *)) \
-    X(int, pthread_rwlock_unlock, (pthread_rwlock_t *))                       \
-    X(int, pthread_barrier_init, (pthread_barrier_t *, const pthread_barrierattr_t *, unsigned)) \
-    X(int, pthread_barrier_destroy, (pthread_barrier_t *))                    \
-    X(int, pthread_barrier_wait, (pthread_barrier_t *))                       \
-    X(int, pthread_spin_lock, (pthread_spinlock_t *))                         \
-    X(int, pthread_spin_trylock, (pthread_spinlock_t *))                      \
-    X(int, pthread_spin_unlock, (pthread_spinlock_t *))                       \
-    X(int, sem_init, (sem_t *, int, unsigned))                                \
-    X(int, sem_destroy, (sem_t *))                                            \
-    X(int, sem_wait, (sem_t *))                                               \
-    X(int, sem_trywait, (sem_t *))                                            \
-    X(int, sem_timedwait, (sem_t *, const struct timespec *))                 \
-    X(int, sem_clockwait, (sem_t *, clockid_t, const struct timespec *))      \
-    X(int, sem_post, (sem_t *))                                               \
-    X(int, sem_getvalue, (sem_t *, int *))                                    \
-    X(int, thrd_create, (thrd_t *, thrd_start_t, void *))                     \
-    X(int, thrd_join, (thrd_t, int *))                                        \
-    X(int, thrd_detach, (thrd_t))                                             \
-    X(void, thrd_exit, (int))                                                 \
-    X(thrd_t, thrd_current, (void))                                           \
-    X(int, thrd_sleep, (const struct timespec *, struct timespec *))          \
-    X(void, thrd_yield, (void))                                               \
-    X(int, tss_create, (tss_t *, tss_dtor_t))                                 \
-    X(void, tss_delete, (tss_t))                                              \
-    X(void *, tss_get, (tss_t))                                               \
-    X(int, tss_set, (tss_t, void *))                                          \
-    X(void, call_once, (once_flag *, void (*)(void)))                         \
-    X(int, mtx_init, (mtx_t *, int))                                          \
-    X(void, mtx_destroy, (mtx_t *))                                           \
-    X(int, mtx_lock, (mtx_t *))                                               \
-    X(int, mtx_trylock, (mtx_t *))                                            \
-    X(int, mtx_timedlock, (mtx_t *, const struct timespec *))                 \
-    X(int, mtx_unlock, (mtx_t *))                                             \
-    X(int, cnd_init, (cnd_t *))                                               \
-    X(void, cnd_destroy, (cnd_t *))                                           \
-    X(int, cnd_signal, (cnd_t *))                                             \
-    X(int, cnd_broadcast, (cnd_t *))                                          \
-    X(int, cnd_wait, (cnd_t *, mtx_t *))                                      \
-    X(int, cnd_timedwait, (cnd_t *, mtx_t *, const struct timespec *))
-
-#define GREEN__PREAL_FIELD(ret, name, params) ret (*name) params;
-struct green__preal_table {
-    GREEN__PREAL_FUNCS(GREEN__PREAL_FIELD)
-};
-#undef GREEN__PREAL_FIELD
-
-extern struct green__preal_table green__preal GREEN_HIDDEN;
-extern atomic_int green__preal_ready GREEN_HIDDEN;
-/* Resolve the table (idempotent). */
-GREEN_HIDDEN void green__preal_resolve(void);
-
-/* The real function `name`, resolved on first use. */
-#define GREEN__PREAL(name)                                                    \
-    (green__likely(atomic_load_explicit(&green__preal_ready,                  \
-                                        memory_order_acquire))                \
-         ? green__preal.name                                                  \
-         : (green__preal_resolve(), green__preal.name))
+/* The thread family's real functions are in libgreen/real.h's table. */
+#define GREEN__PREAL(name) GREEN_REAL(name)
+#define green__preal green__real
 
 /* Keys of green callers: green key k is pthread key GREEN_PT_KEY_BASE + k. */
 #define GREEN_PT_KEY_BASE 4096u

@@ -39,6 +39,7 @@
 #include <semaphore.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdio.h>
 #include <stdatomic.h>
 #include <sys/mman.h>
 #include <threads.h>
@@ -118,6 +119,7 @@
     X(pid_t, wait4, (pid_t, int *, int, struct rusage *))                     \
     X(int, waitid, (idtype_t, id_t, siginfo_t *, int))                        \
     X(int, system, (const char *))                                            \
+    X(int, pclose, (FILE *))                                                  \
     X(int, sigaction, (int, const struct sigaction *, struct sigaction *))    \
     X(int, pause, (void))                                                     \
     X(int, sigsuspend, (const sigset_t *))                                    \
@@ -218,7 +220,10 @@
     X(int, cnd_signal, (cnd_t *))                                             \
     X(int, cnd_broadcast, (cnd_t *))                                          \
     X(int, cnd_wait, (cnd_t *, mtx_t *))                                      \
-    X(int, cnd_timedwait, (cnd_t *, mtx_t *, const struct timespec *))
+    X(int, cnd_timedwait, (cnd_t *, mtx_t *, const struct timespec *))        \
+    X(void, __pthread_register_cancel, (__pthread_unwind_buf_t *))            \
+    X(void, __pthread_unregister_cancel, (__pthread_unwind_buf_t *))          \
+    X(void, __pthread_unwind_next, (__pthread_unwind_buf_t *))
 
 #define GREEN__REAL_FIELD(ret, name, params) ret (*name) params;
 struct green__real_table {
