@@ -446,6 +446,13 @@ GREEN_HIDDEN void green__thread_free(struct green_thread *t);
 GREEN_HIDDEN void green__thread_kill(struct green_thread *t);
 GREEN_HIDDEN int green__switch_direct(struct green_thread *t, void *value);
 GREEN_HIDDEN bool green__is_main_os_thread(void);
+/* A zeroed thread struct of ctx c, reused when one is spare, with a fresh
+ * id and name ("green-ID" when name is NULL); NULL on ENOMEM. Linking it
+ * into c->all (for green_dump and the debugger) is a separate step.
+ * lifecycle.c; hub.c makes the main and hub threads with them. */
+GREEN_HIDDEN struct green_thread *green__thread_alloc(struct green__ctx *c,
+                                                      const char *name);
+GREEN_HIDDEN void green__all_link(struct green__ctx *c, struct green_thread *t);
 
 /* Signals (hooks/signal.c). The program's handlers run through a wrapper
  * that bumps green__sig_gen; it sets green__on_signal, which the hub calls
