@@ -103,7 +103,7 @@ int green_hook_sigwaitinfo(const sigset_t *set, siginfo_t *info)
     __attribute__((visibility("hidden")));
 int green_hook_sigwait(const sigset_t *set, int *sig) __attribute__((visibility("hidden")));
 
-/* A pthread cancellation point (hooks/pthread.c's, when it is built): call
+/* A pthread cancellation point (hooks/pthread_cancel.c's, when it is built): call
  * it on entry with 0 and with a park's result. With a pthread_cancel
  * pending (and enabled) the caller exits there, cleanup handlers run, and
  * it does not return; otherwise it returns code. pthread_cancel reaches a

@@ -1,7 +1,7 @@
 /*
  * proc.c - fork, vfork, waitpid/wait/wait4 and system() for green threads.
  *
- * fork. The real fork; libgreen's pthread_atfork child handler (hub.c)
+ * fork. The real fork; libgreen's pthread_atfork child handler (lifecycle.c)
  * gives the child a working hub: libev rebuilds its epoll set, the timerfd
  * is re-created, the worker pool restarts on next use. As POSIX says, the
  * child has only the calling thread: the other green threads of the

@@ -138,7 +138,7 @@ static siginfo_t proc_info[65];
 static uint64_t kthread_bits;
 static struct green_thread *kthread_owner[64];
 
-/* Defined by hooks/pthread.c; weak so that the hooks link without it. */
+/* Defined by hooks/pthread_cancel.c; weak so that the hooks link without it. */
 extern int green__pt_cancel_point(int code) __attribute__((weak, visibility("hidden")));
 
 int green__cancel_point(int code)

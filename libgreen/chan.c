@@ -15,7 +15,7 @@
  * bounded ring moves the first parked sender's message into the ring, marks
  * that sender done and readies it. Messages therefore keep their FIFO order
  * and are never lost: a node in a wait queue always belongs to a PARKED
- * thread (hub.c: a timeout or a kill unlinks the node as it wakes the
+ * thread (sched.c: a timeout or a kill unlinks the node as it wakes the
  * thread), so a thread popped from a queue is guaranteed to be woken with
  * code 0 and to see done. The chan_wait stays valid because the thread
  * cannot leave its park before it is readied.

@@ -128,7 +128,7 @@ struct green_thread {
     void *switch_value;            /* value handed over by green_switch */
     bool switched_to;              /* was a green_switch target: on finish,
                                       resume whoever still waits in a switch
-                                      to it (hub.c resume_switchers) */
+                                      to it (lifecycle.c resume_switchers) */
     struct green__stack stack;     /* zero for the main and the adopted threads */
     int saved_errno;               /* errno of this thread while switched out */
     int wake_code;                 /* 0 or errno value the park returns */
@@ -155,7 +155,7 @@ struct green_thread {
                                       check, 0 before it */
     unsigned slice_left;           /* hooked calls until the next check */
     int sched_policy, sched_prio;  /* pthread scheduling attributes, kept
-                                      per green thread (hooks/pthread.c) */
+                                      per green thread (hooks/pthread_attr.c) */
     unsigned intr_gen;             /* hooks/signal.c: non-zero while the
                                       thread is in a hooked call that a
                                       signal may interrupt (EINTR) */
@@ -429,7 +429,7 @@ GREEN_HIDDEN void green__settings_report(void);
     } while (0)
 GREEN_HIDDEN void green__register_atfork(void);
 
-/* Thread internals shared by hub.c and thread.c. */
+/* Thread internals shared by lifecycle.c, hub.c and thread.c. */
 GREEN_HIDDEN struct green_thread *green__thread_create(
     void *(*fn)(void *), void *arg, const green_attr_t *attr, int *err);
 /* As green__thread_create, on the caller's stack [stack, stack+size)

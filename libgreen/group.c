@@ -13,7 +13,7 @@
  * notification, and the thread frees itself when it returns.
  *
  * The one trap is that a green thread killed before it ever ran never runs
- * its function (hub.c), so a wrapper that had not started yet when the user
+ * its function (lifecycle.c), so a wrapper that had not started yet when the user
  * killed a member would never report back and the group would wait forever.
  * green_group_spawn therefore starts the wrapper at once with a direct
  * switch (green__switch_direct); the wrapper marks itself started and

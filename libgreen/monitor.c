@@ -289,7 +289,7 @@ static void monitor_handler(int sig, siginfo_t *si, void *uc)
 {
     (void)sig;
     int saved = errno;
-    GREEN__BYPASS_BEGIN();   /* our GREEN_REAL(write)()s must not park in a handler */
+    GREEN__BYPASS_BEGIN();   /* (see the essay: no hook in a handler) */
     struct green__ctx *c = green__tls_ctx;
     int i = from_this_process(si) ? slot_of(c) : -1;
     if (i >= 0) {
@@ -546,7 +546,7 @@ static void dump_handler(int sig, siginfo_t *si, void *uc)
 {
     (void)uc;
     int saved = errno;
-    GREEN__BYPASS_BEGIN();   /* our GREEN_REAL(write)()s must not park in a handler */
+    GREEN__BYPASS_BEGIN();   /* (see the essay: no hook in a handler) */
     struct green__ctx *c = green__tls_ctx;
     int me = slot_of(c);
     bool passed = from_this_process(si) && me >= 0 &&

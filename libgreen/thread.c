@@ -1,11 +1,11 @@
 /*
- * thread.c - the public green-thread API on top of the scheduler (hub.c):
+ * thread.c - the public green-thread API on top of the scheduler (sched.c):
  * spawn, join, detach, kill, switch, exit, sleep, names, timeout scopes and
  * green-thread-local keys.
  *
  * Handle lifetime follows pthreads: a joinable thread's struct lives until
  * green_join returns its result; a detached thread's struct is freed when it
- * finishes. The stack of any finished thread is recycled at once (hub.c),
+ * finishes. The stack of any finished thread is recycled at once (lifecycle.c),
  * so a finished-but-unjoined thread costs only its struct.
  */
 #define _GNU_SOURCE
