@@ -122,11 +122,14 @@ GREEN_HIDDEN ssize_t green__io_sock_send(const struct sockop *o);
 GREEN_HIDDEN int green__io_iov_window(const struct iovec *iov, size_t cnt, size_t skip,
                                       size_t limit, struct iovec *tmp, int max);
 
-/* Receive on a socket: one syscall when data is there. May switch. */
+/* Receive on a socket: one syscall when data is there. May switch.
+ * flags is read once: the compiler cannot see that green__io_sock_once
+ * (another file) leaves *o alone, and would load it again after the call. */
 static inline ssize_t sock_recv(const struct sockop *o)
 {
-    ssize_t r = green__io_sock_once(o, o->flags | MSG_DONTWAIT);
-    if (green__likely(r >= 0) && green__likely(!(o->flags & MSG_WAITALL)))
+    int flags = o->flags;
+    ssize_t r = green__io_sock_once(o, flags | MSG_DONTWAIT);
+    if (green__likely(r >= 0) && green__likely(!(flags & MSG_WAITALL)))
         return r;
     return green__io_sock_recv_more(o, r);
 }
