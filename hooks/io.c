@@ -135,7 +135,6 @@
  */
 #define _GNU_SOURCE
 #include "io_internal.h"
-#include <dlfcn.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <string.h>
@@ -368,27 +367,13 @@ ssize_t green_hook_pwrite(int fd, const void *buf, size_t n, off_t off)
 
 /* ----------------------------------------------- fortified entry points */
 
-/* A libc function outside the real table (glibc's own __*_chk, which
- * abort with "buffer overflow detected"; close_range...). */
-static void *real_chk(const char *name)
-{
-    void *f = dlsym(RTLD_NEXT, name);
-    if (!f)
-        abort();
-    return f;
-}
-
-/* green__io_real_chk (io_internal.h): real_chk for the other io_*.c files. */
-void *green__io_real_chk(const char *name)
-{
-    return real_chk(name);
-}
+/* glibc's own checks (they abort with "buffer overflow detected" or
+ * "invalid open call") run when the call is one glibc would refuse. */
 
 int green_hook_open_2(const char *path, int flags)
 {
     if (flags & (O_CREAT | O_TMPFILE)) {
-        int (*f)(const char *, int) = real_chk("__open_2");
-        return f(path, flags);     /* "invalid open call": aborts */
+        return GREEN_REAL(__open_2)(path, flags);     /* "invalid open call": aborts */
     }
     return green_hook_open(path, flags, 0);
 }
@@ -396,8 +381,7 @@ int green_hook_open_2(const char *path, int flags)
 int green_hook_openat_2(int dirfd, const char *path, int flags)
 {
     if (flags & (O_CREAT | O_TMPFILE)) {
-        int (*f)(int, const char *, int) = real_chk("__openat_2");
-        return f(dirfd, path, flags);
+        return GREEN_REAL(__openat_2)(dirfd, path, flags);
     }
     return green_hook_openat(dirfd, path, flags, 0);
 }
@@ -405,8 +389,7 @@ int green_hook_openat_2(int dirfd, const char *path, int flags)
 ssize_t green_hook_read_chk(int fd, void *buf, size_t n, size_t buflen)
 {
     if (n > buflen) {
-        ssize_t (*f)(int, void *, size_t, size_t) = real_chk("__read_chk");
-        return f(fd, buf, n, buflen);
+        return GREEN_REAL(__read_chk)(fd, buf, n, buflen);
     }
     return green_hook_read(fd, buf, n);
 }
@@ -414,8 +397,7 @@ ssize_t green_hook_read_chk(int fd, void *buf, size_t n, size_t buflen)
 ssize_t green_hook_pread_chk(int fd, void *buf, size_t n, off_t off, size_t buflen)
 {
     if (n > buflen) {
-        ssize_t (*f)(int, void *, size_t, off_t, size_t) = real_chk("__pread_chk");
-        return f(fd, buf, n, off, buflen);
+        return GREEN_REAL(__pread_chk)(fd, buf, n, off, buflen);
     }
     return green_hook_pread(fd, buf, n, off);
 }
@@ -423,8 +405,7 @@ ssize_t green_hook_pread_chk(int fd, void *buf, size_t n, off_t off, size_t bufl
 ssize_t green_hook_recv_chk(int fd, void *buf, size_t n, size_t buflen, int flags)
 {
     if (n > buflen) {
-        ssize_t (*f)(int, void *, size_t, size_t, int) = real_chk("__recv_chk");
-        return f(fd, buf, n, buflen, flags);
+        return GREEN_REAL(__recv_chk)(fd, buf, n, buflen, flags);
     }
     return green_hook_recv(fd, buf, n, flags);
 }
@@ -433,9 +414,7 @@ ssize_t green_hook_recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, int 
                                 struct sockaddr *addr, socklen_t *alen)
 {
     if (n > buflen) {
-        ssize_t (*f)(int, void *, size_t, size_t, int, struct sockaddr *,
-                     socklen_t *) = real_chk("__recvfrom_chk");
-        return f(fd, buf, n, buflen, flags, addr, alen);
+        return GREEN_REAL(__recvfrom_chk)(fd, buf, n, buflen, flags, addr, alen);
     }
     return green_hook_recvfrom(fd, buf, n, flags, addr, alen);
 }

@@ -260,8 +260,11 @@ int green_hook_eventfd(unsigned int count, int flags)
  * below an internal fd only, so b is bounded). */
 static int close_piece(unsigned int a, unsigned int b, int flags)
 {
-    int (*f)(unsigned int, unsigned int, int) = green__io_real_chk("close_range");
-    int r = f(a, b, flags);
+    if (!GREEN_REAL(close_range)) {
+        errno = ENOSYS;
+        return -1;
+    }
+    int r = green__real.close_range(a, b, flags);
     if (r != 0 && errno == ENOSYS && flags == 0 && b < (unsigned int)green__fdstate_limit()) {
         for (unsigned int fd = a; fd <= b; fd++)
             REAL(close)((int)fd);
@@ -304,11 +307,12 @@ int green_hook_close_range(unsigned int first, unsigned int last, int flags)
 
 void green_hook_closefrom(int lowfd)
 {
-    void (*f)(int) = green__io_real_chk("closefrom");
     unsigned int rest = (unsigned int)lowfd;
     if (lowfd >= 0 && !green__in_libev)
         close_around_internal((unsigned int)lowfd, ~0u, 0, &rest);
-    f(lowfd >= 0 ? (int)rest : lowfd);
+    if (!GREEN_REAL(closefrom))
+        abort();                   /* only a program linked with it gets here */
+    green__real.closefrom(lowfd >= 0 ? (int)rest : lowfd);
     if (lowfd >= 0)
         forget_range(rest, ~0u);
 }

@@ -86,8 +86,6 @@ GREEN_HIDDEN int green__io_park_fd_restart(int fd, int mask, int64_t *deadline,
 /* Sleep about a millisecond inside green__intr_begin/end: 0, ETIMEDOUT,
  * EINTR or ECANCELED. May switch. */
 GREEN_HIDDEN int green__io_intr_nap(int64_t deadline);
-/* A libc function outside the real table; aborts when there is none. */
-GREEN_HIDDEN void *green__io_real_chk(const char *name);
 
 /* ------------------------------------------------------------ sockets */
 

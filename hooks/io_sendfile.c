@@ -103,19 +103,17 @@ ssize_t green_hook_sendfile(int out_fd, int in_fd, off_t *off, size_t n)
  * again; a descriptor the program made non-blocking itself gives EAGAIN,
  * as natively. A call that already waited keeps the program's errno.
  * Both restart under SA_RESTART (the kernel's -ERESTARTSYS). */
-static ssize_t (*real_splice)(int, loff_t *, int, loff_t *, size_t, unsigned int);
-static ssize_t (*real_tee)(int, int, size_t, unsigned int);
 
 static ssize_t splice_once(int in, loff_t *off_in, int out, loff_t *off_out, size_t n,
                            unsigned int flags, bool is_tee, bool out_sock)
 {
     flags |= SPLICE_F_NONBLOCK;
     if (is_tee)
-        return real_tee(in, out, n, flags);
+        return GREEN_REAL(tee)(in, out, n, flags);
     int fl = out_sock ? REAL(fcntl)(out, F_GETFL) : -1;
     if (fl >= 0 && !(fl & O_NONBLOCK))
         REAL(fcntl)(out, F_SETFL, fl | O_NONBLOCK);
-    ssize_t r = real_splice(in, off_in, out, off_out, n, flags);
+    ssize_t r = GREEN_REAL(splice)(in, off_in, out, off_out, n, flags);
     int e = errno;
     if (fl >= 0 && !(fl & O_NONBLOCK))
         REAL(fcntl)(out, F_SETFL, fl);
@@ -172,18 +170,14 @@ static ssize_t splice_common(int in, loff_t *off_in, int out, loff_t *off_out, s
 ssize_t green_hook_splice(int in, loff_t *off_in, int out, loff_t *off_out, size_t n,
                           unsigned int flags)
 {
-    if (green__unlikely(!real_splice))
-        real_splice = green__io_real_chk("splice");
     if (!io_on() || (flags & SPLICE_F_NONBLOCK) || n == 0)
-        return real_splice(in, off_in, out, off_out, n, flags);
+        return GREEN_REAL(splice)(in, off_in, out, off_out, n, flags);
     return splice_common(in, off_in, out, off_out, n, flags, false);
 }
 
 ssize_t green_hook_tee(int in, int out, size_t n, unsigned int flags)
 {
-    if (green__unlikely(!real_tee))
-        real_tee = green__io_real_chk("tee");
     if (!io_on() || (flags & SPLICE_F_NONBLOCK) || n == 0)
-        return real_tee(in, out, n, flags);
+        return GREEN_REAL(tee)(in, out, n, flags);
     return splice_common(in, NULL, out, NULL, n, flags, true);
 }

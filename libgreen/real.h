@@ -43,6 +43,7 @@
 #include <stdatomic.h>
 #include <sys/mman.h>
 #include <threads.h>
+#include <fcntl.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/select.h>
@@ -76,6 +77,16 @@
     X(int, recvmmsg, (int, struct mmsghdr *, unsigned int, int, struct timespec *)) \
     X(int, sendmmsg, (int, struct mmsghdr *, unsigned int, int))              \
     X(ssize_t, sendfile, (int, int, off_t *, size_t))                         \
+    X(ssize_t, splice, (int, loff_t *, int, loff_t *, size_t, unsigned int))  \
+    X(ssize_t, tee, (int, int, size_t, unsigned int))                         \
+    X(int, close_range, (unsigned int, unsigned int, int))                    \
+    X(void, closefrom, (int))                                                 \
+    X(int, __open_2, (const char *, int))                                     \
+    X(int, __openat_2, (int, const char *, int))                              \
+    X(ssize_t, __read_chk, (int, void *, size_t, size_t))                     \
+    X(ssize_t, __pread_chk, (int, void *, size_t, off_t, size_t))             \
+    X(ssize_t, __recv_chk, (int, void *, size_t, size_t, int))                \
+    X(ssize_t, __recvfrom_chk, (int, void *, size_t, size_t, int, struct sockaddr *, socklen_t *)) \
     X(ssize_t, pread, (int, void *, size_t, off_t))                           \
     X(ssize_t, pwrite, (int, const void *, size_t, off_t))                    \
     X(int, open, (const char *, int, ...))                                    \
