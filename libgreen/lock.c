@@ -86,9 +86,10 @@
  * fail with ENOMEM, and static pthread mutexes are never destroyed. Two
  * copies of each algorithm, one per API (as before this file): they
  * drifted (one re-granted readers behind a writer that gave up, the other
- * not). Callbacks into the wrappers for every policy decision: a const
- * struct of flags read only on the slow path costs nothing on the
- * uncontended one, which stays inline in lock.h.
+ * not). Callbacks into the wrappers for every policy decision (an
+ * indirect call per park, and the algorithm scattered back over the
+ * wrappers): the policy is a const struct of flags, read only on the slow
+ * path, and the uncontended paths stay inline in lock.h.
  */
 #define _GNU_SOURCE
 #include "lock.h"
