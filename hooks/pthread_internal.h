@@ -135,9 +135,63 @@ GREEN_HIDDEN size_t green__pt_attr_stack_size(const pthread_attr_t *attr);
 GREEN_HIDDEN void green__pt_user_stack(const pthread_attr_t *attr, void **lo, size_t *size);
 GREEN_HIDDEN int green__pt_attr_sched(const pthread_attr_t *attr, int *policy, int *prio);
 
-/* The mutex layer, used by the condition variables (pthread_sync.c). */
+
+/* ------------------------------------------------------------------------
+ * The synchronisation objects: what pthread_sync.c and the object files
+ * (pthread_mutex.c, pthread_cond.c, pthread_rwlock.c, pthread_barrier.c,
+ * pthread_sem.c, threads_c11_sync.c) share. The private objects wrap the
+ * lock core (libgreen/lock.h). */
+#include "lock.h"
+
+/* Marks a process-shared condition variable, rwlock or barrier, in a word
+ * the private layout keeps 0. */
+#define GREEN__PT_SHARED_MARK 0x47524e53    /* "GRNS" */
+
+static inline bool green__pt_past(int64_t deadline)
+{
+    return deadline >= 0 && green_now() >= deadline;
+}
+
+/* Sleep between two tries of a libc-only or shared object; returns the
+ * next nap (pthread_sync.c). */
+GREEN_HIDDEN int64_t green__pt_nap(int64_t ns, int64_t deadline);
+
+/* The owner id of a process-shared object: pid << 32 | green thread id. */
+static inline uint64_t green__pt_owner_id(const struct green_thread *t)
+{
+    return (uint64_t)(uint32_t)t->ctx->pid << 32 | (uint32_t)t->id;
+}
+
+/* A lock wait was killed: with an asynchronous cancel pending (and
+ * enabled) the thread ends here; otherwise the caller remembers the kill. */
+GREEN_HIDDEN void green__pt_lock_killed(void);
+
+/* How the pthread objects wait on the lock core (pthread_sync.c): a lock
+ * wait (mutex, rwlock, the retake of a condition wait) fails only with
+ * ETIMEDOUT or ENOMEM; a sem_wait and a condition wait park so that a
+ * wake-up from outside finds them; [1]: the hub keeps polling while a
+ * condition waiter waits (under the shim). */
+extern const struct green__lock_how green__pt_lock_how GREEN_HIDDEN;
+extern const struct green__lock_how green__pt_sem_how GREEN_HIDDEN;
+extern const struct green__lock_how green__pt_cond_how[2] GREEN_HIDDEN;
+
+/* Wake-ups from outside the hub (pthread_sync.c): make sure they can reach
+ * this hub's waiters, and poke them (async-signal-safe, thread-safe). */
+#define GREEN__PT_OUTSIDE_SEM  1
+#define GREEN__PT_OUTSIDE_COND 2
+GREEN_HIDDEN void green__pt_outside_ensure(void);
+GREEN_HIDDEN void green__pt_outside_poke(int kind);
+
+/* The mutex layer, used by the condition variables (pthread_mutex.c):
+ * lock and unlock any kind of mutex (0 or an error number); is it
+ * libc-only (priority protocols), process-shared or robust, or held by t. */
 GREEN_HIDDEN int green__pt_mutex_lock(pthread_mutex_t *m, int64_t deadline);
 GREEN_HIDDEN int green__pt_mutex_unlock(pthread_mutex_t *m);
+GREEN_HIDDEN bool green__pt_mutex_is_libc(const pthread_mutex_t *m);
+GREEN_HIDDEN bool green__pt_mutex_is_shared(const pthread_mutex_t *m);
+GREEN_HIDDEN bool green__pt_mutex_owned_by(const pthread_mutex_t *m,
+                                           const struct green_thread *t);
+/* ------------------------------------------------------------------------ */
 
 /* Hook entry points (the exported libc names in preload/export_pthread.c
  * call these). Same signatures and return conventions as the libc names. */

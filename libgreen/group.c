@@ -27,7 +27,7 @@
  *
  * Slots (pools). used counts members plus slots handed to parked spawners.
  * A finished member hands its slot directly to the first parked spawner
- * (FIFO, no barging: see sync.c); a waiter that times out or is killed was
+ * (FIFO, no barging: see lock.c); a waiter that times out or is killed was
  * unlinked when it woke, so a handed slot is never lost.
  *
  * Destroy kills every member and waits for all of them, ignoring timeout
