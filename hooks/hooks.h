@@ -26,7 +26,7 @@
 /* Should a hook of this family act (rather than pass through)? */
 static inline bool green__hook_on(unsigned family)
 {
-    return green__in_green() && !green__bypass &&
+    return green__in_green() &&
            (green__hook_families & family);
 }
 

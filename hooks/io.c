@@ -168,7 +168,7 @@ int green__copy_in(void *dst, const void *src, size_t n)
  * (no syscall now; nothing at all when the slot was never used). */
 void green__io_fresh_number(int fd)
 {
-    if (green__tls_ctx && !green__bypass)
+    if (green__tls_ctx)
         green_fd_closing(fd);
 }
 

@@ -186,7 +186,7 @@ int green_hook_openat(int dirfd, const char *path, int flags, mode_t mode)
 /* Wake green threads waiting on fd (EBADF) and forget its state. */
 static void fd_gone(int fd)
 {
-    if (green__tls_ctx && !green__bypass)
+    if (green__tls_ctx)
         green_fd_closing(fd);
     green__fdstate_reset(fd);
 }

@@ -20,8 +20,8 @@
  * The synchronisation objects are in pthread_sync.c.
  *
  * Who is green. A hook acts when green__pt_on() says so: the caller is a
- * green thread other than the hub, libgreen is not calling for itself
- * (green__bypass) and the THREAD family is on. The main OS thread adopts its
+ * green thread other than the hub and the THREAD family is on (libgreen's
+ * own calls never reach a hook: they go to real.h's table). The main OS thread adopts its
  * hub at the first thread-family call (green__pt_adopt), so the value of
  * pthread_self() never changes under the program's feet and every lock it
  * takes is green from the start. Other OS threads without a hub (the
@@ -105,10 +105,7 @@ bool green__pt_adopt(void)
         os_kind = green__is_main_os_thread() ? 1 : 2;
     if (os_kind != 1)
         return false;
-    /* Creating the hub calls hooked functions (pthread_once): bypass. */
-    GREEN__BYPASS_BEGIN();
     struct green__ctx *c = green__ctx_get();
-    GREEN__BYPASS_END();
     return c && c->current != c->hub;
 }
 
@@ -141,7 +138,7 @@ int green_hook_pthread_create(pthread_t *th, const pthread_attr_t *attr,
                               void *(*fn)(void *), void *arg)
 {
     if (!green__pt_on())
-        return GREEN__PREAL(pthread_create)(th, attr, fn, arg);
+        return GREEN_REAL(pthread_create)(th, attr, fn, arg);
     green_attr_t ga = { .stack_size = green__pt_attr_stack_size(attr) };
     int ds = PTHREAD_CREATE_JOINABLE;
     if (attr && pthread_attr_getdetachstate(attr, &ds) != 0)
@@ -200,14 +197,14 @@ int green__pt_join(struct green_thread *t, void **ret, int64_t deadline)
 int green_hook_pthread_join(pthread_t th, void **ret)
 {
     if (!green__pt_on_turn() || !green__pt_handle_of(th))
-        return GREEN__PREAL(pthread_join)(th, ret);
+        return GREEN_REAL(pthread_join)(th, ret);
     return green__pt_join(green__pt_handle_of(th), ret, GREEN_FOREVER);
 }
 
 int green_hook_pthread_tryjoin_np(pthread_t th, void **ret)
 {
     if (!green__pt_on_turn() || !green__pt_handle_of(th))
-        return GREEN__PREAL(pthread_tryjoin_np)(th, ret);
+        return GREEN_REAL(pthread_tryjoin_np)(th, ret);
     struct green_thread *t = green__pt_handle_of(th);
     if (!t->gone && t->state != GREEN_DONE && !t->is_main &&
         t != green__current() && !t->detached)
@@ -219,7 +216,7 @@ int green_hook_pthread_timedjoin_np(pthread_t th, void **ret,
                                     const struct timespec *abs)
 {
     if (!green__pt_on() || !green__pt_handle_of(th))
-        return GREEN__PREAL(pthread_timedjoin_np)(th, ret, abs);
+        return GREEN_REAL(pthread_timedjoin_np)(th, ret, abs);
     int64_t deadline = GREEN_FOREVER;
     if (abs) {
         int e = green__pt_deadline(CLOCK_REALTIME, abs, &deadline);
@@ -233,7 +230,7 @@ int green_hook_pthread_clockjoin_np(pthread_t th, void **ret, clockid_t clk,
                                     const struct timespec *abs)
 {
     if (!green__pt_on() || !green__pt_handle_of(th))
-        return GREEN__PREAL(pthread_clockjoin_np)(th, ret, clk, abs);
+        return GREEN_REAL(pthread_clockjoin_np)(th, ret, clk, abs);
     int64_t deadline = GREEN_FOREVER;
     if (abs) {
         int e = green__pt_deadline(clk, abs, &deadline);
@@ -246,7 +243,7 @@ int green_hook_pthread_clockjoin_np(pthread_t th, void **ret, clockid_t clk,
 int green_hook_pthread_detach(pthread_t th)
 {
     if (!green__pt_on() || !green__pt_handle_of(th))
-        return GREEN__PREAL(pthread_detach)(th);
+        return GREEN_REAL(pthread_detach)(th);
     struct green_thread *t = green__pt_handle_of(th);
     if (t->is_hub || t->gone)
         return ESRCH;
@@ -279,14 +276,14 @@ _Noreturn void green__pt_unwind_or_exit(struct green_thread *t, void *value)
 _Noreturn void green_hook_pthread_exit(void *ret)
 {
     if (!green__pt_on())
-        GREEN__PREAL(pthread_exit)(ret);
+        GREEN_REAL(pthread_exit)(ret);
     green__pt_unwind_or_exit(green__current(), ret);
 }
 
 pthread_t green_hook_pthread_self(void)
 {
     if (!green__pt_on_turn())
-        return GREEN__PREAL(pthread_self)();
+        return GREEN_REAL(pthread_self)();
     return (pthread_t)green__current();
 }
 
@@ -338,7 +335,7 @@ _Noreturn void green_hook___pthread_unwind_next(__pthread_unwind_buf_t *buf)
 int green_hook_pthread_kill(pthread_t th, int sig)
 {
     if (!green__pt_on() || !green__pt_handle_of(th))
-        return GREEN__PREAL(pthread_kill)(th, sig);
+        return GREEN_REAL(pthread_kill)(th, sig);
     struct green_thread *t = green__pt_handle_of(th);
     if (sig < 0 || sig >= NSIG)
         return EINVAL;
@@ -354,7 +351,7 @@ int green_hook_pthread_sigqueue(pthread_t th, int sig, const union sigval v)
 {
     struct green_thread *t;
     if (!green__pt_on() || !(t = green__pt_handle_of(th)))
-        return GREEN__PREAL(pthread_sigqueue)(th, sig, v);
+        return GREEN_REAL(pthread_sigqueue)(th, sig, v);
     if (sig < 0 || sig >= NSIG)
         return EINVAL;
     if (t->is_hub || t->state == GREEN_DONE)

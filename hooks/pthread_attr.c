@@ -87,7 +87,7 @@ int green__pt_attr_sched(const pthread_attr_t *attr, int *policy, int *prio)
 int green_hook_pthread_setname_np(pthread_t th, const char *name)
 {
     if (!green__pt_on() || !green__pt_handle_of(th))
-        return GREEN__PREAL(pthread_setname_np)(th, name);
+        return GREEN_REAL(pthread_setname_np)(th, name);
     if (!name)
         return EINVAL;
     if (strlen(name) > 15)
@@ -100,7 +100,7 @@ int green_hook_pthread_setname_np(pthread_t th, const char *name)
 int green_hook_pthread_getname_np(pthread_t th, char *buf, size_t len)
 {
     if (!green__pt_on() || !green__pt_handle_of(th))
-        return GREEN__PREAL(pthread_getname_np)(th, buf, len);
+        return GREEN_REAL(pthread_getname_np)(th, buf, len);
     const char *n = green__pt_handle_of(th)->name;
     if (!buf || strlen(n) + 1 > len)
         return ERANGE;
@@ -113,10 +113,10 @@ int green_hook_pthread_getname_np(pthread_t th, char *buf, size_t len)
 int green_hook_pthread_getattr_np(pthread_t th, pthread_attr_t *attr)
 {
     if (!green__pt_on() || !green__pt_handle_of(th))
-        return GREEN__PREAL(pthread_getattr_np)(th, attr);
+        return GREEN_REAL(pthread_getattr_np)(th, attr);
     struct green_thread *t = green__pt_handle_of(th);
     if (!t->stack.lo)
-        return GREEN__PREAL(pthread_getattr_np)(GREEN__PREAL(pthread_self)(), attr);
+        return GREEN_REAL(pthread_getattr_np)(GREEN_REAL(pthread_self)(), attr);
     int e = pthread_attr_init(attr);
     if (e)
         return e;
@@ -139,7 +139,7 @@ static bool os_call(pthread_t th, pthread_t *real, int *err)
         *real = th;
         return true;
     }
-    *real = GREEN__PREAL(pthread_self)();
+    *real = GREEN_REAL(pthread_self)();
     *err = ESRCH;
     return !t->is_hub && t->state != GREEN_DONE;
 }
@@ -150,7 +150,7 @@ static bool os_call(pthread_t th, pthread_t *real, int *err)
         int err_;                                                             \
         if (!os_call(th, &real_, &err_))                                      \
             return err_;                                                      \
-        return GREEN__PREAL(name)(real_, __VA_ARGS__);                        \
+        return GREEN_REAL(name)(real_, __VA_ARGS__);                        \
     } while (0)
 
 /* Scheduling attributes are kept per green thread (a green thread is not
@@ -195,7 +195,7 @@ int green_hook_pthread_setschedparam(pthread_t th, int policy, const struct sche
     int err;
     struct green_thread *t = sched_target(th, &err);
     if (!t)
-        return err ? err : GREEN__PREAL(pthread_setschedparam)(th, policy, p);
+        return err ? err : GREEN_REAL(pthread_setschedparam)(th, policy, p);
     int e = sched_check(policy, p->sched_priority);
     if (e) {
         errno = e;   /* glibc leaves sched_setscheduler's errno */
@@ -211,7 +211,7 @@ int green_hook_pthread_getschedparam(pthread_t th, int *policy, struct sched_par
     int err;
     struct green_thread *t = sched_target(th, &err);
     if (!t)
-        return err ? err : GREEN__PREAL(pthread_getschedparam)(th, policy, p);
+        return err ? err : GREEN_REAL(pthread_getschedparam)(th, policy, p);
     *policy = t->sched_policy;
     memset(p, 0, sizeof *p);
     p->sched_priority = t->sched_prio;
@@ -223,7 +223,7 @@ int green_hook_pthread_setschedprio(pthread_t th, int prio)
     int err;
     struct green_thread *t = sched_target(th, &err);
     if (!t)
-        return err ? err : GREEN__PREAL(pthread_setschedprio)(th, prio);
+        return err ? err : GREEN_REAL(pthread_setschedprio)(th, prio);
     int e = sched_check(t->sched_policy, prio);
     if (e) {
         errno = e;

@@ -49,7 +49,7 @@ int green_hook_pthread_barrier_init(pthread_barrier_t *pb, const pthread_barrier
                                     unsigned count)
 {
     if (!green__pt_on())
-        return GREEN__PREAL(pthread_barrier_init)(pb, a, count);
+        return GREEN_REAL(pthread_barrier_init)(pb, a, count);
     int pshared = PTHREAD_PROCESS_PRIVATE;
     if (count == 0 || count > INT_MAX ||
         (a && pthread_barrierattr_getpshared(a, &pshared) != 0))
@@ -64,7 +64,7 @@ int green_hook_pthread_barrier_init(pthread_barrier_t *pb, const pthread_barrier
 int green_hook_pthread_barrier_destroy(pthread_barrier_t *pb)
 {
     if (!green__pt_on())
-        return GREEN__PREAL(pthread_barrier_destroy)(pb);
+        return GREEN_REAL(pthread_barrier_destroy)(pb);
     return ((struct pt_barrier *)pb)->arrived ? EBUSY : 0;
 }
 
@@ -72,7 +72,7 @@ int green_hook_pthread_barrier_destroy(pthread_barrier_t *pb)
 int green_hook_pthread_barrier_wait(pthread_barrier_t *pb)
 {
     if (!green__pt_on_turn())
-        return GREEN__PREAL(pthread_barrier_wait)(pb);
+        return GREEN_REAL(pthread_barrier_wait)(pb);
     struct pt_barrier *b = (struct pt_barrier *)pb;
     if (b->shared == SHARED_MARK) {
         unsigned round = atomic_load(&b->round);
@@ -107,9 +107,9 @@ int green_hook_pthread_barrier_wait(pthread_barrier_t *pb)
 int green_hook_pthread_spin_lock(pthread_spinlock_t *s)
 {
     if (!green__pt_on_turn())
-        return GREEN__PREAL(pthread_spin_lock)(s);
+        return GREEN_REAL(pthread_spin_lock)(s);
     bool killed = false;
-    while (GREEN__PREAL(pthread_spin_trylock)(s) != 0)
+    while (GREEN_REAL(pthread_spin_trylock)(s) != 0)
         if (green_yield() != 0 && errno == ECANCELED) {
             green__pt_lock_killed();
             killed = true;
@@ -123,10 +123,10 @@ int green_hook_pthread_spin_trylock(pthread_spinlock_t *s)
 {
     if (green__pt_on())
         green__pt_enter();   /* a trylock loop must let the holder run */
-    return GREEN__PREAL(pthread_spin_trylock)(s);
+    return GREEN_REAL(pthread_spin_trylock)(s);
 }
 
 int green_hook_pthread_spin_unlock(pthread_spinlock_t *s)
 {
-    return GREEN__PREAL(pthread_spin_unlock)(s);
+    return GREEN_REAL(pthread_spin_unlock)(s);
 }

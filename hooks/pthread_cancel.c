@@ -71,7 +71,7 @@ int green__pt_cancel_point(int code)
 int green_hook_pthread_cancel(pthread_t th)
 {
     if (!green__pt_on() || !green__pt_handle_of(th))
-        return GREEN__PREAL(pthread_cancel)(th);
+        return GREEN_REAL(pthread_cancel)(th);
     struct green_thread *t = green__pt_handle_of(th);
     if (t->is_hub || t->gone)
         return ESRCH;
@@ -91,7 +91,7 @@ int green_hook_pthread_cancel(pthread_t th)
 int green_hook_pthread_setcancelstate(int state, int *old)
 {
     if (!green__pt_on())
-        return GREEN__PREAL(pthread_setcancelstate)(state, old);
+        return GREEN_REAL(pthread_setcancelstate)(state, old);
     if (state != PTHREAD_CANCEL_ENABLE && state != PTHREAD_CANCEL_DISABLE)
         return EINVAL;
     struct green_thread *t = green__current();
@@ -114,7 +114,7 @@ int green_hook_pthread_setcancelstate(int state, int *old)
 int green_hook_pthread_setcanceltype(int type, int *old)
 {
     if (!green__pt_on())
-        return GREEN__PREAL(pthread_setcanceltype)(type, old);
+        return GREEN_REAL(pthread_setcanceltype)(type, old);
     if (type != PTHREAD_CANCEL_DEFERRED && type != PTHREAD_CANCEL_ASYNCHRONOUS)
         return EINVAL;
     struct green_thread *t = green__current();
@@ -132,7 +132,7 @@ int green_hook_pthread_setcanceltype(int type, int *old)
 void green_hook_pthread_testcancel(void)
 {
     if (!green__pt_on_turn()) {
-        GREEN__PREAL(pthread_testcancel)();
+        GREEN_REAL(pthread_testcancel)();
         return;
     }
     green__pt_cancel_point(0);

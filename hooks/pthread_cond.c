@@ -49,7 +49,7 @@ static bool cond_is_shared(const pthread_cond_t *pc)
 int green_hook_pthread_cond_init(pthread_cond_t *pc, const pthread_condattr_t *a)
 {
     if (!green__pt_on())
-        return GREEN__PREAL(pthread_cond_init)(pc, a);
+        return GREEN_REAL(pthread_cond_init)(pc, a);
     clockid_t clk = CLOCK_REALTIME;
     int pshared = PTHREAD_PROCESS_PRIVATE;
     if (a && (pthread_condattr_getclock(a, &clk) != 0 ||
@@ -72,7 +72,7 @@ int green_hook_pthread_cond_init(pthread_cond_t *pc, const pthread_condattr_t *a
 int green_hook_pthread_cond_destroy(pthread_cond_t *pc)
 {
     if (!green__pt_on())
-        return GREEN__PREAL(pthread_cond_destroy)(pc);
+        return GREEN_REAL(pthread_cond_destroy)(pc);
     if (cond_is_shared(pc))
         return 0;
     return green__waitq_empty(&((struct pt_cond *)pc)->core.q) ? 0 : EBUSY;
@@ -163,7 +163,7 @@ static int cond_wait(pthread_cond_t *pc, pthread_mutex_t *pm, int64_t deadline)
 int green_hook_pthread_cond_wait(pthread_cond_t *pc, pthread_mutex_t *pm)
 {
     if (!green__pt_on_turn())
-        return GREEN__PREAL(pthread_cond_wait)(pc, pm);
+        return GREEN_REAL(pthread_cond_wait)(pc, pm);
     return cond_wait(pc, pm, GREEN_FOREVER);
 }
 
@@ -171,7 +171,7 @@ int green_hook_pthread_cond_timedwait(pthread_cond_t *pc, pthread_mutex_t *pm,
                                       const struct timespec *abs)
 {
     if (!green__pt_on_turn())
-        return GREEN__PREAL(pthread_cond_timedwait)(pc, pm, abs);
+        return GREEN_REAL(pthread_cond_timedwait)(pc, pm, abs);
     int64_t deadline;
     int e = green__pt_deadline(((struct pt_cond *)pc)->clock, abs, &deadline);
     return e ? e : cond_wait(pc, pm, deadline);
@@ -181,7 +181,7 @@ int green_hook_pthread_cond_clockwait(pthread_cond_t *pc, pthread_mutex_t *pm,
                                       clockid_t clk, const struct timespec *abs)
 {
     if (!green__pt_on_turn())
-        return GREEN__PREAL(pthread_cond_clockwait)(pc, pm, clk, abs);
+        return GREEN_REAL(pthread_cond_clockwait)(pc, pm, clk, abs);
     int64_t deadline;
     int e = green__pt_deadline(clk, abs, &deadline);
     return e ? e : cond_wait(pc, pm, deadline);
@@ -192,7 +192,7 @@ int green_hook_pthread_cond_clockwait(pthread_cond_t *pc, pthread_mutex_t *pm,
  * condition variable green threads wait on wakes them from outside. */
 static bool cond_outside(pthread_cond_t *pc)
 {
-    if (!(green__hook_families & GREEN_HOOK_THREAD) || green__bypass ||
+    if (!(green__hook_families & GREEN_HOOK_THREAD) ||
         __atomic_load_n(&pc->__data.__wrefs, __ATOMIC_ACQUIRE) >> 3)
         return false;
     green__pt_outside_poke(GREEN__PT_OUTSIDE_COND);
@@ -220,7 +220,7 @@ int green_hook_pthread_cond_signal(pthread_cond_t *pc)
         return 0;
     }
     if (!green__pt_on())
-        return cond_outside(pc) ? 0 : GREEN__PREAL(pthread_cond_signal)(pc);
+        return cond_outside(pc) ? 0 : GREEN_REAL(pthread_cond_signal)(pc);
     green__cond_signal(&((struct pt_cond *)pc)->core);
     signal_side_turn();
     return 0;
@@ -235,7 +235,7 @@ int green_hook_pthread_cond_broadcast(pthread_cond_t *pc)
         return 0;
     }
     if (!green__pt_on())
-        return cond_outside(pc) ? 0 : GREEN__PREAL(pthread_cond_broadcast)(pc);
+        return cond_outside(pc) ? 0 : GREEN_REAL(pthread_cond_broadcast)(pc);
     green__cond_broadcast(&((struct pt_cond *)pc)->core);
     signal_side_turn();
     return 0;

@@ -19,10 +19,6 @@
 #include <threads.h>
 #include <time.h>
 
-/* The thread family's real functions are in libgreen/real.h's table. */
-#define GREEN__PREAL(name) GREEN_REAL(name)
-#define green__preal green__real
-
 /* Keys of green callers: green key k is pthread key GREEN_PT_KEY_BASE + k. */
 #define GREEN_PT_KEY_BASE 4096u
 
@@ -30,7 +26,7 @@
  * pthread_t (see the invariants at the top of pthread.c). */
 static inline struct green_thread *green__pt_handle_of(pthread_t th)
 {
-    if (th == GREEN__PREAL(pthread_self)())
+    if (th == GREEN_REAL(pthread_self)())
         return NULL;
     return (struct green_thread *)th;
 }
@@ -47,7 +43,7 @@ GREEN_HIDDEN bool green__pt_adopt(void);
  * OS thread on first use. */
 static inline bool green__pt_on(void)
 {
-    if (green__bypass || !(green__hook_families & GREEN_HOOK_THREAD))
+    if (!(green__hook_families & GREEN_HOOK_THREAD))
         return false;
     struct green__ctx *c = green__tls_ctx;
     if (green__likely(c != NULL))

@@ -36,7 +36,7 @@
 int green_hook_pthread_key_create(pthread_key_t *key, void (*d)(void *))
 {
     if (!green__pt_on())
-        return GREEN__PREAL(pthread_key_create)(key, d);
+        return GREEN_REAL(pthread_key_create)(key, d);
     green_key_t k;
     int saved = errno;
     if (green_key_create(&k, d) != 0) {
@@ -51,7 +51,7 @@ int green_hook_pthread_key_create(pthread_key_t *key, void (*d)(void *))
 int green_hook_pthread_key_delete(pthread_key_t key)
 {
     if (!green__pt_on() || key < GREEN_PT_KEY_BASE)
-        return GREEN__PREAL(pthread_key_delete)(key);
+        return GREEN_REAL(pthread_key_delete)(key);
     int saved = errno;
     int rc = green_key_delete(key - GREEN_PT_KEY_BASE) == 0 ? 0 : EINVAL;
     errno = saved;
@@ -63,14 +63,14 @@ void *green_hook_pthread_getspecific(pthread_key_t key)
     /* The key first: a sanitizer runtime's own keys are libc's, and it
      * reads them in places where no turn may be taken. */
     if (key < GREEN_PT_KEY_BASE || !green__pt_on_turn())
-        return GREEN__PREAL(pthread_getspecific)(key);
+        return GREEN_REAL(pthread_getspecific)(key);
     return green_getspecific(key - GREEN_PT_KEY_BASE);
 }
 
 int green_hook_pthread_setspecific(pthread_key_t key, const void *v)
 {
     if (key < GREEN_PT_KEY_BASE || !green__pt_on_turn())
-        return GREEN__PREAL(pthread_setspecific)(key, v);
+        return GREEN_REAL(pthread_setspecific)(key, v);
     int saved = errno;
     int rc = green_setspecific(key - GREEN_PT_KEY_BASE, v) == 0 ? 0 : errno;
     errno = saved;
@@ -116,7 +116,7 @@ int green_hook_pthread_once(pthread_once_t *once, void (*init)(void))
 {
     /* Never adopt here: creating a hub runs pthread_once itself. */
     if (!green__pt_on_noadopt())
-        return GREEN__PREAL(pthread_once)(once, init);
+        return GREEN_REAL(pthread_once)(once, init);
     green__pt_enter();   /* a loop of once calls must let others run */
     atomic_int *st = (atomic_int *)once;
     for (;;) {

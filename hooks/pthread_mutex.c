@@ -306,7 +306,7 @@ int green__pt_mutex_lock(pthread_mutex_t *pm, int64_t deadline)
         return smutex_lock((struct pt_smutex *)m, deadline);
     if (mutex_is_libc(m)) {
         int e;
-        POLL_REAL(GREEN__PREAL(pthread_mutex_trylock)(pm), e == EBUSY, deadline, e);
+        POLL_REAL(GREEN_REAL(pthread_mutex_trylock)(pm), e == EBUSY, deadline, e);
         return e == EBUSY ? ETIMEDOUT : e;
     }
     return green__mutex_lock(m, green__current(), m->kind & KIND_TYPE_MASK, deadline,
@@ -319,21 +319,21 @@ int green__pt_mutex_unlock(pthread_mutex_t *pm)
     if (mutex_is_shared(m))
         return smutex_unlock((struct pt_smutex *)m);
     if (mutex_is_libc(m))
-        return GREEN__PREAL(pthread_mutex_unlock)(pm);
+        return GREEN_REAL(pthread_mutex_unlock)(pm);
     return green__mutex_unlock(m, green__current(), m->kind & KIND_TYPE_MASK);
 }
 
 int green_hook_pthread_mutex_init(pthread_mutex_t *pm, const pthread_mutexattr_t *a)
 {
     if (!green__pt_on())
-        return GREEN__PREAL(pthread_mutex_init)(pm, a);
+        return GREEN_REAL(pthread_mutex_init)(pm, a);
     int type = PTHREAD_MUTEX_NORMAL, pshared = PTHREAD_PROCESS_PRIVATE;
     int robust = PTHREAD_MUTEX_STALLED, proto = PTHREAD_PRIO_NONE;
     if (a && (pthread_mutexattr_gettype(a, &type) || pthread_mutexattr_getpshared(a, &pshared) ||
               pthread_mutexattr_getrobust(a, &robust) || pthread_mutexattr_getprotocol(a, &proto)))
         return EINVAL;
     if (proto != PTHREAD_PRIO_NONE)
-        return GREEN__PREAL(pthread_mutex_init)(pm, a);   /* libc-only */
+        return GREEN_REAL(pthread_mutex_init)(pm, a);   /* libc-only */
     struct green__mutex *m = MUTEX(pm);
     memset(pm, 0, sizeof *pm);
     m->kind = (type & KIND_TYPE_MASK) |
@@ -346,7 +346,7 @@ int green_hook_pthread_mutex_destroy(pthread_mutex_t *pm)
 {
     struct green__mutex *m = MUTEX(pm);
     if (!green__pt_on() || mutex_is_libc(m))
-        return GREEN__PREAL(pthread_mutex_destroy)(pm);
+        return GREEN_REAL(pthread_mutex_destroy)(pm);
     if (mutex_is_shared(m))
         return 0;
     return green__mutex_busy(m) ? EBUSY : 0;
@@ -355,7 +355,7 @@ int green_hook_pthread_mutex_destroy(pthread_mutex_t *pm)
 int green_hook_pthread_mutex_lock(pthread_mutex_t *pm)
 {
     if (!green__pt_on_turn())
-        return GREEN__PREAL(pthread_mutex_lock)(pm);
+        return GREEN_REAL(pthread_mutex_lock)(pm);
     return green__pt_mutex_lock(pm, GREEN_FOREVER);
 }
 
@@ -363,7 +363,7 @@ int green_hook_pthread_mutex_trylock(pthread_mutex_t *pm)
 {
     struct green__mutex *m = MUTEX(pm);
     if (!green__pt_on_turn() || mutex_is_libc(m))
-        return GREEN__PREAL(pthread_mutex_trylock)(pm);
+        return GREEN_REAL(pthread_mutex_trylock)(pm);
     int e = mutex_is_shared(m) ? smutex_try((struct pt_smutex *)m, green__current())
                                : mutex_try(m, green__current());
     /* glibc: an errorcheck trylock by the holder is EBUSY, except on a
@@ -391,7 +391,7 @@ static int mutex_clocklock(pthread_mutex_t *pm, clockid_t clk, const struct time
 int green_hook_pthread_mutex_timedlock(pthread_mutex_t *pm, const struct timespec *abs)
 {
     if (!green__pt_on_turn())
-        return GREEN__PREAL(pthread_mutex_timedlock)(pm, abs);
+        return GREEN_REAL(pthread_mutex_timedlock)(pm, abs);
     return mutex_clocklock(pm, CLOCK_REALTIME, abs);
 }
 
@@ -399,7 +399,7 @@ int green_hook_pthread_mutex_clocklock(pthread_mutex_t *pm, clockid_t clk,
                                        const struct timespec *abs)
 {
     if (!green__pt_on_turn())
-        return GREEN__PREAL(pthread_mutex_clocklock)(pm, clk, abs);
+        return GREEN_REAL(pthread_mutex_clocklock)(pm, clk, abs);
     return mutex_clocklock(pm, clk, abs);
 }
 
@@ -407,7 +407,7 @@ int green_hook_pthread_mutex_consistent(pthread_mutex_t *pm)
 {
     struct pt_smutex *m = (struct pt_smutex *)pm;
     if (!green__pt_on() || mutex_is_libc(MUTEX(pm)))
-        return GREEN__PREAL(pthread_mutex_consistent)(pm);
+        return GREEN_REAL(pthread_mutex_consistent)(pm);
     if (!(m->kind & KIND_ROBUST) || atomic_load(&m->state) != SM_INCONSISTENT ||
         atomic_load(&m->owner) != green__pt_owner_id(green__current()))
         return EINVAL;
@@ -418,7 +418,7 @@ int green_hook_pthread_mutex_consistent(pthread_mutex_t *pm)
 int green_hook_pthread_mutex_unlock(pthread_mutex_t *pm)
 {
     if (!green__pt_on_turn())
-        return GREEN__PREAL(pthread_mutex_unlock)(pm);
+        return GREEN_REAL(pthread_mutex_unlock)(pm);
     return green__pt_mutex_unlock(pm);
 }
 

@@ -53,7 +53,7 @@ static void guard_lock(struct pt_srwlock *rw)
     int z = 0;
     while (!atomic_compare_exchange_weak(&rw->guard, &z, 1)) {
         z = 0;
-        sched_yield();   /* held by another process for a few instructions */
+        GREEN_REAL(sched_yield)();   /* held by another process for a few instructions */
     }
 }
 
@@ -170,7 +170,7 @@ static int rw_timed(pthread_rwlock_t *prw, bool write, clockid_t clk,
 int green_hook_pthread_rwlock_init(pthread_rwlock_t *prw, const pthread_rwlockattr_t *a)
 {
     if (!green__pt_on())
-        return GREEN__PREAL(pthread_rwlock_init)(prw, a);
+        return GREEN_REAL(pthread_rwlock_init)(prw, a);
     int kind = PTHREAD_RWLOCK_DEFAULT_NP, pshared = PTHREAD_PROCESS_PRIVATE;
     if (a && (pthread_rwlockattr_getkind_np(a, &kind) != 0 ||
               pthread_rwlockattr_getpshared(a, &pshared) != 0))
@@ -185,7 +185,7 @@ int green_hook_pthread_rwlock_init(pthread_rwlock_t *prw, const pthread_rwlockat
 int green_hook_pthread_rwlock_destroy(pthread_rwlock_t *prw)
 {
     if (!green__pt_on())
-        return GREEN__PREAL(pthread_rwlock_destroy)(prw);
+        return GREEN_REAL(pthread_rwlock_destroy)(prw);
     if (rw_is_shared(prw))
         return 0;
     return green__rwlock_busy(&((struct pt_rwlock *)prw)->core) ? EBUSY : 0;
@@ -194,14 +194,14 @@ int green_hook_pthread_rwlock_destroy(pthread_rwlock_t *prw)
 int green_hook_pthread_rwlock_rdlock(pthread_rwlock_t *prw)
 {
     if (!green__pt_on_turn())
-        return GREEN__PREAL(pthread_rwlock_rdlock)(prw);
+        return GREEN_REAL(pthread_rwlock_rdlock)(prw);
     return rw_lock(prw, false, GREEN_FOREVER);
 }
 
 int green_hook_pthread_rwlock_tryrdlock(pthread_rwlock_t *prw)
 {
     if (!green__pt_on_turn())
-        return GREEN__PREAL(pthread_rwlock_tryrdlock)(prw);
+        return GREEN_REAL(pthread_rwlock_tryrdlock)(prw);
     int e = rw_try_any(prw, false);
     return e == EDEADLK ? EBUSY : e;
 }
@@ -209,7 +209,7 @@ int green_hook_pthread_rwlock_tryrdlock(pthread_rwlock_t *prw)
 int green_hook_pthread_rwlock_timedrdlock(pthread_rwlock_t *prw, const struct timespec *abs)
 {
     if (!green__pt_on_turn())
-        return GREEN__PREAL(pthread_rwlock_timedrdlock)(prw, abs);
+        return GREEN_REAL(pthread_rwlock_timedrdlock)(prw, abs);
     return rw_timed(prw, false, CLOCK_REALTIME, abs);
 }
 
@@ -217,21 +217,21 @@ int green_hook_pthread_rwlock_clockrdlock(pthread_rwlock_t *prw, clockid_t clk,
                                           const struct timespec *abs)
 {
     if (!green__pt_on_turn())
-        return GREEN__PREAL(pthread_rwlock_clockrdlock)(prw, clk, abs);
+        return GREEN_REAL(pthread_rwlock_clockrdlock)(prw, clk, abs);
     return rw_timed(prw, false, clk, abs);
 }
 
 int green_hook_pthread_rwlock_wrlock(pthread_rwlock_t *prw)
 {
     if (!green__pt_on_turn())
-        return GREEN__PREAL(pthread_rwlock_wrlock)(prw);
+        return GREEN_REAL(pthread_rwlock_wrlock)(prw);
     return rw_lock(prw, true, GREEN_FOREVER);
 }
 
 int green_hook_pthread_rwlock_trywrlock(pthread_rwlock_t *prw)
 {
     if (!green__pt_on_turn())
-        return GREEN__PREAL(pthread_rwlock_trywrlock)(prw);
+        return GREEN_REAL(pthread_rwlock_trywrlock)(prw);
     int e = rw_try_any(prw, true);
     return e == EDEADLK ? EBUSY : e;
 }
@@ -239,7 +239,7 @@ int green_hook_pthread_rwlock_trywrlock(pthread_rwlock_t *prw)
 int green_hook_pthread_rwlock_timedwrlock(pthread_rwlock_t *prw, const struct timespec *abs)
 {
     if (!green__pt_on_turn())
-        return GREEN__PREAL(pthread_rwlock_timedwrlock)(prw, abs);
+        return GREEN_REAL(pthread_rwlock_timedwrlock)(prw, abs);
     return rw_timed(prw, true, CLOCK_REALTIME, abs);
 }
 
@@ -247,14 +247,14 @@ int green_hook_pthread_rwlock_clockwrlock(pthread_rwlock_t *prw, clockid_t clk,
                                           const struct timespec *abs)
 {
     if (!green__pt_on_turn())
-        return GREEN__PREAL(pthread_rwlock_clockwrlock)(prw, clk, abs);
+        return GREEN_REAL(pthread_rwlock_clockwrlock)(prw, clk, abs);
     return rw_timed(prw, true, clk, abs);
 }
 
 int green_hook_pthread_rwlock_unlock(pthread_rwlock_t *prw)
 {
     if (!green__pt_on_turn())
-        return GREEN__PREAL(pthread_rwlock_unlock)(prw);
+        return GREEN_REAL(pthread_rwlock_unlock)(prw);
     if (rw_is_shared(prw))
         return srw_unlock((struct pt_srwlock *)prw);
     struct pt_rwlock *rw = (struct pt_rwlock *)prw;

@@ -46,7 +46,7 @@ static bool sem_is_libc(const sem_t *s)
 int green_hook_sem_init(sem_t *s, int pshared, unsigned value)
 {
     if (!green__pt_on() || pshared)
-        return GREEN__PREAL(sem_init)(s, pshared, value);
+        return GREEN_REAL(sem_init)(s, pshared, value);
     if (value > SEM_VALUE_MAX) {
         errno = EINVAL;
         return -1;
@@ -59,7 +59,7 @@ int green_hook_sem_init(sem_t *s, int pshared, unsigned value)
 int green_hook_sem_destroy(sem_t *s)
 {
     if (!green__pt_on() || sem_is_libc(s))
-        return GREEN__PREAL(sem_destroy)(s);
+        return GREEN_REAL(sem_destroy)(s);
     return 0;
 }
 
@@ -115,7 +115,7 @@ static int sem_wait_libc(sem_t *s, int64_t deadline, bool restartable)
      * (not parked) still interrupts the next nap. */
     green__intr_begin();
     for (;;) {
-        if (GREEN__PREAL(sem_trywait)(s) == 0) {
+        if (GREEN_REAL(sem_trywait)(s) == 0) {
             errno = saved;
             rc = 0;
             break;
@@ -158,14 +158,14 @@ static int sem_wait_until(sem_t *s, int64_t deadline)
 int green_hook_sem_wait(sem_t *s)
 {
     if (!green__pt_on_turn())
-        return GREEN__PREAL(sem_wait)(s);
+        return GREEN_REAL(sem_wait)(s);
     return sem_wait_until(s, GREEN_FOREVER);
 }
 
 int green_hook_sem_trywait(sem_t *s)
 {
     if (!green__pt_on_turn() || sem_is_libc(s))
-        return GREEN__PREAL(sem_trywait)(s);
+        return GREEN_REAL(sem_trywait)(s);
     if (green__sem_trytake(CORE(s)) == 0)
         return 0;
     errno = EAGAIN;
@@ -190,14 +190,14 @@ static int sem_clockwait_green(sem_t *s, clockid_t clk, const struct timespec *a
 int green_hook_sem_timedwait(sem_t *s, const struct timespec *abs)
 {
     if (!green__pt_on_turn())
-        return GREEN__PREAL(sem_timedwait)(s, abs);
+        return GREEN_REAL(sem_timedwait)(s, abs);
     return sem_clockwait_green(s, CLOCK_REALTIME, abs);
 }
 
 int green_hook_sem_clockwait(sem_t *s, clockid_t clk, const struct timespec *abs)
 {
     if (!green__pt_on_turn())
-        return GREEN__PREAL(sem_clockwait)(s, clk, abs);
+        return GREEN_REAL(sem_clockwait)(s, clk, abs);
     return sem_clockwait_green(s, clk, abs);
 }
 
@@ -211,10 +211,10 @@ int green_hook_sem_post(sem_t *s)
         if ((green__hook_families & GREEN_HOOK_THREAD) && !sem_is_libc(s) &&
             __atomic_load_n(&sm->nwaiters, __ATOMIC_ACQUIRE) == 0)
             return sem_post_outside(sm);
-        return GREEN__PREAL(sem_post)(s);
+        return GREEN_REAL(sem_post)(s);
     }
     if (sem_is_libc(s))
-        return GREEN__PREAL(sem_post)(s);
+        return GREEN_REAL(sem_post)(s);
     int e = green__sem_post(CORE(sm));   /* the unit goes straight to
                                             the first waiter, if any */
     if (e) {
@@ -227,7 +227,7 @@ int green_hook_sem_post(sem_t *s)
 int green_hook_sem_getvalue(sem_t *s, int *value)
 {
     if (!green__pt_on() || sem_is_libc(s))
-        return GREEN__PREAL(sem_getvalue)(s, value);
+        return GREEN_REAL(sem_getvalue)(s, value);
     *value = (int)__atomic_load_n(&((struct pt_sem *)s)->value, __ATOMIC_ACQUIRE);
     return 0;
 }

@@ -52,7 +52,7 @@
  * adopts its hub at its first pthread call, so mixing happens only for an
  * object locked by libc before the shim's constructor ran, or used both by
  * green threads and by a plain OS thread (libgreen's own workers never do:
- * they run with green__bypass or on their own objects).
+ * they use their own objects through real.h).
  *
  * sem_post (async-signal-safe) and pthread_cond_signal/broadcast may come
  * from outside the green world (a handler that runs on the hub, a plain

@@ -173,7 +173,7 @@ static int lowest(uint64_t m)
  * itself)? */
 static bool sig_on(void)
 {
-    return green__in_green() && !green__bypass &&
+    return green__in_green() &&
            (green__hook_families & (GREEN_HOOK_IO | GREEN_HOOK_SLEEP |
                                     GREEN_HOOK_PROC | GREEN_HOOK_THREAD));
 }
@@ -545,7 +545,7 @@ static bool wrappable(int sig)
     case SIGSYS: case SIGKILL: case SIGSTOP:
         return false;
     default:
-        return sig > 0 && sig < NSIG && sig <= 64 && !green__bypass &&
+        return sig > 0 && sig < NSIG && sig <= 64 &&
                (green__hook_families & (GREEN_HOOK_IO | GREEN_HOOK_SLEEP |
                                         GREEN_HOOK_PROC));
     }

@@ -33,7 +33,7 @@
 int green_hook_thrd_create(thrd_t *thr, thrd_start_t fn, void *arg)
 {
     if (!green__pt_on())
-        return GREEN__PREAL(thrd_create)(thr, fn, arg);
+        return GREEN_REAL(thrd_create)(thr, fn, arg);
     void *(*start)(void *);
     memcpy(&start, &fn, sizeof start);
     pthread_t th;
@@ -46,7 +46,7 @@ int green_hook_thrd_create(thrd_t *thr, thrd_start_t fn, void *arg)
 int green_hook_thrd_join(thrd_t thr, int *res)
 {
     if (!green__pt_on() || !green__pt_handle_of(thr))
-        return GREEN__PREAL(thrd_join)(thr, res);
+        return GREEN_REAL(thrd_join)(thr, res);
     void *r = NULL;
     int e = green__pt_join(green__pt_handle_of(thr), &r, GREEN_FOREVER);
     if (e == 0 && res)
@@ -57,14 +57,14 @@ int green_hook_thrd_join(thrd_t thr, int *res)
 int green_hook_thrd_detach(thrd_t thr)
 {
     if (!green__pt_on() || !green__pt_handle_of(thr))
-        return GREEN__PREAL(thrd_detach)(thr);
+        return GREEN_REAL(thrd_detach)(thr);
     return green_hook_pthread_detach(thr) ? thrd_error : thrd_success;
 }
 
 _Noreturn void green_hook_thrd_exit(int res)
 {
     if (!green__pt_on())
-        GREEN__PREAL(thrd_exit)(res);
+        GREEN_REAL(thrd_exit)(res);
     green__pt_unwind_or_exit(green__current(), (void *)(intptr_t)res);
 }
 
@@ -77,7 +77,7 @@ thrd_t green_hook_thrd_current(void)
 int green_hook_thrd_sleep(const struct timespec *d, struct timespec *rem)
 {
     if (!green__pt_on())
-        return GREEN__PREAL(thrd_sleep)(d, rem);
+        return GREEN_REAL(thrd_sleep)(d, rem);
     if (!d || d->tv_sec < 0 || d->tv_nsec < 0 || d->tv_nsec >= 1000000000)
         return -2;
     int64_t end = green_now() + (d->tv_sec > INT64_MAX / 1000000000 - 2
@@ -101,7 +101,7 @@ int green_hook_thrd_sleep(const struct timespec *d, struct timespec *rem)
 void green_hook_thrd_yield(void)
 {
     if (!green__pt_on()) {
-        GREEN__PREAL(thrd_yield)();
+        GREEN_REAL(thrd_yield)();
         return;
     }
     int saved = errno;
@@ -113,7 +113,7 @@ void green_hook_thrd_yield(void)
 int green_hook_tss_create(tss_t *key, tss_dtor_t d)
 {
     if (!green__pt_on())
-        return GREEN__PREAL(tss_create)(key, d);
+        return GREEN_REAL(tss_create)(key, d);
     pthread_key_t k;
     int e = green_hook_pthread_key_create(&k, d);
     if (e == 0)
@@ -124,7 +124,7 @@ int green_hook_tss_create(tss_t *key, tss_dtor_t d)
 void green_hook_tss_delete(tss_t key)
 {
     if (!green__pt_on() || key < GREEN_PT_KEY_BASE) {
-        GREEN__PREAL(tss_delete)(key);
+        GREEN_REAL(tss_delete)(key);
         return;
     }
     green_hook_pthread_key_delete(key);
@@ -133,21 +133,21 @@ void green_hook_tss_delete(tss_t key)
 void *green_hook_tss_get(tss_t key)
 {
     if (!green__pt_on() || key < GREEN_PT_KEY_BASE)
-        return GREEN__PREAL(tss_get)(key);
+        return GREEN_REAL(tss_get)(key);
     return green_hook_pthread_getspecific(key);
 }
 
 int green_hook_tss_set(tss_t key, void *v)
 {
     if (!green__pt_on() || key < GREEN_PT_KEY_BASE)
-        return GREEN__PREAL(tss_set)(key, v);
+        return GREEN_REAL(tss_set)(key, v);
     return green_hook_pthread_setspecific(key, v) ? thrd_error : thrd_success;
 }
 
 void green_hook_call_once(once_flag *flag, void (*fn)(void))
 {
     if (!green__pt_on_noadopt()) {
-        GREEN__PREAL(call_once)(flag, fn);
+        GREEN_REAL(call_once)(flag, fn);
         return;
     }
     green_hook_pthread_once((pthread_once_t *)flag, fn);

@@ -379,7 +379,7 @@ void green__fd_close_hidden(int fd)
 {
     if (fd < 0)
         return;
-    if (green__tls_ctx && !green__bypass)
+    if (green__tls_ctx)
         green_fd_closing(fd);      /* stop its watcher before the number is reused */
     green__fd_set_internal(fd, false);
     REAL(close)(fd);

@@ -482,15 +482,8 @@ GREEN_HIDDEN void green__restore_signals(const sigset_t *old);
 GREEN_HIDDEN void green__after_fork_child(void);
 /* Free a thread's locals, running key destructors. */
 GREEN_HIDDEN void green__locals_run_destructors(struct green_thread *t);
-/* Non-zero while libgreen calls a hooked libc function for its own purposes
- * (pthread_create of a worker, the worker queue's mutex): every hook passes
- * straight through while it is set. */
-extern __thread int green__bypass __attribute__((tls_model("initial-exec")));
-#define GREEN__BYPASS_BEGIN() (green__bypass++)
-#define GREEN__BYPASS_END()   (green__bypass--)
-
 /* Internal descriptors (the epoll fd, libev's async eventfd or pipe, the
- * timerfd) are marked in hooks/fdstate.c's table, and the program's close,
+ * timerfd) are marked in fdstate.c's table, and the program's close,
  * close_range, closefrom, dup2/dup3 and fcntl act as if they were not open.
  * green__in_libev is non-zero while libev itself creates or closes its fds
  * (ev_loop_new and ev_async_start in ctx_create, the first ev_run after a
@@ -504,7 +497,7 @@ extern __thread int green__in_libev __attribute__((tls_model("initial-exec")));
 GREEN_HIDDEN void green__fd_set_internal(int fd, bool on);
 GREEN_HIDDEN bool green__fd_is_internal(int fd);
 /* Move a new internal fd out of the program's range (F_DUPFD_CLOEXEC from
- * near the top of RLIMIT_NOFILE, hooks/fdstate.c), close the low number
+ * near the top of RLIMIT_NOFILE, fdstate.c), close the low number
  * and mark the new one internal. Returns the fd to use (fd itself when it
  * could not be moved, or when fd < 0). */
 GREEN_HIDDEN int green__fd_hide(int fd);

@@ -24,7 +24,6 @@
 #define POLL_INTERVAL_NS 50000
 
 __thread struct green__ctx *green__tls_ctx __attribute__((tls_model("initial-exec")));
-__thread int green__bypass __attribute__((tls_model("initial-exec")));
 __thread int green__in_libev __attribute__((tls_model("initial-exec")));
 /* Set by the signal hooks (hooks/signal.c) when they wrap a handler. */
 void (*volatile green__on_signal)(struct green__ctx *c);

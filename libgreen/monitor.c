@@ -12,7 +12,8 @@
  * why it is a plain global and not a linked list inside the ctxs.
  *
  * The watchdog. A real OS thread, created with every signal blocked and
- * with green__bypass set for its whole life (so hooks never touch it), wakes
+ * calling only real functions (real.h; it has no hub, so hooks would pass
+ * its calls through anyway), wakes
  * every ms/2 and reads, for each slot, the ctx's switch counter (bumped by
  * switch_to on every scheduling point) and whether its current thread is
  * the hub. When the counter has not moved for ms while a thread other than
@@ -44,9 +45,9 @@
  * not interleave, and the chain always moves forward, so it ends.
  *
  * Signal safety. Both handlers allocate nothing and format with the
- * green__fmt helpers (dump.c). They raise green__bypass, so that the write()
- * they make goes straight to the kernel instead of into the shim's write
- * hook, which could park the interrupted green thread inside the handler. backtrace() loads libgcc_s with dlopen on
+ * green__fmt helpers (dump.c). Their write() is the real one (real.h),
+ * never the shim's write hook, which could park the interrupted green
+ * thread inside the handler. backtrace() loads libgcc_s with dlopen on
  * its first call, so green__monitor_start calls it once up front. backtrace
  * and dladdr take the dynamic loader's lock: a thread stalled inside
  * dlopen/dlsym itself would deadlock its own report; we accept that rare
@@ -150,9 +151,7 @@ static void register_atfork(void)
 void green__ctx_register(struct green__ctx *c)
 {
     static pthread_once_t once = PTHREAD_ONCE_INIT;
-    GREEN__BYPASS_BEGIN();
     GREEN_REAL(pthread_once)(&once, register_atfork);
-    GREEN__BYPASS_END();
     int i = atomic_fetch_add(&green__ctx_nslots, 1);
     struct green__ctx_slot *s = NULL;
     if (i < SLOTS_MAX) {
@@ -289,7 +288,6 @@ static void monitor_handler(int sig, siginfo_t *si, void *uc)
 {
     (void)sig;
     int saved = errno;
-    GREEN__BYPASS_BEGIN();   /* (see the essay: no hook in a handler) */
     struct green__ctx *c = green__tls_ctx;
     int i = from_this_process(si) ? slot_of(c) : -1;
     if (i >= 0) {
@@ -304,7 +302,6 @@ static void monitor_handler(int sig, siginfo_t *si, void *uc)
         }
         atomic_store(&s->mon_ack, ack);
     }
-    GREEN__BYPASS_END();
     errno = saved;
 }
 
@@ -449,7 +446,6 @@ static void watch_slot(int i, int64_t now)
 static void *watchdog(void *arg)
 {
     (void)arg;
-    GREEN__BYPASS_BEGIN();   /* for the thread's whole life */
     int64_t period = (int64_t)monitor_ms * 1000000 / 2;
     struct timespec ts = { .tv_sec = period / 1000000000,
                            .tv_nsec = period % 1000000000 };
@@ -470,9 +466,7 @@ static int install(int sig, void (*fn)(int, siginfo_t *, void *))
     sa.sa_sigaction = fn;
     sa.sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK;
     sigemptyset(&sa.sa_mask);
-    GREEN__BYPASS_BEGIN();
     int r = GREEN_REAL(sigaction)(sig, &sa, NULL);
-    GREEN__BYPASS_END();
     return r;
 }
 
@@ -481,7 +475,6 @@ static int start_watchdog(void)
     pthread_attr_t a;
     pthread_t th;
     sigset_t old;
-    GREEN__BYPASS_BEGIN();
     /* Created with every signal blocked: the program's process-directed
      * signals must never land on our thread. Raw, so that no per-green-
      * thread mask is involved (hooks/signal.c). */
@@ -494,7 +487,6 @@ static int start_watchdog(void)
         GREEN_REAL(pthread_setname_np)(th, "green-monitor");   /* for ps, top, gdb */
     pthread_attr_destroy(&a);
     green__restore_signals(&old);
-    GREEN__BYPASS_END();
     return e;
 }
 
@@ -546,7 +538,6 @@ static void dump_handler(int sig, siginfo_t *si, void *uc)
 {
     (void)uc;
     int saved = errno;
-    GREEN__BYPASS_BEGIN();   /* (see the essay: no hook in a handler) */
     struct green__ctx *c = green__tls_ctx;
     int me = slot_of(c);
     bool passed = from_this_process(si) && me >= 0 &&
@@ -561,7 +552,6 @@ static void dump_handler(int sig, siginfo_t *si, void *uc)
         (void)r;
     }
     pass_dump_on(passed ? me + 1 : 0, atomic_load(&dump_origin), sig);
-    GREEN__BYPASS_END();
     errno = saved;
 }
 

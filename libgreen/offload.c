@@ -11,8 +11,8 @@
  * it: the completion can never wake a thread that has moved on to another
  * park.
  *
- * The pool's own pthread calls are made with green__bypass set: under the
- * LD_PRELOAD shim they would otherwise be green primitives themselves.
+ * The pool's own pthread calls are the real ones (real.h): under the
+ * LD_PRELOAD shim the exported names would be green primitives.
  *
  * After fork the child has no workers: the pool is reset and restarts on
  * next use. Jobs that were queued or running in the parent are lost in the
@@ -124,13 +124,11 @@ int green_offload_set_workers(int n)
         errno = EINVAL;
         return -1;
     }
-    GREEN__BYPASS_BEGIN();
     GREEN_REAL(pthread_mutex_lock)(&lock);
     int busy = nworkers > 0;
     if (!busy)
         wanted = n;
     GREEN_REAL(pthread_mutex_unlock)(&lock);
-    GREEN__BYPASS_END();
     if (busy) {
         errno = EBUSY;
         return -1;
@@ -154,7 +152,6 @@ int green_offload(void *(*fn)(void *), void *arg, void **result)
     }
     *j = (struct job){ .remote.run = job_done, .fn = fn, .arg = arg,
                        .caller = c->current, .ctx = c };
-    GREEN__BYPASS_BEGIN();
     GREEN_REAL(pthread_mutex_lock)(&lock);
     int e = start_workers_locked();
     if (!e) {
@@ -166,7 +163,6 @@ int green_offload(void *(*fn)(void *), void *arg, void **result)
         GREEN_REAL(pthread_cond_signal)(&cond);
     }
     GREEN_REAL(pthread_mutex_unlock)(&lock);
-    GREEN__BYPASS_END();
     if (e) {
         free(j);
         errno = e;
