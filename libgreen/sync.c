@@ -57,7 +57,7 @@
 struct event {
     bool set;                      /* the flag (owner thread only) */
     bool remote;                   /* green_event_init_remote was called */
-    atomic_bool posted;            /* a remote set is queued to the hub */
+    atomic_uint rstate;            /* remote sets: RS_QUEUED, RS_PENDING */
     uint64_t gen;                  /* bumped by every set: wakes a waiter
                                       even if cleared before it runs */
     struct green__waitq waiters;   /* threads in green_event_wait */
@@ -124,15 +124,40 @@ void green_event_set(green_event_t *ev)
     green__waitq_wake_all(&e->waiters, 0);
 }
 
+/* Bits of event.rstate. QUEUED: the embedded post is in the owner hub's
+ * list (it can be in it only once). PENDING: a remote set happened that
+ * the owner has not applied yet. The owner applies a pending set before
+ * it clears, reads or waits (remote_flush), not only when the hub runs
+ * the post: a set_remote that returned before the owner's clear must not
+ * land after it (a set in the past would otherwise undo a clear in the
+ * present). The post, when it runs, drops QUEUED first and then applies
+ * PENDING; a set_remote in between posts again, and its set is applied
+ * by whichever comes first. */
+#define RS_QUEUED  1u
+#define RS_PENDING 2u
+
+static void remote_flush(struct event *e)
+{
+    if (e->remote &&
+        (atomic_fetch_and(&e->rstate, ~RS_PENDING) & RS_PENDING))
+        green_event_set((green_event_t *)(void *)e);
+}
+
 void green_event_clear(green_event_t *ev)
 {
-    if (ev)
-        EVENT(ev)->set = false;
+    if (!ev)
+        return;
+    remote_flush(EVENT(ev));
+    EVENT(ev)->set = false;
 }
 
 bool green_event_is_set(const green_event_t *ev)
 {
-    return ev && ((const struct event *)(const void *)ev)->set;
+    if (!ev)
+        return false;
+    struct event *e = (struct event *)(void *)(uintptr_t)ev;
+    remote_flush(e);
+    return e->set;
 }
 
 /* Park on e; a remote event keeps the hub from reporting a deadlock while
@@ -155,6 +180,7 @@ int green_event_wait(green_event_t *ev, int64_t timeout_ns)
     int64_t deadline;
     if (!e || !deadline_of(timeout_ns, &deadline))
         return einval();
+    remote_flush(e);
     if (e->set)
         return 0;
     if (!self_thread())
@@ -175,8 +201,8 @@ static void event_remote_run(struct green__remote *r)
 {
     struct event *e = (struct event *)(void *)
         ((char *)r - offsetof(struct event, post));
-    atomic_store(&e->posted, false);
-    green_event_set((green_event_t *)(void *)e);
+    atomic_fetch_and(&e->rstate, ~RS_QUEUED);
+    remote_flush(e);
 }
 
 int green_event_init_remote(green_event_t *ev)
@@ -194,14 +220,14 @@ int green_event_init_remote(green_event_t *ev)
     return 0;
 }
 
-/* Any OS thread. At most one post is queued at a time (posted); sets that
- * arrive meanwhile are merged into it. Never switches. */
+/* Any OS thread. At most one post is queued at a time (RS_QUEUED); sets
+ * that arrive meanwhile are merged into it. Never switches. */
 void green_event_set_remote(green_event_t *ev)
 {
     struct event *e = EVENT(ev);
     if (!e || !e->remote)
         return;
-    if (!atomic_exchange(&e->posted, true))
+    if (!(atomic_fetch_or(&e->rstate, RS_QUEUED | RS_PENDING) & RS_QUEUED))
         green__remote_post(e->ctx, &e->post);
 }
 
