@@ -50,6 +50,16 @@ static void *ticker(void *arg)
     return NULL;
 }
 
+static void *yield_ticker(void *arg)
+{
+    (void)arg;
+    while (!stop_ticking && ticks < 100000) {
+        ticks++;
+        green_yield();
+    }
+    return NULL;
+}
+
 struct rd {
     int fd;
     char buf[64];
@@ -68,10 +78,21 @@ static void *reader(void *arg)
     return NULL;
 }
 
+/* Until the ticker has run more than min_ticks times (or 10 s passed):
+ * the waiting thread's wake-up then follows other threads' progress, not
+ * a fixed time a loaded machine may not give the hub. */
+static void sleep_past_ticks(int min_ticks)
+{
+    int64_t end = green_now() + GREEN_SEC(10);
+    while (ticks <= min_ticks && green_now() < end)
+        green_sleep(GREEN_MSEC(1));
+}
+
 static void *late_writer(void *arg)
 {
     int fd = (int)(intptr_t)arg;
     green_sleep(GREEN_MSEC(50));
+    sleep_past_ticks(5);
     green_hook_write(fd, "hello", 5);
     return NULL;
 }
@@ -314,7 +335,10 @@ Test(hooks_io, so_rcvtimeo_makes_a_blocking_recv_fail_with_eagain_after_the_time
     cr_assert_eq(green_hook_setsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv), 0);
     ticks = 0;
     stop_ticking = false;
-    green_t tk = green_spawn(ticker, NULL, NULL);
+    /* The end of this wait is the kernel's timeout, not ours: the ticker
+     * yields rather than sleeps, so that any CPU time the hub gets while
+     * the read waits shows up as ticks. */
+    green_t tk = green_spawn(yield_ticker, NULL, NULL);
     char b[4];
     int64_t t0 = green_now();
     errno = 0;

@@ -72,10 +72,30 @@ static void stop_ticker(green_t t)
     cr_assert_eq(green_join(t, NULL), 0);
 }
 
+/* Until the ticker has run more than min_ticks times (or 10 s passed):
+ * the waiting thread's wake-up then follows other threads' progress, not
+ * a fixed time a loaded machine may not give the hub. */
+static void sleep_past_ticks(int min_ticks)
+{
+    int64_t end = green_now() + GREEN_SEC(10);
+    while (ticks <= min_ticks && green_now() < end)
+        green_sleep(GREEN_MSEC(1));
+}
+
 static void *write_after_50ms(void *arg)
 {
     int fd = (int)(intptr_t)arg;
     green_sleep(GREEN_MSEC(50));
+    cr_assert_eq(write(fd, "x", 1), 1);
+    return NULL;
+}
+
+/* The same, once the ticker has run more than 5 times too. */
+static void *write_after_50ms_and_ticks(void *arg)
+{
+    int fd = (int)(intptr_t)arg;
+    green_sleep(GREEN_MSEC(50));
+    sleep_past_ticks(5);
     cr_assert_eq(write(fd, "x", 1), 1);
     return NULL;
 }
@@ -87,7 +107,7 @@ Test(hooks_wait, poll_on_an_empty_pipe_parks_while_others_run_then_reports_polli
     int p[2];
     cr_assert_eq(pipe(p), 0);
     green_t tk = start_ticker();
-    green_t w = green_spawn(write_after_50ms, (void *)(intptr_t)p[1], NULL);
+    green_t w = green_spawn(write_after_50ms_and_ticks, (void *)(intptr_t)p[1], NULL);
     struct pollfd fds[2] = { { .fd = p[0], .events = POLLIN },
                              { .fd = -1, .events = POLLIN, .revents = 77 } };
     int r = green_hook_poll(fds, 2, 5000);
@@ -576,6 +596,7 @@ static void *raise_usr2_after_30ms(void *arg)
 {
     (void)arg;
     green_sleep(GREEN_MSEC(30));
+    sleep_past_ticks(5);
     kill(getpid(), SIGUSR2);
     return NULL;
 }
