@@ -704,8 +704,8 @@ DIFF_CASE(signal, sigtimedwait_is_interrupted_by_a_handled_signal)
     block(SIGUSR1);
     sigset_t s = set_of(SIGUSR1);
     struct timespec ts = { 2, 0 };
+    int64_t t0 = diff_now();   /* before the alarm, never after */
     diff_alarm_ms(50);
-    int64_t t0 = diff_now();
     CALL("sigtimedwait(2s)", sigtimedwait(&s, NULL, &ts));
     DIFF_TOOK("sigtimedwait", t0, 40, 1500);
     diff_out("alarm handler ran %d", (int)hits[SIGALRM]);
@@ -1360,8 +1360,8 @@ DIFF_CASE(signal, sigsuspend_in_a_thread_takes_the_process_signal)
 DIFF_CASE(signal, pause_returns_eintr_after_an_alarm)
 {
     handle(SIGALRM, SA_RESTART);
+    int64_t t0 = diff_now();   /* before the alarm, never after */
     diff_alarm_ms(50);
-    int64_t t0 = diff_now();
     CALL("pause", pause());
     DIFF_TOOK("pause", t0, 40, 2000);
     diff_out("hits %d", (int)hits[SIGALRM]);
@@ -1690,8 +1690,8 @@ DIFF_CASE(signal, an_alarm_for_a_waiting_thread_interrupts_a_busy_loop_elsewhere
     block(SIGALRM);
     pthread_t t = spawn(spin_checking_flag, NULL);   /* inherits the block */
     unblock(SIGALRM);
+    int64_t t0 = diff_now();   /* before the alarm, never after */
     diff_alarm_ms(50);
-    int64_t t0 = diff_now();
     pthread_join(t, NULL);
     DIFF_TOOK("loop ended", t0, 30, 2000);
     diff_out("handler ran %d here %d", (int)hits[SIGALRM],
