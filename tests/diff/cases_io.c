@@ -1119,11 +1119,16 @@ DIFF_CASE(io, unix_connect_to_full_backlog_is_interrupted_by_a_signal)
     int l = full_unix_listener(&a, &first);
     handle(SIGALRM, 0);
     int64_t t0 = diff_now();   /* before the alarm, never after */
-    diff_alarm_ms(100);
+    /* Every 100 ms: a first alarm that comes before connect has begun to
+     * wait (a slow start under a sanitizer) must not leave connect
+     * waiting for ever, natively or not; the next one interrupts it. */
+    struct itimerval it = { { 0, 100000 }, { 0, 100000 } }, off = { { 0, 0 }, { 0, 0 } };
+    setitimer(ITIMER_REAL, &it, NULL);
     int s = socket(AF_UNIX, SOCK_STREAM, 0);
     CALL("connect", connect(s, (struct sockaddr *)&a, sizeof a));
+    setitimer(ITIMER_REAL, &off, NULL);
     DIFF_TOOK("connect", t0, 50, 2000);
-    diff_out("hits=%d", (int)hits);
+    diff_out("handler ran: %d", hits > 0);
     close(l);
 }
 
