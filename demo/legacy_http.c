@@ -411,10 +411,10 @@ static long long thread_cpu_ns(void)
     return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-/* Iterations per microsecond of this thread's CPU time: the best of several
- * rounds of about 5 ms each, so a round disturbed by an interrupt or a busy
- * sibling core does not lower the figure. The thread CPU clock does not run
- * while the thread waits for a core. */
+/* Iterations per microsecond of this thread's CPU time: the best of 12
+ * rounds of at least 2 ms each, so a round disturbed by an interrupt or a
+ * busy sibling core does not lower the figure. The thread CPU clock does not
+ * run while the thread waits for a core. */
 static double work_calibrate(void)
 {
     long long iters = 1 << 16;
@@ -424,12 +424,12 @@ static double work_calibrate(void)
         atomic_fetch_xor_explicit(&work_sink, work_loop((uint64_t)t0, iters),
                                   memory_order_relaxed);
         long long dt = thread_cpu_ns() - t0;
-        if (dt < 2000000) {           /* too short to trust: grow, retry */
+        if (dt < 2000000 && iters < (1LL << 40)) {  /* too short: grow, retry */
             iters *= 2;
             round--;
             continue;
         }
-        double per_us = (double)iters * 1000.0 / (double)dt;
+        double per_us = (double)iters * 1000.0 / (double)(dt > 0 ? dt : 1);
         if (per_us > best)
             best = per_us;
     }
