@@ -10,11 +10,23 @@
  * compares the two.
  *
  * Usage:
- *   legacy_http [--port P] [--latency-us N] [--static DIR] [--body-size N]
+ *   legacy_http [--port P] [--latency-us N] [--work-us N | --work-iters N]
+ *               [--static DIR] [--body-size N] [--calibrate]
  *
  *   --port P        TCP port on 127.0.0.1 (default 8080; 0 = pick a free one)
  *   --latency-us N  sleep N microseconds before each response, standing in
  *                   for a slow backend (database, upstream service)
+ *   --work-us N     compute for about N microseconds of CPU before each
+ *                   response (after --latency-us), standing in for a
+ *                   CPU-heavy request: a serial xorshift chain the compiler
+ *                   cannot fold or drop, run for a fixed iteration count that
+ *                   is calibrated once at start-up against the thread's CPU
+ *                   clock (best of several rounds, so time spent waiting for
+ *                   a core is not counted). No syscall per request.
+ *   --work-iters N  the same loop with an exact iteration count, so that
+ *                   several runs do identical work (demo/speedup calibrates
+ *                   once and passes this to every run)
+ *   --calibrate     print "work_iters=N" (N for --work-us) and exit
  *   --static DIR    answer GET/HEAD /path with the regular file DIR/path,
  *                   sent with sendfile(); 404 when there is none
  *   --body-size N   size of the generated body when --static is not given
@@ -41,6 +53,7 @@
 #include <netinet/tcp.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,9 +74,16 @@
 static struct {
     int port;
     long latency_us;
+    long work_us;         /* --work-us, turned into work_iters at start-up */
+    long long work_iters; /* busy-loop iterations per request, 0 = none */
+    int calibrate;        /* --calibrate: print work_iters and exit */
     const char *static_dir;
     size_t body_size;
 } opt = { .port = 8080, .latency_us = 0, .static_dir = NULL, .body_size = 128 };
+
+/* Every request's work result is folded in here, so the loop has an
+ * observable effect and cannot be removed. Relaxed: nobody reads it. */
+static _Atomic uint64_t work_sink;
 
 /* The generated body, built once at start-up and shared by every thread. */
 static char *gen_body;
@@ -366,6 +386,67 @@ static void simulate_latency(void)
         ;
 }
 
+/* ---- CPU-heavy requests (--work-us) ------------------------------------ */
+
+/* The work: a serial xorshift64 chain. Each step depends on the previous one,
+ * so it can be neither vectorised nor computed in closed form, and the result
+ * reaches work_sink, so it cannot be dropped. About 2 ns per iteration on
+ * the 2-core x86-64 development machine (3 dependent ALU steps). */
+static uint64_t work_loop(uint64_t x, long long iters)
+{
+    x |= 1;
+    for (long long i = 0; i < iters; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+    }
+    return x;
+}
+
+/* CPU time of the calling thread in nanoseconds. */
+static long long thread_cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* Iterations per microsecond of this thread's CPU time: the best of 12
+ * rounds of at least 2 ms each, so a round disturbed by an interrupt or a
+ * busy sibling core does not lower the figure. The thread CPU clock does not
+ * run while the thread waits for a core. */
+static double work_calibrate(void)
+{
+    long long iters = 1 << 16;
+    double best = 0;
+    for (int round = 0; round < 12; round++) {
+        long long t0 = thread_cpu_ns();
+        atomic_fetch_xor_explicit(&work_sink, work_loop((uint64_t)t0, iters),
+                                  memory_order_relaxed);
+        long long dt = thread_cpu_ns() - t0;
+        if (dt < 2000000 && iters < (1LL << 40)) {  /* too short: grow, retry */
+            iters *= 2;
+            round--;
+            continue;
+        }
+        double per_us = (double)iters * 1000.0 / (double)(dt > 0 ? dt : 1);
+        if (per_us > best)
+            best = per_us;
+    }
+    return best;
+}
+
+/* The request's CPU work: opt.work_iters steps, seeded from the request so
+ * that no two requests compute the same thing. */
+static void do_work(const struct conn *c)
+{
+    static _Atomic uint64_t seq;
+    uint64_t seed = atomic_fetch_add_explicit(&seq, 1, memory_order_relaxed) ^
+                    ((uint64_t)c->fd << 32);
+    atomic_fetch_xor_explicit(&work_sink, work_loop(seed, opt.work_iters),
+                              memory_order_relaxed);
+}
+
 /* ---- one connection --------------------------------------------------- */
 
 /* Serve one parsed request. 0 to keep the connection, -1 to close it. */
@@ -380,6 +461,8 @@ static int serve_request(struct conn *c, struct request *r)
         return -1;
     if (opt.latency_us > 0)
         simulate_latency();
+    if (opt.work_iters > 0)
+        do_work(c);
     int rc = opt.static_dir ? send_static(c->fd, r) : send_generated(c->fd, r);
     return rc == 0 && r->keep_alive ? 0 : -1;
 }
@@ -519,7 +602,8 @@ static void accept_loop(int lfd)
 static void usage(void)
 {
     fprintf(stderr, "usage: legacy_http [--port P] [--latency-us N] "
-                    "[--static DIR] [--body-size N]\n");
+                    "[--work-us N | --work-iters N]\n"
+                    "                   [--static DIR] [--body-size N] [--calibrate]\n");
     exit(2);
 }
 
@@ -536,12 +620,19 @@ static long parse_num(const char *s, long max)
 
 static void parse_args(int argc, char **argv)
 {
-    for (int i = 1; i < argc; i += 2) {  /* every option takes a value */
+    for (int i = 1; i < argc; i += 2) {  /* every option but one takes a value */
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (strcmp(a, "--port") == 0)
+        if (strcmp(a, "--calibrate") == 0) {
+            opt.calibrate = 1;
+            i--;
+        } else if (strcmp(a, "--port") == 0)
             opt.port = (int)parse_num(v, 65535);
         else if (strcmp(a, "--latency-us") == 0)
             opt.latency_us = parse_num(v, 60L * 1000 * 1000);
+        else if (strcmp(a, "--work-us") == 0)
+            opt.work_us = parse_num(v, 10L * 1000 * 1000);
+        else if (strcmp(a, "--work-iters") == 0)
+            opt.work_iters = parse_num(v, LONG_MAX);
         else if (strcmp(a, "--body-size") == 0)
             opt.body_size = (size_t)parse_num(v, MAX_BODY_SIZE);
         else if (strcmp(a, "--static") == 0 && v)
@@ -549,6 +640,8 @@ static void parse_args(int argc, char **argv)
         else
             usage();
     }
+    if (opt.work_us > 0 && opt.work_iters > 0)
+        usage();
 }
 
 /* Fill the generated body: lines of letters ending in '\n'. */
@@ -567,6 +660,19 @@ int main(int argc, char **argv)
     int port;
     parse_args(argc, argv);
     signal(SIGPIPE, SIG_IGN);
+    if (opt.work_us > 0) {
+        double per_us = work_calibrate();
+        opt.work_iters = (long long)(per_us * (double)opt.work_us + 0.5);
+        if (opt.work_iters < 1)
+            opt.work_iters = 1;
+    }
+    if (opt.calibrate) {
+        printf("work_iters=%lld\n", opt.work_iters);
+        return 0;
+    }
+    if (opt.work_iters > 0)
+        printf("work: %lld iterations per request%s\n", opt.work_iters,
+               opt.work_us > 0 ? " (calibrated for --work-us)" : "");
     gen_body = make_body(opt.body_size);
     if (!gen_body) {
         fprintf(stderr, "legacy_http: out of memory\n");
