@@ -289,7 +289,7 @@ bool green__pt_mutex_owned_by(const pthread_mutex_t *pm, const struct green_thre
     if (mutex_is_shared(m))
         return atomic_load(&((const struct pt_smutex *)(const void *)m)->owner) ==
                green__pt_owner_id(t);
-    return m->owner == t;
+    return green__mutex_held_by(m, t);
 }
 
 /* Lock a private mutex without waiting: 0, EBUSY, or EDEADLK/EAGAIN for

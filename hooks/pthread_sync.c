@@ -164,7 +164,7 @@ static void outside_waker_cb(struct ev_loop *loop, ev_async *w, int revents)
     struct outside_waker *k = (struct outside_waker *)w;
     int kinds = atomic_exchange(&k->pending, 0);
     for (struct green_thread *t = k->ctx->all; t; t = t->all_next) {
-        if (t->state != GREEN_PARKED || !t->wnode.q)
+        if (t->state != GREEN_PARKED || !t->wnode.data)
             continue;
         if (((kinds & GREEN__PT_OUTSIDE_SEM) && t->wnode.data == (uintptr_t)&sem_wait_mark) ||
             ((kinds & GREEN__PT_OUTSIDE_COND) && t->wnode.data == (uintptr_t)&cond_wait_mark))
