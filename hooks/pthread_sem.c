@@ -7,9 +7,10 @@
  * sem_wait, sem_timedwait and sem_clockwait are cancellation points and
  * interruptible calls: a signal handler makes them fail with EINTR, and
  * sem_wait restarts under SA_RESTART. sem_post is async-signal-safe: from
- * a handler on the hub or a plain OS thread it adds the unit atomically
- * and wakes the green waiters from outside (pthread_sync.c), whose park
- * carries the mark that wake-up looks for (green__pt_sem_how).
+ * a handler on the hub it adds the unit atomically and wakes the green
+ * waiters from outside (pthread_sync.c), whose park carries the mark
+ * that wake-up looks for (green__pt_sem_how). A plain OS thread (no hub)
+ * waits and posts through the lock core (green__pt_plain).
  */
 #define _GNU_SOURCE
 #include "pthread_internal.h"

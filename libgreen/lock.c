@@ -1,8 +1,9 @@
 /*
  * lock.c - the lock core: mutexes, condition variables, counting
- * semaphores and reader-writer locks as FIFO wait queues of parked green
- * threads with ownership hand-off. green.h's objects (sync.c) and the
- * pthread layer's (hooks/pthread_mutex.c, pthread_cond.c, pthread_rwlock.c,
+ * semaphores and reader-writer locks as FIFO queues of waiters with
+ * ownership hand-off, usable at once by green threads of several hubs and
+ * by plain OS threads. green.h's objects (sync.c) and the pthread layer's
+ * (hooks/pthread_mutex.c, pthread_cond.c, pthread_rwlock.c,
  * pthread_sem.c) are thin wrappers over it: they check arguments, convert
  * timeouts to deadlines, choose the policy and map the result to their
  * error convention.
@@ -10,34 +11,91 @@
  * What it is. Each object is a small struct (lock.h) embedded in the
  * caller's storage: never allocated, all-zero is free and empty, so static
  * initialisers work (green.h's *_INIT, glibc's PTHREAD_*_INITIALIZER).
- * Every object holds a FIFO wait queue (struct green__waitq) of parked
- * threads; a thread parks with its own embedded node (green_thread.wnode)
- * through green__park().
+ * Every object holds a FIFO queue (struct green__waitq) of waiter records
+ * (struct green__lwait), one per blocked caller, on that caller's stack.
  *
- * Hand-off, and why it is safe. When a mutex is unlocked, a semaphore
- * posted or an rwlock released while threads wait, ownership (or the unit,
- * or the read/write grant) is handed directly to the first waiter: the
- * releaser pops that waiter's node, records the grant (mutex owner, rwlock
- * writer or reader count, and the GREEN__LK_GRANTED bit in the node's data
- * word), and readies it with code 0. This is sound because of the
- * park/ready invariant of hub.c: a wait node is linked into a queue only
- * while its thread is PARKED, and a timeout or a kill unlinks it in the
- * same step that readies the thread (the first wake wins). So a node
- * popped from a queue always belongs to a thread that green__ready() will
- * wake with our code, and that thread's park returns 0: the grant can
- * never be lost to a waiter that has already timed out or been killed,
- * and a waiter that was not handed anything was unlinked first. We assert
- * the waiter is PARKED before handing over. A thread killed after it was
- * granted (while runnable) keeps the grant and its next park fails with
- * ECANCELED. Invariant: a lock that is free has no waiters (every release
- * and every writer that gives up re-runs the grant).
+ * Threads. Three kinds of waiters: a green thread of the releaser's hub, a
+ * green thread of another hub, a plain OS thread without a hub (self
+ * NULL: a thread the shim did not create). Every queue and every field
+ * that is not a single atomic word is protected by a stripe lock: a
+ * spinlock picked from a fixed table by the object's address (glibc's
+ * layouts leave no free word for one in the condition variable or the
+ * rwlock, and one rule for all objects is simpler). A stripe is held for
+ * a queue edit and the wake-ups it decides, never across a switch or a
+ * futex wait, and never two at once; a release may post to a hub or
+ * futex-wake under it (the record must stay alive until then, see below).
+ * The mutex's owner word and the semaphore's value are atomic so that the
+ * uncontended paths (lock.h) take no stripe. A waiter record says who it
+ * is (id: the green thread's address, or a thread-local anchor of the
+ * plain thread with GREEN__LK_PLAIN) and how to wake it (ctx: its hub, or
+ * NULL for a futex on its state word). A release that decides a waiter
+ * wakes it the cheapest way that is correct: green__ready() for a green
+ * waiter of the caller's own hub, a remote post (green__remote_post, the
+ * record's embedded post, through the hub's ev_async) for a green waiter
+ * of another hub, FUTEX_WAKE for a plain one. A green waiter's hub keeps
+ * polling while it waits (green__remote_expect) once the process has two
+ * hubs or a plain thread used the core, so that it does not report a
+ * deadlock that another OS thread's release would end.
  *
- * Fairness. Hand-off makes every object FIFO: an unlocker that relocks at
- * once queues behind the waiter it just woke, so no waiter starves. The
- * cost is one extra switch per contended lock (a "lock convoy"), which is
- * cheap for green threads. Waiters still re-check after a wake-up without
- * a grant (a stray wake-up, an EINTR the policy waits through): they try
- * again and park again.
+ * Hand-off, and who wins: grant or timeout. When a mutex is unlocked, a
+ * semaphore posted or an rwlock released while threads wait, ownership
+ * (or the unit, or the read/write grant) is handed directly to the first
+ * waiter: the releaser, under the stripe, pops the record, records the
+ * grant (mutex owner, rwlock writer or reader count) and moves the
+ * record's state from WAITING to GRANTED with one compare-and-swap, then
+ * wakes it. A waiter leaves only by moving its state from WAITING to
+ * CANCELLED with the same compare-and-swap, under the same stripe, and
+ * unlinking itself. Exactly one of the two succeeds, so the grant is
+ * never lost: a waiter that finds GRANTED holds what it waited for even if
+ * it was woken by its deadline or a kill (a kill is then kept for its
+ * next park), and a waiter that was not handed anything was unlinked
+ * first. On one hub the cancel happens in the very step that wakes the
+ * waiter, as before: green__ready() calls green__lock_cancel() on the
+ * thread's record (green_thread.lwait) when a deadline, a kill, a signal
+ * or an outside wake-up readies it, so a release that runs after the
+ * timeout fired (and before the waiter ran) already finds the queue
+ * without it. Across hubs the CAS decides: the releaser of hub A may win
+ * while hub B's timer is readying the waiter; the waiter then returns
+ * success. A record that got a remote post must outlive it: the waiter
+ * sees `pending` and parks until the post has run on its own hub (the
+ * post readies it; both run on that hub's OS thread, so there is no race
+ * on the record). A plain waiter re-takes the stripe before it leaves,
+ * and the releaser futex-wakes under that stripe, so its record outlives
+ * the wake too. Invariant: a lock that is free has no waiters that could
+ * take it (every release and every writer that gives up re-runs the
+ * grant).
+ *
+ * No convoys. Hand-off makes every object FIFO, which on one hub is cheap
+ * (an unlocker that relocks at once queues behind the waiter it woke; one
+ * extra switch) and prevents starvation under cooperative scheduling.
+ * Across OS threads it would convoy: every contended unlock would wait
+ * for the next owner's OS thread to wake up and run before anyone makes
+ * progress. So a mutex released to a waiter of another hub or a plain
+ * thread is freed and that waiter merely woken (WOKEN): it races for the
+ * mutex with newcomers (barging), and a waiter whose holder runs on
+ * another OS thread spins briefly (SPIN_TRIES reads) before it queues.
+ * A woken waiter that loses the race queues again at the head. A waiter
+ * that has waited longer than STARVE_NS (1 ms) sets GREEN__LK_STARVE in
+ * the owner word: from then on every release hands off, newcomers cannot
+ * take the free-looking mutex, until the queue drains (Go's sync.Mutex
+ * starvation mode). Releases to a green waiter of the releaser's own hub
+ * always hand off. Condition variables wake (WOKEN, the waiter retakes
+ * the mutex); semaphores and rwlocks always hand off (a unit or a read
+ * grant given to a sleeping waiter does not block the releaser).
+ *
+ * Several objects (not implemented yet). The record is made so that one
+ * green thread can wait on several objects with first-wake-wins (gevent's
+ * wait/iwait, Go's select): give the wait one node per object, all
+ * pointing to one shared state word instead of each their own (the
+ * record's state becomes a pointer to it, the node keeps its own queue
+ * link and index). A releaser's compare-and-swap from WAITING to
+ * GRANTED(index) on the shared word decides the whole wait; a releaser
+ * whose CAS fails finds that the wait is already decided and skips the
+ * node and decides the next waiter instead (lw_wake returns false and
+ * lw_pop_wake, rw_grant go on: that path is there already). The winner
+ * then unlinks its other nodes under each object's stripe, one at a time
+ * (never two stripes at once); a node still linked is harmless meanwhile
+ * because every releaser checks the state before granting.
  *
  * Policies. Where green.h and pthreads differ, the wrapper says how, and
  * the algorithm stays one:
@@ -50,10 +108,10 @@
  *    wait on. The retake of a condition wait is a lock wait too: green.h's
  *    ignores timeout scopes (an expired scope would fail every park at
  *    once) and defers kills, so it can fail only with EDEADLK;
- *  - how a semaphore or condition waiter parks: with a mark in its node
- *    data so that the embedder can find it (pthread's wake-ups from
- *    outside the hub), and expecting a remote wake-up (the hub keeps
- *    polling instead of reporting a deadlock);
+ *  - how a semaphore or condition waiter parks: with a mark in its
+ *    thread's wnode.data so that the embedder can find it (pthread's
+ *    wake-ups from a signal handler on the hub), and expecting a remote
+ *    wake-up (the hub keeps polling instead of reporting a deadlock);
  *  - mutex types as parameters, in glibc's numbers (normal, recursive,
  *    errorcheck): green.h's plain mutex is an errorcheck one;
  *  - rwlock preference as a parameter: readers (glibc's default), writers
@@ -74,22 +132,30 @@
  * up waiting (timeout, kill) re-runs the grant, since it may have been the
  * only thing holding back the readers queued behind it.
  *
- * Threading: objects belong to one OS thread (the owner of the waiting
- * green threads); nothing here is atomic except a semaphore's value, which
- * the pthread layer adds to from signal handlers and plain OS threads
- * (green__sem_add) before it pokes the hub.
+ * Limits. A stripe is a spinlock: a signal handler that interrupts its
+ * holder on the same OS thread and enters the core would spin forever,
+ * so the async-signal-safe entry (green__sem_add, the pthread layer's
+ * sem_post from a handler) takes none and pokes the hub instead; that
+ * poke reaches green waiters of the first hub only, not plain waiters.
+ * An OS thread that gets a hub while it holds a lock changes identity
+ * (its unlock of an errorcheck mutex then says EPERM). Identities of
+ * plain threads are thread-local addresses, reused after the thread
+ * exits, as tids are.
  *
- * Rejected: barging (unlock frees the mutex and merely wakes a waiter,
- * which re-checks): simpler, but a thread that unlocks and relocks in a
- * loop starves every waiter forever under cooperative scheduling.
- * Per-object heap state: the objects must work when zero-filled, never
- * fail with ENOMEM, and static pthread mutexes are never destroyed. Two
- * copies of each algorithm, one per API (as before this file): they
- * drifted (one re-granted readers behind a writer that gave up, the other
- * not). Callbacks into the wrappers for every policy decision (an
- * indirect call per park, and the algorithm scattered back over the
- * wrappers): the policy is a const struct of flags, read only on the slow
- * path, and the uncontended paths stay inline in lock.h.
+ * Rejected: barging everywhere (unlock frees the mutex and merely wakes a
+ * waiter): simpler, but on one hub a thread that unlocks and relocks in a
+ * loop starves every waiter forever under cooperative scheduling; pure
+ * hand-off everywhere: a convoy across OS threads (measured in
+ * bench/bench_lockmt.c). A lock word inside each object: no room in
+ * glibc's cond and rwlock layouts without moving words that glibc's
+ * static initialisers set. Queue nodes embedded in green_thread (as
+ * before): a plain OS thread has none, and the node must carry the
+ * atomic state and the remote post. Per-object heap state: the objects
+ * must work when zero-filled, never fail with ENOMEM, and static pthread
+ * mutexes are never destroyed. Two copies of each algorithm, one per API:
+ * they drifted. Callbacks into the wrappers for every policy decision:
+ * the policy is a const struct of flags, read only on the slow path, and
+ * the uncontended paths stay inline in lock.h.
  */
 #define _GNU_SOURCE
 #include "lock.h"
@@ -99,6 +165,7 @@
 #include <unistd.h>
 
 const struct green__lock_how green__lock_plain = {0};
+bool green__lock_always_handoff;
 
 /* Starvation bound of a mutex (see "No convoys"), and how many times a
  * waiter whose holder runs on another OS thread re-reads the owner word
@@ -479,7 +546,8 @@ void green__mutex_release_slow(struct green__mutex *m)
         /* Hand-off to a green waiter of this hub (cheap: no other OS
          * thread could use the time) or while starving; otherwise free
          * the mutex and let the waiter race for it. */
-        if ((o & GREEN__LK_STARVE) || (w->ctx && w->ctx == green__tls_ctx)) {
+        if ((o & GREEN__LK_STARVE) || (w->ctx && w->ctx == green__tls_ctx) ||
+            green__lock_always_handoff) {
             uintptr_t flags = more ? o & (GREEN__LK_WAITERS | GREEN__LK_STARVE) : 0;
             m->depth = 1;
             __atomic_store_n(&m->owner, w->id | flags, __ATOMIC_RELEASE);

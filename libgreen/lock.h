@@ -212,6 +212,10 @@ static inline int green__mutex_lock(struct green__mutex *m, struct green_thread 
     return green__mutex_wait(m, self, deadline, how);
 }
 
+/* Measurement knob (bench/bench_lockmt.c): every contended release
+ * hands off, as before "No convoys". Never set in a real program. */
+extern bool green__lock_always_handoff GREEN_HIDDEN;
+
 /* The release of a mutex with waiters: hand it to the first one, or free
  * it and wake it (the essay: "No convoys"). Never switches. */
 GREEN_HIDDEN void green__mutex_release_slow(struct green__mutex *m);
