@@ -1,9 +1,11 @@
 /*
- * lock.h - the lock core: FIFO wait queues of parked green threads with
- * ownership hand-off, shared by green.h's objects (libgreen/sync.c) and
- * the pthread layer's (hooks/pthread_*.c). Internal: nothing here is
- * installed or exported. The design, the hand-off invariant and the
- * policies are in the essay at the top of lock.c.
+ * lock.h - the lock core: FIFO queues of waiters (green threads of any
+ * hub, plain OS threads) with ownership hand-off, shared by green.h's
+ * objects (libgreen/sync.c) and the pthread layer's (hooks/pthread_*.c).
+ * Internal: nothing here is installed or exported. The design, the
+ * hand-off invariant, thread safety and the policies are in the essay at
+ * the top of lock.c. Every function is thread-safe unless it says
+ * otherwise; none is async-signal-safe except green__sem_add.
  *
  * Every struct is embedded in its caller's storage, never allocated, and
  * all-zero is a valid free state. Where a struct has words the core never
@@ -263,16 +265,22 @@ static inline bool green__mutex_busy(const struct green__mutex *m)
 /* -------------------------------------------------------------- condition */
 
 struct green__cond {
-    struct green__waitq q;        /* waiters, FIFO */
+    struct green__waitq q;        /* waiters (green__lwait), FIFO; under
+                                     the object's stripe lock */
 };
 
 /* Park self on c until signalled, the deadline, or a wake code (how's
- * mark and remote expectation apply). Returns the park's code. May switch. */
+ * mark and remote expectation apply). Returns 0 when signalled (a signal
+ * wins over a deadline that fired meanwhile), else the park's code. The
+ * caller releases its own lock before: a signal from another OS thread
+ * between that release and the queueing is missed (use green__cond_wait
+ * on a core mutex where that matters). May switch. */
 GREEN_HIDDEN int green__cond_park(struct green__cond *c, struct green_thread *self,
                                   int64_t deadline, const struct green__lock_how *how);
 
-/* The condition wait on a core mutex self holds: release m completely,
- * park on c, retake m (a lock wait as how says, no deadline) and restore
+/* The condition wait on a core mutex self holds: queue on c, release m
+ * completely (so a signal sent under m after that is never missed), park,
+ * retake m (a lock wait as how says, no deadline) and restore
  * its depth. Returns the retake's error if it failed (m is then not
  * held), else the park's code. May switch. */
 GREEN_HIDDEN int green__cond_wait(struct green__cond *c, struct green__mutex *m,
