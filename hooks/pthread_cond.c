@@ -120,6 +120,12 @@ static int scond_nap(struct pt_cond *c, unsigned seq, int64_t deadline)
     return code;
 }
 
+/* green__cond_park's release of a shared or libc-only mutex. */
+static void unlock_any(void *pm)
+{
+    green__pt_mutex_unlock(pm);
+}
+
 /* Release pm completely, park on pc, take pm back (at its old depth).
  * A cancellation point; a kill that is not a pthread_cancel is a spurious
  * wake-up. A private condition variable on a private mutex is the lock
@@ -149,9 +155,8 @@ static int cond_wait(pthread_cond_t *pc, pthread_mutex_t *pm, int64_t deadline)
             green__pt_mutex_unlock(pm);
             code = scond_nap(c, seq, deadline);
         } else {
-            green__pt_mutex_unlock(pm);
             green__pt_outside_ensure();
-            code = green__cond_park(&c->core, self, deadline, how);
+            code = green__cond_park(&c->core, self, deadline, how, unlock_any, pm);
         }
         relock = green__pt_mutex_lock(pm, GREEN_FOREVER);
         if (!libc)
@@ -164,22 +169,34 @@ static int cond_wait(pthread_cond_t *pc, pthread_mutex_t *pm, int64_t deadline)
 }
 
 /* A plain OS thread (green__pt_plain) waits on a private condition
- * variable with a private core mutex: the core's condition wait, on
- * futexes. Not a cancellation point here: such a thread is libc's, and
- * so is its cancellation. */
+ * variable: the core's condition wait on a private core mutex, or with a
+ * libc-only mutex (one libc initialised: jemalloc's, made before the
+ * shim's constructor) the core's park between libc's unlock and lock;
+ * all on futexes. Not a cancellation point here: such a thread is
+ * libc's, and so is its cancellation. */
 static bool cond_plain(const pthread_cond_t *pc, const pthread_mutex_t *pm)
 {
-    return green__pt_plain() && !cond_is_shared(pc) && !green__pt_mutex_is_libc(pm) &&
-           !green__pt_mutex_is_shared(pm);
+    return green__pt_plain() && !cond_is_shared(pc) && !green__pt_mutex_is_shared(pm);
+}
+
+static void unlock_real(void *pm)
+{
+    GREEN_REAL(pthread_mutex_unlock)(pm);
 }
 
 static int cond_wait_plain(pthread_cond_t *pc, pthread_mutex_t *pm, int64_t deadline)
 {
+    struct green__cond *core = &((struct pt_cond *)pc)->core;
     struct green__mutex *m = (struct green__mutex *)(void *)pm;
-    if (!green__mutex_held_by(m, NULL))
-        return EPERM;
-    int code = green__cond_wait(&((struct pt_cond *)pc)->core, m, NULL, deadline,
-                                &green__pt_cond_how[1]);
+    int code;
+    if (green__pt_mutex_is_libc(pm)) {
+        code = green__cond_park(core, NULL, deadline, &green__pt_cond_how[1], unlock_real, pm);
+        GREEN_REAL(pthread_mutex_lock)(pm);
+    } else {
+        if (!green__mutex_held_by(m, NULL))
+            return EPERM;
+        code = green__cond_wait(core, m, NULL, deadline, &green__pt_cond_how[1]);
+    }
     return code == ETIMEDOUT ? ETIMEDOUT : 0;
 }
 

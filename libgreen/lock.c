@@ -567,7 +567,8 @@ void green__mutex_release_slow(struct green__mutex *m)
 /* ------------------------------------------------------------- condition */
 
 int green__cond_park(struct green__cond *c, struct green_thread *self,
-                     int64_t deadline, const struct green__lock_how *how)
+                     int64_t deadline, const struct green__lock_how *how,
+                     void (*release)(void *arg), void *arg)
 {
     uint32_t *lk = stripe_of(c);
     struct green__lwait w;
@@ -575,6 +576,7 @@ int green__cond_park(struct green__cond *c, struct green_thread *self,
     lk_take(lk);
     lw_push(&c->q, &w, false);
     lk_give(lk);
+    release(arg);
     int code = lw_block(&w, GREEN_WHY_COND, c, deadline, how);
     if (lw_resolve(&w, lk, code) == GREEN__LW_CANCELLED)
         lk_give(lk);

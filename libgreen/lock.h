@@ -269,14 +269,15 @@ struct green__cond {
                                      the object's stripe lock */
 };
 
-/* Park self on c until signalled, the deadline, or a wake code (how's
- * mark and remote expectation apply). Returns 0 when signalled (a signal
- * wins over a deadline that fired meanwhile), else the park's code. The
- * caller releases its own lock before: a signal from another OS thread
- * between that release and the queueing is missed (use green__cond_wait
- * on a core mutex where that matters). May switch. */
+/* Queue self on c, call release(arg) (the caller's own lock, which is
+ * not a core mutex: once queued, a signal sent under that lock after its
+ * release is never missed), then park until signalled, the deadline, or
+ * a wake code (how's mark and remote expectation apply). Returns 0 when
+ * signalled (a signal wins over a deadline that fired meanwhile), else
+ * the park's code. The caller retakes its lock. May switch. */
 GREEN_HIDDEN int green__cond_park(struct green__cond *c, struct green_thread *self,
-                                  int64_t deadline, const struct green__lock_how *how);
+                                  int64_t deadline, const struct green__lock_how *how,
+                                  void (*release)(void *arg), void *arg);
 
 /* The condition wait on a core mutex self holds: queue on c, release m
  * completely (so a signal sent under m after that is never missed), park,

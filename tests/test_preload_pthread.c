@@ -288,6 +288,8 @@ static void run_plainwait(bool preload, struct run *r)
     cr_assert_eq(r->status, 0, "exited %d; output:\n%s", r->status, r->out);
     cr_expect_eq(val(r->out, "plain"), 1, "not another OS thread:\n%s", r->out);
     cr_expect_eq(val(r->out, "done"), 2000, "lost wake-ups:\n%s", r->out);
+    cr_expect_eq(val(r->out, "libc_mutex_done"), 500, "lost wake-ups with libc's mutex:\n%s",
+                 r->out);
     cr_expect_eq(val(r->out, "counter"), val(r->out, "expected"), "lost updates:\n%s",
                  r->out);
     cr_expect_eq(val(r->out, "timeouts_seen"), 1, "no timed wait timed out:\n%s", r->out);

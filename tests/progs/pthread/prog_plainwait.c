@@ -10,6 +10,10 @@
  * plain (the thread really is another OS thread), threads (OS threads
  * while 20 green pthreads and the plain one are alive: 2 under the
  * shim), and the counters that detect lost updates and lost wake-ups.
+ * A second round does the same with a mutex that libc owns (a
+ * priority-inheritance one: the shim leaves it to libc, as it does
+ * jemalloc's own mutexes, which libc initialised before the shim's
+ * constructor) beside a condition variable that the shim owns.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -33,6 +37,9 @@ static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;       /* main -> plain */
 static pthread_cond_t cv_done = PTHREAD_COND_INITIALIZER;  /* plain -> main */
 static pthread_mutex_t cmu = PTHREAD_MUTEX_INITIALIZER;    /* counter */
 static sem_t finished;                                     /* plain -> main */
+static pthread_mutex_t lmu;                                /* libc's */
+static pthread_cond_t lcv = PTHREAD_COND_INITIALIZER;
+static int ljobs, ldone;
 static int jobs, done, stop, timeouts;
 static long counter;
 static pid_t plain_tid;
@@ -107,6 +114,15 @@ static void *plain_main(void *arg)
         pthread_cond_signal(&cv_done);
     }
     pthread_mutex_unlock(&mu);
+    /* Round two: libc's mutex, the shim's condition variable. */
+    pthread_mutex_lock(&lmu);
+    while (ldone < JOBS / 4) {
+        while (!ljobs)
+            pthread_cond_wait(&lcv, &lmu);
+        ljobs--;
+        ldone++;
+    }
+    pthread_mutex_unlock(&lmu);
     sem_post(&finished);
     return NULL;
 }
@@ -126,6 +142,10 @@ int main(void)
                  strstr(di.dli_fname, "libgreen") != NULL;
     out("hooked=%d", hooked);
     sem_init(&finished, 0, 0);
+    pthread_mutexattr_t pi;
+    pthread_mutexattr_init(&pi);
+    pthread_mutexattr_setprotocol(&pi, PTHREAD_PRIO_INHERIT);
+    pthread_mutex_init(&lmu, &pi);
     pthread_mutex_lock(&mu);   /* under the shim: main adopts its hub */
     pthread_mutex_unlock(&mu);
 
@@ -164,6 +184,14 @@ int main(void)
     stop = 1;
     pthread_cond_broadcast(&cv);
     pthread_mutex_unlock(&mu);
+    for (int i = 0; i < JOBS / 4; i++) {
+        pthread_mutex_lock(&lmu);
+        ljobs++;
+        pthread_cond_signal(&lcv);
+        pthread_mutex_unlock(&lmu);
+        if (i % 16 == 0)
+            usleep(100);
+    }
     for (int i = 0; i < GREENS; i++)
         pthread_join(g[i], NULL);
     struct timespec ts;
@@ -173,6 +201,7 @@ int main(void)
         return 5;
     out("plain=%d", plain_tid != 0 && plain_tid != (pid_t)syscall(SYS_gettid));
     out("done=%d", done);
+    out("libc_mutex_done=%d", ldone);
     out("counter=%ld", counter);
     out("expected=%d", (GREENS + 1) * INCS);
     out("timeouts_seen=%d", timeouts > 0);
