@@ -94,7 +94,8 @@
 #include <setjmp.h>
 #include <string.h>
 
-/* The OS thread kind, cached: 0 not yet known, 1 main, 2 other. */
+/* The OS thread kind, cached: 0 not yet known, 1 main, 2 other, 3 main
+ * while it adopts its hub. */
 static __thread signed char os_kind __attribute__((tls_model("initial-exec")));
 
 /* ---------------------------------------------------------- who is green */
@@ -105,7 +106,12 @@ bool green__pt_adopt(void)
         os_kind = green__is_main_os_thread() ? 1 : 2;
     if (os_kind != 1)
         return false;
+    /* Making the hub allocates, and a malloc that locks pthread mutexes
+     * (jemalloc: redis) comes back here: meanwhile the thread is a plain
+     * one (green__pt_plain), not a second adoption. */
+    os_kind = 3;
     struct green__ctx *c = green__ctx_get();
+    os_kind = 1;
     return c && c->current != c->hub;
 }
 

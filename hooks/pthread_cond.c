@@ -48,13 +48,16 @@ static bool cond_is_shared(const pthread_cond_t *pc)
 
 int green_hook_pthread_cond_init(pthread_cond_t *pc, const pthread_condattr_t *a)
 {
-    if (!green__pt_on())
+    bool plain = false;
+    if (!green__pt_on() && !(plain = green__pt_plain()))
         return GREEN_REAL(pthread_cond_init)(pc, a);
     clockid_t clk = CLOCK_REALTIME;
     int pshared = PTHREAD_PROCESS_PRIVATE;
     if (a && (pthread_condattr_getclock(a, &clk) != 0 ||
               pthread_condattr_getpshared(a, &pshared) != 0))
         return EINVAL;
+    if (plain && pshared != PTHREAD_PROCESS_PRIVATE)
+        return GREEN_REAL(pthread_cond_init)(pc, a);
     memset(pc, 0, sizeof *pc);
     ((struct pt_cond *)pc)->clock = (int)clk;
     if (pshared != PTHREAD_PROCESS_PRIVATE) {
@@ -71,7 +74,7 @@ int green_hook_pthread_cond_init(pthread_cond_t *pc, const pthread_condattr_t *a
 
 int green_hook_pthread_cond_destroy(pthread_cond_t *pc)
 {
-    if (!green__pt_on())
+    if (!green__pt_on() && !(green__pt_plain() && !cond_is_shared(pc)))
         return GREEN_REAL(pthread_cond_destroy)(pc);
     if (cond_is_shared(pc))
         return 0;
@@ -117,6 +120,12 @@ static int scond_nap(struct pt_cond *c, unsigned seq, int64_t deadline)
     return code;
 }
 
+/* green__cond_park's release of a shared or libc-only mutex. */
+static void unlock_any(void *pm)
+{
+    green__pt_mutex_unlock(pm);
+}
+
 /* Release pm completely, park on pc, take pm back (at its old depth).
  * A cancellation point; a kill that is not a pthread_cancel is a spurious
  * wake-up. A private condition variable on a private mutex is the lock
@@ -146,9 +155,8 @@ static int cond_wait(pthread_cond_t *pc, pthread_mutex_t *pm, int64_t deadline)
             green__pt_mutex_unlock(pm);
             code = scond_nap(c, seq, deadline);
         } else {
-            green__pt_mutex_unlock(pm);
             green__pt_outside_ensure();
-            code = green__cond_park(&c->core, self, deadline, how);
+            code = green__cond_park(&c->core, self, deadline, how, unlock_any, pm);
         }
         relock = green__pt_mutex_lock(pm, GREEN_FOREVER);
         if (!libc)
@@ -160,31 +168,66 @@ static int cond_wait(pthread_cond_t *pc, pthread_mutex_t *pm, int64_t deadline)
     return code == ETIMEDOUT ? ETIMEDOUT : 0;
 }
 
+/* A plain OS thread (green__pt_plain) waits on a private condition
+ * variable: the core's condition wait on a private core mutex, or with a
+ * libc-only mutex (one libc initialised: jemalloc's, made before the
+ * shim's constructor) the core's park between libc's unlock and lock;
+ * all on futexes. Not a cancellation point here: such a thread is
+ * libc's, and so is its cancellation. */
+static bool cond_plain(const pthread_cond_t *pc, const pthread_mutex_t *pm)
+{
+    return green__pt_plain() && !cond_is_shared(pc) && !green__pt_mutex_is_shared(pm);
+}
+
+static void unlock_real(void *pm)
+{
+    GREEN_REAL(pthread_mutex_unlock)(pm);
+}
+
+static int cond_wait_plain(pthread_cond_t *pc, pthread_mutex_t *pm, int64_t deadline)
+{
+    struct green__cond *core = &((struct pt_cond *)pc)->core;
+    struct green__mutex *m = (struct green__mutex *)(void *)pm;
+    int code;
+    if (green__pt_mutex_is_libc(pm)) {
+        code = green__cond_park(core, NULL, deadline, &green__pt_cond_how[1], unlock_real, pm);
+        GREEN_REAL(pthread_mutex_lock)(pm);
+    } else {
+        if (!green__mutex_held_by(m, NULL))
+            return EPERM;
+        code = green__cond_wait(core, m, NULL, deadline, &green__pt_cond_how[1]);
+    }
+    return code == ETIMEDOUT ? ETIMEDOUT : 0;
+}
+
 int green_hook_pthread_cond_wait(pthread_cond_t *pc, pthread_mutex_t *pm)
 {
     if (!green__pt_on_turn())
-        return GREEN_REAL(pthread_cond_wait)(pc, pm);
+        return cond_plain(pc, pm) ? cond_wait_plain(pc, pm, GREEN_FOREVER)
+                                  : GREEN_REAL(pthread_cond_wait)(pc, pm);
     return cond_wait(pc, pm, GREEN_FOREVER);
 }
 
 int green_hook_pthread_cond_timedwait(pthread_cond_t *pc, pthread_mutex_t *pm,
                                       const struct timespec *abs)
 {
-    if (!green__pt_on_turn())
+    bool plain = false;
+    if (!green__pt_on_turn() && !(plain = cond_plain(pc, pm)))
         return GREEN_REAL(pthread_cond_timedwait)(pc, pm, abs);
     int64_t deadline;
     int e = green__pt_deadline(((struct pt_cond *)pc)->clock, abs, &deadline);
-    return e ? e : cond_wait(pc, pm, deadline);
+    return e ? e : plain ? cond_wait_plain(pc, pm, deadline) : cond_wait(pc, pm, deadline);
 }
 
 int green_hook_pthread_cond_clockwait(pthread_cond_t *pc, pthread_mutex_t *pm,
                                       clockid_t clk, const struct timespec *abs)
 {
-    if (!green__pt_on_turn())
+    bool plain = false;
+    if (!green__pt_on_turn() && !(plain = cond_plain(pc, pm)))
         return GREEN_REAL(pthread_cond_clockwait)(pc, pm, clk, abs);
     int64_t deadline;
     int e = green__pt_deadline(clk, abs, &deadline);
-    return e ? e : cond_wait(pc, pm, deadline);
+    return e ? e : plain ? cond_wait_plain(pc, pm, deadline) : cond_wait(pc, pm, deadline);
 }
 
 /* Without libc waiters (glibc's __wrefs counts them, in bytes our layout
@@ -204,7 +247,7 @@ static bool cond_outside(pthread_cond_t *pc)
  * thread signalling in a loop until a waiter reacts must let it run. */
 static void signal_side_turn(void)
 {
-    if (!green__in_handler())
+    if (green__tls_ctx && !green__in_handler())   /* not a plain thread */
         green__fair_turn(green__tls_ctx);
 }
 
@@ -219,9 +262,9 @@ int green_hook_pthread_cond_signal(pthread_cond_t *pc)
             ;
         return 0;
     }
-    if (!green__pt_on())
+    if (!green__pt_on() && !green__pt_plain())
         return cond_outside(pc) ? 0 : GREEN_REAL(pthread_cond_signal)(pc);
-    green__cond_signal(&((struct pt_cond *)pc)->core);
+    green__cond_signal(&((struct pt_cond *)pc)->core);   /* thread-safe */
     signal_side_turn();
     return 0;
 }
@@ -234,7 +277,7 @@ int green_hook_pthread_cond_broadcast(pthread_cond_t *pc)
         atomic_store(&((struct pt_cond *)pc)->tokens, 0);
         return 0;
     }
-    if (!green__pt_on())
+    if (!green__pt_on() && !green__pt_plain())
         return cond_outside(pc) ? 0 : GREEN_REAL(pthread_cond_broadcast)(pc);
     green__cond_broadcast(&((struct pt_cond *)pc)->core);
     signal_side_turn();

@@ -51,6 +51,18 @@ static inline bool green__pt_on(void)
     return green__pt_adopt();
 }
 
+/* A caller the thread family does not act for that is a plain OS thread
+ * under the shim: no hub (a thread created through the real
+ * pthread_create, by libc, or before the shim's constructor). Its hooks
+ * still use the lock core for the private, non-robust, non-PI objects,
+ * which have the core's layout whoever touches them, and it blocks on a
+ * futex (self NULL: see "Threads" in libgreen/lock.c); libc would not
+ * understand that layout. Call it after green__pt_on() said false. */
+static inline bool green__pt_plain(void)
+{
+    return (green__hook_families & GREEN_HOOK_THREAD) && green__tls_ctx == NULL;
+}
+
 /* Flag bits of green_thread.user below the cleanup-buffer pointer. */
 #define PT_CANCEL_REQUESTED ((uintptr_t)1)  /* pthread_cancel was called */
 #define PT_CANCEL_DISABLED  ((uintptr_t)2)  /* PTHREAD_CANCEL_DISABLE */

@@ -64,6 +64,14 @@ static bool mutex_is_shared(const struct green__mutex *m)
     return (m->kind & KIND_SHARED) != 0;
 }
 
+/* Should a hook act for this caller on m? A green caller (and its fair
+ * turn), or a plain OS thread on a private core mutex (green__pt_plain). */
+static bool mutex_on(const struct green__mutex *m)
+{
+    return green__pt_on_turn() ||
+           (green__pt_plain() && !mutex_is_libc(m) && !mutex_is_shared(m));
+}
+
 /* ------------------------------------------- shared and robust mutexes */
 
 /* Process-shared and robust mutexes hold no pointer: memory shared with
@@ -289,7 +297,7 @@ bool green__pt_mutex_owned_by(const pthread_mutex_t *pm, const struct green_thre
     if (mutex_is_shared(m))
         return atomic_load(&((const struct pt_smutex *)(const void *)m)->owner) ==
                green__pt_owner_id(t);
-    return m->owner == t;
+    return green__mutex_held_by(m, t);
 }
 
 /* Lock a private mutex without waiting: 0, EBUSY, or EDEADLK/EAGAIN for
@@ -325,14 +333,16 @@ int green__pt_mutex_unlock(pthread_mutex_t *pm)
 
 int green_hook_pthread_mutex_init(pthread_mutex_t *pm, const pthread_mutexattr_t *a)
 {
-    if (!green__pt_on())
+    bool plain = false;
+    if (!green__pt_on() && !(plain = green__pt_plain()))
         return GREEN_REAL(pthread_mutex_init)(pm, a);
     int type = PTHREAD_MUTEX_NORMAL, pshared = PTHREAD_PROCESS_PRIVATE;
     int robust = PTHREAD_MUTEX_STALLED, proto = PTHREAD_PRIO_NONE;
     if (a && (pthread_mutexattr_gettype(a, &type) || pthread_mutexattr_getpshared(a, &pshared) ||
               pthread_mutexattr_getrobust(a, &robust) || pthread_mutexattr_getprotocol(a, &proto)))
         return EINVAL;
-    if (proto != PTHREAD_PRIO_NONE)
+    if (proto != PTHREAD_PRIO_NONE ||
+        (plain && (pshared != PTHREAD_PROCESS_PRIVATE || robust != PTHREAD_MUTEX_STALLED)))
         return GREEN_REAL(pthread_mutex_init)(pm, a);   /* libc-only */
     struct green__mutex *m = MUTEX(pm);
     memset(pm, 0, sizeof *pm);
@@ -345,7 +355,7 @@ int green_hook_pthread_mutex_init(pthread_mutex_t *pm, const pthread_mutexattr_t
 int green_hook_pthread_mutex_destroy(pthread_mutex_t *pm)
 {
     struct green__mutex *m = MUTEX(pm);
-    if (!green__pt_on() || mutex_is_libc(m))
+    if (!(green__pt_on() || (green__pt_plain() && !mutex_is_shared(m))) || mutex_is_libc(m))
         return GREEN_REAL(pthread_mutex_destroy)(pm);
     if (mutex_is_shared(m))
         return 0;
@@ -354,7 +364,7 @@ int green_hook_pthread_mutex_destroy(pthread_mutex_t *pm)
 
 int green_hook_pthread_mutex_lock(pthread_mutex_t *pm)
 {
-    if (!green__pt_on_turn())
+    if (!mutex_on(MUTEX(pm)))
         return GREEN_REAL(pthread_mutex_lock)(pm);
     return green__pt_mutex_lock(pm, GREEN_FOREVER);
 }
@@ -362,7 +372,7 @@ int green_hook_pthread_mutex_lock(pthread_mutex_t *pm)
 int green_hook_pthread_mutex_trylock(pthread_mutex_t *pm)
 {
     struct green__mutex *m = MUTEX(pm);
-    if (!green__pt_on_turn() || mutex_is_libc(m))
+    if (!mutex_on(m) || mutex_is_libc(m))
         return GREEN_REAL(pthread_mutex_trylock)(pm);
     int e = mutex_is_shared(m) ? smutex_try((struct pt_smutex *)m, green__current())
                                : mutex_try(m, green__current());
@@ -390,7 +400,7 @@ static int mutex_clocklock(pthread_mutex_t *pm, clockid_t clk, const struct time
 
 int green_hook_pthread_mutex_timedlock(pthread_mutex_t *pm, const struct timespec *abs)
 {
-    if (!green__pt_on_turn())
+    if (!mutex_on(MUTEX(pm)))
         return GREEN_REAL(pthread_mutex_timedlock)(pm, abs);
     return mutex_clocklock(pm, CLOCK_REALTIME, abs);
 }
@@ -398,7 +408,7 @@ int green_hook_pthread_mutex_timedlock(pthread_mutex_t *pm, const struct timespe
 int green_hook_pthread_mutex_clocklock(pthread_mutex_t *pm, clockid_t clk,
                                        const struct timespec *abs)
 {
-    if (!green__pt_on_turn())
+    if (!mutex_on(MUTEX(pm)))
         return GREEN_REAL(pthread_mutex_clocklock)(pm, clk, abs);
     return mutex_clocklock(pm, clk, abs);
 }
@@ -417,7 +427,7 @@ int green_hook_pthread_mutex_consistent(pthread_mutex_t *pm)
 
 int green_hook_pthread_mutex_unlock(pthread_mutex_t *pm)
 {
-    if (!green__pt_on_turn())
+    if (!mutex_on(MUTEX(pm)))
         return GREEN_REAL(pthread_mutex_unlock)(pm);
     return green__pt_mutex_unlock(pm);
 }

@@ -138,6 +138,13 @@ static enum green__rw_prefer prefer_of(const struct pt_rwlock *rw)
                                                                      : GREEN__RW_READERS;
 }
 
+/* Should a hook act for this caller on prw? A green caller (and its fair
+ * turn), or a plain OS thread on a private rwlock (green__pt_plain). */
+static bool rw_on(const pthread_rwlock_t *prw)
+{
+    return green__pt_on_turn() || (green__pt_plain() && !rw_is_shared(prw));
+}
+
 static int rw_lock(pthread_rwlock_t *prw, bool write, int64_t deadline)
 {
     if (rw_is_shared(prw))
@@ -169,12 +176,15 @@ static int rw_timed(pthread_rwlock_t *prw, bool write, clockid_t clk,
 
 int green_hook_pthread_rwlock_init(pthread_rwlock_t *prw, const pthread_rwlockattr_t *a)
 {
-    if (!green__pt_on())
+    bool plain = false;
+    if (!green__pt_on() && !(plain = green__pt_plain()))
         return GREEN_REAL(pthread_rwlock_init)(prw, a);
     int kind = PTHREAD_RWLOCK_DEFAULT_NP, pshared = PTHREAD_PROCESS_PRIVATE;
     if (a && (pthread_rwlockattr_getkind_np(a, &kind) != 0 ||
               pthread_rwlockattr_getpshared(a, &pshared) != 0))
         return EINVAL;
+    if (plain && pshared != PTHREAD_PROCESS_PRIVATE)
+        return GREEN_REAL(pthread_rwlock_init)(prw, a);
     memset(prw, 0, sizeof *prw);
     ((struct pt_rwlock *)prw)->flags = (unsigned)kind;
     if (pshared != PTHREAD_PROCESS_PRIVATE)
@@ -184,7 +194,7 @@ int green_hook_pthread_rwlock_init(pthread_rwlock_t *prw, const pthread_rwlockat
 
 int green_hook_pthread_rwlock_destroy(pthread_rwlock_t *prw)
 {
-    if (!green__pt_on())
+    if (!green__pt_on() && !(green__pt_plain() && !rw_is_shared(prw)))
         return GREEN_REAL(pthread_rwlock_destroy)(prw);
     if (rw_is_shared(prw))
         return 0;
@@ -193,14 +203,14 @@ int green_hook_pthread_rwlock_destroy(pthread_rwlock_t *prw)
 
 int green_hook_pthread_rwlock_rdlock(pthread_rwlock_t *prw)
 {
-    if (!green__pt_on_turn())
+    if (!rw_on(prw))
         return GREEN_REAL(pthread_rwlock_rdlock)(prw);
     return rw_lock(prw, false, GREEN_FOREVER);
 }
 
 int green_hook_pthread_rwlock_tryrdlock(pthread_rwlock_t *prw)
 {
-    if (!green__pt_on_turn())
+    if (!rw_on(prw))
         return GREEN_REAL(pthread_rwlock_tryrdlock)(prw);
     int e = rw_try_any(prw, false);
     return e == EDEADLK ? EBUSY : e;
@@ -208,7 +218,7 @@ int green_hook_pthread_rwlock_tryrdlock(pthread_rwlock_t *prw)
 
 int green_hook_pthread_rwlock_timedrdlock(pthread_rwlock_t *prw, const struct timespec *abs)
 {
-    if (!green__pt_on_turn())
+    if (!rw_on(prw))
         return GREEN_REAL(pthread_rwlock_timedrdlock)(prw, abs);
     return rw_timed(prw, false, CLOCK_REALTIME, abs);
 }
@@ -216,21 +226,21 @@ int green_hook_pthread_rwlock_timedrdlock(pthread_rwlock_t *prw, const struct ti
 int green_hook_pthread_rwlock_clockrdlock(pthread_rwlock_t *prw, clockid_t clk,
                                           const struct timespec *abs)
 {
-    if (!green__pt_on_turn())
+    if (!rw_on(prw))
         return GREEN_REAL(pthread_rwlock_clockrdlock)(prw, clk, abs);
     return rw_timed(prw, false, clk, abs);
 }
 
 int green_hook_pthread_rwlock_wrlock(pthread_rwlock_t *prw)
 {
-    if (!green__pt_on_turn())
+    if (!rw_on(prw))
         return GREEN_REAL(pthread_rwlock_wrlock)(prw);
     return rw_lock(prw, true, GREEN_FOREVER);
 }
 
 int green_hook_pthread_rwlock_trywrlock(pthread_rwlock_t *prw)
 {
-    if (!green__pt_on_turn())
+    if (!rw_on(prw))
         return GREEN_REAL(pthread_rwlock_trywrlock)(prw);
     int e = rw_try_any(prw, true);
     return e == EDEADLK ? EBUSY : e;
@@ -238,7 +248,7 @@ int green_hook_pthread_rwlock_trywrlock(pthread_rwlock_t *prw)
 
 int green_hook_pthread_rwlock_timedwrlock(pthread_rwlock_t *prw, const struct timespec *abs)
 {
-    if (!green__pt_on_turn())
+    if (!rw_on(prw))
         return GREEN_REAL(pthread_rwlock_timedwrlock)(prw, abs);
     return rw_timed(prw, true, CLOCK_REALTIME, abs);
 }
@@ -246,14 +256,14 @@ int green_hook_pthread_rwlock_timedwrlock(pthread_rwlock_t *prw, const struct ti
 int green_hook_pthread_rwlock_clockwrlock(pthread_rwlock_t *prw, clockid_t clk,
                                           const struct timespec *abs)
 {
-    if (!green__pt_on_turn())
+    if (!rw_on(prw))
         return GREEN_REAL(pthread_rwlock_clockwrlock)(prw, clk, abs);
     return rw_timed(prw, true, clk, abs);
 }
 
 int green_hook_pthread_rwlock_unlock(pthread_rwlock_t *prw)
 {
-    if (!green__pt_on_turn())
+    if (!rw_on(prw))
         return GREEN_REAL(pthread_rwlock_unlock)(prw);
     if (rw_is_shared(prw))
         return srw_unlock((struct pt_srwlock *)prw);

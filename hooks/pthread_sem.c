@@ -7,9 +7,10 @@
  * sem_wait, sem_timedwait and sem_clockwait are cancellation points and
  * interruptible calls: a signal handler makes them fail with EINTR, and
  * sem_wait restarts under SA_RESTART. sem_post is async-signal-safe: from
- * a handler on the hub or a plain OS thread it adds the unit atomically
- * and wakes the green waiters from outside (pthread_sync.c), whose park
- * carries the mark that wake-up looks for (green__pt_sem_how).
+ * a handler on the hub it adds the unit atomically and wakes the green
+ * waiters from outside (pthread_sync.c), whose park carries the mark
+ * that wake-up looks for (green__pt_sem_how). A plain OS thread (no hub)
+ * waits and posts through the lock core (green__pt_plain).
  */
 #define _GNU_SOURCE
 #include "pthread_internal.h"
@@ -45,7 +46,7 @@ static bool sem_is_libc(const sem_t *s)
 
 int green_hook_sem_init(sem_t *s, int pshared, unsigned value)
 {
-    if (!green__pt_on() || pshared)
+    if ((!green__pt_on() && !green__pt_plain()) || pshared)
         return GREEN_REAL(sem_init)(s, pshared, value);
     if (value > SEM_VALUE_MAX) {
         errno = EINVAL;
@@ -58,7 +59,7 @@ int green_hook_sem_init(sem_t *s, int pshared, unsigned value)
 
 int green_hook_sem_destroy(sem_t *s)
 {
-    if (!green__pt_on() || sem_is_libc(s))
+    if ((!green__pt_on() && !green__pt_plain()) || sem_is_libc(s))
         return GREEN_REAL(sem_destroy)(s);
     return 0;
 }
@@ -148,6 +149,25 @@ static int sem_wait_libc(sem_t *s, int64_t deadline, bool restartable)
     return rc;
 }
 
+/* A plain OS thread (green__pt_plain) on a private semaphore: the core's
+ * wait, on a futex. -1/errno. */
+static bool sem_plain(const sem_t *s)
+{
+    return green__pt_plain() && !sem_is_libc(s);
+}
+
+static int sem_wait_plain(sem_t *s, int64_t deadline)
+{
+    int e;
+    while ((e = green__sem_wait(CORE(s), NULL, deadline, &green__lock_plain)) == EAGAIN)
+        ;
+    if (e) {
+        errno = e;
+        return -1;
+    }
+    return 0;
+}
+
 static int sem_wait_until(sem_t *s, int64_t deadline)
 {
     bool restartable = deadline == GREEN_FOREVER;   /* plain sem_wait */
@@ -158,13 +178,13 @@ static int sem_wait_until(sem_t *s, int64_t deadline)
 int green_hook_sem_wait(sem_t *s)
 {
     if (!green__pt_on_turn())
-        return GREEN_REAL(sem_wait)(s);
+        return sem_plain(s) ? sem_wait_plain(s, GREEN_FOREVER) : GREEN_REAL(sem_wait)(s);
     return sem_wait_until(s, GREEN_FOREVER);
 }
 
 int green_hook_sem_trywait(sem_t *s)
 {
-    if (!green__pt_on_turn() || sem_is_libc(s))
+    if ((!green__pt_on_turn() && !sem_plain(s)) || sem_is_libc(s))
         return GREEN_REAL(sem_trywait)(s);
     if (green__sem_trytake(CORE(s)) == 0)
         return 0;
@@ -184,19 +204,19 @@ static int sem_clockwait_green(sem_t *s, clockid_t clk, const struct timespec *a
     }
     if (!sem_is_libc(s) && green__sem_trytake(CORE(s)) == 0)
         return 0;
-    return sem_wait_until(s, deadline);
+    return green__tls_ctx ? sem_wait_until(s, deadline) : sem_wait_plain(s, deadline);
 }
 
 int green_hook_sem_timedwait(sem_t *s, const struct timespec *abs)
 {
-    if (!green__pt_on_turn())
+    if (!green__pt_on_turn() && !sem_plain(s))
         return GREEN_REAL(sem_timedwait)(s, abs);
     return sem_clockwait_green(s, CLOCK_REALTIME, abs);
 }
 
 int green_hook_sem_clockwait(sem_t *s, clockid_t clk, const struct timespec *abs)
 {
-    if (!green__pt_on_turn())
+    if (!green__pt_on_turn() && !sem_plain(s))
         return GREEN_REAL(sem_clockwait)(s, clk, abs);
     return sem_clockwait_green(s, clk, abs);
 }
@@ -205,6 +225,15 @@ int green_hook_sem_clockwait(sem_t *s, clockid_t clk, const struct timespec *abs
 int green_hook_sem_post(sem_t *s)
 {
     struct pt_sem *sm = (struct pt_sem *)s;
+    if (!green__pt_on() && sem_plain(s)) {
+        int e = green__sem_post(CORE(sm));   /* thread-safe: a plain OS
+                                                thread hands the unit over */
+        if (e) {
+            errno = e;
+            return -1;
+        }
+        return 0;
+    }
     if (!green__pt_on()) {
         /* A green semaphore never has libc waiters (nwaiters 0); for
          * one without them libc's post is this same atomic add. */
@@ -226,7 +255,7 @@ int green_hook_sem_post(sem_t *s)
 
 int green_hook_sem_getvalue(sem_t *s, int *value)
 {
-    if (!green__pt_on() || sem_is_libc(s))
+    if ((!green__pt_on() && !green__pt_plain()) || sem_is_libc(s))
         return GREEN_REAL(sem_getvalue)(s, value);
     *value = (int)__atomic_load_n(&((struct pt_sem *)s)->value, __ATOMIC_ACQUIRE);
     return 0;

@@ -30,7 +30,8 @@
  *
  * Waits and hand-off are the lock core's (libgreen/lock.c): unlocking a
  * mutex with waiters makes the first waiter the owner before readying it
- * (FIFO, no barging, no thundering herd), and the same holds for rwlocks
+ * (FIFO, no thundering herd; across OS threads a mutex barges with
+ * a starvation bound, see "No convoys" in lock.c), and the same holds for rwlocks
  * and semaphore units. What this layer adds is its policy
  * (green__pt_lock_how below): a lock wait may fail only with ETIMEDOUT,
  * and glibc's kinds, error numbers and deadlines on a clock.
@@ -46,20 +47,26 @@
  * mutex is owned by the OS thread, shared by all green threads: a
  * documented limit).
  *
- * Mixed use. An object is green when a green thread first touches it;
- * libc's functions do not understand our layout and ours not theirs. Under
- * the shim every thread the program creates is green and the main thread
- * adopts its hub at its first pthread call, so mixing happens only for an
- * object locked by libc before the shim's constructor ran, or used both by
- * green threads and by a plain OS thread (libgreen's own workers never do:
- * they use their own objects through real.h).
+ * Mixed use. Under the shim the private, non-robust, non-PI objects have
+ * the core's layout whoever touches them: green threads of any hub, and
+ * plain OS threads (threads the shim did not create: libc's
+ * pthread_create reached through dlsym, threads from before the
+ * constructor, glibc's SIGEV_THREAD helpers), whose hooks use the lock
+ * core too (green__pt_plain) and block on a futex; libc's functions do
+ * not understand that layout. jemalloc's background thread in redis is
+ * such a thread, waiting on a condition variable the green main thread
+ * signals. A plain thread's shared, robust or PI objects stay libc's; an
+ * object locked by libc before the shim's constructor ran is still
+ * misread (libgreen's own workers never mix: they use their own objects
+ * through real.h).
  *
  * sem_post (async-signal-safe) and pthread_cond_signal/broadcast may come
- * from outside the green world (a handler that runs on the hub, a plain
- * OS thread such as a SIGEV_THREAD notify function): they wake the green
- * waiters through an ev_async ("Wake-ups from outside" below). A post
- * from a handler that interrupted a running green thread takes the
- * ordinary path, which touches the run queue: a narrow window, documented.
+ * from a signal handler that runs on the hub: they cannot take the core's
+ * stripe locks (the interrupted code may hold one), so they wake the
+ * green waiters through an ev_async ("Wake-ups from outside" below). A
+ * post from a handler that interrupted a running green thread takes the
+ * ordinary path, which touches the run queue: a narrow window,
+ * documented. A plain OS thread posts and signals through the core.
  *
  * Cancellation points here: pthread_cond_wait/timedwait/clockwait and
  * sem_wait/timedwait/clockwait (see pthread.c). A kill arriving during a
@@ -121,11 +128,9 @@ const struct green__lock_how green__pt_lock_how = {
 };
 
 /* Wake-ups from outside. sem_post is async-signal-safe and programs post
- * from signal handlers, which run on the hub while everything is parked;
- * and a plain OS thread (a SIGEV_THREAD notify function, which glibc runs
- * on a thread of its own) may post a semaphore or signal a condition
- * variable that green threads wait on. Touching the run queue there is
- * not safe, so such a call only records what happened (the unit is added
+ * from signal handlers, which run on the hub while everything is parked.
+ * Touching the run queue or the core's stripes there is not safe, so
+ * such a call only records what happened (the unit is added
  * atomically by the caller) and pokes the hub of the green waiters
  * through an ev_async (signal- and thread-safe). Its callback, on the
  * hub, readies with EAGAIN every green thread parked in a wait of that
@@ -164,7 +169,7 @@ static void outside_waker_cb(struct ev_loop *loop, ev_async *w, int revents)
     struct outside_waker *k = (struct outside_waker *)w;
     int kinds = atomic_exchange(&k->pending, 0);
     for (struct green_thread *t = k->ctx->all; t; t = t->all_next) {
-        if (t->state != GREEN_PARKED || !t->wnode.q)
+        if (t->state != GREEN_PARKED || !t->wnode.data)
             continue;
         if (((kinds & GREEN__PT_OUTSIDE_SEM) && t->wnode.data == (uintptr_t)&sem_wait_mark) ||
             ((kinds & GREEN__PT_OUTSIDE_COND) && t->wnode.data == (uintptr_t)&cond_wait_mark))

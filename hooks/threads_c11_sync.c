@@ -13,10 +13,11 @@
 /* ------------------------------------------------------ C11 <threads.h> */
 
 /* mtx_t and cnd_t are pthread_mutex_t and pthread_cond_t inside; the
- * thread-family decision is the pthread hooks' own. */
+ * thread-family decision is the pthread hooks' own (a plain OS thread
+ * goes to them too: green__pt_plain). */
 int green_hook_mtx_init(mtx_t *m, int type)
 {
-    if (!green__pt_on())
+    if (!green__pt_on() && !green__pt_plain())
         return GREEN_REAL(mtx_init)(m, type);
     if (type & ~(mtx_recursive | mtx_timed))
         return thrd_error;
@@ -29,68 +30,68 @@ int green_hook_mtx_init(mtx_t *m, int type)
 
 void green_hook_mtx_destroy(mtx_t *m)
 {
-    if (!green__pt_on())
+    if (!green__pt_on() && !green__pt_plain())
         GREEN_REAL(mtx_destroy)(m);
 }
 
 int green_hook_mtx_lock(mtx_t *m)
 {
-    if (!green__pt_on())
+    if (!green__pt_on() && !green__pt_plain())
         return GREEN_REAL(mtx_lock)(m);
     return green__thrd_result(green_hook_pthread_mutex_lock((pthread_mutex_t *)m));
 }
 
 int green_hook_mtx_trylock(mtx_t *m)
 {
-    if (!green__pt_on())
+    if (!green__pt_on() && !green__pt_plain())
         return GREEN_REAL(mtx_trylock)(m);
     return green__thrd_result(green_hook_pthread_mutex_trylock((pthread_mutex_t *)m));
 }
 
 int green_hook_mtx_timedlock(mtx_t *m, const struct timespec *abs)
 {
-    if (!green__pt_on())
+    if (!green__pt_on() && !green__pt_plain())
         return GREEN_REAL(mtx_timedlock)(m, abs);
     return green__thrd_result(green_hook_pthread_mutex_timedlock((pthread_mutex_t *)m, abs));
 }
 
 int green_hook_mtx_unlock(mtx_t *m)
 {
-    if (!green__pt_on())
+    if (!green__pt_on() && !green__pt_plain())
         return GREEN_REAL(mtx_unlock)(m);
     return green__thrd_result(green_hook_pthread_mutex_unlock((pthread_mutex_t *)m));
 }
 
 int green_hook_cnd_init(cnd_t *c)
 {
-    if (!green__pt_on())
+    if (!green__pt_on() && !green__pt_plain())
         return GREEN_REAL(cnd_init)(c);
     return green__thrd_result(green_hook_pthread_cond_init((pthread_cond_t *)c, NULL));
 }
 
 void green_hook_cnd_destroy(cnd_t *c)
 {
-    if (!green__pt_on())
+    if (!green__pt_on() && !green__pt_plain())
         GREEN_REAL(cnd_destroy)(c);
 }
 
 int green_hook_cnd_signal(cnd_t *c)
 {
-    if (!green__pt_on())
+    if (!green__pt_on() && !green__pt_plain())
         return GREEN_REAL(cnd_signal)(c);
     return green__thrd_result(green_hook_pthread_cond_signal((pthread_cond_t *)c));
 }
 
 int green_hook_cnd_broadcast(cnd_t *c)
 {
-    if (!green__pt_on())
+    if (!green__pt_on() && !green__pt_plain())
         return GREEN_REAL(cnd_broadcast)(c);
     return green__thrd_result(green_hook_pthread_cond_broadcast((pthread_cond_t *)c));
 }
 
 int green_hook_cnd_wait(cnd_t *c, mtx_t *m)
 {
-    if (!green__pt_on())
+    if (!green__pt_on() && !green__pt_plain())
         return GREEN_REAL(cnd_wait)(c, m);
     return green__thrd_result(green_hook_pthread_cond_wait((pthread_cond_t *)c,
                                                            (pthread_mutex_t *)m));
@@ -98,7 +99,7 @@ int green_hook_cnd_wait(cnd_t *c, mtx_t *m)
 
 int green_hook_cnd_timedwait(cnd_t *c, mtx_t *m, const struct timespec *abs)
 {
-    if (!green__pt_on())
+    if (!green__pt_on() && !green__pt_plain())
         return GREEN_REAL(cnd_timedwait)(c, m, abs);
     return green__thrd_result(green_hook_pthread_cond_timedwait((pthread_cond_t *)c,
                                                                 (pthread_mutex_t *)m, abs));

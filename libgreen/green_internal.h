@@ -173,6 +173,9 @@ struct green_thread {
     bool on_runq;
     struct green_thread *all_next, *all_prev; /* ctx->all list */
     struct green__wnode wnode;     /* node for single-object parks */
+    struct green__lwait *lwait;    /* the lock core's waiter record while
+                                      the thread waits in lock.c, else
+                                      NULL: green__ready cancels it */
     struct green__waitq joiners;   /* threads in green_join on this one */
     int64_t deadline;              /* absolute deadline of the current park */
     size_t heap_idx;               /* 1-based place in ctx->theap, 0 if none */
@@ -235,6 +238,9 @@ struct green__ctx {
 extern __thread struct green__ctx *green__tls_ctx
     __attribute__((tls_model("initial-exec")));
 
+/* How many hubs (ctxs) this process has made, ever: the lock core
+ * (lock.c) expects cross-hub wake-ups once there are two. */
+extern atomic_int green__hubs_made GREEN_HIDDEN;
 /* This OS thread's ctx, created on first use. NULL only on ENOMEM. */
 GREEN_HIDDEN struct green__ctx *green__ctx_get(void);
 
@@ -263,8 +269,11 @@ static inline bool green__in_green(void)
 GREEN_HIDDEN int green__park(enum green__why why, uintptr_t why_arg,
                              struct green__waitq *q, int64_t deadline);
 /* Make a parked thread runnable; the first wake wins, later ones are
- * ignored. Same OS thread only. Unlinks t->wnode if linked. */
+ * ignored. Same OS thread only. Unlinks t->wnode if linked, and cancels
+ * t->lwait if nobody decided it yet (green__lock_cancel, lock.c). */
 GREEN_HIDDEN void green__ready(struct green_thread *t, int code);
+struct green__lwait;
+GREEN_HIDDEN void green__lock_cancel(struct green__lwait *w);
 /* Cross-thread work: another OS thread posts r to ctx c; c's hub calls
  * r->run(r) on its own OS thread soon after (through the ctx's ev_async).
  * This is the only way another OS thread may affect a green thread. */

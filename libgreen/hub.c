@@ -25,6 +25,7 @@
 
 __thread struct green__ctx *green__tls_ctx __attribute__((tls_model("initial-exec")));
 __thread int green__in_libev __attribute__((tls_model("initial-exec")));
+atomic_int green__hubs_made;
 /* Set by the signal hooks (hooks/signal.c) when they wrap a handler. */
 void (*volatile green__on_signal)(struct green__ctx *c);
 
@@ -200,6 +201,7 @@ static __attribute__((noinline, cold)) struct green__ctx *ctx_create(void)
     c->hub = green__thread_alloc(c, "hub");
     if (!c->main || !c->hub)
         goto fail;
+    atomic_fetch_add_explicit(&green__hubs_made, 1, memory_order_relaxed);
     c->main->is_main = true;
     c->main->state = GREEN_RUNNING;
     /* The program's original thread keeps the mask it had (hooks/signal.c

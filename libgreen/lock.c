@@ -1,8 +1,9 @@
 /*
  * lock.c - the lock core: mutexes, condition variables, counting
- * semaphores and reader-writer locks as FIFO wait queues of parked green
- * threads with ownership hand-off. green.h's objects (sync.c) and the
- * pthread layer's (hooks/pthread_mutex.c, pthread_cond.c, pthread_rwlock.c,
+ * semaphores and reader-writer locks as FIFO queues of waiters with
+ * ownership hand-off, usable at once by green threads of several hubs and
+ * by plain OS threads. green.h's objects (sync.c) and the pthread layer's
+ * (hooks/pthread_mutex.c, pthread_cond.c, pthread_rwlock.c,
  * pthread_sem.c) are thin wrappers over it: they check arguments, convert
  * timeouts to deadlines, choose the policy and map the result to their
  * error convention.
@@ -10,34 +11,91 @@
  * What it is. Each object is a small struct (lock.h) embedded in the
  * caller's storage: never allocated, all-zero is free and empty, so static
  * initialisers work (green.h's *_INIT, glibc's PTHREAD_*_INITIALIZER).
- * Every object holds a FIFO wait queue (struct green__waitq) of parked
- * threads; a thread parks with its own embedded node (green_thread.wnode)
- * through green__park().
+ * Every object holds a FIFO queue (struct green__waitq) of waiter records
+ * (struct green__lwait), one per blocked caller, on that caller's stack.
  *
- * Hand-off, and why it is safe. When a mutex is unlocked, a semaphore
- * posted or an rwlock released while threads wait, ownership (or the unit,
- * or the read/write grant) is handed directly to the first waiter: the
- * releaser pops that waiter's node, records the grant (mutex owner, rwlock
- * writer or reader count, and the GREEN__LK_GRANTED bit in the node's data
- * word), and readies it with code 0. This is sound because of the
- * park/ready invariant of hub.c: a wait node is linked into a queue only
- * while its thread is PARKED, and a timeout or a kill unlinks it in the
- * same step that readies the thread (the first wake wins). So a node
- * popped from a queue always belongs to a thread that green__ready() will
- * wake with our code, and that thread's park returns 0: the grant can
- * never be lost to a waiter that has already timed out or been killed,
- * and a waiter that was not handed anything was unlinked first. We assert
- * the waiter is PARKED before handing over. A thread killed after it was
- * granted (while runnable) keeps the grant and its next park fails with
- * ECANCELED. Invariant: a lock that is free has no waiters (every release
- * and every writer that gives up re-runs the grant).
+ * Threads. Three kinds of waiters: a green thread of the releaser's hub, a
+ * green thread of another hub, a plain OS thread without a hub (self
+ * NULL: a thread the shim did not create). Every queue and every field
+ * that is not a single atomic word is protected by a stripe lock: a
+ * spinlock picked from a fixed table by the object's address (glibc's
+ * layouts leave no free word for one in the condition variable or the
+ * rwlock, and one rule for all objects is simpler). A stripe is held for
+ * a queue edit and the wake-ups it decides, never across a switch or a
+ * futex wait, and never two at once; a release may post to a hub or
+ * futex-wake under it (the record must stay alive until then, see below).
+ * The mutex's owner word and the semaphore's value are atomic so that the
+ * uncontended paths (lock.h) take no stripe. A waiter record says who it
+ * is (id: the green thread's address, or a thread-local anchor of the
+ * plain thread with GREEN__LK_PLAIN) and how to wake it (ctx: its hub, or
+ * NULL for a futex on its state word). A release that decides a waiter
+ * wakes it the cheapest way that is correct: green__ready() for a green
+ * waiter of the caller's own hub, a remote post (green__remote_post, the
+ * record's embedded post, through the hub's ev_async) for a green waiter
+ * of another hub, FUTEX_WAKE for a plain one. A green waiter's hub keeps
+ * polling while it waits (green__remote_expect) once the process has two
+ * hubs or a plain thread used the core, so that it does not report a
+ * deadlock that another OS thread's release would end.
  *
- * Fairness. Hand-off makes every object FIFO: an unlocker that relocks at
- * once queues behind the waiter it just woke, so no waiter starves. The
- * cost is one extra switch per contended lock (a "lock convoy"), which is
- * cheap for green threads. Waiters still re-check after a wake-up without
- * a grant (a stray wake-up, an EINTR the policy waits through): they try
- * again and park again.
+ * Hand-off, and who wins: grant or timeout. When a mutex is unlocked, a
+ * semaphore posted or an rwlock released while threads wait, ownership
+ * (or the unit, or the read/write grant) is handed directly to the first
+ * waiter: the releaser, under the stripe, pops the record, records the
+ * grant (mutex owner, rwlock writer or reader count) and moves the
+ * record's state from WAITING to GRANTED with one compare-and-swap, then
+ * wakes it. A waiter leaves only by moving its state from WAITING to
+ * CANCELLED with the same compare-and-swap, under the same stripe, and
+ * unlinking itself. Exactly one of the two succeeds, so the grant is
+ * never lost: a waiter that finds GRANTED holds what it waited for even if
+ * it was woken by its deadline or a kill (a kill is then kept for its
+ * next park), and a waiter that was not handed anything was unlinked
+ * first. On one hub the cancel happens in the very step that wakes the
+ * waiter, as before: green__ready() calls green__lock_cancel() on the
+ * thread's record (green_thread.lwait) when a deadline, a kill, a signal
+ * or an outside wake-up readies it, so a release that runs after the
+ * timeout fired (and before the waiter ran) already finds the queue
+ * without it. Across hubs the CAS decides: the releaser of hub A may win
+ * while hub B's timer is readying the waiter; the waiter then returns
+ * success. A record that got a remote post must outlive it: the waiter
+ * sees `pending` and parks until the post has run on its own hub (the
+ * post readies it; both run on that hub's OS thread, so there is no race
+ * on the record). A plain waiter re-takes the stripe before it leaves,
+ * and the releaser futex-wakes under that stripe, so its record outlives
+ * the wake too. Invariant: a lock that is free has no waiters that could
+ * take it (every release and every writer that gives up re-runs the
+ * grant).
+ *
+ * No convoys. Hand-off makes every object FIFO, which on one hub is cheap
+ * (an unlocker that relocks at once queues behind the waiter it woke; one
+ * extra switch) and prevents starvation under cooperative scheduling.
+ * Across OS threads it would convoy: every contended unlock would wait
+ * for the next owner's OS thread to wake up and run before anyone makes
+ * progress. So a mutex released to a waiter of another hub or a plain
+ * thread is freed and that waiter merely woken (WOKEN): it races for the
+ * mutex with newcomers (barging), and a waiter whose holder runs on
+ * another OS thread spins briefly (SPIN_TRIES reads) before it queues.
+ * A woken waiter that loses the race queues again at the head. A waiter
+ * that has waited longer than STARVE_NS (1 ms) sets GREEN__LK_STARVE in
+ * the owner word: from then on every release hands off, newcomers cannot
+ * take the free-looking mutex, until the queue drains (Go's sync.Mutex
+ * starvation mode). Releases to a green waiter of the releaser's own hub
+ * always hand off. Condition variables wake (WOKEN, the waiter retakes
+ * the mutex); semaphores and rwlocks always hand off (a unit or a read
+ * grant given to a sleeping waiter does not block the releaser).
+ *
+ * Several objects (not implemented yet). The record is made so that one
+ * green thread can wait on several objects with first-wake-wins (gevent's
+ * wait/iwait, Go's select): give the wait one node per object, all
+ * pointing to one shared state word instead of each their own (the
+ * record's state becomes a pointer to it, the node keeps its own queue
+ * link and index). A releaser's compare-and-swap from WAITING to
+ * GRANTED(index) on the shared word decides the whole wait; a releaser
+ * whose CAS fails finds that the wait is already decided and skips the
+ * node and decides the next waiter instead (lw_wake returns false and
+ * lw_pop_wake, rw_grant go on: that path is there already). The winner
+ * then unlinks its other nodes under each object's stripe, one at a time
+ * (never two stripes at once); a node still linked is harmless meanwhile
+ * because every releaser checks the state before granting.
  *
  * Policies. Where green.h and pthreads differ, the wrapper says how, and
  * the algorithm stays one:
@@ -50,10 +108,10 @@
  *    wait on. The retake of a condition wait is a lock wait too: green.h's
  *    ignores timeout scopes (an expired scope would fail every park at
  *    once) and defers kills, so it can fail only with EDEADLK;
- *  - how a semaphore or condition waiter parks: with a mark in its node
- *    data so that the embedder can find it (pthread's wake-ups from
- *    outside the hub), and expecting a remote wake-up (the hub keeps
- *    polling instead of reporting a deadlock);
+ *  - how a semaphore or condition waiter parks: with a mark in its
+ *    thread's wnode.data so that the embedder can find it (pthread's
+ *    wake-ups from a signal handler on the hub), and expecting a remote
+ *    wake-up (the hub keeps polling instead of reporting a deadlock);
  *  - mutex types as parameters, in glibc's numbers (normal, recursive,
  *    errorcheck): green.h's plain mutex is an errorcheck one;
  *  - rwlock preference as a parameter: readers (glibc's default), writers
@@ -74,68 +132,280 @@
  * up waiting (timeout, kill) re-runs the grant, since it may have been the
  * only thing holding back the readers queued behind it.
  *
- * Threading: objects belong to one OS thread (the owner of the waiting
- * green threads); nothing here is atomic except a semaphore's value, which
- * the pthread layer adds to from signal handlers and plain OS threads
- * (green__sem_add) before it pokes the hub.
+ * Limits. A stripe is a spinlock: a signal handler that interrupts its
+ * holder on the same OS thread and enters the core would spin forever,
+ * so the async-signal-safe entry (green__sem_add, the pthread layer's
+ * sem_post from a handler) takes none and pokes the hub instead; that
+ * poke reaches green waiters of the first hub only, not plain waiters.
+ * An OS thread that gets a hub while it holds a lock changes identity
+ * (its unlock of an errorcheck mutex then says EPERM). Identities of
+ * plain threads are thread-local addresses, reused after the thread
+ * exits, as tids are.
  *
- * Rejected: barging (unlock frees the mutex and merely wakes a waiter,
- * which re-checks): simpler, but a thread that unlocks and relocks in a
- * loop starves every waiter forever under cooperative scheduling.
- * Per-object heap state: the objects must work when zero-filled, never
- * fail with ENOMEM, and static pthread mutexes are never destroyed. Two
- * copies of each algorithm, one per API (as before this file): they
- * drifted (one re-granted readers behind a writer that gave up, the other
- * not). Callbacks into the wrappers for every policy decision (an
- * indirect call per park, and the algorithm scattered back over the
- * wrappers): the policy is a const struct of flags, read only on the slow
- * path, and the uncontended paths stay inline in lock.h.
+ * Rejected: barging everywhere (unlock frees the mutex and merely wakes a
+ * waiter): simpler, but on one hub a thread that unlocks and relocks in a
+ * loop starves every waiter forever under cooperative scheduling; pure
+ * hand-off everywhere: a convoy across OS threads (measured in
+ * bench/bench_lockmt.c). A lock word inside each object: no room in
+ * glibc's cond and rwlock layouts without moving words that glibc's
+ * static initialisers set. Queue nodes embedded in green_thread (as
+ * before): a plain OS thread has none, and the node must carry the
+ * atomic state and the remote post. Per-object heap state: the objects
+ * must work when zero-filled, never fail with ENOMEM, and static pthread
+ * mutexes are never destroyed. Two copies of each algorithm, one per API:
+ * they drifted. Callbacks into the wrappers for every policy decision:
+ * the policy is a const struct of flags, read only on the slow path, and
+ * the uncontended paths stay inline in lock.h.
  */
 #define _GNU_SOURCE
 #include "lock.h"
+#include <linux/futex.h>
+#include <stddef.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 const struct green__lock_how green__lock_plain = {0};
+bool green__lock_always_handoff;
 
-/* ---------------------------------------------------------------- helpers */
+/* Starvation bound of a mutex (see "No convoys"), and how many times a
+ * waiter whose holder runs on another OS thread re-reads the owner word
+ * before it queues. */
+#define STARVE_NS   GREEN_MSEC(1)
+#define SPIN_TRIES  64
 
-/* Park self on q with node data `data`; expect_remote: the hub waits for
- * a remote wake-up instead of reporting a deadlock. *granted says whether
- * a releaser handed self what it waited for. The node data is cleared
- * afterwards. May switch. */
-static int lock_park(struct green_thread *self, enum green__why why, void *obj,
-                     struct green__waitq *q, int64_t deadline, uintptr_t data,
-                     bool expect_remote, bool *granted)
+/* ------------------------------------------------------- stripe locks */
+
+/* Spinlocks that protect the objects' queues and fields, chosen by the
+ * object's address: the objects have no room for one of their own in
+ * glibc's layouts, and a stripe is held for a few dozen instructions (a
+ * queue edit and the wake-ups it decides), never across a switch or a
+ * futex wait, and never two at once. */
+#define STRIPES 64
+static struct {
+    _Alignas(64) uint32_t w;
+} stripes[STRIPES];
+
+static uint32_t *stripe_of(const void *obj)
 {
-    self->wnode.data = data;
-    if (expect_remote)
-        green__remote_expect(self->ctx, +1);
-    int code = green__park(why, (uintptr_t)obj, q, deadline);
-    if (expect_remote)
-        green__remote_expect(self->ctx, -1);
-    *granted = (self->wnode.data & GREEN__LK_GRANTED) != 0;
-    self->wnode.data = 0;
+    uintptr_t a = (uintptr_t)obj;
+    a ^= a >> 6 ^ a >> 12 ^ a >> 18;
+    return &stripes[(a >> 3) % STRIPES].w;
+}
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+static void lk_take(uint32_t *l)
+{
+    unsigned spins = 0;
+    while (__atomic_exchange_n(l, 1, __ATOMIC_ACQUIRE))
+        while (__atomic_load_n(l, __ATOMIC_RELAXED))
+            if (++spins < 128)
+                cpu_relax();
+            else
+                GREEN_REAL(sched_yield)();
+}
+
+static void lk_give(uint32_t *l)
+{
+    __atomic_store_n(l, 0, __ATOMIC_RELEASE);
+}
+
+/* ---------------------------------------------------- who is waiting */
+
+/* Set once a plain OS thread used the core: from then on every green
+ * waiter expects a remote wake-up (its hub must not report a deadlock
+ * that a plain thread's release would end). */
+static bool plain_seen;
+static __thread _Alignas(8) char plain_anchor __attribute__((tls_model("initial-exec")));
+
+uintptr_t green__lock_plain_id(void)
+{
+    if (green__unlikely(!__atomic_load_n(&plain_seen, __ATOMIC_RELAXED)))
+        __atomic_store_n(&plain_seen, true, __ATOMIC_RELAXED);
+    return (uintptr_t)&plain_anchor | GREEN__LK_PLAIN;
+}
+
+/* May a wake-up come from another OS thread? */
+static bool lock_multi(const struct green__lock_how *how)
+{
+    return how->expect_remote || __atomic_load_n(&plain_seen, __ATOMIC_RELAXED) ||
+           atomic_load_explicit(&green__hubs_made, memory_order_relaxed) > 1;
+}
+
+/* Runs on the green waiter's hub: the cross-hub wake-up arrives. */
+static void lw_deliver(struct green__remote *r)
+{
+    struct green__lwait *w = (struct green__lwait *)(void *)
+        ((char *)r - offsetof(struct green__lwait, post));
+    struct green_thread *t = w->n.t;
+    __atomic_store_n(&w->pending, 0, __ATOMIC_RELEASE);
+    green__ready(t, 0);   /* same OS thread as the waiter: it cannot
+                             leave before this returns */
+}
+
+static void lw_init(struct green__lwait *w, struct green_thread *self, uintptr_t kind,
+                    uint32_t *lk)
+{
+    *w = (struct green__lwait){
+        .n = { .t = self, .data = kind },
+        .id = green__lock_id(self),
+        .ctx = self ? self->ctx : NULL,
+        .lk = lk,
+        .post = { .run = lw_deliver },
+    };
+}
+
+/* Push w at the tail (or the head: a mutex waiter that was woken and lost
+ * the race waits first). Stripe held. */
+static void lw_push(struct green__waitq *q, struct green__lwait *w, bool front)
+{
+    w->state = GREEN__LW_WAITING;
+    green__waitq_push(q, &w->n);
+    if (front && q->head != &w->n) {
+        green__waitq_remove(&w->n);
+        w->n.q = q;
+        w->n.prev = NULL;
+        w->n.next = q->head;
+        q->head->prev = &w->n;
+        q->head = &w->n;
+    }
+}
+
+/* Decide the fate of a popped waiter (to: GRANTED or WOKEN) and wake it:
+ * a green waiter of the caller's hub is readied, one of another hub gets
+ * a remote post, a plain one a futex wake. False if the waiter had
+ * already left (cannot happen to a single-object waiter, which leaves
+ * under the stripe; a multi-object waiter would: see "Several objects").
+ * Stripe held, so the record is alive throughout. */
+static bool lw_wake(struct green__lwait *w, uint32_t to)
+{
+    uint32_t from = GREEN__LW_WAITING;
+    if (!__atomic_compare_exchange_n(&w->state, &from, to, false, __ATOMIC_ACQ_REL,
+                                     __ATOMIC_ACQUIRE))
+        return false;
+    if (!w->ctx) {
+        syscall(SYS_futex, &w->state, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+    } else if (w->ctx == green__tls_ctx) {
+        green__ready(w->n.t, 0);
+    } else {
+        __atomic_store_n(&w->pending, 1, __ATOMIC_RELAXED);
+        green__remote_post(w->ctx, &w->post);
+    }
+    return true;
+}
+
+/* Pop the first waiter and decide it: see lw_wake. Stripe held. */
+static struct green__lwait *lw_pop_wake(struct green__waitq *q, uint32_t to)
+{
+    struct green__lwait *w;
+    while ((w = (struct green__lwait *)(void *)green__waitq_pop(q)))
+        if (lw_wake(w, to))
+            return w;
+    return NULL;
+}
+
+/* Block the queued waiter w until it is woken or the deadline passes
+ * (and for a green one, a kill or a signal). Returns the park's code (a
+ * plain waiter: 0 or ETIMEDOUT). No stripe held. */
+static int lw_block(struct green__lwait *w, enum green__why why, const void *obj,
+                    int64_t deadline, const struct green__lock_how *how)
+{
+    struct green_thread *t = w->n.t;
+    if (t) {
+        bool remote = lock_multi(how);
+        t->wnode.data = (uintptr_t)how->mark;
+        if (remote)
+            green__remote_expect(t->ctx, +1);
+        t->lwait = w;
+        int code = green__park(why, (uintptr_t)obj, NULL, deadline);
+        t->lwait = NULL;
+        if (remote)
+            green__remote_expect(t->ctx, -1);
+        t->wnode.data = 0;
+        return code;
+    }
+    int saved = errno, code = 0;
+    struct timespec ts = { .tv_sec = deadline / 1000000000, .tv_nsec = deadline % 1000000000 };
+    while (__atomic_load_n(&w->state, __ATOMIC_ACQUIRE) == GREEN__LW_WAITING) {
+        /* FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC deadline,
+         * green_now()'s clock. */
+        if (syscall(SYS_futex, &w->state, FUTEX_WAIT_BITSET_PRIVATE, GREEN__LW_WAITING,
+                    deadline >= 0 ? &ts : NULL, NULL, FUTEX_BITSET_MATCH_ANY) != 0 &&
+            errno == ETIMEDOUT) {
+            code = ETIMEDOUT;
+            break;
+        }
+    }
+    errno = saved;
     return code;
 }
 
-/* The node data of a semaphore or condition waiter: the embedder's mark. */
-static uintptr_t mark_of(const struct green__lock_how *how)
+/* Called by green__ready for a green waiter that something else than
+ * the object wakes (a deadline, a kill, a signal, an outside wake-up), on
+ * the waiter's own hub and never inside the core (so never under a
+ * stripe: a releaser readies a waiter only after deciding it, and then
+ * the state is no longer WAITING): the waiter leaves the queue in the
+ * same step as it is woken, as the essay promises. */
+void green__lock_cancel(struct green__lwait *w)
 {
-    uintptr_t mark = (uintptr_t)how->mark;
-    green__assert("lock", (mark & 7) == 0);
-    return mark;
+    if (__atomic_load_n(&w->state, __ATOMIC_ACQUIRE) != GREEN__LW_WAITING)
+        return;
+    lk_take(w->lk);
+    uint32_t st = GREEN__LW_WAITING;
+    if (__atomic_compare_exchange_n(&w->state, &st, GREEN__LW_CANCELLED, false,
+                                    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+        green__waitq_remove(&w->n);
+    lk_give(w->lk);
 }
 
-/* Pop the first waiter and ready it with code 0 after marking the grant
- * in its node. Returns the thread, or NULL if nobody waits. */
-static struct green_thread *grant_first(struct green__waitq *q)
+/* A green waiter whose grant came from another hub waits until that
+ * hub's remote post has run (it lives in the record). Kills and signals
+ * do not cut this short; a kill is kept for the next park. */
+static void lw_settle(struct green__lwait *w)
 {
-    struct green__wnode *n = green__waitq_pop(q);
-    if (!n)
-        return NULL;
-    green__assert("lock", n->t->state == GREEN_PARKED);
-    n->data |= GREEN__LK_GRANTED;
-    green__ready(n->t, 0);
-    return n->t;
+    struct green_thread *t = w->n.t;
+    if (!t || !__atomic_load_n(&w->pending, __ATOMIC_ACQUIRE))
+        return;
+    bool killed = false;
+    unsigned intr = t->intr_gen;
+    t->intr_gen = 0;
+    green__remote_expect(t->ctx, +1);
+    while (__atomic_load_n(&w->pending, __ATOMIC_ACQUIRE))
+        if (green__park(GREEN_WHY_OTHER, 0, NULL, GREEN_FOREVER) == ECANCELED)
+            killed = true;
+    green__remote_expect(t->ctx, -1);
+    t->intr_gen = intr;
+    if (killed)
+        t->kill_pending |= GREEN__KP_KILL;
+}
+
+/* After lw_block: who won? Takes the stripe; a waiter still WAITING
+ * leaves (CANCELLED: it unlinks itself and returns with the stripe
+ * HELD, for the caller's clean-up); otherwise the releaser decided
+ * (GRANTED, WOKEN) and the stripe is released, and the record settled. */
+static uint32_t lw_resolve(struct green__lwait *w, uint32_t *lk, int code)
+{
+    lk_take(lk);
+    uint32_t st = GREEN__LW_WAITING;
+    if (__atomic_compare_exchange_n(&w->state, &st, GREEN__LW_CANCELLED, false,
+                                    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+        green__waitq_remove(&w->n);   /* a park that did not wait */
+    if (st == GREEN__LW_WAITING || st == GREEN__LW_CANCELLED)
+        return GREEN__LW_CANCELLED;
+    lk_give(lk);
+    lw_settle(w);
+    /* The grant won over a kill that woke us: keep the kill for the
+     * caller's next park (the essay: a granted waiter keeps its grant). */
+    if (code == ECANCELED && w->n.t)
+        w->n.t->kill_pending |= GREEN__KP_KILL;
+    return st;
 }
 
 /* A park of a lock wait ended with code and no grant: does the wait go
@@ -157,89 +427,242 @@ static bool wait_on(int code, const struct green__lock_how *how, bool *killed)
 
 /* ------------------------------------------------------------------ mutex */
 
+/* Does the holder h run on another OS thread than the caller? Then a
+ * short spin may see it release. */
+static bool holder_elsewhere(uintptr_t h, const struct green_thread *self)
+{
+    if (!h)
+        return false;
+    if (h & GREEN__LK_PLAIN || !self)
+        return h != green__lock_id(self);
+    return ((const struct green_thread *)h)->ctx != self->ctx;
+}
+
+/* Spin a little while the holder runs elsewhere: true if m was taken. */
+static bool mutex_spin(struct green__mutex *m, struct green_thread *self, uintptr_t me)
+{
+    for (int i = 0; i < SPIN_TRIES; i++) {
+        uintptr_t o = __atomic_load_n(&m->owner, __ATOMIC_RELAXED);
+        if (!holder_elsewhere(GREEN__LK_ID(o), self) || (o & GREEN__LK_STARVE))
+            return green__mutex_grab(m, me);
+        if (GREEN__LK_ID(o) == 0 && green__mutex_grab(m, me))
+            return true;
+        cpu_relax();
+    }
+    return false;
+}
+
+/* Stripe held: take m if free, else mark it as having waiters (and as
+ * starving if asked). True if taken. */
+static bool mutex_take_or_mark(struct green__mutex *m, uintptr_t me, bool starve)
+{
+    uintptr_t o = __atomic_load_n(&m->owner, __ATOMIC_RELAXED);
+    for (;;) {
+        if (GREEN__LK_ID(o) == 0 && !(o & GREEN__LK_STARVE)) {
+            if (__atomic_compare_exchange_n(&m->owner, &o, o | me, true,
+                                            __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
+                m->depth = 1;
+                return true;
+            }
+            continue;
+        }
+        uintptr_t want = o | GREEN__LK_WAITERS | (starve ? GREEN__LK_STARVE : 0);
+        if (want == o ||
+            __atomic_compare_exchange_n(&m->owner, &o, want, true, __ATOMIC_RELAXED,
+                                        __ATOMIC_RELAXED))
+            return false;
+    }
+}
+
+/* Stripe held, queue empty: no waiter flags any more. */
+static void mutex_unmark(struct green__mutex *m)
+{
+    uintptr_t o = __atomic_load_n(&m->owner, __ATOMIC_RELAXED);
+    while (!__atomic_compare_exchange_n(&m->owner, &o,
+                                        o & ~(GREEN__LK_WAITERS | GREEN__LK_STARVE), true,
+                                        __ATOMIC_RELEASE, __ATOMIC_RELAXED))
+        ;
+}
+
 int green__mutex_wait(struct green__mutex *m, struct green_thread *self,
                       int64_t deadline, const struct green__lock_how *how)
 {
-    green_timeout_t *scopes = self->scopes;
-    bool killed = false;
+    green_timeout_t *scopes = self ? self->scopes : NULL;
+    uintptr_t me = green__lock_id(self);
+    uint32_t *lk = stripe_of(m);
+    struct green__lwait w;
+    bool killed = false, front = false;
+    int64_t since = 0;
     int rc = 0;
-    if (how->no_scopes)
+    if (self && how->no_scopes)
         self->scopes = NULL;
+    lw_init(&w, self, 0, lk);
     for (;;) {
-        if (!m->owner) {
-            m->owner = self;
-            m->depth = 1;
+        if (mutex_spin(m, self, me))
+            break;
+        lk_take(lk);
+        int64_t now = green_now();
+        if (!since)
+            since = now;
+        uintptr_t h = green__mutex_holder(m);
+        bool starve = now - since > STARVE_NS && holder_elsewhere(h, self);
+        if (mutex_take_or_mark(m, me, starve)) {
+            lk_give(lk);
             break;
         }
-        bool granted;
-        int code = lock_park(self, GREEN_WHY_MUTEX, m, &m->q, deadline, 0,
-                             false, &granted);
-        if (m->owner == self)
-            break;   /* handed over */
+        lw_push(&m->q, &w, front);
+        lk_give(lk);
+        int code = lw_block(&w, GREEN_WHY_MUTEX, m, deadline, how);
+        uint32_t st = lw_resolve(&w, lk, code);
+        if (st == GREEN__LW_GRANTED)
+            break;   /* handed over: owner and depth are ours */
+        if (st == GREEN__LW_WOKEN) {
+            front = true;   /* freed for us to race for; lost: wait first */
+            continue;
+        }
+        if (green__waitq_empty(&m->q))
+            mutex_unmark(m);
+        lk_give(lk);
         if (!wait_on(code, how, &killed)) {
             rc = code;
             break;
         }
     }
-    if (how->no_scopes)
+    if (self && how->no_scopes)
         self->scopes = scopes;
-    if (killed)
-        self->kill_pending = true;
+    if (killed && self)
+        self->kill_pending |= GREEN__KP_KILL;
     return rc;
 }
 
-void green__mutex_handoff(struct green__mutex *m)
+void green__mutex_release_slow(struct green__mutex *m)
 {
-    struct green__wnode *n = green__waitq_pop(&m->q);
-    green__assert("lock", n && n->t->state == GREEN_PARKED);
-    m->owner = n->t;
-    m->depth = 1;
-    green__ready(n->t, 0);
+    uint32_t *lk = stripe_of(m);
+    lk_take(lk);
+    uintptr_t o = __atomic_load_n(&m->owner, __ATOMIC_RELAXED);
+    struct green__lwait *w;
+    while ((w = (struct green__lwait *)(void *)green__waitq_pop(&m->q))) {
+        bool more = !green__waitq_empty(&m->q);
+        /* Hand-off to a green waiter of this hub (cheap: no other OS
+         * thread could use the time) or while starving; otherwise free
+         * the mutex and let the waiter race for it. */
+        if ((o & GREEN__LK_STARVE) || (w->ctx && w->ctx == green__tls_ctx) ||
+            green__lock_always_handoff) {
+            uintptr_t flags = more ? o & (GREEN__LK_WAITERS | GREEN__LK_STARVE) : 0;
+            m->depth = 1;
+            __atomic_store_n(&m->owner, w->id | flags, __ATOMIC_RELEASE);
+            if (lw_wake(w, GREEN__LW_GRANTED))
+                break;
+        } else {
+            __atomic_store_n(&m->owner, more ? GREEN__LK_WAITERS : 0, __ATOMIC_RELEASE);
+            if (lw_wake(w, GREEN__LW_WOKEN))
+                break;
+        }
+    }
+    if (!w)
+        __atomic_store_n(&m->owner, 0, __ATOMIC_RELEASE);
+    lk_give(lk);
 }
 
 /* ------------------------------------------------------------- condition */
 
 int green__cond_park(struct green__cond *c, struct green_thread *self,
-                     int64_t deadline, const struct green__lock_how *how)
+                     int64_t deadline, const struct green__lock_how *how,
+                     void (*release)(void *arg), void *arg)
 {
-    bool granted;
-    return lock_park(self, GREEN_WHY_COND, c, &c->q, deadline, mark_of(how),
-                     how->expect_remote, &granted);
+    uint32_t *lk = stripe_of(c);
+    struct green__lwait w;
+    lw_init(&w, self, 0, lk);
+    lk_take(lk);
+    lw_push(&c->q, &w, false);
+    lk_give(lk);
+    release(arg);
+    int code = lw_block(&w, GREEN_WHY_COND, c, deadline, how);
+    if (lw_resolve(&w, lk, code) == GREEN__LW_CANCELLED)
+        lk_give(lk);
+    else
+        code = 0;   /* signalled: that wins over a timeout */
+    return code;
 }
 
 int green__cond_wait(struct green__cond *c, struct green__mutex *m,
                      struct green_thread *self, int64_t deadline,
                      const struct green__lock_how *how)
 {
+    uint32_t *lk = stripe_of(c);
     uint32_t depth = m->depth;
+    struct green__lwait w;
+    lw_init(&w, self, 0, lk);
+    /* Queued before the mutex is released: a signal sent under the mutex
+     * after our release finds us. */
+    lk_take(lk);
+    lw_push(&c->q, &w, false);
+    lk_give(lk);
     green__mutex_release(m);
-    int code = green__cond_park(c, self, deadline, how);
+    int code = lw_block(&w, GREEN_WHY_COND, c, deadline, how);
+    if (lw_resolve(&w, lk, code) == GREEN__LW_CANCELLED)
+        lk_give(lk);
+    else
+        code = 0;
     int relock = green__mutex_wait(m, self, GREEN_FOREVER, how);
     if (relock == 0)
         m->depth = depth;
     return relock ? relock : code;
 }
 
+void green__cond_signal(struct green__cond *c)
+{
+    if (!__atomic_load_n(&c->q.head, __ATOMIC_ACQUIRE))
+        return;   /* a waiter queues before it releases the mutex: one the
+                     caller's mutex does not order is not owed a wake-up */
+    uint32_t *lk = stripe_of(c);
+    lk_take(lk);
+    lw_pop_wake(&c->q, GREEN__LW_WOKEN);
+    lk_give(lk);
+}
+
+void green__cond_broadcast(struct green__cond *c)
+{
+    if (!__atomic_load_n(&c->q.head, __ATOMIC_ACQUIRE))
+        return;
+    uint32_t *lk = stripe_of(c);
+    lk_take(lk);
+    while (lw_pop_wake(&c->q, GREEN__LW_WOKEN))
+        ;
+    lk_give(lk);
+}
+
 /* -------------------------------------------------------------- semaphore */
 
 int green__sem_post(struct green__sem *s)
 {
-    if (grant_first(&s->q))
-        return 0;
-    return green__sem_add(s);
+    uint32_t *lk = stripe_of(s);
+    lk_take(lk);
+    int e = lw_pop_wake(&s->q, GREEN__LW_GRANTED) ? 0 : green__sem_add(s);
+    lk_give(lk);
+    return e;
 }
 
 int green__sem_wait(struct green__sem *s, struct green_thread *self,
                     int64_t deadline, const struct green__lock_how *how)
 {
+    uint32_t *lk = stripe_of(s);
+    struct green__lwait w;
+    lw_init(&w, self, 0, lk);
     for (;;) {
         if (green__sem_trytake(s) == 0)
             return 0;
-        bool granted;
-        int code = lock_park(self, GREEN_WHY_SEM, s, &s->q, deadline,
-                             mark_of(how), how->expect_remote, &granted);
-        if (granted)
+        lk_take(lk);
+        if (green__sem_trytake(s) == 0) {
+            lk_give(lk);
             return 0;
+        }
+        lw_push(&s->q, &w, false);
+        lk_give(lk);
+        int code = lw_block(&w, GREEN_WHY_SEM, s, deadline, how);
+        if (lw_resolve(&w, lk, code) != GREEN__LW_CANCELLED)
+            return 0;   /* handed a unit */
+        lk_give(lk);
         if (code)
             return code;
     }
@@ -248,7 +671,7 @@ int green__sem_wait(struct green__sem *s, struct green_thread *self,
 /* ----------------------------------------------------------------- rwlock */
 
 /* Grant the lock to waiters while it allows: a writer alone, readers
- * together, the next one chosen by prefer. Never switches. */
+ * together, the next one chosen by prefer. Stripe held. Never switches. */
 static void rw_grant(struct green__rwlock *rw, enum green__rw_prefer prefer)
 {
     while (!rw->writer) {
@@ -261,26 +684,34 @@ static void rw_grant(struct green__rwlock *rw, enum green__rw_prefer prefer)
             n = rw->wq.head;
         if (!n)
             return;
+        struct green__lwait *w = (struct green__lwait *)(void *)n;
         if (n->data & GREEN__LK_WRITE) {
             if (rw->readers)
                 return;
-            rw->writer = n->t;
+            rw->writer = w->id;
         } else {
             rw->readers++;
         }
-        grant_first(n->q);
+        green__waitq_remove(n);
+        if (!lw_wake(w, GREEN__LW_GRANTED)) {   /* left: undo */
+            if (n->data & GREEN__LK_WRITE)
+                rw->writer = 0;
+            else
+                rw->readers--;
+        }
     }
 }
 
-int green__rwlock_trylock(struct green__rwlock *rw, struct green_thread *self,
-                          bool write, enum green__rw_prefer prefer)
+/* Stripe held. */
+static int rw_try(struct green__rwlock *rw, uintptr_t me, bool write,
+                  enum green__rw_prefer prefer)
 {
-    if (rw->writer && rw->writer == self)
+    if (rw->writer && rw->writer == me)
         return EDEADLK;
     if (write) {
         if (rw->writer || rw->readers)
             return EBUSY;
-        rw->writer = self;
+        rw->writer = me;
         return 0;
     }
     if (rw->writer || (prefer != GREEN__RW_READERS && !green__waitq_empty(&rw->wq)))
@@ -291,50 +722,70 @@ int green__rwlock_trylock(struct green__rwlock *rw, struct green_thread *self,
     return 0;
 }
 
+int green__rwlock_trylock(struct green__rwlock *rw, struct green_thread *self,
+                          bool write, enum green__rw_prefer prefer)
+{
+    uintptr_t me = green__lock_id(self);
+    uint32_t *lk = stripe_of(rw);
+    lk_take(lk);
+    int e = rw_try(rw, me, write, prefer);
+    lk_give(lk);
+    return e;
+}
+
 int green__rwlock_lock(struct green__rwlock *rw, struct green_thread *self,
                        bool write, enum green__rw_prefer prefer,
                        int64_t deadline, const struct green__lock_how *how)
 {
-    int e = green__rwlock_trylock(rw, self, write, prefer);
-    if (e != EBUSY)
-        return e;
+    uint32_t *lk = stripe_of(rw);
     struct green__waitq *q = write || prefer == GREEN__RW_FIFO ? &rw->wq : &rw->rq;
+    struct green__lwait w;
     bool killed = false;
-    for (;;) {
-        bool granted;
-        int code = lock_park(self, GREEN_WHY_RWLOCK, rw, q, deadline,
-                             write ? GREEN__LK_WRITE : GREEN__LK_READ, false,
-                             &granted);
-        if (granted) {
-            e = 0;
-            break;
+    lw_init(&w, self, write ? GREEN__LK_WRITE : GREEN__LK_READ, lk);
+    lk_take(lk);
+    int e = rw_try(rw, w.id, write, prefer);
+    while (e == EBUSY) {
+        lw_push(q, &w, false);
+        lk_give(lk);
+        int code = lw_block(&w, GREEN_WHY_RWLOCK, rw, deadline, how);
+        if (lw_resolve(&w, lk, code) != GREEN__LW_CANCELLED) {
+            e = 0;   /* granted; the stripe is released */
+            goto out;
         }
         if (!wait_on(code, how, &killed)) {
             e = code;
             if (write)
-                rw_grant(rw, prefer);
+                rw_grant(rw, prefer);   /* it may have held readers back */
             break;
         }
-        if ((e = green__rwlock_trylock(rw, self, write, prefer)) != EBUSY)
-            break;
+        e = rw_try(rw, w.id, write, prefer);
     }
-    if (killed)
-        self->kill_pending = true;
+    lk_give(lk);
+out:
+    if (killed && self)
+        self->kill_pending |= GREEN__KP_KILL;
     return e;
 }
 
 int green__rwlock_unlock(struct green__rwlock *rw, struct green_thread *self,
                          enum green__rw_prefer prefer)
 {
+    uintptr_t me = green__lock_id(self);
+    uint32_t *lk = stripe_of(rw);
+    int e = 0;
+    lk_take(lk);
     if (rw->writer) {
-        if (rw->writer != self)
-            return EPERM;
-        rw->writer = NULL;
+        if (rw->writer != me)
+            e = EPERM;
+        else
+            rw->writer = 0;
     } else if (rw->readers) {
         rw->readers--;
     } else {
-        return EPERM;
+        e = EPERM;
     }
-    rw_grant(rw, prefer);
-    return 0;
+    if (!e)
+        rw_grant(rw, prefer);
+    lk_give(lk);
+    return e;
 }

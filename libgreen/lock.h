@@ -1,9 +1,11 @@
 /*
- * lock.h - the lock core: FIFO wait queues of parked green threads with
- * ownership hand-off, shared by green.h's objects (libgreen/sync.c) and
- * the pthread layer's (hooks/pthread_*.c). Internal: nothing here is
- * installed or exported. The design, the hand-off invariant and the
- * policies are in the essay at the top of lock.c.
+ * lock.h - the lock core: FIFO queues of waiters (green threads of any
+ * hub, plain OS threads) with ownership hand-off, shared by green.h's
+ * objects (libgreen/sync.c) and the pthread layer's (hooks/pthread_*.c).
+ * Internal: nothing here is installed or exported. The design, the
+ * hand-off invariant, thread safety and the policies are in the essay at
+ * the top of lock.c. Every function is thread-safe unless it says
+ * otherwise; none is async-signal-safe except green__sem_add.
  *
  * Every struct is embedded in its caller's storage, never allocated, and
  * all-zero is a valid free state. Where a struct has words the core never
@@ -13,7 +15,8 @@
  * static initialisers and libc put them; hooks/pthread_*.c check the
  * offsets with _Static_assert.
  *
- * Conventions: self is the calling green thread; deadlines are absolute
+ * Conventions: self is the calling green thread, or NULL for a plain OS
+ * thread (one without a hub: it blocks on a futex); deadlines are absolute
  * green_now() nanoseconds or GREEN_FOREVER; results are 0 or an errno
  * value (the wrappers choose between -1/errno and returning it). The
  * inline functions are the uncontended paths; whatever parks or wakes is
@@ -29,13 +32,15 @@
  * per policy. All-false: every park that fails ends the wait with its
  * code. */
 struct green__lock_how {
-    const void *mark;      /* the waiter's node data while parked, or
-                              NULL: lets the embedder find its waiters
-                              (pthread's outside wake-ups). 8-aligned: the
-                              core keeps its own bits (GREEN__LK_*) below */
+    const void *mark;      /* a green waiter's green_thread.wnode.data
+                              while parked, or NULL: lets the embedder
+                              find its waiters (pthread's outside
+                              wake-ups) */
     bool expect_remote;    /* a wake-up may come from outside the hub
                               (ev_async): the hub keeps polling instead of
-                              reporting a deadlock while we wait */
+                              reporting a deadlock while we wait. Implied
+                              once the process has two hubs or a plain OS
+                              thread used the core (green__lock_multi) */
     bool defer_kill;       /* a kill does not end a lock wait: the wait
                               goes on and the kill is made pending again
                               when it ends, for the caller's next park */
@@ -51,10 +56,58 @@ struct green__lock_how {
 /* Every failed park ends the wait (green.h's mutex, rwlock, sem). */
 extern const struct green__lock_how green__lock_plain GREEN_HIDDEN;
 
-/* Bits of a core waiter's node data (green__wnode.data), below the mark. */
+/* Kinds of a waiter record's wait (green__wnode.data of its node). */
 #define GREEN__LK_READ    1u   /* rwlock: waits for a read lock */
 #define GREEN__LK_WRITE   2u   /* rwlock: waits for the write lock */
-#define GREEN__LK_GRANTED 4u   /* the releaser handed the unit or lock over */
+
+/* A waiter record: one per blocked caller, on its stack, linked into the
+ * object's queue while it waits (the essay in lock.c: "Waiters"). */
+struct green__lwait {
+    struct green__wnode n;        /* queue link; n.t is the green thread,
+                                     NULL for a plain OS thread; n.data its
+                                     GREEN__LK_READ/WRITE kind. First member:
+                                     the queue's node is the record */
+    uint32_t state;               /* GREEN__LW_*; atomic, changed only by a
+                                     compare-and-swap from WAITING: who wins
+                                     decides grant vs timeout. The futex word
+                                     of a plain waiter */
+    uint32_t pending;             /* a remote wake-up (post) is on its way
+                                     to the waiter's hub: the record must
+                                     outlive it */
+    uintptr_t id;                 /* the waiter's lock identity
+                                     (green__lock_id) */
+    struct green__ctx *ctx;       /* the green waiter's hub, NULL if plain */
+    uint32_t *lk;                 /* the object's stripe lock */
+    struct green__remote post;    /* wakes a green waiter of another hub */
+};
+#define GREEN__LW_WAITING   0u    /* queued, nothing decided */
+#define GREEN__LW_GRANTED   1u    /* handed what it waited for */
+#define GREEN__LW_WOKEN     2u    /* popped and woken without a grant
+                                     (condition signal, barging mutex) */
+#define GREEN__LW_CANCELLED 3u    /* the waiter left (timeout, kill) */
+
+/* Lock identities: a green thread's address, or for a plain OS thread
+ * the address of a thread-local anchor with GREEN__LK_PLAIN set. The low
+ * three bits of a mutex's owner word are the core's flags. */
+#define GREEN__LK_WAITERS ((uintptr_t)1)   /* mutex: waiters are queued:
+                                              the release takes the slow
+                                              path */
+#define GREEN__LK_STARVE  ((uintptr_t)2)   /* mutex: a waiter waited past
+                                              the starvation bound: pure
+                                              hand-off until the queue
+                                              drains */
+#define GREEN__LK_PLAIN   ((uintptr_t)4)   /* the identity is a plain OS
+                                              thread's */
+#define GREEN__LK_FLAGS   ((uintptr_t)7)
+#define GREEN__LK_ID(w)   ((w) & ~(GREEN__LK_FLAGS & ~GREEN__LK_PLAIN))
+
+/* The identity of the calling plain OS thread (which also marks the core
+ * as used by a plain OS thread: see green__lock_multi). */
+GREEN_HIDDEN uintptr_t green__lock_plain_id(void);
+static inline uintptr_t green__lock_id(const struct green_thread *self)
+{
+    return green__likely(self != NULL) ? (uintptr_t)self : green__lock_plain_id();
+}
 
 /* ------------------------------------------------------------------ mutex */
 
@@ -68,14 +121,17 @@ extern const struct green__lock_how green__lock_plain GREEN_HIDDEN;
                                        a non-holder with EPERM */
 
 struct green__mutex {
-    struct green_thread *owner;   /* holder, NULL when free */
-    uint32_t depth;               /* locks the holder has taken, 0 when free */
+    uintptr_t owner;              /* atomic: the holder's identity (0 when
+                                     free) | GREEN__LK_WAITERS/STARVE */
+    uint32_t depth;               /* locks the holder has taken, 0 when
+                                     free; the holder's alone */
     uint32_t spare;               /* not used (glibc __nusers, 0) */
     int32_t kind;                 /* the embedder's type word, never read by
                                      the core (callers pass the type): at
                                      glibc's __kind offset, 16 */
     int32_t spare2;               /* not used (glibc __spins, 0) */
-    struct green__waitq q;        /* waiters, FIFO */
+    struct green__waitq q;        /* waiters (green__lwait), FIFO; under
+                                     the object's stripe lock */
 };
 
 /* The holder locks again: a recursive mutex goes one deeper (EAGAIN at
@@ -97,23 +153,53 @@ static inline int green__mutex_relock(int type, uint32_t *depth)
     }
 }
 
+/* The holder's identity, 0 when free. */
+static inline uintptr_t green__mutex_holder(const struct green__mutex *m)
+{
+    return GREEN__LK_ID(__atomic_load_n(&m->owner, __ATOMIC_RELAXED));
+}
+
+/* Does self (NULL: the calling plain OS thread) hold m? */
+static inline bool green__mutex_held_by(const struct green__mutex *m,
+                                        const struct green_thread *self)
+{
+    uintptr_t h = green__mutex_holder(m);
+    return h && h == green__lock_id(self);
+}
+
+/* Take a free m (which may have waiters, unless it is starving: then it
+ * goes only by hand-off): true if taken. */
+static inline bool green__mutex_grab(struct green__mutex *m, uintptr_t me)
+{
+    uintptr_t o = __atomic_load_n(&m->owner, __ATOMIC_RELAXED);
+    while (GREEN__LK_ID(o) == 0 && !(o & GREEN__LK_STARVE))
+        if (__atomic_compare_exchange_n(&m->owner, &o, o | me, true,
+                                        __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
+            m->depth = 1;
+            return true;
+        }
+    return false;
+}
+
 /* Lock without waiting: 0, EBUSY (held by another), or the holder's
- * relock result. */
+ * relock result. self NULL: the calling plain OS thread. */
 static inline int green__mutex_trylock(struct green__mutex *m,
                                        struct green_thread *self, int type)
 {
-    if (green__likely(!m->owner)) {
-        m->owner = self;
+    uintptr_t me = green__lock_id(self), o = 0;
+    if (green__likely(__atomic_compare_exchange_n(&m->owner, &o, me, false,
+                                                  __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))) {
         m->depth = 1;
         return 0;
     }
-    if (m->owner != self)
-        return EBUSY;
-    return green__mutex_relock(type, &m->depth);
+    if (GREEN__LK_ID(o) == me)
+        return green__mutex_relock(type, &m->depth);
+    return green__mutex_grab(m, me) ? 0 : EBUSY;
 }
 
-/* Park until m is handed to self (or found free) or the wait ends as how
- * says. Returns 0 or the code that ended it. May switch. */
+/* Wait until m is handed to self or taken, or the wait ends as how says.
+ * Returns 0 or the code that ended it. May switch (a plain OS thread
+ * blocks on a futex). */
 GREEN_HIDDEN int green__mutex_wait(struct green__mutex *m, struct green_thread *self,
                                    int64_t deadline, const struct green__lock_how *how);
 
@@ -128,18 +214,24 @@ static inline int green__mutex_lock(struct green__mutex *m, struct green_thread 
     return green__mutex_wait(m, self, deadline, how);
 }
 
-/* Hand m to its first waiter (there is one). Never switches. */
-GREEN_HIDDEN void green__mutex_handoff(struct green__mutex *m);
+/* Measurement knob (bench/bench_lockmt.c): every contended release
+ * hands off, as before "No convoys". Never set in a real program. */
+extern bool green__lock_always_handoff GREEN_HIDDEN;
+
+/* The release of a mutex with waiters: hand it to the first one, or free
+ * it and wake it (the essay: "No convoys"). Never switches. */
+GREEN_HIDDEN void green__mutex_release_slow(struct green__mutex *m);
 
 /* Release m completely, whatever its depth. Never switches. */
 static inline void green__mutex_release(struct green__mutex *m)
 {
-    if (green__likely(green__waitq_empty(&m->q))) {
-        m->owner = NULL;
-        m->depth = 0;
+    uintptr_t o = __atomic_load_n(&m->owner, __ATOMIC_RELAXED);
+    m->depth = 0;
+    if (green__likely(!(o & (GREEN__LK_WAITERS | GREEN__LK_STARVE))) &&
+        __atomic_compare_exchange_n(&m->owner, &o, 0, false, __ATOMIC_RELEASE,
+                                    __ATOMIC_RELAXED))
         return;
-    }
-    green__mutex_handoff(m);
+    green__mutex_release_slow(m);
 }
 
 /* Unlock once: 0, or EPERM when self does not hold a recursive or
@@ -148,10 +240,11 @@ static inline void green__mutex_release(struct green__mutex *m)
 static inline int green__mutex_unlock(struct green__mutex *m,
                                       struct green_thread *self, int type)
 {
-    if (green__unlikely(m->owner != self || !self)) {
+    uintptr_t h = green__mutex_holder(m);
+    if (green__unlikely(h != green__lock_id(self) || !h)) {
         if (type == GREEN__MUTEX_RECURSIVE || type == GREEN__MUTEX_ERRORCHECK)
             return EPERM;
-        if (!m->owner)
+        if (!h)
             return 0;
     }
     if (type == GREEN__MUTEX_RECURSIVE && m->depth > 1) {
@@ -165,38 +258,39 @@ static inline int green__mutex_unlock(struct green__mutex *m,
 /* Held or waited for (destroy says EBUSY). */
 static inline bool green__mutex_busy(const struct green__mutex *m)
 {
-    return m->owner || !green__waitq_empty(&m->q);
+    return __atomic_load_n(&m->owner, __ATOMIC_RELAXED) != 0 ||
+           !green__waitq_empty(&m->q);
 }
 
 /* -------------------------------------------------------------- condition */
 
 struct green__cond {
-    struct green__waitq q;        /* waiters, FIFO */
+    struct green__waitq q;        /* waiters (green__lwait), FIFO; under
+                                     the object's stripe lock */
 };
 
-/* Park self on c until signalled, the deadline, or a wake code (how's
- * mark and remote expectation apply). Returns the park's code. May switch. */
+/* Queue self on c, call release(arg) (the caller's own lock, which is
+ * not a core mutex: once queued, a signal sent under that lock after its
+ * release is never missed), then park until signalled, the deadline, or
+ * a wake code (how's mark and remote expectation apply). Returns 0 when
+ * signalled (a signal wins over a deadline that fired meanwhile), else
+ * the park's code. The caller retakes its lock. May switch. */
 GREEN_HIDDEN int green__cond_park(struct green__cond *c, struct green_thread *self,
-                                  int64_t deadline, const struct green__lock_how *how);
+                                  int64_t deadline, const struct green__lock_how *how,
+                                  void (*release)(void *arg), void *arg);
 
-/* The condition wait on a core mutex self holds: release m completely,
- * park on c, retake m (a lock wait as how says, no deadline) and restore
+/* The condition wait on a core mutex self holds: queue on c, release m
+ * completely (so a signal sent under m after that is never missed), park,
+ * retake m (a lock wait as how says, no deadline) and restore
  * its depth. Returns the retake's error if it failed (m is then not
  * held), else the park's code. May switch. */
 GREEN_HIDDEN int green__cond_wait(struct green__cond *c, struct green__mutex *m,
                                   struct green_thread *self, int64_t deadline,
                                   const struct green__lock_how *how);
 
-/* Wake the first waiter / every waiter. Never switch. */
-static inline void green__cond_signal(struct green__cond *c)
-{
-    green__waitq_wake_one(&c->q, 0);
-}
-
-static inline void green__cond_broadcast(struct green__cond *c)
-{
-    green__waitq_wake_all(&c->q, 0);
-}
+/* Wake the first waiter / every waiter. Never switch. Thread-safe. */
+GREEN_HIDDEN void green__cond_signal(struct green__cond *c);
+GREEN_HIDDEN void green__cond_broadcast(struct green__cond *c);
 
 /* -------------------------------------------------------------- semaphore */
 
@@ -223,7 +317,8 @@ static inline int green__sem_trytake(struct green__sem *s)
 }
 
 /* Add a unit without waking anyone: 0 or EOVERFLOW. Async-signal-safe
- * and thread-safe (the pthread layer's posts from outside). */
+ * and thread-safe (the pthread layer's posts from a signal handler), but
+ * a waiter that queued meanwhile is not woken: callers poke it. */
 static inline int green__sem_add(struct green__sem *s)
 {
     uint32_t v = __atomic_load_n(&s->value, __ATOMIC_RELAXED);
@@ -236,7 +331,8 @@ static inline int green__sem_add(struct green__sem *s)
 }
 
 /* Post: hand the unit to the first waiter, or add it (EOVERFLOW). Never
- * switches. */
+ * switches. Thread-safe, not async-signal-safe (it takes the object's
+ * stripe lock). */
 GREEN_HIDDEN int green__sem_post(struct green__sem *s);
 
 /* Take a unit, parking until one is handed over. Returns 0, or the code
@@ -265,7 +361,7 @@ struct green__rwlock {
     uint32_t readers;             /* read locks held */
     uint32_t spare;               /* not used (the pthread layer's
                                      process-shared mark lives here) */
-    struct green_thread *writer;  /* write-lock holder, or NULL */
+    uintptr_t writer;             /* write-lock holder's identity, or 0 */
     struct green__waitq rq;       /* waiting readers (not with FIFO) */
     struct green__waitq wq;       /* waiting writers, and with FIFO the
                                      readers too, in arrival order */
@@ -287,7 +383,7 @@ GREEN_HIDDEN int green__rwlock_unlock(struct green__rwlock *rw, struct green_thr
 /* Held or waited for (destroy says EBUSY). */
 static inline bool green__rwlock_busy(const struct green__rwlock *rw)
 {
-    return rw->writer || rw->readers || !green__waitq_empty(&rw->rq) ||
+    return rw->writer != 0 || rw->readers || !green__waitq_empty(&rw->rq) ||
            !green__waitq_empty(&rw->wq);
 }
 

@@ -233,6 +233,8 @@ void green__ready(struct green_thread *t, int code)
         return;
     struct green__ctx *c = t->ctx;
     green__waitq_remove(&t->wnode);
+    if (t->lwait)
+        green__lock_cancel(t->lwait);
     t->wake_code = code;
     t->state = GREEN_RUNNABLE;
     runq_push(c, t);

@@ -36,8 +36,11 @@
  * rwlocks. Waiters are served FIFO: a run of readers at the head of the
  * queue is granted together, a writer alone.
  *
- * Threading: objects belong to one OS thread (the owner of the waiting
- * green threads), with one exception: an event made with
+ * Threading: mutexes, condition variables, semaphores and rwlocks are
+ * the lock core's and may be used at once from several OS threads, each
+ * with its own hub (every OS thread that calls green_* gets one): see
+ * "Threads" in lock.c. Events belong to one OS thread (the owner of the
+ * waiting green threads), with one exception: an event made with
  * green_event_init_remote can be set from any OS thread. The remote
  * thread touches only the atomic posted flag and posts the event's
  * embedded green__remote to the owner's hub (ev_async); the set itself
@@ -353,7 +356,7 @@ int green_cond_wait(green_cond_t *pc, green_mutex_t *pm, int64_t timeout_ns)
     if (!c || !m || !deadline_of(timeout_ns, &deadline))
         return einval();
     struct green_thread *self = green__current();
-    if (!self || m->owner != self) {
+    if (!self || !green__mutex_held_by(m, self)) {
         errno = EPERM;
         return -1;
     }

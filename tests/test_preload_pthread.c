@@ -272,6 +272,45 @@ Test(preload_pthread, a_sigev_thread_timer_notify_on_a_plain_os_thread_wakes_gre
     cr_expect_lt(r.secs, 8, "the waiters slept until their 10 s timeout");
 }
 
+/* The redis/jemalloc pattern: a plain OS thread that libc created (not
+ * the shim) waits on a condition variable and a mutex whose green layout
+ * green threads made, and the green main thread signals it; both also
+ * hammer one mutex. Natively the program is correct too (checked, so
+ * that the counters are known to mean something). */
+static void run_plainwait(bool preload, struct run *r)
+{
+    static char path[4096];
+    const char *d = getenv("GREEN_PROGS");
+    cr_assert(d, "GREEN_PROGS is not set (run through meson test)");
+    snprintf(path, sizeof path, "%s/pthread/prog_plainwait", d);
+    char *argv[] = { path, NULL };
+    run_argv(argv, preload, 60, r);
+    cr_assert_eq(r->status, 0, "exited %d; output:\n%s", r->status, r->out);
+    cr_expect_eq(val(r->out, "plain"), 1, "not another OS thread:\n%s", r->out);
+    cr_expect_eq(val(r->out, "done"), 2000, "lost wake-ups:\n%s", r->out);
+    cr_expect_eq(val(r->out, "libc_mutex_done"), 500, "lost wake-ups with libc's mutex:\n%s",
+                 r->out);
+    cr_expect_eq(val(r->out, "counter"), val(r->out, "expected"), "lost updates:\n%s",
+                 r->out);
+    cr_expect_eq(val(r->out, "timeouts_seen"), 1, "no timed wait timed out:\n%s", r->out);
+}
+
+Test(preload_pthread, natively_the_plain_thread_cond_program_is_correct)
+{
+    struct run r;
+    run_plainwait(false, &r);
+    cr_expect_eq(val(r.out, "hooked"), 0, "%s", r.out);
+}
+
+Test(preload_pthread, a_plain_os_thread_waits_on_a_cond_the_green_main_thread_signals)
+{
+    struct run r;
+    run_plainwait(true, &r);
+    cr_assert_eq(val(r.out, "hooked"), 1, "the cond hooks were not taken:\n%s", r.out);
+    cr_expect_eq(val(r.out, "threads"), 2,
+                 "OS threads with 20 green pthreads and the plain one alive:\n%s", r.out);
+}
+
 Test(preload_pthread, barrier_gives_serial_to_one_thread_per_round)
 {
     struct run r;
