@@ -16,6 +16,7 @@
  */
 #define _GNU_SOURCE
 #include "green_sched.h"
+#include "lock.h"
 #include <pthread.h>
 #include <string.h>
 #include <unistd.h>
@@ -142,6 +143,7 @@ static void discard_thread(struct green__ctx *c, struct green_thread *t)
  * (their ids are past fork_id_limit). */
 void green__after_fork_child(void)
 {
+    green__lock_after_fork_child();
     struct green__ctx *c = green__tls_ctx;
     if (!c)
         return;

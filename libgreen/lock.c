@@ -185,6 +185,16 @@ static struct {
     _Alignas(64) uint32_t w;
 } stripes[STRIPES];
 
+/* In the child of a fork only the forking thread is left: a stripe that
+ * another thread held at the fork would never be released. The forking
+ * thread itself holds none (fork is never called under a stripe), so all
+ * are free again. */
+void green__lock_after_fork_child(void)
+{
+    for (size_t i = 0; i < STRIPES; i++)
+        __atomic_store_n(&stripes[i].w, 0, __ATOMIC_RELAXED);
+}
+
 static uint32_t *stripe_of(const void *obj)
 {
     uintptr_t a = (uintptr_t)obj;

@@ -387,4 +387,8 @@ static inline bool green__rwlock_busy(const struct green__rwlock *rw)
            !green__waitq_empty(&rw->wq);
 }
 
+/* Free every stripe lock in the child of a fork (lifecycle.c's fork
+ * handler calls it first). */
+GREEN_HIDDEN void green__lock_after_fork_child(void);
+
 #endif /* GREEN_LOCK_H */
