@@ -11,6 +11,7 @@
 #include <string.h>
 #include <threads.h>
 #include <time.h>
+#include "../progutil.h"
 
 static mtx_t m;
 static cnd_t c;
@@ -18,19 +19,6 @@ static int arrived, go;
 static once_flag once = ONCE_FLAG_INIT;
 static int once_runs, destructed;
 static tss_t key;
-
-static int os_threads(void)
-{
-    FILE *f = fopen("/proc/self/status", "r");
-    char line[256];
-    int n = -1;
-    while (f && fgets(line, sizeof line, f))
-        if (sscanf(line, "Threads: %d", &n) == 1)
-            break;
-    if (f)
-        fclose(f);
-    return n;
-}
 
 static void init_once(void) { once_runs++; }
 static void destroy(void *v) { destructed += (int)(intptr_t)v; }

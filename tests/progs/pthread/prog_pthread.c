@@ -19,35 +19,10 @@
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
+#include "../progutil.h"
 
 #define P(x) ((void *)(intptr_t)(x))
 #define I(x) ((int)(intptr_t)(x))
-
-static void out(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void out(const char *fmt, ...)
-{
-    char b[512];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(b, sizeof b - 1, fmt, ap);
-    va_end(ap);
-    b[n++] = '\n';
-    if (write(1, b, (size_t)n) != n)
-        exit(99);
-}
-
-static int os_threads(void)
-{
-    FILE *f = fopen("/proc/self/status", "r");
-    char line[256];
-    int n = -1;
-    while (f && fgets(line, sizeof line, f))
-        if (sscanf(line, "Threads: %d", &n) == 1)
-            break;
-    if (f)
-        fclose(f);
-    return n;
-}
 
 static int64_t now_ns(clockid_t clk)
 {
