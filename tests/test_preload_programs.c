@@ -44,6 +44,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include "progs/progutil.h"
 
 #define HELD_CONNS 50          /* connections holding a server thread each */
 
@@ -298,21 +299,6 @@ static void server_stop(struct server *s)
 }
 
 /* ------------------------------------------------------------ /proc */
-
-/* The "Threads:" line of /proc/pid/status, or -1. */
-static int os_threads(pid_t pid)
-{
-    char path[64], line[256];
-    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
-    FILE *f = fopen(path, "r");
-    int n = -1;
-    while (f && fgets(line, sizeof line, f))
-        if (sscanf(line, "Threads: %d", &n) == 1)
-            break;
-    if (f)
-        fclose(f);
-    return n;
-}
 
 /* How many of pid's descriptors link to a name starting with prefix. */
 static int fds_named(pid_t pid, const char *prefix)
@@ -600,7 +586,7 @@ static int serve_while_held(bool preload, const char *tag, int *clients_run)
     hold_connections(s.port, fds, HELD_CONNS);
     cr_assert_geq(wait_sockets(s.pid, HELD_CONNS + 1), HELD_CONNS + 1,
                   "legacy_http did not accept the held connections");
-    int threads = os_threads(s.pid);
+    int threads = os_threads_of(s.pid);
     static const char *const clients[] = { "curl", "wget" };
     *clients_run = 0;
     for (size_t c = 0; c < 2; c++) {
@@ -615,7 +601,7 @@ static int serve_while_held(bool preload, const char *tag, int *clients_run)
                          files[k].name);
         }
     }
-    int after = os_threads(s.pid);
+    int after = os_threads_of(s.pid);
     if (after > threads)
         threads = after;
     char one[PATH_MAX];

@@ -25,6 +25,7 @@
 #include <netinet/in.h>
 #include <time.h>
 #include <unistd.h>
+#include "progs/progutil.h"
 
 struct run {
     char out[16384];   /* the child's stdout */
@@ -440,20 +441,6 @@ static void connect_many(int port, int *s, int n)
         cr_assert_geq(s[i], 0, "connection %d: %s", i, strerror(errno));
         usleep(20000);
     }
-}
-
-static int os_threads_of(pid_t pid)
-{
-    char path[64], line[256];
-    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
-    FILE *f = fopen(path, "r");
-    int n = -1;
-    while (f && fgets(line, sizeof line, f))
-        if (sscanf(line, "Threads: %d", &n) == 1)
-            break;
-    if (f)
-        fclose(f);
-    return n;
 }
 
 /* Read s to EOF (bounded); check an HTTP 200 whose body is want. */

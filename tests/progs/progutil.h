@@ -1,6 +1,7 @@
 /*
- * progutil.h - what the plain test programs (tests/progs) share: a line on
- * stdout with one write(2), and the OS thread count of this process. Header
+ * progutil.h - what the plain test programs (tests/progs) share, and the
+ * tests that watch them: a line on stdout with one write(2), and the OS
+ * thread count of a process. Header
  * only, static functions: each program stays one plain C file that links
  * nothing of libgreen's.
  */
@@ -30,12 +31,16 @@ static void out(const char *fmt, ...)
         exit(99);
 }
 
-/* The "Threads:" line of /proc/self/status, or -1. */
-static int os_threads(void) __attribute__((unused));
-static int os_threads(void)
+/* The "Threads:" line of /proc/PID/status (pid 0: this process), or -1. */
+static int os_threads_of(int pid) __attribute__((unused));
+static int os_threads_of(int pid)
 {
-    FILE *f = fopen("/proc/self/status", "r");
-    char line[256];
+    char path[64], line[256];
+    if (pid)
+        snprintf(path, sizeof path, "/proc/%d/status", pid);
+    else
+        snprintf(path, sizeof path, "/proc/self/status");
+    FILE *f = fopen(path, "r");
     int n = -1;
     while (f && fgets(line, sizeof line, f))
         if (sscanf(line, "Threads: %d", &n) == 1)
@@ -43,6 +48,12 @@ static int os_threads(void)
     if (f)
         fclose(f);
     return n;
+}
+
+static int os_threads(void) __attribute__((unused));
+static int os_threads(void)
+{
+    return os_threads_of(0);
 }
 
 #endif
