@@ -17,8 +17,11 @@
  *    ETIMEDOUT when a timeout scope (green_timeout_begin) around it expired.
  *  - Durations and deadlines are int64_t nanoseconds; GREEN_FOREVER (-1)
  *    means "no timeout". Deadlines are on CLOCK_MONOTONIC (green_now()).
- *  - Every object and handle belongs to the OS thread that created it; only
- *    green_offload() and green_event_set_remote() cross OS threads.
+ *  - Every handle (green_t, channel, group) and event belongs to the OS
+ *    thread that created it; green_offload() and green_event_set_remote()
+ *    cross OS threads. Semaphores, mutexes, condition variables and
+ *    rwlocks are thread-safe: green threads of any OS thread (each with
+ *    its own hub) may use one object at once.
  *  - No function aborts on ENOMEM; it fails with ENOMEM.
  *
  * Link with -lgreen (pkg-config --cflags --libs libgreen).
