@@ -34,16 +34,16 @@
  *    signal the main thread accepts (Linux gives it to the thread group
  *    leader first). After its poll the hub picks a green thread that
  *    accepts it, as the kernel picks a thread: the main one first, else
- *    one parked in an interruptible call, else any; then it
- *    runs the handler AS that thread (green__run_as: on that thread's own
- *    stack below its saved context, with pthread_self() and errno its
- *    own), and readies it with EINTR if it was parked in an interruptible
- *    hooked call. If by then every thread blocks the signal, it goes back
+ *    one parked in an interruptible call, else any; then the handler runs
+ *    AS that thread (pthread_self() and errno its own): a thread parked in
+ *    an interruptible hooked call is readied with EINTR and runs it
+ *    itself as its park returns (deliver, on_resume), where the handler
+ *    may block; any other runs it through green__run_as, on its own stack
+ *    below its saved context, without waking. If by then every thread blocks the signal, it goes back
  *    to the kernel's pending set with its own siginfo (rt_sigqueueinfo to
  *    ourselves is allowed any si_code).
  *  - pthread_kill(t, sig), pthread_sigqueue and raise(): a handler for t
- *    runs at once as t (green__run_as), then t's interruptible park fails
- *    with EINTR; for the caller itself libc's raise (or pthread_sigqueue)
+ *    runs as t the same way (its interruptible park fails with EINTR); for the caller itself libc's raise (or pthread_sigqueue)
  *    delivers it through the wrapper with the kernel's siginfo. A signal t
  *    blocks is pending for t alone: in the kernel (real tgkill) when every
  *    thread blocks it, so that signalfd and sigwait see it (sigpending
@@ -84,10 +84,10 @@
  *  - t->sig_pending only has bits t blocks (else they are delivered).
  *  - green__run_as contexts never park: a park in one fails with EINTR.
  *
- * Limits, documented. A handler that runs for a thread that is not the
- * running one cannot wait: a hooked blocking call in it fails with EINTR
- * (handlers may only call async-signal-safe functions; of those, only
- * blocking ones differ). While the running thread computes without a
+ * Limits, documented. A handler that runs for a thread waiting for a lock
+ * (or runnable, not running) cannot wait: a hooked blocking call in it
+ * fails with EINTR (handlers may only call async-signal-safe functions; of
+ * those, only blocking ones differ). While the running thread computes without a
  * hooked call, a signal only other threads accept waits for its next park
  * (cooperative scheduling). Realtime signals sent to one green thread that
  * blocks them are not queued (one instance, as for standard signals), and
@@ -417,8 +417,64 @@ static void run_delivery(void *p)
     run_handler(d->t, d->sig, d->si, &uc, false);
 }
 
+/* A handler queued to run as its thread when the thread's interrupted
+ * park returns (t->sig_resume, in arrival order). */
+struct resume {
+    struct resume *next;
+    int sig;
+    siginfo_t si;
+};
+
+/* Queue sig's handler for t; false when there is no memory for it (the
+ * caller then runs it the old way, in green__run_as). */
+static bool queue_resume(struct green_thread *t, int sig, const siginfo_t *si)
+{
+    struct resume *r = malloc(sizeof *r);
+    if (!r)
+        return false;
+    r->next = NULL;
+    r->sig = sig;
+    r->si = *si;
+    struct resume **p = (struct resume **)&t->sig_resume;
+    while (*p)
+        p = &(*p)->next;
+    *p = r;
+    return true;
+}
+
+/* green__on_resume: t's park returned; run its queued handlers as t, on
+ * its own stack, where they may block (a nanosleep, a write to a full
+ * pipe) as they may natively. The interrupted call's EINTR state is put
+ * back after each: a blocking call inside the handler marks its own. */
+static void on_resume(struct green_thread *t)
+{
+    while (t->sig_resume) {
+        struct resume *r = t->sig_resume;
+        t->sig_resume = r->next;
+        unsigned gen = t->intr_gen, mark = t->intr_mark;
+        bool restart = t->sig_restart;
+        struct delivery d = { t, r->sig, &r->si };
+        run_delivery(&d);
+        t->intr_gen = gen;
+        t->intr_mark = mark;
+        t->sig_restart = restart;
+        free(r);
+    }
+}
+
 /* Deliver sig to t (which accepts it), outside any kernel delivery: the
- * handler runs as t, then t's interruptible park fails with EINTR. */
+ * handler runs as t, then t's interruptible park fails with EINTR.
+ *
+ * How it runs as t. The running thread runs it at once. A thread parked
+ * in an interruptible call (a read, a sleep, a connect...) is woken with
+ * EINTR and runs it itself as its park returns (on_resume), so that the
+ * handler may block as natively; its call then fails with EINTR or
+ * restarts per SA_RESTART. Any other thread (parked in a lock wait, which
+ * a signal does not interrupt, or runnable) runs it through green__run_as
+ * on its stack below its saved context, without being woken: such a
+ * handler cannot wait (a blocking call in it fails with EINTR; README,
+ * Known differences). Rejected: waking a thread out of a lock wait to run
+ * the handler (it would lose its place, or a hand-off, in the queue). */
 static void deliver(struct green_thread *t, int sig, siginfo_t *si)
 {
     bool restart = (user_act[sig].sa_flags & SA_RESTART) != 0;
@@ -427,7 +483,20 @@ static void deliver(struct green_thread *t, int sig, siginfo_t *si)
     struct delivery d = { t, sig, si };
     if (t == t->ctx->current)
         run_delivery(&d);
-    else if (handler)
+    else if (handler && (t->sig_resume ||
+                         (t->state == GREEN_PARKED && t->intr_gen)) &&
+             queue_resume(t, sig, si)) {
+        /* Queued behind one already waiting, or the thread waits in an
+         * interruptible call: it runs the handler itself. */
+        green__on_resume = on_resume;
+        if (t->state == GREEN_PARKED) {
+            t->sig_restart = restart;
+            green__ready(t, EINTR);
+        } else if (!restart) {
+            t->sig_restart = false;
+        }
+        return;
+    } else if (handler)
         green__run_as(t, run_delivery, &d);
     else
         run_handler(NULL, sig, si, NULL, false);   /* default or ignore */

@@ -169,6 +169,9 @@ struct green_thread {
                                       (pthread_kill, raise) while it blocks
                                       them and the kernel cannot hold them */
     uint64_t sig_waiting;          /* set of a sigwait in progress, or 0 */
+    void *sig_resume;              /* hooks/signal.c: handlers to run as
+                                      this thread when its interrupted park
+                                      returns (a list), or NULL */
     struct green_thread *runq_next, *runq_prev; /* run queue links */
     bool on_runq;
     struct green_thread *all_next, *all_prev; /* ctx->all list */
@@ -468,6 +471,11 @@ GREEN_HIDDEN void green__all_link(struct green__ctx *c, struct green_thread *t);
  * after every poll so that a parked call can fail with EINTR as the kernel
  * would make it. NULL while no handler was ever wrapped. */
 extern void (*volatile green__on_signal)(struct green__ctx *c)
+    __attribute__((visibility("hidden")));
+/* Set by the signal hooks: runs the handlers queued on t->sig_resume, as
+ * t, when t's park returns (park_impl calls it only when the list is not
+ * empty). A handler run this way may block, as it may natively. */
+extern void (*green__on_resume)(struct green_thread *t)
     __attribute__((visibility("hidden")));
 
 /* Run fn(arg) as t (c->current == t, t's errno) on t's own stack below

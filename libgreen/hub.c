@@ -28,6 +28,7 @@ __thread int green__in_libev __attribute__((tls_model("initial-exec")));
 atomic_int green__hubs_made;
 /* Set by the signal hooks (hooks/signal.c) when they wrap a handler. */
 void (*volatile green__on_signal)(struct green__ctx *c);
+void (*green__on_resume)(struct green_thread *t);
 
 /* ---------------------------------------------------------- remote posts */
 

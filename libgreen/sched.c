@@ -218,6 +218,10 @@ static int park_impl(enum green__why why, uintptr_t why_arg,
      * late. */
     if (code == ETIMEDOUT)
         mark_expired_scopes(t, eff);
+    /* Signal handlers that interrupted this park run now, as t, on its
+     * own stack, where they may block (hooks/signal.c, deliver). */
+    if (green__unlikely(t->sig_resume != NULL) && green__on_resume)
+        green__on_resume(t);
     return code;
 }
 

@@ -1561,6 +1561,38 @@ DIFF_CASE(signal, a_handler_may_sleep_while_its_thread_waits_in_read)
     close(p[1]);
 }
 
+struct lock_kill {
+    pthread_mutex_t m;
+    pthread_t target;
+};
+
+/* Holds the mutex, signals the thread waiting for it, lets it go later. */
+static void *hold_and_signal(void *arg)
+{
+    struct lock_kill *lk = arg;
+    ms(30);
+    pthread_kill(lk->target, SIGALRM);
+    ms(100);
+    pthread_mutex_unlock(&lk->m);
+    return NULL;
+}
+
+DIFF_CASE(signal, a_handler_may_sleep_while_its_thread_waits_for_a_mutex)
+{
+    static struct lock_kill lk = { .m = PTHREAD_MUTEX_INITIALIZER };
+    signal(SIGALRM, on_nap);
+    lk.target = pthread_self();
+    pthread_mutex_lock(&lk.m);
+    pthread_t h = spawn_quiet(hold_and_signal, &lk);
+    /* The holder takes over the lock: a normal mutex may be unlocked by
+     * another thread in glibc (no owner check), as the shim allows. */
+    CALL("lock (held by the other thread)", pthread_mutex_lock(&lk.m));
+    diff_out("handler ran %d, its nanosleep: %s", (int)hits[SIGALRM],
+             diff_errname(hcode[SIGALRM]));
+    pthread_mutex_unlock(&lk.m);
+    pthread_join(h, NULL);
+}
+
 static void *exit_after_100ms(void *arg)
 {
     (void)arg;

@@ -151,14 +151,16 @@ def main():
         # the result natively as much as under the shim. A real difference
         # comes back on every try and fails.
         tries = 0
+        first = None
         while nat != shim and (c, m) not in known and tries < 2:
             tries += 1
+            if first is None:
+                first = next((x for x in difflib.unified_diff(nat, shim, lineterm="", n=0)
+                              if x[:1] in "+-" and x[:3] not in ("---", "+++")), "?")
             nat2, nerr2 = run_one(a.prog, c, m, None, a.timeout)
             shim2, serr2 = run_one(a.prog, c, m, a.lib, a.timeout)
-            first = next((x for x in difflib.unified_diff(nat, shim, lineterm="", n=0)
-                          if x[:1] in "+-" and x[:3] not in ("---", "+++")), "?")
-            flaky.append((c, m, tries, first))
             if nat2 == shim2:
+                flaky.append((c, m, tries, first))
                 nat, nerr, shim, serr = nat2, nerr2, shim2, serr2
                 break
         return c, m, nat, shim, nerr, serr
@@ -212,7 +214,7 @@ def main():
         if err.strip():
             print("  stderr: " + err.strip()[-800:].replace("\n", "\n  stderr: "))
     for c, m, n, first in flaky:
-        print("flaky: %s [%s] differed (%s), try %d of 2 again" % (c, m, first, n))
+        print("flaky: %s [%s] differed (%s) and matched on retry %d of 2" % (c, m, first, n))
     for c, places in sorted(listed_same.items()):
         if c not in differs_known and all(m in places for (kc, m) in known if kc == c):
             stale.append((c, "/".join(places)))
