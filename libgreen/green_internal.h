@@ -189,6 +189,12 @@ struct green_thread {
     void *asan_fake_stack;         /* ASan fiber bookkeeping */
     const void *asan_bottom;
     size_t asan_size;
+#ifdef GREEN_TSAN
+    void *tsan_fiber;              /* TSan fiber: made with the thread (the
+                                      hub's on its first switch, main's is
+                                      the OS thread's own), destroyed when
+                                      its stack is recycled (green_sched.h) */
+#endif
 };
 
 /* Per OS thread: the hub and its bookkeeping. */

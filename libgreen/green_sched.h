@@ -24,6 +24,9 @@
 #include <sanitizer/asan_interface.h>
 #include <sanitizer/common_interface_defs.h>
 #endif
+#ifdef GREEN_TSAN
+#include <sanitizer/tsan_interface.h>
+#endif
 
 /* -------------------------------------------------------------- run queue */
 
@@ -107,12 +110,37 @@ static inline void asan_finish(struct green_thread *t)
 #endif
 }
 
+/* TSan: each green thread is a fiber, or TSan would see one thread per
+ * hub (every access of every green thread of a hub ordered, races between
+ * them unseen, and one shadow call stack shared by all). Main, or any
+ * adopted stack, is the OS thread's own fiber, taken at its first switch
+ * away; the hub's fiber is made at the first switch to it (hub.c makes
+ * the hub before TSan could be asked); every other thread's is made in
+ * lifecycle.c with its stack. The switch synchronises (flags 0): on one
+ * OS thread, what ran before the switch happened before what runs after. */
+static inline void tsan_switch(struct green_thread *from, struct green_thread *to)
+{
+#ifdef GREEN_TSAN
+    if (!from->tsan_fiber)
+        from->tsan_fiber = __tsan_get_current_fiber();
+    if (!to->tsan_fiber)
+        to->tsan_fiber = __tsan_create_fiber(0);
+    __tsan_switch_to_fiber(to->tsan_fiber, 0);
+#else
+    (void)from; (void)to;
+#endif
+}
+
 /* Recycle the stack of the thread that finished last (c->dead; see the
  * invariants in sched.c) and free its struct if it was detached. */
 static inline void reap_dead(struct green__ctx *c)
 {
     struct green_thread *d = c->dead;
     c->dead = NULL;
+#ifdef GREEN_TSAN
+    __tsan_destroy_fiber(d->tsan_fiber);   /* not current: we switched away */
+    d->tsan_fiber = NULL;
+#endif
     if (!d->user_stack)
         green__stack_put(&d->stack);
     if (d->detached)
@@ -152,6 +180,7 @@ static inline void switch_to(struct green__ctx *c, struct green_thread *next)
     c->switching = true;   /* the ASan runtime may call hooked functions */
 #endif
     asan_start(self, next);
+    tsan_switch(self, next);
     green__ctx_switch(&self->sp, next->sp);
     after_switch(self);
 }

@@ -284,6 +284,9 @@ struct green_thread *green__thread_create_on(void *(*fn)(void *), void *arg,
     t->asan_bottom = t->stack.lo;
     t->asan_size = (size_t)((char *)t->stack.hi - (char *)t->stack.lo);
     t->sp = green__ctx_make(t->stack.lo, t->stack.hi, thread_entry, t);
+#ifdef GREEN_TSAN
+    t->tsan_fiber = __tsan_create_fiber(0);   /* destroyed by reap_dead */
+#endif
     t->state = GREEN_NEW;
     t->sig_blocked = c->current->sig_blocked;   /* as pthread_create */
     c->nthreads++;
@@ -321,6 +324,9 @@ struct run_as {
     void *back;                    /* the caller's saved context */
     const void *back_bottom;       /* the caller's stack, for ASan */
     size_t back_size;
+#ifdef GREEN_TSAN
+    void *back_fiber;              /* the caller's TSan fiber */
+#endif
 };
 
 static void run_as_entry(void *p)
@@ -339,6 +345,9 @@ static void run_as_entry(void *p)
     void *junk;
 #ifdef GREEN_ASAN
     __sanitizer_start_switch_fiber(NULL, r->back_bottom, r->back_size);
+#endif
+#ifdef GREEN_TSAN
+    __tsan_switch_to_fiber(r->back_fiber, 0);
 #endif
     green__ctx_switch(&junk, r->back);
     green__panic("hub", __FILE__, __LINE__, "an abandoned run_as context was resumed");
@@ -370,7 +379,18 @@ void green__run_as(struct green_thread *t, void (*fn)(void *), void *arg)
     void *fake = NULL;
     __sanitizer_start_switch_fiber(&fake, (const void *)lo, hi - lo);
 #endif
+#ifdef GREEN_TSAN
+    /* A fiber of its own for the borrowed stack: run_as_entry never
+     * returns, so its frames would stay on t's shadow call stack; they
+     * go with this fiber instead. */
+    r.back_fiber = __tsan_get_current_fiber();
+    void *fiber = __tsan_create_fiber(0);
+    __tsan_switch_to_fiber(fiber, 0);
+#endif
     green__ctx_switch(&r.back, sp);
+#ifdef GREEN_TSAN
+    __tsan_destroy_fiber(fiber);
+#endif
 #ifdef GREEN_ASAN
     __sanitizer_finish_switch_fiber(fake, NULL, NULL);
     /* run_as_entry never returns: its frame's redzones stay poisoned and
