@@ -252,7 +252,7 @@ void green__real_init(void) __attribute__((visibility("hidden")));
 /* The real function `name`, the table resolved on first use. */
 #define GREEN_REAL(name)                                                      \
     (__builtin_expect(atomic_load_explicit(&green__real_ready,                \
-                                           memory_order_acquire), 1)          \
+                                           memory_order_acquire) == 2, 1)     \
          ? green__real.name                                                   \
          : (green__real_init(), green__real.name))
 
