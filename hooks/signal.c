@@ -468,13 +468,15 @@ static void on_resume(struct green_thread *t)
  * How it runs as t. The running thread runs it at once. A thread parked
  * in an interruptible call (a read, a sleep, a connect...) is woken with
  * EINTR and runs it itself as its park returns (on_resume), so that the
- * handler may block as natively; its call then fails with EINTR or
- * restarts per SA_RESTART. Any other thread (parked in a lock wait, which
- * a signal does not interrupt, or runnable) runs it through green__run_as
- * on its stack below its saved context, without being woken: such a
- * handler cannot wait (a blocking call in it fails with EINTR; README,
- * Known differences). Rejected: waking a thread out of a lock wait to run
- * the handler (it would lose its place, or a hand-off, in the queue). */
+ * handler may block, or end the thread with pthread_exit, as natively;
+ * its call then fails with EINTR or restarts per SA_RESTART. A runnable
+ * thread (on the run queue after a yield, or new) runs it where it
+ * resumes (green__run_resume). A thread parked in a lock wait, which a
+ * signal does not interrupt, runs it through green__run_as on its stack
+ * below its saved context, without being woken: such a handler cannot
+ * wait (a blocking call in it fails with EINTR; README, Known
+ * differences). Rejected: waking a thread out of a lock wait to run the
+ * handler (it would lose its place, or a hand-off, in the queue). */
 static void deliver(struct green_thread *t, int sig, siginfo_t *si)
 {
     bool restart = (user_act[sig].sa_flags & SA_RESTART) != 0;
@@ -483,11 +485,12 @@ static void deliver(struct green_thread *t, int sig, siginfo_t *si)
     struct delivery d = { t, sig, si };
     if (t == t->ctx->current)
         run_delivery(&d);
-    else if (handler && (t->sig_resume ||
-                         (t->state == GREEN_PARKED && t->intr_gen)) &&
+    else if (handler && (t->sig_resume || t->state != GREEN_PARKED ||
+                         t->intr_gen) &&
              queue_resume(t, sig, si)) {
-        /* Queued behind one already waiting, or the thread waits in an
-         * interruptible call: it runs the handler itself. */
+        /* Queued behind one already waiting, or the thread is runnable
+         * (it resumes soon) or waits in an interruptible call: it runs the
+         * handler itself. */
         green__on_resume = on_resume;
         if (t->state == GREEN_PARKED) {
             t->sig_restart = restart;

@@ -209,4 +209,13 @@ static inline void schedule(struct green__ctx *c)
     switch_to(c, next);
 }
 
+/* Signal handlers queued for t while it waited or sat on the run queue
+ * (hooks/signal.c, deliver) run as t where it resumes: the end of a park,
+ * of a yield or a fair turn, or the start of a new thread. */
+static inline void green__run_resume(struct green_thread *t)
+{
+    if (green__unlikely(t->sig_resume != NULL) && green__on_resume)
+        green__on_resume(t);
+}
+
 #endif /* GREEN_SCHED_H */

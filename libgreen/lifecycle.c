@@ -238,6 +238,7 @@ static void thread_entry(void *arg)
     t->saved_errno = 0;
     errno = 0;
     void *r = GREEN_CANCELED;
+    green__run_resume(t);          /* a handler sent before it ever ran */
     if (!t->killed)
         r = t->fn(t->arg);
     if (t->is_main)

@@ -220,8 +220,7 @@ static int park_impl(enum green__why why, uintptr_t why_arg,
         mark_expired_scopes(t, eff);
     /* Signal handlers that interrupted this park run now, as t, on its
      * own stack, where they may block (hooks/signal.c, deliver). */
-    if (green__unlikely(t->sig_resume != NULL) && green__on_resume)
-        green__on_resume(t);
+    green__run_resume(t);
     return code;
 }
 
@@ -264,6 +263,7 @@ int green_yield(void)
     runq_push(c, t);
     ensure_hub_queued(c);
     schedule(c);
+    green__run_resume(t);
     return 0;
 }
 
@@ -295,6 +295,7 @@ void green__fair_yield(struct green__ctx *c)
     runq_push(c, t);
     ensure_hub_queued(c);
     schedule(c);
+    green__run_resume(t);
 }
 
 /* Direct switch for green_switch: suspend the caller in a SWITCH park and
