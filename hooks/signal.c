@@ -417,6 +417,11 @@ static void run_delivery(void *p)
     run_handler(d->t, d->sig, d->si, &uc, false);
 }
 
+/* The siginfo of a signal the kernel delivered to a thread inside the
+ * scheduler, kept until that thread runs its handler (t->sig_resume_bits;
+ * written in the wrapper, so no allocation). */
+static siginfo_t resume_info[65];
+
 /* A handler queued to run as its thread when the thread's interrupted
  * park returns (t->sig_resume, in arrival order). */
 struct resume {
@@ -448,6 +453,19 @@ static bool queue_resume(struct green_thread *t, int sig, const siginfo_t *si)
  * back after each: a blocking call inside the handler marks its own. */
 static void on_resume(struct green_thread *t)
 {
+    uint64_t b;
+    while ((b = t->sig_resume_bits & ~t->sig_blocked)) {
+        int sig = lowest(b);
+        t->sig_resume_bits &= ~BIT(sig);
+        siginfo_t si = resume_info[sig];
+        unsigned gen = t->intr_gen, mark = t->intr_mark;
+        bool restart = t->sig_restart;
+        struct delivery d = { t, sig, &si };
+        run_delivery(&d);
+        t->intr_gen = gen;
+        t->intr_mark = mark;
+        t->sig_restart = restart;
+    }
     while (t->sig_resume) {
         struct resume *r = t->sig_resume;
         t->sig_resume = r->next;
@@ -587,8 +605,19 @@ static void wrapper(int sig, siginfo_t *si, void *uc)
      * lets it through, so it is that thread's, as natively. */
     bool by_syscall_mask = c && c->sig_counted && (c->sig_kmask & BIT(sig)) &&
                            t != c->hub;
-    if (c && !by_syscall_mask &&
-        (t == c->hub || (t->sig_blocked & BIT(sig)) || for_main)) {
+    /* The running thread is inside the scheduler (c->sched_busy: queued
+     * itself, parking, finishing): the program's handler must not run on
+     * top of a half-changed run queue. A signal sent to this thread alone
+     * waits for it to resume (green__run_resume); any other goes to the
+     * hub, which picks a thread as below. */
+    bool busy = c && c->sched_busy && t != c->hub;
+    if (busy && si->si_code == SI_TKILL && !(t->sig_blocked & BIT(sig))) {
+        resume_info[sig] = *si;
+        t->sig_resume_bits |= BIT(sig);
+        green__on_resume = on_resume;
+        errno = saved;
+    } else if (c && !by_syscall_mask &&
+               (busy || t == c->hub || (t->sig_blocked & BIT(sig)) || for_main)) {
         /* Not for the running thread: the hub picks one. */
         proc_info[sig] = *si;
         atomic_fetch_or(&proc_bits, BIT(sig));

@@ -172,6 +172,9 @@ struct green_thread {
     void *sig_resume;              /* hooks/signal.c: handlers to run as
                                       this thread when its interrupted park
                                       returns (a list), or NULL */
+    uint64_t sig_resume_bits;      /* and signals the kernel delivered while
+                                      the thread was inside the scheduler,
+                                      to run the same way */
     struct green_thread *runq_next, *runq_prev; /* run queue links */
     bool on_runq;
     struct green_thread *all_next, *all_prev; /* ctx->all list */
@@ -233,6 +236,11 @@ struct green__ctx {
     bool sig_counted;              /* sig_blockers is maintained */
     uint32_t sig_blockers[64];
     uint64_t sig_kmask;
+    bool sched_busy;               /* the running thread is inside the
+                                      scheduler (queued itself, parking,
+                                      finishing) until the next resume: a
+                                      signal handler must not run there
+                                      (hooks/signal.c defers it) */
     bool switching;                /* ASan builds: inside switch_to, where
                                       the sanitizer runtime may call hooked
                                       functions; no fair turn then */

@@ -158,6 +158,18 @@ static inline void after_switch(struct green_thread *self)
     if (c->dead)
         reap_dead(c);
     errno = self->saved_errno;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    c->sched_busy = false;         /* see sched_enter */
+}
+
+/* From here until the thread resumes (after_switch), a signal handler
+ * that the kernel runs on this OS thread finds the run queue or the
+ * thread's state half changed: it must not run the program's handler
+ * (which may park, or end the thread); hooks/signal.c defers it. */
+static inline void sched_enter(struct green__ctx *c)
+{
+    c->sched_busy = true;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
 }
 
 /* Switch from the current thread to next. The caller has already set the
@@ -168,6 +180,8 @@ static inline void switch_to(struct green__ctx *c, struct green_thread *next)
     atomic_store_explicit(&c->switches, atomic_load_explicit(&c->switches, memory_order_relaxed) + 1, memory_order_relaxed);
     if (next == self) {
         self->state = GREEN_RUNNING;
+        __atomic_signal_fence(__ATOMIC_SEQ_CST);
+        c->sched_busy = false;
         return;
     }
     self->saved_errno = errno;
@@ -214,7 +228,8 @@ static inline void schedule(struct green__ctx *c)
  * of a yield or a fair turn, or the start of a new thread. */
 static inline void green__run_resume(struct green_thread *t)
 {
-    if (green__unlikely(t->sig_resume != NULL) && green__on_resume)
+    if (green__unlikely(t->sig_resume != NULL || t->sig_resume_bits) &&
+        green__on_resume)
         green__on_resume(t);
 }
 

@@ -217,6 +217,7 @@ _Noreturn void green__thread_finish(struct green_thread *t, void *result)
     t->result = result;
     if (green__sig_life)
         green__sig_life(t, -1);
+    sched_enter(c);
     t->state = GREEN_DONE;
     if (t->switched_to)
         resume_switchers(c, t);

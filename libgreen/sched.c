@@ -184,6 +184,7 @@ static int park_impl(enum green__why why, uintptr_t why_arg,
             return ETIMEDOUT;
         }
     }
+    sched_enter(c);
     if (q) {
         t->wnode.t = t;
         green__waitq_push(q, &t->wnode);
@@ -196,6 +197,7 @@ static int park_impl(enum green__why why, uintptr_t why_arg,
     if (eff >= 0 && green__timer_add(c, t, eff) != 0) {
         green__waitq_remove(&t->wnode);
         t->state = GREEN_RUNNING;
+        c->sched_busy = false;
         return ENOMEM;
     }
     if (next) {
@@ -259,6 +261,7 @@ int green_yield(void)
         errno = code;
         return -1;
     }
+    sched_enter(c);
     t->state = GREEN_RUNNABLE;
     runq_push(c, t);
     ensure_hub_queued(c);
@@ -291,6 +294,7 @@ void green__fair_check(struct green__ctx *c, struct green_thread *t)
 void green__fair_yield(struct green__ctx *c)
 {
     struct green_thread *t = c->current;
+    sched_enter(c);
     t->state = GREEN_RUNNABLE;
     runq_push(c, t);
     ensure_hub_queued(c);
