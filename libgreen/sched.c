@@ -261,12 +261,7 @@ int green_yield(void)
         errno = code;
         return -1;
     }
-    sched_enter(c);
-    t->state = GREEN_RUNNABLE;
-    runq_push(c, t);
-    ensure_hub_queued(c);
-    schedule(c);
-    green__run_resume(t);
+    green__fair_yield(c);
     return 0;
 }
 
@@ -289,8 +284,9 @@ void green__fair_check(struct green__ctx *c, struct green_thread *t)
         green__fair_yield(c);
 }
 
-/* A slice is over (green__fair_turn): go to the back of the run queue.
- * Unlike green_yield, a pending kill is left for the next real park. */
+/* Go to the back of the run queue: green_yield once it has checked for a
+ * pending kill, and a fair turn when a slice is over (green__fair_turn),
+ * which leaves a pending kill for the next real park. */
 void green__fair_yield(struct green__ctx *c)
 {
     struct green_thread *t = c->current;
