@@ -40,12 +40,13 @@ static double now_s(void)
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-static const char *prog_path(void)
+/* $GREEN_PROGS/pthread/NAME (a static buffer: one path at a time). */
+static const char *prog_path(const char *name)
 {
     static char p[4096];
     const char *d = getenv("GREEN_PROGS");
     cr_assert(d, "GREEN_PROGS is not set (run through meson test)");
-    snprintf(p, sizeof p, "%s/pthread/prog_pthread", d);
+    snprintf(p, sizeof p, "%s/pthread/%s", d, name);
     return p;
 }
 
@@ -136,8 +137,16 @@ static void run_argv(char *const argv[], bool preload, double limit, struct run 
 
 static void run_mode(const char *mode, bool preload, struct run *r)
 {
-    char *argv[] = { (char *)prog_path(), (char *)mode, NULL };
+    char *argv[] = { (char *)prog_path("prog_pthread"), (char *)mode, NULL };
     run_argv(argv, preload, 60, r);
+}
+
+/* Run tests/progs/pthread/NAME without arguments; it must exit 0. */
+static void run_prog(const char *name, bool preload, struct run *r)
+{
+    char *argv[] = { (char *)prog_path(name), NULL };
+    run_argv(argv, preload, 60, r);
+    cr_assert_eq(r->status, 0, "%s exited %d; output:\n%s", name, r->status, r->out);
 }
 
 /* The integer after "key=" in out, or -1. */
@@ -280,13 +289,7 @@ Test(preload_pthread, a_sigev_thread_timer_notify_on_a_plain_os_thread_wakes_gre
  * that the counters are known to mean something). */
 static void run_plainwait(bool preload, struct run *r)
 {
-    static char path[4096];
-    const char *d = getenv("GREEN_PROGS");
-    cr_assert(d, "GREEN_PROGS is not set (run through meson test)");
-    snprintf(path, sizeof path, "%s/pthread/prog_plainwait", d);
-    char *argv[] = { path, NULL };
-    run_argv(argv, preload, 60, r);
-    cr_assert_eq(r->status, 0, "exited %d; output:\n%s", r->status, r->out);
+    run_prog("prog_plainwait", preload, r);
     cr_expect_eq(val(r->out, "plain"), 1, "not another OS thread:\n%s", r->out);
     cr_expect_eq(val(r->out, "done"), 2000, "lost wake-ups:\n%s", r->out);
     cr_expect_eq(val(r->out, "libc_mutex_done"), 500, "lost wake-ups with libc's mutex:\n%s",
@@ -323,13 +326,7 @@ Test(preload_pthread, a_plain_os_thread_waits_on_a_cond_the_green_main_thread_si
  * build/tests/progs/pthread/prog_sigexit` reproduces it. */
 static void run_sigexit(bool preload, struct run *r)
 {
-    static char path[4096];
-    const char *d = getenv("GREEN_PROGS");
-    cr_assert(d, "GREEN_PROGS is not set (run through meson test)");
-    snprintf(path, sizeof path, "%s/pthread/prog_sigexit", d);
-    char *argv[] = { path, NULL };
-    run_argv(argv, preload, 60, r);
-    cr_assert_eq(r->status, 0, "exited %d; output:\n%s", r->status, r->out);
+    run_prog("prog_sigexit", preload, r);
     cr_expect_eq(val(r->out, "rounds"), 200, "%s", r->out);
     cr_expect_eq(val(r->out, "done"), 1, "a join gave neither result:\n%s", r->out);
     cr_expect_gt(val(r->out, "by_handler"), 0, "the handler never ended a spinner:\n%s",
@@ -396,9 +393,7 @@ Test(preload_pthread, main_calling_pthread_exit_lives_until_the_last_thread_ends
 
 Test(preload_pthread, c11_threads_become_green_threads_too)
 {
-    static char path[4096];
-    snprintf(path, sizeof path, "%s/pthread/prog_c11threads", getenv("GREEN_PROGS"));
-    char *argv[] = { path, NULL };
+    char *argv[] = { (char *)prog_path("prog_c11threads"), NULL };
     struct run r;
     run_argv(argv, false, 60, &r);
     cr_assert_eq(r.status, 0, "native: %s", r.out);
