@@ -28,30 +28,6 @@
 
 /* ------------------------------------------------------------- helpers */
 
-static void *shared_map(size_t n)
-{
-    void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED) {
-        diff_out("mmap failed");
-        exit(1);
-    }
-    memset(p, 0, n);
-    return p;
-}
-
-static struct timespec abs_in(clockid_t clk, long ms)
-{
-    struct timespec ts;
-    clock_gettime(clk, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (ms % 1000) * 1000000;
-    if (ts.tv_nsec >= 1000000000) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000;
-    }
-    return ts;
-}
-
 /* A mutex with the given type; pshared and/or robust. */
 static void mutex_make(pthread_mutex_t *m, int type, bool pshared, bool robust)
 {
@@ -117,7 +93,7 @@ struct shm {
 
 static struct shm *shm_new(void)
 {
-    return shared_map(sizeof(struct shm));
+    return diff_shared_map(sizeof(struct shm));
 }
 
 static void wait_for(atomic_int *v, int n)
@@ -265,7 +241,7 @@ DIFF_CASE(pshared, mutex_timedlock_times_out_while_another_thread_holds_it)
     mutex_make(&s->m, PTHREAD_MUTEX_RECURSIVE, true, false);
     pthread_t h = diff_spawn(hold_then_unlock, s);
     wait_for(&s->flag, 1);
-    struct timespec ts = abs_in(CLOCK_REALTIME, 30);
+    struct timespec ts = diff_abs_in(CLOCK_REALTIME, 30);
     int64_t t0 = diff_now();
     CALL("timedlock", pthread_mutex_timedlock(&s->m, &ts));
     DIFF_TOOK("timedlock", t0, 20, 90);
@@ -394,7 +370,7 @@ static void cond_child(struct shm *s, int ms)
     atomic_fetch_add(&s->waiting, 1);
     int e;
     if (ms > 0) {
-        struct timespec ts = abs_in(CLOCK_REALTIME, ms);
+        struct timespec ts = diff_abs_in(CLOCK_REALTIME, ms);
         e = pthread_cond_timedwait(&s->c, &s->m, &ts);
     } else {
         do
@@ -499,7 +475,7 @@ DIFF_CASE(pshared, cond_timedwait_times_out_with_the_mutex_held)
     mutex_make(&s->m, PTHREAD_MUTEX_ERRORCHECK, true, false);
     cond_make(&s->c);
     pthread_mutex_lock(&s->m);
-    struct timespec ts = abs_in(CLOCK_REALTIME, 30);
+    struct timespec ts = diff_abs_in(CLOCK_REALTIME, 30);
     int64_t t0 = diff_now();
     CALL("timedwait", pthread_cond_timedwait(&s->c, &s->m, &ts));
     DIFF_TOOK("timedwait", t0, 20, 90);
@@ -513,7 +489,7 @@ DIFF_CASE(pshared, cond_wait_without_holding_an_errorcheck_mutex_is_eperm)
     mutex_make(&s->m, PTHREAD_MUTEX_ERRORCHECK, true, false);
     cond_make(&s->c);
     CALL("wait", pthread_cond_wait(&s->c, &s->m));
-    struct timespec ts = abs_in(CLOCK_REALTIME, 10);
+    struct timespec ts = diff_abs_in(CLOCK_REALTIME, 10);
     CALL("timedwait", pthread_cond_timedwait(&s->c, &s->m, &ts));
 }
 
@@ -544,7 +520,7 @@ static void *cond_thread(void *arg)
     atomic_fetch_add(&s->waiting, 1);
     int e, n = atomic_load(&s->waiting);
     if (n & 1) {
-        struct timespec ts = abs_in(CLOCK_REALTIME, 3000);
+        struct timespec ts = diff_abs_in(CLOCK_REALTIME, 3000);
         do
             e = pthread_cond_timedwait(&s->c, &s->m, &ts);
         while (e == 0 && !s->predicate);
@@ -726,7 +702,7 @@ DIFF_CASE(pshared, rwlock_readers_in_parent_and_child_share_it_and_a_writer_time
     pid_t pid = fork();
     if (pid == 0) {
         int r = pthread_rwlock_tryrdlock(&s->rw);
-        struct timespec ts = abs_in(CLOCK_REALTIME, 30);
+        struct timespec ts = diff_abs_in(CLOCK_REALTIME, 30);
         int w = pthread_rwlock_timedwrlock(&s->rw, &ts);
         if (r == 0)
             pthread_rwlock_unlock(&s->rw);
@@ -802,11 +778,11 @@ DIFF_CASE(pshared, sem_timedwait_times_out_with_etimedout)
 {
     struct shm *s = shm_new();
     CALL("sem_init", sem_init(&s->s, 1, 0));
-    struct timespec ts = abs_in(CLOCK_REALTIME, 30);
+    struct timespec ts = diff_abs_in(CLOCK_REALTIME, 30);
     int64_t t0 = diff_now();
     CALL("sem_timedwait", sem_timedwait(&s->s, &ts));
     DIFF_TOOK("sem_timedwait", t0, 20, 90);
-    ts = abs_in(CLOCK_MONOTONIC, 30);
+    ts = diff_abs_in(CLOCK_MONOTONIC, 30);
     t0 = diff_now();
     CALL("sem_clockwait monotonic", sem_clockwait(&s->s, CLOCK_MONOTONIC, &ts));
     DIFF_TOOK("sem_clockwait", t0, 20, 90);
@@ -829,7 +805,7 @@ DIFF_CASE(pshared, sem_timedwait_in_a_child_gets_the_parents_post_before_the_dea
     CALL("sem_init", sem_init(&s->s, 1, 0));
     pid_t pid = fork();
     if (pid == 0) {
-        struct timespec ts = abs_in(CLOCK_REALTIME, 3000);
+        struct timespec ts = diff_abs_in(CLOCK_REALTIME, 3000);
         int64_t t0 = diff_now();
         int r = sem_timedwait(&s->s, &ts);
         DIFF_TOOK("child sem_timedwait", t0, 30, 2000);
@@ -992,7 +968,7 @@ static void relock_kinds(const char *what, int type, bool robust, int proto)
     int e = pthread_mutex_init(&m, &a);
     pthread_mutexattr_destroy(&a);
     int l = pthread_mutex_lock(&m);
-    struct timespec ts = abs_in(CLOCK_REALTIME, 20);
+    struct timespec ts = diff_abs_in(CLOCK_REALTIME, 20);
     int t = pthread_mutex_timedlock(&m, &ts);
     int tr = pthread_mutex_trylock(&m);
     struct try_arg o = { .m = &m };

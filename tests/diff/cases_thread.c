@@ -34,30 +34,6 @@ static void *sleeper(void *arg)
     return arg;
 }
 
-static void *shared_map(size_t n)
-{
-    void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED) {
-        diff_out("mmap failed");
-        exit(1);
-    }
-    memset(p, 0, n);
-    return p;
-}
-
-static struct timespec abs_in(clockid_t clk, long ms)
-{
-    struct timespec ts;
-    clock_gettime(clk, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (ms % 1000) * 1000000;
-    if (ts.tv_nsec >= 1000000000) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000;
-    }
-    return ts;
-}
-
 static volatile sig_atomic_t hits;
 static void on_sig(int sig) { (void)sig; hits++; }
 
@@ -430,12 +406,12 @@ DIFF_CASE(thread, timedjoin_times_out_then_succeeds)
 {
     sem_init(&jd_sem, 0, 0);
     pthread_t t = diff_spawn(wait_sem, NULL);
-    struct timespec ts = abs_in(CLOCK_REALTIME, 30);
+    struct timespec ts = diff_abs_in(CLOCK_REALTIME, 30);
     int64_t t0 = diff_now();
     CALL("timedjoin", pthread_timedjoin_np(t, NULL, &ts));
     DIFF_TOOK("timedjoin", t0, 25, 1000);
     sem_post(&jd_sem);
-    ts = abs_in(CLOCK_MONOTONIC, 2000);
+    ts = diff_abs_in(CLOCK_MONOTONIC, 2000);
     CALL("clockjoin", pthread_clockjoin_np(t, NULL, CLOCK_MONOTONIC, &ts));
 }
 
@@ -999,11 +975,11 @@ DIFF_CASE(thread, timedlock_past_deadline_and_bad_nsec)
     sem_wait(&jd_sem);
     CALL("timedlock held, past", pthread_mutex_timedlock(&m, &past));
     CALL("timedlock held, bad nsec", pthread_mutex_timedlock(&m, &bad));
-    struct timespec soon = abs_in(CLOCK_REALTIME, 20);
+    struct timespec soon = diff_abs_in(CLOCK_REALTIME, 20);
     int64_t t0 = diff_now();
     CALL("timedlock held, 20ms", pthread_mutex_timedlock(&m, &soon));
     DIFF_TOOK("timedlock", t0, 15, 1000);
-    soon = abs_in(CLOCK_MONOTONIC, 2000);
+    soon = diff_abs_in(CLOCK_MONOTONIC, 2000);
     CALL("clocklock monotonic", pthread_mutex_clocklock(&m, CLOCK_MONOTONIC, &soon));
     CALL("unlock", pthread_mutex_unlock(&m));
     pthread_join(t, NULL);
@@ -1073,7 +1049,7 @@ DIFF_CASE(thread, cond_timedwait_with_monotonic_condattr_times_out)
     pthread_cond_init(&c, &ca);
     pthread_condattr_destroy(&ca);
     pthread_mutex_lock(&m);
-    struct timespec ts = abs_in(CLOCK_MONOTONIC, 30);
+    struct timespec ts = diff_abs_in(CLOCK_MONOTONIC, 30);
     int64_t t0 = diff_now();
     CALL("timedwait", pthread_cond_timedwait(&c, &m, &ts));
     DIFF_TOOK("timedwait", t0, 25, 1000);
@@ -1089,9 +1065,9 @@ DIFF_CASE(thread, cond_clockwait_clocks)
     static pthread_cond_t c = PTHREAD_COND_INITIALIZER;
     static pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
     pthread_mutex_lock(&m);
-    struct timespec ts = abs_in(CLOCK_REALTIME, 20);
+    struct timespec ts = diff_abs_in(CLOCK_REALTIME, 20);
     CALL("clockwait realtime", pthread_cond_clockwait(&c, &m, CLOCK_REALTIME, &ts));
-    ts = abs_in(CLOCK_MONOTONIC, 20);
+    ts = diff_abs_in(CLOCK_MONOTONIC, 20);
     CALL("clockwait monotonic", pthread_cond_clockwait(&c, &m, CLOCK_MONOTONIC, &ts));
     CALL("clockwait boottime", pthread_cond_clockwait(&c, &m, CLOCK_BOOTTIME, &ts));
     struct timespec past = { 0, 0 };
@@ -1103,7 +1079,7 @@ DIFF_CASE(thread, cond_wait_with_unowned_errorcheck_mutex_is_eperm)
 {
     static pthread_cond_t c = PTHREAD_COND_INITIALIZER;
     pthread_mutex_t *m = new_mutex(PTHREAD_MUTEX_ERRORCHECK);
-    struct timespec ts = abs_in(CLOCK_REALTIME, 10);
+    struct timespec ts = diff_abs_in(CLOCK_REALTIME, 10);
     CALL("timedwait unowned", pthread_cond_timedwait(&c, m, &ts));
 }
 
@@ -1203,9 +1179,9 @@ DIFF_CASE(thread, rwlock_relock_by_the_writer_is_edeadlk)
     CALL("rdlock", pthread_rwlock_rdlock(&rw));
     CALL("rdlock 2", pthread_rwlock_rdlock(&rw));
     CALL("trywrlock", pthread_rwlock_trywrlock(&rw));
-    struct timespec soon = abs_in(CLOCK_REALTIME, 20);
+    struct timespec soon = diff_abs_in(CLOCK_REALTIME, 20);
     CALL("timedwrlock", pthread_rwlock_timedwrlock(&rw, &soon));
-    soon = abs_in(CLOCK_MONOTONIC, 20);
+    soon = diff_abs_in(CLOCK_MONOTONIC, 20);
     CALL("clockwrlock", pthread_rwlock_clockwrlock(&rw, CLOCK_MONOTONIC, &soon));
     pthread_rwlock_unlock(&rw);
     pthread_rwlock_unlock(&rw);
@@ -1448,7 +1424,7 @@ DIFF_CASE(thread, c11_mutexes_and_conditions)
     CALL("mtx_init timed", mtx_init(&m, mtx_timed));
     CALL("cnd_init", cnd_init(&c));
     CALL("mtx_lock", mtx_lock(&m));
-    struct timespec ts = abs_in(CLOCK_REALTIME, 20);
+    struct timespec ts = diff_abs_in(CLOCK_REALTIME, 20);
     CALL("cnd_timedwait", cnd_timedwait(&c, &m, &ts));
     CALL("mtx_unlock", mtx_unlock(&m));
     CALL("mtx_trylock", mtx_trylock(&m));
@@ -1502,7 +1478,7 @@ struct shm_objs {
 
 static struct shm_objs *shm_init(void)
 {
-    struct shm_objs *o = shared_map(sizeof *o);
+    struct shm_objs *o = diff_shared_map(sizeof *o);
     pthread_mutexattr_t ma;
     pthread_mutexattr_init(&ma);
     pthread_mutexattr_setpshared(&ma, PTHREAD_PROCESS_SHARED);
@@ -1607,7 +1583,7 @@ DIFF_CASE(thread, pshared_cond_timedwait_times_out_in_the_child)
     pid_t pid = fork();
     if (pid == 0) {
         pthread_mutex_lock(&o->m);
-        struct timespec ts = abs_in(CLOCK_REALTIME, 20);
+        struct timespec ts = diff_abs_in(CLOCK_REALTIME, 20);
         int e = pthread_cond_timedwait(&o->c, &o->m, &ts);
         pthread_mutex_unlock(&o->m);
         _exit(e == ETIMEDOUT ? 0 : 1);
@@ -1655,7 +1631,7 @@ DIFF_CASE(thread, pshared_rwlock_across_fork)
 
 DIFF_CASE(thread, pshared_robust_mutex_of_a_dead_process_is_eownerdead)
 {
-    struct shm_objs *o = shared_map(sizeof *o);
+    struct shm_objs *o = diff_shared_map(sizeof *o);
     pthread_mutexattr_t ma;
     pthread_mutexattr_init(&ma);
     pthread_mutexattr_setpshared(&ma, PTHREAD_PROCESS_SHARED);
@@ -1764,7 +1740,7 @@ DIFF_CASE(thread, sem_timedwait_under_sa_restart_fails_with_eintr)
     handle(SIGALRM, SA_RESTART);
     int64_t t0 = diff_now();   /* before the alarm, never after */
     diff_alarm_ms(20);
-    struct timespec ts = abs_in(CLOCK_REALTIME, 2000);
+    struct timespec ts = diff_abs_in(CLOCK_REALTIME, 2000);
     CALL("sem_timedwait", sem_timedwait(&s, &ts));
     DIFF_TOOK("sem_timedwait", t0, 10, 1000);
 }
@@ -1785,11 +1761,11 @@ DIFF_CASE(thread, sem_clockwait_clocks_and_timeout)
 {
     sem_t s;
     sem_init(&s, 0, 0);
-    struct timespec ts = abs_in(CLOCK_MONOTONIC, 20);
+    struct timespec ts = diff_abs_in(CLOCK_MONOTONIC, 20);
     int64_t t0 = diff_now();
     CALL("clockwait monotonic", sem_clockwait(&s, CLOCK_MONOTONIC, &ts));
     DIFF_TOOK("clockwait", t0, 15, 1000);
-    ts = abs_in(CLOCK_REALTIME, 10);
+    ts = diff_abs_in(CLOCK_REALTIME, 10);
     CALL("clockwait realtime", sem_clockwait(&s, CLOCK_REALTIME, &ts));
     CALL("clockwait boottime", sem_clockwait(&s, CLOCK_BOOTTIME, &ts));
     sem_post(&s);

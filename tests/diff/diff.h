@@ -104,6 +104,14 @@ void diff_alarm_ms(int ms);
  * helper thread or child that must wait without giving up the CPU. */
 void diff_raw_sleep_ms(int ms);
 
+/* n zeroed bytes of MAP_SHARED anonymous memory (kept across fork); the
+ * case ends with "mmap failed" if there are none. */
+void *diff_shared_map(size_t n);
+
+/* The clock clk's time now plus ms, for the timed waits' absolute
+ * deadlines. */
+struct timespec diff_abs_in(clockid_t clk, long ms);
+
 /* 1 in pthread mode, 0 in main mode: for the rare case whose natural
  * result depends on it (print it, so that both modes compare). */
 extern int diff_in_thread;
