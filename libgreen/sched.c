@@ -248,6 +248,19 @@ void green__ready(struct green_thread *t, int code)
 
 /* ------------------------------------------------- yield and fair turns */
 
+/* The running thread goes to the back of the run queue and runs again
+ * in turn (inline: green_yield is a hot path). */
+static inline void requeue_self(struct green__ctx *c)
+{
+    struct green_thread *t = c->current;
+    sched_enter(c);
+    t->state = GREEN_RUNNABLE;
+    runq_push(c, t);
+    ensure_hub_queued(c);
+    schedule(c);
+    green__run_resume(t);
+}
+
 int green_yield(void)
 {
     struct green__ctx *c = green__ctx_get();
@@ -261,7 +274,7 @@ int green_yield(void)
         errno = code;
         return -1;
     }
-    green__fair_yield(c);
+    requeue_self(c);
     return 0;
 }
 
@@ -289,13 +302,7 @@ void green__fair_check(struct green__ctx *c, struct green_thread *t)
  * which leaves a pending kill for the next real park. */
 void green__fair_yield(struct green__ctx *c)
 {
-    struct green_thread *t = c->current;
-    sched_enter(c);
-    t->state = GREEN_RUNNABLE;
-    runq_push(c, t);
-    ensure_hub_queued(c);
-    schedule(c);
-    green__run_resume(t);
+    requeue_self(c);
 }
 
 /* Direct switch for green_switch: suspend the caller in a SWITCH park and
