@@ -278,8 +278,13 @@ def info_green(arg):
         shown += 1
         cur = ctx["current"]
         hub_running = int(cur) == int(ctx["hub"])
-        print("Green threads of OS thread LWP %d%s:" %
-              (tid, ", hub running" if hub_running else ""))
+        try:
+            idx = int(ctx["hub_index"])
+        except gdb.error:
+            idx = -1
+        print("Green threads of OS thread LWP %d%s%s:" %
+              (tid, (" (hub %d)" % idx) if idx >= 0 else "",
+               ", hub running" if hub_running else ""))
         print("%6s  %-20s %-8s %s" % ("ID", "NAME", "STATE", "WAITS ON"))
         for t in _threads(ctx):
             print(_line(ctx, t, now))

@@ -174,7 +174,7 @@ int green_hook_pthread_create(pthread_t *th, const pthread_attr_t *attr,
 int green__pt_join(struct green_thread *t, void **ret, int64_t deadline)
 {
     struct green_thread *self = green__current();
-    if (!t || t->gone || t->is_hub || t->ctx != self->ctx)
+    if (!t || t->gone || t->is_hub)
         return ESRCH;
     if (t == self)
         return EDEADLK;

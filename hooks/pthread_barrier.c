@@ -23,7 +23,8 @@ struct pt_barrier {
     _Atomic unsigned arrived;     /* threads waiting in this round */
     _Atomic unsigned round;       /* bumped when a round completes */
     unsigned shared;              /* 0, or SHARED_MARK (q unused) */
-    struct green__waitq q;        /* the waiting threads */
+    struct green__cond q;         /* the waiting threads (the lock core's:
+                                     they may be on several hubs) */
 };
 _Static_assert(sizeof(struct pt_barrier) <= sizeof(pthread_barrier_t), "barrier size");
 
@@ -68,6 +69,29 @@ int green_hook_pthread_barrier_destroy(pthread_barrier_t *pb)
     return ((struct pt_barrier *)pb)->arrived ? EBUSY : 0;
 }
 
+/* A waiter queued itself on the barrier's condition: if the round ended
+ * meanwhile, the last thread's broadcast may have looked before it was
+ * queued, so it wakes the queue itself. The last thread bumps the round
+ * and then reads the queue; a waiter queues and then reads the round;
+ * with both sequentially consistent, one of them sees the other. */
+struct recheck {
+    struct pt_barrier *b;
+    unsigned round;
+};
+
+static void barrier_recheck(void *arg)
+{
+    struct recheck *r = arg;
+    atomic_thread_fence(memory_order_seq_cst);
+    if (atomic_load(&r->b->round) != r->round)
+        green__cond_broadcast(&r->b->q);
+}
+
+/* A kill or a signal ends one park and the loop parks again (a kill is
+ * remembered); once there are two hubs the core waits for remote
+ * wake-ups by itself (lock.c, lock_multi). */
+static const struct green__lock_how barrier_how = { .expect_remote = false };
+
 /* Not a cancellation point: a kill while waiting is remembered. */
 int green_hook_pthread_barrier_wait(pthread_barrier_t *pb)
 {
@@ -84,16 +108,19 @@ int green_hook_pthread_barrier_wait(pthread_barrier_t *pb)
         nap_until_changed(&b->round, round, GREEN_FOREVER, false);
         return 0;
     }
-    if (++b->arrived >= b->count) {
-        b->arrived = 0;
-        b->round++;
-        green__waitq_wake_all(&b->q, 0);
+    unsigned round = atomic_load(&b->round);
+    if (atomic_fetch_add(&b->arrived, 1) + 1 >= b->count) {
+        atomic_store(&b->arrived, 0);
+        atomic_fetch_add(&b->round, 1);
+        atomic_thread_fence(memory_order_seq_cst);   /* see barrier_recheck */
+        green__cond_broadcast(&b->q);
         return PTHREAD_BARRIER_SERIAL_THREAD;
     }
-    unsigned round = b->round;
+    struct recheck rc = { b, round };
     bool killed = false;
-    while (b->round == round)
-        if (green__park(GREEN_WHY_OTHER, (uintptr_t)b, &b->q, GREEN_FOREVER) == ECANCELED)
+    while (atomic_load(&b->round) == round)
+        if (green__cond_park(&b->q, green__current(), GREEN_FOREVER, &barrier_how,
+                             barrier_recheck, &rc) == ECANCELED)
             killed = true;
     if (killed)
         green__pt_rearm_kill();

@@ -68,6 +68,21 @@ int green__pt_cancel_point(int code)
     green__pt_unwind_or_exit(t, PTHREAD_CANCELED);
 }
 
+/* The request, on t's own hub (t->user is the thread's word, changed by
+ * its own cleanup pushes). */
+static void cancel_apply(struct green_thread *t, intptr_t a, void *p)
+{
+    (void)a; (void)p;
+    green__pt_set_uw(t, green__pt_uw(t) | PT_CANCEL_REQUESTED);
+    if (t == green__current())
+        cancel_if_async(t, PTHREAD_CANCELED);
+    /* A thread that never ran is killed outright (result PTHREAD_CANCELED,
+     * which is GREEN_CANCELED); a running or parked one at its next
+     * cancellation point, unless it disabled cancellation. */
+    if (!(green__pt_uw(t) & PT_CANCEL_DISABLED))
+        green__thread_kill(t);
+}
+
 int green_hook_pthread_cancel(pthread_t th)
 {
     if (!green__pt_on() || !green__pt_handle_of(th))
@@ -77,14 +92,10 @@ int green_hook_pthread_cancel(pthread_t th)
         return ESRCH;
     if (t->state == GREEN_DONE)
         return 0;
-    green__pt_set_uw(t, green__pt_uw(t) | PT_CANCEL_REQUESTED);
     if (t == green__current())
-        cancel_if_async(t, PTHREAD_CANCELED);
-    /* A thread that never ran is killed outright (result PTHREAD_CANCELED,
-     * which is GREEN_CANCELED); a running or parked one at its next
-     * cancellation point, unless it disabled cancellation. */
-    if (!(green__pt_uw(t) & PT_CANCEL_DISABLED))
-        green__thread_kill(t);
+        cancel_apply(t, 0, NULL);
+    else if (green__on_hub(t, cancel_apply, 0, NULL) != 0)
+        return ESRCH;   /* no memory to reach its hub: it is not touched */
     return 0;
 }
 

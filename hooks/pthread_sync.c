@@ -141,8 +141,14 @@ struct outside_waker {
     struct green__ctx *ctx;       /* hub whose waiters it wakes */
     atomic_int pending;           /* GREEN__PT_OUTSIDE_* kinds poked since
                                      the last run */
+    struct outside_waker *next;   /* the waker of the hub made before */
 };
-static struct outside_waker *_Atomic outside_waker;
+/* One per hub that ever had a green sem or cond waiter (with several
+ * hubs, any of them may hold the waiter an outside post is for): a list
+ * that only grows, pushed with a compare-and-swap, read by a signal
+ * handler. */
+static struct outside_waker *_Atomic outside_wakers;
+static __thread struct outside_waker *my_waker __attribute__((tls_model("initial-exec")));
 /* wnode.data of a green thread parked in a sem / cond wait (8-aligned:
  * the lock core keeps its own bits below). */
 static _Alignas(8) const char sem_wait_mark, cond_wait_mark;
@@ -177,11 +183,10 @@ static void outside_waker_cb(struct ev_loop *loop, ev_async *w, int revents)
     }
 }
 
-/* Make sure outside wake-ups can reach this hub's waiters (the hub of the
- * first green sem or cond wait: under the shim, the only one). */
+/* Make sure outside wake-ups can reach this hub's waiters. */
 void green__pt_outside_ensure(void)
 {
-    if (green__likely(atomic_load_explicit(&outside_waker, memory_order_acquire) != NULL))
+    if (green__likely(my_waker != NULL))
         return;
     struct outside_waker *k = calloc(1, sizeof *k);
     if (!k)
@@ -190,15 +195,21 @@ void green__pt_outside_ensure(void)
     ev_async_init(&k->w, outside_waker_cb);
     ev_async_start(k->ctx->loop, &k->w);
     ev_unref(k->ctx->loop);   /* it must not hide a deadlock by itself */
-    atomic_store_explicit(&outside_waker, k, memory_order_release);
+    my_waker = k;
+    k->next = atomic_load_explicit(&outside_wakers, memory_order_relaxed);
+    while (!atomic_compare_exchange_weak_explicit(&outside_wakers, &k->next, k,
+                                                  memory_order_release,
+                                                  memory_order_relaxed))
+        ;
 }
 
-/* Async-signal-safe and thread-safe. */
+/* Async-signal-safe and thread-safe. Pokes every hub that has a waker
+ * (no green thread ever waited: nobody to wake). */
 void green__pt_outside_poke(int kind)
 {
-    struct outside_waker *k = atomic_load_explicit(&outside_waker, memory_order_acquire);
-    if (!k)
-        return;   /* no green thread ever waited: nobody to wake */
-    atomic_fetch_or(&k->pending, kind);
-    ev_async_send(k->ctx->loop, &k->w);
+    for (struct outside_waker *k = atomic_load_explicit(&outside_wakers, memory_order_acquire);
+         k; k = k->next) {
+        atomic_fetch_or(&k->pending, kind);
+        ev_async_send(k->ctx->loop, &k->w);
+    }
 }

@@ -129,14 +129,16 @@ static atomic_uint sig_count;
 /* The program's view of each wrapped signal's action. */
 static struct sigaction user_act[NSIG];
 /* Process-directed signals the wrapper left for the hub, and their
- * siginfo (bit sig-1; one instance each). */
-static atomic_uint_fast64_t proc_bits;
-static siginfo_t proc_info[65];
-/* Signals we sent to the kernel's pending set of the hub's OS thread for
+ * siginfo (bit sig-1; one instance each), are per hub (ctx->proc_bits,
+ * ctx->proc_info): the hub of the OS thread the kernel chose picks the
+ * thread, as the kernel would have picked among that OS thread's. */
+/* Signals we sent to the kernel's pending set of a hub's OS thread for
  * one green thread alone (pthread_kill of a signal every thread blocks),
- * and that thread: the others must not see them in sigpending. */
-static uint64_t kthread_bits;
-static struct green_thread *kthread_owner[64];
+ * and that thread, are per hub: ctx->kthread_bits, ctx->kthread_owner.
+ * The others must not see them in sigpending. */
+/* Counting started somewhere (sig_init): hubs that do not count yet
+ * start when they next poll or adopt a thread. */
+static atomic_bool counting;
 
 /* Defined by hooks/pthread_cancel.c; weak so that the hooks link without it. */
 extern int green__pt_cancel_point(int code) __attribute__((weak, visibility("hidden")));
@@ -193,12 +195,22 @@ static uint32_t sig_n_of(struct green__ctx *c)
 }
 
 static void kmask_apply(struct green__ctx *c);
+static void sig_init(struct green__ctx *c);
 
 static void life(struct green_thread *t, int delta)
 {
     struct green__ctx *c = t->ctx;
-    if (!c->sig_counted || t->is_hub)
+    if (t->is_hub)
         return;
+    if (!c->sig_counted) {
+        /* A hub of the set that counts from its first thread on (sig_init
+         * counts t, already linked). */
+        if (delta > 0 && atomic_load(&counting)) {
+            sig_init(c);
+            kmask_apply(c);
+        }
+        return;
+    }
     /* Signal 32 is never blocked: its slot counts the threads. */
     count_mask(c, t->sig_blocked | BIT(32), delta);
     /* A thread born with its creator's mask changes nothing; one that
@@ -235,6 +247,8 @@ static uint64_t os_thread_pending(void)
     return p ? strtoull(p + 8, NULL, 16) : 0;
 }
 
+static void on_signal(struct green__ctx *c);
+
 /* Start counting (once per hub, on the first signal hook that needs it). */
 static void sig_init(struct green__ctx *c)
 {
@@ -251,10 +265,19 @@ static void sig_init(struct green__ctx *c)
     green__sig_life = life;
     /* Signals raised on this OS thread before it had a hub were the main
      * thread's own. */
-    uint64_t own = os_thread_pending() & ~kthread_bits;
+    uint64_t own = os_thread_pending() & ~c->kthread_bits;
     for (uint64_t k = own; k; k &= k - 1)
-        kthread_owner[__builtin_ctzll(k)] = c->main;
-    kthread_bits |= own;
+        c->kthread_owner[__builtin_ctzll(k)] = c->main;
+    c->kthread_bits |= own;
+    /* The other hubs of the set count too, from their next poll: their
+     * kernel masks must let in what their threads accept. */
+    green__on_signal = on_signal;
+    if (!atomic_exchange(&counting, true))
+        for (int i = 0; i < green__hubs_n(); i++) {
+            struct green__ctx *h = green__hubs_at(i);
+            if (h && h != c)
+                ev_async_send(h->loop, &h->async);
+        }
 }
 
 /* t's mask becomes m (counts only; kmask_apply writes the kernel's). */
@@ -418,9 +441,9 @@ static void run_delivery(void *p)
 }
 
 /* The siginfo of a signal the kernel delivered to a thread inside the
- * scheduler, kept until that thread runs its handler (t->sig_resume_bits;
- * written in the wrapper, so no allocation). */
-static siginfo_t resume_info[65];
+ * scheduler is kept in its hub's ctx->resume_info until that thread runs
+ * its handler (t->sig_resume_bits; written in the wrapper, so no
+ * allocation). */
 
 /* A handler queued to run as its thread when the thread's interrupted
  * park returns (t->sig_resume, in arrival order). */
@@ -457,7 +480,7 @@ static void on_resume(struct green_thread *t)
     while ((b = t->sig_resume_bits & ~t->sig_blocked)) {
         int sig = lowest(b);
         t->sig_resume_bits &= ~BIT(sig);
-        siginfo_t si = resume_info[sig];
+        siginfo_t si = t->ctx->resume_info[sig];
         unsigned gen = t->intr_gen, mark = t->intr_mark;
         bool restart = t->sig_restart;
         struct delivery d = { t, sig, &si };
@@ -573,13 +596,17 @@ static struct green_thread *pick(struct green__ctx *c, int sig)
  * run as their thread (green__run_as). */
 static void on_signal(struct green__ctx *c)
 {
-    if (green__likely(!atomic_load_explicit(&proc_bits, memory_order_relaxed)))
+    if (green__unlikely(!c->sig_counted)) {
+        sig_init(c);
+        kmask_apply(c);
+    }
+    if (green__likely(!atomic_load_explicit(&c->proc_bits, memory_order_relaxed)))
         return;
-    uint64_t bits = atomic_exchange(&proc_bits, 0);
+    uint64_t bits = atomic_exchange(&c->proc_bits, 0);
     sig_init(c);
     for (; bits; bits &= bits - 1) {
         int sig = lowest(bits);
-        siginfo_t si = proc_info[sig];
+        siginfo_t si = c->proc_info[sig];
         struct green_thread *t = pick(c, sig);
         if (t)
             deliver(t, sig, &si);
@@ -612,15 +639,15 @@ static void wrapper(int sig, siginfo_t *si, void *uc)
      * hub, which picks a thread as below. */
     bool busy = c && c->sched_busy && t != c->hub;
     if (busy && si->si_code == SI_TKILL && !(t->sig_blocked & BIT(sig))) {
-        resume_info[sig] = *si;
+        c->resume_info[sig] = *si;
         t->sig_resume_bits |= BIT(sig);
         green__on_resume = on_resume;
         errno = saved;
     } else if (c && !by_syscall_mask &&
                (busy || t == c->hub || (t->sig_blocked & BIT(sig)) || for_main)) {
         /* Not for the running thread: the hub picks one. */
-        proc_info[sig] = *si;
-        atomic_fetch_or(&proc_bits, BIT(sig));
+        c->proc_info[sig] = *si;
+        atomic_fetch_or(&c->proc_bits, BIT(sig));
         ev_async_send(c->loop, &c->async);
         errno = saved;
     } else {
@@ -780,9 +807,10 @@ int green_hook_sigpending(sigset_t *set)
     struct green_thread *t = green__current();
     sig_init(t->ctx);
     uint64_t p = set_bits(set);
-    kthread_bits &= p;             /* the ones taken are no longer ours */
-    for (uint64_t k = kthread_bits; k; k &= k - 1)
-        if (kthread_owner[__builtin_ctzll(k)] != t)
+    struct green__ctx *c = t->ctx;
+    c->kthread_bits &= p;          /* the ones taken are no longer ours */
+    for (uint64_t k = c->kthread_bits; k; k &= k - 1)
+        if (c->kthread_owner[__builtin_ctzll(k)] != t)
             p &= ~(k & -k);        /* another thread's own */
     bits_set(set, p | t->sig_pending);
     return 0;
@@ -808,11 +836,26 @@ int green__sig_interrupt(struct green_thread *t, int sig)
     return sig_send(t, sig, NULL);
 }
 
+/* sig_send, run on the target's hub: a = sig, | 256 with a value in p. */
+static void send_on_hub(struct green_thread *t, intptr_t a, void *p)
+{
+    union sigval v = { .sival_ptr = p };
+    sig_send(t, (int)(a & 255), (a & 256) ? &v : NULL);
+}
+
 static int sig_send(struct green_thread *t, int sig, const union sigval *val)
 {
     if (sig <= 0 || sig > 64 || sig == 32 || sig == 33)
         return EINVAL;
     struct green__ctx *c = t->ctx;
+    if (c != green__tls_ctx) {
+        /* A thread of another hub: everything below happens there. */
+        union sigval v;
+        memset(&v, 0, sizeof v);
+        if (val)
+            v = *val;
+        return green__on_hub(t, send_on_hub, sig | (val ? 256 : 0), v.sival_ptr);
+    }
     sig_init(c);
     uint64_t b = BIT(sig);
     bool wrapped = wrapped_now(sig);
@@ -820,8 +863,8 @@ static int sig_send(struct green_thread *t, int sig, const union sigval *val)
         /* raise() of a signal every thread blocks: pending in the kernel
          * for this OS thread, with the kernel's siginfo and queueing, where
          * the caller's signalfd and sigwait see it. */
-        kthread_bits |= b;
-        kthread_owner[sig - 1] = t;
+        c->kthread_bits |= b;
+        c->kthread_owner[sig - 1] = t;
         return os_send(sig, val, false);
     }
     if (t->sig_blocked & b) {
@@ -870,11 +913,11 @@ int green_hook_raise(int sig)
 
 void green__sig_after_fork(void)
 {
-    atomic_store(&proc_bits, 0);
-    kthread_bits = 0;
     struct green__ctx *c = green__tls_ctx;
     if (!c)
         return;
+    atomic_store(&c->proc_bits, 0);
+    c->kthread_bits = 0;
     c->current->sig_pending = 0;   /* a child starts with none */
     if (c->sig_counted) {
         c->sig_counted = false;    /* recount what is left */

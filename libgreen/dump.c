@@ -2,7 +2,7 @@
  * dump.c - green_dump: one line per green thread of an OS thread: id, name,
  * state, what it waits on and for how long, e.g.
  *
- *   libgreen: green threads of OS thread 4242 (3 besides main and hub):
+ *   libgreen: green threads of OS thread 4242 (hub 0, 3 besides main and hub):
  *        5 reader               parked   on fd 7 read for 1.204 s
  *        4 napper               parked   on sleep for 1.204 s (timeout in 58.796 s)
  *        1 main                 running  (current)
@@ -179,6 +179,11 @@ void green__dump_ctx(struct green__ctx *c, int fd)
     green__fmt_str(&f, "libgreen: green threads of OS thread ");
     green__fmt_u64(&f, (uint64_t)syscall(SYS_gettid));
     green__fmt_str(&f, " (");
+    if (c->hub_index >= 0) {
+        green__fmt_str(&f, "hub ");
+        green__fmt_u64(&f, (uint64_t)c->hub_index);
+        green__fmt_str(&f, ", ");
+    }
     green__fmt_u64(&f, c->nthreads);
     green__fmt_str(&f, " besides main and hub):");
     f.b[f.n++] = '\n';

@@ -28,6 +28,7 @@
  */
 #define _GNU_SOURCE
 #include "green_internal.h"
+#include "lock.h"
 #include <fcntl.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -58,9 +59,10 @@ static struct fdslot *slot_get(struct green__ctx *c, int fd, bool create)
     if (!c->fds) {
         if (!create)
             return NULL;
-        c->fds = calloc(1, sizeof *c->fds);
-        if (!c->fds)
+        struct green__fdtab *tab = calloc(1, sizeof *tab);
+        if (!tab)
             return NULL;
+        __atomic_store_n(&c->fds, tab, __ATOMIC_RELEASE);   /* see watched */
     }
     struct fdslot *ch = c->fds->chunk[fd / CHUNK];
     if (!ch) {
@@ -69,7 +71,7 @@ static struct fdslot *slot_get(struct green__ctx *c, int fd, bool create)
         ch = calloc(CHUNK, sizeof *ch);
         if (!ch)
             return NULL;
-        c->fds->chunk[fd / CHUNK] = ch;
+        __atomic_store_n(&c->fds->chunk[fd / CHUNK], ch, __ATOMIC_RELEASE);
     }
     struct fdslot *s = &ch[fd % CHUNK];
     if (!s->init && create) {
@@ -237,11 +239,8 @@ static void wake_closed(struct green__waitq *q)
     }
 }
 
-void green_fd_closing(int fd)
+static void closing_here(struct green__ctx *c, int fd)
 {
-    struct green__ctx *c = green__tls_ctx;
-    if (!c)
-        return;
     struct fdslot *s = slot_get(c, fd, false);
     if (!s || !s->init)
         return;
@@ -252,6 +251,88 @@ void green_fd_closing(int fd)
     s->needs_set = true;
     s->checked = false;
     s->gen++;
+}
+
+/* Does hub h (another OS thread's) have fd armed or waited on? Read from
+ * outside: the table and its chunks are published with release stores
+ * and never move; a slot's watcher and queue heads are read as they are
+ * (a wait that starts on h while the close runs here is the program's
+ * own race: natively, a read that starts as the descriptor closes gets
+ * EBADF or the next file's bytes). */
+static bool watched(struct green__ctx *h, int fd)
+{
+    struct green__fdtab *tab = __atomic_load_n(&h->fds, __ATOMIC_ACQUIRE);
+    if (!tab || fd < 0 || fd >= CHUNK * MAX_CHUNKS)
+        return false;
+    struct fdslot *ch = __atomic_load_n(&tab->chunk[fd / CHUNK], __ATOMIC_ACQUIRE);
+    if (!ch)
+        return false;
+    struct fdslot *s = &ch[fd % CHUNK];
+    return __atomic_load_n(&s->init, __ATOMIC_RELAXED) &&
+           (__atomic_load_n(&s->w[0].active, __ATOMIC_RELAXED) ||
+            __atomic_load_n(&s->w[1].active, __ATOMIC_RELAXED) ||
+            __atomic_load_n(&s->q[0].head, __ATOMIC_RELAXED) ||
+            __atomic_load_n(&s->q[1].head, __ATOMIC_RELAXED));
+}
+
+struct closing_post {
+    struct green__remote r;
+    int fd;
+    struct green__sem *done;       /* the closer's, on its stack: it waits
+                                      for every post to have run */
+};
+
+static void closing_run(struct green__remote *r)
+{
+    struct closing_post *p = (struct closing_post *)r;
+    closing_here(green__tls_ctx, p->fd);
+    green__sem_post(p->done);
+    free(p);
+}
+
+/* The closer's wait for the other hubs: nothing but memory ends it (a
+ * kill or a signal is kept for the caller's next park), since the posts
+ * point into its stack. */
+static const struct green__lock_how closing_how = {
+    .defer_kill = true,
+    .retry_other = true,
+};
+
+/* With several hubs, each that watches fd forgets it too, before the
+ * caller closes it: its waiters get EBADF and its watchers stop, so that
+ * its next wait registers the number again (the kernel drops the old
+ * file from every epoll set when it closes). The caller waits until they
+ * have: if it did not, the number could be reused and waited on over
+ * there before the post arrived, which would then fail the new wait. */
+void green_fd_closing(int fd)
+{
+    struct green__ctx *c = green__tls_ctx;
+    if (c)
+        closing_here(c, fd);
+    int n = green__hubs_n();
+    if (green__likely(n <= 1))
+        return;
+    struct green__sem done = { 0 };
+    int posted = 0;
+    for (int i = 0; i < n; i++) {
+        struct green__ctx *h = green__hubs_at(i);
+        if (!h || h == c || !watched(h, fd))
+            continue;
+        struct closing_post *p = malloc(sizeof *p);
+        if (!p)
+            continue;   /* its watcher stays: it sees EBADF/HUP or nothing */
+        p->r.run = closing_run;
+        p->fd = fd;
+        p->done = &done;
+        green__remote_post(h, &p->r);
+        posted++;
+    }
+    /* A hub (or an OS thread without one) cannot park: it blocks on the
+     * semaphore's futex, briefly (the other hubs run in parallel). */
+    struct green_thread *self = green__in_green() ? c->current : NULL;
+    while (posted > 0)
+        if (green__sem_wait(&done, self, GREEN_FOREVER, &closing_how) == 0)
+            posted--;
 }
 
 /* After fork the child's epoll set is rebuilt by ev_loop_fork; nothing to

@@ -156,6 +156,26 @@ int green_setname(green_t t, const char *name);
  * with nothing that could wake them), ECANCELED, ETIMEDOUT. */
 int green_run(void);
 
+/* -------------------------------------------------------------- N hubs */
+
+/* Spread the green threads spawned from now on over n hubs: the caller's
+ * and n - 1 more, each on an OS thread of libgreen's, started the first
+ * time a spawn needs it. Green threads of different hubs run in parallel.
+ * A new thread goes to the hub with the fewest live threads and stays
+ * there for life (no migration: thread-local addresses and errno stay
+ * valid). Linked explicitly the default is 1 (every thread on its
+ * spawner's hub, never in parallel, as in gevent); under the LD_PRELOAD
+ * shim it is GREEN_HUBS, by default the CPUs the process may use.
+ * join, detach and kill work across hubs, and so do green.h's mutex,
+ * condition, semaphore and rwlock; events, channels, groups, pools and
+ * green_switch are for threads of one hub. With more than one hub a
+ * deadlock is not reported (EDEADLK): the hubs wait for each other.
+ * Errors: EINVAL (n < 1 or n > 256). */
+int green_set_hubs(int n);
+
+/* Hubs wanted, or started if more were (at least 1). */
+int green_hubs(void);
+
 /* ------------------------------------------------------ descriptor waits */
 
 #define GREEN_READ  1

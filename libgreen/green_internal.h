@@ -69,6 +69,13 @@ GREEN_HIDDEN int green__waitq_wake_all(struct green__waitq *q, int code);
 /* Ready the first thread in q with code. Returns 1 if one was woken. */
 GREEN_HIDDEN int green__waitq_wake_one(struct green__waitq *q, int code);
 
+/* A condition of the lock core (lock.h): thread-safe, waiters of any hub
+ * and plain OS threads. Here because a green thread embeds one. */
+struct green__cond {
+    struct green__waitq q;        /* waiters (green__lwait), FIFO; under
+                                     the object's stripe lock */
+};
+
 /* --------------------------------------------------------------- stacks */
 
 struct green__stack {
@@ -110,6 +117,12 @@ enum green__why {
 #define GREEN__KEYS_MAX 1024
 
 struct green__ctx;
+
+/* A unit of cross-thread work: see green__remote_post. */
+struct green__remote {
+    struct green__remote *next;
+    void (*run)(struct green__remote *r);
+};
 
 struct green_thread {
     void *sp;                      /* saved stack pointer while switched out */
@@ -179,6 +192,15 @@ struct green_thread {
     bool on_runq;
     struct green_thread *all_next, *all_prev; /* ctx->all list */
     struct green__wnode wnode;     /* node for single-object parks */
+    uint32_t xlock;                /* hubs.c: spin lock ordering a join,
+                                      detach or finish from another hub
+                                      (state DONE, detached, joining) */
+    bool xjoined;                  /* a joiner of another hub waits in
+                                      xjoin: the finish broadcasts it */
+    struct green__cond xjoin;      /* where that joiner waits (lock.h) */
+    struct green__remote xpost;    /* hubs.c: the post that places the
+                                      thread on its hub, later the one that
+                                      frees it there (never both at once) */
     struct green__lwait *lwait;    /* the lock core's waiter record while
                                       the thread waits in lock.c, else
                                       NULL: green__ready cancels it */
@@ -244,6 +266,22 @@ struct green__ctx {
     bool switching;                /* ASan builds: inside switch_to, where
                                       the sanitizer runtime may call hooked
                                       functions; no fair turn then */
+    int hub_index;                 /* hubs.c: place in the hub set, -1
+                                      when not in it (an OS thread of the
+                                      program with green threads of its own) */
+    atomic_int placed;             /* hubs.c: live green threads placed
+                                      here (written by spawners) */
+    bool extra_hub;                /* an OS thread of libgreen's that only
+                                      runs this hub (hubs.c) */
+    /* hooks/signal.c: signals sent to this OS thread's kernel pending set
+     * for one green thread alone, and that thread; the siginfo of a signal
+     * the kernel delivered while its thread was inside the scheduler. */
+    uint64_t kthread_bits;
+    struct green_thread *kthread_owner[64];
+    siginfo_t resume_info[65];     /* written by the kernel's delivery */
+    atomic_uint_fast64_t proc_bits;/* process-directed signals the wrapper
+                                      left for this hub to deliver */
+    siginfo_t proc_info[65];       /* and their siginfo */
     struct green_thread *discarded;/* threads a fork left behind in this
                                       child (linked by all_next): never run
                                       again, kept so nothing dangles */
@@ -294,10 +332,6 @@ GREEN_HIDDEN void green__lock_cancel(struct green__lwait *w);
 /* Cross-thread work: another OS thread posts r to ctx c; c's hub calls
  * r->run(r) on its own OS thread soon after (through the ctx's ev_async).
  * This is the only way another OS thread may affect a green thread. */
-struct green__remote {
-    struct green__remote *next;
-    void (*run)(struct green__remote *r);
-};
 GREEN_HIDDEN void green__remote_post(struct green__ctx *c, struct green__remote *r);
 /* Announce (+1) / retire (-1) a remote post that will come; while any is
  * announced the hub waits for it instead of reporting a deadlock. Owning
@@ -316,6 +350,45 @@ static inline int green__result(int code)
     if (code) { errno = code; return -1; }
     return 0;
 }
+
+/* ------------------------------------------------------------- hub set */
+
+/* hubs.c: the hubs new green threads are spread over (its essay). */
+#define GREEN__HUBS_MAX 256
+extern int green__hubs_want GREEN_HIDDEN;   /* GREEN_HUBS, green_set_hubs */
+/* The hub a thread spawned by a thread of self goes to (self when only
+ * one hub is wanted); starts that hub if needed. */
+GREEN_HIDDEN struct green__ctx *green__hubs_place(struct green__ctx *self);
+/* Post new thread t to hub c (not the caller's), which adopts it. */
+GREEN_HIDDEN void green__hubs_send(struct green__ctx *c, struct green_thread *t);
+/* Link and queue a new thread t on c, its hub (lifecycle.c; on c's OS
+ * thread). */
+GREEN_HIDDEN void green__thread_adopt(struct green__ctx *c, struct green_thread *t);
+/* A thread was placed on c (+1) or ended there (-1). */
+GREEN_HIDDEN void green__hubs_count(struct green__ctx *c, int delta);
+/* Live threads on the extra hubs, when c is home (else 0): the home main
+ * thread's green_run and exit wait for them too. */
+GREEN_HIDDEN long green__hubs_others_live(struct green__ctx *c);
+/* Hubs started (home included), and hub i of the set or NULL. */
+GREEN_HIDDEN int green__hubs_n(void);
+GREEN_HIDDEN struct green__ctx *green__hubs_at(int i);
+/* The finish of t once two hubs exist: DONE under t->xlock, then wake a
+ * joiner of another hub. */
+GREEN_HIDDEN void green__hubs_finish(struct green_thread *t);
+/* Join / detach t of another hub than self's: 0 or an errno value. */
+GREEN_HIDDEN int green__hubs_join(struct green_thread *self, struct green_thread *t,
+                                  void **result, int64_t deadline);
+GREEN_HIDDEN int green__hubs_detach(struct green_thread *t);
+/* Run fn(t, a, p) on t's hub: now when that is the caller's, else
+ * through a post (skipped if t has ended or was freed by then).
+ * 0 or ENOMEM. */
+GREEN_HIDDEN int green__on_hub(struct green_thread *t,
+                               void (*fn)(struct green_thread *t, intptr_t a, void *p),
+                               intptr_t a, void *p);
+/* green_kill of a thread of another hub. */
+GREEN_HIDDEN int green__hubs_kill(struct green_thread *t);
+/* Fork child: the set is the caller's hub alone (or empty). */
+GREEN_HIDDEN void green__hubs_after_fork(struct green__ctx *c);
 
 /* ------------------------------------------------------------ fair turns */
 
@@ -433,6 +506,11 @@ enum {
 extern unsigned green__hook_families GREEN_HIDDEN;
 /* True when running as LD_PRELOAD / greenrun (not linked explicitly). */
 extern bool green__preloaded GREEN_HIDDEN;
+/* The CPUs this process may use (affinity, cgroup quota), 1..256. */
+GREEN_HIDDEN int green__settings_cpus(void);
+/* Hubs wanted: GREEN_HUBS (default green__settings_cpus()) under the
+ * shim, 1 otherwise. */
+GREEN_HIDDEN int green__settings_hubs(bool shim);
 /* GREEN_HOOKS parsed over the default def (a bad value: logged, def). */
 GREEN_HIDDEN unsigned green__settings_hooks(unsigned def);
 /* The monitor (monitor.c): start the watchdog for stalls longer than ms;

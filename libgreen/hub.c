@@ -203,6 +203,7 @@ static __attribute__((noinline, cold)) struct green__ctx *ctx_create(void)
     if (!c->main || !c->hub)
         goto fail;
     atomic_fetch_add_explicit(&green__hubs_made, 1, memory_order_relaxed);
+    c->hub_index = -1;             /* not in the hub set (hubs.c) */
     c->main->is_main = true;
     c->main->state = GREEN_RUNNING;
     /* The program's original thread keeps the mask it had (hooks/signal.c

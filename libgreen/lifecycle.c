@@ -145,8 +145,10 @@ void green__after_fork_child(void)
 {
     green__lock_after_fork_child();
     struct green__ctx *c = green__tls_ctx;
-    if (!c)
+    if (!c) {
+        green__hubs_after_fork(NULL);
         return;
+    }
     ev_loop_fork(c->loop);
     c->libev_refork = true;        /* hub_poll lets libev rebuild its fds */
     green__timers_after_fork(c);
@@ -154,8 +156,10 @@ void green__after_fork_child(void)
     c->remote_head = NULL;
     c->pid = getpid();
     struct green_thread *self = c->current;
-    if (self == c->hub)
+    if (self == c->hub) {
+        green__hubs_after_fork(c);
         return;                    /* fork from the hub: nothing to keep */
+    }
     uint64_t limit = atomic_load(&fork_id_limit);
     size_t kept = 0;
     for (struct green_thread *t = c->all, *n; t; t = n) {
@@ -173,6 +177,7 @@ void green__after_fork_child(void)
         self->is_main = true;
     }
     c->nthreads = kept;            /* live threads other than main */
+    green__hubs_after_fork(c);
 }
 
 void green__register_atfork(void)
@@ -218,7 +223,12 @@ _Noreturn void green__thread_finish(struct green_thread *t, void *result)
     if (green__sig_life)
         green__sig_life(t, -1);
     sched_enter(c);
-    t->state = GREEN_DONE;
+    if (c->hub_index >= 0)
+        green__hubs_count(c, -1);
+    if (atomic_load_explicit(&green__hubs_made, memory_order_relaxed) > 1)
+        green__hubs_finish(t);     /* DONE, ordered with other hubs' joins */
+    else
+        t->state = GREEN_DONE;
     if (t->switched_to)
         resume_switchers(c, t);
     green__waitq_wake_all(&t->joiners, 0);
@@ -291,13 +301,26 @@ struct green_thread *green__thread_create_on(void *(*fn)(void *), void *arg,
 #endif
     t->state = GREEN_NEW;
     t->sig_blocked = c->current->sig_blocked;   /* as pthread_create */
+    struct green__ctx *to = green__hubs_place(c);
+    if (to != c || c->hub_index >= 0)
+        green__hubs_count(to, +1);
+    if (to != c) {
+        t->ctx = to;
+        green__hubs_send(to, t);   /* green__thread_adopt, over there */
+        return t;
+    }
+    green__thread_adopt(c, t);
+    return t;
+}
+
+void green__thread_adopt(struct green__ctx *c, struct green_thread *t)
+{
     c->nthreads++;
     green__all_link(c, t);
     if (green__sig_life)
         green__sig_life(t, +1);
     runq_push(c, t);
     ensure_hub_queued(c);
-    return t;
 }
 void green__thread_kill(struct green_thread *t)
 {

@@ -264,10 +264,7 @@ static inline bool green__mutex_busy(const struct green__mutex *m)
 
 /* -------------------------------------------------------------- condition */
 
-struct green__cond {
-    struct green__waitq q;        /* waiters (green__lwait), FIFO; under
-                                     the object's stripe lock */
-};
+/* struct green__cond is in green_internal.h (a green thread embeds one). */
 
 /* Queue self on c, call release(arg) (the caller's own lock, which is
  * not a core mutex: once queued, a signal sent under that lock after its

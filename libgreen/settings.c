@@ -23,6 +23,12 @@
  *                        stderr (default: none)
  *   GREEN_HOOKS          the hook families switched on; parsed here, for
  *                        the preload constructor (green__settings_hooks)
+ *   GREEN_HUBS           under the shim: hubs (OS threads running green
+ *                        threads) to spread the program's threads over,
+ *                        1..256; default, the CPUs the process may use
+ *                        (sched_getaffinity, capped by the cgroup's CPU
+ *                        quota). Linked explicitly: not read, the program
+ *                        calls green_set_hubs (default 1)
  *
  * A signal is a number or a name: URG, USR1, USR2, QUIT, HUP, WINCH, with
  * or without "SIG", or RTMIN+N. A bad value of any variable gets one
@@ -42,6 +48,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #ifndef GREEN_DEFAULT_STACK_SIZE
 #define GREEN_DEFAULT_STACK_SIZE (256 * 1024)
@@ -228,6 +238,92 @@ unsigned green__settings_hooks(unsigned def)
     return ((absolute ? set : def) | add) & ~del;
 }
 
+/* ------------------------------------------------------------------ hubs */
+
+/* A small file read with raw syscalls (no hook, no stdio lock), NUL
+ * terminated; false if it cannot be read. */
+static bool read_small(const char *path, char *b, size_t cap)
+{
+    long fd = syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    long n = syscall(SYS_read, (int)fd, b, cap - 1);
+    syscall(SYS_close, (int)fd);
+    if (n <= 0)
+        return false;
+    b[n] = 0;
+    return true;
+}
+
+/* CPUs the cgroup's quota allows (rounded up), or 0 for no limit: cgroup
+ * v2's cpu.max ("max 100000" or "200000 100000"), else v1's
+ * cpu.cfs_quota_us / cpu.cfs_period_us, of the process's own cgroup. */
+static int cgroup_cpus(void)
+{
+    char cg[512], path[700], b[128];
+    if (!read_small("/proc/self/cgroup", cg, sizeof cg))
+        return 0;
+    /* v2: the line "0::/path". */
+    char *p = strstr(cg, "0::");
+    if (p && (p == cg || p[-1] == '\n')) {
+        p += 3;
+        char *e = strchr(p, '\n');
+        if (e)
+            *e = 0;
+        /* The cgroup itself, then its parents: the tightest quota on the
+         * way up counts, as the kernel applies every level. */
+        int best = 0;
+        for (;;) {
+            snprintf(path, sizeof path, "/sys/fs/cgroup%s%scpu.max", p,
+                     p[strlen(p) - 1] == '/' ? "" : "/");
+            long long q, per;
+            if (read_small(path, b, sizeof b) && sscanf(b, "%lld %lld", &q, &per) == 2 &&
+                q > 0 && per > 0) {
+                int n = (int)((q + per - 1) / per);
+                if (!best || n < best)
+                    best = n;
+            }
+            char *slash = strrchr(p, '/');
+            if (!slash || slash == p)
+                break;
+            *slash = 0;
+        }
+        return best;
+    }
+    long long q, per;
+    if (read_small("/sys/fs/cgroup/cpu/cpu.cfs_quota_us", b, sizeof b) &&
+        sscanf(b, "%lld", &q) == 1 && q > 0 &&
+        read_small("/sys/fs/cgroup/cpu/cpu.cfs_period_us", b, sizeof b) &&
+        sscanf(b, "%lld", &per) == 1 && per > 0)
+        return (int)((q + per - 1) / per);
+    return 0;
+}
+
+int green__settings_cpus(void)
+{
+    cpu_set_t set;
+    int n = 0;
+    if (sched_getaffinity(0, sizeof set, &set) == 0)
+        n = CPU_COUNT(&set);
+    if (n < 1) {
+        long k = sysconf(_SC_NPROCESSORS_ONLN);
+        n = k > 0 ? (int)k : 1;
+    }
+    int q = cgroup_cpus();
+    if (q > 0 && q < n)
+        n = q;
+    return n > GREEN__HUBS_MAX ? GREEN__HUBS_MAX : n;
+}
+
+int green__settings_hubs(bool shim)
+{
+    if (!shim)
+        return 1;
+    int n = green__settings_cpus();
+    read_int("GREEN_HUBS", 1, GREEN__HUBS_MAX, &n);
+    return n;
+}
+
 /* GREEN_LOG_LEVEL=3: one line with what is in force. */
 void green__settings_report(void)
 {
@@ -237,10 +333,10 @@ void green__settings_report(void)
         if (green__hook_families & family_names[i].bit)
             n += (size_t)snprintf(fam + n, sizeof fam - n, "%s%s", n ? "," : "",
                                   family_names[i].name);
-    green__debug("settings: %s, hooks=%s, stack=%zu, guard=%d, workers=%d, "
+    green__debug("settings: %s, hooks=%s, hubs=%d, stack=%zu, guard=%d, workers=%d, "
                  "monitor_ms=%d, monitor_signal=%d, dump_signal=%d",
                  green__preloaded ? "preloaded" : "linked", n ? fam : "none",
-                 green_default_stack_size(), green__default_guard,
+                 green__hubs_want, green_default_stack_size(), green__default_guard,
                  green__offload_workers, green__monitor_ms,
                  green__monitor_signal, green__dump_signal);
 }

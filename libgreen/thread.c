@@ -40,13 +40,14 @@ static int join_impl(green_t t, void **result, int64_t deadline)
     struct green__ctx *c = green__ctx_get();
     if (!c)
         return -1;
-    if (!t || t->detached || t->joining || t->is_main || t->is_hub ||
-        t->ctx != c) {
-        errno = t == c->current ? EDEADLK : EINVAL;
-        return -1;
-    }
     if (t == c->current) {
         errno = EDEADLK;
+        return -1;
+    }
+    if (t && !t->is_main && !t->is_hub && t->ctx != c)
+        return green__result(green__hubs_join(c->current, t, result, deadline));
+    if (!t || t->detached || t->joining || t->is_main || t->is_hub) {
+        errno = EINVAL;
         return -1;
     }
     if (t->state != GREEN_DONE) {
@@ -75,8 +76,9 @@ int green_join_timeout(green_t t, void **result, int64_t timeout_ns)
 
 int green_detach(green_t t)
 {
-    if (!t || t->detached || t->joining || t->is_main || t->is_hub ||
-        t->ctx != green__tls_ctx) {
+    if (t && !t->is_main && !t->is_hub && t->ctx != green__tls_ctx)
+        return green__result(green__hubs_detach(t));
+    if (!t || t->detached || t->joining || t->is_main || t->is_hub) {
         errno = EINVAL;
         return -1;
     }
@@ -90,11 +92,13 @@ int green_detach(green_t t)
 
 int green_kill(green_t t)
 {
-    /* Only the owning OS thread may touch t (its hub is not locked). */
-    if (!t || t->is_hub || t->ctx != green__tls_ctx) {
+    if (!t || t->is_hub) {
         errno = EINVAL;
         return -1;
     }
+    /* Only t's own hub touches t: a post when that is another one. */
+    if (t->ctx != green__tls_ctx)
+        return green__result(green__hubs_kill(t));
     green__thread_kill(t);
     return 0;
 }
@@ -138,7 +142,8 @@ void *green_switch_value(void)
 /* Wait until every green thread other than the caller has finished. */
 static int wait_all_done(struct green__ctx *c)
 {
-    while (c->nthreads > (c->current->is_main ? 0u : 1u)) {
+    while (c->nthreads > (c->current->is_main ? 0u : 1u) ||
+           green__hubs_others_live(c) > 0) {
         int code = green__park(GREEN_WHY_OTHER, 0, &c->all_done, GREEN_FOREVER);
         if (code)
             return code;

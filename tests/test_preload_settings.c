@@ -9,6 +9,7 @@
  */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
+#include <sched.h>
 #include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -102,6 +103,9 @@ Test(settings, every_bad_value_is_named_on_stderr_and_the_run_goes_on)
         { "GREEN_MONITOR_MS=-5", "GREEN_MONITOR_MS=\"-5\"" },
         { "GREEN_DUMP_SIGNAL=NOPE", "GREEN_DUMP_SIGNAL=\"NOPE\"" },
         { "GREEN_MONITOR_SIGNAL=KILL", "GREEN_MONITOR_SIGNAL=\"KILL\"" },
+        { "GREEN_HUBS=0", "GREEN_HUBS=\"0\"" },
+        { "GREEN_HUBS=many", "GREEN_HUBS=\"many\"" },
+        { "GREEN_HUBS=257", "GREEN_HUBS=\"257\"" },
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         struct run r;
@@ -120,7 +124,8 @@ Test(settings, good_values_get_no_message)
         "GREEN_STACK_SIZE=64K", "GREEN_STACK_GUARD=0", "GREEN_WORKERS=8",
         "GREEN_HOOKS=-thread", "GREEN_HOOKS=io,sleep", "GREEN_LOG_LEVEL=2",
         "GREEN_DUMP_SIGNAL=USR2", "GREEN_MONITOR_SIGNAL=RTMIN+2",
-        "GREEN_DUMP_SIGNAL=sigquit", "GREEN_LOG_LEVEL=0",
+        "GREEN_DUMP_SIGNAL=sigquit", "GREEN_LOG_LEVEL=0", "GREEN_HUBS=1",
+        "GREEN_HUBS=256",
     };
     for (size_t i = 0; i < sizeof good / sizeof *good; i++) {
         struct run r;
@@ -144,13 +149,13 @@ static const char *greenrun(void)
 Test(settings, greenrun_preloads_the_library_next_to_it_and_sets_variables)
 {
     struct run r;
-    char *argv[] = { (char *)greenrun(), "-s", "128K", "-w", "3", "--",
-                     "sh", "-c", "echo \"$LD_PRELOAD|$GREEN_STACK_SIZE|$GREEN_WORKERS\"; "
+    char *argv[] = { (char *)greenrun(), "-s", "128K", "-w", "3", "--hubs", "3", "--",
+                     "sh", "-c", "echo \"$LD_PRELOAD|$GREEN_STACK_SIZE|$GREEN_WORKERS|$GREEN_HUBS\"; "
                      "grep -c libgreen /proc/$$/maps", NULL };
     const char *env[] = { "LD_PRELOAD=", "GREEN_LIB=", NULL };   /* no override */
     run(&r, argv, env);
     cr_assert_eq(r.status, 0, "stderr: %s", r.err);
-    cr_expect(strstr(r.out, "libgreen.so|128K|3"), "output: %s", r.out);
+    cr_expect(strstr(r.out, "libgreen.so|128K|3|3"), "output: %s", r.out);
     char *nl = strchr(r.out, '\n');
     cr_assert(nl);
     cr_expect_gt(atoi(nl + 1), 0, "libgreen.so not mapped: %s", r.out);
@@ -187,4 +192,38 @@ Test(settings, log_level_3_prints_the_settings_in_force)
     cr_assert(strstr(r.err, "hooks=io,sleep,dns,file,proc"), "GREEN_HOOKS: [%s]", r.err);
     sh_with(&r, "GREEN_LOG_LEVEL=2");
     cr_assert(!strstr(r.err, "settings:"), "level 2 printed debug: [%s]", r.err);
+}
+
+/* The hubs in force, from the settings line of GREEN_LOG_LEVEL=3. */
+static int hubs_in_force(const char *err)
+{
+    const char *p = strstr(err, "hubs=");
+    return p ? atoi(p + 5) : -1;
+}
+
+Test(settings, hubs_default_to_the_cpus_the_process_may_use_and_obey_green_hubs)
+{
+    struct run r;
+    sh_with(&r, "GREEN_LOG_LEVEL=3");
+    cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+    cpu_set_t set;
+    cr_assert_eq(sched_getaffinity(0, sizeof set, &set), 0);
+    int cpus = CPU_COUNT(&set);
+    int h = hubs_in_force(r.err);
+    /* A cgroup CPU quota may make it fewer, never more. */
+    cr_expect(h >= 1 && h <= cpus, "hubs=%d with %d CPUs: [%s]", h, cpus, r.err);
+    sh_with2(&r, "GREEN_LOG_LEVEL=3", "GREEN_HUBS=3");
+    cr_expect_eq(hubs_in_force(r.err), 3, "[%s]", r.err);
+    sh_with2(&r, "GREEN_LOG_LEVEL=3", "GREEN_HOOKS=-thread");
+    cr_expect_eq(hubs_in_force(r.err), 1, "without green pthreads, one hub: [%s]", r.err);
+    if (access("/usr/bin/taskset", X_OK) == 0) {
+        /* One CPU allowed: one hub. */
+        static char pre[4200];
+        snprintf(pre, sizeof pre, "LD_PRELOAD=%s", lib());
+        const char *env[] = { "GREEN_LOG_LEVEL=3", NULL };
+        char *argv[] = { "taskset", "-c", "0", "env", pre, "true", NULL };
+        run(&r, argv, env);
+        cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+        cr_expect_eq(hubs_in_force(r.err), 1, "one allowed CPU: [%s]", r.err);
+    }
 }
