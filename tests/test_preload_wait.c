@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "child_run.h"
+#include "hubs.h"
 
 Test(preload_wait, a_thousand_pthreads_sleeping_100_ms_finish_together)
 {
@@ -145,7 +146,16 @@ Test(preload_wait, a_signal_storm_interrupts_only_the_main_threads_waits)
     cr_assert_eq(kv(&r, "created"), 300);
     cr_assert_gt(kv(&r, "signals"), 10, "output:\n%s", r.out);
     cr_assert_gt(kv(&r, "main_eintr"), 0, "the main thread's sleep was never interrupted");
-    cr_assert_eq(kv(&r, "others_eintr"), 0, "other threads saw EINTR:\n%s", r.out);
+    /* With one hub every signal lands on its OS thread, where main
+     * accepts it first. With several, the kernel may give one to another
+     * hub's OS thread (when main's already has one pending), and a thread
+     * there takes it, as natively one of the 300 threads would: fewer
+     * than main, as natively. */
+    if (test_hubs() == 1)
+        cr_assert_eq(kv(&r, "others_eintr"), 0, "other threads saw EINTR:\n%s", r.out);
+    else
+        cr_assert_lt(kv(&r, "others_eintr"), kv(&r, "main_eintr"),
+                     "other threads saw more EINTR than main:\n%s", r.out);
 }
 
 Test(preload_wait, pthread_kill_interrupts_the_targeted_threads_blocking_calls)

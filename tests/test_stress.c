@@ -25,6 +25,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include "hubs.h"
 
 struct child {
     pid_t pid;
@@ -180,7 +181,7 @@ static void run_proved(struct child *c, const char *prog, char **args, int timeo
     cr_log_info("%s stdout:\n%s\nstderr:\n%s", prog, c->buf, c->ebuf);
     const char *p = find_line(c, "PROOF");
     cr_assert(p, "%s printed no PROOF line (status %d); stderr: %s", prog, st, c->ebuf);
-    cr_assert_leq(field(p, "threads"), 2, "200 parked pthreads ran on %lld OS threads: "
+    cr_assert_leq(field(p, "threads"), test_hubs() + 1, "200 parked pthreads ran on %lld OS threads: "
                   "the shim did not take pthread_create", field(p, "threads"));
     cr_assert_eq(field(p, "hooked"), 1, "read() is not libgreen's");
     cr_assert_eq(st, 0, "%s exited with %d; stderr: %s", prog, st, c->ebuf);
@@ -217,10 +218,10 @@ static void echo_run(int conns, bool client_preloaded)
      * them alive at once on at most 2 OS threads proves the shim holds
      * them as green threads. */
     cr_assert_geq(field(sp, "live"), client_preloaded ? conns / 10 : 20);
-    cr_assert_leq(field(sp, "threads"), 2, "%d server pthreads on %lld OS threads", conns,
+    cr_assert_leq(field(sp, "threads"), test_hubs() + 1, "%d server pthreads on %lld OS threads", conns,
                   field(sp, "threads"));
     if (client_preloaded)
-        cr_assert_leq(field(cp, "threads"), 2, "%d client pthreads on %lld OS threads",
+        cr_assert_leq(field(cp, "threads"), test_hubs() + 1, "%d client pthreads on %lld OS threads",
                       2 * conns, field(cp, "threads"));
     else
         cr_assert_gt(field(cp, "threads"), conns, "the native client is not native");
@@ -447,7 +448,7 @@ Test(stress, fork_from_a_pthread_while_fifty_are_parked_then_both_processes_keep
     const char *k = find_line(&c, "CHILD"), *p = find_line(&c, "PARENT");
     cr_assert(k, "the forked child printed nothing: %s", c.ebuf);
     cr_assert_eq(field(k, "echo_ok"), 20, "new threads in the child could not do I/O");
-    cr_assert_leq(field(k, "threads"), 2, "the child's 40 pthreads were OS threads");
+    cr_assert_leq(field(k, "threads"), test_hubs() + 1, "the child's 40 pthreads were OS threads");
     cr_assert_eq(field(k, "system"), 3);
     cr_assert_eq(field(p, "released"), 50, "parked threads of the parent were lost by the fork");
     cr_assert_eq(field(p, "child_status"), 0);
@@ -482,7 +483,7 @@ Test(stress, a_pthread_overflowing_its_stack_is_reported_by_name_and_kills_with_
     int st = child_finish(&c, 30000);
     cr_log_info("stdout:\n%s\nstderr:\n%s", c.buf, c.ebuf);
     const char *p = find_line(&c, "PROOF");
-    cr_assert(p && field(p, "threads") <= 2, "not under the shim: %s", c.buf);
+    cr_assert(p && field(p, "threads") <= test_hubs() + 1, "not under the shim: %s", c.buf);
     cr_assert(!find_line(&c, "CORRUPTED"), "the overflow silently corrupted a neighbour: %s", c.buf);
     cr_assert(!find_line(&c, "SAFE"), "the recursion did not overflow");
     cr_assert_eq(st, 128 + SIGSEGV, "status %d, not SIGSEGV; stderr: %s", st, c.ebuf);

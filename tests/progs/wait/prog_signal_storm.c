@@ -3,8 +3,9 @@
  * poll, select, usleep) while a 0.5 ms ITIMER_REAL fires (SA_RESTART) and
  * the main thread sleeps then joins. Prints, as key=value lines, the
  * signals handled and the EINTRs the non-main threads saw. Under the shim
- * every signal lands on the one OS thread and interrupts only the main
- * thread's wait, so the others see none.
+ * with one hub every signal lands on its OS thread and interrupts only the
+ * main thread's wait, so the others see none; with several hubs a few
+ * land on another hub's OS thread, as natively on another thread.
  */
 #include "progs_common.h"
 #include <errno.h>
