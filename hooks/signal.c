@@ -633,8 +633,9 @@ static void wrapper(int sig, siginfo_t *si, void *uc)
     bool by_syscall_mask = c && c->sig_counted && (c->sig_kmask & BIT(sig)) &&
                            t != c->hub;
     /* The running thread is inside the scheduler (c->sched_busy: queued
-     * itself, parking, finishing): the program's handler must not run on
-     * top of a half-changed run queue. A signal sent to this thread alone
+     * itself, parking, finishing, or the hub still switching to it): the
+     * program's handler must not run on top of a half-changed run queue,
+     * nor on another thread's stack. A signal sent to this thread alone
      * waits for it to resume (green__run_resume); any other goes to the
      * hub, which picks a thread as below. */
     bool busy = c && c->sched_busy && t != c->hub;

@@ -260,8 +260,9 @@ struct green__ctx {
     uint64_t sig_kmask;
     bool sched_busy;               /* the running thread is inside the
                                       scheduler (queued itself, parking,
-                                      finishing) until the next resume: a
-                                      signal handler must not run there
+                                      finishing; the hub switching away)
+                                      until the next resume: a signal
+                                      handler must not run there
                                       (hooks/signal.c defers it) */
     bool switching;                /* ASan builds: inside switch_to, where
                                       the sanitizer runtime may call hooked

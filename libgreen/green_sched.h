@@ -164,8 +164,11 @@ static inline void after_switch(struct green_thread *self)
 
 /* From here until the thread resumes (after_switch), a signal handler
  * that the kernel runs on this OS thread finds the run queue or the
- * thread's state half changed: it must not run the program's handler
- * (which may park, or end the thread); hooks/signal.c defers it. */
+ * thread's state half changed, or c->current already naming the next
+ * thread while the stack is still the old one's (switch_to): it must not
+ * run the program's handler (which may park, or end the thread);
+ * hooks/signal.c defers it. Every switch away enters it first, the hub's
+ * included (hub_main). */
 static inline void sched_enter(struct green__ctx *c)
 {
     c->sched_busy = true;

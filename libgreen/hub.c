@@ -175,6 +175,13 @@ static void hub_main(void *arg)
         if (green__on_signal)
             green__on_signal(c);   /* may ready a thread with EINTR */
         if (c->runq_head) {
+            /* As every switch away from a thread: switch_to names the next
+             * thread current before the stacks change, and a signal the
+             * kernel delivers in between must not run that thread's
+             * handler here, on the hub's stack (a handler that ended its
+             * thread with pthread_exit left the hub's saved context stale,
+             * and the hub crashed when it was resumed). */
+            sched_enter(c);
             c->hub_queued = true;
             c->hub->state = GREEN_RUNNABLE;
             runq_push(c, c->hub);

@@ -39,6 +39,10 @@
  *    switches back in: errno belongs to the green thread.
  *  - A finished thread cannot free the stack it runs on: it leaves itself in
  *    ctx->dead and the next thread to run recycles the stack.
+ *  - Every switch away, the hub's included, begins with sched_enter and
+ *    ends in the next thread's after_switch: between the two, ctx->current
+ *    may name a thread whose stack is not the one running, so a signal
+ *    handler must not run there (hooks/signal.c defers it).
  *
  * Deadlock. When nothing is runnable and libev has no active watcher and no
  * remote post is expected, no parked thread can ever wake. For the explicit
