@@ -44,6 +44,10 @@ struct fdslot {
     bool needs_set;                /* re-run ev_io_set before next start */
     bool checked;                  /* fd seen open since the last close */
     bool init;
+    bool armed;                    /* a watcher was started since the last
+                                      close here: another hub's close must
+                                      tell this one (watched). Written by
+                                      the owner only, atomically */
 };
 
 struct green__fdtab {
@@ -121,6 +125,8 @@ static int arm(struct green__ctx *c, struct fdslot *s, int dir, int fd)
         s->needs_set = false;
     }
     ev_io_start(c->loop, &s->w[dir]);
+    if (!s->armed)
+        __atomic_store_n(&s->armed, true, __ATOMIC_RELAXED);   /* see watched */
     return 0;
 }
 
@@ -251,14 +257,16 @@ static void closing_here(struct green__ctx *c, int fd)
     s->needs_set = true;
     s->checked = false;
     s->gen++;
+    __atomic_store_n(&s->armed, false, __ATOMIC_RELAXED);
 }
 
-/* Does hub h (another OS thread's) have fd armed or waited on? Read from
- * outside: the table and its chunks are published with release stores
- * and never move; a slot's watcher and queue heads are read as they are
- * (a wait that starts on h while the close runs here is the program's
- * own race: natively, a read that starts as the descriptor closes gets
- * EBADF or the next file's bytes). */
+/* Has hub h (another OS thread's) armed a watcher of fd since it last
+ * forgot it? Read from outside: the table and its chunks are published
+ * with release stores and never move, and armed is atomic. A wait that
+ * starts on h while the close runs here is the program's own race
+ * (natively, a read that starts as the descriptor closes gets EBADF or
+ * the next file's bytes). A watcher h stopped lazily still counts: one
+ * post too many, never one too few. */
 static bool watched(struct green__ctx *h, int fd)
 {
     struct green__fdtab *tab = __atomic_load_n(&h->fds, __ATOMIC_ACQUIRE);
@@ -267,12 +275,7 @@ static bool watched(struct green__ctx *h, int fd)
     struct fdslot *ch = __atomic_load_n(&tab->chunk[fd / CHUNK], __ATOMIC_ACQUIRE);
     if (!ch)
         return false;
-    struct fdslot *s = &ch[fd % CHUNK];
-    return __atomic_load_n(&s->init, __ATOMIC_RELAXED) &&
-           (__atomic_load_n(&s->w[0].active, __ATOMIC_RELAXED) ||
-            __atomic_load_n(&s->w[1].active, __ATOMIC_RELAXED) ||
-            __atomic_load_n(&s->q[0].head, __ATOMIC_RELAXED) ||
-            __atomic_load_n(&s->q[1].head, __ATOMIC_RELAXED));
+    return __atomic_load_n(&ch[fd % CHUNK].armed, __ATOMIC_RELAXED);
 }
 
 struct closing_post {

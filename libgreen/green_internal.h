@@ -195,6 +195,9 @@ struct green_thread {
     uint32_t xlock;                /* hubs.c: spin lock ordering a join,
                                       detach or finish from another hub
                                       (state DONE, detached, joining) */
+    bool xdone;                    /* finished: DONE as other hubs see it
+                                      (under xlock; state itself is the
+                                      owner's, written without it) */
     bool xjoined;                  /* a joiner of another hub waits in
                                       xjoin: the finish broadcasts it */
     struct green__cond xjoin;      /* where that joiner waits (lock.h) */

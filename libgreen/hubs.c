@@ -309,6 +309,16 @@ static inline void xunlock(struct green_thread *t)
     __atomic_store_n(&t->xlock, 0, __ATOMIC_RELEASE);
 }
 
+/* Under xlock: may t be joined or detached? Byte by byte: the flags sit
+ * beside ones its hub writes without the lock (killed, kill_pending),
+ * and one wide load of them all would read those too. */
+static bool claimable(const struct green_thread *t)
+{
+    return !__atomic_load_n(&t->gone, __ATOMIC_RELAXED) &&
+           !__atomic_load_n(&t->detached, __ATOMIC_RELAXED) &&
+           !__atomic_load_n(&t->joining, __ATOMIC_RELAXED);
+}
+
 static void xunlock_cb(void *arg)
 {
     xunlock(arg);
@@ -331,6 +341,7 @@ void green__hubs_finish(struct green_thread *t)
 {
     xlock(t);
     t->state = GREEN_DONE;
+    t->xdone = true;
     bool x = t->xjoined;
     xunlock(t);
     if (x)
@@ -341,18 +352,18 @@ int green__hubs_join(struct green_thread *self, struct green_thread *t,
                      void **result, int64_t deadline)
 {
     xlock(t);
-    if (t->gone || t->detached || t->joining) {
+    if (!claimable(t)) {
         xunlock(t);
         return EINVAL;
     }
-    if (t->state != GREEN_DONE) {
+    if (!t->xdone) {
         t->joining = true;
         t->xjoined = true;
         for (;;) {
             int code = green__cond_park(&t->xjoin, self,
                                         deadline, &green__lock_plain, xunlock_cb, t);
             xlock(t);
-            if (t->state == GREEN_DONE)
+            if (t->xdone)
                 break;
             if (code) {
                 t->joining = false;
@@ -374,11 +385,11 @@ int green__hubs_join(struct green_thread *self, struct green_thread *t,
 int green__hubs_detach(struct green_thread *t)
 {
     xlock(t);
-    if (t->gone || t->detached || t->joining) {
+    if (!claimable(t)) {
         xunlock(t);
         return EINVAL;
     }
-    if (t->state == GREEN_DONE) {
+    if (t->xdone) {
         t->gone = true;
         xunlock(t);
         free_on_hub(t);

@@ -225,10 +225,7 @@ _Noreturn void green__thread_finish(struct green_thread *t, void *result)
     sched_enter(c);
     if (c->hub_index >= 0)
         green__hubs_count(c, -1);
-    if (atomic_load_explicit(&green__hubs_made, memory_order_relaxed) > 1)
-        green__hubs_finish(t);     /* DONE, ordered with other hubs' joins */
-    else
-        t->state = GREEN_DONE;
+    green__hubs_finish(t);         /* DONE, ordered with other hubs' joins */
     if (t->switched_to)
         resume_switchers(c, t);
     green__waitq_wake_all(&t->joiners, 0);

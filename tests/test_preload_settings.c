@@ -204,7 +204,8 @@ static int hubs_in_force(const char *err)
 Test(settings, hubs_default_to_the_cpus_the_process_may_use_and_obey_green_hubs)
 {
     struct run r;
-    sh_with(&r, "GREEN_LOG_LEVEL=3");
+    /* "GREEN_HUBS=" (empty): the default, whatever the suite runs with. */
+    sh_with2(&r, "GREEN_LOG_LEVEL=3", "GREEN_HUBS=");
     cr_assert_eq(r.status, 0, "stderr: %s", r.err);
     cpu_set_t set;
     cr_assert_eq(sched_getaffinity(0, sizeof set, &set), 0);
@@ -220,7 +221,7 @@ Test(settings, hubs_default_to_the_cpus_the_process_may_use_and_obey_green_hubs)
         /* One CPU allowed: one hub. */
         static char pre[4200];
         snprintf(pre, sizeof pre, "LD_PRELOAD=%s", lib());
-        const char *env[] = { "GREEN_LOG_LEVEL=3", NULL };
+        const char *env[] = { "GREEN_LOG_LEVEL=3", "GREEN_HUBS=", NULL };
         char *argv[] = { "taskset", "-c", "0", "env", pre, "true", NULL };
         run(&r, argv, env);
         cr_assert_eq(r.status, 0, "stderr: %s", r.err);
