@@ -131,8 +131,12 @@ static int maps_growth_for_parked(int n, int guard)
 Test(stack, a_guarded_stack_costs_two_mappings)
 {
     int g = maps_growth_for_parked(1000, 1);
+    /* Allocator noise on top: a few mappings for the 1000 thread structs;
+     * ASan's allocator maps a region per size class as they grow (14 with
+     * 488-byte structs). */
+    int noise = getenv("GREEN_SANITIZED") ? 40 : 10;
     cr_expect_geq(g, 2000, "1000 guarded stacks added %d mappings", g);
-    cr_expect_leq(g, 2010, "1000 guarded stacks added %d mappings", g);
+    cr_expect_leq(g, 2000 + noise, "1000 guarded stacks added %d mappings", g);
 }
 
 Test(stack, unguarded_stacks_come_from_slabs_of_few_mappings)
