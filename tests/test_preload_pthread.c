@@ -636,3 +636,41 @@ Test(preload_pthread, python_http_server_serves_50_concurrent_clients_on_green_t
     cr_expect_eq(curl_bad, 0, "%d of 50 curl downloads differ", curl_bad);
     cr_expect(alive, "the server died while serving");
 }
+
+/* ------------------------------------------------------------ N hubs */
+
+/* prog_hubs: spinners that can only all finish when test_hubs() of them
+ * run at once (no call in their loop), and forks from threads of every
+ * hub whose children start threads and do I/O. */
+static void run_hubs(bool preload, int hubs, struct run *r)
+{
+    char n[16];
+    snprintf(n, sizeof n, "%d", hubs);
+    char *argv[] = { (char *)prog_path("prog_hubs"), n, NULL };
+    run_argv(argv, preload, 60, r);
+    cr_assert_eq(r->status, 0, "prog_hubs exited %d; output:\n%s", r->status, r->out);
+    cr_expect_eq(val(r->out, "parallel"), 1, "spinners did not run at once:\n%s", r->out);
+    cr_expect_eq(val(r->out, "forks_ok"), 4, "%s", r->out);
+    cr_expect_eq(val(r->out, "done"), 1, "%s", r->out);
+}
+
+Test(preload_pthread, natively_spinners_run_in_parallel_and_threads_fork)
+{
+    struct run r;
+    run_hubs(false, 2, &r);
+    cr_expect_eq(val(r.out, "tids"), 8, "each native pthread is an OS thread:\n%s", r.out);
+}
+
+Test(preload_pthread, threads_of_every_hub_run_in_parallel_and_fork_children_that_work)
+{
+    int hubs = test_hubs();
+    struct run r;
+    run_hubs(true, hubs, &r);
+    long th = val(r.out, "threads");
+    cr_expect(th >= 1 && th <= hubs + 1, "%ld OS threads for 8 pthreads on %d hubs:\n%s",
+              th, hubs, r.out);
+    /* Placement: the 8 spinners ran on every hub's OS thread (8 >= hubs). */
+    long tids = val(r.out, "tids");
+    cr_expect_eq(tids, hubs > 8 ? 8 : hubs, "spinners ran on %ld OS threads, %d hubs:\n%s",
+                 tids, hubs, r.out);
+}

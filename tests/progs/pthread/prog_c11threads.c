@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <stdatomic.h>
 #include <threads.h>
 #include <time.h>
 #include "../progutil.h"
@@ -17,11 +18,14 @@ static mtx_t m;
 static cnd_t c;
 static int arrived, go;
 static once_flag once = ONCE_FLAG_INIT;
-static int once_runs, destructed;
+static int once_runs;
+/* Destructors run as each thread ends, in parallel natively and with
+ * several hubs: an atomic count. */
+static atomic_int destructed;
 static tss_t key;
 
 static void init_once(void) { once_runs++; }
-static void destroy(void *v) { destructed += (int)(intptr_t)v; }
+static void destroy(void *v) { atomic_fetch_add(&destructed, (int)(intptr_t)v); }
 
 static int worker(void *arg)
 {
@@ -63,7 +67,7 @@ int main(void)
     }
     printf("sum=%d\n", sum);
     printf("once_runs=%d\n", once_runs);
-    printf("destructed=%d\n", destructed);
+    printf("destructed=%d\n", atomic_load(&destructed));
     mtx_lock(&m);
     struct timespec ts;
     timespec_get(&ts, TIME_UTC);
