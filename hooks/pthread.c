@@ -14,9 +14,11 @@
  *   pthread_sync.c    the synchronisation objects (and mtx_*, cnd_*)
  * What they share is in pthread_internal.h.
  *
- * What it is. pthread_create spawns a green thread on the caller's hub and
- * the pthread_t it returns IS the green handle (struct green_thread *) cast
- * to pthread_t; join, detach, exit, keys map one to one onto the green API.
+ * What it is. pthread_create spawns a green thread, on the hub that
+ * placement picks (libgreen/hubs.c: with GREEN_HUBS > 1 maybe another OS
+ * thread's), and the pthread_t it returns IS the green handle (struct
+ * green_thread *) cast to pthread_t; join, detach, exit, keys map one to
+ * one onto the green API, which works across hubs.
  * The synchronisation objects are in pthread_sync.c.
  *
  * Who is green. A hook acts when green__pt_on() says so: the caller is a

@@ -3,9 +3,11 @@
  * hooks layer. Nothing here is installed; everything is green__-prefixed and
  * hidden from the dynamic symbol table.
  *
- * The one rule every module relies on: a green thread is touched only by the
- * OS thread whose hub owns it. The only cross-thread entry is
- * green__remote_post(), which goes through the hub's ev_async.
+ * The one rule every module relies on: a green thread's scheduling state is
+ * touched only by the OS thread whose hub owns it. The cross-thread
+ * entries are green__remote_post(), which goes through the hub's
+ * ev_async, the lock core (lock.c, thread-safe), and the few fields of a
+ * thread that hubs.c orders with its xlock (join, detach, finish).
  */
 #ifndef GREEN_INTERNAL_H
 #define GREEN_INTERNAL_H

@@ -4,7 +4,9 @@
  * What it is. Each OS thread that uses libgreen gets a green__ctx, created
  * lazily: the program's original stack becomes the "main" green thread and
  * a second green thread, the hub, runs a libev loop. Every other green
- * thread is spawned into the ctx's FIFO run queue.
+ * thread is spawned into the FIFO run queue of the ctx that placement
+ * picks (hubs.c: the spawner's, or with N hubs another OS thread's), and
+ * never leaves it.
  *
  * Who switches where. A green thread gives up the CPU only inside
  * schedule(): when it parks (green__park), yields, finishes, or switches
