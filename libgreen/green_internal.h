@@ -240,8 +240,8 @@ struct green__ctx {
     bool hub_queued;               /* hub is on the run queue */
     int64_t last_poll;             /* green_now() of the hub's last poll */
     ev_async async;                /* cross-thread wake-ups */
-    atomic_flag remote_lock;       /* protects remote_* below */
-    struct green__remote *remote_head;
+    struct green__remote *_Atomic remote_head; /* posts, newest first
+                                      (a lock-free stack: hub.c) */
     int refs_remote;               /* outstanding remote wake-ups expected */
     bool block_on_deadlock;        /* shim: hang like the kernel would */
     struct green__fdtab *fds;      /* descriptor watchers (fd.c) */

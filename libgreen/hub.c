@@ -32,23 +32,17 @@ void (*green__on_resume)(struct green_thread *t);
 
 /* ---------------------------------------------------------- remote posts */
 
-static void remote_lock(struct green__ctx *c)
-{
-    while (atomic_flag_test_and_set_explicit(&c->remote_lock, memory_order_acquire))
-        GREEN_REAL(sched_yield)();
-}
-
-static void remote_unlock(struct green__ctx *c)
-{
-    atomic_flag_clear_explicit(&c->remote_lock, memory_order_release);
-}
-
+/* A lock-free stack: posters push with a compare-and-swap, the hub takes
+ * the whole list with one exchange. libev's ev_async_send writes the
+ * eventfd only when the hub sleeps in (or is about to enter) epoll_wait;
+ * a busy hub sees the flag at its next poll. */
 void green__remote_post(struct green__ctx *c, struct green__remote *r)
 {
-    remote_lock(c);
-    r->next = c->remote_head;
-    c->remote_head = r;
-    remote_unlock(c);
+    r->next = atomic_load_explicit(&c->remote_head, memory_order_relaxed);
+    while (!atomic_compare_exchange_weak_explicit(&c->remote_head, &r->next, r,
+                                                  memory_order_release,
+                                                  memory_order_relaxed))
+        ;
     ev_async_send(c->loop, &c->async);
 }
 
@@ -68,10 +62,8 @@ static void async_cb(struct ev_loop *loop, ev_async *w, int revents)
 {
     (void)loop; (void)revents;
     struct green__ctx *c = w->data;
-    remote_lock(c);
-    struct green__remote *r = c->remote_head;
-    c->remote_head = NULL;
-    remote_unlock(c);
+    struct green__remote *r = atomic_exchange_explicit(&c->remote_head, NULL,
+                                                       memory_order_acquire);
     /* Posted LIFO; run in posting order. */
     struct green__remote *rev = NULL;
     while (r) {

@@ -152,8 +152,7 @@ void green__after_fork_child(void)
     ev_loop_fork(c->loop);
     c->libev_refork = true;        /* hub_poll lets libev rebuild its fds */
     green__timers_after_fork(c);
-    atomic_flag_clear(&c->remote_lock);
-    c->remote_head = NULL;
+    atomic_store(&c->remote_head, NULL);
     c->pid = getpid();
     struct green_thread *self = c->current;
     if (self == c->hub) {
