@@ -91,6 +91,8 @@ struct green__stack {
  * 0 default. Returns 0 or an errno value. */
 GREEN_HIDDEN int green__stack_get(struct green__stack *s, size_t size, int guard);
 GREEN_HIDDEN void green__stack_put(struct green__stack *s);
+/* Fork child: the process-wide spill list's lock is free (stack.c). */
+GREEN_HIDDEN void green__stack_after_fork_child(void);
 /* Install this OS thread's sigaltstack and the SIGSEGV/SIGBUS reporter. */
 GREEN_HIDDEN void green__stack_install_overflow_handler(void);
 GREEN_HIDDEN size_t green__page_size(void);

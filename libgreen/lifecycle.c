@@ -144,6 +144,7 @@ static void discard_thread(struct green__ctx *c, struct green_thread *t)
 void green__after_fork_child(void)
 {
     green__lock_after_fork_child();
+    green__stack_after_fork_child();
     struct green__ctx *c = green__tls_ctx;
     if (!c) {
         green__hubs_after_fork(NULL);

@@ -13,7 +13,9 @@
  *    (ETIMEDOUT, the thread stays joinable), and kill of a sleeping thread
  *    of another hub (its sleep fails with ECANCELED);
  *  - green_fd_closing from the spawner's hub wakes a thread of another
- *    hub parked on that descriptor with EBADF.
+ *    hub parked on that descriptor with EBADF;
+ *  - 2000 short threads in batches of 200: their stacks come back to the
+ *    spawner through the spill list of libgreen/stack.c.
  * Exits 0 only if every check held; prints one line per failed check.
  * Under TSan a race report fails it too (tests/tsan/meson.build).
  *
@@ -217,6 +219,32 @@ static void round_life_across_hubs(void)
           atomic_load(&detached_done), 1);
 }
 
+static void *short_lived(void *arg)
+{
+    green_yield();
+    return arg;
+}
+
+/* Stacks flow from the spawner's pool to the hubs the threads ran on and
+ * back through the spill list (libgreen/stack.c): batches past its
+ * threshold, on three hubs. */
+static void round_stack_churn(void)
+{
+    enum { B = 200, ROUNDS = 10 };
+    static green_t t[B];
+    long sum = 0;
+    for (int r = 0; r < ROUNDS; r++) {
+        for (int i = 0; i < B; i++)
+            t[i] = green_spawn(short_lived, (void *)(intptr_t)1, NULL);
+        for (int i = 0; i < B; i++) {
+            void *v = NULL;
+            green_join(t[i], &v);
+            sum += (intptr_t)v;
+        }
+    }
+    check(sum == (long)B * ROUNDS, "threads of the stack churn", sum, (long)B * ROUNDS);
+}
+
 static void round_close(void)
 {
     int p[2];
@@ -248,6 +276,7 @@ int main(void)
     round_placement_and_mutex();
     round_cond_and_sem();
     round_life_across_hubs();
+    round_stack_churn();
     round_close();
     if (failures)
         return 1;
