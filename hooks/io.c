@@ -250,7 +250,8 @@ ssize_t green_hook_read(int fd, void *buf, size_t n)
 
 ssize_t green_hook_write(int fd, const void *buf, size_t n)
 {
-    if (!io_on())
+    /* libev's own write (an ev_async_send: green__async_send) passes. */
+    if (!io_on() || green__unlikely(green__in_libev))
         return REAL(write)(fd, buf, n);
     int e0 = errno;
     green__cancel_point(0);

@@ -142,6 +142,23 @@ int green__pt_deadline(clockid_t clk, const struct timespec *abs, int64_t *deadl
 
 /* --------------------------------------------------------- thread life */
 
+/* Set before the new thread may run (on another hub it may run at once):
+ * its scheduling attributes, and the caller's pthread_t, which glibc too
+ * stores before the thread starts (a thread may read the global its
+ * creator stored it in). */
+struct create_init {
+    pthread_t *th;
+    int policy, prio;
+};
+
+static void create_init(struct green_thread *t, void *arg)
+{
+    struct create_init *ci = arg;
+    t->sched_policy = ci->policy;
+    t->sched_prio = ci->prio;
+    *ci->th = (pthread_t)t;
+}
+
 int green_hook_pthread_create(pthread_t *th, const pthread_attr_t *attr,
                               void *(*fn)(void *), void *arg)
 {
@@ -162,13 +179,12 @@ int green_hook_pthread_create(pthread_t *th, const pthread_attr_t *attr,
     green__pt_user_stack(attr, &stk, &stksize);
     int saved = errno;
     int err = 0;
-    struct green_thread *t = green__thread_create_on(fn, arg, &ga, stk, stksize, &err);
+    struct create_init ci = { th, policy, prio };
+    struct green_thread *t = green__thread_create_on(fn, arg, &ga, stk, stksize, &err,
+                                                     create_init, &ci);
     errno = saved;
     if (!t)
         return err == EINVAL ? EINVAL : EAGAIN;
-    t->sched_policy = policy;
-    t->sched_prio = prio;
-    *th = (pthread_t)t;
     return 0;
 }
 

@@ -210,6 +210,6 @@ void green__pt_outside_poke(int kind)
     for (struct outside_waker *k = atomic_load_explicit(&outside_wakers, memory_order_acquire);
          k; k = k->next) {
         atomic_fetch_or(&k->pending, kind);
-        ev_async_send(k->ctx->loop, &k->w);
+        green__async_send(k->ctx->loop, &k->w);
     }
 }

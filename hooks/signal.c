@@ -276,7 +276,7 @@ static void sig_init(struct green__ctx *c)
         for (int i = 0; i < green__hubs_n(); i++) {
             struct green__ctx *h = green__hubs_at(i);
             if (h && h != c)
-                ev_async_send(h->loop, &h->async);
+                green__async_send(h->loop, &h->async);
         }
 }
 
@@ -649,7 +649,7 @@ static void wrapper(int sig, siginfo_t *si, void *uc)
         /* Not for the running thread: the hub picks one. */
         c->proc_info[sig] = *si;
         atomic_fetch_or(&c->proc_bits, BIT(sig));
-        ev_async_send(c->loop, &c->async);
+        green__async_send(c->loop, &c->async);
         errno = saved;
     } else {
         errno = saved;

@@ -545,10 +545,15 @@ GREEN_HIDDEN void green__register_atfork(void);
 GREEN_HIDDEN struct green_thread *green__thread_create(
     void *(*fn)(void *), void *arg, const green_attr_t *attr, int *err);
 /* As green__thread_create, on the caller's stack [stack, stack+size)
- * when stack is not NULL (never pooled or unmapped by libgreen). */
+ * when stack is not NULL (never pooled or unmapped by libgreen), and
+ * calling init(t, init_arg) when init is not NULL before t may run: with
+ * several hubs t may run at once on another OS thread, so whatever the
+ * caller must set first (the pthread_t it returns, scheduling
+ * attributes) is set there. */
 GREEN_HIDDEN struct green_thread *green__thread_create_on(
     void *(*fn)(void *), void *arg, const green_attr_t *attr,
-    void *stack, size_t size, int *err);
+    void *stack, size_t size, int *err,
+    void (*init)(struct green_thread *t, void *init_arg), void *init_arg);
 /* Called on a finishing thread's stack (after its key destructors,
  * before its joiners wake) when set: the pthread layer releases the
  * robust mutexes it holds. Must not switch. */
@@ -612,6 +617,17 @@ GREEN_HIDDEN void green__locals_run_destructors(struct green_thread *t);
  * libev cannot be re-pointed at another number (hooks/io.c). */
 extern __thread int green__in_libev __attribute__((tls_model("initial-exec")));
 GREEN_HIDDEN void green__fd_set_internal(int fd, bool on);
+/* ev_async_send for every caller of libgreen's: libev wakes the loop with
+ * write(2) on its eventfd, and a caller that is a green thread (a post to
+ * another hub, a sem_post, a signal handler) would reach the shim's write
+ * hook, which treats libgreen's descriptors as not open. Marked as libev's
+ * own call, the hook passes it through. Async-signal-safe. */
+static inline void green__async_send(struct ev_loop *loop, ev_async *w)
+{
+    green__in_libev++;
+    ev_async_send(loop, w);
+    green__in_libev--;
+}
 GREEN_HIDDEN bool green__fd_is_internal(int fd);
 /* Move a new internal fd out of the program's range (F_DUPFD_CLOEXEC from
  * near the top of RLIMIT_NOFILE, fdstate.c), close the low number

@@ -43,7 +43,7 @@ void green__remote_post(struct green__ctx *c, struct green__remote *r)
                                                   memory_order_release,
                                                   memory_order_relaxed))
         ;
-    ev_async_send(c->loop, &c->async);
+    green__async_send(c->loop, &c->async);
 }
 
 void green__remote_expect(struct green__ctx *c, int delta)

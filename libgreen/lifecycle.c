@@ -257,12 +257,14 @@ static void thread_entry(void *arg)
 struct green_thread *green__thread_create(void *(*fn)(void *), void *arg,
                                           const green_attr_t *attr, int *err)
 {
-    return green__thread_create_on(fn, arg, attr, NULL, 0, err);
+    return green__thread_create_on(fn, arg, attr, NULL, 0, err, NULL, NULL);
 }
 
 struct green_thread *green__thread_create_on(void *(*fn)(void *), void *arg,
                                              const green_attr_t *attr,
-                                             void *stack, size_t size, int *err)
+                                             void *stack, size_t size, int *err,
+                                             void (*init)(struct green_thread *t, void *init_arg),
+                                             void *init_arg)
 {
     struct green__ctx *c = green__ctx_get();
     if (!c) {
@@ -298,6 +300,8 @@ struct green_thread *green__thread_create_on(void *(*fn)(void *), void *arg,
 #endif
     t->state = GREEN_NEW;
     t->sig_blocked = c->current->sig_blocked;   /* as pthread_create */
+    if (init)
+        init(t, init_arg);
     struct green__ctx *to = green__hubs_place(c);
     if (to != c || c->hub_index >= 0)
         green__hubs_count(to, +1);

@@ -9,10 +9,12 @@
  * Prints key=value lines: threads (OS threads while the spinners run),
  * tids (distinct OS threads the spinners ran on), parallel (1: every
  * spinner saw every other arrive), forks_ok (children that exited 0),
+ * cancel_rounds (of 100: a joiner cancelled in its join, then joined),
  * done=1. Natively every line holds too (threads are OS threads); exit 0.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <sys/syscall.h>
@@ -70,6 +72,45 @@ static void *forker(void *a)
     return (void *)(intptr_t)(WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : 1);
 }
 
+/* A joiner cancelled while it joins a thread blocked on a mutex, then
+ * joined itself (Open POSIX pthread_join/4-1): with two hubs the joiner,
+ * the joined thread and main sit on different hubs, and the wake-ups go
+ * through each hub's eventfd, written by a green thread. */
+static pthread_mutex_t held = PTHREAD_MUTEX_INITIALIZER;
+
+static void *blocked(void *a)
+{
+    pthread_mutex_lock(&held);
+    pthread_mutex_unlock(&held);
+    return a;
+}
+
+static void *joiner(void *a)
+{
+    pthread_join(*(pthread_t *)a, NULL);
+    return (void *)1;   /* not cancelled: wrong */
+}
+
+static int cancel_rounds(int n)
+{
+    int ok = 0;
+    for (int i = 0; i < n; i++) {
+        pthread_t child, j;
+        void *r = NULL;
+        pthread_mutex_lock(&held);
+        if (pthread_create(&child, NULL, blocked, NULL) != 0 ||
+            pthread_create(&j, NULL, joiner, &child) != 0)
+            return ok;
+        sched_yield();
+        pthread_cancel(j);
+        int e = pthread_join(j, &r);
+        pthread_mutex_unlock(&held);
+        if (e == 0 && r == PTHREAD_CANCELED && pthread_join(child, NULL) == 0)
+            ok++;
+    }
+    return ok;
+}
+
 int main(int argc, char **argv)
 {
     /* How many spinners must be running at once: argv[1] (the hubs under
@@ -107,6 +148,7 @@ int main(int argc, char **argv)
         ok += r == NULL;
     }
     out("forks_ok=%d", ok);
+    out("cancel_rounds=%d", cancel_rounds(100));
     out("done=1");
     return 0;
 }
