@@ -135,8 +135,9 @@
  * Limits. A stripe is a spinlock: a signal handler that interrupts its
  * holder on the same OS thread and enters the core would spin forever,
  * so the async-signal-safe entry (green__sem_add, the pthread layer's
- * sem_post from a handler) takes none and pokes the hub instead; that
- * poke reaches green waiters of the first hub only, not plain waiters.
+ * sem_post from a handler) takes none and pokes the hubs instead; that
+ * poke reaches the green waiters of every hub that ever had one
+ * (hooks/pthread_sync.c), not plain waiters.
  * An OS thread that gets a hub while it holds a lock changes identity
  * (its unlock of an errorcheck mutex then says EPERM). Identities of
  * plain threads are thread-local addresses, reused after the thread
