@@ -367,6 +367,9 @@ extern int green__hubs_want GREEN_HIDDEN;   /* GREEN_HUBS, green_set_hubs */
 /* The hub a thread spawned by a thread of self goes to (self when only
  * one hub is wanted); starts that hub if needed. */
 GREEN_HIDDEN struct green__ctx *green__hubs_place(struct green__ctx *self);
+/* Non-zero: spawns of this OS thread stay on its hub (green.h's groups,
+ * whose members share its queues). */
+extern __thread int green__spawn_here __attribute__((tls_model("initial-exec")));
 /* Post new thread t to hub c (not the caller's), which adopts it. */
 GREEN_HIDDEN void green__hubs_send(struct green__ctx *c, struct green_thread *t);
 /* Link and queue a new thread t on c, its hub (lifecycle.c; on c's OS

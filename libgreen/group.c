@@ -207,7 +207,13 @@ green_t green_group_spawn(green_group_t *g, void *(*fn)(void *), void *arg,
     struct member *m = calloc(1, sizeof *m);
     green_attr_t a = attr ? *attr : (green_attr_t){0};
     a.detached = true;
-    if (!m || !(m->t = green_spawn(member_main, m, &a))) {
+    /* Members live on the group's hub: the group's queues are not
+     * thread-safe (green.h: groups are for the threads of one hub). */
+    green__spawn_here++;
+    if (m)
+        m->t = green_spawn(member_main, m, &a);
+    green__spawn_here--;
+    if (!m || !m->t) {
         code = m ? errno : ENOMEM;
         free(m);
         slot_release(g);

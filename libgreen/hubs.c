@@ -199,10 +199,12 @@ static __attribute__((noinline, cold)) bool make_home(struct green__ctx *self)
 
 /* ------------------------------------------------------------ placement */
 
+__thread int green__spawn_here __attribute__((tls_model("initial-exec")));
+
 struct green__ctx *green__hubs_place(struct green__ctx *self)
 {
     int want = __atomic_load_n(&green__hubs_want, __ATOMIC_RELAXED);
-    if (green__likely(want <= 1 && self->hub_index < 0))
+    if (green__likely(want <= 1 && self->hub_index < 0) || green__spawn_here)
         return self;
     if (self->hub_index < 0) {
         if (atomic_load(&set[0]) != NULL || !make_home(self))

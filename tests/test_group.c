@@ -364,3 +364,40 @@ Test(group, random_spawns_kills_and_group_kills_keep_the_pool_bound_and_count)
     cr_expect_eq(running, 0);
     green_group_destroy(mix_pool);
 }
+
+#include <stdatomic.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+static atomic_int on_other_os_thread;
+
+static void *note_os_thread(void *arg)
+{
+    green_yield();
+    if ((pid_t)syscall(SYS_gettid) != (pid_t)(intptr_t)arg)
+        atomic_fetch_add(&on_other_os_thread, 1);
+    return NULL;
+}
+
+/* A group's queues belong to one hub: with green_set_hubs(2) its members
+ * still run on the spawner's hub, while a plain green_spawn goes to the
+ * other hub. */
+Test(group, members_stay_on_the_spawners_hub_with_two_hubs)
+{
+    cr_assert_eq(green_set_hubs(2), 0);
+    void *me = (void *)(intptr_t)syscall(SYS_gettid);
+    green_group_t *g = green_group_create(0);
+    cr_assert(g);
+    for (int i = 0; i < 20; i++)
+        cr_assert(green_group_spawn(g, note_os_thread, me, NULL));
+    cr_expect_eq(green_group_join(g, GREEN_FOREVER), 0);
+    green_group_destroy(g);
+    cr_expect_eq(atomic_load(&on_other_os_thread), 0, "%d members ran on another hub",
+                 atomic_load(&on_other_os_thread));
+    /* The check can fail: plain spawns do go to the other hub. */
+    green_t a = green_spawn(note_os_thread, me, NULL), b = green_spawn(note_os_thread, me, NULL);
+    cr_assert(a && b);
+    cr_assert_eq(green_join(a, NULL), 0);
+    cr_assert_eq(green_join(b, NULL), 0);
+    cr_expect_eq(atomic_load(&on_other_os_thread), 1);
+}
