@@ -167,8 +167,9 @@ int green_run(void);
  * spawner's hub, never in parallel, as in gevent); under the LD_PRELOAD
  * shim it is GREEN_HUBS, by default the CPUs the process may use.
  * join, detach and kill work across hubs, and so do green.h's mutex,
- * condition, semaphore and rwlock; events, channels, groups, pools and
- * green_switch are for threads of one hub. With more than one hub a
+ * condition, semaphore and rwlock; events, channels and green_switch are
+ * for threads of one hub, and a group or pool keeps its members on the
+ * hub of the thread that spawns them. With more than one hub a
  * deadlock is not reported (EDEADLK): the hubs wait for each other.
  * Errors: EINVAL (n < 1 or n > 256). */
 int green_set_hubs(int n);
