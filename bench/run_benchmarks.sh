@@ -10,7 +10,7 @@
 set -eu
 src=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$src/build-bench}
-benches="bench_switch bench_spawn bench_yield bench_parked bench_fdwait bench_lockmt"
+benches="bench_switch bench_spawn bench_yield bench_parked bench_fdwait bench_lockmt bench_hubs"
 
 if [ ! -f "$build/build.ninja" ]; then
     meson setup "$build" "$src" -Ddemos=true -Dtests=false --buildtype=release >/dev/null
