@@ -346,18 +346,23 @@ static void take_default(int sig)
 
 static int deliver_pending(struct green_thread *t);
 
-/* Run the program's handler for sig as t (the current thread, or NULL on a
- * plain OS thread). kernel: we are inside the kernel's delivery (it
- * applied sa_mask and SA_RESETHAND to the OS thread itself). */
-/* Program handlers running on this OS thread: no fair turn inside one
- * (a mask change there must not switch). */
+/* Program handlers running: no fair turn inside one (a mask change there
+ * must not switch). Counted per green thread (green_thread.handler_depth),
+ * since a handler may end its thread with pthread_exit and never come back
+ * to undo its count: a count of the OS thread's would then stay up and
+ * take the fair turns away from every other thread of the hub. Handlers
+ * run for no thread (a default action on the hub) count here. */
 static __thread int handler_depth __attribute__((tls_model("initial-exec")));
 
 bool green__in_handler(void)
 {
-    return handler_depth != 0;
+    struct green_thread *t = green__current();
+    return handler_depth != 0 || (t && t->handler_depth != 0);
 }
 
+/* Run the program's handler for sig as t (the current thread, or NULL on a
+ * plain OS thread). kernel: we are inside the kernel's delivery (it
+ * applied sa_mask and SA_RESETHAND to the OS thread itself). */
 static void run_handler(struct green_thread *t, int sig, siginfo_t *si, void *uc,
                         bool kernel)
 {
@@ -390,12 +395,18 @@ static void run_handler(struct green_thread *t, int sig, siginfo_t *si, void *uc
         t->sig_handled++;
     }
     atomic_fetch_add(&sig_count, 1);
-    handler_depth++;
+    if (t)
+        t->handler_depth++;
+    else
+        handler_depth++;
     if (a.sa_flags & SA_SIGINFO)
         a.sa_sigaction(sig, si, uc);
     else
         a.sa_handler(sig);
-    handler_depth--;
+    if (t)
+        t->handler_depth--;
+    else
+        handler_depth--;
     if (t) {
         mask_set(t, old);
         if (!kernel)
@@ -780,7 +791,7 @@ int green_hook_sigprocmask(int how, const sigset_t *set, sigset_t *old)
         errno = e;
         return -1;
     }
-    if (!handler_depth)
+    if (!green__in_handler())
         green__fair_turn(green__tls_ctx);
     return 0;
 }
@@ -793,7 +804,7 @@ int green_hook_pthread_sigmask(int how, const sigset_t *set, sigset_t *old)
     int e = mask_change(how, set, old);
     /* A thread looping on its mask while it waits for another one must
      * let it run (fair turns, as the kernel would preempt it). */
-    if (!e && !handler_depth)
+    if (!e && !green__in_handler())
         green__fair_turn(green__tls_ctx);
     return e;
 }

@@ -180,6 +180,8 @@ struct green_thread {
     unsigned sig_handled;          /* handlers run for this thread so far */
     bool sig_restart;              /* every handler that interrupted the
                                       current call had SA_RESTART */
+    uint16_t handler_depth;        /* hooks/signal.c: program signal
+                                      handlers running as this thread */
     uint64_t sig_blocked;          /* this thread's signal mask, bit sig-1
                                       (inherited from its creator) */
     uint64_t sig_pending;          /* signals sent to this thread alone

@@ -677,3 +677,22 @@ Test(preload_pthread, threads_of_every_hub_run_in_parallel_and_fork_children_tha
     cr_expect_eq(tids, hubs > 8 ? 8 : hubs, "spinners ran on %ld OS threads, %d hubs:\n%s",
                  tids, hubs, r.out);
 }
+
+/* prog_handlerexit, on one hub (where the looper and the setter take
+ * turns): a handler that ended its thread with pthread_exit left the OS
+ * thread's "in a handler" count up, and every later pthread_sigmask loop
+ * of the hub then never yielded (the looper spun until its 20 s bound). */
+Test(preload_pthread, a_handler_that_ends_its_thread_leaves_fair_turns_working)
+{
+    setenv("GREEN_HUBS", "1", 1);
+    char *argv[] = { (char *)prog_path("prog_handlerexit"), NULL };
+    struct run r;
+    run_argv(argv, false, 60, &r);
+    cr_assert_eq(r.status, 0, "native: %s", r.out);
+    cr_expect_eq(val(r.out, "met"), 1, "native: %s", r.out);
+    run_argv(argv, true, 60, &r);
+    cr_assert_eq(r.status, 0, "%s", r.out);
+    cr_expect_eq(val(r.out, "victim"), 7, "%s", r.out);
+    cr_expect_eq(val(r.out, "met"), 1, "the looper never let the setter run:\n%s", r.out);
+    cr_expect_eq(val(r.out, "done"), 1, "%s", r.out);
+}
