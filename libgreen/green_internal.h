@@ -71,6 +71,17 @@ GREEN_HIDDEN int green__waitq_wake_all(struct green__waitq *q, int code);
 /* Ready the first thread in q with code. Returns 1 if one was woken. */
 GREEN_HIDDEN int green__waitq_wake_one(struct green__waitq *q, int code);
 
+/* One step of a spin-wait: the CPU's pause hint (lock.c's stripes,
+ * hubs.c's per-thread lock). */
+static inline void green__cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
 /* A condition of the lock core (lock.h): thread-safe, waiters of any hub
  * and plain OS threads. Here because a green thread embeds one. */
 struct green__cond {

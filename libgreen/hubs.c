@@ -290,20 +290,11 @@ struct green__ctx *green__hubs_at(int i)
 
 /* ------------------------------------------------- join, detach, free */
 
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__)
-    __asm__ __volatile__("yield");
-#endif
-}
-
 static inline void xlock(struct green_thread *t)
 {
     while (__atomic_exchange_n(&t->xlock, 1, __ATOMIC_ACQUIRE))
         while (__atomic_load_n(&t->xlock, __ATOMIC_RELAXED))
-            cpu_relax();
+            green__cpu_relax();
 }
 
 static inline void xunlock(struct green_thread *t)

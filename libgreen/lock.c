@@ -203,22 +203,13 @@ static uint32_t *stripe_of(const void *obj)
     return &stripes[(a >> 3) % STRIPES].w;
 }
 
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__)
-    __asm__ __volatile__("yield");
-#endif
-}
-
 static void lk_take(uint32_t *l)
 {
     unsigned spins = 0;
     while (__atomic_exchange_n(l, 1, __ATOMIC_ACQUIRE))
         while (__atomic_load_n(l, __ATOMIC_RELAXED))
             if (++spins < 128)
-                cpu_relax();
+                green__cpu_relax();
             else
                 GREEN_REAL(sched_yield)();
 }
@@ -458,7 +449,7 @@ static bool mutex_spin(struct green__mutex *m, struct green_thread *self, uintpt
             return green__mutex_grab(m, me);
         if (GREEN__LK_ID(o) == 0 && green__mutex_grab(m, me))
             return true;
-        cpu_relax();
+        green__cpu_relax();
     }
     return false;
 }
