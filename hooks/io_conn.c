@@ -97,7 +97,7 @@ int green_hook_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
         /* Ready, or an error accept itself reports (POLLNVAL, POLLHUP on
          * a socket that does not listen: EINVAL as Linux says). */
         struct pollfd p = { .fd = fd, .events = POLLIN };
-        if (REAL(poll)(&p, 1, 0) != 0)
+        if (green__io_probe(&p, 1) != 0)
             return (int)kept(accepted(REAL(accept4)(fd, addr, len, flags), flags), e0);
         if (timeo < 0 && !accept_would_wait(fd, flags, &timeo))
             return (int)kept(accepted(REAL(accept4)(fd, addr, len, flags), flags), e0);

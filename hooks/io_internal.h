@@ -24,6 +24,7 @@
 #include "io.h"
 #include "hooks_signal.h"
 #include <errno.h>
+#include <poll.h>
 #include <stdint.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -154,6 +155,11 @@ static inline bool file_offload_on(int fd)
         return false;
     return green__fdstate_get(fd).kind == GREEN_FD_FILE;
 }
+
+/* poll(p, n, 0), asked again when a signal interrupted it: a zero-timeout
+ * poll fails with EINTR when a signal arrives during it, and a caller that
+ * read that -1 as "ready" made a blocking call that blocked the hub. */
+GREEN_HIDDEN int green__io_probe(struct pollfd *p, nfds_t n);
 
 /* Wait until a blocking call of n bytes on a non-socket fd cannot block,
  * or would fail anyway. 0 to make the call, -1 with errno. May switch. */

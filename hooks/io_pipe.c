@@ -68,11 +68,19 @@ static bool kernel_rejects(int fd, int mask, size_t n)
  * before parking on it. restartable: false once the call moved bytes (a
  * signal then ends it with the partial count, SA_RESTART or not).
  * Returns 0 to make the call, -1 with errno. May switch. */
+int green__io_probe(struct pollfd *p, nfds_t n)
+{
+    int r;
+    while ((r = REAL(poll)(p, n, 0)) < 0 && errno == EINTR)
+        ;
+    return r;
+}
+
 int green__io_ready_for_call(int fd, int mask, size_t n, bool restartable)
 {
     for (;;) {
         struct pollfd p = { .fd = fd, .events = mask == GREEN_READ ? POLLIN : POLLOUT };
-        if (REAL(poll)(&p, 1, 0) != 0)
+        if (green__io_probe(&p, 1) != 0)
             return 0;              /* ready, or an error the call will report */
         int fl = REAL(fcntl)(fd, F_GETFL);
         if (fl < 0 || (fl & O_NONBLOCK))

@@ -127,7 +127,7 @@ static ssize_t splice_once(int in, loff_t *off_in, int out, loff_t *off_out, siz
 static int splice_side(int in, int out)
 {
     struct pollfd p[2] = { { .fd = in, .events = POLLIN }, { .fd = out, .events = POLLOUT } };
-    REAL(poll)(p, 2, 0);
+    green__io_probe(p, 2);
     int fd = !p[0].revents ? in : !p[1].revents ? out : -1;
     if (fd < 0)
         return 0;

@@ -128,7 +128,7 @@ static ssize_t peek_waitall(const struct sockop *o, ssize_t got, int64_t timeo)
     green__intr_begin();
     while ((size_t)got < want) {
         struct pollfd p = { .fd = o->fd, .events = POLLRDHUP };
-        if (REAL(poll)(&p, 1, 0) != 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)))
+        if (green__io_probe(&p, 1) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)))
             break;                 /* EOF or error: the kernel returns what it has */
         int code = green__io_intr_nap(deadline);
         if (code) {

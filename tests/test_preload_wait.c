@@ -77,6 +77,27 @@ Test(preload_wait, a_1_ms_itimer_without_sa_restart_interrupts_reads_too)
     check_itimer(true, false);
 }
 
+/* A signal landing while the shim asks the kernel whether a read or an
+ * accept could block (a zero-timeout poll, which then fails with EINTR)
+ * once made the shim issue the blocking call: with one hub the peer that
+ * would have answered never ran again. */
+Test(preload_wait, a_50_us_itimer_never_turns_a_read_or_accept_into_a_blocking_syscall)
+{
+    static struct run r;
+    for (int preload = 0; preload < 2; preload++) {
+        const char *how = preload ? "preloaded" : "native";
+        run_prog(&r, preload, "wait", "prog_probe_storm", "3000", NULL, 60000);
+        cr_assert_eq(r.status, 0, "%s run hung or failed:\n%s", how, r.out);
+        if (preload) {
+            cr_assert_eq(kv(&r, "hooked_read"), 1, "read is not libgreen's");
+            cr_assert_eq(kv(&r, "hooked_accept"), 1, "accept is not libgreen's");
+        }
+        cr_assert_eq(kv(&r, "played"), 3000, "%s:\n%s", how, r.out);
+        cr_assert_eq(kv(&r, "accepted"), 300, "%s:\n%s", how, r.out);
+        cr_assert_gt(kv(&r, "signals"), 0, "%s: the itimer never fired:\n%s", how, r.out);
+    }
+}
+
 Test(preload_wait, a_sigwait_thread_does_not_stop_the_others_and_gets_its_signal)
 {
     static struct run r;
