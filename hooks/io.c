@@ -149,7 +149,7 @@ int green__copy_in(void *dst, const void *src, size_t n)
     if (n == 0)
         return 0;
     struct iovec local = { dst, n }, remote = { (void *)src, n };
-    long r = syscall(SYS_process_vm_readv, (long)getpid(), &local, 1L, &remote, 1L, 0L);
+    long r = green__syscall(SYS_process_vm_readv, (long)getpid(), &local, 1L, &remote, 1L, 0L);
     if (r == (long)n)
         return 0;
     if (r < 0 && errno != EFAULT) {       /* no process_vm_readv: trust it */

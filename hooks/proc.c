@@ -82,7 +82,7 @@ static int pidfd_open_once(pid_t pid)
     static atomic_bool unsupported;
     if (atomic_load(&unsupported))
         return -1;
-    int fd = (int)syscall(SYS_pidfd_open, pid, 0);
+    int fd = (int)green__syscall(SYS_pidfd_open, pid, 0);
     if (fd < 0 && errno == ENOSYS)
         atomic_store(&unsupported, true);
     return green__fd_hide(fd);     /* never one of the program's numbers */
@@ -103,7 +103,7 @@ static void pidfd_close(int fd)
 static int children_pidfds(int *fds, int cap)
 {
     char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/self/task/%ld/children", (long)syscall(SYS_gettid));
+    snprintf(path, sizeof path, "/proc/self/task/%ld/children", (long)green__syscall(SYS_gettid));
     int fd = green__real.open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return 0;

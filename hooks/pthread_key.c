@@ -102,7 +102,7 @@ __attribute__((noinline)) static void run_once_init(pthread_once_t *once, void (
 #pragma GCC diagnostic pop
         atomic_store_explicit((atomic_int *)once, 0, memory_order_release);
         green__waitq_wake_all(&once_waiters, 0);
-        syscall(SYS_futex, once, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+        green__syscall(SYS_futex, once, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
         green__pt_unwind_or_exit(green__current(), buf.__pad[1]);
     }
     struct green_thread *t = green__current();
@@ -138,6 +138,6 @@ int green_hook_pthread_once(pthread_once_t *once, void (*init)(void))
     /* A plain OS thread may wait in libc's pthread_once on the same word
      * (it futex-waits while the running bit is set): wake it. Rare: once
      * per control. */
-    syscall(SYS_futex, once, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+    green__syscall(SYS_futex, once, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
     return 0;
 }

@@ -162,15 +162,15 @@ static bool pid_gone(pid_t pid)
 {
     int e = errno;
     bool gone = false;
-    if (syscall(SYS_kill, pid, 0) != 0) {
+    if (green__syscall(SYS_kill, pid, 0) != 0) {
         gone = errno == ESRCH;
     } else {
         char path[64], buf[512];
         snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-        int fd = (int)syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
+        int fd = (int)green__syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
         if (fd >= 0) {
-            long n = syscall(SYS_read, fd, buf, sizeof buf - 1);
-            syscall(SYS_close, fd);
+            long n = green__syscall(SYS_read, fd, buf, sizeof buf - 1);
+            green__syscall(SYS_close, fd);
             buf[n > 0 ? n : 0] = 0;
             const char *p = strrchr(buf, ')');   /* after "pid (comm)" */
             gone = p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X');

@@ -234,12 +234,12 @@ static uint64_t kmask_of(struct green__ctx *c)
 static uint64_t os_thread_pending(void)
 {
     char b[4096];
-    long fd = syscall(SYS_openat, AT_FDCWD, "/proc/thread-self/status",
+    long fd = green__syscall(SYS_openat, AT_FDCWD, "/proc/thread-self/status",
                       O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return 0;
-    long n = syscall(SYS_read, (int)fd, b, sizeof b - 1);
-    syscall(SYS_close, (int)fd);
+    long n = green__syscall(SYS_read, (int)fd, b, sizeof b - 1);
+    green__syscall(SYS_close, (int)fd);
     if (n <= 0)
         return 0;
     b[n] = 0;
@@ -260,7 +260,7 @@ static void sig_init(struct green__ctx *c)
         if (!t->is_hub && t->state != GREEN_DONE)
             count_mask(c, t->sig_blocked | BIT(32), +1);   /* as life() */
     uint64_t km = 0;
-    syscall(SYS_rt_sigprocmask, SIG_BLOCK, NULL, &km, sizeof km);
+    green__syscall(SYS_rt_sigprocmask, SIG_BLOCK, NULL, &km, sizeof km);
     c->sig_kmask = km;
     green__sig_life = life;
     /* Signals raised on this OS thread before it had a hub were the main
@@ -302,7 +302,7 @@ static void kmask_apply(struct green__ctx *c)
     if (k == c->sig_kmask)
         return;
     c->sig_kmask = k;
-    syscall(SYS_rt_sigprocmask, SIG_SETMASK, &k, NULL, sizeof k);
+    green__syscall(SYS_rt_sigprocmask, SIG_SETMASK, &k, NULL, sizeof k);
 }
 
 /* ---------------------------------------------------------- handlers */
@@ -324,7 +324,7 @@ static bool default_ignores(int sig)
 
 static int tgkill_self(int sig)
 {
-    return (int)syscall(SYS_tgkill, getpid(), (pid_t)syscall(SYS_gettid), sig);
+    return (int)green__syscall(SYS_tgkill, getpid(), (pid_t)green__syscall(SYS_gettid), sig);
 }
 
 /* Take sig's default action now: the kernel does it (terminate, core,
@@ -341,7 +341,7 @@ static void take_default(int sig)
      * there; it is taken on the way out of this syscall. */
     uint64_t b = BIT(sig);
     tgkill_self(sig);
-    syscall(SYS_rt_sigprocmask, SIG_UNBLOCK, &b, NULL, sizeof b);
+    green__syscall(SYS_rt_sigprocmask, SIG_UNBLOCK, &b, NULL, sizeof b);
 }
 
 static int deliver_pending(struct green_thread *t);
@@ -622,7 +622,7 @@ static void on_signal(struct green__ctx *c)
         if (t)
             deliver(t, sig, &si);
         else if (c->sig_kmask & BIT(sig))   /* everyone blocks it now */
-            syscall(SYS_rt_sigqueueinfo, getpid(), sig, &si);
+            green__syscall(SYS_rt_sigqueueinfo, getpid(), sig, &si);
         else
             run_handler(NULL, sig, &si, NULL, false);
     }

@@ -59,8 +59,8 @@ static int user_copy(void *mine, const void *p, size_t n, bool in)
     if (!broken) {
         int saved = errno;
         struct iovec l = { mine, n }, r = { (void *)p, n };
-        long k = in ? syscall(SYS_process_vm_readv, getpid(), &l, 1UL, &r, 1UL, 0UL)
-                    : syscall(SYS_process_vm_writev, getpid(), &l, 1UL, &r, 1UL, 0UL);
+        long k = in ? green__syscall(SYS_process_vm_readv, getpid(), &l, 1UL, &r, 1UL, 0UL)
+                    : green__syscall(SYS_process_vm_writev, getpid(), &l, 1UL, &r, 1UL, 0UL);
         int e = k < 0 ? errno : 0;
         errno = saved;
         if (k == (long)n)

@@ -115,7 +115,7 @@ static int arm(struct green__ctx *c, struct fdslot *s, int dir, int fd)
     if (ev_is_active(&s->w[dir]))
         return 0;
     if (!s->checked) {
-        if (syscall(SYS_fcntl, fd, F_GETFD) < 0)
+        if (green__syscall(SYS_fcntl, fd, F_GETFD) < 0)
             return EBADF;
         s->checked = true;
     }

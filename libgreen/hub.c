@@ -208,7 +208,7 @@ static __attribute__((noinline, cold)) struct green__ctx *ctx_create(void)
     /* The program's original thread keeps the mask it had (hooks/signal.c
      * keeps one per green thread from now on). */
     uint64_t km = 0;
-    syscall(SYS_rt_sigprocmask, SIG_BLOCK, NULL, &km, sizeof km);
+    green__syscall(SYS_rt_sigprocmask, SIG_BLOCK, NULL, &km, sizeof km);
     c->main->sig_blocked = km;
     c->hub->is_hub = true;
     if (green__stack_get(&c->hub->stack, 0, 0) != 0)

@@ -127,7 +127,7 @@ static void *extra_main(void *arg)
     }
     st->ctx = c;
     __atomic_store_n(&st->done, 1, __ATOMIC_RELEASE);
-    syscall(SYS_futex, &st->done, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+    green__syscall(SYS_futex, &st->done, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
     if (!c)
         return NULL;
     for (;;)
@@ -164,7 +164,7 @@ static __attribute__((noinline, cold)) struct green__ctx *start_hub(int i)
         goto out;
     }
     while (!__atomic_load_n(&st.done, __ATOMIC_ACQUIRE))
-        syscall(SYS_futex, &st.done, FUTEX_WAIT_PRIVATE, 0, NULL, NULL, 0);
+        green__syscall(SYS_futex, &st.done, FUTEX_WAIT_PRIVATE, 0, NULL, NULL, 0);
     c = st.ctx;
     if (c) {
         atomic_store(&set[i], c);

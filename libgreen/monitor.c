@@ -104,12 +104,12 @@ static atomic_int dump_origin = -1;   /* slot the current dump started at */
 
 static pid_t gettid_raw(void)
 {
-    return (pid_t)syscall(SYS_gettid);
+    return (pid_t)green__syscall(SYS_gettid);
 }
 
 static int tgkill_raw(pid_t tid, int sig)
 {
-    return (int)syscall(SYS_tgkill, getpid(), tid, sig);
+    return (int)green__syscall(SYS_tgkill, getpid(), tid, sig);
 }
 
 static bool tid_alive(pid_t tid)
@@ -329,11 +329,11 @@ static int64_t runq_wait_ns(pid_t tid)
     snprintf(path, sizeof path, "/proc/self/task/%d/schedstat", (int)tid);
     /* Raw syscalls: the shim's open/read/close hooks keep per-descriptor
      * state that this thread must not touch. */
-    int fd = (int)syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
+    int fd = (int)green__syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return 0;
-    ssize_t n = syscall(SYS_read, fd, b, sizeof b - 1);
-    syscall(SYS_close, fd);
+    ssize_t n = green__syscall(SYS_read, fd, b, sizeof b - 1);
+    green__syscall(SYS_close, fd);
     if (n <= 0)
         return 0;
     b[n] = 0;

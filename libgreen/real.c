@@ -4,6 +4,7 @@
 #define _GNU_SOURCE
 #include "real.h"
 #include <dlfcn.h>
+#include <errno.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -47,5 +48,48 @@ void green__real_init(void)
         return;
     }
     while (atomic_load_explicit(&green__real_ready, memory_order_acquire) != 2)
-        syscall(SYS_sched_yield);   /* not the hooked sched_yield: no table yet */
+        green__syscall(SYS_sched_yield);   /* not the hooked sched_yield: no table yet */
+}
+
+/* The system call instruction itself: libc's syscall() is one of
+ * libgreen.so's exports (hooks/syscall.c), so the core cannot call it. */
+static long raw6(long n, long a, long b, long c, long d, long e, long f)
+{
+#if defined(__x86_64__)
+    register long r10 __asm__("r10") = d;
+    register long r8 __asm__("r8") = e;
+    register long r9 __asm__("r9") = f;
+    long ret;
+    __asm__ __volatile__("syscall"
+                         : "=a"(ret)
+                         : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
+                         : "rcx", "r11", "memory");
+    return ret;
+#elif defined(__aarch64__)
+    register long x8 __asm__("x8") = n;
+    register long x0 __asm__("x0") = a;
+    register long x1 __asm__("x1") = b;
+    register long x2 __asm__("x2") = c;
+    register long x3 __asm__("x3") = d;
+    register long x4 __asm__("x4") = e;
+    register long x5 __asm__("x5") = f;
+    __asm__ __volatile__("svc 0"
+                         : "+r"(x0)
+                         : "r"(x8), "r"(x1), "r"(x2), "r"(x3), "r"(x4), "r"(x5)
+                         : "memory");
+    return x0;
+#else
+    long r = GREEN_REAL(syscall)(n, a, b, c, d, e, f);
+    return r < 0 ? -errno : r;
+#endif
+}
+
+long green__syscall7(long n, long a, long b, long c, long d, long e, long f)
+{
+    long r = raw6(n, a, b, c, d, e, f);
+    if (r < 0 && r > -4096) {
+        errno = (int)-r;
+        return -1;
+    }
+    return r;
 }

@@ -97,6 +97,7 @@
     X(int, dup3, (int, int, int))                                             \
     X(int, fcntl, (int, int, ...))                                            \
     X(int, ioctl, (int, unsigned long, ...))                                  \
+    X(long, syscall, (long, ...))                                             \
     X(int, setsockopt, (int, int, int, const void *, socklen_t))              \
     X(int, getsockopt, (int, int, int, void *, socklen_t *))                  \
     X(int, pipe, (int *))                                                     \
@@ -248,6 +249,18 @@ extern atomic_int green__real_ready __attribute__((visibility("hidden")));
 /* Resolve every entry (idempotent, thread-safe). An entry libc lacks stays
  * NULL; the hook using it then fails with ENOSYS. */
 void green__real_init(void) __attribute__((visibility("hidden")));
+
+/* syscall(2) without libc's syscall(), which libgreen.so exports: the
+ * instruction itself. Same result convention (-1 and errno). Safe in a
+ * signal handler and before the table is resolved. green__syscall(n, ...)
+ * takes 0 to 6 arguments (the missing ones are 0: a variadic function
+ * would read words its caller never passed). */
+long green__syscall7(long n, long a, long b, long c, long d, long e, long f)
+    __attribute__((visibility("hidden")));
+#define GREEN__SYSCALL_PICK(n, a, b, c, d, e, f, ...)                         \
+    green__syscall7((long)(n), (long)(a), (long)(b), (long)(c), (long)(d),    \
+                    (long)(e), (long)(f))
+#define green__syscall(...) GREEN__SYSCALL_PICK(__VA_ARGS__, 0, 0, 0, 0, 0, 0, 0)
 
 /* The real function `name`, the table resolved on first use. */
 #define GREEN_REAL(name)                                                      \

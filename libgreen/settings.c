@@ -244,11 +244,11 @@ unsigned green__settings_hooks(unsigned def)
  * terminated; false if it cannot be read. */
 static bool read_small(const char *path, char *b, size_t cap)
 {
-    long fd = syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
+    long fd = green__syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return false;
-    long n = syscall(SYS_read, (int)fd, b, cap - 1);
-    syscall(SYS_close, (int)fd);
+    long n = green__syscall(SYS_read, (int)fd, b, cap - 1);
+    green__syscall(SYS_close, (int)fd);
     if (n <= 0)
         return false;
     b[n] = 0;
