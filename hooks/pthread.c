@@ -218,10 +218,28 @@ int green__pt_join(struct green_thread *t, void **ret, int64_t deadline)
     return 0;
 }
 
+/* A green caller joins a plain OS thread (libc's own pthread_create, as
+ * jemalloc's background thread): libc's join would block the hub in the
+ * kernel, so try and nap (yield, then 50 us doubling to 5 ms) until
+ * libc's tryjoin stops saying EBUSY. */
+static int plain_join(pthread_t th, void **ret)
+{
+    int64_t ns = 0;
+    for (;;) {
+        int e = GREEN_REAL(pthread_tryjoin_np)(th, ret);
+        if (e != EBUSY)
+            return e;
+        ns = green__pt_nap(ns, GREEN_FOREVER);
+    }
+}
+
 int green_hook_pthread_join(pthread_t th, void **ret)
 {
-    if (!green__pt_on_turn() || !green__pt_handle_of(th))
+    if (!green__pt_on_turn())
         return GREEN_REAL(pthread_join)(th, ret);
+    if (!green__pt_handle_of(th))
+        return th == GREEN_REAL(pthread_self)() ? GREEN_REAL(pthread_join)(th, ret)
+                                                : plain_join(th, ret);
     return green__pt_join(green__pt_handle_of(th), ret, GREEN_FOREVER);
 }
 

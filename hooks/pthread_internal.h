@@ -23,12 +23,17 @@
 #define GREEN_PT_KEY_BASE 4096u
 
 /* The green handle behind th, or NULL when th is the caller's real
- * pthread_t (see the invariants at the top of pthread.c). */
+ * pthread_t or a plain OS thread's (one the shim did not create: libc
+ * then joins, detaches or signals it; see the invariants at the top of
+ * pthread.c). */
 static inline struct green_thread *green__pt_handle_of(pthread_t th)
 {
-    if (th == GREEN_REAL(pthread_self)())
+    if (!th || th == GREEN_REAL(pthread_self)())
         return NULL;
-    return (struct green_thread *)th;
+    struct green_thread *t = (struct green_thread *)th;
+    if (green__unlikely(t->magic != GREEN__THREAD_MAGIC))
+        return NULL;   /* a plain OS thread's: libc's own */
+    return t;
 }
 
 /* Slow part of green__pt_on: this OS thread has no hub yet. The main OS

@@ -126,6 +126,7 @@ enum green__why {
     GREEN_WHY_JOIN, GREEN_WHY_SWITCH, GREEN_WHY_MUTEX, GREEN_WHY_COND,
     GREEN_WHY_RWLOCK, GREEN_WHY_SEM, GREEN_WHY_EVENT, GREEN_WHY_CHAN,
     GREEN_WHY_OFFLOAD, GREEN_WHY_GROUP, GREEN_WHY_YIELD, GREEN_WHY_OTHER,
+    GREEN_WHY_FUTEX,
 };
 
 #define GREEN__NAME_MAX 32
@@ -139,8 +140,17 @@ struct green__remote {
     void (*run)(struct green__remote *r);
 };
 
+/* Not a canonical address on x86-64 nor a user address on aarch64: no
+ * pointer equals it (the second word of glibc's struct pthread is one). */
+#define GREEN__THREAD_MAGIC 0x8000677265656e21ull
+
 struct green_thread {
     void *sp;                      /* saved stack pointer while switched out */
+    uint64_t magic;                /* GREEN__THREAD_MAGIC, for the life of
+                                      the process (structs are reused, never
+                                      freed): tells a green thread's handle
+                                      from a plain OS thread's pthread_t,
+                                      whose second word is a pointer */
     struct green__ctx *ctx;        /* owning hub */
     enum green__state state;
     enum green__why why;           /* reason of the current park */

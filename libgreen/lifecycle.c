@@ -53,10 +53,15 @@ static __thread struct green_thread *spare_threads;   /* linked by all_next */
 static struct green_thread *thread_get(void)
 {
     struct green_thread *t = spare_threads;
-    if (!t)
-        return calloc(1, sizeof *t);
+    if (!t) {
+        t = calloc(1, sizeof *t);
+        if (t)
+            t->magic = GREEN__THREAD_MAGIC;
+        return t;
+    }
     spare_threads = t->all_next;
     memset(t, 0, sizeof *t);
+    t->magic = GREEN__THREAD_MAGIC;
     return t;
 }
 
@@ -336,7 +341,7 @@ void green__thread_kill(struct green_thread *t)
 
 bool green__is_main_os_thread(void)
 {
-    return getpid() == (pid_t)syscall(SYS_gettid);
+    return getpid() == (pid_t)green__syscall(SYS_gettid);
 }
 
 /* ------------------------------------------------------------- run as */
@@ -435,10 +440,10 @@ void green__block_all_signals(sigset_t *old)
      * and setxid, which glibc never lets a thread block). */
     uint64_t all = ~(uint64_t)0 & ~(3ULL << 31);
     memset(old, 0, sizeof *old);
-    syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, old, sizeof all);
+    green__syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, old, sizeof all);
 }
 
 void green__restore_signals(const sigset_t *old)
 {
-    syscall(SYS_rt_sigprocmask, SIG_SETMASK, old, NULL, sizeof(uint64_t));
+    green__syscall(SYS_rt_sigprocmask, SIG_SETMASK, old, NULL, sizeof(uint64_t));
 }
