@@ -101,6 +101,7 @@ static const char *why_name(enum green__why w)
         [GREEN_WHY_EVENT] = "event", [GREEN_WHY_CHAN] = "channel",
         [GREEN_WHY_OFFLOAD] = "offload", [GREEN_WHY_GROUP] = "group",
         [GREEN_WHY_YIELD] = "yield", [GREEN_WHY_OTHER] = "other",
+        [GREEN_WHY_FUTEX] = "futex",
     };
     const char *n = (unsigned)w < sizeof names / sizeof *names ? names[w] : NULL;
     return n ? n : "?";
@@ -177,7 +178,7 @@ void green__dump_ctx(struct green__ctx *c, int fd)
     char b[160];
     struct green__fmt f = { b, 0, sizeof b - 1 };
     green__fmt_str(&f, "libgreen: green threads of OS thread ");
-    green__fmt_u64(&f, (uint64_t)syscall(SYS_gettid));
+    green__fmt_u64(&f, (uint64_t)green__syscall(SYS_gettid));
     green__fmt_str(&f, " (");
     if (c->hub_index >= 0) {
         green__fmt_str(&f, "hub ");

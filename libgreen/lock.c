@@ -160,6 +160,7 @@
  */
 #define _GNU_SOURCE
 #include "lock.h"
+#include <limits.h>
 #include <linux/futex.h>
 #include <stddef.h>
 #include <sys/syscall.h>
@@ -293,7 +294,7 @@ static bool lw_wake(struct green__lwait *w, uint32_t to)
                                      __ATOMIC_ACQUIRE))
         return false;
     if (!w->ctx) {
-        syscall(SYS_futex, &w->state, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+        green__syscall(SYS_futex, &w->state, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
     } else if (w->ctx == green__tls_ctx) {
         green__ready(w->n.t, 0);
     } else {
@@ -338,7 +339,7 @@ static int lw_block(struct green__lwait *w, enum green__why why, const void *obj
     while (__atomic_load_n(&w->state, __ATOMIC_ACQUIRE) == GREEN__LW_WAITING) {
         /* FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC deadline,
          * green_now()'s clock. */
-        if (syscall(SYS_futex, &w->state, FUTEX_WAIT_BITSET_PRIVATE, GREEN__LW_WAITING,
+        if (green__syscall(SYS_futex, &w->state, FUTEX_WAIT_BITSET_PRIVATE, GREEN__LW_WAITING,
                     deadline >= 0 ? &ts : NULL, NULL, FUTEX_BITSET_MATCH_ANY) != 0 &&
             errno == ETIMEDOUT) {
             code = ETIMEDOUT;
@@ -790,4 +791,116 @@ int green__rwlock_unlock(struct green__rwlock *rw, struct green_thread *self,
         rw_grant(rw, prefer);
     lk_give(lk);
     return e;
+}
+
+/* ------------------------------------------------------------ futex words */
+
+/* The wait table of green__futex_wait/wake (lock.h: "futex words"): a
+ * fixed array of buckets chosen by the word's address, each a queue of
+ * waiter records that say which word they wait on. Each bucket's queue
+ * is under the stripe of the bucket (one stripe at a time, as every
+ * object). waiters counts the records queued or about to be, so that a
+ * wake of a bucket nobody waits in takes no stripe: a waiter counts
+ * itself before it reads the word, a waker reads the count after the
+ * program changed the word, and the full fences on both sides make at
+ * least one of them see the other (the futex(2) ordering). */
+#define FUTEX_BUCKETS 256
+static struct futex_bucket {
+    _Alignas(64) struct green__waitq q;
+    uint32_t waiters;
+} futex_table[FUTEX_BUCKETS];
+
+struct futex_wait {
+    struct green__lwait w;        /* first: the queue's node is the record;
+                                     w.n.data is the waiter's bitset */
+    const uint32_t *word;
+};
+
+static struct futex_bucket *futex_bucket_of(const uint32_t *word)
+{
+    uintptr_t a = (uintptr_t)word;
+    a ^= a >> 9 ^ a >> 17;
+    return &futex_table[(a >> 2) % FUTEX_BUCKETS];
+}
+
+int green__futex_wait(const uint32_t *word, uint32_t val, uint32_t bitset,
+                      struct green_thread *self, int64_t deadline,
+                      const struct green__lock_how *how)
+{
+    struct futex_bucket *b = futex_bucket_of(word);
+    uint32_t *lk = stripe_of(b);
+    struct futex_wait f = { .word = word };
+    lw_init(&f.w, self, bitset, lk);
+    __atomic_fetch_add(&b->waiters, 1, __ATOMIC_SEQ_CST);
+    lk_take(lk);
+    if (__atomic_load_n(word, __ATOMIC_SEQ_CST) != val) {
+        lk_give(lk);
+        __atomic_fetch_sub(&b->waiters, 1, __ATOMIC_RELAXED);
+        return EAGAIN;
+    }
+    lw_push(&b->q, &f.w, false);
+    lk_give(lk);
+    int code = lw_block(&f.w, GREEN_WHY_FUTEX, word, deadline, how);
+    if (lw_resolve(&f.w, lk, code) == GREEN__LW_CANCELLED)
+        lk_give(lk);    /* not woken by a wake: the park's code (0 is a
+                           spurious wake-up, which futex(2) allows) */
+    else
+        code = 0;       /* a wake wins over a deadline that fired */
+    __atomic_fetch_sub(&b->waiters, 1, __ATOMIC_RELAXED);
+    return code;
+}
+
+/* Wake up to n green waiters of word whose bitset meets bitset. Bucket's
+ * stripe held. */
+static int futex_wake_locked(struct futex_bucket *b, const uint32_t *word, int n,
+                             uint32_t bitset)
+{
+    int woken = 0;
+    struct green__wnode *x = b->q.head;
+    while (x && woken < n) {
+        struct green__wnode *next = x->next;
+        struct futex_wait *f = (struct futex_wait *)(void *)x;
+        if (f->word == word && (x->data & bitset)) {
+            green__waitq_remove(x);
+            if (lw_wake(&f->w, GREEN__LW_WOKEN))
+                woken++;
+        }
+        x = next;
+    }
+    return woken;
+}
+
+int green__futex_wake(const uint32_t *word, int n, uint32_t bitset)
+{
+    struct futex_bucket *b = futex_bucket_of(word);
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    if (n <= 0 || !__atomic_load_n(&b->waiters, __ATOMIC_RELAXED))
+        return 0;
+    uint32_t *lk = stripe_of(b);
+    lk_take(lk);
+    int woken = futex_wake_locked(b, word, n, bitset);
+    lk_give(lk);
+    return woken;
+}
+
+int green__futex_requeue(const uint32_t *word, int nwake, int nmove,
+                         const uint32_t *cmp, uint32_t cmpval)
+{
+    struct futex_bucket *b = futex_bucket_of(word);
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    if (cmp && __atomic_load_n(cmp, __ATOMIC_SEQ_CST) != cmpval)
+        return -EAGAIN;
+    if (!__atomic_load_n(&b->waiters, __ATOMIC_RELAXED))
+        return 0;
+    uint32_t *lk = stripe_of(b);
+    lk_take(lk);
+    int r = 0;
+    if (!cmp || __atomic_load_n(cmp, __ATOMIC_SEQ_CST) == cmpval) {
+        long n = (long)(nwake > 0 ? nwake : 0) + (nmove > 0 ? nmove : 0);
+        r = futex_wake_locked(b, word, n > INT_MAX ? INT_MAX : (int)n, ~0u);
+    } else {
+        r = -EAGAIN;
+    }
+    lk_give(lk);
+    return r;
 }

@@ -384,6 +384,34 @@ static inline bool green__rwlock_busy(const struct green__rwlock *rw)
            !green__waitq_empty(&rw->wq);
 }
 
+/* ------------------------------------------------------------ futex words */
+
+/* A wait table keyed by the address of a 32-bit word, for the shim's
+ * futex(2) (hooks/syscall.c): green threads of any hub wait in it; plain
+ * OS threads use the kernel's futex, which the hook wakes as well. The
+ * word is the program's; the core only reads it. Spurious wake-ups are
+ * allowed (futex(2)); lost ones are not: a waiter counts itself in its
+ * bucket before it compares the word, and a wake checks that count after
+ * the program changed the word. */
+
+/* Wait while *word == val, until a wake whose bitset meets bitset, the
+ * deadline or a park code (how applies). Returns 0 (woken, or a spurious
+ * wake-up), EAGAIN (*word != val when asked), or the park's code
+ * (ETIMEDOUT, EINTR, ECANCELED...). word must be readable. May switch. */
+GREEN_HIDDEN int green__futex_wait(const uint32_t *word, uint32_t val, uint32_t bitset,
+                                   struct green_thread *self, int64_t deadline,
+                                   const struct green__lock_how *how);
+/* Wake up to n green waiters of word whose bitset meets bitset. Returns
+ * how many. Never switches. Thread-safe, not async-signal-safe. */
+GREEN_HIDDEN int green__futex_wake(const uint32_t *word, int n, uint32_t bitset);
+/* FUTEX_REQUEUE/CMP_REQUEUE for the green waiters of word: when cmp is
+ * NULL or *cmp == cmpval, wake up to nwake + nmove of them (those beyond
+ * nwake would have moved to another word: a wake-up is what a requeued
+ * waiter eventually gets, and it retries) and return how many; else
+ * -EAGAIN. Never switches. */
+GREEN_HIDDEN int green__futex_requeue(const uint32_t *word, int nwake, int nmove,
+                                      const uint32_t *cmp, uint32_t cmpval);
+
 /* Free every stripe lock in the child of a fork (lifecycle.c's fork
  * handler calls it first). */
 GREEN_HIDDEN void green__lock_after_fork_child(void);
