@@ -20,6 +20,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include "hubs.h"
+#include "syscall_names.h"
 
 extern char **environ;
 
@@ -389,7 +390,8 @@ Test(monitor, hub_idle_in_epoll_wait_or_raw_call_with_nothing_waiting_is_not_rep
               "the monitor was not on; stderr:\n%s", c.ebuf);
     cr_assert_null(strstr(c.ebuf, "raw-poller"), "stderr:\n%s", c.ebuf);
     cr_assert_null(strstr(c.ebuf, "\"main\""), "stderr:\n%s", c.ebuf);
-    cr_assert_eq(count(c.ebuf, "libgreen: green thread "), 1,
+    cr_assert_eq(count(c.ebuf, " has not yielded for "), 0, "stderr:\n%s", c.ebuf);
+    cr_assert_eq(count(c.ebuf, " has run for "), 1,
                  "only the spinner's report expected; stderr:\n%s", c.ebuf);
 }
 
@@ -404,6 +406,28 @@ Test(monitor, raw_system_call_of_a_pthread_under_the_shim_is_named_by_its_pthrea
     cr_assert(strstr(c.obuf, "hooked 1"), "pthread_create not interposed:\n%s", c.obuf);
     assert_raw_ppoll_report(&c, "\"raw-poller\"", "1 green thread is runnable",
                             " ppoll_in_pthread+");
+}
+
+Test(monitor, syscall_table_names_this_architectures_blocking_calls_with_advice)
+{
+    const struct green__syscall_info *si = green__syscall_info(SYS_io_uring_enter);
+    cr_assert(si && !strcmp(si->name, "io_uring_enter") && si->fd_arg == 0 &&
+              strstr(si->advice, "innodb_use_native_aio=0"));
+    si = green__syscall_info(SYS_io_getevents);
+    cr_assert(si && !strcmp(si->name, "io_getevents") &&
+              strstr(si->advice, "innodb_use_native_aio=0"));
+    si = green__syscall_info(SYS_futex);
+    cr_assert(si && !strcmp(si->name, "futex") && si->fd_arg < 0 &&
+              strstr(si->advice, "raw futex"));
+    si = green__syscall_info(SYS_read);
+    cr_assert(si && !strcmp(si->name, "read") && si->fd_arg == 0 &&
+              strstr(si->advice, "GREEN_HOOKS=+file"));
+    si = green__syscall_info(SYS_epoll_pwait);
+    cr_assert(si && !strcmp(si->name, "epoll_pwait"));
+    /* Calls that do not wait are not listed: the report prints the number. */
+    cr_assert_null(green__syscall_info(SYS_getpid));
+    cr_assert_null(green__syscall_info(-1));
+    cr_assert(strstr(green__syscall_advice_other(), "green_offload"));
 }
 
 /* The entry points the preload's constructor calls (hidden, in the core). */
