@@ -328,13 +328,18 @@ static void assert_raw_ppoll_report(const struct child *c, const char *thread,
                               "the shim passed through: a raw system call"),
               "no advice; stderr:\n%s", c->ebuf);
     /* Frames: the kernel's pc in the helper, then its caller, found on
-     * the stack. */
+     * the stack (on aarch64 the helper, a leaf, keeps its return address
+     * in a register: the scan sees callers from the next frame on). */
     line_with(c->ebuf, " raw_syscall4+", line, sizeof line);
     cr_assert(strstr(line, "libgreen:   #0 "), "pc frame: \"%s\"; stderr:\n%s",
               line, c->ebuf);
+#if defined(__x86_64__)
     line_with(c->ebuf, caller, line, sizeof line);
     cr_assert(strstr(line, "libgreen:   #1 "), "caller frame: \"%s\"; stderr:\n%s",
               line, c->ebuf);
+#else
+    (void)caller;
+#endif
     snprintf(want, sizeof want, "%s yielded after about ", thread);
     cr_assert(strstr(c->ebuf, want) && strstr(c->ebuf, " ms (back from system call ppoll)"),
               "no end line; stderr:\n%s", c->ebuf);
