@@ -150,10 +150,12 @@ static int find_epfd(int tfd)
         for (long off = 0; found < 0 && off < n;) {
             struct dirent64 *d = (struct dirent64 *)(ents + off);
             off += d->d_reclen;
+            if (d->d_name[0] < '0' || d->d_name[0] > '9')
+                continue;   /* "." and ".." */
             int fd = atoi(d->d_name);
             snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
             long k = syscall(SYS_readlinkat, AT_FDCWD, path, link, sizeof link - 1);
-            if (k <= 0 || d->d_name[0] < '0' || d->d_name[0] > '9')
+            if (k <= 0)
                 continue;
             link[k] = 0;
             snprintf(path, sizeof path, "/proc/self/fdinfo/%d", fd);
@@ -312,7 +314,7 @@ static void scan_backtrace(uintptr_t pc, uintptr_t sp, uintptr_t hi)
     syscall(SYS_close, mem);
 }
 
-/* "  fd 5 (pipe:[1234])" for a call whose argument i is a descriptor. */
+/* "; fd 5 is pipe:[1234]": the file behind a descriptor argument. */
 static void fmt_fd(struct green__fmt *f, int fd)
 {
     char path[64], link[256];
