@@ -1,8 +1,8 @@
 /*
  * monitor.c - seeing inside a running process: the list of hubs (ctxs),
- * the watchdog that reports green threads that do not yield
- * (GREEN_MONITOR_MS), and the signal that dumps every green thread
- * (GREEN_DUMP_SIGNAL).
+ * the watchdog that reports green threads that do not yield or that block
+ * their hub in a system call the shim did not park (GREEN_MONITOR_MS), and
+ * the signal that dumps every green thread (GREEN_DUMP_SIGNAL).
  *
  * The ctx list. Every ctx is recorded, by its own OS thread, in a fixed
  * array of slots (green__ctx_slots): the ctx and the kernel tid of its OS
@@ -29,13 +29,36 @@
  * it) with tgkill. The handler, on the stalled thread, checks the counter
  * is unchanged and that no switch happened meanwhile, then writes the report
  * and a backtrace (backtrace() + dladdr) to stderr. One report per stall:
- * the slot remembers the counter value it reported.
+ * the slot remembers the counter value it reported. The report says that
+ * the thread made no hooked call at all: a computation, or a busy-wait on
+ * another green thread of the same hub (which cannot run until it yields).
  *
- * Reading another OS thread's ctx. The watchdog only reads two words of a
- * ctx: the switch counter (an atomic) and the current-thread pointer, which
- * it compares with the hub pointer and never dereferences. Everything about
- * the green thread itself (id, name, stack) is read by the signal handler on
- * the owning OS thread, where it cannot change under it.
+ * Blocked in the kernel. Before it signals, the watchdog reads
+ * /proc/self/task/TID/syscall. "running" (or an unreadable file) takes the
+ * path above. A system call number means the OS thread is asleep in a call
+ * the shim did not park (a raw io_uring_enter or futex, a read the shim
+ * passed through...): that thread is never signalled, since a signal makes
+ * calls that SA_RESTART does not restart (io_uring_enter, epoll_wait,
+ * ppoll, nanosleep, a futex wait with a timeout; signal(7)) fail with an
+ * EINTR the program would never see natively. The watchdog reports it
+ * itself (monitor_syscall.c: the call, its advice, the green thread and
+ * frames scanned from its stack), once per stall, and only while
+ * something waits for that hub (runnable green threads, a deadline
+ * passed, a ready descriptor): with nothing waiting, a blocked call holds
+ * nobody up, as natively. The only EINTR risk left is a thread that
+ * enters a blocking call between the watchdog's read of "running" and its
+ * tgkill (microseconds, for a thread that has already run ms without a
+ * scheduling point).
+ *
+ * Reading another OS thread's ctx. For a running thread the watchdog only
+ * reads two words of a ctx: the switch counter (an atomic) and the
+ * current-thread pointer, which it compares with the hub pointer and never
+ * dereferences. Everything about the green thread itself (id, name, stack)
+ * is read by the signal handler on the owning OS thread, where it cannot
+ * change under it. For a thread asleep in a system call there is no
+ * handler: the watchdog copies its id and name (thread structs are never
+ * freed) and keeps the copy only if the switch counter did not move
+ * meanwhile; monitor_syscall.c says how it reads the rest.
  *
  * The dump signal. A process-directed signal lands on one thread. Its
  * handler dumps that thread's ctx (if it has one) and then passes the
@@ -51,13 +74,17 @@
  * its first call, so green__monitor_start calls it once up front. backtrace
  * and dladdr take the dynamic loader's lock: a thread stalled inside
  * dlopen/dlsym itself would deadlock its own report; we accept that rare
- * case rather than print no symbols. The monitor signal interrupts the
- * stalled thread once per stall; a blocking call that SA_RESTART does not
- * restart (poll, nanosleep, ...) then fails with EINTR, as it would with
- * any signal handler installed.
+ * case rather than print no symbols. The monitor signal interrupts a
+ * stalled thread that is running, once per stall; a thread asleep in a
+ * system call is not signalled (above).
  *
- * Rejected: reading the stalled thread's stack from the watchdog (no
- * registers without ptrace, and its frames change under us); timer
+ * Rejected: reading a running stalled thread's stack from the watchdog (no
+ * registers without ptrace, and its frames change under us; asleep in the
+ * kernel, /proc gives its sp and pc and the frames hold still); signalling
+ * a thread asleep in a system call and checking in the handler (the
+ * handler runs after the call was already interrupted); unwinding the
+ * asleep thread's stack with frame pointers (glibc and most libraries are
+ * built without them: a scan finds their callers too); timer
  * signals (setitimer/SIGPROF) in every thread (they would interrupt
  * syscalls all the time, and the program may use them); restarting the
  * watchdog in fork children (a child should be able to exec without a new
@@ -65,6 +92,8 @@
  */
 #define _GNU_SOURCE
 #include "green_internal.h"
+#include "monitor_syscall.h"
+#include "syscall_names.h"
 #include <dlfcn.h>
 #include <execinfo.h>
 #include <fcntl.h>
@@ -77,7 +106,6 @@
 #include <sys/syscall.h>
 
 #define SLOTS_MAX 1024
-#define BT_FRAMES 48
 
 /* One recorded ctx. tid > 0: in use; 0: being (re)filled; -1: free. */
 struct green__ctx_slot {
@@ -199,7 +227,7 @@ static void after_fork_child(void)
 
 /* ------------------------------------------------------------ the report */
 
-static void fmt_write(int fd, struct green__fmt *f)
+void green__monitor_line(int fd, struct green__fmt *f)
 {
     f->b[f->n++] = '\n';   /* cap leaves room for it */
     ssize_t r = GREEN_REAL(write)(fd, f->b, f->n);
@@ -221,7 +249,7 @@ static void *interrupted_pc(const void *uc)
 }
 
 /* "libgreen:   #1 0x55d0c0de spin+0x1a (/path/prog+0x161a)" */
-static void bt_line(int i, void *pc)
+void green__monitor_bt_line(int i, void *pc)
 {
     char b[512];
     struct green__fmt f = { b, 0, sizeof b - 1 };
@@ -245,7 +273,7 @@ static void bt_line(int i, void *pc)
             green__fmt_str(&f, ")");
         }
     }
-    fmt_write(2, &f);
+    green__monitor_line(2, &f);
 }
 
 /* Runs on the stalled OS thread, in the monitor signal's handler. */
@@ -263,9 +291,16 @@ static void report_stall(struct green__ctx *c, int ms, const void *uc)
     green__fmt_str(&f, " ms without yielding (OS thread ");
     green__fmt_u64(&f, (uint64_t)gettid_raw());
     green__fmt_str(&f, "); backtrace:");
-    fmt_write(2, &f);
-    void *frames[BT_FRAMES];
-    int n = backtrace(frames, BT_FRAMES);
+    green__monitor_line(2, &f);
+    static const char why[] =
+        "libgreen:   it made no hooked call all that time: a long computation, "
+        "or a loop waiting for another green thread (an atomic flag, a spin "
+        "lock) that cannot run on this hub until this one yields; README, "
+        "\"Known uncooperative calls\"\n";
+    ssize_t r = GREEN_REAL(write)(2, why, sizeof why - 1);
+    (void)r;
+    void *frames[GREEN__BT_FRAMES];
+    int n = backtrace(frames, GREEN__BT_FRAMES);
     /* Start at the interrupted function: skip this handler's frames and
      * the kernel's signal trampoline. */
     void *pc = interrupted_pc(uc);
@@ -276,7 +311,7 @@ static void report_stall(struct green__ctx *c, int ms, const void *uc)
             break;
         }
     for (int i = first; i < n; i++)
-        bt_line(i - first, frames[i]);
+        green__monitor_bt_line(i - first, frames[i]);
 }
 
 static bool from_this_process(const siginfo_t *si)
@@ -314,41 +349,79 @@ struct watch {
     int64_t since;            /* green_now() when it was first seen */
     int64_t runq_base;        /* its OS thread's run-queue wait when the
                                  stall was first seen, -1 before */
-    bool asked;               /* signalled for this stall */
+    int64_t cpu_base;         /* and its time on a CPU then */
+    bool asked;               /* signalled (or reported from here) for
+                                 this stall */
     bool fallback;            /* printed the no-handler fallback */
     int64_t asked_at;         /* when */
+    long in_call;             /* reported as blocked in this system call
+                                 number, -1 when not */
+    int epfd;                 /* the hub's epoll descriptor, -1 unknown */
+    int epfd_tfd;             /* the timerfd it was looked for with */
 };
 static struct watch watches[SLOTS_MAX];
 
-/* Nanoseconds OS thread tid has spent runnable but waiting for a CPU (the
- * second field of /proc/self/task/TID/schedstat), 0 if unknown. A loaded
- * machine must not make a thread that yields all the time look stalled. */
-static int64_t runq_wait_ns(pid_t tid)
+/* Nanoseconds OS thread tid has spent on a CPU and runnable but waiting
+ * for one (the first two fields of /proc/self/task/TID/schedstat), 0 if
+ * unknown. A loaded machine must not make a thread that yields all the
+ * time look stalled. */
+static void sched_times(pid_t tid, int64_t *oncpu, int64_t *runq)
 {
     char path[64], b[128];
     snprintf(path, sizeof path, "/proc/self/task/%d/schedstat", (int)tid);
-    /* Raw syscalls: the shim's open/read/close hooks keep per-descriptor
-     * state that this thread must not touch. */
-    int fd = (int)green__syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return 0;
-    ssize_t n = green__syscall(SYS_read, fd, b, sizeof b - 1);
-    green__syscall(SYS_close, fd);
-    if (n <= 0)
-        return 0;
-    b[n] = 0;
-    char *p = strchr(b, ' ');
-    return p ? strtoll(p + 1, NULL, 10) : 0;
+    *oncpu = *runq = 0;
+    if (green__proc_read(path, b, sizeof b) <= 0)
+        return;
+    char *p;
+    *oncpu = strtoll(b, &p, 10);
+    *runq = strtoll(p, NULL, 10);
 }
 
-/* How long the stall has lasted, minus the time spent waiting for a CPU. */
-static int stall_ms(struct watch *w, pid_t tid, int64_t now)
+/* How long the stall has lasted, minus the time spent waiting for a CPU;
+ * *oncpu_ms (if not NULL): how much of it the thread spent on a CPU. */
+static int stall_ms(struct watch *w, pid_t tid, int64_t now, int *oncpu_ms)
 {
-    int64_t rq = runq_wait_ns(tid);
-    if (w->runq_base < 0)
+    int64_t cpu, rq;
+    sched_times(tid, &cpu, &rq);
+    if (w->runq_base < 0) {
         w->runq_base = rq;
+        w->cpu_base = cpu;
+    }
+    if (oncpu_ms)
+        *oncpu_ms = (int)((cpu - w->cpu_base) / 1000000);
     int64_t d = now - w->since - (rq - w->runq_base);
     return d > 0 ? (int)(d / 1000000) : 0;
+}
+
+/* The current thread of c is in a system call: report it if anything
+ * waits for its hub. True if reported (or the stall is over). */
+static bool try_report_syscall(struct green__ctx_slot *s, struct watch *w,
+                               pid_t tid, const struct green__sysc *sc, int ms,
+                               int oncpu_ms)
+{
+    struct green__ctx *c = w->ctx;
+    struct green__hub_wait wt;
+    if (!green__hub_waiting(c, &w->epfd, &w->epfd_tfd, green_now(), &wt))
+        return false;   /* nothing is held up: natively it would wait too */
+    atomic_store(&s->mon_ack, 0);   /* no end line unless reported below */
+    struct green_thread *t = __atomic_load_n(&c->current, __ATOMIC_RELAXED);
+    if (t == c->hub)
+        return true;
+    /* A copy, checked after: thread structs are never freed, and the same
+     * switch count before and after means it was current all along. */
+    uint64_t id = t->id;
+    char name[GREEN__NAME_MAX];
+    memcpy(name, t->name, sizeof name);
+    name[sizeof name - 1] = 0;
+    uintptr_t hi = (uintptr_t)t->stack.hi;
+    if (atomic_load(&c->switches) != w->switches)
+        return true;
+    green__report_syscall(tid, id, name, hi, sc, ms, oncpu_ms, &wt);
+    s->mon_id = id;
+    memcpy(s->mon_name, name, sizeof s->mon_name);
+    atomic_store(&s->mon_ack, 2);
+    w->in_call = sc->nr;
+    return true;
 }
 
 /* No backtrace can come (why says why): say what we know without touching
@@ -364,7 +437,7 @@ static void report_unanswered(pid_t tid, int ms, const char *why)
     green__fmt_str(&f, " ms without yielding (no backtrace: ");
     green__fmt_str(&f, why);
     green__fmt_str(&f, "; see GREEN_MONITOR_SIGNAL)");
-    fmt_write(2, &f);
+    green__monitor_line(2, &f);
 }
 
 static void ask_for_report(struct green__ctx_slot *s, struct watch *w,
@@ -398,7 +471,7 @@ static void report_end(struct green__ctx_slot *s, struct watch *w, pid_t tid,
 {
     if (atomic_load(&s->mon_ack) != 2)
         return;
-    int ms = stall_ms(w, tid, now);
+    int ms = stall_ms(w, tid, now, NULL);
     char b[256];
     struct green__fmt f = { b, 0, sizeof b - 1 };
     green__fmt_str(&f, "libgreen: green thread ");
@@ -406,10 +479,19 @@ static void report_end(struct green__ctx_slot *s, struct watch *w, pid_t tid,
     green__fmt_str(&f, " \"");
     s->mon_name[sizeof s->mon_name - 1] = 0;
     green__fmt_str(&f, s->mon_name);
-    green__fmt_str(&f, "\" yielded after running for about ");
+    green__fmt_str(&f, w->in_call >= 0 ? "\" yielded after about "
+                                       : "\" yielded after running for about ");
     green__fmt_u64(&f, (uint64_t)ms);
     green__fmt_str(&f, " ms");
-    fmt_write(2, &f);
+    if (w->in_call >= 0) {
+        const struct green__syscall_info *si = green__syscall_info(w->in_call);
+        green__fmt_str(&f, " (back from system call ");
+        green__fmt_str(&f, si ? si->name : "");
+        if (!si)
+            green__fmt_u64(&f, (uint64_t)w->in_call);
+        green__fmt_str(&f, ")");
+    }
+    green__monitor_line(2, &f);
 }
 
 static void watch_slot(int i, int64_t now)
@@ -427,18 +509,29 @@ static void watch_slot(int i, int64_t now)
     if (w->ctx != c || sw != w->switches || cur == c->hub) {
         if (w->ctx == c && w->asked && sw != w->switches)
             report_end(s, w, tid, now);
+        bool same = w->ctx == c;
         *w = (struct watch){ .ctx = c, .switches = sw, .since = now,
-                             .runq_base = -1 };
+                             .runq_base = -1, .in_call = -1,
+                             .epfd = same ? w->epfd : -1,
+                             .epfd_tfd = same ? w->epfd_tfd : -1 };
         return;
     }
     if (!w->asked) {
-        int ms = stall_ms(w, tid, now);
-        if (ms >= monitor_ms)
+        int oncpu_ms;
+        int ms = stall_ms(w, tid, now, &oncpu_ms);
+        struct green__sysc sc;
+        if (ms < monitor_ms)
+            return;
+        /* Asleep in a system call: never signalled (see above); reported
+         * from here once something waits for the hub. */
+        if (green__in_syscall(tid, &sc))
+            w->asked = try_report_syscall(s, w, tid, &sc, ms, oncpu_ms);
+        else
             ask_for_report(s, w, tid, now, ms);
-    } else if (!w->fallback && !atomic_load(&s->mon_ack) &&
+    } else if (!w->fallback && w->in_call < 0 && !atomic_load(&s->mon_ack) &&
                now - w->asked_at > GREEN_SEC(1)) {
         w->fallback = true;
-        report_unanswered(tid, stall_ms(w, tid, now),
+        report_unanswered(tid, stall_ms(w, tid, now, NULL),
                           "that thread blocks the monitor signal");
     }
 }

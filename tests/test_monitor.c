@@ -16,9 +16,11 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include "hubs.h"
+#include "syscall_names.h"
 
 extern char **environ;
 
@@ -194,8 +196,9 @@ static const char *asan_runtime(void)
     return "";
 }
 
-/* prog_shim under LD_PRELOAD=$GREEN_LIB, plus one more variable. */
-static void run_shim(struct child *c, const char *mode, const char *var)
+/* prog_shim under LD_PRELOAD=$GREEN_LIB, plus one or two more variables. */
+static void run_shim(struct child *c, const char *mode, const char *var,
+                     const char *var2)
 {
     static char pre[8400];
     const char *lib = getenv("GREEN_LIB");
@@ -205,7 +208,7 @@ static void run_shim(struct child *c, const char *mode, const char *var)
     char path[4096];
     snprintf(path, sizeof path, "%s/monitor/prog_shim", progs_dir());
     char *argv[] = { path, (char *)mode, NULL };
-    const char *env[] = { pre, var, NULL };
+    const char *env[] = { pre, var, var2, NULL };
     child_start(c, argv, env);
 }
 
@@ -285,7 +288,7 @@ Test(monitor, nothing_is_reported_without_green_monitor_ms)
 Test(monitor, pthread_busy_loop_under_the_shim_is_reported_by_its_pthread_name)
 {
     static struct child c;
-    run_shim(&c, "spin", "GREEN_MONITOR_MS=50");
+    run_shim(&c, "spin", "GREEN_MONITOR_MS=50", NULL);
     child_finish(&c, 10000);
     cr_assert(WIFEXITED(c.status) && WEXITSTATUS(c.status) == 0,
               "child failed: status %d, stderr:\n%s", c.status, c.ebuf);
@@ -300,6 +303,136 @@ Test(monitor, pthread_busy_loop_under_the_shim_is_reported_by_its_pthread_name)
     cr_assert(strstr(c.ebuf, "busy_loop_in_pthread+"), "no backtrace; stderr:\n%s", c.ebuf);
     cr_assert_eq(count(c.ebuf, "without yielding"), 1,
                  "only the busy thread, once; stderr:\n%s", c.ebuf);
+}
+
+/* ------------------------------------------ blocked in a system call */
+
+/* The report of a green thread asleep in the raw ppoll of the children
+ * (tests/progs/monitor/raw_syscall.h): the call by number and name, the
+ * thread, its frames, the advice, and the end. */
+static void assert_raw_ppoll_report(const struct child *c, const char *thread,
+                                    const char *waiting, const char *caller)
+{
+    char want[256], line[1024];
+    snprintf(want, sizeof want, "is blocked in system call %d (ppoll), while ",
+             (int)SYS_ppoll);
+    line_with(c->ebuf, want, line, sizeof line);
+    cr_assert(strstr(line, thread) && strstr(line, "\" has not yielded for ") &&
+              strstr(line, waiting),
+              "no report naming ppoll, %s and \"%s\"; stderr:\n%s", thread,
+              waiting, c->ebuf);
+    cr_assert_eq(count(c->ebuf, " has not yielded for "), 1,
+                 "one report per stall expected; stderr:\n%s", c->ebuf);
+    cr_assert(strstr(c->ebuf, "libgreen:   ppoll(0x"), "stderr:\n%s", c->ebuf);
+    cr_assert(strstr(c->ebuf, "libgreen:   what to do: a wait for descriptors "
+                              "the shim passed through: a raw system call"),
+              "no advice; stderr:\n%s", c->ebuf);
+    /* Frames: the kernel's pc in the helper, then its caller, found on
+     * the stack (on aarch64 the helper, a leaf, keeps its return address
+     * in a register: the scan sees callers from the next frame on). */
+    line_with(c->ebuf, " raw_syscall4+", line, sizeof line);
+    cr_assert(strstr(line, "libgreen:   #0 "), "pc frame: \"%s\"; stderr:\n%s",
+              line, c->ebuf);
+#if defined(__x86_64__)
+    line_with(c->ebuf, caller, line, sizeof line);
+    cr_assert(strstr(line, "libgreen:   #1 "), "caller frame: \"%s\"; stderr:\n%s",
+              line, c->ebuf);
+#else
+    (void)caller;
+#endif
+    snprintf(want, sizeof want, "%s yielded after about ", thread);
+    cr_assert(strstr(c->ebuf, want) && strstr(c->ebuf, " ms (back from system call ppoll)"),
+              "no end line; stderr:\n%s", c->ebuf);
+    /* Not a stall report, and no signal: the ppoll timed out as natively
+     * (a handler would have ended it with EINTR, SA_RESTART or not). */
+    cr_assert_null(strstr(c->ebuf, "without yielding"), "stderr:\n%s", c->ebuf);
+    cr_assert(strstr(c->obuf, "ppoll 0\n"), "ppoll did not time out as natively: %s",
+              c->obuf);
+}
+
+Test(monitor, raw_system_call_blocking_the_hub_is_named_with_thread_frames_and_advice_without_eintr)
+{
+    static struct child c;
+    const char *env[] = { "GREEN_MONITOR_MS=50", NULL };
+    char path[4096];
+    snprintf(path, sizeof path, "%s/monitor/prog_monitor", progs_dir());
+    char *argv[] = { path, "rawcall", "runnable", NULL };
+    child_start(&c, argv, env);
+    child_finish(&c, 20000);
+    cr_assert(WIFEXITED(c.status) && WEXITSTATUS(c.status) == 0,
+              "child failed: status %d, stderr:\n%s", c.status, c.ebuf);
+    cr_assert(strstr(c.obuf, "runner ran 1\ndone"), "stdout: %s", c.obuf);
+    assert_raw_ppoll_report(&c, "green thread 3 \"raw-poller\"",
+                            "1 green thread is runnable", " ppoll_without_libc+");
+}
+
+Test(monitor, raw_system_call_is_reported_when_a_deadline_on_its_hub_has_passed)
+{
+    static struct child c;
+    const char *env[] = { "GREEN_MONITOR_MS=50", NULL };
+    char path[4096];
+    snprintf(path, sizeof path, "%s/monitor/prog_monitor", progs_dir());
+    char *argv[] = { path, "rawcall", "event", NULL };
+    child_start(&c, argv, env);
+    child_finish(&c, 20000);
+    cr_assert(WIFEXITED(c.status) && WEXITSTATUS(c.status) == 0,
+              "child failed: status %d, stderr:\n%s", c.status, c.ebuf);
+    assert_raw_ppoll_report(&c, "green thread 3 \"raw-poller\"",
+                            "events are pending on its hub", " ppoll_without_libc+");
+}
+
+Test(monitor, hub_idle_in_epoll_wait_or_raw_call_with_nothing_waiting_is_not_reported)
+{
+    static struct child c;
+    const char *env[] = { "GREEN_MONITOR_MS=50", NULL };
+    run_prog(&c, "idle", env);
+    child_finish(&c, 20000);
+    cr_assert(WIFEXITED(c.status) && WEXITSTATUS(c.status) == 0,
+              "child failed: status %d, stderr:\n%s", c.status, c.ebuf);
+    cr_assert(strstr(c.obuf, "ppoll 0\ndone"), "stdout: %s", c.obuf);
+    /* The spinner that follows proves the monitor was watching. */
+    cr_assert(strstr(c.ebuf, "\"late-spinner\" has run for "),
+              "the monitor was not on; stderr:\n%s", c.ebuf);
+    cr_assert_null(strstr(c.ebuf, "raw-poller"), "stderr:\n%s", c.ebuf);
+    cr_assert_null(strstr(c.ebuf, "\"main\""), "stderr:\n%s", c.ebuf);
+    cr_assert_eq(count(c.ebuf, " has not yielded for "), 0, "stderr:\n%s", c.ebuf);
+    cr_assert_eq(count(c.ebuf, " has run for "), 1,
+                 "only the spinner's report expected; stderr:\n%s", c.ebuf);
+}
+
+Test(monitor, raw_system_call_of_a_pthread_under_the_shim_is_named_by_its_pthread_name)
+{
+    static struct child c;
+    /* One hub: the napper is then certainly held up behind the call. */
+    run_shim(&c, "rawcall", "GREEN_MONITOR_MS=50", "GREEN_HUBS=1");
+    child_finish(&c, 20000);
+    cr_assert(WIFEXITED(c.status) && WEXITSTATUS(c.status) == 0,
+              "child failed: status %d, stderr:\n%s", c.status, c.ebuf);
+    cr_assert(strstr(c.obuf, "hooked 1"), "pthread_create not interposed:\n%s", c.obuf);
+    assert_raw_ppoll_report(&c, "\"raw-poller\"", "1 green thread is runnable",
+                            " ppoll_in_pthread+");
+}
+
+Test(monitor, syscall_table_names_this_architectures_blocking_calls_with_advice)
+{
+    const struct green__syscall_info *si = green__syscall_info(SYS_io_uring_enter);
+    cr_assert(si && !strcmp(si->name, "io_uring_enter") && si->fd_arg == 0 &&
+              strstr(si->advice, "innodb_use_native_aio=0"));
+    si = green__syscall_info(SYS_io_getevents);
+    cr_assert(si && !strcmp(si->name, "io_getevents") &&
+              strstr(si->advice, "innodb_use_native_aio=0"));
+    si = green__syscall_info(SYS_futex);
+    cr_assert(si && !strcmp(si->name, "futex") && si->fd_arg < 0 &&
+              strstr(si->advice, "raw futex"));
+    si = green__syscall_info(SYS_read);
+    cr_assert(si && !strcmp(si->name, "read") && si->fd_arg == 0 &&
+              strstr(si->advice, "GREEN_HOOKS=+file"));
+    si = green__syscall_info(SYS_epoll_pwait);
+    cr_assert(si && !strcmp(si->name, "epoll_pwait"));
+    /* Calls that do not wait are not listed: the report prints the number. */
+    cr_assert_null(green__syscall_info(SYS_getpid));
+    cr_assert_null(green__syscall_info(-1));
+    cr_assert(strstr(green__syscall_advice_other(), "green_offload"));
 }
 
 /* The entry points the preload's constructor calls (hidden, in the core). */
@@ -326,7 +459,7 @@ Test(monitor, start_rejects_a_bad_threshold_and_a_second_start)
 Test(dump, signal_under_the_shim_shows_mutex_condvar_fd_and_sleep_waits)
 {
     static struct child c;
-    run_shim(&c, "dump", "GREEN_DUMP_SIGNAL=SIGUSR2");
+    run_shim(&c, "dump", "GREEN_DUMP_SIGNAL=SIGUSR2", NULL);
     cr_assert(child_read(&c, "ready", false, 10000), "child never got ready: %s", c.ebuf);
     int pid = 0, fd = -1;
     cr_assert_eq(sscanf(strstr(c.obuf, "ready"), "ready %d %d", &pid, &fd), 2);

@@ -17,6 +17,17 @@
  *                       "joiner" in a join, and "far-napper" on a second OS
  *                       thread; prints "ready" and sleeps 20 s (the test
  *                       sends GREEN_DUMP_SIGNAL and kills it)
+ *   prog_monitor rawcall runnable|event
+ *                       "raw-poller" blocks its OS thread 600 ms in a ppoll
+ *                       made without libc (raw_syscall.h), while "runner"
+ *                       is runnable, or (event) while main's 20 ms sleep
+ *                       ends; prints what ppoll returned (0: it timed out,
+ *                       as natively; -4: EINTR) and whether runner ran
+ *   prog_monitor idle   main sleeps 300 ms (the hub waits in epoll_wait),
+ *                       then "raw-poller" blocks 300 ms in the raw ppoll
+ *                       while main waits for it with nothing else to run
+ *                       (neither may be reported), then "late-spinner"
+ *                       busy-loops 300 ms (must be: the monitor was on)
  *   prog_monitor gdb    parks "sleeper" (id 3) in nap_in_sleeper() and
  *                       "reader" on a pipe, then raises SIGTRAP so that
  *                       gdb stops it
@@ -25,6 +36,7 @@
  */
 #define _GNU_SOURCE
 #include <green.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -32,6 +44,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include "raw_syscall.h"
 
 static volatile uint64_t sink;
 
@@ -115,6 +128,65 @@ static int run_replaced(void)
     int64_t ns = GREEN_MSEC(300);
     green_join(spawn(spinner, &ns, "spinner"), NULL);
     printf("own handler ran %d times\ndone\n", (int)own_handler_runs);
+    return 0;
+}
+
+/* -------------------------------------------------- raw system calls */
+
+static int raw_pipe[2];
+static long raw_result = 1;
+static int runner_ran;
+
+/* ppoll on an empty pipe for ms, without libc: natively it returns 0 when
+ * the time is up; a signal handler would end it with -EINTR (ppoll is
+ * never restarted, SA_RESTART or not). */
+__attribute__((noinline)) long ppoll_without_libc(int ms)
+{
+    struct pollfd p = { .fd = raw_pipe[0], .events = POLLIN };
+    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
+    return raw_syscall4(SYS_ppoll, (long)&p, 1, (long)&ts, 0);
+}
+
+static void *raw_poller(void *arg)
+{
+    raw_result = ppoll_without_libc((int)(intptr_t)arg);
+    return NULL;
+}
+
+static void *runner(void *arg)
+{
+    (void)arg;
+    runner_ran = 1;
+    return NULL;
+}
+
+static int run_rawcall(const char *how)
+{
+    if (pipe(raw_pipe) != 0)
+        return 2;
+    green_t p = spawn(raw_poller, (void *)(intptr_t)600, "raw-poller");
+    if (!strcmp(how, "runnable")) {
+        green_t r = spawn(runner, NULL, "runner");
+        green_join(p, NULL);
+        green_join(r, NULL);
+    } else {
+        green_sleep(GREEN_MSEC(20));   /* its deadline passes meanwhile */
+        green_join(p, NULL);
+    }
+    green_sleep(GREEN_MSEC(200));   /* the monitor notices the stall ended */
+    printf("ppoll %ld\nrunner ran %d\ndone\n", raw_result, runner_ran);
+    return 0;
+}
+
+static int run_idle(void)
+{
+    if (pipe(raw_pipe) != 0)
+        return 2;
+    green_sleep(GREEN_MSEC(300));
+    green_join(spawn(raw_poller, (void *)(intptr_t)300, "raw-poller"), NULL);
+    int64_t ns = GREEN_MSEC(300);
+    green_join(spawn(spinner, &ns, "late-spinner"), NULL);
+    printf("ppoll %ld\ndone\n", raw_result);
     return 0;
 }
 
@@ -211,6 +283,11 @@ int main(int argc, char **argv)
         return run_replaced();
     if (!strcmp(mode, "gdb"))
         return run_gdb();
-    fprintf(stderr, "usage: prog_monitor spin|yield|replaced|dump|gdb\n");
+    if (!strcmp(mode, "rawcall") && argc > 2)
+        return run_rawcall(argv[2]);
+    if (!strcmp(mode, "idle"))
+        return run_idle();
+    fprintf(stderr, "usage: prog_monitor spin|yield|replaced|dump|gdb|"
+                    "rawcall runnable|event|idle\n");
     return 2;
 }

@@ -7,12 +7,17 @@
  *                    usleep()s; prints "os-threads N" (from
  *                    /proc/self/status, while they are alive) and "hooked 1"
  *                    if pthread_create resolves to libgreen (the shim)
+ *   prog_shim rawcall  pthread "raw-poller" blocks 600 ms in a ppoll made
+ *                    without libc (raw_syscall.h) while pthread "napper"
+ *                    (usleep()s) is runnable; prints what ppoll returned
+ *                    (0: timed out, as natively; -4: EINTR) and "hooked 1"
  *   prog_shim dump   pthreads park in a mutex ("locker"), a condition
  *                    variable ("waiter"), read() on a pipe ("reader") and
  *                    sleep() ("sleeper"); prints "ready PID" and sleeps 20 s
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "../progutil.h"
+#include "raw_syscall.h"
 
 static volatile unsigned long sink;
 
@@ -81,6 +87,38 @@ static int run_spin(void)
     for (int i = 0; i < 3; i++)
         pthread_join(t[i], NULL);
     puts("done");
+    return 0;
+}
+
+static int raw_pipe[2];
+
+/* See prog_monitor.c: natively 0 after ms, -EINTR if a handler ran. */
+__attribute__((noinline)) long ppoll_in_pthread(int ms)
+{
+    struct pollfd p = { .fd = raw_pipe[0], .events = POLLIN };
+    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
+    return raw_syscall4(SYS_ppoll, (long)&p, 1, (long)&ts, 0);
+}
+
+static void *raw_poller(void *arg)
+{
+    pthread_setname_np(pthread_self(), "raw-poller");
+    *(long *)arg = ppoll_in_pthread(600);
+    return NULL;
+}
+
+static int run_rawcall(void)
+{
+    long r = 1;
+    if (pipe(raw_pipe) != 0)
+        return 2;
+    pthread_t t[2];
+    pthread_create(&t[0], NULL, raw_poller, &r);
+    pthread_create(&t[1], NULL, napper, NULL);
+    for (int i = 0; i < 2; i++)
+        pthread_join(t[i], NULL);
+    usleep(200000);   /* the monitor notices the stall ended */
+    printf("ppoll %ld\nhooked %d\ndone\n", r, hooked());
     return 0;
 }
 
@@ -150,6 +188,8 @@ int main(int argc, char **argv)
         return run_spin();
     if (!strcmp(mode, "dump"))
         return run_dump();
-    fprintf(stderr, "usage: prog_shim spin|dump\n");
+    if (!strcmp(mode, "rawcall"))
+        return run_rawcall();
+    fprintf(stderr, "usage: prog_shim spin|dump|rawcall\n");
     return 2;
 }
