@@ -163,6 +163,7 @@
 #include <limits.h>
 #include <linux/futex.h>
 #include <stddef.h>
+#include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -191,10 +192,13 @@ static struct {
  * another thread held at the fork would never be released. The forking
  * thread itself holds none (fork is never called under a stripe), so all
  * are free again. */
+static void futex_after_fork_child(void);
+
 void green__lock_after_fork_child(void)
 {
     for (size_t i = 0; i < STRIPES; i++)
         __atomic_store_n(&stripes[i].w, 0, __ATOMIC_RELAXED);
+    futex_after_fork_child();
 }
 
 static uint32_t *stripe_of(const void *obj)
@@ -815,6 +819,14 @@ struct futex_wait {
                                      w.n.data is the waiter's bitset */
     const uint32_t *word;
 };
+
+/* In the child of a fork every futex waiter is gone (only the forking
+ * thread is left, and it was not waiting): a wake there must not find
+ * their records. */
+static void futex_after_fork_child(void)
+{
+    memset(futex_table, 0, sizeof futex_table);
+}
 
 static struct futex_bucket *futex_bucket_of(const uint32_t *word)
 {

@@ -92,6 +92,14 @@ Test(preload_futex, wake_counts_bitsets_and_requeue_are_the_kernels)
     cr_assert_eq(kv(&g, "woke_all"), 5, "%s", g.out);
 }
 
+Test(preload_futex, a_forked_child_wakes_none_of_its_parents_waiters)
+{
+    static struct run n, g;
+    differential("forkwake", &n, &g);
+    cr_assert_eq(kv(&g, "child_woke"), 0, "%s", g.out);
+    cr_assert_eq(kv(&g, "parent_woke"), 3, "%s", g.out);
+}
+
 Test(preload_futex, signals_interrupt_or_restart_a_wait_as_natively)
 {
     static struct run n, g;

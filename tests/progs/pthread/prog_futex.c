@@ -15,6 +15,8 @@
  *   wakecount five waiters asleep, one FUTEX_WAKE of INT_MAX counts 5;
  *             bitsets: a WAKE_BITSET wakes only matching waiters;
  *             CMP_REQUEUE with the wrong value says EAGAIN;
+ *   forkwake  a fork while three threads wait: the child's wake of their
+ *             word finds nobody, the parent's wakes all three;
  *   signals   a handler interrupts a wait: without a timeout it restarts
  *             under SA_RESTART and fails with EINTR without it; with a
  *             timeout it fails with EINTR either way;
@@ -228,6 +230,33 @@ static int case_wakecount(void)
     return 0;
 }
 
+/* A fork while threads wait: in the child they are gone, and a wake of
+ * their word finds nobody (natively: the child's private futexes are its
+ * own). */
+static int case_forkwake(void)
+{
+    pthread_t t[3];
+    for (int i = 0; i < 3; i++)
+        pthread_create(&t[i], NULL, gate_waiter, (void *)(uintptr_t)FUTEX_BITSET_MATCH_ANY);
+    wait_entered(3);
+    pid_t pid = fork();
+    if (pid == 0) {
+        long r = fx(&gate, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+        nap_ms(10);   /* time for a wrongly woken thread to run */
+        out("child_woke=%ld", r);
+        _exit(0);
+    }
+    int st = 0;
+    waitpid(pid, &st, 0);
+    out("child_status=%d", WIFEXITED(st) ? WEXITSTATUS(st) : 100 + WTERMSIG(st));
+    atomic_store(&gate, 1);
+    out("parent_woke=%ld", fx(&gate, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0));
+    for (int i = 0; i < 3; i++)
+        pthread_join(t[i], NULL);
+    out("left=%d", atomic_load(&left));
+    return 0;
+}
+
 /* ------------------------------------------------------------ signals */
 
 static _Atomic uint32_t never;
@@ -379,10 +408,12 @@ int main(int argc, char **argv)
         return case_wakecount();
     if (!strcmp(c, "signals"))
         return case_signals();
+    if (!strcmp(c, "forkwake"))
+        return case_forkwake();
     if (!strcmp(c, "plain"))
         return case_plain();
     if (!strcmp(c, "shared"))
         return case_shared();
-    fprintf(stderr, "usage: prog_futex pingpong|errors|wakecount|signals|plain|shared\n");
+    fprintf(stderr, "usage: prog_futex pingpong|errors|wakecount|forkwake|signals|plain|shared\n");
     return 2;
 }
