@@ -228,6 +228,8 @@ int green_hook_pthread_key_delete(pthread_key_t key) GREEN_HIDDEN;
 void *green_hook_pthread_getspecific(pthread_key_t key) GREEN_HIDDEN;
 int green_hook_pthread_setspecific(pthread_key_t key, const void *v) GREEN_HIDDEN;
 int green_hook_pthread_once(pthread_once_t *once, void (*init)(void)) GREEN_HIDDEN;
+int green_hook___register_atfork(void (*prepare)(void), void (*parent)(void),
+                                 void (*child)(void), void *dso) GREEN_HIDDEN;
 int green_hook_pthread_kill(pthread_t th, int sig) GREEN_HIDDEN;
 int green_hook_pthread_sigqueue(pthread_t th, int sig, const union sigval v) GREEN_HIDDEN;
 int green_hook_pthread_setschedparam(pthread_t th, int policy,

@@ -141,3 +141,19 @@ int green_hook_pthread_once(pthread_once_t *once, void (*init)(void))
     green__syscall(SYS_futex, once, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
     return 0;
 }
+
+/* pthread_atfork: a registration is a thread-family call like any other,
+ * so a thread that registers handlers in a loop takes its fair turns
+ * (Open POSIX pthread_atfork/3-3 loops on it while its peers wait to
+ * run). Never adopts a hub: libgreen registers its own handlers from its
+ * constructor through here. */
+int green_hook___register_atfork(void (*prepare)(void), void (*parent)(void),
+                                 void (*child)(void), void *dso)
+{
+    struct green__ctx *c = green__tls_ctx;
+    if ((green__hook_families & GREEN_HOOK_THREAD) && c && c->current != c->hub)
+        green__pt_enter();
+    if (!GREEN_REAL(__register_atfork))
+        return ENOSYS;
+    return GREEN_REAL(__register_atfork)(prepare, parent, child, dso);
+}

@@ -163,6 +163,7 @@
     X(void *, pthread_getspecific, (pthread_key_t))                           \
     X(int, pthread_setspecific, (pthread_key_t, const void *))                \
     X(int, pthread_once, (pthread_once_t *, void (*)(void)))                  \
+    X(int, __register_atfork, (void (*)(void), void (*)(void), void (*)(void), void *)) \
     X(int, pthread_setschedparam, (pthread_t, int, const struct sched_param *)) \
     X(int, pthread_getschedparam, (pthread_t, int *, struct sched_param *))   \
     X(int, pthread_setschedprio, (pthread_t, int))                            \

@@ -29,6 +29,10 @@ EXPORT int pthread_key_delete(pthread_key_t key) { return green_hook_pthread_key
 EXPORT void * pthread_getspecific(pthread_key_t key) { return green_hook_pthread_getspecific(key); }
 EXPORT int pthread_setspecific(pthread_key_t key, const void *v) { return green_hook_pthread_setspecific(key, v); }
 EXPORT int pthread_once(pthread_once_t *once, void (*init)(void)) { return green_hook_pthread_once(once, init); }
+/* pthread_atfork is a static stub (libc_nonshared.a) in every program:
+ * the shared function it calls is this one. */
+EXPORT int __register_atfork(void (*pre)(void), void (*par)(void), void (*chi)(void), void *dso);
+EXPORT int __register_atfork(void (*pre)(void), void (*par)(void), void (*chi)(void), void *dso) { return green_hook___register_atfork(pre, par, chi, dso); }
 EXPORT int pthread_kill(pthread_t th, int sig) { return green_hook_pthread_kill(th, sig); }
 EXPORT int pthread_sigqueue(pthread_t th, int sig, const union sigval v) { return green_hook_pthread_sigqueue(th, sig, v); }
 EXPORT int pthread_setschedparam(pthread_t th, int policy, const struct sched_param *p) { return green_hook_pthread_setschedparam(th, policy, p); }

@@ -696,3 +696,20 @@ Test(preload_pthread, a_handler_that_ends_its_thread_leaves_fair_turns_working)
     cr_expect_eq(val(r.out, "met"), 1, "the looper never let the setter run:\n%s", r.out);
     cr_expect_eq(val(r.out, "done"), 1, "%s", r.out);
 }
+
+/* A thread registering fork handlers in a loop (Open POSIX
+ * pthread_atfork/3-3): pthread_atfork is a static stub around libc's
+ * __register_atfork, which the shim hooks, so the loop yields to the
+ * thread that stops it. Before, with one hub, it spun for ever. */
+Test(preload_pthread, a_pthread_atfork_loop_lets_the_other_threads_run)
+{
+    struct run n, g;
+    run_prog("prog_atfork_loop", false, &n);
+    run_prog("prog_atfork_loop", true, &g);
+    cr_assert_eq(val(g.out, "hooked"), 1, "__register_atfork is not libgreen's:\n%s", g.out);
+    cr_assert_eq(val(g.out, "registered_some"), 1, "%s", g.out);
+    cr_assert_eq(val(n.out, "prepare"), 1, "%s", n.out);
+    cr_assert_eq(val(g.out, "prepare"), 1, "%s", g.out);
+    cr_assert_eq(val(g.out, "parent"), 1, "%s", g.out);
+    cr_assert_eq(val(g.out, "child_ok"), 1, "%s", g.out);
+}
