@@ -100,6 +100,14 @@ Test(preload_futex, a_forked_child_wakes_none_of_its_parents_waiters)
     cr_assert_eq(kv(&g, "parent_woke"), 3, "%s", g.out);
 }
 
+Test(preload_futex, blocking_numbers_behave_as_their_libc_names_and_park_only_the_caller)
+{
+    static struct run n, g;
+    differential("numbers", &n, &g);
+    cr_assert_eq(kv(&g, "ticked_while_reading"), 1, "syscall(SYS_read) blocked the hub:\n%s",
+                 g.out);
+}
+
 Test(preload_futex, signals_interrupt_or_restart_a_wait_as_natively)
 {
     static struct run n, g;

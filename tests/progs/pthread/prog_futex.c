@@ -17,6 +17,8 @@
  *             CMP_REQUEUE with the wrong value says EAGAIN;
  *   forkwake  a fork while three threads wait: the child's wake of their
  *             word finds nobody, the parent's wakes all three;
+ *   numbers   syscall(SYS_read...) behaves as read...: it parks only
+ *             its thread; the system call's conventions are kept;
  *   signals   a handler interrupts a wait: without a timeout it restarts
  *             under SA_RESTART and fails with EINTR without it; with a
  *             timeout it fails with EINTR either way;
@@ -257,6 +259,57 @@ static int case_forkwake(void)
     return 0;
 }
 
+static void *child_ticker(void *arg);
+
+/* ------------------------------------------------------------ numbers */
+
+/* The blocking numbers go to the hooks of their libc names: a
+ * syscall(SYS_read) on an empty pipe parks only its thread (a ticker
+ * goes on), and the system call's conventions are kept where they differ
+ * from libc's (clock_nanosleep's -1/errno, epoll_pwait's sigset size). */
+static int pp[2];
+static void *late_writer(void *arg)
+{
+    (void)arg;
+    nap_ms(30);
+    if (syscall(SYS_write, pp[1], "hello", 5) != 5)
+        abort();
+    return NULL;
+}
+
+static int case_numbers(void)
+{
+    if (pipe(pp) != 0)
+        return 2;
+    pthread_t w, tk;
+    atomic_store(&ticking, 1);
+    pthread_create(&tk, NULL, child_ticker, NULL);
+    pthread_create(&w, NULL, late_writer, NULL);
+    int t0 = atomic_load(&ticks);
+    char b[16] = { 0 };
+    report("sys_read", syscall(SYS_read, pp[0], b, sizeof b));
+    out("sys_read_bytes=%d", !strcmp(b, "hello"));
+    out("ticked_while_reading=%d", atomic_load(&ticks) > t0);
+    pthread_join(w, NULL);
+    struct timespec ts = { 0, 10000000 };
+    long long m0 = mono_ms();
+    report("sys_nanosleep", syscall(SYS_nanosleep, &ts, NULL));
+    out("sys_nanosleep_waited=%d", mono_ms() - m0 >= 10);
+    struct timespec bad = { 0, 2000000000 };
+    report("sys_clock_nanosleep_einval", syscall(SYS_clock_nanosleep, CLOCK_MONOTONIC, 0, &bad,
+                                                 NULL));
+    report("sys_clock_nanosleep", syscall(SYS_clock_nanosleep, CLOCK_MONOTONIC, 0, &ts, NULL));
+    report("sys_close_ebadf", syscall(SYS_close, 1000));
+    report("sys_epoll_pwait_sigsetsize", syscall(SYS_epoll_pwait, 0, NULL, 1, 0, &bad, 3));
+    report("sys_read_ebadf", syscall(SYS_read, 1001, b, 1));
+    report("sys_write_wrong_end", syscall(SYS_write, pp[0], "x", 1));
+    report("sys_sched_yield", syscall(SYS_sched_yield));
+    report("sys_gettid_positive", syscall(SYS_gettid) > 0 ? 1 : -1);
+    atomic_store(&ticking, 0);
+    pthread_join(tk, NULL);
+    return 0;
+}
+
 /* ------------------------------------------------------------ signals */
 
 static _Atomic uint32_t never;
@@ -410,10 +463,12 @@ int main(int argc, char **argv)
         return case_signals();
     if (!strcmp(c, "forkwake"))
         return case_forkwake();
+    if (!strcmp(c, "numbers"))
+        return case_numbers();
     if (!strcmp(c, "plain"))
         return case_plain();
     if (!strcmp(c, "shared"))
         return case_shared();
-    fprintf(stderr, "usage: prog_futex pingpong|errors|wakecount|forkwake|signals|plain|shared\n");
+    fprintf(stderr, "usage: prog_futex pingpong|errors|wakecount|forkwake|numbers|signals|plain|shared\n");
     return 2;
 }
