@@ -88,9 +88,10 @@ static void barrier_recheck(void *arg)
 }
 
 /* A kill or a signal ends one park and the loop parks again (a kill is
- * remembered); once there are two hubs the core waits for remote
- * wake-ups by itself (lock.c, lock_multi). */
-static const struct green__lock_how barrier_how = { .expect_remote = false };
+ * remembered; a signal's handler runs as the thread, awake: retry_other
+ * says the wait goes on); once there are two hubs the core waits for
+ * remote wake-ups by itself (lock.c, lock_multi). */
+static const struct green__lock_how barrier_how = { .retry_other = true };
 
 /* Not a cancellation point: a kill while waiting is remembered. */
 int green_hook_pthread_barrier_wait(pthread_barrier_t *pb)

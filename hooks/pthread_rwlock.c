@@ -198,7 +198,12 @@ int green_hook_pthread_rwlock_destroy(pthread_rwlock_t *prw)
         return GREEN_REAL(pthread_rwlock_destroy)(prw);
     if (rw_is_shared(prw))
         return 0;
-    return green__rwlock_busy(&((struct pt_rwlock *)prw)->core) ? EBUSY : 0;
+    /* glibc's destroy does nothing and says 0, held or not (Open POSIX
+     * pthread_rwlock_timedwrlock/6-2 destroys one a finished thread still
+     * holds). Waiters queued in it would be left dangling: EBUSY then,
+     * which POSIX allows for a lock in use. */
+    const struct green__rwlock *core = &((struct pt_rwlock *)prw)->core;
+    return green__waitq_empty(&core->rq) && green__waitq_empty(&core->wq) ? 0 : EBUSY;
 }
 
 int green_hook_pthread_rwlock_rdlock(pthread_rwlock_t *prw)

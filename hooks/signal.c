@@ -521,14 +521,19 @@ static void on_resume(struct green_thread *t)
  * in an interruptible call (a read, a sleep, a connect...) is woken with
  * EINTR and runs it itself as its park returns (on_resume), so that the
  * handler may block, or end the thread with pthread_exit, as natively;
- * its call then fails with EINTR or restarts per SA_RESTART. A runnable
- * thread (on the run queue after a yield, or new) runs it where it
- * resumes (green__run_resume). A thread parked in a lock wait, which a
- * signal does not interrupt, runs it through green__run_as on its stack
- * below its saved context, without being woken: such a handler cannot
- * wait (a blocking call in it fails with EINTR; README, Known
- * differences). Rejected: waking a thread out of a lock wait to run the
- * handler (it would lose its place, or a hand-off, in the queue). */
+ * its call then fails with EINTR or restarts per SA_RESTART. A thread
+ * parked in a pthread lock, condition or barrier wait (lock_wakeable) is
+ * woken the same way and runs the handler where its park returns; the
+ * lock core then waits again, at the head of the queue for a mutex or an
+ * rwlock (its place), and a grant that won the race is kept; a condition
+ * wait returns as from a spurious wake-up, which POSIX allows. So a
+ * handler may block there too (Open POSIX pthread_barrier_wait/3-2 sleeps
+ * in one). A runnable thread (on the run queue after a yield, or new)
+ * runs it where it resumes (green__run_resume). Any other parked thread
+ * (a join, an offload, a green.h lock, whose waits a wake would end)
+ * runs it through green__run_as on its stack below its saved context,
+ * without being woken: such a handler cannot wait (a blocking call in it
+ * fails with EINTR; README, Known differences). */
 static void deliver(struct green_thread *t, int sig, siginfo_t *si)
 {
     bool restart = (user_act[sig].sa_flags & SA_RESTART) != 0;
@@ -538,7 +543,7 @@ static void deliver(struct green_thread *t, int sig, siginfo_t *si)
     if (t == t->ctx->current)
         run_delivery(&d);
     else if (handler && (t->sig_resume || t->state != GREEN_PARKED ||
-                         t->intr_gen) &&
+                         t->intr_gen || t->lock_wakeable) &&
              queue_resume(t, sig, si)) {
         /* Queued behind one already waiting, or the thread is runnable
          * (it resumes soon) or waits in an interruptible call: it runs the

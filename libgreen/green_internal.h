@@ -201,6 +201,11 @@ struct green_thread {
     unsigned sig_handled;          /* handlers run for this thread so far */
     bool sig_restart;              /* every handler that interrupted the
                                       current call had SA_RESTART */
+    bool lock_wakeable;            /* parked in a lock-core wait that goes
+                                      on after a wake with EINTR (a pthread
+                                      lock, condition or barrier): a signal
+                                      handler for it runs as it, awake
+                                      (hooks/signal.c, deliver) */
     uint16_t handler_depth;        /* hooks/signal.c: program signal
                                       handlers running as this thread */
     uint64_t sig_blocked;          /* this thread's signal mask, bit sig-1

@@ -331,7 +331,9 @@ static int lw_block(struct green__lwait *w, enum green__why why, const void *obj
         if (remote)
             green__remote_expect(t->ctx, +1);
         t->lwait = w;
+        t->lock_wakeable = how->retry_other;
         int code = green__park(why, (uintptr_t)obj, NULL, deadline);
+        t->lock_wakeable = false;
         t->lwait = NULL;
         if (remote)
             green__remote_expect(t->ctx, -1);
@@ -534,6 +536,8 @@ int green__mutex_wait(struct green__mutex *m, struct green_thread *self,
             rc = code;
             break;
         }
+        if (code == EINTR)
+            front = true;   /* woken to run a signal handler: its place */
     }
     if (self && how->no_scopes)
         self->scopes = scopes;
@@ -748,11 +752,12 @@ int green__rwlock_lock(struct green__rwlock *rw, struct green_thread *self,
     struct green__waitq *q = write || prefer == GREEN__RW_FIFO ? &rw->wq : &rw->rq;
     struct green__lwait w;
     bool killed = false;
+    bool front = false;
     lw_init(&w, self, write ? GREEN__LK_WRITE : GREEN__LK_READ, lk);
     lk_take(lk);
     int e = rw_try(rw, w.id, write, prefer);
     while (e == EBUSY) {
-        lw_push(q, &w, false);
+        lw_push(q, &w, front);
         lk_give(lk);
         int code = lw_block(&w, GREEN_WHY_RWLOCK, rw, deadline, how);
         if (lw_resolve(&w, lk, code) != GREEN__LW_CANCELLED) {
@@ -765,6 +770,7 @@ int green__rwlock_lock(struct green__rwlock *rw, struct green_thread *self,
                 rw_grant(rw, prefer);   /* it may have held readers back */
             break;
         }
+        front = code == EINTR;   /* woken to run a signal handler: its place */
         e = rw_try(rw, w.id, write, prefer);
     }
     lk_give(lk);

@@ -1186,6 +1186,12 @@ DIFF_CASE(thread, rwlock_relock_by_the_writer_is_edeadlk)
     pthread_rwlock_unlock(&rw);
     pthread_rwlock_unlock(&rw);
     CALL("destroy", pthread_rwlock_destroy(&rw));
+    static pthread_rwlock_t held = PTHREAD_RWLOCK_INITIALIZER;
+    CALL("wrlock", pthread_rwlock_wrlock(&held));
+    CALL("destroy while write-locked", pthread_rwlock_destroy(&held));
+    static pthread_rwlock_t read = PTHREAD_RWLOCK_INITIALIZER;
+    CALL("rdlock", pthread_rwlock_rdlock(&read));
+    CALL("destroy while read-locked", pthread_rwlock_destroy(&read));
 }
 
 /* -------------------------------------------------------------- barrier */
