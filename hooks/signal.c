@@ -36,9 +36,9 @@
  *    accepts it, as the kernel picks a thread: the main one first, else
  *    one parked in an interruptible call, else any; then the handler runs
  *    AS that thread (pthread_self() and errno its own): a thread parked in
- *    an interruptible hooked call is readied with EINTR and runs it
- *    itself as its park returns (deliver, on_resume), where the handler
- *    may block; any other runs it through green__run_as, on its own stack
+ *    an interruptible hooked call or a pthread lock wait is readied with
+ *    EINTR and runs it itself as its park returns (deliver, on_resume),
+ *    where the handler may block; any other runs it through green__run_as, on its own stack
  *    below its saved context, without waking. If by then every thread blocks the signal, it goes back
  *    to the kernel's pending set with its own siginfo (rt_sigqueueinfo to
  *    ourselves is allowed any si_code).
@@ -84,10 +84,11 @@
  *  - t->sig_pending only has bits t blocks (else they are delivered).
  *  - green__run_as contexts never park: a park in one fails with EINTR.
  *
- * Limits, documented. A handler that runs for a thread waiting for a lock
- * (or runnable, not running) cannot wait: a hooked blocking call in it
+ * Limits, documented. A handler that runs for a thread parked in a join,
+ * an offload or a green.h lock cannot wait: a hooked blocking call in it
  * fails with EINTR (handlers may only call async-signal-safe functions; of
- * those, only blocking ones differ). While the running thread computes without a
+ * those, only blocking ones differ). Threads in pthread lock, condition
+ * and barrier waits are woken to run it (deliver). While the running thread computes without a
  * hooked call, a signal only other threads accept waits for its next park
  * (cooperative scheduling). Realtime signals sent to one green thread that
  * blocks them are not queued (one instance, as for standard signals), and
