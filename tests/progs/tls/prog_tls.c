@@ -1,0 +1,199 @@
+/*
+ * prog_tls.c - __thread variables belong to their thread: a plain pthread
+ * program (never linked to libgreen) run natively and under the shim by
+ * tests/test_preload_tls.c. One mode per run (argv[1]):
+ *
+ *   ids     100 threads each write their index into a __thread int and a
+ *           1 KiB __thread array, wait at a barrier for all the others to
+ *           have written, yield and sleep, and check both are still
+ *           theirs. Prints mismatch=N (threads that saw another's value).
+ *   init    main changes `__thread int x = 42` to 7 and a zeroed __thread
+ *           to 5, then creates a thread, which must see 42 and 0 (the
+ *           initialisation image, not its creator's values); that thread
+ *           changes its own and creates another, which must see 42 and 0
+ *           too; main's stay 7 and 5. Prints init_ok=1 or the values.
+ *   dlopen  20 threads start and wait; main then dlopens libtlsmod.so
+ *           (next to this program) and lets them go: each must read the
+ *           library's initial value 5, write its index, yield and sleep,
+ *           and read its index back. Prints mismatch=N.
+ *
+ * Every mode first prints green=1 when pthread_create resolves into
+ * libgreen (the shim's hook is taken), else green=0, and exits 0.
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <limits.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include "../progutil.h"
+
+static __thread int mine = -1;
+static __thread unsigned char blob[1024];
+static __thread int x = 42;
+static __thread int zeroed;
+
+static void nap_us(long us)
+{
+    struct timespec ts = { 0, us * 1000 };
+    nanosleep(&ts, NULL);
+}
+
+/* ------------------------------------------------------------------ ids */
+
+#define NIDS 100
+static pthread_barrier_t bar;
+static atomic_int mismatch;
+
+static bool still_mine(int id)
+{
+    if (mine != id)
+        return false;
+    for (size_t k = 0; k < sizeof blob; k++)
+        if (blob[k] != (unsigned char)id)
+            return false;
+    return true;
+}
+
+static void *ids_thread(void *arg)
+{
+    int id = (int)(intptr_t)arg;
+    mine = id;
+    memset(blob, id, sizeof blob);
+    pthread_barrier_wait(&bar);       /* everyone has written */
+    sched_yield();
+    bool ok = still_mine(id);
+    nap_us(1000 + id * 10);
+    ok = ok && still_mine(id);
+    if (!ok)
+        atomic_fetch_add(&mismatch, 1);
+    return NULL;
+}
+
+static int mode_ids(void)
+{
+    pthread_t t[NIDS];
+    pthread_barrier_init(&bar, NULL, NIDS);
+    for (int i = 0; i < NIDS; i++)
+        if (pthread_create(&t[i], NULL, ids_thread, (void *)(intptr_t)i) != 0)
+            return 1;
+    for (int i = 0; i < NIDS; i++)
+        pthread_join(t[i], NULL);
+    out("mismatch=%d", atomic_load(&mismatch));
+    return 0;
+}
+
+/* ----------------------------------------------------------------- init */
+
+static int seen_x[2] = { -1, -1 }, seen_zeroed[2] = { -1, -1 };
+
+static void *init_grandchild(void *arg)
+{
+    (void)arg;
+    seen_x[1] = x;
+    seen_zeroed[1] = zeroed;
+    return NULL;
+}
+
+static void *init_child(void *arg)
+{
+    (void)arg;
+    seen_x[0] = x;
+    seen_zeroed[0] = zeroed;
+    x = 99;
+    zeroed = 98;
+    sched_yield();
+    pthread_t t;
+    pthread_create(&t, NULL, init_grandchild, NULL);
+    pthread_join(t, NULL);
+    return NULL;
+}
+
+static int mode_init(void)
+{
+    x = 7;
+    zeroed = 5;
+    pthread_t t;
+    if (pthread_create(&t, NULL, init_child, NULL) != 0)
+        return 1;
+    pthread_join(t, NULL);
+    bool ok = seen_x[0] == 42 && seen_zeroed[0] == 0 && seen_x[1] == 42 &&
+              seen_zeroed[1] == 0 && x == 7 && zeroed == 5;
+    out("init_ok=%d", ok);
+    out("child_x=%d child_zeroed=%d grandchild_x=%d grandchild_zeroed=%d main_x=%d main_zeroed=%d",
+        seen_x[0], seen_zeroed[0], seen_x[1], seen_zeroed[1], x, zeroed);
+    return 0;
+}
+
+/* --------------------------------------------------------------- dlopen */
+
+#define NDL 20
+static atomic_int loaded;
+static int (*mod_get)(void);
+static void (*mod_set)(int);
+
+static void *dl_thread(void *arg)
+{
+    int id = (int)(intptr_t)arg + 100;
+    while (!atomic_load(&loaded))
+        nap_us(500);
+    bool ok = mod_get() == 5;
+    mod_set(id);
+    sched_yield();
+    ok = ok && mod_get() == id;
+    nap_us(1000 + id * 10);
+    ok = ok && mod_get() == id;
+    if (!ok)
+        atomic_fetch_add(&mismatch, 1);
+    return NULL;
+}
+
+static int mode_dlopen(void)
+{
+    char path[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", path, sizeof path - 32);
+    if (n <= 0)
+        return 1;
+    path[n] = 0;
+    strcpy(strrchr(path, '/') + 1, "libtlsmod.so");
+    pthread_t t[NDL];
+    for (int i = 0; i < NDL; i++)
+        if (pthread_create(&t[i], NULL, dl_thread, (void *)(intptr_t)i) != 0)
+            return 1;
+    nap_us(20000);                    /* they all started and wait */
+    void *h = dlopen(path, RTLD_NOW);
+    if (!h) {
+        out("dlopen_error=%s", dlerror());
+        return 1;
+    }
+    *(void **)&mod_get = dlsym(h, "tlsmod_get");
+    *(void **)&mod_set = dlsym(h, "tlsmod_set");
+    atomic_store(&loaded, 1);
+    for (int i = 0; i < NDL; i++)
+        pthread_join(t[i], NULL);
+    out("mismatch=%d", atomic_load(&mismatch));
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    Dl_info di;
+    void *pc = dlsym(RTLD_DEFAULT, "pthread_create");
+    int green = pc && dladdr(pc, &di) && di.dli_fname &&
+                strstr(di.dli_fname, "libgreen");
+    out("green=%d", green);
+    const char *m = argc > 1 ? argv[1] : "";
+    if (!strcmp(m, "ids"))
+        return mode_ids();
+    if (!strcmp(m, "init"))
+        return mode_init();
+    if (!strcmp(m, "dlopen"))
+        return mode_dlopen();
+    out("unknown mode %s", m);
+    return 2;
+}
