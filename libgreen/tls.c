@@ -385,23 +385,42 @@ void green__tls_adopt(struct green__ctx *c, struct green_thread *t)
                      "out of memory for a green thread's thread-local storage");
 }
 
-void green__tls_swap(struct green__ctx *c, struct green_thread *next)
+/* The rare cases of a swap: no owner (it ended), or a thread that never
+ * ran and starts from the images. */
+static __attribute__((noinline)) void swap_slow(struct green__ctx *c,
+                                                struct green_thread *next)
 {
     const struct green__tls_mod *m = c->tls_mods;
     size_t n = c->tls_n;
     struct green_thread *o = c->tls_owner;
     if (o) {
-        green__assert("tls", o->tls_cap >= c->tls_size);
         for (size_t k = 0; k < n; k++)
             memcpy(o->tls_buf + m[k].off, m[k].block, m[k].memsz);
         o->tls_saved = true;
     }
-    if (next->tls_saved) {
-        for (size_t k = 0; k < n; k++)
+    for (size_t k = 0; k < n; k++) {
+        if (next->tls_saved)
             memcpy(m[k].block, next->tls_buf + m[k].off, m[k].memsz);
-    } else {
-        for (size_t k = 0; k < n; k++)
+        else
             load_image(&m[k], m[k].block);
+    }
+}
+
+void green__tls_swap(struct green__ctx *c, struct green_thread *next)
+{
+    struct green_thread *o = c->tls_owner;
+    if (green__likely(o && next->tls_saved)) {
+        /* Both ran before: each module's block out to the owner's
+         * buffer and in from next's, one module at a time. */
+        char *ob = o->tls_buf, *nb = next->tls_buf;
+        const struct green__tls_mod *m = c->tls_mods, *end = m + c->tls_n;
+        for (; m < end; m++) {
+            memcpy(ob + m->off, m->block, m->memsz);
+            memcpy(m->block, nb + m->off, m->memsz);
+        }
+        o->tls_saved = true;
+    } else {
+        swap_slow(c, next);
     }
     next->tls_saved = false;       /* the blocks hold it now */
     c->tls_owner = next;
