@@ -295,8 +295,8 @@ static bool install(struct green__ctx *c, struct scan *s)
         return false;
     size_t k = 0;
     for (struct green_thread *t = c->all; t; t = t->all_next, k++) {
-        if (t->is_hub || !size)
-            continue;
+        if (t->is_hub || t->state == GREEN_DONE || !size)
+            continue;              /* an ended thread waits for its join */
         nbs[k] = malloc(size);
         if (!nbs[k]) {
             while (k--)
@@ -307,7 +307,7 @@ static bool install(struct green__ctx *c, struct scan *s)
     }
     k = 0;
     for (struct green_thread *t = c->all; t; t = t->all_next, k++) {
-        if (t->is_hub)
+        if (t->is_hub || t->state == GREEN_DONE)
             continue;
         /* The owner's contents are in the blocks; a thread that never
          * ran starts from the images. */
