@@ -1,6 +1,6 @@
 /*
- * hooks_tls.h - the thread-local storage hook (hooks/tls_atexit.c):
- * C++ thread_local destructors of green threads.
+ * hooks_tls.h - the thread-local storage hooks (hooks/tls_atexit.c):
+ * C++ thread_local destructors of green threads, and dlclose.
  */
 #ifndef GREEN_HOOKS_TLS_H
 #define GREEN_HOOKS_TLS_H
@@ -12,5 +12,9 @@
  * out of memory. */
 GREEN_HIDDEN int green_hook___cxa_thread_atexit_impl(void (*fn)(void *), void *obj,
                                                      void *dso);
+
+/* dlclose: the real one, then every hub's next thread-local swap looks
+ * at the modules again (libgreen/tls.c). */
+GREEN_HIDDEN int green_hook_dlclose(void *handle);
 
 #endif

@@ -14,6 +14,12 @@
  * OS threads, the hub, and every thread while nothing is swapped
  * (GREEN_TLS=0: the objects are the OS thread's, so are the destructors).
  *
+ * dlclose. A module unloaded while green threads run must leave the
+ * swap before its next copy (the block may be freed, the image unmapped):
+ * after the real dlclose, tls.c's unload count moves and every hub's next
+ * swap rescans. dlclose has no caller-dependent behaviour, so passing it
+ * through changes nothing else (dlopen has, and is not interposed).
+ *
  * Rejected: running the list from the pthread layer's exit path only (a
  * green_spawn'd thread of a program linked explicitly with GREEN_TLS=1
  * ends through the same finish, lifecycle.c, which now runs it for all).
@@ -29,4 +35,12 @@ int green_hook___cxa_thread_atexit_impl(void (*fn)(void *), void *obj, void *dso
     if (r < 0)
         return -1;
     return GREEN_REAL(__cxa_thread_atexit_impl)(fn, obj, dso);
+}
+
+int green_hook_dlclose(void *handle)
+{
+    int r = GREEN_REAL(dlclose)(handle);
+    if (green__tls_on)
+        green__tls_unloaded();
+    return r;
 }

@@ -322,6 +322,7 @@ struct green__ctx {
                                       NULL (it ended); never the hub */
     unsigned long long tls_adds, tls_subs; /* dl_iterate_phdr's load and
                                       unload counts at the last scan */
+    unsigned tls_unloads;          /* dlclose calls seen by the last scan */
     bool tls_exit_hooked;          /* registered with glibc's exit-time
                                       thread_local destructors */
     struct green_thread *discarded;/* threads a fork left behind in this
@@ -545,6 +546,9 @@ GREEN_HIDDEN void green__tls_swap(struct green__ctx *c, struct green_thread *nex
  * give up its buffer and ownership (before its last switch). */
 GREEN_HIDDEN void green__tls_run_dtors(struct green_thread *t);
 GREEN_HIDDEN void green__tls_release(struct green__ctx *c, struct green_thread *t);
+/* hooks/tls_atexit.c: a dlclose returned; the next swap of every ctx
+ * rescans first (a closed module's block must not be copied). */
+GREEN_HIDDEN void green__tls_unloaded(void);
 /* hooks/tls_atexit.c: a thread_local destructor of the calling green
  * thread. 1 taken, 0 not (no swapping here: glibc's list), -1 ENOMEM. */
 GREEN_HIDDEN int green__tls_atexit(void (*fn)(void *), void *obj, void *dso);

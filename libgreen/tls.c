@@ -66,9 +66,11 @@
  * __tls_get_addr, the ABI entry compiled code itself calls, so that the
  * block a green thread later touches is one the swap knows. Between a
  * dlopen and the next spawn or poll the new module's block is shared by
- * the hub's threads, as without GREEN_TLS; after a dlclose the swap may
- * still copy the closed module's block until then (its memory stays
- * allocated until the OS thread's next dynamic-TLS lookup).
+ * the hub's threads, as without GREEN_TLS. A dlclose must be noticed
+ * before the next swap, which would copy into the closed module's block
+ * and from its unmapped image: the shim interposes dlclose (no caller
+ * semantics there, unlike dlopen), which bumps green__tls_unloads; a swap
+ * compares it with its ctx's (one load) and rescans first.
  *
  * C++ destructors. A `thread_local` object with a destructor registers it
  * with __cxa_thread_atexit_impl (libstdc++ calls it on first use). While
@@ -106,6 +108,8 @@
 #include <string.h>
 
 bool green__tls_on;
+/* dlclose calls so far (hooks/tls_atexit.c), process-wide. */
+static atomic_uint unloads;
 
 /* One swapped module of a ctx. */
 struct green__tls_mod {
@@ -332,12 +336,15 @@ static bool install(struct green__ctx *c, struct scan *s)
 static void rescan(struct green__ctx *c)
 {
     struct scan s = { 0 };
+    /* Before the walk: a dlclose during it makes the next swap look again. */
+    unsigned u = atomic_load_explicit(&unloads, memory_order_acquire);
     if (!scan_modules(&s) || !install(c, &s)) {
         free(s.mods);
         green__warn("out of memory while laying out thread-local storage; "
                     "trying again later");
         return;
     }
+    c->tls_unloads = u;
     green__debug("thread-local storage: %zu module(s), %zu bytes per green thread",
                  c->tls_n, c->tls_size);
 }
@@ -406,8 +413,21 @@ static __attribute__((noinline)) void swap_slow(struct green__ctx *c,
     }
 }
 
+void green__tls_unloaded(void)
+{
+    atomic_fetch_add_explicit(&unloads, 1, memory_order_release);
+}
+
 void green__tls_swap(struct green__ctx *c, struct green_thread *next)
 {
+    if (green__unlikely(atomic_load_explicit(&unloads, memory_order_acquire) !=
+                        c->tls_unloads)) {
+        rescan(c);                 /* a module may be gone: not its block */
+        if (!c->tls_n) {
+            c->tls_owner = next;
+            return;
+        }
+    }
     struct green_thread *o = c->tls_owner;
     if (green__likely(o && next->tls_saved)) {
         /* Both ran before: each module's block out to the owner's
@@ -447,7 +467,7 @@ void green__tls_run_dtors(struct green_thread *t)
         t->tls_dtors = d->next;
         d->fn(d->obj);
         if (d->pin)
-            dlclose(d->pin);
+            GREEN_REAL(dlclose)(d->pin);
         free(d);
     }
 }

@@ -91,6 +91,17 @@ Test(preload_tls, thread_locals_of_a_library_dlopened_after_threads_started_are_
     cr_assert_gt(kv(&r, "mismatch"), 0, "GREEN_TLS=0 should share them:\n%s", r.out);
 }
 
+Test(preload_tls, a_library_dlclosed_before_threads_ran_leaves_the_swap_alone)
+{
+    struct run r;
+    run_tls(&r, NATIVE, "prog_tls", "dlclose");
+    cr_assert_eq(kv(&r, "ran"), 10, "natively:\n%s", r.out);
+    cr_assert_eq(kv(&r, "mismatch"), 0, "natively:\n%s", r.out);
+    run_tls(&r, GREEN, "prog_tls", "dlclose");
+    cr_assert_eq(kv(&r, "ran"), 10, "under the shim:\n%s", r.out);
+    cr_assert_eq(kv(&r, "mismatch"), 0, "under the shim:\n%s", r.out);
+}
+
 /* -------------------------------------------------- thread_local, C++ */
 
 static void check_objects(const struct run *r, const char *where)

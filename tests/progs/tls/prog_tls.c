@@ -12,10 +12,19 @@
  *           initialisation image, not its creator's values); that thread
  *           changes its own and creates another, which must see 42 and 0
  *           too; main's stay 7 and 5. Prints init_ok=1 or the values.
- *   dlopen  20 threads start and wait; main then dlopens libtlsmod.so
- *           (next to this program) and lets them go: each must read the
+ *   dlopen  20 threads start and wait in a read from a pipe; main then
+ *           dlopens libtlsmod.so (next to this program) and lets them go
+ *           with a byte each (under the shim each hub notices the new
+ *           module when it polls, before the readers run): each must read the
  *           library's initial value 5, write its index, yield and sleep,
  *           and read its index back. Prints mismatch=N.
+ *
+ *   dlclose main dlopens libtlsmod.so and uses its TLS, creates 10
+ *           threads (the shim notices the module there) and dlcloses the
+ *           library before they ran; each must keep its own __thread
+ *           int across a sleep. Prints mismatch=N and ran=10: under the
+ *           shim a swap must not touch the closed module's block or
+ *           image (unmapped).
  *
  * Every mode first prints green=1 when pthread_create resolves into
  * libgreen (the shim's hook is taken), else green=0, and exits 0.
@@ -133,15 +142,16 @@ static int mode_init(void)
 /* --------------------------------------------------------------- dlopen */
 
 #define NDL 20
-static atomic_int loaded;
+static int gate[2];
 static int (*mod_get)(void);
 static void (*mod_set)(int);
 
 static void *dl_thread(void *arg)
 {
     int id = (int)(intptr_t)arg + 100;
-    while (!atomic_load(&loaded))
-        nap_us(500);
+    char c;
+    if (read(gate[0], &c, 1) != 1)
+        atomic_fetch_add(&mismatch, 1000);
     bool ok = mod_get() == 5;
     mod_set(id);
     sched_yield();
@@ -162,6 +172,8 @@ static int mode_dlopen(void)
     path[n] = 0;
     strcpy(strrchr(path, '/') + 1, "libtlsmod.so");
     pthread_t t[NDL];
+    if (pipe(gate) != 0)
+        return 1;
     for (int i = 0; i < NDL; i++)
         if (pthread_create(&t[i], NULL, dl_thread, (void *)(intptr_t)i) != 0)
             return 1;
@@ -173,10 +185,52 @@ static int mode_dlopen(void)
     }
     *(void **)&mod_get = dlsym(h, "tlsmod_get");
     *(void **)&mod_set = dlsym(h, "tlsmod_set");
-    atomic_store(&loaded, 1);
+    char go[NDL] = { 0 };
+    if (write(gate[1], go, sizeof go) != (ssize_t)sizeof go)
+        return 1;
     for (int i = 0; i < NDL; i++)
         pthread_join(t[i], NULL);
     out("mismatch=%d", atomic_load(&mismatch));
+    return 0;
+}
+
+static atomic_int ran;
+
+static void *dlclose_thread(void *arg)
+{
+    int id = (int)(intptr_t)arg;
+    mine = id;
+    nap_us(2000);
+    if (mine != id)
+        atomic_fetch_add(&mismatch, 1);
+    atomic_fetch_add(&ran, 1);
+    return NULL;
+}
+
+static int mode_dlclose(void)
+{
+    char path[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", path, sizeof path - 32);
+    if (n <= 0)
+        return 1;
+    path[n] = 0;
+    strcpy(strrchr(path, '/') + 1, "libtlsmod.so");
+    void *h = dlopen(path, RTLD_NOW);
+    if (!h)
+        return 1;
+    void (*set)(int);
+    *(void **)&set = dlsym(h, "tlsmod_set");
+    set(1);
+    pthread_t t[10];
+    for (int i = 0; i < 10; i++)
+        if (pthread_create(&t[i], NULL, dlclose_thread, (void *)(intptr_t)i) != 0)
+            return 1;
+    if (dlclose(h) != 0)
+        return 1;
+    for (int i = 0; i < 10; i++)
+        pthread_join(t[i], NULL);
+    out("mismatch=%d", atomic_load(&mismatch));
+    out("ran=%d", atomic_load(&ran));
     return 0;
 }
 
@@ -194,6 +248,8 @@ int main(int argc, char **argv)
         return mode_init();
     if (!strcmp(m, "dlopen"))
         return mode_dlopen();
+    if (!strcmp(m, "dlclose"))
+        return mode_dlclose();
     out("unknown mode %s", m);
     return 2;
 }
