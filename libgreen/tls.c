@@ -466,8 +466,10 @@ void green__tls_run_dtors(struct green_thread *t)
     while ((d = t->tls_dtors)) {
         t->tls_dtors = d->next;
         d->fn(d->obj);
-        if (d->pin)
-            GREEN_REAL(dlclose)(d->pin);
+        if (d->pin) {
+            GREEN_REAL(dlclose)(d->pin);   /* may unload it now */
+            green__tls_unloaded();
+        }
         free(d);
     }
 }
