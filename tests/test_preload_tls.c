@@ -143,3 +143,18 @@ Test(preload_tls, cxx_exceptions_in_flight_in_several_green_threads_survive_swit
     cr_assert(r.status != 0 || kv(&r, "mismatch") > 0,
               "GREEN_TLS=0 should mix them up:\n%s", r.out);
 }
+
+Test(preload_tls, cxx_a_thread_local_destructor_keeps_its_dlclosed_library_loaded_until_it_ran)
+{
+    if (!have_cxx())
+        cr_skip_test("no C++ compiler: prog_tls_cxx was not built");
+    struct run r;
+    run_tls(&r, NATIVE, "prog_tls_cxx", "dlclose");
+    cr_assert_eq(kv(&r, "lib_dtors"), 1, "natively:\n%s", r.out);
+    run_tls(&r, GREEN, "prog_tls_cxx", "dlclose");
+    cr_assert_eq(kv(&r, "lib_dtors"), 1, "under the shim:\n%s", r.out);
+    /* Without: glibc's list is the hub's OS thread's, which has not
+     * ended, so the destructor has not run when the thread is joined. */
+    run_tls(&r, GREEN_TLS_OFF, "prog_tls_cxx", "dlclose");
+    cr_assert_eq(kv(&r, "lib_dtors"), 0, "GREEN_TLS=0:\n%s", r.out);
+}

@@ -21,6 +21,11 @@
  *               and check std::uncaught_exceptions() is 0. Prints
  *               mismatch= (rounds that saw another thread's exception).
  *
+ *   dlclose     a thread uses a thread_local object of libtlsmod_cxx.so
+ *               (dlopen'd), then waits while main dlcloses the library,
+ *               then ends: the object's destructor, code of that library,
+ *               must still be there and run. Prints lib_dtors=1.
+ *
  * Every mode first prints green=1 when __cxa_thread_atexit_impl resolves
  * into libgreen (the shim's hook is taken), else green=0, and exits 0.
  */
@@ -176,6 +181,45 @@ static int mode_exceptions()
     return 0;
 }
 
+/* ------------------------------------------------------------ dlclose */
+
+static std::atomic<int> lib_dtors{0};
+static int gate[2];
+static void (*lib_use)(std::atomic<int> *, int);
+
+static void *lib_thread(void *)
+{
+    lib_use(&lib_dtors, 7);
+    char c;
+    if (read(gate[0], &c, 1) != 1)
+        mismatch++;
+    return nullptr;
+}
+
+static int mode_dlclose()
+{
+    char path[4096];
+    ssize_t n = readlink("/proc/self/exe", path, sizeof path - 32);
+    if (n <= 0 || pipe(gate) != 0)
+        return 1;
+    path[n] = 0;
+    strcpy(strrchr(path, '/') + 1, "libtlsmod_cxx.so");
+    void *h = dlopen(path, RTLD_NOW);
+    if (!h)
+        return 1;
+    *(void **)&lib_use = dlsym(h, "tlsmod_cxx_use");
+    pthread_t t;
+    if (!lib_use || pthread_create(&t, nullptr, lib_thread, nullptr) != 0)
+        return 1;
+    nap_us(20000);                    /* it used the object and waits */
+    dlclose(h);                       /* its destructor keeps it loaded */
+    if (write(gate[1], "x", 1) != 1)
+        return 1;
+    pthread_join(t, nullptr);
+    out("lib_dtors", lib_dtors.load());
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     Dl_info di;
@@ -186,6 +230,8 @@ int main(int argc, char **argv)
         return mode_objects();
     if (!strcmp(m, "exceptions"))
         return mode_exceptions();
+    if (!strcmp(m, "dlclose"))
+        return mode_dlclose();
     printf("unknown mode %s\n", m);
     return 2;
 }
