@@ -361,8 +361,15 @@ void green__tls_check(struct green__ctx *c)
 {
     struct scan s = { .quick = true };
     dl_iterate_phdr(scan_cb, &s);
-    if (s.counted && (s.adds != c->tls_adds || s.subs != c->tls_subs))
-        rescan(c);
+    if (!s.counted || (s.adds == c->tls_adds && s.subs == c->tls_subs))
+        return;
+    if (!c->tls_mods && !c->tls_owner) {
+        /* First scan of a ctx made before the setting was read (a hub
+         * started by another library's constructor): whoever runs, or
+         * ran last, keeps what the blocks hold. */
+        c->tls_owner = c->current->is_hub ? c->main : c->current;
+    }
+    rescan(c);
 }
 
 /* ------------------------------------------------------ threads, swaps */
