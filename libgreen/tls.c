@@ -61,7 +61,12 @@
  * first module, never a full walk per switch), and rescans on a change:
  * every saved buffer is re-laid out (a module kept keeps its contents, a
  * new one starts from its image for every thread but the owner, which
- * keeps what is in the block). A dynamic-TLS block that this OS thread
+ * keeps what is in the block). While nothing was swapped the switch kept
+ * no owner (that is its one-branch fast path): a first scan made by a
+ * running thread (a spawn) makes it the owner; one made by the hub (a
+ * poll) cannot tell who ran last, so every thread that ran gets a copy of
+ * the blocks (the one that dlopen'd the library and set its variables
+ * before it parked keeps them) and threads that never ran get images. A dynamic-TLS block that this OS thread
  * has not allocated yet (dlpi_tls_data NULL) is allocated at once through
  * __tls_get_addr, the ABI entry compiled code itself calls, so that the
  * block a green thread later touches is one the swap knows. Between a
@@ -287,10 +292,23 @@ static size_t layout_size(const struct scan *s)
     return l->off + ((l->memsz + 15) & ~(size_t)15);
 }
 
+/* t's buffer laid out as s, from what the blocks hold now. */
+static void copy_blocks(const struct scan *s, char *nb)
+{
+    for (size_t j = 0; j < s->n; j++)
+        memcpy(nb + s->mods[j].off, s->mods[j].block, s->mods[j].memsz);
+}
+
 /* Install s as c's table: every live thread's buffer re-laid out (all
  * allocated first, so that a failure keeps the old table whole). */
 static bool install(struct green__ctx *c, struct scan *s)
 {
+    /* Nothing swapped until now and no owner known (a scan from the hub):
+     * the blocks hold the values of whichever thread ran last, maybe the
+     * one that dlopen'd the library and set them before it parked. Every
+     * thread that ran gets a copy, so that one keeps them; a thread that
+     * never ran starts from the images. */
+    bool unknown = !c->tls_n && !c->tls_owner;
     size_t size = layout_size(s), n = 0;
     for (struct green_thread *t = c->all; t; t = t->all_next)
         n++;
@@ -316,8 +334,12 @@ static bool install(struct green__ctx *c, struct scan *s)
         /* The owner's contents are in the blocks; a thread that never
          * ran starts from the images. */
         bool keep = t->tls_saved && t != c->tls_owner && nbs[k];
-        if (keep)
+        if (keep) {
             relayout(c, s, t, nbs[k]);
+        } else if (unknown && t->state != GREEN_NEW && nbs[k]) {
+            copy_blocks(s, nbs[k]);
+            keep = true;
+        }
         free(t->tls_buf);
         t->tls_buf = nbs[k];
         t->tls_cap = nbs[k] ? size : 0;
@@ -336,6 +358,11 @@ static bool install(struct green__ctx *c, struct scan *s)
 static void rescan(struct green__ctx *c)
 {
     struct scan s = { 0 };
+    /* While nothing was swapped the switches kept no owner: the thread
+     * running now (main, for a new ctx) keeps what the blocks hold; from
+     * the hub, see install. */
+    if (!c->tls_n)
+        c->tls_owner = c->current && !c->current->is_hub ? c->current : NULL;
     /* Before the walk: a dlclose during it makes the next swap look again. */
     unsigned u = atomic_load_explicit(&unloads, memory_order_acquire);
     if (!scan_modules(&s) || !install(c, &s)) {
@@ -351,25 +378,16 @@ static void rescan(struct green__ctx *c)
 
 void green__tls_ctx_init(struct green__ctx *c)
 {
-    if (!green__tls_on)
-        return;
-    c->tls_owner = c->main;        /* starts with the OS thread's contents */
-    rescan(c);
+    if (green__tls_on)
+        rescan(c);                 /* main keeps the OS thread's contents */
 }
 
 void green__tls_check(struct green__ctx *c)
 {
     struct scan s = { .quick = true };
     dl_iterate_phdr(scan_cb, &s);
-    if (!s.counted || (s.adds == c->tls_adds && s.subs == c->tls_subs))
-        return;
-    if (!c->tls_mods && !c->tls_owner) {
-        /* First scan of a ctx made before the setting was read (a hub
-         * started by another library's constructor): whoever runs, or
-         * ran last, keeps what the blocks hold. */
-        c->tls_owner = c->current->is_hub ? c->main : c->current;
-    }
-    rescan(c);
+    if (s.counted && (s.adds != c->tls_adds || s.subs != c->tls_subs))
+        rescan(c);
 }
 
 /* ------------------------------------------------------ threads, swaps */

@@ -102,6 +102,17 @@ Test(preload_tls, a_library_dlclosed_before_threads_ran_leaves_the_swap_alone)
     cr_assert_eq(kv(&r, "mismatch"), 0, "under the shim:\n%s", r.out);
 }
 
+Test(preload_tls, a_library_dlopened_by_a_program_without_tls_starts_new_threads_from_its_image)
+{
+    struct run r;
+    run_tls(&r, NATIVE, "prog_tls_none", NULL);
+    cr_assert_eq(kv(&r, "creator"), 42, "natively:\n%s", r.out);
+    cr_assert_eq(kv(&r, "created"), 5, "natively:\n%s", r.out);
+    run_tls(&r, GREEN, "prog_tls_none", NULL);
+    cr_assert_eq(kv(&r, "creator"), 42, "under the shim:\n%s", r.out);
+    cr_assert_eq(kv(&r, "created"), 5, "under the shim:\n%s", r.out);
+}
+
 /* -------------------------------------------------- thread_local, C++ */
 
 static void check_objects(const struct run *r, const char *where)
