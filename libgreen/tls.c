@@ -66,16 +66,17 @@
  * running thread (a spawn) makes it the owner; one made by the hub (a
  * poll) cannot tell who ran last, so every thread that ran gets a copy of
  * the blocks (the one that dlopen'd the library and set its variables
- * before it parked keeps them) and threads that never ran get images. A dynamic-TLS block that this OS thread
- * has not allocated yet (dlpi_tls_data NULL) is allocated at once through
- * __tls_get_addr, the ABI entry compiled code itself calls, so that the
- * block a green thread later touches is one the swap knows. Between a
- * dlopen and the next spawn or poll the new module's block is shared by
- * the hub's threads, as without GREEN_TLS. A dlclose must be noticed
- * before the next swap, which would copy into the closed module's block
- * and from its unmapped image: the shim interposes dlclose (no caller
- * semantics there, unlike dlopen), which bumps green__tls_unloads; a swap
- * compares it with its ctx's (one load) and rescans first.
+ * before it parked keeps them) and threads that never ran get images.
+ * A dynamic-TLS block that this OS thread has not allocated yet
+ * (dlpi_tls_data NULL) is allocated at once through __tls_get_addr, the
+ * ABI entry compiled code itself calls, so that the block a green thread
+ * later touches is one the swap knows. Between a dlopen and the next
+ * spawn or poll the new module's block is shared by the hub's threads,
+ * as without GREEN_TLS. A dlclose must be noticed before the next swap,
+ * which would copy into the closed module's block and from its unmapped
+ * image: the shim interposes dlclose (no caller semantics there, unlike
+ * dlopen), which bumps a count (green__tls_unloaded); a swap compares it
+ * with its ctx's (one load) and rescans first.
  *
  * C++ destructors. A `thread_local` object with a destructor registers it
  * with __cxa_thread_atexit_impl (libstdc++ calls it on first use). While
@@ -88,12 +89,12 @@
  * caller's objects, as natively). A destructor in a shared library keeps
  * that library loaded until it ran (dlopen RTLD_NOLOAD), as glibc does.
  *
- * Invariants.
+ * Invariants, while c->tls_n > 0 (with none swapped, nothing is kept):
  *  - c->tls_owner is NULL or a live green thread of c, never the hub;
  *    its contents are in the blocks, and its buffer is stale.
- *  - Every other live green thread of c that ran since the last scan has
- *    tls_saved and a buffer of c->tls_size bytes laid out as c->tls_mods;
- *    one that never ran has !tls_saved and starts from the images.
+ *  - Every other live green thread of c that ran has tls_saved and a
+ *    buffer laid out as c->tls_mods; one that never ran has !tls_saved
+ *    and starts from the images.
  *  - Every live thread of c has tls_cap >= c->tls_size, so the switch
  *    never allocates.
  *
