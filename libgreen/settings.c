@@ -176,7 +176,13 @@ static void init_settings(void)
     read_int("GREEN_MONITOR_MS", 0, 3600000, &green__monitor_ms);
     read_signal("GREEN_MONITOR_SIGNAL", "using SIGURG", &green__monitor_signal);
     read_signal("GREEN_DUMP_SIGNAL", "no dump signal", &green__dump_signal);
-    read_int("GREEN_TLS", 0, 1, &tls_setting);
+    const char *tls = getenv("GREEN_TLS");
+    if (tls && *tls) {
+        if (!strcmp(tls, "0") || !strcmp(tls, "1"))
+            tls_setting = tls[0] - '0';
+        else
+            green__log("GREEN_TLS=\"%s\" is not 0 or 1; using the default", tls);
+    }
     green__tls_on = tls_setting == 1;   /* the preload decides the default */
 }
 
