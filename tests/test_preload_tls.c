@@ -113,6 +113,19 @@ Test(preload_tls, a_library_dlopened_by_a_program_without_tls_starts_new_threads
     cr_assert_eq(kv(&r, "created"), 5, "under the shim:\n%s", r.out);
 }
 
+Test(preload_tls, a_signal_handler_run_for_a_waiting_thread_sees_that_threads_values)
+{
+    struct run r;
+    run_tls(&r, NATIVE, "prog_tls", "signal");
+    cr_assert_eq(kv(&r, "handler_saw"), 7, "natively:\n%s", r.out);
+    cr_assert_eq(kv(&r, "main_mine"), 1, "natively:\n%s", r.out);
+    run_tls(&r, GREEN, "prog_tls", "signal");
+    cr_assert_eq(kv(&r, "handler_saw"), 7, "under the shim:\n%s", r.out);
+    cr_assert_eq(kv(&r, "main_mine"), 1, "under the shim:\n%s", r.out);
+    run_tls(&r, GREEN_TLS_OFF, "prog_tls", "signal");
+    cr_assert_neq(kv(&r, "main_mine"), 1, "GREEN_TLS=0 should share them:\n%s", r.out);
+}
+
 /* -------------------------------------------------- thread_local, C++ */
 
 static void check_objects(const struct run *r, const char *where)

@@ -26,6 +26,11 @@
  *           shim a swap must not touch the closed module's block or
  *           image (unmapped).
  *
+ *   signal  a thread sets its __thread int to 7 and waits for a mutex
+ *           main holds (main's own is 1); main sends it SIGUSR1 with
+ *           pthread_kill: the handler runs in that thread and must read
+ *           7. Prints handler_saw=7.
+ *
  * Every mode first prints green=1 when pthread_create resolves into
  * libgreen (the shim's hook is taken), else green=0, and exits 0.
  */
@@ -34,6 +39,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -234,6 +240,50 @@ static int mode_dlclose(void)
     return 0;
 }
 
+static pthread_mutex_t held = PTHREAD_MUTEX_INITIALIZER;
+static volatile sig_atomic_t handler_saw = -1;
+static atomic_int waiting;
+
+static void on_usr1(int sig)
+{
+    (void)sig;
+    handler_saw = mine;
+}
+
+static void *signal_thread(void *arg)
+{
+    (void)arg;
+    mine = 7;
+    atomic_store(&waiting, 1);
+    pthread_mutex_lock(&held);        /* parked until main unlocks */
+    pthread_mutex_unlock(&held);
+    return NULL;
+}
+
+static int mode_signal(void)
+{
+    struct sigaction sa = { .sa_handler = on_usr1 };
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(SIGUSR1, &sa, NULL) != 0)
+        return 1;
+    mine = 1;
+    pthread_mutex_lock(&held);
+    pthread_t t;
+    if (pthread_create(&t, NULL, signal_thread, NULL) != 0)
+        return 1;
+    while (!atomic_load(&waiting))
+        nap_us(1000);
+    nap_us(5000);                     /* it waits for the mutex */
+    pthread_kill(t, SIGUSR1);
+    for (int i = 0; i < 1000 && handler_saw < 0; i++)
+        nap_us(1000);
+    pthread_mutex_unlock(&held);
+    pthread_join(t, NULL);
+    out("handler_saw=%d", (int)handler_saw);
+    out("main_mine=%d", mine);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     Dl_info di;
@@ -250,6 +300,8 @@ int main(int argc, char **argv)
         return mode_dlopen();
     if (!strcmp(m, "dlclose"))
         return mode_dlclose();
+    if (!strcmp(m, "signal"))
+        return mode_signal();
     out("unknown mode %s", m);
     return 2;
 }
