@@ -16,6 +16,8 @@ if [ ! -f "$build/build.ninja" ]; then
     meson setup "$build" "$src" -Ddemos=true -Dtests=false --buildtype=release >/dev/null
 fi
 targets="bench/bench_mutex preload/libgreen.so.0.1.0"
+tls_sizes="0 64 1024 16384"
+for sz in $tls_sizes; do targets="$targets bench/bench_tls_$sz"; done
 for b in $benches; do targets="$targets bench/$b"; done
 ninja -C "$build" $targets >/dev/null
 
@@ -23,6 +25,12 @@ echo "# $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 for b in $benches; do
     echo "## $b"
     "$build/bench/$b"
+done
+echo "## bench_tls (green_switch, program TLS of N bytes, GREEN_TLS=0 then 1)"
+for sz in $tls_sizes; do
+    for t in 0 1; do
+        GREEN_TLS=$t "$build/bench/bench_tls_$sz" | sed -n "s/^switch_ns=/tls_${sz}_switch_ns_green_tls_$t=/p"
+    done
 done
 echo "## bench_mutex (plain pthreads program: native, then under the shim)"
 "$build/bench/bench_mutex" | sed 's/=/_native=/'
@@ -71,3 +79,11 @@ per_op ir_fdwait_round_trip   "$build/bench/bench_fdwait" x           5000  1000
 per_op ir_mutex_native         "$build/bench/bench_mutex"  lock        20000 40000 1
 PRELOAD="$build/preload/libgreen.so" \
 per_op ir_mutex_shim           "$build/bench/bench_mutex"  lock        20000 40000 1
+# Thread-local storage per green thread (README "Thread-local storage").
+for sz in $tls_sizes; do
+    for t in 0 1; do
+        export GREEN_TLS=$t
+        per_op "ir_switch_tls_${sz}_green_tls_$t" "$build/bench/bench_tls_$sz" x 10000 20000 2
+        unset GREEN_TLS
+    done
+done

@@ -246,6 +246,15 @@ struct green_thread {
     void **locals;                 /* GREEN__KEYS_MAX slots, lazily allocated */
     void *user;                    /* owner word for hooks (pthread layer) */
     void *robust;                  /* pthread layer: robust mutexes held */
+    char *tls_buf;                 /* tls.c: this thread's thread-local
+                                      contents while another owns the
+                                      blocks (laid out as ctx->tls_mods) */
+    size_t tls_cap;                /* bytes of tls_buf */
+    bool tls_saved;                /* tls_buf holds its contents (else it
+                                      owns the blocks, or never ran and
+                                      starts from the images) */
+    struct green__tls_dtor *tls_dtors; /* C++ thread_local destructors to
+                                      run when it ends, newest first */
     void *asan_fake_stack;         /* ASan fiber bookkeeping */
     const void *asan_bottom;
     size_t asan_size;
@@ -318,6 +327,19 @@ struct green__ctx {
     atomic_uint_fast64_t proc_bits;/* process-directed signals the wrapper
                                       left for this hub to deliver */
     siginfo_t proc_info[65];       /* and their siginfo */
+    /* tls.c: the modules whose thread-local blocks the green threads of
+     * this OS thread take turns in (GREEN_TLS), and who is in them. */
+    size_t tls_n;                  /* swapped modules; 0: switches copy
+                                      nothing (the one test they make) */
+    struct green__tls_mod *tls_mods;
+    size_t tls_size;               /* bytes of a thread's tls_buf */
+    struct green_thread *tls_owner;/* whose contents the blocks hold, or
+                                      NULL (it ended); never the hub */
+    unsigned long long tls_adds, tls_subs; /* dl_iterate_phdr's load and
+                                      unload counts at the last scan */
+    unsigned tls_unloads;          /* dlclose calls seen by the last scan */
+    bool tls_exit_hooked;          /* registered with glibc's exit-time
+                                      thread_local destructors */
     struct green_thread *discarded;/* threads a fork left behind in this
                                       child (linked by all_next): never run
                                       again, kept so nothing dangles */
@@ -517,6 +539,43 @@ GREEN_HIDDEN void green__fmt_hex(struct green__fmt *f, uintptr_t v);
  * ctx. Async-signal-safe when called on c's own OS thread. */
 GREEN_HIDDEN void green__dump_ctx(struct green__ctx *c, int fd);
 
+/* ------------------------------------------------ thread-local storage */
+
+/* tls.c: __thread / thread_local contents per green thread (its essay). */
+struct green__tls_mod;
+struct green__tls_dtor;
+extern bool green__tls_on GREEN_HIDDEN;   /* GREEN_TLS, as settings.c decided */
+/* Scan the modules of a new ctx, on its own OS thread; its main green
+ * thread owns the blocks as they are. */
+GREEN_HIDDEN void green__tls_ctx_init(struct green__ctx *c);
+/* The slow path: rescan when modules were loaded or unloaded since c's
+ * last scan (dl_iterate_phdr's counters; a walk of one module). */
+GREEN_HIDDEN void green__tls_check(struct green__ctx *c);
+/* Give t a buffer of c's layout (spawn): 0 or ENOMEM. */
+GREEN_HIDDEN int green__tls_thread_init(struct green__ctx *c, struct green_thread *t);
+/* t joins c (on c's OS thread): check for new modules, fit its buffer. */
+GREEN_HIDDEN void green__tls_adopt(struct green__ctx *c, struct green_thread *t);
+/* Owner's contents out, next's in (or the images); next owns them. */
+GREEN_HIDDEN void green__tls_swap(struct green__ctx *c, struct green_thread *next);
+/* t ended: run its C++ thread_local destructors (may switch), then later
+ * give up its buffer and ownership (before its last switch). */
+GREEN_HIDDEN void green__tls_run_dtors(struct green_thread *t);
+GREEN_HIDDEN void green__tls_release(struct green__ctx *c, struct green_thread *t);
+/* hooks/tls_atexit.c: a dlclose returned; the next swap of every ctx
+ * rescans first (a closed module's block must not be copied). */
+GREEN_HIDDEN void green__tls_unloaded(void);
+/* hooks/tls_atexit.c: a thread_local destructor of the calling green
+ * thread. 1 taken, 0 not (no swapping here: glibc's list), -1 ENOMEM. */
+GREEN_HIDDEN int green__tls_atexit(void (*fn)(void *), void *obj, void *dso);
+
+/* Before next runs on c: its thread-local contents in the blocks. With
+ * no swapped module, one predictable branch. */
+static inline void green__tls_enter(struct green__ctx *c, struct green_thread *next)
+{
+    if (green__unlikely(c->tls_n != 0) && next != c->tls_owner && !next->is_hub)
+        green__tls_swap(c, next);
+}
+
 /* ------------------------------------------------------------ misc */
 
 /* Settings: every GREEN_* variable, read once (settings.c). */
@@ -550,6 +609,8 @@ GREEN_HIDDEN int green__settings_cpus(void);
 /* Hubs wanted: GREEN_HUBS (default green__settings_cpus()) under the
  * shim, 1 otherwise. */
 GREEN_HIDDEN int green__settings_hubs(bool shim);
+/* GREEN_TLS, or when unset the default: on under the shim. */
+GREEN_HIDDEN bool green__settings_tls(bool shim);
 /* GREEN_HOOKS parsed over the default def (a bad value: logged, def). */
 GREEN_HIDDEN unsigned green__settings_hooks(unsigned def);
 /* The monitor (monitor.c): start the watchdog for stalls longer than ms;

@@ -188,6 +188,7 @@ static inline void switch_to(struct green__ctx *c, struct green_thread *next)
         return;
     }
     self->saved_errno = errno;
+    green__tls_enter(c, next);
     next->state = GREEN_RUNNING;
     c->current = next;
 #ifdef GREEN_ASAN

@@ -143,12 +143,15 @@ static void hub_main(void *arg)
     after_switch(c->hub);
     for (;;) {
         int alive = 1;
+        bool polled = true;
         int64_t now = hub_clock(c);
         green__timers_expire(c, now);
         if (c->runq_head) {
             if (now - c->last_poll >= POLL_INTERVAL_NS) {
                 c->last_poll = now;
                 alive = hub_poll(c, EVRUN_NOWAIT);
+            } else {
+                polled = false;
             }
         } else {
             green__timers_arm(c);
@@ -164,6 +167,8 @@ static void hub_main(void *arg)
             c->last_poll = green_now();
         }
         alive = alive || c->theap_n > 0;
+        if (green__tls_on && polled)
+            green__tls_check(c);   /* modules dlopen'd since (tls.c) */
         if (green__on_signal)
             green__on_signal(c);   /* may ready a thread with EINTR */
         if (c->runq_head) {
@@ -233,6 +238,7 @@ static __attribute__((noinline, cold)) struct green__ctx *ctx_create(void)
     green__stack_install_overflow_handler();
     static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
     GREEN_REAL(pthread_once)(&fork_once, green__register_atfork);
+    green__tls_ctx_init(c);
     green__ctx_register(c);
     return c;
 fail:

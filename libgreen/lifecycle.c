@@ -197,6 +197,8 @@ void green__thread_free(struct green_thread *t)
     struct green__ctx *c = t->ctx;
     all_unlink(c, t);
     free(t->locals);
+    free(t->tls_buf);              /* NULL once it ended (tls.c) */
+    t->tls_buf = NULL;
     thread_put(t);
 }
 
@@ -221,6 +223,7 @@ void (*green__thread_exit_hook)(struct green_thread *t);
 _Noreturn void green__thread_finish(struct green_thread *t, void *result)
 {
     struct green__ctx *c = t->ctx;
+    green__tls_run_dtors(t);       /* C++ thread_local first, as glibc */
     green__locals_run_destructors(t);
     if (green__thread_exit_hook)
         green__thread_exit_hook(t);
@@ -240,6 +243,7 @@ _Noreturn void green__thread_finish(struct green_thread *t, void *result)
         green__waitq_wake_all(&c->all_done, 0);
     green__assert("hub", c->dead == NULL);
     c->dead = t;
+    green__tls_release(c, t);      /* nothing of the program runs now */
     schedule(c);
     green__panic("hub", __FILE__, __LINE__, "a finished thread was resumed");
 }
@@ -303,6 +307,14 @@ struct green_thread *green__thread_create_on(void *(*fn)(void *), void *arg,
 #ifdef GREEN_TSAN
     t->tsan_fiber = __tsan_create_fiber(0);   /* destroyed by reap_dead */
 #endif
+    int te = green__tls_thread_init(c, t);
+    if (te) {
+        if (!t->user_stack)
+            green__stack_put(&t->stack);
+        thread_put(t);
+        *err = te;
+        return NULL;
+    }
     t->state = GREEN_NEW;
     t->sig_blocked = c->current->sig_blocked;   /* as pthread_create */
     if (init)
@@ -323,6 +335,7 @@ void green__thread_adopt(struct green__ctx *c, struct green_thread *t)
 {
     c->nthreads++;
     green__all_link(c, t);
+    green__tls_adopt(c, t);
     if (green__sig_life)
         green__sig_life(t, +1);
     runq_push(c, t);
@@ -404,6 +417,7 @@ void green__run_as(struct green_thread *t, void (*fn)(void *), void *arg)
     if (self == c->hub)
         c->hub_queued = true;
     c->current = t;
+    green__tls_enter(c, t);        /* the handler sees t's thread-locals */
 #ifdef GREEN_ASAN
     /* Dead frames below t's saved context keep their redzones' poison. */
     __asan_unpoison_memory_region((void *)lo, hi - lo);
@@ -429,6 +443,7 @@ void green__run_as(struct green_thread *t, void (*fn)(void *), void *arg)
     __asan_unpoison_memory_region((void *)lo, hi - lo);
 #endif
     c->current = self;
+    green__tls_enter(c, self);
     if (self == c->hub)
         c->hub_queued = hq;
     errno = e;

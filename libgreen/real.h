@@ -234,6 +234,8 @@
     X(int, cnd_broadcast, (cnd_t *))                                          \
     X(int, cnd_wait, (cnd_t *, mtx_t *))                                      \
     X(int, cnd_timedwait, (cnd_t *, mtx_t *, const struct timespec *))        \
+    X(int, __cxa_thread_atexit_impl, (void (*)(void *), void *, void *))      \
+    X(int, dlclose, (void *))                                                 \
     X(void, __pthread_register_cancel, (__pthread_unwind_buf_t *))            \
     X(void, __pthread_unregister_cancel, (__pthread_unwind_buf_t *))          \
     X(void, __pthread_unwind_next, (__pthread_unwind_buf_t *))

@@ -29,6 +29,9 @@
  *                        (sched_getaffinity, capped by the cgroup's CPU
  *                        quota). Linked explicitly: not read, the program
  *                        calls green_set_hubs (default 1)
+ *   GREEN_TLS            1 = __thread / thread_local variables per green
+ *                        thread (tls.c), 0 = per OS thread; default 1
+ *                        under the shim, 0 linked explicitly
  *
  * A signal is a number or a name: URG, USR1, USR2, QUIT, HUP, WINCH, with
  * or without "SIG", or RTMIN+N. A bad value of any variable gets one
@@ -70,6 +73,7 @@ int green__monitor_signal = SIGURG;
 int green__dump_signal;
 unsigned green__hook_families = GREEN_HOOK_DEFAULT;
 bool green__preloaded;
+static int tls_setting = -1;       /* GREEN_TLS, -1 when not set */
 
 /* Parse "123", "64K", "8M", "1G". Returns false on anything else. */
 static bool parse_size(const char *s, size_t *out)
@@ -172,6 +176,14 @@ static void init_settings(void)
     read_int("GREEN_MONITOR_MS", 0, 3600000, &green__monitor_ms);
     read_signal("GREEN_MONITOR_SIGNAL", "using SIGURG", &green__monitor_signal);
     read_signal("GREEN_DUMP_SIGNAL", "no dump signal", &green__dump_signal);
+    const char *tls = getenv("GREEN_TLS");
+    if (tls && *tls) {
+        if (!strcmp(tls, "0") || !strcmp(tls, "1"))
+            tls_setting = tls[0] - '0';
+        else
+            green__log("GREEN_TLS=\"%s\" is not 0 or 1; using the default", tls);
+    }
+    green__tls_on = tls_setting == 1;   /* the preload decides the default */
 }
 
 /* Read the settings once per process: from the preload constructor (so a
@@ -324,6 +336,11 @@ int green__settings_hubs(bool shim)
     return n;
 }
 
+bool green__settings_tls(bool shim)
+{
+    return tls_setting < 0 ? shim : tls_setting == 1;
+}
+
 /* GREEN_LOG_LEVEL=3: one line with what is in force. */
 void green__settings_report(void)
 {
@@ -334,11 +351,11 @@ void green__settings_report(void)
             n += (size_t)snprintf(fam + n, sizeof fam - n, "%s%s", n ? "," : "",
                                   family_names[i].name);
     green__debug("settings: %s, hooks=%s, hubs=%d, stack=%zu, guard=%d, workers=%d, "
-                 "monitor_ms=%d, monitor_signal=%d, dump_signal=%d",
+                 "monitor_ms=%d, monitor_signal=%d, dump_signal=%d, tls=%d",
                  green__preloaded ? "preloaded" : "linked", n ? fam : "none",
                  green__hubs_want, green_default_stack_size(), green__default_guard,
                  green__offload_workers, green__monitor_ms,
-                 green__monitor_signal, green__dump_signal);
+                 green__monitor_signal, green__dump_signal, green__tls_on);
 }
 
 int green_set_default_stack_size(size_t bytes)

@@ -1,0 +1,549 @@
+/*
+ * tls.c - thread-local storage per green thread (GREEN_TLS).
+ *
+ * What it is. `__thread` and C++ `thread_local` variables live in one
+ * block per module (executable or shared library with a PT_TLS segment)
+ * per OS thread, found from the thread pointer. Natively every pthread
+ * has its own blocks; under the shim the green threads of one hub share
+ * their OS thread's. With GREEN_TLS on, the green threads of a hub take
+ * turns in those blocks: at a switch to a green thread that does not own
+ * them, the owner's contents are copied out to its buffer and the new
+ * thread's are copied in. Addresses never change (compiled code caches
+ * thread-pointer-relative addresses across calls, and a thread never
+ * leaves its hub once it ran), only contents do.
+ *
+ * Which modules. Every module dl_iterate_phdr lists with a PT_TLS segment
+ * (dlpi_tls_modid; dlpi_tls_data is the calling OS thread's block; the
+ * segment gives the size, p_memsz, and the initialisation image, p_vaddr
+ * and p_filesz), except those whose state belongs to the OS thread:
+ *  - libgreen's own module (its ctx pointer, stack pools, the hooks'
+ *    per-OS-thread state), found by the address of this file's code;
+ *  - glibc's libc.so.6, found by the address of errno (and its name):
+ *    errno is already kept per green thread by the switch, and the rest
+ *    (malloc's tcache, the locale, the resolver, dlerror) are caches of
+ *    the OS thread that no green thread of it can observe as shared,
+ *    since they never run at the same time;
+ *  - the dynamic linker (ld-linux: no PT_TLS today, excluded by name so
+ *    that a future one stays the OS thread's);
+ *  - sanitizer runtimes (libasan, libtsan, libubsan, liblsan, libhwasan),
+ *    whose thread state describes the OS thread, and the allocators that
+ *    replace malloc (libjemalloc, libtcmalloc, libmimalloc): their thread
+ *    caches are the OS thread's as glibc's tcache is, and jemalloc links
+ *    the address of its per-thread data into a process-wide list, which
+ *    one address shared by many green threads would corrupt.
+ * Everything else is swapped, in particular libstdc++'s block: it holds
+ * __cxa_get_globals' exception state (the exception being thrown or
+ * caught), which must follow the green thread when a catch block parks
+ * and another green thread throws. libgcc_s and glibc's libpthread stub
+ * have no PT_TLS on our systems; if one had, it would be swapped (an
+ * unwinder's per-thread state is the green thread's, as its exceptions).
+ *
+ * Ownership. A ctx (OS thread) records its owner, the green thread whose
+ * contents are in the blocks. The hub runs libev and libgreen only,
+ * neither of which is swapped, so switching to the hub swaps nothing and
+ * leaves the owner in place: a thread that parks and is resumed next,
+ * through the hub, costs no copy at all. A copy happens only when another
+ * green thread runs (green__tls_enter). A new green thread starts from
+ * each module's initialisation image (p_filesz bytes copied, the rest of
+ * p_memsz zeroed), as a new pthread does; the main green thread of a ctx
+ * starts with the contents the OS thread had. Signal handlers that run as
+ * a thread that is not running (green__run_as) are given its contents.
+ *
+ * The cost. With no swappable module (a C program without TLS of its
+ * own) the switch tests c->tls_n and does nothing else. Otherwise a
+ * switch between two different green threads copies each module's block
+ * twice (out and in). README "Thread-local storage" has the figures.
+ *
+ * Modules loaded later. dlopen adds modules, dlclose removes them; the
+ * dynamic linker counts both (dlpi_adds, dlpi_subs). A ctx compares them
+ * with what it saw at its last scan when a green thread is adopted by it
+ * (spawn) and when its hub polls (the slow path; a walk that stops at the
+ * first module, never a full walk per switch), and rescans on a change:
+ * every saved buffer is re-laid out (a module kept keeps its contents, a
+ * new one starts from its image for every thread but the owner, which
+ * keeps what is in the block). While nothing was swapped the switch kept
+ * no owner (that is its one-branch fast path): a first scan made by a
+ * running thread (a spawn) makes it the owner; one made by the hub (a
+ * poll) cannot tell who ran last, so every thread that ran gets a copy of
+ * the blocks (the one that dlopen'd the library and set its variables
+ * before it parked keeps them) and threads that never ran get images.
+ * A dynamic-TLS block that this OS thread has not allocated yet
+ * (dlpi_tls_data NULL) is allocated at once through __tls_get_addr, the
+ * ABI entry compiled code itself calls, so that the block a green thread
+ * later touches is one the swap knows. Between a dlopen and the next
+ * spawn or poll the new module's block is shared by the hub's threads,
+ * as without GREEN_TLS. A dlclose must be noticed before the next swap,
+ * which would copy into the closed module's block and from its unmapped
+ * image: the shim interposes dlclose (no caller semantics there, unlike
+ * dlopen), which bumps a count (green__tls_unloaded); a swap compares it
+ * with its ctx's (one load) and rescans first.
+ *
+ * C++ destructors. A `thread_local` object with a destructor registers it
+ * with __cxa_thread_atexit_impl (libstdc++ calls it on first use). While
+ * swapping is on, hooks/tls_atexit.c hands those of green threads to
+ * green__tls_atexit: a list per green thread, run in reverse order when
+ * the thread ends (before its pthread keys' destructors, as glibc does,
+ * and before its buffer is freed), and run for the calling green thread
+ * when the process exits (one registration per OS thread with glibc's
+ * list runs the current green thread's list, so exit() destroys the
+ * caller's objects, as natively). A destructor in a shared library keeps
+ * that library loaded until it ran (dlopen RTLD_NOLOAD), as glibc does.
+ *
+ * Invariants, while c->tls_n > 0 (with none swapped, nothing is kept):
+ *  - c->tls_owner is NULL or a live green thread of c, never the hub;
+ *    its contents are in the blocks, and its buffer is stale.
+ *  - Every other live green thread of c that ran has tls_saved and a
+ *    buffer laid out as c->tls_mods; one that never ran has !tls_saved
+ *    and starts from the images.
+ *  - Every live thread of c has tls_cap >= c->tls_size, so the switch
+ *    never allocates.
+ *
+ * Rejected: changing the thread pointer per green thread (glibc's TCB,
+ * errno and malloc live there, and the thread pointer also names the OS
+ * thread to glibc's locks); copying one range spanning every block
+ * (libc's and libgreen's blocks sit between the program's); interposing
+ * dlopen to notice new modules at once (dlopen resolves relative names
+ * and RUNPATH from its caller's address, which would become libgreen's);
+ * interposing __tls_get_addr (every dynamic-TLS access would pay).
+ */
+#define _GNU_SOURCE
+#include "green_internal.h"
+#include <dlfcn.h>
+#include <link.h>
+#include <stddef.h>
+#include <string.h>
+
+bool green__tls_on;
+/* dlclose calls so far (hooks/tls_atexit.c), process-wide. */
+static atomic_uint unloads;
+
+/* One swapped module of a ctx. */
+struct green__tls_mod {
+    size_t modid;                  /* dlpi_tls_modid */
+    char *block;                   /* this OS thread's block */
+    const char *image;             /* initialisation image (p_vaddr) */
+    size_t filesz, memsz;          /* image bytes; block bytes */
+    size_t off;                    /* place in a thread's buffer */
+};
+
+/* One C++ thread_local destructor of a green thread. */
+struct green__tls_dtor {
+    struct green__tls_dtor *next;  /* registered earlier */
+    void (*fn)(void *);
+    void *obj;
+    void *pin;                     /* dlopen handle of its library, or NULL */
+};
+
+/* ------------------------------------------------------------- the scan */
+
+struct scan {
+    struct green__tls_mod *mods;
+    size_t n, cap;
+    bool quick;                    /* stop after the counters */
+    bool counted;                  /* adds, subs were read */
+    unsigned long long adds, subs;
+    bool failed;                   /* out of memory */
+};
+
+static bool module_has(const struct dl_phdr_info *i, uintptr_t a)
+{
+    for (int k = 0; k < i->dlpi_phnum; k++) {
+        const ElfW(Phdr) *p = &i->dlpi_phdr[k];
+        if (p->p_type == PT_LOAD && a - (i->dlpi_addr + p->p_vaddr) < p->p_memsz)
+            return true;
+    }
+    return false;
+}
+
+/* Modules whose thread-local state is the OS thread's (the essay). */
+static bool excluded_by_name(const char *path)
+{
+    static const char *const names[] = {
+        "ld-linux", "ld64.so", "libc.so", "libgreen", "libasan", "libtsan",
+        "libubsan", "liblsan", "libhwasan", "libjemalloc", "libtcmalloc",
+        "libmimalloc",
+    };
+    const char *b = strrchr(path, '/');
+    b = b ? b + 1 : path;
+    for (size_t k = 0; k < sizeof names / sizeof *names; k++)
+        if (!strncmp(b, names[k], strlen(names[k])))
+            return true;
+    return false;
+}
+
+static int scan_cb(struct dl_phdr_info *i, size_t size, void *arg)
+{
+    struct scan *s = arg;
+    if (!s->counted && size >= offsetof(struct dl_phdr_info, dlpi_subs) + sizeof i->dlpi_subs) {
+        s->adds = i->dlpi_adds;
+        s->subs = i->dlpi_subs;
+        s->counted = true;
+    }
+    if (s->quick)
+        return 1;
+    if (i->dlpi_tls_modid == 0)
+        return 0;
+    const ElfW(Phdr) *tls = NULL;
+    for (int k = 0; k < i->dlpi_phnum; k++)
+        if (i->dlpi_phdr[k].p_type == PT_TLS)
+            tls = &i->dlpi_phdr[k];
+    if (!tls || tls->p_memsz == 0)
+        return 0;
+    if (module_has(i, (uintptr_t)&green__tls_swap) ||
+        (i->dlpi_name && excluded_by_name(i->dlpi_name)))
+        return 0;
+    char *block = i->dlpi_tls_data;
+    uintptr_t e = (uintptr_t)&errno;
+    if (block && e - (uintptr_t)block < tls->p_memsz)
+        return 0;                  /* libc's, whatever its name */
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? 2 * s->cap : 8;
+        struct green__tls_mod *m = realloc(s->mods, cap * sizeof *m);
+        if (!m) {
+            s->failed = true;
+            return 1;
+        }
+        s->mods = m;
+        s->cap = cap;
+    }
+    s->mods[s->n++] = (struct green__tls_mod){
+        .modid = i->dlpi_tls_modid, .block = block,
+        .image = (const char *)(i->dlpi_addr + tls->p_vaddr),
+        .filesz = tls->p_filesz, .memsz = tls->p_memsz,
+    };
+    return 0;
+}
+
+/* The calling OS thread's block of module modid, allocated now if it was
+ * not yet: __tls_get_addr is what compiled code calls for dynamic TLS.
+ * Called outside dl_iterate_phdr, whose lock it must not nest in. */
+static char *force_block(size_t modid)
+{
+    static void *(*get)(void *);
+    if (!get)
+        *(void **)&get = dlsym(RTLD_DEFAULT, "__tls_get_addr");
+    if (!get)
+        return NULL;
+    struct { unsigned long module, offset; } ti = { modid, 0 };
+    return get(&ti);
+}
+
+/* The modules of the calling OS thread, with blocks. */
+static bool scan_modules(struct scan *s)
+{
+    dl_iterate_phdr(scan_cb, s);
+    if (s->failed)
+        return false;
+    size_t k = 0, off = 0;
+    for (size_t j = 0; j < s->n; j++) {
+        struct green__tls_mod m = s->mods[j];
+        if (!m.block)
+            m.block = force_block(m.modid);
+        if (!m.block) {
+            green__warn("thread-local storage of module %zu stays per OS thread: "
+                        "no block", m.modid);
+            continue;
+        }
+        m.off = off;
+        off += (m.memsz + 15) & ~(size_t)15;
+        s->mods[k++] = m;
+    }
+    s->n = k;
+    return true;
+}
+
+/* ------------------------------------------------------------- rescans */
+
+static void load_image(const struct green__tls_mod *m, char *dst)
+{
+    memcpy(dst, m->image, m->filesz);
+    memset(dst + m->filesz, 0, m->memsz - m->filesz);
+}
+
+static const struct green__tls_mod *old_mod(const struct green__ctx *c,
+                                            const struct green__tls_mod *m)
+{
+    for (size_t k = 0; k < c->tls_n; k++) {
+        const struct green__tls_mod *o = &c->tls_mods[k];
+        if (o->modid == m->modid && o->image == m->image && o->memsz == m->memsz)
+            return o;
+    }
+    return NULL;
+}
+
+/* t's buffer laid out as s, from its buffer laid out as c's table. */
+static void relayout(const struct green__ctx *c, const struct scan *s,
+                     const struct green_thread *t, char *nb)
+{
+    for (size_t j = 0; j < s->n; j++) {
+        const struct green__tls_mod *m = &s->mods[j];
+        const struct green__tls_mod *o = old_mod(c, m);
+        if (o)
+            memcpy(nb + m->off, t->tls_buf + o->off, m->memsz);
+        else
+            load_image(m, nb + m->off);
+    }
+}
+
+static size_t layout_size(const struct scan *s)
+{
+    if (!s->n)
+        return 0;
+    const struct green__tls_mod *l = &s->mods[s->n - 1];
+    return l->off + ((l->memsz + 15) & ~(size_t)15);
+}
+
+/* t's buffer laid out as s, from what the blocks hold now. */
+static void copy_blocks(const struct scan *s, char *nb)
+{
+    for (size_t j = 0; j < s->n; j++)
+        memcpy(nb + s->mods[j].off, s->mods[j].block, s->mods[j].memsz);
+}
+
+/* Install s as c's table: every live thread's buffer re-laid out (all
+ * allocated first, so that a failure keeps the old table whole). */
+static bool install(struct green__ctx *c, struct scan *s)
+{
+    /* Nothing swapped until now and no owner known (a scan from the hub):
+     * the blocks hold the values of whichever thread ran last, maybe the
+     * one that dlopen'd the library and set them before it parked. Every
+     * thread that ran gets a copy, so that one keeps them; a thread that
+     * never ran starts from the images. */
+    bool unknown = !c->tls_n && !c->tls_owner;
+    size_t size = layout_size(s), n = 0;
+    for (struct green_thread *t = c->all; t; t = t->all_next)
+        n++;
+    char **nbs = calloc(n ? n : 1, sizeof *nbs);
+    if (!nbs)
+        return false;
+    size_t k = 0;
+    for (struct green_thread *t = c->all; t; t = t->all_next, k++) {
+        if (t->is_hub || t->state == GREEN_DONE || !size)
+            continue;              /* an ended thread waits for its join */
+        nbs[k] = malloc(size);
+        if (!nbs[k]) {
+            while (k--)
+                free(nbs[k]);
+            free(nbs);
+            return false;
+        }
+    }
+    k = 0;
+    for (struct green_thread *t = c->all; t; t = t->all_next, k++) {
+        if (t->is_hub || t->state == GREEN_DONE)
+            continue;
+        /* The owner's contents are in the blocks; a thread that never
+         * ran starts from the images. */
+        bool keep = t->tls_saved && t != c->tls_owner && nbs[k];
+        if (keep) {
+            relayout(c, s, t, nbs[k]);
+        } else if (unknown && t->state != GREEN_NEW && nbs[k]) {
+            copy_blocks(s, nbs[k]);
+            keep = true;
+        }
+        free(t->tls_buf);
+        t->tls_buf = nbs[k];
+        t->tls_cap = nbs[k] ? size : 0;
+        t->tls_saved = keep;
+    }
+    free(nbs);
+    free(c->tls_mods);
+    c->tls_mods = s->mods;
+    c->tls_size = size;
+    c->tls_adds = s->adds;
+    c->tls_subs = s->subs;
+    c->tls_n = s->n;               /* last: the switch's one test */
+    return true;
+}
+
+static void rescan(struct green__ctx *c)
+{
+    struct scan s = { 0 };
+    /* While nothing was swapped the switches kept no owner: the thread
+     * running now (main, for a new ctx) keeps what the blocks hold; from
+     * the hub, see install. */
+    if (!c->tls_n)
+        c->tls_owner = c->current && !c->current->is_hub ? c->current : NULL;
+    /* Before the walk: a dlclose during it makes the next swap look again. */
+    unsigned u = atomic_load_explicit(&unloads, memory_order_acquire);
+    if (!scan_modules(&s) || !install(c, &s)) {
+        free(s.mods);
+        green__warn("out of memory while laying out thread-local storage; "
+                    "trying again later");
+        return;
+    }
+    c->tls_unloads = u;
+    green__debug("thread-local storage: %zu module(s), %zu bytes per green thread",
+                 c->tls_n, c->tls_size);
+}
+
+void green__tls_ctx_init(struct green__ctx *c)
+{
+    if (green__tls_on)
+        rescan(c);                 /* main keeps the OS thread's contents */
+}
+
+void green__tls_check(struct green__ctx *c)
+{
+    struct scan s = { .quick = true };
+    dl_iterate_phdr(scan_cb, &s);
+    if (s.counted && (s.adds != c->tls_adds || s.subs != c->tls_subs))
+        rescan(c);
+}
+
+/* ------------------------------------------------------ threads, swaps */
+
+int green__tls_thread_init(struct green__ctx *c, struct green_thread *t)
+{
+    if (!green__tls_on || t->tls_cap >= c->tls_size)
+        return 0;
+    char *b = malloc(c->tls_size);
+    if (!b)
+        return ENOMEM;
+    free(t->tls_buf);
+    t->tls_buf = b;
+    t->tls_cap = c->tls_size;
+    t->tls_saved = false;
+    return 0;
+}
+
+void green__tls_adopt(struct green__ctx *c, struct green_thread *t)
+{
+    if (!green__tls_on)
+        return;
+    green__tls_check(c);
+    /* Placed by a spawner whose hub had a smaller layout. */
+    if (green__tls_thread_init(c, t) != 0)
+        green__panic("tls", __FILE__, __LINE__,
+                     "out of memory for a green thread's thread-local storage");
+}
+
+/* The rare cases of a swap: no owner (it ended), or a thread that never
+ * ran and starts from the images. */
+static __attribute__((noinline)) void swap_slow(struct green__ctx *c,
+                                                struct green_thread *next)
+{
+    const struct green__tls_mod *m = c->tls_mods;
+    size_t n = c->tls_n;
+    struct green_thread *o = c->tls_owner;
+    if (o) {
+        for (size_t k = 0; k < n; k++)
+            memcpy(o->tls_buf + m[k].off, m[k].block, m[k].memsz);
+        o->tls_saved = true;
+    }
+    for (size_t k = 0; k < n; k++) {
+        if (next->tls_saved)
+            memcpy(m[k].block, next->tls_buf + m[k].off, m[k].memsz);
+        else
+            load_image(&m[k], m[k].block);
+    }
+}
+
+void green__tls_unloaded(void)
+{
+    atomic_fetch_add_explicit(&unloads, 1, memory_order_release);
+}
+
+void green__tls_swap(struct green__ctx *c, struct green_thread *next)
+{
+    if (green__unlikely(atomic_load_explicit(&unloads, memory_order_acquire) !=
+                        c->tls_unloads)) {
+        rescan(c);                 /* a module may be gone: not its block */
+        if (!c->tls_n) {
+            c->tls_owner = next;
+            return;
+        }
+    }
+    struct green_thread *o = c->tls_owner;
+    if (green__likely(o && next->tls_saved)) {
+        /* Both ran before: each module's block out to the owner's
+         * buffer and in from next's, one module at a time. */
+        char *ob = o->tls_buf, *nb = next->tls_buf;
+        const struct green__tls_mod *m = c->tls_mods, *end = m + c->tls_n;
+        for (; m < end; m++) {
+            memcpy(ob + m->off, m->block, m->memsz);
+            memcpy(m->block, nb + m->off, m->memsz);
+        }
+        o->tls_saved = true;
+    } else {
+        swap_slow(c, next);
+    }
+    next->tls_saved = false;       /* the blocks hold it now */
+    c->tls_owner = next;
+}
+
+void green__tls_release(struct green__ctx *c, struct green_thread *t)
+{
+    if (c->tls_owner == t)
+        c->tls_owner = NULL;
+    free(t->tls_buf);
+    t->tls_buf = NULL;
+    t->tls_cap = 0;
+    t->tls_saved = false;
+}
+
+/* ------------------------------------------------- C++ destructors */
+
+/* Run t's thread_local destructors, newest first; a destructor may
+ * register more (a thread_local first used by another's destructor). */
+void green__tls_run_dtors(struct green_thread *t)
+{
+    struct green__tls_dtor *d;
+    while ((d = t->tls_dtors)) {
+        t->tls_dtors = d->next;
+        d->fn(d->obj);
+        if (d->pin) {
+            GREEN_REAL(dlclose)(d->pin);   /* may unload it now */
+            green__tls_unloaded();
+        }
+        free(d);
+    }
+}
+
+/* glibc's list of this OS thread runs it at exit(): the destructors of
+ * the green thread calling exit, as natively those of the calling thread. */
+static void at_os_exit(void *arg)
+{
+    struct green__ctx *c = arg;
+    if (c == green__tls_ctx && c->current && !c->current->is_hub)
+        green__tls_run_dtors(c->current);
+}
+
+/* A handle that keeps the library holding dso loaded, or NULL when dso is
+ * in the executable (never unloaded). Cached per OS thread for the
+ * executable, the common case. */
+static void *pin(void *dso)
+{
+    static __thread void *exe_dso;
+    if (!dso || dso == exe_dso)
+        return NULL;
+    Dl_info di;
+    struct link_map *lm = NULL;
+    if (!dladdr1(dso, &di, (void **)&lm, RTLD_DL_LINKMAP) || !lm)
+        return NULL;
+    if (!lm->l_name || !lm->l_name[0]) {
+        exe_dso = dso;
+        return NULL;
+    }
+    return dlopen(lm->l_name, RTLD_LAZY | RTLD_NOLOAD);
+}
+
+int green__tls_atexit(void (*fn)(void *), void *obj, void *dso)
+{
+    struct green__ctx *c = green__tls_ctx;
+    if (!c || !c->tls_n || c->current->is_hub)
+        return 0;
+    if (!c->tls_exit_hooked) {
+        /* dso: an address of libgreen's, which glibc then keeps loaded. */
+        if (GREEN_REAL(__cxa_thread_atexit_impl)(at_os_exit, c, (void *)&at_os_exit) != 0)
+            return -1;
+        c->tls_exit_hooked = true;
+    }
+    struct green__tls_dtor *d = malloc(sizeof *d);
+    if (!d)
+        return -1;
+    *d = (struct green__tls_dtor){ .next = c->current->tls_dtors, .fn = fn,
+                                   .obj = obj, .pin = pin(dso) };
+    c->current->tls_dtors = d;
+    return 1;
+}

@@ -1,0 +1,184 @@
+/*
+ * test_preload_tls.c - __thread and thread_local variables per green
+ * thread (GREEN_TLS, libgreen/tls.c), on plain pthread programs
+ * (tests/progs/tls) run natively and under the shim.
+ *
+ * Each case runs the program natively (the oracle: each pthread has its
+ * own thread-local storage), under the shim with thread-local storage per
+ * green thread (the default) and, to prove the case can fail, under the
+ * shim with GREEN_TLS=0, where the green threads of one hub share their
+ * OS thread's storage and the same program sees other threads' values.
+ * Under the shim every program first proves the hook was taken
+ * (pthread_create, or __cxa_thread_atexit_impl for C++, resolve into
+ * libgreen: green=1). tools/test runs this suite with GREEN_HUBS=2 and 1.
+ */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "child_run.h"
+
+enum how { NATIVE, GREEN, GREEN_TLS_OFF };
+
+/* Run tests/progs/tls/prog with mode; it must exit 0, and under the shim
+ * it must have proved that the hook was taken. */
+static void run_tls(struct run *r, enum how how, const char *prog, const char *mode)
+{
+    if (how == GREEN_TLS_OFF)
+        setenv("GREEN_TLS", "0", 1);
+    else
+        unsetenv("GREEN_TLS");
+    run_prog(r, how != NATIVE, "tls", prog, mode, NULL, 60000);
+    unsetenv("GREEN_TLS");
+    cr_assert_eq(r->status, 0, "%s %s exited %d; output:\n%s", prog, mode, r->status, r->out);
+    cr_assert_eq(kv(r, "green"), how != NATIVE,
+                 "%s %s: the shim's hook was%s taken; output:\n%s", prog, mode,
+                 how == NATIVE ? "" : " not", r->out);
+}
+
+static bool have_cxx(void)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/tls/prog_tls_cxx", getenv("GREEN_PROGS"));
+    return access(path, X_OK) == 0;
+}
+
+/* ------------------------------------------------------- __thread, C */
+
+Test(preload_tls, natively_a_hundred_threads_keep_their_own_thread_locals)
+{
+    struct run r;
+    run_tls(&r, NATIVE, "prog_tls", "ids");
+    cr_assert_eq(kv(&r, "mismatch"), 0, "%s", r.out);
+}
+
+Test(preload_tls, a_hundred_green_threads_keep_their_own_thread_locals_across_yields_and_sleeps)
+{
+    struct run r;
+    run_tls(&r, GREEN, "prog_tls", "ids");
+    cr_assert_eq(kv(&r, "mismatch"), 0, "threads saw another's __thread values:\n%s", r.out);
+}
+
+Test(preload_tls, with_green_tls_off_the_green_threads_of_a_hub_share_thread_locals)
+{
+    struct run r;
+    run_tls(&r, GREEN_TLS_OFF, "prog_tls", "ids");
+    cr_assert_gt(kv(&r, "mismatch"), 0, "GREEN_TLS=0 should share the OS thread's:\n%s",
+                 r.out);
+}
+
+Test(preload_tls, a_new_thread_starts_from_the_initial_values_not_its_creators)
+{
+    struct run r;
+    run_tls(&r, NATIVE, "prog_tls", "init");
+    cr_assert_eq(kv(&r, "init_ok"), 1, "natively:\n%s", r.out);
+    run_tls(&r, GREEN, "prog_tls", "init");
+    cr_assert_eq(kv(&r, "init_ok"), 1, "under the shim:\n%s", r.out);
+    run_tls(&r, GREEN_TLS_OFF, "prog_tls", "init");
+    cr_assert_eq(kv(&r, "init_ok"), 0, "GREEN_TLS=0 should show the creator's:\n%s", r.out);
+}
+
+Test(preload_tls, thread_locals_of_a_library_dlopened_after_threads_started_are_per_thread)
+{
+    struct run r;
+    run_tls(&r, NATIVE, "prog_tls", "dlopen");
+    cr_assert_eq(kv(&r, "mismatch"), 0, "natively:\n%s", r.out);
+    run_tls(&r, GREEN, "prog_tls", "dlopen");
+    cr_assert_eq(kv(&r, "mismatch"), 0, "under the shim:\n%s", r.out);
+    run_tls(&r, GREEN_TLS_OFF, "prog_tls", "dlopen");
+    cr_assert_gt(kv(&r, "mismatch"), 0, "GREEN_TLS=0 should share them:\n%s", r.out);
+}
+
+Test(preload_tls, a_library_dlclosed_before_threads_ran_leaves_the_swap_alone)
+{
+    struct run r;
+    run_tls(&r, NATIVE, "prog_tls", "dlclose");
+    cr_assert_eq(kv(&r, "ran"), 10, "natively:\n%s", r.out);
+    cr_assert_eq(kv(&r, "mismatch"), 0, "natively:\n%s", r.out);
+    run_tls(&r, GREEN, "prog_tls", "dlclose");
+    cr_assert_eq(kv(&r, "ran"), 10, "under the shim:\n%s", r.out);
+    cr_assert_eq(kv(&r, "mismatch"), 0, "under the shim:\n%s", r.out);
+}
+
+Test(preload_tls, a_library_dlopened_by_a_program_without_tls_starts_new_threads_from_its_image)
+{
+    struct run r;
+    run_tls(&r, NATIVE, "prog_tls_none", NULL);
+    cr_assert_eq(kv(&r, "creator"), 42, "natively:\n%s", r.out);
+    cr_assert_eq(kv(&r, "created"), 5, "natively:\n%s", r.out);
+    run_tls(&r, GREEN, "prog_tls_none", NULL);
+    cr_assert_eq(kv(&r, "creator"), 42, "under the shim:\n%s", r.out);
+    cr_assert_eq(kv(&r, "created"), 5, "under the shim:\n%s", r.out);
+}
+
+Test(preload_tls, a_signal_handler_run_for_a_waiting_thread_sees_that_threads_values)
+{
+    struct run r;
+    run_tls(&r, NATIVE, "prog_tls", "signal");
+    cr_assert_eq(kv(&r, "handler_saw"), 7, "natively:\n%s", r.out);
+    cr_assert_eq(kv(&r, "main_mine"), 1, "natively:\n%s", r.out);
+    run_tls(&r, GREEN, "prog_tls", "signal");
+    cr_assert_eq(kv(&r, "handler_saw"), 7, "under the shim:\n%s", r.out);
+    cr_assert_eq(kv(&r, "main_mine"), 1, "under the shim:\n%s", r.out);
+    run_tls(&r, GREEN_TLS_OFF, "prog_tls", "signal");
+    cr_assert_neq(kv(&r, "main_mine"), 1, "GREEN_TLS=0 should share them:\n%s", r.out);
+}
+
+/* -------------------------------------------------- thread_local, C++ */
+
+static void check_objects(const struct run *r, const char *where)
+{
+    cr_assert_eq(kv(r, "constructed"), 80, "%s:\n%s", where, r->out);
+    cr_assert_eq(kv(r, "destroyed"), 80, "%s:\n%s", where, r->out);
+    cr_assert_eq(kv(r, "mismatch"), 0, "%s:\n%s", where, r->out);
+    cr_assert_eq(kv(r, "bad_dtor"), 0, "%s:\n%s", where, r->out);
+    cr_assert_eq(kv(r, "dtor_seen"), 40, "%s:\n%s", where, r->out);
+}
+
+Test(preload_tls, cxx_thread_local_objects_are_built_per_green_thread_and_destroyed_at_its_exit)
+{
+    if (!have_cxx())
+        cr_skip_test("no C++ compiler: prog_tls_cxx was not built");
+    struct run r;
+    run_tls(&r, NATIVE, "prog_tls_cxx", "objects");
+    check_objects(&r, "natively");
+    run_tls(&r, GREEN, "prog_tls_cxx", "objects");
+    check_objects(&r, "under the shim");
+    run_tls(&r, GREEN_TLS_OFF, "prog_tls_cxx", "objects");
+    cr_assert_lt(kv(&r, "constructed"), 80, "GREEN_TLS=0 should share them:\n%s", r.out);
+}
+
+Test(preload_tls, cxx_exceptions_in_flight_in_several_green_threads_survive_switches)
+{
+    if (!have_cxx())
+        cr_skip_test("no C++ compiler: prog_tls_cxx was not built");
+    struct run r;
+    run_tls(&r, NATIVE, "prog_tls_cxx", "exceptions");
+    cr_assert_eq(kv(&r, "mismatch"), 0, "natively:\n%s", r.out);
+    run_tls(&r, GREEN, "prog_tls_cxx", "exceptions");
+    cr_assert_eq(kv(&r, "mismatch"), 0, "under the shim:\n%s", r.out);
+    /* Without: a thread rethrows another's exception, or (ASan) frees
+     * it twice and the program dies. */
+    setenv("GREEN_TLS", "0", 1);
+    run_prog(&r, true, "tls", "prog_tls_cxx", "exceptions", NULL, 60000);
+    unsetenv("GREEN_TLS");
+    cr_assert(r.status != 0 || kv(&r, "mismatch") > 0,
+              "GREEN_TLS=0 should mix them up:\n%s", r.out);
+}
+
+Test(preload_tls, cxx_a_thread_local_destructor_keeps_its_dlclosed_library_loaded_until_it_ran)
+{
+    if (!have_cxx())
+        cr_skip_test("no C++ compiler: prog_tls_cxx was not built");
+    struct run r;
+    run_tls(&r, NATIVE, "prog_tls_cxx", "dlclose");
+    cr_assert_eq(kv(&r, "lib_dtors"), 1, "natively:\n%s", r.out);
+    run_tls(&r, GREEN, "prog_tls_cxx", "dlclose");
+    cr_assert_eq(kv(&r, "lib_dtors"), 1, "under the shim:\n%s", r.out);
+    /* Without: glibc's list is the hub's OS thread's, which has not
+     * ended, so the destructor has not run when the thread is joined. */
+    run_tls(&r, GREEN_TLS_OFF, "prog_tls_cxx", "dlclose");
+    cr_assert_eq(kv(&r, "lib_dtors"), 0, "GREEN_TLS=0:\n%s", r.out);
+}
