@@ -834,6 +834,20 @@ static void futex_after_fork_child(void)
     memset(futex_table, 0, sizeof futex_table);
 }
 
+/* The waiter count of b, read after a full fence: the program's change of
+ * the word (any memory order) is visible to a waiter that counts itself
+ * later. ThreadSanitizer does not model fences: there a read-modify-write
+ * of the count, which is one, stands in. */
+static uint32_t futex_waiters_fenced(struct futex_bucket *b)
+{
+#if defined(__SANITIZE_THREAD__)
+    return __atomic_fetch_add(&b->waiters, 0, __ATOMIC_SEQ_CST);
+#else
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    return __atomic_load_n(&b->waiters, __ATOMIC_RELAXED);
+#endif
+}
+
 static struct futex_bucket *futex_bucket_of(const uint32_t *word)
 {
     uintptr_t a = (uintptr_t)word;
@@ -891,8 +905,7 @@ static int futex_wake_locked(struct futex_bucket *b, const uint32_t *word, int n
 int green__futex_wake(const uint32_t *word, int n, uint32_t bitset)
 {
     struct futex_bucket *b = futex_bucket_of(word);
-    __atomic_thread_fence(__ATOMIC_SEQ_CST);
-    if (n <= 0 || !__atomic_load_n(&b->waiters, __ATOMIC_RELAXED))
+    if (n <= 0 || !futex_waiters_fenced(b))
         return 0;
     uint32_t *lk = stripe_of(b);
     lk_take(lk);
@@ -905,10 +918,10 @@ int green__futex_requeue(const uint32_t *word, int nwake, int nmove,
                          const uint32_t *cmp, uint32_t cmpval)
 {
     struct futex_bucket *b = futex_bucket_of(word);
-    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    uint32_t waiters = futex_waiters_fenced(b);
     if (cmp && __atomic_load_n(cmp, __ATOMIC_SEQ_CST) != cmpval)
         return -EAGAIN;
-    if (!__atomic_load_n(&b->waiters, __ATOMIC_RELAXED))
+    if (!waiters)
         return 0;
     uint32_t *lk = stripe_of(b);
     lk_take(lk);
