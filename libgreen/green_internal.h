@@ -587,6 +587,7 @@ extern int green__log_level;            /* GREEN_LOG_LEVEL: 0 silent, 1 errors,
 extern int green__monitor_ms;           /* GREEN_MONITOR_MS, 0 = off */
 extern int green__monitor_signal;       /* GREEN_MONITOR_SIGNAL */
 extern int green__dump_signal;          /* GREEN_DUMP_SIGNAL, 0 = none */
+extern int green__sud_setting;     /* GREEN_SYSCALL_DISPATCH, 0 = off */
 
 /* Hook families, switched with GREEN_HOOKS. The core only stores the
  * choice; the hooks (hooks/hooks.h) act on it. */
@@ -673,6 +674,11 @@ extern void (*volatile green__on_signal)(struct green__ctx *c)
  * t, when t's park returns (park_impl calls it only when the list is not
  * empty). A handler run this way may block, as it may natively. */
 extern void (*green__on_resume)(struct green_thread *t)
+    __attribute__((visibility("hidden")));
+/* Set by hooks/sud.c under GREEN_SYSCALL_DISPATCH=1: runs on each OS
+ * thread as its ctx is made (every hub), to switch syscall user dispatch
+ * on for that thread. NULL otherwise. */
+extern void (*green__on_ctx_made)(struct green__ctx *c)
     __attribute__((visibility("hidden")));
 
 /* Run fn(arg) as t (c->current == t, t's errno) on t's own stack below

@@ -29,6 +29,7 @@ atomic_int green__hubs_made;
 /* Set by the signal hooks (hooks/signal.c) when they wrap a handler. */
 void (*volatile green__on_signal)(struct green__ctx *c);
 void (*green__on_resume)(struct green_thread *t);
+void (*green__on_ctx_made)(struct green__ctx *c);
 
 /* ---------------------------------------------------------- remote posts */
 
@@ -240,6 +241,8 @@ static __attribute__((noinline, cold)) struct green__ctx *ctx_create(void)
     GREEN_REAL(pthread_once)(&fork_once, green__register_atfork);
     green__tls_ctx_init(c);
     green__ctx_register(c);
+    if (green__on_ctx_made)
+        green__on_ctx_made(c);
     return c;
 fail:
     if (c->hub && c->hub->stack.lo)

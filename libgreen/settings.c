@@ -32,6 +32,11 @@
  *   GREEN_TLS            1 = __thread / thread_local variables per green
  *                        thread (tls.c), 0 = per OS thread; default 1
  *                        under the shim, 0 linked explicitly
+ *   GREEN_SYSCALL_DISPATCH 1 = raw system calls made outside libc (inline
+ *                        assembly, liburing) trap to libgreen through
+ *                        syscall user dispatch and the blocking ones park
+ *                        (hooks/sud.c, docs/syscall-dispatch.md); 0 = off
+ *                        (default)
  *
  * A signal is a number or a name: URG, USR1, USR2, QUIT, HUP, WINCH, with
  * or without "SIG", or RTMIN+N. A bad value of any variable gets one
@@ -71,6 +76,7 @@ int green__log_level = 1;
 int green__monitor_ms;
 int green__monitor_signal = SIGURG;
 int green__dump_signal;
+int green__sud_setting;
 unsigned green__hook_families = GREEN_HOOK_DEFAULT;
 bool green__preloaded;
 static int tls_setting = -1;       /* GREEN_TLS, -1 when not set */
@@ -184,6 +190,7 @@ static void init_settings(void)
             green__log("GREEN_TLS=\"%s\" is not 0 or 1; using the default", tls);
     }
     green__tls_on = tls_setting == 1;   /* the preload decides the default */
+    read_int("GREEN_SYSCALL_DISPATCH", 0, 1, &green__sud_setting);
 }
 
 /* Read the settings once per process: from the preload constructor (so a
@@ -351,11 +358,13 @@ void green__settings_report(void)
             n += (size_t)snprintf(fam + n, sizeof fam - n, "%s%s", n ? "," : "",
                                   family_names[i].name);
     green__debug("settings: %s, hooks=%s, hubs=%d, stack=%zu, guard=%d, workers=%d, "
-                 "monitor_ms=%d, monitor_signal=%d, dump_signal=%d, tls=%d",
+                 "monitor_ms=%d, monitor_signal=%d, dump_signal=%d, tls=%d, "
+                 "syscall_dispatch=%d",
                  green__preloaded ? "preloaded" : "linked", n ? fam : "none",
                  green__hubs_want, green_default_stack_size(), green__default_guard,
                  green__offload_workers, green__monitor_ms,
-                 green__monitor_signal, green__dump_signal, green__tls_on);
+                 green__monitor_signal, green__dump_signal, green__tls_on,
+                 green__sud_setting);
 }
 
 int green_set_default_stack_size(size_t bytes)

@@ -1,0 +1,590 @@
+/*
+ * sud.c - raw system calls made cooperative with syscall user dispatch
+ * (GREEN_SYSCALL_DISPATCH=1, off by default). Figures, the commands that
+ * reproduce them and the longer argument: docs/syscall-dispatch.md.
+ *
+ * The problem. A hook catches a call by its libc name. liburing issues
+ * io_uring_enter with its own syscall instruction, libaio and some lock
+ * libraries do the same with io_getevents and futex, and inline
+ * assembly reads and writes never call libc at all: such a call blocks
+ * the hub's OS thread, and every green thread of that hub with it.
+ *
+ * What we do. Linux (5.11+, x86-64) can trap the system calls a thread
+ * makes from outside one allowed code range to SIGSYS
+ * (prctl PR_SET_SYSCALL_USER_DISPATCH). Every hub's OS thread switches
+ * it on as its ctx is made (hub.c calls green__on_ctx_made), with libc's
+ * executable segment as the allowed range. So:
+ *  - every call that goes through libc is untouched: the program's (the
+ *    hooked ones, already cooperative by symbol, and the unhooked ones,
+ *    which stay as they were), libev's and libgreen's own (libgreen.so
+ *    and libev.so contain no syscall instruction: every call of theirs
+ *    goes through libc). libgreen's own calls cost no store, no branch:
+ *    only the kernel's range check (the benchmark measures it);
+ *  - what traps is a syscall instruction anywhere else: the program's
+ *    own text and its libraries' (liburing 2.3 has 59 of them), ld.so's
+ *    (dlopen), the vdso's fallbacks. The handler runs on the trapping
+ *    green thread's own stack (no SA_ONSTACK) and, for the calls that can
+ *    wait (read, write, the vector, positioned and socket variants,
+ *    accept, connect, poll, ppoll, epoll_wait, nanosleep,
+ *    clock_nanosleep; futex through green__syscall_dispatch when
+ *    hooks/syscall.c provides it), calls the hook of the same name: the
+ *    green thread parks inside the handler, the hub runs the others, and
+ *    the result goes into the return register of the saved context when
+ *    it resumes. Anything else is made as asked through libc's syscall().
+ *
+ * Switching inside the handler. The kernel keeps no state for a signal
+ * being handled beyond the frame on the stack (the trap's own flag is
+ * cleared before the handler starts), so a handler may switch away and
+ * come back: the frame stays on this green thread's stack. What must
+ * hold:
+ *  - the handler is installed with SA_NODEFER and an empty sa_mask, so
+ *    the OS thread's mask does not change while it runs or parks: the
+ *    other green threads run with the hub's mask (K, hooks/signal.c),
+ *    and one of them trapping meanwhile gets its own SIGSYS (a SIGSYS
+ *    blocked at a trap would kill the process: the kernel forces it);
+ *  - sigreturn restores the mask saved at the trap: if K changed while
+ *    the thread was parked, the handler writes the current K into the
+ *    ucontext first, as signal.c's wrapper does;
+ *  - the handler returns through libc's restorer, inside the allowed
+ *    range. That is why this is x86-64 only: arm64 returns from a
+ *    handler through the vdso, whose rt_sigreturn the kernel exempts
+ *    only on x86 (elsewhere it traps, and the process dies);
+ *  - errno: a raw syscall does not touch errno, the hooks do: saved at
+ *    entry and restored before the handler returns;
+ *  - the selector byte is per OS thread and stays BLOCK: nothing flips
+ *    it per call, so a green thread switching inside the handler leaves
+ *    the next one exactly as it found it.
+ *
+ * What is made as asked, and what cannot be.
+ *  - Calls from ld.so or the vdso are never made cooperative (ld.so may
+ *    hold its loader lock, which another green thread of the hub could
+ *    need): they run at once, as asked.
+ *  - fork, vfork and clone without CLONE_VM are made by the handler (the
+ *    child returns from it with 0, as natively; vfork becomes a fork,
+ *    which is what POSIX allows it to be) and the child switches
+ *    dispatch on again for its one thread. clone3 fails with ENOSYS (its
+ *    callers fall back to clone). rt_sigprocmask acts on the mask the
+ *    trap saved, which sigreturn restores, not on the kernel's.
+ *  - A thread-creating clone (CLONE_VM) or an rt_sigreturn from outside
+ *    libc cannot run in a handler (the new thread, or the restored
+ *    context, would start in the handler's frame). The handler opens the
+ *    selector and makes the thread execute the instruction again itself:
+ *    it works, but dispatch stays off on that OS thread from then on,
+ *    and libgreen says so once.
+ *  - Dispatch is per OS thread, not inherited by new threads nor by a
+ *    fork child, and cleared by exec (docs/syscall-dispatch.md, (c)):
+ *    every hub switches it on for itself, fork's child handler again for
+ *    the forking thread; exec'd programs start without it. Plain OS
+ *    threads the program started behind the shim do not have it: their
+ *    raw calls block them alone, as natively.
+ *  - SIGSYS belongs to libgreen while this is on. A SIGSYS that is not a
+ *    dispatch trap (seccomp's SECCOMP_RET_TRAP) goes to the handler that
+ *    was installed before; a handler the program installs later replaces
+ *    ours (SIGSYS is never wrapped, hooks/signal.c), and traps then reach
+ *    the program's handler.
+ *
+ * Invariants.
+ *  - Only hub OS threads (ctx made) have dispatch on, always with the
+ *    range [libc text) and a selector that reads BLOCK, except after the
+ *    re-execution above, where it reads ALLOW for good.
+ *  - The handler calls libc only (no syscall instruction of its own), so
+ *    it never traps itself; a trap inside it (a vdso fallback, ld.so
+ *    binding a symbol) nests safely thanks to SA_NODEFER.
+ *
+ * Rejected.
+ *  - An empty range and the selector flipped to ALLOW around every call
+ *    libgreen makes: every libc call the program makes without a hook
+ *    (stdio's internal read, getpid...) would trap too, and each of
+ *    libgreen's own would pay two stores; allowing libc's text gives
+ *    exactly "what does not go through libc".
+ *  - A sigaltstack for SIGSYS: the thread could not park from there.
+ *  - seccomp with SECCOMP_RET_TRAP or a user notifier: it filters by
+ *    number, not by call site, so libc's own read would trap as well, and
+ *    a filter can never be removed.
+ *  - Routing io_uring_enter: waiting for completions needs the ring's
+ *    counters (min_complete may exceed what the ring fd's readiness
+ *    says); it runs as asked today (docs/syscall-dispatch.md).
+ */
+#define _GNU_SOURCE
+#include "sud.h"
+#include "io.h"
+#include "hooks_wait.h"
+#include <dlfcn.h>
+#include <gnu/libc-version.h>
+#include <link.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/auxv.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+#ifndef PR_SET_SYSCALL_USER_DISPATCH
+#define PR_SET_SYSCALL_USER_DISPATCH 59
+#endif
+#ifndef PR_SYS_DISPATCH_OFF
+#define PR_SYS_DISPATCH_OFF 0
+#define PR_SYS_DISPATCH_ON 1
+#endif
+#ifndef SYSCALL_DISPATCH_FILTER_ALLOW
+#define SYSCALL_DISPATCH_FILTER_ALLOW 0
+#define SYSCALL_DISPATCH_FILTER_BLOCK 1
+#endif
+#ifndef SYS_USER_DISPATCH
+#define SYS_USER_DISPATCH 2            /* si_code of a dispatch trap */
+#endif
+
+/* Defined by hooks/syscall.c (the syscall() hook) when it is linked:
+ * futex and the other numbers it routes, with syscall()'s convention
+ * (-1 and errno). Weak: without it futex runs as asked. */
+extern long green__syscall_dispatch(long nr, const long a[6])
+    __attribute__((weak, visibility("hidden")));
+
+struct range {
+    uintptr_t lo, hi;
+};
+
+static struct range libc_text, ldso_text, vdso_text;
+static long (*real_syscall)(long, ...);
+static struct sigaction old_sigsys;    /* chained for non-dispatch SIGSYS */
+static atomic_ulong traps, hooked;
+static atomic_bool warned_reexec;
+/* The selector the kernel reads at every trap-able call: BLOCK while on. */
+static __thread char selector __attribute__((tls_model("initial-exec")));
+static __thread bool active __attribute__((tls_model("initial-exec")));
+
+static bool in(const struct range *r, uintptr_t pc)
+{
+    return pc - r->lo < r->hi - r->lo;
+}
+
+/* ------------------------------------------------------------- ranges */
+
+struct find {
+    uintptr_t addr;
+    struct range r;
+};
+
+/* The executable PT_LOAD of the object that maps f->addr: the one that
+ * holds the address when it is code, else the object's first. */
+static int find_cb(struct dl_phdr_info *i, size_t size, void *arg)
+{
+    (void)size;
+    struct find *f = arg;
+    bool mine = false;
+    struct range x = { 0, 0 };
+    for (int k = 0; k < i->dlpi_phnum; k++) {
+        const ElfW(Phdr) *p = &i->dlpi_phdr[k];
+        if (p->p_type != PT_LOAD)
+            continue;
+        struct range s = { i->dlpi_addr + p->p_vaddr,
+                           i->dlpi_addr + p->p_vaddr + p->p_memsz };
+        if (in(&s, f->addr))
+            mine = true;
+        if ((p->p_flags & PF_X) && (!x.hi || in(&s, f->addr)))
+            x = s;
+    }
+    if (!mine || !x.hi)
+        return 0;
+    f->r = x;
+    return 1;
+}
+
+static struct range text_of(uintptr_t addr)
+{
+    struct find f = { .addr = addr };
+    if (addr)
+        dl_iterate_phdr(find_cb, &f);
+    return f.r;
+}
+
+/* ---------------------------------------------------------- switching */
+
+int green__sud_on(void)
+{
+#if defined(__x86_64__)
+    if (!libc_text.hi) {
+        errno = ENOSYS;
+        return -1;
+    }
+    /* A SIGSYS blocked at a trap kills the process. */
+    sigset_t cur;
+    GREEN_REAL(pthread_sigmask)(SIG_BLOCK, NULL, &cur);
+    if (sigismember(&cur, SIGSYS)) {
+        errno = EDEADLK;
+        return -1;
+    }
+    selector = SYSCALL_DISPATCH_FILTER_BLOCK;
+    if (prctl(PR_SET_SYSCALL_USER_DISPATCH, PR_SYS_DISPATCH_ON, libc_text.lo,
+              libc_text.hi - libc_text.lo, &selector) != 0)
+        return -1;
+    active = true;
+    return 0;
+#else
+    /* The handler's return (the vdso's rt_sigreturn) would trap. */
+    errno = ENOSYS;
+    return -1;
+#endif
+}
+
+void green__sud_off(void)
+{
+    if (!active)
+        return;
+    prctl(PR_SET_SYSCALL_USER_DISPATCH, PR_SYS_DISPATCH_OFF, 0, 0, 0);
+    active = false;
+}
+
+bool green__sud_active(void)
+{
+    return active && selector == SYSCALL_DISPATCH_FILTER_BLOCK;
+}
+
+unsigned long green__sud_traps(void)
+{
+    return atomic_load(&traps);
+}
+
+unsigned long green__sud_hooked(void)
+{
+    return atomic_load(&hooked);
+}
+
+/* ----------------------------------------------------------- dispatch */
+
+/* syscall()'s -1/errno back to the kernel's -errno. */
+static long kret(long r)
+{
+    return r == -1 ? -errno : r;
+}
+
+static long as_asked(long nr, const long a[6])
+{
+    return kret(real_syscall(nr, a[0], a[1], a[2], a[3], a[4], a[5]));
+}
+
+/* The calls that can wait, to the hook of the same name; -ENOSYS - 1
+ * when nr is not one of them. */
+#define NOT_HOOKED (-ENOSYS - 1)
+static long to_hook(long nr, const long a[6])
+{
+    void *p0 = (void *)a[0], *p1 = (void *)a[1], *p2 = (void *)a[2];
+    int fd = (int)a[0];
+    switch (nr) {
+    case SYS_read:
+        return kret(green_hook_read(fd, p1, (size_t)a[2]));
+    case SYS_write:
+        return kret(green_hook_write(fd, p1, (size_t)a[2]));
+    case SYS_readv:
+        return kret(green_hook_readv(fd, p1, (int)a[2]));
+    case SYS_writev:
+        return kret(green_hook_writev(fd, p1, (int)a[2]));
+    case SYS_pread64:
+        return kret(green_hook_pread(fd, p1, (size_t)a[2], (off_t)a[3]));
+    case SYS_pwrite64:
+        return kret(green_hook_pwrite(fd, p1, (size_t)a[2], (off_t)a[3]));
+    case SYS_recvfrom:
+        return kret(green_hook_recvfrom(fd, p1, (size_t)a[2], (int)a[3],
+                                        (void *)a[4], (socklen_t *)a[5]));
+    case SYS_sendto:
+        return kret(green_hook_sendto(fd, p1, (size_t)a[2], (int)a[3],
+                                      (const void *)a[4], (socklen_t)a[5]));
+    case SYS_recvmsg:
+        return kret(green_hook_recvmsg(fd, p1, (int)a[2]));
+    case SYS_sendmsg:
+        return kret(green_hook_sendmsg(fd, p1, (int)a[2]));
+#ifdef SYS_accept
+    case SYS_accept:
+        return kret(green_hook_accept(fd, p1, p2));
+#endif
+    case SYS_accept4:
+        return kret(green_hook_accept4(fd, p1, p2, (int)a[3]));
+    case SYS_connect:
+        return kret(green_hook_connect(fd, p1, (socklen_t)a[2]));
+#ifdef SYS_poll
+    case SYS_poll:
+        return kret(green_hook_poll(p0, (nfds_t)a[1], (int)a[2]));
+#endif
+    case SYS_ppoll:
+        return kret(green_hook_ppoll(p0, (nfds_t)a[1], p2, (const sigset_t *)a[3]));
+#ifdef SYS_epoll_wait
+    case SYS_epoll_wait:
+        return kret(green_hook_epoll_wait(fd, p1, (int)a[2], (int)a[3]));
+#endif
+    case SYS_epoll_pwait:
+        return kret(green_hook_epoll_pwait(fd, p1, (int)a[2], (int)a[3],
+                                           (const sigset_t *)a[4]));
+    case SYS_nanosleep:
+        return kret(green_hook_nanosleep(p0, p1));
+    case SYS_clock_nanosleep:   /* returns the error number itself */
+        return -green_hook_clock_nanosleep((clockid_t)a[0], (int)a[1], p2,
+                                           (struct timespec *)a[3]);
+    case SYS_futex:
+        if (green__syscall_dispatch)
+            return kret(green__syscall_dispatch(nr, a));
+        return NOT_HOOKED;
+    default:
+        return NOT_HOOKED;
+    }
+}
+
+/* A process made by the handler: the child switches dispatch on again
+ * for its one thread (a fork child does not inherit it). */
+static long fork_like(long nr, const long a[6])
+{
+    long r = as_asked(nr, a);
+    if (r == 0)
+        green__sud_on();
+    return r;
+}
+
+long green__sud_dispatch(long nr, const long a[6], uintptr_t pc)
+{
+    atomic_fetch_add_explicit(&traps, 1, memory_order_relaxed);
+    if (in(&ldso_text, pc) || in(&vdso_text, pc))
+        return as_asked(nr, a);
+    switch (nr) {
+#ifdef SYS_fork
+    case SYS_fork:
+        return fork_like(SYS_fork, a);
+#endif
+#ifdef SYS_vfork
+    case SYS_vfork: {
+        static const long none[6];
+        return fork_like(SYS_fork, none);
+    }
+#endif
+    case SYS_clone: {
+        /* clone without CLONE_VM and without a new stack is a fork
+         * (vfork's CLONE_VM|CLONE_VFORK with no stack too, made as one). */
+        long b[6];
+        memcpy(b, a, sizeof b);
+        if ((b[0] & (CLONE_VM | CLONE_VFORK)) == (CLONE_VM | CLONE_VFORK) && !b[1])
+            b[0] &= ~(long)(CLONE_VM | CLONE_VFORK);
+        if (!(b[0] & CLONE_VM) && !b[1])
+            return fork_like(SYS_clone, b);
+        return NOT_HOOKED;   /* a thread: green__sud_reexec */
+    }
+#ifdef SYS_clone3
+    case SYS_clone3:
+        return -ENOSYS;
+#endif
+    case SYS_rt_sigreturn:
+        return NOT_HOOKED;   /* green__sud_reexec */
+    default:
+        break;
+    }
+    long r = to_hook(nr, a);
+    if (r != NOT_HOOKED) {
+        atomic_fetch_add_explicit(&hooked, 1, memory_order_relaxed);
+        return r;
+    }
+    return as_asked(nr, a);
+}
+
+/* ------------------------------------------------------------ handler */
+
+#if defined(__x86_64__) || defined(__aarch64__)
+#define GREEN_SUD_REGS 1
+#endif
+
+#if defined(__x86_64__)
+#define SC_NR(uc)    ((uc)->uc_mcontext.gregs[REG_RAX])
+#define SC_RET(uc)   ((uc)->uc_mcontext.gregs[REG_RAX])
+#define SC_PC(uc)    ((uc)->uc_mcontext.gregs[REG_RIP])
+#define SC_INSN_LEN  2                  /* syscall */
+static void sc_args(const ucontext_t *uc, long a[6])
+{
+    const greg_t *g = uc->uc_mcontext.gregs;
+    a[0] = g[REG_RDI], a[1] = g[REG_RSI], a[2] = g[REG_RDX];
+    a[3] = g[REG_R10], a[4] = g[REG_R8], a[5] = g[REG_R9];
+}
+#elif defined(__aarch64__)
+#define SC_NR(uc)    ((uc)->uc_mcontext.regs[8])
+#define SC_RET(uc)   ((uc)->uc_mcontext.regs[0])
+#define SC_PC(uc)    ((uc)->uc_mcontext.pc)
+#define SC_INSN_LEN  4                  /* svc #0 */
+static void sc_args(const ucontext_t *uc, long a[6])
+{
+    for (int i = 0; i < 6; i++)
+        a[i] = (long)uc->uc_mcontext.regs[i];
+}
+#endif
+
+#ifdef GREEN_SUD_REGS
+/* The call cannot be made from a handler: let the thread execute the
+ * instruction again with the selector open (dispatch off for good on
+ * this OS thread). */
+static void reexec(ucontext_t *uc, long nr)
+{
+    selector = SYSCALL_DISPATCH_FILTER_ALLOW;
+    SC_PC(uc) -= SC_INSN_LEN;
+    SC_NR(uc) = nr;                    /* x86-64: rax held the result slot */
+    if (!atomic_exchange(&warned_reexec, true))
+        green__log("GREEN_SYSCALL_DISPATCH: system call %ld made outside libc "
+                   "cannot run in the SIGSYS handler; raw system calls of this "
+                   "OS thread are no longer made cooperative", nr);
+}
+
+/* rt_sigprocmask acts on the mask sigreturn will restore. */
+static long sigprocmask_in(ucontext_t *uc, const long a[6])
+{
+    uint64_t m, old, set = 0;
+    memcpy(&old, &uc->uc_sigmask, sizeof old);
+    if ((size_t)a[3] != sizeof m)
+        return -EINVAL;
+    if (a[1])
+        memcpy(&set, (void *)a[1], sizeof set);
+    m = old;
+    if (a[1]) {
+        switch ((int)a[0]) {
+        case SIG_BLOCK:   m |= set; break;
+        case SIG_UNBLOCK: m &= ~set; break;
+        case SIG_SETMASK: m = set; break;
+        default:          return -EINVAL;
+        }
+        m &= ~((1ull << (SIGKILL - 1)) | (1ull << (SIGSTOP - 1)));
+    }
+    if (a[2])
+        memcpy((void *)a[2], &old, sizeof old);
+    memcpy(&uc->uc_sigmask, &m, sizeof m);
+    return 0;
+}
+
+#endif
+
+static void chain(int sig, siginfo_t *si, void *uc)
+{
+    if ((old_sigsys.sa_flags & SA_SIGINFO) && old_sigsys.sa_sigaction) {
+        old_sigsys.sa_sigaction(sig, si, uc);
+        return;
+    }
+    if (old_sigsys.sa_handler != SIG_DFL && old_sigsys.sa_handler != SIG_IGN) {
+        old_sigsys.sa_handler(sig);
+        return;
+    }
+    /* The default action: die with SIGSYS, as without libgreen. */
+    struct sigaction d;
+    memset(&d, 0, sizeof d);
+    d.sa_handler = SIG_DFL;
+    GREEN_REAL(sigaction)(SIGSYS, &d, NULL);
+    raise(SIGSYS);
+}
+
+static void on_sigsys(int sig, siginfo_t *si, void *ucv)
+{
+#ifdef GREEN_SUD_REGS
+    ucontext_t *uc = ucv;
+    if (si->si_code != SYS_USER_DISPATCH) {
+        chain(sig, si, ucv);
+        return;
+    }
+    int saved = errno;
+    long nr = si->si_syscall, a[6], r;
+    sc_args(uc, a);
+    if (nr == SYS_rt_sigprocmask) {
+        atomic_fetch_add_explicit(&traps, 1, memory_order_relaxed);
+        SC_RET(uc) = sigprocmask_in(uc, a);
+        errno = saved;
+        return;
+    }
+    r = green__sud_dispatch(nr, a, (uintptr_t)si->si_call_addr);
+    if (r == NOT_HOOKED) {
+        reexec(uc, nr);
+    } else {
+        SC_RET(uc) = r;
+        /* Parked: the hub's kernel mask may have changed meanwhile. */
+        struct green__ctx *c = green__tls_ctx;
+        if (c && c->sig_counted)
+            memcpy(&uc->uc_sigmask, &c->sig_kmask, sizeof c->sig_kmask);
+    }
+    errno = saved;
+#else
+    chain(sig, si, ucv);
+#endif
+}
+
+/* -------------------------------------------------------------- setup */
+
+static void on_ctx_made(struct green__ctx *c)
+{
+    (void)c;
+    if (green__sud_on() != 0)
+        green__log("GREEN_SYSCALL_DISPATCH=1: cannot switch syscall user dispatch "
+                   "on for this hub (%s); its raw system calls block it",
+                   strerror(errno));
+}
+
+static void after_fork_child(void)
+{
+    if (active)
+        green__sud_on();
+}
+
+static int setup_result = -1, setup_errno = ENOSYS;
+
+static void setup_once(void)
+{
+#if !defined(__x86_64__)
+    /* arm64 returns from a handler through the vdso's rt_sigreturn, which
+     * the kernel exempts from dispatch only on x86: it would trap. */
+    return;
+#endif
+    real_syscall = (long (*)(long, ...))dlsym(RTLD_NEXT, "syscall");
+    if (!real_syscall)
+        real_syscall = syscall;
+    /* A libc function no one interposes: its object is libc. */
+    libc_text = text_of((uintptr_t)&gnu_get_libc_version);
+    ldso_text = text_of(getauxval(AT_BASE));
+    vdso_text = text_of(getauxval(AT_SYSINFO_EHDR));
+    if (!libc_text.hi || !in(&libc_text, (uintptr_t)real_syscall)) {
+        setup_errno = ENOENT;
+        return;
+    }
+    /* Does the kernel have it? Switch it on and off on this thread. */
+    char probe = SYSCALL_DISPATCH_FILTER_ALLOW;
+    if (prctl(PR_SET_SYSCALL_USER_DISPATCH, PR_SYS_DISPATCH_ON, libc_text.lo,
+              libc_text.hi - libc_text.lo, &probe) != 0) {
+        setup_errno = errno;
+        return;
+    }
+    prctl(PR_SET_SYSCALL_USER_DISPATCH, PR_SYS_DISPATCH_OFF, 0, 0, 0);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_sigsys;
+    sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+    sigemptyset(&sa.sa_mask);
+    if (GREEN_REAL(sigaction)(SIGSYS, &sa, &old_sigsys) != 0) {
+        setup_errno = errno;
+        return;
+    }
+    pthread_atfork(NULL, NULL, after_fork_child);
+    green__on_ctx_made = on_ctx_made;
+    setup_result = 0;
+}
+
+int green__sud_setup(void)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    GREEN_REAL(pthread_once)(&once, setup_once);
+    if (setup_result == 0 && green__tls_ctx && !active)
+        on_ctx_made(green__tls_ctx);
+    if (setup_result != 0)
+        errno = setup_errno;
+    return setup_result;
+}
+
+/* After preload/init.c's constructor (101) has read the settings. */
+__attribute__((constructor(102))) static void sud_init(void)
+{
+    green__settings_once();
+    if (!green__sud_setting)
+        return;
+    if (green__sud_setup() != 0)
+        green__log("GREEN_SYSCALL_DISPATCH=1: syscall user dispatch is not "
+                   "available (%s; it needs Linux 5.11+ on x86-64); raw system "
+                   "calls stay uncooperative", strerror(errno));
+}
