@@ -1,0 +1,202 @@
+/*
+ * test_sud.c - raw system calls under syscall user dispatch (hooks/sud.c).
+ *
+ * In this process (linked with the hooks, never preloaded): the handler
+ * itself, with dispatch switched on for the test's own OS thread, and
+ * raw calls made from this file's text, which is outside libc's: a call
+ * that never waits returns what libc's would; rt_sigprocmask changes the
+ * mask that outlives the handler; a raw fork's child has dispatch again;
+ * clone3 says ENOSYS; a SIGSYS that is no dispatch trap reaches the
+ * handler installed before; and a raw read of an empty pipe in one green
+ * thread parks it while another green thread runs and fills the pipe.
+ *
+ * Under the shim (tests/progs/sud/prog_sud_read.c, one hub): with
+ * GREEN_SYSCALL_DISPATCH=1 a pthread's raw read parks only that thread;
+ * without it the read blocks the hub, as the README says.
+ *
+ * x86-64 only: elsewhere libgreen refuses to switch dispatch on (the
+ * handler's return would trap), which the last test checks.
+ */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include "child_run.h"
+#include "green.h"
+#include "io.h"
+#include "sud.h"
+
+#if defined(__x86_64__)
+static long raw6(long nr, long a, long b, long c, long d)
+{
+    long r;
+    register long r10 __asm__("r10") = d;
+    __asm__ volatile("syscall" : "=a"(r) : "a"(nr), "D"(a), "S"(b), "d"(c), "r"(r10)
+                     : "rcx", "r11", "memory");
+    return r;
+}
+
+/* Dispatch on for this OS thread, or skip when the kernel lacks it. */
+static void on_here(void)
+{
+    if (green__sud_setup() != 0)
+        cr_skip_test("no syscall user dispatch here: %s", strerror(errno));
+    cr_assert_eq(green__sud_on(), 0, "%s", strerror(errno));
+    cr_assert(green__sud_active());
+}
+
+Test(sud, a_raw_call_that_does_not_wait_returns_what_libc_returns)
+{
+    on_here();
+    unsigned long before = green__sud_traps();
+    cr_assert_eq(raw6(SYS_getppid, 0, 0, 0, 0), getppid());
+    cr_assert_eq(raw6(SYS_close, -1, 0, 0, 0), -EBADF, "errors come back as -errno");
+    cr_assert_eq(green__sud_traps(), before + 2, "both calls trapped");
+    cr_assert_eq(syscall(SYS_getppid), getppid());
+    cr_assert_eq(green__sud_traps(), before + 2, "libc's syscall() is not trapped");
+}
+
+Test(sud, errno_is_what_it_was_before_the_trap)
+{
+    on_here();
+    errno = 4242;
+    raw6(SYS_read, -1, 0, 0, 0);
+    cr_assert_eq(errno, 4242);
+}
+
+Test(sud, a_raw_sigprocmask_outlives_the_handler)
+{
+    on_here();
+    sigset_t s, cur;
+    sigemptyset(&s);
+    sigaddset(&s, SIGUSR2);
+    cr_assert_eq(raw6(SYS_rt_sigprocmask, SIG_BLOCK, (long)&s, 0, 8), 0);
+    pthread_sigmask(SIG_BLOCK, NULL, &cur);
+    cr_assert(sigismember(&cur, SIGUSR2), "the mask sigreturn restored has SIGUSR2");
+    sigset_t old;
+    cr_assert_eq(raw6(SYS_rt_sigprocmask, SIG_UNBLOCK, (long)&s, (long)&old, 8), 0);
+    cr_assert(sigismember(&old, SIGUSR2));
+    pthread_sigmask(SIG_BLOCK, NULL, &cur);
+    cr_assert(!sigismember(&cur, SIGUSR2));
+}
+
+Test(sud, the_child_of_a_raw_fork_has_dispatch_again)
+{
+    on_here();
+    long pid = raw6(SYS_fork, 0, 0, 0, 0);
+    if (pid == 0) {
+        unsigned long t = green__sud_traps();
+        long pp = raw6(SYS_getppid, 0, 0, 0, 0);
+        _exit(green__sud_active() && green__sud_traps() == t + 1 && pp == getppid() ? 0 : 1);
+    }
+    cr_assert_gt(pid, 0);
+    int st;
+    cr_assert_eq(waitpid((pid_t)pid, &st, 0), pid);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child status %#x", st);
+}
+
+Test(sud, clone3_says_enosys_so_that_its_caller_falls_back)
+{
+    on_here();
+    cr_assert_eq(raw6(SYS_clone3, 0, 0, 0, 0), -ENOSYS);
+}
+
+static volatile sig_atomic_t chained;
+static void earlier_handler(int sig)
+{
+    (void)sig;
+    chained++;
+}
+
+Test(sud, a_sigsys_that_is_not_a_trap_goes_to_the_earlier_handler)
+{
+    signal(SIGSYS, earlier_handler);   /* before libgreen's, in this process */
+    on_here();
+    raise(SIGSYS);
+    cr_assert_eq(chained, 1);
+    cr_assert_eq(raw6(SYS_getppid, 0, 0, 0, 0), getppid(), "dispatch still works");
+    cr_assert_eq(chained, 1);
+}
+
+static int pfd[2];
+static int ticks;
+static long got;
+
+static void *raw_reader(void *arg)
+{
+    (void)arg;
+    char b[8];
+    got = raw6(SYS_read, pfd[0], (long)b, sizeof b, 0);
+    return NULL;
+}
+
+static void *ticker(void *arg)
+{
+    (void)arg;
+    for (ticks = 0; ticks < 10; ticks++)
+        green_yield();
+    green_hook_write(pfd[1], "abc", 3);
+    return NULL;
+}
+
+Test(sud, a_raw_read_parks_its_green_thread_while_another_runs)
+{
+    cr_assert_eq(green_hook_pipe(pfd), 0);
+    cr_assert_not_null(green_self(), "the test thread has a hub");
+    on_here();
+    alarm(20);   /* a read that blocked the OS thread would hang the test */
+    unsigned long hooked = green__sud_hooked();
+    green_t r = green_spawn(raw_reader, NULL, NULL);
+    green_t t = green_spawn(ticker, NULL, NULL);
+    cr_assert_eq(green_join(r, NULL), 0);
+    cr_assert_eq(green_join(t, NULL), 0);
+    cr_assert_eq(got, 3);
+    cr_assert_eq(ticks, 10, "the ticker ran while the read waited");
+    cr_assert_eq(green__sud_hooked(), hooked + 1, "the read went to its hook");
+}
+
+/* ----------------------------------------------------------- the shim */
+
+Test(sud, under_the_shim_a_raw_read_parks_only_its_pthread)
+{
+    if (green__sud_setup() != 0)
+        cr_skip_test("no syscall user dispatch here");
+    setenv("GREEN_SYSCALL_DISPATCH", "1", 1);
+    setenv("GREEN_HUBS", "1", 1);
+    struct run r;
+    run_prog(&r, true, "sud", "prog_sud_read", NULL, NULL, 20000);
+    cr_assert_eq(r.status, 0, "%s", r.out);
+    cr_assert_eq(kv(&r, "armed"), 1, "SIGSYS is libgreen's:\n%s", r.out);
+    cr_assert_eq(kv(&r, "ppid_ok"), 1, "%s", r.out);
+    cr_assert_eq(kv(&r, "write_ok"), 1, "%s", r.out);
+    cr_assert_eq(kv(&r, "got"), 5, "%s", r.out);
+    cr_assert_eq(kv(&r, "rescued"), 0, "the ticker ran on the one hub:\n%s", r.out);
+    cr_assert_geq(kv(&r, "ticks"), 20, "%s", r.out);
+}
+#endif
+
+/* What the README says without the setting: the raw read blocks the hub
+ * and every green thread on it (a plain OS thread releases it). */
+Test(sud, under_the_shim_without_dispatch_a_raw_read_blocks_the_hub)
+{
+    unsetenv("GREEN_SYSCALL_DISPATCH");
+    setenv("GREEN_HUBS", "1", 1);
+    struct run r;
+    run_prog(&r, true, "sud", "prog_sud_read", NULL, NULL, 20000);
+    cr_assert_eq(r.status, 0, "%s", r.out);
+    cr_assert_eq(kv(&r, "armed"), 0, "%s", r.out);
+    cr_assert_eq(kv(&r, "got"), 5, "%s", r.out);
+    cr_assert_eq(kv(&r, "rescued"), 1, "%s", r.out);
+    cr_assert_eq(kv(&r, "ticks"), 0, "%s", r.out);
+}
+
+#if !defined(__x86_64__)
+Test(sud, elsewhere_dispatch_is_refused)
+{
+    cr_assert_eq(green__sud_setup(), -1);
+    cr_assert_eq(errno, ENOSYS);
+}
+#endif
