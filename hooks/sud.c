@@ -26,8 +26,9 @@
  *    green thread's own stack (no SA_ONSTACK) and, for the calls that can
  *    wait (read, write, the vector, positioned and socket variants,
  *    accept, connect, poll, ppoll, epoll_wait, nanosleep,
- *    clock_nanosleep; futex through green__syscall_dispatch when
- *    hooks/syscall.c provides it), calls the hook of the same name: the
+ *    clock_nanosleep, io_uring_enter waiting for completions; futex
+ *    through green__syscall_dispatch when hooks/syscall.c provides it),
+ *    calls the hook of the same name (io_uring: uring_enter): the
  *    green thread parks inside the handler, the hub runs the others, and
  *    the result goes into the return register of the saved context when
  *    it resumes. Anything else is made as asked through libc's syscall().
@@ -101,9 +102,9 @@
  *  - seccomp with SECCOMP_RET_TRAP or a user notifier: it filters by
  *    number, not by call site, so libc's own read would trap as well, and
  *    a filter can never be removed.
- *  - Routing io_uring_enter: waiting for completions needs the ring's
- *    counters (min_complete may exceed what the ring fd's readiness
- *    says); it runs as asked today (docs/syscall-dispatch.md).
+ *  - Reading the ring's counters to wait for io_uring completions: the
+ *    rings are the program's mapping, and the kernel answers the same
+ *    question without waiting (uring_enter).
  */
 #define _GNU_SOURCE
 #include "sud.h"
@@ -121,6 +122,9 @@
 #include <sys/syscall.h>
 #include <ucontext.h>
 #include <unistd.h>
+#ifdef GREEN_VALGRIND
+#include <valgrind/valgrind.h>
+#endif
 
 #ifndef PR_SET_SYSCALL_USER_DISPATCH
 #define PR_SET_SYSCALL_USER_DISPATCH 59
@@ -210,6 +214,14 @@ int green__sud_on(void)
         errno = ENOSYS;
         return -1;
     }
+#ifdef GREEN_VALGRIND
+    /* Valgrind makes the program's system calls from its own text, which
+     * is outside libc's: every one would trap, its own included. */
+    if (RUNNING_ON_VALGRIND) {
+        errno = ENOTSUP;
+        return -1;
+    }
+#endif
     /* A SIGSYS blocked at a trap kills the process. */
     sigset_t cur;
     GREEN_REAL(pthread_sigmask)(SIG_BLOCK, NULL, &cur);
@@ -269,6 +281,88 @@ static long as_asked(long nr, const long a[6])
 /* The calls that can wait, to the hook of the same name; -ENOSYS - 1
  * when nr is not one of them. */
 #define NOT_HOOKED (-ENOSYS - 1)
+
+/* io_uring_enter's flags and extended argument (linux/io_uring.h, kept
+ * here so that the file builds against older headers). */
+#define URING_GETEVENTS      (1u << 0)
+#define URING_SQ_WAKEUP      (1u << 1)
+#define URING_EXT_ARG        (1u << 3)
+struct uring_arg {
+    uint64_t sigmask;
+    uint32_t sigmask_sz;
+    uint32_t pad;
+    uint64_t ts;                       /* struct __kernel_timespec * */
+};
+#ifndef SYS_io_uring_enter
+#define SYS_io_uring_enter 426
+#endif
+#define URING_RECHECK_NS 10000000      /* see uring_enter */
+
+static long uring_call(int fd, unsigned sub, unsigned min, unsigned flags,
+                       const void *arg, size_t sz)
+{
+    const long a[6] = { fd, sub, min, flags, (long)arg, (long)sz };
+    return kret(real_syscall(SYS_io_uring_enter, a[0], a[1], a[2], a[3], a[4], a[5]));
+}
+
+/* io_uring_enter that waits for completions (GETEVENTS with
+ * min_complete > 0), from a green thread: submit without waiting, then
+ * ask the ring without waiting (EXT_ARG with a zero timeout: -ETIME while
+ * fewer than min_complete are there) and park in ppoll on the ring fd,
+ * which is readable while the completion queue is not empty (or work
+ * for this thread is pending), until enough are there. POLLIN says "at
+ * least one": with min_complete > 1 or a ring that defers its work to
+ * the waiting thread the ring is asked again at least every 10 ms.
+ * The program's own EXT_ARG (a timeout, a mask) is honoured. Anything
+ * else (a registered ring index instead of an fd, SQ_WAIT) is made as
+ * asked: NOT_HOOKED. The result is io_uring_enter's: the number
+ * submitted, or the error of the wait when nothing was. */
+static long uring_enter(const long a[6])
+{
+    int fd = (int)a[0];
+    unsigned sub = (unsigned)a[1], min = (unsigned)a[2], flags = (unsigned)a[3];
+    if (!(flags & URING_GETEVENTS) || !min || !green__hook_on(GREEN_HOOK_IO) ||
+        (flags & ~(URING_GETEVENTS | URING_SQ_WAKEUP | URING_EXT_ARG)))
+        return NOT_HOOKED;
+    const sigset_t *mask = (const sigset_t *)a[4];
+    int64_t deadline = GREEN_FOREVER;
+    if (flags & URING_EXT_ARG) {
+        struct uring_arg ea;
+        if ((size_t)a[5] != sizeof ea || !a[4])
+            return NOT_HOOKED;
+        memcpy(&ea, (const void *)a[4], sizeof ea);
+        mask = (const sigset_t *)(uintptr_t)ea.sigmask;
+        if (ea.ts) {
+            const struct timespec *ts = (const struct timespec *)(uintptr_t)ea.ts;
+            deadline = green_now() + ts->tv_sec * 1000000000ll + ts->tv_nsec;
+        }
+    }
+    long submitted = 0;
+    if (sub) {
+        submitted = uring_call(fd, sub, 0, flags & URING_SQ_WAKEUP, NULL, 0);
+        if (submitted < 0)
+            return submitted;
+    }
+    for (;;) {
+        struct timespec zero = { 0, 0 };
+        struct uring_arg probe = { .ts = (uintptr_t)&zero };
+        long r = uring_call(fd, 0, min, URING_GETEVENTS | URING_EXT_ARG, &probe,
+                            sizeof probe);
+        if (r != -ETIME)
+            return r < 0 && !submitted ? r : submitted;
+        int64_t left = deadline == GREEN_FOREVER ? URING_RECHECK_NS
+                                                 : deadline - green_now();
+        if (left <= 0)
+            return submitted ? submitted : -ETIME;
+        if (left > URING_RECHECK_NS)
+            left = URING_RECHECK_NS;
+        struct timespec w = { left / 1000000000, left % 1000000000 };
+        struct pollfd p = { .fd = fd, .events = POLLIN };
+        if (green_hook_ppoll(&p, 1, &w, mask) < 0)
+            return submitted ? submitted : -errno;
+    }
+}
+
 static long to_hook(long nr, const long a[6])
 {
     void *p0 = (void *)a[0], *p1 = (void *)a[1], *p2 = (void *)a[2];
@@ -322,6 +416,8 @@ static long to_hook(long nr, const long a[6])
     case SYS_clock_nanosleep:   /* returns the error number itself */
         return -green_hook_clock_nanosleep((clockid_t)a[0], (int)a[1], p2,
                                            (struct timespec *)a[3]);
+    case SYS_io_uring_enter:
+        return uring_enter(a);
     case SYS_futex:
         if (green__syscall_dispatch)
             return kret(green__syscall_dispatch(nr, a));

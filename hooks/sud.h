@@ -24,7 +24,8 @@ GREEN_HIDDEN int green__sud_setup(void);
 
 /* Switch dispatch on (or off) for the calling OS thread. green__sud_on:
  * 0, or -1 with errno EINVAL/ENOSYS (no kernel support), EDEADLK (the
- * thread blocks SIGSYS: a trap would kill the process). */
+ * thread blocks SIGSYS: a trap would kill the process), ENOTSUP (under
+ * valgrind, whose own system calls would trap). */
 GREEN_HIDDEN int green__sud_on(void);
 GREEN_HIDDEN void green__sud_off(void);
 /* Is dispatch on for the calling OS thread? */

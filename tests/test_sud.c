@@ -21,6 +21,8 @@
 #include <criterion/criterion.h>
 #include <sched.h>
 #include <signal.h>
+#include <linux/io_uring.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -156,6 +158,106 @@ Test(sud, a_raw_read_parks_its_green_thread_while_another_runs)
     cr_assert_eq(got, 3);
     cr_assert_eq(ticks, 10, "the ticker ran while the read waited");
     cr_assert_eq(green__sud_hooked(), hooked + 1, "the read went to its hook");
+}
+
+/* An io_uring read of an empty pipe, waited for with a raw
+ * io_uring_enter (as liburing's io_uring_wait_cqe makes it). */
+struct ring {
+    int fd;
+    unsigned *sq_tail, *sq_mask, *sq_array, *cq_head, *cq_tail, *cq_mask;
+    struct io_uring_sqe *sqes;
+    struct io_uring_cqe *cqes;
+};
+
+static int ring_init(struct ring *r)
+{
+    struct io_uring_params p;
+    memset(&p, 0, sizeof p);
+    r->fd = (int)syscall(SYS_io_uring_setup, 4, &p);
+    if (r->fd < 0)
+        return -1;
+    size_t sqsz = p.sq_off.array + p.sq_entries * sizeof(unsigned);
+    size_t cqsz = p.cq_off.cqes + p.cq_entries * sizeof(struct io_uring_cqe);
+    char *sq = mmap(NULL, sqsz, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE,
+                    r->fd, IORING_OFF_SQ_RING);
+    char *cq = mmap(NULL, cqsz, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE,
+                    r->fd, IORING_OFF_CQ_RING);
+    r->sqes = mmap(NULL, p.sq_entries * sizeof(struct io_uring_sqe), PROT_READ | PROT_WRITE,
+                   MAP_SHARED | MAP_POPULATE, r->fd, IORING_OFF_SQES);
+    if (sq == MAP_FAILED || cq == MAP_FAILED || r->sqes == MAP_FAILED)
+        return -1;
+    r->sq_tail = (unsigned *)(sq + p.sq_off.tail);
+    r->sq_mask = (unsigned *)(sq + p.sq_off.ring_mask);
+    r->sq_array = (unsigned *)(sq + p.sq_off.array);
+    r->cq_head = (unsigned *)(cq + p.cq_off.head);
+    r->cq_tail = (unsigned *)(cq + p.cq_off.tail);
+    r->cq_mask = (unsigned *)(cq + p.cq_off.ring_mask);
+    r->cqes = (struct io_uring_cqe *)(cq + p.cq_off.cqes);
+    return 0;
+}
+
+static struct ring ring;
+static char ubuf[8];
+static long entered;
+
+static void *uring_waiter(void *arg)
+{
+    (void)arg;
+    unsigned t = *ring.sq_tail, i = t & *ring.sq_mask;
+    struct io_uring_sqe *e = &ring.sqes[i];
+    memset(e, 0, sizeof *e);
+    e->opcode = IORING_OP_READ;
+    e->fd = pfd[0];
+    e->addr = (uintptr_t)ubuf;
+    e->len = sizeof ubuf;
+    e->off = (uint64_t)-1;
+    e->user_data = 7;
+    ring.sq_array[i] = i;
+    __atomic_store_n(ring.sq_tail, t + 1, __ATOMIC_RELEASE);
+    /* Submit one, wait for one: io_uring_enter(fd, 1, 1, GETEVENTS). */
+    register long r8 __asm__("r8") = 0, r9 __asm__("r9") = 8;
+    register long r10 __asm__("r10") = IORING_ENTER_GETEVENTS;
+    long r;
+    __asm__ volatile("syscall" : "=a"(r)
+                     : "a"((long)SYS_io_uring_enter), "D"((long)ring.fd), "S"(1L), "d"(1L),
+                       "r"(r10), "r"(r8), "r"(r9)
+                     : "rcx", "r11", "memory");
+    entered = r;
+    return NULL;
+}
+
+static void *plain_ticker(void *arg)
+{
+    (void)arg;
+    for (ticks = 0; ticks < 10; ticks++)
+        green_yield();
+    if (write(pfd[1], "abc", 3) != 3)
+        abort();
+    return NULL;
+}
+
+Test(sud, a_raw_io_uring_enter_waiting_for_completions_parks)
+{
+    if (ring_init(&ring) != 0)
+        cr_skip_test("no io_uring here: %s", strerror(errno));
+    cr_assert_eq(pipe(pfd), 0);
+    cr_assert_not_null(green_self());
+    on_here();
+    alarm(20);
+    unsigned long hooked = green__sud_hooked();
+    green_t w = green_spawn(uring_waiter, NULL, NULL);
+    green_t t = green_spawn(plain_ticker, NULL, NULL);
+    cr_assert_eq(green_join(w, NULL), 0);
+    cr_assert_eq(green_join(t, NULL), 0);
+    cr_assert_eq(entered, 1, "io_uring_enter says one was submitted: %ld", entered);
+    cr_assert_eq(ticks, 10, "the other thread ran while the ring was waited for");
+    cr_assert_eq(green__sud_hooked(), hooked + 1);
+    unsigned h = *ring.cq_head;
+    cr_assert_neq(h, __atomic_load_n(ring.cq_tail, __ATOMIC_ACQUIRE), "a completion");
+    struct io_uring_cqe *c = &ring.cqes[h & *ring.cq_mask];
+    cr_assert_eq(c->user_data, 7);
+    cr_assert_eq(c->res, 3);
+    cr_assert_eq(memcmp(ubuf, "abc", 3), 0);
 }
 
 /* ----------------------------------------------------------- the shim */
