@@ -1,0 +1,200 @@
+/*
+ * bench_sud - what syscall user dispatch (hooks/sud.c,
+ * GREEN_SYSCALL_DISPATCH=1) costs, side by side in one run (ns per call,
+ * best of 5; ratios are to the first line of each group):
+ *
+ *   getppid through libc, dispatch off                      (the base)
+ *   getppid with its own syscall instruction, dispatch off
+ *   getppid through libc, dispatch on with libc's text allowed: what
+ *     every call libgreen and the program make through libc pays (the
+ *     design chosen)
+ *   getppid through libc, dispatch on with nothing allowed and the
+ *     selector byte flipped to ALLOW around the call (the design
+ *     rejected: what each of libgreen's own calls would pay)
+ *   getppid with its own syscall instruction, dispatch on: trapped to
+ *     SIGSYS, made by libgreen's handler (the SIGSYS round trip)
+ *   green__sud_dispatch called directly: the handler's own work
+ *
+ *   a one-byte ping-pong between two green threads over two pipes,
+ *   through the hooks as libc's read/write are under the shim
+ *   the same with raw read/write, trapped and sent to the same hooks
+ *
+ * `bench_sud --only=KERNEL N` runs one kernel for callgrind
+ * (run_benchmarks.sh): libc, dispatch, pingpong_hooked. The trapped
+ * kernels cannot run under valgrind, which makes the guest's system
+ * calls from its own text (docs/syscall-dispatch.md).
+ */
+#include "bench.h"
+#include "green.h"
+#include "io.h"
+#include "sud.h"
+#include <errno.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#ifndef PR_SET_SYSCALL_USER_DISPATCH
+#define PR_SET_SYSCALL_USER_DISPATCH 59
+#endif
+
+static long raw3(long nr, long a, long b, long c)
+{
+#if defined(__x86_64__)
+    long r;
+    __asm__ volatile("syscall" : "=a"(r) : "a"(nr), "D"(a), "S"(b), "d"(c)
+                     : "rcx", "r11", "memory");
+    return r;
+#else
+    return syscall(nr, a, b, c);
+#endif
+}
+
+static volatile long sink;
+
+static double libc_getppid(long n)
+{
+    int64_t t0 = bench_now();
+    for (long i = 0; i < n; i++)
+        sink = syscall(SYS_getppid);
+    return (double)(bench_now() - t0) / (double)n;
+}
+
+static double raw_getppid(long n)
+{
+    int64_t t0 = bench_now();
+    for (long i = 0; i < n; i++)
+        sink = raw3(SYS_getppid, 0, 0, 0);
+    return (double)(bench_now() - t0) / (double)n;
+}
+
+/* The rejected design: nothing allowed, the selector opened around each
+ * call. Nothing else may make a system call while the selector is shut:
+ * the clock is read through the vdso, which makes none here (kvm-clock,
+ * tsc; a host whose vdso falls back would trap, and die: no handler). */
+static volatile char sel;
+static double selector_getppid(long n)
+{
+    sel = 0;
+    if (prctl(PR_SET_SYSCALL_USER_DISPATCH, 1, 0, 0, &sel) != 0)
+        return -1;
+    int64_t t0 = bench_now();
+    for (long i = 0; i < n; i++) {
+        sel = 0;
+        sink = syscall(SYS_getppid);
+        sel = 1;
+    }
+    sel = 0;
+    int64_t el = bench_now() - t0;
+    prctl(PR_SET_SYSCALL_USER_DISPATCH, 0, 0, 0, 0);
+    return (double)el / (double)n;
+}
+
+static double dispatch_getppid(long n)
+{
+    static const long a[6];
+    int64_t t0 = bench_now();
+    for (long i = 0; i < n; i++)
+        sink = green__sud_dispatch(SYS_getppid, a, 0);
+    return (double)(bench_now() - t0) / (double)n;
+}
+
+/* ------------------------------------------------------------ pingpong */
+
+static int ab[2], ba[2];
+static long rounds;
+static bool raw;
+
+static long rd(int fd, char *c)
+{
+    return raw ? raw3(SYS_read, fd, (long)c, 1) : green_hook_read(fd, c, 1);
+}
+
+static long wr(int fd, const char *c)
+{
+    return raw ? raw3(SYS_write, fd, (long)c, 1) : green_hook_write(fd, c, 1);
+}
+
+static void *pong(void *arg)
+{
+    (void)arg;
+    char c;
+    for (long i = 0; i < rounds; i++)
+        if (rd(ab[0], &c) != 1 || wr(ba[1], "o") != 1)
+            abort();
+    return NULL;
+}
+
+static double pingpong(long n, bool use_raw)
+{
+    raw = use_raw;
+    rounds = n;
+    if (green_hook_pipe(ab) != 0 || green_hook_pipe(ba) != 0)
+        abort();
+    green_t t = green_spawn(pong, NULL, NULL);
+    char c;
+    int64_t t0 = bench_now();
+    for (long i = 0; i < n; i++)
+        if (wr(ab[1], "i") != 1 || rd(ba[0], &c) != 1)
+            abort();
+    int64_t el = bench_now() - t0;
+    green_join(t, NULL);
+    green_hook_close(ab[0]), green_hook_close(ab[1]);
+    green_hook_close(ba[0]), green_hook_close(ba[1]);
+    return (double)el / (double)n;
+}
+
+static void report2(const char *name, double v, double base)
+{
+    bench_report(name, v);
+    char r[128];
+    snprintf(r, sizeof r, "%s_ratio", name);
+    bench_report(r, v / base);
+}
+
+int main(int argc, char **argv)
+{
+    long on;
+    const char *only = bench_only(argc, argv, &on);
+    if (only) {
+        /* No dispatch on under valgrind (green__sud_on refuses): the
+         * handler's own work is measured by calling it. */
+        if (!strcmp(only, "dispatch") && green__sud_setup() != 0)
+            return 1;
+        if (!strcmp(only, "libc"))
+            libc_getppid(on);
+        else if (!strcmp(only, "dispatch"))
+            dispatch_getppid(on);
+        else if (!strcmp(only, "pingpong_hooked"))
+            pingpong(on, false);
+        else
+            return 2;
+        return 0;
+    }
+    long n = bench_iters(argc, argv, 200000);
+    int reps = argc > 1 ? 1 : 5;
+    if (green__sud_setup() != 0) {
+        printf("# no syscall user dispatch: %s\n", strerror(errno));
+        return 0;
+    }
+    green_self();    /* this thread's hub, for the pingpong: switches dispatch on */
+    green__sud_off();
+
+    double base = BENCH_BEST(reps, libc_getppid(n));
+    bench_report("getppid_libc_ns", base);
+    report2("getppid_raw_ns", BENCH_BEST(reps, raw_getppid(n)), base);
+    report2("getppid_selector_flipped_ns", BENCH_BEST(reps, selector_getppid(n)), base);
+    if (green__sud_on() != 0) {
+        printf("# cannot switch dispatch on: %s\n", strerror(errno));
+        return 0;
+    }
+    report2("getppid_libc_dispatch_on_ns", BENCH_BEST(reps, libc_getppid(n)), base);
+    report2("getppid_trapped_ns", BENCH_BEST(reps, raw_getppid(n / 4)), base);
+    report2("dispatch_body_ns", BENCH_BEST(reps, dispatch_getppid(n)), base);
+
+    long m = n / 10;
+    double hooked = BENCH_BEST(reps, pingpong(m, false));
+    bench_report("pingpong_hooked_round_trip_ns", hooked);
+    report2("pingpong_trapped_round_trip_ns", BENCH_BEST(reps, pingpong(m, true)), hooked);
+    green__sud_off();
+    return 0;
+}
