@@ -10,7 +10,7 @@
 set -eu
 src=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$src/build-bench}
-benches="bench_switch bench_spawn bench_yield bench_parked bench_fdwait bench_lockmt bench_hubs"
+benches="bench_switch bench_spawn bench_yield bench_parked bench_fdwait bench_lockmt bench_hubs bench_sud"
 
 if [ ! -f "$build/build.ninja" ]; then
     meson setup "$build" "$src" -Ddemos=true -Dtests=false --buildtype=release >/dev/null
@@ -77,6 +77,11 @@ per_op ir_yield_2              "$build/bench/bench_yield"  2           20000 400
 per_op ir_yield_1000           "$build/bench/bench_yield"  1000        20000 40000 1
 per_op ir_fdwait_round_trip   "$build/bench/bench_fdwait" x           5000  10000 1
 per_op ir_mutex_native         "$build/bench/bench_mutex"  lock        20000 40000 1
+# Syscall user dispatch: the handler's own work (the trap itself is the
+# kernel's and cannot run under valgrind: docs/syscall-dispatch.md).
+per_op ir_sud_libc_getppid     "$build/bench/bench_sud"    libc        10000 20000 1
+per_op ir_sud_dispatch_getppid "$build/bench/bench_sud"    dispatch    10000 20000 1
+per_op ir_sud_pingpong_hooked  "$build/bench/bench_sud"    pingpong_hooked 2000 4000 1
 PRELOAD="$build/preload/libgreen.so" \
 per_op ir_mutex_shim           "$build/bench/bench_mutex"  lock        20000 40000 1
 # Thread-local storage per green thread (README "Thread-local storage").

@@ -155,6 +155,10 @@ static struct range libc_text, ldso_text, vdso_text;
 static long (*real_syscall)(long, ...);
 static struct sigaction old_sigsys;    /* chained for non-dispatch SIGSYS */
 static atomic_ulong traps, hooked;
+/* GREEN_LOG_LEVEL=3: what trapped, printed at exit (report_traps). */
+#define STAT_NR 512
+static atomic_uint by_nr[STAT_NR];
+static atomic_ulong from_loader;       /* from ld.so's or the vdso's text */
 static atomic_bool warned_reexec;
 /* The selector the kernel reads at every trap-able call: BLOCK while on. */
 static __thread char selector __attribute__((tls_model("initial-exec")));
@@ -440,8 +444,12 @@ static long fork_like(long nr, const long a[6])
 long green__sud_dispatch(long nr, const long a[6], uintptr_t pc)
 {
     atomic_fetch_add_explicit(&traps, 1, memory_order_relaxed);
-    if (in(&ldso_text, pc) || in(&vdso_text, pc))
+    if ((unsigned long)nr < STAT_NR)
+        atomic_fetch_add_explicit(&by_nr[nr], 1, memory_order_relaxed);
+    if (in(&ldso_text, pc) || in(&vdso_text, pc)) {
+        atomic_fetch_add_explicit(&from_loader, 1, memory_order_relaxed);
         return as_asked(nr, a);
+    }
     switch (nr) {
 #ifdef SYS_fork
     case SYS_fork:
@@ -605,6 +613,29 @@ static void on_sigsys(int sig, siginfo_t *si, void *ucv)
 
 /* -------------------------------------------------------------- setup */
 
+/* At exit, GREEN_LOG_LEVEL=3: the calls that trapped, by number (the
+ * five most frequent), so that a user sees what made them pay. */
+static void report_traps(void)
+{
+    char b[256];
+    int n = 0;
+    for (int k = 0; k < 5; k++) {       /* take the largest, five times */
+        unsigned best = 0;
+        int at = -1;
+        for (int i = 0; i < STAT_NR; i++)
+            if (atomic_load(&by_nr[i]) > best)
+                best = atomic_load(&by_nr[i]), at = i;
+        if (at < 0)
+            break;
+        n += snprintf(b + n, sizeof b - (size_t)n, " nr%d:%u", at, best);
+        atomic_store(&by_nr[at], 0);
+    }
+    b[n] = 0;
+    green__debug("syscall dispatch: %lu calls trapped, %lu to hooks, %lu from ld.so "
+                 "or the vdso; most trapped:%s", atomic_load(&traps),
+                 atomic_load(&hooked), atomic_load(&from_loader), n ? b : " none");
+}
+
 static void on_ctx_made(struct green__ctx *c)
 {
     (void)c;
@@ -658,6 +689,8 @@ static void setup_once(void)
         return;
     }
     pthread_atfork(NULL, NULL, after_fork_child);
+    if (green__log_level >= 3)
+        atexit(report_traps);
     green__on_ctx_made = on_ctx_made;
     setup_result = 0;
 }

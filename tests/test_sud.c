@@ -8,11 +8,15 @@
  * mask that outlives the handler; a raw fork's child has dispatch again;
  * clone3 says ENOSYS; a SIGSYS that is no dispatch trap reaches the
  * handler installed before; and a raw read of an empty pipe in one green
- * thread parks it while another green thread runs and fills the pipe.
+ * thread parks it while another green thread runs and fills the pipe
+ * with a raw write of its own (a trap while another is parked inside
+ * the handler), and so does a raw io_uring_enter waiting for a read.
  *
- * Under the shim (tests/progs/sud/prog_sud_read.c, one hub): with
- * GREEN_SYSCALL_DISPATCH=1 a pthread's raw read parks only that thread;
- * without it the read blocks the hub, as the README says.
+ * Under the shim (tests/progs/sud/prog_sud_read.c): with
+ * GREEN_SYSCALL_DISPATCH=1 a pthread's raw read parks only that thread,
+ * on one hub and on each of two, and a signal interrupts it with EINTR
+ * as natively; without the setting the read blocks the hub, as the
+ * README says.
  *
  * x86-64 only: elsewhere libgreen refuses to switch dispatch on (the
  * handler's return would trap), which the last test checks.
@@ -135,12 +139,15 @@ static void *raw_reader(void *arg)
     return NULL;
 }
 
+/* Its raw write traps while the reader is parked inside its own
+ * handler: SIGSYS must not be blocked then (SA_NODEFER), or the kernel
+ * kills the process. */
 static void *ticker(void *arg)
 {
     (void)arg;
     for (ticks = 0; ticks < 10; ticks++)
         green_yield();
-    green_hook_write(pfd[1], "abc", 3);
+    raw6(SYS_write, pfd[1], (long)"abc", 3, 0);
     return NULL;
 }
 
@@ -157,7 +164,7 @@ Test(sud, a_raw_read_parks_its_green_thread_while_another_runs)
     cr_assert_eq(green_join(t, NULL), 0);
     cr_assert_eq(got, 3);
     cr_assert_eq(ticks, 10, "the ticker ran while the read waited");
-    cr_assert_eq(green__sud_hooked(), hooked + 1, "the read went to its hook");
+    cr_assert_eq(green__sud_hooked(), hooked + 2, "the read and the write went to their hooks");
 }
 
 /* An io_uring read of an empty pipe, waited for with a raw
@@ -269,7 +276,7 @@ Test(sud, under_the_shim_a_raw_read_parks_only_its_pthread)
     setenv("GREEN_SYSCALL_DISPATCH", "1", 1);
     setenv("GREEN_HUBS", "1", 1);
     struct run r;
-    run_prog(&r, true, "sud", "prog_sud_read", NULL, NULL, 20000);
+    run_prog(&r, true, "sud", "prog_sud_read", "read", "1", 20000);
     cr_assert_eq(r.status, 0, "%s", r.out);
     cr_assert_eq(kv(&r, "armed"), 1, "SIGSYS is libgreen's:\n%s", r.out);
     cr_assert_eq(kv(&r, "ppid_ok"), 1, "%s", r.out);
@@ -277,6 +284,37 @@ Test(sud, under_the_shim_a_raw_read_parks_only_its_pthread)
     cr_assert_eq(kv(&r, "got"), 5, "%s", r.out);
     cr_assert_eq(kv(&r, "rescued"), 0, "the ticker ran on the one hub:\n%s", r.out);
     cr_assert_geq(kv(&r, "ticks"), 20, "%s", r.out);
+}
+
+/* Dispatch is per OS thread: each hub switches it on for itself. */
+Test(sud, with_two_hubs_each_hub_parks_its_own_raw_reads)
+{
+    if (green__sud_setup() != 0)
+        cr_skip_test("no syscall user dispatch here");
+    setenv("GREEN_SYSCALL_DISPATCH", "1", 1);
+    setenv("GREEN_HUBS", "2", 1);
+    struct run r;
+    run_prog(&r, true, "sud", "prog_sud_read", "read", "4", 20000);
+    cr_assert_eq(r.status, 0, "%s", r.out);
+    cr_assert_eq(kv(&r, "armed"), 1, "%s", r.out);
+    cr_assert_eq(kv(&r, "reader_os_threads"), 2, "readers on both hubs:\n%s", r.out);
+    cr_assert_eq(kv(&r, "got"), 20, "%s", r.out);
+    cr_assert_eq(kv(&r, "rescued"), 0, "%s", r.out);
+    cr_assert_geq(kv(&r, "ticks"), 20, "%s", r.out);
+}
+
+Test(sud, a_signal_interrupts_a_parked_raw_read_with_eintr)
+{
+    if (green__sud_setup() != 0)
+        cr_skip_test("no syscall user dispatch here");
+    setenv("GREEN_SYSCALL_DISPATCH", "1", 1);
+    setenv("GREEN_HUBS", "1", 1);
+    struct run r;
+    run_prog(&r, true, "sud", "prog_sud_read", "eintr", NULL, 20000);
+    cr_assert_eq(r.status, 0, "%s", r.out);
+    cr_assert_eq(kv(&r, "armed"), 1, "%s", r.out);
+    cr_assert_eq(kv(&r, "handled"), 1, "%s", r.out);
+    cr_assert_eq(kv(&r, "r"), -EINTR, "%s", r.out);
 }
 #endif
 
@@ -287,7 +325,7 @@ Test(sud, under_the_shim_without_dispatch_a_raw_read_blocks_the_hub)
     unsetenv("GREEN_SYSCALL_DISPATCH");
     setenv("GREEN_HUBS", "1", 1);
     struct run r;
-    run_prog(&r, true, "sud", "prog_sud_read", NULL, NULL, 20000);
+    run_prog(&r, true, "sud", "prog_sud_read", "read", "1", 20000);
     cr_assert_eq(r.status, 0, "%s", r.out);
     cr_assert_eq(kv(&r, "armed"), 0, "%s", r.out);
     cr_assert_eq(kv(&r, "got"), 5, "%s", r.out);
