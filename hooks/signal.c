@@ -227,7 +227,7 @@ static uint64_t kmask_of(struct green__ctx *c)
     for (int i = 0; i < 64; i++)
         if (c->sig_blockers[i] == n)
             k |= 1ULL << i;
-    return k & ~NOBLOCK;
+    return k & ~(NOBLOCK | green__sig_keep_open);
 }
 
 /* The kernel's pending set of this OS thread alone (not the process's):

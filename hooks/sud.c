@@ -38,11 +38,15 @@
  * cleared before the handler starts), so a handler may switch away and
  * come back: the frame stays on this green thread's stack. What must
  * hold:
- *  - the handler is installed with SA_NODEFER and an empty sa_mask, so
- *    the OS thread's mask does not change while it runs or parks: the
- *    other green threads run with the hub's mask (K, hooks/signal.c),
- *    and one of them trapping meanwhile gets its own SIGSYS (a SIGSYS
- *    blocked at a trap would kill the process: the kernel forces it);
+ *  - a trap that finds SIGSYS blocked kills the process (the kernel
+ *    forces it with the default action). So the handler is installed
+ *    with SA_NODEFER and an empty sa_mask: the OS thread's mask does not
+ *    change while it runs or parks, the other green threads run with the
+ *    hub's mask (K, hooks/signal.c), and one of them trapping meanwhile
+ *    gets its own SIGSYS. And K never has SIGSYS (green__sig_keep_open,
+ *    one line in signal.c): a daemon that blocks every signal in every
+ *    thread and sigwaits in one would otherwise die at its first trap;
+ *    its threads' own masks, what it sees, still have SIGSYS;
  *  - sigreturn restores the mask saved at the trap: if K changed while
  *    the thread was parked, the handler writes the current K into the
  *    ucontext first, as signal.c's wrapper does;
@@ -110,6 +114,7 @@
 #include "sud.h"
 #include "io.h"
 #include "hooks_wait.h"
+#include "hooks_signal.h"
 #include <dlfcn.h>
 #include <gnu/libc-version.h>
 #include <link.h>
@@ -152,6 +157,7 @@ struct range {
 };
 
 static struct range libc_text, ldso_text, vdso_text;
+uint64_t green__sig_keep_open;         /* hooks_signal.h */
 static long (*real_syscall)(long, ...);
 static struct sigaction old_sigsys;    /* chained for non-dispatch SIGSYS */
 static atomic_ulong traps, hooked;
@@ -226,13 +232,13 @@ int green__sud_on(void)
         return -1;
     }
 #endif
-    /* A SIGSYS blocked at a trap kills the process. */
-    sigset_t cur;
-    GREEN_REAL(pthread_sigmask)(SIG_BLOCK, NULL, &cur);
-    if (sigismember(&cur, SIGSYS)) {
-        errno = EDEADLK;
-        return -1;
-    }
+    /* A trap that finds SIGSYS blocked kills the process: the kernel
+     * mask never blocks it from now on (signal.c leaves it out of K; the
+     * green threads' own masks, what the program sees, keep it). */
+    sigset_t sys;
+    sigemptyset(&sys);
+    sigaddset(&sys, SIGSYS);
+    GREEN_REAL(pthread_sigmask)(SIG_UNBLOCK, &sys, NULL);
     selector = SYSCALL_DISPATCH_FILTER_BLOCK;
     if (prctl(PR_SET_SYSCALL_USER_DISPATCH, PR_SYS_DISPATCH_ON, libc_text.lo,
               libc_text.hi - libc_text.lo, &selector) != 0)
@@ -688,6 +694,7 @@ static void setup_once(void)
         setup_errno = errno;
         return;
     }
+    green__sig_keep_open = 1ull << (SIGSYS - 1);
     pthread_atfork(NULL, NULL, after_fork_child);
     if (green__log_level >= 3)
         atexit(report_traps);

@@ -23,9 +23,10 @@
 GREEN_HIDDEN int green__sud_setup(void);
 
 /* Switch dispatch on (or off) for the calling OS thread. green__sud_on:
- * 0, or -1 with errno EINVAL/ENOSYS (no kernel support), EDEADLK (the
- * thread blocks SIGSYS: a trap would kill the process), ENOTSUP (under
- * valgrind, whose own system calls would trap). */
+ * 0, or -1 with errno EINVAL/ENOSYS (no kernel support), ENOTSUP (under
+ * valgrind, whose own system calls would trap). Unblocks SIGSYS in the
+ * thread's kernel mask (a trap that finds it blocked kills the process;
+ * hooks/signal.c keeps it out of the hub's mask while this is on). */
 GREEN_HIDDEN int green__sud_on(void);
 GREEN_HIDDEN void green__sud_off(void);
 /* Is dispatch on for the calling OS thread? */

@@ -303,6 +303,23 @@ Test(sud, with_two_hubs_each_hub_parks_its_own_raw_reads)
     cr_assert_geq(kv(&r, "ticks"), 20, "%s", r.out);
 }
 
+/* Daemons block every signal in every thread and sigwait in one: SIGSYS
+ * must stay open in the hub's kernel mask all the same, or the first
+ * trap kills the process. */
+Test(sud, a_program_that_blocks_every_signal_still_traps)
+{
+    if (green__sud_setup() != 0)
+        cr_skip_test("no syscall user dispatch here");
+    setenv("GREEN_SYSCALL_DISPATCH", "1", 1);
+    setenv("GREEN_HUBS", "1", 1);
+    struct run r;
+    run_prog(&r, true, "sud", "prog_sud_read", "blockall", "2", 20000);
+    cr_assert_eq(r.status, 0, "%s", r.out);
+    cr_assert_eq(kv(&r, "armed"), 1, "%s", r.out);
+    cr_assert_eq(kv(&r, "got"), 10, "%s", r.out);
+    cr_assert_eq(kv(&r, "rescued"), 0, "%s", r.out);
+}
+
 Test(sud, a_signal_interrupts_a_parked_raw_read_with_eintr)
 {
     if (green__sud_setup() != 0)

@@ -14,6 +14,9 @@
  * does) sees a pair make no progress for 500 ms and writes the bytes
  * itself (rescued=1), so that the program ends either way.
  *
+ * `prog_sud_read blockall [PAIRS]`: read, with every signal blocked in
+ * every thread first (SIGSYS included), as daemons that sigwait do.
+ *
  * `prog_sud_read eintr`: a pthread's raw read of an empty pipe is
  * interrupted by pthread_kill with a handler installed without
  * SA_RESTART: -EINTR, as natively.
@@ -216,6 +219,16 @@ int main(int argc, char **argv)
 
     if (argc > 1 && !strcmp(argv[1], "eintr"))
         return run_eintr();
+    if (argc > 1 && !strcmp(argv[1], "blockall")) {
+        /* The daemon pattern: every signal blocked in every thread (one
+         * would sigwait). SIGSYS too, which a trap must still reach. */
+        static pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
+        pthread_mutex_lock(&m);        /* under the shim: main's hub exists */
+        pthread_mutex_unlock(&m);
+        sigset_t all;
+        sigfillset(&all);
+        pthread_sigmask(SIG_BLOCK, &all, NULL);
+    }
     if (argc > 2)
         npairs = atoi(argv[2]);
     if (npairs < 1 || npairs > MAXPAIRS)
