@@ -23,6 +23,7 @@
  */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <linux/io_uring.h>
@@ -101,6 +102,54 @@ Test(sud, the_child_of_a_raw_fork_has_dispatch_again)
     cr_assert_gt(pid, 0);
     int st;
     cr_assert_eq(waitpid((pid_t)pid, &st, 0), pid);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child status %#x", st);
+}
+
+/* The kernel's rules, which the design rests on (docs/syscall-dispatch.md). */
+static void *count_raw(void *arg)
+{
+    unsigned long before = green__sud_traps();
+    raw6(SYS_getppid, 0, 0, 0, 0);
+    *(bool *)arg = green__sud_traps() == before && !green__sud_active();
+    return NULL;
+}
+
+Test(sud, a_new_os_thread_does_not_inherit_dispatch)
+{
+    on_here();
+    bool untrapped = false;
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, count_raw, &untrapped), 0);
+    pthread_join(t, NULL);
+    cr_assert(untrapped, "each hub must switch it on for itself");
+}
+
+Test(sud, a_fork_child_gets_dispatch_back_from_the_atfork_handler)
+{
+    on_here();
+    pid_t pid = fork();
+    if (pid == 0) {
+        unsigned long t = green__sud_traps();
+        raw6(SYS_getppid, 0, 0, 0, 0);
+        _exit(green__sud_active() && green__sud_traps() == t + 1 ? 0 : 1);
+    }
+    int st;
+    cr_assert_eq(waitpid(pid, &st, 0), pid);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child status %#x", st);
+}
+
+Test(sud, exec_clears_dispatch)
+{
+    on_here();
+    pid_t pid = fork();
+    if (pid == 0) {
+        /* The new image's ld.so makes raw calls outside the old libc's
+         * text, with no SIGSYS handler: it would die if dispatch stayed. */
+        execl("/bin/true", "true", (char *)NULL);
+        _exit(127);
+    }
+    int st;
+    cr_assert_eq(waitpid(pid, &st, 0), pid);
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child status %#x", st);
 }
 
