@@ -581,7 +581,7 @@ static void chain(int sig, siginfo_t *si, void *uc)
     memset(&d, 0, sizeof d);
     d.sa_handler = SIG_DFL;
     GREEN_REAL(sigaction)(SIGSYS, &d, NULL);
-    raise(SIGSYS);
+    real_syscall(SYS_tgkill, real_syscall(SYS_getpid), real_syscall(SYS_gettid), SIGSYS);
 }
 
 static void on_sigsys(int sig, siginfo_t *si, void *ucv)

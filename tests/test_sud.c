@@ -176,6 +176,19 @@ Test(sud, a_sigsys_that_is_not_a_trap_goes_to_the_earlier_handler)
     cr_assert_eq(chained, 1);
 }
 
+Test(sud, a_sigsys_that_is_not_a_trap_and_has_no_earlier_handler_kills)
+{
+    on_here();
+    pid_t pid = fork();
+    if (pid == 0) {
+        raise(SIGSYS);
+        _exit(0);
+    }
+    int st;
+    cr_assert_eq(waitpid(pid, &st, 0), pid);
+    cr_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGSYS, "child status %#x", st);
+}
+
 static int pfd[2];
 static int ticks;
 static long got;
