@@ -117,9 +117,4 @@ void green__sig_after_fork(void) __attribute__((visibility("hidden")));
 /* Number of signals handled through our wrapper (tests). */
 unsigned green__sig_count(void) __attribute__((visibility("hidden")));
 
-/* Signals a hub's kernel mask never blocks, whatever its green threads
- * block (bit sig-1): SIGSYS while syscall user dispatch is on, since a
- * trap that finds SIGSYS blocked kills the process (hooks/sud.c). */
-extern uint64_t green__sig_keep_open __attribute__((visibility("hidden")));
-
 #endif

@@ -43,8 +43,11 @@
  *    with SA_NODEFER and an empty sa_mask: the OS thread's mask does not
  *    change while it runs or parks, the other green threads run with the
  *    hub's mask (K, hooks/signal.c), and one of them trapping meanwhile
- *    gets its own SIGSYS. And K never has SIGSYS (green__sig_keep_open,
- *    one line in signal.c): a daemon that blocks every signal in every
+ *    gets its own SIGSYS. And no kernel mask has SIGSYS
+ *    (green__sig_keep_open: one line in signal.c for K, one in
+ *    lifecycle.c for the mask libgreen holds while it starts a thread,
+ *    where ASan's pthread_create makes raw calls; a raw rt_sigprocmask
+ *    leaves it out too): a daemon that blocks every signal in every
  *    thread and sigwaits in one would otherwise die at its first trap;
  *    its threads' own masks, what it sees, still have SIGSYS;
  *  - sigreturn restores the mask saved at the trap: if K changed while
@@ -114,7 +117,6 @@
 #include "sud.h"
 #include "io.h"
 #include "hooks_wait.h"
-#include "hooks_signal.h"
 #include <dlfcn.h>
 #include <gnu/libc-version.h>
 #include <link.h>
@@ -157,7 +159,6 @@ struct range {
 };
 
 static struct range libc_text, ldso_text, vdso_text;
-uint64_t green__sig_keep_open;         /* hooks_signal.h */
 static long (*real_syscall)(long, ...);
 static struct sigaction old_sigsys;    /* chained for non-dispatch SIGSYS */
 static atomic_ulong traps, hooked;
@@ -556,7 +557,8 @@ static long sigprocmask_in(ucontext_t *uc, const long a[6])
         case SIG_SETMASK: m = set; break;
         default:          return -EINVAL;
         }
-        m &= ~((1ull << (SIGKILL - 1)) | (1ull << (SIGSTOP - 1)));
+        /* SIGSYS as SIGKILL: a trap that found it blocked would kill. */
+        m &= ~((1ull << (SIGKILL - 1)) | (1ull << (SIGSTOP - 1)) | green__sig_keep_open);
     }
     if (a[2])
         memcpy((void *)a[2], &old, sizeof old);

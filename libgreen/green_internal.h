@@ -695,6 +695,11 @@ extern void (*volatile green__sig_life)(struct green_thread *t, int delta)
 /* Block every signal libc lets a thread block on the calling OS thread
  * (for creating libgreen's own threads); *old gets the previous mask. */
 GREEN_HIDDEN void green__block_all_signals(sigset_t *old);
+/* Signals no kernel mask of libgreen's ever blocks, whatever the green
+ * threads block (bit sig-1; green__block_all_signals and hooks/signal.c's
+ * K leave them out): SIGSYS while syscall user dispatch is on, since a
+ * trap that finds SIGSYS blocked kills the process (hooks/sud.c sets it). */
+extern uint64_t green__sig_keep_open GREEN_HIDDEN;
 GREEN_HIDDEN void green__restore_signals(const sigset_t *old);
 
 /* Run the ctx's fork child fix-up (called by the preload's fork hook and by

@@ -449,11 +449,13 @@ void green__run_as(struct green_thread *t, void (*fn)(void *), void *arg)
     errno = e;
 }
 
+uint64_t green__sig_keep_open;
+
 void green__block_all_signals(sigset_t *old)
 {
     /* Every signal but glibc's two internal ones (32, 33: cancellation
      * and setxid, which glibc never lets a thread block). */
-    uint64_t all = ~(uint64_t)0 & ~(3ULL << 31);
+    uint64_t all = ~(uint64_t)0 & ~(3ULL << 31) & ~green__sig_keep_open;
     memset(old, 0, sizeof *old);
     green__syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, old, sizeof all);
 }

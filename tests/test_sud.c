@@ -90,6 +90,22 @@ Test(sud, a_raw_sigprocmask_outlives_the_handler)
     cr_assert(!sigismember(&cur, SIGUSR2));
 }
 
+/* ASan's pthread_create blocks every signal with its own raw call, then
+ * makes more raw calls: SIGSYS must stay open, or the next trap kills. */
+Test(sud, a_raw_sigprocmask_never_blocks_sigsys)
+{
+    on_here();
+    sigset_t all, old;
+    sigfillset(&all);
+    cr_assert_eq(raw6(SYS_rt_sigprocmask, SIG_SETMASK, (long)&all, (long)&old, 8), 0);
+    cr_assert_eq(raw6(SYS_getppid, 0, 0, 0, 0), getppid(), "still trapped, alive");
+    sigset_t cur;
+    pthread_sigmask(SIG_BLOCK, NULL, &cur);
+    cr_assert(!sigismember(&cur, SIGSYS));
+    cr_assert(sigismember(&cur, SIGUSR1));
+    raw6(SYS_rt_sigprocmask, SIG_SETMASK, (long)&old, 0, 8);
+}
+
 Test(sud, the_child_of_a_raw_fork_has_dispatch_again)
 {
     on_here();
