@@ -16,19 +16,23 @@
  * executable segment as the allowed range. So:
  *  - every call that goes through libc is untouched: the program's (the
  *    hooked ones, already cooperative by symbol, and the unhooked ones,
- *    which stay as they were), libev's and libgreen's own (libgreen.so
- *    and libev.so contain no syscall instruction: every call of theirs
- *    goes through libc). libgreen's own calls cost no store, no branch:
- *    only the kernel's range check (the benchmark measures it);
+ *    which stay as they were), libev's (libev.so has no syscall
+ *    instruction) and libgreen's: only the kernel's range check, which
+ *    the benchmark cannot tell from noise;
+ *  - libgreen's one syscall instruction of its own (green__syscall7,
+ *    libgreen/real.c: the core cannot call libc's syscall(), which
+ *    libgreen.so exports) opens the selector byte around itself: two
+ *    stores, and the kernel reads the byte;
  *  - what traps is a syscall instruction anywhere else: the program's
  *    own text and its libraries' (liburing 2.3 has 59 of them), ld.so's
  *    (dlopen), the vdso's fallbacks. The handler runs on the trapping
  *    green thread's own stack (no SA_ONSTACK) and, for the calls that can
- *    wait (read, write, the vector, positioned and socket variants,
- *    accept, connect, poll, ppoll, epoll_wait, nanosleep,
- *    clock_nanosleep, io_uring_enter waiting for completions; futex
- *    through green__syscall_dispatch when hooks/syscall.c provides it),
- *    calls the hook of the same name (io_uring: uring_enter): the
+ *    wait (futex, read, write, the vector, positioned and socket
+ *    variants, accept, connect, close, poll, select, epoll_wait,
+ *    nanosleep, clock_nanosleep, wait4, sched_yield: through the
+ *    syscall() hook's router, hooks/syscall.c, so that a raw call acts
+ *    as syscall() with the same number; ppoll, and io_uring_enter
+ *    waiting for completions, here), calls the hook of the same name: the
  *    green thread parks inside the handler, the hub runs the others, and
  *    the result goes into the return register of the saved context when
  *    it resumes. Anything else is made as asked through libc's syscall().
@@ -59,9 +63,10 @@
  *    only on x86 (elsewhere it traps, and the process dies);
  *  - errno: a raw syscall does not touch errno, the hooks do: saved at
  *    entry and restored before the handler returns;
- *  - the selector byte is per OS thread and stays BLOCK: nothing flips
- *    it per call, so a green thread switching inside the handler leaves
- *    the next one exactly as it found it.
+ *  - the selector byte is per OS thread and reads BLOCK except inside
+ *    green__syscall7's instruction, where no switch can happen: a green
+ *    thread switching inside the handler leaves the next one exactly as
+ *    it found it.
  *
  * What is made as asked, and what cannot be.
  *  - Calls from ld.so or the vdso are never made cooperative (ld.so may
@@ -93,18 +98,19 @@
  *
  * Invariants.
  *  - Only hub OS threads (ctx made) have dispatch on, always with the
- *    range [libc text) and a selector that reads BLOCK, except after the
- *    re-execution above, where it reads ALLOW for good.
- *  - The handler calls libc only (no syscall instruction of its own), so
- *    it never traps itself; a trap inside it (a vdso fallback, ld.so
- *    binding a symbol) nests safely thanks to SA_NODEFER.
+ *    range [libc text) and a selector (green__sud_selector, the core's)
+ *    that reads BLOCK, except around green__syscall7's instruction and
+ *    after the re-execution above, where it reads ALLOW for good.
+ *  - The handler makes its calls through libc or green__syscall7, so it
+ *    never traps itself; a trap inside it (a vdso fallback, ld.so binding
+ *    a symbol) nests safely thanks to SA_NODEFER.
  *
  * Rejected.
  *  - An empty range and the selector flipped to ALLOW around every call
  *    libgreen makes: every libc call the program makes without a hook
- *    (stdio's internal read, getpid...) would trap too, and each of
- *    libgreen's own would pay two stores; allowing libc's text gives
- *    exactly "what does not go through libc".
+ *    (stdio's internal read, getpid...) would trap too; allowing libc's
+ *    text gives exactly "what does not go through libc", and the
+ *    selector is left for libgreen's one instruction of its own.
  *  - A sigaltstack for SIGSYS: the thread could not park from there.
  *  - seccomp with SECCOMP_RET_TRAP or a user notifier: it filters by
  *    number, not by call site, so libc's own read would trap as well, and
@@ -115,7 +121,7 @@
  */
 #define _GNU_SOURCE
 #include "sud.h"
-#include "io.h"
+#include "hooks_syscall.h"
 #include "hooks_wait.h"
 #include <dlfcn.h>
 #include <gnu/libc-version.h>
@@ -148,12 +154,6 @@
 #define SYS_USER_DISPATCH 2            /* si_code of a dispatch trap */
 #endif
 
-/* Defined by hooks/syscall.c (the syscall() hook) when it is linked:
- * futex and the other numbers it routes, with syscall()'s convention
- * (-1 and errno). Weak: without it futex runs as asked. */
-extern long green__syscall_dispatch(long nr, const long a[6])
-    __attribute__((weak, visibility("hidden")));
-
 struct range {
     uintptr_t lo, hi;
 };
@@ -167,8 +167,6 @@ static atomic_ulong traps, hooked;
 static atomic_uint by_nr[STAT_NR];
 static atomic_ulong from_loader;       /* from ld.so's or the vdso's text */
 static atomic_bool warned_reexec;
-/* The selector the kernel reads at every trap-able call: BLOCK while on. */
-static __thread char selector __attribute__((tls_model("initial-exec")));
 static __thread bool active __attribute__((tls_model("initial-exec")));
 
 static bool in(const struct range *r, uintptr_t pc)
@@ -240,9 +238,9 @@ int green__sud_on(void)
     sigemptyset(&sys);
     sigaddset(&sys, SIGSYS);
     GREEN_REAL(pthread_sigmask)(SIG_UNBLOCK, &sys, NULL);
-    selector = SYSCALL_DISPATCH_FILTER_BLOCK;
+    green__sud_selector = SYSCALL_DISPATCH_FILTER_BLOCK;
     if (prctl(PR_SET_SYSCALL_USER_DISPATCH, PR_SYS_DISPATCH_ON, libc_text.lo,
-              libc_text.hi - libc_text.lo, &selector) != 0)
+              libc_text.hi - libc_text.lo, &green__sud_selector) != 0)
         return -1;
     active = true;
     return 0;
@@ -263,7 +261,7 @@ void green__sud_off(void)
 
 bool green__sud_active(void)
 {
-    return active && selector == SYSCALL_DISPATCH_FILTER_BLOCK;
+    return active && green__sud_selector == SYSCALL_DISPATCH_FILTER_BLOCK;
 }
 
 unsigned long green__sud_traps(void)
@@ -374,65 +372,47 @@ static long uring_enter(const long a[6])
     }
 }
 
-static long to_hook(long nr, const long a[6])
+/* The numbers the syscall() hook's router sends to a hook: a raw call
+ * must act as syscall() with the same number does. */
+static bool routed(long nr)
 {
-    void *p0 = (void *)a[0], *p1 = (void *)a[1], *p2 = (void *)a[2];
-    int fd = (int)a[0];
     switch (nr) {
-    case SYS_read:
-        return kret(green_hook_read(fd, p1, (size_t)a[2]));
-    case SYS_write:
-        return kret(green_hook_write(fd, p1, (size_t)a[2]));
-    case SYS_readv:
-        return kret(green_hook_readv(fd, p1, (int)a[2]));
-    case SYS_writev:
-        return kret(green_hook_writev(fd, p1, (int)a[2]));
-    case SYS_pread64:
-        return kret(green_hook_pread(fd, p1, (size_t)a[2], (off_t)a[3]));
-    case SYS_pwrite64:
-        return kret(green_hook_pwrite(fd, p1, (size_t)a[2], (off_t)a[3]));
-    case SYS_recvfrom:
-        return kret(green_hook_recvfrom(fd, p1, (size_t)a[2], (int)a[3],
-                                        (void *)a[4], (socklen_t *)a[5]));
-    case SYS_sendto:
-        return kret(green_hook_sendto(fd, p1, (size_t)a[2], (int)a[3],
-                                      (const void *)a[4], (socklen_t)a[5]));
-    case SYS_recvmsg:
-        return kret(green_hook_recvmsg(fd, p1, (int)a[2]));
-    case SYS_sendmsg:
-        return kret(green_hook_sendmsg(fd, p1, (int)a[2]));
+    case SYS_futex: case SYS_read: case SYS_write: case SYS_readv: case SYS_writev:
+    case SYS_pread64: case SYS_pwrite64: case SYS_recvfrom: case SYS_sendto:
+    case SYS_recvmsg: case SYS_sendmsg: case SYS_accept4: case SYS_connect:
+    case SYS_close: case SYS_epoll_pwait: case SYS_nanosleep: case SYS_clock_nanosleep:
+    case SYS_wait4: case SYS_sched_yield:
 #ifdef SYS_accept
     case SYS_accept:
-        return kret(green_hook_accept(fd, p1, p2));
 #endif
-    case SYS_accept4:
-        return kret(green_hook_accept4(fd, p1, p2, (int)a[3]));
-    case SYS_connect:
-        return kret(green_hook_connect(fd, p1, (socklen_t)a[2]));
 #ifdef SYS_poll
     case SYS_poll:
-        return kret(green_hook_poll(p0, (nfds_t)a[1], (int)a[2]));
 #endif
-    case SYS_ppoll:
-        return kret(green_hook_ppoll(p0, (nfds_t)a[1], p2, (const sigset_t *)a[3]));
+#ifdef SYS_select
+    case SYS_select:
+#endif
 #ifdef SYS_epoll_wait
     case SYS_epoll_wait:
-        return kret(green_hook_epoll_wait(fd, p1, (int)a[2], (int)a[3]));
 #endif
-    case SYS_epoll_pwait:
-        return kret(green_hook_epoll_pwait(fd, p1, (int)a[2], (int)a[3],
-                                           (const sigset_t *)a[4]));
-    case SYS_nanosleep:
-        return kret(green_hook_nanosleep(p0, p1));
-    case SYS_clock_nanosleep:   /* returns the error number itself */
-        return -green_hook_clock_nanosleep((clockid_t)a[0], (int)a[1], p2,
-                                           (struct timespec *)a[3]);
+        return true;
+    default:
+        return false;
+    }
+}
+
+static long to_hook(long nr, const long a[6])
+{
+    if (routed(nr))
+        return kret(green_hook_syscall(nr, a[0], a[1], a[2], a[3], a[4], a[5]));
+    switch (nr) {
+    case SYS_ppoll:
+        if (a[3] && (size_t)a[4] != _NSIG / 8)
+            return -EINVAL;
+        return kret(green_hook_ppoll((struct pollfd *)a[0], (nfds_t)a[1],
+                                     (const struct timespec *)a[2],
+                                     (const sigset_t *)a[3]));
     case SYS_io_uring_enter:
         return uring_enter(a);
-    case SYS_futex:
-        if (green__syscall_dispatch)
-            return kret(green__syscall_dispatch(nr, a));
-        return NOT_HOOKED;
     default:
         return NOT_HOOKED;
     }
@@ -531,7 +511,7 @@ static void sc_args(const ucontext_t *uc, long a[6])
  * this OS thread). */
 static void reexec(ucontext_t *uc, long nr)
 {
-    selector = SYSCALL_DISPATCH_FILTER_ALLOW;
+    green__sud_selector = SYSCALL_DISPATCH_FILTER_ALLOW;
     SC_PC(uc) -= SC_INSN_LEN;
     SC_NR(uc) = nr;                    /* x86-64: rax held the result slot */
     if (!atomic_exchange(&warned_reexec, true))

@@ -264,6 +264,11 @@ long green__syscall7(long n, long a, long b, long c, long d, long e, long f)
     green__syscall7((long)(n), (long)(a), (long)(b), (long)(c), (long)(d),    \
                     (long)(e), (long)(f))
 #define green__syscall(...) GREEN__SYSCALL_PICK(__VA_ARGS__, 0, 0, 0, 0, 0, 0, 0)
+/* This OS thread's syscall user dispatch selector (hooks/sud.c): 1
+ * (BLOCK) while dispatch is on, so that calls made outside libc's text
+ * trap; green__syscall7 opens it (0, ALLOW) around its own instruction. */
+extern __thread char green__sud_selector
+    __attribute__((tls_model("initial-exec"), visibility("hidden")));
 
 /* The real function `name`, the table resolved on first use. */
 #define GREEN_REAL(name)                                                      \

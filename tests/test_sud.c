@@ -26,6 +26,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <linux/futex.h>
 #include <linux/io_uring.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -34,6 +35,7 @@
 #include "child_run.h"
 #include "green.h"
 #include "io.h"
+#include "real.h"
 #include "sud.h"
 
 #if defined(__x86_64__)
@@ -64,6 +66,9 @@ Test(sud, a_raw_call_that_does_not_wait_returns_what_libc_returns)
     cr_assert_eq(green__sud_traps(), before + 2, "both calls trapped");
     cr_assert_eq(syscall(SYS_getppid), getppid());
     cr_assert_eq(green__sud_traps(), before + 2, "libc's syscall() is not trapped");
+    cr_assert_eq(green__syscall(SYS_getppid), getppid());
+    cr_assert_eq(green__sud_traps(), before + 2, "nor libgreen's own instruction");
+    cr_assert(green__sud_active(), "whose selector is shut again");
 }
 
 Test(sud, errno_is_what_it_was_before_the_trap)
@@ -243,6 +248,43 @@ Test(sud, a_raw_read_parks_its_green_thread_while_another_runs)
     cr_assert_eq(got, 3);
     cr_assert_eq(ticks, 10, "the ticker ran while the read waited");
     cr_assert_eq(green__sud_hooked(), hooked + 2, "the read and the write went to their hooks");
+}
+
+/* A futex wait and wake made with raw instructions, as inline-assembly
+ * locks make them: the wait parks in the lock core's table, the wake
+ * (routed as syscall(SYS_futex) is) finds it there. */
+static uint32_t fword;
+static long fwait_r;
+
+static void *raw_futex_waiter(void *arg)
+{
+    (void)arg;
+    fwait_r = raw6(SYS_futex, (long)&fword, FUTEX_WAIT_PRIVATE, 0, 0);
+    return NULL;
+}
+
+static void *raw_futex_waker(void *arg)
+{
+    (void)arg;
+    for (ticks = 0; ticks < 10; ticks++)
+        green_yield();
+    __atomic_store_n(&fword, 1, __ATOMIC_SEQ_CST);
+    raw6(SYS_futex, (long)&fword, FUTEX_WAKE_PRIVATE, 1, 0);
+    return NULL;
+}
+
+Test(sud, a_raw_futex_wait_parks_and_a_raw_wake_ends_it)
+{
+    green__hook_families |= GREEN_HOOK_THREAD;   /* futex waits: the shim's family */
+    cr_assert_not_null(green_self());
+    on_here();
+    alarm(20);   /* a wait that blocked the OS thread would hang the test */
+    green_t w = green_spawn(raw_futex_waiter, NULL, NULL);
+    green_t k = green_spawn(raw_futex_waker, NULL, NULL);
+    cr_assert_eq(green_join(w, NULL), 0);
+    cr_assert_eq(green_join(k, NULL), 0);
+    cr_assert_eq(fwait_r, 0);
+    cr_assert_eq(ticks, 10, "the waker ran while the wait was parked");
 }
 
 /* An io_uring read of an empty pipe, waited for with a raw
