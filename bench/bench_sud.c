@@ -11,7 +11,9 @@
  *     design chosen)
  *   getppid through libc, dispatch on with nothing allowed and the
  *     selector byte flipped to ALLOW around the call (the design
- *     rejected: what each of libgreen's own calls would pay)
+ *     rejected: what every libc call would pay)
+ *   getppid through libgreen's own instruction (green__syscall), which
+ *     opens the selector around itself: dispatch off, then on
  *   getppid with its own syscall instruction, dispatch on: trapped to
  *     SIGSYS, made by libgreen's handler (the SIGSYS round trip)
  *   green__sud_dispatch called directly: the handler's own work
@@ -28,6 +30,7 @@
 #include "bench.h"
 #include "green.h"
 #include "io.h"
+#include "real.h"
 #include "sud.h"
 #include <errno.h>
 #include <sys/prctl.h>
@@ -98,6 +101,16 @@ static double selector_getppid(long n)
     int64_t el = cpu_now() - t0;
     prctl(PR_SET_SYSCALL_USER_DISPATCH, 0, 0, 0, 0);
     return (double)el / (double)n;
+}
+
+/* libgreen's own instruction (green__syscall7), which opens the
+ * selector around itself. */
+static double own_getppid(long n)
+{
+    int64_t t0 = cpu_now();
+    for (long i = 0; i < n; i++)
+        sink = green__syscall(SYS_getppid);
+    return (double)(cpu_now() - t0) / (double)n;
 }
 
 static double dispatch_getppid(long n)
@@ -193,10 +206,11 @@ int main(int argc, char **argv)
     /* Interleaved: each round measures every variant once, and each
      * keeps its best round, so that a burst of load elsewhere hits them
      * alike. */
-    enum { LIBC, RAW, FLIPPED, LIBC_ON, TRAPPED, BODY, NV };
+    enum { LIBC, RAW, FLIPPED, OWN, LIBC_ON, OWN_ON, TRAPPED, BODY, NV };
     static const char *names[NV] = {
         "getppid_libc_ns", "getppid_raw_ns", "getppid_selector_flipped_ns",
-        "getppid_libc_dispatch_on_ns", "getppid_trapped_ns", "dispatch_body_ns",
+        "getppid_libgreen_own_ns", "getppid_libc_dispatch_on_ns",
+        "getppid_libgreen_own_dispatch_on_ns", "getppid_trapped_ns", "dispatch_body_ns",
     };
     double best[NV];
     for (int v = 0; v < NV; v++)
@@ -206,11 +220,13 @@ int main(int argc, char **argv)
         r[LIBC] = libc_getppid(n);
         r[RAW] = raw_getppid(n);
         r[FLIPPED] = selector_getppid(n);
+        r[OWN] = own_getppid(n);
         if (green__sud_on() != 0) {
             printf("# cannot switch dispatch on: %s\n", strerror(errno));
             return 0;
         }
         r[LIBC_ON] = libc_getppid(n);
+        r[OWN_ON] = own_getppid(n);
         r[TRAPPED] = raw_getppid(n / 4);
         r[BODY] = dispatch_getppid(n);
         green__sud_off();
