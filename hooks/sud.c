@@ -123,7 +123,6 @@
 #include "sud.h"
 #include "hooks_syscall.h"
 #include "hooks_wait.h"
-#include <dlfcn.h>
 #include <gnu/libc-version.h>
 #include <link.h>
 #include <pthread.h>
@@ -648,9 +647,8 @@ static void setup_once(void)
      * the kernel exempts from dispatch only on x86: it would trap. */
     return;
 #endif
-    real_syscall = (long (*)(long, ...))dlsym(RTLD_NEXT, "syscall");
-    if (!real_syscall)
-        real_syscall = syscall;
+    /* libc's syscall(), not libgreen.so's export of that name. */
+    real_syscall = GREEN_REAL(syscall);
     /* A libc function no one interposes: its object is libc. */
     libc_text = text_of((uintptr_t)&gnu_get_libc_version);
     ldso_text = text_of(getauxval(AT_BASE));
