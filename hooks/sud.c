@@ -95,6 +95,9 @@
  *    was installed before; a handler the program installs later replaces
  *    ours (SIGSYS is never wrapped, hooks/signal.c), and traps then reach
  *    the program's handler.
+ *  - A program's signal handler whose sa_mask has SIGSYS (sigfillset)
+ *    and that makes a raw system call dies: the kernel blocks sa_mask
+ *    while the handler runs, and a trap then is fatal.
  *
  * Invariants.
  *  - Only hub OS threads (ctx made) have dispatch on, always with the
