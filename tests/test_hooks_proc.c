@@ -351,10 +351,14 @@ Test(hooks_proc, wait_for_any_child_reaps_several_children_as_they_exit)
 {
     enum { N = 5 };
     pid_t pids[N];
-    for (int i = 0; i < N; i++)
-        pids[i] = child_exiting(10 * (N - i), 10 + i);   /* the last exits first */
+    /* The spinner starts first, and the children live 100 ms and more:
+     * forks of a sanitized process on a loaded machine took longer than
+     * the 10-50 ms the children used to live, so the waits found them all
+     * gone and the spinner had no time to run. */
     green_t s = start_spinner();
     long before = spins;
+    for (int i = 0; i < N; i++)
+        pids[i] = child_exiting(100 + 20 * (N - i), 10 + i);   /* the last exits first */
     for (int k = 0; k < N; k++) {
         int st = 0;
         pid_t p = green_hook_waitpid(-1, &st, 0);
