@@ -161,6 +161,11 @@ struct range {
 };
 
 static struct range libc_text, ldso_text, vdso_text;
+/* Sanitizer runtimes (ASan, UBSan, TSan) make their own raw system calls,
+ * futex waits on their internal locks among them: those run as asked,
+ * never parked (their words lie in memory the instrumented core must not
+ * read, and a runtime lock is no green thread's to wait on). */
+static struct range san_text[3];
 static long (*real_syscall)(long, ...);
 static struct sigaction old_sigsys;    /* chained for non-dispatch SIGSYS */
 static atomic_ulong traps, hooked;
@@ -439,6 +444,9 @@ long green__sud_dispatch(long nr, const long a[6], uintptr_t pc)
         atomic_fetch_add_explicit(&from_loader, 1, memory_order_relaxed);
         return as_asked(nr, a);
     }
+    for (int k = 0; k < 3; k++)
+        if (in(&san_text[k], pc))
+            return as_asked(nr, a);
     switch (nr) {
 #ifdef SYS_fork
     case SYS_fork:
@@ -656,6 +664,10 @@ static void setup_once(void)
     libc_text = text_of((uintptr_t)&gnu_get_libc_version);
     ldso_text = text_of(getauxval(AT_BASE));
     vdso_text = text_of(getauxval(AT_SYSINFO_EHDR));
+    static const char *const san_syms[3] = { "__asan_init", "__ubsan_handle_add_overflow",
+                                             "__tsan_init" };
+    for (int k = 0; k < 3; k++)
+        san_text[k] = text_of((uintptr_t)dlsym(RTLD_DEFAULT, san_syms[k]));
     if (!libc_text.hi || !in(&libc_text, (uintptr_t)real_syscall)) {
         setup_errno = ENOENT;
         return;
