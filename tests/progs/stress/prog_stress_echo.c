@@ -180,7 +180,10 @@ static int server(int conns)
 /* ------------------------------------------------------------ client */
 
 static struct sockaddr_in cli_addr;
-static pthread_barrier_t cli_bar;
+/* cli_bar: every connection is made; cli_go: the main thread has counted
+ * the OS threads while all of them were alive (once released, a fast
+ * connection may finish and its thread exit before main looks). */
+static pthread_barrier_t cli_bar, cli_go;
 static long long cli_sent, cli_received;
 static int cli_ok, cli_corrupt, cli_lost, cli_extra, cli_errors;
 static long long cli_maxbytes;
@@ -232,6 +235,7 @@ static void *cli_conn_main(void *arg)
         ;
     c->err = r < 0;
     pthread_barrier_wait(&cli_bar);
+    pthread_barrier_wait(&cli_go);
     if (c->err) {
         close(c->fd);
         return NULL;
@@ -275,6 +279,7 @@ static int client(int port, int conns, long long maxbytes)
                                      .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
     cli_maxbytes = maxbytes;
     pthread_barrier_init(&cli_bar, NULL, (unsigned)conns + 1);
+    pthread_barrier_init(&cli_go, NULL, (unsigned)conns + 1);
     struct cli_conn *cs = calloc((size_t)conns, sizeof *cs);
     pthread_t *ts = calloc((size_t)conns, sizeof *ts);
     for (int i = 0; i < conns; i++) {
@@ -284,6 +289,7 @@ static int client(int port, int conns, long long maxbytes)
     pthread_barrier_wait(&cli_bar);
     printf("PEAK threads=%d\n", os_threads());
     fflush(stdout);
+    pthread_barrier_wait(&cli_go);
     for (int i = 0; i < conns; i++)
         pthread_join(ts[i], NULL);
     printf("RESULT conns=%d ok=%d sent=%lld received=%lld corrupt=%d lost=%d extra=%d "
