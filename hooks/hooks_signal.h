@@ -79,6 +79,8 @@ int green_hook_sigaction(int sig, const struct sigaction *act,
     __attribute__((visibility("hidden")));
 sighandler_t green_hook_signal(int sig, sighandler_t handler)
     __attribute__((visibility("hidden")));
+/* siginterrupt(): SA_RESTART off or on through green_hook_sigaction. */
+int green_hook_siginterrupt(int sig, int flag) __attribute__((visibility("hidden")));
 /* pause(): parks the caller until a wrapped handler runs; -1/EINTR. */
 int green_hook_pause(void) __attribute__((visibility("hidden")));
 /* sigsuspend(): mask applied while parked, then as pause. */

@@ -96,8 +96,8 @@
  * inherits K, not the calling thread's mask, when they differ.
  * Synchronous signals (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGSYS)
  * are never wrapped: libgreen's stack-overflow reporter must stay directly
- * installed. siginterrupt() changes the kernel's flags behind our back
- * (glibc calls its internal sigaction), so it is not honoured. The
+ * installed. siginterrupt() is hooked: glibc's changes the kernel's flags
+ * through its internal sigaction, behind the wrapper's back. The
  * ucontext switch (exotic CPUs) restores the mask saved in each context,
  * which can undo a change of K.
  *
@@ -758,6 +758,21 @@ sighandler_t green_hook_signal(int sig, sighandler_t handler)
         return SIG_ERR;
     }
     return old.sa_handler;
+}
+
+/* glibc's siginterrupt(): SA_RESTART off (flag != 0) or on, through our
+ * sigaction, so that the program's view and the wrapper agree (glibc's
+ * own calls its internal sigaction, behind the shim's back). */
+int green_hook_siginterrupt(int sig, int flag)
+{
+    struct sigaction sa;
+    if (green_hook_sigaction(sig, NULL, &sa) < 0)
+        return -1;
+    if (flag)
+        sa.sa_flags &= ~SA_RESTART;
+    else
+        sa.sa_flags |= SA_RESTART;
+    return green_hook_sigaction(sig, &sa, NULL);
 }
 
 /* ------------------------------------------------- masks: the hooks */

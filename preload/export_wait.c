@@ -29,6 +29,7 @@ E int sched_yield(void) { return green_hook_sched_yield(); }
 
 E int sigaction(int sig, const struct sigaction *act, struct sigaction *old) { return green_hook_sigaction(sig, act, old); }
 E sighandler_t signal(int sig, sighandler_t handler) { return green_hook_signal(sig, handler); }
+E int siginterrupt(int sig, int flag) { return green_hook_siginterrupt(sig, flag); }
 E int pause(void) { return green_hook_pause(); }
 E int sigsuspend(const sigset_t *mask) { return green_hook_sigsuspend(mask); }
 E int sigtimedwait(const sigset_t *set, siginfo_t *info, const struct timespec *ts) { return green_hook_sigtimedwait(set, info, ts); }

@@ -452,9 +452,21 @@ static void *reader_thread(void *arg)
     return NULL;
 }
 
-static void read_interrupted(int flags)
+/* siginterrupt is deprecated, but programs still call it. */
+static int si_call(int sig, int flag)
+{
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+    return siginterrupt(sig, flag);
+#pragma GCC diagnostic pop
+}
+
+/* interrupt: -1 leaves the flags; 0 or 1 is siginterrupt's flag. */
+static void read_interrupted_si(int flags, int interrupt)
 {
     handle(SIGUSR1, flags);
+    if (interrupt >= 0)
+        CALL("siginterrupt", si_call(SIGUSR1, interrupt));
     block(SIGUSR1);
     if (pipe(pipefd) < 0)
         return;
@@ -469,6 +481,35 @@ static void read_interrupted(int flags)
              pthread_equal(hthread[SIGUSR1], w) != 0);
     close(pipefd[0]);
     close(pipefd[1]);
+}
+
+static void read_interrupted(int flags)
+{
+    read_interrupted_si(flags, -1);
+}
+
+/* siginterrupt(sig, 1) takes SA_RESTART away, siginterrupt(sig, 0) gives
+ * it: what the next interrupted read does shows it. */
+DIFF_CASE(signal, siginterrupt_1_makes_a_restarting_handler_interrupt_a_read)
+{
+    read_interrupted_si(SA_RESTART, 1);
+    struct sigaction sa;
+    sigaction(SIGUSR1, NULL, &sa);
+    diff_out("SA_RESTART after siginterrupt(1): %d", (sa.sa_flags & SA_RESTART) != 0);
+}
+
+DIFF_CASE(signal, siginterrupt_0_makes_a_handler_restart_a_read)
+{
+    read_interrupted_si(0, 0);
+    struct sigaction sa;
+    sigaction(SIGUSR1, NULL, &sa);
+    diff_out("SA_RESTART after siginterrupt(0): %d", (sa.sa_flags & SA_RESTART) != 0);
+}
+
+DIFF_CASE(signal, siginterrupt_of_a_bad_signal_is_einval)
+{
+    CALL("siginterrupt(0)", si_call(0, 1));
+    CALL("siginterrupt(NSIG)", si_call(NSIG, 1));
 }
 
 DIFF_CASE(signal, a_process_signal_interrupts_the_accepting_threads_read)
