@@ -32,6 +32,7 @@
 #include "io.h"
 #include "real.h"
 #include "sud.h"
+#include "../tests/progs/raw_syscall.h"
 #include <errno.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -40,18 +41,6 @@
 #ifndef PR_SET_SYSCALL_USER_DISPATCH
 #define PR_SET_SYSCALL_USER_DISPATCH 59
 #endif
-
-static long raw3(long nr, long a, long b, long c)
-{
-#if defined(__x86_64__)
-    long r;
-    __asm__ volatile("syscall" : "=a"(r) : "a"(nr), "D"(a), "S"(b), "d"(c)
-                     : "rcx", "r11", "memory");
-    return r;
-#else
-    return syscall(nr, a, b, c);
-#endif
-}
 
 static volatile long sink;
 
@@ -77,7 +66,7 @@ static double raw_getppid(long n)
 {
     int64_t t0 = cpu_now();
     for (long i = 0; i < n; i++)
-        sink = raw3(SYS_getppid, 0, 0, 0);
+        sink = raw_syscall4(SYS_getppid, 0, 0, 0, 0);
     return (double)(cpu_now() - t0) / (double)n;
 }
 
@@ -130,12 +119,12 @@ static bool raw;
 
 static long rd(int fd, char *c)
 {
-    return raw ? raw3(SYS_read, fd, (long)c, 1) : green_hook_read(fd, c, 1);
+    return raw ? raw_syscall4(SYS_read, fd, (long)c, 1, 0) : green_hook_read(fd, c, 1);
 }
 
 static long wr(int fd, const char *c)
 {
-    return raw ? raw3(SYS_write, fd, (long)c, 1) : green_hook_write(fd, c, 1);
+    return raw ? raw_syscall4(SYS_write, fd, (long)c, 1, 0) : green_hook_write(fd, c, 1);
 }
 
 static void *pong(void *arg)

@@ -308,7 +308,7 @@ Test(monitor, pthread_busy_loop_under_the_shim_is_reported_by_its_pthread_name)
 /* ------------------------------------------ blocked in a system call */
 
 /* The report of a green thread asleep in the raw ppoll of the children
- * (tests/progs/monitor/raw_syscall.h): the call by number and name, the
+ * (tests/progs/raw_syscall.h): the call by number and name, the
  * thread, its frames, the advice, and the end. */
 static void assert_raw_ppoll_report(const struct child *c, const char *thread,
                                     const char *waiting, const char *caller)

@@ -44,7 +44,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#include "raw_syscall.h"
+#include "../raw_syscall.h"
 
 static volatile uint64_t sink;
 

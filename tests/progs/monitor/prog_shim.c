@@ -25,7 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "../progutil.h"
-#include "raw_syscall.h"
+#include "../raw_syscall.h"
 
 static volatile unsigned long sink;
 

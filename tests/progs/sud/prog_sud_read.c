@@ -39,6 +39,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "../progutil.h"
+#include "../raw_syscall.h"
 
 #define MAXPAIRS 16
 
@@ -54,32 +55,13 @@ static struct pair pairs[MAXPAIRS];
 static int npairs = 1;
 static atomic_int rescued, done;
 
-static long raw3(long nr, long a, long b, long c)
-{
-#if defined(__x86_64__)
-    long r;
-    __asm__ volatile("syscall" : "=a"(r) : "a"(nr), "D"(a), "S"(b), "d"(c)
-                     : "rcx", "r11", "memory");
-    return r;
-#elif defined(__aarch64__)
-    register long x8 __asm__("x8") = nr;
-    register long x0 __asm__("x0") = a;
-    register long x1 __asm__("x1") = b;
-    register long x2 __asm__("x2") = c;
-    __asm__ volatile("svc #0" : "+r"(x0) : "r"(x8), "r"(x1), "r"(x2) : "memory");
-    return x0;
-#else
-    return syscall(nr, a, b, c);
-#endif
-}
-
 static void *reader(void *arg)
 {
     struct pair *q = arg;
     char b[16];
     q->tid = syscall(SYS_gettid);
     atomic_store(&q->reading, 1);
-    q->got = raw3(SYS_read, q->p[0], (long)b, sizeof b);
+    q->got = raw_syscall4(SYS_read, q->p[0], (long)b, sizeof b, 0);
     atomic_store(&q->reading, 2);
     return NULL;
 }
@@ -177,7 +159,7 @@ static void *eintr_reader(void *arg)
     (void)arg;
     char b[4];
     atomic_store(&pairs[0].reading, 1);
-    eintr_r = raw3(SYS_read, ep[0], (long)b, sizeof b);
+    eintr_r = raw_syscall4(SYS_read, ep[0], (long)b, sizeof b, 0);
     return NULL;
 }
 
@@ -209,13 +191,13 @@ int main(int argc, char **argv)
     void *h = (sa.sa_flags & SA_SIGINFO) ? (void *)sa.sa_sigaction : (void *)sa.sa_handler;
     out("armed=%d", h && dladdr(h, &di) && di.dli_fname && strstr(di.dli_fname, "libgreen"));
 
-    out("ppid_ok=%d", raw3(SYS_getppid, 0, 0, 0) == getppid());
+    out("ppid_ok=%d", raw_syscall4(SYS_getppid, 0, 0, 0, 0) == getppid());
     int p[2];
     char c = 0;
     if (pipe(p) != 0)
         return 1;
-    out("write_ok=%d", raw3(SYS_write, p[1], (long)"w", 1) == 1 && read(p[0], &c, 1) == 1 &&
-                           c == 'w');
+    out("write_ok=%d", raw_syscall4(SYS_write, p[1], (long)"w", 1, 0) == 1 &&
+                           read(p[0], &c, 1) == 1 && c == 'w');
 
     if (argc > 1 && !strcmp(argv[1], "eintr"))
         return run_eintr();

@@ -1,8 +1,11 @@
 /*
  * raw_syscall.h - a system call made without the C library, for the
- * monitor's children: no libc symbol is called, so no hook of the shim
+ * monitor's children, the syscall user dispatch child (sud/) and
+ * bench/bench_sud.c: no libc symbol is called, so no hook of the shim
  * (not even one on syscall()) can see it, as with liburing or an inline
- * assembly futex. x86-64 and aarch64; elsewhere syscall() stands in.
+ * assembly futex, and the instruction lies in the caller's own text
+ * (outside libc's, so dispatch traps it). x86-64 and aarch64; elsewhere
+ * syscall() stands in.
  */
 #ifndef GREEN_TEST_RAW_SYSCALL_H
 #define GREEN_TEST_RAW_SYSCALL_H
