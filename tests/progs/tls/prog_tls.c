@@ -169,14 +169,22 @@ static void *dl_thread(void *arg)
     return NULL;
 }
 
+/* libtlsmod.so, beside this program: 0, or -1. */
+static int tlsmod_path(char path[PATH_MAX])
+{
+    ssize_t n = readlink("/proc/self/exe", path, PATH_MAX - 32);
+    if (n <= 0)
+        return -1;
+    path[n] = 0;
+    strcpy(strrchr(path, '/') + 1, "libtlsmod.so");
+    return 0;
+}
+
 static int mode_dlopen(void)
 {
     char path[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", path, sizeof path - 32);
-    if (n <= 0)
+    if (tlsmod_path(path) != 0)
         return 1;
-    path[n] = 0;
-    strcpy(strrchr(path, '/') + 1, "libtlsmod.so");
     pthread_t t[NDL];
     if (pipe(gate) != 0)
         return 1;
@@ -216,11 +224,8 @@ static void *dlclose_thread(void *arg)
 static int mode_dlclose(void)
 {
     char path[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", path, sizeof path - 32);
-    if (n <= 0)
+    if (tlsmod_path(path) != 0)
         return 1;
-    path[n] = 0;
-    strcpy(strrchr(path, '/') + 1, "libtlsmod.so");
     void *h = dlopen(path, RTLD_NOW);
     if (!h)
         return 1;
