@@ -918,11 +918,8 @@ int green__futex_requeue(const uint32_t *word, int nwake, int nmove,
                          const uint32_t *cmp, uint32_t cmpval)
 {
     struct futex_bucket *b = futex_bucket_of(word);
-    uint32_t waiters = futex_waiters_fenced(b);
-    if (cmp && __atomic_load_n(cmp, __ATOMIC_SEQ_CST) != cmpval)
-        return -EAGAIN;
-    if (!waiters)
-        return 0;
+    if (!futex_waiters_fenced(b))
+        return 0;    /* the kernel's part compares the word itself */
     uint32_t *lk = stripe_of(b);
     lk_take(lk);
     int r = 0;

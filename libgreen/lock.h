@@ -404,11 +404,12 @@ GREEN_HIDDEN int green__futex_wait(const uint32_t *word, uint32_t val, uint32_t 
 /* Wake up to n green waiters of word whose bitset meets bitset. Returns
  * how many. Never switches. Thread-safe, not async-signal-safe. */
 GREEN_HIDDEN int green__futex_wake(const uint32_t *word, int n, uint32_t bitset);
-/* FUTEX_REQUEUE/CMP_REQUEUE for the green waiters of word: when cmp is
- * NULL or *cmp == cmpval, wake up to nwake + nmove of them (those beyond
- * nwake would have moved to another word: a wake-up is what a requeued
- * waiter eventually gets, and it retries) and return how many; else
- * -EAGAIN. Never switches. */
+/* FUTEX_REQUEUE/CMP_REQUEUE for the green waiters of word: 0 when there
+ * are none (the caller's kernel call then compares *cmp itself); else,
+ * when cmp is NULL or *cmp == cmpval, wake up to nwake + nmove of them
+ * (those beyond nwake would have moved to another word: a wake-up is what
+ * a requeued waiter eventually gets, and it retries) and return how many,
+ * or -EAGAIN. Never switches. */
 GREEN_HIDDEN int green__futex_requeue(const uint32_t *word, int nwake, int nmove,
                                       const uint32_t *cmp, uint32_t cmpval);
 

@@ -40,8 +40,9 @@ static bool ignored(const char *line)
  * green's. */
 static void same_lines(const char *what, const struct run *native, const struct run *green)
 {
-    char buf[1 << 14];
+    char buf[1 << 14], hay[sizeof green->out + 2];
     snprintf(buf, sizeof buf, "%s", native->out);
+    snprintf(hay, sizeof hay, "\n%s", green->out);
     int lines = 0;
     for (char *save = NULL, *l = strtok_r(buf, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
         if (ignored(l))
@@ -49,8 +50,6 @@ static void same_lines(const char *what, const struct run *native, const struct 
         lines++;
         char pat[512];
         snprintf(pat, sizeof pat, "\n%s\n", l);
-        char hay[sizeof green->out + 2];
-        snprintf(hay, sizeof hay, "\n%s", green->out);
         cr_expect(strstr(hay, pat) != NULL, "%s: natively \"%s\", under the shim:\n%s",
                   what, l, green->out);
     }
