@@ -30,4 +30,13 @@ static inline bool green__hook_on(unsigned family)
            (green__hook_families & family);
 }
 
+/* A valid timespec as nanoseconds, saturated at INT64_MAX / 2 (centuries:
+ * never reached, and a deadline of now + it cannot overflow). */
+static inline int64_t green__ts_ns(const struct timespec *ts)
+{
+    if (ts->tv_sec >= INT64_MAX / 1000000000 - 1)
+        return INT64_MAX / 2;
+    return (int64_t)ts->tv_sec * 1000000000 + ts->tv_nsec;
+}
+
 #endif

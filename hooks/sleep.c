@@ -81,13 +81,6 @@ static bool ts_valid(const struct timespec *ts)
     return ts->tv_sec >= 0 && ts->tv_nsec >= 0 && ts->tv_nsec < NS;
 }
 
-static int64_t ts_ns(const struct timespec *ts)
-{
-    if (ts->tv_sec >= INT64_MAX / NS - 1)
-        return INT64_MAX / 2;      /* centuries: never reached */
-    return (int64_t)ts->tv_sec * NS + ts->tv_nsec;
-}
-
 static void ns_ts(int64_t ns, struct timespec *ts)
 {
     if (ns < 0)
@@ -141,7 +134,7 @@ static int nanosleep_own(const struct timespec *req, struct timespec *rem)
 {
     if (!ts_valid(req))
         return green__real.nanosleep(req, rem);   /* EINVAL */
-    int64_t ns = ts_ns(req);
+    int64_t ns = green__ts_ns(req);
     if (ns == 0) {
         green_yield();
         return 0;
@@ -189,11 +182,11 @@ unsigned int green_hook_sleep(unsigned int seconds)
 /* Absolute CLOCK_REALTIME: convert now, re-check on every wake-up. */
 static int sleep_realtime_abs(const struct timespec *req)
 {
-    int64_t want = ts_ns(req);
+    int64_t want = green__ts_ns(req);
     for (;;) {
         struct timespec now;
         clock_gettime(CLOCK_REALTIME, &now);
-        int64_t left = want - ts_ns(&now);
+        int64_t left = want - green__ts_ns(&now);
         if (left <= 0)
             return 0;
         int code = sleep_until(add_ns(green_now(), left));
@@ -215,14 +208,14 @@ int green_hook_clock_nanosleep(clockid_t clk, int flags, const struct timespec *
     req = &own;
     int code;
     if (!(flags & TIMER_ABSTIME)) {
-        int64_t ns = ts_ns(req);
+        int64_t ns = green__ts_ns(req);
         if (ns == 0) {
             green_yield();
             return 0;
         }
         code = sleep_rel(ns, rem);
     } else if (clk == CLOCK_MONOTONIC) {
-        code = sleep_until(ts_ns(req));
+        code = sleep_until(green__ts_ns(req));
     } else {
         code = sleep_realtime_abs(req);
     }

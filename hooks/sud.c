@@ -350,7 +350,7 @@ static long uring_enter(const long a[6])
         mask = (const sigset_t *)(uintptr_t)ea.sigmask;
         if (ea.ts) {
             const struct timespec *ts = (const struct timespec *)(uintptr_t)ea.ts;
-            deadline = green_now() + ts->tv_sec * 1000000000ll + ts->tv_nsec;
+            deadline = green_now() + green__ts_ns(ts);
         }
     }
     long submitted = 0;

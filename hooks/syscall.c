@@ -121,9 +121,7 @@ static int futex_deadline(int cmd, int flags, const struct timespec *uts, int64_
         return EINVAL;
     if (cmd == FUTEX_WAIT) {
         /* Relative, whatever the clock flag says. */
-        int64_t rel = ts.tv_sec >= INT64_MAX / NS / 2 ? INT64_MAX / 2
-                                                       : (int64_t)ts.tv_sec * NS + ts.tv_nsec;
-        *deadline = green_now() + rel;
+        *deadline = green_now() + green__ts_ns(&ts);
         return 0;
     }
     return green__pt_deadline((flags & FUTEX_CLOCK_REALTIME) ? CLOCK_REALTIME
