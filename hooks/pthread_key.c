@@ -86,8 +86,11 @@ int green_hook_pthread_setspecific(pthread_key_t key, const void *v)
 #define ONCE_RUNNING 1
 #define ONCE_DONE    2
 
-/* Green threads waiting for some once to finish; each rechecks its own. */
-static __thread struct green__waitq once_waiters;
+/* Green threads waiting for some once to finish; each rechecks its own.
+ * The ctx's (hub's) queue, not a __thread one: under GREEN_TLS=address
+ * libgreen's own __thread variables move with the thread pointer, and a
+ * queue's address must not. */
+#define once_waiters (green__current()->ctx->once_waiters)
 
 /* Run init under a cleanup handler of our own (the frame that
  * unwind_or_exit jumps to, as pthread_cleanup_push's would be): if the

@@ -245,10 +245,14 @@ int green__sud_on(void)
     sigemptyset(&sys);
     sigaddset(&sys, SIGSYS);
     GREEN_REAL(pthread_sigmask)(SIG_UNBLOCK, &sys, NULL);
-    green__sud_selector = SYSCALL_DISPATCH_FILTER_BLOCK;
+    green__sud_sel = &green__sud_selector;
+    *green__sud_sel = SYSCALL_DISPATCH_FILTER_BLOCK;
     if (prctl(PR_SET_SYSCALL_USER_DISPATCH, PR_SYS_DISPATCH_ON, libc_text.lo,
-              libc_text.hi - libc_text.lo, &green__sud_selector) != 0)
+              libc_text.hi - libc_text.lo, green__sud_sel) != 0) {
+        *green__sud_sel = SYSCALL_DISPATCH_FILTER_ALLOW;
+        green__sud_sel = NULL;
         return -1;
+    }
     active = true;
     return 0;
 #else
@@ -268,7 +272,7 @@ void green__sud_off(void)
 
 bool green__sud_active(void)
 {
-    return active && green__sud_selector == SYSCALL_DISPATCH_FILTER_BLOCK;
+    return active && green__sud_sel && *green__sud_sel == SYSCALL_DISPATCH_FILTER_BLOCK;
 }
 
 unsigned long green__sud_traps(void)
@@ -521,7 +525,7 @@ static void sc_args(const ucontext_t *uc, long a[6])
  * this OS thread). */
 static void reexec(ucontext_t *uc, long nr)
 {
-    green__sud_selector = SYSCALL_DISPATCH_FILTER_ALLOW;
+    *green__sud_sel = SYSCALL_DISPATCH_FILTER_ALLOW;
     SC_PC(uc) -= SC_INSN_LEN;
     SC_NR(uc) = nr;                    /* x86-64: rax held the result slot */
     if (!atomic_exchange(&warned_reexec, true))

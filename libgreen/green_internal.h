@@ -255,6 +255,11 @@ struct green_thread {
                                       starts from the images) */
     struct green__tls_dtor *tls_dtors; /* C++ thread_local destructors to
                                       run when it ends, newest first */
+    char *tls_tp;                  /* GREEN_TLS=address: its own thread
+                                      pointer (static blocks and TCB copy),
+                                      NULL until adopted; the OS thread's
+                                      own for the ctx's main thread */
+    void *tls_tp_mem;              /* what tls_tp lies in, to free */
     void *asan_fake_stack;         /* ASan fiber bookkeeping */
     const void *asan_bottom;
     size_t asan_size;
@@ -331,6 +336,9 @@ struct green__ctx {
      * this OS thread take turns in (GREEN_TLS), and who is in them. */
     size_t tls_n;                  /* swapped modules; 0: switches copy
                                       nothing (the one test they make) */
+    bool tls_turns;                /* a switch to another thread changes
+                                      what is loaded (tls_n != 0, or
+                                      address mode): the switch's test */
     struct green__tls_mod *tls_mods;
     size_t tls_size;               /* bytes of a thread's tls_buf */
     struct green_thread *tls_owner;/* whose contents the blocks hold, or
@@ -340,6 +348,14 @@ struct green__ctx {
     unsigned tls_unloads;          /* dlclose calls seen by the last scan */
     bool tls_exit_hooked;          /* registered with glibc's exit-time
                                       thread_local destructors */
+    struct green__waitq once_waiters; /* hooks/pthread_key.c: pthread_once */
+    /* GREEN_TLS=address (tls.c): thread pointers instead of copies. */
+    char *tls_os_tp;               /* the OS thread's own thread pointer */
+    char *tls_cur_tp;              /* the one loaded in the CPU now */
+    struct green__tls_sync *tls_sync; /* modules that stay the OS thread's:
+                                      static blocks copied along at each
+                                      change, dynamic ones shared */
+    size_t tls_sync_n;
     struct green_thread *discarded;/* threads a fork left behind in this
                                       child (linked by all_next): never run
                                       again, kept so nothing dangles */
@@ -545,6 +561,8 @@ GREEN_HIDDEN void green__dump_ctx(struct green__ctx *c, int fd);
 struct green__tls_mod;
 struct green__tls_dtor;
 extern bool green__tls_on GREEN_HIDDEN;   /* GREEN_TLS, as settings.c decided */
+extern bool green__tls_addr GREEN_HIDDEN; /* GREEN_TLS=address */
+struct green__tls_sync;
 /* Scan the modules of a new ctx, on its own OS thread; its main green
  * thread owns the blocks as they are. */
 GREEN_HIDDEN void green__tls_ctx_init(struct green__ctx *c);
@@ -568,13 +586,32 @@ GREEN_HIDDEN void green__tls_unloaded(void);
  * thread. 1 taken, 0 not (no swapping here: glibc's list), -1 ENOMEM. */
 GREEN_HIDDEN int green__tls_atexit(void (*fn)(void *), void *obj, void *dso);
 
-/* Before next runs on c: its thread-local contents in the blocks. With
- * no swapped module, one predictable branch. */
+/* Before next runs on c: its thread-local contents in the blocks (or,
+ * GREEN_TLS=address, its thread pointer loaded; the hub's is the OS
+ * thread's own, so that a frame of the hub never sees the thread pointer
+ * change under it). With no swapped module, one predictable branch. */
 static inline void green__tls_enter(struct green__ctx *c, struct green_thread *next)
 {
-    if (green__unlikely(c->tls_n != 0) && next != c->tls_owner && !next->is_hub)
+    if (green__unlikely(c->tls_turns) && next != c->tls_owner &&
+        (!next->is_hub || c->tls_os_tp))
         green__tls_swap(c, next);
 }
+
+/* errno of the thread pointer loaded now. __errno_location() is a const
+ * function, whose result compilers keep across calls; a frame that spans
+ * a switch (the one that ends a thread, whose thread pointer is freed
+ * under GREEN_TLS=address) reads the thread pointer again instead. */
+#if defined(__x86_64__)
+extern long green__errno_off GREEN_HIDDEN;
+static inline int *green__errno_now(void)
+{
+    char *tp;
+    __asm__ volatile("mov %%fs:0, %0" : "=r"(tp));
+    return (int *)(tp + green__errno_off);
+}
+#else
+#define green__errno_now() (&errno)
+#endif
 
 /* ------------------------------------------------------------ misc */
 

@@ -157,7 +157,7 @@ static inline void after_switch(struct green_thread *self)
 #endif
     if (c->dead)
         reap_dead(c);
-    errno = self->saved_errno;
+    *green__errno_now() = self->saved_errno;
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
     c->sched_busy = false;         /* see sched_enter */
 }
@@ -187,7 +187,7 @@ static inline void switch_to(struct green__ctx *c, struct green_thread *next)
         c->sched_busy = false;
         return;
     }
-    self->saved_errno = errno;
+    self->saved_errno = *green__errno_now();
     green__tls_enter(c, next);
     next->state = GREEN_RUNNING;
     c->current = next;

@@ -409,7 +409,7 @@ void green__run_as(struct green_thread *t, void (*fn)(void *), void *arg)
     uintptr_t lo = t->stack.lo ? (uintptr_t)t->stack.lo : hi - 65536;
     struct run_as r = { .fn = fn, .arg = arg, .t = t };
     void *sp = green__ctx_make((void *)lo, (void *)hi, run_as_entry, &r);
-    int e = errno;
+    int e = *green__errno_now();
     /* From the hub: it is running, not queued, although current is t for
      * a while; ensure_hub_queued must not queue it (hub_main queues
      * itself when it needs to). */
@@ -446,7 +446,7 @@ void green__run_as(struct green_thread *t, void (*fn)(void *), void *arg)
     green__tls_enter(c, self);
     if (self == c->hub)
         c->hub_queued = hq;
-    errno = e;
+    *green__errno_now() = e;
 }
 
 uint64_t green__sig_keep_open;

@@ -85,16 +85,19 @@ static long raw6(long n, long a, long b, long c, long d, long e, long f)
 }
 
 __thread char green__sud_selector __attribute__((tls_model("initial-exec")));
+__thread char *green__sud_sel __attribute__((tls_model("initial-exec")));
 
 long green__syscall7(long n, long a, long b, long c, long d, long e, long f)
 {
     /* raw6's instruction is outside libc's text: under syscall user
      * dispatch it would trap unless the selector is open (the "memory"
      * clobber keeps the stores on their side of it). */
-    char sel = green__sud_selector;
-    green__sud_selector = 0;
+    char *at = green__sud_sel, sel = at ? *at : 0;
+    if (at)
+        *at = 0;
     long r = raw6(n, a, b, c, d, e, f);
-    green__sud_selector = sel;
+    if (at)
+        *at = sel;
     if (r < 0 && r > -4096) {
         errno = (int)-r;
         return -1;

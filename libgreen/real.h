@@ -266,8 +266,13 @@ long green__syscall7(long n, long a, long b, long c, long d, long e, long f)
 #define green__syscall(...) GREEN__SYSCALL_PICK(__VA_ARGS__, 0, 0, 0, 0, 0, 0, 0)
 /* This OS thread's syscall user dispatch selector (hooks/sud.c): 1
  * (BLOCK) while dispatch is on, so that calls made outside libc's text
- * trap; green__syscall7 opens it (0, ALLOW) around its own instruction. */
+ * trap; green__syscall7 opens it (0, ALLOW) around its own instruction.
+ * Reached through green__sud_sel, set when dispatch is armed and NULL
+ * before: under GREEN_TLS=address the thread pointer changes, the
+ * address the kernel reads does not. */
 extern __thread char green__sud_selector
+    __attribute__((tls_model("initial-exec"), visibility("hidden")));
+extern __thread char *green__sud_sel
     __attribute__((tls_model("initial-exec"), visibility("hidden")));
 
 /* The real function `name`, the table resolved on first use. */

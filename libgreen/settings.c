@@ -30,8 +30,12 @@
  *                        quota). Linked explicitly: not read, the program
  *                        calls green_set_hubs (default 1)
  *   GREEN_TLS            1 = __thread / thread_local variables per green
- *                        thread (tls.c), 0 = per OS thread; default 1
- *                        under the shim, 0 linked explicitly
+ *                        thread (tls.c), 0 = per OS thread; address =
+ *                        per green thread at addresses of its own (a
+ *                        thread pointer per green thread: for programs
+ *                        that hand a thread_local's address to another
+ *                        thread; costs a system call per switch);
+ *                        default 1 under the shim, 0 linked explicitly
  *   GREEN_SYSCALL_DISPATCH 1 = raw system calls made outside libc (inline
  *                        assembly, liburing) trap to libgreen through
  *                        syscall user dispatch and the blocking ones park
@@ -186,10 +190,13 @@ static void init_settings(void)
     if (tls && *tls) {
         if (!strcmp(tls, "0") || !strcmp(tls, "1"))
             tls_setting = tls[0] - '0';
+        else if (!strcmp(tls, "address"))
+            tls_setting = 2;
         else
-            green__log("GREEN_TLS=\"%s\" is not 0 or 1; using the default", tls);
+            green__log("GREEN_TLS=\"%s\" is not 0, 1 or address; using the default", tls);
     }
-    green__tls_on = tls_setting == 1;   /* the preload decides the default */
+    green__tls_on = tls_setting >= 1;   /* the preload decides the default */
+    green__tls_addr = tls_setting == 2;
     read_int("GREEN_SYSCALL_DISPATCH", 0, 1, &green__sud_setting);
 }
 
@@ -345,7 +352,7 @@ int green__settings_hubs(bool shim)
 
 bool green__settings_tls(bool shim)
 {
-    return tls_setting < 0 ? shim : tls_setting == 1;
+    return tls_setting < 0 ? shim : tls_setting >= 1;
 }
 
 /* GREEN_LOG_LEVEL=3: one line with what is in force. */

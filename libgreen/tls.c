@@ -110,6 +110,11 @@
 #include "green_internal.h"
 #include <dlfcn.h>
 #include <link.h>
+#include <stdint.h>
+#include <sys/syscall.h>
+#if defined(__x86_64__)
+#include <asm/prctl.h>
+#endif
 #include <stddef.h>
 #include <string.h>
 
@@ -139,6 +144,9 @@ struct green__tls_dtor {
 struct scan {
     struct green__tls_mod *mods;
     size_t n, cap;
+    struct green__tls_sync *sync;  /* address mode: excluded blocks */
+    size_t sync_n, sync_cap;
+    char *os_tp;                   /* address mode: this OS thread's TP */
     bool quick;                    /* stop after the counters */
     bool counted;                  /* adds, subs were read */
     unsigned long long adds, subs;
@@ -171,6 +179,9 @@ static bool excluded_by_name(const char *path)
     return false;
 }
 
+static bool note_sync(struct scan *s, size_t modid, char *block, size_t size);
+static size_t tp_below;            /* static TLS blocks below the TP */
+
 static int scan_cb(struct dl_phdr_info *i, size_t size, void *arg)
 {
     struct scan *s = arg;
@@ -189,10 +200,13 @@ static int scan_cb(struct dl_phdr_info *i, size_t size, void *arg)
             tls = &i->dlpi_phdr[k];
     if (!tls || tls->p_memsz == 0)
         return 0;
-    if (module_has(i, (uintptr_t)&green__tls_swap) ||
-        (i->dlpi_name && excluded_by_name(i->dlpi_name)))
-        return 0;
     char *block = i->dlpi_tls_data;
+    if (module_has(i, (uintptr_t)&green__tls_swap) ||
+        (i->dlpi_name && excluded_by_name(i->dlpi_name))) {
+        if (s->os_tp && !note_sync(s, i->dlpi_tls_modid, block, tls->p_memsz))
+            return 1;
+        return 0;
+    }
     uintptr_t e = (uintptr_t)&errno;
     if (block && e - (uintptr_t)block < tls->p_memsz)
         return 0;                  /* libc's, whatever its name */
@@ -237,8 +251,12 @@ static bool scan_modules(struct scan *s)
     size_t k = 0, off = 0;
     for (size_t j = 0; j < s->n; j++) {
         struct green__tls_mod m = s->mods[j];
-        if (!m.block)
+        if (!m.block && !s->os_tp)
             m.block = force_block(m.modid);
+        if (!m.block && s->os_tp) {
+            s->mods[k++] = m;      /* dynamic, not allocated here yet */
+            continue;
+        }
         if (!m.block) {
             green__warn("thread-local storage of module %zu stays per OS thread: "
                         "no block", m.modid);
@@ -352,22 +370,26 @@ static bool install(struct green__ctx *c, struct scan *s)
     c->tls_size = size;
     c->tls_adds = s->adds;
     c->tls_subs = s->subs;
-    c->tls_n = s->n;               /* last: the switch's one test */
+    c->tls_n = s->n;
+    c->tls_turns = s->n != 0;      /* last: the switch's one test */
     return true;
 }
 
+static bool install_addr(struct green__ctx *c, struct scan *s);
+
 static void rescan(struct green__ctx *c)
 {
-    struct scan s = { 0 };
+    struct scan s = { .os_tp = green__tls_addr ? c->tls_os_tp : NULL };
     /* While nothing was swapped the switches kept no owner: the thread
      * running now (main, for a new ctx) keeps what the blocks hold; from
      * the hub, see install. */
-    if (!c->tls_n)
+    if (!c->tls_n && !green__tls_addr)
         c->tls_owner = c->current && !c->current->is_hub ? c->current : NULL;
     /* Before the walk: a dlclose during it makes the next swap look again. */
     unsigned u = atomic_load_explicit(&unloads, memory_order_acquire);
-    if (!scan_modules(&s) || !install(c, &s)) {
+    if (!scan_modules(&s) || !(s.os_tp ? install_addr(c, &s) : install(c, &s))) {
         free(s.mods);
+        free(s.sync);
         green__warn("out of memory while laying out thread-local storage; "
                     "trying again later");
         return;
@@ -375,12 +397,6 @@ static void rescan(struct green__ctx *c)
     c->tls_unloads = u;
     green__debug("thread-local storage: %zu module(s), %zu bytes per green thread",
                  c->tls_n, c->tls_size);
-}
-
-void green__tls_ctx_init(struct green__ctx *c)
-{
-    if (green__tls_on)
-        rescan(c);                 /* main keeps the OS thread's contents */
 }
 
 void green__tls_check(struct green__ctx *c)
@@ -391,11 +407,302 @@ void green__tls_check(struct green__ctx *c)
         rescan(c);
 }
 
+/* ------------------------------------------------ GREEN_TLS=address */
+
+bool green__tls_addr;
+
+/* A block that stays the OS thread's: copied from the thread pointer
+ * being left to the one being loaded, tp - off .. + size. A dynamic one
+ * (not in the static area) is shared as is: its module id is kept. */
+struct green__tls_sync {
+    size_t off, size;              /* off 0: a dynamic block, kept */
+    size_t modid;
+};
+
+/* glibc's dynamic thread vector: dtv[-1] counts the slots, dtv[0] is the
+ * generation, dtv[1..] one per module (val: the block, to_free: what
+ * glibc malloc'd for a dynamic one). Unchanged since glibc 2.26. */
+typedef union {
+    size_t counter;
+    struct {
+        void *val;
+        void *to_free;
+    } p;
+} dtv_slot;
+#define DTV_UNALLOCATED ((void *)-1L)
+
+static size_t tp_tcb;              /* glibc's TCB above it */
+static size_t tp_align;
+extern __attribute__((weak)) const ptrdiff_t __rseq_offset;
+extern __attribute__((weak)) const unsigned int __rseq_size;
+
+static bool note_sync(struct scan *s, size_t modid, char *block, size_t size)
+{
+    if (s->sync_n == s->sync_cap) {
+        size_t cap = s->sync_cap ? 2 * s->sync_cap : 8;
+        struct green__tls_sync *m = realloc(s->sync, cap * sizeof *m);
+        if (!m) {
+            s->failed = true;
+            return false;
+        }
+        s->sync = m;
+        s->sync_cap = cap;
+    }
+    bool stat = block && block >= s->os_tp - tp_below && block + size <= s->os_tp;
+    s->sync[s->sync_n++] = (struct green__tls_sync){
+        .off = stat ? (size_t)(s->os_tp - block) : 0, .size = size, .modid = modid };
+    return true;
+}
+
+#if defined(__x86_64__)
+static char *read_tp(void)
+{
+    char *tp;
+    __asm__ volatile("mov %%fs:0, %0" : "=r"(tp));
+    return tp;
+}
+
+static void load_tp(char *tp)
+{
+    green__syscall(SYS_arch_prctl, ARCH_SET_FS, (long)tp);
+}
+#else
+static char *read_tp(void) { return NULL; }
+static void load_tp(char *tp) { (void)tp; }
+#endif
+
+/* The static TLS area's shape, from glibc: whether address mode can run.
+ * Called once, by the first ctx. */
+static bool tp_layout(void)
+{
+#if defined(__x86_64__) && !defined(GREEN_TSAN)
+    void (*info)(size_t *, size_t *);
+    *(void **)&info = dlvsym(RTLD_DEFAULT, "_dl_get_tls_static_info", "GLIBC_PRIVATE");
+    const uint32_t *tcb = dlvsym(RTLD_DEFAULT, "_thread_db_sizeof_pthread", "GLIBC_PRIVATE");
+    if (!info || !tcb) {
+        green__log("GREEN_TLS=address: this C library does not say how its "
+                   "static TLS area is laid out; using GREEN_TLS=1");
+        return false;
+    }
+    size_t size = 0, align = 0;
+    info(&size, &align);
+    if (!align || *tcb >= size || (size - *tcb) % align) {
+        green__log("GREEN_TLS=address: unexpected static TLS area (%zu bytes, "
+                   "TCB %u, align %zu); using GREEN_TLS=1", size, *tcb, align);
+        return false;
+    }
+    tp_below = size - *tcb;
+    tp_tcb = *tcb;
+    tp_align = align < 64 ? 64 : align;
+    return true;
+#else
+    green__log("GREEN_TLS=address needs x86-64 and no ThreadSanitizer; using "
+               "GREEN_TLS=1");
+    return false;
+#endif
+}
+
+static bool kept_modid(const struct green__ctx *c, size_t modid)
+{
+    for (size_t k = 0; k < c->tls_sync_n; k++)
+        if (c->tls_sync[k].off == 0 && c->tls_sync[k].modid == modid)
+            return true;
+    return false;
+}
+
+static bool is_static(const struct green__ctx *c, const char *block)
+{
+    return block && block >= c->tls_os_tp - tp_below && block < c->tls_os_tp;
+}
+
+/* t's own thread pointer: the OS thread's static area and TCB copied,
+ * the program's static blocks from their images, its own vector with
+ * the static slots pointing into the copy and the dynamic ones
+ * unallocated (glibc allocates them for t on first use). */
+static int tp_make(struct green__ctx *c, struct green_thread *t)
+{
+    char *os = c->tls_os_tp;
+    void *mem;
+    if (posix_memalign(&mem, tp_align, tp_below + tp_tcb))
+        return ENOMEM;
+    char *tp = (char *)mem + tp_below;
+    memcpy(mem, os - tp_below, tp_below + tp_tcb);
+    dtv_slot *od = *(dtv_slot **)(os + sizeof(void *));
+    size_t n = od[-1].counter;
+    dtv_slot *nd = malloc((n + 2) * sizeof *nd);
+    if (!nd) {
+        free(mem);
+        return ENOMEM;
+    }
+    memcpy(nd, od - 1, (n + 2) * sizeof *nd);
+    nd++;
+    for (size_t k = 1; k <= n; k++) {
+        char *v = nd[k].p.val;
+        if (v == DTV_UNALLOCATED)
+            continue;
+        if (is_static(c, v)) {
+            nd[k].p.val = tp - (os - v);
+            nd[k].p.to_free = NULL;
+        } else if (!kept_modid(c, k)) {
+            nd[k].p.val = DTV_UNALLOCATED;
+            nd[k].p.to_free = NULL;
+        }
+    }
+    /* header.tcb (what %fs:0 reads, the base of every TLS address) and
+     * header.dtv are t's; header.self stays the OS thread's struct
+     * pthread, which glibc takes as the thread's identity (its stdio
+     * locks' owner, its pthread_self), as with GREEN_TLS=1. */
+    ((void **)tp)[0] = tp;
+    ((void **)tp)[1] = nd;
+    for (size_t k = 0; k < c->tls_n; k++)
+        if (is_static(c, c->tls_mods[k].block))
+            load_image(&c->tls_mods[k], tp - (os - c->tls_mods[k].block));
+    t->tls_tp = tp;
+    t->tls_tp_mem = mem;
+    return 0;
+}
+
+/* Load tp: what stays the OS thread's follows it. */
+static void tp_enter(struct green__ctx *c, char *tp)
+{
+    char *cur = c->tls_cur_tp;
+    if (tp == cur)
+        return;
+    for (size_t k = 0; k < c->tls_sync_n; k++) {
+        const struct green__tls_sync *y = &c->tls_sync[k];
+        if (y->off)
+            memcpy(tp - y->off, cur - y->off, y->size);
+    }
+    /* The kernel keeps the current CPU in the OS thread's rseq area;
+     * sched_getcpu reads it from the thread pointer's. */
+    if (&__rseq_size && __rseq_size && tp != c->tls_os_tp)
+        memcpy(tp + __rseq_offset, c->tls_os_tp + __rseq_offset, 8);
+    load_tp(tp);
+    c->tls_cur_tp = tp;
+}
+
+static void tp_free(struct green_thread *t)
+{
+    dtv_slot *d = ((dtv_slot **)t->tls_tp)[1];
+    for (size_t k = 1; k <= d[-1].counter; k++)
+        free(d[k].p.to_free);
+    free(d - 1);
+    free(t->tls_tp_mem);
+    t->tls_tp = NULL;
+    t->tls_tp_mem = NULL;
+}
+
+/* A rescan in address mode: blocks of static modules new since the last
+ * give every thread pointer but the OS thread's their images (glibc
+ * initialised the OS thread's own). */
+static bool install_addr(struct green__ctx *c, struct scan *s)
+{
+    for (size_t j = 0; j < s->n; j++) {
+        const struct green__tls_mod *m = &s->mods[j];
+        if (!is_static(c, m->block) || old_mod(c, m))
+            continue;
+        for (struct green_thread *t = c->all; t; t = t->all_next)
+            if (t->tls_tp_mem && t->state != GREEN_DONE)
+                load_image(m, t->tls_tp - (c->tls_os_tp - m->block));
+    }
+    free(c->tls_mods);
+    c->tls_mods = s->mods;
+    free(c->tls_sync);
+    c->tls_sync = s->sync;
+    c->tls_sync_n = s->sync_n;
+    c->tls_adds = s->adds;
+    c->tls_subs = s->subs;
+    c->tls_n = s->n;
+    return true;
+}
+
+/* Address mode's checks, made once with the first ctx (the process's
+ * main thread, before any other hub exists): glibc's layout is the one
+ * expected, and no loaded allocator keeps its per-thread data linked by
+ * address (jemalloc: its thread's data would live in one thread
+ * pointer's copy while other threads read the OS thread's). */
+static int no_linked_alloc(struct dl_phdr_info *i, size_t size, void *arg)
+{
+    (void)size;
+    static const char *const names[] = { "libjemalloc", "libtcmalloc", "libmimalloc" };
+    const char *b = i->dlpi_name ? strrchr(i->dlpi_name, '/') : NULL;
+    b = b ? b + 1 : i->dlpi_name ? i->dlpi_name : "";
+    for (size_t k = 0; k < sizeof names / sizeof *names; k++)
+        if (!strncmp(b, names[k], strlen(names[k])) && i->dlpi_tls_modid) {
+            *(const char **)arg = names[k];
+            return 1;
+        }
+    return 0;
+}
+
+static bool addr_usable(struct green__ctx *c)
+{
+    if (!tp_layout())
+        return false;
+    const char *alloc = NULL;
+    dl_iterate_phdr(no_linked_alloc, &alloc);
+    if (alloc) {
+        green__log("GREEN_TLS=address: %s keeps per-thread data linked by "
+                   "address; using GREEN_TLS=1", alloc);
+        return false;
+    }
+    /* Every block dl_iterate_phdr names is where glibc's vector says. */
+    char *tp = read_tp();
+    dtv_slot *d = ((dtv_slot **)tp)[1];
+    struct scan s = { .os_tp = tp };
+    bool ok = scan_modules(&s);
+    for (size_t k = 0; ok && k < s.n; k++)
+        ok = !s.mods[k].block || (s.mods[k].modid <= d[-1].counter &&
+                                  d[s.mods[k].modid].p.val == s.mods[k].block);
+    for (size_t k = 0; ok && k < s.sync_n; k++)
+        ok = s.sync[k].off == 0 || (s.sync[k].modid <= d[-1].counter &&
+                                    d[s.sync[k].modid].p.val == tp - s.sync[k].off);
+    free(s.mods);
+    free(s.sync);
+    if (!ok)
+        green__log("GREEN_TLS=address: glibc's thread vector is not laid out "
+                   "as expected; using GREEN_TLS=1");
+    (void)c;
+    return ok;
+}
+
+#if defined(__x86_64__)
+long green__errno_off;
+#endif
+
+void green__tls_ctx_init(struct green__ctx *c)
+{
+#if defined(__x86_64__)
+    /* The same in every thread: errno is in libc's static block. */
+    green__errno_off = (long)((char *)&errno - read_tp());
+#endif
+    if (!green__tls_on)
+        return;
+    if (green__tls_addr) {
+        static bool checked;
+        if (!checked) {
+            checked = true;
+            green__tls_addr = addr_usable(c);
+        }
+    }
+    if (green__tls_addr) {
+        c->tls_os_tp = c->tls_cur_tp = read_tp();
+        /* The thread running now (main, for a new ctx) keeps the OS
+         * thread's own thread pointer. */
+        if (c->current && !c->current->is_hub) {
+            c->current->tls_tp = c->tls_os_tp;
+            c->tls_owner = c->current;
+        }
+        c->tls_turns = true;
+    }
+    rescan(c);                     /* main keeps the OS thread's contents */
+}
+
 /* ------------------------------------------------------ threads, swaps */
 
 int green__tls_thread_init(struct green__ctx *c, struct green_thread *t)
 {
-    if (!green__tls_on || t->tls_cap >= c->tls_size)
+    if (!green__tls_on || green__tls_addr || t->tls_cap >= c->tls_size)
         return 0;
     char *b = malloc(c->tls_size);
     if (!b)
@@ -412,6 +719,12 @@ void green__tls_adopt(struct green__ctx *c, struct green_thread *t)
     if (!green__tls_on)
         return;
     green__tls_check(c);
+    if (green__tls_addr) {
+        if (!t->tls_tp && tp_make(c, t) != 0)
+            green__panic("tls", __FILE__, __LINE__,
+                         "out of memory for a green thread's thread pointer");
+        return;
+    }
     /* Placed by a spawner whose hub had a smaller layout. */
     if (green__tls_thread_init(c, t) != 0)
         green__panic("tls", __FILE__, __LINE__,
@@ -446,6 +759,11 @@ void green__tls_unloaded(void)
 
 void green__tls_swap(struct green__ctx *c, struct green_thread *next)
 {
+    if (green__tls_addr) {
+        tp_enter(c, next->tls_tp && !next->is_hub ? next->tls_tp : c->tls_os_tp);
+        c->tls_owner = next;
+        return;
+    }
     if (green__unlikely(atomic_load_explicit(&unloads, memory_order_acquire) !=
                         c->tls_unloads)) {
         rescan(c);                 /* a module may be gone: not its block */
@@ -476,6 +794,14 @@ void green__tls_release(struct green__ctx *c, struct green_thread *t)
 {
     if (c->tls_owner == t)
         c->tls_owner = NULL;
+    if (t->tls_tp_mem) {
+        /* Off t's thread pointer before it goes: the rest of t's end and
+         * the hub run on the OS thread's. */
+        if (c->tls_cur_tp == t->tls_tp)
+            tp_enter(c, c->tls_os_tp);
+        tp_free(t);
+    }
+    t->tls_tp = NULL;
     free(t->tls_buf);
     t->tls_buf = NULL;
     t->tls_cap = 0;
@@ -531,7 +857,7 @@ static void *pin(void *dso)
 int green__tls_atexit(void (*fn)(void *), void *obj, void *dso)
 {
     struct green__ctx *c = green__tls_ctx;
-    if (!c || !c->tls_n || c->current->is_hub)
+    if (!c || !c->tls_turns || c->current->is_hub)
         return 0;
     if (!c->tls_exit_hooked) {
         /* dso: an address of libgreen's, which glibc then keeps loaded. */

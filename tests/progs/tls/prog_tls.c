@@ -31,6 +31,17 @@
  *           pthread_kill: the handler runs in that thread and must read
  *           7. Prints handler_saw=7.
  *
+ *   address 8 threads each publish the address of a __thread waiter
+ *           record (a futex word and a value) and wait on its word with
+ *           syscall(SYS_futex); once all are published, main writes each
+ *           record's value through its address and wakes it, as a group
+ *           commit's leader wakes its members. Prints distinct=8 (the
+ *           addresses differ, as each thread's own), mismatch=N (a
+ *           thread that found another value in its record) and
+ *           timeouts=N (waits of 5 s that no wake ended). Under the shim
+ *           this needs GREEN_TLS=address: with GREEN_TLS=1 the threads of
+ *           a hub share one address.
+ *
  * Every mode first prints green=1 when pthread_create resolves into
  * libgreen (the shim's hook is taken), else green=0, and exits 0.
  */
@@ -289,6 +300,78 @@ static int mode_signal(void)
     return 0;
 }
 
+/* ------------------------------------------------------------ address */
+
+#include <linux/futex.h>
+#include <sys/syscall.h>
+
+#define AD_N 8
+struct waiter {
+    atomic_int word;
+    int value;
+};
+static __thread struct waiter me_waiting;
+static struct waiter *published[AD_N];
+static pthread_mutex_t pub_lock = PTHREAD_MUTEX_INITIALIZER;
+static atomic_int ad_mismatch, ad_timeouts;
+
+static void *ad_worker(void *arg)
+{
+    int i = (int)(intptr_t)arg;
+    me_waiting.value = -1;
+    pthread_mutex_lock(&pub_lock);
+    published[i] = &me_waiting;
+    pthread_mutex_unlock(&pub_lock);
+    int waits = 0;
+    while (!atomic_load(&me_waiting.word) && waits < 50) {
+        struct timespec to = { 0, 100 * 1000 * 1000 };
+        syscall(SYS_futex, &me_waiting.word, FUTEX_WAIT_PRIVATE, 0, &to, NULL, 0);
+        waits++;
+    }
+    if (!atomic_load(&me_waiting.word))
+        atomic_fetch_add(&ad_timeouts, 1);
+    else if (me_waiting.value != 10 * i + 1)
+        atomic_fetch_add(&ad_mismatch, 1);
+    return NULL;
+}
+
+static int mode_address(void)
+{
+    pthread_t t[AD_N];
+    for (int i = 0; i < AD_N; i++)
+        pthread_create(&t[i], NULL, ad_worker, (void *)(intptr_t)i);
+    for (int all = 0, tries = 0; !all && tries < 5000; tries++) {
+        pthread_mutex_lock(&pub_lock);
+        all = 1;
+        for (int i = 0; i < AD_N; i++)
+            all &= published[i] != NULL;
+        pthread_mutex_unlock(&pub_lock);
+        if (!all)
+            nap_us(1000);
+    }
+    nap_us(20000);                    /* they wait on their words */
+    int distinct = 0;
+    for (int i = 0; i < AD_N; i++) {
+        int seen = 0;
+        for (int j = 0; j < i; j++)
+            seen |= published[j] == published[i];
+        distinct += published[i] && !seen;
+    }
+    for (int i = 0; i < AD_N; i++) {
+        if (!published[i])
+            continue;
+        published[i]->value = 10 * i + 1;
+        atomic_store(&published[i]->word, 1);
+        syscall(SYS_futex, &published[i]->word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+    }
+    for (int i = 0; i < AD_N; i++)
+        pthread_join(t[i], NULL);
+    out("distinct=%d", distinct);
+    out("mismatch=%d", atomic_load(&ad_mismatch));
+    out("timeouts=%d", atomic_load(&ad_timeouts));
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     Dl_info di;
@@ -307,6 +390,8 @@ int main(int argc, char **argv)
         return mode_dlclose();
     if (!strcmp(m, "signal"))
         return mode_signal();
+    if (!strcmp(m, "address"))
+        return mode_address();
     out("unknown mode %s", m);
     return 2;
 }
