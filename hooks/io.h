@@ -45,6 +45,11 @@ GREEN__HIDE int green_hook_recvmmsg(int fd, struct mmsghdr *v, unsigned int n, i
                                     struct timespec *timeout);
 GREEN__HIDE int green_hook_sendmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags);
 GREEN__HIDE ssize_t green_hook_sendfile(int out_fd, int in_fd, off_t *off, size_t n);
+/* io_sync.c: flushes on the worker pool while they are slow. */
+GREEN__HIDE int green_hook_fsync(int fd);
+GREEN__HIDE int green_hook_fdatasync(int fd);
+GREEN__HIDE int green_hook_syncfs(int fd);
+GREEN__HIDE int green_hook_sync_file_range(int fd, off64_t off, off64_t n, unsigned int flags);
 GREEN__HIDE ssize_t green_hook_splice(int in, loff_t *off_in, int out, loff_t *off_out,
                                       size_t n, unsigned int flags);
 GREEN__HIDE ssize_t green_hook_tee(int in, int out, size_t n, unsigned int flags);

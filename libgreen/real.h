@@ -79,6 +79,10 @@
     X(ssize_t, sendfile, (int, int, off_t *, size_t))                         \
     X(ssize_t, splice, (int, loff_t *, int, loff_t *, size_t, unsigned int))  \
     X(ssize_t, tee, (int, int, size_t, unsigned int))                         \
+    X(int, fsync, (int))                                                      \
+    X(int, fdatasync, (int))                                                  \
+    X(int, syncfs, (int))                                                     \
+    X(int, sync_file_range, (int, off64_t, off64_t, unsigned int))            \
     X(int, close_range, (unsigned int, unsigned int, int))                    \
     X(void, closefrom, (int))                                                 \
     X(int, __open_2, (const char *, int))                                     \

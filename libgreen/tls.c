@@ -89,7 +89,8 @@
  * caller's objects, as natively). A destructor in a shared library keeps
  * that library loaded until it ran (dlopen RTLD_NOLOAD), as glibc does.
  *
- * Invariants, while c->tls_n > 0 (with none swapped, nothing is kept):
+ * Invariants of swap mode, while c->tls_n > 0 (with none swapped,
+ * nothing is kept):
  *  - c->tls_owner is NULL or a live green thread of c, never the hub;
  *    its contents are in the blocks, and its buffer is stale.
  *  - Every other live green thread of c that ran has tls_saved and a
@@ -98,9 +99,37 @@
  *  - Every live thread of c has tls_cap >= c->tls_size, so the switch
  *    never allocates.
  *
- * Rejected: changing the thread pointer per green thread (glibc's TCB,
- * errno and malloc live there, and the thread pointer also names the OS
- * thread to glibc's locks); copying one range spanning every block
+ * GREEN_TLS=address. Swapped contents share one address per OS thread,
+ * which a program that hands a thread_local's address to another thread
+ * cannot live with (the other thread writes into whichever copy is in
+ * the block; InnoDB's group commit wakes each waiter through a pointer
+ * to its thread_local record). In address mode each green thread gets a
+ * thread pointer of its own instead (tp_make): a copy of the OS thread's
+ * static TLS area and TCB (sizes from glibc's _dl_get_tls_static_info and
+ * _thread_db_sizeof_pthread, checked against dl_iterate_phdr and glibc's
+ * vector at start), the program's static blocks set from their images,
+ * header.tcb pointing at the copy, and a dynamic thread vector of its own
+ * (static slots rebased into the copy, dynamic ones unallocated: glibc's
+ * __tls_get_addr allocates them for this thread pointer on first use,
+ * and tp_free frees them). header.self stays the OS thread's struct
+ * pthread: glibc's identity of the thread (stdio lock owners, its own
+ * pthread_self) is the OS thread's, as in swap mode, so a green thread
+ * parked inside stdio does not make the next one wait in the kernel for
+ * its own hub. A switch loads the thread pointer (arch_prctl) after
+ * copying along the blocks that stay the OS thread's (libgreen's,
+ * sanitizers'; tp_enter); libc's block is per green thread (errno, the
+ * locale; malloc's tcache is a pointer in it, shared). The hub always
+ * runs on the OS thread's own pointer, so that no frame of the hub (its
+ * loop, libev's ev_run, whose errno address a compiler may keep across
+ * calls) sees the pointer change under it; libgreen's own __thread
+ * variables are initial-exec (meson: lib_args), read at a fixed offset
+ * from whatever pointer is loaded. Refused (addr_usable) off x86-64,
+ * under TSan (its thread state is megabytes of TLS tied to the OS
+ * thread), and with allocators whose per-thread data is linked by
+ * address (jemalloc), which a copy would fork.
+ *
+ * Rejected: changing the thread pointer by default (a system call per
+ * switch: 4 us here against 30 ns); copying one range spanning every block
  * (libc's and libgreen's blocks sit between the program's); interposing
  * dlopen to notice new modules at once (dlopen resolves relative names
  * and RUNPATH from its caller's address, which would become libgreen's);

@@ -55,6 +55,10 @@ GREEN_EXPORT int recvmmsg(int fd, struct mmsghdr *v, unsigned int n, int f, stru
 GREEN_EXPORT int sendmmsg(int fd, struct mmsghdr *v, unsigned int n, int f) { return green_hook_sendmmsg(fd, v, n, f); }
 GREEN_EXPORT ssize_t sendfile(int o, int i, off_t *off, size_t n) { return green_hook_sendfile(o, i, off, n); }
 GREEN_EXPORT ssize_t sendfile64(int o, int i, off_t *off, size_t n) { return green_hook_sendfile(o, i, off, n); }
+GREEN_EXPORT int fsync(int fd) { return green_hook_fsync(fd); }
+GREEN_EXPORT int fdatasync(int fd) { return green_hook_fdatasync(fd); }
+GREEN_EXPORT int syncfs(int fd) { return green_hook_syncfs(fd); }
+GREEN_EXPORT int sync_file_range(int fd, off64_t off, off64_t n, unsigned int flags) { return green_hook_sync_file_range(fd, off, n, flags); }
 GREEN_EXPORT ssize_t splice(int i, loff_t *oi, int o, loff_t *oo, size_t n, unsigned int f) { return green_hook_splice(i, oi, o, oo, n, f); }
 GREEN_EXPORT ssize_t tee(int i, int o, size_t n, unsigned int f) { return green_hook_tee(i, o, n, f); }
 GREEN_EXPORT ssize_t pread(int fd, void *b, size_t n, off_t off) { return green_hook_pread(fd, b, n, off); }

@@ -306,3 +306,45 @@ Test(preload_io, fortified_read_recv_and_recvfrom_park_only_the_calling_thread, 
     cr_expect(child_line(&c, "OK recv_chk", 0), "output:\n%s", c.buf);
     cr_expect(child_line(&c, "OK recvfrom_chk", 0), "output:\n%s", c.buf);
 }
+
+/* fsync and friends (hooks/io_sync.c): the kernel's answers, unchanged,
+ * whether the flush runs inline or on the worker pool; and with the pool
+ * (GREEN_HOOKS=+file forces it) other threads of the hub run meanwhile. */
+static void run_fsync(struct child *c, bool preload, const char *mode)
+{
+    child_start(c, preload, "prog_fsync", (char *[]){ (char *)mode, NULL });
+    if (preload) {
+        assert_hooked(c);
+        cr_assert(strstr(c->buf, "fsync=libgreen"), "fsync is not libgreen's:\n%s", c->buf);
+    }
+    cr_assert_eq(child_finish(c, 60000), 0, "output:\n%s", c->buf);
+}
+
+Test(preload_io, fsync_fdatasync_syncfs_and_sync_file_range_answer_as_the_kernel_does,
+     .timeout = 120)
+{
+    static struct child n, g, f;
+    run_fsync(&n, false, "calls");
+    const char *want = strchr(n.buf, '\n') + 1;   /* after the HOOK line */
+    cr_assert_eq(count_lines(want, "fsync file: ret=0 errno=EDOM"), 1, "natively:\n%s", n.buf);
+    run_fsync(&g, true, "calls");
+    cr_assert_str_eq(strchr(g.buf, '\n') + 1, want, "under the shim:\n%s", g.buf);
+    setenv("GREEN_HOOKS", "+file", 1);
+    run_fsync(&f, true, "calls");
+    unsetenv("GREEN_HOOKS");
+    cr_assert_str_eq(strchr(f.buf, '\n') + 1, want, "GREEN_HOOKS=+file:\n%s", f.buf);
+}
+
+Test(preload_io, other_threads_of_the_hub_run_while_a_flush_is_on_the_worker_pool,
+     .timeout = 120)
+{
+    static struct child c;
+    setenv("GREEN_HOOKS", "+file", 1);
+    setenv("GREEN_HUBS", "1", 1);      /* natively a hub's OS thread: one */
+    run_fsync(&c, true, "overlap");
+    unsetenv("GREEN_HOOKS");
+    unsetenv("GREEN_HUBS");
+    const char *o = strstr(c.buf, "overlap=");
+    cr_assert(o, "output:\n%s", c.buf);
+    cr_assert_eq(atoi(o + 8), 20, "the counter stood still during a flush:\n%s", c.buf);
+}
