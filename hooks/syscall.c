@@ -146,6 +146,7 @@ static long futex_wait_green(uint32_t *word, int op, uint32_t val,
         errno = e;
         return -1;
     }
+    green__tls_futex_note(word);
     struct green_thread *self = green__current();
     bool shared = !(op & FUTEX_PRIVATE_FLAG), killed = false;
     bool restartable = uts == NULL;

@@ -579,6 +579,11 @@ GREEN_HIDDEN void green__tls_swap(struct green__ctx *c, struct green_thread *nex
  * give up its buffer and ownership (before its last switch). */
 GREEN_HIDDEN void green__tls_run_dtors(struct green_thread *t);
 GREEN_HIDDEN void green__tls_release(struct green__ctx *c, struct green_thread *t);
+/* hooks/syscall.c: a green thread parks on the futex word w. When w lies
+ * in a block that GREEN_TLS=1 swaps (one address for every green thread
+ * of the hub), says once that a wake through the word's address may
+ * reach the wrong thread, and that GREEN_TLS=address is the cure. */
+GREEN_HIDDEN void green__tls_futex_note(const void *w);
 /* hooks/tls_atexit.c: a dlclose returned; the next swap of every ctx
  * rescans first (a closed module's block must not be copied). */
 GREEN_HIDDEN void green__tls_unloaded(void);

@@ -781,6 +781,27 @@ static __attribute__((noinline)) void swap_slow(struct green__ctx *c,
     }
 }
 
+void green__tls_futex_note(const void *w)
+{
+    static atomic_bool said;
+    struct green__ctx *c = green__tls_ctx;
+    if (!c || green__tls_addr || atomic_load_explicit(&said, memory_order_relaxed))
+        return;
+    for (size_t k = 0; k < c->tls_n; k++) {
+        const struct green__tls_mod *m = &c->tls_mods[k];
+        if ((uintptr_t)w - (uintptr_t)m->block < m->memsz) {
+            if (!atomic_exchange(&said, true))
+                green__log("a green thread waits on a futex word inside a __thread "
+                           "variable (module %zu); with GREEN_TLS=1 every green "
+                           "thread of a hub has it at the same address, so a wake "
+                           "through that address may reach another thread: if the "
+                           "program hangs, set GREEN_TLS=address (README, "
+                           "\"Thread-local storage\")", m->modid);
+            return;
+        }
+    }
+}
+
 void green__tls_unloaded(void)
 {
     atomic_fetch_add_explicit(&unloads, 1, memory_order_release);

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <stdbool.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -32,6 +33,10 @@ static long long now_ms(void)
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
+
+/* When set, run_prog's output has the child's stderr too (libgreen's
+ * messages), after stdout's lines as the pipe interleaves them. */
+static bool run_prog_stderr;
 
 /* Run $GREEN_PROGS/sub/prog args..., under the shim or not, for at most
  * limit_ms; the child is killed past that. */
@@ -49,6 +54,8 @@ static void run_prog(struct run *r, bool preload, const char *sub, const char *p
     cr_assert_geq(pid, 0);
     if (pid == 0) {
         dup2(p[1], 1);
+        if (run_prog_stderr)
+            dup2(p[1], 2);
         if (preload)
             setenv("LD_PRELOAD", lib, 1);
         else

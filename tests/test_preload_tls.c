@@ -148,8 +148,14 @@ Test(preload_tls, a_thread_local_reached_through_its_address_by_another_thread)
     cr_assert_eq(kv(&r, "timeouts"), 0, "GREEN_TLS=address:\n%s", r.out);
     /* Contents swapped at fixed addresses: the threads of a hub share
      * one address (the README's limit of GREEN_TLS=1). */
+    run_prog_stderr = true;
     run_tls(&r, GREEN, "prog_tls", "address");
+    run_prog_stderr = false;
     cr_assert_lt(kv(&r, "distinct"), 8, "GREEN_TLS=1 should share addresses:\n%s", r.out);
+    /* ... and says what to do, once. */
+    const char *hint = strstr(r.out, "set GREEN_TLS=address");
+    cr_assert(hint, "no hint for GREEN_TLS=address:\n%s", r.out);
+    cr_assert_null(strstr(hint + 1, "set GREEN_TLS=address"), "said twice:\n%s", r.out);
 }
 
 /* Every other case of this file holds with GREEN_TLS=address too. */
