@@ -29,10 +29,13 @@
  * green thread makes no syscall. The pool keeps at most GREEN__POOL_MAX
  * stacks of the default size of each kind, and GREEN__SIZED_MAX of other
  * sizes (searched by exact size); beyond that a stack of its own mapping
- * is unmapped, and a slab stack, which cannot be unmapped alone, is
- * cooled: MADV_DONTNEED gives back every page but its top one (which
- * holds its pool link) and it is pooled all the same, so a burst of
- * threads leaves one page per stack behind, not its whole depth.
+ * is unmapped, and a slab stack, which cannot be unmapped alone, goes
+ * cold: MADV_DONTNEED gives its pages back and its address goes to a
+ * per-OS-thread array (16 bytes a stack), taken after the pool and the
+ * spill list, before a new slot is carved. A burst of threads leaves
+ * address space and page-table pages behind (about 0.6 KiB a stack: the
+ * guard markers keep them), no stack pages. A slab stack of an old
+ * default size past GREEN__SIZED_MAX keeps its top page (its link).
  *
  * With several hubs stacks flow: a thread's stack comes from its
  * spawner's pool and returns to the pool of the hub it ran on, so a
@@ -348,8 +351,8 @@ static size_t stack_bytes(const struct green__stack *s)
 
 static void asan_unpoison(const struct green__stack *s);
 
-/* A slab stack past what the pool keeps gives back its pages but the top
- * one (pool_push writes its link there). Markers stay. */
+/* A slab stack of an old size past what pool_sized keeps gives back its
+ * pages but the top one (pool_push writes its link there). */
 static void cool(const struct green__stack *s)
 {
     size_t pg = green__page_size();
@@ -379,6 +382,52 @@ static void sized_put(struct green__stack *s)
     }
     else
         munmap(s->map, s->map_size);
+}
+
+/* Cold slab stacks (the essay), per OS thread and kind. */
+struct cold_one {
+    char *lo;
+    size_t size;
+};
+struct cold {
+    struct cold_one *v;
+    size_t n, cap;
+};
+static __thread struct cold colds[2];
+
+/* Give a slab stack's pages back and keep its address; false (nothing
+ * done) when the array cannot grow. */
+static bool cold_put(const struct green__stack *s)
+{
+    struct cold *c = &colds[s->guarded];
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? 2 * c->cap : 256;
+        struct cold_one *v = realloc(c->v, cap * sizeof *v);
+        if (!v)
+            return false;
+        c->v = v;
+        c->cap = cap;
+    }
+    madvise(s->lo, stack_bytes(s), MADV_DONTNEED);
+    c->v[c->n++] = (struct cold_one){ .lo = s->lo, .size = stack_bytes(s) };
+    return true;
+}
+
+/* The newest cold stack of exactly size bytes; those of an old default
+ * size met on the way move to pool_sized. */
+static int cold_take(struct green__stack *s, size_t size, bool guarded)
+{
+    struct cold *c = &colds[guarded];
+    while (c->n) {
+        struct cold_one o = c->v[--c->n];
+        struct green__stack got = { .lo = o.lo, .hi = o.lo + o.size, .guarded = guarded };
+        if (o.size == size) {
+            *s = got;
+            return 1;
+        }
+        sized_put(&got);
+    }
+    return 0;
 }
 
 /* Take a stack of exactly size bytes and the given guard from the list. */
@@ -421,7 +470,8 @@ int green__stack_get(struct green__stack *s, size_t size, int guard)
     size = size ? round_pages(size) : def;
     if (size == def) {
         struct pool *pl = guarded ? &pool_guarded : &pool_plain;
-        if (take_pooled(pl, s, size) || (spill_in(pl, guarded) && take_pooled(pl, s, size)))
+        if (take_pooled(pl, s, size) || (spill_in(pl, guarded) && take_pooled(pl, s, size)) ||
+            cold_take(s, size, guarded))
             goto done;
         if (!guarded || green__stack_guard_markers(-1)) {
             int e = slab_take(s, size, guarded);
@@ -461,17 +511,17 @@ void green__stack_put(struct green__stack *s)
     size_t size = (size_t)((char *)s->hi - (char *)s->lo);
     bool pooled_size = size == green_default_stack_size();
     struct pool *pl = s->guarded ? &pool_guarded : &pool_plain;
-    if (pooled_size && (pl->n < GREEN__POOL_MAX || !s->map)) {
-        if (pl->n >= GREEN__POOL_MAX)
-            cool(s);
+    bool full = pl->n >= GREEN__POOL_MAX;
+    if (!pooled_size)
+        sized_put(s);
+    else if (full && s->map)
+        munmap(s->map, s->map_size);
+    else if (!full || !cold_put(s)) {   /* a slab stack that went cold is done */
         pool_push(pl, s);
         if (green__unlikely(pl->n > SPILL_AT) && green__hubs_n() > 1 &&
             __atomic_load_n(&spill[s->guarded].n, __ATOMIC_RELAXED) < SPILL_MAX)
             spill_out(pl, s->guarded);
-    } else if (!pooled_size)
-        sized_put(s);
-    else
-        munmap(s->map, s->map_size);
+    }
     memset(s, 0, sizeof *s);
 }
 
