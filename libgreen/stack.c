@@ -11,7 +11,9 @@
  * idle keep-alive connections, /proc/slabinfo before and after): 2
  * vm_area_struct + 2 anon_vma_chain + 1 anon_vma per stack before, about
  * 0.5 KiB of kernel slab per connection; none after (2.00 mappings per
- * connection before, 0.00 after).
+ * connection before, 0.00 after). A new guarded stack costs one madvise
+ * instead of an mmap and an mprotect (strace -c -f, 2000 connections:
+ * 4,028 mmap + mprotect + munmap before, 2,062 with madvise after).
  *
  * Without markers (a kernel older than 6.13 refuses the advice; asked
  * once, with a two-page probe) a guarded stack is its own
