@@ -92,10 +92,11 @@ struct green__cond {
 /* --------------------------------------------------------------- stacks */
 
 struct green__stack {
-    void *map;          /* start of the mapping (guard page included) */
-    size_t map_size;    /* bytes mapped */
+    void *map;          /* start of its own mapping (guard zone included),
+                           NULL for a slab stack (never unmapped) */
+    size_t map_size;    /* bytes mapped, 0 for a slab stack */
     void *lo, *hi;      /* usable stack range: [lo, hi) */
-    bool guarded;       /* lowest page is PROT_NONE */
+    bool guarded;       /* the 64 KiB below lo fault (markers or PROT_NONE) */
     unsigned vg_id;     /* valgrind stack id, 0 if none */
 };
 /* Get a stack of at least size usable bytes (pool first). guard: 1 on, 2 off,
@@ -107,6 +108,11 @@ GREEN_HIDDEN void green__stack_after_fork_child(void);
 /* Install this OS thread's sigaltstack and the SIGSEGV/SIGBUS reporter. */
 GREEN_HIDDEN void green__stack_install_overflow_handler(void);
 GREEN_HIDDEN size_t green__page_size(void);
+/* Whether guard zones are page-table markers (MADV_GUARD_INSTALL: no
+ * mapping of their own) rather than PROT_NONE mappings. want -1 asks (the
+ * kernel, once); 0 makes every later guard zone a PROT_NONE mapping
+ * (tests of that path). */
+GREEN_HIDDEN bool green__stack_guard_markers(int want);
 /* Process default: guard pages on (1) or off (0); GREEN_STACK_GUARD. */
 extern int green__default_guard;
 

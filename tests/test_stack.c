@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include "green.h"
+#include "green_internal.h"   /* green__stack_guard_markers */
 #ifdef GREEN_VALGRIND
 #include <valgrind/valgrind.h>
 #else
@@ -128,8 +129,17 @@ static int maps_growth_for_parked(int n, int guard)
     return after - before;
 }
 
-Test(stack, a_guarded_stack_costs_two_mappings)
+Test(stack, guarded_stacks_come_from_slabs_when_the_kernel_has_guard_markers)
 {
+    if (!green__stack_guard_markers(-1))
+        cr_skip_test("no MADV_GUARD_INSTALL here (Linux < 6.13, or valgrind)");
+    int g = maps_growth_for_parked(1000, 1);
+    cr_expect_leq(g, 40, "1000 guarded stacks added %d mappings", g);
+}
+
+Test(stack, without_guard_markers_a_guarded_stack_costs_two_mappings)
+{
+    green__stack_guard_markers(0);
     int g = maps_growth_for_parked(1000, 1);
     /* Allocator noise on top: a few mappings for the 1000 thread structs;
      * ASan's allocator maps a region per size class as they grow (14 with
@@ -137,6 +147,70 @@ Test(stack, a_guarded_stack_costs_two_mappings)
     int noise = getenv("GREEN_SANITIZED") ? 40 : 10;
     cr_expect_geq(g, 2000, "1000 guarded stacks added %d mappings", g);
     cr_expect_leq(g, 2000 + noise, "1000 guarded stacks added %d mappings", g);
+}
+
+/* Field 0 (address space) or 1 (resident) of /proc/self/statm, in pages. */
+static long statm(int field)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    long v[2] = { -1, -1 };
+    if (f) {
+        if (fscanf(f, "%ld %ld", &v[0], &v[1]) != 2)
+            v[0] = v[1] = -1;
+        fclose(f);
+    }
+    return v[field];
+}
+
+/* Touch 32 KiB of this thread's stack, then park. */
+static void *touch_and_park(void *arg)
+{
+    (void)arg;
+    volatile char buf[32 * 1024];
+    for (size_t i = 0; i < sizeof buf; i += 1024)
+        buf[i] = 1;
+    green_sleep(GREEN_SEC(100));
+    return (void *)(intptr_t)buf[0] - 1;
+}
+
+/* Peak and final RSS (pages) of n threads that touched 32 KiB each. */
+static void pages_given_back(int n, int guard, long *peak, long *end)
+{
+    green_t *t = calloc((size_t)n, sizeof *t);
+    green_attr_t a = { .guard = guard };
+    for (int i = 0; i < n; i++) {
+        t[i] = green_spawn(touch_and_park, NULL, &a);
+        cr_assert(t[i], "spawn %d: errno %d", i, errno);
+    }
+    green_yield();
+    *peak = statm(1);
+    for (int i = 0; i < n; i++)
+        green_kill(t[i]);
+    for (int i = 0; i < n; i++)
+        cr_assert_eq(green_join(t[i], NULL), 0);
+    *end = statm(1);
+    free(t);
+}
+
+Test(stack, slab_stacks_past_what_the_pool_keeps_give_their_pages_back)
+{
+    /* The pool keeps 1024 stacks as they are; the other 476 of each kind
+     * give back all nine pages they touched (36 KiB each; 32 if the top
+     * one stayed), and a second burst takes them again instead of carving
+     * new slots. */
+    long pg = sysconf(_SC_PAGESIZE);
+    for (int guard = 1; guard <= 2; guard++) {
+        long peak, end;
+        pages_given_back(1500, guard, &peak, &end);
+        long freed_kib = (peak - end) * pg / 1024;
+        cr_expect_geq(freed_kib, 476 * 34, "guard %d: %ld KiB given back (peak %ld, end %ld "
+                      "pages)", guard, freed_kib, peak, end);
+        long vm = statm(0);
+        pages_given_back(1500, guard, &peak, &end);
+        long grown_kib = (statm(0) - vm) * pg / 1024;
+        cr_expect_leq(grown_kib, 8192, "guard %d: a second burst added %ld KiB of address "
+                      "space", guard, grown_kib);
+    }
 }
 
 Test(stack, unguarded_stacks_come_from_slabs_of_few_mappings)
@@ -233,10 +307,11 @@ static void *overflow(void *arg)
 }
 
 static uint64_t diver_id;
+static size_t diver_stack = 64 * 1024;   /* 0: the default size (a slab) */
 
 static void overflow_child(void)
 {
-    green_attr_t a = { .name = "deep-diver", .stack_size = 64 * 1024 };
+    green_attr_t a = { .name = "deep-diver", .stack_size = diver_stack };
     green_t t = green_spawn(overflow, NULL, &a);
     diver_id = green_id(t);
     char idline[64];
@@ -247,10 +322,8 @@ static void overflow_child(void)
     _exit(4);   /* must not get here */
 }
 
-Test(stack, an_overflow_is_reported_with_the_thread_name_and_kills_with_sigsegv)
+static void expect_overflow_report(int st, const char *err)
 {
-    char err[4096];
-    int st = run_child(overflow_child, err, sizeof err);
     cr_expect(WIFSIGNALED(st), "status %#x, stderr: %s", st, err);
     cr_expect_eq(WTERMSIG(st), SIGSEGV, "signal %d", WTERMSIG(st));
     cr_expect(strstr(err, "stack overflow in green thread") != NULL, "stderr: %s", err);
@@ -261,6 +334,48 @@ Test(stack, an_overflow_is_reported_with_the_thread_name_and_kills_with_sigsegv)
     char want[80];
     snprintf(want, sizeof want, "green thread %llu \"deep-diver\"", id);
     cr_expect(strstr(err, want) != NULL, "want [%s] in stderr: %s", want, err);
+}
+
+Test(stack, an_overflow_is_reported_with_the_thread_name_and_kills_with_sigsegv)
+{
+    char err[4096];
+    int st = run_child(overflow_child, err, sizeof err);
+    expect_overflow_report(st, err);
+}
+
+Test(stack, an_overflow_of_a_default_size_slab_stack_is_reported)
+{
+    diver_stack = 0;
+    char err[4096];
+    int st = run_child(overflow_child, err, sizeof err);
+    expect_overflow_report(st, err);
+}
+
+Test(stack, an_overflow_is_reported_with_prot_none_guard_zones_too)
+{
+    green__stack_guard_markers(0);
+    diver_stack = 0;
+    char err[4096];
+    int st = run_child(overflow_child, err, sizeof err);
+    expect_overflow_report(st, err);
+}
+
+static void *nothing(void *arg)
+{
+    return arg;
+}
+
+Test(stack, a_guard_zone_made_before_a_fork_still_catches_an_overflow_in_the_child)
+{
+    /* The child's deep-diver gets the stack this thread ran on, pooled,
+     * with its guard zone installed by the parent. */
+    diver_stack = 0;
+    green_t t = green_spawn(nothing, NULL, NULL);
+    cr_assert(t);
+    cr_assert_eq(green_join(t, NULL), 0);
+    char err[4096];
+    int st = run_child(overflow_child, err, sizeof err);
+    expect_overflow_report(st, err);
 }
 
 /* Each frame holds 12 KiB and touches its lowest byte first: an overflow
@@ -292,8 +407,8 @@ static void big_frame_child(void)
 {
     /* Stacks mapped one after the other sit next to each other: the
      * neighbour's stack is right below the overflowing one's guard. */
-    green_attr_t a = { .name = "big-frames", .stack_size = 64 * 1024 };
-    green_attr_t n = { .stack_size = 64 * 1024 };
+    green_attr_t a = { .name = "big-frames", .stack_size = diver_stack };
+    green_attr_t n = { .stack_size = diver_stack };
     green_t nb[4];
     for (int i = 0; i < 4; i++)
         nb[i] = green_spawn(neighbour, NULL, &n);
@@ -307,6 +422,18 @@ static void big_frame_child(void)
 
 Test(stack, an_overflow_by_frames_larger_than_a_page_is_still_caught)
 {
+    char err[4096];
+    int st = run_child(big_frame_child, err, sizeof err);
+    cr_expect(WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV, "status %#x, stderr: %s", st, err);
+    cr_expect(strstr(err, "stack overflow in green thread") != NULL, "stderr: %s", err);
+    cr_expect(strstr(err, "big-frames") != NULL, "stderr: %s", err);
+}
+
+Test(stack, an_overflow_of_a_slab_stack_by_large_frames_is_still_caught)
+{
+    /* Slab slots sit next to each other: the neighbour below is the slot
+     * carved before. */
+    diver_stack = 0;
     char err[4096];
     int st = run_child(big_frame_child, err, sizeof err);
     cr_expect(WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV, "status %#x, stderr: %s", st, err);
@@ -356,6 +483,7 @@ Test(stack, past_the_map_limit_spawn_fails_with_enomem_and_says_why)
         cr_skip_test("vm.max_map_count is %ld: too many stacks to try", limit);
     if (RUNNING_ON_VALGRIND)   /* valgrind needs mappings of its own */
         cr_skip_test("not under valgrind");
+    green__stack_guard_markers(0);   /* markers cost no mapping: no limit */
     char path[] = "/tmp/green_stack_XXXXXX";
     int log = mkstemp(path);
     cr_assert_geq(log, 0);
