@@ -429,6 +429,8 @@ int green_hook_pthread_mutex_unlock(pthread_mutex_t *pm)
 {
     if (!mutex_on(MUTEX(pm)))
         return GREEN_REAL(pthread_mutex_unlock)(pm);
-    return green__pt_mutex_unlock(pm);
+    int e = green__pt_mutex_unlock(pm);
+    green__prio_preempt();   /* handed to a waiter ranked above us */
+    return e;
 }
 

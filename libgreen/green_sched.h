@@ -61,9 +61,14 @@ static inline void runq_remove(struct green__ctx *c, struct green_thread *t)
         c->hub_queued = false;
 }
 
+/* The thread to run next once ranks are in use (sched.c, "Priorities"). */
+GREEN_HIDDEN struct green_thread *green__runq_pick(struct green__ctx *c);
+
 static inline struct green_thread *runq_pop(struct green__ctx *c)
 {
     struct green_thread *t = c->runq_head;
+    if (green__unlikely(__atomic_load_n(&green__prio_used, __ATOMIC_RELAXED)) && t)
+        t = green__runq_pick(c);
     if (t)
         runq_remove(c, t);
     return t;
