@@ -48,7 +48,9 @@
  *    blocks is pending for t alone: in the kernel (real tgkill) when every
  *    thread blocks it, so that signalfd and sigwait see it (sigpending
  *    hides it from the other threads: kthread_bits), else in
- *    t->sig_pending; it is delivered when t unblocks it. Default actions
+ *    t->sig_pending, with its siginfo (a realtime one queued every time, a
+ *    standard one kept once: "signals pending for one thread" below); it
+ *    is delivered when t unblocks it, or taken by its sigwait. Default actions
  *    (terminate, stop) and signals we do not wrap go to the kernel.
  *  - A signal every thread blocks that the kernel still delivers came
  *    through the running thread's own masked syscall (the real ppoll,
@@ -90,10 +92,8 @@
  * those, only blocking ones differ). Threads in pthread lock, condition
  * and barrier waits are woken to run it (deliver). While the running thread computes without a
  * hooked call, a signal only other threads accept waits for its next park
- * (cooperative scheduling). Realtime signals sent to one green thread that
- * blocks them are not queued (one instance, as for standard signals), and
- * pthread_kill's siginfo is made up (SI_TKILL, our pid and uid). exec
- * inherits K, not the calling thread's mask, when they differ.
+ * (cooperative scheduling). exec inherits K, not the calling thread's
+ * mask, when they differ.
  * Synchronous signals (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGSYS)
  * are never wrapped: libgreen's stack-overflow reporter must stay directly
  * installed. siginterrupt() is hooked: glibc's changes the kernel's flags
@@ -117,6 +117,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <ucontext.h>
+#include <sys/mman.h>
 #include <sys/signalfd.h>
 #include <sys/syscall.h>
 
@@ -172,6 +173,97 @@ static int lowest(uint64_t m)
     return __builtin_ctzll(m) + 1;
 }
 
+/* ------------------------------------------ signals pending for one thread
+ *
+ * A signal sent to one green thread that blocks it, and that the kernel
+ * cannot hold for it (t->sig_pending: see sig_send), is kept with its
+ * siginfo as the kernel keeps a thread's pending signals: a standard
+ * signal once (a second one while the first is pending is dropped), a
+ * realtime one (32..64) every time, in the order sent. The instances
+ * live in t->sig_queue, mapped at the first one (mmap: pthread_kill and
+ * sigqueue are async-signal-safe, malloc is not) and unmapped when the
+ * thread ends; the bits of t->sig_pending say which signals have one.
+ * The queue is only touched on t's hub. Delivery and the sigwait family
+ * take the lowest signal first, and its oldest instance, as Linux does.
+ * Full (SIGQ_RT_MAX realtime instances): the send fails with EAGAIN, as
+ * the kernel's past RLIMIT_SIGPENDING. */
+#define SIGQ_MAX    128
+#define SIGQ_RT_MAX (SIGQ_MAX - 31)   /* room for every standard signal */
+
+struct sigq {
+    uint32_t n;                   /* instances queued */
+    uint32_t rt;                  /* of them realtime */
+    siginfo_t si[SIGQ_MAX];       /* in the order sent */
+};
+
+/* Keep si (a signal t blocks) pending for t. 0, or EAGAIN when full. */
+static int own_push(struct green_thread *t, const siginfo_t *si)
+{
+    int sig = si->si_signo;
+    bool rt = sig >= 32;
+    if (!rt && (t->sig_pending & BIT(sig)))
+        return 0;                  /* one instance of a standard signal */
+    struct sigq *q = t->sig_queue;
+    if (!q) {
+        void *m = mmap(NULL, sizeof *q, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (m == MAP_FAILED)
+            return EAGAIN;
+        t->sig_queue = q = m;
+    }
+    if (rt && q->rt >= SIGQ_RT_MAX)
+        return EAGAIN;
+    q->si[q->n++] = *si;
+    q->rt += rt;
+    t->sig_pending |= BIT(sig);
+    return 0;
+}
+
+/* Take the oldest pending instance of sig (its bit is set in
+ * t->sig_pending) into *si; the bit goes when it was the last. */
+static void own_take(struct green_thread *t, int sig, siginfo_t *si)
+{
+    struct sigq *q = t->sig_queue;
+    uint32_t i = 0, more = 0;
+    while (q && i < q->n && q->si[i].si_signo != sig)
+        i++;
+    if (!q || i == q->n) {         /* cannot happen: every bit is queued */
+        t->sig_pending &= ~BIT(sig);
+        memset(si, 0, sizeof *si);
+        si->si_signo = sig;
+        si->si_code = SI_TKILL;
+        si->si_pid = getpid();
+        si->si_uid = getuid();
+        return;
+    }
+    *si = q->si[i];
+    memmove(&q->si[i], &q->si[i + 1], (q->n - i - 1) * sizeof *q->si);
+    q->n--;
+    q->rt -= sig >= 32;
+    for (uint32_t k = i; k < q->n && !more; k++)
+        more = q->si[k].si_signo == sig;
+    if (!more)
+        t->sig_pending &= ~BIT(sig);
+}
+
+/* Forget every pending instance (fork child: it starts with none). */
+static void own_clear(struct green_thread *t)
+{
+    struct sigq *q = t->sig_queue;
+    if (q)
+        q->n = q->rt = 0;
+    t->sig_pending = 0;
+}
+
+/* t ends: its queue goes. */
+static void own_free(struct green_thread *t)
+{
+    if (t->sig_queue)
+        munmap(t->sig_queue, sizeof(struct sigq));
+    t->sig_queue = NULL;
+    t->sig_pending = 0;
+}
+
 /* Should a signal hook act for this caller (a green thread, not libgreen
  * itself)? */
 static bool sig_on(void)
@@ -203,6 +295,8 @@ static void life(struct green_thread *t, int delta)
     struct green__ctx *c = t->ctx;
     if (t->is_hub)
         return;
+    if (delta < 0)
+        own_free(t);
     if (!c->sig_counted) {
         /* A hub of the set that counts from its first thread on (sig_init
          * counts t, already linked). */
@@ -432,11 +526,6 @@ static void send_info(siginfo_t *si, int sig, const union sigval *val)
         si->si_value = *val;
 }
 
-static void tkill_info(siginfo_t *si, int sig)
-{
-    send_info(si, sig, NULL);
-}
-
 struct delivery {
     struct green_thread *t;
     int sig;
@@ -574,20 +663,43 @@ static void deliver(struct green_thread *t, int sig, siginfo_t *si)
     }
 }
 
+/* Deliver the lowest of t's own pending signals that the mask allows,
+ * as the kernel does when several are deliverable at once: it builds a
+ * frame for the lowest, then (before any handler runs) one for the
+ * lowest that the first one's handler mask still allows, and so on, and
+ * the handler of the top frame runs first. So the handlers run from the
+ * highest signal down, each under the masks of those below it, and a
+ * handler's own signal waits for it to return. Returns how many ran. */
+static int deliver_nested(struct green_thread *t, uint64_t mask)
+{
+    uint64_t b = t->sig_pending & ~mask;
+    if (!b)
+        return 0;
+    int sig = lowest(b);
+    siginfo_t si;
+    own_take(t, sig, &si);
+    int n = 1;
+    const struct sigaction *a = &user_act[sig];
+    if (a->sa_handler != SIG_DFL && a->sa_handler != SIG_IGN) {
+        uint64_t above = mask | set_bits(&a->sa_mask) |
+                         (a->sa_flags & SA_NODEFER ? 0 : BIT(sig));
+        uint64_t keep = t->sig_blocked;
+        mask_set(t, above);
+        n += deliver_nested(t, above);
+        mask_set(t, keep);
+        kmask_apply(t->ctx);
+    }
+    deliver(t, sig, &si);
+    return n;
+}
+
 /* Deliver the current thread's pending signals that its mask now allows.
  * Returns how many ran. */
 static int deliver_pending(struct green_thread *t)
 {
     int n = 0;
-    uint64_t b;
-    while ((b = t->sig_pending & ~t->sig_blocked)) {
-        int sig = lowest(b);
-        t->sig_pending &= ~BIT(sig);
-        siginfo_t si;
-        tkill_info(&si, sig);
-        deliver(t, sig, &si);
-        n++;
-    }
+    while (t->sig_pending & ~t->sig_blocked)
+        n += deliver_nested(t, t->sig_blocked);
     return n;
 }
 
@@ -905,7 +1017,11 @@ static int sig_send(struct green_thread *t, int sig, const union sigval *val)
          * set holds one instance per signal for all its green threads, so
          * pthread_kill of SIGUSR1 to three sigwait threads would wake one,
          * and another thread's sigwait could take it. */
-        t->sig_pending |= b;
+        siginfo_t si;
+        send_info(&si, sig, val);
+        int e = own_push(t, &si);
+        if (e)
+            return e;
         if ((t->sig_waiting & b) && t->state == GREEN_PARKED)
             green__ready(t, 0);        /* its sigwait takes it */
         return 0;
@@ -951,7 +1067,7 @@ void green__sig_after_fork(void)
         return;
     atomic_store(&c->proc_bits, 0);
     c->kthread_bits = 0;
-    c->current->sig_pending = 0;   /* a child starts with none */
+    own_clear(c->current);         /* a child starts with none */
     if (c->sig_counted) {
         c->sig_counted = false;    /* recount what is left */
         sig_init(c);
@@ -1139,9 +1255,14 @@ static int take_own(uint64_t set, siginfo_t *info)
     if (!b)
         return 0;
     int sig = lowest(b);
-    t->sig_pending &= ~BIT(sig);
-    if (info)
-        tkill_info(info, sig);
+    siginfo_t si;
+    own_take(t, sig, &si);
+    if (info) {
+        *info = si;
+        /* glibc's sigtimedwait reports a tgkill (SI_TKILL) as SI_USER. */
+        if (si.si_code == SI_TKILL)
+            info->si_code = SI_USER;
+    }
     return sig;
 }
 

@@ -218,6 +218,8 @@ struct green_thread {
     uint64_t sig_pending;          /* signals sent to this thread alone
                                       (pthread_kill, raise) while it blocks
                                       them and the kernel cannot hold them */
+    void *sig_queue;               /* hooks/signal.c: their instances with
+                                      siginfo, or NULL before the first */
     uint64_t sig_waiting;          /* set of a sigwait in progress, or 0 */
     void *sig_resume;              /* hooks/signal.c: handlers to run as
                                       this thread when its interrupted park

@@ -1727,6 +1727,110 @@ DIFF_CASE(signal, pthread_sigqueue_runs_the_handler_in_the_target)
              hcode[SIGUSR2] == SI_QUEUE);
 }
 
+/* Signals sent to one thread that blocks them: a realtime one is queued
+ * every time with its own siginfo, a standard one kept once (the first).
+ * The sender is another thread of the process, which does not block them
+ * (so the kernel would give them to no one else either). */
+static void print_info(const char *label, const siginfo_t *si)
+{
+    int rel = si->si_signo >= SIGRTMIN ? si->si_signo - SIGRTMIN : -1;
+    diff_out("%s: %s rt+%d code %d pid ok %d uid ok %d value %d", label,
+             rel < 0 ? signame(si->si_signo) : "RT", rel, si->si_code,
+             si->si_pid == getpid(), si->si_uid == getuid(),
+             si->si_code == SI_QUEUE ? si->si_value.sival_int : 0);
+}
+
+static sigset_t rtq_set(void)
+{
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, SIGUSR1);
+    sigaddset(&s, SIGRTMIN);
+    sigaddset(&s, SIGRTMIN + 1);
+    return s;
+}
+
+static void *rtq_take_all(void *arg)
+{
+    (void)arg;
+    sigset_t s = rtq_set();
+    pthread_sigmask(SIG_BLOCK, &s, NULL);
+    step = 1;
+    while (step < 2)
+        ms(1);
+    siginfo_t si;
+    struct timespec zero = { 0, 0 };
+    int n = 0;
+    while (n < 10 && sigtimedwait(&s, &si, &zero) > 0)
+        print_info("took", &si), n++;
+    diff_out("taken: %d", n);
+    return NULL;
+}
+
+static void rtq_send(pthread_t t)
+{
+    pthread_sigqueue(t, SIGRTMIN + 1, (union sigval){ .sival_int = 1 });
+    pthread_sigqueue(t, SIGRTMIN, (union sigval){ .sival_int = 2 });
+    pthread_kill(t, SIGRTMIN);
+    pthread_sigqueue(t, SIGRTMIN, (union sigval){ .sival_int = 3 });
+    pthread_kill(t, SIGUSR1);
+    pthread_sigqueue(t, SIGUSR1, (union sigval){ .sival_int = 4 });   /* dropped */
+}
+
+DIFF_CASE(signal, realtime_signals_to_a_blocking_thread_queue_with_their_siginfo)
+{
+    step = 0;
+    pthread_t t = spawn(rtq_take_all, NULL);
+    while (step < 1)
+        ms(1);
+    rtq_send(t);
+    step = 2;
+    pthread_join(t, NULL);
+}
+
+static siginfo_t rtq_seen[10];
+static volatile int rtq_n;
+
+static void rtq_handler(int sig, siginfo_t *si, void *uc)
+{
+    (void)sig; (void)uc;
+    if (rtq_n < 10)
+        rtq_seen[rtq_n++] = *si;
+}
+
+static void *rtq_unblock(void *arg)
+{
+    (void)arg;
+    sigset_t s = rtq_set();
+    pthread_sigmask(SIG_BLOCK, &s, NULL);
+    step = 1;
+    while (step < 2)
+        ms(1);
+    pthread_sigmask(SIG_UNBLOCK, &s, NULL);
+    int n = rtq_n;
+    for (int i = 0; i < n; i++)
+        print_info("handled", &rtq_seen[i]);
+    diff_out("handled: %d", n);
+    return NULL;
+}
+
+DIFF_CASE(signal, queued_realtime_signals_run_their_handler_once_each_when_unblocked)
+{
+    struct sigaction a = { .sa_sigaction = rtq_handler, .sa_flags = SA_SIGINFO };
+    sigemptyset(&a.sa_mask);
+    sigaction(SIGUSR1, &a, NULL);
+    sigaction(SIGRTMIN, &a, NULL);
+    sigaction(SIGRTMIN + 1, &a, NULL);
+    step = 0;
+    rtq_n = 0;
+    pthread_t t = spawn(rtq_unblock, NULL);
+    while (step < 1)
+        ms(1);
+    rtq_send(t);
+    step = 2;
+    pthread_join(t, NULL);
+}
+
 static void *spin_checking_flag(void *arg)
 {
     (void)arg;
