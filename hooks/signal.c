@@ -92,8 +92,10 @@
  * those, only blocking ones differ). Threads in pthread lock, condition
  * and barrier waits are woken to run it (deliver). While the running thread computes without a
  * hooked call, a signal only other threads accept waits for its next park
- * (cooperative scheduling). exec inherits K, not the calling thread's
- * mask, when they differ.
+ * (cooperative scheduling). An exec (hooks/proc.c) puts the calling
+ * thread's own mask on the OS thread first, so the new program starts
+ * with it, not with K; posix_spawn, system and popen children start with
+ * K unless told otherwise (POSIX_SPAWN_SETSIGMASK).
  * Synchronous signals (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGSYS)
  * are never wrapped: libgreen's stack-overflow reporter must stay directly
  * installed. siginterrupt() is hooked: glibc's changes the kernel's flags
@@ -1058,6 +1060,31 @@ int green_hook_raise(int sig)
         return -1;
     }
     return 0;
+}
+
+/* The OS thread's mask is K, what every green thread of the hub blocks;
+ * the kernel hands the exec'ing OS thread's mask to the new program, which
+ * natively is the calling thread's own. Raw system calls: the wrapper's
+ * bookkeeping (c->sig_kmask) stays K, which the end puts back. A signal
+ * that arrives in between is the caller's, as natively (the wrapper runs
+ * it for the running thread, which accepts it). */
+bool green__sig_exec_begin(uint64_t *saved)
+{
+    green__real_init();
+    if (!sig_on())
+        return false;
+    struct green_thread *t = green__current();
+    uint64_t want = t->sig_blocked & ~NOBLOCK, k = 0;
+    if (green__syscall(SYS_rt_sigprocmask, SIG_BLOCK, NULL, &k, sizeof k) != 0 || k == want)
+        return false;
+    *saved = k;
+    return green__syscall(SYS_rt_sigprocmask, SIG_SETMASK, &want, NULL, sizeof want) == 0;
+}
+
+void green__sig_exec_end(bool changed, uint64_t saved)
+{
+    if (changed)
+        green__syscall(SYS_rt_sigprocmask, SIG_SETMASK, &saved, NULL, sizeof saved);
 }
 
 void green__sig_after_fork(void)

@@ -1831,6 +1831,79 @@ DIFF_CASE(signal, queued_realtime_signals_run_their_handler_once_each_when_unblo
     pthread_join(t, NULL);
 }
 
+/* exec from a thread whose mask differs from the other threads': the new
+ * program starts with the calling thread's own mask. The exec'd side (this
+ * binary again, without LD_PRELOAD) prints its SigBlk and exits. */
+__attribute__((constructor)) static void exec_mask_helper(void)
+{
+    if (!getenv("DIFF_MASK_HELPER"))
+        return;
+    char b[4096];
+    int fd = open("/proc/self/status", O_RDONLY);
+    ssize_t n = fd < 0 ? -1 : read(fd, b, sizeof b - 1);
+    b[n > 0 ? n : 0] = 0;
+    char *p = strstr(b, "\nSigBlk:");
+    unsigned long long m = p ? strtoull(p + 8, NULL, 16) : ~0ULL;
+    diff_out("exec'd: blocks USR1 %d USR2 %d, %d signals", (int)(m >> (SIGUSR1 - 1) & 1),
+             (int)(m >> (SIGUSR2 - 1) & 1), __builtin_popcountll(m));
+    diff_out("end");
+    _exit(0);
+}
+
+static void *exec_blocking_usr1(void *arg)
+{
+    (void)arg;
+    sigset_t s = set_of(SIGUSR1);
+    pthread_sigmask(SIG_SETMASK, &s, NULL);
+    char *envp[256];
+    int n = 0;
+    for (char **e = environ; *e && n < 250; e++)
+        if (strncmp(*e, "LD_PRELOAD=", 11) != 0)
+            envp[n++] = *e;
+    envp[n++] = "DIFF_MASK_HELPER=1";
+    envp[n] = NULL;
+    char *argv[] = { "diffcases-helper", NULL };
+    execve("/proc/self/exe", argv, envp);
+    diff_out("execve failed: %s", diff_errname(errno));
+    return NULL;
+}
+
+DIFF_CASE(signal, exec_from_a_thread_keeps_that_threads_own_mask)
+{
+    sigset_t none;
+    sigemptyset(&none);
+    pthread_sigmask(SIG_SETMASK, &none, NULL);   /* this thread blocks nothing */
+    pthread_join(spawn(exec_blocking_usr1, NULL), NULL);
+}
+
+/* A failed exec changes no thread's mask. */
+static void *exec_missing(void *arg)
+{
+    (void)arg;
+    block(SIGUSR2);
+    char *argv[] = { "none", NULL };
+    CALL("execv", execv("/nonexistent/program", argv));
+    CALL("execlp", execlp("/nonexistent/program", "none", (char *)NULL));
+    sigset_t cur;
+    pthread_sigmask(SIG_BLOCK, NULL, &cur);
+    diff_out("after: blocks USR1 %d USR2 %d", sigismember(&cur, SIGUSR1),
+             sigismember(&cur, SIGUSR2));
+    return NULL;
+}
+
+DIFF_CASE(signal, a_failed_exec_leaves_the_masks_alone)
+{
+    sigset_t none;
+    sigemptyset(&none);
+    pthread_sigmask(SIG_SETMASK, &none, NULL);
+    block(SIGUSR1);
+    pthread_join(spawn(exec_missing, NULL), NULL);
+    sigset_t cur;
+    pthread_sigmask(SIG_BLOCK, NULL, &cur);
+    diff_out("caller: blocks USR1 %d USR2 %d", sigismember(&cur, SIGUSR1),
+             sigismember(&cur, SIGUSR2));
+}
+
 static void *spin_checking_flag(void *arg)
 {
     (void)arg;
