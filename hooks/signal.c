@@ -705,11 +705,36 @@ static int deliver_pending(struct green_thread *t)
     return n;
 }
 
-/* The green thread the kernel would give a process-directed sig to. */
-static struct green_thread *pick(struct green__ctx *c, int sig)
+/* The expiry of a CPU-time itimer, which Linux sends to the thread that
+ * was running (see the wrapper). */
+static bool cpu_timer_info(int sig, const siginfo_t *si)
+{
+    return si->si_code == SI_KERNEL && (sig == SIGPROF || sig == SIGVTALRM);
+}
+
+/* The runnable thread of c that accepts b and runs first (the highest
+ * rank: libgreen/sched.c, "Priorities"), or NULL. */
+static struct green_thread *next_runnable(struct green__ctx *c, uint64_t b)
+{
+    struct green_thread *top = NULL;
+    for (struct green_thread *t = c->all; t; t = t->all_next)
+        if (!t->is_hub && (t->state == GREEN_RUNNABLE || t->state == GREEN_NEW) &&
+            !(t->sig_blocked & b) &&
+            (!top || green__sched_rank(t) > green__sched_rank(top)))
+            top = t;
+    return top;
+}
+
+/* The green thread the kernel would give a process-directed sig to. A
+ * CPU-time itimer's that the hub took (it arrived while the hub ran or
+ * the running thread was inside the scheduler) goes to a thread that is
+ * using the CPU: a runnable one, the one that runs first. */
+static struct green_thread *pick(struct green__ctx *c, int sig, const siginfo_t *si)
 {
     uint64_t b = BIT(sig);
     struct green_thread *m = c->main, *any = NULL;
+    if (cpu_timer_info(sig, si) && (any = next_runnable(c, b)))
+        return any;
     if (m && m->state != GREEN_DONE && !(m->sig_blocked & b))
         return m;
     for (struct green_thread *t = c->all; t; t = t->all_next) {
@@ -738,7 +763,7 @@ static void on_signal(struct green__ctx *c)
     for (; bits; bits &= bits - 1) {
         int sig = lowest(bits);
         siginfo_t si = c->proc_info[sig];
-        struct green_thread *t = pick(c, sig);
+        struct green_thread *t = pick(c, sig, &si);
         if (t)
             deliver(t, sig, &si);
         else if (c->sig_kmask & BIT(sig))   /* everyone blocks it now */
@@ -756,7 +781,11 @@ static void wrapper(int sig, siginfo_t *si, void *uc)
     /* Linux gives a process-directed signal to the main thread when it
      * does not block it, whoever runs (or sent it). */
     struct green_thread *m = c ? c->main : NULL;
-    bool for_main = m && m != t && si->si_code != SI_TKILL &&
+    /* Except the expiry of a CPU-time itimer (ITIMER_PROF,
+     * ITIMER_VIRTUAL), which the kernel sends to the thread that was
+     * running when it expired, if that one accepts it. */
+    bool cpu_timer = cpu_timer_info(sig, si);
+    bool for_main = m && m != t && si->si_code != SI_TKILL && !cpu_timer &&
                     m->state != GREEN_DONE && !(m->sig_blocked & BIT(sig));
     /* Every thread blocks it, yet the kernel delivered it: the running
      * thread's own syscall with a mask (ppoll, pselect, epoll_pwait)
@@ -770,7 +799,7 @@ static void wrapper(int sig, siginfo_t *si, void *uc)
      * waits for it to resume (green__run_resume); any other goes to the
      * hub, which picks a thread as below. */
     bool busy = c && c->sched_busy && t != c->hub;
-    if (busy && si->si_code == SI_TKILL && !(t->sig_blocked & BIT(sig))) {
+    if (busy && (si->si_code == SI_TKILL || cpu_timer) && !(t->sig_blocked & BIT(sig))) {
         c->resume_info[sig] = *si;
         t->sig_resume_bits |= BIT(sig);
         green__on_resume = on_resume;

@@ -1021,6 +1021,43 @@ DIFF_CASE(thread, higher_priority_thread_runs_before_create_returns)
     rt_report(t, 3);
 }
 
+static volatile sig_atomic_t rt_alarmed;
+static pthread_t rt_alarm_in;
+
+static void rt_on_alarm(int sig)
+{
+    (void)sig;
+    rt_alarm_in = pthread_self();
+    rt_alarmed = 1;
+}
+
+static void *rt_yield_until_alarm(void *arg)
+{
+    (void)arg;
+    int64_t t0 = diff_now();
+    while (!rt_alarmed && diff_now() - t0 < 3000 * 1000000LL)
+        sched_yield();
+    diff_out("spinner: alarmed %d, handled here %d", (int)rt_alarmed,
+             pthread_equal(rt_alarm_in, pthread_self()) != 0);
+    return NULL;
+}
+
+/* A CPU-time itimer's signal goes to the thread that was running when it
+ * expired (natively the kernel sends it to that thread if it accepts it):
+ * here a realtime thread that keeps the CPU while its creator, main in
+ * one of the two places, waits for it (Open POSIX pthread_create/1-6). */
+DIFF_CASE(thread, a_cpu_timer_signal_goes_to_the_running_realtime_thread)
+{
+    if (!rt_begin())
+        return;
+    signal(SIGPROF, rt_on_alarm);
+    struct itimerval it = { .it_value = { .tv_usec = 50000 } };
+    setitimer(ITIMER_PROF, &it, NULL);
+    pthread_t t = rt_spawn(20, rt_yield_until_alarm);   /* runs until the alarm */
+    diff_out("creator: alarmed %d", (int)rt_alarmed);
+    pthread_join(t, NULL);
+}
+
 DIFF_CASE(thread, sched_yield_returns_zero_alone)
 {
     CALL("sched_yield", sched_yield());
