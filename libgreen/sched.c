@@ -290,7 +290,7 @@ void green__sched_rank_set(struct green_thread *t, int rank)
 }
 
 /* The first queued thread of the highest rank, or the hub when it is
- * queued ahead of that thread (the essay: "Priorities"). Not unlinked. */
+ * queued ahead of that thread (the essay: "Priorities"), unlinked. */
 struct green_thread *green__runq_pick(struct green__ctx *c)
 {
     struct green_thread *best = NULL;
@@ -308,7 +308,10 @@ struct green_thread *green__runq_pick(struct green__ctx *c)
             hub_first = hub_seen;
         }
     }
-    return best && !hub_first ? best : c->hub;   /* no best: the hub alone */
+    struct green_thread *t = best && !hub_first ? best : c->hub;   /* no best:
+                                                                       the hub alone */
+    runq_remove(c, t);
+    return t;
 }
 
 /* ------------------------------------------------- yield and fair turns */
@@ -391,7 +394,9 @@ void green__prio_preempt_slow(void)
     int mine = green__sched_rank(t);
     for (struct green_thread *x = c->runq_head; x; x = x->runq_next)
         if (x != c->hub && green__sched_rank(x) > mine) {
-            requeue_self(c);
+            green__fair_yield(c);   /* not requeue_self: a third caller
+                                       would stop its inlining into
+                                       green_yield (+13 instructions) */
             return;
         }
 }
