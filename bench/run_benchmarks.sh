@@ -84,6 +84,12 @@ per_op ir_sud_dispatch_getppid "$build/bench/bench_sud"    dispatch    10000 200
 per_op ir_sud_pingpong_hooked  "$build/bench/bench_sud"    pingpong_hooked 2000 4000 1
 PRELOAD="$build/preload/libgreen.so" \
 per_op ir_mutex_shim           "$build/bench/bench_mutex"  lock        20000 40000 1
+# The lock core's FIFO path: a contended lock queues, the unlock hands
+# over (one hub; per lock + unlock of one thread, the switches included).
+export GREEN_HUBS=1
+PRELOAD="$build/preload/libgreen.so" \
+per_op ir_mutex_handoff_shim   "$build/bench/bench_mutex"  handoff     5000  10000 2
+unset GREEN_HUBS
 # Thread-local storage per green thread (README "Thread-local storage").
 for sz in $tls_sizes; do
     for t in 0 1; do

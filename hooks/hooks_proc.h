@@ -9,6 +9,7 @@
 
 #include "hooks.h"
 #include <netdb.h>
+#include <stdarg.h>
 #include <sys/resource.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -47,6 +48,35 @@ GREEN__HIDDEN_PROC pid_t green_hook_wait4(pid_t pid, int *status, int options,
 GREEN__HIDDEN_PROC pid_t green_hook_wait3(int *status, int options, struct rusage *ru);
 GREEN__HIDDEN_PROC int green_hook_waitid(idtype_t type, id_t id, siginfo_t *info, int options);
 GREEN__HIDDEN_PROC int green_hook_system(const char *command);
+GREEN__HIDDEN_PROC int green_hook_execve(const char *path, char *const argv[],
+                                         char *const envp[]);
+GREEN__HIDDEN_PROC int green_hook_execv(const char *path, char *const argv[]);
+GREEN__HIDDEN_PROC int green_hook_execvp(const char *file, char *const argv[]);
+GREEN__HIDDEN_PROC int green_hook_execvpe(const char *file, char *const argv[],
+                                          char *const envp[]);
+GREEN__HIDDEN_PROC int green_hook_fexecve(int fd, char *const argv[], char *const envp[]);
+
+/* The body of execl, execlp and execle: the NULL-terminated arguments
+ * from first on become argv_ (an array on the stack, as glibc builds
+ * it), ap_ is left after the NULL (execle's envp follows), and the
+ * result of call is returned. */
+#define GREEN_EXEC_LIST(first, call)                                          \
+    do {                                                                      \
+        va_list ap_;                                                          \
+        size_t n_ = 1;                                                        \
+        va_start(ap_, first);                                                 \
+        while (va_arg(ap_, const char *))                                     \
+            n_++;                                                             \
+        va_end(ap_);                                                          \
+        char *argv_[n_ + 1];                                                  \
+        argv_[0] = (char *)(first);                                           \
+        va_start(ap_, first);                                                 \
+        for (size_t i_ = 1; i_ <= n_; i_++)                                   \
+            argv_[i_] = va_arg(ap_, char *);                                  \
+        int r_ = (call);                                                      \
+        va_end(ap_);                                                          \
+        return r_;                                                            \
+    } while (0)
 GREEN__HIDDEN_PROC int green_hook_pclose(FILE *f);
 
 #endif

@@ -113,6 +113,14 @@ int green_hook_sigwait(const sigset_t *set, int *sig) __attribute__((visibility(
  * blocking call goes through here first. May not return. */
 int green__cancel_point(int code) __attribute__((visibility("hidden")));
 
+/* Around an exec: install the calling green thread's own mask on the OS
+ * thread (the new program starts with it, as natively) and, if the exec
+ * fails and returns, the mask that was there before (*saved). Returns
+ * whether it changed anything; a caller that is not a green thread
+ * changes nothing. */
+bool green__sig_exec_begin(uint64_t *saved) __attribute__((visibility("hidden")));
+void green__sig_exec_end(bool changed, uint64_t saved) __attribute__((visibility("hidden")));
+
 /* In a fork child: point the signal bookkeeping at the child's hub. */
 void green__sig_after_fork(void) __attribute__((visibility("hidden")));
 

@@ -74,6 +74,50 @@ pid_t green_hook_vfork(void)
     return green_hook_fork();
 }
 
+/* ---------------------------------------------------------------- exec */
+
+/* The new program starts with the calling thread's own signal mask, as
+ * natively, not with the hub's (what every green thread blocks): the
+ * caller's is put on the OS thread just before the real exec, and the
+ * hub's comes back if the exec fails (hooks/signal.c). glibc's execl,
+ * execlp, execle, execv and execvp reach execve inside libc, where no
+ * hook sees them, so each form is exported (preload/export_proc.c). */
+#define EXEC_WITH_OWN_MASK(call)                                              \
+    do {                                                                      \
+        uint64_t saved_ = 0;                                                  \
+        bool changed_ = green__sig_exec_begin(&saved_);                       \
+        int r_ = (call);                                                      \
+        int e_ = errno;                                                       \
+        green__sig_exec_end(changed_, saved_);                                \
+        errno = e_;                                                           \
+        return r_;                                                            \
+    } while (0)
+
+int green_hook_execve(const char *path, char *const argv[], char *const envp[])
+{
+    EXEC_WITH_OWN_MASK(green__real.execve(path, argv, envp));
+}
+
+int green_hook_execv(const char *path, char *const argv[])
+{
+    EXEC_WITH_OWN_MASK(green__real.execv(path, argv));
+}
+
+int green_hook_execvp(const char *file, char *const argv[])
+{
+    EXEC_WITH_OWN_MASK(green__real.execvp(file, argv));
+}
+
+int green_hook_execvpe(const char *file, char *const argv[], char *const envp[])
+{
+    EXEC_WITH_OWN_MASK(green__real.execvpe(file, argv, envp));
+}
+
+int green_hook_fexecve(int fd, char *const argv[], char *const envp[])
+{
+    EXEC_WITH_OWN_MASK(green__real.fexecve(fd, argv, envp));
+}
+
 /* ---------------------------------------------------------------- wait */
 
 static int pidfd_open_once(pid_t pid)

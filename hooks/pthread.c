@@ -156,6 +156,7 @@ static void create_init(struct green_thread *t, void *arg)
     struct create_init *ci = arg;
     t->sched_policy = ci->policy;
     t->sched_prio = ci->prio;
+    green__sched_rank_set(t, green__pt_rank(ci->policy, ci->prio));
     *ci->th = (pthread_t)t;
 }
 
@@ -180,11 +181,22 @@ int green_hook_pthread_create(pthread_t *th, const pthread_attr_t *attr,
     int saved = errno;
     int err = 0;
     struct create_init ci = { th, policy, prio };
+    /* Ranks order only the threads of one hub: a realtime thread, or one
+     * a realtime thread creates, stays on its creator's hub (as a
+     * realtime program pinned to one CPU), and one ranked above its
+     * creator runs before pthread_create returns (libgreen/sched.c,
+     * "Priorities"). */
+    int rank = green__pt_rank(policy, prio), mine = green__sched_rank(self);
+    bool here = rank > 0 || mine > 0, above = rank > mine;
+    green__spawn_here += here;
     struct green_thread *t = green__thread_create_on(fn, arg, &ga, stk, stksize, &err,
                                                      create_init, &ci);
+    green__spawn_here -= here;
     errno = saved;
     if (!t)
         return err == EINVAL ? EINVAL : EAGAIN;
+    if (above)
+        green__prio_preempt();
     return 0;
 }
 

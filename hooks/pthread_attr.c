@@ -154,8 +154,10 @@ static bool os_call(pthread_t th, pthread_t *real, int *err)
     } while (0)
 
 /* Scheduling attributes are kept per green thread (a green thread is not
- * scheduled by the kernel, so nothing is applied to the OS thread): they
- * are checked as the kernel checks them (EINVAL for an unknown policy or
+ * scheduled by the kernel, so nothing is applied to the OS thread) and
+ * rank it among the green threads (libgreen/sched.c, "Priorities": a
+ * change that puts a runnable thread of the caller's hub above the
+ * caller runs that one at once); they are checked as the kernel checks them (EINVAL for an unknown policy or
  * a priority outside sched_get_priority_min/max of the policy; EPERM for a
  * real-time policy beyond RLIMIT_RTPRIO without privilege) and read back. */
 static int sched_check(int policy, int prio)
@@ -203,6 +205,8 @@ int green_hook_pthread_setschedparam(pthread_t th, int policy, const struct sche
     }
     t->sched_policy = policy;
     t->sched_prio = p->sched_priority;
+    green__sched_rank_set(t, green__pt_rank(policy, p->sched_priority));
+    green__prio_preempt();
     return 0;
 }
 
@@ -230,6 +234,8 @@ int green_hook_pthread_setschedprio(pthread_t th, int prio)
         return e;
     }
     t->sched_prio = prio;
+    green__sched_rank_set(t, green__pt_rank(t->sched_policy, prio));
+    green__prio_preempt();
     return 0;
 }
 

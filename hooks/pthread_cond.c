@@ -247,8 +247,10 @@ static bool cond_outside(pthread_cond_t *pc)
  * thread signalling in a loop until a waiter reacts must let it run. */
 static void signal_side_turn(void)
 {
-    if (green__tls_ctx && !green__in_handler())   /* not a plain thread */
+    if (green__tls_ctx && !green__in_handler()) {   /* not a plain thread */
         green__fair_turn(green__tls_ctx);
+        green__prio_preempt();   /* woke a waiter ranked above us */
+    }
 }
 
 int green_hook_pthread_cond_signal(pthread_cond_t *pc)

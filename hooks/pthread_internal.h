@@ -148,6 +148,14 @@ GREEN_HIDDEN size_t green__pt_attr_stack_size(const pthread_attr_t *attr);
 GREEN_HIDDEN void green__pt_user_stack(const pthread_attr_t *attr, void **lo, size_t *size);
 GREEN_HIDDEN int green__pt_attr_sched(const pthread_attr_t *attr, int *policy, int *prio);
 
+/* The rank (libgreen/sched.c, "Priorities") of a thread with this policy
+ * and priority: the priority under SCHED_FIFO and SCHED_RR, else 0 (nice
+ * values order nothing). */
+static inline int green__pt_rank(int policy, int prio)
+{
+    return policy == SCHED_FIFO || policy == SCHED_RR ? prio : 0;
+}
+
 
 /* ------------------------------------------------------------------------
  * The synchronisation objects: what pthread_sync.c and the object files

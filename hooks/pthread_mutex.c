@@ -429,6 +429,10 @@ int green_hook_pthread_mutex_unlock(pthread_mutex_t *pm)
 {
     if (!mutex_on(MUTEX(pm)))
         return GREEN_REAL(pthread_mutex_unlock)(pm);
-    return green__pt_mutex_unlock(pm);
+    if (green__likely(!__atomic_load_n(&green__prio_used, __ATOMIC_RELAXED)))
+        return green__pt_mutex_unlock(pm);   /* a tail call, as before ranks */
+    int e = green__pt_mutex_unlock(pm);
+    green__prio_preempt_slow();   /* handed to a waiter ranked above us */
+    return e;
 }
 

@@ -273,5 +273,9 @@ int green_hook_pthread_rwlock_unlock(pthread_rwlock_t *prw)
     if (rw_is_shared(prw))
         return srw_unlock((struct pt_srwlock *)prw);
     struct pt_rwlock *rw = (struct pt_rwlock *)prw;
-    return green__rwlock_unlock(&rw->core, green__current(), prefer_of(rw));
+    if (green__likely(!__atomic_load_n(&green__prio_used, __ATOMIC_RELAXED)))
+        return green__rwlock_unlock(&rw->core, green__current(), prefer_of(rw));
+    int e = green__rwlock_unlock(&rw->core, green__current(), prefer_of(rw));
+    green__prio_preempt_slow();   /* granted to a waiter ranked above us */
+    return e;
 }

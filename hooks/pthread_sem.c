@@ -250,6 +250,7 @@ int green_hook_sem_post(sem_t *s)
         errno = e;
         return -1;
     }
+    green__prio_preempt();   /* handed to a waiter ranked above us */
     return 0;
 }
 

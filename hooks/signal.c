@@ -48,7 +48,9 @@
  *    blocks is pending for t alone: in the kernel (real tgkill) when every
  *    thread blocks it, so that signalfd and sigwait see it (sigpending
  *    hides it from the other threads: kthread_bits), else in
- *    t->sig_pending; it is delivered when t unblocks it. Default actions
+ *    t->sig_pending, with its siginfo (a realtime one queued every time, a
+ *    standard one kept once: "signals pending for one thread" below); it
+ *    is delivered when t unblocks it, or taken by its sigwait. Default actions
  *    (terminate, stop) and signals we do not wrap go to the kernel.
  *  - A signal every thread blocks that the kernel still delivers came
  *    through the running thread's own masked syscall (the real ppoll,
@@ -90,10 +92,10 @@
  * those, only blocking ones differ). Threads in pthread lock, condition
  * and barrier waits are woken to run it (deliver). While the running thread computes without a
  * hooked call, a signal only other threads accept waits for its next park
- * (cooperative scheduling). Realtime signals sent to one green thread that
- * blocks them are not queued (one instance, as for standard signals), and
- * pthread_kill's siginfo is made up (SI_TKILL, our pid and uid). exec
- * inherits K, not the calling thread's mask, when they differ.
+ * (cooperative scheduling). An exec (hooks/proc.c) puts the calling
+ * thread's own mask on the OS thread first, so the new program starts
+ * with it, not with K; posix_spawn, system and popen children start with
+ * K unless told otherwise (POSIX_SPAWN_SETSIGMASK).
  * Synchronous signals (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGSYS)
  * are never wrapped: libgreen's stack-overflow reporter must stay directly
  * installed. siginterrupt() is hooked: glibc's changes the kernel's flags
@@ -117,6 +119,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <ucontext.h>
+#include <sys/mman.h>
 #include <sys/signalfd.h>
 #include <sys/syscall.h>
 
@@ -172,6 +175,97 @@ static int lowest(uint64_t m)
     return __builtin_ctzll(m) + 1;
 }
 
+/* ------------------------------------------ signals pending for one thread
+ *
+ * A signal sent to one green thread that blocks it, and that the kernel
+ * cannot hold for it (t->sig_pending: see sig_send), is kept with its
+ * siginfo as the kernel keeps a thread's pending signals: a standard
+ * signal once (a second one while the first is pending is dropped), a
+ * realtime one (32..64) every time, in the order sent. The instances
+ * live in t->sig_queue, mapped at the first one (mmap: pthread_kill and
+ * sigqueue are async-signal-safe, malloc is not) and unmapped when the
+ * thread ends; the bits of t->sig_pending say which signals have one.
+ * The queue is only touched on t's hub. Delivery and the sigwait family
+ * take the lowest signal first, and its oldest instance, as Linux does.
+ * Full (SIGQ_RT_MAX realtime instances): the send fails with EAGAIN, as
+ * the kernel's past RLIMIT_SIGPENDING. */
+#define SIGQ_MAX    128
+#define SIGQ_RT_MAX (SIGQ_MAX - 31)   /* room for every standard signal */
+
+struct sigq {
+    uint32_t n;                   /* instances queued */
+    uint32_t rt;                  /* of them realtime */
+    siginfo_t si[SIGQ_MAX];       /* in the order sent */
+};
+
+/* Keep si (a signal t blocks) pending for t. 0, or EAGAIN when full. */
+static int own_push(struct green_thread *t, const siginfo_t *si)
+{
+    int sig = si->si_signo;
+    bool rt = sig >= 32;
+    if (!rt && (t->sig_pending & BIT(sig)))
+        return 0;                  /* one instance of a standard signal */
+    struct sigq *q = t->sig_queue;
+    if (!q) {
+        void *m = mmap(NULL, sizeof *q, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (m == MAP_FAILED)
+            return EAGAIN;
+        t->sig_queue = q = m;
+    }
+    if (rt && q->rt >= SIGQ_RT_MAX)
+        return EAGAIN;
+    q->si[q->n++] = *si;
+    q->rt += rt;
+    t->sig_pending |= BIT(sig);
+    return 0;
+}
+
+/* Take the oldest pending instance of sig (its bit is set in
+ * t->sig_pending) into *si; the bit goes when it was the last. */
+static void own_take(struct green_thread *t, int sig, siginfo_t *si)
+{
+    struct sigq *q = t->sig_queue;
+    uint32_t i = 0, more = 0;
+    while (q && i < q->n && q->si[i].si_signo != sig)
+        i++;
+    if (!q || i == q->n) {         /* cannot happen: every bit is queued */
+        t->sig_pending &= ~BIT(sig);
+        memset(si, 0, sizeof *si);
+        si->si_signo = sig;
+        si->si_code = SI_TKILL;
+        si->si_pid = getpid();
+        si->si_uid = getuid();
+        return;
+    }
+    *si = q->si[i];
+    memmove(&q->si[i], &q->si[i + 1], (q->n - i - 1) * sizeof *q->si);
+    q->n--;
+    q->rt -= sig >= 32;
+    for (uint32_t k = i; k < q->n && !more; k++)
+        more = q->si[k].si_signo == sig;
+    if (!more)
+        t->sig_pending &= ~BIT(sig);
+}
+
+/* Forget every pending instance (fork child: it starts with none). */
+static void own_clear(struct green_thread *t)
+{
+    struct sigq *q = t->sig_queue;
+    if (q)
+        q->n = q->rt = 0;
+    t->sig_pending = 0;
+}
+
+/* t ends: its queue goes. */
+static void own_free(struct green_thread *t)
+{
+    if (t->sig_queue)
+        munmap(t->sig_queue, sizeof(struct sigq));
+    t->sig_queue = NULL;
+    t->sig_pending = 0;
+}
+
 /* Should a signal hook act for this caller (a green thread, not libgreen
  * itself)? */
 static bool sig_on(void)
@@ -203,6 +297,8 @@ static void life(struct green_thread *t, int delta)
     struct green__ctx *c = t->ctx;
     if (t->is_hub)
         return;
+    if (delta < 0)
+        own_free(t);
     if (!c->sig_counted) {
         /* A hub of the set that counts from its first thread on (sig_init
          * counts t, already linked). */
@@ -432,11 +528,6 @@ static void send_info(siginfo_t *si, int sig, const union sigval *val)
         si->si_value = *val;
 }
 
-static void tkill_info(siginfo_t *si, int sig)
-{
-    send_info(si, sig, NULL);
-}
-
 struct delivery {
     struct green_thread *t;
     int sig;
@@ -574,28 +665,76 @@ static void deliver(struct green_thread *t, int sig, siginfo_t *si)
     }
 }
 
+/* Deliver the lowest of t's own pending signals that the mask allows,
+ * as the kernel does when several are deliverable at once: it builds a
+ * frame for the lowest, then (before any handler runs) one for the
+ * lowest that the first one's handler mask still allows, and so on, and
+ * the handler of the top frame runs first. So the handlers run from the
+ * highest signal down, each under the masks of those below it, and a
+ * handler's own signal waits for it to return. Returns how many ran. */
+static int deliver_nested(struct green_thread *t, uint64_t mask)
+{
+    uint64_t b = t->sig_pending & ~mask;
+    if (!b)
+        return 0;
+    int sig = lowest(b);
+    siginfo_t si;
+    own_take(t, sig, &si);
+    int n = 1;
+    const struct sigaction *a = &user_act[sig];
+    if (a->sa_handler != SIG_DFL && a->sa_handler != SIG_IGN) {
+        uint64_t above = mask | set_bits(&a->sa_mask) |
+                         (a->sa_flags & SA_NODEFER ? 0 : BIT(sig));
+        uint64_t keep = t->sig_blocked;
+        mask_set(t, above);
+        n += deliver_nested(t, above);
+        mask_set(t, keep);
+        kmask_apply(t->ctx);
+    }
+    deliver(t, sig, &si);
+    return n;
+}
+
 /* Deliver the current thread's pending signals that its mask now allows.
  * Returns how many ran. */
 static int deliver_pending(struct green_thread *t)
 {
     int n = 0;
-    uint64_t b;
-    while ((b = t->sig_pending & ~t->sig_blocked)) {
-        int sig = lowest(b);
-        t->sig_pending &= ~BIT(sig);
-        siginfo_t si;
-        tkill_info(&si, sig);
-        deliver(t, sig, &si);
-        n++;
-    }
+    while (t->sig_pending & ~t->sig_blocked)
+        n += deliver_nested(t, t->sig_blocked);
     return n;
 }
 
-/* The green thread the kernel would give a process-directed sig to. */
-static struct green_thread *pick(struct green__ctx *c, int sig)
+/* The expiry of a CPU-time itimer, which Linux sends to the thread that
+ * was running (see the wrapper). */
+static bool cpu_timer_info(int sig, const siginfo_t *si)
+{
+    return si->si_code == SI_KERNEL && (sig == SIGPROF || sig == SIGVTALRM);
+}
+
+/* The runnable thread of c that accepts b and runs first (the highest
+ * rank: libgreen/sched.c, "Priorities"), or NULL. */
+static struct green_thread *next_runnable(struct green__ctx *c, uint64_t b)
+{
+    struct green_thread *top = NULL;
+    for (struct green_thread *t = c->all; t; t = t->all_next)
+        if (!t->is_hub && (t->state == GREEN_RUNNABLE || t->state == GREEN_NEW) &&
+            !(t->sig_blocked & b) &&
+            (!top || green__sched_rank(t) > green__sched_rank(top)))
+            top = t;
+    return top;
+}
+
+/* The green thread the kernel would give a process-directed sig to. A
+ * CPU-time itimer's that the hub took (it arrived while the hub ran or
+ * the running thread was inside the scheduler) goes to a thread that is
+ * using the CPU: a runnable one, the one that runs first. */
+static struct green_thread *pick(struct green__ctx *c, int sig, const siginfo_t *si)
 {
     uint64_t b = BIT(sig);
     struct green_thread *m = c->main, *any = NULL;
+    if (cpu_timer_info(sig, si) && (any = next_runnable(c, b)))
+        return any;
     if (m && m->state != GREEN_DONE && !(m->sig_blocked & b))
         return m;
     for (struct green_thread *t = c->all; t; t = t->all_next) {
@@ -624,7 +763,7 @@ static void on_signal(struct green__ctx *c)
     for (; bits; bits &= bits - 1) {
         int sig = lowest(bits);
         siginfo_t si = c->proc_info[sig];
-        struct green_thread *t = pick(c, sig);
+        struct green_thread *t = pick(c, sig, &si);
         if (t)
             deliver(t, sig, &si);
         else if (c->sig_kmask & BIT(sig))   /* everyone blocks it now */
@@ -642,7 +781,11 @@ static void wrapper(int sig, siginfo_t *si, void *uc)
     /* Linux gives a process-directed signal to the main thread when it
      * does not block it, whoever runs (or sent it). */
     struct green_thread *m = c ? c->main : NULL;
-    bool for_main = m && m != t && si->si_code != SI_TKILL &&
+    /* Except the expiry of a CPU-time itimer (ITIMER_PROF,
+     * ITIMER_VIRTUAL), which the kernel sends to the thread that was
+     * running when it expired, if that one accepts it. */
+    bool cpu_timer = cpu_timer_info(sig, si);
+    bool for_main = m && m != t && si->si_code != SI_TKILL && !cpu_timer &&
                     m->state != GREEN_DONE && !(m->sig_blocked & BIT(sig));
     /* Every thread blocks it, yet the kernel delivered it: the running
      * thread's own syscall with a mask (ppoll, pselect, epoll_pwait)
@@ -656,7 +799,7 @@ static void wrapper(int sig, siginfo_t *si, void *uc)
      * waits for it to resume (green__run_resume); any other goes to the
      * hub, which picks a thread as below. */
     bool busy = c && c->sched_busy && t != c->hub;
-    if (busy && si->si_code == SI_TKILL && !(t->sig_blocked & BIT(sig))) {
+    if (busy && (si->si_code == SI_TKILL || cpu_timer) && !(t->sig_blocked & BIT(sig))) {
         c->resume_info[sig] = *si;
         t->sig_resume_bits |= BIT(sig);
         green__on_resume = on_resume;
@@ -905,7 +1048,11 @@ static int sig_send(struct green_thread *t, int sig, const union sigval *val)
          * set holds one instance per signal for all its green threads, so
          * pthread_kill of SIGUSR1 to three sigwait threads would wake one,
          * and another thread's sigwait could take it. */
-        t->sig_pending |= b;
+        siginfo_t si;
+        send_info(&si, sig, val);
+        int e = own_push(t, &si);
+        if (e)
+            return e;
         if ((t->sig_waiting & b) && t->state == GREEN_PARKED)
             green__ready(t, 0);        /* its sigwait takes it */
         return 0;
@@ -944,6 +1091,31 @@ int green_hook_raise(int sig)
     return 0;
 }
 
+/* The OS thread's mask is K, what every green thread of the hub blocks;
+ * the kernel hands the exec'ing OS thread's mask to the new program, which
+ * natively is the calling thread's own. Raw system calls: the wrapper's
+ * bookkeeping (c->sig_kmask) stays K, which the end puts back. A signal
+ * that arrives in between is the caller's, as natively (the wrapper runs
+ * it for the running thread, which accepts it). */
+bool green__sig_exec_begin(uint64_t *saved)
+{
+    green__real_init();
+    if (!sig_on())
+        return false;
+    struct green_thread *t = green__current();
+    uint64_t want = t->sig_blocked & ~NOBLOCK, k = 0;
+    if (green__syscall(SYS_rt_sigprocmask, SIG_BLOCK, NULL, &k, sizeof k) != 0 || k == want)
+        return false;
+    *saved = k;
+    return green__syscall(SYS_rt_sigprocmask, SIG_SETMASK, &want, NULL, sizeof want) == 0;
+}
+
+void green__sig_exec_end(bool changed, uint64_t saved)
+{
+    if (changed)
+        green__syscall(SYS_rt_sigprocmask, SIG_SETMASK, &saved, NULL, sizeof saved);
+}
+
 void green__sig_after_fork(void)
 {
     struct green__ctx *c = green__tls_ctx;
@@ -951,7 +1123,7 @@ void green__sig_after_fork(void)
         return;
     atomic_store(&c->proc_bits, 0);
     c->kthread_bits = 0;
-    c->current->sig_pending = 0;   /* a child starts with none */
+    own_clear(c->current);         /* a child starts with none */
     if (c->sig_counted) {
         c->sig_counted = false;    /* recount what is left */
         sig_init(c);
@@ -1139,9 +1311,14 @@ static int take_own(uint64_t set, siginfo_t *info)
     if (!b)
         return 0;
     int sig = lowest(b);
-    t->sig_pending &= ~BIT(sig);
-    if (info)
-        tkill_info(info, sig);
+    siginfo_t si;
+    own_take(t, sig, &si);
+    if (info) {
+        *info = si;
+        /* glibc's sigtimedwait reports a tgkill (SI_TKILL) as SI_USER. */
+        if (si.si_code == SI_TKILL)
+            info->si_code = SI_USER;
+    }
     return sig;
 }
 

@@ -200,6 +200,11 @@ struct green_thread {
     unsigned slice_left;           /* hooked calls until the next check */
     int sched_policy, sched_prio;  /* pthread scheduling attributes, kept
                                       per green thread (hooks/pthread_attr.c) */
+    int sched_rank;                /* what orders it (sched.c, "Priorities"):
+                                      the realtime priority 1..99 of
+                                      SCHED_FIFO/RR, else 0. Atomic (another
+                                      hub's thread may set it); written only
+                                      through green__sched_rank_set */
     unsigned intr_gen;             /* hooks/signal.c: non-zero while the
                                       thread is in a hooked call that a
                                       signal may interrupt (EINTR) */
@@ -219,6 +224,8 @@ struct green_thread {
     uint64_t sig_pending;          /* signals sent to this thread alone
                                       (pthread_kill, raise) while it blocks
                                       them and the kernel cannot hold them */
+    void *sig_queue;               /* hooks/signal.c: their instances with
+                                      siginfo, or NULL before the first */
     uint64_t sig_waiting;          /* set of a sigwait in progress, or 0 */
     void *sig_resume;              /* hooks/signal.c: handlers to run as
                                       this thread when its interrupted park
@@ -487,6 +494,32 @@ GREEN_HIDDEN void green__fair_yield(struct green__ctx *c);
  * yields the OS thread too). */
 GREEN_HIDDEN bool green__runq_idle(void);
 GREEN_HIDDEN void green__fair_check(struct green__ctx *c, struct green_thread *t);
+
+/* ------------------------------------------------------------ priorities */
+
+/* Set once, for good, when a thread first gets a rank above 0: until
+ * then the run queue is plain FIFO and costs nothing more (sched.c,
+ * "Priorities"; the lock core orders its queues by rank regardless). */
+extern bool green__prio_used GREEN_HIDDEN;
+/* Set t's rank (0: not realtime, 1..99: SCHED_FIFO/RR priority). Any
+ * OS thread. Never switches. */
+GREEN_HIDDEN void green__sched_rank_set(struct green_thread *t, int rank);
+static inline int green__sched_rank(const struct green_thread *t)
+{
+    return __atomic_load_n(&t->sched_rank, __ATOMIC_RELAXED);
+}
+/* A thread of the caller's hub of a higher rank than the caller is
+ * runnable: let it run now (the caller goes back to the run queue), as
+ * the kernel would preempt a realtime thread for a higher one. Called
+ * by the pthread layer after whatever can make such a thread runnable
+ * (create, a priority change, a release). No-op for the hub, a plain OS
+ * thread, or while no rank was ever set. May switch. */
+GREEN_HIDDEN void green__prio_preempt_slow(void);
+static inline void green__prio_preempt(void)
+{
+    if (green__unlikely(__atomic_load_n(&green__prio_used, __ATOMIC_RELAXED)))
+        green__prio_preempt_slow();
+}
 
 static inline int64_t green__coarse_now(void)
 {

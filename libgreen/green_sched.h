@@ -61,9 +61,16 @@ static inline void runq_remove(struct green__ctx *c, struct green_thread *t)
         c->hub_queued = false;
 }
 
+/* Unlink and return the thread to run next once ranks are in use
+ * (sched.c, "Priorities"); the queue is not empty. Out of line, so that
+ * the plain pop below stays the head's unlinking that it was. */
+GREEN_HIDDEN struct green_thread *green__runq_pick(struct green__ctx *c);
+
 static inline struct green_thread *runq_pop(struct green__ctx *c)
 {
     struct green_thread *t = c->runq_head;
+    if (green__unlikely(__atomic_load_n(&green__prio_used, __ATOMIC_RELAXED)) && t)
+        return green__runq_pick(c);
     if (t)
         runq_remove(c, t);
     return t;

@@ -1,17 +1,17 @@
 /*
  * lock.c - the lock core: mutexes, condition variables, counting
- * semaphores and reader-writer locks as FIFO queues of waiters with
- * ownership hand-off, usable at once by green threads of several hubs and
- * by plain OS threads. green.h's objects (sync.c) and the pthread layer's
- * (hooks/pthread_mutex.c, pthread_cond.c, pthread_rwlock.c,
- * pthread_sem.c) are thin wrappers over it: they check arguments, convert
- * timeouts to deadlines, choose the policy and map the result to their
- * error convention.
+ * semaphores and reader-writer locks as queues of waiters (FIFO within
+ * a priority: "Priorities") with ownership hand-off, usable at once by
+ * green threads of several hubs and by plain OS threads. green.h's
+ * objects (sync.c) and the pthread layer's (hooks/pthread_mutex.c,
+ * pthread_cond.c, pthread_rwlock.c, pthread_sem.c) are thin wrappers
+ * over it: they check arguments, convert timeouts to deadlines, choose
+ * the policy and map the result to their error convention.
  *
  * What it is. Each object is a small struct (lock.h) embedded in the
  * caller's storage: never allocated, all-zero is free and empty, so static
  * initialisers work (green.h's *_INIT, glibc's PTHREAD_*_INITIALIZER).
- * Every object holds a FIFO queue (struct green__waitq) of waiter records
+ * Every object holds a queue (struct green__waitq) of waiter records
  * (struct green__lwait), one per blocked caller, on that caller's stack.
  *
  * Threads. Three kinds of waiters: a green thread of the releaser's hub, a
@@ -122,6 +122,21 @@
  *    return them, and map EDEADLK of a trylock to EBUSY where their API
  *    says so. Timeouts arrive as absolute green_now() deadlines: green.h
  *    converts its relative nanoseconds, pthreads their timespec on a clock.
+ *
+ * Priorities. Every queue is ordered by the waiters' ranks (the realtime
+ * priority of a SCHED_FIFO or SCHED_RR pthread, 0 otherwise: sched.c,
+ * "Priorities"), FIFO among equals, so a release hands the object to the
+ * waiter of the highest rank that waited longest, as POSIX asks of
+ * mutexes, conditions, semaphores and rwlocks under the realtime
+ * policies. The rank is taken when the waiter queues: a change of
+ * priority while it waits applies from its next wait. The order is kept
+ * at the push (lw_push), so the pop and every release stay as they were;
+ * with equal ranks the push is one comparison more (with the tail's
+ * rank, or the head's for a push at the head). An rwlock with two queues
+ * serves the higher of the two heads' ranks first, the preference
+ * deciding ties. Barging is unchanged: across OS threads a woken waiter
+ * races newcomers of any rank. The futex table's buckets are ordered the
+ * same way, as the kernel orders realtime futex waiters.
  *
  * Reader-writer locks. Readers are not tracked individually (the object
  * has fixed storage), only counted: unlock by a thread that holds no read
@@ -263,26 +278,59 @@ static void lw_init(struct green__lwait *w, struct green_thread *self, uintptr_t
     *w = (struct green__lwait){
         .n = { .t = self, .data = kind },
         .id = green__lock_id(self),
+        .rank = self ? green__sched_rank(self) : 0,
         .ctx = self ? self->ctx : NULL,
         .lk = lk,
         .post = { .run = lw_deliver },
     };
 }
 
-/* Push w at the tail (or the head: a mutex waiter that was woken and lost
- * the race waits first). Stripe held. */
+static int lw_rank(const struct green__wnode *n)
+{
+    return ((const struct green__lwait *)(const void *)n)->rank;
+}
+
+/* Link w into q after node at (NULL: at the head). Stripe held. */
+static void lw_link_after(struct green__waitq *q, struct green__lwait *w,
+                          struct green__wnode *at)
+{
+    struct green__wnode *n = &w->n, *next = at ? at->next : q->head;
+    n->q = q;
+    n->prev = at;
+    n->next = next;
+    if (at)
+        at->next = n;
+    else
+        q->head = n;
+    if (next)
+        next->prev = n;
+    else
+        q->tail = n;
+}
+
+/* Push w behind every waiter of its rank or higher (front: ahead of its
+ * equals, behind the higher ones: a mutex waiter that was woken and lost
+ * the race waits first among its equals). Queues stay sorted by rank,
+ * FIFO among equals ("Priorities"). When every rank is equal (every
+ * program without realtime threads) this is the plain tail or head push
+ * after one comparison. Stripe held. */
 static void lw_push(struct green__waitq *q, struct green__lwait *w, bool front)
 {
     w->state = GREEN__LW_WAITING;
-    green__waitq_push(q, &w->n);
-    if (front && q->head != &w->n) {
-        green__waitq_remove(&w->n);
-        w->n.q = q;
-        w->n.prev = NULL;
-        w->n.next = q->head;
-        q->head->prev = &w->n;
-        q->head = &w->n;
+    struct green__wnode *at = NULL;
+    if (!front) {
+        if (green__likely(!q->tail || lw_rank(q->tail) >= w->rank)) {
+            green__waitq_push(q, &w->n);
+            return;
+        }
+        for (struct green__wnode *x = q->head; x && lw_rank(x) >= w->rank; x = x->next)
+            at = x;
+    } else {
+        for (struct green__wnode *x = q->head; x && lw_rank(x) > w->rank; x = x->next)
+            at = x;
     }
+    green__assert("lock", w->n.q == NULL);
+    lw_link_after(q, w, at);
 }
 
 /* Decide the fate of a popped waiter (to: GRANTED or WOKEN) and wake it:
@@ -686,13 +734,15 @@ int green__sem_wait(struct green__sem *s, struct green_thread *self,
 static void rw_grant(struct green__rwlock *rw, enum green__rw_prefer prefer)
 {
     while (!rw->writer) {
-        struct green__wnode *n;
-        if (prefer == GREEN__RW_READERS)
-            n = rw->rq.head ? rw->rq.head : rw->wq.head;
-        else if (prefer == GREEN__RW_WRITERS)
-            n = rw->wq.head ? rw->wq.head : rw->rq.head;
+        struct green__wnode *n, *rh = rw->rq.head, *wh = rw->wq.head;
+        if (prefer == GREEN__RW_FIFO || !rh)
+            n = wh;
+        else if (!wh)
+            n = rh;
+        else if (lw_rank(rh) != lw_rank(wh))   /* the higher rank first */
+            n = lw_rank(rh) > lw_rank(wh) ? rh : wh;
         else
-            n = rw->wq.head;
+            n = prefer == GREEN__RW_READERS ? rh : wh;
         if (!n)
             return;
         struct green__lwait *w = (struct green__lwait *)(void *)n;

@@ -1,6 +1,6 @@
 /*
- * lock.h - the lock core: FIFO queues of waiters (green threads of any
- * hub, plain OS threads) with ownership hand-off, shared by green.h's
+ * lock.h - the lock core: queues of waiters (green threads of any hub,
+ * plain OS threads), FIFO by realtime priority, with ownership hand-off, shared by green.h's
  * objects (libgreen/sync.c) and the pthread layer's (hooks/pthread_*.c).
  * Internal: nothing here is installed or exported. The design, the
  * hand-off invariant, thread safety and the policies are in the essay at
@@ -74,6 +74,10 @@ struct green__lwait {
     uint32_t pending;             /* a remote wake-up (post) is on its way
                                      to the waiter's hub: the record must
                                      outlive it */
+    int32_t rank;                 /* the waiter's rank when it queued
+                                     (green__sched_rank; 0 for a plain OS
+                                     thread): queues are ordered by it, FIFO
+                                     among equals (lock.c, "Priorities") */
     uintptr_t id;                 /* the waiter's lock identity
                                      (green__lock_id) */
     struct green__ctx *ctx;       /* the green waiter's hub, NULL if plain */

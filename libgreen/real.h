@@ -135,6 +135,11 @@
     X(pid_t, wait4, (pid_t, int *, int, struct rusage *))                     \
     X(int, waitid, (idtype_t, id_t, siginfo_t *, int))                        \
     X(int, system, (const char *))                                            \
+    X(int, execve, (const char *, char *const *, char *const *))              \
+    X(int, execv, (const char *, char *const *))                              \
+    X(int, execvp, (const char *, char *const *))                             \
+    X(int, execvpe, (const char *, char *const *, char *const *))             \
+    X(int, fexecve, (int, char *const *, char *const *))                      \
     X(int, pclose, (FILE *))                                                  \
     X(int, sigaction, (int, const struct sigaction *, struct sigaction *))    \
     X(int, pause, (void))                                                     \

@@ -46,6 +46,32 @@
  *    may name a thread whose stack is not the one running, so a signal
  *    handler must not run there (hooks/signal.c defers it).
  *
+ * Priorities. A thread's rank (green_thread.sched_rank) is its realtime
+ * priority, 1..99, under SCHED_FIFO or SCHED_RR, and 0 otherwise: the
+ * pthread layer sets it from the attribute, pthread_setschedparam and
+ * pthread_setschedprio. SCHED_OTHER, SCHED_BATCH and SCHED_IDLE all rank
+ * 0 whatever their nice value: the kernel only weighs their shares of
+ * CPU time, which a cooperative hub does not measure, and ordering them
+ * would let a thread of nice 0 starve one of nice 1 forever. Once any
+ * thread has a rank (green__prio_used, set for good), schedule() runs the
+ * first runnable thread of the highest rank instead of the head
+ * (green__runq_pick): among equals the queue stays FIFO, so SCHED_RR and
+ * SCHED_FIFO act the same (a fair turn or a yield goes behind its
+ * equals). The hub keeps its place: it runs when it is queued ahead of
+ * that thread, so a realtime thread that yields in a loop still lets the
+ * hub poll once per round, as the kernel keeps taking interrupts under a
+ * busy realtime thread, while the threads of lower ranks wait. A thread
+ * that makes a higher-ranked thread of its hub runnable (creates it,
+ * raises it, releases a lock to it) lets it run at once
+ * (green__prio_preempt, called by the pthread layer): that is the one
+ * preemption natively observable on one CPU that a cooperative scheduler
+ * can give, at the call that caused it. Nothing else is preempted. The
+ * lock core (lock.c, "Priorities") orders its queues by the same rank.
+ * Cost: while no rank was ever set, one load and a branch per pop; after
+ * that a walk of the hub's run queue per switch (fine for the few threads
+ * of a realtime program; rejected: one queue per rank, which would cost
+ * every program a bitmap test on every push and pop).
+ *
  * Deadlock. When nothing is runnable and libev has no active watcher and no
  * remote post is expected, no parked thread can ever wake. For the explicit
  * API the main green thread is woken with EDEADLK (as gevent raises
@@ -252,6 +278,42 @@ void green__ready(struct green_thread *t, int code)
     ensure_hub_queued(c);
 }
 
+/* -------------------------------------------------------------- priorities */
+
+bool green__prio_used;
+
+void green__sched_rank_set(struct green_thread *t, int rank)
+{
+    if (rank > 0 && !__atomic_load_n(&green__prio_used, __ATOMIC_RELAXED))
+        __atomic_store_n(&green__prio_used, true, __ATOMIC_RELAXED);
+    __atomic_store_n(&t->sched_rank, rank, __ATOMIC_RELAXED);
+}
+
+/* The first queued thread of the highest rank, or the hub when it is
+ * queued ahead of that thread (the essay: "Priorities"), unlinked. */
+struct green_thread *green__runq_pick(struct green__ctx *c)
+{
+    struct green_thread *best = NULL;
+    bool hub_seen = false, hub_first = false;
+    int top = -1;
+    for (struct green_thread *t = c->runq_head; t; t = t->runq_next) {
+        if (t == c->hub) {
+            hub_seen = true;
+            continue;
+        }
+        int r = green__sched_rank(t);
+        if (r > top) {
+            top = r;
+            best = t;
+            hub_first = hub_seen;
+        }
+    }
+    struct green_thread *t = best && !hub_first ? best : c->hub;   /* no best:
+                                                                       the hub alone */
+    runq_remove(c, t);
+    return t;
+}
+
 /* ------------------------------------------------- yield and fair turns */
 
 /* The running thread goes to the back of the run queue and runs again
@@ -318,4 +380,23 @@ int green__switch_direct(struct green_thread *t, void *value)
     t->switch_value = value;
     t->switched_to = true;
     return park_impl(GREEN_WHY_SWITCH, (uintptr_t)t, NULL, GREEN_FOREVER, t);
+}
+
+/* A higher-ranked thread of this hub is runnable: it runs first. */
+void green__prio_preempt_slow(void)
+{
+    struct green__ctx *c = green__tls_ctx;
+    if (!c || c->current == c->hub || c->sched_busy)
+        return;
+    struct green_thread *t = c->current;
+    if (t->handler_depth)
+        return;   /* a signal handler running as t: not a place to yield */
+    int mine = green__sched_rank(t);
+    for (struct green_thread *x = c->runq_head; x; x = x->runq_next)
+        if (x != c->hub && green__sched_rank(x) > mine) {
+            green__fair_yield(c);   /* not requeue_self: a third caller
+                                       would stop its inlining into
+                                       green_yield (+13 instructions) */
+            return;
+        }
 }

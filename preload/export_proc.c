@@ -26,4 +26,22 @@ E pid_t wait4(pid_t pid, int *status, int options, struct rusage *ru) { return g
 E pid_t wait3(int *status, int options, struct rusage *ru) { return green_hook_wait3(status, options, ru); }
 E int waitid(idtype_t type, id_t id, siginfo_t *info, int options) { return green_hook_waitid(type, id, info, options); }
 E int system(const char *command) { return green_hook_system(command); }
+E int execve(const char *path, char *const argv[], char *const envp[]) { return green_hook_execve(path, argv, envp); }
+E int execv(const char *path, char *const argv[]) { return green_hook_execv(path, argv); }
+E int execvp(const char *file, char *const argv[]) { return green_hook_execvp(file, argv); }
+E int execvpe(const char *file, char *const argv[], char *const envp[]) { return green_hook_execvpe(file, argv, envp); }
+E int fexecve(int fd, char *const argv[], char *const envp[]) { return green_hook_fexecve(fd, argv, envp); }
+/* The list forms: their arguments become an argv here (hooks/proc.c). */
+E int execl(const char *path, const char *arg, ...)
+{
+    GREEN_EXEC_LIST(arg, green_hook_execv(path, argv_));
+}
+E int execlp(const char *file, const char *arg, ...)
+{
+    GREEN_EXEC_LIST(arg, green_hook_execvp(file, argv_));
+}
+E int execle(const char *path, const char *arg, ...)
+{
+    GREEN_EXEC_LIST(arg, green_hook_execve(path, argv_, va_arg(ap_, char *const *)));
+}
 E int pclose(FILE *f) { return green_hook_pclose(f); }

@@ -1727,6 +1727,183 @@ DIFF_CASE(signal, pthread_sigqueue_runs_the_handler_in_the_target)
              hcode[SIGUSR2] == SI_QUEUE);
 }
 
+/* Signals sent to one thread that blocks them: a realtime one is queued
+ * every time with its own siginfo, a standard one kept once (the first).
+ * The sender is another thread of the process, which does not block them
+ * (so the kernel would give them to no one else either). */
+static void print_info(const char *label, const siginfo_t *si)
+{
+    int rel = si->si_signo >= SIGRTMIN ? si->si_signo - SIGRTMIN : -1;
+    diff_out("%s: %s rt+%d code %d pid ok %d uid ok %d value %d", label,
+             rel < 0 ? signame(si->si_signo) : "RT", rel, si->si_code,
+             si->si_pid == getpid(), si->si_uid == getuid(),
+             si->si_code == SI_QUEUE ? si->si_value.sival_int : 0);
+}
+
+static sigset_t rtq_set(void)
+{
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, SIGUSR1);
+    sigaddset(&s, SIGRTMIN);
+    sigaddset(&s, SIGRTMIN + 1);
+    return s;
+}
+
+static void *rtq_take_all(void *arg)
+{
+    (void)arg;
+    sigset_t s = rtq_set();
+    pthread_sigmask(SIG_BLOCK, &s, NULL);
+    step = 1;
+    while (step < 2)
+        ms(1);
+    siginfo_t si;
+    struct timespec zero = { 0, 0 };
+    int n = 0;
+    while (n < 10 && sigtimedwait(&s, &si, &zero) > 0)
+        print_info("took", &si), n++;
+    diff_out("taken: %d", n);
+    return NULL;
+}
+
+static void rtq_send(pthread_t t)
+{
+    pthread_sigqueue(t, SIGRTMIN + 1, (union sigval){ .sival_int = 1 });
+    pthread_sigqueue(t, SIGRTMIN, (union sigval){ .sival_int = 2 });
+    pthread_kill(t, SIGRTMIN);
+    pthread_sigqueue(t, SIGRTMIN, (union sigval){ .sival_int = 3 });
+    pthread_kill(t, SIGUSR1);
+    pthread_sigqueue(t, SIGUSR1, (union sigval){ .sival_int = 4 });   /* dropped */
+}
+
+DIFF_CASE(signal, realtime_signals_to_a_blocking_thread_queue_with_their_siginfo)
+{
+    step = 0;
+    pthread_t t = spawn(rtq_take_all, NULL);
+    while (step < 1)
+        ms(1);
+    rtq_send(t);
+    step = 2;
+    pthread_join(t, NULL);
+}
+
+static siginfo_t rtq_seen[10];
+static volatile int rtq_n;
+
+static void rtq_handler(int sig, siginfo_t *si, void *uc)
+{
+    (void)sig; (void)uc;
+    if (rtq_n < 10)
+        rtq_seen[rtq_n++] = *si;
+}
+
+static void *rtq_unblock(void *arg)
+{
+    (void)arg;
+    sigset_t s = rtq_set();
+    pthread_sigmask(SIG_BLOCK, &s, NULL);
+    step = 1;
+    while (step < 2)
+        ms(1);
+    pthread_sigmask(SIG_UNBLOCK, &s, NULL);
+    int n = rtq_n;
+    for (int i = 0; i < n; i++)
+        print_info("handled", &rtq_seen[i]);
+    diff_out("handled: %d", n);
+    return NULL;
+}
+
+DIFF_CASE(signal, queued_realtime_signals_run_their_handler_once_each_when_unblocked)
+{
+    struct sigaction a = { .sa_sigaction = rtq_handler, .sa_flags = SA_SIGINFO };
+    sigemptyset(&a.sa_mask);
+    sigaction(SIGUSR1, &a, NULL);
+    sigaction(SIGRTMIN, &a, NULL);
+    sigaction(SIGRTMIN + 1, &a, NULL);
+    step = 0;
+    rtq_n = 0;
+    pthread_t t = spawn(rtq_unblock, NULL);
+    while (step < 1)
+        ms(1);
+    rtq_send(t);
+    step = 2;
+    pthread_join(t, NULL);
+}
+
+/* exec from a thread whose mask differs from the other threads': the new
+ * program starts with the calling thread's own mask. The exec'd side (this
+ * binary again, without LD_PRELOAD) prints its SigBlk and exits. */
+__attribute__((constructor)) static void exec_mask_helper(void)
+{
+    if (!getenv("DIFF_MASK_HELPER"))
+        return;
+    char b[4096];
+    int fd = open("/proc/self/status", O_RDONLY);
+    ssize_t n = fd < 0 ? -1 : read(fd, b, sizeof b - 1);
+    b[n > 0 ? n : 0] = 0;
+    char *p = strstr(b, "\nSigBlk:");
+    unsigned long long m = p ? strtoull(p + 8, NULL, 16) : ~0ULL;
+    diff_out("exec'd: blocks USR1 %d USR2 %d, %d signals", (int)(m >> (SIGUSR1 - 1) & 1),
+             (int)(m >> (SIGUSR2 - 1) & 1), __builtin_popcountll(m));
+    diff_out("end");
+    _exit(0);
+}
+
+static void *exec_blocking_usr1(void *arg)
+{
+    (void)arg;
+    sigset_t s = set_of(SIGUSR1);
+    pthread_sigmask(SIG_SETMASK, &s, NULL);
+    char *envp[256];
+    int n = 0;
+    for (char **e = environ; *e && n < 250; e++)
+        if (strncmp(*e, "LD_PRELOAD=", 11) != 0)
+            envp[n++] = *e;
+    envp[n++] = "DIFF_MASK_HELPER=1";
+    envp[n] = NULL;
+    char *argv[] = { "diffcases-helper", NULL };
+    execve("/proc/self/exe", argv, envp);
+    diff_out("execve failed: %s", diff_errname(errno));
+    return NULL;
+}
+
+DIFF_CASE(signal, exec_from_a_thread_keeps_that_threads_own_mask)
+{
+    sigset_t none;
+    sigemptyset(&none);
+    pthread_sigmask(SIG_SETMASK, &none, NULL);   /* this thread blocks nothing */
+    pthread_join(spawn(exec_blocking_usr1, NULL), NULL);
+}
+
+/* A failed exec changes no thread's mask. */
+static void *exec_missing(void *arg)
+{
+    (void)arg;
+    block(SIGUSR2);
+    char *argv[] = { "none", NULL };
+    CALL("execv", execv("/nonexistent/program", argv));
+    CALL("execlp", execlp("/nonexistent/program", "none", (char *)NULL));
+    sigset_t cur;
+    pthread_sigmask(SIG_BLOCK, NULL, &cur);
+    diff_out("after: blocks USR1 %d USR2 %d", sigismember(&cur, SIGUSR1),
+             sigismember(&cur, SIGUSR2));
+    return NULL;
+}
+
+DIFF_CASE(signal, a_failed_exec_leaves_the_masks_alone)
+{
+    sigset_t none;
+    sigemptyset(&none);
+    pthread_sigmask(SIG_SETMASK, &none, NULL);
+    block(SIGUSR1);
+    pthread_join(spawn(exec_missing, NULL), NULL);
+    sigset_t cur;
+    pthread_sigmask(SIG_BLOCK, NULL, &cur);
+    diff_out("caller: blocks USR1 %d USR2 %d", sigismember(&cur, SIGUSR1),
+             sigismember(&cur, SIGUSR2));
+}
+
 static void *spin_checking_flag(void *arg)
 {
     (void)arg;

@@ -843,6 +843,221 @@ DIFF_CASE(thread, new_thread_inherits_the_creators_sched)
     CALL("self back to other", pthread_setschedparam(pthread_self(), SCHED_OTHER, &p));
 }
 
+/* Realtime priorities on one CPU. The case pins itself to one CPU and
+ * becomes SCHED_FIFO 1: natively the kernel then runs the highest-priority
+ * runnable thread at every moment, and its futexes wake the waiter of
+ * highest priority first. Without the right (not root, RLIMIT_RTPRIO 0)
+ * both runs print so and stop. The order of the threads is the output. */
+static int rt_order[8];
+static atomic_int rt_n;
+static pthread_mutex_t rt_m = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t rt_c = PTHREAD_COND_INITIALIZER;
+static pthread_rwlock_t rt_rw = PTHREAD_RWLOCK_INITIALIZER;
+static sem_t rt_sem;
+static int rt_go;
+
+static void rt_note(void *arg)
+{
+    rt_order[atomic_fetch_add(&rt_n, 1) % 8] = (int)(intptr_t)arg;
+}
+
+static bool rt_begin(void)
+{
+    cpu_set_t cur, one;
+    CPU_ZERO(&one);
+    if (sched_getaffinity(0, sizeof cur, &cur) == 0)
+        for (int i = 0; i < CPU_SETSIZE; i++)
+            if (CPU_ISSET(i, &cur)) {
+                CPU_SET(i, &one);
+                break;
+            }
+    sched_setaffinity(0, sizeof one, &one);
+    struct sched_param p = { .sched_priority = 1 };
+    int e = pthread_setschedparam(pthread_self(), SCHED_FIFO, &p);
+    diff_out("realtime: %s", e ? "not permitted" : "yes");
+    atomic_store(&rt_n, 0);
+    return e == 0;
+}
+
+static pthread_t rt_spawn(int prio, void *(*fn)(void *))
+{
+    pthread_attr_t a;
+    pthread_attr_init(&a);
+    pthread_attr_setinheritsched(&a, PTHREAD_EXPLICIT_SCHED);
+    pthread_attr_setschedpolicy(&a, SCHED_FIFO);
+    struct sched_param p = { .sched_priority = prio };
+    pthread_attr_setschedparam(&a, &p);
+    pthread_t t;
+    int e = pthread_create(&t, &a, fn, (void *)(intptr_t)prio);
+    if (e)
+        diff_out("create %d: %s", prio, diff_errname(e));
+    pthread_attr_destroy(&a);
+    return t;
+}
+
+static void rt_report(pthread_t *t, int n)
+{
+    for (int i = 0; i < n; i++)
+        pthread_join(t[i], NULL);
+    int k = atomic_load(&rt_n);
+    diff_out("order: %d %d %d (%d)", rt_order[0], rt_order[1], rt_order[2], k);
+}
+
+static const int rt_prios[3] = { 5, 20, 10 };
+
+static void *rt_mutex_waiter(void *arg)
+{
+    pthread_mutex_lock(&rt_m);
+    rt_note(arg);
+    pthread_mutex_unlock(&rt_m);
+    return NULL;
+}
+
+DIFF_CASE(thread, mutex_goes_to_the_waiter_of_highest_priority)
+{
+    if (!rt_begin())
+        return;
+    pthread_t t[3];
+    pthread_mutex_lock(&rt_m);
+    for (int i = 0; i < 3; i++)
+        t[i] = rt_spawn(rt_prios[i], rt_mutex_waiter);   /* each runs, waits */
+    pthread_mutex_unlock(&rt_m);
+    rt_report(t, 3);
+}
+
+static void *rt_sem_waiter(void *arg)
+{
+    sem_wait(&rt_sem);
+    rt_note(arg);
+    return NULL;
+}
+
+DIFF_CASE(thread, semaphore_post_wakes_the_waiter_of_highest_priority)
+{
+    if (!rt_begin())
+        return;
+    sem_init(&rt_sem, 0, 0);
+    pthread_t t[3];
+    for (int i = 0; i < 3; i++)
+        t[i] = rt_spawn(rt_prios[i], rt_sem_waiter);
+    for (int i = 0; i < 3; i++)
+        sem_post(&rt_sem);
+    rt_report(t, 3);
+    sem_destroy(&rt_sem);
+}
+
+static void *rt_cond_waiter(void *arg)
+{
+    pthread_mutex_lock(&rt_m);
+    while (!rt_go)
+        pthread_cond_wait(&rt_c, &rt_m);
+    rt_go--;
+    rt_note(arg);
+    pthread_mutex_unlock(&rt_m);
+    return NULL;
+}
+
+DIFF_CASE(thread, cond_signal_wakes_the_waiter_of_highest_priority)
+{
+    if (!rt_begin())
+        return;
+    pthread_t t[3];
+    for (int i = 0; i < 3; i++)
+        t[i] = rt_spawn(rt_prios[i], rt_cond_waiter);
+    for (int i = 0; i < 3; i++) {
+        pthread_mutex_lock(&rt_m);
+        rt_go++;
+        pthread_mutex_unlock(&rt_m);
+        pthread_cond_signal(&rt_c);
+    }
+    rt_report(t, 3);
+}
+
+static void *rt_writer(void *arg)
+{
+    pthread_rwlock_wrlock(&rt_rw);
+    rt_note(arg);
+    pthread_rwlock_unlock(&rt_rw);
+    return NULL;
+}
+
+DIFF_CASE(thread, rwlock_goes_to_the_writer_of_highest_priority)
+{
+    if (!rt_begin())
+        return;
+    pthread_t t[3];
+    pthread_rwlock_wrlock(&rt_rw);
+    for (int i = 0; i < 3; i++)
+        t[i] = rt_spawn(rt_prios[i], rt_writer);
+    pthread_rwlock_unlock(&rt_rw);
+    rt_report(t, 3);
+}
+
+static void *rt_yield_then_note(void *arg)
+{
+    for (int i = 0; i < 3; i++)
+        sched_yield();   /* a higher thread keeps the CPU */
+    rt_note(arg);
+    return NULL;
+}
+
+DIFF_CASE(thread, higher_priority_thread_runs_before_create_returns)
+{
+    if (!rt_begin())
+        return;
+    struct sched_param p = { .sched_priority = 10 };
+    CALL("self fifo 10", pthread_setschedparam(pthread_self(), SCHED_FIFO, &p));
+    pthread_t t[3];
+    t[0] = rt_spawn(20, rt_yield_then_note);
+    diff_out("after the higher one: %d ran", atomic_load(&rt_n));
+    t[1] = rt_spawn(5, rt_yield_then_note);
+    sched_yield();   /* a lower thread waits for the CPU */
+    diff_out("after the lower one: %d ran", atomic_load(&rt_n));
+    CALL("raise it", pthread_setschedprio(t[1], 15));
+    diff_out("after raising it: %d ran", atomic_load(&rt_n));
+    t[2] = rt_spawn(10, rt_yield_then_note);
+    sched_yield();   /* an equal one runs after its turn */
+    diff_out("after an equal one and a yield: %d ran", atomic_load(&rt_n));
+    rt_report(t, 3);
+}
+
+static volatile sig_atomic_t rt_alarmed;
+static pthread_t rt_alarm_in;
+
+static void rt_on_alarm(int sig)
+{
+    (void)sig;
+    rt_alarm_in = pthread_self();
+    rt_alarmed = 1;
+}
+
+static void *rt_yield_until_alarm(void *arg)
+{
+    (void)arg;
+    int64_t t0 = diff_now();
+    while (!rt_alarmed && diff_now() - t0 < 3000 * 1000000LL)
+        sched_yield();
+    diff_out("spinner: alarmed %d, handled here %d", (int)rt_alarmed,
+             pthread_equal(rt_alarm_in, pthread_self()) != 0);
+    return NULL;
+}
+
+/* A CPU-time itimer's signal goes to the thread that was running when it
+ * expired (natively the kernel sends it to that thread if it accepts it):
+ * here a realtime thread that keeps the CPU while its creator, main in
+ * one of the two places, waits for it (Open POSIX pthread_create/1-6). */
+DIFF_CASE(thread, a_cpu_timer_signal_goes_to_the_running_realtime_thread)
+{
+    if (!rt_begin())
+        return;
+    signal(SIGPROF, rt_on_alarm);
+    struct itimerval it = { .it_value = { .tv_usec = 50000 } };
+    setitimer(ITIMER_PROF, &it, NULL);
+    pthread_t t = rt_spawn(20, rt_yield_until_alarm);   /* runs until the alarm */
+    diff_out("creator: alarmed %d", (int)rt_alarmed);
+    pthread_join(t, NULL);
+}
+
 DIFF_CASE(thread, sched_yield_returns_zero_alone)
 {
     CALL("sched_yield", sched_yield());
