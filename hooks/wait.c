@@ -16,7 +16,10 @@
  * deadline passes, when we return 0 as the kernel does. The per-fd
  * watchers stay armed between calls (fd.c), so a poll loop over the same
  * descriptors costs no epoll_ctl in the steady state: a poll that waits
- * costs poll(0) + the hub's epoll_wait + poll(0).
+ * costs poll(0) + the hub's epoll_wait + poll(0). One exception: an
+ * epoll_wait on an epoll fd a hook made, by a thread alone on its hub,
+ * parks first and probes after the wake (epoll_park_first: the hub's
+ * blocking poll answers "is it ready?" in the probe's place).
  *
  * Event mapping. POLLIN, POLLRDNORM, POLLRDBAND, POLLRDHUP -> GREEN_READ;
  * POLLOUT, POLLWRNORM, POLLWRBAND -> GREEN_WRITE (epoll reports hang-ups
@@ -49,6 +52,7 @@
 #include "hooks_signal.h"
 #include "hooks_wait.h"
 #include "io.h"
+#include "fdstate.h"
 #include <string.h>
 
 #define STACK_FDS 16
@@ -529,6 +533,43 @@ static int epoll_slow(int epfd, struct epoll_event *ev, int max, int64_t deadlin
     }
 }
 
+/* Park first, probe after. When nothing else on this hub is runnable, a
+ * park goes straight to the hub's blocking epoll_wait, which returns at
+ * once if epfd is ready: that call takes the place of the zero-timeout
+ * probe when events are waiting, and saves it when none are (the usual
+ * case for an event loop that just drained its epoll set: memcached's
+ * workers and redis call epoll_wait again right after handling a batch,
+ * and the first probe found nothing about twice in three times; perf
+ * stat under memcaslap). With other threads runnable the hub may not poll
+ * for up to POLL_INTERVAL_NS (hub.c), so the probe comes first there, as
+ * it does for an fd of unknown kind: only a descriptor a hooked
+ * epoll_create made (fdstate: GREEN_FD_OTHER) parks first, and every
+ * answer still comes from the kernel's own zero-timeout call, made after
+ * the wake or at the deadline. The difference: epoll_wait on an eventfd
+ * or timerfd (EINVAL natively) fails once that fd is readable or at the
+ * deadline, not at once. */
+static bool epoll_park_first(int epfd, int max)
+{
+    struct green__ctx *c = green__tls_ctx;
+    /* The hub queues itself behind the threads it readied: a run queue
+     * of the hub alone is as good as empty. */
+    bool alone = !c || !c->runq_head ||
+                 (c->runq_head == c->hub && c->runq_tail == c->hub);
+    return max > 0 && c && alone && green__fdstate_kind(epfd) == GREEN_FD_OTHER;
+}
+
+static int epoll_late(int epfd, struct epoll_event *ev, int max, int64_t deadline)
+{
+    int got = green__wait_fd(epfd, GREEN_READ, deadline);
+    if (got < 0 && got != -ETIMEDOUT)
+        return park_failed(-got, deadline);
+    int r;
+    PROBE(r, green__real.epoll_wait(epfd, ev, max, 0));
+    if (r != 0 || got == -ETIMEDOUT)
+        return r;                  /* the kernel's answer at the deadline */
+    return epoll_slow(epfd, ev, max, deadline);
+}
+
 int green_hook_epoll_wait(int epfd, struct epoll_event *ev, int max, int timeout)
 {
     green__real_init();
@@ -536,6 +577,8 @@ int green_hook_epoll_wait(int epfd, struct epoll_event *ev, int max, int timeout
         return green__real.epoll_wait(epfd, ev, max, timeout);
     int e0 = hook_begin();
     int r;
+    if (epoll_park_first(epfd, max))
+        return hook_done(epoll_late(epfd, ev, max, ms_deadline(timeout)), e0);
     PROBE(r, green__real.epoll_wait(epfd, ev, max, 0));
     if (r == 0)
         r = epoll_slow(epfd, ev, max, ms_deadline(timeout));

@@ -14,6 +14,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/select.h>
 #include <time.h>
@@ -21,6 +22,7 @@
 #include "hooks.h"
 #include "hooks_signal.h"
 #include "hooks_wait.h"
+#include "io.h"
 
 static void setup(void)
 {
@@ -330,6 +332,92 @@ Test(hooks_wait, epoll_wait_times_out_with_zero_and_bad_arguments_fail_at_once)
     errno = 0;
     cr_assert_eq(green_hook_epoll_pwait(ep, out, 1, 1000, NULL), -1);
     cr_assert_eq(errno, EBADF);
+}
+
+/* Switches this hub has made so far. */
+static uint64_t hub_switches(void)
+{
+    return atomic_load(&green__tls_ctx->switches);
+}
+
+Test(hooks_wait, epoll_wait_alone_on_its_hub_parks_first_and_still_returns_ready_events)
+{
+    int p[2];
+    cr_assert_eq(pipe(p), 0);
+    int ep = green_hook_epoll_create1(EPOLL_CLOEXEC);   /* known to fdstate */
+    cr_assert_geq(ep, 0);
+    struct epoll_event ev = { .events = EPOLLIN, .data.u64 = 0xbeef };
+    cr_assert_eq(epoll_ctl(ep, EPOLL_CTL_ADD, p[0], &ev), 0);
+    cr_assert_eq(write(p[1], "x", 1), 1);
+    /* Nothing else runnable: the hub's blocking poll stands in for the
+     * zero-timeout probe, so the call goes through the hub (two switches
+     * at least) and still returns the event that was already waiting. */
+    struct epoll_event out[4];
+    memset(out, 0, sizeof out);
+    uint64_t sw = hub_switches();
+    cr_assert_eq(green_hook_epoll_wait(ep, out, 4, 5000), 1);
+    cr_assert_geq(hub_switches() - sw, 2, "the call did not park first");
+    cr_assert_eq(out[0].data.u64, 0xbeef);
+    cr_assert(out[0].events & EPOLLIN);
+    close(ep);
+    close(p[0]);
+    close(p[1]);
+}
+
+static volatile bool stop_yielding;
+static volatile long yields;
+static void *yield_loop(void *arg)
+{
+    (void)arg;
+    while (!stop_yielding) {
+        yields++;
+        green_yield();
+    }
+    return NULL;
+}
+
+Test(hooks_wait, a_thread_yielding_in_a_loop_does_not_starve_an_epoll_wait)
+{
+    int p[2];
+    cr_assert_eq(pipe(p), 0);
+    int ep = green_hook_epoll_create1(EPOLL_CLOEXEC);
+    cr_assert_geq(ep, 0);
+    struct epoll_event ev = { .events = EPOLLIN, .data.u64 = 7 };
+    cr_assert_eq(epoll_ctl(ep, EPOLL_CTL_ADD, p[0], &ev), 0);
+    stop_yielding = false;
+    yields = 0;
+    green_t y = green_spawn(yield_loop, NULL, NULL);
+    green_t w = green_spawn(write_after_50ms, (void *)(intptr_t)p[1], NULL);
+    cr_assert(y && w);
+    struct epoll_event out[1];
+    int64_t t0 = mono_ns();
+    /* Ready already (probe first, the yielder is runnable) and then after
+     * a park while the yielder never stops: the hub must still poll. */
+    int r = green_hook_epoll_wait(ep, out, 1, 10000);
+    int64_t waited = mono_ns() - t0;
+    stop_yielding = true;
+    cr_assert_eq(green_join(w, NULL), 0);
+    cr_assert_eq(green_join(y, NULL), 0);
+    cr_assert_eq(r, 1);
+    cr_assert_lt(waited, GREEN_SEC(5), "waited %lld ns", (long long)waited);
+    cr_assert_gt(yields, 0);
+    char c;
+    cr_assert_eq(read(p[0], &c, 1), 1);
+    cr_assert_eq(green_hook_epoll_wait(ep, out, 1, 1), 0);
+    close(ep);
+    close(p[0]);
+    close(p[1]);
+}
+
+Test(hooks_wait, epoll_wait_on_a_descriptor_that_is_not_epoll_fails_with_einval)
+{
+    int efd = green_hook_eventfd(0, EFD_CLOEXEC);      /* kind OTHER, as epoll */
+    cr_assert_geq(efd, 0);
+    struct epoll_event out[1];
+    errno = 0;
+    cr_assert_eq(green_hook_epoll_wait(efd, out, 1, 20), -1);
+    cr_assert_eq(errno, EINVAL);
+    close(efd);
 }
 
 /* -------------------------------------------------------------- sleeps */

@@ -534,3 +534,77 @@ Test(hub, an_idle_hub_does_not_spin_after_a_timer_fired)
     close(p[0]);
     close(p[1]);
 }
+
+/* The time the hub's timerfd is armed for (CLOCK_MONOTONIC ns, as
+ * green_now), or 0 when it is not armed. */
+#include <sys/timerfd.h>
+#include "green_internal.h"
+static int64_t timerfd_expiry(void)
+{
+    struct itimerspec its;
+    cr_assert_eq(timerfd_gettime(green__tls_ctx->tfd, &its), 0);
+    int64_t left = (int64_t)its.it_value.tv_sec * 1000000000 + its.it_value.tv_nsec;
+    return left ? green_now() + left : 0;
+}
+
+static void *write_after_5ms(void *arg)
+{
+    struct timespec ts = { 0, 5 * 1000000 };
+    nanosleep(&ts, NULL);
+    return write((int)(intptr_t)arg, "x", 1) == 1 ? NULL : (void *)1;
+}
+
+/* One wait woken by its descriptor before its deadline, then one whose
+ * deadline lies between 0 and 1 ms after that: the hub blocks twice and
+ * keeps the timerfd as the first wait armed it (an event loop that
+ * recomputes a millisecond timeout per call would otherwise cost a
+ * timerfd_settime per poll). The write comes from an OS thread, so the
+ * hub really blocks in epoll_wait each time. */
+Test(hub, a_deadline_just_after_the_armed_one_keeps_the_timerfd_as_it_is)
+{
+    int p[2];
+    char c;
+    cr_assert_eq(pipe(p), 0);
+    pthread_t pt;
+    cr_assert_eq(pthread_create(&pt, NULL, write_after_5ms, (void *)(intptr_t)p[1]), 0);
+    cr_assert_eq(green_wait_readable(p[0], GREEN_SEC(10)), GREEN_READ);
+    pthread_join(pt, NULL);
+    cr_assert_eq(read(p[0], &c, 1), 1);
+    int64_t armed = timerfd_expiry();
+    cr_assert_gt(armed, green_now() + GREEN_SEC(5), "the first wait armed no timerfd");
+
+    cr_assert_eq(pthread_create(&pt, NULL, write_after_5ms, (void *)(intptr_t)p[1]), 0);
+    int64_t later = armed + GREEN_USEC(500);
+    cr_assert_eq(green_wait_readable(p[0], later - green_now()), GREEN_READ);
+    pthread_join(pt, NULL);
+    cr_assert_eq(read(p[0], &c, 1), 1);
+    int64_t now_armed = timerfd_expiry();
+    cr_expect_lt(now_armed, armed + GREEN_USEC(250),
+                 "re-armed %lld ns later", (long long)(now_armed - armed));
+    cr_expect_geq(now_armed, armed - GREEN_USEC(250));
+    close(p[0]);
+    close(p[1]);
+}
+
+/* Never later: a deadline before the armed one re-arms at once. */
+Test(hub, a_deadline_before_the_armed_one_rearms_the_timerfd)
+{
+    int p[2];
+    char c;
+    cr_assert_eq(pipe(p), 0);
+    pthread_t pt;
+    cr_assert_eq(pthread_create(&pt, NULL, write_after_5ms, (void *)(intptr_t)p[1]), 0);
+    cr_assert_eq(green_wait_readable(p[0], GREEN_SEC(10)), GREEN_READ);
+    pthread_join(pt, NULL);
+    cr_assert_eq(read(p[0], &c, 1), 1);
+    int64_t armed = timerfd_expiry();
+    int64_t t0 = green_now();
+    errno = 0;
+    cr_assert_eq(green_wait_readable(p[0], GREEN_MSEC(20)), -1);
+    cr_assert_eq(errno, ETIMEDOUT);
+    int64_t el = green_now() - t0;
+    cr_expect_lt(el, GREEN_SEC(5), "the 20 ms deadline waited for the one armed at %lld",
+                 (long long)armed);
+    close(p[0]);
+    close(p[1]);
+}
