@@ -651,7 +651,7 @@ static inline int *green__errno_now(void)
 {
     char *tp;
     __asm__ volatile("mov %%fs:0, %0" : "=r"(tp));
-    return (int *)(tp + green__errno_off);
+    return (int *)(tp + __atomic_load_n(&green__errno_off, __ATOMIC_RELAXED));
 }
 #else
 #define green__errno_now() (&errno)

@@ -702,8 +702,11 @@ long green__errno_off;
 void green__tls_ctx_init(struct green__ctx *c)
 {
 #if defined(__x86_64__)
-    /* The same in every thread: errno is in libc's static block. */
-    green__errno_off = (long)((char *)&errno - read_tp());
+    /* The same in every thread: errno is in libc's static block. Each
+     * ctx stores it (the first before any switch of its own), while
+     * other hubs' switches read it. */
+    __atomic_store_n(&green__errno_off, (long)((char *)&errno - read_tp()),
+                     __ATOMIC_RELAXED);
 #endif
     if (!green__tls_on)
         return;
