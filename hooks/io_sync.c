@@ -39,7 +39,6 @@
 #include <fcntl.h>
 #include <stdatomic.h>
 #include <stdlib.h>
-#include <time.h>
 #include <unistd.h>
 
 #define SLOW_NS 100000           /* 100 us: several handoffs */
@@ -55,13 +54,6 @@ struct sync_job {
     unsigned int flags;
     int r, err;
 };
-
-static int64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 /* One measured flush into the smoothed duration (1/8 weight). */
 static void note(int64_t ns)
@@ -86,10 +78,10 @@ static int call(const struct sync_job *j)
 
 static int timed(struct sync_job *j)
 {
-    int64_t t0 = now_ns();
+    int64_t t0 = green_now();
     int r = call(j);
     int e = errno;
-    note(now_ns() - t0);
+    note(green_now() - t0);
     errno = e;
     return r;
 }
