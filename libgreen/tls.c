@@ -192,20 +192,50 @@ static bool module_has(const struct dl_phdr_info *i, uintptr_t a)
     return false;
 }
 
-/* Modules whose thread-local state is the OS thread's (the essay). */
-static bool excluded_by_name(const char *path)
+/* Modules whose thread-local state is the OS thread's (the essay): the
+ * runtimes, and the allocators that replace malloc, whose per-thread data
+ * is also linked by address (which rules out GREEN_TLS=address). */
+static const char *const os_thread_names[] = {
+    "ld-linux", "ld64.so", "libc.so", "libgreen", "libasan", "libtsan",
+    "libubsan", "liblsan", "libhwasan",
+};
+static const char *const linked_alloc_names[] = {
+    "libjemalloc", "libtcmalloc", "libmimalloc",
+};
+
+/* The entry of names[0..n) that path's file name starts with, or NULL. */
+static const char *name_in(const char *path, const char *const *names, size_t n)
 {
-    static const char *const names[] = {
-        "ld-linux", "ld64.so", "libc.so", "libgreen", "libasan", "libtsan",
-        "libubsan", "liblsan", "libhwasan", "libjemalloc", "libtcmalloc",
-        "libmimalloc",
-    };
     const char *b = strrchr(path, '/');
     b = b ? b + 1 : path;
-    for (size_t k = 0; k < sizeof names / sizeof *names; k++)
+    for (size_t k = 0; k < n; k++)
         if (!strncmp(b, names[k], strlen(names[k])))
-            return true;
-    return false;
+            return names[k];
+    return NULL;
+}
+
+static bool excluded_by_name(const char *path)
+{
+    return name_in(path, os_thread_names, sizeof os_thread_names / sizeof *os_thread_names) ||
+           name_in(path, linked_alloc_names,
+                   sizeof linked_alloc_names / sizeof *linked_alloc_names);
+}
+
+/* Room in *arr (an array of *cap elements of elt bytes, n in use) for
+ * one more, doubling from 8. False, with *failed set, when out of memory. */
+static bool grow(void *arr, size_t *cap, size_t n, size_t elt, bool *failed)
+{
+    if (n < *cap)
+        return true;
+    size_t c = *cap ? 2 * *cap : 8;
+    void *m = realloc(*(void **)arr, c * elt);
+    if (!m) {
+        *failed = true;
+        return false;
+    }
+    *(void **)arr = m;
+    *cap = c;
+    return true;
 }
 
 static bool note_sync(struct scan *s, size_t modid, char *block, size_t size);
@@ -239,16 +269,8 @@ static int scan_cb(struct dl_phdr_info *i, size_t size, void *arg)
     uintptr_t e = (uintptr_t)&errno;
     if (block && e - (uintptr_t)block < tls->p_memsz)
         return 0;                  /* libc's, whatever its name */
-    if (s->n == s->cap) {
-        size_t cap = s->cap ? 2 * s->cap : 8;
-        struct green__tls_mod *m = realloc(s->mods, cap * sizeof *m);
-        if (!m) {
-            s->failed = true;
-            return 1;
-        }
-        s->mods = m;
-        s->cap = cap;
-    }
+    if (!grow(&s->mods, &s->cap, s->n, sizeof *s->mods, &s->failed))
+        return 1;
     s->mods[s->n++] = (struct green__tls_mod){
         .modid = i->dlpi_tls_modid, .block = block,
         .image = (const char *)(i->dlpi_addr + tls->p_vaddr),
@@ -465,19 +487,17 @@ static size_t tp_align;
 extern __attribute__((weak)) const ptrdiff_t __rseq_offset;
 extern __attribute__((weak)) const unsigned int __rseq_size;
 
+/* block..+size lies in the static TLS area below the thread pointer os. */
+static bool in_static_area(const char *os, const char *block, size_t size)
+{
+    return block && block >= os - tp_below && block + size <= os;
+}
+
 static bool note_sync(struct scan *s, size_t modid, char *block, size_t size)
 {
-    if (s->sync_n == s->sync_cap) {
-        size_t cap = s->sync_cap ? 2 * s->sync_cap : 8;
-        struct green__tls_sync *m = realloc(s->sync, cap * sizeof *m);
-        if (!m) {
-            s->failed = true;
-            return false;
-        }
-        s->sync = m;
-        s->sync_cap = cap;
-    }
-    bool stat = block && block >= s->os_tp - tp_below && block + size <= s->os_tp;
+    if (!grow(&s->sync, &s->sync_cap, s->sync_n, sizeof *s->sync, &s->failed))
+        return false;
+    bool stat = in_static_area(s->os_tp, block, size);
     s->sync[s->sync_n++] = (struct green__tls_sync){
         .off = stat ? (size_t)(s->os_tp - block) : 0, .size = size, .modid = modid };
     return true;
@@ -541,7 +561,7 @@ static bool kept_modid(const struct green__ctx *c, size_t modid)
 
 static bool is_static(const struct green__ctx *c, const char *block)
 {
-    return block && block >= c->tls_os_tp - tp_below && block < c->tls_os_tp;
+    return in_static_area(c->tls_os_tp, block, 1);
 }
 
 /* t's own thread pointer: the OS thread's static area and TCB copied,
@@ -653,18 +673,15 @@ static bool install_addr(struct green__ctx *c, struct scan *s)
 static int no_linked_alloc(struct dl_phdr_info *i, size_t size, void *arg)
 {
     (void)size;
-    static const char *const names[] = { "libjemalloc", "libtcmalloc", "libmimalloc" };
-    const char *b = i->dlpi_name ? strrchr(i->dlpi_name, '/') : NULL;
-    b = b ? b + 1 : i->dlpi_name ? i->dlpi_name : "";
-    for (size_t k = 0; k < sizeof names / sizeof *names; k++)
-        if (!strncmp(b, names[k], strlen(names[k])) && i->dlpi_tls_modid) {
-            *(const char **)arg = names[k];
-            return 1;
-        }
-    return 0;
+    const char *name = i->dlpi_tls_modid && i->dlpi_name
+        ? name_in(i->dlpi_name, linked_alloc_names,
+                  sizeof linked_alloc_names / sizeof *linked_alloc_names)
+        : NULL;
+    *(const char **)arg = name;
+    return name != NULL;
 }
 
-static bool addr_usable(struct green__ctx *c)
+static bool addr_usable(void)
 {
     if (!tp_layout())
         return false;
@@ -691,7 +708,6 @@ static bool addr_usable(struct green__ctx *c)
     if (!ok)
         green__log("GREEN_TLS=address: glibc's thread vector is not laid out "
                    "as expected; using GREEN_TLS=1");
-    (void)c;
     return ok;
 }
 
@@ -714,7 +730,7 @@ void green__tls_ctx_init(struct green__ctx *c)
         static bool checked;
         if (!checked) {
             checked = true;
-            green__tls_addr = addr_usable(c);
+            green__tls_addr = addr_usable();
         }
     }
     if (green__tls_addr) {
