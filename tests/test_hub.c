@@ -554,6 +554,19 @@ static void *write_after_5ms(void *arg)
     return write((int)(intptr_t)arg, "x", 1) == 1 ? NULL : (void *)1;
 }
 
+/* A thread writes a byte into p[1] 5 ms from now; wait for it with the
+ * deadline until (green_now() time: the wait arms the hub's timerfd for
+ * it) and read it. */
+static void wait_for_writer(int p[2], int64_t until)
+{
+    pthread_t pt;
+    char c;
+    cr_assert_eq(pthread_create(&pt, NULL, write_after_5ms, (void *)(intptr_t)p[1]), 0);
+    cr_assert_eq(green_wait_readable(p[0], until - green_now()), GREEN_READ);
+    pthread_join(pt, NULL);
+    cr_assert_eq(read(p[0], &c, 1), 1);
+}
+
 /* One wait woken by its descriptor before its deadline, then one whose
  * deadline lies between 0 and 1 ms after that: the hub blocks twice and
  * keeps the timerfd as the first wait armed it (an event loop that
@@ -563,21 +576,12 @@ static void *write_after_5ms(void *arg)
 Test(hub, a_deadline_just_after_the_armed_one_keeps_the_timerfd_as_it_is)
 {
     int p[2];
-    char c;
     cr_assert_eq(pipe(p), 0);
-    pthread_t pt;
-    cr_assert_eq(pthread_create(&pt, NULL, write_after_5ms, (void *)(intptr_t)p[1]), 0);
-    cr_assert_eq(green_wait_readable(p[0], GREEN_SEC(10)), GREEN_READ);
-    pthread_join(pt, NULL);
-    cr_assert_eq(read(p[0], &c, 1), 1);
+    wait_for_writer(p, green_now() + GREEN_SEC(10));
     int64_t armed = timerfd_expiry();
     cr_assert_gt(armed, green_now() + GREEN_SEC(5), "the first wait armed no timerfd");
 
-    cr_assert_eq(pthread_create(&pt, NULL, write_after_5ms, (void *)(intptr_t)p[1]), 0);
-    int64_t later = armed + GREEN_USEC(500);
-    cr_assert_eq(green_wait_readable(p[0], later - green_now()), GREEN_READ);
-    pthread_join(pt, NULL);
-    cr_assert_eq(read(p[0], &c, 1), 1);
+    wait_for_writer(p, armed + GREEN_USEC(500));
     int64_t now_armed = timerfd_expiry();
     cr_expect_lt(now_armed, armed + GREEN_USEC(250),
                  "re-armed %lld ns later", (long long)(now_armed - armed));
@@ -590,13 +594,8 @@ Test(hub, a_deadline_just_after_the_armed_one_keeps_the_timerfd_as_it_is)
 Test(hub, a_deadline_before_the_armed_one_rearms_the_timerfd)
 {
     int p[2];
-    char c;
     cr_assert_eq(pipe(p), 0);
-    pthread_t pt;
-    cr_assert_eq(pthread_create(&pt, NULL, write_after_5ms, (void *)(intptr_t)p[1]), 0);
-    cr_assert_eq(green_wait_readable(p[0], GREEN_SEC(10)), GREEN_READ);
-    pthread_join(pt, NULL);
-    cr_assert_eq(read(p[0], &c, 1), 1);
+    wait_for_writer(p, green_now() + GREEN_SEC(10));
     int64_t armed = timerfd_expiry();
     int64_t t0 = green_now();
     errno = 0;
