@@ -1750,14 +1750,22 @@ static sigset_t rtq_set(void)
     return s;
 }
 
-static void *rtq_take_all(void *arg)
+/* In the target thread: block rtq_set(), tell the sender (step 1) and
+ * wait until it has sent (step 2). */
+static sigset_t rtq_block_until_sent(void)
 {
-    (void)arg;
     sigset_t s = rtq_set();
     pthread_sigmask(SIG_BLOCK, &s, NULL);
     step = 1;
     while (step < 2)
         ms(1);
+    return s;
+}
+
+static void *rtq_take_all(void *arg)
+{
+    (void)arg;
+    sigset_t s = rtq_block_until_sent();
     siginfo_t si;
     struct timespec zero = { 0, 0 };
     int n = 0;
@@ -1777,15 +1785,22 @@ static void rtq_send(pthread_t t)
     pthread_sigqueue(t, SIGUSR1, (union sigval){ .sival_int = 4 });   /* dropped */
 }
 
-DIFF_CASE(signal, realtime_signals_to_a_blocking_thread_queue_with_their_siginfo)
+/* Start the target fn, send it rtq_send's signals once it blocks them,
+ * and join it. */
+static void rtq_run(void *(*fn)(void *))
 {
     step = 0;
-    pthread_t t = spawn(rtq_take_all, NULL);
+    pthread_t t = spawn(fn, NULL);
     while (step < 1)
         ms(1);
     rtq_send(t);
     step = 2;
     pthread_join(t, NULL);
+}
+
+DIFF_CASE(signal, realtime_signals_to_a_blocking_thread_queue_with_their_siginfo)
+{
+    rtq_run(rtq_take_all);
 }
 
 static siginfo_t rtq_seen[10];
@@ -1801,11 +1816,7 @@ static void rtq_handler(int sig, siginfo_t *si, void *uc)
 static void *rtq_unblock(void *arg)
 {
     (void)arg;
-    sigset_t s = rtq_set();
-    pthread_sigmask(SIG_BLOCK, &s, NULL);
-    step = 1;
-    while (step < 2)
-        ms(1);
+    sigset_t s = rtq_block_until_sent();
     pthread_sigmask(SIG_UNBLOCK, &s, NULL);
     int n = rtq_n;
     for (int i = 0; i < n; i++)
@@ -1821,14 +1832,8 @@ DIFF_CASE(signal, queued_realtime_signals_run_their_handler_once_each_when_unblo
     sigaction(SIGUSR1, &a, NULL);
     sigaction(SIGRTMIN, &a, NULL);
     sigaction(SIGRTMIN + 1, &a, NULL);
-    step = 0;
     rtq_n = 0;
-    pthread_t t = spawn(rtq_unblock, NULL);
-    while (step < 1)
-        ms(1);
-    rtq_send(t);
-    step = 2;
-    pthread_join(t, NULL);
+    rtq_run(rtq_unblock);
 }
 
 /* exec from a thread whose mask differs from the other threads': the new
