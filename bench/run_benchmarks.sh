@@ -15,7 +15,7 @@ benches="bench_switch bench_spawn bench_yield bench_parked bench_fdwait bench_lo
 if [ ! -f "$build/build.ninja" ]; then
     meson setup "$build" "$src" -Ddemos=true -Dtests=false --buildtype=release >/dev/null
 fi
-targets="bench/bench_mutex preload/libgreen.so.0.1.0"
+targets="bench/bench_mutex bench/bench_clock preload/libgreen.so.0.1.0"
 tls_sizes="0 64 1024 16384"
 for sz in $tls_sizes; do targets="$targets bench/bench_tls_$sz"; done
 for b in $benches; do targets="$targets bench/$b"; done
@@ -35,6 +35,10 @@ done
 echo "## bench_mutex (plain pthreads program: native, then under the shim)"
 "$build/bench/bench_mutex" | sed 's/=/_native=/'
 LD_PRELOAD="$build/preload/libgreen.so" "$build/bench/bench_mutex" | sed 's/=/_shim=/'
+
+echo "## bench_clock (clock_gettime, and sched_yield before/after a thread CPU clock is read: native, then the shim with one hub)"
+"$build/bench/bench_clock" | sed 's/=/_native=/'
+GREEN_HUBS=1 LD_PRELOAD="$build/preload/libgreen.so" "$build/bench/bench_clock" | sed 's/=/_shim=/'
 
 # Syscalls of the fd ping-pong: epoll_ctl per round trip must stay ~0
 # (per-fd watchers stay armed across waits).
@@ -82,6 +86,9 @@ per_op ir_mutex_native         "$build/bench/bench_mutex"  lock        20000 400
 per_op ir_sud_libc_getppid     "$build/bench/bench_sud"    libc        10000 20000 1
 per_op ir_sud_dispatch_getppid "$build/bench/bench_sud"    dispatch    10000 20000 1
 per_op ir_sud_pingpong_hooked  "$build/bench/bench_sud"    pingpong_hooked 2000 4000 1
+per_op ir_clock_mono_native   "$build/bench/bench_clock"  mono        20000 40000 1
+PRELOAD="$build/preload/libgreen.so" \
+per_op ir_clock_mono_shim     "$build/bench/bench_clock"  mono        20000 40000 1
 PRELOAD="$build/preload/libgreen.so" \
 per_op ir_mutex_shim           "$build/bench/bench_mutex"  lock        20000 40000 1
 # The lock core's FIFO path: a contended lock queues, the unlock hands

@@ -44,4 +44,10 @@ GREEN__HIDDEN_HOOK int green_hook_clock_nanosleep(clockid_t clk, int flags,
                                                   struct timespec *rem);
 GREEN__HIDDEN_HOOK int green_hook_sched_yield(void);
 
+/* cpuclock.c: thread CPU clocks of green threads. */
+GREEN__HIDDEN_HOOK int green_hook_clock_gettime(clockid_t clk, struct timespec *ts);
+GREEN__HIDDEN_HOOK int green_hook_clock_getres(clockid_t clk, struct timespec *res);
+GREEN__HIDDEN_HOOK int green_hook_timer_create(clockid_t clk, struct sigevent *sev,
+                                               timer_t *id);
+
 #endif

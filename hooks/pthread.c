@@ -133,7 +133,7 @@ int green__pt_deadline(clockid_t clk, const struct timespec *abs, int64_t *deadl
     int64_t t = (int64_t)abs->tv_sec * 1000000000 + abs->tv_nsec;
     if (clk == CLOCK_REALTIME) {
         struct timespec now;
-        clock_gettime(CLOCK_REALTIME, &now);
+        GREEN_REAL(clock_gettime)(CLOCK_REALTIME, &now);
         t = green_now() + (t - ((int64_t)now.tv_sec * 1000000000 + now.tv_nsec));
     }
     *deadline = t < 0 ? 0 : t;

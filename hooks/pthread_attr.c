@@ -129,7 +129,7 @@ int green_hook_pthread_getattr_np(pthread_t th, pthread_attr_t *attr)
 
 /* --------------------------------------------- OS-thread-wide attributes */
 
-/* Affinity and CPU clocks belong to the OS thread, which every
+/* Affinity belongs to the OS thread, which every
  * green thread of the hub shares: for a green handle they act on (or
  * report) the caller's OS thread. A finished or unknown handle: ESRCH. */
 static bool os_call(pthread_t th, pthread_t *real, int *err)
@@ -247,12 +247,6 @@ int green_hook_pthread_setaffinity_np(pthread_t th, size_t size, const cpu_set_t
 int green_hook_pthread_getaffinity_np(pthread_t th, size_t size, cpu_set_t *set)
 {
     OS_CALL(pthread_getaffinity_np, th, size, set);
-}
-
-/* The OS thread's CPU clock: green threads have no CPU clock of their own. */
-int green_hook_pthread_getcpuclockid(pthread_t th, clockid_t *clk)
-{
-    OS_CALL(pthread_getcpuclockid, th, clk);
 }
 
 /* pthread_yield: glibc's header redirects it to sched_yield, which the

@@ -185,7 +185,7 @@ static int sleep_realtime_abs(const struct timespec *req)
     int64_t want = green__ts_ns(req);
     for (;;) {
         struct timespec now;
-        clock_gettime(CLOCK_REALTIME, &now);
+        GREEN_REAL(clock_gettime)(CLOCK_REALTIME, &now);
         int64_t left = want - green__ts_ns(&now);
         if (left <= 0)
             return 0;

@@ -276,6 +276,10 @@ struct green_thread {
     void *asan_fake_stack;         /* ASan fiber bookkeeping */
     const void *asan_bottom;
     size_t asan_size;
+    int64_t cpu_ns;                /* cpuclock.c: CPU time counted at its
+                                      switches (relaxed atomics) */
+    uint32_t cpu_slot;             /* cpuclock.c: 1 + its clock id's slot,
+                                      0 before pthread_getcpuclockid */
 #ifdef GREEN_TSAN
     void *tsan_fiber;              /* TSan fiber: made with the thread (the
                                       hub's on its first switch, main's is
@@ -304,6 +308,8 @@ struct green__ctx {
     struct green__fdtab *fds;      /* descriptor watchers (fd.c) */
     struct green__waitq all_done;  /* green_run waiters */
     pid_t pid;                     /* detects fork */
+    pid_t tid;                     /* kernel id of its OS thread (the
+                                      kernel's CPU clock of the hub) */
     bool libev_refork;             /* the next ev_run rebuilds libev's fds */
     struct green_thread *prev_for_asan; /* thread that switched to current */
     struct green_thread **theap;   /* park deadlines, min-heap (timer.c) */
@@ -349,9 +355,20 @@ struct green__ctx {
      * this OS thread take turns in (GREEN_TLS), and who is in them. */
     size_t tls_n;                  /* swapped modules; 0: switches copy
                                       nothing (the one test they make) */
-    bool tls_turns;                /* a switch to another thread changes
+    /* What a switch does besides switching (green__switch_turns): one
+     * test on the switch path covers both flags. */
+    union {
+        struct {
+            bool tls_turns;        /* a switch to another thread changes
                                       what is loaded (tls_n != 0, or
-                                      address mode): the switch's test */
+                                      address mode) */
+            bool cpu_turns;        /* cpuclock.c: a switch counts the CPU
+                                      time of the thread leaving */
+        };
+        uint16_t turns;
+    };
+    int64_t cpu_stamp;             /* cpuclock.c: the OS thread's CPU
+                                      clock at the last switch, ns */
     struct green__tls_mod *tls_mods;
     size_t tls_size;               /* bytes of a thread's tls_buf */
     struct green_thread *tls_owner;/* whose contents the blocks hold, or
@@ -524,7 +541,7 @@ static inline void green__prio_preempt(void)
 static inline int64_t green__coarse_now(void)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    GREEN_REAL(clock_gettime)(CLOCK_MONOTONIC_COARSE, &ts);
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
@@ -639,6 +656,51 @@ static inline void green__tls_enter(struct green__ctx *c, struct green_thread *n
     if (green__unlikely(c->tls_turns) && next != c->tls_owner &&
         (!next->is_hub || c->tls_os_tp))
         green__tls_swap(c, next);
+}
+
+/* ------------------------------------------------- per-thread CPU clocks */
+
+/* cpuclock.c (its essay). The ids pthread_getcpuclockid gives for green
+ * threads use kernel-format "thread ids" from GREEN__CPUCLOCK_BASE, above
+ * any the kernel hands out (PID_MAX_LIMIT is 2^22). */
+#define GREEN__CPUCLOCK_BASE  (1u << 26)
+#define GREEN__CPUCLOCK_SLOTS (1u << 26)
+/* Set once the program asked for a thread CPU clock: every hub counts
+ * from its next turn on. */
+extern bool green__cpu_wanted GREEN_HIDDEN;
+/* Count on c from now on (idempotent). */
+GREEN_HIDDEN void green__cpu_start(struct green__ctx *c);
+/* The program asked for a thread CPU clock: counting starts everywhere,
+ * on c (the caller's hub, or NULL) at once. */
+GREEN_HIDDEN void green__cpu_want(struct green__ctx *c);
+/* At a switch away from `from` while c counts. */
+GREEN_HIDDEN void green__cpu_switch(struct green__ctx *c, struct green_thread *from);
+/* CPU time of c's current green thread (not the hub), ns, given the OS
+ * thread's clock read after counting started on c. */
+GREEN_HIDDEN int64_t green__cpu_self(struct green__ctx *c, int64_t os_now);
+/* CPU time of t, ns: the caller's own exactly (os_now as above), another
+ * thread's as of its last switch. */
+GREEN_HIDDEN int64_t green__cpu_of(struct green_thread *t, int64_t os_now);
+/* The clock id of t's CPU clock: 0, EAGAIN (ids used up) or ENOMEM. */
+GREEN_HIDDEN int green__cpu_clock_of(struct green_thread *t, clockid_t *out);
+/* clk is one of those ids (whether or not its thread still exists). */
+GREEN_HIDDEN bool green__cpu_clock_is_ours(clockid_t clk);
+/* The live green thread of such an id, or NULL (it ended). */
+GREEN_HIDDEN struct green_thread *green__cpu_clock_thread(clockid_t clk);
+/* In the child of a fork, for the thread that forked. */
+GREEN_HIDDEN void green__cpu_after_fork_child(struct green__ctx *c,
+                                              struct green_thread *self);
+
+/* Before next runs on c, after self's errno is saved: GREEN_TLS's swap
+ * and the CPU clocks' count. With neither on, one predictable branch. */
+static inline void green__switch_turns(struct green__ctx *c, struct green_thread *self,
+                                       struct green_thread *next)
+{
+    if (green__unlikely(c->turns)) {
+        if (c->cpu_turns)
+            green__cpu_switch(c, self);
+        green__tls_enter(c, next);
+    }
 }
 
 /* errno of the thread pointer loaded now. __errno_location() is a const

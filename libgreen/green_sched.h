@@ -195,7 +195,7 @@ static inline void switch_to(struct green__ctx *c, struct green_thread *next)
         return;
     }
     self->saved_errno = *green__errno_now();
-    green__tls_enter(c, next);
+    green__switch_turns(c, self, next);
     next->state = GREEN_RUNNING;
     c->current = next;
 #ifdef GREEN_ASAN

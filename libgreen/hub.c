@@ -189,8 +189,14 @@ static void hub_main(void *arg)
             c->last_poll = green_now();
         }
         alive = alive || c->theap_n > 0;
-        if (green__tls_on && polled)
-            green__tls_check(c);   /* modules dlopen'd since (tls.c) */
+        if (polled) {
+            if (green__tls_on)
+                green__tls_check(c);   /* modules dlopen'd since (tls.c) */
+            if (green__unlikely(__atomic_load_n(&green__cpu_wanted, __ATOMIC_RELAXED)) &&
+                !c->cpu_turns)
+                green__cpu_start(c);   /* a thread CPU clock was asked for
+                                          on another hub (cpuclock.c) */
+        }
         if (green__on_signal)
             green__on_signal(c);   /* may ready a thread with EINTR */
         if (c->runq_head) {
@@ -246,6 +252,7 @@ static __attribute__((noinline, cold)) struct green__ctx *ctx_create(void)
     c->hub->state = GREEN_RUNNABLE;
     c->current = c->main;
     c->pid = getpid();
+    c->tid = (pid_t)green__syscall(SYS_gettid);
     c->last_poll = green_now();   /* parks before the first poll date from here */
     green__all_link(c, c->main);
     if (green__timers_init(c) != 0)

@@ -160,6 +160,7 @@ void green__after_fork_child(void)
     green__timers_after_fork(c);
     atomic_store(&c->remote_head, NULL);
     c->pid = getpid();
+    c->tid = (pid_t)green__syscall(SYS_gettid);
     struct green_thread *self = c->current;
     if (self == c->hub) {
         green__hubs_after_fork(c);
@@ -182,6 +183,7 @@ void green__after_fork_child(void)
         self->is_main = true;
     }
     c->nthreads = kept;            /* live threads other than main */
+    green__cpu_after_fork_child(c, self);
     green__hubs_after_fork(c);
 }
 

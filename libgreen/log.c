@@ -59,6 +59,6 @@ void green__panic(const char *sub, const char *file, int line, const char *what)
 int64_t green_now(void)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    GREEN_REAL(clock_gettime)(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }

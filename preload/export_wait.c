@@ -26,6 +26,9 @@ E int usleep(useconds_t us) { return green_hook_usleep(us); }
 E int nanosleep(const struct timespec *req, struct timespec *rem) { return green_hook_nanosleep(req, rem); }
 E int clock_nanosleep(clockid_t clk, int flags, const struct timespec *req, struct timespec *rem) { return green_hook_clock_nanosleep(clk, flags, req, rem); }
 E int sched_yield(void) { return green_hook_sched_yield(); }
+E int clock_gettime(clockid_t clk, struct timespec *ts) { return green_hook_clock_gettime(clk, ts); }
+E int clock_getres(clockid_t clk, struct timespec *res) { return green_hook_clock_getres(clk, res); }
+E int timer_create(clockid_t clk, struct sigevent *sev, timer_t *id) { return green_hook_timer_create(clk, sev, id); }
 
 E int sigaction(int sig, const struct sigaction *act, struct sigaction *old) { return green_hook_sigaction(sig, act, old); }
 E sighandler_t signal(int sig, sighandler_t handler) { return green_hook_signal(sig, handler); }

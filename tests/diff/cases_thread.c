@@ -1088,6 +1088,136 @@ DIFF_CASE(thread, cpu_clock_of_a_sleeping_thread_stays_small)
     (void)burn_cpu;
 }
 
+static int64_t own_cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int64_t clock_ns(clockid_t clk)
+{
+    struct timespec ts = { 0, 0 };
+    if (clock_gettime(clk, &ts) != 0)
+        return -1;
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Spends ms of this thread's own CPU time. */
+static void burn_own_cpu_ms(int ms)
+{
+    int64_t t0 = own_cpu_ns();
+    while (own_cpu_ns() - t0 < (int64_t)ms * 1000000)
+        ;
+}
+
+static sem_t cpu_done, cpu_go_on;
+static void *burn_then_wait(void *arg)
+{
+    (void)arg;
+    burn_own_cpu_ms(60);
+    sem_post(&cpu_done);
+    sem_wait(&cpu_go_on);
+    return NULL;
+}
+
+/* Each thread's CPU clock counts its own work only: a worker that
+ * computed 60 ms shows them on its clock read by another thread, and the
+ * thread that waited meanwhile shows almost nothing on its own. */
+DIFF_CASE(thread, cpu_clock_counts_each_threads_own_work)
+{
+    sem_init(&cpu_done, 0, 0);
+    sem_init(&cpu_go_on, 0, 0);
+    int64_t mine0 = own_cpu_ns();
+    pthread_t w = diff_spawn(burn_then_wait, NULL);
+    clockid_t clk;
+    CALL("getcpuclockid", pthread_getcpuclockid(w, &clk));
+    sem_wait(&cpu_done);
+    int64_t mine = own_cpu_ns() - mine0;
+    int64_t theirs = clock_ns(clk);
+    diff_out("waiter used < 25 ms: %d", mine < 25000000);
+    diff_out("worker shows >= 60 ms: %d", theirs >= 60000000);
+    diff_out("worker shows < 1 s: %d", theirs < 1000000000);
+    sem_post(&cpu_go_on);
+    pthread_join(w, NULL);
+}
+
+static void *report_own_cpu(void *arg)
+{
+    (void)arg;
+    return (void *)(intptr_t)(own_cpu_ns() < 25000000);
+}
+
+/* A new thread's CPU clock starts at zero; the creator's keeps what it
+ * used before (Open POSIX pthread_create/11-1: the first read is the
+ * new thread's). */
+DIFF_CASE(thread, cpu_clock_of_a_new_thread_starts_at_zero)
+{
+    int64_t t0 = diff_now();
+    while (diff_now() - t0 < 60000000)
+        ;   /* 60 ms of this thread's time, unread */
+    pthread_t t = diff_spawn(report_own_cpu, NULL);
+    void *r;
+    pthread_join(t, &r);
+    diff_out("new thread's clock < 25 ms: %d", (int)(intptr_t)r);
+    diff_out("creator's clock > 0: %d", own_cpu_ns() > 0);
+}
+
+/* After fork the child's only thread starts a new CPU clock. */
+DIFF_CASE(thread, cpu_clock_of_a_forked_child_starts_at_zero)
+{
+    burn_own_cpu_ms(60);
+    pid_t pid = fork();
+    if (pid == 0)
+        _exit(own_cpu_ns() < 25000000 ? 7 : 8);
+    diff_child_status("child", pid);
+}
+
+static void *quick_return(void *arg)
+{
+    return arg;
+}
+
+/* What the calls on a CPU clock id answer around its thread's life. */
+DIFF_CASE(thread, cpu_clock_ids_answer_as_the_kernel_does)
+{
+    sem_init(&cpu_done, 0, 0);
+    sem_init(&cpu_go_on, 0, 0);
+    pthread_t w = diff_spawn(burn_then_wait, NULL);
+    clockid_t clk;
+    CALL("getcpuclockid", pthread_getcpuclockid(w, &clk));
+    diff_out("not the calling thread's: %d", clk != CLOCK_THREAD_CPUTIME_ID);
+    struct timespec ts = { 0, 0 };
+    struct timespec *volatile none = NULL;   /* hidden from -Wnonnull */
+    CALL("gettime NULL", clock_gettime(clk, none));
+    CALL("gettime bad pointer", clock_gettime(clk, (struct timespec *)8));
+    CALL("own clock, bad pointer", clock_gettime(CLOCK_THREAD_CPUTIME_ID, (struct timespec *)8));
+    CALL("getres", clock_getres(clk, &ts));
+    diff_out("resolution: %ld.%09ld", (long)ts.tv_sec, ts.tv_nsec);
+    CALL("getres NULL", clock_getres(clk, NULL));
+    timer_t tm;
+    struct sigevent ev = { .sigev_notify = SIGEV_NONE };
+    int made = timer_create(clk, &ev, &tm);
+    diff_out("timer_create: %d", made);
+    if (made == 0)
+        timer_delete(tm);
+    clockid_t self;
+    CALL("getcpuclockid self", pthread_getcpuclockid(pthread_self(), &self));
+    diff_out("self's id is not CLOCK_THREAD_CPUTIME_ID: %d", self != CLOCK_THREAD_CPUTIME_ID);
+    CALL("gettime self id", clock_gettime(self, &ts));
+    sem_wait(&cpu_done);
+    sem_post(&cpu_go_on);
+    pthread_join(w, NULL);
+    CALL("gettime after join", clock_gettime(clk, &ts));
+    CALL("getres after join", clock_getres(clk, &ts));
+    CALL("timer_create after join", timer_create(clk, &ev, &tm));
+    pthread_t q = diff_spawn(quick_return, NULL);
+    usleep(100000);                /* q ends meanwhile, unjoined */
+    diff_out("getcpuclockid, ended unjoined: %s",
+             diff_errname(pthread_getcpuclockid(q, &clk)));
+    pthread_join(q, NULL);
+}
+
 /* --------------------------------------------------------- mutex kinds */
 
 static pthread_mutex_t *new_mutex(int type)
