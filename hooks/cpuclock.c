@@ -14,6 +14,9 @@
  * kernel's copy-out validates the pointer (EFAULT for a bad one, as
  * natively, never a fault in libgreen).
  *
+ * getrusage(RUSAGE_THREAD) in a green thread reports its own CPU time
+ * too (split into user and system time as its OS thread's is).
+ *
  * A timer on a green thread's CPU clock (timer_create) is the kernel's
  * timer on the CPU clock of the thread's hub's OS thread: it fires after
  * the hub's threads together used the time (README, known differences).
@@ -22,6 +25,7 @@
 #include "hooks_wait.h"
 #include "pthread_internal.h"
 #include <errno.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <time.h>
 
@@ -105,6 +109,39 @@ int green_hook_timer_create(clockid_t clk, struct sigevent *sev, timer_t *id)
     }
     pid_t tid = __atomic_load_n(&t->ctx->tid, __ATOMIC_RELAXED);
     return GREEN_REAL(timer_create)(kernel_thread_clock(tid), sev, id);
+}
+
+/* RUSAGE_THREAD in a green thread: user and system time that add up to
+ * its own CPU clock, split in the proportion its OS thread's times have
+ * (the kernel keeps the split per OS thread; its own figures are
+ * themselves the scheduler's total apportioned by sampled ticks). The
+ * other fields (faults, context switches, maximum RSS) are the OS
+ * thread's. */
+static __attribute__((noinline)) int getrusage_thread(struct rusage *ru)
+{
+    struct green__ctx *c = green__tls_ctx;
+    green__cpu_want(c);
+    if (GREEN_REAL(getrusage)(RUSAGE_THREAD, ru) != 0)
+        return -1;                 /* EFAULT, errno set */
+    struct timespec ts;
+    green__syscall(SYS_clock_gettime, CLOCK_THREAD_CPUTIME_ID, &ts);
+    int64_t own_us = green__cpu_self(c, (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec) / 1000;
+    int64_t u = (int64_t)ru->ru_utime.tv_sec * 1000000 + ru->ru_utime.tv_usec;
+    int64_t s = (int64_t)ru->ru_stime.tv_sec * 1000000 + ru->ru_stime.tv_usec;
+    int64_t uo = u + s > 0 ? (int64_t)((double)own_us * (double)u / (double)(u + s)) : own_us;
+    int64_t so = own_us - uo;
+    ru->ru_utime.tv_sec = (time_t)(uo / 1000000);
+    ru->ru_utime.tv_usec = (suseconds_t)(uo % 1000000);
+    ru->ru_stime.tv_sec = (time_t)(so / 1000000);
+    ru->ru_stime.tv_usec = (suseconds_t)(so % 1000000);
+    return 0;
+}
+
+int green_hook_getrusage(int who, struct rusage *ru)
+{
+    if (green__likely(who != RUSAGE_THREAD) || !green_caller())
+        return GREEN_REAL(getrusage)(who, ru);
+    return getrusage_thread(ru);
 }
 
 /* A green thread's own CPU clock (libgreen/cpuclock.c); a plain OS

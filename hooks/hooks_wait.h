@@ -49,5 +49,7 @@ GREEN__HIDDEN_HOOK int green_hook_clock_gettime(clockid_t clk, struct timespec *
 GREEN__HIDDEN_HOOK int green_hook_clock_getres(clockid_t clk, struct timespec *res);
 GREEN__HIDDEN_HOOK int green_hook_timer_create(clockid_t clk, struct sigevent *sev,
                                                timer_t *id);
+struct rusage;
+GREEN__HIDDEN_HOOK int green_hook_getrusage(int who, struct rusage *ru);
 
 #endif

@@ -123,6 +123,7 @@
     X(int, clock_gettime, (clockid_t, struct timespec *))                     \
     X(int, clock_getres, (clockid_t, struct timespec *))                      \
     X(int, timer_create, (clockid_t, struct sigevent *, timer_t *))           \
+    X(int, getrusage, (int, struct rusage *))                                 \
     X(int, sched_yield, (void))                                               \
     X(int, getaddrinfo, (const char *, const char *, const struct addrinfo *, struct addrinfo **)) \
     X(int, getnameinfo, (const struct sockaddr *, socklen_t, char *, socklen_t, char *, socklen_t, int)) \

@@ -6,6 +6,7 @@
 #define _GNU_SOURCE
 #include "hooks_wait.h"
 #include "hooks_signal.h"
+#include <sys/resource.h>
 
 #define E GREEN_EXPORT
 
@@ -29,6 +30,7 @@ E int sched_yield(void) { return green_hook_sched_yield(); }
 E int clock_gettime(clockid_t clk, struct timespec *ts) { return green_hook_clock_gettime(clk, ts); }
 E int clock_getres(clockid_t clk, struct timespec *res) { return green_hook_clock_getres(clk, res); }
 E int timer_create(clockid_t clk, struct sigevent *sev, timer_t *id) { return green_hook_timer_create(clk, sev, id); }
+E int getrusage(int who, struct rusage *ru) { return green_hook_getrusage(who, ru); }
 
 E int sigaction(int sig, const struct sigaction *act, struct sigaction *old) { return green_hook_sigaction(sig, act, old); }
 E sighandler_t signal(int sig, sighandler_t handler) { return green_hook_signal(sig, handler); }

@@ -1111,11 +1111,21 @@ static void burn_own_cpu_ms(int ms)
         ;
 }
 
+static int64_t rusage_thread_ns(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_THREAD, &ru);
+    return ((int64_t)ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000000 +
+           ((int64_t)ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000;
+}
+
 static sem_t cpu_done, cpu_go_on;
+static int64_t worker_rusage;
 static void *burn_then_wait(void *arg)
 {
     (void)arg;
     burn_own_cpu_ms(60);
+    worker_rusage = rusage_thread_ns();
     sem_post(&cpu_done);
     sem_wait(&cpu_go_on);
     return NULL;
@@ -1128,16 +1138,19 @@ DIFF_CASE(thread, cpu_clock_counts_each_threads_own_work)
 {
     sem_init(&cpu_done, 0, 0);
     sem_init(&cpu_go_on, 0, 0);
-    int64_t mine0 = own_cpu_ns();
+    int64_t mine0 = own_cpu_ns(), ru0 = rusage_thread_ns();
     pthread_t w = diff_spawn(burn_then_wait, NULL);
     clockid_t clk;
     CALL("getcpuclockid", pthread_getcpuclockid(w, &clk));
     sem_wait(&cpu_done);
-    int64_t mine = own_cpu_ns() - mine0;
+    int64_t mine = own_cpu_ns() - mine0, ru = rusage_thread_ns() - ru0;
     int64_t theirs = clock_ns(clk);
     diff_out("waiter used < 25 ms: %d", mine < 25000000);
+    diff_out("waiter's RUSAGE_THREAD < 25 ms: %d", ru < 25000000);
     diff_out("worker shows >= 60 ms: %d", theirs >= 60000000);
     diff_out("worker shows < 1 s: %d", theirs < 1000000000);
+    diff_out("worker's own RUSAGE_THREAD >= 40 ms: %d", worker_rusage >= 40000000);
+    CALL("getrusage thread, bad pointer", getrusage(RUSAGE_THREAD, (struct rusage *)8));
     sem_post(&cpu_go_on);
     pthread_join(w, NULL);
 }
