@@ -427,24 +427,11 @@ int green_hook_pthread_mutex_lock(pthread_mutex_t *pm)
     return green__pt_mutex_lock(pm, GREEN_FOREVER);
 }
 
-static int mutex_trylock_general(pthread_mutex_t *pm);
-
-int green_hook_pthread_mutex_trylock(pthread_mutex_t *pm)
+/* Trylock for a caller the hooks act for (its turn taken). */
+static int mutex_try_on(pthread_mutex_t *pm)
 {
     struct green__mutex *m = MUTEX(pm);
-    struct green__ctx *c = fast_ctx();
-    if (green__likely(c != NULL)) {
-        green__pt_enter();
-        if (green__likely(fast_kind(m)) && fast_take(m, c->current))
-            return 0;
-    }
-    return mutex_trylock_general(pm);
-}
-
-static int mutex_trylock_general(pthread_mutex_t *pm)
-{
-    struct green__mutex *m = MUTEX(pm);
-    if (!mutex_on(m) || mutex_is_libc(m))
+    if (mutex_is_libc(m))
         return GREEN_REAL(pthread_mutex_trylock)(pm);
     int e = mutex_is_shared(m) ? smutex_try((struct pt_smutex *)m, green__current())
                                : mutex_try(m, green__current());
@@ -453,6 +440,18 @@ static int mutex_trylock_general(pthread_mutex_t *pm)
     if (e == EDEADLK && !(mutex_is_shared(m) && (((struct pt_smutex *)m)->kind & KIND_ROBUST)))
         return EBUSY;
     return e;
+}
+
+int green_hook_pthread_mutex_trylock(pthread_mutex_t *pm)
+{
+    struct green__mutex *m = MUTEX(pm);
+    struct green__ctx *c = fast_ctx();
+    if (green__unlikely(c == NULL))
+        return mutex_on(m) ? mutex_try_on(pm) : GREEN_REAL(pthread_mutex_trylock)(pm);
+    green__pt_enter();
+    if (green__likely(fast_kind(m)) && fast_take(m, c->current))
+        return 0;
+    return mutex_try_on(pm);
 }
 
 /* Timed lock on clk: try first (abstime need not be valid then). */
