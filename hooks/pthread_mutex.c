@@ -399,8 +399,8 @@ static inline bool fast_kind(const struct green__mutex *m)
 /* Take a free m for self: true if taken. */
 static inline bool fast_take(struct green__mutex *m, struct green_thread *self)
 {
-    uintptr_t free = 0;
-    if (green__likely(__atomic_compare_exchange_n(&m->owner, &free, (uintptr_t)self, false,
+    uintptr_t unowned = 0;
+    if (green__likely(__atomic_compare_exchange_n(&m->owner, &unowned, (uintptr_t)self, false,
                                                   __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))) {
         m->depth = 1;
         return true;
