@@ -3,7 +3,7 @@
 # side by side: issue 9 asks for "memcached -t 4 under the shim >= 1.0x
 # native" on this 2-core machine.
 #
-#   bench/memcached.sh [build-dir]          (default: ./build)
+#   bench/memcached.sh [build-dir] [other-libgreen.so ...]   (default: ./build)
 #
 # Each round starts a fresh `memcached -t 4` per variant, in this order:
 # native, shim with GREEN_HUBS=2, shim with GREEN_HUBS=1 (A B C A B C ...),
@@ -11,6 +11,9 @@
 # CONNS connections, 90% get / 10% set, DURATION seconds, a share VERIFY of
 # the gets checked against what was set). It prints ops/s per run, the
 # medians, and the ratios shim/native, both measured in this one run.
+# Each other-libgreen.so given (a build of another commit) adds its own
+# variants, other1_h2, other1_h1..., to the same rounds: a before/after
+# comparison whose every ratio comes from one run.
 #
 # Proofs, before a run counts: the server answers a set/get of our own
 # through the text protocol byte for byte; under the shim libgreen.so is in
@@ -49,6 +52,12 @@ need() {
 need memcached memcached
 need memcaslap libmemcached-tools
 [ -f "$lib" ] || { echo "memcached.sh: no $lib (ninja -C $build)" >&2; exit 2; }
+shift || true
+others=("")
+for o in "$@"; do
+    [ -f "$o" ] || { echo "memcached.sh: no $o" >&2; exit 2; }
+    others+=("$(realpath "$o")")
+done
 if [ $((CONNS + 200)) -gt "$(ulimit -n)" ]; then
     echo "memcached.sh: CONNS=$CONNS does not fit under ulimit -n $(ulimit -n)" >&2
     exit 2
@@ -80,7 +89,8 @@ probe() {
 }
 
 # start VARIANT PORT: memcached -t 4 on PORT, natively (VARIANT native) or
-# under the shim with GREEN_HUBS=VARIANT; sets SERVER to its pid.
+# under the shim with GREEN_HUBS=VARIANT (VARIANT H) or under other library
+# K with GREEN_HUBS=H (VARIANT oK:H); sets SERVER to its pid.
 start() {
     local user=()
     [ "$(id -u)" -eq 0 ] && user=(-u root)
@@ -88,7 +98,9 @@ start() {
     if [ "$1" = native ]; then
         env -u LD_PRELOAD "${cmd[@]}" >"$work/$1.log" 2>&1 &
     else
-        env LD_PRELOAD="$lib" GREEN_HUBS="$1" "${cmd[@]}" >"$work/$1.log" 2>&1 &
+        local l=$lib k=${1%%:*}
+        [ "${1#o}" = "$1" ] || l=${others[${k#o}]}
+        env LD_PRELOAD="$l" GREEN_HUBS="$(hubs_of "$1")" "${cmd[@]}" >"$work/$1.log" 2>&1 &
     fi
     SERVER=$!
     for _ in $(seq 100); do
@@ -97,6 +109,17 @@ start() {
         sleep 0.05
     done
     fail "memcached ($1) does not answer a set/get on port $2"
+}
+
+# hubs_of VARIANT: its GREEN_HUBS (H of "H" or "oK:H"); name_of VARIANT:
+# its name in the output.
+hubs_of() { echo "${1##*:}"; }
+name_of() {
+    case $1 in
+    native) echo native ;;
+    o*) local k=${1%%:*}; echo "other${k#o}_h${1##*:}" ;;
+    *) echo "shim_h$1" ;;
+    esac
 }
 
 stop() {
@@ -128,6 +151,11 @@ median() { tr ' ' '\n' | grep . | sort -n | awk '{ v[NR] = $1 }
     END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.0f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 variants="native $HUBS"
+shims=$HUBS
+for k in $(seq $((${#others[@]} - 1))); do
+    for v in $HUBS; do variants="$variants o$k:$v"; shims="$shims o$k:$v"; done
+    echo "# other$k: LD_PRELOAD=${others[$k]}"
+done
 echo "# memcached -t 4: native vs LD_PRELOAD=$lib (GREEN_HUBS: $HUBS)"
 echo "# $(memcached -V), memcaslap -T $LG_THREADS -c $CONNS -t ${DURATION}s -v $VERIFY" \
      "(90% get / 10% set), $ROUNDS rounds; $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -148,7 +176,7 @@ for r in $(seq "$ROUNDS"); do
         t=$(( $(threads "$SERVER") > t ? $(threads "$SERVER") : t ))
         kill -0 "$SERVER" 2>/dev/null || fail "memcached ($v) died during the run"
         stop
-        name=$([ "$v" = native ] && echo native || echo "shim_h$v")
+        name=$(name_of "$v")
         ops[$name]="${ops[$name]:-} ${res%% *}"
         [ "${thr[$name]:-0}" -ge "$t" ] || thr[$name]=$t
         echo "round=$r variant=$name ops_per_s=${res%% *} threads=$t mc_worker_os_threads=$w ${res#* }"
@@ -156,16 +184,18 @@ for r in $(seq "$ROUNDS"); do
 done
 
 nat_t=${thr[native]}
-for v in $HUBS; do
-    [ "${thr[shim_h$v]}" -lt "$nat_t" ] ||
-        fail "memcached under the shim ($v hubs) has ${thr[shim_h$v]} OS threads, native $nat_t: the shim was not taken"
+for v in $shims; do
+    n=$(name_of "$v")
+    [ "${thr[$n]}" -lt "$nat_t" ] ||
+        fail "memcached under the shim ($n) has ${thr[$n]} OS threads, native $nat_t: the shim was not taken"
 done
 nat=$(echo "${ops[native]}" | median)
 echo "native_median_ops_per_s=$nat"
 echo "native_threads=$nat_t"
-for v in $HUBS; do
-    m=$(echo "${ops[shim_h$v]}" | median)
-    echo "shim_h${v}_median_ops_per_s=$m"
-    echo "shim_h${v}_threads=${thr[shim_h$v]}"
-    awk -v n="$nat" -v g="$m" -v h="$v" 'BEGIN { printf "ratio_shim_h%s_over_native=%.3f\n", h, g / n }'
+for v in $shims; do
+    n=$(name_of "$v")
+    m=$(echo "${ops[$n]}" | median)
+    echo "${n}_median_ops_per_s=$m"
+    echo "${n}_threads=${thr[$n]}"
+    awk -v n="$nat" -v g="$m" -v h="$n" 'BEGIN { printf "ratio_%s_over_native=%.3f\n", h, g / n }'
 done

@@ -362,17 +362,76 @@ int green_hook_pthread_mutex_destroy(pthread_mutex_t *pm)
     return green__mutex_busy(m) ? EBUSY : 0;
 }
 
-int green_hook_pthread_mutex_lock(pthread_mutex_t *pm)
+/* The fast paths. Lock, trylock and unlock of a free private mutex by a
+ * green thread are what a daemon does most (memcached: about twelve of
+ * each per request): they are done here, inline, with one
+ * compare-and-swap, and everything else (a held or flagged owner word,
+ * a recursive relock, shared, robust and libc-only kinds, plain OS
+ * threads, the hub, the main OS thread before it adopts its hub) goes
+ * the general way below, which decides exactly as before. The lock and
+ * the trylock take the caller's turn first (async cancel, fair turn:
+ * green__pt_enter). The unlock takes none: it never waits, and a loop
+ * that unlocks also locks, so its turn is still taken once per round,
+ * at half the clock reads. Rejected: calling green__mutex_trylock and
+ * green__mutex_unlock here (their type and identity tests belong to the
+ * general case and cost as much as the rest of the path; callgrind, README
+ * "Benchmarks").
+ *
+ * The caller's hub when the thread family acts for it with the fast
+ * path: a green thread other than the hub is running (c->current). NULL
+ * sends the hook the general way (which also adopts a hub for the main
+ * OS thread). */
+static inline struct green__ctx *fast_ctx(void)
+{
+    struct green__ctx *c = green__tls_ctx;
+    if (green__likely(c != NULL && (green__hook_families & GREEN_HOOK_THREAD) &&
+                      c->current != c->hub))
+        return c;
+    return NULL;
+}
+
+/* A private mutex of the core (no shared, robust or protocol bit). */
+static inline bool fast_kind(const struct green__mutex *m)
+{
+    return (m->kind & ~KIND_TYPE_MASK) == 0;
+}
+
+/* Take a free m for self: true if taken. */
+static inline bool fast_take(struct green__mutex *m, struct green_thread *self)
+{
+    uintptr_t unowned = 0;
+    if (green__likely(__atomic_compare_exchange_n(&m->owner, &unowned, (uintptr_t)self, false,
+                                                  __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))) {
+        m->depth = 1;
+        return true;
+    }
+    return false;
+}
+
+static int mutex_lock_general(pthread_mutex_t *pm)
 {
     if (!mutex_on(MUTEX(pm)))
         return GREEN_REAL(pthread_mutex_lock)(pm);
     return green__pt_mutex_lock(pm, GREEN_FOREVER);
 }
 
-int green_hook_pthread_mutex_trylock(pthread_mutex_t *pm)
+int green_hook_pthread_mutex_lock(pthread_mutex_t *pm)
 {
     struct green__mutex *m = MUTEX(pm);
-    if (!mutex_on(m) || mutex_is_libc(m))
+    struct green__ctx *c = fast_ctx();
+    if (green__unlikely(c == NULL))
+        return mutex_lock_general(pm);
+    green__pt_enter();
+    if (green__likely(fast_kind(m)) && fast_take(m, c->current))
+        return 0;
+    return green__pt_mutex_lock(pm, GREEN_FOREVER);
+}
+
+/* Trylock for a caller the hooks act for (its turn taken). */
+static int mutex_try_on(pthread_mutex_t *pm)
+{
+    struct green__mutex *m = MUTEX(pm);
+    if (mutex_is_libc(m))
         return GREEN_REAL(pthread_mutex_trylock)(pm);
     int e = mutex_is_shared(m) ? smutex_try((struct pt_smutex *)m, green__current())
                                : mutex_try(m, green__current());
@@ -381,6 +440,18 @@ int green_hook_pthread_mutex_trylock(pthread_mutex_t *pm)
     if (e == EDEADLK && !(mutex_is_shared(m) && (((struct pt_smutex *)m)->kind & KIND_ROBUST)))
         return EBUSY;
     return e;
+}
+
+int green_hook_pthread_mutex_trylock(pthread_mutex_t *pm)
+{
+    struct green__mutex *m = MUTEX(pm);
+    struct green__ctx *c = fast_ctx();
+    if (green__unlikely(c == NULL))
+        return mutex_on(m) ? mutex_try_on(pm) : GREEN_REAL(pthread_mutex_trylock)(pm);
+    green__pt_enter();
+    if (green__likely(fast_kind(m)) && fast_take(m, c->current))
+        return 0;
+    return mutex_try_on(pm);
 }
 
 /* Timed lock on clk: try first (abstime need not be valid then). */
@@ -425,14 +496,39 @@ int green_hook_pthread_mutex_consistent(pthread_mutex_t *pm)
     return 0;
 }
 
-int green_hook_pthread_mutex_unlock(pthread_mutex_t *pm)
+static int mutex_unlock_general(pthread_mutex_t *pm)
 {
-    if (!mutex_on(MUTEX(pm)))
+    struct green__mutex *m = MUTEX(pm);
+    if (!(green__pt_on() || (green__pt_plain() && !mutex_is_libc(m) && !mutex_is_shared(m))))
         return GREEN_REAL(pthread_mutex_unlock)(pm);
     if (green__likely(!__atomic_load_n(&green__prio_used, __ATOMIC_RELAXED)))
         return green__pt_mutex_unlock(pm);   /* a tail call, as before ranks */
     int e = green__pt_mutex_unlock(pm);
     green__prio_preempt_slow();   /* handed to a waiter ranked above us */
     return e;
+}
+
+/* The fast path: self holds m once and its owner word has no waiter
+ * flag. depth goes to 0 before the owner word is freed (the next holder
+ * sets its own); a flag set meanwhile makes the compare-and-swap fail,
+ * and the release is then the core's slow one, as green__mutex_release
+ * does it. A release that readied nobody leaves nobody to preempt us,
+ * but the rank check stays (as before) for one that a wake-up of
+ * another kind readied meanwhile. */
+int green_hook_pthread_mutex_unlock(pthread_mutex_t *pm)
+{
+    struct green__mutex *m = MUTEX(pm);
+    struct green__ctx *c = fast_ctx();
+    if (green__unlikely(c == NULL || !fast_kind(m)))
+        return mutex_unlock_general(pm);
+    uintptr_t o = __atomic_load_n(&m->owner, __ATOMIC_RELAXED);
+    if (green__unlikely(o != (uintptr_t)c->current || m->depth != 1))
+        return mutex_unlock_general(pm);
+    m->depth = 0;
+    if (green__unlikely(!__atomic_compare_exchange_n(&m->owner, &o, 0, false,
+                                                     __ATOMIC_RELEASE, __ATOMIC_RELAXED)))
+        green__mutex_release_slow(m);
+    green__prio_preempt();
+    return 0;
 }
 

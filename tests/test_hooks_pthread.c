@@ -913,3 +913,81 @@ Test(hooks_pthread, cond_signal_from_a_plain_os_thread_wakes_a_green_waiter)
     cr_assert_eq(pthread_join(os, &rv), 0);
     cr_expect_eq(I(rv), 0);
 }
+
+/* The uncontended paths of lock, trylock and unlock are inline in the
+ * hooks (pthread_mutex.c, "The fast paths"); what they hand to the
+ * general path when the owner word is flagged is exercised here, where
+ * green threads of two hubs and plain OS threads take one mutex in turn:
+ * an unlock whose compare-and-swap finds a waiter flag set meanwhile
+ * must still wake that waiter, and a lock that misses must queue. */
+#define HAMMER_GREENS 6
+#define HAMMER_PLAINS 2
+#define HAMMER_ITERS  4000
+
+static pthread_mutex_t hammer_m = PTHREAD_MUTEX_INITIALIZER;
+static long hammer_count;
+static atomic_int hammer_inside;
+static atomic_int hammer_bad;
+static pid_t hammer_tid[HAMMER_GREENS];
+
+static void hammer_round(int i)
+{
+    int e = i % 3 == 0 ? green_hook_pthread_mutex_trylock(&hammer_m) : EBUSY;
+    if (e == EBUSY)
+        e = green_hook_pthread_mutex_lock(&hammer_m);
+    if (e != 0 || atomic_fetch_add(&hammer_inside, 1) != 0)
+        atomic_fetch_add(&hammer_bad, 1);
+    long v = hammer_count;
+    if (i % 64 == 0) {   /* hold it across a switch now and then */
+        if (green__current())
+            green_yield();
+        else
+            sched_yield();
+    }
+    hammer_count = v + 1;
+    atomic_fetch_sub(&hammer_inside, 1);
+    if (green_hook_pthread_mutex_unlock(&hammer_m) != 0)
+        atomic_fetch_add(&hammer_bad, 1);
+}
+
+static void *hammer_green(void *arg)
+{
+    hammer_tid[I(arg)] = gettid();
+    for (int i = 0; i < HAMMER_ITERS; i++)
+        hammer_round(i);
+    return NULL;
+}
+
+static void *hammer_plain(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < HAMMER_ITERS; i++)
+        hammer_round(i);
+    return NULL;
+}
+
+Test(hooks_pthread, a_mutex_of_two_hubs_and_plain_threads_loses_no_update_and_ends_free,
+     .timeout = 60)
+{
+    cr_assert_eq(green_set_hubs(2), 0);
+    pthread_t g[HAMMER_GREENS], p[HAMMER_PLAINS];
+    for (int i = 0; i < HAMMER_GREENS; i++)
+        cr_assert_eq(green_hook_pthread_create(&g[i], NULL, hammer_green, P(i)), 0);
+    for (int i = 0; i < HAMMER_PLAINS; i++)
+        cr_assert_eq(pthread_create(&p[i], NULL, hammer_plain, NULL), 0);
+    for (int i = 0; i < HAMMER_GREENS; i++)
+        cr_assert_eq(green_hook_pthread_join(g[i], NULL), 0);
+    for (int i = 0; i < HAMMER_PLAINS; i++)
+        cr_assert_eq(pthread_join(p[i], NULL), 0);
+    /* The precondition: the green threads ran on two OS threads. */
+    int other = 0;
+    for (int i = 1; i < HAMMER_GREENS; i++)
+        other += hammer_tid[i] != hammer_tid[0];
+    cr_assert_gt(other, 0, "every green thread ran on one OS thread: no second hub");
+    cr_expect_eq(atomic_load(&hammer_bad), 0, "a lock or unlock failed, or two were inside");
+    cr_expect_eq(hammer_count, (long)(HAMMER_GREENS + HAMMER_PLAINS) * HAMMER_ITERS);
+    cr_expect_eq(green_hook_pthread_mutex_trylock(&hammer_m), 0, "left held or flagged");
+    struct green__mutex *m = (struct green__mutex *)(void *)&hammer_m;
+    cr_expect(green__waitq_empty(&m->q));
+    cr_expect_eq(green_hook_pthread_mutex_unlock(&hammer_m), 0);
+}
