@@ -3,20 +3,24 @@
  * the wait queues of the green threads waiting on them.
  *
  * Each ctx has a table of slots indexed by fd, allocated in chunks of 1024
- * (a slot never moves: libev holds pointers to its watchers). A slot has a
- * read and a write ev_io watcher and a wait queue for each direction.
+ * (a slot never moves: libev holds a pointer to its watcher). A slot has
+ * one ev_io watcher, whose events are the directions armed, and a wait
+ * queue for each direction. Rejected: a watcher per direction (as
+ * before): 48 bytes more per slot, per connection of a daemon, for no
+ * syscall saved (libev registers one mask per fd either way, so arming or
+ * dropping a direction is one epoll_ctl in both designs).
  *
- * Keeping watchers armed. A wait starts the direction's watcher only if it
- * is not active; when the watcher fires, every waiter of that direction is
- * woken (broadcast: each re-tries its own syscall, so none is lost). If it
- * fires while nobody waits, it is stopped then (lazily), because epoll is
- * level-triggered and a ready fd nobody reads would otherwise wake the hub
- * on every iteration. A keep-alive connection whose thread goes read ->
+ * Keeping watchers armed. A wait adds its direction to the watcher only if
+ * it is not armed; when the watcher fires, every waiter of each ready
+ * direction is woken (broadcast: each re-tries its own syscall, so none is
+ * lost). A direction that fires while nobody waits is dropped then
+ * (lazily), because epoll is level-triggered and a ready fd nobody reads
+ * would otherwise wake the hub on every iteration. A keep-alive connection whose thread goes read ->
  * EAGAIN -> wait -> read therefore costs no epoll_ctl after the first wait.
  *
  * close and reuse. green_fd_closing (called by the hooked close, dup2...)
- * wakes every waiter with EBADF, stops both watchers and bumps the slot's
- * generation; the next wait re-initialises the watchers with ev_io_set,
+ * wakes every waiter with EBADF, stops the watcher and bumps the slot's
+ * generation; the next wait re-initialises the watcher with ev_io_set,
  * which makes libev re-register the fd with the kernel even though the
  * number is the same (libev's EV__IOFDSET): the kernel dropped the old
  * registration with the old file. Stopping a watcher also clears an event
@@ -38,13 +42,14 @@
 #define MAX_CHUNKS 1024            /* up to 1,048,576 descriptors */
 
 struct fdslot {
-    ev_io w[2];                    /* read, write watchers; data = slot */
-    struct green__waitq q[2];      /* waiters per direction */
+    ev_io w;                       /* events: the armed directions (EV_READ,
+                                      EV_WRITE) while active; data = slot */
+    struct green__waitq q[2];      /* waiters per direction: read, write */
     unsigned gen;                  /* bumped on every close */
     bool needs_set;                /* re-run ev_io_set before next start */
     bool checked;                  /* fd seen open since the last close */
     bool init;
-    bool armed;                    /* a watcher was started since the last
+    bool armed;                    /* the watcher was started since the last
                                       close here: another hub's close must
                                       tell this one (watched). Written by
                                       the owner only, atomically */
@@ -79,40 +84,64 @@ static struct fdslot *slot_get(struct green__ctx *c, int fd, bool create)
     }
     struct fdslot *s = &ch[fd % CHUNK];
     if (!s->init && create) {
-        ev_io_init(&s->w[0], io_cb, fd, EV_READ);
-        ev_io_init(&s->w[1], io_cb, fd, EV_WRITE);
-        s->w[0].data = s->w[1].data = s;
+        ev_io_init(&s->w, io_cb, fd, 0);
+        s->w.data = s;
         s->init = true;
     }
     return s;
 }
 
-static void io_cb(struct ev_loop *loop, ev_io *w, int revents)
+static int ev_of(int dir)
 {
-    (void)revents;
-    struct fdslot *s = w->data;
-    int dir = w == &s->w[1];
-    if (green__waitq_empty(&s->q[dir])) {
-        ev_io_stop(loop, w);       /* nobody listens: disarm lazily */
-        return;
-    }
-    struct green__wnode *n;
-    while ((n = green__waitq_pop(&s->q[dir]))) {
-        n->data |= dir ? GREEN_WRITE : GREEN_READ;
-        green__ready(n->t, 0);
-    }
+    return dir ? EV_WRITE : EV_READ;
 }
 
-/* Start the direction's watcher unless it is armed already. Returns 0 or
+/* Arm exactly the directions in events (none: stop). A change of mask
+ * while active goes through stop and start, as libev asks; the fd's
+ * registration is updated once, at the hub's next poll. */
+static void watch(struct ev_loop *loop, struct fdslot *s, int events)
+{
+    ev_io_stop(loop, &s->w);
+    ev_io_modify(&s->w, events);
+    if (events)
+        ev_io_start(loop, &s->w);
+}
+
+static void io_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    struct fdslot *s = w->data;
+    int drop = 0;
+    for (int dir = 0; dir < 2; dir++) {
+        if (!(revents & ev_of(dir)))
+            continue;
+        if (green__waitq_empty(&s->q[dir])) {
+            drop |= ev_of(dir);    /* nobody listens: disarm lazily */
+            continue;
+        }
+        struct green__wnode *n;
+        while ((n = green__waitq_pop(&s->q[dir]))) {
+            n->data |= dir ? GREEN_WRITE : GREEN_READ;
+            green__ready(n->t, 0);
+        }
+    }
+    /* Not active: libev stopped it itself (an fd it found bad, fed with
+     * EV_ERROR); it must not be started again on that fd. */
+    if (drop && ev_is_active(w))
+        watch(loop, s, (w->events & (EV_READ | EV_WRITE)) & ~drop);
+}
+
+/* Arm the direction unless it is armed already. Returns 0 or
  * EBADF. A descriptor that is not open must never reach libev: its
  * epoll_ctl failure is an assert() in Debian's libev, which aborts the
  * process. The check (one raw fcntl, not the hooked one) is made once per
  * descriptor lifetime - the first wait after the slot was created or the
- * fd announced closed - so re-arming a lazily stopped watcher costs no
+ * fd announced closed - so re-arming a lazily dropped direction costs no
  * extra syscall. */
 static int arm(struct green__ctx *c, struct fdslot *s, int dir, int fd)
 {
-    if (ev_is_active(&s->w[dir]))
+    bool active = ev_is_active(&s->w);
+    int have = active ? s->w.events & (EV_READ | EV_WRITE) : 0;
+    if (have & ev_of(dir))
         return 0;
     if (!s->checked) {
         if (green__syscall(SYS_fcntl, fd, F_GETFD) < 0)
@@ -120,11 +149,10 @@ static int arm(struct green__ctx *c, struct fdslot *s, int dir, int fd)
         s->checked = true;
     }
     if (s->needs_set) {
-        ev_io_set(&s->w[0], fd, EV_READ);
-        ev_io_set(&s->w[1], fd, EV_WRITE);
+        ev_io_set(&s->w, fd, 0);
         s->needs_set = false;
     }
-    ev_io_start(c->loop, &s->w[dir]);
+    watch(c->loop, s, have | ev_of(dir));
     if (!s->armed)
         __atomic_store_n(&s->armed, true, __ATOMIC_RELAXED);   /* see watched */
     return 0;
@@ -252,8 +280,7 @@ static void closing_here(struct green__ctx *c, int fd)
         return;
     wake_closed(&s->q[0]);
     wake_closed(&s->q[1]);
-    ev_io_stop(c->loop, &s->w[0]);
-    ev_io_stop(c->loop, &s->w[1]);
+    ev_io_stop(c->loop, &s->w);
     s->needs_set = true;
     s->checked = false;
     s->gen++;
@@ -351,8 +378,7 @@ void green__fd_forget_all(struct green__ctx *c)
         for (int j = 0; j < CHUNK; j++) {
             if (!ch[j].init)
                 continue;
-            ev_io_stop(c->loop, &ch[j].w[0]);
-            ev_io_stop(c->loop, &ch[j].w[1]);
+            ev_io_stop(c->loop, &ch[j].w);
         }
     }
 }

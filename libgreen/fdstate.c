@@ -93,11 +93,17 @@
 #define B_OURNB   0x20u
 #define B_CREATED 0x40u
 #define B_INTERNAL 0x80u           /* libgreen's own fd: hidden from the program */
+#define B_RCVNOW  0x100u           /* SO_RCVTIMEO set to time out at once */
+#define B_SNDNOW  0x200u           /* SO_SNDTIMEO set to time out at once */
 
+/* One word per descriptor. The timeouts themselves are the kernel's
+ * (kernel_view reads them every time); all the table keeps of them is the
+ * one thing the kernel cannot say back, a timeout of "at once" (1 ns in
+ * green__fdinfo). Before, two 64-bit copies of the timeouts made an entry
+ * 24 bytes where 4 do: 20 bytes per descriptor, per connection of a
+ * daemon (measured with demo/speedup's memory pass, README). */
 struct entry {
     _Atomic uint32_t bits;         /* kind and flags, B_* above */
-    _Atomic int64_t rcvtimeo;      /* ns, 0 = none */
-    _Atomic int64_t sndtimeo;      /* ns, 0 = none */
 };
 
 static _Atomic(struct entry *) chunks[MAX_CHUNKS];
@@ -123,7 +129,8 @@ static uint32_t pack(const struct green__fdinfo *i)
 {
     return ((uint32_t)i->kind & B_KIND) | (i->known ? B_KNOWN : 0) |
            (i->user_nonblock ? B_USERNB : 0) | (i->our_nonblock ? B_OURNB : 0) |
-           (i->created ? B_CREATED : 0);
+           (i->created ? B_CREATED : 0) | (i->rcvtimeo == 1 ? B_RCVNOW : 0) |
+           (i->sndtimeo == 1 ? B_SNDNOW : 0);
 }
 
 struct green__fdinfo green__fdstate_peek(int fd)
@@ -138,8 +145,8 @@ struct green__fdinfo green__fdstate_peek(int fd)
         .user_nonblock = b & B_USERNB,
         .our_nonblock = b & B_OURNB,
         .created = b & B_CREATED,
-        .rcvtimeo = atomic_load_explicit(&e->rcvtimeo, memory_order_relaxed),
-        .sndtimeo = atomic_load_explicit(&e->sndtimeo, memory_order_relaxed),
+        .rcvtimeo = (b & B_RCVNOW) ? 1 : 0,
+        .sndtimeo = (b & B_SNDNOW) ? 1 : 0,
     };
 }
 
@@ -156,8 +163,6 @@ void green__fdstate_set(int fd, const struct green__fdinfo *i)
     struct entry *e = entry_at(fd, true);
     if (!e)
         return;
-    atomic_store_explicit(&e->rcvtimeo, i->rcvtimeo, memory_order_relaxed);
-    atomic_store_explicit(&e->sndtimeo, i->sndtimeo, memory_order_relaxed);
     /* The internal mark is not part of the hint: keep it (only reset,
      * created and green__fd_set_internal change it). */
     uint32_t keep = atomic_load_explicit(&e->bits, memory_order_relaxed) & B_INTERNAL;
@@ -258,8 +263,6 @@ void green__fdstate_reset(int fd)
     if (!e)
         return;
     atomic_store_explicit(&e->bits, 0, memory_order_relaxed);
-    atomic_store_explicit(&e->rcvtimeo, 0, memory_order_relaxed);
-    atomic_store_explicit(&e->sndtimeo, 0, memory_order_relaxed);
 }
 
 int green__fdstate_limit(void)
@@ -299,10 +302,7 @@ void green__fdstate_set_our_nonblock(int fd, bool on)
 
 void green__fdstate_set_timeo(int fd, int dir, int64_t ns)
 {
-    struct entry *e = entry_at(fd, true);
-    if (!e)
-        return;
-    atomic_store_explicit(dir ? &e->sndtimeo : &e->rcvtimeo, ns, memory_order_relaxed);
+    set_bit(fd, dir ? B_SNDNOW : B_RCVNOW, ns == 1);
 }
 
 bool green__fd_is_socket(int fd)

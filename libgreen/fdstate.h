@@ -30,8 +30,10 @@ struct green__fdinfo {
                                  program's, never ours: see fdstate.c) */
     bool our_nonblock;        /* WE set O_NONBLOCK on the file description */
     bool created;             /* made by a hooked call of this process */
-    int64_t rcvtimeo;         /* SO_RCVTIMEO in ns, 0 = none */
-    int64_t sndtimeo;         /* SO_SNDTIMEO in ns, 0 = none */
+    int64_t rcvtimeo;         /* SO_RCVTIMEO in ns, 0 = none (from
+                                 green__fdstate_view; the table itself
+                                 keeps only 1, "at once": fdstate.c) */
+    int64_t sndtimeo;         /* SO_SNDTIMEO in ns, 0 = none (likewise) */
 };
 
 /* Read the entry of fd (all zero when never set or out of range). Never
@@ -90,7 +92,8 @@ void green__fdstate_set_user_nonblock(int fd, bool on);
 __attribute__((visibility("hidden")))
 void green__fdstate_set_our_nonblock(int fd, bool on);
 
-/* Record SO_RCVTIMEO (dir 0) or SO_SNDTIMEO (dir 1) in ns. */
+/* Record SO_RCVTIMEO (dir 0) or SO_SNDTIMEO (dir 1) in ns (the table
+ * keeps whether it is 1, "at once": the kernel has the rest). */
 __attribute__((visibility("hidden")))
 void green__fdstate_set_timeo(int fd, int dir, int64_t ns);
 

@@ -92,11 +92,11 @@ struct green__cond {
 /* --------------------------------------------------------------- stacks */
 
 struct green__stack {
-    void *map;          /* start of its own mapping (guard zone included),
-                           NULL for a slab stack (never unmapped) */
-    size_t map_size;    /* bytes mapped, 0 for a slab stack */
     void *lo, *hi;      /* usable stack range: [lo, hi) */
     bool guarded;       /* the 64 KiB below lo fault (markers or PROT_NONE) */
+    bool own;           /* its own mapping, [lo - the guard zone, hi) (see
+                           stack.c, stack_map), unmapped when the pool is
+                           full; false for a slab stack (never unmapped) */
     unsigned vg_id;     /* valgrind stack id, 0 if none */
 };
 /* Get a stack of at least size usable bytes (pool first). guard: 1 on, 2 off,
@@ -118,7 +118,8 @@ extern int green__default_guard;
 
 /* ------------------------------------------------------------- threads */
 
-enum green__state {
+/* Packed: one byte in struct green_thread (gdb still sees the names). */
+enum __attribute__((packed)) green__state {
     GREEN_NEW,       /* spawned, never run (on the run queue) */
     GREEN_RUNNABLE,  /* on the run queue */
     GREEN_RUNNING,   /* the current thread of its hub */
@@ -127,7 +128,7 @@ enum green__state {
 };
 
 /* What a parked thread waits for, for green_dump and the debugger. */
-enum green__why {
+enum __attribute__((packed)) green__why {
     GREEN_WHY_NONE, GREEN_WHY_SLEEP, GREEN_WHY_FD, GREEN_WHY_POLL,
     GREEN_WHY_JOIN, GREEN_WHY_SWITCH, GREEN_WHY_MUTEX, GREEN_WHY_COND,
     GREEN_WHY_RWLOCK, GREEN_WHY_SEM, GREEN_WHY_EVENT, GREEN_WHY_CHAN,
@@ -150,6 +151,12 @@ struct green__remote {
  * pointer equals it (the second word of glibc's struct pthread is one). */
 #define GREEN__THREAD_MAGIC 0x8000677265656e21ull
 
+/* The fields are grouped by size (8-byte words, the embedded structs,
+ * 4-byte words, bytes) so that the compiler inserts no padding: the
+ * struct is one malloc chunk per green thread, the largest of libgreen's
+ * own bytes per idle connection (README, "Every core"). Keep new fields in
+ * their group, or at the end. Under the shim every connection's thread
+ * pays for each 16 bytes of it (glibc's chunk size step). */
 struct green_thread {
     void *sp;                      /* saved stack pointer while switched out */
     uint64_t magic;                /* GREEN__THREAD_MAGIC, for the life of
@@ -158,24 +165,92 @@ struct green_thread {
                                       from a plain OS thread's pthread_t,
                                       whose second word is a pointer */
     struct green__ctx *ctx;        /* owning hub */
-    enum green__state state;
-    enum green__why why;           /* reason of the current park */
     uintptr_t why_arg;             /* fd, object address... for green_dump */
     int64_t park_since;            /* green_now() at park; for a park
                                       without deadline the hub's last poll
                                       time (saves a clock read per park) */
     uint64_t id;
-    char name[GREEN__NAME_MAX];
     void *(*fn)(void *);
     void *arg;
     void *result;
     void *switch_value;            /* value handed over by green_switch */
+    uint64_t slice_sw;             /* 1 + ctx->switches when its slice began */
+    int64_t slice_start;           /* coarse clock at the slice's first
+                                      check, 0 before it */
+    uint64_t sig_blocked;          /* this thread's signal mask, bit sig-1
+                                      (inherited from its creator) */
+    uint64_t sig_pending;          /* signals sent to this thread alone
+                                      (pthread_kill, raise) while it blocks
+                                      them and the kernel cannot hold them */
+    void *sig_queue;               /* hooks/signal.c: their instances with
+                                      siginfo, or NULL before the first */
+    uint64_t sig_waiting;          /* set of a sigwait in progress, or 0 */
+    void *sig_resume;              /* hooks/signal.c: handlers to run as
+                                      this thread when its interrupted park
+                                      returns (a list), or NULL */
+    uint64_t sig_resume_bits;      /* and signals the kernel delivered while
+                                      the thread was inside the scheduler,
+                                      to run the same way */
+    struct green_thread *runq_next, *runq_prev; /* run queue links */
+    struct green_thread *all_next, *all_prev; /* ctx->all list */
+    struct green__lwait *lwait;    /* the lock core's waiter record while
+                                      the thread waits in lock.c, else
+                                      NULL: green__ready cancels it */
+    int64_t deadline;              /* absolute deadline of the current park */
+    green_timeout_t *scopes;       /* innermost timeout scope */
+    void **locals;                 /* GREEN__KEYS_MAX slots, lazily allocated */
+    void *user;                    /* owner word for hooks (pthread layer) */
+    void *robust;                  /* pthread layer: robust mutexes held */
+    char *tls_buf;                 /* tls.c: this thread's thread-local
+                                      contents while another owns the
+                                      blocks (laid out as ctx->tls_mods) */
+    size_t tls_cap;                /* bytes of tls_buf */
+    struct green__tls_dtor *tls_dtors; /* C++ thread_local destructors to
+                                      run when it ends, newest first */
+    char *tls_tp;                  /* GREEN_TLS=address: its own thread
+                                      pointer (static blocks and TCB copy),
+                                      NULL until adopted; the OS thread's
+                                      own for the ctx's main thread */
+    void *tls_tp_mem;              /* what tls_tp lies in, to free */
+    int64_t cpu_ns;                /* cpuclock.c: CPU time counted at its
+                                      switches (relaxed atomics) */
+    char name[GREEN__NAME_MAX];
+    struct green__stack stack;     /* zero for the main and the adopted threads */
+    struct green__wnode wnode;     /* node for single-object parks */
+    struct green__cond xjoin;      /* where a joiner of another hub waits
+                                      (lock.h; see xjoined) */
+    struct green__remote xpost;    /* hubs.c: the post that places the
+                                      thread on its hub, later the one that
+                                      frees it there (never both at once) */
+    struct green__waitq joiners;   /* threads in green_join on this one */
+    int saved_errno;               /* errno of this thread while switched out */
+    int wake_code;                 /* 0 or errno value the park returns */
+    unsigned slice_left;           /* hooked calls until the next check */
+    int sched_policy, sched_prio;  /* pthread scheduling attributes, kept
+                                      per green thread (hooks/pthread_attr.c) */
+    int sched_rank;                /* what orders it (sched.c, "Priorities"):
+                                      the realtime priority 1..99 of
+                                      SCHED_FIFO/RR, else 0. Atomic (another
+                                      hub's thread may set it); written only
+                                      through green__sched_rank_set */
+    unsigned intr_gen;             /* hooks/signal.c: non-zero while the
+                                      thread is in a hooked call that a
+                                      signal may interrupt (EINTR) */
+    unsigned intr_mark;            /* sig_handled when that call began */
+    unsigned sig_handled;          /* handlers run for this thread so far */
+    uint32_t xlock;                /* hubs.c: spin lock ordering a join,
+                                      detach or finish from another hub
+                                      (state DONE, detached, joining) */
+    uint32_t heap_idx;             /* 1-based place in ctx->theap, 0 if none */
+    uint32_t cpu_slot;             /* cpuclock.c: 1 + its clock id's slot,
+                                      0 before pthread_getcpuclockid */
+    uint16_t handler_depth;        /* hooks/signal.c: program signal
+                                      handlers running as this thread */
+    enum green__state state;       /* one byte each (packed enums) */
+    enum green__why why;           /* reason of the current park */
     bool switched_to;              /* was a green_switch target: on finish,
                                       resume whoever still waits in a switch
                                       to it (lifecycle.c resume_switchers) */
-    struct green__stack stack;     /* zero for the main and the adopted threads */
-    int saved_errno;               /* errno of this thread while switched out */
-    int wake_code;                 /* 0 or errno value the park returns */
     bool killed;                   /* green_kill was called */
     uint8_t kill_pending;          /* non-zero: the next park does not
                                       wait. GREEN__KP_KILL: it fails with
@@ -194,22 +269,6 @@ struct green_thread {
                                       fork: every pthread call on it says
                                       ESRCH (structs are never returned to
                                       malloc, so the check is memory-safe) */
-    uint64_t slice_sw;             /* 1 + ctx->switches when its slice began */
-    int64_t slice_start;           /* coarse clock at the slice's first
-                                      check, 0 before it */
-    unsigned slice_left;           /* hooked calls until the next check */
-    int sched_policy, sched_prio;  /* pthread scheduling attributes, kept
-                                      per green thread (hooks/pthread_attr.c) */
-    int sched_rank;                /* what orders it (sched.c, "Priorities"):
-                                      the realtime priority 1..99 of
-                                      SCHED_FIFO/RR, else 0. Atomic (another
-                                      hub's thread may set it); written only
-                                      through green__sched_rank_set */
-    unsigned intr_gen;             /* hooks/signal.c: non-zero while the
-                                      thread is in a hooked call that a
-                                      signal may interrupt (EINTR) */
-    unsigned intr_mark;            /* sig_handled when that call began */
-    unsigned sig_handled;          /* handlers run for this thread so far */
     bool sig_restart;              /* every handler that interrupted the
                                       current call had SA_RESTART */
     bool lock_wakeable;            /* parked in a lock-core wait that goes
@@ -217,69 +276,21 @@ struct green_thread {
                                       lock, condition or barrier): a signal
                                       handler for it runs as it, awake
                                       (hooks/signal.c, deliver) */
-    uint16_t handler_depth;        /* hooks/signal.c: program signal
-                                      handlers running as this thread */
-    uint64_t sig_blocked;          /* this thread's signal mask, bit sig-1
-                                      (inherited from its creator) */
-    uint64_t sig_pending;          /* signals sent to this thread alone
-                                      (pthread_kill, raise) while it blocks
-                                      them and the kernel cannot hold them */
-    void *sig_queue;               /* hooks/signal.c: their instances with
-                                      siginfo, or NULL before the first */
-    uint64_t sig_waiting;          /* set of a sigwait in progress, or 0 */
-    void *sig_resume;              /* hooks/signal.c: handlers to run as
-                                      this thread when its interrupted park
-                                      returns (a list), or NULL */
-    uint64_t sig_resume_bits;      /* and signals the kernel delivered while
-                                      the thread was inside the scheduler,
-                                      to run the same way */
-    struct green_thread *runq_next, *runq_prev; /* run queue links */
     bool on_runq;
-    struct green_thread *all_next, *all_prev; /* ctx->all list */
-    struct green__wnode wnode;     /* node for single-object parks */
-    uint32_t xlock;                /* hubs.c: spin lock ordering a join,
-                                      detach or finish from another hub
-                                      (state DONE, detached, joining) */
     bool xdone;                    /* finished: DONE as other hubs see it
                                       (under xlock; state itself is the
                                       owner's, written without it) */
     bool xjoined;                  /* a joiner of another hub waits in
                                       xjoin: the finish broadcasts it */
-    struct green__cond xjoin;      /* where that joiner waits (lock.h) */
-    struct green__remote xpost;    /* hubs.c: the post that places the
-                                      thread on its hub, later the one that
-                                      frees it there (never both at once) */
-    struct green__lwait *lwait;    /* the lock core's waiter record while
-                                      the thread waits in lock.c, else
-                                      NULL: green__ready cancels it */
-    struct green__waitq joiners;   /* threads in green_join on this one */
-    int64_t deadline;              /* absolute deadline of the current park */
-    size_t heap_idx;               /* 1-based place in ctx->theap, 0 if none */
-    green_timeout_t *scopes;       /* innermost timeout scope */
-    void **locals;                 /* GREEN__KEYS_MAX slots, lazily allocated */
-    void *user;                    /* owner word for hooks (pthread layer) */
-    void *robust;                  /* pthread layer: robust mutexes held */
-    char *tls_buf;                 /* tls.c: this thread's thread-local
-                                      contents while another owns the
-                                      blocks (laid out as ctx->tls_mods) */
-    size_t tls_cap;                /* bytes of tls_buf */
     bool tls_saved;                /* tls_buf holds its contents (else it
                                       owns the blocks, or never ran and
                                       starts from the images) */
-    struct green__tls_dtor *tls_dtors; /* C++ thread_local destructors to
-                                      run when it ends, newest first */
-    char *tls_tp;                  /* GREEN_TLS=address: its own thread
-                                      pointer (static blocks and TCB copy),
-                                      NULL until adopted; the OS thread's
-                                      own for the ctx's main thread */
-    void *tls_tp_mem;              /* what tls_tp lies in, to free */
-    void *asan_fake_stack;         /* ASan fiber bookkeeping */
+#ifdef GREEN_ASAN
+    void *asan_fake_stack;         /* ASan fiber bookkeeping (ASan builds
+                                      only: 24 bytes per thread otherwise) */
     const void *asan_bottom;
     size_t asan_size;
-    int64_t cpu_ns;                /* cpuclock.c: CPU time counted at its
-                                      switches (relaxed atomics) */
-    uint32_t cpu_slot;             /* cpuclock.c: 1 + its clock id's slot,
-                                      0 before pthread_getcpuclockid */
+#endif
 #ifdef GREEN_TSAN
     void *tsan_fiber;              /* TSan fiber: made with the thread (the
                                       hub's on its first switch, main's is

@@ -246,8 +246,10 @@ static __attribute__((noinline, cold)) struct green__ctx *ctx_create(void)
     c->hub->is_hub = true;
     if (green__stack_get(&c->hub->stack, 0, 0) != 0)
         goto fail;
+#ifdef GREEN_ASAN
     c->hub->asan_bottom = c->hub->stack.lo;
     c->hub->asan_size = (size_t)((char *)c->hub->stack.hi - (char *)c->hub->stack.lo);
+#endif
     c->hub->sp = green__ctx_make(c->hub->stack.lo, c->hub->stack.hi, hub_main, c);
     c->hub->state = GREEN_RUNNABLE;
     c->current = c->main;

@@ -303,8 +303,10 @@ struct green_thread *green__thread_create_on(void *(*fn)(void *), void *arg,
     t->fn = fn;
     t->arg = arg;
     t->detached = attr && attr->detached;
+#ifdef GREEN_ASAN
     t->asan_bottom = t->stack.lo;
     t->asan_size = (size_t)((char *)t->stack.hi - (char *)t->stack.lo);
+#endif
     t->sp = green__ctx_make(t->stack.lo, t->stack.hi, thread_entry, t);
 #ifdef GREEN_TSAN
     t->tsan_fiber = __tsan_create_fiber(0);   /* destroyed by reap_dead */

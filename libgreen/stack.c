@@ -62,9 +62,10 @@
  * Markers are copied by fork; a stack that goes cold keeps them (its
  * MADV_DONTNEED covers [lo, hi) only).
  *
- * Invariants: s->map != NULL exactly for stacks of their own mapping
- * (unmapped when the pool is full); slab stacks (map NULL) are never
- * unmapped; a guarded stack's [lo - guard_bytes(), lo) faults.
+ * Invariants: s->own exactly for stacks of their own mapping (unmapped
+ * when the pool is full), which starts at the guard zone (stack_unmap);
+ * slab stacks are never unmapped; a guarded stack's
+ * [lo - guard_bytes(), lo) faults.
  *
  * Rejected: growing stacks (needs compiler help, as in Go); copying stacks
  * (greenlet does it, but pointers into the stack from other threads, which
@@ -72,10 +73,18 @@
  * none by default to save page tables (the 64 KiB are a fifth of the
  * stacks' page-table pages, 0.13 KiB per stack, and one page is jumped
  * over by a large frame); placing the thread's struct in its stack's top
- * page (it would ride in pages the stack touches anyway, 0.3 KiB of heap
- * per idle connection, but structs outlive their stacks: a finished
- * thread's stack is pooled before it is joined, and a joined thread's
- * handle stays readable).
+ * page. That would save its heap chunk (557 bytes per idle legacy_http
+ * connection, measured by taking it out of the heap) only where the
+ * stack's deepest page has room to spare, and it costs a page where it
+ * has not: legacy_http's stacks are touched 7,592 bytes deep (by the
+ * snprintf that formats a response; it parks 6.3 KiB deep), 600 short of
+ * a second page's end, and with the struct and the pool link (640 bytes)
+ * above its frames each of its stacks touched 3 pages instead of 2, 4 KiB
+ * more per connection. Over all depths the struct costs its size
+ * wherever it lives, so its size is what was cut (green_internal.h).
+ * Structs also outlive stacks: a finished thread's stack is pooled before
+ * it is joined, a joined thread's handle stays readable, and a cold
+ * stack's pages are given back.
  */
 #define _GNU_SOURCE
 #include "green_internal.h"
@@ -317,9 +326,8 @@ static int map_guarded(struct green__stack *s, size_t size)
             report_map_limit();
         return e;
     }
-    *s = (struct green__stack){ .map = m, .map_size = total,
-                                .lo = (char *)m + pg, .hi = (char *)m + total,
-                                .guarded = true };
+    *s = (struct green__stack){ .lo = (char *)m + pg, .hi = (char *)m + total,
+                                .guarded = true, .own = true };
     return 0;
 }
 
@@ -342,8 +350,8 @@ static int slab_take(struct green__stack *s, size_t size, bool guarded)
         if (madvise(sl->next, gb, MADV_GUARD_INSTALL) != 0)
             return errno;
     }
-    *s = (struct green__stack){ .map = NULL, .map_size = 0, .lo = sl->next + gb,
-                                .hi = sl->next + gb + size, .guarded = guarded };
+    *s = (struct green__stack){ .lo = sl->next + gb, .hi = sl->next + gb + size,
+                                .guarded = guarded };
     sl->next += gb + size;
     sl->left--;
     return 0;
@@ -352,6 +360,14 @@ static int slab_take(struct green__stack *s, size_t size, bool guarded)
 static size_t stack_bytes(const struct green__stack *s)
 {
     return (size_t)((char *)s->hi - (char *)s->lo);
+}
+
+/* Unmap a stack of its own mapping: the guard zone below lo, if any, is
+ * the start of it (map_guarded), so the record needs no base of its own. */
+static void stack_unmap(const struct green__stack *s)
+{
+    char *base = (char *)s->lo - (s->guarded ? guard_bytes() : 0);
+    munmap(base, (size_t)((char *)s->hi - base));
 }
 
 static void asan_unpoison(const struct green__stack *s);
@@ -380,13 +396,13 @@ static void pool_push(struct pool *pl, struct green__stack *s)
 /* Keep a stack of a non-default size, or unmap it when the list is full. */
 static void sized_put(struct green__stack *s)
 {
-    if (pool_sized.n < GREEN__SIZED_MAX || !s->map) {
+    if (pool_sized.n < GREEN__SIZED_MAX || !s->own) {
         if (pool_sized.n >= GREEN__SIZED_MAX)
             cool(s);
         pool_push(&pool_sized, s);
     }
     else
-        munmap(s->map, s->map_size);
+        stack_unmap(s);
 }
 
 /* Cold slab stacks (the essay), per OS thread and kind. */
@@ -497,8 +513,8 @@ int green__stack_get(struct green__stack *s, size_t size, int guard)
                        -1, 0);
         if (m == MAP_FAILED)
             return errno;
-        *s = (struct green__stack){ .map = m, .map_size = size, .lo = m,
-                                    .hi = (char *)m + size, .guarded = false };
+        *s = (struct green__stack){ .lo = m, .hi = (char *)m + size, .guarded = false,
+                                    .own = true };
     }
 done:
     /* Also for fresh mappings: an address range unmapped by an earlier
@@ -519,8 +535,8 @@ void green__stack_put(struct green__stack *s)
     bool full = pl->n >= GREEN__POOL_MAX;
     if (!pooled_size)
         sized_put(s);
-    else if (full && s->map)
-        munmap(s->map, s->map_size);
+    else if (full && s->own)
+        stack_unmap(s);
     else if (!full || !cold_put(s)) {   /* a slab stack that went cold is done */
         pool_push(pl, s);
         if (green__unlikely(pl->n > SPILL_AT) && green__hubs_n() > 1 &&

@@ -129,6 +129,38 @@ Test(hub, wait_writable_on_a_full_socket_waits_for_the_reader)
     close(sv[1]);
 }
 
+/* fd.c keeps one watcher per descriptor, its events the directions being
+ * waited for: a writer that comes and goes (its direction is dropped
+ * lazily once the socket reports writable with nobody waiting) must leave
+ * a reader of the same socket armed. */
+Test(hub, a_reader_stays_armed_while_a_writer_on_its_socket_comes_and_goes)
+{
+    int sv[2];
+    cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    char buf[4096];
+    memset(buf, 'a', sizeof buf);
+    int i = 0;
+    while (i++ < 100000 && send(sv[0], buf, sizeof buf, MSG_DONTWAIT) > 0)
+        ;
+    cr_assert_eq(errno, EAGAIN);
+    struct waitjob r = { .fd = sv[0], .mask = GREEN_READ, .timeout = GREEN_SEC(5) };
+    green_t rt = green_spawn(waiter, &r, NULL);
+    cr_assert_eq(green_yield(), 0);        /* the reader waits */
+    green_t d = green_spawn(drain_later, (void *)(intptr_t)sv[1], NULL);
+    cr_expect_eq(green_wait_writable(sv[0], GREEN_SEC(5)), GREEN_WRITE);
+    cr_assert_eq(green_join(d, NULL), 0);
+    /* Still writable, nobody waits for it: the hub's next polls drop the
+     * write direction. */
+    for (int k = 0; k < 3; k++)
+        cr_assert_eq(green_sleep(GREEN_MSEC(2)), 0);
+    cr_assert_eq(write(sv[1], "x", 1), 1);
+    cr_assert_eq(green_join(rt, NULL), 0);
+    cr_expect_eq(r.rc, GREEN_READ, "rc %d errno %d", r.rc, r.err);
+    cr_expect_lt(r.took, GREEN_SEC(4));
+    close(sv[0]);
+    close(sv[1]);
+}
+
 Test(hub, bad_descriptors_and_masks_fail_with_einval)
 {
     errno = 0;
