@@ -311,6 +311,11 @@ struct green__ctx {
     size_t nthreads;               /* live threads other than main and hub */
     bool hub_queued;               /* hub is on the run queue */
     int64_t last_poll;             /* green_now() of the hub's last poll */
+    bool looked;                   /* hub.c: the last idle turn took the
+                                      second look; the next one sleeps */
+    unsigned look_every, look_skip;/* hub.c: sleeps between two second
+                                      looks, and sleeps left before the
+                                      next (0: look) */
     ev_async async;                /* cross-thread wake-ups */
     struct green__remote *_Atomic remote_head; /* posts, newest first
                                       (a lock-free stack: hub.c) */
