@@ -18,10 +18,11 @@
  * serve thread CPU clocks): 0.3-1.6 us on this kind of machine, at every
  * green thread's switch; the slower switches also make the hub poll more
  * often (its poll rule is timed), and bench/bench_clock measures both:
- * a two-thread sched_yield went from 27 ns to 2.7 us per yield here. So nothing is counted until the program first asks for a
- * thread CPU clock (clock_gettime or clock_getres with
- * CLOCK_THREAD_CPUTIME_ID from a green thread, pthread_getcpuclockid,
- * timer_create on such a clock). From then on every hub counts: the
+ * a two-thread sched_yield under the shim went from 16.5 ns to 1.44 us
+ * per yield here (README, "Micro-benchmarks"). So nothing is counted
+ * until the program first asks for a thread CPU clock (clock_gettime
+ * with CLOCK_THREAD_CPUTIME_ID from a green thread, getrusage with
+ * RUSAGE_THREAD, pthread_getcpuclockid). From then on every hub counts: the
  * asking hub at once, the others at their next poll (hub_main). A
  * program that never asks pays one predictable branch per switch, shared
  * with GREEN_TLS's (ctx->turns).
