@@ -174,9 +174,12 @@ static void hub_arm(struct green__ctx *c)
  * finds fewer requests per wake-up and sleeps more (memcached -t 4: 0.33
  * blocking epoll_wait per request with two hubs, 0.002 with one). The
  * yield lets the client run now, on this CPU if it is waiting for one,
- * and the second poll takes what it sent. memcached -t 4, two hubs, one
- * run of bench/memcached.sh alternating the builds: 1.05x native
- * without, 1.34x with (README, "Real daemons").
+ * and the second poll takes what it sent. memcached -t 4, two hubs,
+ * bench/memcached.sh alternating the builds for 9 rounds: 0.96x native
+ * without, 1.33x with. Only a client in the hub's scheduling group gets
+ * the CPU from the yield: with the kernel's autogroups a daemon started
+ * in a session of its own (tools/compat, a service) measured alike with
+ * and without (README, "Real daemons").
  *
  * Cost: two system calls (sched_yield, a non-blocking epoll_wait) per
  * look. A look that finds nothing doubles the number of sleeps before
