@@ -29,13 +29,6 @@
 #include <sys/syscall.h>
 #include <time.h>
 
-/* The kernel's id of the CPU clock of kernel thread tid (the format glibc
- * builds for pthread_getcpuclockid: per-thread, scheduler time). */
-static clockid_t kernel_thread_clock(pid_t tid)
-{
-    return (clockid_t)((~(unsigned)tid << 3) | 6u);
-}
-
 static void to_ts(struct timespec *ts, int64_t ns)
 {
     ts->tv_sec = (time_t)(ns / 1000000000);
@@ -51,7 +44,7 @@ static int green_clock(clockid_t clk, struct timespec *ts)
         green__cpu_want(c);
     if (green__syscall(SYS_clock_gettime, CLOCK_THREAD_CPUTIME_ID, ts) != 0)
         return -1;                 /* EFAULT, errno set */
-    int64_t os_now = (int64_t)ts->tv_sec * 1000000000 + ts->tv_nsec;
+    int64_t os_now = green__ts_ns(ts);
     if (self) {
         to_ts(ts, green__cpu_self(c, os_now));
         return 0;
@@ -108,7 +101,7 @@ int green_hook_timer_create(clockid_t clk, struct sigevent *sev, timer_t *id)
         return -1;
     }
     pid_t tid = __atomic_load_n(&t->ctx->tid, __ATOMIC_RELAXED);
-    return GREEN_REAL(timer_create)(kernel_thread_clock(tid), sev, id);
+    return GREEN_REAL(timer_create)(green__thread_clock((unsigned)tid), sev, id);
 }
 
 /* RUSAGE_THREAD in a green thread: user and system time that add up to
@@ -125,7 +118,7 @@ static __attribute__((noinline)) int getrusage_thread(struct rusage *ru)
         return -1;                 /* EFAULT, errno set */
     struct timespec ts;
     green__syscall(SYS_clock_gettime, CLOCK_THREAD_CPUTIME_ID, &ts);
-    int64_t own_us = green__cpu_self(c, (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec) / 1000;
+    int64_t own_us = green__cpu_self(c, green__ts_ns(&ts)) / 1000;
     int64_t u = (int64_t)ru->ru_utime.tv_sec * 1000000 + ru->ru_utime.tv_usec;
     int64_t s = (int64_t)ru->ru_stime.tv_sec * 1000000 + ru->ru_stime.tv_usec;
     int64_t uo = u + s > 0 ? (int64_t)((double)own_us * (double)u / (double)(u + s)) : own_us;

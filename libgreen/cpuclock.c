@@ -48,7 +48,8 @@
  * which glibc builds from the kernel thread id) with a "thread id" that
  * no kernel thread can have: GREEN__CPUCLOCK_BASE (2^26, above the
  * kernel's PID_MAX_LIMIT of 2^22) plus a slot number. The slot maps back
- * to the thread struct and its id, so a clock outliving its thread (the
+ * to the thread struct, whose cpu_slot still names it while the struct
+ * is that thread's, so a clock outliving its thread (the
  * struct reused by a later thread) is recognised: EINVAL, as the kernel
  * answers for a thread that has exited. The hooks (hooks/cpuclock.c)
  * recognise these ids in clock_gettime, clock_getres and timer_create;
@@ -142,20 +143,20 @@ void green__cpu_after_fork_child(struct green__ctx *c, struct green_thread *self
 #define SLOT_BITS 12                         /* 4096 slots per chunk */
 #define CHUNKS (GREEN__CPUCLOCK_SLOTS >> SLOT_BITS)
 
-struct slot {
-    struct green_thread *t;
-    uint64_t id;                             /* t->id when handed out */
-};
+/* A slot holds the thread struct it was handed out for; the struct is
+ * still that thread's while its cpu_slot names the slot (a reused struct
+ * starts zeroed, and gets another slot if asked). */
+typedef struct green_thread *slot_t;
 
-static struct slot *chunks[CHUNKS];
+static slot_t *chunks[CHUNKS];
 static uint32_t next_slot;                   /* slots handed out */
 
-static struct slot *slot_at(uint32_t s, bool make)
+static slot_t *slot_at(uint32_t s, bool make)
 {
-    struct slot **cp = &chunks[s >> SLOT_BITS];
-    struct slot *ch = __atomic_load_n(cp, __ATOMIC_ACQUIRE);
+    slot_t **cp = &chunks[s >> SLOT_BITS];
+    slot_t *ch = __atomic_load_n(cp, __ATOMIC_ACQUIRE);
     if (!ch && make) {
-        struct slot *n = calloc((size_t)1 << SLOT_BITS, sizeof *n);
+        slot_t *n = calloc((size_t)1 << SLOT_BITS, sizeof *n);
         if (!n)
             return NULL;
         if (__atomic_compare_exchange_n(cp, &ch, n, false, __ATOMIC_ACQ_REL,
@@ -174,11 +175,10 @@ int green__cpu_clock_of(struct green_thread *t, clockid_t *out)
         uint32_t s = __atomic_fetch_add(&next_slot, 1, __ATOMIC_RELAXED);
         if (s >= GREEN__CPUCLOCK_SLOTS)
             return EAGAIN;
-        struct slot *e = slot_at(s, true);
+        slot_t *e = slot_at(s, true);
         if (!e)
             return ENOMEM;
-        __atomic_store_n(&e->id, t->id, __ATOMIC_RELAXED);
-        __atomic_store_n(&e->t, t, __ATOMIC_RELEASE);
+        __atomic_store_n(e, t, __ATOMIC_RELEASE);
         uint32_t none = 0;
         /* Two callers at once: the first slot stored wins; the other's
          * stays unused (slots are plentiful, never reused). */
@@ -188,8 +188,7 @@ int green__cpu_clock_of(struct green_thread *t, clockid_t *out)
         else
             s1 = none;
     }
-    uint32_t tid = GREEN__CPUCLOCK_BASE + (s1 - 1);
-    *out = (clockid_t)((~(unsigned)tid << 3) | 6u);
+    *out = green__thread_clock(GREEN__CPUCLOCK_BASE + (s1 - 1));
     return 0;
 }
 
@@ -197,21 +196,19 @@ bool green__cpu_clock_is_ours(clockid_t clk)
 {
     if (clk >= 0 || !(clk & 4))
         return false;              /* not a per-thread CPU clock */
-    unsigned tid = ~(unsigned)(clk >> 3);
+    unsigned tid = green__thread_clock_tid(clk);
     return tid >= GREEN__CPUCLOCK_BASE &&
            tid - GREEN__CPUCLOCK_BASE < GREEN__CPUCLOCK_SLOTS;
 }
 
 struct green_thread *green__cpu_clock_thread(clockid_t clk)
 {
-    uint32_t s = ~(unsigned)(clk >> 3) - GREEN__CPUCLOCK_BASE;
+    uint32_t s = green__thread_clock_tid(clk) - GREEN__CPUCLOCK_BASE;
     if (s >= __atomic_load_n(&next_slot, __ATOMIC_RELAXED))
         return NULL;
-    struct slot *e = slot_at(s, false);
-    struct green_thread *t = e ? __atomic_load_n(&e->t, __ATOMIC_ACQUIRE) : NULL;
-    if (!t || __atomic_load_n(&t->id, __ATOMIC_RELAXED) !=
-                  __atomic_load_n(&e->id, __ATOMIC_RELAXED) ||
-        __atomic_load_n(&t->cpu_slot, __ATOMIC_RELAXED) != s + 1 ||
+    slot_t *e = slot_at(s, false);
+    struct green_thread *t = e ? __atomic_load_n(e, __ATOMIC_ACQUIRE) : NULL;
+    if (!t || __atomic_load_n(&t->cpu_slot, __ATOMIC_RELAXED) != s + 1 ||
         __atomic_load_n(&t->state, __ATOMIC_RELAXED) == GREEN_DONE ||
         __atomic_load_n(&t->gone, __ATOMIC_RELAXED))
         return NULL;               /* exited, or the struct is another's now */

@@ -681,6 +681,17 @@ static inline void green__tls_enter(struct green__ctx *c, struct green_thread *n
  * any the kernel hands out (PID_MAX_LIMIT is 2^22). */
 #define GREEN__CPUCLOCK_BASE  (1u << 26)
 #define GREEN__CPUCLOCK_SLOTS (1u << 26)
+/* The kernel's id of the CPU clock of kernel thread tid, in the format
+ * glibc builds for pthread_getcpuclockid (per thread, scheduler time),
+ * and back: the thread id of such an id. */
+static inline clockid_t green__thread_clock(unsigned tid)
+{
+    return (clockid_t)((~tid << 3) | 6u);
+}
+static inline unsigned green__thread_clock_tid(clockid_t clk)
+{
+    return ~(unsigned)(clk >> 3);
+}
 /* Set once the program asked for a thread CPU clock: every hub counts
  * from its next turn on. */
 extern bool green__cpu_wanted GREEN_HIDDEN;
