@@ -98,6 +98,18 @@ Test(hub, wait_writable_on_a_socketpair_with_room_returns_at_once)
     close(sv[1]);
 }
 
+/* A socketpair whose sv[0] cannot send any more (its buffers are full). */
+static void full_socketpair(int sv[2])
+{
+    cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    char buf[4096];
+    memset(buf, 'a', sizeof buf);
+    int i = 0;
+    while (i++ < 100000 && send(sv[0], buf, sizeof buf, MSG_DONTWAIT) > 0)
+        ;
+    cr_assert_eq(errno, EAGAIN);
+}
+
 static void *drain_later(void *arg)
 {
     int fd = (int)(intptr_t)arg;
@@ -112,13 +124,7 @@ static void *drain_later(void *arg)
 Test(hub, wait_writable_on_a_full_socket_waits_for_the_reader)
 {
     int sv[2];
-    cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-    char buf[4096];
-    memset(buf, 'a', sizeof buf);
-    int i = 0;
-    while (i++ < 100000 && send(sv[0], buf, sizeof buf, MSG_DONTWAIT) > 0)
-        ;
-    cr_assert_eq(errno, EAGAIN);
+    full_socketpair(sv);
     errno = 0;
     cr_expect_eq(green_wait_writable(sv[0], GREEN_MSEC(5)), -1);
     cr_expect_eq(errno, ETIMEDOUT);
@@ -136,13 +142,7 @@ Test(hub, wait_writable_on_a_full_socket_waits_for_the_reader)
 Test(hub, a_reader_stays_armed_while_a_writer_on_its_socket_comes_and_goes)
 {
     int sv[2];
-    cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-    char buf[4096];
-    memset(buf, 'a', sizeof buf);
-    int i = 0;
-    while (i++ < 100000 && send(sv[0], buf, sizeof buf, MSG_DONTWAIT) > 0)
-        ;
-    cr_assert_eq(errno, EAGAIN);
+    full_socketpair(sv);
     struct waitjob r = { .fd = sv[0], .mask = GREEN_READ, .timeout = GREEN_SEC(5) };
     green_t rt = green_spawn(waiter, &r, NULL);
     cr_assert_eq(green_yield(), 0);        /* the reader waits */
