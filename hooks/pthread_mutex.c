@@ -64,12 +64,18 @@ static bool mutex_is_shared(const struct green__mutex *m)
     return (m->kind & KIND_SHARED) != 0;
 }
 
+/* A plain OS thread (green__pt_plain) on a private core mutex: the hooks
+ * act for it too. */
+static bool mutex_plain_on(const struct green__mutex *m)
+{
+    return green__pt_plain() && !mutex_is_libc(m) && !mutex_is_shared(m);
+}
+
 /* Should a hook act for this caller on m? A green caller (and its fair
- * turn), or a plain OS thread on a private core mutex (green__pt_plain). */
+ * turn), or a plain OS thread on a private core mutex. */
 static bool mutex_on(const struct green__mutex *m)
 {
-    return green__pt_on_turn() ||
-           (green__pt_plain() && !mutex_is_libc(m) && !mutex_is_shared(m));
+    return green__pt_on_turn() || mutex_plain_on(m);
 }
 
 /* ------------------------------------------- shared and robust mutexes */
@@ -499,7 +505,7 @@ int green_hook_pthread_mutex_consistent(pthread_mutex_t *pm)
 static int mutex_unlock_general(pthread_mutex_t *pm)
 {
     struct green__mutex *m = MUTEX(pm);
-    if (!(green__pt_on() || (green__pt_plain() && !mutex_is_libc(m) && !mutex_is_shared(m))))
+    if (!(green__pt_on() || mutex_plain_on(m)))   /* mutex_on without the turn */
         return GREEN_REAL(pthread_mutex_unlock)(pm);
     if (green__likely(!__atomic_load_n(&green__prio_used, __ATOMIC_RELAXED)))
         return green__pt_mutex_unlock(pm);   /* a tail call, as before ranks */
