@@ -96,6 +96,12 @@ static int ev_of(int dir)
     return dir ? EV_WRITE : EV_READ;
 }
 
+/* The directions armed now (none while the watcher is stopped). */
+static int armed_events(const struct fdslot *s)
+{
+    return ev_is_active(&s->w) ? s->w.events & (EV_READ | EV_WRITE) : 0;
+}
+
 /* Arm exactly the directions in events (none: stop). A change of mask
  * while active goes through stop and start, as libev asks; the fd's
  * registration is updated once, at the hub's next poll. */
@@ -127,7 +133,7 @@ static void io_cb(struct ev_loop *loop, ev_io *w, int revents)
     /* Not active: libev stopped it itself (an fd it found bad, fed with
      * EV_ERROR); it must not be started again on that fd. */
     if (drop && ev_is_active(w))
-        watch(loop, s, (w->events & (EV_READ | EV_WRITE)) & ~drop);
+        watch(loop, s, armed_events(s) & ~drop);
 }
 
 /* Arm the direction unless it is armed already. Returns 0 or
@@ -139,8 +145,7 @@ static void io_cb(struct ev_loop *loop, ev_io *w, int revents)
  * extra syscall. */
 static int arm(struct green__ctx *c, struct fdslot *s, int dir, int fd)
 {
-    bool active = ev_is_active(&s->w);
-    int have = active ? s->w.events & (EV_READ | EV_WRITE) : 0;
+    int have = armed_events(s);
     if (have & ev_of(dir))
         return 0;
     if (!s->checked) {
