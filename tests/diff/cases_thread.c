@@ -1088,19 +1088,17 @@ DIFF_CASE(thread, cpu_clock_of_a_sleeping_thread_stays_small)
     (void)burn_cpu;
 }
 
-static int64_t own_cpu_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 static int64_t clock_ns(clockid_t clk)
 {
     struct timespec ts = { 0, 0 };
     if (clock_gettime(clk, &ts) != 0)
         return -1;
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int64_t own_cpu_ns(void)
+{
+    return clock_ns(CLOCK_THREAD_CPUTIME_ID);
 }
 
 /* Spends ms of this thread's own CPU time. */
