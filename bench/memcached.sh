@@ -27,7 +27,11 @@
 # line is printed).
 #
 # Environment: ROUNDS (3), DURATION (5), CONNS (50), LG_THREADS (1,
-# memcaslap's threads), VERIFY (0.1), HUBS ("2 1"). The connections stay
+# memcaslap's threads), VERIFY (0.1), HUBS ("2 1"), SETSID (0; 1 starts
+# each memcached in a session of its own, as a service manager and
+# tools/compat do: with the kernel's autogroup scheduling on, the daemon
+# and the load generator are then two scheduling groups that share the
+# CPUs fairly, and a yield by one no longer hands the CPU to the other). The connections stay
 # far below the fd limit (20000 here); memcached gets -c 4096.
 #
 # Rejected: memtier_benchmark (not in Debian); a load generator of our own
@@ -43,6 +47,9 @@ CONNS=${CONNS:-50}
 LG_THREADS=${LG_THREADS:-1}
 VERIFY=${VERIFY:-0.1}
 HUBS=${HUBS:-"2 1"}
+SETSID=${SETSID:-0}
+sess=()
+[ "$SETSID" = 1 ] && sess=(setsid)
 
 need() {
     command -v "$1" >/dev/null 2>&1 && return 0
@@ -96,11 +103,11 @@ start() {
     [ "$(id -u)" -eq 0 ] && user=(-u root)
     local cmd=(memcached "${user[@]}" -t 4 -l 127.0.0.1 -p "$2" -U 0 -c 4096 -m 256)
     if [ "$1" = native ]; then
-        env -u LD_PRELOAD "${cmd[@]}" >"$work/$1.log" 2>&1 &
+        "${sess[@]}" env -u LD_PRELOAD "${cmd[@]}" >"$work/$1.log" 2>&1 &
     else
         local l=$lib k=${1%%:*}
         [ "${1#o}" = "$1" ] || l=${others[${k#o}]}
-        env LD_PRELOAD="$l" GREEN_HUBS="$(hubs_of "$1")" "${cmd[@]}" >"$work/$1.log" 2>&1 &
+        "${sess[@]}" env LD_PRELOAD="$l" GREEN_HUBS="$(hubs_of "$1")" "${cmd[@]}" >"$work/$1.log" 2>&1 &
     fi
     SERVER=$!
     for _ in $(seq 100); do
@@ -158,7 +165,7 @@ for k in $(seq $((${#others[@]} - 1))); do
 done
 echo "# memcached -t 4: native vs LD_PRELOAD=$lib (GREEN_HUBS: $HUBS)"
 echo "# $(memcached -V), memcaslap -T $LG_THREADS -c $CONNS -t ${DURATION}s -v $VERIFY" \
-     "(90% get / 10% set), $ROUNDS rounds; $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+     "(90% get / 10% set), $ROUNDS rounds, SETSID=$SETSID; $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 declare -A ops thr
 for r in $(seq "$ROUNDS"); do
     for v in $variants; do
