@@ -9,6 +9,9 @@
 
 #include "hooks.h"
 #include <netdb.h>
+#include <sched.h>
+#include <spawn.h>
+#include <stdio.h>
 #include <stdarg.h>
 #include <sys/resource.h>
 #include <sys/types.h>
@@ -55,6 +58,25 @@ GREEN__HIDDEN_PROC int green_hook_execvp(const char *file, char *const argv[]);
 GREEN__HIDDEN_PROC int green_hook_execvpe(const char *file, char *const argv[],
                                           char *const envp[]);
 GREEN__HIDDEN_PROC int green_hook_fexecve(int fd, char *const argv[], char *const envp[]);
+
+/* sched.c: the policy of the hubs' OS threads as the program sees it,
+ * and the processes it spawns from libc (libgreen/hubpolicy.c).
+ * green__sched_attr_syscall: syscall()'s SYS_sched_getattr and
+ * SYS_sched_setattr. */
+GREEN__HIDDEN_PROC int green_hook_sched_getscheduler(pid_t pid);
+GREEN__HIDDEN_PROC int green_hook_sched_setscheduler(pid_t pid, int policy,
+                                                     const struct sched_param *p);
+GREEN__HIDDEN_PROC long green__sched_attr_syscall(long nr, long pid, long attr, long a3,
+                                                  long a4);
+GREEN__HIDDEN_PROC int green_hook_posix_spawn(pid_t *pid, const char *path,
+                                              const posix_spawn_file_actions_t *fa,
+                                              const posix_spawnattr_t *attr,
+                                              char *const argv[], char *const envp[]);
+GREEN__HIDDEN_PROC int green_hook_posix_spawnp(pid_t *pid, const char *file,
+                                               const posix_spawn_file_actions_t *fa,
+                                               const posix_spawnattr_t *attr,
+                                               char *const argv[], char *const envp[]);
+GREEN__HIDDEN_PROC FILE *green_hook_popen(const char *command, const char *type);
 
 /* The body of execl, execlp and execle: the NULL-terminated arguments
  * from first on become argv_ (an array on the stack, as glibc builds

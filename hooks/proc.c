@@ -79,15 +79,19 @@ pid_t green_hook_vfork(void)
 /* The new program starts with the calling thread's own signal mask, as
  * natively, not with the hub's (what every green thread blocks): the
  * caller's is put on the OS thread just before the real exec, and the
- * hub's comes back if the exec fails (hooks/signal.c). glibc's execl,
+ * hub's comes back if the exec fails (hooks/signal.c). Likewise the
+ * scheduling policy: SCHED_OTHER, not the hub's SCHED_BATCH
+ * (libgreen/hubpolicy.c). glibc's execl,
  * execlp, execle, execv and execvp reach execve inside libc, where no
  * hook sees them, so each form is exported (preload/export_proc.c). */
 #define EXEC_WITH_OWN_MASK(call)                                              \
     do {                                                                      \
         uint64_t saved_ = 0;                                                  \
         bool changed_ = green__sig_exec_begin(&saved_);                       \
+        bool batch_ = green__hubpolicy_suspend();                             \
         int r_ = (call);                                                      \
         int e_ = errno;                                                       \
+        green__hubpolicy_resume(batch_);                                      \
         green__sig_exec_end(changed_, saved_);                                \
         errno = e_;                                                           \
         return r_;                                                            \
@@ -340,6 +344,8 @@ struct sys_job {
     atomic_int refs;               /* caller + worker */
     char *cmd;                     /* copy of the command */
     int ret, err;                  /* system()'s result and errno */
+    int policy;                    /* the caller's scheduling policy as */
+    struct sched_param param;      /* the program sees it (sched.c) */
 };
 
 static void sys_unref(struct sys_job *j)
@@ -350,11 +356,33 @@ static void sys_unref(struct sys_job *j)
     }
 }
 
+/* The real system() on the calling OS thread: its child must not inherit
+ * a hub's SCHED_BATCH (libgreen/hubpolicy.c; the offload workers are
+ * SCHED_OTHER already). */
+static int system_here(const char *command)
+{
+    bool batch = green__hubpolicy_suspend();
+    int r = green__real.system(command);
+    int e = errno;
+    green__hubpolicy_resume(batch);
+    errno = e;
+    return r;
+}
+
 static void *sys_main(void *arg)
 {
     struct sys_job *j = arg;
-    j->ret = green__real.system(j->cmd);
+    /* The child inherits the policy of the thread that forks it: on a
+     * worker, put the caller's there for the call (a worker runs under
+     * SCHED_OTHER, and a caller that set none has that one). */
+    bool lent = j->policy > 0 &&
+                green__syscall(SYS_sched_setscheduler, 0, j->policy, &j->param) == 0;
+    j->ret = system_here(j->cmd);
     j->err = errno;
+    if (lent) {
+        struct sched_param p = { 0 };
+        green__syscall(SYS_sched_setscheduler, 0, SCHED_OTHER, &p);
+    }
     sys_unref(j);
     return NULL;
 }
@@ -460,7 +488,7 @@ int green_hook_system(const char *command)
 {
     green__real_init();
     if (!green__hook_on(GREEN_HOOK_PROC) || !command)
-        return green__real.system(command);
+        return system_here(command);
     struct sys_job *j = calloc(1, sizeof *j);
     if (!j || !(j->cmd = strdup(command))) {
         free(j);
@@ -468,6 +496,9 @@ int green_hook_system(const char *command)
         return -1;
     }
     atomic_init(&j->refs, 2);
+    j->policy = green_hook_sched_getscheduler(0) & ~SCHED_RESET_ON_FORK;
+    if (j->policy > 0 && sched_getparam(0, &j->param) != 0)
+        j->policy = 0;
     sigchld_block();
     int ret, e;
     if (green_offload(sys_main, j, NULL) == 0) {

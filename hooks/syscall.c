@@ -330,6 +330,15 @@ long green_hook_syscall(long nr, long a1, long a2, long a3, long a4, long a5, lo
         return green_hook_wait4((pid_t)a1, (int *)a2, (int)a3, (struct rusage *)a4);
     case SYS_sched_yield:
         return green_hook_sched_yield();
+    case SYS_sched_getscheduler:
+        return green_hook_sched_getscheduler((pid_t)a1);
+    case SYS_sched_setscheduler:
+        return green_hook_sched_setscheduler((pid_t)a1, (int)a2, (const struct sched_param *)a3);
+#ifdef SYS_sched_getattr
+    case SYS_sched_getattr:
+    case SYS_sched_setattr:
+        return green__sched_attr_syscall(nr, a1, a2, a3, a4);
+#endif
     default:
         break;
     }

@@ -326,6 +326,8 @@ struct green__ctx {
     pid_t pid;                     /* detects fork */
     pid_t tid;                     /* kernel id of its OS thread (the
                                       kernel's CPU clock of the hub) */
+    bool batch;                    /* hubpolicy.c: libgreen switched its
+                                      OS thread to SCHED_BATCH */
     bool libev_refork;             /* the next ev_run rebuilds libev's fds */
     struct green_thread *prev_for_asan; /* thread that switched to current */
     struct green_thread **theap;   /* park deadlines, min-heap (timer.c) */
@@ -782,6 +784,25 @@ GREEN_HIDDEN int green__settings_cpus(void);
 GREEN_HIDDEN int green__settings_hubs(bool shim);
 /* GREEN_TLS, or when unset the default: on under the shim. */
 GREEN_HIDDEN bool green__settings_tls(bool shim);
+/* GREEN_HUB_BATCH, or when unset the default: on under the shim. */
+GREEN_HIDDEN bool green__settings_batch(bool shim);
+/* hubpolicy.c: the hubs' kernel scheduling policy. green__hub_batch is
+ * the setting; _used is set once a hub was switched to SCHED_BATCH.
+ * _enter: on the hub's own OS thread, when its ctx is made. _ctx: the
+ * ctx of tid (0: the caller's OS thread) if libgreen switched it, else
+ * NULL. _suspend/_resume: around exec and posix_spawn on the calling OS
+ * thread (suspend returns whether it switched back to SCHED_OTHER).
+ * _attr: an explicit SCHED_OTHER for an OS thread libgreen starts from a
+ * batch hub's thread. */
+extern int green__hub_batch GREEN_HIDDEN;
+extern bool green__hub_batch_used GREEN_HIDDEN;
+GREEN_HIDDEN void green__hubpolicy_enter(struct green__ctx *c);
+GREEN_HIDDEN struct green__ctx *green__hubpolicy_ctx(pid_t tid);
+GREEN_HIDDEN bool green__hubpolicy_suspend(void);
+GREEN_HIDDEN void green__hubpolicy_resume(bool suspended);
+GREEN_HIDDEN void green__hubpolicy_attr(pthread_attr_t *a);
+/* hubs.c: the hub of the set whose OS thread is tid, or NULL. */
+GREEN_HIDDEN struct green__ctx *green__hub_by_tid(pid_t tid);
 /* GREEN_HOOKS parsed over the default def (a bad value: logged, def). */
 GREEN_HIDDEN unsigned green__settings_hooks(unsigned def);
 /* The monitor (monitor.c): start the watchdog for stalls longer than ms;

@@ -314,6 +314,7 @@ static __attribute__((noinline, cold)) struct green__ctx *ctx_create(void)
     c->current = c->main;
     c->pid = getpid();
     c->tid = (pid_t)green__syscall(SYS_gettid);
+    green__hubpolicy_enter(c);
     c->last_poll = green_now();   /* parks before the first poll date from here */
     green__all_link(c, c->main);
     if (green__timers_init(c) != 0)

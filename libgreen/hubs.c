@@ -150,6 +150,7 @@ static __attribute__((noinline, cold)) struct green__ctx *start_hub(int i)
     /* The OS stack only holds the parked main thread: the hub and every
      * green thread run on stacks of libgreen's. */
     pthread_attr_setstacksize(&a, 256 * 1024);
+    green__hubpolicy_attr(&a);     /* its own ctx_create decides */
     /* Born with every signal blocked: hooks/signal.c opens the kernel
      * mask to what its green threads accept as they arrive. */
     sigset_t old;
@@ -286,6 +287,17 @@ int green__hubs_n(void)
 struct green__ctx *green__hubs_at(int i)
 {
     return i >= 0 && i < GREEN__HUBS_MAX ? atomic_load(&set[i]) : NULL;
+}
+
+struct green__ctx *green__hub_by_tid(pid_t tid)
+{
+    int n = atomic_load(&set_n);
+    for (int i = 0; i < n; i++) {
+        struct green__ctx *c = atomic_load(&set[i]);
+        if (c && c->tid == tid)
+            return c;
+    }
+    return NULL;
 }
 
 /* ------------------------------------------------- join, detach, free */

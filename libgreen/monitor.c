@@ -575,6 +575,7 @@ static int start_watchdog(void)
     pthread_attr_init(&a);
     pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
     pthread_attr_setstacksize(&a, 64 * 1024);
+    green__hubpolicy_attr(&a);
     int e = GREEN_REAL(pthread_create)(&th, &a, watchdog, NULL);
     if (e == 0)
         GREEN_REAL(pthread_setname_np)(th, "green-monitor");   /* for ps, top, gdb */

@@ -92,6 +92,7 @@ static int start_workers_locked(void)
         pthread_attr_init(&a);
         pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
         pthread_attr_setstacksize(&a, 256 * 1024);
+        green__hubpolicy_attr(&a); /* system()'s children start from here */
         int e = GREEN_REAL(pthread_create)(&tid, &a, worker_main, NULL);
         pthread_attr_destroy(&a);
         if (e)

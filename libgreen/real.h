@@ -36,6 +36,7 @@
 #include <netdb.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <semaphore.h>
 #include <signal.h>
 #include <spawn.h>
@@ -145,6 +146,11 @@
     X(int, execvpe, (const char *, char *const *, char *const *))             \
     X(int, fexecve, (int, char *const *, char *const *))                      \
     X(int, pclose, (FILE *))                                                  \
+    X(FILE *, popen, (const char *, const char *))                            \
+    X(int, posix_spawn, (pid_t *, const char *, const posix_spawn_file_actions_t *, const posix_spawnattr_t *, char *const *, char *const *)) \
+    X(int, posix_spawnp, (pid_t *, const char *, const posix_spawn_file_actions_t *, const posix_spawnattr_t *, char *const *, char *const *)) \
+    X(int, sched_getscheduler, (pid_t))                                       \
+    X(int, sched_setscheduler, (pid_t, int, const struct sched_param *))      \
     X(int, sigaction, (int, const struct sigaction *, struct sigaction *))    \
     X(int, pause, (void))                                                     \
     X(int, sigsuspend, (const sigset_t *))                                    \

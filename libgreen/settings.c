@@ -36,6 +36,10 @@
  *                        that hand a thread_local's address to another
  *                        thread; costs a system call per switch);
  *                        default 1 under the shim, 0 linked explicitly
+ *   GREEN_HUB_BATCH      1 = the hubs' OS threads run under SCHED_BATCH
+ *                        (hubpolicy.c: a woken hub does not preempt the
+ *                        thread that woke it), 0 = the kernel's default;
+ *                        default 1 under the shim, 0 linked explicitly
  *   GREEN_SYSCALL_DISPATCH 1 = raw system calls made outside libc (inline
  *                        assembly, liburing) trap to libgreen through
  *                        syscall user dispatch and the blocking ones park
@@ -84,6 +88,7 @@ int green__sud_setting;
 unsigned green__hook_families = GREEN_HOOK_DEFAULT;
 bool green__preloaded;
 static int tls_setting = -1;       /* GREEN_TLS, -1 when not set */
+static int batch_setting = -1;     /* GREEN_HUB_BATCH, -1 when not set */
 
 /* Parse "123", "64K", "8M", "1G". Returns false on anything else. */
 static bool parse_size(const char *s, size_t *out)
@@ -198,6 +203,8 @@ static void init_settings(void)
     green__tls_on = tls_setting >= 1;   /* the preload decides the default */
     green__tls_addr = tls_setting == 2;
     read_int("GREEN_SYSCALL_DISPATCH", 0, 1, &green__sud_setting);
+    read_int("GREEN_HUB_BATCH", 0, 1, &batch_setting);
+    green__hub_batch = batch_setting == 1;   /* the preload decides the default */
 }
 
 /* Read the settings once per process: from the preload constructor (so a
@@ -355,6 +362,11 @@ bool green__settings_tls(bool shim)
     return tls_setting < 0 ? shim : tls_setting >= 1;
 }
 
+bool green__settings_batch(bool shim)
+{
+    return batch_setting < 0 ? shim : batch_setting == 1;
+}
+
 /* GREEN_LOG_LEVEL=3: one line with what is in force. */
 void green__settings_report(void)
 {
@@ -366,12 +378,12 @@ void green__settings_report(void)
                                   family_names[i].name);
     green__debug("settings: %s, hooks=%s, hubs=%d, stack=%zu, guard=%d, workers=%d, "
                  "monitor_ms=%d, monitor_signal=%d, dump_signal=%d, tls=%d, "
-                 "syscall_dispatch=%d",
+                 "syscall_dispatch=%d, hub_batch=%d",
                  green__preloaded ? "preloaded" : "linked", n ? fam : "none",
                  green__hubs_want, green_default_stack_size(), green__default_guard,
                  green__offload_workers, green__monitor_ms,
                  green__monitor_signal, green__dump_signal, green__tls_on,
-                 green__sud_setting);
+                 green__sud_setting, green__hub_batch);
 }
 
 int green_set_default_stack_size(size_t bytes)

@@ -26,6 +26,11 @@ E pid_t wait4(pid_t pid, int *status, int options, struct rusage *ru) { return g
 E pid_t wait3(int *status, int options, struct rusage *ru) { return green_hook_wait3(status, options, ru); }
 E int waitid(idtype_t type, id_t id, siginfo_t *info, int options) { return green_hook_waitid(type, id, info, options); }
 E int system(const char *command) { return green_hook_system(command); }
+E int sched_getscheduler(pid_t pid) { return green_hook_sched_getscheduler(pid); }
+E int sched_setscheduler(pid_t pid, int policy, const struct sched_param *p) { return green_hook_sched_setscheduler(pid, policy, p); }
+E int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_actions_t *fa, const posix_spawnattr_t *attr, char *const argv[], char *const envp[]) { return green_hook_posix_spawn(pid, path, fa, attr, argv, envp); }
+E int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_actions_t *fa, const posix_spawnattr_t *attr, char *const argv[], char *const envp[]) { return green_hook_posix_spawnp(pid, file, fa, attr, argv, envp); }
+E FILE *popen(const char *command, const char *type) { return green_hook_popen(command, type); }
 E int execve(const char *path, char *const argv[], char *const envp[]) { return green_hook_execve(path, argv, envp); }
 E int execv(const char *path, char *const argv[]) { return green_hook_execv(path, argv); }
 E int execvp(const char *file, char *const argv[]) { return green_hook_execvp(file, argv); }

@@ -25,6 +25,8 @@ __attribute__((constructor(101))) static void green_preload_init(void)
         GREEN_HOOK_DEFAULT | (green__preloaded ? GREEN_HOOK_THREAD : 0));
     green__block_on_deadlock = green__preloaded;
     green__tls_on = green__settings_tls(green__preloaded);
+    green__hub_batch = green__settings_batch(
+        green__preloaded && (green__hook_families & GREEN_HOOK_THREAD));
     green__hubs_want = green__settings_hubs(
         green__preloaded && (green__hook_families & GREEN_HOOK_THREAD));
     green__settings_report();

@@ -678,6 +678,30 @@ Test(preload_pthread, threads_of_every_hub_run_in_parallel_and_fork_children_tha
                  tids, hubs, r.out);
 }
 
+/* prog_policy: the hubs' OS threads run under SCHED_BATCH (GREEN_HUB_BATCH,
+ * on by default under the shim), and every thread still reads
+ * SCHED_OTHER, as natively; GREEN_HUB_BATCH=0 leaves the kernel's
+ * policy alone. */
+Test(preload_pthread, hubs_run_sched_batch_and_threads_read_sched_other)
+{
+    char *argv[] = { (char *)prog_path("prog_policy"), NULL };
+    struct run r;
+    run_argv(argv, false, 30, &r);
+    cr_assert_eq(r.status, 0, "native: %s", r.out);
+    cr_expect_eq(val(r.out, "kernel_batch"), 0, "native: %s", r.out);
+    cr_expect_eq(val(r.out, "seen_other"), 5, "native: %s", r.out);
+    run_argv(argv, true, 30, &r);
+    cr_assert_eq(r.status, 0, "%s", r.out);
+    cr_expect_eq(val(r.out, "kernel_batch"), 5, "hubs not under SCHED_BATCH:\n%s", r.out);
+    cr_expect_eq(val(r.out, "seen_other"), 5, "SCHED_BATCH seen by the program:\n%s", r.out);
+    setenv("GREEN_HUB_BATCH", "0", 1);
+    run_argv(argv, true, 30, &r);
+    unsetenv("GREEN_HUB_BATCH");
+    cr_assert_eq(r.status, 0, "GREEN_HUB_BATCH=0: %s", r.out);
+    cr_expect_eq(val(r.out, "kernel_batch"), 0, "GREEN_HUB_BATCH=0:\n%s", r.out);
+    cr_expect_eq(val(r.out, "seen_other"), 5, "GREEN_HUB_BATCH=0:\n%s", r.out);
+}
+
 /* prog_handlerexit, on one hub (where the looper and the setter take
  * turns): a handler that ended its thread with pthread_exit left the OS
  * thread's "in a handler" count up, and every later pthread_sigmask loop
