@@ -179,7 +179,8 @@ static void hub_arm(struct green__ctx *c)
  * without, 1.33x with. Only a client in the hub's scheduling group gets
  * the CPU from the yield: with the kernel's autogroups a daemon started
  * in a session of its own (tools/compat, a service) measured alike with
- * and without (README, "Real daemons").
+ * and without (README, "Real daemons"); there SCHED_BATCH is what helps
+ * (hubpolicy.c).
  *
  * Cost: two system calls (sched_yield, a non-blocking epoll_wait) per
  * look. A look that finds nothing doubles the number of sleeps before
