@@ -104,9 +104,31 @@ static int sem_wait_green(sem_t *s, int64_t deadline, bool restartable)
     }
 }
 
+/* The caller is the only green thread there is to run here: main, with
+ * no other thread on its hub, no other hub in the set, and no post
+ * expected from another OS thread (an offload job, a join of another
+ * hub). Then blocking the OS thread in libc's own wait stops nothing
+ * else, and the wait is the kernel's: a process-shared semaphore's
+ * waiters of several processes are woken by priority and in order, as
+ * natively (Open POSIX sem_post/8-1: the try-and-nap below let a later,
+ * equal or lower priority waiter of another process take the unit about
+ * one run in three), and an idle process does not nap every 5 ms. */
+static bool libc_wait_alone(const sem_t *s)
+{
+    struct green__ctx *c = green__tls_ctx;
+    /* A hub of the hub set holds one expectation for good (hubs.c,
+     * "Deadlock"); a forked child's hub keeps it. */
+    if (!sem_is_libc(s) || !c || c->current != c->main || c->nthreads != 0 ||
+        c->refs_remote != (c->hub_index >= 0) || green__hubs_n() > 1)
+        return false;
+    green__pt_cancel_point(0);     /* a cancel already asked for acts here */
+    return true;
+}
+
 /* A process-shared or named semaphore (libc's layout, which the other
- * process understands): try, and nap between tries (yield, then 50 us
- * doubling to 5 ms); the naps are interruptible like the green wait. */
+ * process understands), when others could run: try, and nap between tries
+ * (yield, then 50 us doubling to 5 ms); the naps are interruptible like
+ * the green wait. */
 static int sem_wait_libc(sem_t *s, int64_t deadline, bool restartable)
 {
     int saved = errno, rc = -1;
@@ -179,6 +201,8 @@ int green_hook_sem_wait(sem_t *s)
 {
     if (!green__pt_on_turn())
         return sem_plain(s) ? sem_wait_plain(s, GREEN_FOREVER) : GREEN_REAL(sem_wait)(s);
+    if (libc_wait_alone(s))
+        return GREEN_REAL(sem_wait)(s);
     return sem_wait_until(s, GREEN_FOREVER);
 }
 
@@ -209,14 +233,14 @@ static int sem_clockwait_green(sem_t *s, clockid_t clk, const struct timespec *a
 
 int green_hook_sem_timedwait(sem_t *s, const struct timespec *abs)
 {
-    if (!green__pt_on_turn() && !sem_plain(s))
+    if ((!green__pt_on_turn() && !sem_plain(s)) || libc_wait_alone(s))
         return GREEN_REAL(sem_timedwait)(s, abs);
     return sem_clockwait_green(s, CLOCK_REALTIME, abs);
 }
 
 int green_hook_sem_clockwait(sem_t *s, clockid_t clk, const struct timespec *abs)
 {
-    if (!green__pt_on_turn() && !sem_plain(s))
+    if ((!green__pt_on_turn() && !sem_plain(s)) || libc_wait_alone(s))
         return GREEN_REAL(sem_clockwait)(s, clk, abs);
     return sem_clockwait_green(s, clk, abs);
 }

@@ -15,6 +15,7 @@
  */
 #include "diff.h"
 #include <errno.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/time.h>
@@ -757,6 +758,48 @@ DIFF_CASE(pshared, sem_wait_in_a_child_parks_only_its_thread_until_the_parent_po
     int v = -1;
     sem_getvalue(&s->s, &v);
     diff_out("value %d", v);
+}
+
+/* Voluntary context switches of every thread of pid (from /proc). */
+static long voluntary_switches(pid_t pid)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "cat /proc/%d/task/*/status 2>/dev/null", (int)pid);
+    FILE *f = popen(cmd, "r");
+    if (!f)
+        return -1;
+    long sum = 0, v;
+    char line[256];
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "voluntary_ctxt_switches: %ld", &v) == 1)
+            sum += v;
+    pclose(f);
+    return sum;
+}
+
+/* A process whose one thread waits on a process-shared semaphore sleeps
+ * in the kernel until the post: it does not wake up to look every few
+ * milliseconds (the shim's try-and-nap did, about 60 times in 300 ms),
+ * and its wait is the kernel's, ordered by priority among processes. */
+DIFF_CASE(pshared, sem_wait_of_a_lone_child_sleeps_until_the_post)
+{
+    struct shm *s = shm_new();
+    CALL("sem_init", sem_init(&s->s, 1, 0));
+    pid_t pid = fork();
+    if (pid == 0) {
+        atomic_store(&s->flag, 1);
+        int r = sem_wait(&s->s);
+        _exit(r == 0 ? 0 : 1);
+    }
+    wait_for(&s->flag, 1);
+    usleep(50000);
+    long before = voluntary_switches(pid);
+    usleep(300000);
+    long after = voluntary_switches(pid);
+    diff_out("child woke fewer than 10 times in 300 ms while it waited: %s",
+             before >= 0 && after - before < 10 ? "yes" : "no");
+    CALL("sem_post", sem_post(&s->s));
+    diff_child_status("child", pid);
 }
 
 DIFF_CASE(pshared, sem_post_from_a_child_wakes_the_parent)
