@@ -74,16 +74,29 @@ long green__sched_attr_syscall(long nr, long pid, long attr, long a3, long a4)
     return 0;
 }
 
+typedef int spawn_fn(pid_t *, const char *, const posix_spawn_file_actions_t *,
+                     const posix_spawnattr_t *, char *const *, char *const *);
+
+/* libc's posix_spawn or posix_spawnp (real) with the calling OS thread
+ * under SCHED_OTHER for the call. */
+static int spawn_as_seen(spawn_fn *real, pid_t *pid, const char *name,
+                         const posix_spawn_file_actions_t *fa,
+                         const posix_spawnattr_t *attr, char *const argv[],
+                         char *const envp[])
+{
+    bool batch = green__hubpolicy_suspend();
+    int r = real(pid, name, fa, attr, argv, envp);
+    green__hubpolicy_resume(batch);
+    return r;
+}
+
 int green_hook_posix_spawn(pid_t *pid, const char *path,
                            const posix_spawn_file_actions_t *fa,
                            const posix_spawnattr_t *attr, char *const argv[],
                            char *const envp[])
 {
     green__real_init();
-    bool batch = green__hubpolicy_suspend();
-    int r = green__real.posix_spawn(pid, path, fa, attr, argv, envp);
-    green__hubpolicy_resume(batch);
-    return r;
+    return spawn_as_seen(green__real.posix_spawn, pid, path, fa, attr, argv, envp);
 }
 
 int green_hook_posix_spawnp(pid_t *pid, const char *file,
@@ -92,10 +105,7 @@ int green_hook_posix_spawnp(pid_t *pid, const char *file,
                             char *const envp[])
 {
     green__real_init();
-    bool batch = green__hubpolicy_suspend();
-    int r = green__real.posix_spawnp(pid, file, fa, attr, argv, envp);
-    green__hubpolicy_resume(batch);
-    return r;
+    return spawn_as_seen(green__real.posix_spawnp, pid, file, fa, attr, argv, envp);
 }
 
 FILE *green_hook_popen(const char *command, const char *type)
