@@ -116,10 +116,7 @@ static int sem_wait_green(sem_t *s, int64_t deadline, bool restartable)
 static bool libc_wait_alone(const sem_t *s)
 {
     struct green__ctx *c = green__tls_ctx;
-    /* A hub of the hub set holds one expectation for good (hubs.c,
-     * "Deadlock"); a forked child's hub keeps it. */
-    if (!sem_is_libc(s) || !c || c->current != c->main || c->nthreads != 0 ||
-        c->refs_remote != (c->hub_index >= 0) || green__hubs_n() > 1)
+    if (!sem_is_libc(s) || !c || !green__hub_alone(c))
         return false;
     green__pt_cancel_point(0);     /* a cancel already asked for acts here */
     return true;

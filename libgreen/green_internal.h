@@ -801,6 +801,11 @@ GREEN_HIDDEN struct green__ctx *green__hubpolicy_ctx(pid_t tid);
 GREEN_HIDDEN bool green__hubpolicy_suspend(void);
 GREEN_HIDDEN void green__hubpolicy_resume(bool suspended);
 GREEN_HIDDEN void green__hubpolicy_attr(pthread_attr_t *a);
+/* hubs.c: c (the caller's ctx) runs only its main green thread and
+ * nothing can post to it: no other thread on it, no other hub in the
+ * set, no remote post expected but the set's permanent one. Blocking its
+ * OS thread then stops nothing else. */
+GREEN_HIDDEN bool green__hub_alone(const struct green__ctx *c);
 /* hubs.c: the hub of the set whose OS thread is tid, or NULL. */
 GREEN_HIDDEN struct green__ctx *green__hub_by_tid(pid_t tid);
 /* GREEN_HOOKS parsed over the default def (a bad value: logged, def). */

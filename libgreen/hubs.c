@@ -289,6 +289,14 @@ struct green__ctx *green__hubs_at(int i)
     return i >= 0 && i < GREEN__HUBS_MAX ? atomic_load(&set[i]) : NULL;
 }
 
+bool green__hub_alone(const struct green__ctx *c)
+{
+    /* A hub of the set holds one expectation for good ("Deadlock"); a
+     * forked child's hub keeps it (green__hubs_after_fork). */
+    return c->current == c->main && c->nthreads == 0 &&
+           c->refs_remote == (c->hub_index >= 0) && atomic_load(&set_n) <= 1;
+}
+
 struct green__ctx *green__hub_by_tid(pid_t tid)
 {
     int n = atomic_load(&set_n);
