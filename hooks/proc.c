@@ -374,8 +374,10 @@ static void *sys_main(void *arg)
     struct sys_job *j = arg;
     /* The child inherits the policy of the thread that forks it: on a
      * worker, put the caller's there for the call (a worker runs under
-     * SCHED_OTHER, and a caller that set none has that one). */
-    bool lent = j->policy > 0 &&
+     * SCHED_OTHER, and a caller that set none has that one). Run on the
+     * caller's own OS thread (a hub's: the pool could not take the job),
+     * the thread has the caller's policy already and keeps it. */
+    bool lent = j->policy > 0 && !green__tls_ctx &&
                 green__syscall(SYS_sched_setscheduler, 0, j->policy, &j->param) == 0;
     j->ret = system_here(j->cmd);
     j->err = errno;

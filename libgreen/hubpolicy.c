@@ -21,10 +21,10 @@
  * idle. The client then sends a batch of requests before the hub
  * answers them all. Measured (`SETSID=1 HUBS="2 1" ROUNDS=7 DURATION=3
  * bench/memcached.sh build-bench OLD/libgreen.so`, OLD a release build
- * of the commit before, the daemon in a session of its own): two hubs 1.07x native, ahead of
- * native in 7 of 7 rounds, where the build without it gave 0.93x (behind
- * in 7 of 7); with the client in the daemon's session 1.26x against
- * 1.24x.
+ * of the commit before, the daemon in a session of its own): two hubs
+ * 1.07x native, ahead of native in 7 of 7 rounds, where the build
+ * without it gave 0.93x (behind in 7 of 7); with the client in the
+ * daemon's session 1.26x against 1.24x.
  *
  * What it costs: a hub woken while its CPU runs another busy thread,
  * with no idle CPU, waits until that thread blocks or its slice ends
