@@ -202,16 +202,6 @@ static void set_rcvtimeo_ms(int fd, int ms)
     CALL("setsockopt(SO_RCVTIMEO)", setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv));
 }
 
-/* A call that may have waited: prints the result, and errno only when it
- * failed (errno after a successful wait is the io family's business). */
-#define WAITED(label, expr)                                                 \
-    do {                                                                    \
-        errno = 0;                                                          \
-        long w_r_ = (long)(expr);                                           \
-        diff_out("%s: ret=%ld%s%s", (label), w_r_, w_r_ < 0 ? " errno=" : "", \
-                 w_r_ < 0 ? diff_errname(errno) : "");                      \
-    } while (0)
-
 static void *nothing(void *arg)
 {
     return arg;

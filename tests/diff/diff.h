@@ -86,6 +86,16 @@ int64_t diff_now(void);
 void diff_took(const char *label, int64_t t0, int lo_ms, int hi_ms);
 #define DIFF_TOOK(label, t0, lo, hi) diff_took((label), (t0), (lo), (hi))
 
+/* A call that may have waited: prints the result, and errno only when it
+ * failed (errno after a successful wait is the io family's business). */
+#define WAITED(label, expr)                                                 \
+    do {                                                                    \
+        errno = 0;                                                          \
+        long w_r_ = (long)(expr);                                           \
+        diff_out("%s: ret=%ld%s%s", (label), w_r_, w_r_ < 0 ? " errno=" : "", \
+                 w_r_ < 0 ? diff_errname(errno) : "");                      \
+    } while (0)
+
 /* Prints the O_NONBLOCK bit of fd's open file description as the kernel
  * reports it to this process: "label: nonblock=0|1". */
 void diff_nonblock(const char *label, int fd);
