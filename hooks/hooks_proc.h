@@ -8,6 +8,7 @@
 #define GREEN_HOOKS_PROC_H
 
 #include "hooks.h"
+#include "fdstate.h"
 #include <netdb.h>
 #include <sched.h>
 #include <spawn.h>
@@ -44,6 +45,8 @@ GREEN__HIDDEN_PROC int green_hook_gethostbyaddr_r(const void *addr, socklen_t le
 
 GREEN__HIDDEN_PROC pid_t green_hook_fork(void);
 GREEN__HIDDEN_PROC pid_t green_hook_vfork(void);
+GREEN__HIDDEN_PROC int green_hook_clone(int (*fn)(void *), void *stack, int flags, void *arg,
+                                        pid_t *ptid, void *tls, pid_t *ctid);
 GREEN__HIDDEN_PROC pid_t green_hook_waitpid(pid_t pid, int *status, int options);
 GREEN__HIDDEN_PROC pid_t green_hook_wait(int *status);
 GREEN__HIDDEN_PROC pid_t green_hook_wait4(pid_t pid, int *status, int options,

@@ -15,6 +15,7 @@
 #ifndef GREEN_HOOKS_IO_H
 #define GREEN_HOOKS_IO_H
 
+#include <stdio.h>
 #include <sys/types.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -62,6 +63,7 @@ GREEN__HIDE int green_hook_openat(int dirfd, const char *path, int flags, mode_t
 GREEN__HIDE int green_hook_close(int fd);
 GREEN__HIDE int green_hook_close_range(unsigned int first, unsigned int last, int flags);
 GREEN__HIDE void green_hook_closefrom(int lowfd);
+GREEN__HIDE FILE *green_hook_fdopen(int fd, const char *mode);
 GREEN__HIDE int green_hook_dup(int fd);
 GREEN__HIDE int green_hook_dup2(int fd, int fd2);
 GREEN__HIDE int green_hook_dup3(int fd, int fd2, int flags);

@@ -35,20 +35,33 @@ static int park_fd(int fd, int mask, int64_t *deadline, int64_t timeo,
     return green__io_park_fd_restart(fd, mask, deadline, timeo, timeout_errno, true);
 }
 
+/* A socket this process just made: recorded, and its own (the flag
+ * cache, libgreen/fdstate.c) unless a process was made since gen; inet:
+ * it is AF_INET or AF_INET6 (it cannot carry descriptors). */
+static void made(int fd, bool nonblock, unsigned gen, bool inet)
+{
+    green__io_created(fd, GREEN_FD_SOCKET, nonblock);
+    if (inet)
+        green__fdstate_set_inet(fd);
+    green__fdstate_own(fd, gen);
+}
+
 int green_hook_socket(int domain, int type, int protocol)
 {
+    unsigned gen = green__fdstate_spawn_gen();
     int fd = REAL(socket)(domain, type, protocol);
     if (fd >= 0)
-        green__io_created(fd, GREEN_FD_SOCKET, type & SOCK_NONBLOCK);
+        made(fd, type & SOCK_NONBLOCK, gen, domain == AF_INET || domain == AF_INET6);
     return fd;
 }
 
 int green_hook_socketpair(int domain, int type, int protocol, int sv[2])
 {
+    unsigned gen = green__fdstate_spawn_gen();
     int r = REAL(socketpair)(domain, type, protocol, sv);
     if (r == 0) {
-        green__io_created(sv[0], GREEN_FD_SOCKET, type & SOCK_NONBLOCK);
-        green__io_created(sv[1], GREEN_FD_SOCKET, type & SOCK_NONBLOCK);
+        made(sv[0], type & SOCK_NONBLOCK, gen, false);
+        made(sv[1], type & SOCK_NONBLOCK, gen, false);
     }
     return r;
 }
@@ -58,10 +71,10 @@ int green_hook_listen(int fd, int backlog)
     return REAL(listen)(fd, backlog);
 }
 
-static int accepted(int fd, int flags)
+static int accepted(int lfd, int fd, int flags, unsigned gen)
 {
     if (fd >= 0)
-        green__io_created(fd, GREEN_FD_SOCKET, flags & SOCK_NONBLOCK);
+        made(fd, flags & SOCK_NONBLOCK, gen, green__fdstate_is_inet(lfd));
     return fd;
 }
 
@@ -88,8 +101,9 @@ static bool accept_would_wait(int fd, int flags, int64_t *timeo)
  * switch. */
 int green_hook_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 {
+    unsigned gen = green__fdstate_spawn_gen();
     if (!io_on())
-        return accepted(REAL(accept4)(fd, addr, len, flags), flags);
+        return accepted(fd, REAL(accept4)(fd, addr, len, flags), flags, gen);
     int e0 = errno;
     green__cancel_point(0);
     int64_t deadline = UNSET, timeo = -1;
@@ -98,9 +112,9 @@ int green_hook_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
          * a socket that does not listen: EINVAL as Linux says). */
         struct pollfd p = { .fd = fd, .events = POLLIN };
         if (green__io_probe(&p, 1) != 0)
-            return (int)kept(accepted(REAL(accept4)(fd, addr, len, flags), flags), e0);
+            return (int)kept(accepted(fd, REAL(accept4)(fd, addr, len, flags), flags, gen), e0);
         if (timeo < 0 && !accept_would_wait(fd, flags, &timeo))
-            return (int)kept(accepted(REAL(accept4)(fd, addr, len, flags), flags), e0);
+            return (int)kept(accepted(fd, REAL(accept4)(fd, addr, len, flags), flags, gen), e0);
         if (park_fd(fd, GREEN_READ, &deadline, timeo, EAGAIN) < 0)
             return -1;
     }

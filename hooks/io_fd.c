@@ -317,6 +317,14 @@ void green_hook_closefrom(int lowfd)
         forget_range(rest, ~0u);
 }
 
+/* A stream over fd: glibc's fclose will close the number where no hook
+ * sees it, so fd stops being an own socket (libgreen/fdstate.c). */
+FILE *green_hook_fdopen(int fd, const char *mode)
+{
+    green__fdstate_share(fd);
+    return GREEN_REAL(fdopen)(fd, mode);
+}
+
 int green_hook_dup(int fd)
 {
     if (hidden(fd)) {

@@ -26,6 +26,64 @@
 
 /* ------------------------------------------------------------ sockets */
 
+/* Call fn for each descriptor a message carries with SCM_RIGHTS (read
+ * after the kernel accepted the msghdr). */
+static void each_passed_fd(const struct msghdr *m, void (*fn)(int))
+{
+    if (!m->msg_control || m->msg_controllen < sizeof(struct cmsghdr))
+        return;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR((struct msghdr *)m); c;
+         c = CMSG_NXTHDR((struct msghdr *)m, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+            continue;
+        size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        int fds[n ? n : 1];
+        memcpy(fds, CMSG_DATA(c), n * sizeof(int));
+        for (size_t k = 0; k < n; k++)
+            fn(fds[k]);
+    }
+}
+
+/* A descriptor that arrived: its number may have a stale entry. */
+static void received_fd(int fd)
+{
+    green__io_fresh_number(fd);
+    green__fdstate_reset(fd);
+}
+
+/* One sendmsg system call. The descriptors it may carry go to another
+ * process, which may change their description (libgreen/fdstate.c, the
+ * flag cache): their marks are dropped as the call returns (the msghdr
+ * is read only after the kernel took it), and from before the call until
+ * then no cached flag is used in the whole process
+ * (green__fdstate_rights_begin). Nothing between begin and end can park
+ * or act on a cancel. */
+static ssize_t sendmsg_carrying(int fd, const struct msghdr *m, int flags)
+{
+    bool rights = green__fdstate_rights_begin(fd);
+    ssize_t r = REAL(sendmsg)(fd, m, flags);
+    if (r >= 0 && m->msg_controllen)
+        each_passed_fd(m, green__fdstate_share);
+    int e = errno;
+    green__fdstate_rights_end(rights);
+    errno = e;
+    return r;
+}
+
+/* The same for one sendmmsg system call (r messages went). */
+static int sendmmsg_carrying(int fd, struct mmsghdr *v, unsigned int n, int flags)
+{
+    bool rights = green__fdstate_rights_begin(fd);
+    int r = REAL(sendmmsg)(fd, v, n, flags);
+    for (int k = 0; k < r; k++)
+        if (v[k].msg_hdr.msg_controllen)
+            each_passed_fd(&v[k].msg_hdr, green__fdstate_share);
+    int e = errno;
+    green__fdstate_rights_end(rights);
+    errno = e;
+    return r;
+}
+
 ssize_t green__io_sock_once(const struct sockop *o, int flags)
 {
     switch (o->op) {
@@ -36,7 +94,7 @@ ssize_t green__io_sock_once(const struct sockop *o, int flags)
     case OP_SEND:     return REAL(send)(o->fd, o->buf, o->len, flags);
     case OP_SENDTO:   return REAL(sendto)(o->fd, o->buf, o->len, flags,
                                                 o->to, o->tolen);
-    case OP_SENDMSG:  return REAL(sendmsg)(o->fd, o->msg, flags);
+    case OP_SENDMSG:  return sendmsg_carrying(o->fd, o->msg, flags);
     }
     errno = EINVAL;
     return -1;
@@ -254,7 +312,7 @@ static ssize_t send_rest(const struct sockop *o, size_t done)
         rest.msg_control = NULL;
         rest.msg_controllen = 0;
     }
-    return REAL(sendmsg)(o->fd, &rest, o->flags | MSG_DONTWAIT);
+    return sendmsg_carrying(o->fd, &rest, o->flags | MSG_DONTWAIT);
 }
 
 /* The send slow path: `done` bytes of `total` are sent and the socket
@@ -300,26 +358,6 @@ ssize_t green__io_sock_send(const struct sockop *o)
     return send_wait(o, r < 0 ? 0 : (size_t)r, total);
 }
 
-/* Forget descriptors that arrived with SCM_RIGHTS: their numbers may have
- * stale entries. */
-static void forget_received_fds(const struct msghdr *m)
-{
-    if (!m->msg_control || m->msg_controllen < sizeof(struct cmsghdr))
-        return;
-    for (struct cmsghdr *c = CMSG_FIRSTHDR((struct msghdr *)m); c;
-         c = CMSG_NXTHDR((struct msghdr *)m, c)) {
-        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-            continue;
-        size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-        int fds[n ? n : 1];
-        memcpy(fds, CMSG_DATA(c), n * sizeof(int));
-        for (size_t k = 0; k < n; k++) {
-            green__io_fresh_number(fds[k]);
-            green__fdstate_reset(fds[k]);
-        }
-    }
-}
-
 /* ----------------------------------------------- socket entry points */
 
 ssize_t green_hook_recv(int fd, void *buf, size_t n, int flags)
@@ -356,7 +394,7 @@ ssize_t green_hook_recvmsg(int fd, struct msghdr *msg, int flags)
         r = sock_recv(&o);
     }
     if (r >= 0 && msg && msg->msg_controllen)
-        forget_received_fds(msg);
+        each_passed_fd(msg, received_fd);
     return kept(r, e0);
 }
 
@@ -386,7 +424,7 @@ ssize_t green_hook_sendto(int fd, const void *buf, size_t n, int flags,
 ssize_t green_hook_sendmsg(int fd, const struct msghdr *msg, int flags)
 {
     if (!io_on() || !msg)
-        return REAL(sendmsg)(fd, msg, flags);
+        return sendmsg_carrying(fd, msg, flags);
     int e0 = errno;
     green__cancel_point(0);
     struct sockop o = { .op = OP_SENDMSG, .fd = fd, .msg = (struct msghdr *)msg,
@@ -461,13 +499,13 @@ int green_hook_recvmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags,
 int green_hook_sendmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags)
 {
     if (!io_on() || (flags & MSG_DONTWAIT) || n == 0)
-        return REAL(sendmmsg)(fd, v, n, flags);
+        return sendmmsg_carrying(fd, v, n, flags);
     int e0 = errno;
     green__cancel_point(0);
     unsigned sent = 0;
     int64_t deadline = UNSET;
     for (;;) {
-        int r = REAL(sendmmsg)(fd, v + sent, n - sent, flags | MSG_DONTWAIT);
+        int r = sendmmsg_carrying(fd, v + sent, n - sent, flags | MSG_DONTWAIT);
         if (r > 0) {
             sent += (unsigned)r;
             if (sent == n)

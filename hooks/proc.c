@@ -74,6 +74,28 @@ pid_t green_hook_vfork(void)
     return green_hook_fork();
 }
 
+/* clone() as a program calls it (glibc's threads and spawns use its
+ * internal __clone, not this). The new task starts with the kernel policy
+ * of the OS thread that made it: not a hub's SCHED_BATCH
+ * (libgreen/hubpolicy.c); and one that is not a thread of this process
+ * shares its open file descriptions (the flag cache, libgreen/fdstate.c). */
+int green_hook_clone(int (*fn)(void *), void *stack, int flags, void *arg,
+                     pid_t *ptid, void *tls, pid_t *ctid)
+{
+    green__real_init();
+    bool process = !(flags & CLONE_THREAD);
+    bool batch = green__hubpolicy_suspend();
+    if (process)
+        green__fdstate_spawn_begin();
+    int r = green__real.clone(fn, stack, flags, arg, ptid, tls, ctid);
+    int e = errno;
+    if (process)
+        green__fdstate_spawn_end();
+    green__hubpolicy_resume(batch);
+    errno = e;
+    return r;
+}
+
 /* ---------------------------------------------------------------- exec */
 
 /* The new program starts with the calling thread's own signal mask, as
@@ -358,12 +380,15 @@ static void sys_unref(struct sys_job *j)
 
 /* The real system() on the calling OS thread: its child must not inherit
  * a hub's SCHED_BATCH (libgreen/hubpolicy.c; the offload workers are
- * SCHED_OTHER already). */
+ * SCHED_OTHER already), and shares the process's descriptions (the flag
+ * cache, libgreen/fdstate.c). */
 static int system_here(const char *command)
 {
     bool batch = green__hubpolicy_suspend();
+    green__fdstate_spawn_begin();
     int r = green__real.system(command);
     int e = errno;
+    green__fdstate_spawn_end();
     green__hubpolicy_resume(batch);
     errno = e;
     return r;

@@ -85,7 +85,9 @@ static int spawn_as_seen(spawn_fn *real, pid_t *pid, const char *name,
                          char *const envp[])
 {
     bool batch = green__hubpolicy_suspend();
+    green__fdstate_spawn_begin();  /* the child shares our descriptions */
     int r = real(pid, name, fa, attr, argv, envp);
+    green__fdstate_spawn_end();
     green__hubpolicy_resume(batch);
     return r;
 }
@@ -112,8 +114,10 @@ FILE *green_hook_popen(const char *command, const char *type)
 {
     green__real_init();
     bool batch = green__hubpolicy_suspend();
+    green__fdstate_spawn_begin();
     FILE *f = green__real.popen(command, type);
     int e = errno;
+    green__fdstate_spawn_end();
     green__hubpolicy_resume(batch);
     errno = e;
     return f;

@@ -126,6 +126,7 @@
 #include "sud.h"
 #include "hooks_syscall.h"
 #include "hooks_wait.h"
+#include "fdstate.h"
 #include <gnu/libc-version.h>
 #include <link.h>
 #include <pthread.h>
@@ -393,6 +394,13 @@ static bool routed(long nr)
     case SYS_recvmsg: case SYS_sendmsg: case SYS_accept4: case SYS_connect:
     case SYS_close: case SYS_epoll_pwait: case SYS_nanosleep: case SYS_clock_nanosleep:
     case SYS_wait4: case SYS_sched_yield:
+    case SYS_fcntl: case SYS_ioctl: case SYS_setsockopt: case SYS_dup: case SYS_dup3:
+#ifdef SYS_dup2
+    case SYS_dup2:
+#endif
+#ifdef SYS_close_range
+    case SYS_close_range:
+#endif
 #ifdef SYS_accept
     case SYS_accept:
 #endif
@@ -433,7 +441,9 @@ static long to_hook(long nr, const long a[6])
  * for its one thread (a fork child does not inherit it). */
 static long fork_like(long nr, const long a[6])
 {
+    green__fdstate_spawn_begin();  /* no atfork handler runs for it */
     long r = as_asked(nr, a);
+    green__fdstate_spawn_end();
     if (r == 0)
         green__sud_on();
     return r;
@@ -479,6 +489,11 @@ long green__sud_dispatch(long nr, const long a[6], uintptr_t pc)
 #endif
     case SYS_rt_sigreturn:
         return NOT_HOOKED;   /* green__sud_reexec */
+#ifdef SYS_io_uring_setup
+    case SYS_io_uring_setup:
+        green__fdstate_trust_off();   /* its requests close and dup unseen */
+        break;
+#endif
     default:
         break;
     }

@@ -52,10 +52,14 @@
  * goes to the same hook (read, write, readv, writev, pread64, pwrite64,
  * recvfrom, sendto, recvmsg, sendmsg, accept, accept4, connect, close,
  * poll, select, epoll_wait, nanosleep, clock_nanosleep, wait4,
- * sched_yield), converting where the system call's convention differs
- * from the libc function's (clock_nanosleep returns an error number;
- * epoll_pwait's sigset size). Every other number passes through to libc's
- * syscall() unchanged.
+ * sched_yield; and fcntl, ioctl, setsockopt, dup, dup2, dup3, close_range,
+ * whose hooks keep the descriptor table and its flag cache true),
+ * converting where the system call's convention differs from the libc
+ * function's (clock_nanosleep returns an error number; epoll_pwait's
+ * sigset size). fork, vfork, clone, clone3 and io_uring_setup turn the
+ * flag cache off for the life of the process (libgreen/fdstate.c: what
+ * they do to descriptors is not seen) and pass through. Every other
+ * number passes through to libc's syscall() unchanged.
  *
  * Limits. A futex woken by a raw system call that bypasses syscall()
  * (inline assembly, a statically linked libc) does not reach green
@@ -302,6 +306,44 @@ long green_hook_syscall(long nr, long a1, long a2, long a3, long a4, long a5, lo
         return green_hook_connect((int)a1, (const struct sockaddr *)a2, (socklen_t)a3);
     case SYS_close:
         return green_hook_close((int)a1);
+    /* The calls that change what the flag cache keeps, or the number it
+     * keeps it for (libgreen/fdstate.c). */
+    case SYS_fcntl:
+        return green_hook_fcntl((int)a1, (int)a2, (void *)a3);
+    case SYS_ioctl:
+        return green_hook_ioctl((int)a1, (unsigned long)a2, (void *)a3);
+    case SYS_setsockopt:
+        return green_hook_setsockopt((int)a1, (int)a2, (int)a3, (const void *)a4,
+                                     (socklen_t)a5);
+    case SYS_dup:
+        return green_hook_dup((int)a1);
+#ifdef SYS_dup2
+    case SYS_dup2:
+        return green_hook_dup2((int)a1, (int)a2);
+#endif
+    case SYS_dup3:
+        return green_hook_dup3((int)a1, (int)a2, (int)a3);
+#ifdef SYS_close_range
+    case SYS_close_range:
+        return green_hook_close_range((unsigned int)a1, (unsigned int)a2, (int)a3);
+#endif
+    /* A process made here, or descriptors closed and made by io_uring,
+     * where no hook sees them: the flag cache stops for good. */
+#ifdef SYS_fork
+    case SYS_fork:
+#endif
+#ifdef SYS_vfork
+    case SYS_vfork:
+#endif
+#ifdef SYS_clone3
+    case SYS_clone3:
+#endif
+#ifdef SYS_io_uring_setup
+    case SYS_io_uring_setup:
+#endif
+    case SYS_clone:
+        green__fdstate_trust_off();
+        break;
 #ifdef SYS_poll
     case SYS_poll:
         return green_hook_poll((struct pollfd *)a1, (nfds_t)a2, (int)a3);

@@ -25,20 +25,57 @@
  *    and starts again.
  *  - The non-socket path does not use the table at all: it asks the kernel
  *    (poll with timeout 0, F_GETFL when not ready).
- *  - Nothing about the open file description is trusted. O_NONBLOCK and
- *    SO_RCVTIMEO/SO_SNDTIMEO belong to the description, which a dup, a
- *    forked child, an exec'd child or an SCM_RIGHTS peer may change at any
- *    time where no hook of this process sees it. green__fdstate_view reads
- *    them from the kernel (F_GETFL, then the one timeout the caller needs
- *    when the socket is blocking) every time it is called, and it is only
- *    called on slow paths: after a non-blocking attempt said EAGAIN,
- *    before parking. The fast path (a ready read or write) stays one
- *    syscall and reads no flag.
- *    Measured with strace -c -f (1000 one-byte reads on a socketpair
- *    under the shim): a ready read is one recvfrom, before and after; a
- *    read that has to wait costs recv(EAGAIN) + fcntl(F_GETFL) +
- *    getsockopt(SO_RCVTIMEO) + the retry, plus the hub's amortised
- *    epoll_wait: 2 syscalls more than with the cache.
+ *  - The state of the open file description (O_NONBLOCK, SO_RCVTIMEO,
+ *    SO_SNDTIMEO) is read from the kernel (green__fdstate_view: F_GETFL,
+ *    then the one timeout the caller needs when the socket is blocking)
+ *    on slow paths only: after a non-blocking attempt said EAGAIN, before
+ *    parking. The fast path (a ready read or write) stays one syscall and
+ *    reads no flag. What the kernel said may be kept (the flag cache,
+ *    below) only for an "own" socket.
+ *
+ * The flag cache. A keep-alive daemon's read that has to wait cost
+ * recv(EAGAIN) + fcntl(F_GETFL) + getsockopt(SO_RCVTIMEO) + the retry:
+ * two of the five system calls per request were these reads (strace -c -f
+ * of demo/legacy_http, README "Every core"). The description's state can
+ * change where no hook of this process sees it: through a dup, in a
+ * forked or exec'd child, in a process it was sent to with SCM_RIGHTS. So
+ * it is kept only while none of that can have happened, which is what
+ * B_OWN says: this number is the only reference to its description in any
+ * process, and every change to the description goes through a hook here.
+ *  - Set by socket, socketpair, accept and accept4 (green__fdstate_own),
+ *    for numbers from 3 up (glibc's daemon(), login_tty() and freopen()
+ *    on the standard streams dup2 onto 0-2 internally, unseen).
+ *  - Dropped for good (until the number is made anew) by: a dup of either
+ *    side (dup, dup2, dup3, F_DUPFD: the description gains a second
+ *    number), sending it with SCM_RIGHTS (sendmsg, sendmmsg: the msghdr
+ *    is read only after the kernel took it, so the marks are dropped as
+ *    the send returns; meanwhile, from before the send, the cache is not
+ *    used in the whole process: green__fdstate_rights_begin, skipped for
+ *    AF_INET/AF_INET6 sockets, which carry no descriptors), fdopen (glibc's fclose then closes the number unseen), and
+ *    every process creation: fork (pthread_atfork, so daemon() and other
+ *    forks inside libc too), posix_spawn, popen, system, clone without
+ *    CLONE_THREAD (green__fdstate_spawn_begin/_end walk the table).
+ *    syscall() with fcntl, ioctl, setsockopt, the dup family and
+ *    close_range goes to the hooks of the same name (hooks/syscall.c);
+ *    syscall() with fork, vfork, clone, clone3 or io_uring_setup turns
+ *    the cache off for the life of the process (green__fdstate_trust_off);
+ *    under GREEN_SYSCALL_DISPATCH a raw fork is bracketed like fork and
+ *    the dup family, fcntl, ioctl, setsockopt and close_range reach their
+ *    hooks (hooks/sud.c).
+ *  - The learned values (B_LNB + B_CNB: O_NONBLOCK; B_LRCV0 / B_LSND0:
+ *    the timeout is none) are forgotten by every hooked F_SETFL, FIONBIO
+ *    and timeout setsockopt on the number, and by a blocking connect's own
+ *    O_NONBLOCK window. A learner and a forgetter on two OS threads: the
+ *    forgetter sets B_DIRTY after its syscall, the learner clears it
+ *    before reading the kernel and stores with a compare-and-swap against
+ *    the word without it, so a change that the learner may have missed
+ *    always fails that store.
+ *  - Not seen, and so not covered (README, known differences): another
+ *    process taking the descriptor with pidfd_getfd (it needs ptrace
+ *    rights over this one), a raw system call outside libc without
+ *    GREEN_SYSCALL_DISPATCH, io_uring requests that close or dup a
+ *    descriptor. GREEN_FD_CACHE=0 turns the cache off for such programs.
+ *    Measured: demo/speedup http/keepalive, README.
  *  - libgreen never leaves O_NONBLOCK on a description (io.c), so the
  *    kernel's F_GETFL is the program's own view. The one exception is a
  *    blocking connect in progress (io.c sets the flag for the duration of
@@ -63,18 +100,20 @@
  * (the program's first socket got 6, and dup2(fd, 3) hit the hub).
  *
  * Rejected: an fstat per call to validate (one more syscall on the fast
- * path); caching the flags per fd number (a flag set through a dup or by
- * another process was never seen: a read on the original blocked forever
- * where Linux said EAGAIN, or ignored a timeout; cached flags could only
- * be trusted if every way of sharing a description, fork, vfork,
- * posix_spawn, system, popen, SCM_RIGHTS, pidfd_getfd, were hooked);
- * storing the state in libgreen/fd.c's per-ctx slots (those belong to
- * one hub, while descriptors and their flags belong to the process).
+ * path); caching the flags of every fd number (a flag set through a dup or
+ * by another process was never seen: a read on the original blocked
+ * forever where Linux said EAGAIN, or ignored a timeout), hence B_OWN; a
+ * process-wide epoch bumped by every F_SETFL (memcached makes one per
+ * connection: every cached flag in the process would be read again after
+ * each accept); storing the state in libgreen/fd.c's per-ctx slots (those
+ * belong to one hub, while descriptors and their flags belong to the
+ * process).
  */
 #define _GNU_SOURCE
 #include "fdstate.h"
 #include "green_internal.h"
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <sys/resource.h>
@@ -95,6 +134,17 @@
 #define B_INTERNAL 0x80u           /* libgreen's own fd: hidden from the program */
 #define B_RCVNOW  0x100u           /* SO_RCVTIMEO set to time out at once */
 #define B_SNDNOW  0x200u           /* SO_SNDTIMEO set to time out at once */
+#define B_OWN     0x400u           /* the only reference to its description */
+#define B_DIRTY   0x800u           /* changed since a learner started */
+#define B_LNB     0x1000u          /* O_NONBLOCK learned ... */
+#define B_CNB     0x2000u          /* ... and this is its value */
+#define B_LRCV0   0x4000u          /* SO_RCVTIMEO learned to be none */
+#define B_LSND0   0x8000u          /* SO_SNDTIMEO learned to be none */
+#define B_INET    0x10000u         /* an AF_INET/AF_INET6 socket: carries no
+                                      descriptors (SCM_RIGHTS is AF_UNIX's) */
+#define B_LEARNED (B_LNB | B_CNB | B_LRCV0 | B_LSND0)
+/* What green__fdstate_set keeps of an entry (the rest is the hint). */
+#define B_KEEP    (B_INTERNAL | B_OWN | B_DIRTY | B_LEARNED | B_INET)
 
 /* One word per descriptor. The timeouts themselves are the kernel's
  * (kernel_view reads them every time); all the table keeps of them is the
@@ -163,10 +213,12 @@ void green__fdstate_set(int fd, const struct green__fdinfo *i)
     struct entry *e = entry_at(fd, true);
     if (!e)
         return;
-    /* The internal mark is not part of the hint: keep it (only reset,
-     * created and green__fd_set_internal change it). */
-    uint32_t keep = atomic_load_explicit(&e->bits, memory_order_relaxed) & B_INTERNAL;
-    atomic_store_explicit(&e->bits, pack(i) | keep, memory_order_relaxed);
+    /* The internal mark and the flag cache are not part of the hint: keep
+     * them (only reset, created, dup and their own functions change them). */
+    uint32_t w = atomic_load_explicit(&e->bits, memory_order_relaxed);
+    while (!atomic_compare_exchange_weak_explicit(&e->bits, &w, pack(i) | (w & B_KEEP),
+                                                  memory_order_relaxed, memory_order_relaxed))
+        ;
 }
 
 static enum green__fdkind kind_of(int fd)
@@ -203,34 +255,81 @@ static void learn_kind(int fd, struct green__fdinfo *i)
     green__fdstate_set(fd, i);
 }
 
+/* The flag cache (see the essay): fill in what an own socket's entry w
+ * already knows for want, without a system call. False when it does not
+ * know all of it. */
+static bool cached_view(uint32_t w, struct green__fdinfo *i, unsigned want)
+{
+    if ((w & (B_OWN | B_OURNB | B_LNB)) != (B_OWN | B_LNB))
+        return false;
+    if (w & B_CNB) {
+        i->user_nonblock = true;   /* EAGAIN at once: no timeout matters */
+        i->rcvtimeo = i->sndtimeo = 0;
+        return true;
+    }
+    if (((want & GREEN_VIEW_RCVTIMEO) && !(w & B_LRCV0)) ||
+        ((want & GREEN_VIEW_SNDTIMEO) && !(w & B_LSND0)))
+        return false;
+    i->user_nonblock = false;
+    i->rcvtimeo = (want & GREEN_VIEW_RCVTIMEO) && (w & B_RCVNOW) ? 1 : 0;
+    i->sndtimeo = (want & GREEN_VIEW_SNDTIMEO) && (w & B_SNDNOW) ? 1 : 0;
+    return true;
+}
+
+int green__fd_cache = 1;           /* settings: GREEN_FD_CACHE */
+static _Atomic int rights_sending; /* sends that may carry descriptors now */
+static _Atomic bool trust_off;     /* green__fdstate_trust_off was called */
+
 /* The description's state as the kernel has it now (see the essay):
  * O_NONBLOCK, and for a blocking socket the timeouts asked for in want.
  * While a connect of ours holds O_NONBLOCK (B_OURNB), the program's wish
- * is the entry's. */
+ * is the entry's. An own socket's entry keeps what was read. */
 static void kernel_view(int fd, struct green__fdinfo *i, unsigned want)
 {
+    /* The count first, then the entry: a read that starts after a
+     * receiver could have changed the description sees either the count
+     * or the entry without B_OWN (green__fdstate_rights_begin). */
+    bool sending = atomic_load(&rights_sending) != 0;
+    struct entry *e = entry_at(fd, false);
+    uint32_t w = e ? atomic_load(&e->bits) : 0;
+    if (!sending && cached_view(w, i, want))
+        return;
+    bool learn = (w & (B_OWN | B_OURNB)) == B_OWN &&
+                 !atomic_load_explicit(&trust_off, memory_order_relaxed);
+    if (learn && (w & B_DIRTY)) {
+        uint32_t clean = w & ~B_DIRTY;
+        learn = atomic_compare_exchange_strong(&e->bits, &w, clean);
+        w = clean;
+    }
     int fl = REAL(fcntl)(fd, F_GETFL);
     if (fl < 0)
         return;                    /* EBADF: let the real call say so */
     if (!i->our_nonblock)
         i->user_nonblock = fl & O_NONBLOCK;
+    uint32_t add = B_LNB | (i->user_nonblock ? B_CNB : 0);
     /* The kernel reads a timeout of "at once" (set with a negative
      * tv_sec) back as {0, 0}, the same as "forever": only the hint the
      * setsockopt hook left (1 ns) tells them apart. */
     bool rcv_now = i->rcvtimeo == 1, snd_now = i->sndtimeo == 1;
     i->rcvtimeo = i->sndtimeo = 0;
-    if (i->user_nonblock)
-        return;                    /* EAGAIN at once: no timeout matters */
-    if (want & GREEN_VIEW_RCVTIMEO) {
-        i->rcvtimeo = sock_timeo(fd, SO_RCVTIMEO);
-        if (i->rcvtimeo == 0 && rcv_now)
-            i->rcvtimeo = 1;
+    if (!i->user_nonblock) {       /* else EAGAIN at once: no timeout matters */
+        if (want & GREEN_VIEW_RCVTIMEO) {
+            i->rcvtimeo = sock_timeo(fd, SO_RCVTIMEO);
+            add |= i->rcvtimeo == 0 ? B_LRCV0 : 0;
+            if (i->rcvtimeo == 0 && rcv_now)
+                i->rcvtimeo = 1;
+        }
+        if (want & GREEN_VIEW_SNDTIMEO) {
+            i->sndtimeo = sock_timeo(fd, SO_SNDTIMEO);
+            add |= i->sndtimeo == 0 ? B_LSND0 : 0;
+            if (i->sndtimeo == 0 && snd_now)
+                i->sndtimeo = 1;
+        }
     }
-    if (want & GREEN_VIEW_SNDTIMEO) {
-        i->sndtimeo = sock_timeo(fd, SO_SNDTIMEO);
-        if (i->sndtimeo == 0 && snd_now)
-            i->sndtimeo = 1;
-    }
+    /* Fails when anything changed the entry meanwhile (B_DIRTY included):
+     * then the next slow path reads the kernel again. */
+    if (learn)
+        atomic_compare_exchange_strong(&e->bits, &w, (w & ~B_LEARNED) | add);
 }
 
 struct green__fdinfo green__fdstate_view(int fd, unsigned want)
@@ -253,8 +352,9 @@ void green__fdstate_created(int fd, enum green__fdkind kind, bool nonblock)
     struct green__fdinfo i = {
         .kind = kind, .known = true, .user_nonblock = nonblock, .created = true,
     };
-    green__fdstate_set(fd, &i);
-    green__fd_set_internal(fd, false);   /* a new file took the number */
+    struct entry *e = entry_at(fd, true);
+    if (e)                         /* a new file took the number: nothing */
+        atomic_store_explicit(&e->bits, pack(&i), memory_order_relaxed);   /* is kept */
 }
 
 void green__fdstate_reset(int fd)
@@ -275,8 +375,12 @@ int green__fdstate_limit(void)
 
 void green__fdstate_dup(int oldfd, int newfd)
 {
+    green__fdstate_share(oldfd);   /* the description has two numbers now */
     struct green__fdinfo i = green__fdstate_peek(oldfd);
-    green__fdstate_set(newfd, &i);
+    struct entry *e = entry_at(newfd, true);
+    if (e)
+        atomic_store_explicit(&e->bits, pack(&i) | (green__fdstate_is_inet(oldfd) ? B_INET : 0),
+                              memory_order_relaxed);
 }
 
 static void set_bit(int fd, uint32_t bit, bool on)
@@ -290,19 +394,135 @@ static void set_bit(int fd, uint32_t bit, bool on)
         atomic_fetch_and_explicit(&e->bits, ~bit, memory_order_relaxed);
 }
 
+/* The description changed through a hook (after the system call): what
+ * the flag cache learned is gone, and a learner in flight must not store
+ * what it read (B_DIRTY, see kernel_view). */
+static void forget_learned(int fd)
+{
+    struct entry *e = entry_at(fd, false);
+    if (!e)
+        return;
+    uint32_t w = atomic_load_explicit(&e->bits, memory_order_relaxed);
+    while (!atomic_compare_exchange_weak(&e->bits, &w, (w & ~B_LEARNED) | B_DIRTY))
+        ;
+}
+
 void green__fdstate_set_user_nonblock(int fd, bool on)
 {
     set_bit(fd, B_USERNB, on);
+    forget_learned(fd);
 }
 
 void green__fdstate_set_our_nonblock(int fd, bool on)
 {
     set_bit(fd, B_OURNB, on);
+    forget_learned(fd);
 }
 
 void green__fdstate_set_timeo(int fd, int dir, int64_t ns)
 {
     set_bit(fd, dir ? B_SNDNOW : B_RCVNOW, ns == 1);
+    forget_learned(fd);
+}
+
+/* ----------------------------------------------------- own descriptors */
+
+/* Process creations in progress, and how many have begun: a socket made
+ * while one was under way may be in the child (green__fdstate_own). */
+static _Atomic int spawning;
+static _Atomic unsigned spawn_gen;
+
+unsigned green__fdstate_spawn_gen(void)
+{
+    return atomic_load(&spawn_gen);
+}
+
+void green__fdstate_own(int fd, unsigned gen)
+{
+    struct entry *e = entry_at(fd, false);
+    if (!e || fd < 3 || !green__fd_cache || atomic_load(&trust_off) ||
+        atomic_load(&spawning) || atomic_load(&spawn_gen) != gen)
+        return;
+    atomic_fetch_or(&e->bits, B_OWN);
+    /* A process creation that began after the look above either walked
+     * the table after this store (and dropped the mark) or is seen now. */
+    if (atomic_load(&spawning) || atomic_load(&spawn_gen) != gen)
+        atomic_fetch_and(&e->bits, ~(B_OWN | B_LEARNED));
+}
+
+bool green__fdstate_rights_begin(int fd)
+{
+    struct entry *e = entry_at(fd, false);
+    if (e && (atomic_load_explicit(&e->bits, memory_order_relaxed) & B_INET))
+        return false;
+    atomic_fetch_add(&rights_sending, 1);
+    return true;
+}
+
+void green__fdstate_rights_end(bool begun)
+{
+    if (begun)
+        atomic_fetch_sub(&rights_sending, 1);
+}
+
+void green__fdstate_set_inet(int fd)
+{
+    struct entry *e = entry_at(fd, false);
+    if (e)
+        atomic_fetch_or_explicit(&e->bits, B_INET, memory_order_relaxed);
+}
+
+bool green__fdstate_is_inet(int fd)
+{
+    struct entry *e = entry_at(fd, false);
+    return e && (atomic_load_explicit(&e->bits, memory_order_relaxed) & B_INET);
+}
+
+void green__fdstate_share(int fd)
+{
+    struct entry *e = entry_at(fd, false);
+    if (e)
+        atomic_fetch_and(&e->bits, ~(B_OWN | B_LEARNED));
+}
+
+/* Drop every own mark: the child that is being made holds them all. */
+static void share_all(void)
+{
+    int limit = green__fdstate_limit();
+    for (int fd = 0; fd < limit; fd++) {
+        struct entry *e = entry_at(fd, false);
+        if (e && (atomic_load_explicit(&e->bits, memory_order_relaxed) & B_OWN))
+            atomic_fetch_and(&e->bits, ~(B_OWN | B_LEARNED));
+    }
+}
+
+void green__fdstate_spawn_begin(void)
+{
+    atomic_fetch_add(&spawning, 1);
+    atomic_fetch_add(&spawn_gen, 1);
+    share_all();
+}
+
+void green__fdstate_spawn_end(void)
+{
+    share_all();
+    atomic_fetch_add(&spawn_gen, 1);
+    atomic_fetch_sub(&spawning, 1);
+}
+
+void green__fdstate_trust_off(void)
+{
+    atomic_store(&trust_off, true);
+    share_all();
+}
+
+/* Every fork, the ones inside libc included (daemon(), wordexp()). The
+ * child runs the same end as the parent: its copy of the table was made
+ * while the parent's prepare held spawning up. */
+__attribute__((constructor)) static void fdstate_register_atfork(void)
+{
+    pthread_atfork(green__fdstate_spawn_begin, green__fdstate_spawn_end,
+                   green__fdstate_spawn_end);
 }
 
 bool green__fd_is_socket(int fd)

@@ -97,6 +97,49 @@ void green__fdstate_set_our_nonblock(int fd, bool on);
 __attribute__((visibility("hidden")))
 void green__fdstate_set_timeo(int fd, int dir, int64_t ns);
 
+/* The flag cache's own descriptors (fdstate.c's essay). Take the
+ * generation before the system call that makes a socket, and mark the
+ * number own after green__fdstate_created; the mark is refused when a
+ * process creation ran meanwhile. */
+__attribute__((visibility("hidden")))
+unsigned green__fdstate_spawn_gen(void);
+__attribute__((visibility("hidden")))
+void green__fdstate_own(int fd, unsigned gen);
+
+/* fd's description is (or may be) reachable some other way: drop the own
+ * mark and what was learned (SCM_RIGHTS, fdopen; the dup family does it
+ * in green__fdstate_dup). */
+__attribute__((visibility("hidden")))
+void green__fdstate_share(int fd);
+
+/* Around a send on fd that may carry descriptors with SCM_RIGHTS (any
+ * socket not known to be AF_INET/AF_INET6): while one is under way no
+ * cached flag is used. begin returns whether it counted; pass that to
+ * end. */
+__attribute__((visibility("hidden")))
+bool green__fdstate_rights_begin(int fd);
+__attribute__((visibility("hidden")))
+void green__fdstate_rights_end(bool begun);
+
+/* fd is an AF_INET or AF_INET6 socket (socket; accept copies the
+ * listener's); green__fdstate_is_inet reads it. */
+__attribute__((visibility("hidden")))
+void green__fdstate_set_inet(int fd);
+__attribute__((visibility("hidden")))
+bool green__fdstate_is_inet(int fd);
+
+/* Around every way of making a process (fork's atfork handlers do it for
+ * fork): every own mark is dropped, before and after. */
+__attribute__((visibility("hidden")))
+void green__fdstate_spawn_begin(void);
+__attribute__((visibility("hidden")))
+void green__fdstate_spawn_end(void);
+
+/* Turn the flag cache off for the life of the process (a raw fork or
+ * clone through syscall(), io_uring: descriptors change unseen). */
+__attribute__((visibility("hidden")))
+void green__fdstate_trust_off(void);
+
 /* True when fd is a socket (learns the kind with one fstat the first
  * time). For other hook modules (poll, select). */
 __attribute__((visibility("hidden")))

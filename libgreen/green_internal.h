@@ -795,6 +795,9 @@ GREEN_HIDDEN bool green__settings_batch(bool shim);
  * _attr: an explicit SCHED_OTHER for an OS thread libgreen starts from a
  * batch hub's thread. */
 extern int green__hub_batch GREEN_HIDDEN;
+/* fdstate.c: GREEN_FD_CACHE, 1 = keep own sockets' O_NONBLOCK and
+ * timeouts (the flag cache, fdstate.c's essay), 0 = read them every time. */
+extern int green__fd_cache GREEN_HIDDEN;
 extern bool green__hub_batch_used GREEN_HIDDEN;
 GREEN_HIDDEN void green__hubpolicy_enter(struct green__ctx *c);
 GREEN_HIDDEN struct green__ctx *green__hubpolicy_ctx(pid_t tid);

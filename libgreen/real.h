@@ -135,6 +135,7 @@
     X(struct hostent *, gethostbyaddr, (const void *, socklen_t, int))        \
     X(int, gethostbyaddr_r, (const void *, socklen_t, int, struct hostent *, char *, size_t, struct hostent **, int *)) \
     X(pid_t, fork, (void))                                                    \
+    X(int, clone, (int (*)(void *), void *, int, void *, ...))                \
     X(pid_t, waitpid, (pid_t, int *, int))                                    \
     X(pid_t, wait, (int *))                                                   \
     X(pid_t, wait4, (pid_t, int *, int, struct rusage *))                     \
@@ -147,6 +148,7 @@
     X(int, fexecve, (int, char *const *, char *const *))                      \
     X(int, pclose, (FILE *))                                                  \
     X(FILE *, popen, (const char *, const char *))                            \
+    X(FILE *, fdopen, (int, const char *))                                    \
     X(int, posix_spawn, (pid_t *, const char *, const posix_spawn_file_actions_t *, const posix_spawnattr_t *, char *const *, char *const *)) \
     X(int, posix_spawnp, (pid_t *, const char *, const posix_spawn_file_actions_t *, const posix_spawnattr_t *, char *const *, char *const *)) \
     X(int, sched_getscheduler, (pid_t))                                       \

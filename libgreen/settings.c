@@ -40,6 +40,11 @@
  *                        (hubpolicy.c: a woken hub does not preempt the
  *                        thread that woke it), 0 = the kernel's default;
  *                        default 1 under the shim, 0 linked explicitly
+ *   GREEN_FD_CACHE       1 = keep the O_NONBLOCK and timeouts of sockets
+ *                        this process made and shares with nobody (saves
+ *                        two system calls per read that has to wait;
+ *                        fdstate.c), 0 = read them from the kernel every
+ *                        time (default 1)
  *   GREEN_SYSCALL_DISPATCH 1 = raw system calls made outside libc (inline
  *                        assembly, liburing) trap to libgreen through
  *                        syscall user dispatch and the blocking ones park
@@ -204,6 +209,7 @@ static void init_settings(void)
     green__tls_addr = tls_setting == 2;
     read_int("GREEN_SYSCALL_DISPATCH", 0, 1, &green__sud_setting);
     read_int("GREEN_HUB_BATCH", 0, 1, &batch_setting);
+    read_int("GREEN_FD_CACHE", 0, 1, &green__fd_cache);
     green__hub_batch = batch_setting == 1;   /* the preload decides the default */
 }
 
@@ -378,12 +384,12 @@ void green__settings_report(void)
                                   family_names[i].name);
     green__debug("settings: %s, hooks=%s, hubs=%d, stack=%zu, guard=%d, workers=%d, "
                  "monitor_ms=%d, monitor_signal=%d, dump_signal=%d, tls=%d, "
-                 "syscall_dispatch=%d, hub_batch=%d",
+                 "syscall_dispatch=%d, hub_batch=%d, fd_cache=%d",
                  green__preloaded ? "preloaded" : "linked", n ? fam : "none",
                  green__hubs_want, green_default_stack_size(), green__default_guard,
                  green__offload_workers, green__monitor_ms,
                  green__monitor_signal, green__dump_signal, green__tls_on,
-                 green__sud_setting, green__hub_batch);
+                 green__sud_setting, green__hub_batch, green__fd_cache);
 }
 
 int green_set_default_stack_size(size_t bytes)

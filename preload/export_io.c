@@ -80,6 +80,7 @@ GREEN_EXPORT int close(int fd) { return green_hook_close(fd); }
 GREEN_EXPORT int close_range(unsigned int a, unsigned int b, int f) { return green_hook_close_range(a, b, f); }
 GREEN_EXPORT void closefrom(int lowfd) { green_hook_closefrom(lowfd); }
 GREEN_EXPORT int dup(int fd) { return green_hook_dup(fd); }
+GREEN_EXPORT FILE *fdopen(int fd, const char *mode) { return green_hook_fdopen(fd, mode); }
 GREEN_EXPORT int dup2(int fd, int fd2) { return green_hook_dup2(fd, fd2); }
 GREEN_EXPORT int dup3(int fd, int fd2, int f) { return green_hook_dup3(fd, fd2, f); }
 GREEN_EXPORT int fcntl(int fd, int cmd, ...) { OPT_ARG(cmd) return green_hook_fcntl(fd, cmd, arg); }

@@ -20,6 +20,18 @@ E int gethostbyaddr_r(const void *addr, socklen_t len, int type, struct hostent 
 
 E pid_t fork(void) { return green_hook_fork(); }
 E pid_t vfork(void) { return green_hook_vfork(); }
+/* The three optional arguments are read as glibc's clone reads them: from
+ * their registers, whether flags asks for them or not. */
+E int clone(int (*fn)(void *), void *stack, int flags, void *arg, ...)
+{
+    va_list ap;
+    va_start(ap, arg);
+    pid_t *ptid = va_arg(ap, pid_t *);
+    void *tls = va_arg(ap, void *);
+    pid_t *ctid = va_arg(ap, pid_t *);
+    va_end(ap);
+    return green_hook_clone(fn, stack, flags, arg, ptid, tls, ctid);
+}
 E pid_t waitpid(pid_t pid, int *status, int options) { return green_hook_waitpid(pid, status, options); }
 E pid_t wait(int *status) { return green_hook_wait(status); }
 E pid_t wait4(pid_t pid, int *status, int options, struct rusage *ru) { return green_hook_wait4(pid, status, options, ru); }

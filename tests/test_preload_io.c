@@ -348,3 +348,72 @@ Test(preload_io, other_threads_of_the_hub_run_while_a_flush_is_on_the_worker_poo
     cr_assert(o, "output:\n%s", c.buf);
     cr_assert_eq(atoi(o + 8), 20, "the counter stood still during a flush:\n%s", c.buf);
 }
+
+/* Run io/prog under strace, which writes the program's fcntl and
+ * getsockopt calls to a file; the program itself runs under the shim
+ * (strace -E: strace is not preloaded) with GREEN_FD_CACHE=cache. Counts
+ * the F_GETFL calls and the SO_RCVTIMEO reads; out gets the program's
+ * stdout. */
+static void traced_run(const char *prog, const char *cache, struct child *c, int *getfl,
+                       int *timeo)
+{
+    const char *dir = getenv("GREEN_PROGS"), *lib = getenv("GREEN_LIB");
+    cr_assert(dir && lib, "GREEN_PROGS and GREEN_LIB must be set (run through meson test)");
+    char path[4096], trace[] = "/tmp/green-trace-XXXXXX", pre[4200], env[64];
+    snprintf(path, sizeof path, "%s/io/%s", dir, prog);
+    snprintf(pre, sizeof pre, "LD_PRELOAD=%s", lib);
+    snprintf(env, sizeof env, "GREEN_FD_CACHE=%s", cache);
+    int tfd = mkstemp(trace);
+    cr_assert_geq(tfd, 0);
+    close(tfd);
+    int p[2];
+    cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
+    fflush(NULL);
+    c->len = 0;
+    c->buf[0] = 0;
+    c->out = p[0];
+    c->pid = fork();
+    cr_assert_geq(c->pid, 0);
+    if (c->pid == 0) {
+        dup2(p[1], 1);
+        unsetenv("LD_PRELOAD");
+        execlp("strace", "strace", "-f", "-qq", "-e", "trace=fcntl,getsockopt", "-o", trace,
+               "-E", pre, "-E", env, path, (char *)NULL);
+        _exit(127);
+    }
+    close(p[1]);
+    int st = child_finish(c, 60000);
+    cr_assert_eq(st, 0, "strace %s (GREEN_FD_CACHE=%s) failed: %d; output:\n%s", prog, cache,
+                 st, c->buf);
+    FILE *f = fopen(trace, "r");
+    cr_assert(f, "no strace output");
+    char line[1024];
+    *getfl = *timeo = 0;
+    while (fgets(line, sizeof line, f)) {
+        *getfl += strstr(line, "F_GETFL") != NULL;
+        *timeo += strstr(line, "SO_RCVTIMEO") != NULL;
+    }
+    fclose(f);
+    unlink(trace);
+}
+
+/* The flag cache (libgreen/fdstate.c): a socket the program made and
+ * shares with nobody has its O_NONBLOCK and SO_RCVTIMEO read once, not at
+ * every read that waits. GREEN_FD_CACHE=0 is the control: the same
+ * program asks the kernel each time. */
+Test(preload_io, reads_that_wait_ask_the_kernel_for_the_socket_flags_once, .timeout = 180)
+{
+    static struct child c;
+    int getfl, timeo, getfl0, timeo0;
+    traced_run("prog_waiting_reads", "0", &c, &getfl0, &timeo0);
+    assert_hooked(&c);
+    cr_assert(child_line(&c, "reads=200", 0), "output:\n%s", c.buf);
+    traced_run("prog_waiting_reads", "1", &c, &getfl, &timeo);
+    assert_hooked(&c);
+    cr_assert(child_line(&c, "reads=200", 0), "output:\n%s", c.buf);
+    /* Most of the 200 reads wait (the writer sleeps 300 us per byte). */
+    cr_expect_geq(getfl0, 100, "GREEN_FD_CACHE=0: %d F_GETFL for 200 waiting reads", getfl0);
+    cr_expect_geq(timeo0, 100, "GREEN_FD_CACHE=0: %d SO_RCVTIMEO reads", timeo0);
+    cr_expect_lt(getfl, 20, "%d F_GETFL with the cache (%d without)", getfl, getfl0);
+    cr_expect_lt(timeo, 20, "%d SO_RCVTIMEO reads with the cache (%d without)", timeo, timeo0);
+}

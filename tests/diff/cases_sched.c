@@ -5,12 +5,15 @@
  * Under the shim the hubs' OS threads run under SCHED_BATCH
  * (libgreen/hubpolicy.c): the program must still read SCHED_OTHER, read
  * back what it sets, and start processes (popen, posix_spawn, system,
- * fork + exec) with the policy it sees. A child's policy is read by the
- * child itself, an awk that prints field 41 of its /proc/self/stat (the
- * kernel's word, not a hook's: the child runs without LD_PRELOAD).
+ * fork + exec, clone) with the policy it sees. A child's policy is read
+ * by the child itself, an awk that prints field 41 of its /proc/self/stat
+ * (the kernel's word, not a hook's: the child runs without LD_PRELOAD);
+ * a clone()d child, which runs this program's code, is read by the
+ * parent from /proc/PID/stat while the child waits in pause.
  */
 #include "diff.h"
 #include <sched.h>
+#include <signal.h>
 #include <spawn.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -87,6 +90,59 @@ static void children(const char *label)
         _exit(127);
     }
     diff_child_status("fork+exec", pid);
+}
+
+static char clone_stack[1 << 16] __attribute__((aligned(16)));
+
+static int clone_pause(void *arg)
+{
+    (void)arg;
+    for (;;)
+        syscall(SYS_pause);        /* the kernel's: killed by the parent */
+    return 0;
+}
+
+/* Field 41 (policy) of /proc/PID/stat, or -1. */
+static int proc_policy(pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    char *p = strrchr(buf, ')');   /* the command may hold spaces */
+    int field = 2, policy = -1;
+    for (; p && *p; p++)
+        if (*p == ' ' && ++field == 41) {
+            policy = atoi(p + 1);
+            break;
+        }
+    return policy;
+}
+
+static void cloned_child(const char *label)
+{
+    pid_t pid = clone(clone_pause, clone_stack + sizeof clone_stack, SIGCHLD, NULL);
+    if (pid < 0) {
+        diff_out("%s: clone %s", label, diff_errname(errno));
+        return;
+    }
+    diff_raw_sleep_ms(20);         /* the child is in pause by then */
+    diff_out("%s: cloned child policy %d", label, proc_policy(pid));
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+}
+
+DIFF_CASE(sched, cloned_child_starts_with_the_callers_policy)
+{
+    cloned_child("as started");
+    set_policy("set batch", SCHED_BATCH);
+    cloned_child("after batch");
+    set_policy("set other", SCHED_OTHER);
+    cloned_child("after other");
 }
 
 DIFF_CASE(sched, policy_reads_back_what_the_kernel_says)
