@@ -6,7 +6,9 @@
  *  - Sockets: per-call non-blocking. The hook first makes the program's own
  *    call with MSG_DONTWAIT added (read becomes recv, readv becomes recvmsg,
  *    and so on), so a read on a ready socket is exactly one syscall and
- *    touches nothing shared. Only on EAGAIN does it look at what the
+ *    touches nothing shared (except a plain read of a socket that came
+ *    back short last time, which parks first: libgreen/fdstate.c, "park
+ *    first"). Only on EAGAIN does it look at what the
  *    program asked for: O_NONBLOCK set by the program means EAGAIN is the
  *    answer, as without us; otherwise it parks on the fd's readiness
  *    (libgreen/fd.c keeps the epoll registration armed, so a keep-alive

@@ -35,15 +35,20 @@ static int park_fd(int fd, int mask, int64_t *deadline, int64_t timeo,
     return green__io_park_fd_restart(fd, mask, deadline, timeo, timeout_errno, true);
 }
 
-/* A socket this process just made: recorded, and its own (the flag
- * cache, libgreen/fdstate.c) unless a process was made since gen; inet:
- * it is AF_INET or AF_INET6 (it cannot carry descriptors). */
-static void made(int fd, bool nonblock, unsigned gen, bool inet)
+/* A socket this process just made: recorded with its kind (sock:
+ * GREEN_SOCK_*), and its own (the flag cache, libgreen/fdstate.c) unless
+ * a process was made since gen. */
+static void made(int fd, bool nonblock, unsigned gen, unsigned sock)
 {
     green__io_created(fd, GREEN_FD_SOCKET, nonblock);
-    if (inet)
-        green__fdstate_set_inet(fd);
+    green__fdstate_set_sock(fd, sock);
     green__fdstate_own(fd, gen);
+}
+
+static unsigned sock_kind(int domain, int type)
+{
+    return (domain == AF_INET || domain == AF_INET6 ? GREEN_SOCK_INET : 0) |
+           ((type & 0xf) == SOCK_STREAM ? GREEN_SOCK_STREAM : 0);
 }
 
 int green_hook_socket(int domain, int type, int protocol)
@@ -51,7 +56,7 @@ int green_hook_socket(int domain, int type, int protocol)
     unsigned gen = green__fdstate_spawn_gen();
     int fd = REAL(socket)(domain, type, protocol);
     if (fd >= 0)
-        made(fd, type & SOCK_NONBLOCK, gen, domain == AF_INET || domain == AF_INET6);
+        made(fd, type & SOCK_NONBLOCK, gen, sock_kind(domain, type));
     return fd;
 }
 
@@ -60,8 +65,8 @@ int green_hook_socketpair(int domain, int type, int protocol, int sv[2])
     unsigned gen = green__fdstate_spawn_gen();
     int r = REAL(socketpair)(domain, type, protocol, sv);
     if (r == 0) {
-        made(sv[0], type & SOCK_NONBLOCK, gen, false);
-        made(sv[1], type & SOCK_NONBLOCK, gen, false);
+        made(sv[0], type & SOCK_NONBLOCK, gen, sock_kind(domain, type));
+        made(sv[1], type & SOCK_NONBLOCK, gen, sock_kind(domain, type));
     }
     return r;
 }
@@ -74,7 +79,7 @@ int green_hook_listen(int fd, int backlog)
 static int accepted(int lfd, int fd, int flags, unsigned gen)
 {
     if (fd >= 0)
-        made(fd, flags & SOCK_NONBLOCK, gen, green__fdstate_is_inet(lfd));
+        made(fd, flags & SOCK_NONBLOCK, gen, green__fdstate_sock(lfd));
     return fd;
 }
 

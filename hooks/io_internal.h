@@ -121,16 +121,31 @@ GREEN_HIDDEN ssize_t green__io_sock_send(const struct sockop *o);
 GREEN_HIDDEN int green__io_iov_window(const struct iovec *iov, size_t cnt, size_t skip,
                                       size_t limit, struct iovec *tmp, int max);
 
+/* A plain read (read, recv or recvfrom without flags) that parks before
+ * its first try (libgreen/fdstate.c, "park first"). May switch. */
+GREEN_HIDDEN ssize_t green__io_recv_park_first(const struct sockop *o);
+
 /* Receive on a socket: one syscall when data is there. May switch.
  * flags is read once: the compiler cannot see that green__io_sock_once
- * (another file) leaves *o alone, and would load it again after the call. */
+ * (another file) leaves *o alone, and would load it again after the call.
+ * A plain read of an own stream socket whose last read came back short
+ * parks first: the peer has not answered yet, as a rule, and the try
+ * would only say EAGAIN (libgreen/fdstate.c). */
 static inline ssize_t sock_recv(const struct sockop *o)
 {
     int flags = o->flags;
-    ssize_t r = green__io_sock_once(o, flags | MSG_DONTWAIT);
-    if (green__likely(r >= 0) && green__likely(!(flags & MSG_WAITALL)))
-        return r;
-    return green__io_sock_recv_more(o, r);
+    bool plain = flags == 0 && o->op != OP_RECVMSG;
+    ssize_t r;
+    if (plain && green__fdstate_park_first(o->fd)) {
+        r = green__io_recv_park_first(o);
+    } else {
+        r = green__io_sock_once(o, flags | MSG_DONTWAIT);
+        if (green__unlikely(r < 0) || green__unlikely(flags & MSG_WAITALL))
+            r = green__io_sock_recv_more(o, r);
+    }
+    if (plain && r > 0)
+        green__fdstate_note_read(o->fd, (size_t)r < o->len);
+    return r;
 }
 
 /* ----------------------------------------- non-sockets, file offload */

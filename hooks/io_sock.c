@@ -242,6 +242,32 @@ ssize_t green__io_recv_slow(const struct sockop *o)
     return r;
 }
 
+/* Park first, then receive (sock_recv). Only for a blocking socket
+ * without SO_RCVTIMEO: with a timeout (even "at once") data that is there
+ * must be returned before any deadline can pass, so the try comes first.
+ * A signal that ends the park: data that was there is returned (natively
+ * a signal cannot interrupt a receive that had data at its start), else
+ * EINTR. A cancel acts in the park, as at the call's start. May switch. */
+ssize_t green__io_recv_park_first(const struct sockop *o)
+{
+    struct green__fdinfo i = green__fdstate_view(o->fd, GREEN_VIEW_RCVTIMEO);
+    if (green__unlikely(i.user_nonblock || i.rcvtimeo))
+        return green__io_sock_recv_more(o, green__io_sock_once(o, o->flags | MSG_DONTWAIT));
+    int64_t deadline = UNSET;
+    if (green__io_park_fd_restart(o->fd, GREEN_READ, &deadline, 0, EAGAIN, true) < 0) {
+        int e = errno;
+        ssize_t r = green__io_sock_once(o, o->flags | MSG_DONTWAIT);
+        if (r >= 0 || !would_block(errno))
+            return r;
+        errno = e;
+        return -1;
+    }
+    ssize_t r = green__io_sock_once(o, o->flags | MSG_DONTWAIT);
+    if (r >= 0 || !would_block(errno))
+        return r;
+    return recv_wait(o, &deadline, 0, true);
+}
+
 /* Everything but a plain receive that found data: MSG_WAITALL after a
  * short first piece (r >= 0), or the first try failed (r < 0, errno from
  * it). Out of line, so that the fast path stays small. May switch. */

@@ -121,12 +121,24 @@ bool green__fdstate_rights_begin(int fd);
 __attribute__((visibility("hidden")))
 void green__fdstate_rights_end(bool begun);
 
-/* fd is an AF_INET or AF_INET6 socket (socket; accept copies the
- * listener's); green__fdstate_is_inet reads it. */
+/* What the table knows of a socket's kind, recorded where it is made
+ * (socket, socketpair; accept copies the listener's): */
+#define GREEN_SOCK_INET   1u       /* AF_INET or AF_INET6 */
+#define GREEN_SOCK_STREAM 2u       /* SOCK_STREAM */
 __attribute__((visibility("hidden")))
-void green__fdstate_set_inet(int fd);
+void green__fdstate_set_sock(int fd, unsigned sock);
 __attribute__((visibility("hidden")))
-bool green__fdstate_is_inet(int fd);
+unsigned green__fdstate_sock(int fd);
+
+/* Park first (fdstate.c): true when a plain read of fd should park before
+ * its first try: an own, blocking (as learned) stream socket whose last
+ * plain read came back short. A hint; no system call. */
+__attribute__((visibility("hidden")))
+bool green__fdstate_park_first(int fd);
+/* After a plain read of fd that returned data: short_read when it
+ * returned less than asked. */
+__attribute__((visibility("hidden")))
+void green__fdstate_note_read(int fd, bool short_read);
 
 /* Around every way of making a process (fork's atfork handlers do it for
  * fork): every own mark is dropped, before and after. */

@@ -495,3 +495,112 @@ DIFF_CASE(flagcache, o_nonblock_set_by_a_process_that_took_the_socket_with_pidfd
     close(sv[0]);
     close(sv[1]);
 }
+
+/* ----------------------------------------------------------- park first
+ *
+ * Under the shim a plain read of an own blocking stream socket whose last
+ * read came back short parks before trying (libgreen/fdstate.c). These
+ * cases make that read find data that was already there, or a timeout. */
+
+/* A read that waits, then one that comes back short: the next plain read
+ * of sv[0] parks first under the shim. */
+static void drain_short(int sv[2])
+{
+    learn_blocking(sv);
+    syscall(SYS_write, sv[1], "ab", 2);
+    char buf[16];
+    CALL("short read", read(sv[0], buf, sizeof buf));
+}
+
+static void on_usr1(int sig)
+{
+    (void)sig;
+}
+
+struct kicker { pthread_t target; };
+
+static void *kick(void *arg)
+{
+    struct kicker *k = arg;
+    pthread_kill(k->target, SIGUSR1);
+    return NULL;
+}
+
+DIFF_CASE(flagcache, read_with_data_there_returns_it_when_a_signal_comes_meanwhile)
+{
+    first_a_thread();
+    struct sigaction sa = { .sa_handler = on_usr1 }, old;
+    sigaction(SIGUSR1, &sa, &old);         /* no SA_RESTART */
+    int sv[2];
+    socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+    drain_short(sv);
+    for (int round = 0; round < 20; round++) {
+        syscall(SYS_write, sv[1], "x", 1); /* there before the read starts */
+        struct kicker k = { pthread_self() };
+        pthread_t t = diff_spawn(kick, &k);
+        char buf[16];
+        errno = 0;
+        ssize_t r = read(sv[0], buf, sizeof buf);
+        int e = errno;
+        pthread_join(t, NULL);
+        if (r != 1) {
+            diff_out("round %d: read ret=%zd errno=%s", round, r, diff_errname(e));
+            break;
+        }
+    }
+    diff_out("20 rounds done");
+    sigaction(SIGUSR1, &old, NULL);
+    close(sv[0]);
+    close(sv[1]);
+}
+
+DIFF_CASE(flagcache, read_with_data_there_and_an_at_once_timeout_returns_it)
+{
+    first_a_thread();
+    int sv[2];
+    socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+    drain_short(sv);
+    struct timeval now = { -1, 0 };        /* Linux: time out at once */
+    CALL("SO_RCVTIMEO at once", setsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &now, sizeof now));
+    char buf[16];
+    for (int k = 0; k < 3; k++) {
+        int64_t t0 = diff_now();
+        CALL("read without", read(sv[0], buf, sizeof buf));
+        DIFF_TOOK("read without", t0, -1, 500);
+        syscall(SYS_write, sv[1], "x", 1);
+        CALL("read with data", read(sv[0], buf, sizeof buf));
+    }
+    close(sv[0]);
+    close(sv[1]);
+}
+
+DIFF_CASE(flagcache, read_after_a_short_read_waits_for_the_next_bytes)
+{
+    first_a_thread();
+    int sv[2];
+    socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+    drain_short(sv);
+    pthread_t t = diff_spawn(write_later, &sv[1]);
+    char buf[16];
+    WAITED("read (waits)", read(sv[0], buf, sizeof buf));
+    pthread_join(t, NULL);
+    shutdown(sv[1], SHUT_WR);
+    CALL("read at eof", read(sv[0], buf, sizeof buf));
+    close(sv[0]);
+    close(sv[1]);
+}
+
+DIFF_CASE(flagcache, short_datagrams_do_not_delay_the_next_one)
+{
+    first_a_thread();
+    int sv[2];
+    socketpair(AF_UNIX, SOCK_DGRAM, 0, sv);
+    learn_blocking(sv);
+    char buf[16];
+    for (int k = 0; k < 3; k++)
+        syscall(SYS_write, sv[1], "d", 1);
+    for (int k = 0; k < 3; k++)
+        CALL("datagram", recv(sv[0], buf, sizeof buf, 0));
+    close(sv[0]);
+    close(sv[1]);
+}
