@@ -211,6 +211,9 @@ int green_hook_connect(int fd, const struct sockaddr *addr, socklen_t len)
         green__fdstate_set_our_nonblock(fd, false);
         bool want = green__fdstate_peek(fd).user_nonblock;
         REAL(fcntl)(fd, F_SETFL, (fl & ~O_NONBLOCK) | (want ? O_NONBLOCK : 0));
+        /* A learner on another hub between the two lines above read our
+         * O_NONBLOCK: it must not stay in the flag cache. */
+        green__fdstate_changed(fd);
     }
     errno = r == 0 ? e0 : e;
     return r;

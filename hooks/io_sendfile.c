@@ -27,24 +27,45 @@
 
 /* --------------------------------------------- sendfile, splice, tee */
 
+/* O_NONBLOCK of ours on a socket around one call (fl: the program's flags,
+ * blocking, as the caller read them from the kernel and recorded with
+ * green__fdstate_set_user_nonblock). The green threads of this hub cannot
+ * run meanwhile; those of other hubs see the program's view in F_GETFL
+ * and the flag cache learns nothing (B_OURNB, libgreen/fdstate.c), as
+ * during a blocking connect. */
+static void ours_on(int fd, int fl)
+{
+    green__fdstate_set_our_nonblock(fd, true);
+    REAL(fcntl)(fd, F_SETFL, fl | O_NONBLOCK);
+}
+
+static void ours_off(int fd, int fl)
+{
+    /* The program's O_NONBLOCK as its F_SETFL on another hub may have
+     * recorded it meanwhile (green_hook_fcntl kept ours on). */
+    bool want = green__fdstate_peek(fd).user_nonblock;
+    REAL(fcntl)(fd, F_SETFL, want ? fl | O_NONBLOCK : fl);
+    green__fdstate_set_our_nonblock(fd, false);
+}
+
 /* sendfile to a socket has no per-call non-blocking form (like accept and
- * connect, io_conn.c): O_NONBLOCK is set just around each attempt (one OS
- * thread runs every green thread of the hub, so none of them can see it)
- * and the caller parks on EAGAIN, so the hub never waits for a slow peer.
- * Partial counts as the kernel's. May switch. */
+ * connect, io_conn.c): O_NONBLOCK is set just around each attempt
+ * (ours_on) and the caller parks on EAGAIN, so the hub never waits for a
+ * slow peer. Partial counts as the kernel's. May switch. */
 static ssize_t sock_sendfile(int out_fd, int in_fd, off_t *off, size_t n)
 {
     int fl = REAL(fcntl)(out_fd, F_GETFL);
     if (fl < 0 || (fl & O_NONBLOCK))
         return REAL(sendfile)(out_fd, in_fd, off, n);
     int64_t timeo = green__fdstate_view(out_fd, GREEN_VIEW_SNDTIMEO).sndtimeo;
+    green__fdstate_set_user_nonblock(out_fd, false);
     int64_t deadline = UNSET;
     size_t done = 0;
     for (;;) {
-        REAL(fcntl)(out_fd, F_SETFL, fl | O_NONBLOCK);
+        ours_on(out_fd, fl);
         ssize_t r = REAL(sendfile)(out_fd, in_fd, off, n - done);
         int e = errno;
-        REAL(fcntl)(out_fd, F_SETFL, fl);
+        ours_off(out_fd, fl);
         if (r > 0) {
             done += (size_t)r;
             if (done == n)
@@ -111,12 +132,14 @@ static ssize_t splice_once(int in, loff_t *off_in, int out, loff_t *off_out, siz
     if (is_tee)
         return GREEN_REAL(tee)(in, out, n, flags);
     int fl = out_sock ? REAL(fcntl)(out, F_GETFL) : -1;
-    if (fl >= 0 && !(fl & O_NONBLOCK))
-        REAL(fcntl)(out, F_SETFL, fl | O_NONBLOCK);
+    if (fl >= 0 && !(fl & O_NONBLOCK)) {
+        green__fdstate_set_user_nonblock(out, false);
+        ours_on(out, fl);
+    }
     ssize_t r = GREEN_REAL(splice)(in, off_in, out, off_out, n, flags);
     int e = errno;
     if (fl >= 0 && !(fl & O_NONBLOCK))
-        REAL(fcntl)(out, F_SETFL, fl);
+        ours_off(out, fl);
     errno = e;
     return r;
 }

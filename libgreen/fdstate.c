@@ -435,6 +435,11 @@ static void forget_learned(int fd)
         ;
 }
 
+void green__fdstate_changed(int fd)
+{
+    forget_learned(fd);
+}
+
 void green__fdstate_set_user_nonblock(int fd, bool on)
 {
     set_bit(fd, B_USERNB, on);

@@ -88,7 +88,14 @@ void green__fdstate_dup(int oldfd, int newfd);
 __attribute__((visibility("hidden")))
 void green__fdstate_set_user_nonblock(int fd, bool on);
 
-/* Record that we set O_NONBLOCK on fd's open file description. */
+/* fd's description changed through a call of libgreen's own (REAL(fcntl)
+ * restoring the program's flags): what the flag cache learned of it is
+ * forgotten. After the system call. */
+__attribute__((visibility("hidden")))
+void green__fdstate_changed(int fd);
+
+/* Record that we set O_NONBLOCK on fd's open file description (the flag
+ * cache learns nothing while it is set; clearing it forgets). */
 __attribute__((visibility("hidden")))
 void green__fdstate_set_our_nonblock(int fd, bool on);
 
