@@ -38,7 +38,7 @@ cleanup() {
 trap cleanup EXIT
 ulimit -n 20000 2>/dev/null || true
 events=raw_syscalls:sys_enter
-for c in recvfrom sendto read write writev epoll_wait fcntl getsockopt sched_yield; do
+for c in recvfrom recvmsg sendto sendmsg read write writev epoll_wait fcntl getsockopt sched_yield; do
     events+=",syscalls:sys_enter_$c"
 done
 
