@@ -36,10 +36,15 @@
  *    main thread, an adopted OS thread): it gets the OS thread's whole
  *    time so far, which is what it would read natively when it alone ran
  *    there. Every other existing thread starts from zero at that moment.
- *  - Another thread's clock: the time counted at its switches. While it
- *    runs on another hub its clock advances at its next switch, not
- *    continuously (the other hub's last switch is not ours to read
- *    without a lock on the switch path).
+ *  - Another thread's clock: the time counted at its switches, plus,
+ *    while it runs on another hub, that hub's OS thread's clock since the
+ *    hub's last switch (one more system call: the kernel reads another
+ *    thread's CPU clock). The hub's switch makes its sequence count
+ *    (ctx->cpu_seq) odd from before it counts until after it changed
+ *    ctx->current; a reader that saw the count change reads again. So a
+ *    clock read from anywhere never goes back and advances while its
+ *    thread computes, as natively. A handler run as a parked thread
+ *    (green__run_as) counts as that thread's time.
  *  - After fork the child's thread starts again from zero, as the child's
  *    only thread does natively.
  *
@@ -57,7 +62,10 @@
  *
  * Invariants. A thread's cpu_ns is written only by its own hub (at its
  * switches; at the start of counting, for the hub's main thread) and
- * read with relaxed atomics by anyone. c->cpu_stamp is the hub's own.
+ * read with relaxed atomics by anyone. c->cpu_stamp, c->cpu_seq and
+ * c->current are written by the hub's own OS thread only; other hubs
+ * read them inside the sequence count. Rejected for those reads: a lock
+ * on the switch path (every switch of a counting hub would take it).
  * Slots are handed out once and never reused; a slot's entry is written
  * before its clock id is returned.
  *
@@ -89,7 +97,7 @@ static int64_t os_cpu_ns(void)
 static void add_ns(struct green_thread *t, int64_t d)
 {
     int64_t v = __atomic_load_n(&t->cpu_ns, __ATOMIC_RELAXED);
-    __atomic_store_n(&t->cpu_ns, v + d, __ATOMIC_RELAXED);
+    __atomic_store_n(&t->cpu_ns, v + d, __ATOMIC_RELEASE);   /* cpu_elsewhere */
 }
 
 void green__cpu_start(struct green__ctx *c)
@@ -97,12 +105,13 @@ void green__cpu_start(struct green__ctx *c)
     if (c->cpu_turns)
         return;
     int64_t now = os_cpu_ns();
-    c->cpu_stamp = now;
+    __atomic_store_n(&c->cpu_stamp, now, __ATOMIC_RELAXED);
     /* The OS thread's first thread has run on it since it began. */
     if (c->main && c->main->state != GREEN_DONE &&
         __atomic_load_n(&c->main->cpu_ns, __ATOMIC_RELAXED) == 0)
         __atomic_store_n(&c->main->cpu_ns, now, __ATOMIC_RELAXED);
-    c->cpu_turns = true;
+    /* Release: a reader on another hub that sees it reads the stamp. */
+    __atomic_store_n(&c->cpu_turns, true, __ATOMIC_RELEASE);
 }
 
 void green__cpu_want(struct green__ctx *c)
@@ -121,7 +130,7 @@ void green__cpu_switch(struct green__ctx *c, struct green_thread *from)
     int64_t d = now - c->cpu_stamp;
     if (d > 0)
         add_ns(from, d);
-    c->cpu_stamp = now;
+    __atomic_store_n(&c->cpu_stamp, now, __ATOMIC_RELEASE);
 }
 
 int64_t green__cpu_self(struct green__ctx *c, int64_t os_now)
@@ -215,10 +224,42 @@ struct green_thread *green__cpu_clock_thread(clockid_t clk)
     return t;
 }
 
+/* t's clock while it may be running on another hub h: the time counted
+ * at its switches, plus, when it is h's current thread, h's OS thread's
+ * clock since h's last switch. Consistent by h's sequence count (a switch
+ * of h between our reads makes us read again): a thread's clock never
+ * goes back, whoever reads it. */
+static int64_t cpu_elsewhere(struct green_thread *t, struct green__ctx *h)
+{
+    for (unsigned tries = 0;; tries++) {
+        unsigned s = __atomic_load_n(&h->cpu_seq, __ATOMIC_ACQUIRE);
+        if (s & 1) {               /* h is in a switch: a few instructions */
+            if (tries > 64)
+                green__syscall(SYS_sched_yield);
+            continue;
+        }
+        int64_t ns = __atomic_load_n(&t->cpu_ns, __ATOMIC_ACQUIRE);
+        int64_t d = 0;
+        if (__atomic_load_n(&h->current, __ATOMIC_ACQUIRE) == t) {
+            int64_t stamp = __atomic_load_n(&h->cpu_stamp, __ATOMIC_ACQUIRE);
+            struct timespec ts;
+            if (green__syscall(SYS_clock_gettime, green__thread_clock((unsigned)__atomic_load_n(&h->tid, __ATOMIC_RELAXED)),
+                               &ts) != 0)
+                return ns;         /* h's OS thread is gone */
+            d = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec - stamp;
+        }
+        if (__atomic_load_n(&h->cpu_seq, __ATOMIC_ACQUIRE) == s)
+            return ns + (d > 0 ? d : 0);
+    }
+}
+
 int64_t green__cpu_of(struct green_thread *t, int64_t os_now)
 {
     struct green__ctx *c = green__tls_ctx;
     if (c && t == c->current && c->cpu_turns)
         return green__cpu_self(c, os_now);
+    struct green__ctx *h = __atomic_load_n(&t->ctx, __ATOMIC_RELAXED);
+    if (h && h != c && __atomic_load_n(&h->cpu_turns, __ATOMIC_ACQUIRE))
+        return cpu_elsewhere(t, h);
     return __atomic_load_n(&t->cpu_ns, __ATOMIC_RELAXED);
 }

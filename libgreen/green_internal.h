@@ -387,6 +387,10 @@ struct green__ctx {
     };
     int64_t cpu_stamp;             /* cpuclock.c: the OS thread's CPU
                                       clock at the last switch, ns */
+    unsigned cpu_seq;              /* cpuclock.c: odd while a switch of a
+                                      counting hub changes cpu_stamp, a
+                                      thread's cpu_ns and current (readers
+                                      on other hubs retry) */
     struct green__tls_mod *tls_mods;
     size_t tls_size;               /* bytes of a thread's tls_buf */
     struct green_thread *tls_owner;/* whose contents the blocks hold, or
@@ -720,16 +724,39 @@ GREEN_HIDDEN struct green_thread *green__cpu_clock_thread(clockid_t clk);
 GREEN_HIDDEN void green__cpu_after_fork_child(struct green__ctx *c,
                                               struct green_thread *self);
 
+/* The CPU clocks' sequence count (cpuclock.c): odd from before a
+ * counting switch changes cpu_stamp and cpu_ns until after it changed
+ * c->current. Written by c's own OS thread only. No fence: those three
+ * are stored with release (and read with acquire), which orders the odd
+ * count before them for a reader (ThreadSanitizer has no fences). */
+static inline void green__cpu_seq_begin(struct green__ctx *c)
+{
+    __atomic_store_n(&c->cpu_seq, c->cpu_seq + 1, __ATOMIC_RELAXED);
+}
+static inline void green__cpu_seq_end(struct green__ctx *c)
+{
+    __atomic_store_n(&c->cpu_seq, c->cpu_seq + 1, __ATOMIC_RELEASE);
+}
+
 /* Before next runs on c, after self's errno is saved: GREEN_TLS's swap
- * and the CPU clocks' count. With neither on, one predictable branch. */
+ * and the CPU clocks' count (whose sequence count green__switch_done
+ * ends once c->current is next). With neither on, one predictable
+ * branch. */
 static inline void green__switch_turns(struct green__ctx *c, struct green_thread *self,
                                        struct green_thread *next)
 {
     if (green__unlikely(c->turns)) {
-        if (c->cpu_turns)
+        if (c->cpu_turns) {
+            green__cpu_seq_begin(c);
             green__cpu_switch(c, self);
+        }
         green__tls_enter(c, next);
     }
+}
+static inline void green__switch_done(struct green__ctx *c)
+{
+    if (green__unlikely(c->turns) && c->cpu_turns)
+        green__cpu_seq_end(c);
 }
 
 /* errno of the thread pointer loaded now. __errno_location() is a const

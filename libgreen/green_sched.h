@@ -197,7 +197,8 @@ static inline void switch_to(struct green__ctx *c, struct green_thread *next)
     self->saved_errno = *green__errno_now();
     green__switch_turns(c, self, next);
     next->state = GREEN_RUNNING;
-    c->current = next;
+    __atomic_store_n(&c->current, next, __ATOMIC_RELEASE);   /* read by cpuclock.c */
+    green__switch_done(c);
 #ifdef GREEN_ASAN
     c->prev_for_asan = self;
 #endif

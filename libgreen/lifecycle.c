@@ -420,7 +420,16 @@ void green__run_as(struct green_thread *t, void (*fn)(void *), void *arg)
     bool hq = c->hub_queued;
     if (self == c->hub)
         c->hub_queued = true;
-    c->current = t;
+    /* The handler's CPU time is t's (counting, cpuclock.c), as natively a
+     * handler's is its thread's. */
+    bool count = c->cpu_turns;
+    if (count) {
+        green__cpu_seq_begin(c);
+        green__cpu_switch(c, self);
+    }
+    __atomic_store_n(&c->current, t, __ATOMIC_RELEASE);
+    if (count)
+        green__cpu_seq_end(c);
     green__tls_enter(c, t);        /* the handler sees t's thread-locals */
 #ifdef GREEN_ASAN
     /* Dead frames below t's saved context keep their redzones' poison. */
@@ -446,7 +455,13 @@ void green__run_as(struct green_thread *t, void (*fn)(void *), void *arg)
      * t's stack grows into them later. */
     __asan_unpoison_memory_region((void *)lo, hi - lo);
 #endif
-    c->current = self;
+    if (count) {
+        green__cpu_seq_begin(c);
+        green__cpu_switch(c, t);
+    }
+    __atomic_store_n(&c->current, self, __ATOMIC_RELEASE);
+    if (count)
+        green__cpu_seq_end(c);
     green__tls_enter(c, self);
     if (self == c->hub)
         c->hub_queued = hq;

@@ -737,3 +737,25 @@ Test(preload_pthread, a_pthread_atfork_loop_lets_the_other_threads_run)
     cr_assert_eq(val(g.out, "parent"), 1, "%s", g.out);
     cr_assert_eq(val(g.out, "child_ok"), 1, "%s", g.out);
 }
+
+/* prog_cpuclock_elsewhere, two hubs: a thread computing on the other hub
+ * has a CPU clock that advances while it computes (libgreen/cpuclock.c's
+ * sequence count), as natively; before, it moved only at the thread's
+ * switches and read the same twice. */
+Test(preload_pthread, a_cpu_clock_read_from_another_hub_advances_while_its_thread_computes)
+{
+    char *argv[] = { (char *)prog_path("prog_cpuclock_elsewhere"), NULL };
+    struct run r;
+    run_argv(argv, false, 30, &r);
+    cr_assert_eq(r.status, 0, "native: %s", r.out);
+    cr_expect_geq(val(r.out, "advanced_ms"), 100, "native: %s", r.out);
+    cr_expect_eq(val(r.out, "monotonic"), 1, "native: %s", r.out);
+    setenv("GREEN_HUBS", "2", 1);
+    run_argv(argv, true, 30, &r);
+    unsetenv("GREEN_HUBS");
+    cr_assert_eq(r.status, 0, "%s", r.out);
+    cr_assert_eq(val(r.out, "spinner_on_main_os_thread"), 0,
+                 "the spinner shared main's hub (one hub?):\n%s", r.out);
+    cr_expect_geq(val(r.out, "advanced_ms"), 100, "%s", r.out);
+    cr_expect_eq(val(r.out, "monotonic"), 1, "%s", r.out);
+}
