@@ -37,13 +37,18 @@ static int park_fd(int fd, int mask, int64_t *deadline, int64_t timeo,
 
 /* A socket this process just made: recorded with its kind (sock:
  * GREEN_SOCK_*), and its own (the flag cache, libgreen/fdstate.c) unless
- * a process was made since gen. */
-static void made(int fd, bool nonblock, unsigned gen, unsigned sock)
+ * a process was made since gen, with what is known of its flags without
+ * asking the kernel (timeouts: GREEN_KNOWN_RCV0/SND0). */
+static void made(int fd, bool nonblock, unsigned gen, unsigned sock, unsigned timeouts)
 {
     green__io_created(fd, GREEN_FD_SOCKET, nonblock);
     green__fdstate_set_sock(fd, sock);
-    green__fdstate_own(fd, gen);
+    green__fdstate_own(fd, gen,
+                       (nonblock ? GREEN_KNOWN_NB : GREEN_KNOWN_BLOCKING) | timeouts);
 }
+
+/* A new socket has no timeouts. */
+#define NO_TIMEOUTS (GREEN_KNOWN_RCV0 | GREEN_KNOWN_SND0)
 
 static unsigned sock_kind(int domain, int type)
 {
@@ -56,7 +61,7 @@ int green_hook_socket(int domain, int type, int protocol)
     unsigned gen = green__fdstate_spawn_gen();
     int fd = REAL(socket)(domain, type, protocol);
     if (fd >= 0)
-        made(fd, type & SOCK_NONBLOCK, gen, sock_kind(domain, type));
+        made(fd, type & SOCK_NONBLOCK, gen, sock_kind(domain, type), NO_TIMEOUTS);
     return fd;
 }
 
@@ -65,8 +70,8 @@ int green_hook_socketpair(int domain, int type, int protocol, int sv[2])
     unsigned gen = green__fdstate_spawn_gen();
     int r = REAL(socketpair)(domain, type, protocol, sv);
     if (r == 0) {
-        made(sv[0], type & SOCK_NONBLOCK, gen, sock_kind(domain, type));
-        made(sv[1], type & SOCK_NONBLOCK, gen, sock_kind(domain, type));
+        made(sv[0], type & SOCK_NONBLOCK, gen, sock_kind(domain, type), NO_TIMEOUTS);
+        made(sv[1], type & SOCK_NONBLOCK, gen, sock_kind(domain, type), NO_TIMEOUTS);
     }
     return r;
 }
@@ -76,10 +81,14 @@ int green_hook_listen(int fd, int backlog)
     return REAL(listen)(fd, backlog);
 }
 
+/* An accepted socket: O_NONBLOCK only from accept4's flags (Linux does not
+ * inherit it), the timeouts the listener had (Linux copies them), when
+ * known (green__fdstate_known_timeouts). */
 static int accepted(int lfd, int fd, int flags, unsigned gen)
 {
     if (fd >= 0)
-        made(fd, flags & SOCK_NONBLOCK, gen, green__fdstate_sock(lfd));
+        made(fd, flags & SOCK_NONBLOCK, gen, green__fdstate_sock(lfd),
+             green__fdstate_known_timeouts(lfd));
     return fd;
 }
 

@@ -251,9 +251,13 @@ ssize_t green__io_recv_slow(const struct sockop *o)
 ssize_t green__io_recv_park_first(const struct sockop *o)
 {
     struct green__fdinfo i = green__fdstate_view(o->fd, GREEN_VIEW_RCVTIMEO);
-    if (green__unlikely(i.user_nonblock || i.rcvtimeo))
-        return green__io_sock_recv_more(o, green__io_sock_once(o, o->flags | MSG_DONTWAIT));
     int64_t deadline = UNSET;
+    if (green__unlikely(i.user_nonblock || i.rcvtimeo)) {
+        ssize_t r = green__io_sock_once(o, o->flags | MSG_DONTWAIT);
+        if (r >= 0 || !would_block(errno) || i.user_nonblock)
+            return r;
+        return recv_wait(o, &deadline, i.rcvtimeo, true);
+    }
     if (green__io_park_fd_restart(o->fd, GREEN_READ, &deadline, 0, EAGAIN, true) < 0) {
         int e = errno;
         ssize_t r = green__io_sock_once(o, o->flags | MSG_DONTWAIT);

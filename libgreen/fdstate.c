@@ -69,9 +69,15 @@
  *    the dup family, fcntl, ioctl, setsockopt and close_range reach their
  *    hooks (hooks/sud.c).
  *  - The learned values (B_LNB + B_CNB: O_NONBLOCK; B_LRCV0 / B_LSND0:
- *    the timeout is none) are forgotten by every hooked F_SETFL, FIONBIO
- *    and timeout setsockopt on the number, and by a blocking connect's own
- *    O_NONBLOCK window. A learner and a forgetter on two OS threads: the
+ *    the timeout is none) are known without asking from the start for a
+ *    socket made by socket or socketpair (SOCK_NONBLOCK, no timeouts) and
+ *    for O_NONBLOCK of an accepted one (accept4's flags; its timeouts are
+ *    the listener's when its handshake completed: known only for an own
+ *    listener on which no timeout was ever set, B_TIMEO). A hooked
+ *    F_SETFL or FIONBIO sets what it changed (O_NONBLOCK), a hooked
+ *    timeout setsockopt whether that timeout is none; a blocking
+ *    connect's own O_NONBLOCK window, sendfile's and splice's forget
+ *    them. A learner and a forgetter on two OS threads: the
  *    forgetter sets B_DIRTY after its syscall, the learner clears it
  *    before reading the kernel and stores with a compare-and-swap against
  *    the word without it, so a change that the learner may have missed
@@ -170,9 +176,11 @@
                                       descriptors (SCM_RIGHTS is AF_UNIX's) */
 #define B_STREAM  0x20000u         /* a SOCK_STREAM socket */
 #define B_DRAINED 0x40000u         /* its last plain read came back short */
+#define B_TIMEO   0x80000u         /* a timeout was set on it through a hook */
 #define B_LEARNED (B_LNB | B_CNB | B_LRCV0 | B_LSND0)
 /* What green__fdstate_set keeps of an entry (the rest is the hint). */
-#define B_KEEP    (B_INTERNAL | B_OWN | B_DIRTY | B_LEARNED | B_INET | B_STREAM | B_DRAINED)
+#define B_KEEP    (B_INTERNAL | B_OWN | B_DIRTY | B_LEARNED | B_INET | B_STREAM | B_DRAINED | \
+                   B_TIMEO)
 
 /* One word per descriptor. The timeouts themselves are the kernel's
  * (kernel_view reads them every time); all the table keeps of them is the
@@ -329,12 +337,19 @@ static void kernel_view(int fd, struct green__fdinfo *i, unsigned want)
         learn = atomic_compare_exchange_strong(&e->bits, &w, clean);
         w = clean;
     }
-    int fl = REAL(fcntl)(fd, F_GETFL);
-    if (fl < 0)
-        return;                    /* EBADF: let the real call say so */
-    if (!i->our_nonblock)
-        i->user_nonblock = fl & O_NONBLOCK;
-    uint32_t add = B_LNB | (i->user_nonblock ? B_CNB : 0);
+    /* What the cache knows is used, the rest read from the kernel. */
+    uint32_t known = !sending && (w & (B_OWN | B_OURNB)) == B_OWN ? w & B_LEARNED : 0;
+    uint32_t add = known;
+    if (known & B_LNB) {
+        i->user_nonblock = known & B_CNB;
+    } else {
+        int fl = REAL(fcntl)(fd, F_GETFL);
+        if (fl < 0)
+            return;                /* EBADF: let the real call say so */
+        if (!i->our_nonblock)
+            i->user_nonblock = fl & O_NONBLOCK;
+        add |= B_LNB | (i->user_nonblock ? B_CNB : 0);
+    }
     /* The kernel reads a timeout of "at once" (set with a negative
      * tv_sec) back as {0, 0}, the same as "forever": only the hint the
      * setsockopt hook left (1 ns) tells them apart. */
@@ -342,21 +357,25 @@ static void kernel_view(int fd, struct green__fdinfo *i, unsigned want)
     i->rcvtimeo = i->sndtimeo = 0;
     if (!i->user_nonblock) {       /* else EAGAIN at once: no timeout matters */
         if (want & GREEN_VIEW_RCVTIMEO) {
-            i->rcvtimeo = sock_timeo(fd, SO_RCVTIMEO);
-            add |= i->rcvtimeo == 0 ? B_LRCV0 : 0;
+            if (!(known & B_LRCV0)) {
+                i->rcvtimeo = sock_timeo(fd, SO_RCVTIMEO);
+                add |= i->rcvtimeo == 0 ? B_LRCV0 : 0;
+            }
             if (i->rcvtimeo == 0 && rcv_now)
                 i->rcvtimeo = 1;
         }
         if (want & GREEN_VIEW_SNDTIMEO) {
-            i->sndtimeo = sock_timeo(fd, SO_SNDTIMEO);
-            add |= i->sndtimeo == 0 ? B_LSND0 : 0;
+            if (!(known & B_LSND0)) {
+                i->sndtimeo = sock_timeo(fd, SO_SNDTIMEO);
+                add |= i->sndtimeo == 0 ? B_LSND0 : 0;
+            }
             if (i->sndtimeo == 0 && snd_now)
                 i->sndtimeo = 1;
         }
     }
     /* Fails when anything changed the entry meanwhile (B_DIRTY included):
      * then the next slow path reads the kernel again. */
-    if (learn)
+    if (learn && add != known)
         atomic_compare_exchange_strong(&e->bits, &w, (w & ~B_LEARNED) | add);
 }
 
@@ -440,10 +459,31 @@ void green__fdstate_changed(int fd)
     forget_learned(fd);
 }
 
+/* The description changed through a hook, to a state the hook knows:
+ * clear the learned bits in clear and set those in set (B_DIRTY too, so
+ * that a learner in flight, which read the kernel before, stores
+ * nothing). */
+static void now_known(int fd, uint32_t clear, uint32_t set)
+{
+    struct entry *e = entry_at(fd, false);
+    if (!e)
+        return;
+    uint32_t w = atomic_load_explicit(&e->bits, memory_order_relaxed);
+    while (!atomic_compare_exchange_weak(&e->bits, &w, (w & ~clear) | set | B_DIRTY))
+        ;
+}
+
 void green__fdstate_set_user_nonblock(int fd, bool on)
 {
     set_bit(fd, B_USERNB, on);
-    forget_learned(fd);
+    /* The program's F_SETFL or FIONBIO: O_NONBLOCK is now exactly its
+     * wish (the timeouts did not change), unless a flag of ours is on the
+     * description (B_OURNB): then forget. */
+    struct green__fdinfo i = green__fdstate_peek(fd);
+    if (i.our_nonblock)
+        forget_learned(fd);
+    else
+        now_known(fd, B_LNB | B_CNB, B_LNB | (on ? B_CNB : 0));
 }
 
 void green__fdstate_set_our_nonblock(int fd, bool on)
@@ -455,7 +495,12 @@ void green__fdstate_set_our_nonblock(int fd, bool on)
 void green__fdstate_set_timeo(int fd, int dir, int64_t ns)
 {
     set_bit(fd, dir ? B_SNDNOW : B_RCVNOW, ns == 1);
-    forget_learned(fd);
+    set_bit(fd, B_TIMEO, true);
+    /* The program's setsockopt: this direction's timeout is now known to
+     * be none (0, or "at once", which the kernel also reads back as 0:
+     * B_RCVNOW/B_SNDNOW tell) or not; O_NONBLOCK did not change. */
+    uint32_t bit = dir ? B_LSND0 : B_LRCV0;
+    now_known(fd, bit, ns == 0 || ns == 1 ? bit : 0);
 }
 
 /* ----------------------------------------------------- own descriptors */
@@ -470,17 +515,33 @@ unsigned green__fdstate_spawn_gen(void)
     return atomic_load(&spawn_gen);
 }
 
-void green__fdstate_own(int fd, unsigned gen)
+void green__fdstate_own(int fd, unsigned gen, unsigned known)
 {
     struct entry *e = entry_at(fd, false);
     if (!e || fd < 3 || !green__fd_cache || atomic_load(&trust_off) ||
         atomic_load(&spawning) || atomic_load(&spawn_gen) != gen)
         return;
-    atomic_fetch_or(&e->bits, B_OWN);
+    uint32_t learned = 0;
+    if (known & (GREEN_KNOWN_NB | GREEN_KNOWN_BLOCKING))
+        learned |= B_LNB | ((known & GREEN_KNOWN_NB) ? B_CNB : 0);
+    learned |= ((known & GREEN_KNOWN_RCV0) ? B_LRCV0 : 0) |
+               ((known & GREEN_KNOWN_SND0) ? B_LSND0 : 0);
+    atomic_fetch_or(&e->bits, B_OWN | learned);
     /* A process creation that began after the look above either walked
      * the table after this store (and dropped the mark) or is seen now. */
     if (atomic_load(&spawning) || atomic_load(&spawn_gen) != gen)
         atomic_fetch_and(&e->bits, ~(B_OWN | B_LEARNED));
+}
+
+unsigned green__fdstate_known_timeouts(int fd)
+{
+    /* Linux gives a connection its listener's timeouts when its handshake
+     * completes, before the accept: known to be none only for a listener
+     * this process made (no timeouts then) and shares with nobody, on
+     * which no timeout was ever set. */
+    struct entry *e = entry_at(fd, false);
+    uint32_t w = e ? atomic_load(&e->bits) : 0;
+    return (w & (B_OWN | B_TIMEO)) == B_OWN ? GREEN_KNOWN_RCV0 | GREEN_KNOWN_SND0 : 0;
 }
 
 bool green__fdstate_rights_begin(int fd)

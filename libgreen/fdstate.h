@@ -110,8 +110,20 @@ void green__fdstate_set_timeo(int fd, int dir, int64_t ns);
  * process creation ran meanwhile. */
 __attribute__((visibility("hidden")))
 unsigned green__fdstate_spawn_gen(void);
+/* known: what the caller knows of the new description without asking the
+ * kernel (GREEN_KNOWN_*), kept as if learned: socket and socketpair know
+ * everything (O_NONBLOCK from SOCK_NONBLOCK, no timeouts); accept4 knows
+ * O_NONBLOCK (not inherited) and the timeouts it inherits from the
+ * listener when the listener's are known (green__fdstate_known_timeouts). */
+#define GREEN_KNOWN_BLOCKING 1u
+#define GREEN_KNOWN_NB       2u
+#define GREEN_KNOWN_RCV0     4u    /* SO_RCVTIMEO is none */
+#define GREEN_KNOWN_SND0     8u    /* SO_SNDTIMEO is none */
 __attribute__((visibility("hidden")))
-void green__fdstate_own(int fd, unsigned gen);
+void green__fdstate_own(int fd, unsigned gen, unsigned known);
+/* GREEN_KNOWN_RCV0/SND0 as the flag cache has them for own socket fd. */
+__attribute__((visibility("hidden")))
+unsigned green__fdstate_known_timeouts(int fd);
 
 /* fd's description is (or may be) reachable some other way: drop the own
  * mark and what was learned (SCM_RIGHTS, fdopen; the dup family does it

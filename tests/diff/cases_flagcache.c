@@ -22,7 +22,9 @@
  * the action named in DIFF_FD_HELPER ("setnb", "clearnb", "settimeo").
  */
 #include "diff.h"
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <sched.h>
 #include <signal.h>
 #include <spawn.h>
@@ -603,4 +605,95 @@ DIFF_CASE(flagcache, short_datagrams_do_not_delay_the_next_one)
         CALL("datagram", recv(sv[0], buf, sizeof buf, 0));
     close(sv[0]);
     close(sv[1]);
+}
+
+/* -------------------------------------------------- accepted sockets
+ *
+ * An accepted socket's flags are known without asking the kernel under
+ * the shim: O_NONBLOCK from accept4's flags, and the listener's timeouts,
+ * which Linux copies to it, when the flag cache knows them. */
+
+static int listener(int *port)
+{
+    int l = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    socklen_t al = sizeof a;
+    if (l < 0 || bind(l, (struct sockaddr *)&a, sizeof a) != 0 || listen(l, 16) != 0 ||
+        getsockname(l, (struct sockaddr *)&a, &al) != 0) {
+        diff_out("listener setup failed %s", diff_errname(errno));
+        return -1;
+    }
+    *port = ntohs(a.sin_port);
+    return l;
+}
+
+/* A thread that connects to port after 50 ms, and again once it reads a
+ * byte from go, and keeps both connections open (silent) until it reads
+ * another. A thread, not a process: a fork would make the listener
+ * shared (and the shim would then ask the kernel). Linux gives a
+ * connection its listener's timeouts when the handshake completes,
+ * before any accept. */
+struct conn_arg { int port, go; };
+
+static void *connector(void *p)
+{
+    struct conn_arg *c = p;
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)c->port),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    diff_raw_sleep_ms(50);
+    int s1 = socket(AF_INET, SOCK_STREAM, 0);
+    connect(s1, (struct sockaddr *)&a, sizeof a);
+    char b;
+    if (read(c->go, &b, 1) != 1)
+        return NULL;
+    int s2 = socket(AF_INET, SOCK_STREAM, 0);
+    connect(s2, (struct sockaddr *)&a, sizeof a);
+    if (read(c->go, &b, 1) != 1)
+        return NULL;
+    close(s1);
+    close(s2);
+    return NULL;
+}
+
+static void accepted_after_listener_change(bool set_timeout)
+{
+    first_a_thread();
+    int port, l = listener(&port), go[2];
+    if (l < 0 || pipe(go) != 0)
+        return;
+    struct conn_arg ca = { port, go[0] };
+    pthread_t t = diff_spawn(connector, &ca);
+    WAITED("accept (waits)", accept(l, NULL, NULL) >= 0);
+    if (set_timeout) {
+        struct timeval tv = { 0, 100000 };
+        CALL("listener SO_RCVTIMEO", setsockopt(l, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv));
+    }
+    syscall(SYS_write, go[1], "g", 1);
+    int c = accept(l, NULL, NULL);
+    diff_out("second accept: %s", c >= 0 ? "ok" : diff_errname(errno));
+    char b;
+    int64_t t0 = diff_now();
+    if (set_timeout) {
+        CALL("read of the accepted socket", read(c, &b, 1));
+        DIFF_TOOK("read", t0, 50, 1500);
+    } else {
+        int fl = fcntl(c, F_GETFL);
+        diff_out("accepted socket nonblock=%d", fl >= 0 && (fl & O_NONBLOCK));
+    }
+    syscall(SYS_write, go[1], "e", 1);
+    pthread_join(t, NULL);
+    close(go[0]);
+    close(go[1]);
+    close(c);
+    close(l);
+}
+
+DIFF_CASE(flagcache, accepted_socket_inherits_a_timeout_set_on_the_listener_after_a_wait)
+{
+    accepted_after_listener_change(true);
+}
+
+DIFF_CASE(flagcache, accepted_socket_is_blocking_after_the_listener_waited)
+{
+    accepted_after_listener_change(false);
 }
