@@ -2,9 +2,11 @@
  * fdstate.h - what the I/O hooks remember about each descriptor number.
  *
  * One process-wide table indexed by fd (see fdstate.c for the essay). An
- * entry is a hint, never the truth: every decision that would be wrong
- * with a stale entry is either validated by the syscall itself (ENOTSOCK
- * on a socket-only call) or made without the table.
+ * entry is a hint: every decision that would be wrong with a stale entry
+ * is either validated by the syscall itself (ENOTSOCK on a socket-only
+ * call) or made without the table, except the flag cache's, which keeps
+ * the state of a description only while every way of changing it goes
+ * through a hook of this process (B_OWN, fdstate.c).
  */
 #ifndef GREEN_HOOKS_FDSTATE_H
 #define GREEN_HOOKS_FDSTATE_H
