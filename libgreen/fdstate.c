@@ -291,30 +291,25 @@ static void learn_kind(int fd, struct green__fdinfo *i)
     green__fdstate_set(fd, i);
 }
 
-/* The flag cache (see the essay): fill in what an own socket's entry w
- * already knows for want, without a system call. False when it does not
- * know all of it. */
-static bool cached_view(uint32_t w, struct green__fdinfo *i, unsigned want)
-{
-    if ((w & (B_OWN | B_OURNB | B_LNB)) != (B_OWN | B_LNB))
-        return false;
-    if (w & B_CNB) {
-        i->user_nonblock = true;   /* EAGAIN at once: no timeout matters */
-        i->rcvtimeo = i->sndtimeo = 0;
-        return true;
-    }
-    if (((want & GREEN_VIEW_RCVTIMEO) && !(w & B_LRCV0)) ||
-        ((want & GREEN_VIEW_SNDTIMEO) && !(w & B_LSND0)))
-        return false;
-    i->user_nonblock = false;
-    i->rcvtimeo = (want & GREEN_VIEW_RCVTIMEO) && (w & B_RCVNOW) ? 1 : 0;
-    i->sndtimeo = (want & GREEN_VIEW_SNDTIMEO) && (w & B_SNDNOW) ? 1 : 0;
-    return true;
-}
-
 int green__fd_cache = 1;           /* settings: GREEN_FD_CACHE */
 static _Atomic int rights_sending; /* sends that may carry descriptors now */
 static _Atomic bool trust_off;     /* green__fdstate_trust_off was called */
+
+/* One direction's timeout of a blocking socket: none when the flag cache
+ * knows it (bit in known), else read from the kernel, and learned into
+ * *add when none. The kernel reads a timeout of "at once" (set with a
+ * negative tv_sec) back as {0, 0}, the same as "forever": only the hint
+ * the setsockopt hook left (now) tells them apart. */
+static int64_t timeo_view(int fd, int opt, uint32_t bit, uint32_t known, bool now,
+                          uint32_t *add)
+{
+    int64_t t = 0;
+    if (!(known & bit)) {
+        t = sock_timeo(fd, opt);
+        *add |= t == 0 ? bit : 0;
+    }
+    return t == 0 && now ? 1 : t;
+}
 
 /* The description's state as the kernel has it now (see the essay):
  * O_NONBLOCK, and for a blocking socket the timeouts asked for in want.
@@ -328,8 +323,6 @@ static void kernel_view(int fd, struct green__fdinfo *i, unsigned want)
     bool sending = atomic_load(&rights_sending) != 0;
     struct entry *e = entry_at(fd, false);
     uint32_t w = e ? atomic_load(&e->bits) : 0;
-    if (!sending && cached_view(w, i, want))
-        return;
     bool learn = (w & (B_OWN | B_OURNB)) == B_OWN &&
                  !atomic_load_explicit(&trust_off, memory_order_relaxed);
     if (learn && (w & B_DIRTY)) {
@@ -337,7 +330,8 @@ static void kernel_view(int fd, struct green__fdinfo *i, unsigned want)
         learn = atomic_compare_exchange_strong(&e->bits, &w, clean);
         w = clean;
     }
-    /* What the cache knows is used, the rest read from the kernel. */
+    /* What the cache knows is used (for an own socket that knows it all,
+     * no system call at all), the rest read from the kernel. */
     uint32_t known = !sending && (w & (B_OWN | B_OURNB)) == B_OWN ? w & B_LEARNED : 0;
     uint32_t add = known;
     if (known & B_LNB) {
@@ -350,28 +344,13 @@ static void kernel_view(int fd, struct green__fdinfo *i, unsigned want)
             i->user_nonblock = fl & O_NONBLOCK;
         add |= B_LNB | (i->user_nonblock ? B_CNB : 0);
     }
-    /* The kernel reads a timeout of "at once" (set with a negative
-     * tv_sec) back as {0, 0}, the same as "forever": only the hint the
-     * setsockopt hook left (1 ns) tells them apart. */
     bool rcv_now = i->rcvtimeo == 1, snd_now = i->sndtimeo == 1;
     i->rcvtimeo = i->sndtimeo = 0;
     if (!i->user_nonblock) {       /* else EAGAIN at once: no timeout matters */
-        if (want & GREEN_VIEW_RCVTIMEO) {
-            if (!(known & B_LRCV0)) {
-                i->rcvtimeo = sock_timeo(fd, SO_RCVTIMEO);
-                add |= i->rcvtimeo == 0 ? B_LRCV0 : 0;
-            }
-            if (i->rcvtimeo == 0 && rcv_now)
-                i->rcvtimeo = 1;
-        }
-        if (want & GREEN_VIEW_SNDTIMEO) {
-            if (!(known & B_LSND0)) {
-                i->sndtimeo = sock_timeo(fd, SO_SNDTIMEO);
-                add |= i->sndtimeo == 0 ? B_LSND0 : 0;
-            }
-            if (i->sndtimeo == 0 && snd_now)
-                i->sndtimeo = 1;
-        }
+        if (want & GREEN_VIEW_RCVTIMEO)
+            i->rcvtimeo = timeo_view(fd, SO_RCVTIMEO, B_LRCV0, known, rcv_now, &add);
+        if (want & GREEN_VIEW_SNDTIMEO)
+            i->sndtimeo = timeo_view(fd, SO_SNDTIMEO, B_LSND0, known, snd_now, &add);
     }
     /* Fails when anything changed the entry meanwhile (B_DIRTY included):
      * then the next slow path reads the kernel again. */
