@@ -133,41 +133,13 @@ static void print_exit(const char *label, pid_t pid)
         diff_out("%s: signal", label);
 }
 
-/* A blocking TCP listener on 127.0.0.1, port in *port. */
-static int tcp_listener(int *port)
-{
-    int l = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-    socklen_t al = sizeof a;
-    if (l < 0 || bind(l, (struct sockaddr *)&a, sizeof a) != 0 || listen(l, 16) != 0 ||
-        getsockname(l, (struct sockaddr *)&a, &al) != 0) {
-        diff_out("listener setup failed %s", diff_errname(errno));
-        return -1;
-    }
-    *port = ntohs(a.sin_port);
-    return l;
-}
-
-static int tcp_connect(int port)
-{
-    int s = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-    if (connect(s, (struct sockaddr *)&a, sizeof a) != 0) {
-        diff_out("connect failed %s", diff_errname(errno));
-        close(s);
-        return -1;
-    }
-    return s;
-}
-
 /* A child process that connects to port after ms milliseconds. */
 static pid_t connect_later(int port, int ms)
 {
     pid_t pid = fork();
     if (pid == 0) {
         diff_raw_sleep_ms(ms);
-        int s = tcp_connect(port);
+        int s = diff_tcp_connect(port);
         diff_raw_sleep_ms(50);
         _exit(s >= 0 ? 0 : 1);
     }
@@ -947,7 +919,7 @@ DIFF_CASE(fd, so_rcvtimeo_reads_back_through_the_original)
 DIFF_CASE(fd, accept_on_a_listener_whose_dup_got_so_rcvtimeo_times_out)
 {
     int port;
-    int l = tcp_listener(&port);
+    int l = diff_tcp_listener(&port);
     int d = dup(l);
     set_rcvtimeo_ms(d, 100);
     int64_t t0 = diff_now();
@@ -1004,7 +976,7 @@ DIFF_CASE(fd, accept_on_a_closed_number_is_ebadf)
 DIFF_CASE(fd, accept4_with_a_bad_flag_is_einval)
 {
     int port;
-    int l = tcp_listener(&port);
+    int l = diff_tcp_listener(&port);
     CALL("accept4", accept4(l, NULL, NULL, 0x40000000));
     close(l);
 }
@@ -1012,7 +984,7 @@ DIFF_CASE(fd, accept4_with_a_bad_flag_is_einval)
 DIFF_CASE(fd, listener_stays_blocking_after_a_blocking_accept)
 {
     int port;
-    int l = tcp_listener(&port);
+    int l = diff_tcp_listener(&port);
     pid_t pid = connect_later(port, 30);
     int c = accept(l, NULL, NULL);
     diff_out("accepted: %d", c >= 0);
@@ -1026,8 +998,8 @@ DIFF_CASE(fd, listener_stays_blocking_after_a_blocking_accept)
 DIFF_CASE(fd, accept4_sock_nonblock_makes_only_the_new_socket_non_blocking)
 {
     int port;
-    int l = tcp_listener(&port);
-    int s = tcp_connect(port);
+    int l = diff_tcp_listener(&port);
+    int s = diff_tcp_connect(port);
     int c = accept4(l, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
     diff_nonblock("listener", l);
     diff_nonblock("accepted", c);
@@ -1040,7 +1012,7 @@ DIFF_CASE(fd, accept4_sock_nonblock_makes_only_the_new_socket_non_blocking)
 DIFF_CASE(fd, accept_on_a_listener_the_program_made_non_blocking_is_eagain)
 {
     int port;
-    int l = tcp_listener(&port);
+    int l = diff_tcp_listener(&port);
     fcntl(l, F_SETFL, O_NONBLOCK);
     int64_t t0 = diff_now();
     CALL("accept", accept(l, NULL, NULL));
@@ -1052,7 +1024,7 @@ DIFF_CASE(fd, accept_on_a_listener_the_program_made_non_blocking_is_eagain)
 DIFF_CASE(fd, accept_waits_for_a_connection_that_comes_later)
 {
     int port;
-    int l = tcp_listener(&port);
+    int l = diff_tcp_listener(&port);
     pid_t pid = connect_later(port, 60);
     int64_t t0 = diff_now();
     int c = accept(l, NULL, NULL);
@@ -1076,15 +1048,15 @@ static void *accept_once(void *arg)
 static void exec_child_accepts(bool keep_preload)
 {
     int port;
-    int l = tcp_listener(&port);
+    int l = diff_tcp_listener(&port);
     pthread_t t;
     pthread_create(&t, NULL, accept_once, &l);
-    int s = tcp_connect(port);
+    int s = diff_tcp_connect(port);
     pthread_join(t, NULL);
     diff_nonblock("listener after accept", l);
     pid_t pid = spawn_helper("accept", l, keep_preload);
     usleep(100000);                /* the child is blocked in accept */
-    int s2 = tcp_connect(port);
+    int s2 = diff_tcp_connect(port);
     print_exit("exec'd child accept", pid);
     close(s);
     close(s2);
@@ -1104,10 +1076,10 @@ DIFF_CASE(fd, exec_d_program_under_the_same_environment_accepts_on_the_listener)
 DIFF_CASE(fd, forked_child_blocks_in_accept_on_the_shared_listener)
 {
     int port;
-    int l = tcp_listener(&port);
+    int l = diff_tcp_listener(&port);
     pthread_t t;
     pthread_create(&t, NULL, accept_once, &l);
-    int s = tcp_connect(port);
+    int s = diff_tcp_connect(port);
     pthread_join(t, NULL);
     pid_t pid = fork();
     if (pid == 0) {
@@ -1116,7 +1088,7 @@ DIFF_CASE(fd, forked_child_blocks_in_accept_on_the_shared_listener)
         _exit(c < 0 ? 100 + errno : (fl & O_NONBLOCK) ? 1 : 0);
     }
     usleep(100000);
-    int s2 = tcp_connect(port);
+    int s2 = diff_tcp_connect(port);
     print_exit("forked child accept", pid);
     close(s);
     close(s2);
@@ -1126,11 +1098,11 @@ DIFF_CASE(fd, forked_child_blocks_in_accept_on_the_shared_listener)
 DIFF_CASE(fd, listener_passed_with_scm_rights_accepts_blocking_in_another_program)
 {
     int port, sv[2];
-    int l = tcp_listener(&port);
+    int l = diff_tcp_listener(&port);
     pair(sv);
     pthread_t t;
     pthread_create(&t, NULL, accept_once, &l);
-    int s = tcp_connect(port);
+    int s = diff_tcp_connect(port);
     pthread_join(t, NULL);
     pid_t pid = spawn_helper("recvaccept", sv[1], false);
     close(sv[1]);
@@ -1148,7 +1120,7 @@ DIFF_CASE(fd, listener_passed_with_scm_rights_accepts_blocking_in_another_progra
     CALL("sendmsg(SCM_RIGHTS)", sendmsg(sv[0], &m, 0));
     close(l);
     usleep(100000);
-    int s2 = tcp_connect(port);
+    int s2 = diff_tcp_connect(port);
     print_exit("receiver accept", pid);
     close(s);
     close(s2);
@@ -1160,8 +1132,8 @@ DIFF_CASE(fd, listener_passed_with_scm_rights_accepts_blocking_in_another_progra
 DIFF_CASE(fd, blocking_connect_leaves_the_socket_blocking)
 {
     int port;
-    int l = tcp_listener(&port);
-    int s = tcp_connect(port);
+    int l = diff_tcp_listener(&port);
+    int s = diff_tcp_connect(port);
     diff_nonblock("connected", s);
     diff_out("F_GETFL nonblock=%d", (fcntl(s, F_GETFL) & O_NONBLOCK) != 0);
     close(s);
@@ -1171,7 +1143,7 @@ DIFF_CASE(fd, blocking_connect_leaves_the_socket_blocking)
 DIFF_CASE(fd, refused_connect_leaves_the_socket_blocking)
 {
     int port;
-    int l = tcp_listener(&port);
+    int l = diff_tcp_listener(&port);
     close(l);                      /* nobody listens on port now */
     int s = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
@@ -1184,7 +1156,7 @@ DIFF_CASE(fd, refused_connect_leaves_the_socket_blocking)
 DIFF_CASE(fd, connect_on_a_program_non_blocking_socket_keeps_its_flag)
 {
     int port;
-    int l = tcp_listener(&port);
+    int l = diff_tcp_listener(&port);
     int s = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
     struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
@@ -1211,8 +1183,8 @@ DIFF_CASE(fd, sendfile_to_a_socket_leaves_it_blocking)
 DIFF_CASE(fd, exec_d_program_sees_a_socket_blocking_after_connect_and_accept)
 {
     int port;
-    int l = tcp_listener(&port);
-    int s = tcp_connect(port);
+    int l = diff_tcp_listener(&port);
+    int s = diff_tcp_connect(port);
     int c = accept(l, NULL, NULL);
     print_exit("listener nb", spawn_helper("nb", l, false));
     print_exit("connected nb", spawn_helper("nb", s, false));
@@ -1291,7 +1263,7 @@ DIFF_CASE(fd, fcntl_getfl_on_a_closed_number_is_ebadf)
 DIFF_CASE(fd, dup_of_a_listener_accepts_and_both_stay_blocking)
 {
     int port;
-    int l = tcp_listener(&port);
+    int l = diff_tcp_listener(&port);
     int d = dup(l);
     pid_t pid = connect_later(port, 30);
     int c = accept(d, NULL, NULL);
@@ -1375,10 +1347,10 @@ DIFF_CASE(fd, opens_until_emfile_after_the_limit_was_lowered_before_a_thread)
 DIFF_CASE(fd, posix_spawned_program_blocks_in_accept_on_the_inherited_listener)
 {
     int port;
-    int l = tcp_listener(&port);
+    int l = diff_tcp_listener(&port);
     pthread_t t;
     pthread_create(&t, NULL, accept_once, &l);
-    int s = tcp_connect(port);
+    int s = diff_tcp_connect(port);
     pthread_join(t, NULL);
     char var[64];
     snprintf(var, sizeof var, "DIFF_FD_HELPER=accept %d", l);
@@ -1387,7 +1359,7 @@ DIFF_CASE(fd, posix_spawned_program_blocks_in_accept_on_the_inherited_listener)
     pid_t pid;
     CALL("posix_spawn", posix_spawn(&pid, "/proc/self/exe", NULL, NULL, argv, envp));
     usleep(100000);
-    int s2 = tcp_connect(port);
+    int s2 = diff_tcp_connect(port);
     print_exit("spawned accept", pid);
     close(s);
     close(s2);

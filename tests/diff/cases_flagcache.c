@@ -22,9 +22,7 @@
  * the action named in DIFF_FD_HELPER ("setnb", "clearnb", "settimeo").
  */
 #include "diff.h"
-#include <arpa/inet.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <sched.h>
 #include <signal.h>
 #include <spawn.h>
@@ -613,20 +611,6 @@ DIFF_CASE(flagcache, short_datagrams_do_not_delay_the_next_one)
  * the shim: O_NONBLOCK from accept4's flags, and the listener's timeouts,
  * which Linux copies to it, when the flag cache knows them. */
 
-static int listener(int *port)
-{
-    int l = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-    socklen_t al = sizeof a;
-    if (l < 0 || bind(l, (struct sockaddr *)&a, sizeof a) != 0 || listen(l, 16) != 0 ||
-        getsockname(l, (struct sockaddr *)&a, &al) != 0) {
-        diff_out("listener setup failed %s", diff_errname(errno));
-        return -1;
-    }
-    *port = ntohs(a.sin_port);
-    return l;
-}
-
 /* A thread that connects to port after 50 ms, and again once it reads a
  * byte from go, and keeps both connections open (silent) until it reads
  * another. A thread, not a process: a fork would make the listener
@@ -638,16 +622,12 @@ struct conn_arg { int port, go; };
 static void *connector(void *p)
 {
     struct conn_arg *c = p;
-    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)c->port),
-                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
     diff_raw_sleep_ms(50);
-    int s1 = socket(AF_INET, SOCK_STREAM, 0);
-    connect(s1, (struct sockaddr *)&a, sizeof a);
+    int s1 = diff_tcp_connect(c->port);
     char b;
     if (read(c->go, &b, 1) != 1)
         return NULL;
-    int s2 = socket(AF_INET, SOCK_STREAM, 0);
-    connect(s2, (struct sockaddr *)&a, sizeof a);
+    int s2 = diff_tcp_connect(c->port);
     if (read(c->go, &b, 1) != 1)
         return NULL;
     close(s1);
@@ -658,7 +638,7 @@ static void *connector(void *p)
 static void accepted_after_listener_change(bool set_timeout)
 {
     first_a_thread();
-    int port, l = listener(&port), go[2];
+    int port, l = diff_tcp_listener(&port), go[2];
     if (l < 0 || pipe(go) != 0)
         return;
     struct conn_arg ca = { port, go[0] };

@@ -114,6 +114,11 @@ void diff_alarm_ms(int ms);
  * helper thread or child that must wait without giving up the CPU. */
 void diff_raw_sleep_ms(int ms);
 
+/* A blocking TCP listener on 127.0.0.1 (backlog 16), its port in *port;
+ * a blocking TCP connection to that port. -1 (printed) on failure. */
+int diff_tcp_listener(int *port);
+int diff_tcp_connect(int port);
+
 /* n zeroed bytes of MAP_SHARED anonymous memory (kept across fork); the
  * case ends with "mmap failed" if there are none. */
 void *diff_shared_map(size_t n);

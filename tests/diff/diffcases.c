@@ -13,6 +13,9 @@
  */
 #define _GNU_SOURCE
 #include "diff.h"
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -142,6 +145,33 @@ void diff_alarm_ms(int ms)
 {
     struct itimerval it = { .it_value = { ms / 1000, (ms % 1000) * 1000 } };
     setitimer(ITIMER_REAL, &it, NULL);
+}
+
+int diff_tcp_listener(int *port)
+{
+    int l = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    socklen_t al = sizeof a;
+    if (l < 0 || bind(l, (struct sockaddr *)&a, sizeof a) != 0 || listen(l, 16) != 0 ||
+        getsockname(l, (struct sockaddr *)&a, &al) != 0) {
+        diff_out("listener setup failed %s", diff_errname(errno));
+        return -1;
+    }
+    *port = ntohs(a.sin_port);
+    return l;
+}
+
+int diff_tcp_connect(int port)
+{
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    if (connect(s, (struct sockaddr *)&a, sizeof a) != 0) {
+        diff_out("connect failed %s", diff_errname(errno));
+        close(s);
+        return -1;
+    }
+    return s;
 }
 
 void diff_raw_sleep_ms(int ms)
