@@ -748,12 +748,14 @@ Test(preload_pthread, a_cpu_clock_read_from_another_hub_advances_while_its_threa
     struct run r;
     run_argv(argv, false, 30, &r);
     cr_assert_eq(r.status, 0, "native: %s", r.out);
+    cr_assert_eq(val(r.out, "hooked"), 0, "native: %s", r.out);
     cr_expect_geq(val(r.out, "advanced_ms"), 100, "native: %s", r.out);
     cr_expect_eq(val(r.out, "monotonic"), 1, "native: %s", r.out);
     setenv("GREEN_HUBS", "2", 1);
     run_argv(argv, true, 30, &r);
     unsetenv("GREEN_HUBS");
     cr_assert_eq(r.status, 0, "%s", r.out);
+    cr_assert_eq(val(r.out, "hooked"), 1, "pthread_create is not libgreen's:\n%s", r.out);
     cr_assert_eq(val(r.out, "spinner_on_main_os_thread"), 0,
                  "the spinner shared main's hub (one hub?):\n%s", r.out);
     cr_expect_geq(val(r.out, "advanced_ms"), 100, "%s", r.out);

@@ -5,14 +5,17 @@
  * 200 times in a row. Prints "advanced_ms=N" (how far the clock moved
  * between the two reads: about 200 natively, where the kernel counts the
  * spinning thread's time continuously) and "monotonic=1" when no read
- * was below the one before, and "spinner_on_main_os_thread=0" when the
+ * was below the one before, "hooked=1" when pthread_create is
+ * libgreen's (dladdr), and "spinner_on_main_os_thread=0" when the
  * spinner ran on an OS thread of its own. tests/test_preload_pthread.c runs it natively
  * and under the shim with two hubs (the spinner on the hub main is not
  * on: libgreen/cpuclock.c, reads from another hub). Main reads its own
  * thread CPU clock first, so that counting has started (see main).
  */
 #define _GNU_SOURCE
+#include <dlfcn.h>
 #include <pthread.h>
+#include <string.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <sys/syscall.h>
@@ -52,6 +55,14 @@ static void *spin(void *arg)
     return NULL;
 }
 
+/* 1 when pthread_create, as this program sees it, is libgreen's. */
+static int hooked(void)
+{
+    Dl_info info;
+    void *p = dlsym(RTLD_DEFAULT, "pthread_create");
+    return p && dladdr(p, &info) && info.dli_fname && strstr(info.dli_fname, "libgreen");
+}
+
 int main(void)
 {
     /* A thread CPU clock asked for before the spinner exists: under the
@@ -87,8 +98,8 @@ int main(void)
     if (write(idle_pipe[1], "x", 1) != 1)
         return 1;
     pthread_join(idler, NULL);
-    printf("advanced_ms=%lld\nmonotonic=%d\nspinner_on_main_os_thread=%d\n",
-           (b - a) / 1000000, monotonic,
+    printf("hooked=%d\nadvanced_ms=%lld\nmonotonic=%d\nspinner_on_main_os_thread=%d\n",
+           hooked(), (b - a) / 1000000, monotonic,
            atomic_load(&spinner_tid) == (long)syscall(SYS_gettid));
     return 0;
 }
