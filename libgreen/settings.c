@@ -34,7 +34,8 @@
  *                        per green thread at addresses of its own (a
  *                        thread pointer per green thread: for programs
  *                        that hand a thread_local's address to another
- *                        thread; costs a system call per switch);
+ *                        thread; loads a thread pointer per switch,
+ *                        a system call without FSGSBASE: tls.c);
  *                        default 1 under the shim, 0 linked explicitly
  *   GREEN_HUB_BATCH      1 = the hubs' OS threads run under SCHED_BATCH
  *                        (hubpolicy.c: a woken hub does not preempt the

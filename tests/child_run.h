@@ -38,6 +38,12 @@ static long long now_ms(void)
  * messages), after stdout's lines as the pipe interleaves them. */
 static bool run_prog_stderr;
 
+/* When set, run_prog runs the program under strace -f with this
+ * -e trace= expression (strace itself is not preloaded: -E) and leaves
+ * the calls in run_prog_trace_file; trace_count counts them. */
+static const char *run_prog_trace;
+static char run_prog_trace_file[64];
+
 /* Run $GREEN_PROGS/sub/prog args..., under the shim or not, for at most
  * limit_ms; the child is killed past that. */
 static void run_prog(struct run *r, bool preload, const char *sub, const char *prog,
@@ -47,6 +53,12 @@ static void run_prog(struct run *r, bool preload, const char *sub, const char *p
     cr_assert(dir && lib, "GREEN_PROGS and GREEN_LIB must be set (run through meson test)");
     char path[4096];
     snprintf(path, sizeof path, "%s/%s/%s", dir, sub, prog);
+    if (run_prog_trace) {
+        snprintf(run_prog_trace_file, sizeof run_prog_trace_file, "/tmp/green-trace-XXXXXX");
+        int tfd = mkstemp(run_prog_trace_file);
+        cr_assert_geq(tfd, 0, "mkstemp: %s", strerror(errno));
+        close(tfd);
+    }
     int p[2];
     cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
     fflush(NULL);
@@ -56,6 +68,15 @@ static void run_prog(struct run *r, bool preload, const char *sub, const char *p
         dup2(p[1], 1);
         if (run_prog_stderr)
             dup2(p[1], 2);
+        if (run_prog_trace) {
+            char expr[256], pre[4200];
+            snprintf(expr, sizeof expr, "trace=%s", run_prog_trace);
+            snprintf(pre, sizeof pre, "LD_PRELOAD=%s", preload ? lib : "");
+            unsetenv("LD_PRELOAD");
+            execlp("strace", "strace", "-f", "-qq", "-e", expr, "-o", run_prog_trace_file,
+                   "-E", pre, path, a1, a2, (char *)NULL);
+            _exit(127);
+        }
         if (preload)
             setenv("LD_PRELOAD", lib, 1);
         else
@@ -84,6 +105,21 @@ static void run_prog(struct run *r, bool preload, const char *sub, const char *p
     while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
         ;
     r->status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* Lines of the last traced run_prog that contain what (then the trace
+ * file is removed). */
+static inline int trace_count(const char *what)
+{
+    FILE *f = fopen(run_prog_trace_file, "r");
+    cr_assert(f, "no strace output in %s", run_prog_trace_file);
+    char line[1024];
+    int n = 0;
+    while (fgets(line, sizeof line, f))
+        n += strstr(line, what) != NULL;
+    fclose(f);
+    unlink(run_prog_trace_file);
+    return n;
 }
 
 /* Value of "key=" in the child's output; fails the test when missing. */
