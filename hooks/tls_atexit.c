@@ -20,6 +20,11 @@
  * swap rescans. dlclose has no caller-dependent behaviour, so passing it
  * through changes nothing else (dlopen has, and is not interposed).
  *
+ * uselocale. libc keeps the thread's locale in its own thread-local
+ * block, the OS thread's: the hook records the calling green thread's
+ * locale after the real call, and every switch installs the next one's
+ * (libgreen/tls.c, "Locales"). Plain OS threads and the hub pass through.
+ *
  * Rejected: running the list from the pthread layer's exit path only (a
  * green_spawn'd thread of a program linked explicitly with GREEN_TLS=1
  * ends through the same finish, lifecycle.c, which now runs it for all).
@@ -43,4 +48,13 @@ int green_hook_dlclose(void *handle)
     if (green__tls_on)
         green__tls_unloaded();
     return r;
+}
+
+locale_t green_hook_uselocale(locale_t loc)
+{
+    locale_t old = GREEN_REAL(uselocale)(loc);
+    struct green__ctx *c = green__tls_ctx;
+    if (old && loc && c && c->current && c->current != c->hub)
+        green__locale_used(c->current, loc);
+    return old;
 }

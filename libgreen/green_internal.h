@@ -214,6 +214,8 @@ struct green_thread {
     void *tls_tp_mem;              /* what tls_tp lies in, to free */
     int64_t cpu_ns;                /* cpuclock.c: CPU time counted at its
                                       switches (relaxed atomics) */
+    void *locale;                  /* tls.c: its uselocale locale_t, NULL
+                                      for the global locale */
     char name[GREEN__NAME_MAX];
     struct green__stack stack;     /* zero for the main and the adopted threads */
     struct green__wnode wnode;     /* node for single-object parks */
@@ -382,9 +384,15 @@ struct green__ctx {
                                       address mode) */
             bool cpu_turns;        /* cpuclock.c: a switch counts the CPU
                                       time of the thread leaving */
+            bool locale_turns;     /* tls.c: a thread of this ctx has used
+                                      uselocale (sticky): a switch installs
+                                      the next thread's locale */
+            bool turns_unused;     /* zero: the union reads four bytes */
         };
-        uint16_t turns;
+        uint32_t turns;
     };
+    void *locale_now;              /* tls.c: the locale_t libc has for this
+                                      OS thread now (NULL: the global one) */
     int64_t cpu_stamp;             /* cpuclock.c: the OS thread's CPU
                                       clock at the last switch, ns */
     unsigned cpu_seq;              /* cpuclock.c: odd while a switch of a
@@ -680,6 +688,20 @@ static inline void green__tls_enter(struct green__ctx *c, struct green_thread *n
         green__tls_swap(c, next);
 }
 
+/* uselocale per green thread (tls.c, "Locales"): before next runs on c,
+ * libc's per-thread locale is next's (the hub runs with whatever is
+ * there). After green__tls_enter: under GREEN_TLS=address it sets next's
+ * own thread pointer's. */
+GREEN_HIDDEN void green__locale_install(struct green__ctx *c, struct green_thread *next);
+static inline void green__locale_enter(struct green__ctx *c, struct green_thread *next)
+{
+    if (green__unlikely(c->locale_turns) && next->locale != c->locale_now && !next->is_hub)
+        green__locale_install(c, next);
+}
+/* hooks/tls_atexit.c: uselocale(loc) from the calling green thread t; the
+ * real call was made and returned old (not (locale_t)0). */
+GREEN_HIDDEN void green__locale_used(struct green_thread *t, void *loc);
+
 /* ------------------------------------------------- per-thread CPU clocks */
 
 /* cpuclock.c (its essay). The ids pthread_getcpuclockid gives for green
@@ -751,6 +773,7 @@ static inline void green__switch_turns(struct green__ctx *c, struct green_thread
             green__cpu_switch(c, self);
         }
         green__tls_enter(c, next);
+        green__locale_enter(c, next);
     }
 }
 static inline void green__switch_done(struct green__ctx *c)

@@ -431,6 +431,7 @@ void green__run_as(struct green_thread *t, void (*fn)(void *), void *arg)
     if (count)
         green__cpu_seq_end(c);
     green__tls_enter(c, t);        /* the handler sees t's thread-locals */
+    green__locale_enter(c, t);     /* and its locale */
 #ifdef GREEN_ASAN
     /* Dead frames below t's saved context keep their redzones' poison. */
     __asan_unpoison_memory_region((void *)lo, hi - lo);
@@ -463,6 +464,7 @@ void green__run_as(struct green_thread *t, void (*fn)(void *), void *arg)
     if (count)
         green__cpu_seq_end(c);
     green__tls_enter(c, self);
+    green__locale_enter(c, self);
     if (self == c->hub)
         c->hub_queued = hq;
     *green__errno_now() = e;

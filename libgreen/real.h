@@ -33,6 +33,7 @@
 #ifndef GREEN_REAL_H
 #define GREEN_REAL_H
 
+#include <locale.h>
 #include <netdb.h>
 #include <poll.h>
 #include <pthread.h>
@@ -126,6 +127,7 @@
     X(int, timer_create, (clockid_t, struct sigevent *, timer_t *))           \
     X(int, getrusage, (int, struct rusage *))                                 \
     X(int, sched_yield, (void))                                               \
+    X(locale_t, uselocale, (locale_t))                                        \
     X(int, getaddrinfo, (const char *, const char *, const struct addrinfo *, struct addrinfo **)) \
     X(int, getnameinfo, (const struct sockaddr *, socklen_t, char *, socklen_t, char *, socklen_t, int)) \
     X(struct hostent *, gethostbyname, (const char *))                        \

@@ -19,10 +19,10 @@
  *  - libgreen's own module (its ctx pointer, stack pools, the hooks'
  *    per-OS-thread state), found by the address of this file's code;
  *  - glibc's libc.so.6, found by the address of errno (and its name):
- *    errno is already kept per green thread by the switch, and the rest
- *    (malloc's tcache, the locale, the resolver, dlerror) are caches of
- *    the OS thread that no green thread of it can observe as shared,
- *    since they never run at the same time;
+ *    errno is already kept per green thread by the switch, so is the
+ *    locale uselocale sets ("Locales", below), and the rest (malloc's
+ *    tcache, the resolver, dlerror) are caches of the OS thread, or
+ *    state a thread reads back before it could park;
  *  - the dynamic linker (ld-linux: no PT_TLS today, excluded by name so
  *    that a future one stays the OS thread's);
  *  - sanitizer runtimes (libasan, libtsan, libubsan, liblsan, libhwasan),
@@ -139,6 +139,23 @@
  * 54 with wrfsbase, whatever the TLS size, against 21 / 42 / 452 ns for
  * GREEN_TLS=1 with 0 / 1 KiB / 16 KiB of program TLS.
  *
+ * Locales. uselocale(3) sets the calling thread's locale, which libc
+ * keeps in its own thread-local block (the locale and the ctype tables'
+ * pointers that MB_CUR_MAX, isalpha, the wide-character and number
+ * formatting functions read). That block is the OS thread's under
+ * GREEN_TLS=1 and 0, so without more one green thread's uselocale was
+ * every green thread's of its hub. So the shim interposes uselocale
+ * (hooks/tls_atexit.c) and records each green thread's locale (t->locale,
+ * NULL for the global one); a switch installs the next thread's with the
+ * real uselocale when it differs from what libc has for the OS thread
+ * (c->locale_now). A ctx pays one branch per switch until one of its
+ * threads uses uselocale (c->locale_turns, sticky), then two loads. A new
+ * thread starts in the global locale, as natively; the OS thread's
+ * first thread keeps the one it had. The hub runs in whatever is
+ * installed. Under GREEN_TLS=address libc's block is each thread's
+ * already; the same bookkeeping runs, after the thread pointer changed,
+ * and only repeats what is there.
+ *
  * Rejected: changing the thread pointer by default (each green thread's
  * copy of the static area and TCB costs about 4.8 KiB of memory, 5,000
  * idle legacy_http connections: 25.7 KiB each against 20.9 with
@@ -153,6 +170,7 @@
 #include "green_internal.h"
 #include <dlfcn.h>
 #include <link.h>
+#include <locale.h>
 #include <stdint.h>
 #include <sys/syscall.h>
 #if defined(__x86_64__)
@@ -761,8 +779,32 @@ static bool addr_usable(void)
 long green__errno_off;
 #endif
 
+void green__locale_install(struct green__ctx *c, struct green_thread *next)
+{
+    green__real.uselocale(next->locale ? (locale_t)next->locale : LC_GLOBAL_LOCALE);
+    c->locale_now = next->locale;
+}
+
+void green__locale_used(struct green_thread *t, void *loc)
+{
+    struct green__ctx *c = t->ctx;
+    void *mine = loc == (void *)LC_GLOBAL_LOCALE ? NULL : loc;
+    t->locale = mine;
+    c->locale_now = mine;
+    if (mine)
+        c->locale_turns = true;
+}
+
 void green__tls_ctx_init(struct green__ctx *c)
 {
+    /* The OS thread's first thread keeps the locale it set before libgreen
+     * started; every other thread starts in the global one. */
+    locale_t l = green__real.uselocale((locale_t)0);
+    if (l && l != LC_GLOBAL_LOCALE && c->current) {
+        c->current->locale = l;
+        c->locale_now = l;
+        c->locale_turns = true;
+    }
 #if defined(__x86_64__)
     /* The same in every thread: errno is in libc's static block. Each
      * ctx stores it (the first before any switch of its own), while

@@ -11,3 +11,4 @@
 E int __cxa_thread_atexit_impl(void (*fn)(void *), void *obj, void *dso);
 E int __cxa_thread_atexit_impl(void (*fn)(void *), void *obj, void *dso) { return green_hook___cxa_thread_atexit_impl(fn, obj, dso); }
 E int dlclose(void *handle) { return green_hook_dlclose(handle); }
+E locale_t uselocale(locale_t loc) { return green_hook_uselocale(loc); }
