@@ -171,6 +171,7 @@ int green_hook_pthread_create(pthread_t *th, const pthread_attr_t *attr,
         return EINVAL;
     ga.detached = ds == PTHREAD_CREATE_DETACHED;
     struct green_thread *self = green__current();
+    ga.name = self->name;          /* as the kernel copies comm at clone */
     int policy = self->sched_policy, prio = self->sched_prio;
     int e = green__pt_attr_sched(attr, &policy, &prio);
     if (e)

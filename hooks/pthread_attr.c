@@ -6,6 +6,15 @@
  * (affinity, CPU clock) and the scheduling attributes. The thread
  * family's essay is at the top of pthread.c.
  *
+ * Names. A green thread's name is its own (struct green_thread.name),
+ * as a pthread's is its kernel thread's comm: pthread_setname_np and
+ * pthread_getname_np, and prctl(PR_SET_NAME / PR_GET_NAME) from the
+ * thread itself, which natively is the same comm, read and write it. A
+ * new thread starts with its creator's name (the kernel copies comm at
+ * clone) and the main thread with the OS thread's comm (hub.c). The
+ * hubs' OS threads keep their kernel comm: /proc/PID/task/TID/comm and
+ * ps -L show the hubs, not green threads.
+ *
  * Invariants. What belongs to one green thread (its name, its stack, its
  * scheduling policy and priority) is kept in its struct green_thread and
  * read back as set; nothing here changes the OS thread on behalf of a
@@ -21,8 +30,12 @@
  */
 #define _GNU_SOURCE
 #include "pthread_internal.h"
+#include "io.h"
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 /* ------------------------------------------- attributes of a new thread */
@@ -106,6 +119,61 @@ int green_hook_pthread_getname_np(pthread_t th, char *buf, size_t len)
         return ERANGE;
     memcpy(buf, n, strlen(n) + 1);
     return 0;
+}
+
+/* Copy a name of at most 15 bytes from the program's memory as the
+ * kernel's PR_SET_NAME does (strncpy_from_user: up to a NUL, 15 bytes,
+ * EFAULT if it cannot read that far), a page at a time. */
+static int name_in(char out[16], const char *src)
+{
+    size_t got = 0;
+    while (got < 15) {
+        uintptr_t a = (uintptr_t)src + got;
+        size_t n = 4096 - (a & 4095);
+        if (n > 15 - got)
+            n = 15 - got;
+        if (green__copy_in(out + got, (const void *)a, n) != 0)
+            return -1;
+        void *nul = memchr(out + got, 0, n);
+        if (nul)
+            return 0;
+        got += n;
+    }
+    out[15] = 0;
+    return 0;
+}
+
+/* Write n bytes to the program's memory, EFAULT as the kernel's
+ * copy_to_user where it cannot. */
+static int copy_out(void *dst, const void *src, size_t n)
+{
+    struct iovec local = { (void *)src, n }, remote = { dst, n };
+    long r = green__syscall(SYS_process_vm_writev, (long)getpid(), &local, 1L, &remote, 1L, 0L);
+    if (r == (long)n)
+        return 0;
+    if (r < 0 && errno != EFAULT) {    /* no process_vm_writev: trust it */
+        memcpy(dst, src, n);
+        return 0;
+    }
+    errno = EFAULT;
+    return -1;
+}
+
+int green_hook_prctl(int op, unsigned long a2, unsigned long a3, unsigned long a4,
+                     unsigned long a5)
+{
+    if ((op != PR_SET_NAME && op != PR_GET_NAME) || !green__pt_on())
+        return GREEN_REAL(prctl)(op, a2, a3, a4, a5);
+    struct green_thread *self = green__current();
+    char name[16] = { 0 };
+    if (op == PR_SET_NAME) {
+        if (name_in(name, (const char *)a2) != 0)
+            return -1;
+        snprintf(self->name, sizeof self->name, "%s", name);
+        return 0;
+    }
+    memcpy(name, self->name, strnlen(self->name, 15));   /* zero-padded to 16 */
+    return copy_out((void *)a2, name, sizeof name);
 }
 
 /* For a green thread: its own stack; the main green thread has the OS

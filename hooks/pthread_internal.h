@@ -230,6 +230,10 @@ pthread_t green_hook_pthread_self(void) GREEN_HIDDEN;
 int green_hook_pthread_equal(pthread_t a, pthread_t b) GREEN_HIDDEN;
 int green_hook_pthread_setname_np(pthread_t th, const char *name) GREEN_HIDDEN;
 int green_hook_pthread_getname_np(pthread_t th, char *buf, size_t len) GREEN_HIDDEN;
+/* prctl: PR_SET_NAME / PR_GET_NAME of a green thread act on its name;
+ * everything else is libc's. */
+int green_hook_prctl(int op, unsigned long a2, unsigned long a3, unsigned long a4,
+                     unsigned long a5) GREEN_HIDDEN;
 int green_hook_pthread_getattr_np(pthread_t th, pthread_attr_t *attr) GREEN_HIDDEN;
 int green_hook_pthread_key_create(pthread_key_t *key, void (*d)(void *)) GREEN_HIDDEN;
 int green_hook_pthread_key_delete(pthread_key_t key) GREEN_HIDDEN;

@@ -248,7 +248,7 @@ int green__sud_on(void)
     GREEN_REAL(pthread_sigmask)(SIG_UNBLOCK, &sys, NULL);
     green__sud_sel = &green__sud_selector;
     *green__sud_sel = SYSCALL_DISPATCH_FILTER_BLOCK;
-    if (prctl(PR_SET_SYSCALL_USER_DISPATCH, PR_SYS_DISPATCH_ON, libc_text.lo,
+    if (GREEN_REAL(prctl)(PR_SET_SYSCALL_USER_DISPATCH, PR_SYS_DISPATCH_ON, libc_text.lo,
               libc_text.hi - libc_text.lo, green__sud_sel) != 0) {
         *green__sud_sel = SYSCALL_DISPATCH_FILTER_ALLOW;
         green__sud_sel = NULL;
@@ -267,7 +267,7 @@ void green__sud_off(void)
 {
     if (!active)
         return;
-    prctl(PR_SET_SYSCALL_USER_DISPATCH, PR_SYS_DISPATCH_OFF, 0, 0, 0);
+    GREEN_REAL(prctl)(PR_SET_SYSCALL_USER_DISPATCH, PR_SYS_DISPATCH_OFF, 0, 0, 0);
     active = false;
 }
 
@@ -693,12 +693,12 @@ static void setup_once(void)
     }
     /* Does the kernel have it? Switch it on and off on this thread. */
     char probe = SYSCALL_DISPATCH_FILTER_ALLOW;
-    if (prctl(PR_SET_SYSCALL_USER_DISPATCH, PR_SYS_DISPATCH_ON, libc_text.lo,
+    if (GREEN_REAL(prctl)(PR_SET_SYSCALL_USER_DISPATCH, PR_SYS_DISPATCH_ON, libc_text.lo,
               libc_text.hi - libc_text.lo, &probe) != 0) {
         setup_errno = errno;
         return;
     }
-    prctl(PR_SET_SYSCALL_USER_DISPATCH, PR_SYS_DISPATCH_OFF, 0, 0, 0);
+    GREEN_REAL(prctl)(PR_SET_SYSCALL_USER_DISPATCH, PR_SYS_DISPATCH_OFF, 0, 0, 0);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_sigaction = on_sigsys;

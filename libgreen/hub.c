@@ -21,6 +21,7 @@
 #include <pthread.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 
 #define POLL_INTERVAL_NS 50000
@@ -290,7 +291,12 @@ static __attribute__((noinline, cold)) struct green__ctx *ctx_create(void)
     green__in_libev--;
     if (!c->loop)
         goto fail;
-    c->main = green__thread_alloc(c, "main");
+    /* Under the shim the main thread is the program's: its name is the
+     * OS thread's comm, as pthread_getname_np says natively. */
+    char comm[16] = "main";
+    if (green__preloaded)
+        GREEN_REAL(prctl)(PR_GET_NAME, (unsigned long)comm, 0UL, 0UL, 0UL);
+    c->main = green__thread_alloc(c, comm);
     c->hub = green__thread_alloc(c, "hub");
     if (!c->main || !c->hub)
         goto fail;

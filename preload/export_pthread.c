@@ -5,6 +5,7 @@
  */
 #define _GNU_SOURCE
 #include "pthread_internal.h"
+#include <stdarg.h>
 
 #define EXPORT __attribute__((visibility("default")))
 
@@ -23,6 +24,17 @@ EXPORT pthread_t pthread_self(void) { return green_hook_pthread_self(); }
 EXPORT int pthread_equal(pthread_t a, pthread_t b) { return green_hook_pthread_equal(a, b); }
 EXPORT int pthread_setname_np(pthread_t th, const char *name) { return green_hook_pthread_setname_np(th, name); }
 EXPORT int pthread_getname_np(pthread_t th, char *buf, size_t len) { return green_hook_pthread_getname_np(th, buf, len); }
+/* glibc's prctl takes up to four more arguments, unsigned long each (a
+ * system call's registers); so does ours. */
+EXPORT int prctl(int op, ...)
+{
+    va_list ap;
+    va_start(ap, op);
+    unsigned long a2 = va_arg(ap, unsigned long), a3 = va_arg(ap, unsigned long);
+    unsigned long a4 = va_arg(ap, unsigned long), a5 = va_arg(ap, unsigned long);
+    va_end(ap);
+    return green_hook_prctl(op, a2, a3, a4, a5);
+}
 EXPORT int pthread_getattr_np(pthread_t th, pthread_attr_t *attr) { return green_hook_pthread_getattr_np(th, attr); }
 EXPORT int pthread_key_create(pthread_key_t *key, void (*d)(void *)) { return green_hook_pthread_key_create(key, d); }
 EXPORT int pthread_key_delete(pthread_key_t key) { return green_hook_pthread_key_delete(key); }

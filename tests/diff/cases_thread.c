@@ -20,6 +20,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/time.h>
 #include <sys/wait.h>
@@ -1700,6 +1701,67 @@ DIFF_CASE(thread, thread_names_and_erange)
     CALL("getname self", pthread_getname_np(pthread_self(), buf, sizeof buf));
     diff_out("self name %s", buf);
     pthread_join(t, NULL);
+}
+
+/* A thread's name as each interface reads it: pthread_getname_np of
+ * itself and prctl(PR_GET_NAME), all 16 bytes of the latter. */
+static void show_names(const char *who)
+{
+    char g[32] = "", p[16];
+    memset(p, 'x', sizeof p);
+    int e = pthread_getname_np(pthread_self(), g, sizeof g);
+    int r = prctl(PR_GET_NAME, p);
+    char tail[40] = "";
+    for (size_t k = strnlen(p, sizeof p); k < sizeof p; k++)
+        strcat(tail, p[k] ? "x" : "0");
+    diff_out("%s: getname %s %s, prctl %d %.16s padding %s", who, diff_errname(e), g, r, p, tail);
+}
+
+static void *names_look(void *arg)
+{
+    show_names((const char *)arg);
+    return NULL;
+}
+
+/* Natively a new thread's name is its creator's comm at clone. */
+DIFF_CASE(thread, a_new_thread_starts_with_its_creators_name)
+{
+    show_names("creator");
+    pthread_t t = diff_spawn(names_look, "child of the unnamed");
+    pthread_join(t, NULL);
+    CALL("setname self", pthread_setname_np(pthread_self(), "creator-1"));
+    t = diff_spawn(names_look, "child of creator-1");
+    pthread_join(t, NULL);
+    CALL("prctl set", prctl(PR_SET_NAME, "creator-2"));
+    t = diff_spawn(names_look, "child of creator-2");
+    pthread_join(t, NULL);
+}
+
+static void *names_set_then_wait(void *arg)
+{
+    CALL("thread prctl set", prctl(PR_SET_NAME, (const char *)arg));
+    usleep(60000);
+    show_names("thread after the wait");
+    return NULL;
+}
+
+/* prctl(PR_SET_NAME) names the calling thread only, and pthread_getname_np
+ * reads the same name; a name of 16 bytes or more keeps 15. */
+DIFF_CASE(thread, prctl_names_the_calling_thread_only)
+{
+    CALL("setname self", pthread_setname_np(pthread_self(), "caller"));
+    pthread_t t = diff_spawn(names_set_then_wait, "a-name-longer-than-fifteen");
+    usleep(20000);                 /* it has named itself and waits */
+    show_names("caller while the thread waits");
+    char buf[32] = "";
+    CALL("getname of the thread", pthread_getname_np(t, buf, sizeof buf));
+    diff_out("the thread's name: %s", buf);
+    CALL("setname of the thread", pthread_setname_np(t, "renamed"));
+    pthread_join(t, NULL);
+    show_names("caller after the join");
+    CALL("prctl set NULL", prctl(PR_SET_NAME, (char *)NULL));
+    CALL("prctl get NULL", prctl(PR_GET_NAME, (char *)NULL));
+    show_names("caller at the end");
 }
 
 static void *late_printer(void *arg)
