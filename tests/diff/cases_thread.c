@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/resource.h>
 #include <sys/time.h>
 #include <sys/wait.h>
@@ -1762,6 +1763,27 @@ DIFF_CASE(thread, prctl_names_the_calling_thread_only)
     CALL("prctl set NULL", prctl(PR_SET_NAME, (char *)NULL));
     CALL("prctl get NULL", prctl(PR_GET_NAME, (char *)NULL));
     show_names("caller at the end");
+}
+
+static void *names_syscall_then_wait(void *arg)
+{
+    CALL("thread syscall prctl set", syscall(SYS_prctl, PR_SET_NAME, (const char *)arg));
+    usleep(60000);
+    char p[16] = "";
+    CALL("thread syscall prctl get", syscall(SYS_prctl, PR_GET_NAME, p));
+    diff_out("thread's name through syscall: %s", p);
+    show_names("thread after the wait");
+    return NULL;
+}
+
+/* The same through syscall(SYS_prctl): as prctl. */
+DIFF_CASE(thread, syscall_prctl_names_the_calling_thread_only)
+{
+    pthread_t t = diff_spawn(names_syscall_then_wait, "sys-name");
+    usleep(20000);
+    show_names("caller while the thread waits");
+    pthread_join(t, NULL);
+    show_names("caller after the join");
 }
 
 static void *late_printer(void *arg)
