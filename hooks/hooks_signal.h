@@ -81,6 +81,9 @@ sighandler_t green_hook_signal(int sig, sighandler_t handler)
     __attribute__((visibility("hidden")));
 /* siginterrupt(): SA_RESTART off or on through green_hook_sigaction. */
 int green_hook_siginterrupt(int sig, int flag) __attribute__((visibility("hidden")));
+/* sigaltstack: each green thread's own (signal.c, "Alternate signal
+ * stacks"). */
+int green_hook_sigaltstack(const stack_t *ss, stack_t *old) __attribute__((visibility("hidden")));
 /* pause(): parks the caller until a wrapped handler runs; -1/EINTR. */
 int green_hook_pause(void) __attribute__((visibility("hidden")));
 /* sigsuspend(): mask applied while parked, then as pause. */

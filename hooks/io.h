@@ -96,6 +96,9 @@ GREEN__HIDE int green_hook_openat_2(int dirfd, const char *path, int flags);
  * instead of crashing the program in our code. One syscall: slow paths
  * only. Returns 0 or -1 with errno EFAULT. */
 GREEN__HIDE int green__copy_in(void *dst, const void *src, size_t n);
+/* The other way: n bytes to the program's memory, EFAULT where the kernel
+ * could not write them (copy_to_user). */
+GREEN__HIDE int green__copy_out(void *dst, const void *src, size_t n);
 
 /* glibc's fortified entry points: the caller's buffer is buflen bytes. A
  * request larger than the buffer aborts as glibc does (__chk_fail). */

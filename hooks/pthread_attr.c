@@ -34,8 +34,6 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
-#include <sys/syscall.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
 /* ------------------------------------------- attributes of a new thread */
@@ -143,22 +141,6 @@ static int name_in(char out[16], const char *src)
     return 0;
 }
 
-/* Write n bytes to the program's memory, EFAULT as the kernel's
- * copy_to_user where it cannot. */
-static int copy_out(void *dst, const void *src, size_t n)
-{
-    struct iovec local = { (void *)src, n }, remote = { dst, n };
-    long r = green__syscall(SYS_process_vm_writev, (long)getpid(), &local, 1L, &remote, 1L, 0L);
-    if (r == (long)n)
-        return 0;
-    if (r < 0 && errno != EFAULT) {    /* no process_vm_writev: trust it */
-        memcpy(dst, src, n);
-        return 0;
-    }
-    errno = EFAULT;
-    return -1;
-}
-
 int green_hook_prctl(int op, unsigned long a2, unsigned long a3, unsigned long a4,
                      unsigned long a5)
 {
@@ -173,7 +155,7 @@ int green_hook_prctl(int op, unsigned long a2, unsigned long a3, unsigned long a
         return 0;
     }
     memcpy(name, self->name, strnlen(self->name, 15));   /* zero-padded to 16 */
-    return copy_out((void *)a2, name, sizeof name);
+    return green__copy_out((void *)a2, name, sizeof name);
 }
 
 /* For a green thread: its own stack; the main green thread has the OS

@@ -86,6 +86,23 @@
  *  - t->sig_pending only has bits t blocks (else they are delivered).
  *  - green__run_as contexts never park: a park in one fails with EINTR.
  *
+ * Alternate signal stacks. sigaltstack(2) belongs to each thread
+ * natively; the kernel keeps one per OS thread, which libgreen also needs
+ * (its stack-overflow reporter runs on one, libgreen/stack.c). So the
+ * hook keeps each green thread's (t->alt) and the kernel's follows the
+ * running thread: a switch to a thread whose own differs installs it, or
+ * libgreen's for a thread without (green__alt_switch; a ctx pays one
+ * branch per switch until one of its threads sets one). The kernel then
+ * does what it does natively for a handler the wrapper runs at once:
+ * SA_ONSTACK, SS_ONSTACK, SS_AUTODISARM, EPERM while on it, and checks
+ * the new stack (EINVAL, ENOMEM) itself. A handler run later as its
+ * thread (deliver, green__run_as) runs on the thread's alternate stack
+ * when its action has SA_ONSTACK and the thread is not on it already
+ * (green__call_on), disarmed meanwhile under SS_AUTODISARM. A new thread
+ * starts without one, as natively; the OS thread's first thread keeps
+ * one it set before libgreen started; a thread's is forgotten when it
+ * ends, so memory the program frees then is never the kernel's stack.
+ *
  * Limits, documented. A handler that runs for a thread parked in a join,
  * an offload or a green.h lock cannot wait: a hooked blocking call in it
  * fails with EINTR (handlers may only call async-signal-safe functions; of
@@ -115,6 +132,7 @@
  */
 #define _GNU_SOURCE
 #include "hooks_signal.h"
+#include "io.h"
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -457,6 +475,86 @@ bool green__in_handler(void)
     return handler_depth != 0 || (t && t->handler_depth != 0);
 }
 
+/* One call of the program's handler. */
+struct invoke {
+    const struct sigaction *a;
+    int sig;
+    siginfo_t *si;
+    void *uc;
+};
+
+static void invoke(void *p)
+{
+    const struct invoke *v = p;
+    if (v->a->sa_flags & SA_SIGINFO)
+        v->a->sa_sigaction(v->sig, v->si, v->uc);
+    else
+        v->a->sa_handler(v->sig);
+}
+
+/* The running thread t's stack pointer lies in its alternate stack. */
+static bool on_alt(const struct green_thread *t)
+{
+    char here;
+    const struct green__alt *a = t->alt;
+    return a && (uintptr_t)&here - (uintptr_t)a->sp < a->size;
+}
+
+/* What a handler may change of t's alternate stack, which the kernel's
+ * sigreturn puts back as it was at the delivery (restore_altstack): the
+ * record, and which one the kernel has. */
+struct alt_snap {
+    bool had;
+    struct green__alt alt;
+    void *sp;
+    size_t size;
+};
+
+static void alt_save(const struct green_thread *t, struct alt_snap *s)
+{
+    s->had = t->alt != NULL;
+    if (s->had)
+        s->alt = *t->alt;
+    s->sp = t->ctx->alt_sp;
+    s->size = t->ctx->alt_size;
+}
+
+/* kernel: the kernel's own sigreturn restores its stack (as c->alt_sp
+ * was); else the switch logic installs t's again. */
+static void alt_restore(struct green_thread *t, const struct alt_snap *s, bool kernel)
+{
+    struct green__ctx *c = t->ctx;
+    if (t->alt)
+        *t->alt = s->had ? s->alt : (struct green__alt){ .flags = SS_DISABLE };
+    if (kernel) {
+        c->alt_sp = s->sp;
+        c->alt_size = s->size;
+    } else {
+        green__alt_enter(c, t, t);
+    }
+}
+
+/* The kernel ran the wrapper on libgreen's alternate stack (the action
+ * has SA_ONSTACK) for a thread without one of its own: natively the
+ * handler runs on the interrupted stack, below the interrupted context. */
+static void invoke_below(struct green_thread *t, void *uc, struct invoke *v)
+{
+    uintptr_t sp = 0;
+#if defined(__x86_64__)
+    sp = (uintptr_t)((ucontext_t *)uc)->uc_mcontext.gregs[REG_RSP];
+#elif defined(__aarch64__)
+    sp = (uintptr_t)((ucontext_t *)uc)->uc_mcontext.sp;
+#endif
+    uintptr_t hi = (sp - 256) & ~(uintptr_t)63, lo = (uintptr_t)t->stack.lo;
+    if (!sp || (lo && (sp < lo || sp > (uintptr_t)t->stack.hi))) {
+        invoke(v);                 /* not on its stack: leave it where it is */
+        return;
+    }
+    if (!lo)
+        lo = hi - 256 * 1024;      /* the OS thread's own stack grows down */
+    green__call_on((void *)lo, (void *)hi, invoke, v);
+}
+
 /* Run the program's handler for sig as t (the current thread, or NULL on a
  * plain OS thread). kernel: we are inside the kernel's delivery (it
  * applied sa_mask and SA_RESETHAND to the OS thread itself). */
@@ -496,10 +594,34 @@ static void run_handler(struct green_thread *t, int sig, siginfo_t *si, void *uc
         t->handler_depth++;
     else
         handler_depth++;
-    if (a.sa_flags & SA_SIGINFO)
-        a.sa_sigaction(sig, si, uc);
+    /* The alternate stack (the essay): the kernel ran the wrapper on the
+     * one it has; a handler run later runs on t's own when SA_ONSTACK
+     * asks and t is not on it; SS_AUTODISARM disarms it meanwhile, and
+     * the handler's changes are undone after it, as sigreturn does. */
+    struct invoke inv = { &a, sig, si, uc };
+    struct alt_snap snap;
+    const struct green__alt *mine = t ? green__alt_of(t) : NULL;
+    bool onstack = t && (a.sa_flags & SA_ONSTACK);
+    char *alo = mine ? mine->sp : NULL;
+    size_t asz = mine ? mine->size : 0;
+    bool on_mine = onstack && !kernel && mine && !on_alt(t);
+    bool below = onstack && kernel && !mine && uc && green__stack_on_own_alt();
+    if (t) {
+        alt_save(t, &snap);
+        if (mine && (mine->flags & (int)SS_AUTODISARM)) {
+            t->alt->disarmed = true;
+            if (!kernel)
+                green__alt_enter(t->ctx, t, t);
+        }
+    }
+    if (on_mine)
+        green__call_on(alo, alo + asz, invoke, &inv);
+    else if (below)
+        invoke_below(t, uc, &inv);
     else
-        a.sa_handler(sig);
+        invoke(&inv);
+    if (t)
+        alt_restore(t, &snap, kernel);
     if (t)
         t->handler_depth--;
     else
@@ -916,6 +1038,58 @@ int green_hook_siginterrupt(int sig, int flag)
     else
         sa.sa_flags |= SA_RESTART;
     return green_hook_sigaction(sig, &sa, NULL);
+}
+
+/* ------------------------------------------ alternate signal stacks */
+
+int green_hook_sigaltstack(const stack_t *ss, stack_t *old)
+{
+    green__real_init();
+    struct green__ctx *c = green__tls_ctx;
+    struct green_thread *t = c ? c->current : NULL;
+    if (!t || t == c->hub)
+        return green__real.sigaltstack(ss, old);
+    stack_t in;
+    if (ss && green__copy_in(&in, ss, sizeof in) != 0)
+        return -1;
+    /* What the thread has, as the kernel reports it: with SS_AUTODISARM
+     * never "on it" (the kernel's on_sig_stack), while disarmed none. */
+    struct green__alt *a = t->alt;
+    stack_t mine = { .ss_sp = NULL, .ss_flags = SS_DISABLE, .ss_size = 0 };
+    if (a && !(a->flags & SS_DISABLE) && !a->disarmed) {
+        mine = (stack_t){ .ss_sp = a->sp, .ss_flags = a->flags, .ss_size = a->size };
+        if (!(a->flags & (int)SS_AUTODISARM) && on_alt(t))
+            mine.ss_flags |= SS_ONSTACK;
+    }
+    if (ss) {
+        if (mine.ss_flags & SS_ONSTACK) {
+            errno = EPERM;
+            return -1;
+        }
+        int mode = in.ss_flags & ~(int)SS_AUTODISARM;
+        if (mode != SS_DISABLE && !a && !(a = t->alt = calloc(1, sizeof *a))) {
+            errno = ENOMEM;
+            return -1;
+        }
+        /* The kernel checks it (EINVAL, ENOMEM) and takes it: the running
+         * thread's is the kernel's. */
+        if (green__real.sigaltstack(&in, NULL) != 0)
+            return -1;
+        if (mode == SS_DISABLE) {
+            if (a)
+                *a = (struct green__alt){ .flags = SS_DISABLE };
+            green__alt_install(c, NULL);
+        } else {
+            *a = (struct green__alt){ .sp = in.ss_sp, .size = in.ss_size,
+                                      .flags = in.ss_flags & (int)SS_AUTODISARM };
+            c->alt_sp = a->sp;
+            c->alt_size = a->size;
+            c->alt_turns = true;
+        }
+    }
+    if (old && green__copy_out(old, &mine, sizeof mine) != 0)
+        return -1;
+    return 0;
 }
 
 /* ------------------------------------------------- masks: the hooks */

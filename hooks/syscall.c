@@ -52,7 +52,7 @@
  * goes to the same hook (read, write, readv, writev, pread64, pwrite64,
  * recvfrom, sendto, recvmsg, sendmsg, accept, accept4, connect, close,
  * poll, select, epoll_wait, nanosleep, clock_nanosleep, wait4,
- * sched_yield, prctl (a thread's name); and fcntl, ioctl, setsockopt, dup, dup2, dup3, close_range,
+ * sched_yield, prctl (a thread's name), sigaltstack; and fcntl, ioctl, setsockopt, dup, dup2, dup3, close_range,
  * whose hooks keep the descriptor table and its flag cache true),
  * converting where the system call's convention differs from the libc
  * function's (clock_nanosleep returns an error number; epoll_pwait's
@@ -306,6 +306,8 @@ long green_hook_syscall(long nr, long a1, long a2, long a3, long a4, long a5, lo
         return green_hook_connect((int)a1, (const struct sockaddr *)a2, (socklen_t)a3);
     case SYS_close:
         return green_hook_close((int)a1);
+    case SYS_sigaltstack:          /* per green thread (signal.c) */
+        return green_hook_sigaltstack((const stack_t *)a1, (stack_t *)a2);
     case SYS_prctl:                /* a green thread's name (pthread_attr.c) */
         return green_hook_prctl((int)a1, (unsigned long)a2, (unsigned long)a3,
                                 (unsigned long)a4, (unsigned long)a5);

@@ -106,7 +106,10 @@ GREEN_HIDDEN void green__stack_put(struct green__stack *s);
 /* Fork child: the process-wide spill list's lock is free (stack.c). */
 GREEN_HIDDEN void green__stack_after_fork_child(void);
 /* Install this OS thread's sigaltstack and the SIGSEGV/SIGBUS reporter. */
-GREEN_HIDDEN void green__stack_install_overflow_handler(void);
+/* This OS thread's alternate signal stack and the fault handler. True
+ * when the program had set an alternate stack before (then *prior has it:
+ * its first thread's, which stays installed). */
+GREEN_HIDDEN bool green__stack_install_overflow_handler(stack_t *prior);
 GREEN_HIDDEN size_t green__page_size(void);
 /* Whether guard zones are page-table markers (MADV_GUARD_INSTALL: no
  * mapping of their own) rather than PROT_NONE mappings. want -1 asks (the
@@ -216,6 +219,8 @@ struct green_thread {
                                       switches (relaxed atomics) */
     void *locale;                  /* tls.c: its uselocale locale_t, NULL
                                       for the global locale */
+    struct green__alt *alt;        /* hooks/signal.c: its sigaltstack, NULL
+                                      before the first; freed with it */
     char name[GREEN__NAME_MAX];
     struct green__stack stack;     /* zero for the main and the adopted threads */
     struct green__wnode wnode;     /* node for single-object parks */
@@ -387,10 +392,16 @@ struct green__ctx {
             bool locale_turns;     /* tls.c: a thread of this ctx has used
                                       uselocale (sticky): a switch installs
                                       the next thread's locale */
-            bool turns_unused;     /* zero: the union reads four bytes */
+            bool alt_turns;        /* a thread of this ctx has set a
+                                      sigaltstack (sticky): a switch
+                                      installs the next thread's */
         };
         uint32_t turns;
     };
+    void *alt_sp;                  /* the alternate signal stack the kernel
+                                      has for this OS thread now, NULL:
+                                      libgreen's own (stack.c) */
+    size_t alt_size;
     void *locale_now;              /* tls.c: the locale_t libc has for this
                                       OS thread now (NULL: the global one) */
     int64_t cpu_stamp;             /* cpuclock.c: the OS thread's CPU
@@ -688,6 +699,38 @@ static inline void green__tls_enter(struct green__ctx *c, struct green_thread *n
         green__tls_swap(c, next);
 }
 
+#ifndef SS_AUTODISARM
+#define SS_AUTODISARM (1U << 31)   /* Linux uapi, asm/signal.h; glibc has none */
+#endif
+/* A green thread's alternate signal stack (hooks/signal.c, "Alternate
+ * signal stacks"): what sigaltstack set, as the kernel keeps it. */
+struct green__alt {
+    void *sp;
+    size_t size;
+    int flags;                     /* 0, SS_DISABLE, or (int)SS_AUTODISARM */
+    bool disarmed;                 /* SS_AUTODISARM: a handler runs on it */
+};
+/* The stack the kernel should have for t: its own, armed, or NULL
+ * (libgreen's: no alternate stack of its own, or the hub). */
+static inline const struct green__alt *green__alt_of(const struct green_thread *t)
+{
+    const struct green__alt *a = t->alt;
+    return a && !t->is_hub && !(a->flags & SS_DISABLE) && !a->disarmed ? a : NULL;
+}
+GREEN_HIDDEN void green__alt_install(struct green__ctx *c, const struct green__alt *a);
+/* The caller runs on this OS thread's alternate stack of libgreen's. */
+GREEN_HIDDEN bool green__stack_on_own_alt(void);
+GREEN_HIDDEN void green__alt_switch(struct green__ctx *c, struct green_thread *from,
+                                    struct green_thread *next);
+/* Before next runs on c instead of from, once a thread of c set an
+ * alternate stack: the kernel's is next's (stack.c, green__alt_switch). */
+static inline void green__alt_enter(struct green__ctx *c, struct green_thread *from,
+                                    struct green_thread *next)
+{
+    if (green__unlikely(c->alt_turns))
+        green__alt_switch(c, from, next);
+}
+
 /* uselocale per green thread (tls.c, "Locales"): before next runs on c,
  * libc's per-thread locale is next's (the hub runs with whatever is
  * there). After green__tls_enter: under GREEN_TLS=address it sets next's
@@ -701,6 +744,10 @@ static inline void green__locale_enter(struct green__ctx *c, struct green_thread
 /* hooks/tls_atexit.c: uselocale(loc) from the calling green thread t; the
  * real call was made and returned old (not (locale_t)0). */
 GREEN_HIDDEN void green__locale_used(struct green_thread *t, void *loc);
+/* Run fn(arg) on the stack [lo, hi) and come back (lifecycle.c): the
+ * current thread stays current; fn may park. A handler's alternate
+ * stack (hooks/signal.c). */
+GREEN_HIDDEN void green__call_on(void *lo, void *hi, void (*fn)(void *), void *arg);
 
 /* ------------------------------------------------- per-thread CPU clocks */
 
@@ -774,6 +821,7 @@ static inline void green__switch_turns(struct green__ctx *c, struct green_thread
         }
         green__tls_enter(c, next);
         green__locale_enter(c, next);
+        green__alt_enter(c, self, next);
     }
 }
 static inline void green__switch_done(struct green__ctx *c)

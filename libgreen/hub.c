@@ -333,7 +333,20 @@ static __attribute__((noinline, cold)) struct green__ctx *ctx_create(void)
     green__in_libev--;
     ev_unref(c->loop);   /* see green__remote_expect */
     c->block_on_deadlock = green__block_on_deadlock;
-    green__stack_install_overflow_handler();
+    stack_t prior;
+    if (green__stack_install_overflow_handler(&prior)) {
+        /* The program's first thread set an alternate signal stack: its
+         * own, kept installed while it runs (hooks/signal.c). */
+        struct green__alt *a = calloc(1, sizeof *a);
+        if (a) {
+            *a = (struct green__alt){ .sp = prior.ss_sp, .size = prior.ss_size,
+                                      .flags = prior.ss_flags & (int)SS_AUTODISARM };
+            c->main->alt = a;
+            c->alt_sp = a->sp;
+            c->alt_size = a->size;
+            c->alt_turns = true;
+        }
+    }
     static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
     GREEN_REAL(pthread_once)(&fork_once, green__register_atfork);
     green__tls_ctx_init(c);

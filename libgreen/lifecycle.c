@@ -199,6 +199,7 @@ void green__thread_free(struct green_thread *t)
     struct green__ctx *c = t->ctx;
     all_unlink(c, t);
     free(t->locals);
+    free(t->alt);
     free(t->tls_buf);              /* NULL once it ended (tls.c) */
     t->tls_buf = NULL;
     thread_put(t);
@@ -401,6 +402,58 @@ static void run_as_entry(void *p)
     green__panic("hub", __FILE__, __LINE__, "an abandoned run_as context was resumed");
 }
 
+/* green__call_on: the context made on the other stack. */
+struct call_on {
+    void (*fn)(void *);
+    void *arg;
+    void *back;
+    const void *back_bottom;       /* the caller's stack, for ASan */
+    size_t back_size;
+#ifdef GREEN_TSAN
+    void *back_fiber;
+#endif
+};
+
+static void call_on_entry(void *p)
+{
+    struct call_on *r = p;
+#ifdef GREEN_ASAN
+    __sanitizer_finish_switch_fiber(NULL, &r->back_bottom, &r->back_size);
+#endif
+    r->fn(r->arg);
+    void *junk;
+#ifdef GREEN_ASAN
+    __sanitizer_start_switch_fiber(NULL, r->back_bottom, r->back_size);
+#endif
+#ifdef GREEN_TSAN
+    __tsan_switch_to_fiber(r->back_fiber, 0);
+#endif
+    green__ctx_switch(&junk, r->back);
+    green__panic("hub", __FILE__, __LINE__, "an abandoned call_on context was resumed");
+}
+
+void green__call_on(void *lo, void *hi, void (*fn)(void *), void *arg)
+{
+    struct call_on r = { .fn = fn, .arg = arg };
+    void *sp = green__ctx_make(lo, hi, call_on_entry, &r);
+#ifdef GREEN_ASAN
+    void *fake = NULL;
+    __sanitizer_start_switch_fiber(&fake, lo, (size_t)((char *)hi - (char *)lo));
+#endif
+#ifdef GREEN_TSAN
+    r.back_fiber = __tsan_get_current_fiber();
+    void *fiber = __tsan_create_fiber(0);
+    __tsan_switch_to_fiber(fiber, 0);
+#endif
+    green__ctx_switch(&r.back, sp);
+#ifdef GREEN_TSAN
+    __tsan_destroy_fiber(fiber);
+#endif
+#ifdef GREEN_ASAN
+    __sanitizer_finish_switch_fiber(fake, NULL, NULL);
+#endif
+}
+
 void green__run_as(struct green_thread *t, void (*fn)(void *), void *arg)
 {
     struct green__ctx *c = t->ctx;
@@ -432,6 +485,7 @@ void green__run_as(struct green_thread *t, void (*fn)(void *), void *arg)
         green__cpu_seq_end(c);
     green__tls_enter(c, t);        /* the handler sees t's thread-locals */
     green__locale_enter(c, t);     /* and its locale */
+    green__alt_enter(c, self, t);  /* and its alternate signal stack */
 #ifdef GREEN_ASAN
     /* Dead frames below t's saved context keep their redzones' poison. */
     __asan_unpoison_memory_region((void *)lo, hi - lo);
@@ -465,6 +519,7 @@ void green__run_as(struct green_thread *t, void (*fn)(void *), void *arg)
         green__cpu_seq_end(c);
     green__tls_enter(c, self);
     green__locale_enter(c, self);
+    green__alt_enter(c, t, self);
     if (self == c->hub)
         c->hub_queued = hq;
     *green__errno_now() = e;

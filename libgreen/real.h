@@ -155,6 +155,7 @@
     X(int, posix_spawnp, (pid_t *, const char *, const posix_spawn_file_actions_t *, const posix_spawnattr_t *, char *const *, char *const *)) \
     X(int, sched_getscheduler, (pid_t))                                       \
     X(int, prctl, (int, ...))                                                 \
+    X(int, sigaltstack, (const stack_t *, stack_t *))                         \
     X(int, sched_setscheduler, (pid_t, int, const struct sched_param *))      \
     X(int, sigaction, (int, const struct sigaction *, struct sigaction *))    \
     X(int, pause, (void))                                                     \

@@ -622,24 +622,79 @@ static void fault_handler(int sig, siginfo_t *si, void *uc)
     set_default(sig);
 }
 
-void green__stack_install_overflow_handler(void)
+/* This OS thread's alternate signal stack of libgreen's own, which the
+ * kernel has while a green thread without one of its own runs (and the
+ * hub): ss_flags SS_DISABLE if none could be made. */
+static __thread stack_t own_alt = { .ss_flags = SS_DISABLE };
+
+void green__alt_install(struct green__ctx *c, const struct green__alt *a)
+{
+    stack_t ss = own_alt;
+    if (a)
+        ss = (stack_t){ .ss_sp = a->sp, .ss_size = a->size, .ss_flags = a->flags };
+    GREEN_REAL(sigaltstack)(&ss, NULL);
+    c->alt_sp = a ? a->sp : NULL;
+    c->alt_size = a ? a->size : 0;
+}
+
+bool green__stack_on_own_alt(void)
+{
+    char here;
+    return !(own_alt.ss_flags & SS_DISABLE) &&
+           (uintptr_t)&here - (uintptr_t)own_alt.ss_sp < own_alt.ss_size;
+}
+
+/* Which alternate stack the kernel should have when next runs instead of
+ * from. A green thread's own while it runs; libgreen's while one without
+ * runs. The hub runs with whatever is there (a thread that parks and is
+ * resumed through the hub costs nothing), unless the thread leaving ended
+ * (its stack may be freed) or is on its alternate stack (a handler that
+ * parked: a signal the kernel delivers while the hub runs must not land
+ * on its frames). */
+void green__alt_switch(struct green__ctx *c, struct green_thread *from,
+                       struct green_thread *next)
+{
+    const struct green__alt *a = NULL;
+    if (next->is_hub) {
+        const struct green__alt *f = green__alt_of(from);
+        if (!c->alt_sp || !f)
+            return;
+        char here;
+        uintptr_t sp = from == c->current ? (uintptr_t)&here : (uintptr_t)from->sp;
+        if (from->state != GREEN_DONE && sp - (uintptr_t)f->sp >= f->size)
+            return;
+    } else {
+        a = green__alt_of(next);
+    }
+    if ((a ? a->sp : NULL) != c->alt_sp || (a ? a->size : 0) != c->alt_size)
+        green__alt_install(c, a);
+}
+
+bool green__stack_install_overflow_handler(stack_t *prior)
 {
     /* One alternate signal stack per OS thread (the handler must run
-     * somewhere when the green stack is exhausted). */
+     * somewhere when the green stack is exhausted). One the program set
+     * before is its first thread's (hooks/signal.c): libgreen makes its
+     * own for the others and leaves the program's in place. */
     stack_t cur;
-    if (sigaltstack(NULL, &cur) == 0 && (cur.ss_flags & SS_DISABLE)) {
+    bool had = GREEN_REAL(sigaltstack)(NULL, &cur) == 0 && !(cur.ss_flags & SS_DISABLE);
+    if (had && prior)
+        *prior = cur;
+    if (own_alt.ss_flags & SS_DISABLE) {
         size_t sz = 64 * 1024;
         void *m = mmap(NULL, sz, PROT_READ | PROT_WRITE,
                        MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (m != MAP_FAILED) {
             stack_t ss = { .ss_sp = m, .ss_size = sz, .ss_flags = 0 };
-            if (sigaltstack(&ss, NULL) != 0)
+            if (!had && GREEN_REAL(sigaltstack)(&ss, NULL) != 0)
                 munmap(m, sz);
+            else
+                own_alt = ss;
         }
     }
     int expect = 0;
     if (!atomic_compare_exchange_strong(&handler_installed, &expect, 1))
-        return;
+        return had;
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_sigaction = fault_handler;
@@ -647,4 +702,5 @@ void green__stack_install_overflow_handler(void)
     sigemptyset(&sa.sa_mask);
     GREEN_REAL(sigaction)(SIGSEGV, &sa, &old_segv);
     GREEN_REAL(sigaction)(SIGBUS, &sa, &old_bus);
+    return had;
 }
