@@ -563,6 +563,7 @@ static void load_tp(char *tp)
         green__syscall(SYS_arch_prctl, ARCH_SET_FS, (long)tp);
 }
 
+#if !defined(GREEN_TSAN)           /* address mode is refused under TSan */
 /* Whether load_tp can use wrfsbase: the kernel enabled the instruction
  * for user space (HWCAP2_FSGSBASE), and no valgrind, whose CPU does not
  * decode it. */
@@ -576,6 +577,7 @@ static bool wrfsbase_usable(void)
 #endif
     return true;
 }
+#endif
 #else
 static char *read_tp(void) { return NULL; }
 static void load_tp(char *tp) { (void)tp; }
