@@ -64,6 +64,19 @@ GREEN__HIDE int green_hook_close(int fd);
 GREEN__HIDE int green_hook_close_range(unsigned int first, unsigned int last, int flags);
 GREEN__HIDE void green_hook_closefrom(int lowfd);
 GREEN__HIDE FILE *green_hook_fdopen(int fd, const char *mode);
+/* io_stdio.c: fdopen's stream, over the hooks for a socket or a pipe. */
+GREEN__HIDE FILE *green__stdio_fdopen(int fd, const char *mode);
+/* Before and after glibc's stdio function on fp: a stream of ours is
+ * locked for the calling green thread (returned), any other FILE is not
+ * (NULL). errno is left alone. */
+GREEN__HIDE void *green__stdio_enter(FILE *fp);
+GREEN__HIDE void green__stdio_leave(void *stream);
+/* The stream of ours behind fp, or NULL; and a lock attempt on it (true:
+ * taken) for ftrylockfile. */
+GREEN__HIDE void *green__stdio_stream(FILE *fp);
+GREEN__HIDE bool green__stdio_trylock(void *stream);
+/* fclose of any FILE: ours are freed after glibc's fclose. */
+GREEN__HIDE int green__stdio_fclose(FILE *fp);
 GREEN__HIDE int green_hook_dup(int fd);
 GREEN__HIDE int green_hook_dup2(int fd, int fd2);
 GREEN__HIDE int green_hook_dup3(int fd, int fd2, int flags);

@@ -317,12 +317,18 @@ void green_hook_closefrom(int lowfd)
         forget_range(rest, ~0u);
 }
 
-/* A stream over fd: glibc's fclose will close the number where no hook
- * sees it, so fd stops being an own socket (libgreen/fdstate.c). */
+/* A stream over fd: a socket's or a pipe's reads and writes go through
+ * the hooks (io_stdio.c); any other is glibc's, whose fclose closes the
+ * number where no hook sees it, so fd stops being an own socket
+ * (libgreen/fdstate.c; kept for both, the stream may be dup'd away). */
 FILE *green_hook_fdopen(int fd, const char *mode)
 {
     green__fdstate_share(fd);
-    return GREEN_REAL(fdopen)(fd, mode);
+    /* Whoever makes the stream: main may make it before any thread, and
+     * read it later as a green thread. */
+    if (!(green__hook_families & GREEN_HOOK_IO) || !mode)
+        return GREEN_REAL(fdopen)(fd, mode);
+    return green__stdio_fdopen(fd, mode);
 }
 
 int green_hook_dup(int fd)

@@ -41,6 +41,7 @@
 #include <semaphore.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdatomic.h>
 #include <sys/mman.h>
@@ -128,6 +129,51 @@
     X(int, getrusage, (int, struct rusage *))                                 \
     X(int, sched_yield, (void))                                               \
     X(locale_t, uselocale, (locale_t))                                        \
+    X(char *, fgets, (char *, int, FILE *))                                   \
+    X(char *, __fgets_chk, (char *, size_t, int, FILE *))                     \
+    X(int, fgetc, (FILE *))                                                   \
+    X(int, getc, (FILE *))                                                    \
+    X(int, _IO_getc, (FILE *))                                                \
+    X(size_t, fread, (void *, size_t, size_t, FILE *))                        \
+    X(size_t, __fread_chk, (void *, size_t, size_t, size_t, FILE *))          \
+    X(ssize_t, getline, (char **, size_t *, FILE *))                          \
+    X(ssize_t, getdelim, (char **, size_t *, int, FILE *))                    \
+    X(ssize_t, __getdelim, (char **, size_t *, int, FILE *))                  \
+    X(int, vfscanf, (FILE *, const char *, va_list))                          \
+    X(int, __isoc99_vfscanf, (FILE *, const char *, va_list))                 \
+    X(int, ungetc, (int, FILE *))                                             \
+    X(int, getw, (FILE *))                                                    \
+    X(int, fputs, (const char *, FILE *))                                     \
+    X(int, fputc, (int, FILE *))                                              \
+    X(int, putc, (int, FILE *))                                               \
+    X(int, _IO_putc, (int, FILE *))                                           \
+    X(int, putw, (int, FILE *))                                               \
+    X(size_t, fwrite, (const void *, size_t, size_t, FILE *))                 \
+    X(int, vfprintf, (FILE *, const char *, va_list))                         \
+    X(int, __vfprintf_chk, (FILE *, int, const char *, va_list))              \
+    X(int, fseek, (FILE *, long, int))                                        \
+    X(int, fseeko, (FILE *, off_t, int))                                      \
+    X(int, fseeko64, (FILE *, off64_t, int))                                  \
+    X(long, ftell, (FILE *))                                                  \
+    X(off_t, ftello, (FILE *))                                                \
+    X(off64_t, ftello64, (FILE *))                                            \
+    X(void, rewind, (FILE *))                                                 \
+    X(int, fgetpos, (FILE *, fpos_t *))                                       \
+    X(int, fsetpos, (FILE *, const fpos_t *))                                 \
+    X(int, fgetpos64, (FILE *, fpos64_t *))                                   \
+    X(int, fsetpos64, (FILE *, const fpos64_t *))                             \
+    X(int, setvbuf, (FILE *, char *, int, size_t))                            \
+    X(void, setbuf, (FILE *, char *))                                         \
+    X(void, setbuffer, (FILE *, char *, size_t))                              \
+    X(void, setlinebuf, (FILE *))                                             \
+    X(int, feof, (FILE *))                                                    \
+    X(int, ferror, (FILE *))                                                  \
+    X(void, clearerr, (FILE *))                                               \
+    X(int, fflush, (FILE *))                                                  \
+    X(int, fclose, (FILE *))                                                  \
+    X(void, flockfile, (FILE *))                                              \
+    X(void, funlockfile, (FILE *))                                            \
+    X(int, ftrylockfile, (FILE *))                                            \
     X(int, getaddrinfo, (const char *, const char *, const struct addrinfo *, struct addrinfo **)) \
     X(int, getnameinfo, (const struct sockaddr *, socklen_t, char *, socklen_t, char *, socklen_t, int)) \
     X(struct hostent *, gethostbyname, (const char *))                        \

@@ -1,0 +1,246 @@
+/*
+ * io_stdio.c - stdio streams over sockets and pipes (fdopen).
+ *
+ * The problem. A FILE that fdopen makes reads and writes with glibc's
+ * internal read and write, which no hook sees: a thread in fgets on a
+ * socket blocked its hub's OS thread, and every green thread of the hub
+ * with it, until the peer wrote a line. Thread-per-connection daemons
+ * that speak a line protocol through stdio (fdopen + fgets + fprintf) are
+ * common among the programs the shim is for.
+ *
+ * What we do. fdopen on a socket or a FIFO/pipe makes the stream with
+ * fopencookie, whose read, write, seek and close functions are the
+ * hooks: a read that has to wait parks the calling green thread, as
+ * read() does, with the same EINTR, restart and cancellation behaviour.
+ * What a program can see of the stream is glibc's fdopen's:
+ *  - the mode is checked as glibc checks it (first letter r, w or a, the
+ *    access mode against the descriptor's: EINVAL; EBADF), and "a" sets
+ *    O_APPEND on the description when it is not set;
+ *  - fileno() gives the descriptor (the cookie stream's _fileno is set to
+ *    it; glibc marks cookie streams with -2 and only tests for -1);
+ *  - the buffer is as large as glibc makes it (st_blksize below BUFSIZ:
+ *    4096 for sockets and pipes), fully buffered;
+ *  - a write callback loops over partial writes as glibc's file write
+ *    does (a cookie write that returns short marks the stream in error);
+ *  - fseek and ftell go to lseek (ESPIPE on sockets and pipes);
+ *  - fclose flushes and closes the descriptor through the close hook.
+ * Other descriptors (regular files, terminals, whose streams are line
+ * buffered by a terminal test the cookie stream would not make) get
+ * glibc's own stream.
+ *
+ * Its lock. glibc locks a stream for each call with a lock whose owner
+ * is the OS thread (hooks/pthread.c: every green thread of a hub "owns"
+ * it), and a read that parks now does so inside that lock: another green
+ * thread of the hub would enter the stream in the middle of the call,
+ * one of another hub would block its hub in the kernel until the call
+ * ends. So each stream of ours has a lock of the lock core too, recursive
+ * per green thread, that the interposed stdio functions which take a
+ * stream (fgets, fprintf, fread, fwrite, getline, fflush, fclose,
+ * flockfile... preload/export_stdio.c) take before glibc's: a thread
+ * that wants the stream while another is inside waits as a green thread
+ * (it parks), as a pthread waits for glibc's lock natively. The
+ * _unlocked functions take no lock, as natively (flockfile does). A
+ * stream is recognised by a mark in the bytes glibc leaves unused at the
+ * end of every FILE (_unused2), checked against the stream's own
+ * pointer; any other FILE costs the interposed functions that check.
+ *
+ * Limits. The buffer is the stream's from fdopen on (glibc allocates its
+ * own at the first read or write: __fbufsize says 0 before it). Wide
+ * orientation (fwide, fwprintf) is not available on a cookie stream; a
+ * stream that needs it is rare on a socket. popen's streams and stdin,
+ * stdout and stderr are glibc's (README: "Known differences").
+ *
+ * Rejected: a stream of glibc's own with its read and write replaced
+ * (glibc checks that a stream's function table is one of its own and
+ * aborts otherwise); waiting for readability before glibc's read (fgets
+ * reads again, inside glibc, when a line arrives in pieces).
+ */
+#define _GNU_SOURCE
+#include "io_internal.h"
+#include "lock.h"
+#include "pthread_internal.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* One stream's cookie: its lock, its descriptor and its buffer. */
+struct stream {
+    struct green__mutex lock;      /* recursive, per green thread */
+    FILE *fp;
+    int fd;
+    bool closing;                  /* fclose runs: free after it */
+    char buf[];
+};
+
+/* The mark in FILE._unused2 (glibc never uses those bytes): the magic,
+ * then the stream. */
+#define STREAM_MAGIC 0x677265656e535444ULL     /* "greenSTD" */
+
+static void mark(FILE *fp, struct stream *s)
+{
+    uint64_t m[2] = { s ? STREAM_MAGIC : 0, (uint64_t)(uintptr_t)s };
+    memcpy(fp->_unused2, m, sizeof m);
+}
+
+static struct stream *stream_of(FILE *fp)
+{
+    uint64_t m[2];
+    if (!fp)
+        return NULL;
+    memcpy(m, fp->_unused2, sizeof m);
+    if (m[0] != STREAM_MAGIC)
+        return NULL;
+    struct stream *s = (struct stream *)(uintptr_t)m[1];
+    return s && s->fp == fp ? s : NULL;
+}
+
+_Static_assert(sizeof ((FILE *)0)->_unused2 >= 16, "room for the mark");
+
+void *green__stdio_enter(FILE *fp)
+{
+    struct stream *s = stream_of(fp);
+    if (!s)
+        return NULL;
+    int e = errno;
+    struct green_thread *self = green__in_green() ? green__current() : NULL;
+    green__mutex_lock(&s->lock, self, GREEN__MUTEX_RECURSIVE, GREEN_FOREVER,
+                      &green__pt_lock_how);
+    errno = e;
+    return s;
+}
+
+void *green__stdio_stream(FILE *fp)
+{
+    return stream_of(fp);
+}
+
+bool green__stdio_trylock(void *p)
+{
+    struct stream *s = p;
+    struct green_thread *self = green__in_green() ? green__current() : NULL;
+    return green__mutex_trylock(&s->lock, self, GREEN__MUTEX_RECURSIVE) == 0;
+}
+
+void green__stdio_leave(void *p)
+{
+    struct stream *s = p;
+    if (!s)
+        return;
+    struct green_thread *self = green__in_green() ? green__current() : NULL;
+    green__mutex_unlock(&s->lock, self, GREEN__MUTEX_RECURSIVE);
+}
+
+int green__stdio_fclose(FILE *fp)
+{
+    struct stream *s = green__stdio_enter(fp);
+    if (!s)
+        return GREEN_REAL(fclose)(fp);
+    s->closing = true;
+    mark(fp, NULL);
+    int r = GREEN_REAL(fclose)(fp);
+    green__stdio_leave(s);
+    free(s);
+    return r;
+}
+
+static ssize_t stream_read(void *cookie, char *buf, size_t n)
+{
+    struct stream *s = cookie;
+    return green_hook_read(s->fd, buf, n);
+}
+
+/* All of it, as glibc's file write: a short count only after an error
+ * (then the stream is in error either way). */
+static ssize_t stream_write(void *cookie, const char *buf, size_t n)
+{
+    struct stream *s = cookie;
+    size_t done = 0;
+    while (done < n) {
+        ssize_t k = green_hook_write(s->fd, buf + done, n - done);
+        if (k < 0)
+            return done ? (ssize_t)done : -1;
+        done += (size_t)k;
+    }
+    return (ssize_t)done;
+}
+
+static int stream_seek(void *cookie, off64_t *pos, int whence)
+{
+    struct stream *s = cookie;
+    off64_t r = lseek64(s->fd, *pos, whence);
+    if (r < 0)
+        return -1;
+    *pos = r;
+    return 0;
+}
+
+/* glibc has flushed the buffer and no longer touches it. Through
+ * green__stdio_fclose the stream is freed after glibc's fclose returns;
+ * through freopen, which closes and reuses the FILE, now. */
+static int stream_close(void *cookie)
+{
+    struct stream *s = cookie;
+    int r = green_hook_close(s->fd);
+    if (!s->closing) {
+        mark(s->fp, NULL);
+        free(s);
+    }
+    return r;
+}
+
+FILE *green__stdio_fdopen(int fd, const char *mode)
+{
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !(S_ISSOCK(st.st_mode) || S_ISFIFO(st.st_mode)))
+        return GREEN_REAL(fdopen)(fd, mode);
+    /* glibc's checks (libio/iofdopen.c), in its order. */
+    bool rd, wr, app = false;
+    switch (mode[0]) {
+    case 'r': rd = true; wr = false; break;
+    case 'w': rd = false; wr = true; break;
+    case 'a': rd = false; wr = true; app = true; break;
+    default:
+        errno = EINVAL;
+        return NULL;
+    }
+    for (int i = 1; i < 5 && mode[i]; i++) {
+        if (mode[i] == '+') {
+            rd = wr = true;
+            break;
+        }
+    }
+    int fl = GREEN_REAL(fcntl)(fd, F_GETFL);
+    if (fl == -1)
+        return NULL;
+    if (((fl & O_ACCMODE) == O_RDONLY && wr) || ((fl & O_ACCMODE) == O_WRONLY && rd)) {
+        errno = EINVAL;
+        return NULL;
+    }
+    if (app && !(fl & O_APPEND) && GREEN_REAL(fcntl)(fd, F_SETFL, fl | O_APPEND) == -1)
+        return NULL;
+    size_t size = st.st_blksize > 0 && st.st_blksize < BUFSIZ ? (size_t)st.st_blksize : BUFSIZ;
+    struct stream *s = calloc(1, sizeof *s + size);
+    if (!s)
+        return NULL;
+    s->fd = fd;
+    cookie_io_functions_t fns = {
+        .read = stream_read, .write = stream_write, .seek = stream_seek, .close = stream_close,
+    };
+    char m[4] = { mode[0], rd && wr ? '+' : 0, 0, 0 };
+    FILE *f = fopencookie(s, m, fns);
+    if (!f) {
+        free(s);
+        return NULL;
+    }
+    f->_fileno = fd;
+    GREEN_REAL(setvbuf)(f, s->buf, _IOFBF, size);
+    s->fp = f;
+    mark(f, s);
+    return f;
+}
