@@ -15,7 +15,9 @@
 #ifndef GREEN_HOOKS_IO_H
 #define GREEN_HOOKS_IO_H
 
+#include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/types.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -70,6 +72,18 @@ GREEN__HIDE FILE *green__stdio_fdopen(int fd, const char *mode);
  * locked for the calling green thread (returned), any other FILE is not
  * (NULL). errno is left alone. */
 GREEN__HIDE void *green__stdio_enter(FILE *fp);
+/* The mark of a stream of ours (io_stdio.c): the first 8 bytes of
+ * FILE._unused2. A quick test for the interposed stdio functions; enter
+ * checks the stream's pointer too. */
+#define GREEN__STREAM_MAGIC 0x677265656e535444ULL     /* "greenSTD" */
+static inline bool green__stdio_marked(const FILE *fp)
+{
+    uint64_t m;
+    if (!fp)
+        return false;
+    memcpy(&m, fp->_unused2, sizeof m);
+    return m == GREEN__STREAM_MAGIC;
+}
 GREEN__HIDE void green__stdio_leave(void *stream);
 /* The stream of ours behind fp, or NULL; and a lock attempt on it (true:
  * taken) for ftrylockfile. */

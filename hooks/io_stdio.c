@@ -80,7 +80,7 @@ struct stream {
 
 /* The mark in FILE._unused2 (glibc never uses those bytes): the magic,
  * then the stream. */
-#define STREAM_MAGIC 0x677265656e535444ULL     /* "greenSTD" */
+#define STREAM_MAGIC GREEN__STREAM_MAGIC
 
 static void mark(FILE *fp, struct stream *s)
 {

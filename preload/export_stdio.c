@@ -32,6 +32,8 @@ extern int _IO_putc(int c, FILE *fp);
 
 E char *fgets(char *s, int n, FILE *fp)
 {
+    if (green__likely(!green__stdio_marked(fp)))
+        return GREEN_REAL(fgets)(s, n, fp);
     void *lk = green__stdio_enter(fp);
     char * r = GREEN_REAL(fgets)(s, n, fp);
     green__stdio_leave(lk);
@@ -39,6 +41,8 @@ E char *fgets(char *s, int n, FILE *fp)
 }
 E char *__fgets_chk(char *s, size_t size, int n, FILE *fp)
 {
+    if (green__likely(!green__stdio_marked(fp)))
+        return GREEN_REAL(__fgets_chk)(s, size, n, fp);
     void *lk = green__stdio_enter(fp);
     char * r = GREEN_REAL(__fgets_chk)(s, size, n, fp);
     green__stdio_leave(lk);
@@ -46,6 +50,8 @@ E char *__fgets_chk(char *s, size_t size, int n, FILE *fp)
 }
 E int fgetc(FILE *fp)
 {
+    if (green__likely(!green__stdio_marked(fp)))
+        return GREEN_REAL(fgetc)(fp);
     void *lk = green__stdio_enter(fp);
     int r = GREEN_REAL(fgetc)(fp);
     green__stdio_leave(lk);
@@ -53,6 +59,8 @@ E int fgetc(FILE *fp)
 }
 E int getc(FILE *fp)
 {
+    if (green__likely(!green__stdio_marked(fp)))
+        return GREEN_REAL(getc)(fp);
     void *lk = green__stdio_enter(fp);
     int r = GREEN_REAL(getc)(fp);
     green__stdio_leave(lk);
@@ -60,6 +68,8 @@ E int getc(FILE *fp)
 }
 E int _IO_getc(FILE *fp)
 {
+    if (green__likely(!green__stdio_marked(fp)))
+        return GREEN_REAL(_IO_getc)(fp);
     void *lk = green__stdio_enter(fp);
     int r = GREEN_REAL(_IO_getc)(fp);
     green__stdio_leave(lk);
@@ -67,6 +77,8 @@ E int _IO_getc(FILE *fp)
 }
 E size_t fread(void *p, size_t size, size_t n, FILE *fp)
 {
+    if (green__likely(!green__stdio_marked(fp)))
+        return GREEN_REAL(fread)(p, size, n, fp);
     void *lk = green__stdio_enter(fp);
     size_t r = GREEN_REAL(fread)(p, size, n, fp);
     green__stdio_leave(lk);
@@ -74,6 +86,8 @@ E size_t fread(void *p, size_t size, size_t n, FILE *fp)
 }
 E size_t __fread_chk(void *p, size_t psize, size_t size, size_t n, FILE *fp)
 {
+    if (green__likely(!green__stdio_marked(fp)))
+        return GREEN_REAL(__fread_chk)(p, psize, size, n, fp);
     void *lk = green__stdio_enter(fp);
     size_t r = GREEN_REAL(__fread_chk)(p, psize, size, n, fp);
     green__stdio_leave(lk);
@@ -81,6 +95,8 @@ E size_t __fread_chk(void *p, size_t psize, size_t size, size_t n, FILE *fp)
 }
 E ssize_t getline(char **l, size_t *n, FILE *fp)
 {
+    if (green__likely(!green__stdio_marked(fp)))
+        return GREEN_REAL(getline)(l, n, fp);
     void *lk = green__stdio_enter(fp);
     ssize_t r = GREEN_REAL(getline)(l, n, fp);
     green__stdio_leave(lk);
@@ -88,6 +104,8 @@ E ssize_t getline(char **l, size_t *n, FILE *fp)
 }
 E ssize_t getdelim(char **l, size_t *n, int d, FILE *fp)
 {
+    if (green__likely(!green__stdio_marked(fp)))
+        return GREEN_REAL(getdelim)(l, n, d, fp);
     void *lk = green__stdio_enter(fp);
     ssize_t r = GREEN_REAL(getdelim)(l, n, d, fp);
     green__stdio_leave(lk);
@@ -95,6 +113,8 @@ E ssize_t getdelim(char **l, size_t *n, int d, FILE *fp)
 }
 E ssize_t __getdelim(char **l, size_t *n, int d, FILE *fp)
 {
+    if (green__likely(!green__stdio_marked(fp)))
+        return GREEN_REAL(__getdelim)(l, n, d, fp);
     void *lk = green__stdio_enter(fp);
     ssize_t r = GREEN_REAL(__getdelim)(l, n, d, fp);
     green__stdio_leave(lk);
@@ -108,6 +128,8 @@ E int gnu_fscanf(FILE *fp, const char *f, ...) __asm__("fscanf");
 
 E int gnu_vfscanf(FILE *fp, const char *f, va_list ap)
 {
+    if (green__likely(!green__stdio_marked(fp)))
+        return GREEN_REAL(vfscanf)(fp, f, ap);
     void *lk = green__stdio_enter(fp);
     int r = GREEN_REAL(vfscanf)(fp, f, ap);
     green__stdio_leave(lk);
@@ -115,6 +137,8 @@ E int gnu_vfscanf(FILE *fp, const char *f, va_list ap)
 }
 E int __isoc99_vfscanf(FILE *fp, const char *f, va_list ap)
 {
+    if (green__likely(!green__stdio_marked(fp)))
+        return GREEN_REAL(__isoc99_vfscanf)(fp, f, ap);
     void *lk = green__stdio_enter(fp);
     int r = GREEN_REAL(__isoc99_vfscanf)(fp, f, ap);
     green__stdio_leave(lk);
@@ -122,6 +146,8 @@ E int __isoc99_vfscanf(FILE *fp, const char *f, va_list ap)
 }
 E int ungetc(int c, FILE *fp)
 {
+    if (green__likely(!green__stdio_marked(fp)))
+        return GREEN_REAL(ungetc)(c, fp);
     void *lk = green__stdio_enter(fp);
     int r = GREEN_REAL(ungetc)(c, fp);
     green__stdio_leave(lk);
@@ -129,6 +155,8 @@ E int ungetc(int c, FILE *fp)
 }
 E int getw(FILE *fp)
 {
+    if (green__likely(!green__stdio_marked(fp)))
+        return GREEN_REAL(getw)(fp);
     void *lk = green__stdio_enter(fp);
     int r = GREEN_REAL(getw)(fp);
     green__stdio_leave(lk);
@@ -136,6 +164,8 @@ E int getw(FILE *fp)
 }
 E int fputs(const char *s, FILE *fp)
 {
+    if (green__likely(!green__stdio_marked(fp)))
+        return GREEN_REAL(fputs)(s, fp);
     void *lk = green__stdio_enter(fp);
     int r = GREEN_REAL(fputs)(s, fp);
     green__stdio_leave(lk);
@@ -143,6 +173,8 @@ E int fputs(const char *s, FILE *fp)
 }
 E int fputc(int c, FILE *fp)
 {
+    if (green__likely(!green__stdio_marked(fp)))
+        return GREEN_REAL(fputc)(c, fp);
     void *lk = green__stdio_enter(fp);
     int r = GREEN_REAL(fputc)(c, fp);
     green__stdio_leave(lk);
@@ -150,6 +182,8 @@ E int fputc(int c, FILE *fp)
 }
 E int putc(int c, FILE *fp)
 {
+    if (green__likely(!green__stdio_marked(fp)))
+        return GREEN_REAL(putc)(c, fp);
     void *lk = green__stdio_enter(fp);
     int r = GREEN_REAL(putc)(c, fp);
     green__stdio_leave(lk);
@@ -157,6 +191,8 @@ E int putc(int c, FILE *fp)
 }
 E int _IO_putc(int c, FILE *fp)
 {
+    if (green__likely(!green__stdio_marked(fp)))
+        return GREEN_REAL(_IO_putc)(c, fp);
     void *lk = green__stdio_enter(fp);
     int r = GREEN_REAL(_IO_putc)(c, fp);
     green__stdio_leave(lk);
@@ -164,6 +200,8 @@ E int _IO_putc(int c, FILE *fp)
 }
 E int putw(int w, FILE *fp)
 {
+    if (green__likely(!green__stdio_marked(fp)))
+        return GREEN_REAL(putw)(w, fp);
     void *lk = green__stdio_enter(fp);
     int r = GREEN_REAL(putw)(w, fp);
     green__stdio_leave(lk);
@@ -171,6 +209,8 @@ E int putw(int w, FILE *fp)
 }
 E size_t fwrite(const void *p, size_t size, size_t n, FILE *fp)
 {
+    if (green__likely(!green__stdio_marked(fp)))
+        return GREEN_REAL(fwrite)(p, size, n, fp);
     void *lk = green__stdio_enter(fp);
     size_t r = GREEN_REAL(fwrite)(p, size, n, fp);
     green__stdio_leave(lk);
@@ -178,6 +218,8 @@ E size_t fwrite(const void *p, size_t size, size_t n, FILE *fp)
 }
 E int vfprintf(FILE *fp, const char *f, va_list ap)
 {
+    if (green__likely(!green__stdio_marked(fp)))
+        return GREEN_REAL(vfprintf)(fp, f, ap);
     void *lk = green__stdio_enter(fp);
     int r = GREEN_REAL(vfprintf)(fp, f, ap);
     green__stdio_leave(lk);
@@ -185,6 +227,8 @@ E int vfprintf(FILE *fp, const char *f, va_list ap)
 }
 E int __vfprintf_chk(FILE *fp, int flag, const char *f, va_list ap)
 {
+    if (green__likely(!green__stdio_marked(fp)))
+        return GREEN_REAL(__vfprintf_chk)(fp, flag, f, ap);
     void *lk = green__stdio_enter(fp);
     int r = GREEN_REAL(__vfprintf_chk)(fp, flag, f, ap);
     green__stdio_leave(lk);
@@ -192,6 +236,8 @@ E int __vfprintf_chk(FILE *fp, int flag, const char *f, va_list ap)
 }
 E int fseek(FILE *fp, long off, int whence)
 {
+    if (green__likely(!green__stdio_marked(fp)))
+        return GREEN_REAL(fseek)(fp, off, whence);
     void *lk = green__stdio_enter(fp);
     int r = GREEN_REAL(fseek)(fp, off, whence);
     green__stdio_leave(lk);
@@ -199,6 +245,8 @@ E int fseek(FILE *fp, long off, int whence)
 }
 E int fseeko(FILE *fp, off_t off, int whence)
 {
+    if (green__likely(!green__stdio_marked(fp)))
+        return GREEN_REAL(fseeko)(fp, off, whence);
     void *lk = green__stdio_enter(fp);
     int r = GREEN_REAL(fseeko)(fp, off, whence);
     green__stdio_leave(lk);
@@ -206,6 +254,8 @@ E int fseeko(FILE *fp, off_t off, int whence)
 }
 E int fseeko64(FILE *fp, off64_t off, int whence)
 {
+    if (green__likely(!green__stdio_marked(fp)))
+        return GREEN_REAL(fseeko64)(fp, off, whence);
     void *lk = green__stdio_enter(fp);
     int r = GREEN_REAL(fseeko64)(fp, off, whence);
     green__stdio_leave(lk);
@@ -213,6 +263,8 @@ E int fseeko64(FILE *fp, off64_t off, int whence)
 }
 E long ftell(FILE *fp)
 {
+    if (green__likely(!green__stdio_marked(fp)))
+        return GREEN_REAL(ftell)(fp);
     void *lk = green__stdio_enter(fp);
     long r = GREEN_REAL(ftell)(fp);
     green__stdio_leave(lk);
@@ -220,6 +272,8 @@ E long ftell(FILE *fp)
 }
 E off_t ftello(FILE *fp)
 {
+    if (green__likely(!green__stdio_marked(fp)))
+        return GREEN_REAL(ftello)(fp);
     void *lk = green__stdio_enter(fp);
     off_t r = GREEN_REAL(ftello)(fp);
     green__stdio_leave(lk);
@@ -227,6 +281,8 @@ E off_t ftello(FILE *fp)
 }
 E off64_t ftello64(FILE *fp)
 {
+    if (green__likely(!green__stdio_marked(fp)))
+        return GREEN_REAL(ftello64)(fp);
     void *lk = green__stdio_enter(fp);
     off64_t r = GREEN_REAL(ftello64)(fp);
     green__stdio_leave(lk);
@@ -234,12 +290,18 @@ E off64_t ftello64(FILE *fp)
 }
 E void rewind(FILE *fp)
 {
+    if (green__likely(!green__stdio_marked(fp))) {
+        GREEN_REAL(rewind)(fp);
+        return;
+    }
     void *lk = green__stdio_enter(fp);
     GREEN_REAL(rewind)(fp);
     green__stdio_leave(lk);
 }
 E int fgetpos(FILE *fp, fpos_t *pos)
 {
+    if (green__likely(!green__stdio_marked(fp)))
+        return GREEN_REAL(fgetpos)(fp, pos);
     void *lk = green__stdio_enter(fp);
     int r = GREEN_REAL(fgetpos)(fp, pos);
     green__stdio_leave(lk);
@@ -247,6 +309,8 @@ E int fgetpos(FILE *fp, fpos_t *pos)
 }
 E int fsetpos(FILE *fp, const fpos_t *pos)
 {
+    if (green__likely(!green__stdio_marked(fp)))
+        return GREEN_REAL(fsetpos)(fp, pos);
     void *lk = green__stdio_enter(fp);
     int r = GREEN_REAL(fsetpos)(fp, pos);
     green__stdio_leave(lk);
@@ -254,6 +318,8 @@ E int fsetpos(FILE *fp, const fpos_t *pos)
 }
 E int fgetpos64(FILE *fp, fpos64_t *pos)
 {
+    if (green__likely(!green__stdio_marked(fp)))
+        return GREEN_REAL(fgetpos64)(fp, pos);
     void *lk = green__stdio_enter(fp);
     int r = GREEN_REAL(fgetpos64)(fp, pos);
     green__stdio_leave(lk);
@@ -261,6 +327,8 @@ E int fgetpos64(FILE *fp, fpos64_t *pos)
 }
 E int fsetpos64(FILE *fp, const fpos64_t *pos)
 {
+    if (green__likely(!green__stdio_marked(fp)))
+        return GREEN_REAL(fsetpos64)(fp, pos);
     void *lk = green__stdio_enter(fp);
     int r = GREEN_REAL(fsetpos64)(fp, pos);
     green__stdio_leave(lk);
@@ -268,6 +336,8 @@ E int fsetpos64(FILE *fp, const fpos64_t *pos)
 }
 E int setvbuf(FILE *fp, char *buf, int mode, size_t size)
 {
+    if (green__likely(!green__stdio_marked(fp)))
+        return GREEN_REAL(setvbuf)(fp, buf, mode, size);
     void *lk = green__stdio_enter(fp);
     int r = GREEN_REAL(setvbuf)(fp, buf, mode, size);
     green__stdio_leave(lk);
@@ -275,24 +345,38 @@ E int setvbuf(FILE *fp, char *buf, int mode, size_t size)
 }
 E void setbuf(FILE *fp, char *buf)
 {
+    if (green__likely(!green__stdio_marked(fp))) {
+        GREEN_REAL(setbuf)(fp, buf);
+        return;
+    }
     void *lk = green__stdio_enter(fp);
     GREEN_REAL(setbuf)(fp, buf);
     green__stdio_leave(lk);
 }
 E void setbuffer(FILE *fp, char *buf, size_t size)
 {
+    if (green__likely(!green__stdio_marked(fp))) {
+        GREEN_REAL(setbuffer)(fp, buf, size);
+        return;
+    }
     void *lk = green__stdio_enter(fp);
     GREEN_REAL(setbuffer)(fp, buf, size);
     green__stdio_leave(lk);
 }
 E void setlinebuf(FILE *fp)
 {
+    if (green__likely(!green__stdio_marked(fp))) {
+        GREEN_REAL(setlinebuf)(fp);
+        return;
+    }
     void *lk = green__stdio_enter(fp);
     GREEN_REAL(setlinebuf)(fp);
     green__stdio_leave(lk);
 }
 E int feof(FILE *fp)
 {
+    if (green__likely(!green__stdio_marked(fp)))
+        return GREEN_REAL(feof)(fp);
     void *lk = green__stdio_enter(fp);
     int r = GREEN_REAL(feof)(fp);
     green__stdio_leave(lk);
@@ -300,6 +384,8 @@ E int feof(FILE *fp)
 }
 E int ferror(FILE *fp)
 {
+    if (green__likely(!green__stdio_marked(fp)))
+        return GREEN_REAL(ferror)(fp);
     void *lk = green__stdio_enter(fp);
     int r = GREEN_REAL(ferror)(fp);
     green__stdio_leave(lk);
@@ -307,6 +393,10 @@ E int ferror(FILE *fp)
 }
 E void clearerr(FILE *fp)
 {
+    if (green__likely(!green__stdio_marked(fp))) {
+        GREEN_REAL(clearerr)(fp);
+        return;
+    }
     void *lk = green__stdio_enter(fp);
     GREEN_REAL(clearerr)(fp);
     green__stdio_leave(lk);
@@ -316,7 +406,9 @@ E int fprintf(FILE *fp, const char *f, ...)
 {
     va_list ap;
     va_start(ap, f);
-    int r = vfprintf(fp, f, ap);
+    void *lk = green__stdio_marked(fp) ? green__stdio_enter(fp) : NULL;
+    int r = GREEN_REAL(vfprintf)(fp, f, ap);
+    green__stdio_leave(lk);
     va_end(ap);
     return r;
 }
@@ -325,7 +417,9 @@ E int __fprintf_chk(FILE *fp, int flag, const char *f, ...)
 {
     va_list ap;
     va_start(ap, f);
-    int r = __vfprintf_chk(fp, flag, f, ap);
+    void *lk = green__stdio_marked(fp) ? green__stdio_enter(fp) : NULL;
+    int r = GREEN_REAL(__vfprintf_chk)(fp, flag, f, ap);
+    green__stdio_leave(lk);
     va_end(ap);
     return r;
 }
@@ -334,7 +428,9 @@ E int gnu_fscanf(FILE *fp, const char *f, ...)
 {
     va_list ap;
     va_start(ap, f);
-    int r = gnu_vfscanf(fp, f, ap);
+    void *lk = green__stdio_marked(fp) ? green__stdio_enter(fp) : NULL;
+    int r = GREEN_REAL(vfscanf)(fp, f, ap);
+    green__stdio_leave(lk);
     va_end(ap);
     return r;
 }
@@ -343,7 +439,9 @@ E int __isoc99_fscanf(FILE *fp, const char *f, ...)
 {
     va_list ap;
     va_start(ap, f);
-    int r = __isoc99_vfscanf(fp, f, ap);
+    void *lk = green__stdio_marked(fp) ? green__stdio_enter(fp) : NULL;
+    int r = GREEN_REAL(__isoc99_vfscanf)(fp, f, ap);
+    green__stdio_leave(lk);
     va_end(ap);
     return r;
 }
@@ -351,13 +449,20 @@ E int __isoc99_fscanf(FILE *fp, const char *f, ...)
 /* fflush(NULL) flushes every stream, each under glibc's lock alone. */
 E int fflush(FILE *fp)
 {
+    if (green__likely(!green__stdio_marked(fp)))
+        return GREEN_REAL(fflush)(fp);
     void *lk = green__stdio_enter(fp);
     int r = GREEN_REAL(fflush)(fp);
     green__stdio_leave(lk);
     return r;
 }
 
-E int fclose(FILE *fp) { return green__stdio_fclose(fp); }
+E int fclose(FILE *fp)
+{
+    if (green__likely(!green__stdio_marked(fp)))
+        return GREEN_REAL(fclose)(fp);
+    return green__stdio_fclose(fp);
+}
 
 /* flockfile holds the stream for the calling thread across calls (the
  * _unlocked functions rely on it): the green lock first, glibc's after;

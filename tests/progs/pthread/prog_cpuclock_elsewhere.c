@@ -1,10 +1,12 @@
 /*
  * prog_cpuclock_elsewhere.c - another thread's CPU clock read while that
  * thread computes without pausing: main reads the clock of a thread that
- * spins for 700 ms (no call that could switch), twice 200 ms apart, and
- * 200 times in a row. Prints "advanced_ms=N" (how far the clock moved
- * between the two reads: about 200 natively, where the kernel counts the
- * spinning thread's time continuously) and "monotonic=1" when no read
+ * spins (no call that could switch) until told to stop, until it has
+ * advanced 100 ms past a first read or 5 s went by (a loaded machine gives
+ * the spinner less than the wall time), then 200 times in a row. Prints
+ * "advanced_ms=N" (how far the clock moved: 100 or a little more natively,
+ * where the kernel counts the spinning thread's time continuously; 0 if
+ * it stood still) and "monotonic=1" when no read
  * was below the one before, "hooked=1" when pthread_create is
  * libgreen's (dladdr), and "spinner_on_main_os_thread=0" when the
  * spinner ran on an OS thread of its own. tests/test_preload_pthread.c runs it natively
@@ -22,7 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static atomic_int started;
+static atomic_int started, stop;
 static atomic_long spinner_tid;
 static int idle_pipe[2];
 
@@ -50,7 +52,7 @@ static void *spin(void *arg)
     atomic_store(&spinner_tid, (long)syscall(SYS_gettid));
     atomic_store(&started, 1);
     volatile unsigned long x = 0;
-    while (ns_of(CLOCK_MONOTONIC) - t0 < 700000000LL)
+    while (!atomic_load(&stop) && ns_of(CLOCK_MONOTONIC) - t0 < 10000000000LL)
         x++;
     return NULL;
 }
@@ -83,9 +85,13 @@ int main(void)
     while (!atomic_load(&started))
         usleep(1000);
     usleep(100000);
-    long long a = ns_of(clk);
-    usleep(200000);
-    long long b = ns_of(clk);
+    /* Until the spinner's clock has advanced 100 ms, or 5 s: a loaded
+     * machine gives it less than the wall time. */
+    long long a = ns_of(clk), b = a, w0 = ns_of(CLOCK_MONOTONIC);
+    while (b - a < 100000000LL && ns_of(CLOCK_MONOTONIC) - w0 < 5000000000LL) {
+        usleep(10000);
+        b = ns_of(clk);
+    }
     int monotonic = 1;
     long long prev = b;
     for (int k = 0; k < 200; k++) {
@@ -94,6 +100,7 @@ int main(void)
             monotonic = 0;
         prev = v;
     }
+    atomic_store(&stop, 1);
     pthread_join(t, NULL);
     if (write(idle_pipe[1], "x", 1) != 1)
         return 1;
