@@ -72,17 +72,15 @@ GREEN__HIDE FILE *green__stdio_fdopen(int fd, const char *mode);
  * locked for the calling green thread (returned), any other FILE is not
  * (NULL). errno is left alone. */
 GREEN__HIDE void *green__stdio_enter(FILE *fp);
-/* The mark of a stream of ours (io_stdio.c): the first 8 bytes of
- * FILE._unused2. A quick test for the interposed stdio functions; enter
- * checks the stream's pointer too. */
-#define GREEN__STREAM_MAGIC 0x677265656e535444ULL     /* "greenSTD" */
+/* A quick test for the interposed stdio functions (io_stdio.c, "Which
+ * FILEs are ours"): fp is a cookie stream, as every stream of ours is
+ * (the function table's pointer that follows every FILE of glibc's);
+ * enter checks the rest. */
+extern void *green__stdio_cookie_table GREEN__HIDE;
 static inline bool green__stdio_marked(const FILE *fp)
 {
-    uint64_t m;
-    if (!fp)
-        return false;
-    memcpy(&m, fp->_unused2, sizeof m);
-    return m == GREEN__STREAM_MAGIC;
+    void *t = green__stdio_cookie_table;
+    return t && fp && *(void *const *)((const char *)fp + sizeof(FILE)) == t;
 }
 GREEN__HIDE void green__stdio_leave(void *stream);
 /* The stream of ours behind fp, or NULL; and a lock attempt on it (true:

@@ -78,29 +78,60 @@ struct stream {
     char buf[];
 };
 
-/* The mark in FILE._unused2 (glibc never uses those bytes): the magic,
- * then the stream. */
-#define STREAM_MAGIC GREEN__STREAM_MAGIC
+/* Which FILEs are ours. Every FILE glibc makes is followed by its
+ * function table's pointer (struct _IO_FILE_plus, unchanged since glibc
+ * 2.1), and a cookie stream by its cookie (struct _IO_cookie_file): a
+ * stream of ours has glibc's cookie table, learned from the first one we
+ * make (green__stdio_cookie_table), and a cookie that the table of
+ * streams by descriptor holds for its _fileno (glibc's own cookie
+ * streams have -2 there). Reads only what glibc initialised. */
+void *green__stdio_cookie_table;
 
-static void mark(FILE *fp, struct stream *s)
+#define CHUNK 1024                 /* descriptors per chunk */
+#define CHUNKS 4096                /* up to 4M descriptors */
+static struct stream *_Atomic *_Atomic by_fd[CHUNKS];
+
+static struct stream *_Atomic *slot(int fd, bool make)
 {
-    uint64_t m[2] = { s ? STREAM_MAGIC : 0, (uint64_t)(uintptr_t)s };
-    memcpy(fp->_unused2, m, sizeof m);
+    if (fd < 0 || fd >= CHUNK * CHUNKS)
+        return NULL;
+    struct stream *_Atomic *c = atomic_load_explicit(&by_fd[fd / CHUNK], memory_order_acquire);
+    if (!c && make) {
+        struct stream *_Atomic *n = calloc(CHUNK, sizeof *n);
+        if (!n)
+            return NULL;
+        struct stream *_Atomic *none = NULL;
+        if (atomic_compare_exchange_strong(&by_fd[fd / CHUNK], &none, n))
+            c = n;
+        else {
+            free(n);
+            c = none;
+        }
+    }
+    return c ? &c[fd % CHUNK] : NULL;
+}
+
+static void *cookie_of(FILE *fp)
+{
+    return *(void *const *)((const char *)fp + sizeof(FILE) + sizeof(void *));
 }
 
 static struct stream *stream_of(FILE *fp)
 {
-    uint64_t m[2];
-    if (!fp)
+    if (!green__stdio_marked(fp))
         return NULL;
-    memcpy(m, fp->_unused2, sizeof m);
-    if (m[0] != STREAM_MAGIC)
-        return NULL;
-    struct stream *s = (struct stream *)(uintptr_t)m[1];
-    return s && s->fp == fp ? s : NULL;
+    struct stream *_Atomic *e = slot(fp->_fileno, false);
+    struct stream *s = e ? atomic_load_explicit(e, memory_order_acquire) : NULL;
+    return s && s == cookie_of(fp) && s->fp == fp ? s : NULL;
 }
 
-_Static_assert(sizeof ((FILE *)0)->_unused2 >= 16, "room for the mark");
+/* fp is ours now (s) or no longer (NULL). */
+static void mark(FILE *fp, struct stream *s)
+{
+    struct stream *_Atomic *e = slot(fp->_fileno, s != NULL);
+    if (e)
+        atomic_store_explicit(e, s, memory_order_release);
+}
 
 void *green__stdio_enter(FILE *fp)
 {
@@ -241,6 +272,8 @@ FILE *green__stdio_fdopen(int fd, const char *mode)
     f->_fileno = fd;
     GREEN_REAL(setvbuf)(f, s->buf, _IOFBF, size);
     s->fp = f;
+    if (!green__stdio_cookie_table)
+        green__stdio_cookie_table = *(void **)((char *)f + sizeof(FILE));
     mark(f, s);
     return f;
 }
