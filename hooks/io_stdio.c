@@ -80,11 +80,12 @@ struct stream {
 
 /* Which FILEs are ours. Every FILE glibc makes is followed by its
  * function table's pointer (struct _IO_FILE_plus, unchanged since glibc
- * 2.1), and a cookie stream by its cookie (struct _IO_cookie_file): a
- * stream of ours has glibc's cookie table, learned from the first one we
- * make (green__stdio_cookie_table), and a cookie that the table of
- * streams by descriptor holds for its _fileno (glibc's own cookie
- * streams have -2 there). Reads only what glibc initialised. */
+ * 2.1): a stream of ours has glibc's cookie table, learned from the
+ * first one we make (green__stdio_cookie_table), and is the FILE of the
+ * stream that the table of streams by descriptor holds for its _fileno
+ * (glibc's own cookie streams, fmemopen's among them, have -2 there).
+ * Not the cookie itself: a sanitizer's fopencookie wraps it in one of its
+ * own. Reads only what glibc initialised. */
 void *green__stdio_cookie_table;
 
 #define CHUNK 1024                 /* descriptors per chunk */
@@ -111,18 +112,13 @@ static struct stream *_Atomic *slot(int fd, bool make)
     return c ? &c[fd % CHUNK] : NULL;
 }
 
-static void *cookie_of(FILE *fp)
-{
-    return *(void *const *)((const char *)fp + sizeof(FILE) + sizeof(void *));
-}
-
 static struct stream *stream_of(FILE *fp)
 {
     if (!green__stdio_marked(fp))
         return NULL;
     struct stream *_Atomic *e = slot(fp->_fileno, false);
     struct stream *s = e ? atomic_load_explicit(e, memory_order_acquire) : NULL;
-    return s && s == cookie_of(fp) && s->fp == fp ? s : NULL;
+    return s && s->fp == fp ? s : NULL;
 }
 
 /* fp is ours now (s) or no longer (NULL). */
