@@ -87,6 +87,10 @@ GREEN__HIDE void green__stdio_leave(void *stream);
  * taken) for ftrylockfile. */
 GREEN__HIDE void *green__stdio_stream(FILE *fp);
 GREEN__HIDE bool green__stdio_trylock(void *stream);
+/* popen as glibc's, with a stream of ours over the pipe (NULL, errno);
+ * pclose of a stream it made (false: fp is not one, *result untouched). */
+GREEN__HIDE FILE *green__stdio_popen(const char *command, const char *type);
+GREEN__HIDE bool green__stdio_pclose(FILE *fp, int *result);
 /* fclose of any FILE: ours are freed after glibc's fclose. */
 GREEN__HIDE int green__stdio_fclose(FILE *fp);
 GREEN__HIDE int green_hook_dup(int fd);

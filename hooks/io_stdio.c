@@ -44,11 +44,21 @@
  * end of every FILE (_unused2), checked against the stream's own
  * pointer; any other FILE costs the interposed functions that check.
  *
+ * popen. glibc's popen stream reads its pipe with the same internal
+ * read; so popen (green__stdio_popen) is glibc's made again over the
+ * hooks: the type checked as glibc does (r or w, e for close-on-exec),
+ * a pipe, /bin/sh -c COMMAND through posix_spawn's hook (the flag cache
+ * and policy brackets), the child given the caller's own signal mask
+ * (glibc's child inherits the calling thread's), the earlier popen
+ * streams closed in it (POSIX; glibc keeps the same list), and a stream
+ * of ours over the parent's end; pclose closes it and waits for the
+ * child with the waitpid hook (EINTR retried, as glibc does).
+ *
  * Limits. The buffer is the stream's from fdopen on (glibc allocates its
  * own at the first read or write: __fbufsize says 0 before it). Wide
  * orientation (fwide, fwprintf) is not available on a cookie stream; a
- * stream that needs it is rare on a socket. popen's streams and stdin,
- * stdout and stderr are glibc's (README: "Known differences").
+ * stream that needs it is rare on a socket. stdin, stdout and stderr are
+ * glibc's (README: "Known differences").
  *
  * Rejected: a stream of glibc's own with its read and write replaced
  * (glibc checks that a stream's function table is one of its own and
@@ -59,6 +69,8 @@
 #include "io_internal.h"
 #include "lock.h"
 #include "pthread_internal.h"
+#include "hooks_proc.h"
+#include "hooks_signal.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
@@ -66,7 +78,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <spawn.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 /* One stream's cookie: its lock, its descriptor and its buffer. */
@@ -75,6 +89,8 @@ struct stream {
     FILE *fp;
     int fd;
     bool closing;                  /* fclose runs: free after it */
+    pid_t pid;                     /* popen's child, 0 for fdopen's */
+    struct stream *pnext;          /* popen's streams (popens, below) */
     char buf[];
 };
 
@@ -272,4 +288,113 @@ FILE *green__stdio_fdopen(int fd, const char *mode)
         green__stdio_cookie_table = *(void **)((char *)f + sizeof(FILE));
     mark(f, s);
     return f;
+}
+
+/* ---------------------------------------------------------------- popen */
+
+/* popen's streams still open: POSIX says a later popen's child closes
+ * them (glibc keeps such a list too). Under popens_lock, a lock of the
+ * core held across the spawn, as glibc holds its own. */
+static struct stream *popens;
+static struct green__mutex popens_lock;
+
+static struct green_thread *caller(void)
+{
+    return green__in_green() ? green__current() : NULL;
+}
+
+FILE *green__stdio_popen(const char *command, const char *type)
+{
+    /* glibc's checks: r or w, not both, e for close-on-exec. */
+    bool rd = false, wr = false, cloexec = false;
+    for (const char *t = type; *t; t++) {
+        switch (*t) {
+        case 'r': rd = true; break;
+        case 'w': wr = true; break;
+        case 'e': cloexec = true; break;
+        default:
+            errno = EINVAL;
+            return NULL;
+        }
+    }
+    if (rd == wr) {
+        errno = EINVAL;
+        return NULL;
+    }
+    int p[2];
+    if (green_hook_pipe2(p, O_CLOEXEC) != 0)
+        return NULL;
+    int parent = rd ? p[0] : p[1], child = rd ? p[1] : p[0];
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t attr;
+    sigset_t mask;
+    green_hook_pthread_sigmask(SIG_SETMASK, NULL, &mask);
+    posix_spawn_file_actions_init(&fa);
+    posix_spawnattr_init(&attr);
+    /* The caller's own signal mask, as glibc's child inherits it. */
+    posix_spawnattr_setsigmask(&attr, &mask);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
+    posix_spawn_file_actions_adddup2(&fa, child, rd ? 1 : 0);
+    struct green_thread *self = caller();
+    green__mutex_lock(&popens_lock, self, GREEN__MUTEX_NORMAL, GREEN_FOREVER,
+                      &green__pt_lock_how);
+    for (struct stream *o = popens; o; o = o->pnext)
+        posix_spawn_file_actions_addclose(&fa, o->fd);
+    char *argv[] = { (char *)"sh", (char *)"-c", (char *)command, NULL };
+    pid_t pid = 0;
+    int e = green_hook_posix_spawn(&pid, "/bin/sh", &fa, &attr, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&attr);
+    green_hook_close(child);
+    FILE *f = NULL;
+    if (e == 0 && (cloexec || GREEN_REAL(fcntl)(parent, F_SETFD, 0) == 0))
+        f = green__stdio_fdopen(parent, rd ? "r" : "w");
+    else if (e == 0)
+        e = errno;
+    struct stream *s = f ? stream_of(f) : NULL;
+    if (s) {
+        s->pid = pid;
+        s->pnext = popens;
+        popens = s;
+    }
+    green__mutex_unlock(&popens_lock, self, GREEN__MUTEX_NORMAL);
+    if (s)
+        return f;
+    /* No stream: the child must not be left behind (glibc's order). */
+    if (f)
+        GREEN_REAL(fclose)(f);
+    else
+        green_hook_close(parent);
+    if (e == 0) {
+        e = errno ? errno : ENOMEM;
+        int st;
+        while (green_hook_waitpid(pid, &st, 0) < 0 && errno == EINTR)
+            ;
+    }
+    errno = e;
+    return NULL;
+}
+
+bool green__stdio_pclose(FILE *fp, int *result)
+{
+    struct stream *s = stream_of(fp);
+    if (!s || !s->pid)
+        return false;
+    pid_t pid = s->pid;
+    struct green_thread *self = caller();
+    green__mutex_lock(&popens_lock, self, GREEN__MUTEX_NORMAL, GREEN_FOREVER,
+                      &green__pt_lock_how);
+    for (struct stream **o = &popens; *o; o = &(*o)->pnext)
+        if (*o == s) {
+            *o = s->pnext;
+            break;
+        }
+    green__mutex_unlock(&popens_lock, self, GREEN__MUTEX_NORMAL);
+    green__stdio_fclose(fp);
+    int st;
+    pid_t r;
+    while ((r = green_hook_waitpid(pid, &st, 0)) < 0 && errno == EINTR)
+        ;
+    *result = r < 0 ? -1 : st;
+    return true;
 }

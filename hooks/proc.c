@@ -45,6 +45,7 @@
  */
 #define _GNU_SOURCE
 #include "hooks_proc.h"
+#include "io.h"
 #include "hooks_signal.h"
 #include <fcntl.h>
 #include <pthread.h>
@@ -486,6 +487,9 @@ int green_hook_pclose(FILE *f)
         errno = ENOSYS;
         return -1;
     }
+    int mine;
+    if (green__stdio_pclose(f, &mine))
+        return mine;               /* popen's stream of ours (io_stdio.c) */
     if (!green__hook_on(GREEN_HOOK_PROC) || !f)
         return green__real.pclose(f);
     struct pclose_job *j = calloc(1, sizeof *j);

@@ -22,6 +22,7 @@
  */
 #define _GNU_SOURCE
 #include "hooks_proc.h"
+#include "io.h"
 #include <sched.h>
 #include <spawn.h>
 #include <stdint.h>
@@ -113,6 +114,10 @@ int green_hook_posix_spawnp(pid_t *pid, const char *file,
 FILE *green_hook_popen(const char *command, const char *type)
 {
     green__real_init();
+    /* A stream whose reads park (hooks/io_stdio.c), spawned through
+     * posix_spawn's hook, which does what follows. */
+    if ((green__hook_families & GREEN_HOOK_IO) && command && type)
+        return green__stdio_popen(command, type);
     bool batch = green__hubpolicy_suspend();
     green__fdstate_spawn_begin();
     FILE *f = green__real.popen(command, type);
