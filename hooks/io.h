@@ -79,7 +79,7 @@ GREEN__HIDE void *green__stdio_enter(FILE *fp);
 extern void *green__stdio_cookie_table GREEN__HIDE;
 static inline bool green__stdio_marked(const FILE *fp)
 {
-    void *t = green__stdio_cookie_table;
+    void *t = __atomic_load_n(&green__stdio_cookie_table, __ATOMIC_RELAXED);
     return t && fp && *(void *const *)((const char *)fp + sizeof(FILE)) == t;
 }
 GREEN__HIDE void green__stdio_leave(void *stream);

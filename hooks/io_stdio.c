@@ -137,12 +137,22 @@ static struct stream *stream_of(FILE *fp)
     return s && s->fp == fp ? s : NULL;
 }
 
-/* fp is ours now (s) or no longer (NULL). */
+/* fp is ours now (s). */
 static void mark(FILE *fp, struct stream *s)
 {
-    struct stream *_Atomic *e = slot(fp->_fileno, s != NULL);
+    struct stream *_Atomic *e = slot(fp->_fileno, true);
     if (e)
         atomic_store_explicit(e, s, memory_order_release);
+}
+
+/* s is no longer: its slot is emptied unless another stream took the
+ * number since (its descriptor was closed behind the stream's back). */
+static void unmark(struct stream *s)
+{
+    struct stream *_Atomic *e = slot(s->fd, false);
+    struct stream *was = s;
+    if (e)
+        atomic_compare_exchange_strong(e, &was, NULL);
 }
 
 void *green__stdio_enter(FILE *fp)
@@ -185,7 +195,7 @@ int green__stdio_fclose(FILE *fp)
     if (!s)
         return GREEN_REAL(fclose)(fp);
     s->closing = true;
-    mark(fp, NULL);
+    unmark(s);
     int r = GREEN_REAL(fclose)(fp);
     green__stdio_leave(s);
     free(s);
@@ -231,7 +241,7 @@ static int stream_close(void *cookie)
     struct stream *s = cookie;
     int r = green_hook_close(s->fd);
     if (!s->closing) {
-        mark(s->fp, NULL);
+        unmark(s);
         free(s);
     }
     return r;
@@ -284,8 +294,9 @@ FILE *green__stdio_fdopen(int fd, const char *mode)
     f->_fileno = fd;
     GREEN_REAL(setvbuf)(f, s->buf, _IOFBF, size);
     s->fp = f;
-    if (!green__stdio_cookie_table)
-        green__stdio_cookie_table = *(void **)((char *)f + sizeof(FILE));
+    if (!__atomic_load_n(&green__stdio_cookie_table, __ATOMIC_RELAXED))
+        __atomic_store_n(&green__stdio_cookie_table, *(void **)((char *)f + sizeof(FILE)),
+                         __ATOMIC_RELAXED);
     mark(f, s);
     return f;
 }
