@@ -366,51 +366,15 @@ bool green__is_main_os_thread(void)
 
 void (*volatile green__sig_life)(struct green_thread *t, int delta);
 
-struct run_as {
+/* green__call_on: the context made on the other stack. */
+struct call_on {
     void (*fn)(void *);
     void *arg;
-    struct green_thread *t;
     void *back;                    /* the caller's saved context */
     const void *back_bottom;       /* the caller's stack, for ASan */
     size_t back_size;
 #ifdef GREEN_TSAN
     void *back_fiber;              /* the caller's TSan fiber */
-#endif
-};
-
-static void run_as_entry(void *p)
-{
-    struct run_as *r = p;
-    struct green_thread *t = r->t;
-#ifdef GREEN_ASAN
-    __sanitizer_finish_switch_fiber(NULL, &r->back_bottom, &r->back_size);
-#endif
-    uint8_t kp = t->kill_pending;
-    t->kill_pending = kp | GREEN__KP_SIGNAL;
-    errno = t->saved_errno;
-    r->fn(r->arg);
-    t->saved_errno = errno;
-    t->kill_pending = (uint8_t)(t->kill_pending & ~GREEN__KP_SIGNAL);
-    void *junk;
-#ifdef GREEN_ASAN
-    __sanitizer_start_switch_fiber(NULL, r->back_bottom, r->back_size);
-#endif
-#ifdef GREEN_TSAN
-    __tsan_switch_to_fiber(r->back_fiber, 0);
-#endif
-    green__ctx_switch(&junk, r->back);
-    green__panic("hub", __FILE__, __LINE__, "an abandoned run_as context was resumed");
-}
-
-/* green__call_on: the context made on the other stack. */
-struct call_on {
-    void (*fn)(void *);
-    void *arg;
-    void *back;
-    const void *back_bottom;       /* the caller's stack, for ASan */
-    size_t back_size;
-#ifdef GREEN_TSAN
-    void *back_fiber;
 #endif
 };
 
@@ -437,10 +401,17 @@ void green__call_on(void *lo, void *hi, void (*fn)(void *), void *arg)
     struct call_on r = { .fn = fn, .arg = arg };
     void *sp = green__ctx_make(lo, hi, call_on_entry, &r);
 #ifdef GREEN_ASAN
+    /* Dead frames left in [lo, hi) (a thread's stack below its saved
+     * context, an alternate stack used before) keep their redzones'
+     * poison. */
+    __asan_unpoison_memory_region(lo, (size_t)((char *)hi - (char *)lo));
     void *fake = NULL;
     __sanitizer_start_switch_fiber(&fake, lo, (size_t)((char *)hi - (char *)lo));
 #endif
 #ifdef GREEN_TSAN
+    /* A fiber of its own for the borrowed stack: call_on_entry never
+     * returns, so its frames would stay on the caller's shadow call
+     * stack; they go with this fiber instead. */
     r.back_fiber = __tsan_get_current_fiber();
     void *fiber = __tsan_create_fiber(0);
     __tsan_switch_to_fiber(fiber, 0);
@@ -451,7 +422,29 @@ void green__call_on(void *lo, void *hi, void (*fn)(void *), void *arg)
 #endif
 #ifdef GREEN_ASAN
     __sanitizer_finish_switch_fiber(fake, NULL, NULL);
+    /* call_on_entry never returns: its frame's redzones stay poisoned and
+     * the stack grows into them later. */
+    __asan_unpoison_memory_region(lo, (size_t)((char *)hi - (char *)lo));
 #endif
+}
+
+/* green__run_as: fn as t, on t's stack (green__call_on). */
+struct run_as {
+    void (*fn)(void *);
+    void *arg;
+    struct green_thread *t;
+};
+
+static void run_as_body(void *p)
+{
+    struct run_as *r = p;
+    struct green_thread *t = r->t;
+    uint8_t kp = t->kill_pending;
+    t->kill_pending = kp | GREEN__KP_SIGNAL;
+    errno = t->saved_errno;
+    r->fn(r->arg);
+    t->saved_errno = errno;
+    t->kill_pending = (uint8_t)(t->kill_pending & ~GREEN__KP_SIGNAL);
 }
 
 void green__run_as(struct green_thread *t, void (*fn)(void *), void *arg)
@@ -465,7 +458,6 @@ void green__run_as(struct green_thread *t, void (*fn)(void *), void *arg)
     uintptr_t hi = ((uintptr_t)t->sp - 256) & ~(uintptr_t)63;
     uintptr_t lo = t->stack.lo ? (uintptr_t)t->stack.lo : hi - 65536;
     struct run_as r = { .fn = fn, .arg = arg, .t = t };
-    void *sp = green__ctx_make((void *)lo, (void *)hi, run_as_entry, &r);
     int e = *green__errno_now();
     /* From the hub: it is running, not queued, although current is t for
      * a while; ensure_hub_queued must not queue it (hub_main queues
@@ -486,30 +478,7 @@ void green__run_as(struct green_thread *t, void (*fn)(void *), void *arg)
     green__tls_enter(c, t);        /* the handler sees t's thread-locals */
     green__locale_enter(c, t);     /* and its locale */
     green__alt_enter(c, self, t);  /* and its alternate signal stack */
-#ifdef GREEN_ASAN
-    /* Dead frames below t's saved context keep their redzones' poison. */
-    __asan_unpoison_memory_region((void *)lo, hi - lo);
-    void *fake = NULL;
-    __sanitizer_start_switch_fiber(&fake, (const void *)lo, hi - lo);
-#endif
-#ifdef GREEN_TSAN
-    /* A fiber of its own for the borrowed stack: run_as_entry never
-     * returns, so its frames would stay on t's shadow call stack; they
-     * go with this fiber instead. */
-    r.back_fiber = __tsan_get_current_fiber();
-    void *fiber = __tsan_create_fiber(0);
-    __tsan_switch_to_fiber(fiber, 0);
-#endif
-    green__ctx_switch(&r.back, sp);
-#ifdef GREEN_TSAN
-    __tsan_destroy_fiber(fiber);
-#endif
-#ifdef GREEN_ASAN
-    __sanitizer_finish_switch_fiber(fake, NULL, NULL);
-    /* run_as_entry never returns: its frame's redzones stay poisoned and
-     * t's stack grows into them later. */
-    __asan_unpoison_memory_region((void *)lo, hi - lo);
-#endif
+    green__call_on((void *)lo, (void *)hi, run_as_body, &r);
     if (count) {
         green__cpu_seq_begin(c);
         green__cpu_switch(c, t);
