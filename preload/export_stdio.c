@@ -30,432 +30,89 @@ extern int __fprintf_chk(FILE *fp, int flag, const char *f, ...);
 extern int _IO_getc(FILE *fp);
 extern int _IO_putc(int c, FILE *fp);
 
-E char *fgets(char *s, int n, FILE *fp)
-{
-    if (green__likely(!green__stdio_marked(fp)))
-        return GREEN_REAL(fgets)(s, n, fp);
-    void *lk = green__stdio_enter(fp);
-    char * r = GREEN_REAL(fgets)(s, n, fp);
-    green__stdio_leave(lk);
-    return r;
-}
-E char *__fgets_chk(char *s, size_t size, int n, FILE *fp)
-{
-    if (green__likely(!green__stdio_marked(fp)))
-        return GREEN_REAL(__fgets_chk)(s, size, n, fp);
-    void *lk = green__stdio_enter(fp);
-    char * r = GREEN_REAL(__fgets_chk)(s, size, n, fp);
-    green__stdio_leave(lk);
-    return r;
-}
-E int fgetc(FILE *fp)
-{
-    if (green__likely(!green__stdio_marked(fp)))
-        return GREEN_REAL(fgetc)(fp);
-    void *lk = green__stdio_enter(fp);
-    int r = GREEN_REAL(fgetc)(fp);
-    green__stdio_leave(lk);
-    return r;
-}
-E int getc(FILE *fp)
-{
-    if (green__likely(!green__stdio_marked(fp)))
-        return GREEN_REAL(getc)(fp);
-    void *lk = green__stdio_enter(fp);
-    int r = GREEN_REAL(getc)(fp);
-    green__stdio_leave(lk);
-    return r;
-}
-E int _IO_getc(FILE *fp)
-{
-    if (green__likely(!green__stdio_marked(fp)))
-        return GREEN_REAL(_IO_getc)(fp);
-    void *lk = green__stdio_enter(fp);
-    int r = GREEN_REAL(_IO_getc)(fp);
-    green__stdio_leave(lk);
-    return r;
-}
-E size_t fread(void *p, size_t size, size_t n, FILE *fp)
-{
-    if (green__likely(!green__stdio_marked(fp)))
-        return GREEN_REAL(fread)(p, size, n, fp);
-    void *lk = green__stdio_enter(fp);
-    size_t r = GREEN_REAL(fread)(p, size, n, fp);
-    green__stdio_leave(lk);
-    return r;
-}
-E size_t __fread_chk(void *p, size_t psize, size_t size, size_t n, FILE *fp)
-{
-    if (green__likely(!green__stdio_marked(fp)))
-        return GREEN_REAL(__fread_chk)(p, psize, size, n, fp);
-    void *lk = green__stdio_enter(fp);
-    size_t r = GREEN_REAL(__fread_chk)(p, psize, size, n, fp);
-    green__stdio_leave(lk);
-    return r;
-}
-E ssize_t getline(char **l, size_t *n, FILE *fp)
-{
-    if (green__likely(!green__stdio_marked(fp)))
-        return GREEN_REAL(getline)(l, n, fp);
-    void *lk = green__stdio_enter(fp);
-    ssize_t r = GREEN_REAL(getline)(l, n, fp);
-    green__stdio_leave(lk);
-    return r;
-}
-E ssize_t getdelim(char **l, size_t *n, int d, FILE *fp)
-{
-    if (green__likely(!green__stdio_marked(fp)))
-        return GREEN_REAL(getdelim)(l, n, d, fp);
-    void *lk = green__stdio_enter(fp);
-    ssize_t r = GREEN_REAL(getdelim)(l, n, d, fp);
-    green__stdio_leave(lk);
-    return r;
-}
-E ssize_t __getdelim(char **l, size_t *n, int d, FILE *fp)
-{
-    if (green__likely(!green__stdio_marked(fp)))
-        return GREEN_REAL(__getdelim)(l, n, d, fp);
-    void *lk = green__stdio_enter(fp);
-    ssize_t r = GREEN_REAL(__getdelim)(l, n, d, fp);
-    green__stdio_leave(lk);
-    return r;
-}
+/* A wrapper's body: glibc's function, under the stream's green lock when
+ * fp is one of ours (one inline test for any other FILE). fflush(NULL)
+ * flushes every stream, each under glibc's lock alone. */
+#define STREAM_CALL(ret, name, args)                                          \
+    if (green__likely(!green__stdio_marked(fp)))                              \
+        return GREEN_REAL(name) args;                                         \
+    void *lk_ = green__stdio_enter(fp);                                       \
+    ret r_ = GREEN_REAL(name) args;                                           \
+    green__stdio_leave(lk_);                                                  \
+    return r_;
+#define STREAM(ret, name, params, args)                                       \
+    E ret name params { STREAM_CALL(ret, name, args) }
+#define STREAM_VOID(name, params, args)                                       \
+    E void name params                                                        \
+    {                                                                         \
+        void *lk_ = green__stdio_marked(fp) ? green__stdio_enter(fp) : NULL;  \
+        GREEN_REAL(name) args;                                                \
+        green__stdio_leave(lk_);                                              \
+    }
+/* A variadic one: its v-function, under the lock. */
+#define STREAM_VA(name, vname, params, args)                                  \
+    E int name params                                                         \
+    {                                                                         \
+        va_list ap;                                                           \
+        va_start(ap, f);                                                      \
+        void *lk_ = green__stdio_marked(fp) ? green__stdio_enter(fp) : NULL;  \
+        int r_ = GREEN_REAL(vname) args;                                      \
+        green__stdio_leave(lk_);                                              \
+        va_end(ap);                                                           \
+        return r_;                                                            \
+    }
+
+STREAM(char *, fgets, (char *s, int n, FILE *fp), (s, n, fp))
+STREAM(char *, __fgets_chk, (char *s, size_t size, int n, FILE *fp), (s, size, n, fp))
+STREAM(int, fgetc, (FILE *fp), (fp))
+STREAM(int, getc, (FILE *fp), (fp))
+STREAM(int, _IO_getc, (FILE *fp), (fp))
+STREAM(size_t, fread, (void *p, size_t size, size_t n, FILE *fp), (p, size, n, fp))
+STREAM(size_t, __fread_chk, (void *p, size_t psize, size_t size, size_t n, FILE *fp), (p, psize, size, n, fp))
+STREAM(ssize_t, getline, (char **l, size_t *n, FILE *fp), (l, n, fp))
+STREAM(ssize_t, getdelim, (char **l, size_t *n, int d, FILE *fp), (l, n, d, fp))
+STREAM(ssize_t, __getdelim, (char **l, size_t *n, int d, FILE *fp), (l, n, d, fp))
+STREAM(int, __isoc99_vfscanf, (FILE *fp, const char *f, va_list ap), (fp, f, ap))
+STREAM(int, ungetc, (int c, FILE *fp), (c, fp))
+STREAM(int, getw, (FILE *fp), (fp))
+STREAM(int, fputs, (const char *s, FILE *fp), (s, fp))
+STREAM(int, fputc, (int c, FILE *fp), (c, fp))
+STREAM(int, putc, (int c, FILE *fp), (c, fp))
+STREAM(int, _IO_putc, (int c, FILE *fp), (c, fp))
+STREAM(int, putw, (int w, FILE *fp), (w, fp))
+STREAM(size_t, fwrite, (const void *p, size_t size, size_t n, FILE *fp), (p, size, n, fp))
+STREAM(int, vfprintf, (FILE *fp, const char *f, va_list ap), (fp, f, ap))
+STREAM(int, __vfprintf_chk, (FILE *fp, int flag, const char *f, va_list ap), (fp, flag, f, ap))
+STREAM(int, fseek, (FILE *fp, long off, int whence), (fp, off, whence))
+STREAM(int, fseeko, (FILE *fp, off_t off, int whence), (fp, off, whence))
+STREAM(int, fseeko64, (FILE *fp, off64_t off, int whence), (fp, off, whence))
+STREAM(long, ftell, (FILE *fp), (fp))
+STREAM(off_t, ftello, (FILE *fp), (fp))
+STREAM(off64_t, ftello64, (FILE *fp), (fp))
+STREAM_VOID(rewind, (FILE *fp), (fp))
+STREAM(int, fgetpos, (FILE *fp, fpos_t *pos), (fp, pos))
+STREAM(int, fsetpos, (FILE *fp, const fpos_t *pos), (fp, pos))
+STREAM(int, fgetpos64, (FILE *fp, fpos64_t *pos), (fp, pos))
+STREAM(int, fsetpos64, (FILE *fp, const fpos64_t *pos), (fp, pos))
+STREAM(int, setvbuf, (FILE *fp, char *buf, int mode, size_t size), (fp, buf, mode, size))
+STREAM_VOID(setbuf, (FILE *fp, char *buf), (fp, buf))
+STREAM_VOID(setbuffer, (FILE *fp, char *buf, size_t size), (fp, buf, size))
+STREAM_VOID(setlinebuf, (FILE *fp), (fp))
+STREAM(int, feof, (FILE *fp), (fp))
+STREAM(int, ferror, (FILE *fp), (fp))
+STREAM_VOID(clearerr, (FILE *fp), (fp))
+STREAM(int, fflush, (FILE *fp), (fp))
+
 /* The GNU scanf (fscanf, vfscanf) and the ISO C99 one (__isoc99_*) are
  * two symbols; with -std=c11 glibc's header renames the former to the
  * latter, so these are defined by their assembly names. */
 E int gnu_vfscanf(FILE *fp, const char *f, va_list ap) __asm__("vfscanf");
 E int gnu_fscanf(FILE *fp, const char *f, ...) __asm__("fscanf");
-
-E int gnu_vfscanf(FILE *fp, const char *f, va_list ap)
-{
-    if (green__likely(!green__stdio_marked(fp)))
-        return GREEN_REAL(vfscanf)(fp, f, ap);
-    void *lk = green__stdio_enter(fp);
-    int r = GREEN_REAL(vfscanf)(fp, f, ap);
-    green__stdio_leave(lk);
-    return r;
-}
-E int __isoc99_vfscanf(FILE *fp, const char *f, va_list ap)
-{
-    if (green__likely(!green__stdio_marked(fp)))
-        return GREEN_REAL(__isoc99_vfscanf)(fp, f, ap);
-    void *lk = green__stdio_enter(fp);
-    int r = GREEN_REAL(__isoc99_vfscanf)(fp, f, ap);
-    green__stdio_leave(lk);
-    return r;
-}
-E int ungetc(int c, FILE *fp)
-{
-    if (green__likely(!green__stdio_marked(fp)))
-        return GREEN_REAL(ungetc)(c, fp);
-    void *lk = green__stdio_enter(fp);
-    int r = GREEN_REAL(ungetc)(c, fp);
-    green__stdio_leave(lk);
-    return r;
-}
-E int getw(FILE *fp)
-{
-    if (green__likely(!green__stdio_marked(fp)))
-        return GREEN_REAL(getw)(fp);
-    void *lk = green__stdio_enter(fp);
-    int r = GREEN_REAL(getw)(fp);
-    green__stdio_leave(lk);
-    return r;
-}
-E int fputs(const char *s, FILE *fp)
-{
-    if (green__likely(!green__stdio_marked(fp)))
-        return GREEN_REAL(fputs)(s, fp);
-    void *lk = green__stdio_enter(fp);
-    int r = GREEN_REAL(fputs)(s, fp);
-    green__stdio_leave(lk);
-    return r;
-}
-E int fputc(int c, FILE *fp)
-{
-    if (green__likely(!green__stdio_marked(fp)))
-        return GREEN_REAL(fputc)(c, fp);
-    void *lk = green__stdio_enter(fp);
-    int r = GREEN_REAL(fputc)(c, fp);
-    green__stdio_leave(lk);
-    return r;
-}
-E int putc(int c, FILE *fp)
-{
-    if (green__likely(!green__stdio_marked(fp)))
-        return GREEN_REAL(putc)(c, fp);
-    void *lk = green__stdio_enter(fp);
-    int r = GREEN_REAL(putc)(c, fp);
-    green__stdio_leave(lk);
-    return r;
-}
-E int _IO_putc(int c, FILE *fp)
-{
-    if (green__likely(!green__stdio_marked(fp)))
-        return GREEN_REAL(_IO_putc)(c, fp);
-    void *lk = green__stdio_enter(fp);
-    int r = GREEN_REAL(_IO_putc)(c, fp);
-    green__stdio_leave(lk);
-    return r;
-}
-E int putw(int w, FILE *fp)
-{
-    if (green__likely(!green__stdio_marked(fp)))
-        return GREEN_REAL(putw)(w, fp);
-    void *lk = green__stdio_enter(fp);
-    int r = GREEN_REAL(putw)(w, fp);
-    green__stdio_leave(lk);
-    return r;
-}
-E size_t fwrite(const void *p, size_t size, size_t n, FILE *fp)
-{
-    if (green__likely(!green__stdio_marked(fp)))
-        return GREEN_REAL(fwrite)(p, size, n, fp);
-    void *lk = green__stdio_enter(fp);
-    size_t r = GREEN_REAL(fwrite)(p, size, n, fp);
-    green__stdio_leave(lk);
-    return r;
-}
-E int vfprintf(FILE *fp, const char *f, va_list ap)
-{
-    if (green__likely(!green__stdio_marked(fp)))
-        return GREEN_REAL(vfprintf)(fp, f, ap);
-    void *lk = green__stdio_enter(fp);
-    int r = GREEN_REAL(vfprintf)(fp, f, ap);
-    green__stdio_leave(lk);
-    return r;
-}
-E int __vfprintf_chk(FILE *fp, int flag, const char *f, va_list ap)
-{
-    if (green__likely(!green__stdio_marked(fp)))
-        return GREEN_REAL(__vfprintf_chk)(fp, flag, f, ap);
-    void *lk = green__stdio_enter(fp);
-    int r = GREEN_REAL(__vfprintf_chk)(fp, flag, f, ap);
-    green__stdio_leave(lk);
-    return r;
-}
-E int fseek(FILE *fp, long off, int whence)
-{
-    if (green__likely(!green__stdio_marked(fp)))
-        return GREEN_REAL(fseek)(fp, off, whence);
-    void *lk = green__stdio_enter(fp);
-    int r = GREEN_REAL(fseek)(fp, off, whence);
-    green__stdio_leave(lk);
-    return r;
-}
-E int fseeko(FILE *fp, off_t off, int whence)
-{
-    if (green__likely(!green__stdio_marked(fp)))
-        return GREEN_REAL(fseeko)(fp, off, whence);
-    void *lk = green__stdio_enter(fp);
-    int r = GREEN_REAL(fseeko)(fp, off, whence);
-    green__stdio_leave(lk);
-    return r;
-}
-E int fseeko64(FILE *fp, off64_t off, int whence)
-{
-    if (green__likely(!green__stdio_marked(fp)))
-        return GREEN_REAL(fseeko64)(fp, off, whence);
-    void *lk = green__stdio_enter(fp);
-    int r = GREEN_REAL(fseeko64)(fp, off, whence);
-    green__stdio_leave(lk);
-    return r;
-}
-E long ftell(FILE *fp)
-{
-    if (green__likely(!green__stdio_marked(fp)))
-        return GREEN_REAL(ftell)(fp);
-    void *lk = green__stdio_enter(fp);
-    long r = GREEN_REAL(ftell)(fp);
-    green__stdio_leave(lk);
-    return r;
-}
-E off_t ftello(FILE *fp)
-{
-    if (green__likely(!green__stdio_marked(fp)))
-        return GREEN_REAL(ftello)(fp);
-    void *lk = green__stdio_enter(fp);
-    off_t r = GREEN_REAL(ftello)(fp);
-    green__stdio_leave(lk);
-    return r;
-}
-E off64_t ftello64(FILE *fp)
-{
-    if (green__likely(!green__stdio_marked(fp)))
-        return GREEN_REAL(ftello64)(fp);
-    void *lk = green__stdio_enter(fp);
-    off64_t r = GREEN_REAL(ftello64)(fp);
-    green__stdio_leave(lk);
-    return r;
-}
-E void rewind(FILE *fp)
-{
-    if (green__likely(!green__stdio_marked(fp))) {
-        GREEN_REAL(rewind)(fp);
-        return;
-    }
-    void *lk = green__stdio_enter(fp);
-    GREEN_REAL(rewind)(fp);
-    green__stdio_leave(lk);
-}
-E int fgetpos(FILE *fp, fpos_t *pos)
-{
-    if (green__likely(!green__stdio_marked(fp)))
-        return GREEN_REAL(fgetpos)(fp, pos);
-    void *lk = green__stdio_enter(fp);
-    int r = GREEN_REAL(fgetpos)(fp, pos);
-    green__stdio_leave(lk);
-    return r;
-}
-E int fsetpos(FILE *fp, const fpos_t *pos)
-{
-    if (green__likely(!green__stdio_marked(fp)))
-        return GREEN_REAL(fsetpos)(fp, pos);
-    void *lk = green__stdio_enter(fp);
-    int r = GREEN_REAL(fsetpos)(fp, pos);
-    green__stdio_leave(lk);
-    return r;
-}
-E int fgetpos64(FILE *fp, fpos64_t *pos)
-{
-    if (green__likely(!green__stdio_marked(fp)))
-        return GREEN_REAL(fgetpos64)(fp, pos);
-    void *lk = green__stdio_enter(fp);
-    int r = GREEN_REAL(fgetpos64)(fp, pos);
-    green__stdio_leave(lk);
-    return r;
-}
-E int fsetpos64(FILE *fp, const fpos64_t *pos)
-{
-    if (green__likely(!green__stdio_marked(fp)))
-        return GREEN_REAL(fsetpos64)(fp, pos);
-    void *lk = green__stdio_enter(fp);
-    int r = GREEN_REAL(fsetpos64)(fp, pos);
-    green__stdio_leave(lk);
-    return r;
-}
-E int setvbuf(FILE *fp, char *buf, int mode, size_t size)
-{
-    if (green__likely(!green__stdio_marked(fp)))
-        return GREEN_REAL(setvbuf)(fp, buf, mode, size);
-    void *lk = green__stdio_enter(fp);
-    int r = GREEN_REAL(setvbuf)(fp, buf, mode, size);
-    green__stdio_leave(lk);
-    return r;
-}
-E void setbuf(FILE *fp, char *buf)
-{
-    if (green__likely(!green__stdio_marked(fp))) {
-        GREEN_REAL(setbuf)(fp, buf);
-        return;
-    }
-    void *lk = green__stdio_enter(fp);
-    GREEN_REAL(setbuf)(fp, buf);
-    green__stdio_leave(lk);
-}
-E void setbuffer(FILE *fp, char *buf, size_t size)
-{
-    if (green__likely(!green__stdio_marked(fp))) {
-        GREEN_REAL(setbuffer)(fp, buf, size);
-        return;
-    }
-    void *lk = green__stdio_enter(fp);
-    GREEN_REAL(setbuffer)(fp, buf, size);
-    green__stdio_leave(lk);
-}
-E void setlinebuf(FILE *fp)
-{
-    if (green__likely(!green__stdio_marked(fp))) {
-        GREEN_REAL(setlinebuf)(fp);
-        return;
-    }
-    void *lk = green__stdio_enter(fp);
-    GREEN_REAL(setlinebuf)(fp);
-    green__stdio_leave(lk);
-}
-E int feof(FILE *fp)
-{
-    if (green__likely(!green__stdio_marked(fp)))
-        return GREEN_REAL(feof)(fp);
-    void *lk = green__stdio_enter(fp);
-    int r = GREEN_REAL(feof)(fp);
-    green__stdio_leave(lk);
-    return r;
-}
-E int ferror(FILE *fp)
-{
-    if (green__likely(!green__stdio_marked(fp)))
-        return GREEN_REAL(ferror)(fp);
-    void *lk = green__stdio_enter(fp);
-    int r = GREEN_REAL(ferror)(fp);
-    green__stdio_leave(lk);
-    return r;
-}
-E void clearerr(FILE *fp)
-{
-    if (green__likely(!green__stdio_marked(fp))) {
-        GREEN_REAL(clearerr)(fp);
-        return;
-    }
-    void *lk = green__stdio_enter(fp);
-    GREEN_REAL(clearerr)(fp);
-    green__stdio_leave(lk);
-}
-
-E int fprintf(FILE *fp, const char *f, ...)
-{
-    va_list ap;
-    va_start(ap, f);
-    void *lk = green__stdio_marked(fp) ? green__stdio_enter(fp) : NULL;
-    int r = GREEN_REAL(vfprintf)(fp, f, ap);
-    green__stdio_leave(lk);
-    va_end(ap);
-    return r;
-}
-
-E int __fprintf_chk(FILE *fp, int flag, const char *f, ...)
-{
-    va_list ap;
-    va_start(ap, f);
-    void *lk = green__stdio_marked(fp) ? green__stdio_enter(fp) : NULL;
-    int r = GREEN_REAL(__vfprintf_chk)(fp, flag, f, ap);
-    green__stdio_leave(lk);
-    va_end(ap);
-    return r;
-}
-
-E int gnu_fscanf(FILE *fp, const char *f, ...)
-{
-    va_list ap;
-    va_start(ap, f);
-    void *lk = green__stdio_marked(fp) ? green__stdio_enter(fp) : NULL;
-    int r = GREEN_REAL(vfscanf)(fp, f, ap);
-    green__stdio_leave(lk);
-    va_end(ap);
-    return r;
-}
-
-E int __isoc99_fscanf(FILE *fp, const char *f, ...)
-{
-    va_list ap;
-    va_start(ap, f);
-    void *lk = green__stdio_marked(fp) ? green__stdio_enter(fp) : NULL;
-    int r = GREEN_REAL(__isoc99_vfscanf)(fp, f, ap);
-    green__stdio_leave(lk);
-    va_end(ap);
-    return r;
-}
-
-/* fflush(NULL) flushes every stream, each under glibc's lock alone. */
-E int fflush(FILE *fp)
-{
-    if (green__likely(!green__stdio_marked(fp)))
-        return GREEN_REAL(fflush)(fp);
-    void *lk = green__stdio_enter(fp);
-    int r = GREEN_REAL(fflush)(fp);
-    green__stdio_leave(lk);
-    return r;
-}
+E int gnu_vfscanf(FILE *fp, const char *f, va_list ap) { STREAM_CALL(int, vfscanf, (fp, f, ap)) }
+STREAM_VA(gnu_fscanf, vfscanf, (FILE *fp, const char *f, ...), (fp, f, ap))
+STREAM_VA(__isoc99_fscanf, __isoc99_vfscanf, (FILE *fp, const char *f, ...), (fp, f, ap))
+STREAM_VA(fprintf, vfprintf, (FILE *fp, const char *f, ...), (fp, f, ap))
+STREAM_VA(__fprintf_chk, __vfprintf_chk, (FILE *fp, int flag, const char *f, ...), (fp, flag, f, ap))
 
 E int fclose(FILE *fp)
 {
