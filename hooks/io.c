@@ -146,15 +146,19 @@
 /* ---------------------------------------------------- shared helpers */
 
 /* green__copy_in (io.h): one process_vm_readv on ourselves. */
-int green__copy_in(void *dst, const void *src, size_t n)
+/* green__copy_in and green__copy_out: n bytes between our memory and
+ * the program's, through process_vm_readv (out false) or _writev to
+ * ourselves, so that a bad pointer is EFAULT instead of a crash. */
+static int copy_self(bool out, void *dst, const void *src, size_t n)
 {
     if (n == 0)
         return 0;
-    struct iovec local = { dst, n }, remote = { (void *)src, n };
-    long r = green__syscall(SYS_process_vm_readv, (long)getpid(), &local, 1L, &remote, 1L, 0L);
+    struct iovec to = { dst, n }, from = { (void *)src, n };
+    long r = green__syscall(out ? SYS_process_vm_writev : SYS_process_vm_readv,
+                            (long)getpid(), out ? &from : &to, 1L, out ? &to : &from, 1L, 0L);
     if (r == (long)n)
         return 0;
-    if (r < 0 && errno != EFAULT) {       /* no process_vm_readv: trust it */
+    if (r < 0 && errno != EFAULT) {       /* no process_vm_*: trust it */
         memcpy(dst, src, n);
         return 0;
     }
@@ -162,20 +166,14 @@ int green__copy_in(void *dst, const void *src, size_t n)
     return -1;
 }
 
+int green__copy_in(void *dst, const void *src, size_t n)
+{
+    return copy_self(false, dst, src, n);
+}
+
 int green__copy_out(void *dst, const void *src, size_t n)
 {
-    if (n == 0)
-        return 0;
-    struct iovec local = { (void *)src, n }, remote = { dst, n };
-    long r = green__syscall(SYS_process_vm_writev, (long)getpid(), &local, 1L, &remote, 1L, 0L);
-    if (r == (long)n)
-        return 0;
-    if (r < 0 && errno != EFAULT) {       /* no process_vm_writev: trust it */
-        memcpy(dst, src, n);
-        return 0;
-    }
-    errno = EFAULT;
-    return -1;
+    return copy_self(true, dst, src, n);
 }
 
 /* A descriptor number handed out by the kernel again. If the previous
