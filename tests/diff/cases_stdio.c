@@ -54,6 +54,34 @@ static void show_line(const char *what, FILE *f, char *r, const char *buf)
              (int)(n && buf[n - 1] == '\n' ? n - 1 : n), r ? buf : "", feof(f), ferror(f));
 }
 
+static pthread_t start_ticker(void)
+{
+    atomic_store(&ticks, 0);
+    atomic_store(&stop_ticking, 0);
+    return diff_spawn(ticker, NULL);
+}
+
+static void stop_ticker(pthread_t tk)
+{
+    atomic_store(&stop_ticking, 1);
+    pthread_join(tk, NULL);
+}
+
+/* n fgets on f; after each line, whether the ticker went on while that
+ * fgets waited. */
+static void fgets_while_ticking(FILE *f, int n)
+{
+    char buf[64];
+    for (int k = 0; k < n; k++) {
+        int before = atomic_load(&ticks);
+        char *r = fgets(buf, sizeof buf, f);
+        int during = atomic_load(&ticks) - before;
+        show_line("fgets", f, r, buf);
+        if (r)
+            diff_out("the ticker ran while it waited: %s", during >= 3 ? "yes" : "no");
+    }
+}
+
 /* fgets waits for lines that come in pieces 40 ms apart; a thread that
  * ticks every 2 ms goes on meanwhile (natively on its own OS thread; under
  * the shim the reading thread's wait must not hold its hub). */
@@ -65,23 +93,14 @@ DIFF_CASE(stdio, fgets_on_a_socket_waits_while_other_threads_run)
     static const struct piece script[] = {
         { 40, "first line\nsecond " }, { 40, "line\n" }, { 40, "third" }, { 40, " line\n" },
         { 0, NULL } };
-    atomic_store(&ticks, 0);
-    atomic_store(&stop_ticking, 0);
-    pthread_t tk = diff_spawn(ticker, NULL);
+    pthread_t tk = start_ticker();
     pthread_t w = diff_spawn(writer, (void *)script);
-    char buf[64];
-    for (int k = 0; k < 3; k++) {
-        int before = atomic_load(&ticks);
-        char *r = fgets(buf, sizeof buf, f);
-        int during = atomic_load(&ticks) - before;
-        show_line("fgets", f, r, buf);
-        diff_out("the ticker ran while it waited: %s", during >= 3 ? "yes" : "no");
-    }
+    fgets_while_ticking(f, 3);
     diff_out("buffer size %zu", __fbufsize(f));
     pthread_join(w, NULL);
-    atomic_store(&stop_ticking, 1);
-    pthread_join(tk, NULL);
+    stop_ticker(tk);
     close(sv[1]);
+    char buf[64];
     char *r = fgets(buf, sizeof buf, f);
     show_line("after the peer closed", f, r, buf);
     CALL("fclose", fclose(f));
@@ -310,24 +329,13 @@ DIFF_CASE(stdio, threads_writing_one_stream_write_whole_lines)
  * while a thread ticks. */
 DIFF_CASE(stdio, popen_reads_while_other_threads_run)
 {
-    atomic_store(&ticks, 0);
-    atomic_store(&stop_ticking, 0);
-    pthread_t tk = diff_spawn(ticker, NULL);
+    pthread_t tk = start_ticker();
     FILE *f = popen("sleep 0.05; echo one; sleep 0.05; echo two; exit 4", "r");
     diff_out("popen: %s", f ? "stream" : "NULL");
-    char buf[64];
-    for (int k = 0; k < 3; k++) {
-        int before = atomic_load(&ticks);
-        char *r = fgets(buf, sizeof buf, f);
-        int during = atomic_load(&ticks) - before;
-        show_line("fgets", f, r, buf);
-        if (r)
-            diff_out("the ticker ran while it waited: %s", during >= 3 ? "yes" : "no");
-    }
+    fgets_while_ticking(f, 3);
     int st = pclose(f);
     diff_out("pclose: exited %d status %d", WIFEXITED(st), WEXITSTATUS(st));
-    atomic_store(&stop_ticking, 1);
-    pthread_join(tk, NULL);
+    stop_ticker(tk);
 }
 
 DIFF_CASE(stdio, popen_types_status_and_close_on_exec)
