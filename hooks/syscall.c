@@ -270,7 +270,7 @@ static long as_syscall(int e)
     return 0;
 }
 
-long green_hook_syscall(long nr, long a1, long a2, long a3, long a4, long a5, long a6)
+static long route(long nr, long a1, long a2, long a3, long a4, long a5, long a6)
 {
     switch (nr) {
     case SYS_futex:
@@ -390,4 +390,24 @@ long green_hook_syscall(long nr, long a1, long a2, long a3, long a4, long a5, lo
         break;
     }
     return GREEN_REAL(syscall)(nr, a1, a2, a3, a4, a5, a6);
+}
+
+/* syscall() is no cancellation point, whatever number it makes: a hook it
+ * reaches (read, write, close, a lock wait...) must neither act on a
+ * pthread_cancel nor wake for one. Cancellation is off meanwhile; a
+ * request that came before or meanwhile acts at the next cancellation
+ * point, or on return for an asynchronous one, as natively. */
+long green_hook_syscall(long nr, long a1, long a2, long a3, long a4, long a5, long a6)
+{
+    struct green_thread *t;
+    if (nr == SYS_futex || !green__pt_on() || !(t = green__current()) ||
+        (green__pt_uw(t) & PT_CANCEL_DISABLED))
+        return route(nr, a1, a2, a3, a4, a5, a6);
+    green__pt_set_uw(t, green__pt_uw(t) | PT_CANCEL_DISABLED);
+    t->kill_pending &= (uint8_t)~GREEN__KP_KILL;
+    long r = route(nr, a1, a2, a3, a4, a5, a6);
+    int e = errno;
+    green_hook_pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
+    errno = e;
+    return r;
 }

@@ -2232,3 +2232,43 @@ DIFF_CASE(thread, sem_init_and_post_limits)
     sem_getvalue(&s, &v);
     diff_out("value is max %d", v == SEM_VALUE_MAX);
 }
+
+/* syscall() is no cancellation point, whatever the number: a pending
+ * pthread_cancel acts at the next real one (pthread_testcancel), after
+ * a write, a nanosleep and a close made through syscall(). */
+static pthread_barrier_t sc_bar;
+static atomic_int sc_steps;
+
+static void *syscalls_then_testcancel(void *arg)
+{
+    (void)arg;
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+    int fd = open("/dev/null", O_WRONLY);
+    pthread_barrier_wait(&sc_bar);     /* cancelled after this */
+    pthread_barrier_wait(&sc_bar);
+    pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
+    if (syscall(SYS_write, fd, "x", 1) == 1)
+        atomic_fetch_add(&sc_steps, 1);
+    struct timespec ms = { 0, 1000000 };
+    if (syscall(SYS_nanosleep, &ms, NULL) == 0)
+        atomic_fetch_add(&sc_steps, 1);
+    if (syscall(SYS_close, fd) == 0)
+        atomic_fetch_add(&sc_steps, 1);
+    pthread_testcancel();
+    atomic_fetch_add(&sc_steps, 10);
+    return NULL;
+}
+
+DIFF_CASE(thread, syscall_is_no_cancellation_point)
+{
+    pthread_barrier_init(&sc_bar, NULL, 2);
+    pthread_t th = diff_spawn(syscalls_then_testcancel, NULL);
+    pthread_barrier_wait(&sc_bar);
+    pthread_cancel(th);
+    pthread_barrier_wait(&sc_bar);
+    void *res = NULL;
+    pthread_join(th, &res);
+    diff_out("steps %d, %s", atomic_load(&sc_steps),
+             res == PTHREAD_CANCELED ? "cancelled" : "ended");
+    pthread_barrier_destroy(&sc_bar);
+}
