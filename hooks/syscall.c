@@ -399,8 +399,11 @@ static long route(long nr, long a1, long a2, long a3, long a4, long a5, long a6)
  * point, or on return for an asynchronous one, as natively. */
 long green_hook_syscall(long nr, long a1, long a2, long a3, long a4, long a5, long a6)
 {
-    struct green_thread *t;
-    if (nr == SYS_futex || !green__pt_on() || !(t = green__current()) ||
+    /* Only a green thread has a cancellation state of ours; looking must
+     * not make the main OS thread adopt a hub (green__pt_on would). */
+    struct green__ctx *c = green__tls_ctx;
+    struct green_thread *t = c ? c->current : NULL;
+    if (nr == SYS_futex || !t || t == c->hub || !green__pt_on_noadopt() ||
         (green__pt_uw(t) & PT_CANCEL_DISABLED))
         return route(nr, a1, a2, a3, a4, a5, a6);
     green__pt_set_uw(t, green__pt_uw(t) | PT_CANCEL_DISABLED);
