@@ -145,6 +145,8 @@ def _describe(t):
                              {1: "read", 2: "write"}.get(mask, "read+write"))
     if why == "poll" and arg:
         return "poll of %d fds" % arg
+    if why == "file_lock":
+        return "file lock of fd %d" % arg
     if why == "join" and arg:
         other = gdb.Value(arg).cast(t.type)
         return "join of %d" % int(other["id"])

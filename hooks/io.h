@@ -108,6 +108,13 @@ GREEN__HIDE int green_hook_eventfd(unsigned int count, int flags);
  * read its low 32 bits, as glibc does). */
 GREEN__HIDE int green_hook_fcntl(int fd, int cmd, void *arg);
 GREEN__HIDE int green_hook_ioctl(int fd, unsigned long req, void *arg);
+/* File lock waits (io_lock.c): flock, lockf F_LOCK and fcntl F_SETLKW /
+ * F_OFD_SETLKW (green_hook_fcntl) park the caller while a solo thread
+ * waits in the kernel. */
+GREEN__HIDE int green_hook_flock(int fd, int op);
+GREEN__HIDE int green_hook_lockf(int fd, int cmd, off_t len);
+struct flock;
+GREEN__HIDE int green__io_lock_wait(int fd, int cmd, struct flock *fl);
 GREEN__HIDE int green_hook_setsockopt(int fd, int level, int opt, const void *val,
                                       socklen_t len);
 GREEN__HIDE int green_hook_getsockopt(int fd, int level, int opt, void *val,

@@ -420,6 +420,9 @@ int green_hook_fcntl(int fd, int cmd, void *arg)
             green__fdstate_set_user_nonblock(fd, fl & O_NONBLOCK);
         return r;
     }
+    case F_SETLKW:
+    case F_OFD_SETLKW:
+        return green__io_lock_wait(fd, cmd, arg);
     case F_DUPFD:
     case F_DUPFD_CLOEXEC: {
         int r = REAL(fcntl)(fd, cmd, (int)(intptr_t)arg);

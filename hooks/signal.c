@@ -897,6 +897,8 @@ static void on_signal(struct green__ctx *c)
 
 static void wrapper(int sig, siginfo_t *si, void *uc)
 {
+    if (green__solo_on_signal(si, uc))
+        return;                    /* libgreen/solo.c stops a call */
     int saved = errno;
     struct green__ctx *c = green__tls_ctx;
     struct green_thread *t = c ? c->current : NULL;
@@ -985,15 +987,26 @@ int green_hook_sigaction(int sig, const struct sigaction *act, struct sigaction 
     struct sigaction k;
     if (green__real.sigaction(sig, NULL, &k) < 0)
         return -1;
-    /* Ours in the kernel: report the program's own action. */
-    bool ours = (k.sa_flags & SA_SIGINFO) && k.sa_sigaction == wrapper;
+    /* Ours in the kernel (the wrapper, or a handler of libgreen's own for
+     * the monitor signal): report the program's own action. */
+    bool internal = (k.sa_flags & SA_SIGINFO) &&
+                    (green__solo_handler_is(k.sa_sigaction) ||
+                     green__monitor_handler_is(k.sa_sigaction));
+    bool ours = ((k.sa_flags & SA_SIGINFO) && k.sa_sigaction == wrapper) || internal;
     struct sigaction prev = ours ? user_act[sig] : k;
     if (act) {
         int r;
+        /* The monitor signal, when its default is to ignore it, keeps
+         * libgreen's handler (the monitor's, solo.c's): SIG_DFL and
+         * SIG_IGN then differ from it only in what the handler does. */
+        bool keep = sig == green__monitor_signal && (sig == SIGURG || sig == SIGWINCH);
         if (act->sa_handler == SIG_DFL || act->sa_handler == SIG_IGN) {
-            r = green__real.sigaction(sig, act, NULL);
-            if (r == 0)
+            r = keep && internal ? 0 : green__real.sigaction(sig, act, NULL);
+            if (r == 0) {
                 user_act[sig] = *act;
+                if (keep)
+                    green__solo_keep_handler();
+            }
         } else {
             r = install_wrapped(sig, act);
             if (r < 0)

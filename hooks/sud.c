@@ -394,7 +394,8 @@ static bool routed(long nr)
     case SYS_recvmsg: case SYS_sendmsg: case SYS_accept4: case SYS_connect:
     case SYS_close: case SYS_epoll_pwait: case SYS_nanosleep: case SYS_clock_nanosleep:
     case SYS_wait4: case SYS_sched_yield: case SYS_prctl: case SYS_sigaltstack:
-    case SYS_fcntl: case SYS_ioctl: case SYS_setsockopt: case SYS_dup: case SYS_dup3:
+    case SYS_fcntl: case SYS_flock: case SYS_ioctl: case SYS_setsockopt: case SYS_dup:
+    case SYS_dup3:
 #ifdef SYS_dup2
     case SYS_dup2:
 #endif

@@ -52,8 +52,10 @@
  * goes to the same hook (read, write, readv, writev, pread64, pwrite64,
  * recvfrom, sendto, recvmsg, sendmsg, accept, accept4, connect, close,
  * poll, select, epoll_wait, nanosleep, clock_nanosleep, wait4,
- * sched_yield, prctl (a thread's name), sigaltstack; and fcntl, ioctl, setsockopt, dup, dup2, dup3, close_range,
- * whose hooks keep the descriptor table and its flag cache true),
+ * sched_yield, prctl (a thread's name), sigaltstack, flock; and fcntl
+ * (whose lock waits park too), ioctl, setsockopt, dup, dup2, dup3,
+ * close_range, whose hooks keep the descriptor table and its flag cache
+ * true),
  * converting where the system call's convention differs from the libc
  * function's (clock_nanosleep returns an error number; epoll_pwait's
  * sigset size). fork, vfork, clone, clone3 and io_uring_setup turn the
@@ -313,8 +315,10 @@ static long route(long nr, long a1, long a2, long a3, long a4, long a5, long a6)
                                 (unsigned long)a4, (unsigned long)a5);
     /* The calls that change what the flag cache keeps, or the number it
      * keeps it for (libgreen/fdstate.c). */
-    case SYS_fcntl:
+    case SYS_fcntl:                /* also its lock waits (io_lock.c) */
         return green_hook_fcntl((int)a1, (int)a2, (void *)a3);
+    case SYS_flock:
+        return green_hook_flock((int)a1, (int)a2);
     case SYS_ioctl:
         return green_hook_ioctl((int)a1, (unsigned long)a2, (void *)a3);
     case SYS_setsockopt:

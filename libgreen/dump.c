@@ -101,7 +101,7 @@ static const char *why_name(enum green__why w)
         [GREEN_WHY_EVENT] = "event", [GREEN_WHY_CHAN] = "channel",
         [GREEN_WHY_OFFLOAD] = "offload", [GREEN_WHY_GROUP] = "group",
         [GREEN_WHY_YIELD] = "yield", [GREEN_WHY_OTHER] = "other",
-        [GREEN_WHY_FUTEX] = "futex",
+        [GREEN_WHY_FUTEX] = "futex", [GREEN_WHY_FILE_LOCK] = "file lock",
     };
     const char *n = (unsigned)w < sizeof names / sizeof *names ? names[w] : NULL;
     return n ? n : "?";
@@ -122,6 +122,9 @@ static void describe_wait(struct green__fmt *f, const struct green_thread *t)
         green__fmt_str(f, "poll of ");
         green__fmt_u64(f, (uint64_t)t->why_arg);
         green__fmt_str(f, " fds");
+    } else if (t->why == GREEN_WHY_FILE_LOCK) {
+        green__fmt_str(f, "file lock of fd ");
+        green__fmt_u64(f, (uint64_t)t->why_arg);
     } else if (t->why == GREEN_WHY_JOIN && t->why_arg) {
         /* The joined thread cannot be freed while it is being joined. */
         green__fmt_str(f, "join of ");

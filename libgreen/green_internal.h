@@ -136,7 +136,7 @@ enum __attribute__((packed)) green__why {
     GREEN_WHY_JOIN, GREEN_WHY_SWITCH, GREEN_WHY_MUTEX, GREEN_WHY_COND,
     GREEN_WHY_RWLOCK, GREEN_WHY_SEM, GREEN_WHY_EVENT, GREEN_WHY_CHAN,
     GREEN_WHY_OFFLOAD, GREEN_WHY_GROUP, GREEN_WHY_YIELD, GREEN_WHY_OTHER,
-    GREEN_WHY_FUTEX,
+    GREEN_WHY_FUTEX, GREEN_WHY_FILE_LOCK,
 };
 
 #define GREEN__NAME_MAX 32
@@ -482,6 +482,32 @@ GREEN_HIDDEN void green__remote_post(struct green__ctx *c, struct green__remote 
  * announced the hub waits for it instead of reporting a deadlock. Owning
  * OS thread only. */
 GREEN_HIDDEN void green__remote_expect(struct green__ctx *c, int delta);
+
+/* solo.c: a system call that may wait for ever (a file lock wait), made
+ * by an OS thread of its own while the calling green thread parks (the
+ * essay there). green__solo_start hands nr(a1, a2, a3) over; NULL with
+ * errno when it cannot (not a green thread, or a handler running as one;
+ * no thread could be started; ENOSYS on other architectures): the caller
+ * then makes the call itself. green__solo_wait parks until the call has
+ * returned (0), or returns the code a park was woken with (EINTR,
+ * ECANCELED, ETIMEDOUT) while the call goes on. green__solo_end stops a
+ * call still under way (it fails with -EINTR unless it had returned by
+ * itself), waits for it without interruption, frees the job and returns
+ * the call's result (>= 0, or -errno). A green thread only. */
+struct green__solo;
+GREEN_HIDDEN struct green__solo *green__solo_start(long nr, long a1, long a2, long a3);
+GREEN_HIDDEN int green__solo_wait(struct green__solo *s);
+GREEN_HIDDEN long green__solo_end(struct green__solo *s);
+/* Every handler the kernel may run for the monitor signal calls this
+ * first; true: the signal was solo.c's own, nothing else to do. */
+GREEN_HIDDEN bool green__solo_on_signal(const siginfo_t *si, void *uc);
+/* fn is solo.c's handler (for the signal hooks: no program action). */
+GREEN_HIDDEN bool green__solo_handler_is(void (*fn)(int, siginfo_t *, void *));
+/* After solo.c's first call: the monitor signal keeps a handler of
+ * libgreen's in the kernel (solo.c's, unless it has one). */
+GREEN_HIDDEN void green__solo_keep_handler(void);
+/* fn is the monitor's handler (monitor.c). */
+GREEN_HIDDEN bool green__monitor_handler_is(void (*fn)(int, siginfo_t *, void *));
 
 /* Deadline from a relative timeout (GREEN_FOREVER stays GREEN_FOREVER). */
 static inline int64_t green__deadline(int64_t timeout_ns)

@@ -322,6 +322,8 @@ static bool from_this_process(const siginfo_t *si)
 static void monitor_handler(int sig, siginfo_t *si, void *uc)
 {
     (void)sig;
+    if (green__solo_on_signal(si, uc))
+        return;                    /* a solo thread's call to stop */
     int saved = errno;
     struct green__ctx *c = green__tls_ctx;
     int i = from_this_process(si) ? slot_of(c) : -1;
@@ -338,6 +340,11 @@ static void monitor_handler(int sig, siginfo_t *si, void *uc)
         atomic_store(&s->mon_ack, ack);
     }
     errno = saved;
+}
+
+bool green__monitor_handler_is(void (*fn)(int, siginfo_t *, void *))
+{
+    return fn == monitor_handler;
 }
 
 /* ---------------------------------------------------------- the watchdog */

@@ -103,6 +103,8 @@
     X(int, dup2, (int, int))                                                  \
     X(int, dup3, (int, int, int))                                             \
     X(int, fcntl, (int, int, ...))                                            \
+    X(int, flock, (int, int))                                                 \
+    X(int, lockf, (int, int, off_t))                                          \
     X(int, ioctl, (int, unsigned long, ...))                                  \
     X(long, syscall, (long, ...))                                             \
     X(int, setsockopt, (int, int, int, const void *, socklen_t))              \

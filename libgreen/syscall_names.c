@@ -58,9 +58,10 @@
 #define ADV_IPC "System V or POSIX IPC (message queue, semaphore): the shim " \
     "does not make it cooperative. Make the call on a worker " \
     "(green_offload) or in a plain OS thread."
-#define ADV_LOCK "a file lock wait (flock, fcntl F_SETLKW, lockf) or an " \
-    "fcntl the shim passed through: file locks are not cooperative. Make " \
-    "the call on a worker (green_offload) or in a plain OS thread."
+#define ADV_LOCK "a file lock wait (flock, fcntl F_SETLKW) made through " \
+    "a raw system call, or an fcntl the shim passed through (GREEN_HOOKS " \
+    "without io): libc's flock, fcntl and lockf wait on a thread of their " \
+    "own. Make the call through libc, or on a worker (green_offload)."
 #define ADV_OPEN "an open that waits (a slow or remote file system, a " \
     "device; a FIFO opened through a raw system call): the shim offloads " \
     "only FIFO opens made through libc."

@@ -86,6 +86,9 @@ GREEN_EXPORT int dup3(int fd, int fd2, int f) { return green_hook_dup3(fd, fd2, 
 GREEN_EXPORT int fcntl(int fd, int cmd, ...) { OPT_ARG(cmd) return green_hook_fcntl(fd, cmd, arg); }
 GREEN_EXPORT int fcntl64(int fd, int cmd, ...) { OPT_ARG(cmd) return green_hook_fcntl(fd, cmd, arg); }
 GREEN_EXPORT int ioctl(int fd, unsigned long req, ...) { OPT_ARG(req) return green_hook_ioctl(fd, req, arg); }
+GREEN_EXPORT int flock(int fd, int op) { return green_hook_flock(fd, op); }
+GREEN_EXPORT int lockf(int fd, int cmd, off_t len) { return green_hook_lockf(fd, cmd, len); }
+GREEN_EXPORT int lockf64(int fd, int cmd, off_t len) { return green_hook_lockf(fd, cmd, len); }
 GREEN_EXPORT int setsockopt(int fd, int lv, int o, const void *v, socklen_t l) { return green_hook_setsockopt(fd, lv, o, v, l); }
 GREEN_EXPORT int getsockopt(int fd, int lv, int o, void *v, socklen_t *l) { return green_hook_getsockopt(fd, lv, o, v, l); }
 GREEN_EXPORT int pipe(int fds[2]) { return green_hook_pipe(fds); }

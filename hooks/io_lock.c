@@ -1,0 +1,120 @@
+/*
+ * io_lock.c - file lock waits: flock, fcntl F_SETLKW / F_OFD_SETLKW, lockf
+ * F_LOCK.
+ *
+ * The problem. A lock that another description or process holds makes
+ * the call wait in the kernel, with no descriptor to poll. Made on the
+ * hub's OS thread, that wait stops every green thread of the hub, the
+ * holder among them when the holder is one of them: two threads of the
+ * program that open the same file and flock it, or take OFD locks on it,
+ * wait for each other natively and for ever under one hub.
+ *
+ * What we do. The call is first made as its non-blocking form (LOCK_NB,
+ * F_SETLK, F_OFD_SETLK): granted, or failed for another reason than the
+ * conflict (EBADF, EINVAL, ENOLCK...), that is the answer, one system
+ * call as before. On a conflict the blocking call itself is made by a solo
+ * thread (libgreen/solo.c) while the caller parks: the kernel keeps its
+ * own wait queue, its deadlock detection (EDEADLK for POSIX locks) and
+ * owners (the process, the description), exactly as natively. The first
+ * try changes nothing the blocking call would not: a POSIX or OFD request
+ * that fails leaves the locks as they were, and flock converts a lock by
+ * dropping the old one first in both forms.
+ *
+ * Signals and cancellation. A handler that runs for the waiting thread
+ * stops the kernel's wait (green__solo_end): the call fails with EINTR,
+ * or is made again when every handler that ran had SA_RESTART (signal(7)
+ * restarts flock and F_SETLKW). A lock granted before the stop is kept and
+ * the call succeeds, as natively when the signal comes just after the
+ * grant. fcntl and lockf are cancellation points: a pthread_cancel stops
+ * the wait and the thread exits there. flock is none in glibc: the wait
+ * goes on and the request acts at the next cancellation point.
+ *
+ * Not here: the hub's own calls, plain OS threads', and those made while
+ * a handler runs as a thread off its own context wait in the kernel, as
+ * natively (green__solo_start refuses them). GREEN_HOOKS=-io passes every
+ * one through.
+ */
+#define _GNU_SOURCE
+#include "io_internal.h"
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+/* Waits for the blocking call nr(a1, a2, a3) on a solo thread. Returns its
+ * result, or -1 with errno; -2 when no solo thread can make it (then the
+ * caller makes it itself). */
+static long solo_wait(long nr, long a1, long a2, long a3, bool cancel_point, int e0)
+{
+    for (;;) {
+        struct green__solo *s = green__solo_start(nr, a1, a2, a3);
+        if (!s)
+            return -2;
+        bool killed = false;
+        int code;
+        green__intr_begin();
+        while ((code = green__solo_wait(s)) == ECANCELED && !cancel_point)
+            killed = true;         /* no cancellation point: wait on */
+        green__intr_end();
+        long r = green__solo_end(s);
+        if (killed)
+            green__current()->kill_pending |= GREEN__KP_KILL;   /* for the
+                                      caller's next cancellation point */
+        if (r >= 0) {
+            errno = e0;
+            return r;
+        }
+        if (r != -EINTR) {
+            errno = (int)-r;       /* EDEADLK, EBADF, ENOLCK... */
+            return -1;
+        }
+        if (code == 0)
+            continue;              /* a signal that was not ours */
+        if (code == EINTR && green__intr_restarts())
+            continue;
+        errno = code == ECANCELED ? green__cancel_point(ECANCELED) : code;
+        return -1;
+    }
+}
+
+static bool blocking_ok(int fd)
+{
+    return io_on() && !(green__unlikely(green__fd_is_internal(fd)) && !green__in_libev);
+}
+
+int green_hook_flock(int fd, int op)
+{
+    if (!blocking_ok(fd) || (op & LOCK_NB) || (op != LOCK_SH && op != LOCK_EX))
+        return REAL(flock)(fd, op);
+    int e0 = errno;
+    int r = REAL(flock)(fd, op | LOCK_NB);
+    if (r == 0 || errno != EWOULDBLOCK)
+        return (int)kept(r, e0);
+    long w = solo_wait(SYS_flock, fd, op, 0, false, e0);
+    return w == -2 ? REAL(flock)(fd, op) : (int)w;
+}
+
+/* fcntl(fd, F_SETLKW or F_OFD_SETLKW, fl): from green_hook_fcntl. */
+int green__io_lock_wait(int fd, int cmd, struct flock *fl)
+{
+    if (!blocking_ok(fd) || !fl)
+        return REAL(fcntl)(fd, cmd, fl);
+    int e0 = errno;
+    int nb = cmd == F_SETLKW ? F_SETLK : F_OFD_SETLK;
+    int r = REAL(fcntl)(fd, nb, fl);
+    if (r == 0 || (errno != EAGAIN && errno != EACCES))
+        return (int)kept(r, e0);
+    long w = solo_wait(SYS_fcntl, fd, cmd, (long)fl, true, e0);
+    return w == -2 ? REAL(fcntl)(fd, cmd, fl) : (int)w;
+}
+
+/* glibc's lockf: F_LOCK is fcntl F_SETLKW of a write lock from the
+ * current offset over len bytes (0: to the end, for ever); the others
+ * never wait. */
+int green_hook_lockf(int fd, int cmd, off_t len)
+{
+    if (cmd != F_LOCK || !blocking_ok(fd))
+        return REAL(lockf)(fd, cmd, len);
+    struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_CUR, .l_start = 0, .l_len = len };
+    return green__io_lock_wait(fd, F_SETLKW, &fl);
+}
