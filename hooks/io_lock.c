@@ -36,30 +36,37 @@
  */
 #define _GNU_SOURCE
 #include "io_internal.h"
+#include "pthread_internal.h"
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
-/* Waits for the blocking call nr(a1, a2, a3) on a solo thread. Returns its
+/* Waits for the blocking call nr(fd, a2, a3) on a solo thread. Returns its
  * result, or -1 with errno; -2 when no solo thread can make it (then the
  * caller makes it itself). */
-static long solo_wait(long nr, long a1, long a2, long a3, bool cancel_point, int e0)
+static long solo_wait(long nr, int fd, long a2, long a3, bool cancel_point, int e0)
 {
+    const long call[7] = { nr, fd, a2, a3 };
     for (;;) {
-        struct green__solo *s = green__solo_start(nr, a1, a2, a3);
+        struct green__solo *s = green__solo_start(call, GREEN_WHY_FILE_LOCK, (uintptr_t)fd);
         if (!s)
             return -2;
         bool killed = false;
         int code;
         green__intr_begin();
-        while ((code = green__solo_wait(s)) == ECANCELED && !cancel_point)
-            killed = true;         /* no cancellation point: wait on */
+        while ((code = green__solo_wait(s)) == ECANCELED && !cancel_point) {
+            killed = true;         /* no cancellation point: wait on, */
+            if (green__pt_async_cancel_pending()) {
+                green__intr_end(); /* unless the cancel is asynchronous */
+                green__solo_end(s);
+                green__pt_lock_killed();
+            }
+        }
         green__intr_end();
         long r = green__solo_end(s);
         if (killed)
-            green__current()->kill_pending |= GREEN__KP_KILL;   /* for the
-                                      caller's next cancellation point */
+            green__pt_rearm_kill();   /* for the next cancellation point */
         if (r >= 0) {
             errno = e0;
             return r;

@@ -126,6 +126,9 @@ GREEN_HIDDEN int green__pt_cancel_point(int code);
 
 /* Remember that a kill arrived during a park that may not fail (a mutex
  * lock): the caller's next park fails with ECANCELED instead. */
+/* An asynchronous pthread_cancel of the caller is pending (it acts at
+ * once wherever the caller waits). */
+GREEN_HIDDEN bool green__pt_async_cancel_pending(void);
 GREEN_HIDDEN void green__pt_rearm_kill(void);
 
 /* Run the innermost cleanup handler of t (the current green thread) by

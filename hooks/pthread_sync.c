@@ -111,6 +111,12 @@ int64_t green__pt_nap(int64_t ns, int64_t deadline)
 /* A lock wait was killed: with an asynchronous cancel pending (and
  * enabled) the thread ends here, as glibc's SIGCANCEL would end it in the
  * futex wait; otherwise the kill is remembered for the next park. */
+bool green__pt_async_cancel_pending(void)
+{
+    struct green_thread *t = green__current();
+    return ((uintptr_t)t->user & PT_FLAGS) == (PT_CANCEL_REQUESTED | PT_CANCEL_ASYNC);
+}
+
 void green__pt_lock_killed(void)
 {
     struct green_thread *t = green__current();

@@ -40,13 +40,20 @@
  *    CLOCK_MONOTONIC, or CLOCK_REALTIME with FUTEX_CLOCK_REALTIME.
  *
  * Shared futexes (no FUTEX_PRIVATE_FLAG) are also woken by other
- * processes, straight through the kernel. A green waiter of one parks in
- * the table and every so often (50 us doubling to 5 ms) asks the kernel
- * again whether the word still holds its value: a change ends the wait
- * (a waker always changes the word before it wakes; a word changed and
- * changed back between two looks is missed until the next real wake,
- * and the README lists that). Private futexes have no such naps: every
- * waker of a private futex is in this process, and goes through here.
+ * processes, straight through the kernel, and a wake need not change the
+ * word (LTP's checkpoints wake without a change). So a green thread's wait
+ * on one whose word lies in shared memory (in_shared_mapping) is the
+ * kernel's own, made by a solo thread while the caller parks
+ * (libgreen/solo.c, futex_wait_shared): a wake from anywhere finds it in
+ * the kernel's queue and counts it, as natively; a handler for the caller
+ * stops it (EINTR, or the wait made again under SA_RESTART when it has no
+ * timeout). In private memory every waker is in this process, whatever
+ * the flag says (libstdc++'s atomic waits leave FUTEX_PRIVATE_FLAG out):
+ * the table serves it, without a thread handoff. Where no solo thread can
+ * be had (another architecture, no thread) a shared-memory waiter parks
+ * in the table too and every so often (50 us doubling to 5 ms) asks the
+ * kernel whether the word still holds its value, which misses a wake from
+ * another process that leaves the word as it was.
  *
  * The other numbers. syscall(SYS_read, ...) must behave as read(): it
  * goes to the same hook (read, write, readv, writev, pread64, pwrite64,
@@ -84,7 +91,10 @@
 #include "io.h"
 #include "lock.h"
 #include "pthread_internal.h"
+#include <fcntl.h>
 #include <linux/futex.h>
+#include <stdlib.h>
+#include <string.h>
 #include <stdarg.h>
 #include <sys/syscall.h>
 
@@ -135,6 +145,104 @@ static int futex_deadline(int cmd, int flags, const struct timespec *uts, int64_
                               &ts, deadline);
 }
 
+/* Whether addr lies in a shared mapping (MAP_SHARED, System V shm): only
+ * there can another process wake a futex. A futex without
+ * FUTEX_PRIVATE_FLAG in private memory (libstdc++'s atomic waits) has
+ * every waker in this process, where the table serves it. Read from
+ * /proc/self/maps, remembered per page (a page remapped since may be
+ * judged by its old mapping: then the table serves a shared word, which
+ * misses only a wake from another process that leaves the word
+ * unchanged). */
+#define SHARED_CACHE 64
+static _Atomic uintptr_t shared_cache[SHARED_CACHE];   /* page | 1 valid | 2 shared */
+
+static bool in_shared_mapping(const void *addr)
+{
+    uintptr_t a = (uintptr_t)addr, page = a & ~(uintptr_t)4095;
+    _Atomic uintptr_t *slot = &shared_cache[(page >> 12) % SHARED_CACHE];
+    uintptr_t e = atomic_load_explicit(slot, memory_order_relaxed);
+    if ((e & ~(uintptr_t)4095) == page && (e & 1))
+        return (e & 2) != 0;
+    int saved = errno;
+    int fd = (int)green__syscall(SYS_openat, AT_FDCWD, "/proc/self/maps", O_RDONLY | O_CLOEXEC);
+    bool shared = false, found = false;
+    if (fd >= 0) {
+        char buf[4096];
+        size_t have = 0;
+        for (;;) {
+            long n = green__syscall(SYS_read, fd, buf + have, sizeof buf - 1 - have);
+            if (n <= 0)
+                break;
+            have += (size_t)n;
+            buf[have] = 0;
+            char *line = buf, *nl;
+            while ((nl = strchr(line, '\n'))) {
+                *nl = 0;
+                char *p = line;
+                uintptr_t lo = strtoul(p, &p, 16), hi = *p == '-' ? strtoul(p + 1, &p, 16) : 0;
+                if (lo <= a && a < hi) {
+                    shared = p[0] == ' ' && p[1] && p[2] && p[3] && p[4] == 's';
+                    found = true;
+                    break;
+                }
+                line = nl + 1;
+            }
+            if (found)
+                break;
+            have = (size_t)(buf + have - line);
+            memmove(buf, line, have);
+            if (have >= sizeof buf - 1)
+                have = 0;          /* a line longer than the buffer */
+        }
+        green__syscall(SYS_close, fd);
+    }
+    errno = saved;
+    if (found)
+        atomic_store_explicit(slot, page | 1 | (shared ? 2 : 0), memory_order_relaxed);
+    return shared;
+}
+
+/* A green thread's wait on a shared futex: the kernel's own, made by a
+ * solo thread (libgreen/solo.c) while the caller parks, so that a waker in
+ * another process finds it in the kernel's queue. -1/errno, 0, or -2 when
+ * no solo thread can make it. */
+static long futex_wait_shared(uint32_t *word, int op, uint32_t val,
+                              const struct timespec *uts, uint32_t bitset)
+{
+    const long call[7] = { SYS_futex, (long)word, op, (long)val, (long)uts, 0, (long)bitset };
+    struct green_thread *self = green__current();
+    bool killed = false;
+    for (;;) {
+        struct green__solo *s = green__solo_start(call, GREEN_WHY_FUTEX, (uintptr_t)word);
+        if (!s)
+            return -2;
+        int code;
+        green__intr_begin();
+        while ((code = green__solo_wait(s)) == ECANCELED) {
+            /* Not a cancellation point: the kill waits for the next one,
+             * but an asynchronous cancel ends the thread here (after the
+             * kernel's wait, which may use the caller's timeout). */
+            killed = true;
+            if (green__pt_async_cancel_pending()) {
+                green__intr_end();
+                green__solo_end(s);
+                green__pt_lock_killed();
+            }
+        }
+        green__intr_end();
+        long r = green__solo_end(s);
+        if (r == -EINTR && (code == 0 ||
+                            (code == EINTR && !uts && green__intr_restarts())))
+            continue;          /* not ours, or restarted as the kernel does */
+        if (killed)
+            self->kill_pending |= GREEN__KP_KILL;
+        if (r >= 0)
+            return 0;
+        errno = r == -EINTR && code ? code : (int)-r;
+        return -1;
+    }
+}
+
 /* A green thread's FUTEX_WAIT or FUTEX_WAIT_BITSET. -1/errno or 0. */
 static long futex_wait_green(uint32_t *word, int op, uint32_t val,
                              const struct timespec *uts, uint32_t bitset)
@@ -153,6 +261,11 @@ static long futex_wait_green(uint32_t *word, int op, uint32_t val,
         return -1;
     }
     green__tls_futex_note(word);
+    if (!(op & FUTEX_PRIVATE_FLAG) && in_shared_mapping(word)) {
+        long r = futex_wait_shared(word, op, val, uts, bitset);
+        if (r != -2)
+            return r;
+    }
     struct green_thread *self = green__current();
     bool shared = !(op & FUTEX_PRIVATE_FLAG), killed = false;
     bool restartable = uts == NULL;

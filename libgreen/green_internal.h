@@ -483,9 +483,11 @@ GREEN_HIDDEN void green__remote_post(struct green__ctx *c, struct green__remote 
  * OS thread only. */
 GREEN_HIDDEN void green__remote_expect(struct green__ctx *c, int delta);
 
-/* solo.c: a system call that may wait for ever (a file lock wait), made
- * by an OS thread of its own while the calling green thread parks (the
- * essay there). green__solo_start hands nr(a1, a2, a3) over; NULL with
+/* solo.c: a system call that may wait for ever (a file lock wait, a
+ * shared futex), made by an OS thread of its own while the calling green
+ * thread parks (the essay there). green__solo_start hands the system call
+ * call[0](call[1], ..., call[6]) over (the caller parks with why and
+ * why_arg, for dumps); NULL with
  * errno when it cannot (not a green thread, or a handler running as one;
  * no thread could be started; ENOSYS on other architectures): the caller
  * then makes the call itself. green__solo_wait parks until the call has
@@ -495,7 +497,8 @@ GREEN_HIDDEN void green__remote_expect(struct green__ctx *c, int delta);
  * itself), waits for it without interruption, frees the job and returns
  * the call's result (>= 0, or -errno). A green thread only. */
 struct green__solo;
-GREEN_HIDDEN struct green__solo *green__solo_start(long nr, long a1, long a2, long a3);
+GREEN_HIDDEN struct green__solo *green__solo_start(const long call[7], enum green__why why,
+                                                  uintptr_t why_arg);
 GREEN_HIDDEN int green__solo_wait(struct green__solo *s);
 GREEN_HIDDEN long green__solo_end(struct green__solo *s);
 /* Every handler the kernel may run for the monitor signal calls this

@@ -69,11 +69,9 @@
 
 #if defined(__x86_64__) || defined(__aarch64__)
 #define SOLO_ARCH 1
-/* long solo_syscall(long nr, long a1, long a2, long a3, atomic_int *abort):
- * the raw system call, or -EINTR without it when *abort is set. The labels
- * bound the range the handler redirects. */
-long green__solo_syscall(long nr, long a1, long a2, long a3, atomic_int *abort)
-    GREEN_HIDDEN;
+/* The raw system call call[0](call[1], ..., call[6]), or -EINTR without
+ * it when *abort is set. The labels bound the range the handler moves. */
+long green__solo_syscall(const long call[7], atomic_int *abort) GREEN_HIDDEN;
 extern const char green__solo_start_pc[] GREEN_HIDDEN;
 extern const char green__solo_insn_pc[] GREEN_HIDDEN;
 extern const char green__solo_intr_pc[] GREEN_HIDDEN;
@@ -83,15 +81,19 @@ __asm__(".text\n"
         ".hidden green__solo_syscall\n"
         ".type green__solo_syscall,@function\n"
         "green__solo_syscall:\n"
-        "    mov %rdi, %rax\n"
-        "    mov %rsi, %rdi\n"
-        "    mov %rdx, %rsi\n"
-        "    mov %rcx, %rdx\n"
-        "    mfence\n"                 /* the tid store before the flag load */
+        "    mov %rsi, %rcx\n"           /* abort, until the syscall clobbers it */
+        "    mov 0(%rdi), %rax\n"
+        "    mov 48(%rdi), %r9\n"
+        "    mov 40(%rdi), %r8\n"
+        "    mov 32(%rdi), %r10\n"
+        "    mov 24(%rdi), %rdx\n"
+        "    mov 16(%rdi), %rsi\n"
+        "    mov 8(%rdi), %rdi\n"
+        "    mfence\n"                   /* the tid store before the flag load */
         ".globl green__solo_start_pc\n"
         ".hidden green__solo_start_pc\n"
         "green__solo_start_pc:\n"
-        "    mov (%r8), %ecx\n"
+        "    mov (%rcx), %ecx\n"
         "    test %ecx, %ecx\n"
         "    jnz green__solo_intr_pc\n"
         ".globl green__solo_insn_pc\n"
@@ -112,16 +114,20 @@ __asm__(".text\n"
         ".hidden green__solo_syscall\n"
         ".type green__solo_syscall,%function\n"
         "green__solo_syscall:\n"
-        "    mov x8, x0\n"
-        "    mov x0, x1\n"
-        "    mov x1, x2\n"
-        "    mov x2, x3\n"
-        "    dmb ish\n"               /* the tid store before the flag load */
+        "    mov x9, x1\n"               /* abort */
+        "    ldr x8, [x0]\n"
+        "    ldr x1, [x0, #16]\n"
+        "    ldr x2, [x0, #24]\n"
+        "    ldr x3, [x0, #32]\n"
+        "    ldr x4, [x0, #40]\n"
+        "    ldr x5, [x0, #48]\n"
+        "    ldr x0, [x0, #8]\n"
+        "    dmb ish\n"                  /* the tid store before the flag load */
         ".globl green__solo_start_pc\n"
         ".hidden green__solo_start_pc\n"
         "green__solo_start_pc:\n"
-        "    ldr w9, [x4]\n"
-        "    cbnz w9, green__solo_intr_pc\n"
+        "    ldr w10, [x9]\n"
+        "    cbnz w10, green__solo_intr_pc\n"
         ".globl green__solo_insn_pc\n"
         ".hidden green__solo_insn_pc\n"
         "green__solo_insn_pc:\n"
@@ -142,7 +148,9 @@ __asm__(".text\n"
 struct green__solo {
     struct green__remote remote;   /* first: the hub hands us this */
     struct green__solo *next;      /* queue link */
-    long nr, a1, a2, a3;
+    long call[7];                  /* number and six arguments */
+    enum green__why why;           /* the caller's park, for dumps */
+    uintptr_t why_arg;
     long result;                   /* the call's, or -EINTR */
     struct green__ctx *ctx;        /* the caller's hub */
     struct green_thread *caller;
@@ -186,7 +194,7 @@ static void run_job(struct green__solo *s)
     /* Then the stub's fence and its load of the abort flag: against
      * green__solo_end's store of the flag and load of the tid. */
     atomic_store(&s->tid, (pid_t)green__syscall(SYS_gettid));
-    s->result = green__solo_syscall(s->nr, s->a1, s->a2, s->a3, &s->abort);
+    s->result = green__solo_syscall(s->call, &s->abort);
     solo_cur = NULL;
     struct green__ctx *c = s->ctx;
     atomic_store_explicit(&s->done, 1, memory_order_release);
@@ -290,7 +298,8 @@ bool green__solo_on_signal(const siginfo_t *si, void *ucv)
 #endif
 }
 
-struct green__solo *green__solo_start(long nr, long a1, long a2, long a3)
+struct green__solo *green__solo_start(const long call[7], enum green__why why,
+                                      uintptr_t why_arg)
 {
 #if SOLO_ARCH
     struct green__ctx *c = green__tls_ctx;
@@ -313,10 +322,9 @@ struct green__solo *green__solo_start(long nr, long a1, long a2, long a3)
         return NULL;
     }
     s->remote.run = job_posted;
-    s->nr = nr;
-    s->a1 = a1;
-    s->a2 = a2;
-    s->a3 = a3;
+    memcpy(s->call, call, sizeof s->call);
+    s->why = why;
+    s->why_arg = why_arg;
     s->ctx = c;
     s->caller = t;
     s->refs = 2;
@@ -353,10 +361,9 @@ struct green__solo *green__solo_start(long nr, long a1, long a2, long a3)
     green__remote_expect(c, +1);
     return s;
 #else
-    (void)nr;
-    (void)a1;
-    (void)a2;
-    (void)a3;
+    (void)call;
+    (void)why;
+    (void)why_arg;
     errno = ENOSYS;
     return NULL;
 #endif
@@ -367,7 +374,7 @@ int green__solo_wait(struct green__solo *s)
     int code = 0;
     s->parked = true;
     while (!atomic_load_explicit(&s->done, memory_order_acquire) && code == 0)
-        code = green__park(GREEN_WHY_FILE_LOCK, (uintptr_t)s->a1, NULL, GREEN_FOREVER);
+        code = green__park(s->why, s->why_arg, NULL, GREEN_FOREVER);
     s->parked = false;
     return atomic_load_explicit(&s->done, memory_order_acquire) ? 0 : code;
 }
@@ -385,7 +392,7 @@ long green__solo_end(struct green__solo *s)
         bool killed = false;
         s->parked = true;
         while (!atomic_load_explicit(&s->done, memory_order_acquire)) {
-            int code = green__park(GREEN_WHY_FILE_LOCK, (uintptr_t)s->a1, NULL, GREEN_FOREVER);
+            int code = green__park(s->why, s->why_arg, NULL, GREEN_FOREVER);
             if (code == ECANCELED)
                 killed = true;
             else if (code)         /* a park that cannot wait (an expired

@@ -25,6 +25,8 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 /* ------------------------------------------------------------- helpers */
@@ -1032,4 +1034,100 @@ DIFF_CASE(pshared, robust_and_priority_inheriting_mutexes_relocked_by_their_hold
     relock_kinds("pi normal", PTHREAD_MUTEX_NORMAL, false, PTHREAD_PRIO_INHERIT);
     relock_kinds("pi errorcheck", PTHREAD_MUTEX_ERRORCHECK, false, PTHREAD_PRIO_INHERIT);
     relock_kinds("pi recursive", PTHREAD_MUTEX_RECURSIVE, false, PTHREAD_PRIO_INHERIT);
+}
+
+/* ------------------------------------------- futexes in shared memory */
+
+/* A child that, after ms, wakes one waiter of *w without changing the word
+ * (futex(2) allows it; LTP's checkpoints do it), trying for up to 3 s. */
+static pid_t child_wakes_unchanged(uint32_t *w, int ms)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        diff_raw_sleep_ms(ms);
+        for (int k = 0; k < 300; k++) {
+            if (syscall(SYS_futex, w, FUTEX_WAKE, 1, NULL, NULL, 0) == 1)
+                _exit(0);
+            diff_raw_sleep_ms(10);
+        }
+        _exit(1);
+    }
+    return pid;
+}
+
+static atomic_int fx_ticks, fx_stop;
+
+static void *fx_ticker(void *arg)
+{
+    (void)arg;
+    while (!atomic_load(&fx_stop)) {
+        usleep(2000);
+        atomic_fetch_add(&fx_ticks, 1);
+    }
+    return NULL;
+}
+
+/* The waiter is in this process, the waker in another, and the word never
+ * changes: the wait must be the kernel's to be found. */
+DIFF_CASE(pshared, a_shared_futex_wake_that_leaves_the_word_unchanged)
+{
+    uint32_t *w = diff_shared_map(sizeof *w);
+    pthread_t tk = diff_spawn(fx_ticker, NULL);
+    pid_t pid = child_wakes_unchanged(w, 150);
+    int64_t t0 = diff_now();
+    WAITED("FUTEX_WAIT", syscall(SYS_futex, w, FUTEX_WAIT, 0, NULL, NULL, 0));
+    DIFF_TOOK("the wait", t0, 100, 3000);
+    atomic_store(&fx_stop, 1);
+    pthread_join(tk, NULL);
+    diff_out("other threads ran meanwhile: %d", atomic_load(&fx_ticks) > 20);
+    diff_child_status("waker (0: it woke one)", pid);
+}
+
+static volatile sig_atomic_t fx_hits;
+static void fx_on_alarm(int sig)
+{
+    (void)sig;
+    fx_hits++;
+}
+
+/* Timeouts and signals of shared waits: FUTEX_WAIT's relative timeout and
+ * FUTEX_WAIT_BITSET's absolute one; a handler fails a wait with EINTR,
+ * but one without a timeout goes on under SA_RESTART (here until a child
+ * wakes it without changing the word). */
+DIFF_CASE(pshared, shared_futex_waits_time_out_and_are_interrupted)
+{
+    uint32_t *w = diff_shared_map(sizeof *w);
+    struct timespec rel = { 0, 100 * 1000000 };
+    int64_t t0 = diff_now();
+    CALL("FUTEX_WAIT 100 ms", syscall(SYS_futex, w, FUTEX_WAIT, 0, &rel, NULL, 0));
+    DIFF_TOOK("its timeout", t0, 60, 2000);
+    struct timespec abs = diff_abs_in(CLOCK_MONOTONIC, 100);
+    t0 = diff_now();
+    CALL("FUTEX_WAIT_BITSET until +100 ms",
+         syscall(SYS_futex, w, FUTEX_WAIT_BITSET, 0, &abs, NULL, FUTEX_BITSET_MATCH_ANY));
+    DIFF_TOOK("its deadline", t0, 60, 2000);
+    CALL("FUTEX_WAIT of another value", syscall(SYS_futex, w, FUTEX_WAIT, 5, NULL, NULL, 0));
+    for (int restart = 0; restart < 2; restart++) {
+        struct sigaction sa = { .sa_handler = fx_on_alarm, .sa_flags = restart ? SA_RESTART : 0 };
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGALRM, &sa, NULL);
+        fx_hits = 0;
+        struct timespec long_rel = { 1, 0 };
+        diff_alarm_ms(100);
+        t0 = diff_now();
+        CALL(restart ? "SA_RESTART, 1 s timeout" : "no SA_RESTART, 1 s timeout",
+             syscall(SYS_futex, w, FUTEX_WAIT, 0, &long_rel, NULL, 0));
+        DIFF_TOOK("interrupted", t0, 60, 800);
+        pid_t pid = restart ? child_wakes_unchanged(w, 300) : -1;
+        fx_hits = 0;
+        diff_alarm_ms(100);
+        t0 = diff_now();
+        CALL(restart ? "SA_RESTART, no timeout" : "no SA_RESTART, no timeout",
+             syscall(SYS_futex, w, FUTEX_WAIT, 0, NULL, NULL, 0));
+        DIFF_TOOK("returned", t0, 60, 200);
+        diff_out("handler ran %d", (int)fx_hits);
+        if (pid > 0)
+            diff_child_status("waker", pid);
+    }
+    signal(SIGALRM, SIG_DFL);
 }
