@@ -994,6 +994,16 @@ int green_hook_sigaction(int sig, const struct sigaction *act, struct sigaction 
                      green__monitor_handler_is(k.sa_sigaction));
     bool ours = ((k.sa_flags & SA_SIGINFO) && k.sa_sigaction == wrapper) || internal;
     struct sigaction prev = ours ? user_act[sig] : k;
+#ifndef SA_RESTORER
+#define SA_RESTORER 0x04000000     /* the kernel's (uapi asm/signal.h) */
+#endif
+    if (ours && !internal) {
+        /* libc gave the kernel its restorer with the program's action, and
+         * reads it back (programs take it from there for raw
+         * rt_sigaction: LTP's rt_sigaction tests). */
+        prev.sa_flags = (prev.sa_flags & ~SA_RESTORER) | (k.sa_flags & SA_RESTORER);
+        prev.sa_restorer = k.sa_restorer;
+    }
     if (act) {
         int r;
         /* The monitor signal, when its default is to ignore it, keeps

@@ -2022,3 +2022,24 @@ DIFF_CASE(signal, sigwaitinfo_takes_a_signal_of_its_set_that_the_thread_left_unb
     diff_out("handler ran %d", (int)hits[SIGUSR2]);
     waitpid(p, NULL, 0);
 }
+
+/* sigaction's old action carries what libc gave the kernel with the
+ * handler: on x86-64 its restorer and SA_RESTORER (programs take the
+ * restorer from there to install handlers with raw rt_sigaction, as LTP's
+ * rt_sigaction tests do). */
+static void restorer_probe(int sig)
+{
+    (void)sig;
+}
+
+DIFF_CASE(signal, sigaction_reports_the_restorer_libc_gave_the_kernel)
+{
+    struct sigaction a = { .sa_handler = restorer_probe }, o;
+    sigemptyset(&a.sa_mask);
+    sigaction(SIGUSR1, &a, NULL);
+    memset(&o, 0, sizeof o);
+    sigaction(SIGUSR1, &a, &o);
+    diff_out("restorer %s, SA_RESTORER %d, handler ours %d", o.sa_restorer ? "set" : "none",
+             (o.sa_flags & 0x04000000) != 0, o.sa_handler == restorer_probe);
+    signal(SIGUSR1, SIG_DFL);
+}
