@@ -287,7 +287,9 @@ __attribute__((noinline)) ssize_t green__io_sock_recv_more(const struct sockop *
         int64_t deadline = UNSET;
         return recv_waitall(o, (size_t)r, &deadline, timeo);
     }
-    if (!would_block(errno) || (o->flags & MSG_DONTWAIT))
+    /* MSG_ERRQUEUE reads the error queue, which never waits: EAGAIN
+     * when it is empty, however readable the data queue is. */
+    if (!would_block(errno) || (o->flags & (MSG_DONTWAIT | MSG_ERRQUEUE)))
         return r;
     return green__io_recv_slow(o);
 }

@@ -3039,3 +3039,28 @@ DIFF_CASE(io, unix_dgram_send_to_a_full_peer_waits_for_the_reader)
     DIFF_TOOK("send", t0, 40, 2000);
     reap(c);
 }
+
+/* MSG_ERRQUEUE reads the socket's error queue, which never waits: empty,
+ * it says EAGAIN at once on a blocking socket, however readable its data
+ * queue is (LTP's recv01, recvfrom01). */
+DIFF_CASE(io, msg_errqueue_on_a_readable_socket_says_eagain_at_once)
+{
+    int port;
+    int l = diff_tcp_listener(&port);
+    int c = diff_tcp_connect(port);
+    int s = accept(l, NULL, NULL);
+    CALL("send", send(s, "data", 4, 0));
+    usleep(20000);
+    char buf[16];
+    int64_t t0 = diff_now();
+    CALL("recv MSG_ERRQUEUE", recv(c, buf, sizeof buf, MSG_ERRQUEUE));
+    CALL("recvfrom MSG_ERRQUEUE", recvfrom(c, buf, sizeof buf, MSG_ERRQUEUE, NULL, NULL));
+    struct iovec iov = { buf, sizeof buf };
+    struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
+    CALL("recvmsg MSG_ERRQUEUE", recvmsg(c, &m, MSG_ERRQUEUE));
+    DIFF_TOOK("the three", t0, -1, 1000);
+    CALL("recv", recv(c, buf, sizeof buf, 0));
+    close(s);
+    close(c);
+    close(l);
+}
