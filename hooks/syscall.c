@@ -487,6 +487,9 @@ static long route(long nr, long a1, long a2, long a3, long a4, long a5, long a6)
     case SYS_nanosleep:
         return green_hook_nanosleep((const struct timespec *)a1, (struct timespec *)a2);
     case SYS_clock_nanosleep:
+        if (a1 != CLOCK_REALTIME && a1 != CLOCK_MONOTONIC)
+            break;        /* the kernel's answer (EOPNOTSUPP for a CPU
+                             clock, where libc's says EINVAL) */
         return as_syscall(green_hook_clock_nanosleep((clockid_t)a1, (int)a2,
                                                      (const struct timespec *)a3,
                                                      (struct timespec *)a4));

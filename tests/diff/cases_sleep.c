@@ -5,6 +5,7 @@
  * the time not slept, clocks, and errno after success.
  */
 #include "diff.h"
+#include <sys/syscall.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/time.h>
@@ -285,4 +286,16 @@ DIFF_CASE(sleep, pending_signal_interrupts_next_sleep_at_once)
     diff_out("handler ran %d", (int)hits);
     struct timespec ts = { 0, 30 * 1000000 };
     CALL("nanosleep(30ms) after", nanosleep(&ts, NULL));
+}
+
+/* A CPU-time clock cannot be slept on: the system call says EOPNOTSUPP,
+ * libc's clock_nanosleep turns that into EINVAL (LTP clock_nanosleep01
+ * checks both). */
+DIFF_CASE(sleep, clock_nanosleep_on_a_cpu_clock_libc_and_system_call)
+{
+    struct timespec ts = { 0, 1000000 };
+    int r = clock_nanosleep(CLOCK_THREAD_CPUTIME_ID, 0, &ts, NULL);
+    diff_out("clock_nanosleep: %s", diff_errname(r));
+    CALL("syscall(SYS_clock_nanosleep)",
+         syscall(SYS_clock_nanosleep, CLOCK_THREAD_CPUTIME_ID, 0, &ts, NULL));
 }
