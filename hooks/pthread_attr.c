@@ -30,6 +30,8 @@
  */
 #define _GNU_SOURCE
 #include "pthread_internal.h"
+#include <sys/syscall.h>
+#include <fcntl.h>
 #include "io.h"
 #include <string.h>
 #include <sys/prctl.h>
@@ -95,6 +97,23 @@ int green__pt_attr_sched(const pthread_attr_t *attr, int *policy, int *prio)
 
 /* ----------------------------------------------------------- names, attr */
 
+/* The main thread's name is the process's too (ps, /proc/PID/comm):
+ * natively the thread group leader's comm, and under the shim the main
+ * green thread keeps the leader OS thread. Written through /proc, which
+ * any thread of the process may. */
+static void leader_comm(const struct green_thread *t)
+{
+    if (!t->is_main)
+        return;
+    int e = errno;
+    int fd = (int)green__syscall(SYS_openat, AT_FDCWD, "/proc/self/comm", O_WRONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        green__syscall(SYS_write, fd, t->name, strlen(t->name));
+        green__syscall(SYS_close, fd);
+    }
+    errno = e;
+}
+
 int green_hook_pthread_setname_np(pthread_t th, const char *name)
 {
     if (!green__pt_on() || !green__pt_handle_of(th))
@@ -105,6 +124,7 @@ int green_hook_pthread_setname_np(pthread_t th, const char *name)
         return ERANGE;
     snprintf(green__pt_handle_of(th)->name, sizeof green__pt_handle_of(th)->name, "%s",
              name);
+    leader_comm(green__pt_handle_of(th));
     return 0;
 }
 
@@ -152,6 +172,7 @@ int green_hook_prctl(int op, unsigned long a2, unsigned long a3, unsigned long a
         if (name_in(name, (const char *)a2) != 0)
             return -1;
         snprintf(self->name, sizeof self->name, "%s", name);
+        leader_comm(self);
         return 0;
     }
     memcpy(name, self->name, strnlen(self->name, 15));   /* zero-padded to 16 */

@@ -2272,3 +2272,32 @@ DIFF_CASE(thread, syscall_is_no_cancellation_point)
              res == PTHREAD_CANCELED ? "cancelled" : "ended");
     pthread_barrier_destroy(&sc_bar);
 }
+
+/* The main thread's name is the process's (/proc/self/comm, ps): set by
+ * prctl or pthread_setname_np on main it changes; on another thread not
+ * (LTP prctl05). */
+static void read_comm(char out[32])
+{
+    int fd = open("/proc/self/comm", O_RDONLY);
+    ssize_t n = fd >= 0 ? read(fd, out, 31) : -1;
+    out[n > 0 ? n : 0] = 0;
+    if (n > 0 && out[n - 1] == '\n')
+        out[n - 1] = 0;
+    if (fd >= 0)
+        close(fd);
+}
+
+DIFF_CASE(thread, the_main_threads_name_is_the_processes)
+{
+    char before[32], now[32];
+    read_comm(before);
+    prctl(PR_SET_NAME, "diffname-prctl");
+    read_comm(now);
+    diff_out("after prctl: %s", !strcmp(now, "diffname-prctl") ? "the new name"
+                                : !strcmp(now, before) ? "unchanged" : "other");
+    pthread_setname_np(pthread_self(), "diffname-setnam");
+    read_comm(now);
+    diff_out("after pthread_setname_np: %s", !strcmp(now, "diffname-setnam") ? "the new name"
+                                             : !strcmp(now, before) ? "unchanged" : "other");
+    prctl(PR_SET_NAME, before);
+}
