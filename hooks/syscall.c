@@ -471,9 +471,15 @@ static long route(long nr, long a1, long a2, long a3, long a4, long a5, long a6)
         return green_hook_poll((struct pollfd *)a1, (nfds_t)a2, (int)a3);
 #endif
 #ifdef SYS_select
-    case SYS_select:
+    case SYS_select: {
+        /* libc's select reads the timeout (a bad pointer faults there, as
+         * the hook would); the system call says EFAULT. */
+        struct timeval tv;
+        if (a5 && green__copy_in(&tv, (const void *)a5, sizeof tv) != 0)
+            break;
         return green_hook_select((int)a1, (fd_set *)a2, (fd_set *)a3, (fd_set *)a4,
                                  (struct timeval *)a5);
+    }
 #endif
 #ifdef SYS_epoll_wait
     case SYS_epoll_wait:

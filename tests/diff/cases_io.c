@@ -3064,3 +3064,18 @@ DIFF_CASE(io, msg_errqueue_on_a_readable_socket_says_eagain_at_once)
     close(c);
     close(l);
 }
+
+/* syscall(SYS_select) with a timeout the process cannot read: the kernel
+ * says EFAULT (libc's select would fault reading it; LTP select03). */
+DIFF_CASE(io, syscall_select_with_an_unreadable_timeout_is_efault)
+{
+    int p[2];
+    if (pipe(p) != 0)
+        return;
+    fd_set r;
+    FD_ZERO(&r);
+    FD_SET(p[0], &r);
+    CALL("syscall(SYS_select)", syscall(SYS_select, p[0] + 1, &r, NULL, NULL, (void *)8));
+    close(p[0]);
+    close(p[1]);
+}
