@@ -81,6 +81,12 @@ sighandler_t green_hook_signal(int sig, sighandler_t handler)
     __attribute__((visibility("hidden")));
 /* siginterrupt(): SA_RESTART off or on through green_hook_sigaction. */
 int green_hook_siginterrupt(int sig, int flag) __attribute__((visibility("hidden")));
+/* sighold, sigrelse, sigignore, sigset: glibc's own, through the mask and
+ * action hooks. */
+int green_hook_sighold(int sig) __attribute__((visibility("hidden")));
+int green_hook_sigrelse(int sig) __attribute__((visibility("hidden")));
+int green_hook_sigignore(int sig) __attribute__((visibility("hidden")));
+sighandler_t green_hook_sigset(int sig, sighandler_t disp) __attribute__((visibility("hidden")));
 /* sigaltstack: each green thread's own (signal.c, "Alternate signal
  * stacks"). */
 int green_hook_sigaltstack(const stack_t *ss, stack_t *old) __attribute__((visibility("hidden")));

@@ -901,6 +901,15 @@ static void wrapper(int sig, siginfo_t *si, void *uc)
         return;                    /* libgreen/solo.c stops a call */
     int saved = errno;
     struct green__ctx *c = green__tls_ctx;
+    if (!c && green__solo_thread()) {
+        /* A process-directed signal every hub blocks, which the kernel
+         * gave to a solo thread (it accepts the monitor signal alone):
+         * pending on the main OS thread instead, as it would be natively
+         * on a process whose threads all block it. */
+        green__syscall(SYS_rt_tgsigqueueinfo, getpid(), getpid(), sig, si);
+        errno = saved;
+        return;
+    }
     struct green_thread *t = c ? c->current : NULL;
     /* Linux gives a process-directed signal to the main thread when it
      * does not block it, whoever runs (or sent it). */
@@ -1061,6 +1070,59 @@ int green_hook_siginterrupt(int sig, int flag)
     else
         sa.sa_flags |= SA_RESTART;
     return green_hook_sigaction(sig, &sa, NULL);
+}
+
+/* The System V calls: glibc's make their sigprocmask and sigaction
+ * internally, behind the shim's back (a sighold would block the signal in
+ * the hub's kernel mask only, which the next mask change of any thread
+ * of the hub undoes: LTP sighold02). The same steps through the hooks. */
+static int one_signal(int sig, sigset_t *set)
+{
+    sigemptyset(set);
+    return sigaddset(set, sig);      /* EINVAL for a bad number */
+}
+
+int green_hook_sighold(int sig)
+{
+    sigset_t set;
+    return one_signal(sig, &set) < 0 ? -1 : green_hook_sigprocmask(SIG_BLOCK, &set, NULL);
+}
+
+int green_hook_sigrelse(int sig)
+{
+    sigset_t set;
+    return one_signal(sig, &set) < 0 ? -1 : green_hook_sigprocmask(SIG_UNBLOCK, &set, NULL);
+}
+
+int green_hook_sigignore(int sig)
+{
+    struct sigaction sa = { .sa_handler = SIG_IGN };
+    sigemptyset(&sa.sa_mask);
+    return green_hook_sigaction(sig, &sa, NULL);
+}
+
+sighandler_t green_hook_sigset(int sig, sighandler_t disp)
+{
+    sigset_t set, old;
+    struct sigaction sa, prev;
+    if (disp == SIG_ERR || one_signal(sig, &set) < 0) {
+        errno = EINVAL;
+        return SIG_ERR;
+    }
+    if (disp == SIG_HOLD) {
+        if (green_hook_sigprocmask(SIG_BLOCK, &set, &old) < 0)
+            return SIG_ERR;
+        if (sigismember(&old, sig))
+            return SIG_HOLD;
+        return green_hook_sigaction(sig, NULL, &prev) < 0 ? SIG_ERR : prev.sa_handler;
+    }
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = disp;
+    sigemptyset(&sa.sa_mask);
+    if (green_hook_sigaction(sig, &sa, &prev) < 0 ||
+        green_hook_sigprocmask(SIG_UNBLOCK, &set, &old) < 0)
+        return SIG_ERR;
+    return sigismember(&old, sig) ? SIG_HOLD : prev.sa_handler;
 }
 
 /* ------------------------------------------ alternate signal stacks */

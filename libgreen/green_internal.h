@@ -504,6 +504,10 @@ GREEN_HIDDEN long green__solo_end(struct green__solo *s);
 /* Every handler the kernel may run for the monitor signal calls this
  * first; true: the signal was solo.c's own, nothing else to do. */
 GREEN_HIDDEN bool green__solo_on_signal(const siginfo_t *si, void *uc);
+/* The calling OS thread is a solo thread. A process-directed monitor
+ * signal lands on one when every hub blocks it: the signal hooks hand it
+ * to the main OS thread, where it waits as natively. */
+GREEN_HIDDEN bool green__solo_thread(void);
 /* fn is solo.c's handler (for the signal hooks: no program action). */
 GREEN_HIDDEN bool green__solo_handler_is(void (*fn)(int, siginfo_t *, void *));
 /* After solo.c's first call: the monitor signal keeps a handler of

@@ -170,6 +170,12 @@ static int nidle;                  /* solo threads waiting for a job */
 
 /* The job this solo thread runs now (its own thread only: the handler). */
 static __thread struct green__solo *solo_cur __attribute__((tls_model("initial-exec")));
+static __thread bool solo_self __attribute__((tls_model("initial-exec")));
+
+bool green__solo_thread(void)
+{
+    return solo_self;
+}
 
 static void job_drop(struct green__solo *s)
 {
@@ -204,6 +210,7 @@ static void run_job(struct green__solo *s)
 static void *solo_main(void *arg)
 {
     (void)arg;
+    solo_self = true;
     /* Every signal stays blocked (the creator blocked them) but ours. */
     sigset_t only;
     sigemptyset(&only);

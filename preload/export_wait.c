@@ -35,6 +35,10 @@ E int getrusage(int who, struct rusage *ru) { return green_hook_getrusage(who, r
 E int sigaction(int sig, const struct sigaction *act, struct sigaction *old) { return green_hook_sigaction(sig, act, old); }
 E sighandler_t signal(int sig, sighandler_t handler) { return green_hook_signal(sig, handler); }
 E int siginterrupt(int sig, int flag) { return green_hook_siginterrupt(sig, flag); }
+E int sighold(int sig) { return green_hook_sighold(sig); }
+E int sigrelse(int sig) { return green_hook_sigrelse(sig); }
+E int sigignore(int sig) { return green_hook_sigignore(sig); }
+E sighandler_t sigset(int sig, sighandler_t disp) { return green_hook_sigset(sig, disp); }
 E int sigaltstack(const stack_t *ss, stack_t *old) { return green_hook_sigaltstack(ss, old); }
 E int pause(void) { return green_hook_pause(); }
 E int sigsuspend(const sigset_t *mask) { return green_hook_sigsuspend(mask); }

@@ -2043,3 +2043,63 @@ DIFF_CASE(signal, sigaction_reports_the_restorer_libc_gave_the_kernel)
              (o.sa_flags & 0x04000000) != 0, o.sa_handler == restorer_probe);
     signal(SIGUSR1, SIG_DFL);
 }
+
+/* The System V calls (sighold, sigrelse, sigset, sigignore) act on the
+ * calling thread's mask and the process's actions as sigprocmask and
+ * sigaction do; a held signal stays held while other threads change
+ * their own masks (LTP sighold02). */
+static volatile sig_atomic_t sysv_hits;
+static void sysv_handler(int sig)
+{
+    (void)sig;
+    sysv_hits++;
+}
+
+static void *mask_churn(void *arg)
+{
+    (void)arg;
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, SIGUSR2);
+    for (int k = 0; k < 10; k++) {
+        pthread_sigmask(SIG_BLOCK, &s, NULL);
+        usleep(1000);
+        pthread_sigmask(SIG_UNBLOCK, &s, NULL);
+    }
+    return NULL;
+}
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"   /* they are */
+DIFF_CASE(signal, sighold_sigrelse_sigset_and_sigignore)
+{
+    signal(SIGUSR1, sysv_handler);
+    sysv_hits = 0;
+    CALL("sighold", sighold(SIGUSR1));
+    CALL("sighold of 0", sighold(0));
+    raise(SIGUSR1);
+    pthread_join(diff_spawn(mask_churn, NULL), NULL);
+    sigset_t p;
+    sigpending(&p);
+    diff_out("held: handler ran %d, pending %d", (int)sysv_hits, sigismember(&p, SIGUSR1));
+    CALL("sigrelse", sigrelse(SIGUSR1));
+    diff_out("released: handler ran %d", (int)sysv_hits);
+    sighandler_t h = sigset(SIGUSR2, sysv_handler);
+    diff_out("sigset handler: previous %s", h == SIG_DFL ? "SIG_DFL" : "other");
+    h = sigset(SIGUSR2, SIG_HOLD);
+    diff_out("sigset SIG_HOLD: previous %s", h == sysv_handler ? "the handler" : "other");
+    sigset_t m;
+    sigprocmask(SIG_BLOCK, NULL, &m);
+    diff_out("SIGUSR2 blocked %d", sigismember(&m, SIGUSR2));
+    h = sigset(SIGUSR2, SIG_DFL);
+    diff_out("sigset SIG_DFL: previous %s", h == SIG_HOLD ? "SIG_HOLD" : "other");
+    sigprocmask(SIG_BLOCK, NULL, &m);
+    diff_out("SIGUSR2 blocked %d", sigismember(&m, SIGUSR2));
+    CALL("sigignore", sigignore(SIGUSR2));
+    struct sigaction o;
+    sigaction(SIGUSR2, NULL, &o);
+    diff_out("SIGUSR2 action %s", o.sa_handler == SIG_IGN ? "SIG_IGN" : "other");
+    signal(SIGUSR1, SIG_DFL);
+    signal(SIGUSR2, SIG_DFL);
+}
+#pragma GCC diagnostic pop
