@@ -91,10 +91,8 @@
 #include "io.h"
 #include "lock.h"
 #include "pthread_internal.h"
-#include <fcntl.h>
 #include <linux/futex.h>
 #include <stdlib.h>
-#include <string.h>
 #include <stdarg.h>
 #include <sys/syscall.h>
 
@@ -156,50 +154,38 @@ static int futex_deadline(int cmd, int flags, const struct timespec *uts, int64_
 #define SHARED_CACHE 64
 static _Atomic uintptr_t shared_cache[SHARED_CACHE];   /* page | 1 valid | 2 shared */
 
+struct maps_look {
+    uintptr_t addr;
+    bool found, shared;
+};
+
+/* A line of /proc/self/maps: "lo-hi perms ...", perms' 4th letter 's' or
+ * 'p'. */
+static bool maps_line(const char *line, void *arg)
+{
+    struct maps_look *m = arg;
+    char *p;
+    uintptr_t lo = strtoul(line, &p, 16), hi = *p == '-' ? strtoul(p + 1, &p, 16) : 0;
+    if (lo > m->addr || m->addr >= hi)
+        return false;
+    m->shared = p[0] == ' ' && p[1] && p[2] && p[3] && p[4] == 's';
+    m->found = true;
+    return true;
+}
+
 static bool in_shared_mapping(const void *addr)
 {
-    uintptr_t a = (uintptr_t)addr, page = a & ~(uintptr_t)4095;
+    uintptr_t page = (uintptr_t)addr & ~(uintptr_t)4095;
     _Atomic uintptr_t *slot = &shared_cache[(page >> 12) % SHARED_CACHE];
     uintptr_t e = atomic_load_explicit(slot, memory_order_relaxed);
     if ((e & ~(uintptr_t)4095) == page && (e & 1))
         return (e & 2) != 0;
-    int saved = errno;
-    int fd = (int)green__syscall(SYS_openat, AT_FDCWD, "/proc/self/maps", O_RDONLY | O_CLOEXEC);
-    bool shared = false, found = false;
-    if (fd >= 0) {
-        char buf[4096];
-        size_t have = 0;
-        for (;;) {
-            long n = green__syscall(SYS_read, fd, buf + have, sizeof buf - 1 - have);
-            if (n <= 0)
-                break;
-            have += (size_t)n;
-            buf[have] = 0;
-            char *line = buf, *nl;
-            while ((nl = strchr(line, '\n'))) {
-                *nl = 0;
-                char *p = line;
-                uintptr_t lo = strtoul(p, &p, 16), hi = *p == '-' ? strtoul(p + 1, &p, 16) : 0;
-                if (lo <= a && a < hi) {
-                    shared = p[0] == ' ' && p[1] && p[2] && p[3] && p[4] == 's';
-                    found = true;
-                    break;
-                }
-                line = nl + 1;
-            }
-            if (found)
-                break;
-            have = (size_t)(buf + have - line);
-            memmove(buf, line, have);
-            if (have >= sizeof buf - 1)
-                have = 0;          /* a line longer than the buffer */
-        }
-        green__syscall(SYS_close, fd);
-    }
-    errno = saved;
-    if (found)
-        atomic_store_explicit(slot, page | 1 | (shared ? 2 : 0), memory_order_relaxed);
-    return shared;
+    struct maps_look m = { .addr = (uintptr_t)addr };
+    char buf[4096];
+    green__proc_lines("/proc/self/maps", buf, sizeof buf, maps_line, &m);
+    if (m.found)
+        atomic_store_explicit(slot, page | 1 | (m.shared ? 2 : 0), memory_order_relaxed);
+    return m.shared;
 }
 
 /* A green thread's wait on a shared futex: the kernel's own, made by a

@@ -97,37 +97,11 @@ bool green__in_syscall(pid_t tid, struct green__sysc *s)
     return s->pc != 0;
 }
 
-/* Stream path line by line to fn (lines longer than 511 bytes are cut),
- * until fn returns true. Returns what fn last returned. */
+/* green__proc_lines with the watchdog's own buffer (it runs alone). */
 static bool proc_lines(const char *path, bool (*fn)(const char *, void *), void *arg)
 {
-    static char b[4096];   /* the watchdog's only: it runs alone */
-    int fd = proc_open(path, 0);
-    if (fd < 0)
-        return false;
-    size_t have = 0;
-    bool done = false;
-    for (;;) {
-        ssize_t n = green__syscall(SYS_read, fd, b + have, sizeof b - 1 - have);
-        if (n <= 0)
-            break;
-        have += (size_t)n;
-        b[have] = 0;
-        char *line = b, *nl;
-        while (!done && (nl = strchr(line, '\n'))) {
-            *nl = 0;
-            done = fn(line, arg);
-            line = nl + 1;
-        }
-        if (done)
-            break;
-        have -= (size_t)(line - b);
-        memmove(b, line, have);
-        if (have > 511)
-            have = 0;   /* a line too long to matter */
-    }
-    green__syscall(SYS_close, fd);
-    return done;
+    static char b[4096];
+    return green__proc_lines(path, b, sizeof b, fn, arg);
 }
 
 static bool has_tfd(const char *line, void *arg)

@@ -5,6 +5,8 @@
 #include "real.h"
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -103,4 +105,37 @@ long green__syscall7(long n, long a, long b, long c, long d, long e, long f)
         return -1;
     }
     return r;
+}
+
+bool green__proc_lines(const char *path, char *buf, unsigned long size,
+                       bool (*fn)(const char *line, void *arg), void *arg)
+{
+    int saved = errno;
+    int fd = (int)green__syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
+    bool done = false;
+    if (fd >= 0) {
+        size_t have = 0;
+        for (;;) {
+            long n = green__syscall(SYS_read, fd, buf + have, size - 1 - have);
+            if (n <= 0)
+                break;
+            have += (size_t)n;
+            buf[have] = 0;
+            char *line = buf, *nl;
+            while (!done && (nl = strchr(line, '\n'))) {
+                *nl = 0;
+                done = fn(line, arg);
+                line = nl + 1;
+            }
+            if (done)
+                break;
+            have -= (size_t)(line - buf);
+            memmove(buf, line, have);
+            if (have >= size - 1)
+                have = 0;          /* a line longer than the buffer */
+        }
+        green__syscall(SYS_close, fd);
+    }
+    errno = saved;
+    return done;
 }

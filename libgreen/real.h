@@ -337,6 +337,14 @@ long green__syscall7(long n, long a, long b, long c, long d, long e, long f)
     green__syscall7((long)(n), (long)(a), (long)(b), (long)(c), (long)(d),    \
                     (long)(e), (long)(f))
 #define green__syscall(...) GREEN__SYSCALL_PICK(__VA_ARGS__, 0, 0, 0, 0, 0, 0, 0)
+/* Streams the file at path (a /proc file) line by line, without the
+ * newline, to fn until fn returns true, reading with green__syscall into
+ * the caller's buf of size bytes; a line that does not fit in buf is
+ * dropped. Returns what fn last returned (false when path cannot be
+ * opened). errno is left as it was. */
+_Bool green__proc_lines(const char *path, char *buf, unsigned long size,
+                        _Bool (*fn)(const char *line, void *arg), void *arg)
+    __attribute__((visibility("hidden")));
 /* This OS thread's syscall user dispatch selector (hooks/sud.c): 1
  * (BLOCK) while dispatch is on, so that calls made outside libc's text
  * trap; green__syscall7 opens it (0, ALLOW) around its own instruction.
