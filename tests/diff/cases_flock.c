@@ -118,31 +118,6 @@ static void probe(const char *label, enum kind k)
     diff_out("%s: the lock is %s", label, WIFEXITED(st) && WEXITSTATUS(st) == 0 ? "free" : "held");
 }
 
-static atomic_int ticks, stop_ticking;
-
-static void *ticker(void *arg)
-{
-    (void)arg;
-    while (!atomic_load(&stop_ticking)) {
-        usleep(2000);
-        atomic_fetch_add(&ticks, 1);
-    }
-    return NULL;
-}
-
-static pthread_t start_ticker(void)
-{
-    atomic_store(&ticks, 0);
-    atomic_store(&stop_ticking, 0);
-    return diff_spawn(ticker, NULL);
-}
-
-static void stop_ticker(pthread_t tk)
-{
-    atomic_store(&stop_ticking, 1);
-    pthread_join(tk, NULL);
-}
-
 /* ------------------------------------------------ held inside the process */
 
 struct holder {
@@ -172,20 +147,20 @@ DIFF_CASE(flock, two_descriptions_in_one_process)
     const enum kind ks[] = { K_FLOCK, K_OFD, K_POSIX, K_SYS_FLOCK };
     for (size_t i = 0; i < sizeof ks / sizeof *ks; i++) {
         struct holder h = { .k = ks[i], .ms = 150 };
-        pthread_t tk = start_ticker();
+        pthread_t tk = diff_ticker_start();
         pthread_t th = diff_spawn(hold_then_release, &h);
         while (!atomic_load(&h.held))
             usleep(1000);
         int fd = open_file();
-        int before = atomic_load(&ticks);
+        int before = diff_ticks();
         int64_t t0 = diff_now();
         WAITED(kname[ks[i]], take(ks[i], fd));
-        int during = atomic_load(&ticks) - before;
+        int during = diff_ticks() - before;
         char label[64];
         snprintf(label, sizeof label, "%s wait", kname[ks[i]]);
         DIFF_TOOK(label, t0, 60, 3000);
         pthread_join(th, NULL);
-        stop_ticker(tk);
+        diff_ticker_stop(tk);
         diff_out("other threads ran meanwhile: %d", ks[i] == K_POSIX ? -1 : during > 10);
         release(ks[i], fd);
         close(fd);
@@ -200,15 +175,15 @@ DIFF_CASE(flock, another_process_holds_the_lock)
     for (int k = 0; k < K_N; k++) {
         int fd = open_file();
         pid_t pid = child_holds((enum kind)k, 200);
-        pthread_t tk = start_ticker();
-        int before = atomic_load(&ticks);
+        pthread_t tk = diff_ticker_start();
+        int before = diff_ticks();
         int64_t t0 = diff_now();
         WAITED(kname[k], take((enum kind)k, fd));
-        int during = atomic_load(&ticks) - before;
+        int during = diff_ticks() - before;
         char label[64];
         snprintf(label, sizeof label, "%s wait", kname[k]);
         DIFF_TOOK(label, t0, 100, 3000);
-        stop_ticker(tk);
+        diff_ticker_stop(tk);
         diff_out("other threads ran meanwhile: %d", during > 20);
         diff_child_status("holder", pid);
         probe("after the wait", (enum kind)k);

@@ -1055,31 +1055,19 @@ static pid_t child_wakes_unchanged(uint32_t *w, int ms)
     return pid;
 }
 
-static atomic_int fx_ticks, fx_stop;
-
-static void *fx_ticker(void *arg)
-{
-    (void)arg;
-    while (!atomic_load(&fx_stop)) {
-        usleep(2000);
-        atomic_fetch_add(&fx_ticks, 1);
-    }
-    return NULL;
-}
-
 /* The waiter is in this process, the waker in another, and the word never
  * changes: the wait must be the kernel's to be found. */
 DIFF_CASE(pshared, a_shared_futex_wake_that_leaves_the_word_unchanged)
 {
     uint32_t *w = diff_shared_map(sizeof *w);
-    pthread_t tk = diff_spawn(fx_ticker, NULL);
+    pthread_t tk = diff_ticker_start();
     pid_t pid = child_wakes_unchanged(w, 150);
     int64_t t0 = diff_now();
     WAITED("FUTEX_WAIT", syscall(SYS_futex, w, FUTEX_WAIT, 0, NULL, NULL, 0));
     DIFF_TOOK("the wait", t0, 100, 3000);
-    atomic_store(&fx_stop, 1);
-    pthread_join(tk, NULL);
-    diff_out("other threads ran meanwhile: %d", atomic_load(&fx_ticks) > 20);
+    int ran = diff_ticks() > 20;
+    diff_ticker_stop(tk);
+    diff_out("other threads ran meanwhile: %d", ran);
     diff_child_status("waker (0: it woke one)", pid);
 }
 

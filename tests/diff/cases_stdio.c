@@ -34,37 +34,11 @@ static void *writer(void *arg)
     return NULL;
 }
 
-static atomic_int ticks;
-static atomic_int stop_ticking;
-
-static void *ticker(void *arg)
-{
-    (void)arg;
-    while (!atomic_load(&stop_ticking)) {
-        usleep(2000);
-        atomic_fetch_add(&ticks, 1);
-    }
-    return NULL;
-}
-
 static void show_line(const char *what, FILE *f, char *r, const char *buf)
 {
     size_t n = r ? strlen(buf) : 0;
     diff_out("%s: %s \"%.*s\" eof %d error %d", what, r ? "line" : "NULL",
              (int)(n && buf[n - 1] == '\n' ? n - 1 : n), r ? buf : "", feof(f), ferror(f));
-}
-
-static pthread_t start_ticker(void)
-{
-    atomic_store(&ticks, 0);
-    atomic_store(&stop_ticking, 0);
-    return diff_spawn(ticker, NULL);
-}
-
-static void stop_ticker(pthread_t tk)
-{
-    atomic_store(&stop_ticking, 1);
-    pthread_join(tk, NULL);
 }
 
 /* n fgets on f; after each line, whether the ticker went on while that
@@ -73,9 +47,9 @@ static void fgets_while_ticking(FILE *f, int n)
 {
     char buf[64];
     for (int k = 0; k < n; k++) {
-        int before = atomic_load(&ticks);
+        int before = diff_ticks();
         char *r = fgets(buf, sizeof buf, f);
-        int during = atomic_load(&ticks) - before;
+        int during = diff_ticks() - before;
         show_line("fgets", f, r, buf);
         if (r)
             diff_out("the ticker ran while it waited: %s", during >= 3 ? "yes" : "no");
@@ -93,12 +67,12 @@ DIFF_CASE(stdio, fgets_on_a_socket_waits_while_other_threads_run)
     static const struct piece script[] = {
         { 40, "first line\nsecond " }, { 40, "line\n" }, { 40, "third" }, { 40, " line\n" },
         { 0, NULL } };
-    pthread_t tk = start_ticker();
+    pthread_t tk = diff_ticker_start();
     pthread_t w = diff_spawn(writer, (void *)script);
     fgets_while_ticking(f, 3);
     diff_out("buffer size %zu", __fbufsize(f));
     pthread_join(w, NULL);
-    stop_ticker(tk);
+    diff_ticker_stop(tk);
     close(sv[1]);
     char buf[64];
     char *r = fgets(buf, sizeof buf, f);
@@ -329,13 +303,13 @@ DIFF_CASE(stdio, threads_writing_one_stream_write_whole_lines)
  * while a thread ticks. */
 DIFF_CASE(stdio, popen_reads_while_other_threads_run)
 {
-    pthread_t tk = start_ticker();
+    pthread_t tk = diff_ticker_start();
     FILE *f = popen("sleep 0.05; echo one; sleep 0.05; echo two; exit 4", "r");
     diff_out("popen: %s", f ? "stream" : "NULL");
     fgets_while_ticking(f, 3);
     int st = pclose(f);
     diff_out("pclose: exited %d status %d", WIFEXITED(st), WEXITSTATUS(st));
-    stop_ticker(tk);
+    diff_ticker_stop(tk);
 }
 
 DIFF_CASE(stdio, popen_types_status_and_close_on_exec)

@@ -104,6 +104,13 @@ void diff_nonblock(const char *label, int fd);
  * ("pthread_create: EAGAIN"). */
 pthread_t diff_spawn(void *(*fn)(void *), void *arg);
 
+/* A thread that counts a tick every 2 ms (usleep) until stopped: whether
+ * other threads ran while a call waited. diff_ticker_start resets the
+ * count; diff_ticks reads it. One ticker at a time. */
+pthread_t diff_ticker_start(void);
+int diff_ticks(void);
+void diff_ticker_stop(pthread_t tk);
+
 /* Reaps pid and prints "label: exit N" or "label: signal N". */
 void diff_child_status(const char *label, pid_t pid);
 

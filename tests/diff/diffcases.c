@@ -13,6 +13,7 @@
  */
 #define _GNU_SOURCE
 #include "diff.h"
+#include <stdatomic.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -279,4 +280,34 @@ int main(int argc, char **argv)
     }
     fprintf(stderr, "usage: diffcases list | probe | run CASE main|thread\n");
     return 2;
+}
+
+static atomic_int ticks, stop_ticking;
+
+static void *ticker(void *arg)
+{
+    (void)arg;
+    while (!atomic_load(&stop_ticking)) {
+        usleep(2000);
+        atomic_fetch_add(&ticks, 1);
+    }
+    return NULL;
+}
+
+pthread_t diff_ticker_start(void)
+{
+    atomic_store(&ticks, 0);
+    atomic_store(&stop_ticking, 0);
+    return diff_spawn(ticker, NULL);
+}
+
+int diff_ticks(void)
+{
+    return atomic_load(&ticks);
+}
+
+void diff_ticker_stop(pthread_t tk)
+{
+    atomic_store(&stop_ticking, 1);
+    pthread_join(tk, NULL);
 }
