@@ -14,6 +14,7 @@
 #define GREEN_HOOKS_SIGNAL_H
 
 #include "hooks.h"
+#include <limits.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -30,6 +31,21 @@
  * it to EAGAIN for SO_RCVTIMEO), EBADF (fd closed while waiting),
  * ECANCELED (green_kill), ENOMEM. */
 int green__hook_park_fd(int fd, int mask, int64_t deadline, bool restartable)
+    __attribute__((visibility("hidden")));
+
+/* hooks/io_lock.c: the blocking system call call[0](call[1..6]) made by
+ * a solo thread (libgreen/solo.c) while the caller parks as an
+ * interruptible call (why, why_arg for dumps; file lock and shared futex
+ * waits). A handler for the
+ * caller stops it: it fails with -EINTR, or is made again when restartable
+ * and every handler had SA_RESTART. A pthread_cancel acts there when
+ * cancel_point, else at the next cancellation point. Returns the call's
+ * result (>= 0 or -errno; -ETIMEDOUT when a timeout scope ended it), or
+ * GREEN__NO_SOLO when no solo thread can make it (the caller makes the
+ * call itself). */
+#define GREEN__NO_SOLO LONG_MIN
+long green__io_solo_call(const long call[7], enum green__why why, uintptr_t why_arg,
+                        bool cancel_point, bool restartable)
     __attribute__((visibility("hidden")));
 
 /* Mark the calling green thread as being in an interruptible hooked call

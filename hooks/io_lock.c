@@ -42,46 +42,56 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-/* Waits for the blocking call nr(fd, a2, a3) on a solo thread. Returns its
- * result, or -1 with errno; -2 when no solo thread can make it (then the
- * caller makes it itself). */
-static long solo_wait(long nr, int fd, long a2, long a3, bool cancel_point, int e0)
+long green__io_solo_call(const long call[7], enum green__why why, uintptr_t why_arg,
+                        bool cancel_point, bool restartable)
 {
-    const long call[7] = { nr, fd, a2, a3 };
+    bool killed = false;
     for (;;) {
-        struct green__solo *s = green__solo_start(call, GREEN_WHY_FILE_LOCK, (uintptr_t)fd);
+        struct green__solo *s = green__solo_start(call, why, why_arg);
         if (!s)
-            return -2;
-        bool killed = false;
+            return GREEN__NO_SOLO;
         int code;
         green__intr_begin();
         while ((code = green__solo_wait(s)) == ECANCELED && !cancel_point) {
-            killed = true;         /* no cancellation point: wait on, */
+            /* No cancellation point: the kill waits for the next one,
+             * but an asynchronous cancel ends the thread here (after the
+             * kernel's wait, which may use the caller's memory). */
+            killed = true;
             if (green__pt_async_cancel_pending()) {
-                green__intr_end(); /* unless the cancel is asynchronous */
+                green__intr_end();
                 green__solo_end(s);
                 green__pt_lock_killed();
             }
         }
         green__intr_end();
         long r = green__solo_end(s);
-        if (killed)
-            green__pt_rearm_kill();   /* for the next cancellation point */
-        if (r >= 0) {
-            errno = e0;
-            return r;
-        }
-        if (r != -EINTR) {
-            errno = (int)-r;       /* EDEADLK, EBADF, ENOLCK... */
-            return -1;
-        }
-        if (code == 0)
-            continue;              /* a signal that was not ours */
-        if (code == EINTR && green__intr_restarts())
+        if (r == -EINTR && (code == 0 ||     /* a signal that was not ours */
+                            (code == EINTR && restartable && green__intr_restarts())))
             continue;
-        errno = code == ECANCELED ? green__cancel_point(ECANCELED) : code;
-        return -1;
+        if (killed)
+            green__pt_rearm_kill();
+        if (r != -EINTR || !code)
+            return r;              /* EDEADLK, EBADF, ENOLCK, ETIMEDOUT... */
+        return -(code == ECANCELED ? green__cancel_point(ECANCELED) : code);
     }
+}
+
+/* Waits for the blocking call nr(fd, a2, a3) on a solo thread. Returns its
+ * result, or -1 with errno; -2 when no solo thread can make it (then the
+ * caller makes it itself). signal(7) restarts file lock waits under
+ * SA_RESTART. */
+static long solo_wait(long nr, int fd, long a2, long a3, bool cancel_point, int e0)
+{
+    const long call[7] = { nr, fd, a2, a3 };
+    long r = green__io_solo_call(call, GREEN_WHY_FILE_LOCK, (uintptr_t)fd, cancel_point, true);
+    if (r == GREEN__NO_SOLO)
+        return -2;
+    if (r >= 0) {
+        errno = e0;
+        return r;
+    }
+    errno = (int)-r;
+    return -1;
 }
 
 static bool blocking_ok(int fd)

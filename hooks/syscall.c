@@ -196,37 +196,14 @@ static long futex_wait_shared(uint32_t *word, int op, uint32_t val,
                               const struct timespec *uts, uint32_t bitset)
 {
     const long call[7] = { SYS_futex, (long)word, op, (long)val, (long)uts, 0, (long)bitset };
-    struct green_thread *self = green__current();
-    bool killed = false;
-    for (;;) {
-        struct green__solo *s = green__solo_start(call, GREEN_WHY_FUTEX, (uintptr_t)word);
-        if (!s)
-            return -2;
-        int code;
-        green__intr_begin();
-        while ((code = green__solo_wait(s)) == ECANCELED) {
-            /* Not a cancellation point: the kill waits for the next one,
-             * but an asynchronous cancel ends the thread here (after the
-             * kernel's wait, which may use the caller's timeout). */
-            killed = true;
-            if (green__pt_async_cancel_pending()) {
-                green__intr_end();
-                green__solo_end(s);
-                green__pt_lock_killed();
-            }
-        }
-        green__intr_end();
-        long r = green__solo_end(s);
-        if (r == -EINTR && (code == 0 ||
-                            (code == EINTR && !uts && green__intr_restarts())))
-            continue;          /* not ours, or restarted as the kernel does */
-        if (killed)
-            self->kill_pending |= GREEN__KP_KILL;
-        if (r >= 0)
-            return 0;
-        errno = r == -EINTR && code ? code : (int)-r;
-        return -1;
-    }
+    /* Restarted under SA_RESTART without a timeout, as the kernel does. */
+    long r = green__io_solo_call(call, GREEN_WHY_FUTEX, (uintptr_t)word, false, !uts);
+    if (r == GREEN__NO_SOLO)
+        return -2;
+    if (r >= 0)
+        return 0;
+    errno = (int)-r;
+    return -1;
 }
 
 /* A green thread's FUTEX_WAIT or FUTEX_WAIT_BITSET. -1/errno or 0. */
