@@ -191,14 +191,6 @@ static void fd_gone(int fd)
     green__fdstate_reset(fd);
 }
 
-/* libgreen's own fds (green_internal.h) do not exist for the program: a
- * daemon closing every fd from 3 up must not take the hub's epoll fd,
- * eventfd or timerfd. libev's own calls (green__in_libev) pass. */
-static bool hidden(int fd)
-{
-    return green__unlikely(green__fd_is_internal(fd)) && !green__in_libev;
-}
-
 int green_hook_close(int fd)
 {
     if (green__unlikely(green__fd_is_internal(fd))) {
@@ -333,7 +325,7 @@ FILE *green_hook_fdopen(int fd, const char *mode)
 
 int green_hook_dup(int fd)
 {
-    if (hidden(fd)) {
+    if (fd_hidden(fd)) {
         errno = EBADF;
         return -1;
     }
@@ -351,11 +343,11 @@ int green_hook_dup(int fd)
  * with EBUSY (what Linux says while the target number is being set up). */
 static int dup_target_check(int fd, int fd2)
 {
-    if (hidden(fd)) {
+    if (fd_hidden(fd)) {
         errno = EBADF;
         return -1;
     }
-    if (hidden(fd2)) {
+    if (fd_hidden(fd2)) {
         errno = EBUSY;
         return -1;
     }
@@ -400,7 +392,7 @@ int green_hook_fcntl(int fd, int cmd, void *arg)
             green__fd_set_internal(fd, true);
         return r;
     }
-    if (hidden(fd)) {
+    if (fd_hidden(fd)) {
         errno = EBADF;             /* probes (F_GETFD/F_GETFL) skip it */
         return -1;
     }

@@ -46,6 +46,14 @@ static inline bool io_on(void)
     return green__hook_on(GREEN_HOOK_IO);
 }
 
+/* libgreen's own fds (green_internal.h) do not exist for the program: a
+ * daemon closing every fd from 3 up must not take the hub's epoll fd,
+ * eventfd or timerfd. libev's own calls (green__in_libev) pass. */
+static inline bool fd_hidden(int fd)
+{
+    return green__unlikely(green__fd_is_internal(fd)) && !green__in_libev;
+}
+
 /* A call that succeeded leaves errno as the program had it: the EAGAIN of
  * our first, non-blocking try (or an EINPROGRESS) is not the program's.
  * e0 is errno at the hook's entry. */

@@ -96,7 +96,7 @@ static long solo_wait(long nr, int fd, long a2, long a3, bool cancel_point, int 
 
 static bool blocking_ok(int fd)
 {
-    return io_on() && !(green__unlikely(green__fd_is_internal(fd)) && !green__in_libev);
+    return io_on() && !fd_hidden(fd);
 }
 
 int green_hook_flock(int fd, int op)
