@@ -94,14 +94,21 @@ static long solo_wait(long nr, int fd, long a2, long a3, bool cancel_point, int 
     return -1;
 }
 
-static bool blocking_ok(int fd)
+/* One of libgreen's own descriptor numbers is free as far as the
+ * program knows: EBADF, as fcntl and dup say there. */
+static bool hidden_ebadf(int fd)
 {
-    return io_on() && !fd_hidden(fd);
+    if (!io_on() || !fd_hidden(fd))
+        return false;
+    errno = EBADF;
+    return true;
 }
 
 int green_hook_flock(int fd, int op)
 {
-    if (!blocking_ok(fd) || (op & LOCK_NB) || (op != LOCK_SH && op != LOCK_EX))
+    if (hidden_ebadf(fd))
+        return -1;
+    if (!io_on() || (op & LOCK_NB) || (op != LOCK_SH && op != LOCK_EX))
         return REAL(flock)(fd, op);
     int e0 = errno;
     int r = REAL(flock)(fd, op | LOCK_NB);
@@ -114,7 +121,7 @@ int green_hook_flock(int fd, int op)
 /* fcntl(fd, F_SETLKW or F_OFD_SETLKW, fl): from green_hook_fcntl. */
 int green__io_lock_wait(int fd, int cmd, struct flock *fl)
 {
-    if (!blocking_ok(fd) || !fl)
+    if (!io_on() || !fl)
         return REAL(fcntl)(fd, cmd, fl);
     int e0 = errno;
     int nb = cmd == F_SETLKW ? F_SETLK : F_OFD_SETLK;
@@ -130,7 +137,9 @@ int green__io_lock_wait(int fd, int cmd, struct flock *fl)
  * never wait. */
 int green_hook_lockf(int fd, int cmd, off_t len)
 {
-    if (cmd != F_LOCK || !blocking_ok(fd))
+    if (hidden_ebadf(fd))
+        return -1;
+    if (cmd != F_LOCK || !io_on())
         return REAL(lockf)(fd, cmd, len);
     struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_CUR, .l_start = 0, .l_len = len };
     return green__io_lock_wait(fd, F_SETLKW, &fl);

@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/sendfile.h>
@@ -534,6 +535,26 @@ DIFF_CASE(fd, probing_every_number_with_fcntl_finds_only_the_programs_own)
     for (int k = 0; k < lim; k++)
         open_ += fcntl(k, F_GETFD) >= 0;
     diff_out("open: %d", open_);
+}
+
+/* flock and lockf on a number that is not open say EBADF; libgreen's own
+ * descriptors (the hub's epoll, eventfd, timerfd) are not open for the
+ * program. */
+DIFF_CASE(fd, flock_and_lockf_on_every_number_find_only_the_programs_own)
+{
+    int fd = open("/dev/null", O_RDONLY);
+    usleep(1000);                  /* the hub and its descriptors exist */
+    struct rlimit rl;
+    getrlimit(RLIMIT_NOFILE, &rl);
+    int lim = rl.rlim_cur > 4096 ? 4096 : (int)rl.rlim_cur, fl = 0, lf = 0;
+    for (int k = 0; k < lim; k++) {
+        if (flock(k, LOCK_SH | LOCK_NB) == 0 || errno != EBADF)
+            fl++;
+        if (lockf(k, F_TEST, 0) == 0 || errno != EBADF)
+            lf++;
+    }
+    diff_out("flock finds %d, lockf finds %d", fl, lf);
+    close(fd);
 }
 
 DIFF_CASE(fd, dup2_onto_every_free_number_succeeds)
