@@ -123,6 +123,7 @@ int green__io_lock_wait(int fd, int cmd, struct flock *fl)
 {
     if (!io_on() || !fl)
         return REAL(fcntl)(fd, cmd, fl);
+    green__cancel_point(0);        /* a pending cancel acts on entry */
     int e0 = errno;
     int nb = cmd == F_SETLKW ? F_SETLK : F_OFD_SETLK;
     int r = REAL(fcntl)(fd, nb, fl);

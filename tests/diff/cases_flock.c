@@ -319,6 +319,7 @@ struct canc {
     enum kind k;
     atomic_int waiting;
     int ret;
+    int fd;
 };
 
 static void *wait_then_sleep(void *arg)
@@ -332,6 +333,34 @@ static void *wait_then_sleep(void *arg)
     diff_out("not cancelled");
     close(fd);
     return NULL;
+}
+
+static void *lock_cancelled_at_entry(void *arg)
+{
+    struct canc *c = arg;
+    c->fd = open_file();           /* closed by the joiner: close is a
+                                    * cancellation point */
+    pthread_cancel(pthread_self());  /* pending, deferred */
+    c->ret = take(c->k, c->fd);
+    diff_out("%s returned %d", kname[c->k], c->ret);
+    return NULL;
+}
+
+/* A cancel already pending acts on entry to fcntl F_SETLKW and lockf
+ * F_LOCK (cancellation points) even when the lock is free; flock is none
+ * and takes the lock. */
+DIFF_CASE(flock, a_pending_cancel_acts_on_entry)
+{
+    const enum kind ks[] = { K_POSIX, K_OFD, K_LOCKF, K_FLOCK, K_SYS_FCNTL };
+    for (size_t i = 0; i < sizeof ks / sizeof *ks; i++) {
+        struct canc c = { .k = ks[i] };
+        pthread_t th = diff_spawn(lock_cancelled_at_entry, &c);
+        void *res = NULL;
+        pthread_join(th, &res);
+        diff_out("%s: %s", kname[ks[i]], res == PTHREAD_CANCELED ? "cancelled" : "ended");
+        close(c.fd);
+    }
+    unlink(path);
 }
 
 /* pthread_cancel of a thread waiting for a lock another process holds for
