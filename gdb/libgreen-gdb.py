@@ -147,6 +147,10 @@ def _describe(t):
         return "poll of %d fds" % arg
     if why == "file_lock":
         return "file lock of fd %d" % arg
+    if why == "ipc":
+        kinds = {1: "semop of set", 2: "msgsnd to queue", 3: "msgrcv from queue",
+                 4: "mq_send to fd", 5: "mq_receive from fd"}
+        return "%s %d" % (kinds.get(arg >> 32, "?"), arg & 0xffffffff)
     if why == "join" and arg:
         other = gdb.Value(arg).cast(t.type)
         return "join of %d" % int(other["id"])

@@ -115,6 +115,20 @@ GREEN__HIDE int green_hook_flock(int fd, int op);
 GREEN__HIDE int green_hook_lockf(int fd, int cmd, off_t len);
 struct flock;
 GREEN__HIDE int green__io_lock_wait(int fd, int cmd, struct flock *fl);
+/* System V and POSIX IPC waits (io_ipc.c): the same, for semaphore sets
+ * and message queues. */
+struct sembuf;
+GREEN__HIDE int green_hook_semop(int id, struct sembuf *sops, size_t n);
+GREEN__HIDE int green_hook_semtimedop(int id, struct sembuf *sops, size_t n,
+                                      const struct timespec *ts);
+GREEN__HIDE int green_hook_msgsnd(int id, const void *msg, size_t size, int flags);
+GREEN__HIDE ssize_t green_hook_msgrcv(int id, void *msg, size_t size, long type, int flags);
+GREEN__HIDE int green_hook_mq_send(int mqd, const char *msg, size_t len, unsigned prio);
+GREEN__HIDE int green_hook_mq_timedsend(int mqd, const char *msg, size_t len, unsigned prio,
+                                        const struct timespec *ts);
+GREEN__HIDE ssize_t green_hook_mq_receive(int mqd, char *msg, size_t len, unsigned *prio);
+GREEN__HIDE ssize_t green_hook_mq_timedreceive(int mqd, char *msg, size_t len,
+                                               unsigned *prio, const struct timespec *ts);
 GREEN__HIDE int green_hook_setsockopt(int fd, int level, int opt, const void *val,
                                       socklen_t len);
 GREEN__HIDE int green_hook_getsockopt(int fd, int level, int opt, void *val,

@@ -395,7 +395,11 @@ static bool routed(long nr)
     case SYS_close: case SYS_epoll_pwait: case SYS_nanosleep: case SYS_clock_nanosleep:
     case SYS_wait4: case SYS_sched_yield: case SYS_prctl: case SYS_sigaltstack:
     case SYS_fcntl: case SYS_flock: case SYS_ioctl: case SYS_setsockopt: case SYS_dup:
-    case SYS_dup3:
+    case SYS_dup3: case SYS_semtimedop: case SYS_msgsnd: case SYS_msgrcv:
+    case SYS_mq_timedsend: case SYS_mq_timedreceive:
+#ifdef SYS_semop
+    case SYS_semop:
+#endif
 #ifdef SYS_dup2
     case SYS_dup2:
 #endif

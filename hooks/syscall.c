@@ -59,7 +59,8 @@
  * goes to the same hook (read, write, readv, writev, pread64, pwrite64,
  * recvfrom, sendto, recvmsg, sendmsg, accept, accept4, connect, close,
  * poll, select, epoll_wait, nanosleep, clock_nanosleep, wait4,
- * sched_yield, prctl (a thread's name), sigaltstack, flock; and fcntl
+ * sched_yield, prctl (a thread's name), sigaltstack, flock, semop,
+ * semtimedop, msgsnd, msgrcv, mq_timedsend, mq_timedreceive; and fcntl
  * (whose lock waits park too), ioctl, setsockopt, dup, dup2, dup3,
  * close_range, whose hooks keep the descriptor table and its flag cache
  * true),
@@ -395,6 +396,24 @@ static long route(long nr, long a1, long a2, long a3, long a4, long a5, long a6)
         return green_hook_fcntl((int)a1, (int)a2, (void *)a3);
     case SYS_flock:
         return green_hook_flock((int)a1, (int)a2);
+    /* System V and POSIX IPC waits (io_ipc.c). */
+#ifdef SYS_semop
+    case SYS_semop:
+        return green_hook_semop((int)a1, (struct sembuf *)a2, (size_t)a3);
+#endif
+    case SYS_semtimedop:
+        return green_hook_semtimedop((int)a1, (struct sembuf *)a2, (size_t)a3,
+                                     (const struct timespec *)a4);
+    case SYS_msgsnd:
+        return green_hook_msgsnd((int)a1, (const void *)a2, (size_t)a3, (int)a4);
+    case SYS_msgrcv:
+        return green_hook_msgrcv((int)a1, (void *)a2, (size_t)a3, a4, (int)a5);
+    case SYS_mq_timedsend:
+        return green_hook_mq_timedsend((int)a1, (const char *)a2, (size_t)a3, (unsigned)a4,
+                                       (const struct timespec *)a5);
+    case SYS_mq_timedreceive:
+        return green_hook_mq_timedreceive((int)a1, (char *)a2, (size_t)a3, (unsigned *)a4,
+                                          (const struct timespec *)a5);
     case SYS_ioctl:
         return green_hook_ioctl((int)a1, (unsigned long)a2, (void *)a3);
     case SYS_setsockopt:

@@ -102,6 +102,7 @@ static const char *why_name(enum green__why w)
         [GREEN_WHY_OFFLOAD] = "offload", [GREEN_WHY_GROUP] = "group",
         [GREEN_WHY_YIELD] = "yield", [GREEN_WHY_OTHER] = "other",
         [GREEN_WHY_FUTEX] = "futex", [GREEN_WHY_FILE_LOCK] = "file lock",
+        [GREEN_WHY_IPC] = "ipc",
     };
     const char *n = (unsigned)w < sizeof names / sizeof *names ? names[w] : NULL;
     return n ? n : "?";
@@ -125,6 +126,14 @@ static void describe_wait(struct green__fmt *f, const struct green_thread *t)
     } else if (t->why == GREEN_WHY_FILE_LOCK) {
         green__fmt_str(f, "file lock of fd ");
         green__fmt_u64(f, (uint64_t)t->why_arg);
+    } else if (t->why == GREEN_WHY_IPC) {
+        /* io_ipc.c: the call's kind above, the set, queue or fd below. */
+        static const char *const kinds[] = { "?", "semop of set ", "msgsnd to queue ",
+                                             "msgrcv from queue ", "mq_send to fd ",
+                                             "mq_receive from fd " };
+        unsigned k = (unsigned)(t->why_arg >> 32);
+        green__fmt_str(f, kinds[k < sizeof kinds / sizeof *kinds ? k : 0]);
+        green__fmt_u64(f, (uint64_t)(t->why_arg & 0xffffffffu));
     } else if (t->why == GREEN_WHY_JOIN && t->why_arg) {
         /* The joined thread cannot be freed while it is being joined. */
         green__fmt_str(f, "join of ");

@@ -34,6 +34,7 @@
 #define GREEN_REAL_H
 
 #include <locale.h>
+#include <mqueue.h>
 #include <netdb.h>
 #include <poll.h>
 #include <pthread.h>
@@ -50,6 +51,7 @@
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/select.h>
+#include <sys/sem.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -105,6 +107,14 @@
     X(int, fcntl, (int, int, ...))                                            \
     X(int, flock, (int, int))                                                 \
     X(int, lockf, (int, int, off_t))                                          \
+    X(int, semop, (int, struct sembuf *, size_t))                             \
+    X(int, semtimedop, (int, struct sembuf *, size_t, const struct timespec *)) \
+    X(int, msgsnd, (int, const void *, size_t, int))                          \
+    X(ssize_t, msgrcv, (int, void *, size_t, long, int))                      \
+    X(int, mq_send, (mqd_t, const char *, size_t, unsigned))                  \
+    X(int, mq_timedsend, (mqd_t, const char *, size_t, unsigned, const struct timespec *)) \
+    X(ssize_t, mq_receive, (mqd_t, char *, size_t, unsigned *))               \
+    X(ssize_t, mq_timedreceive, (mqd_t, char *, size_t, unsigned *, const struct timespec *)) \
     X(int, ioctl, (int, unsigned long, ...))                                  \
     X(long, syscall, (long, ...))                                             \
     X(int, setsockopt, (int, int, int, const void *, socklen_t))              \

@@ -55,9 +55,11 @@
     "raw system call, or the proc family switched off in GREEN_HOOKS."
 #define ADV_SIGNAL "a wait for a signal made through a raw system call " \
     "(sigsuspend, sigtimedwait and pause are cooperative through libc)."
-#define ADV_IPC "System V or POSIX IPC (message queue, semaphore): the shim " \
-    "does not make it cooperative. Make the call on a worker " \
-    "(green_offload) or in a plain OS thread."
+#define ADV_IPC "a System V or POSIX IPC wait (semaphore set, message " \
+    "queue) made through a raw system call, or one the shim passed through " \
+    "(GREEN_HOOKS without io): libc's semop, msgsnd, msgrcv and mq_* wait " \
+    "on a thread of their own. Make the call through libc, set " \
+    "GREEN_SYSCALL_DISPATCH=1, or make it on a worker (green_offload)."
 #define ADV_LOCK "a file lock wait (flock, fcntl F_SETLKW) made through " \
     "a raw system call, or an fcntl the shim passed through (GREEN_HOOKS " \
     "without io): libc's flock, fcntl and lockf wait on a thread of their " \

@@ -14,7 +14,10 @@
 #include "io.h"
 #include <fcntl.h>
 #include <stdarg.h>
+#include <mqueue.h>
 #include <sys/ioctl.h>
+#include <sys/msg.h>
+#include <sys/sem.h>
 
 /* The optional mode of open/openat. */
 #define OPEN_MODE(flags, last)                                                \
@@ -89,6 +92,14 @@ GREEN_EXPORT int ioctl(int fd, unsigned long req, ...) { OPT_ARG(req) return gre
 GREEN_EXPORT int flock(int fd, int op) { return green_hook_flock(fd, op); }
 GREEN_EXPORT int lockf(int fd, int cmd, off_t len) { return green_hook_lockf(fd, cmd, len); }
 GREEN_EXPORT int lockf64(int fd, int cmd, off_t len) { return green_hook_lockf(fd, cmd, len); }
+GREEN_EXPORT int semop(int id, struct sembuf *s, size_t n) { return green_hook_semop(id, s, n); }
+GREEN_EXPORT int semtimedop(int id, struct sembuf *s, size_t n, const struct timespec *t) { return green_hook_semtimedop(id, s, n, t); }
+GREEN_EXPORT int msgsnd(int id, const void *m, size_t sz, int f) { return green_hook_msgsnd(id, m, sz, f); }
+GREEN_EXPORT ssize_t msgrcv(int id, void *m, size_t sz, long ty, int f) { return green_hook_msgrcv(id, m, sz, ty, f); }
+GREEN_EXPORT int mq_send(mqd_t q, const char *m, size_t l, unsigned p) { return green_hook_mq_send(q, m, l, p); }
+GREEN_EXPORT int mq_timedsend(mqd_t q, const char *m, size_t l, unsigned p, const struct timespec *t) { return green_hook_mq_timedsend(q, m, l, p, t); }
+GREEN_EXPORT ssize_t mq_receive(mqd_t q, char *m, size_t l, unsigned *p) { return green_hook_mq_receive(q, m, l, p); }
+GREEN_EXPORT ssize_t mq_timedreceive(mqd_t q, char *m, size_t l, unsigned *p, const struct timespec *t) { return green_hook_mq_timedreceive(q, m, l, p, t); }
 GREEN_EXPORT int setsockopt(int fd, int lv, int o, const void *v, socklen_t l) { return green_hook_setsockopt(fd, lv, o, v, l); }
 GREEN_EXPORT int getsockopt(int fd, int lv, int o, void *v, socklen_t *l) { return green_hook_getsockopt(fd, lv, o, v, l); }
 GREEN_EXPORT int pipe(int fds[2]) { return green_hook_pipe(fds); }

@@ -15,6 +15,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/msg.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -456,23 +457,26 @@ Test(monitor, start_rejects_a_bad_threshold_and_a_second_start)
 
 /* ---------------------------------------------------------------- dump */
 
-Test(dump, signal_under_the_shim_shows_mutex_condvar_fd_and_sleep_waits)
+Test(dump, signal_under_the_shim_shows_mutex_condvar_fd_sleep_ipc_and_file_lock_waits)
 {
     static struct child c;
     run_shim(&c, "dump", "GREEN_DUMP_SIGNAL=SIGUSR2", NULL);
     cr_assert(child_read(&c, "ready", false, 10000), "child never got ready: %s", c.ebuf);
-    int pid = 0, fd = -1;
-    cr_assert_eq(sscanf(strstr(c.obuf, "ready"), "ready %d %d", &pid, &fd), 2);
+    int pid = 0, fd = -1, queue = -1, lockfd = -1;
+    cr_assert_eq(sscanf(strstr(c.obuf, "ready"), "ready %d %d %d %d", &pid, &fd, &queue,
+                        &lockfd), 4);
     cr_assert_eq(kill(c.pid, SIGUSR2), 0);
     /* Every hub prints its own list, main last (newest first); with
      * several hubs the threads are spread over them. Under the shim the
      * main thread has the program's name, as natively. */
     bool got = child_read(&c, " prog_shim ", true, 10000);
-    static const char *const names[] = { " locker ", " waiter ", " reader ", " sleeper " };
+    static const char *const names[] = { " locker ", " waiter ", " reader ", " sleeper ",
+                                         " ipcwaiter ", " flocker " };
     for (size_t k = 0; got && k < sizeof names / sizeof *names; k++)
         got = child_read(&c, names[k], true, 10000);
     kill(c.pid, SIGKILL);
     child_finish(&c, 10000);
+    msgctl(queue, IPC_RMID, NULL);
     cr_assert(got, "no dump; stderr:\n%s", c.ebuf);
     char line[512], want[64];
     line_with(c.ebuf, " locker ", line, sizeof line);
@@ -485,6 +489,12 @@ Test(dump, signal_under_the_shim_shows_mutex_condvar_fd_and_sleep_waits)
     cr_assert(strstr(line, want), "reader: \"%s\"\n%s", line, c.ebuf);
     line_with(c.ebuf, " sleeper ", line, sizeof line);
     cr_assert(strstr(line, " on sleep for "), "sleeper: \"%s\"\n%s", line, c.ebuf);
+    snprintf(want, sizeof want, " on msgrcv from queue %d for ", queue);
+    line_with(c.ebuf, " ipcwaiter ", line, sizeof line);
+    cr_assert(strstr(line, want), "ipcwaiter: \"%s\"\n%s", line, c.ebuf);
+    snprintf(want, sizeof want, " on file lock of fd %d for ", lockfd);
+    line_with(c.ebuf, " flocker ", line, sizeof line);
+    cr_assert(strstr(line, want), "flocker: \"%s\"\n%s", line, c.ebuf);
 }
 
 Test(dump, signal_prints_every_green_thread_of_every_os_thread_with_its_wait)

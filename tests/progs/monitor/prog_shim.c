@@ -12,8 +12,12 @@
  *                    (usleep()s) is runnable; prints what ppoll returned
  *                    (0: timed out, as natively; -4: EINTR) and "hooked 1"
  *   prog_shim dump   pthreads park in a mutex ("locker"), a condition
- *                    variable ("waiter"), read() on a pipe ("reader") and
- *                    sleep() ("sleeper"); prints "ready PID" and sleeps 20 s
+ *                    variable ("waiter"), read() on a pipe ("reader"),
+ *                    sleep() ("sleeper"), msgrcv on a System V queue
+ *                    ("ipcwaiter") and flock of a file main holds through
+ *                    another description ("flocker"); prints "ready PID
+ *                    PIPEFD QUEUE LOCKFD" and sleeps 20 s (the caller
+ *                    removes the queue)
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -22,6 +26,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/msg.h>
 #include <time.h>
 #include <unistd.h>
 #include "../progutil.h"
@@ -156,6 +163,27 @@ static void *reader(void *arg)
     return NULL;
 }
 
+static int queue, lockfd;
+
+static void *ipcwaiter(void *arg)
+{
+    (void)arg;
+    struct { long type; char text[8]; } m;
+    pthread_setname_np(pthread_self(), "ipcwaiter");
+    ssize_t r = msgrcv(queue, &m, sizeof m.text, 0, 0);
+    (void)r;
+    return NULL;
+}
+
+static void *flocker(void *arg)
+{
+    (void)arg;
+    pthread_setname_np(pthread_self(), "flocker");
+    int r = flock(lockfd, LOCK_EX);
+    (void)r;
+    return NULL;
+}
+
 static void *sleeper(void *arg)
 {
     (void)arg;
@@ -168,14 +196,22 @@ static int run_dump(void)
 {
     if (pipe(pipefd) != 0)
         return 2;
+    queue = msgget(IPC_PRIVATE, IPC_CREAT | 0600);
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/prog_shim-lock-%d", (int)getpid());
+    int held = open(path, O_RDWR | O_CREAT, 0600);
+    lockfd = open(path, O_RDWR);
+    unlink(path);
+    if (queue < 0 || held < 0 || lockfd < 0 || flock(held, LOCK_EX) != 0)
+        return 2;
     pthread_mutex_lock(&mu);
     pthread_t t;
-    void *(*fns[])(void *) = { locker, waiter, reader, sleeper };
-    for (int i = 0; i < 4; i++)
+    void *(*fns[])(void *) = { locker, waiter, reader, sleeper, ipcwaiter, flocker };
+    for (int i = 0; i < 6; i++)
         if (pthread_create(&t, NULL, fns[i], NULL) != 0)
             return 2;
-    usleep(100000);   /* all four run and park */
-    printf("ready %d %d\n", (int)getpid(), pipefd[0]);
+    usleep(100000);   /* all six run and park */
+    printf("ready %d %d %d %d\n", (int)getpid(), pipefd[0], queue, lockfd);
     fflush(stdout);
     sleep(20);
     return 0;
