@@ -112,9 +112,15 @@ static void act_now(const struct later *l)
     }
 }
 
+/* The other side blocks every signal: an alarm meant for the waiting
+ * thread must not cut its sleep short (which thread of several that
+ * accept a process-directed signal gets it is the kernel's choice). */
 static void *later_thread(void *arg)
 {
     struct later *l = arg;
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, NULL);
     usleep((useconds_t)l->ms * 1000);
     act_now(l);
     return NULL;
