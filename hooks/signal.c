@@ -113,9 +113,14 @@
  * thread's own mask on the OS thread first, so the new program starts
  * with it, not with K; posix_spawn, system and popen children start with
  * K unless told otherwise (POSIX_SPAWN_SETSIGMASK).
- * Synchronous signals (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGSYS)
- * are never wrapped: libgreen's stack-overflow reporter must stay directly
- * installed. siginterrupt() is hooked: glibc's changes the kernel's flags
+ * Faults (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP) are wrapped too, so
+ * that one sent with kill interrupts a park as any signal does (LTP's
+ * pause01); one the kernel raises for an instruction (si_code > 0) runs
+ * the program's handler at once on the faulting context (run_fault).
+ * Their SIG_DFL is libgreen's stack-overflow reporter where it is
+ * installed (libgreen/stack.c), reported as SIG_DFL. SIGSYS is never
+ * wrapped (the syscall user dispatch, sud.c, owns it when on).
+ * siginterrupt() is hooked: glibc's changes the kernel's flags
  * through its internal sigaction, behind the wrapper's back. The
  * ucontext switch (exotic CPUs) restores the mask saved in each context,
  * which can undo a change of K.
@@ -145,6 +150,12 @@
 /* Never blocked: SIGKILL, SIGSTOP (the kernel says so) and glibc's two
  * internal signals, 32 and 33 (glibc says so). */
 #define NOBLOCK (BIT(SIGKILL) | BIT(SIGSTOP) | BIT(32) | BIT(33))
+
+/* The signals an instruction raises. */
+static bool fault_signal(int sig)
+{
+    return sig == SIGSEGV || sig == SIGBUS || sig == SIGILL || sig == SIGFPE || sig == SIGTRAP;
+}
 
 /* Signals handled through the wrapper (tests and diagnostics). */
 static atomic_uint sig_count;
@@ -854,13 +865,16 @@ static struct green_thread *next_runnable(struct green__ctx *c, uint64_t b)
 static struct green_thread *pick(struct green__ctx *c, int sig, const siginfo_t *si)
 {
     uint64_t b = BIT(sig);
-    struct green_thread *m = c->main, *any = NULL;
+    /* An extra hub's main thread is libgreen's (libgreen/hubs.c): it
+     * keeps the faults open for the OS thread, and takes none. */
+    struct green_thread *m = c->extra_hub ? NULL : c->main, *any = NULL;
     if (cpu_timer_info(sig, si) && (any = next_runnable(c, b)))
         return any;
     if (m && m->state != GREEN_DONE && !(m->sig_blocked & b))
         return m;
     for (struct green_thread *t = c->all; t; t = t->all_next) {
-        if (t->is_hub || t->state == GREEN_DONE || (t->sig_blocked & b))
+        if (t->is_hub || t->state == GREEN_DONE || (t->sig_blocked & b) ||
+            (c->extra_hub && t == c->main))
             continue;
         if (t->state == GREEN_PARKED && t->intr_gen)
             return t;
@@ -868,6 +882,89 @@ static struct green_thread *pick(struct green__ctx *c, int sig, const siginfo_t 
             any = t;
     }
     return any;
+}
+
+/* Pass the process-directed sig (siginfo si) to hub h: its next poll
+ * delivers it as one the kernel gave its OS thread. The kernel cannot
+ * do this for us: rt_tgsigqueueinfo and rt_sigqueueinfo refuse a
+ * kill()'s siginfo (si_code SI_USER) unless the caller is the target
+ * thread, or the main thread for the process. Safe in a handler (the
+ * lock is held by no handler of the OS thread that holds it). */
+static void forward_to(struct green__ctx *h, int sig, const siginfo_t *si)
+{
+    while (atomic_flag_test_and_set_explicit(&h->fwd_lock, memory_order_acquire))
+        ;
+    if (!(atomic_load_explicit(&h->fwd_bits, memory_order_relaxed) & BIT(sig))) {
+        h->fwd_info[sig] = *si;
+        atomic_fetch_or(&h->fwd_bits, BIT(sig));
+    }
+    atomic_flag_clear_explicit(&h->fwd_lock, memory_order_release);
+    green__async_send(h->loop, &h->async);
+}
+
+/* The hub of the process's main OS thread (the one that may queue a
+ * kill()'s siginfo back to the process), or NULL. */
+static struct green__ctx *main_os_hub(void)
+{
+    pid_t pid = getpid();
+    for (int i = 0; i < green__hubs_n(); i++) {
+        struct green__ctx *h = green__hubs_at(i);
+        if (h && h->tid == pid)
+            return h;
+    }
+    return NULL;
+}
+
+/* Back to the process's pending set (every thread blocks sig now): from
+ * the main OS thread, or through its hub. */
+static void requeue(struct green__ctx *c, int sig, siginfo_t *si)
+{
+    struct green__ctx *m = c->tid == getpid() ? NULL : main_os_hub();
+    if (m)
+        forward_to(m, sig, si);
+    else
+        green__syscall(SYS_rt_sigqueueinfo, getpid(), sig, si);
+}
+
+/* A fault signal (never blocked on a hub's OS thread: a blocked fault
+ * kills) sent to the process that no thread of c accepts: to another hub
+ * where a thread accepts it, as the kernel would have chosen had c's OS
+ * thread blocked it. The counts of the other hubs are read without their
+ * lock, as a hint: a hub that finds no taker either passes it on again.
+ * False when no other hub has a taker. */
+static bool forward_fault(struct green__ctx *c, int sig, siginfo_t *si)
+{
+    if (!fault_signal(sig))
+        return false;
+    for (int i = 0; i < green__hubs_n(); i++) {
+        struct green__ctx *h = green__hubs_at(i);
+        if (!h || h == c || !h->sig_counted)
+            continue;
+        /* Takers: the threads counted, less those that block sig, less
+         * an extra hub's own main thread (which never blocks a fault). */
+        uint32_t n = __atomic_load_n(&h->sig_blockers[31], __ATOMIC_RELAXED);
+        uint32_t blockers = __atomic_load_n(&h->sig_blockers[sig - 1], __ATOMIC_RELAXED);
+        if (n - blockers > (h->extra_hub ? 1u : 0u)) {
+            forward_to(h, sig, si);
+            return true;
+        }
+    }
+    return false;
+}
+
+/* One process-directed signal the kernel gave c's OS thread, or another
+ * hub passed on. */
+static void take_proc(struct green__ctx *c, int sig, siginfo_t *si)
+{
+    struct green_thread *t = pick(c, sig, si);
+    if (t)
+        deliver(t, sig, si);
+    else if (forward_fault(c, sig, si))
+        ;
+    else if (c->sig_kmask & BIT(sig))   /* everyone blocks it now */
+        requeue(c, sig, si);
+    else
+        run_handler(NULL, sig, si, NULL, false);
 }
 
 /* The hub calls this after each poll. Hub stack; the handlers it runs
@@ -878,35 +975,76 @@ static void on_signal(struct green__ctx *c)
         sig_init(c);
         kmask_apply(c);
     }
-    if (green__likely(!atomic_load_explicit(&c->proc_bits, memory_order_relaxed)))
+    if (green__likely(!atomic_load_explicit(&c->proc_bits, memory_order_relaxed) &&
+                      !atomic_load_explicit(&c->fwd_bits, memory_order_relaxed)))
         return;
     uint64_t bits = atomic_exchange(&c->proc_bits, 0);
     sig_init(c);
     for (; bits; bits &= bits - 1) {
         int sig = lowest(bits);
         siginfo_t si = c->proc_info[sig];
-        struct green_thread *t = pick(c, sig, &si);
-        if (t)
-            deliver(t, sig, &si);
-        else if (c->sig_kmask & BIT(sig))   /* everyone blocks it now */
-            green__syscall(SYS_rt_sigqueueinfo, getpid(), sig, &si);
-        else
-            run_handler(NULL, sig, &si, NULL, false);
+        take_proc(c, sig, &si);
     }
+    /* Those other OS threads passed on, one at a time under the lock. */
+    for (;;) {
+        while (atomic_flag_test_and_set_explicit(&c->fwd_lock, memory_order_acquire))
+            ;
+        uint64_t f = atomic_load_explicit(&c->fwd_bits, memory_order_relaxed);
+        int sig = f ? lowest(f) : 0;
+        siginfo_t si;
+        if (sig) {
+            si = c->fwd_info[sig];
+            atomic_fetch_and(&c->fwd_bits, ~BIT(sig));
+        }
+        atomic_flag_clear_explicit(&c->fwd_lock, memory_order_release);
+        if (!sig)
+            break;
+        take_proc(c, sig, &si);
+    }
+}
+
+/* A fault the kernel raised (si_code > 0: the instruction's own, or
+ * SI_KERNEL when a signal frame could not be written): the program's
+ * handler runs now, on the context that faulted, whoever that is (the
+ * hub too), as it would have without the wrapper; it may leave with
+ * siglongjmp. The kernel applied the action's flags (SA_ONSTACK,
+ * SA_RESETHAND, SA_NODEFER, sa_mask), which are the program's. */
+static void run_fault(int sig, siginfo_t *si, void *uc)
+{
+    struct sigaction a = user_act[sig];
+    if (a.sa_handler == SIG_DFL || a.sa_handler == SIG_IGN) {
+        take_default(sig);         /* a fault cannot be ignored */
+        return;
+    }
+    if (a.sa_flags & SA_RESETHAND) {
+        memset(&user_act[sig], 0, sizeof user_act[sig]);
+        user_act[sig].sa_handler = SIG_DFL;
+    }
+    struct invoke v = { &a, sig, si, uc };
+    invoke(&v);
 }
 
 static void wrapper(int sig, siginfo_t *si, void *uc)
 {
     if (green__solo_on_signal(si, uc))
         return;                    /* libgreen/solo.c stops a call */
+    if (fault_signal(sig) && si->si_code > 0) {
+        run_fault(sig, si, uc);
+        return;
+    }
     int saved = errno;
     struct green__ctx *c = green__tls_ctx;
     if (!c && green__solo_thread()) {
         /* A process-directed signal every hub blocks, which the kernel
          * gave to a solo thread (it accepts the monitor signal alone):
          * pending on the main OS thread instead, as it would be natively
-         * on a process whose threads all block it. */
-        green__syscall(SYS_rt_tgsigqueueinfo, getpid(), getpid(), sig, si);
+         * on a process whose threads all block it (through its hub: the
+         * kernel refuses a kill()'s siginfo from this thread). */
+        struct green__ctx *m = main_os_hub();
+        if (m)
+            forward_to(m, sig, si);
+        else
+            green__syscall(SYS_rt_tgsigqueueinfo, getpid(), getpid(), sig, si);
         errno = saved;
         return;
     }
@@ -963,7 +1101,6 @@ static void wrapper(int sig, siginfo_t *si, void *uc)
 static bool wrappable(int sig)
 {
     switch (sig) {
-    case SIGSEGV: case SIGBUS: case SIGILL: case SIGFPE: case SIGTRAP:
     case SIGSYS: case SIGKILL: case SIGSTOP:
         return false;
     default:
@@ -1003,6 +1140,12 @@ int green_hook_sigaction(int sig, const struct sigaction *act, struct sigaction 
                      green__monitor_handler_is(k.sa_sigaction));
     bool ours = ((k.sa_flags & SA_SIGINFO) && k.sa_sigaction == wrapper) || internal;
     struct sigaction prev = ours ? user_act[sig] : k;
+    /* The stack-overflow reporter (libgreen/stack.c) stands in front of
+     * an action: that one is reported. */
+    bool reporter = (k.sa_flags & SA_SIGINFO) &&
+                    green__stack_fault_prior(sig, k.sa_sigaction, &prev);
+    if (reporter)
+        internal = false;
 #ifndef SA_RESTORER
 #define SA_RESTORER 0x04000000     /* the kernel's (uapi asm/signal.h) */
 #endif
@@ -1019,7 +1162,19 @@ int green_hook_sigaction(int sig, const struct sigaction *act, struct sigaction 
          * libgreen's handler (the monitor's, solo.c's): SIG_DFL and
          * SIG_IGN then differ from it only in what the handler does. */
         bool keep = sig == green__monitor_signal && (sig == SIGURG || sig == SIGWINCH);
-        if (act->sa_handler == SIG_DFL || act->sa_handler == SIG_IGN) {
+        /* SIGSEGV and SIGBUS: the overflow reporter stays in front of
+         * SIG_DFL, or comes back there. */
+        bool fault_dfl = false;
+        if (sig == SIGSEGV || sig == SIGBUS) {
+            struct sigaction as_read = *act;   /* with libc's restorer */
+            as_read.sa_flags = (as_read.sa_flags & ~SA_RESTORER) | (k.sa_flags & SA_RESTORER);
+            as_read.sa_restorer = k.sa_restorer;
+            fault_dfl = green__stack_fault_program(sig, &as_read);
+        }
+        if (fault_dfl) {
+            r = 0;
+            user_act[sig] = *act;
+        } else if (act->sa_handler == SIG_DFL || act->sa_handler == SIG_IGN) {
             r = keep && internal ? 0 : green__real.sigaction(sig, act, NULL);
             if (r == 0) {
                 user_act[sig] = *act;
@@ -1381,6 +1536,8 @@ void green__sig_after_fork(void)
     if (!c)
         return;
     atomic_store(&c->proc_bits, 0);
+    atomic_store(&c->fwd_bits, 0);   /* a child starts with none pending */
+    atomic_flag_clear(&c->fwd_lock); /* another OS thread may have held it */
     c->kthread_bits = 0;
     own_clear(c->current);         /* a child starts with none */
     if (c->sig_counted) {

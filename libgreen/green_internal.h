@@ -110,6 +110,15 @@ GREEN_HIDDEN void green__stack_after_fork_child(void);
  * when the program had set an alternate stack before (then *prior has it:
  * its first thread's, which stays installed). */
 GREEN_HIDDEN bool green__stack_install_overflow_handler(stack_t *prior);
+/* fn is the overflow reporter, installed for sig (SIGSEGV or SIGBUS):
+ * *prior gets the action it stands in front of (what sigaction reports). */
+GREEN_HIDDEN bool green__stack_fault_prior(int sig, void (*fn)(int, siginfo_t *, void *),
+                                           struct sigaction *prior);
+/* The program sets sig's (SIGSEGV, SIGBUS) action: SIG_DFL or its own.
+ * True when the reporter was put in front of SIG_DFL (then the caller
+ * installs nothing; sigaction reports act); false: the caller installs
+ * the action. */
+GREEN_HIDDEN bool green__stack_fault_program(int sig, const struct sigaction *act);
 GREEN_HIDDEN size_t green__page_size(void);
 /* Whether guard zones are page-table markers (MADV_GUARD_INSTALL: no
  * mapping of their own) rather than PROT_NONE mappings. want -1 asks (the
@@ -376,6 +385,13 @@ struct green__ctx {
     atomic_uint_fast64_t proc_bits;/* process-directed signals the wrapper
                                       left for this hub to deliver */
     siginfo_t proc_info[65];       /* and their siginfo */
+    /* hooks/signal.c: process-directed signals another OS thread passed
+     * to this hub (a fault no thread there accepts, one every thread of
+     * a hub blocks), one instance each, and their siginfo; fwd_lock
+     * guards both. */
+    atomic_flag fwd_lock;
+    atomic_uint_fast64_t fwd_bits;
+    siginfo_t fwd_info[65];
     /* tls.c: the modules whose thread-local blocks the green threads of
      * this OS thread take turns in (GREEN_TLS), and who is in them. */
     size_t tls_n;                  /* swapped modules; 0: switches copy

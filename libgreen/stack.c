@@ -59,6 +59,16 @@
  * thread ID (NAME)" to stderr, restores the default action and returns, so
  * the faulting instruction kills the process with SIGSEGV. Other faults go
  * to the handler that was installed before ours, or get the default action.
+ * The reporter stands in front of the default action only, and of
+ * handlers installed behind libc's back (a sanitizer's): a handler the
+ * program installs (hooks/signal.c) replaces it, and one the program had
+ * installed before the first hub is left in place, with its own flags (a
+ * handler without SA_ONSTACK must run on the interrupted stack: the
+ * program's alternate stack may be unusable, as in LTP's signal06, and
+ * the kernel then kills a process whose SIGSEGV action asks for it).
+ * sigaction reports the action the reporter stands in front of
+ * (green__stack_fault_prior); a program that sets SIG_DFL again gets the
+ * reporter back in front of it (green__stack_fault_program).
  * Markers are copied by fork; a stack that goes cold keeps them (its
  * MADV_DONTNEED covers [lo, hi) only).
  *
@@ -550,6 +560,41 @@ void green__stack_put(struct green__stack *s)
 
 static struct sigaction old_segv, old_bus;
 static atomic_int handler_installed;
+/* The program's action for SIGSEGV (0) or SIGBUS (1) is its own (a
+ * handler, or SIG_IGN): the reporter is not installed over it. */
+static atomic_bool program_own[2];
+
+static void fault_handler(int sig, siginfo_t *si, void *uc);
+
+static struct sigaction reporter_action(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = fault_handler;
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER;
+    sigemptyset(&sa.sa_mask);
+    return sa;
+}
+
+bool green__stack_fault_prior(int sig, void (*fn)(int, siginfo_t *, void *),
+                              struct sigaction *prior)
+{
+    if (fn != fault_handler || (sig != SIGSEGV && sig != SIGBUS))
+        return false;
+    *prior = sig == SIGSEGV ? old_segv : old_bus;
+    return true;
+}
+
+bool green__stack_fault_program(int sig, const struct sigaction *act)
+{
+    bool dfl = act->sa_handler == SIG_DFL;
+    atomic_store(&program_own[sig == SIGBUS], !dfl);
+    if (!dfl || !atomic_load(&handler_installed))
+        return false;
+    *(sig == SIGSEGV ? &old_segv : &old_bus) = *act;
+    struct sigaction sa = reporter_action();
+    return GREEN_REAL(sigaction)(sig, &sa, NULL) == 0;
+}
 
 static size_t fmt_u64(char *b, uint64_t v)
 {
@@ -695,12 +740,10 @@ bool green__stack_install_overflow_handler(stack_t *prior)
     int expect = 0;
     if (!atomic_compare_exchange_strong(&handler_installed, &expect, 1))
         return had;
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_sigaction = fault_handler;
-    sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER;
-    sigemptyset(&sa.sa_mask);
-    GREEN_REAL(sigaction)(SIGSEGV, &sa, &old_segv);
-    GREEN_REAL(sigaction)(SIGBUS, &sa, &old_bus);
+    struct sigaction sa = reporter_action();
+    if (!atomic_load(&program_own[0]))
+        GREEN_REAL(sigaction)(SIGSEGV, &sa, &old_segv);
+    if (!atomic_load(&program_own[1]))
+        GREEN_REAL(sigaction)(SIGBUS, &sa, &old_bus);
     return had;
 }
