@@ -34,6 +34,11 @@ GREEN__HIDDEN_HOOK int green_hook_epoll_pwait(int epfd, struct epoll_event *ev, 
 GREEN__HIDDEN_HOOK int green_hook_epoll_pwait2(int epfd, struct epoll_event *ev, int max,
                                                const struct timespec *ts,
                                                const sigset_t *mask);
+/* epoll_ctl: passes through; an epoll set given a regular file is then
+ * waited on by the kernel (wait.c). green__epoll_made: epfd is a new
+ * epoll descriptor (a hooked epoll_create). */
+GREEN__HIDDEN_HOOK int green_hook_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev);
+GREEN__HIDDEN_HOOK void green__epoll_made(int epfd);
 
 GREEN__HIDDEN_HOOK unsigned int green_hook_sleep(unsigned int seconds);
 GREEN__HIDDEN_HOOK int green_hook_usleep(useconds_t usec);

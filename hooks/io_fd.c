@@ -22,6 +22,7 @@
  */
 #define _GNU_SOURCE
 #include "io_internal.h"
+#include "hooks_wait.h"
 #include <fcntl.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -219,8 +220,10 @@ static int epoll_made(int fd)
 {
     if (fd >= 0 && green__in_libev)
         return green__fd_hide(fd);
-    if (fd >= 0)
+    if (fd >= 0) {
         green__io_created(fd, GREEN_FD_OTHER, false);
+        green__epoll_made(fd);     /* a new set: waited on as usual */
+    }
     return fd;
 }
 

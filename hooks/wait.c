@@ -43,6 +43,20 @@
  * SELECT_MAX_NFDS; beyond it the call passes through (it would block the
  * OS thread).
  *
+ * Epoll sets that hold a file whose poll takes its event (the /proc
+ * mounts files: mounts_poll reports a change to the first look only).
+ * The hub waits for an epoll descriptor by watching it in its own epoll
+ * set, and each look of the hub's set polls the program's set and its
+ * files: the hub's look would take the event, and the program's
+ * epoll_wait after it find nothing (LTP epoll_wait10). So an epoll set
+ * to which the program added a regular file (procfs, sysfs, debugfs: the
+ * only regular files that can be polled) is waited on by the kernel
+ * itself: epoll_wait (and epoll_pwait without a mask) is made by a solo
+ * thread while the caller parks (libgreen/solo.c), at the cost of a
+ * thread handoff per wait. The mark is kept per epoll descriptor number
+ * (epoll_ctl ADD sets it, a new epoll descriptor of that number clears
+ * it).
+ *
  * Rejected: translating each call into a private epoll set (epoll_create +
  * epoll_ctl per call: three syscalls more than the re-poll); parking on
  * the watchers without re-polling (an event for one direction says
@@ -54,6 +68,8 @@
 #include "io.h"
 #include "fdstate.h"
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 
 #define STACK_FDS 16
 #define RECHECK_NS GREEN_MSEC(10)
@@ -518,6 +534,55 @@ int green_hook_pselect(int nfds, fd_set *rd, fd_set *wr, fd_set *ex,
 
 /* --------------------------------------------------------------- epoll */
 
+/* Epoll descriptors waited on by the kernel (the essay above). */
+#define KWAIT_FDS 65536
+static _Atomic uint64_t kwait[KWAIT_FDS / 64];
+
+static bool kernel_waited(int epfd)
+{
+    return (unsigned)epfd < KWAIT_FDS &&
+           (atomic_load_explicit(&kwait[epfd / 64], memory_order_relaxed) >> (epfd % 64) & 1);
+}
+
+void green__epoll_made(int epfd)
+{
+    if ((unsigned)epfd < KWAIT_FDS)
+        atomic_fetch_and(&kwait[epfd / 64], ~(1ull << (epfd % 64)));
+}
+
+/* fd is a regular file (only those the kernel can poll reach epoll_ctl's
+ * success). errno is kept. */
+static bool regular_file(int fd)
+{
+    enum green__fdkind k = green__fdstate_kind(fd);
+    if (k != GREEN_FD_UNKNOWN)
+        return k == GREEN_FD_FILE;
+    int e = errno;
+    struct stat st;
+    bool reg = green__syscall(SYS_fstat, fd, &st) == 0 && S_ISREG(st.st_mode);
+    errno = e;
+    return reg;
+}
+
+int green_hook_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
+{
+    green__real_init();
+    int r = green__real.epoll_ctl(epfd, op, fd, ev);
+    if (r == 0 && op == EPOLL_CTL_ADD && !green__in_libev && (unsigned)epfd < KWAIT_FDS &&
+        regular_file(fd))
+        atomic_fetch_or(&kwait[epfd / 64], 1ull << (epfd % 64));
+    return r;
+}
+
+/* epoll_wait made by a solo thread (a cancellation point; never
+ * restarted). GREEN__NO_SOLO when no solo thread can make it. */
+static long epoll_kernel(int epfd, struct epoll_event *ev, int max, int timeout)
+{
+    green__cancel_point(0);
+    const long call[7] = { SYS_epoll_pwait, epfd, (long)ev, max, timeout, 0, 8 };
+    return green__io_solo_call(call, GREEN_WHY_POLL, 1, true, false);
+}
+
 /* Park until the epoll descriptor itself is readable (one of its
  * descriptors is ready), then collect with a zero timeout. */
 static int epoll_slow(int epfd, struct epoll_event *ev, int max, int64_t deadline)
@@ -575,6 +640,14 @@ int green_hook_epoll_wait(int epfd, struct epoll_event *ev, int max, int timeout
     green__real_init();
     if (timeout == 0 || !green__hook_on(GREEN_HOOK_IO))
         return green__real.epoll_wait(epfd, ev, max, timeout);
+    if (green__unlikely(kernel_waited(epfd))) {
+        int e = errno;
+        long k = epoll_kernel(epfd, ev, max, timeout);
+        if (k != GREEN__NO_SOLO) {
+            errno = k < 0 ? (int)-k : e;
+            return k < 0 ? -1 : (int)k;
+        }
+    }
     int e0 = hook_begin();
     int r;
     if (epoll_park_first(epfd, max))
@@ -606,6 +679,14 @@ int green_hook_epoll_pwait(int epfd, struct epoll_event *ev, int max, int timeou
     green__real_init();
     if (timeout == 0 || !green__hook_on(GREEN_HOOK_IO))
         return green__real.epoll_pwait(epfd, ev, max, timeout, mask);
+    if (green__unlikely(!mask && kernel_waited(epfd))) {
+        int e = errno;
+        long k = epoll_kernel(epfd, ev, max, timeout);
+        if (k != GREEN__NO_SOLO) {
+            errno = k < 0 ? (int)-k : e;
+            return k < 0 ? -1 : (int)k;
+        }
+    }
     int e0 = hook_begin();
     int r;
     if (mask)

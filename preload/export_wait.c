@@ -18,6 +18,7 @@ E int __ppoll_chk(struct pollfd *fds, nfds_t n, const struct timespec *ts, const
 E int __ppoll_chk(struct pollfd *fds, nfds_t n, const struct timespec *ts, const sigset_t *m, size_t len) { return green_hook___ppoll_chk(fds, n, ts, m, len); }
 E int select(int nfds, fd_set *r, fd_set *w, fd_set *x, struct timeval *tv) { return green_hook_select(nfds, r, w, x, tv); }
 E int pselect(int nfds, fd_set *r, fd_set *w, fd_set *x, const struct timespec *ts, const sigset_t *m) { return green_hook_pselect(nfds, r, w, x, ts, m); }
+E int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev) { return green_hook_epoll_ctl(epfd, op, fd, ev); }
 E int epoll_wait(int epfd, struct epoll_event *ev, int max, int timeout) { return green_hook_epoll_wait(epfd, ev, max, timeout); }
 E int epoll_pwait(int epfd, struct epoll_event *ev, int max, int timeout, const sigset_t *m) { return green_hook_epoll_pwait(epfd, ev, max, timeout, m); }
 E int epoll_pwait2(int epfd, struct epoll_event *ev, int max, const struct timespec *ts, const sigset_t *m) { return green_hook_epoll_pwait2(epfd, ev, max, ts, m); }

@@ -29,6 +29,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/select.h>
 #include <sys/sendfile.h>
@@ -1938,6 +1939,59 @@ DIFF_CASE(io, epoll_wait_timeout_expires)
     int64_t t0 = diff_now();
     CALL("epoll_wait", epoll_wait(ep, &e, 1, 120));
     DIFF_TOOK("epoll_wait", t0, 90, 1000);
+}
+
+/* A mount change is reported (EPOLLPRI | EPOLLERR) to the first poll of
+ * /proc/self/mounts that looks after it, and to no later one: an epoll
+ * set holding it reports it once, to the program's epoll_wait, whether
+ * the change comes before the wait or during it. Without the privilege
+ * to mount, both runs say so. */
+DIFF_CASE(io, epoll_wait_sees_a_mount_change_in_proc_mounts_once)
+{
+    char dir[64];
+    snprintf(dir, sizeof dir, "/tmp/diffmnt-%d", (int)getpid());
+    mkdir(dir, 0700);
+    int m = open("/proc/self/mounts", O_RDONLY);
+    int ep = epoll_create1(0);
+    struct epoll_event e = { .events = EPOLLPRI, .data.u32 = 5 };
+    CALL("epoll_ctl", epoll_ctl(ep, EPOLL_CTL_ADD, m, &e));
+    int go[2], done[2];
+    if (pipe(go) != 0 || pipe(done) != 0)
+        return;
+    pid_t pid = fork();
+    if (pid == 0) {
+        /* mount now (before the parent waits), umount 200 ms into its
+         * second wait */
+        char c = mount("none", dir, "tmpfs", 0, NULL) == 0 ? 'y' : 'n';
+        if (write(done[1], &c, 1) != 1 || read(go[0], &c, 1) != 1)
+            _exit(2);
+        diff_raw_sleep_ms(200);
+        _exit(umount(dir) == 0 ? 0 : 1);
+    }
+    char c = 'n';
+    if (read(done[0], &c, 1) != 1)
+        c = '?';
+    diff_out("mounted: %c", c);
+    for (int k = 0; k < 2; k++) {
+        struct epoll_event got = { 0 };
+        int64_t t0 = diff_now();
+        int r = epoll_wait(ep, &got, 1, c == 'y' ? 3000 : 100);
+        diff_out("%s: epoll_wait %d events %#x data %u", k ? "umount" : "mount", r,
+                 r > 0 ? got.events : 0, r > 0 ? got.data.u32 : 0);
+        DIFF_TOOK(k ? "umount wait" : "mount wait", t0, k && c == 'y' ? 100 : 0, 2500);
+        CALL("again at once", epoll_wait(ep, &got, 1, 0));
+        char buf[4096];
+        lseek(m, 0, SEEK_SET);
+        while (read(m, buf, sizeof buf) > 0)
+            ;
+        if (k == 0 && write(go[1], "g", 1) != 1)
+            break;
+    }
+    diff_child_status("child", pid);
+    umount(dir);
+    rmdir(dir);
+    close(ep);
+    close(m);
 }
 
 DIFF_CASE(io, epoll_wait_negative_timeout_waits_for_data)
