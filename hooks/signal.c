@@ -161,6 +161,8 @@ static bool fault_signal(int sig)
 static atomic_uint sig_count;
 /* The program's view of each wrapped signal's action. */
 static struct sigaction user_act[NSIG];
+/* The hub of the process's main OS thread, once it counts (sig_init). */
+static _Atomic(struct green__ctx *) main_os_ctx;
 /* Process-directed signals the wrapper left for the hub, and their
  * siginfo (bit sig-1; one instance each), are per hub (ctx->proc_bits,
  * ctx->proc_info): the hub of the OS thread the kernel chose picks the
@@ -382,6 +384,8 @@ static void sig_init(struct green__ctx *c)
         return;
     memset(c->sig_blockers, 0, sizeof c->sig_blockers);
     c->sig_counted = true;
+    if (c->tid == getpid())
+        atomic_store(&main_os_ctx, c);
     for (struct green_thread *t = c->all; t; t = t->all_next)
         if (!t->is_hub && t->state != GREEN_DONE)
             count_mask(c, t->sig_blocked | BIT(32), +1);   /* as life() */
@@ -890,16 +894,25 @@ static struct green_thread *pick(struct green__ctx *c, int sig, const siginfo_t 
  * kill()'s siginfo (si_code SI_USER) unless the caller is the target
  * thread, or the main thread for the process. Safe in a handler (the
  * lock is held by no handler of the OS thread that holds it). */
-static void forward_to(struct green__ctx *h, int sig, const siginfo_t *si)
+static void forward_to(struct green__ctx *h, int sig, const siginfo_t *si, int hops)
 {
     while (atomic_flag_test_and_set_explicit(&h->fwd_lock, memory_order_acquire))
         ;
     if (!(atomic_load_explicit(&h->fwd_bits, memory_order_relaxed) & BIT(sig))) {
         h->fwd_info[sig] = *si;
+        h->fwd_hops[sig] = (unsigned char)(hops < 255 ? hops : 255);
         atomic_fetch_or(&h->fwd_bits, BIT(sig));
     }
     atomic_flag_clear_explicit(&h->fwd_lock, memory_order_release);
     green__async_send(h->loop, &h->async);
+}
+
+/* How often a signal may be passed between OS threads before the hub
+ * that has it runs its handler itself: once to each hub, and from a solo
+ * thread and to the main OS thread. */
+static int hops_max(void)
+{
+    return green__hubs_n() + 2;
 }
 
 /* The hub of the process's main OS thread (the one that may queue a
@@ -907,6 +920,9 @@ static void forward_to(struct green__ctx *h, int sig, const siginfo_t *si)
 static struct green__ctx *main_os_hub(void)
 {
     pid_t pid = getpid();
+    struct green__ctx *m = atomic_load(&main_os_ctx);
+    if (m && m->tid == pid)
+        return m;
     for (int i = 0; i < green__hubs_n(); i++) {
         struct green__ctx *h = green__hubs_at(i);
         if (h && h->tid == pid)
@@ -915,26 +931,35 @@ static struct green__ctx *main_os_hub(void)
     return NULL;
 }
 
-/* Back to the process's pending set (every thread blocks sig now): from
- * the main OS thread, or through its hub. */
-static void requeue(struct green__ctx *c, int sig, siginfo_t *si)
+/* Every thread blocks sig now: pending on the main OS thread, whose
+ * kernel mask blocks it while they all do, until one unblocks it. Queued
+ * to that thread itself rather than to the process: the kernel would
+ * give a process-directed one straight back to an OS thread that accepts
+ * it (a solo thread accepts the monitor signal), and the kernel takes a
+ * kill()'s siginfo only from the thread it queues it to. From another OS
+ * thread it goes through the main one's hub. */
+static void requeue(struct green__ctx *c, int sig, siginfo_t *si, int hops)
 {
-    struct green__ctx *m = c->tid == getpid() ? NULL : main_os_hub();
+    pid_t pid = getpid();
+    struct green__ctx *m = c->tid == pid ? NULL : main_os_hub();
     if (m)
-        forward_to(m, sig, si);
+        forward_to(m, sig, si, hops + 1);
+    else if (c->tid == pid)
+        green__syscall(SYS_rt_tgsigqueueinfo, pid, pid, sig, si);
     else
-        green__syscall(SYS_rt_sigqueueinfo, getpid(), sig, si);
+        green__syscall(SYS_rt_sigqueueinfo, pid, sig, si);
 }
 
 /* A fault signal (never blocked on a hub's OS thread: a blocked fault
  * kills) sent to the process that no thread of c accepts: to another hub
  * where a thread accepts it, as the kernel would have chosen had c's OS
  * thread blocked it. The counts of the other hubs are read without their
- * lock, as a hint: a hub that finds no taker either passes it on again.
- * False when no other hub has a taker. */
-static bool forward_fault(struct green__ctx *c, int sig, siginfo_t *si)
+ * lock, as a hint: a hub that finds no taker either passes it on again,
+ * a number of times bounded by the hubs (hops). False when no other hub
+ * has a taker. */
+static bool forward_fault(struct green__ctx *c, int sig, siginfo_t *si, int hops)
 {
-    if (!fault_signal(sig))
+    if (!fault_signal(sig) || hops > hops_max())
         return false;
     for (int i = 0; i < green__hubs_n(); i++) {
         struct green__ctx *h = green__hubs_at(i);
@@ -945,24 +970,24 @@ static bool forward_fault(struct green__ctx *c, int sig, siginfo_t *si)
         uint32_t n = __atomic_load_n(&h->sig_blockers[31], __ATOMIC_RELAXED);
         uint32_t blockers = __atomic_load_n(&h->sig_blockers[sig - 1], __ATOMIC_RELAXED);
         if (n - blockers > (h->extra_hub ? 1u : 0u)) {
-            forward_to(h, sig, si);
+            forward_to(h, sig, si, hops + 1);
             return true;
         }
     }
     return false;
 }
 
-/* One process-directed signal the kernel gave c's OS thread, or another
- * hub passed on. */
-static void take_proc(struct green__ctx *c, int sig, siginfo_t *si)
+/* One process-directed signal the kernel gave c's OS thread (hops 0),
+ * or another OS thread passed on. */
+static void take_proc(struct green__ctx *c, int sig, siginfo_t *si, int hops)
 {
     struct green_thread *t = pick(c, sig, si);
     if (t)
         deliver(t, sig, si);
-    else if (forward_fault(c, sig, si))
+    else if (forward_fault(c, sig, si, hops))
         ;
-    else if (c->sig_kmask & BIT(sig))   /* everyone blocks it now */
-        requeue(c, sig, si);
+    else if ((c->sig_kmask & BIT(sig)) && hops <= hops_max())   /* everyone blocks it now */
+        requeue(c, sig, si, hops);
     else
         run_handler(NULL, sig, si, NULL, false);
 }
@@ -983,23 +1008,24 @@ static void on_signal(struct green__ctx *c)
     for (; bits; bits &= bits - 1) {
         int sig = lowest(bits);
         siginfo_t si = c->proc_info[sig];
-        take_proc(c, sig, &si);
+        take_proc(c, sig, &si, 0);
     }
     /* Those other OS threads passed on, one at a time under the lock. */
     for (;;) {
         while (atomic_flag_test_and_set_explicit(&c->fwd_lock, memory_order_acquire))
             ;
         uint64_t f = atomic_load_explicit(&c->fwd_bits, memory_order_relaxed);
-        int sig = f ? lowest(f) : 0;
+        int sig = f ? lowest(f) : 0, hops = 0;
         siginfo_t si;
         if (sig) {
             si = c->fwd_info[sig];
+            hops = c->fwd_hops[sig];
             atomic_fetch_and(&c->fwd_bits, ~BIT(sig));
         }
         atomic_flag_clear_explicit(&c->fwd_lock, memory_order_release);
         if (!sig)
             break;
-        take_proc(c, sig, &si);
+        take_proc(c, sig, &si, hops);
     }
 }
 
@@ -1042,7 +1068,7 @@ static void wrapper(int sig, siginfo_t *si, void *uc)
          * kernel refuses a kill()'s siginfo from this thread). */
         struct green__ctx *m = main_os_hub();
         if (m)
-            forward_to(m, sig, si);
+            forward_to(m, sig, si, 1);
         else
             green__syscall(SYS_rt_tgsigqueueinfo, getpid(), getpid(), sig, si);
         errno = saved;

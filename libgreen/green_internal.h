@@ -392,6 +392,7 @@ struct green__ctx {
     atomic_flag fwd_lock;
     atomic_uint_fast64_t fwd_bits;
     siginfo_t fwd_info[65];
+    unsigned char fwd_hops[65];    /* hubs it went through (a bound) */
     /* tls.c: the modules whose thread-local blocks the green threads of
      * this OS thread take turns in (GREEN_TLS), and who is in them. */
     size_t tls_n;                  /* swapped modules; 0: switches copy

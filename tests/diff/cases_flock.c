@@ -277,6 +277,42 @@ DIFF_CASE(flock, lock_waits_and_the_programs_sigurg_action)
     say_urg_action("default");
 }
 
+/* Every thread blocks SIGURG; another process sends one while this
+ * thread waits for a lock: it stays pending for the process (sigpending
+ * shows it), and the handler runs once when the thread unblocks it. */
+DIFF_CASE(flock, a_sigurg_every_thread_blocks_stays_pending_during_a_lock_wait)
+{
+    struct sigaction sa = { .sa_handler = on_urg };
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGURG, &sa, NULL);
+    sigset_t u, old;
+    sigemptyset(&u);
+    sigaddset(&u, SIGURG);
+    pthread_sigmask(SIG_BLOCK, &u, &old);
+    urgs = 0;
+    int fd = open_file();
+    pid_t holder = child_holds(K_FLOCK, 400);
+    pid_t me = getpid();
+    pid_t sender = fork();
+    if (sender == 0) {
+        diff_raw_sleep_ms(150);
+        kill(me, SIGURG);
+        _exit(0);
+    }
+    WAITED("flock", take(K_FLOCK, fd));
+    diff_child_status("sender", sender);
+    diff_child_status("holder", holder);
+    sigset_t p;
+    sigpending(&p);
+    diff_out("SIGURG pending: %d, handler ran %d", sigismember(&p, SIGURG), (int)urgs);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    diff_out("after unblocking: handler ran %d", (int)urgs);
+    release(K_FLOCK, fd);
+    close(fd);
+    signal(SIGURG, SIG_DFL);
+    unlink(path);
+}
+
 /* Two processes that each hold a byte and want the other's: the kernel
  * answers the second request with EDEADLK instead of waiting for ever.
  * The child waits for byte 0 (ours); we then ask for its byte 1. */
