@@ -950,26 +950,35 @@ static void requeue(struct green__ctx *c, int sig, siginfo_t *si, int hops)
         green__syscall(SYS_rt_sigqueueinfo, pid, sig, si);
 }
 
-/* A fault signal (never blocked on a hub's OS thread: a blocked fault
- * kills) sent to the process that no thread of c accepts: to another hub
- * where a thread accepts it, as the kernel would have chosen had c's OS
- * thread blocked it. The counts of the other hubs are read without their
- * lock, as a hint: a hub that finds no taker either passes it on again,
- * a number of times bounded by the hubs (hops). False when no other hub
- * has a taker. */
-static bool forward_fault(struct green__ctx *c, int sig, siginfo_t *si, int hops)
+/* How many of h's threads accept sig, from its counts (read without its
+ * lock when h is another hub's: a hint). An extra hub's own main thread
+ * is libgreen's (it keeps the faults, the monitor and the dump signal
+ * open for its OS thread) and takes none. */
+static uint32_t takers(struct green__ctx *h, int sig)
 {
-    if (!fault_signal(sig) || hops > hops_max())
+    if (!h->sig_counted)
+        return 0;
+    uint32_t n = __atomic_load_n(&h->sig_blockers[31], __ATOMIC_RELAXED);
+    uint32_t blockers = __atomic_load_n(&h->sig_blockers[sig - 1], __ATOMIC_RELAXED);
+    uint32_t own = h->extra_hub && !(h->main->sig_blocked & BIT(sig)) ? 1u : 0u;
+    return n - blockers > own ? n - blockers - own : 0;
+}
+
+/* A signal sent to the process that no thread of c accepts, though the
+ * kernel gave it to c's OS thread: one its kernel mask cannot block (a
+ * fault: a blocked fault kills; on an extra hub also the monitor and
+ * dump signals, which its own main thread keeps open). It goes to
+ * another hub where a thread accepts it, as the kernel would have chosen
+ * had c's OS thread blocked it. The counts of the other hubs are hints:
+ * a hub that finds no taker either passes it on again, a number of times
+ * bounded by hops_max. False when no other hub has a taker. */
+static bool forward_taker(struct green__ctx *c, int sig, siginfo_t *si, int hops)
+{
+    if (hops > hops_max())
         return false;
     for (int i = 0; i < green__hubs_n(); i++) {
         struct green__ctx *h = green__hubs_at(i);
-        if (!h || h == c || !h->sig_counted)
-            continue;
-        /* Takers: the threads counted, less those that block sig, less
-         * an extra hub's own main thread (which never blocks a fault). */
-        uint32_t n = __atomic_load_n(&h->sig_blockers[31], __ATOMIC_RELAXED);
-        uint32_t blockers = __atomic_load_n(&h->sig_blockers[sig - 1], __ATOMIC_RELAXED);
-        if (n - blockers > (h->extra_hub ? 1u : 0u)) {
+        if (h && h != c && takers(h, sig) > 0) {
             forward_to(h, sig, si, hops + 1);
             return true;
         }
@@ -984,10 +993,11 @@ static void take_proc(struct green__ctx *c, int sig, siginfo_t *si, int hops)
     struct green_thread *t = pick(c, sig, si);
     if (t)
         deliver(t, sig, si);
-    else if (forward_fault(c, sig, si, hops))
+    else if (forward_taker(c, sig, si, hops))
         ;
-    else if ((c->sig_kmask & BIT(sig)) && hops <= hops_max())   /* everyone blocks it now */
-        requeue(c, sig, si, hops);
+    else if (((c->sig_kmask & BIT(sig)) || (c->extra_hub && takers(c, sig) == 0)) &&
+             hops <= hops_max())
+        requeue(c, sig, si, hops);   /* every thread here blocks it now */
     else
         run_handler(NULL, sig, si, NULL, false);
 }
