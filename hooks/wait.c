@@ -564,12 +564,26 @@ static bool regular_file(int fd)
     return reg;
 }
 
+/* libev's own calls reach this hook too (a hub's epoll set is one of
+ * libgreen's descriptors). A descriptor that another hub's thread closed
+ * after this hub checked it and before libev registered it makes
+ * epoll_ctl fail with EBADF (ELOOP, EINVAL when the number names another
+ * kind of file by then), which Debian's libev asserts against (the
+ * process aborts): libev is told ENOMEM instead, on which it drops the
+ * descriptor's watchers and feeds them EV_ERROR, so that their waiters
+ * retry their call and get EBADF, as natively when a descriptor closes
+ * under a thread that starts to wait on it. */
 int green_hook_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 {
     green__real_init();
     int r = green__real.epoll_ctl(epfd, op, fd, ev);
-    if (r == 0 && op == EPOLL_CTL_ADD && !green__in_libev && (unsigned)epfd < KWAIT_FDS &&
-        regular_file(fd))
+    if (green__unlikely(green__fd_is_internal(epfd))) {
+        if (r < 0 && (errno == EBADF || errno == ELOOP || errno == EINVAL) &&
+            op != EPOLL_CTL_DEL)
+            errno = ENOMEM;
+        return r;
+    }
+    if (r == 0 && op == EPOLL_CTL_ADD && (unsigned)epfd < KWAIT_FDS && regular_file(fd))
         atomic_fetch_or(&kwait[epfd / 64], 1ull << (epfd % 64));
     return r;
 }

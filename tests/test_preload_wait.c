@@ -153,7 +153,9 @@ Test(preload_wait, ctrl_c_interrupts_a_python_thread_join_as_natively)
     size_t n = fread(r.out, 1, sizeof r.out - 1, f);
     r.out[n] = 0;
     pclose(f);
-    cr_assert_eq(kv(&r, "threads"), 1, "python's threads are not green threads:\n%s", r.out);
+    /* Two python threads besides main: one OS thread per hub at most. */
+    cr_assert(kv(&r, "threads") >= 1 && kv(&r, "threads") <= test_hubs(),
+              "python's threads are not green threads (%d hubs):\n%s", test_hubs(), r.out);
     cr_assert(strstr(r.out, "interrupt_ms="), "SIGINT did not interrupt join:\n%s", r.out);
     cr_assert_lt(kv(&r, "interrupt_ms"), 3000, "the KeyboardInterrupt waited for the join");
 }

@@ -34,7 +34,10 @@
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/select.h>
+#include <dirent.h>
+#include <stdbool.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 
 enum kind { K_READ, K_WRITE, K_ACCEPT, K_CONNECT, K_POLL, K_EPOLL_MEMBER,
             K_EPOLL_SELF, K_SELECT, NKINDS };
@@ -119,6 +122,42 @@ static int join2(pthread_t t)
     clock_gettime(CLOCK_REALTIME, &ts);
     ts.tv_sec += 2;
     return pthread_timedjoin_np(t, NULL, &ts) == 0 ? 0 : -1;
+}
+
+/* Until every other OS thread of the process sleeps (state S in
+ * /proc/self/task/TID/stat), at most 2 s: the old waiter has parked in
+ * its call. With one hub the waiter parks at the yields of start(); with
+ * two it may run on the other hub, in parallel, and this is how main
+ * knows it reached its wait (natively: blocked in the kernel). */
+static void wait_others_sleep(void)
+{
+    pid_t me = (pid_t)syscall(SYS_gettid);
+    for (int round = 0; round < 10000; round++) {
+        DIR *d = opendir("/proc/self/task");
+        if (!d)
+            return;
+        bool all = true;
+        struct dirent *e;
+        while (all && (e = readdir(d))) {
+            if (e->d_name[0] == '.' || atoi(e->d_name) == me)
+                continue;
+            char path[300], buf[256];
+            snprintf(path, sizeof path, "/proc/self/task/%s/stat", e->d_name);
+            FILE *f = fopen(path, "r");
+            if (!f)
+                continue;
+            size_t n = fread(buf, 1, sizeof buf - 1, f);
+            fclose(f);
+            buf[n] = 0;
+            char *p = strrchr(buf, ')');
+            if (p && p[1] == ' ' && p[2] != 'S')
+                all = false;
+        }
+        closedir(d);
+        if (all)
+            return;
+        usleep(200);
+    }
 }
 
 static void let_others_run(void)
@@ -262,6 +301,7 @@ static int iteration(int kind, int it, uint64_t *rng, struct counts *c)
         old.fd = ep;
     }
     start(&old, &to);
+    wait_others_sleep();
     for (uint64_t n = rng_range(rng, 0, 3); n > 0; n--)
         sched_yield();
     /* The stale readiness, then the close, then the reuse: no switch in
