@@ -14,6 +14,7 @@
 #define GREEN_HOOKS_SIGNAL_H
 
 #include "hooks.h"
+#include <errno.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -47,6 +48,19 @@ int green__hook_park_fd(int fd, int mask, int64_t deadline, bool restartable)
 long green__io_solo_call(const long call[7], enum green__why why, uintptr_t why_arg,
                         bool cancel_point, bool restartable)
     __attribute__((visibility("hidden")));
+
+/* A raw result (>= 0 or -errno: green__io_solo_call's, a raw system
+ * call's) as a libc function's: the value with errno e0 (the caller's at
+ * entry: a call that succeeded leaves it as it was), or -1 and errno. */
+static inline long green__io_solo_result(long r, int e0)
+{
+    if (r >= 0) {
+        errno = e0;
+        return r;
+    }
+    errno = (int)-r;
+    return -1;
+}
 
 /* Mark the calling green thread as being in an interruptible hooked call
  * (before its first syscall, so that a signal arriving from then on

@@ -60,36 +60,22 @@
  * in the high half of why_arg, the set, queue or descriptor in the low. */
 enum ipc_kind { IPC_SEMOP = 1, IPC_MSGSND, IPC_MSGRCV, IPC_MQ_SEND, IPC_MQ_RECEIVE };
 
-static bool green_call(void)
-{
-    return io_on();
-}
-
 /* A raw system call's result (-1 and errno) as -errno, or the result. */
 static long raw(long r)
 {
     return r < 0 ? -(long)errno : r;
 }
 
-/* The result of a try or a wait as the libc function's: r >= 0 keeps the
- * errno the caller had (e0). */
-static long done(long r, int e0)
-{
-    if (r >= 0) {
-        errno = e0;
-        return r;
-    }
-    errno = (int)-r;
-    return -1;
-}
-
-/* The waiting call, on a solo thread; its own result (-errno), or
- * GREEN__NO_SOLO when none can make it (then the caller makes it). */
+/* The waiting call, on a solo thread; its result (>= 0 or -errno). Where
+ * no solo thread can make it, the caller's OS thread makes it. */
 static long wait_call(const long call[7], enum ipc_kind kind, long id, bool cancel_point,
                       bool restartable)
 {
     uintptr_t arg = ((uintptr_t)kind << 32) | (uint32_t)id;
-    return green__io_solo_call(call, GREEN_WHY_IPC, arg, cancel_point, restartable);
+    long r = green__io_solo_call(call, GREEN_WHY_IPC, arg, cancel_point, restartable);
+    if (r != GREEN__NO_SOLO)
+        return r;
+    return raw(green__syscall7(call[0], call[1], call[2], call[3], call[4], call[5], call[6]));
 }
 
 /* Reads the caller's timespec (EFAULT as the kernel says it) and tells
@@ -121,29 +107,28 @@ static long sem_call(int id, struct sembuf *sops, size_t n, const struct timespe
     if (r != -EAGAIN)
         return r;                  /* done, or EINVAL, EIDRM, E2BIG, EFAULT... */
     const long call[7] = { SYS_semtimedop, id, (long)sops, (long)n, (long)ts };
-    r = wait_call(call, IPC_SEMOP, id, false, false);
-    return r == GREEN__NO_SOLO ? raw(green__syscall(SYS_semtimedop, id, sops, n, ts)) : r;
+    return wait_call(call, IPC_SEMOP, id, false, false);
 }
 
 int green_hook_semop(int id, struct sembuf *sops, size_t n)
 {
-    if (!green_call())
+    if (!io_on())
         return REAL(semop)(id, sops, n);
     int e0 = errno;
-    return (int)done(sem_call(id, sops, n, NULL), e0);
+    return (int)green__io_solo_result(sem_call(id, sops, n, NULL), e0);
 }
 
 int green_hook_semtimedop(int id, struct sembuf *sops, size_t n, const struct timespec *ts)
 {
-    if (!green_call())
+    if (!io_on())
         return REAL(semtimedop)(id, sops, n, ts);
     int e0 = errno;
-    return (int)done(sem_call(id, sops, n, ts), e0);
+    return (int)green__io_solo_result(sem_call(id, sops, n, ts), e0);
 }
 
 int green_hook_msgsnd(int id, const void *msg, size_t size, int flags)
 {
-    if (!green_call())
+    if (!io_on())
         return REAL(msgsnd)(id, msg, size, flags);
     int e0 = errno;
     green__cancel_point(0);
@@ -151,28 +136,24 @@ int green_hook_msgsnd(int id, const void *msg, size_t size, int flags)
     if (r == -EAGAIN && !(flags & IPC_NOWAIT)) {
         const long call[7] = { SYS_msgsnd, id, (long)msg, (long)size, flags };
         r = wait_call(call, IPC_MSGSND, id, true, false);
-        if (r == GREEN__NO_SOLO)
-            r = raw(green__syscall(SYS_msgsnd, id, msg, size, flags));
     }
-    return (int)done(r, e0);
+    return (int)green__io_solo_result(r, e0);
 }
 
 ssize_t green_hook_msgrcv(int id, void *msg, size_t size, long type, int flags)
 {
-    if (!green_call())
+    if (!io_on())
         return REAL(msgrcv)(id, msg, size, type, flags);
     int e0 = errno;
     green__cancel_point(0);
     if (flags & (IPC_NOWAIT | MSG_COPY))
-        return done(raw(green__syscall(SYS_msgrcv, id, msg, size, type, flags)), e0);
+        return green__io_solo_result(raw(green__syscall(SYS_msgrcv, id, msg, size, type, flags)), e0);
     long r = raw(green__syscall(SYS_msgrcv, id, msg, size, type, flags | IPC_NOWAIT));
     if (r == -ENOMSG) {
         const long call[7] = { SYS_msgrcv, id, (long)msg, (long)size, type, flags };
         r = wait_call(call, IPC_MSGRCV, id, true, false);
-        if (r == GREEN__NO_SOLO)
-            r = raw(green__syscall(SYS_msgrcv, id, msg, size, type, flags));
     }
-    return done(r, e0);
+    return green__io_solo_result(r, e0);
 }
 
 /* ----------------------------------------------------------- POSIX */
@@ -196,41 +177,40 @@ static long mq_call(long nr, mqd_t mqd, long buf, size_t len, long a4,
     if (r != -ETIMEDOUT)
         return r;                  /* done, or EAGAIN (O_NONBLOCK), EBADF... */
     const long call[7] = { nr, mqd, buf, (long)len, a4, (long)ts };
-    r = wait_call(call, nr == SYS_mq_timedsend ? IPC_MQ_SEND : IPC_MQ_RECEIVE, mqd, true,
-                  true);
-    return r == GREEN__NO_SOLO ? raw(green__syscall(nr, mqd, buf, len, a4, ts)) : r;
+    return wait_call(call, nr == SYS_mq_timedsend ? IPC_MQ_SEND : IPC_MQ_RECEIVE, mqd, true,
+                     true);
 }
 
 int green_hook_mq_timedsend(mqd_t mqd, const char *msg, size_t len, unsigned prio,
                             const struct timespec *ts)
 {
-    if (!green_call())
+    if (!io_on())
         return REAL(mq_timedsend)(mqd, msg, len, prio, ts);
     int e0 = errno;
-    return (int)done(mq_call(SYS_mq_timedsend, mqd, (long)msg, len, (long)prio, ts), e0);
+    return (int)green__io_solo_result(mq_call(SYS_mq_timedsend, mqd, (long)msg, len, (long)prio, ts), e0);
 }
 
 int green_hook_mq_send(mqd_t mqd, const char *msg, size_t len, unsigned prio)
 {
-    if (!green_call())
+    if (!io_on())
         return REAL(mq_send)(mqd, msg, len, prio);
     int e0 = errno;
-    return (int)done(mq_call(SYS_mq_timedsend, mqd, (long)msg, len, (long)prio, NULL), e0);
+    return (int)green__io_solo_result(mq_call(SYS_mq_timedsend, mqd, (long)msg, len, (long)prio, NULL), e0);
 }
 
 ssize_t green_hook_mq_timedreceive(mqd_t mqd, char *msg, size_t len, unsigned *prio,
                                    const struct timespec *ts)
 {
-    if (!green_call())
+    if (!io_on())
         return REAL(mq_timedreceive)(mqd, msg, len, prio, ts);
     int e0 = errno;
-    return done(mq_call(SYS_mq_timedreceive, mqd, (long)msg, len, (long)prio, ts), e0);
+    return green__io_solo_result(mq_call(SYS_mq_timedreceive, mqd, (long)msg, len, (long)prio, ts), e0);
 }
 
 ssize_t green_hook_mq_receive(mqd_t mqd, char *msg, size_t len, unsigned *prio)
 {
-    if (!green_call())
+    if (!io_on())
         return REAL(mq_receive)(mqd, msg, len, prio);
     int e0 = errno;
-    return done(mq_call(SYS_mq_timedreceive, mqd, (long)msg, len, (long)prio, NULL), e0);
+    return green__io_solo_result(mq_call(SYS_mq_timedreceive, mqd, (long)msg, len, (long)prio, NULL), e0);
 }

@@ -84,14 +84,7 @@ static long solo_wait(long nr, int fd, long a2, long a3, bool cancel_point, int 
 {
     const long call[7] = { nr, fd, a2, a3 };
     long r = green__io_solo_call(call, GREEN_WHY_FILE_LOCK, (uintptr_t)fd, cancel_point, true);
-    if (r == GREEN__NO_SOLO)
-        return -2;
-    if (r >= 0) {
-        errno = e0;
-        return r;
-    }
-    errno = (int)-r;
-    return -1;
+    return r == GREEN__NO_SOLO ? -2 : green__io_solo_result(r, e0);
 }
 
 /* One of libgreen's own descriptor numbers is free as far as the

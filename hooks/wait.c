@@ -588,13 +588,20 @@ int green_hook_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
     return r;
 }
 
-/* epoll_wait made by a solo thread (a cancellation point; never
- * restarted). GREEN__NO_SOLO when no solo thread can make it. */
-static long epoll_kernel(int epfd, struct epoll_event *ev, int max, int timeout)
+/* epoll_wait on a kernel-waited set (kernel_waited), made by a solo
+ * thread (a cancellation point; never restarted): true with the call's
+ * result in *r (-1 and errno, or the count), false when no solo thread
+ * can make it (the caller waits as usual). */
+static bool epoll_kernel(int epfd, struct epoll_event *ev, int max, int timeout, int *r)
 {
+    int e0 = errno;
     green__cancel_point(0);
     const long call[7] = { SYS_epoll_pwait, epfd, (long)ev, max, timeout, 0, 8 };
-    return green__io_solo_call(call, GREEN_WHY_POLL, 1, true, false);
+    long k = green__io_solo_call(call, GREEN_WHY_POLL, 1, true, false);
+    if (k == GREEN__NO_SOLO)
+        return false;
+    *r = (int)green__io_solo_result(k, e0);
+    return true;
 }
 
 /* Park until the epoll descriptor itself is readable (one of its
@@ -654,16 +661,10 @@ int green_hook_epoll_wait(int epfd, struct epoll_event *ev, int max, int timeout
     green__real_init();
     if (timeout == 0 || !green__hook_on(GREEN_HOOK_IO))
         return green__real.epoll_wait(epfd, ev, max, timeout);
-    if (green__unlikely(kernel_waited(epfd))) {
-        int e = errno;
-        long k = epoll_kernel(epfd, ev, max, timeout);
-        if (k != GREEN__NO_SOLO) {
-            errno = k < 0 ? (int)-k : e;
-            return k < 0 ? -1 : (int)k;
-        }
-    }
-    int e0 = hook_begin();
     int r;
+    if (green__unlikely(kernel_waited(epfd)) && epoll_kernel(epfd, ev, max, timeout, &r))
+        return r;
+    int e0 = hook_begin();
     if (epoll_park_first(epfd, max))
         return hook_done(epoll_late(epfd, ev, max, ms_deadline(timeout)), e0);
     PROBE(r, green__real.epoll_wait(epfd, ev, max, 0));
@@ -693,16 +694,11 @@ int green_hook_epoll_pwait(int epfd, struct epoll_event *ev, int max, int timeou
     green__real_init();
     if (timeout == 0 || !green__hook_on(GREEN_HOOK_IO))
         return green__real.epoll_pwait(epfd, ev, max, timeout, mask);
-    if (green__unlikely(!mask && kernel_waited(epfd))) {
-        int e = errno;
-        long k = epoll_kernel(epfd, ev, max, timeout);
-        if (k != GREEN__NO_SOLO) {
-            errno = k < 0 ? (int)-k : e;
-            return k < 0 ? -1 : (int)k;
-        }
-    }
-    int e0 = hook_begin();
     int r;
+    if (green__unlikely(!mask && kernel_waited(epfd)) &&
+        epoll_kernel(epfd, ev, max, timeout, &r))
+        return r;
+    int e0 = hook_begin();
     if (mask)
         r = green__real.epoll_pwait(epfd, ev, max, 0, mask);
     else
