@@ -30,6 +30,13 @@ static inline bool green__hook_on(unsigned family)
            (green__hook_families & family);
 }
 
+/* A timespec the kernel takes as a timeout: not negative, tv_nsec below
+ * one second (else EINVAL). */
+static inline bool green__ts_valid(const struct timespec *ts)
+{
+    return ts->tv_sec >= 0 && ts->tv_nsec >= 0 && ts->tv_nsec < 1000000000;
+}
+
 /* A valid timespec as nanoseconds, saturated at INT64_MAX / 2 (centuries:
  * never reached, and a deadline of now + it cannot overflow). */
 static inline int64_t green__ts_ns(const struct timespec *ts)

@@ -85,7 +85,7 @@ static int read_timeout(const struct timespec *ts, bool *valid, bool *zero)
     struct timespec t;
     if (green__copy_in(&t, ts, sizeof t) != 0)
         return -EFAULT;
-    *valid = t.tv_sec >= 0 && t.tv_nsec >= 0 && t.tv_nsec < 1000000000L;
+    *valid = green__ts_valid(&t);
     *zero = t.tv_sec == 0 && t.tv_nsec == 0;
     return 0;
 }

@@ -1829,7 +1829,7 @@ int green_hook_sigtimedwait(const sigset_t *set, siginfo_t *info,
     static const struct timespec zero = { 0, 0 };
     green__real_init();
     if (!green__hook_on(GREEN_HOOK_SLEEP) || !set ||
-        (ts && (ts->tv_sec < 0 || ts->tv_nsec < 0 || ts->tv_nsec >= 1000000000)))
+        (ts && !green__ts_valid(ts)))
         return green__real.sigtimedwait(set, info, ts);
     int r = take_own(set_bits(set) & ~NOBLOCK, info);
     if (r > 0)

@@ -78,7 +78,7 @@ int green_hook_thrd_sleep(const struct timespec *d, struct timespec *rem)
 {
     if (!green__pt_on())
         return GREEN_REAL(thrd_sleep)(d, rem);
-    if (!d || d->tv_sec < 0 || d->tv_nsec < 0 || d->tv_nsec >= 1000000000)
+    if (!d || !green__ts_valid(d))
         return -2;
     int64_t end = green_now() + (d->tv_sec > INT64_MAX / 1000000000 - 2
                                      ? INT64_MAX / 2

@@ -308,7 +308,7 @@ int green_hook_ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts,
 {
     green__real_init();
     if ((ts && !ts->tv_sec && !ts->tv_nsec) || !green__hook_on(GREEN_HOOK_IO) ||
-        (ts && (ts->tv_sec < 0 || ts->tv_nsec < 0 || ts->tv_nsec >= 1000000000)))
+        (ts && !green__ts_valid(ts)))
         return green__real.ppoll(fds, n, ts, mask);   /* EINVAL at once */
     int e0 = hook_begin();
     static const struct timespec zero = { 0, 0 };
@@ -502,7 +502,7 @@ int green_hook_pselect(int nfds, fd_set *rd, fd_set *wr, fd_set *ex,
 {
     green__real_init();
     if ((ts && !ts->tv_sec && !ts->tv_nsec) || nfds < 0 || nfds > SELECT_MAX_NFDS ||
-        (ts && (ts->tv_sec < 0 || ts->tv_nsec < 0 || ts->tv_nsec >= 1000000000)) ||
+        (ts && !green__ts_valid(ts)) ||
         !green__hook_on(GREEN_HOOK_IO))
         return green__real.pselect(nfds, rd, wr, ex, ts, mask);
     struct selsets s;
@@ -719,7 +719,7 @@ int green_hook_epoll_pwait2(int epfd, struct epoll_event *ev, int max,
         return -1;
     }
     if ((ts && !ts->tv_sec && !ts->tv_nsec) || !green__hook_on(GREEN_HOOK_IO) ||
-        (ts && (ts->tv_sec < 0 || ts->tv_nsec < 0 || ts->tv_nsec >= 1000000000)))
+        (ts && !green__ts_valid(ts)))
         return green__real.epoll_pwait2(epfd, ev, max, ts, mask);
     int64_t deadline = ts_deadline(ts);
     int e0 = hook_begin();
