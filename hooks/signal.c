@@ -921,14 +921,7 @@ static struct green__ctx *main_os_hub(void)
 {
     pid_t pid = getpid();
     struct green__ctx *m = atomic_load(&main_os_ctx);
-    if (m && m->tid == pid)
-        return m;
-    for (int i = 0; i < green__hubs_n(); i++) {
-        struct green__ctx *h = green__hubs_at(i);
-        if (h && h->tid == pid)
-            return h;
-    }
-    return NULL;
+    return m && m->tid == pid ? m : green__hub_by_tid(pid);
 }
 
 /* Every thread blocks sig now: pending on the main OS thread, whose
@@ -937,14 +930,15 @@ static struct green__ctx *main_os_hub(void)
  * give a process-directed one straight back to an OS thread that accepts
  * it (a solo thread accepts the monitor signal), and the kernel takes a
  * kill()'s siginfo only from the thread it queues it to. From another OS
- * thread it goes through the main one's hub. */
-static void requeue(struct green__ctx *c, int sig, siginfo_t *si, int hops)
+ * thread it goes through the main one's hub. c: the hub that has it, or
+ * NULL on a solo thread. */
+static void requeue(struct green__ctx *c, int sig, const siginfo_t *si, int hops)
 {
     pid_t pid = getpid();
-    struct green__ctx *m = c->tid == pid ? NULL : main_os_hub();
+    struct green__ctx *m = c && c->tid == pid ? NULL : main_os_hub();
     if (m)
         forward_to(m, sig, si, hops + 1);
-    else if (c->tid == pid)
+    else if (!c || c->tid == pid)
         green__syscall(SYS_rt_tgsigqueueinfo, pid, pid, sig, si);
     else
         green__syscall(SYS_rt_sigqueueinfo, pid, sig, si);
@@ -1076,11 +1070,7 @@ static void wrapper(int sig, siginfo_t *si, void *uc)
          * pending on the main OS thread instead, as it would be natively
          * on a process whose threads all block it (through its hub: the
          * kernel refuses a kill()'s siginfo from this thread). */
-        struct green__ctx *m = main_os_hub();
-        if (m)
-            forward_to(m, sig, si, 1);
-        else
-            green__syscall(SYS_rt_tgsigqueueinfo, getpid(), getpid(), sig, si);
+        requeue(NULL, sig, si, 0);
         errno = saved;
         return;
     }
@@ -1157,6 +1147,20 @@ static int install_wrapped(int sig, const struct sigaction *act)
     return green__real.sigaction(sig, &w, NULL);
 }
 
+#ifndef SA_RESTORER
+#define SA_RESTORER 0x04000000     /* the kernel's (uapi asm/signal.h) */
+#endif
+
+/* An action of the program's as libc reads it back from the kernel: with
+ * the restorer libc gave the kernel (k, the kernel's action now), which
+ * programs take from there for raw rt_sigaction (LTP's rt_sigaction
+ * tests). */
+static void with_restorer(struct sigaction *a, const struct sigaction *k)
+{
+    a->sa_flags = (a->sa_flags & ~SA_RESTORER) | (k->sa_flags & SA_RESTORER);
+    a->sa_restorer = k->sa_restorer;
+}
+
 int green_hook_sigaction(int sig, const struct sigaction *act, struct sigaction *old)
 {
     green__real_init();
@@ -1182,16 +1186,8 @@ int green_hook_sigaction(int sig, const struct sigaction *act, struct sigaction 
                     green__stack_fault_prior(sig, k.sa_sigaction, &prev);
     if (reporter)
         internal = false;
-#ifndef SA_RESTORER
-#define SA_RESTORER 0x04000000     /* the kernel's (uapi asm/signal.h) */
-#endif
-    if (ours && !internal) {
-        /* libc gave the kernel its restorer with the program's action, and
-         * reads it back (programs take it from there for raw
-         * rt_sigaction: LTP's rt_sigaction tests). */
-        prev.sa_flags = (prev.sa_flags & ~SA_RESTORER) | (k.sa_flags & SA_RESTORER);
-        prev.sa_restorer = k.sa_restorer;
-    }
+    if (ours && !internal)
+        with_restorer(&prev, &k);
     if (act) {
         int r;
         /* The monitor signal, when its default is to ignore it, keeps
@@ -1202,9 +1198,8 @@ int green_hook_sigaction(int sig, const struct sigaction *act, struct sigaction 
          * SIG_DFL, or comes back there. */
         bool fault_dfl = false;
         if (sig == SIGSEGV || sig == SIGBUS) {
-            struct sigaction as_read = *act;   /* with libc's restorer */
-            as_read.sa_flags = (as_read.sa_flags & ~SA_RESTORER) | (k.sa_flags & SA_RESTORER);
-            as_read.sa_restorer = k.sa_restorer;
+            struct sigaction as_read = *act;
+            with_restorer(&as_read, &k);
             fault_dfl = green__stack_fault_program(sig, &as_read);
         }
         if (fault_dfl) {
