@@ -36,6 +36,14 @@ static void on_fault(int sig, siginfo_t *si, void *uc)
     last_code = si->si_code;
 }
 
+/* sig's action: fn with SA_SIGINFO and flags, empty sa_mask. */
+static void handle(int sig, void (*fn)(int, siginfo_t *, void *), int flags)
+{
+    struct sigaction sa = { .sa_sigaction = fn, .sa_flags = SA_SIGINFO | flags };
+    sigemptyset(&sa.sa_mask);
+    sigaction(sig, &sa, NULL);
+}
+
 static void say_action(const char *when, int sig)
 {
     struct sigaction o;
@@ -62,9 +70,7 @@ DIFF_CASE(fault, sigaction_reports_the_programs_actions)
     for (int i = 0; i < NFAULTS; i++) {
         int sig = faults[i];
         say_action("after a thread", sig);
-        struct sigaction sa = { .sa_sigaction = on_fault, .sa_flags = SA_SIGINFO };
-        sigemptyset(&sa.sa_mask);
-        sigaction(sig, &sa, NULL);
+        handle(sig, on_fault, 0);
         say_action("with a handler", sig);
         signal(sig, SIG_DFL);
         say_action("default again", sig);
@@ -78,10 +84,8 @@ DIFF_CASE(fault, sigaction_reports_the_programs_actions)
  * was set: a thread that starts later does not replace it. */
 DIFF_CASE(fault, a_handler_set_before_any_thread_is_kept)
 {
-    struct sigaction sa = { .sa_sigaction = on_fault, .sa_flags = SA_SIGINFO };
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGSEGV, &sa, NULL);
-    sigaction(SIGBUS, &sa, NULL);
+    handle(SIGSEGV, on_fault, 0);
+    handle(SIGBUS, on_fault, 0);
     pthread_join(diff_spawn(nothing, NULL), NULL);
     say_action("after a thread", SIGSEGV);
     say_action("after a thread", SIGBUS);
@@ -126,9 +130,7 @@ DIFF_CASE(fault, pthread_kill_of_a_fault_signal_interrupts_the_target)
 {
     for (int i = 0; i < NFAULTS; i++) {
         int sig = faults[i];
-        struct sigaction sa = { .sa_sigaction = on_fault, .sa_flags = SA_SIGINFO };
-        sigemptyset(&sa.sa_mask);
-        sigaction(sig, &sa, NULL);
+        handle(sig, on_fault, 0);
         hits = 0;
         struct sender s = { pthread_self(), sig, 100 };
         pthread_t th = diff_spawn(send_later, &s);
@@ -156,9 +158,7 @@ DIFF_CASE(fault, kill_of_a_fault_signal_interrupts_pause)
 {
     for (int i = 0; i < NFAULTS; i++) {
         int sig = faults[i];
-        struct sigaction sa = { .sa_sigaction = on_fault, .sa_flags = SA_SIGINFO | SA_RESTART };
-        sigemptyset(&sa.sa_mask);
-        sigaction(sig, &sa, NULL);
+        handle(sig, on_fault, SA_RESTART);
         hits = 0;
         pid_t pid = fork();
         if (pid == 0) {
@@ -198,9 +198,7 @@ static void leave(int sig, siginfo_t *si, void *uc)
  * the thread sleeps and reads a pipe as usual (the scheduler is fine). */
 DIFF_CASE(fault, a_segfault_runs_the_handler_which_may_siglongjmp)
 {
-    struct sigaction sa = { .sa_sigaction = leave, .sa_flags = SA_SIGINFO };
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGSEGV, &sa, NULL);
+    handle(SIGSEGV, leave, 0);
     char *ro = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     char *none = mmap(NULL, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     for (volatile int k = 0; k < 3; k++) {
@@ -237,10 +235,8 @@ DIFF_CASE(fault, a_segfault_runs_the_handler_which_may_siglongjmp)
 /* An integer division by zero and a trap instruction. */
 DIFF_CASE(fault, sigfpe_and_sigtrap_raised_by_instructions)
 {
-    struct sigaction sa = { .sa_sigaction = leave, .sa_flags = SA_SIGINFO };
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGFPE, &sa, NULL);
-    sigaction(SIGTRAP, &sa, NULL);
+    handle(SIGFPE, leave, 0);
+    handle(SIGTRAP, leave, 0);
     hits = 0;
     volatile int zero = 0;
     if (sigsetjmp(jb, 1) == 0)
@@ -265,9 +261,7 @@ DIFF_CASE(fault, sa_resethand_then_a_second_fault_kills)
     pid_t pid = fork();
     if (pid == 0) {
         pthread_join(diff_spawn(nothing, NULL), NULL);
-        struct sigaction sa = { .sa_sigaction = leave, .sa_flags = SA_SIGINFO | SA_RESETHAND };
-        sigemptyset(&sa.sa_mask);
-        sigaction(SIGSEGV, &sa, NULL);
+        handle(SIGSEGV, leave, SA_RESETHAND);
         if (sigsetjmp(jb, 1) == 0)
             *bad = 1;
         struct sigaction o;
@@ -298,9 +292,7 @@ static void *overflow_caught(void *arg)
     (void)arg;
     stack_t ss = { .ss_sp = alt, .ss_size = sizeof alt };
     sigaltstack(&ss, NULL);
-    struct sigaction sa = { .sa_sigaction = leave, .sa_flags = SA_SIGINFO | SA_ONSTACK };
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGSEGV, &sa, NULL);
+    handle(SIGSEGV, leave, SA_ONSTACK);
     hits = 0;
     if (sigsetjmp(jb, 1) == 0)
         deeper(0);

@@ -195,33 +195,24 @@ DIFF_CASE(flock, another_process_holds_the_lock)
 
 /* ------------------------------------------------------------- signals */
 
-static volatile sig_atomic_t hits;
-static void on_alarm(int sig)
-{
-    (void)sig;
-    hits++;
-}
-
 /* SIGALRM 100 ms into a wait for a lock another process holds for
  * 500 ms: without SA_RESTART the call fails with EINTR and no lock is
  * left behind; with it the call goes on and gets the lock. */
 static void interrupted(int flags)
 {
-    struct sigaction sa = { .sa_handler = on_alarm, .sa_flags = flags };
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGALRM, &sa, NULL);
+    diff_count_signal(SIGALRM, flags);
     const enum kind ks[] = { K_FLOCK, K_POSIX, K_OFD, K_SYS_FLOCK };
     for (size_t i = 0; i < sizeof ks / sizeof *ks; i++) {
         int fd = open_file();
         pid_t pid = child_holds(ks[i], 500);
-        hits = 0;
+        diff_signals_take();
         int64_t t0 = diff_now();
         diff_alarm_ms(100);
         CALL(kname[ks[i]], take(ks[i], fd));
         char label[64];
         snprintf(label, sizeof label, "%s returned", kname[ks[i]]);
         DIFF_TOOK(label, t0, 60, 400);
-        diff_out("handler ran %d", (int)hits);
+        diff_out("handler ran %d", diff_signals_take());
         diff_child_status("holder", pid);
         probe("then", ks[i]);
         release(ks[i], fd);

@@ -449,21 +449,12 @@ DIFF_CASE(ipc, mq_timeouts_and_nonblocking_descriptions)
 
 /* ----------------------------------------------------------- signals */
 
-static volatile sig_atomic_t hits;
-static void on_alarm(int sig)
-{
-    (void)sig;
-    hits++;
-}
-
 /* SIGALRM 100 ms into each wait, the other side acting at 300 ms:
  * System V waits fail with EINTR with or without SA_RESTART; POSIX queue
  * waits fail without it and go on with it. */
 static void interrupted(int flags)
 {
-    struct sigaction sa = { .sa_handler = on_alarm, .sa_flags = flags };
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGALRM, &sa, NULL);
+    diff_count_signal(SIGALRM, flags);
     int q = new_queue(), s = new_set(0);
     mqd_t m = new_mq(0);
     struct msg msg;
@@ -472,7 +463,7 @@ static void interrupted(int flags)
     struct later ls[] = { { SEND, q, 300 }, { POST, s, 300 }, { MQ_SEND, m, 300 } };
     const char *names[] = { "msgrcv", "semop", "mq_receive" };
     for (int i = 0; i < 3; i++) {
-        hits = 0;
+        diff_signals_take();
         struct other o = other_start(&ls[i], false);
         int64_t t0 = diff_now();
         diff_alarm_ms(100);
@@ -484,7 +475,7 @@ static void interrupted(int flags)
         DIFF_TOOK(names[i], t0, 60, 3000);
         int64_t ms = (diff_now() - t0) / 1000000;
         diff_out("%s returned %s the other side acted", names[i], ms < 250 ? "before" : "after");
-        diff_out("handler ran %d", (int)hits);
+        diff_out("handler ran %d", diff_signals_take());
         other_end(o);
     }
     msgctl(q, IPC_RMID, NULL);

@@ -117,6 +117,12 @@ void diff_child_status(const char *label, pid_t pid);
 /* SIGALRM in ms milliseconds, process-directed (setitimer ITIMER_REAL). */
 void diff_alarm_ms(int ms);
 
+/* Handle sig with a handler that counts its runs (sa_flags flags, empty
+ * sa_mask); diff_signals_take returns the count since the last take and
+ * starts it again. */
+void diff_count_signal(int sig, int flags);
+int diff_signals_take(void);
+
 /* Sleeps ms milliseconds with the raw syscall (no hook, no switch): for a
  * helper thread or child that must wait without giving up the CPU. */
 void diff_raw_sleep_ms(int ms);

@@ -148,6 +148,28 @@ void diff_alarm_ms(int ms)
     setitimer(ITIMER_REAL, &it, NULL);
 }
 
+static volatile sig_atomic_t counted;
+
+static void count_one(int sig)
+{
+    (void)sig;
+    counted++;
+}
+
+void diff_count_signal(int sig, int flags)
+{
+    struct sigaction sa = { .sa_handler = count_one, .sa_flags = flags };
+    sigemptyset(&sa.sa_mask);
+    sigaction(sig, &sa, NULL);
+}
+
+int diff_signals_take(void)
+{
+    int n = (int)counted;
+    counted = 0;
+    return n;
+}
+
 int diff_tcp_listener(int *port)
 {
     int l = socket(AF_INET, SOCK_STREAM, 0);
