@@ -192,10 +192,14 @@ static void fd_gone(int fd)
     green__fdstate_reset(fd);
 }
 
+/* The epoll fd libev made last on this OS thread (epoll_made). */
+static __thread int libev_epfd __attribute__((tls_model("initial-exec"))) = -1;
+
 int green_hook_close(int fd)
 {
     if (green__unlikely(green__fd_is_internal(fd))) {
-        if (!green__in_libev) {
+        if (!green__in_libev &&
+            !(fd == libev_epfd && green__libev_rebuild_begin())) {
             errno = EBADF;
             return -1;
         }
@@ -215,11 +219,13 @@ static void forget_range(unsigned int first, unsigned int last)
 }
 
 /* An epoll fd made by libev for a hub is libgreen's own; one the program
- * makes takes a number that is no longer internal. */
+ * makes takes a number that is no longer internal. libev's is remembered
+ * per OS thread (a hub's loop is made and remade on its own OS thread):
+ * libev closes it when it remakes its set (hub.c, hub_poll). */
 static int epoll_made(int fd)
 {
     if (fd >= 0 && green__in_libev)
-        return green__fd_hide(fd);
+        return libev_epfd = green__fd_hide(fd);
     if (fd >= 0) {
         green__io_created(fd, GREEN_FD_OTHER, false);
         green__epoll_made(fd);     /* a new set: waited on as usual */

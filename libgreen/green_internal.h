@@ -345,6 +345,8 @@ struct green__ctx {
     bool batch;                    /* hubpolicy.c: libgreen switched its
                                       OS thread to SCHED_BATCH */
     bool libev_refork;             /* the next ev_run rebuilds libev's fds */
+    bool libev_rebuild;            /* this ev_run: libev remakes its epoll
+                                      set (green__libev_closing_backend) */
     struct green_thread *prev_for_asan; /* thread that switched to current */
     struct green_thread **theap;   /* park deadlines, min-heap (timer.c) */
     size_t theap_n, theap_cap;
@@ -1079,6 +1081,12 @@ static inline void green__async_send(struct ev_loop *loop, ev_async *w)
     green__in_libev--;
 }
 GREEN_HIDDEN bool green__fd_is_internal(int fd);
+/* The close hook found libev closing its hub's epoll fd with no fork
+ * (hub.c, hub_poll): true when the caller runs on the hub's own context,
+ * inside ev_run, where no program code runs; green__in_libev then stays
+ * raised until that ev_run returns, so that the hooks pass libev's close
+ * through and mark the new set's fd. */
+GREEN_HIDDEN bool green__libev_rebuild_begin(void);
 /* Move a new internal fd out of the program's range (F_DUPFD_CLOEXEC from
  * near the top of RLIMIT_NOFILE, fdstate.c), close the low number
  * and mark the new one internal. Returns the fd to use (fd itself when it

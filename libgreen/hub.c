@@ -129,11 +129,44 @@ static int64_t hub_clock(struct green__ctx *c)
 }
 
 /* ev_run, letting libev rebuild its descriptors after a fork (its epoll
- * fd, async eventfd) through the hooks, which mark the new ones. */
+ * fd, async eventfd) through the hooks, which mark the new ones.
+ *
+ * libev also remakes its epoll set on its own, with no fork: when an
+ * event arrives from a registration older than the one it made last for
+ * that number (the generation libev keeps in each event's data). The
+ * kernel drops a registration only when the file itself goes, so a file
+ * the program closed that lives on (a dup, a forked child's copy, a
+ * descriptor in flight) keeps its old registration under its old number;
+ * once the program waits on a new file with that number and the old file
+ * becomes ready, libev sees the old generation, and at the top of its next
+ * iteration closes its epoll fd and makes a new set (ev_epoll.c,
+ * epoll_fork). The close hook recognises that close (hooks/io_fd.c: the
+ * epoll fd libev made on this OS thread, closed on the hub's context,
+ * where no program code runs) and calls green__libev_rebuild_begin, which
+ * raises green__in_libev for the rest of the ev_run: the new set is moved
+ * out of the program's numbers and marked, as after a fork. Before, the
+ * close was refused as the program's, the old set leaked and the new one
+ * took the program's lowest free number. */
+bool green__libev_rebuild_begin(void)
+{
+    struct green__ctx *c = green__tls_ctx;
+    if (!c || c->current != c->hub || c->libev_rebuild)
+        return false;
+    c->libev_rebuild = true;
+    green__in_libev++;
+    return true;
+}
+
 static int hub_poll(struct green__ctx *c, int flags)
 {
-    if (green__likely(!c->libev_refork))
-        return ev_run(c->loop, flags);
+    if (green__likely(!c->libev_refork)) {
+        int alive = ev_run(c->loop, flags);
+        if (green__unlikely(c->libev_rebuild)) {
+            c->libev_rebuild = false;
+            green__in_libev--;
+        }
+        return alive;
+    }
     green__in_libev++;
     int alive = ev_run(c->loop, flags);
     green__in_libev--;

@@ -282,6 +282,73 @@ DIFF_CASE(fd, closed_number_in_the_middle_is_reused_first)
     close(d);
 }
 
+/* Open descriptors below 100: the program's (libgreen's own sit near
+ * the top of the first 1024, and a hub started meanwhile adds three). */
+static int count_low_fds(void)
+{
+    int n = 0;
+    for (int fd = 0; fd < 100; fd++)
+        n += fcntl(fd, F_GETFD) >= 0 || errno != EBADF;
+    return n;
+}
+
+struct read_job {
+    int fd;
+    ssize_t r;
+    char c;
+};
+
+static void *read_one(void *arg)
+{
+    struct read_job *j = arg;
+    j->r = read(j->fd, &j->c, 1);
+    return NULL;
+}
+
+/* A waited-on number whose file lives on through a dup is closed, reused
+ * for a new file and waited on again; then the old file gets data. A
+ * registration of the old file under that number stays in any epoll set
+ * that watched it (the kernel drops it only with the file), and its event
+ * must neither wake the new file's reader nor cost the program a number
+ * (libev remakes its set then: the new set must not take the program's
+ * lowest free number, and the old one must not stay open). */
+DIFF_CASE(fd, a_number_reused_while_its_old_file_lives_on_keeps_numbers_lowest)
+{
+    int s1[2], s2[2];
+    pair(s1);
+    int a = s1[0], b = dup(a);
+    struct read_job j = { .fd = a };
+    pthread_t t;
+    pthread_create(&t, NULL, read_one, &j);
+    usleep(20000);
+    write(s1[1], "x", 1);
+    pthread_join(t, NULL);
+    diff_out("first read: r=%zd c=%c", j.r, j.c);
+    int n0 = count_low_fds();
+    close(a);
+    pair(s2);
+    int na = s2[0] == a ? s2[0] : s2[1], npeer = na == s2[0] ? s2[1] : s2[0];
+    diff_out("number reused: %d", na == a);
+    j = (struct read_job){ .fd = na };
+    pthread_create(&t, NULL, read_one, &j);
+    usleep(20000);
+    write(s1[1], "y", 1);          /* the old file, open as b */
+    usleep(20000);
+    write(npeer, "z", 1);
+    pthread_join(t, NULL);
+    diff_out("second read: r=%zd c=%c", j.r, j.c);
+    int fd = open("/dev/null", O_RDONLY);
+    print_fd("open after", fd);
+    diff_out("descriptors opened: %d", count_low_fds() - n0);
+    char c;
+    diff_out("old file still has: %zd", read(b, &c, 1));
+    close(fd);
+    close(na);
+    close(npeer);
+    close(b);
+    close(s1[1]);
+}
+
 DIFF_CASE(fd, ten_opens_get_consecutive_numbers_from_three)
 {
     int fds[10], ok = 1;
