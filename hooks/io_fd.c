@@ -363,15 +363,26 @@ static int dup_target_check(int fd, int fd2)
     return 0;
 }
 
+/* dup2/dup3 close fd2 and give its number to fd's file in one call: fd2's
+ * waiters on every hub get EBADF and forget it first, as close's do
+ * (fd_gone before the real call). Forgotten after the call, a waiter
+ * that another hub had readied before could retry its call by number on
+ * the new file (an accept or epoll_wait on a socket: EINVAL). A call that
+ * will fail at once (fd not open, dup3's EINVAL) leaves fd2 alone. */
+static void replacing(int fd, int fd2)
+{
+    if (fd != fd2 && REAL(fcntl)(fd, F_GETFD) >= 0)
+        fd_gone(fd2);
+}
+
 int green_hook_dup2(int fd, int fd2)
 {
     if (dup_target_check(fd, fd2) != 0)
         return -1;
+    replacing(fd, fd2);
     int r = REAL(dup2)(fd, fd2);
-    if (r >= 0 && fd != fd2) {
-        fd_gone(fd2);
+    if (r >= 0 && fd != fd2)
         green__fdstate_dup(fd, fd2);
-    }
     return r;
 }
 
@@ -379,11 +390,11 @@ int green_hook_dup3(int fd, int fd2, int flags)
 {
     if (dup_target_check(fd, fd2) != 0)
         return -1;
+    if (!(flags & ~O_CLOEXEC))
+        replacing(fd, fd2);
     int r = REAL(dup3)(fd, fd2, flags);
-    if (r >= 0) {
-        fd_gone(fd2);
+    if (r >= 0)
         green__fdstate_dup(fd, fd2);
-    }
     return r;
 }
 

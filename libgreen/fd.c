@@ -18,7 +18,9 @@
  * would otherwise wake the hub on every iteration. A keep-alive connection whose thread goes read ->
  * EAGAIN -> wait -> read therefore costs no epoll_ctl after the first wait.
  *
- * close and reuse. green_fd_closing (called by the hooked close, dup2...)
+ * close and reuse. green_fd_closing (called by the hooked close, dup2...,
+ * always before the real call: the number must not name the new file
+ * while a waiter another hub readied can still retry by number)
  * wakes every waiter with EBADF, stops the watcher and bumps the slot's
  * generation; the next wait re-initialises the watcher with ev_io_set,
  * which makes libev re-register the fd with the kernel even though the
