@@ -345,8 +345,9 @@ struct green__ctx {
     bool batch;                    /* hubpolicy.c: libgreen switched its
                                       OS thread to SCHED_BATCH */
     bool libev_refork;             /* the next ev_run rebuilds libev's fds */
-    bool libev_rebuild;            /* this ev_run: libev remakes its epoll
-                                      set (green__libev_closing_backend) */
+    bool libev_raised;             /* green__in_libev is raised for this
+                                      ev_run (hub_poll: after a fork, or
+                                      green__libev_rebuild_begin) */
     struct green_thread *prev_for_asan; /* thread that switched to current */
     struct green_thread **theap;   /* park deadlines, min-heap (timer.c) */
     size_t theap_n, theap_cap;

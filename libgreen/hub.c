@@ -150,27 +150,25 @@ static int64_t hub_clock(struct green__ctx *c)
 bool green__libev_rebuild_begin(void)
 {
     struct green__ctx *c = green__tls_ctx;
-    if (!c || c->current != c->hub || c->libev_rebuild)
+    if (!c || c->current != c->hub || c->libev_raised)
         return false;
-    c->libev_rebuild = true;
+    c->libev_raised = true;
     green__in_libev++;
     return true;
 }
 
 static int hub_poll(struct green__ctx *c, int flags)
 {
-    if (green__likely(!c->libev_refork)) {
-        int alive = ev_run(c->loop, flags);
-        if (green__unlikely(c->libev_rebuild)) {
-            c->libev_rebuild = false;
-            green__in_libev--;
-        }
-        return alive;
+    if (green__unlikely(c->libev_refork)) {
+        c->libev_refork = false;
+        c->libev_raised = true;
+        green__in_libev++;
     }
-    green__in_libev++;
     int alive = ev_run(c->loop, flags);
-    green__in_libev--;
-    c->libev_refork = false;
+    if (green__unlikely(c->libev_raised)) {
+        c->libev_raised = false;
+        green__in_libev--;
+    }
     return alive;
 }
 

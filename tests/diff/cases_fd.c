@@ -282,8 +282,9 @@ DIFF_CASE(fd, closed_number_in_the_middle_is_reused_first)
     close(d);
 }
 
-/* Open descriptors below 100: the program's (libgreen's own sit near
- * the top of the first 1024, and a hub started meanwhile adds three). */
+/* Open descriptors below 100, as the program's fcntl sees them (libgreen's
+ * own say EBADF to it; /proc/self/fd, count_proc_fds, lists them too, and
+ * a hub started meanwhile adds three). */
 static int count_low_fds(void)
 {
     int n = 0;
