@@ -163,6 +163,19 @@ static int hub_poll(struct green__ctx *c, int flags)
         c->libev_refork = false;
         c->libev_raised = true;
         green__in_libev++;
+        /* The child's first turn of libev never waits. The fork copied
+         * libev's async flags as they were: a wake-up that reached the
+         * parent's hub after its last poll had returned (a signal handler
+         * interrupting epoll_wait, a post racing its return) left
+         * async_pending set and its eventfd written, for a callback that
+         * had not run yet. libev's fork handling queues that callback on
+         * the new eventfd but, in the same turn, may sleep in epoll_wait
+         * first; meanwhile every ev_async_send in the child sees the flag
+         * already set and writes nothing, so a worker's or another hub's
+         * wake-up was lost until a timer or signal came. A turn without
+         * waiting runs the queued callback, which clears the flags; the
+         * hub's next turn sleeps if it has nothing to run. */
+        flags = EVRUN_NOWAIT;
     }
     int alive = ev_run(c->loop, flags);
     if (green__unlikely(c->libev_raised)) {

@@ -240,6 +240,32 @@ DIFF_CASE(thread, fork_child_keeps_the_callers_pthread_self)
     pthread_join(t, NULL);
 }
 
+/* A signal ends the thread's pause, and the thread forks before it waits
+ * again (under the shim its hub may not have polled since the signal
+ * interrupted its wait). The child's first wait is for another OS thread
+ * (system(): under the shim a worker thread runs it and wakes the caller):
+ * the child exits 0 when system() worked and took less than a second, 1
+ * otherwise, and SIGALRM ends it after 3 s. */
+DIFF_CASE(thread, a_fork_right_after_a_signal_keeps_the_childs_wake_ups)
+{
+    diff_count_signal(SIGALRM, 0);
+    for (int i = 0; i < 3; i++) {
+        diff_alarm_ms(30);
+        pause();
+        pid_t pid = fork();
+        if (pid == 0) {
+            signal(SIGALRM, SIG_DFL);
+            alarm(3);
+            int64_t t0 = diff_now();
+            int r = system("exit 3");
+            _exit(r == 3 << 8 && diff_now() - t0 < 1000000000 ? 0 : 1);
+        }
+        diff_child_status("child", pid);
+    }
+    diff_out("SIGALRM handled %d times", diff_signals_take());
+    signal(SIGALRM, SIG_DFL);
+}
+
 static int task_count(void)
 {
     DIR *d = opendir("/proc/self/task");
