@@ -40,8 +40,12 @@
  *    EINTR and runs it itself as its park returns (deliver, on_resume),
  *    where the handler may block; any other runs it through green__run_as, on its own stack
  *    below its saved context, without waking. If by then every thread blocks the signal, it goes back
- *    to the kernel's pending set with its own siginfo (rt_sigqueueinfo to
- *    ourselves is allowed any si_code).
+ *    to the process's pending set with its own siginfo (requeue: from
+ *    the main OS thread, the one the kernel lets queue a kill()'s
+ *    siginfo to the process); one that an OS thread of libgreen's keeps
+ *    open (kept_open) stays on the main OS thread instead, and a thread
+ *    of another hub that unblocks it or waits for it fetches it from
+ *    there (claim_parked); sigpending shows it to every thread.
  *  - pthread_kill(t, sig), pthread_sigqueue and raise(): a handler for t
  *    runs as t the same way (its interruptible park fails with EINTR); for the caller itself libc's raise (or pthread_sigqueue)
  *    delivers it through the wrapper with the kernel's siginfo. A signal t
@@ -138,6 +142,7 @@
 #define _GNU_SOURCE
 #include "hooks_signal.h"
 #include "io.h"
+#include "lock.h"
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -357,13 +362,12 @@ static uint64_t kmask_of(struct green__ctx *c)
     return k & ~(NOBLOCK | green__sig_keep_open);
 }
 
-/* The kernel's pending set of this OS thread alone (not the process's):
- * SigPnd of /proc/thread-self/status. Raw syscalls: no hook involved. */
-static uint64_t os_thread_pending(void)
+/* The kernel's pending set of one OS thread alone (not the process's):
+ * SigPnd of its /proc status file. Raw syscalls: no hook involved. */
+static uint64_t task_pending(const char *path)
 {
     char b[4096];
-    long fd = green__syscall(SYS_openat, AT_FDCWD, "/proc/thread-self/status",
-                      O_RDONLY | O_CLOEXEC);
+    long fd = green__syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return 0;
     long n = green__syscall(SYS_read, (int)fd, b, sizeof b - 1);
@@ -373,6 +377,12 @@ static uint64_t os_thread_pending(void)
     b[n] = 0;
     char *p = strstr(b, "\nSigPnd:");
     return p ? strtoull(p + 8, NULL, 16) : 0;
+}
+
+/* This OS thread's. */
+static uint64_t os_thread_pending(void)
+{
+    return task_pending("/proc/thread-self/status");
 }
 
 static void on_signal(struct green__ctx *c);
@@ -924,24 +934,137 @@ static struct green__ctx *main_os_hub(void)
     return m && m->tid == pid ? m : green__hub_by_tid(pid);
 }
 
-/* Every thread blocks sig now: pending on the main OS thread, whose
- * kernel mask blocks it while they all do, until one unblocks it. Queued
- * to that thread itself rather than to the process: the kernel would
- * give a process-directed one straight back to an OS thread that accepts
- * it (a solo thread accepts the monitor signal), and the kernel takes a
- * kill()'s siginfo only from the thread it queues it to. From another OS
- * thread it goes through the main one's hub. c: the hub that has it, or
- * NULL on a solo thread. */
+/* Signals an OS thread of libgreen's accepts whatever the program's
+ * threads block: an extra hub's own main thread keeps the faults, SIGSYS,
+ * the monitor and the dump signal open (libgreen/hubs.c), a solo thread
+ * the monitor signal (libgreen/solo.c), every hub green__sig_keep_open.
+ * Sent to the process, the kernel would give one straight back to such a
+ * thread. */
+static bool kept_open(int sig)
+{
+    return fault_signal(sig) || sig == SIGSYS || sig == green__monitor_signal ||
+           (green__dump_signal > 0 && sig == green__dump_signal) ||
+           (green__sig_keep_open & BIT(sig));
+}
+
+/* Signals of kept_open that requeue left pending on the main OS thread
+ * for the process (a hint: a bit stays until claimed, or until the main
+ * OS thread took the signal; the kernel's SigPnd there is the truth). */
+static atomic_uint_fast64_t parked;
+
+/* Every thread blocks sig now: pending for the process again, with its
+ * own siginfo, where sigpending, signalfd and sigwait of every thread see
+ * it and the first OS thread whose kernel mask lets it in gets it (a
+ * thread that unblocks it). The kernel takes a kill()'s siginfo (si_code
+ * SI_USER) back from the process's main OS thread alone: from another OS
+ * thread the signal goes through the main one's hub. A signal of
+ * kept_open is queued to the main OS thread itself instead, whose kernel
+ * mask blocks it while its hub's threads all do, and is marked parked:
+ * sigpending of the other hubs' threads adds it, and one of them that
+ * unblocks it or waits for it claims it (claim_parked). c: the hub that
+ * has it, or NULL on a solo thread. */
 static void requeue(struct green__ctx *c, int sig, const siginfo_t *si, int hops)
 {
     pid_t pid = getpid();
     struct green__ctx *m = c && c->tid == pid ? NULL : main_os_hub();
-    if (m)
+    if (m) {
         forward_to(m, sig, si, hops + 1);
-    else if (!c || c->tid == pid)
-        green__syscall(SYS_rt_tgsigqueueinfo, pid, pid, sig, si);
-    else
+    } else if (c && c->tid != pid) {
         green__syscall(SYS_rt_sigqueueinfo, pid, sig, si);
+    } else if (c && !kept_open(sig)) {
+        green__syscall(SYS_rt_sigqueueinfo, pid, sig, si);
+    } else {
+        atomic_fetch_or(&parked, BIT(sig));
+        green__syscall(SYS_rt_tgsigqueueinfo, pid, pid, sig, si);
+    }
+}
+
+/* Parked signals (requeue) still pending on the main OS thread, for a
+ * thread of another hub; 0 when there are none or c is the main OS
+ * thread's hub (the kernel shows those itself). Not one the main OS
+ * thread's hub holds for a thread of its own (kthread_bits: read without
+ * its lock, a hint). */
+static uint64_t parked_pending(struct green__ctx *c)
+{
+    uint64_t b = atomic_load_explicit(&parked, memory_order_relaxed);
+    if (green__likely(!b))
+        return 0;
+    struct green__ctx *m = main_os_hub();
+    if (!m || m == c)
+        return 0;
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/task/%d/status", (int)m->tid);
+    return b & task_pending(path) & ~__atomic_load_n(&m->kthread_bits, __ATOMIC_RELAXED);
+}
+
+/* A claim: a thread of another hub asks the main OS thread's hub for the
+ * parked signals it now accepts or waits for. At most one instance of
+ * each of kept_open's signals (faults, SIGSYS, monitor, dump). */
+#define CLAIM_MAX 8
+struct claim {
+    struct green__remote r;        /* posted to the main OS thread's hub */
+    uint64_t bits;
+    int n;                         /* signals taken, with their siginfo */
+    siginfo_t info[CLAIM_MAX];
+    uint32_t done;                 /* futex word: 1 once handled */
+};
+
+/* On the main OS thread's hub: take one instance of each claimed signal
+ * from its OS thread (a zero-timeout sigtimedwait) with its siginfo. The
+ * claimer queues it to its own OS thread: the kernel takes a kill()'s
+ * siginfo only from the thread it is queued to. */
+static void claim_run(struct green__remote *r)
+{
+    struct claim *cl = (struct claim *)r;
+    struct green__ctx *c = green__tls_ctx;
+    uint64_t bits = cl->bits & ~c->kthread_bits;
+    for (; bits && cl->n < CLAIM_MAX; bits &= bits - 1) {
+        int sig = lowest(bits);
+        atomic_fetch_and(&parked, ~BIT(sig));
+        uint64_t one = BIT(sig);
+        struct timespec zero = { 0, 0 };
+        if (green__syscall(SYS_rt_sigtimedwait, &one, &cl->info[cl->n], &zero,
+                           sizeof one) == sig)
+            cl->n++;
+    }
+    /* Last: the claimer's stack may be gone once it sees done. */
+    __atomic_store_n(&cl->done, 1, __ATOMIC_RELEASE);
+    green__futex_wake(&cl->done, 1, ~0u);
+}
+
+static const struct green__lock_how claim_how = { .expect_remote = true };
+
+/* t, of another hub than the main OS thread's, now accepts or waits for
+ * some of want: claim those parked there, wait for them, and queue them
+ * to t's OS thread, so that a handler has run (or a sigwait can take
+ * them) when the caller returns, as natively. Not from a handler run as
+ * a parked thread, which cannot wait. */
+static void claim_parked(struct green_thread *t, uint64_t want)
+{
+    uint64_t b = atomic_load_explicit(&parked, memory_order_relaxed) & want;
+    if (green__likely(!b))
+        return;
+    struct green__ctx *c = t->ctx, *m = main_os_hub();
+    if (!m || m == c || green__in_handler())
+        return;
+    struct claim cl = { .r.run = claim_run, .bits = b };
+    green__remote_post(m, &cl.r);
+    bool killed = false;
+    while (!__atomic_load_n(&cl.done, __ATOMIC_ACQUIRE)) {
+        int code = green__futex_wait(&cl.done, 0, ~0u, t, GREEN_FOREVER, &claim_how);
+        if (code == ECANCELED)
+            killed = true;         /* kept for the caller's next park */
+        else if (code && code != EAGAIN)
+            green__syscall(SYS_sched_yield);
+    }
+    if (killed)
+        t->kill_pending |= GREEN__KP_KILL;
+    /* Pending on this OS thread now: the kernel delivers one the caller
+     * accepts as this call returns (the caller runs: its handler runs at
+     * once), and keeps one it waits for, for its signalfd or sigwait. */
+    for (int i = 0; i < cl.n; i++)
+        green__syscall(SYS_rt_tgsigqueueinfo, getpid(), c->tid, cl.info[i].si_signo,
+                       &cl.info[i]);
 }
 
 /* How many of h's threads accept sig, from its counts (read without its
@@ -980,20 +1103,38 @@ static bool forward_taker(struct green__ctx *c, int sig, siginfo_t *si, int hops
     return false;
 }
 
+/* A thread of c in a sigwait for sig (parked, or readied by its
+ * signalfd, which the kernel made readable for this very signal as it
+ * queued it, before it gave it to the OS thread), or NULL. */
+static struct green_thread *sigwaiter(struct green__ctx *c, int sig)
+{
+    for (struct green_thread *t = c->all; t; t = t->all_next)
+        if (!t->is_hub && t->state != GREEN_DONE && (t->sig_waiting & BIT(sig)))
+            return t;
+    return NULL;
+}
+
 /* One process-directed signal the kernel gave c's OS thread (hops 0),
- * or another OS thread passed on. */
+ * or another OS thread passed on. A thread that accepts it runs its
+ * handler; else a thread of c that waits for it in sigwait takes it (on
+ * an extra hub a signal of kept_open cannot stay pending in the kernel
+ * for the wait's signalfd: the OS thread lets it in); else another hub
+ * with a taker gets it; else it is pending for the process again. */
 static void take_proc(struct green__ctx *c, int sig, siginfo_t *si, int hops)
 {
-    struct green_thread *t = pick(c, sig, si);
-    if (t)
+    struct green_thread *t = pick(c, sig, si), *w;
+    if (t) {
         deliver(t, sig, si);
-    else if (forward_taker(c, sig, si, hops))
-        ;
-    else if (((c->sig_kmask & BIT(sig)) || (c->extra_hub && takers(c, sig) == 0)) &&
-             hops <= hops_max())
+    } else if ((w = sigwaiter(c, sig))) {
+        if (own_push(w, si) == 0 && w->state == GREEN_PARKED)
+            green__ready(w, 0);    /* its sigwait takes it */
+    } else if (forward_taker(c, sig, si, hops)) {
+    } else if (((c->sig_kmask & BIT(sig)) || (c->extra_hub && takers(c, sig) == 0)) &&
+               hops <= hops_max()) {
         requeue(c, sig, si, hops);   /* every thread here blocks it now */
-    else
+    } else {
         run_handler(NULL, sig, si, NULL, false);
+    }
 }
 
 /* The hub calls this after each poll. Hub stack; the handlers it runs
@@ -1076,8 +1217,10 @@ static void wrapper(int sig, siginfo_t *si, void *uc)
     }
     struct green_thread *t = c ? c->current : NULL;
     /* Linux gives a process-directed signal to the main thread when it
-     * does not block it, whoever runs (or sent it). */
-    struct green_thread *m = c ? c->main : NULL;
+     * does not block it, whoever runs (or sent it). An extra hub's main
+     * thread is libgreen's: it keeps some signals open for its OS thread
+     * and takes none (pick). */
+    struct green_thread *m = c && !c->extra_hub ? c->main : NULL;
     /* Except the expiry of a CPU-time itimer (ITIMER_PROF,
      * ITIMER_VIRTUAL), which the kernel sends to the thread that was
      * running when it expired, if that one accepts it. */
@@ -1386,6 +1529,7 @@ static int mask_change(int how, const sigset_t *set, sigset_t *old)
         mask_set(t, m);
         kmask_apply(t->ctx);       /* kernel-pending ones arrive here */
         deliver_pending(t);
+        claim_parked(t, ~t->sig_blocked);
     }
     return 0;
 }
@@ -1433,7 +1577,7 @@ int green_hook_sigpending(sigset_t *set)
     for (uint64_t k = c->kthread_bits; k; k &= k - 1)
         if (c->kthread_owner[__builtin_ctzll(k)] != t)
             p &= ~(k & -k);        /* another thread's own */
-    bits_set(set, p | t->sig_pending);
+    bits_set(set, p | t->sig_pending | parked_pending(c));
     return 0;
 }
 
@@ -1656,6 +1800,7 @@ int green__sigmask_enter(const sigset_t *mask, sigset_t *saved)
     mask_set(t, set_bits(mask));
     kmask_apply(t->ctx);
     deliver_pending(t);
+    claim_parked(t, ~t->sig_blocked);
     if (t->sig_handled != n0) {
         green__sigmask_leave(mask, saved);
         return EINTR;
@@ -1785,6 +1930,9 @@ static int sigwait_slow(const sigset_t *set, siginfo_t *info, int64_t deadline)
     int r;
     for (;;) {
         t->sig_waiting = want;
+        /* One parked on the main OS thread (requeue) comes here, and is
+         * ours (sigwaiter) if this OS thread lets it in. */
+        claim_parked(t, want);
         int code = sigwait_park(sfd, deadline);
         t->sig_waiting = 0;
         if (code == ECANCELED && sfd >= 0) {

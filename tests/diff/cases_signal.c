@@ -1475,6 +1475,81 @@ DIFF_CASE(signal, resolver_threads_never_die_of_a_default_signal)
     diff_out("alive, took %s", signame(sig));
 }
 
+/* SIGURG: under the shim libgreen's own OS threads accept it whatever
+ * the program's threads block (an extra hub's and a solo call's thread
+ * use it), so the kernel gives them one that every program thread
+ * blocks, and the shim must keep it pending for the process. */
+
+/* Another process sends sig to this one after delay_ms. */
+static pid_t kill_from_child(int sig, int delay_ms)
+{
+    pid_t me = getpid();
+    pid_t pid = fork();
+    if (pid == 0) {
+        diff_raw_sleep_ms(delay_ms);
+        kill(me, sig);
+        _exit(0);
+    }
+    return pid;
+}
+
+DIFF_CASE(signal, a_sigurg_every_thread_blocks_stays_pending_until_unblocked)
+{
+    handle(SIGURG, 0);
+    block(SIGURG);
+    diff_child_status("sender", kill_from_child(SIGURG, 20));
+    ms(30);
+    diff_out("pending %d hits %d", is_pending(SIGURG), (int)hits[SIGURG]);
+    unblock(SIGURG);
+    diff_out("pending %d hits %d", is_pending(SIGURG), (int)hits[SIGURG]);
+    signal(SIGURG, SIG_DFL);
+}
+
+DIFF_CASE(signal, a_sigurg_every_thread_blocks_is_taken_by_a_later_sigwaitinfo)
+{
+    handle(SIGURG, 0);
+    block(SIGURG);
+    diff_child_status("sender", kill_from_child(SIGURG, 20));
+    ms(30);
+    sigset_t s = set_of(SIGURG);
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    CALL("sigwaitinfo", sigwaitinfo(&s, &si));
+    diff_out("si_code SI_USER %d, pending after %d, hits %d", si.si_code == SI_USER,
+             is_pending(SIGURG), (int)hits[SIGURG]);
+    signal(SIGURG, SIG_DFL);
+}
+
+DIFF_CASE(signal, a_sigurg_every_thread_blocks_ends_a_sigwaitinfo_in_progress)
+{
+    handle(SIGURG, 0);
+    block(SIGURG);
+    pid_t pid = kill_from_child(SIGURG, 30);
+    sigset_t s = set_of(SIGURG);
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    CALL("sigwaitinfo", sigwaitinfo(&s, &si));
+    diff_child_status("sender", pid);
+    diff_out("si_code SI_USER %d, pending after %d, hits %d", si.si_code == SI_USER,
+             is_pending(SIGURG), (int)hits[SIGURG]);
+    signal(SIGURG, SIG_DFL);
+}
+
+/* Only this thread accepts SIGURG, and it computes without a call: the
+ * handler interrupts the loop, as natively (2 s at most). */
+DIFF_CASE(signal, a_sigurg_interrupts_the_only_thread_that_accepts_it_while_it_computes)
+{
+    handle(SIGURG, 0);
+    unblock(SIGURG);
+    pid_t pid = kill_from_child(SIGURG, 20);
+    int64_t t0 = diff_now();
+    while (!hits[SIGURG] && diff_now() - t0 < 2000000000)
+        ;
+    diff_out("handler ran while computing: %d", (int)hits[SIGURG]);
+    diff_child_status("sender", pid);
+    signal(SIGURG, SIG_DFL);
+}
+
 /* ------------------------------------------ more interrupted calls */
 
 static void *quiet_connector(void *arg)
