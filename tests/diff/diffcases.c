@@ -4,6 +4,9 @@
  *   diffcases list                 every case name, one a line
  *   diffcases run CASE main        run CASE on the main thread
  *   diffcases run CASE thread      run CASE in a pthread that main joins
+ *   diffcases run CASE other       run CASE in a pthread on another OS
+ *                                  thread than main's (under the shim with
+ *                                  several hubs: a thread of another hub)
  *   diffcases probe                where read and pthread_create resolve
  *                                  ("libc" or "libgreen"): the runner's
  *                                  proof that the shim is in charge
@@ -253,6 +256,72 @@ static void *thread_main(void *arg)
     return NULL;
 }
 
+/*
+ * The "other" place: the case runs in a pthread that does not share the
+ * main thread's OS thread. Natively every pthread has its own; under the
+ * shim a new thread may be placed on main's hub, so threads are started
+ * until one lands elsewhere, and those that landed on main's OS thread
+ * wait (all signals blocked, no descriptor used) until the case is over.
+ * With one hub none lands elsewhere: the place then says so and differs.
+ */
+#define OTHER_TRIES 4
+static struct {
+    pthread_mutex_t m;
+    pthread_cond_t c;
+    int reported, landed, release;
+    const struct dcase *dc;
+} other = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, NULL };
+
+static void *other_main(void *arg)
+{
+    (void)arg;
+    int elsewhere = syscall(SYS_gettid) != getpid();
+    pthread_mutex_lock(&other.m);
+    other.reported++;
+    other.landed |= elsewhere;
+    pthread_cond_broadcast(&other.c);
+    while (!elsewhere && !other.release)
+        pthread_cond_wait(&other.c, &other.m);
+    pthread_mutex_unlock(&other.m);
+    if (elsewhere) {
+        pthread_sigmask(SIG_SETMASK, &orig_mask, NULL);
+        other.dc->fn();
+    }
+    return NULL;
+}
+
+static int run_other(const struct dcase *c)
+{
+    pthread_t t[OTHER_TRIES];
+    int n = 0;
+    other.dc = c;
+    pthread_mutex_lock(&other.m);
+    while (n < OTHER_TRIES && !other.landed) {
+        int r = pthread_create(&t[n], NULL, other_main, NULL);
+        if (r != 0) {
+            pthread_mutex_unlock(&other.m);
+            diff_out("pthread_create failed: %s", diff_errname(r));
+            return 2;
+        }
+        n++;
+        while (other.reported < n)
+            pthread_cond_wait(&other.c, &other.m);
+    }
+    int landed = other.landed;
+    pthread_mutex_unlock(&other.m);
+    if (!landed)
+        diff_out("no thread of %d ran on another OS thread than main's", n);
+    else
+        pthread_join(t[n - 1], NULL);
+    pthread_mutex_lock(&other.m);
+    other.release = 1;
+    pthread_cond_broadcast(&other.c);
+    pthread_mutex_unlock(&other.m);
+    for (int i = 0; i < n - landed; i++)
+        pthread_join(t[i], NULL);
+    return 0;
+}
+
 static int run(const struct dcase *c, const char *mode)
 {
     diff_out("begin");
@@ -270,8 +339,15 @@ static int run(const struct dcase *c, const char *mode)
             return 2;
         }
         pthread_join(t, NULL);
+    } else if (strcmp(mode, "other") == 0) {
+        diff_in_thread = 1;
+        sigset_t all;
+        sigfillset(&all);
+        pthread_sigmask(SIG_BLOCK, &all, &orig_mask);
+        if (run_other(c) != 0)
+            return 2;
     } else {
-        fprintf(stderr, "diffcases: mode is main or thread, not %s\n", mode);
+        fprintf(stderr, "diffcases: mode is main, thread or other, not %s\n", mode);
         return 2;
     }
     diff_out("end");
@@ -300,7 +376,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "diffcases: no case %s\n", argv[2]);
         return 2;
     }
-    fprintf(stderr, "usage: diffcases list | probe | run CASE main|thread\n");
+    fprintf(stderr, "usage: diffcases list | probe | run CASE main|thread|other\n");
     return 2;
 }
 

@@ -6,9 +6,12 @@
                 [--filter SUBSTR] [--jobs N] [--timeout S] [--verbose]
     run_diff.py --print-known --known tests/diff/known.txt
 
-Each case (see tests/diff/diff.h) runs four times, each in a fresh process:
-on the main thread and inside a pthread, natively and with
-LD_PRELOAD=libgreen.so. The outputs of the native and the shim run of the
+Each case (see tests/diff/diff.h) runs in three places, each natively and
+with LD_PRELOAD=libgreen.so, each in a fresh process: on the main thread
+("main"), inside a pthread ("thread": under the shim it may share main's
+hub) and inside a pthread on another OS thread than main's ("other":
+under the shim a thread of another hub; skipped when GREEN_HUBS=1, where
+there is no other hub). The outputs of the native and the shim run of the
 same place are compared line by line, together with how the process ended
 (exit code, signal, or HANG after --timeout seconds).
 
@@ -22,8 +25,8 @@ resolve to libc natively and to libgreen under the shim: otherwise the
 comparison would prove nothing.
 
 known.txt lists the cases that legitimately differ, one a line:
-    CASE [main|thread]: reason
-(no place = both). A listed case that differs in none of its places fails
+    CASE [main|thread|other]: reason
+(no place = every place). A listed case that differs in none of its places fails
 the run ("stale"), so the list stays true; with --readme, every line of it
 must stand in README's "Known differences", word for word (wrapped as you
 like: white space is folded before comparing).
@@ -38,6 +41,9 @@ import os
 import signal
 import subprocess
 import sys
+
+
+PLACES = ("main", "thread", "other")
 
 
 def run_one(prog, case, mode, lib, timeout):
@@ -82,14 +88,14 @@ def load_known(path):
         if not s.strip() or s.lstrip().startswith("#"):
             continue
         if ":" not in s:
-            sys.exit("%s:%d: expected 'CASE [main|thread]: reason'" % (path, n))
+            sys.exit("%s:%d: expected 'CASE [main|thread|other]: reason'" % (path, n))
         head, reason = s.split(":", 1)
         parts = head.split()
         case = parts[0]
-        modes = parts[1:] or ["main", "thread"]
+        modes = parts[1:] or list(PLACES)
         for m in modes:
-            if m not in ("main", "thread"):
-                sys.exit("%s:%d: place must be main or thread" % (path, n))
+            if m not in PLACES:
+                sys.exit("%s:%d: place must be main, thread or other" % (path, n))
             known[(case, m)] = reason.strip()
         raw.append(s)
     return known, raw
@@ -134,7 +140,8 @@ def main():
     cases = subprocess.run([a.prog, "list"], capture_output=True, text=True,
                            check=True).stdout.split()
     cases = [c for c in cases if a.filter in c]
-    jobs = [(c, m) for c in cases for m in ("main", "thread")]
+    places = [m for m in PLACES if m != "other" or os.environ.get("GREEN_HUBS") != "1"]
+    jobs = [(c, m) for c in cases for m in places]
 
     flaky = []
 
