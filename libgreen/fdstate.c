@@ -150,6 +150,7 @@
 #include <stdlib.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #define REAL(f) GREEN_REAL(f)
@@ -190,6 +191,8 @@
  * daemon (measured with demo/speedup's memory pass, README). */
 struct entry {
     _Atomic uint32_t bits;         /* kind and flags, B_* above */
+    _Atomic int32_t owner;         /* B_INTERNAL: the OS thread (tid) that
+                                      made it, whose hub it serves */
 };
 
 static _Atomic(struct entry *) chunks[MAX_CHUNKS];
@@ -646,8 +649,38 @@ bool green__fd_is_socket(int fd)
  * timer.c for its timerfd; unmarked when libgreen closes them. */
 void green__fd_set_internal(int fd, bool on)
 {
-    if (fd >= 0)
-        set_bit(fd, B_INTERNAL, on);
+    if (fd < 0)
+        return;
+    set_bit(fd, B_INTERNAL, on);
+    struct entry *e = entry_at(fd, false);
+    if (e) {
+        struct green__ctx *c = green__tls_ctx;
+        pid_t tid = !on ? 0 : c ? c->tid : (pid_t)green__syscall(SYS_gettid);
+        atomic_store_explicit(&e->owner, tid, memory_order_relaxed);
+    }
+}
+
+/* A child of fork has one OS thread: the descriptors the hubs of the
+ * parent's other OS threads made (epoll set, timerfd, eventfd, and the
+ * hidden ones their threads used) serve nobody there. Close those of the
+ * OS thread tid (the parent's), as the child's own copies. */
+void green__fd_close_owned(pid_t tid)
+{
+    for (int k = 0; k < MAX_CHUNKS; k++) {
+        struct entry *ch = atomic_load_explicit(&chunks[k], memory_order_acquire);
+        if (!ch)
+            continue;
+        for (int i = 0; i < CHUNK; i++) {
+            struct entry *e = &ch[i];
+            if (!(atomic_load_explicit(&e->bits, memory_order_relaxed) & B_INTERNAL) ||
+                atomic_load_explicit(&e->owner, memory_order_relaxed) != tid)
+                continue;
+            int fd = k * CHUNK + i;
+            atomic_fetch_and_explicit(&e->bits, ~B_INTERNAL, memory_order_relaxed);
+            atomic_store_explicit(&e->owner, 0, memory_order_relaxed);
+            REAL(close)(fd);
+        }
+    }
 }
 
 bool green__fd_is_internal(int fd)

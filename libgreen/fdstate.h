@@ -12,6 +12,7 @@
 #define GREEN_HOOKS_FDSTATE_H
 
 #include <stdbool.h>
+#include <sys/types.h>
 #include <stdint.h>
 
 /* What kind of file an fd refers to. */
@@ -184,6 +185,12 @@ bool green__fd_is_socket(int fd);
  * mark survives green__fdstate_set; reset and created clear it. */
 __attribute__((visibility("hidden")))
 void green__fd_set_internal(int fd, bool on);
+
+/* In a child of fork: close every descriptor marked internal that the OS
+ * thread tid of the parent made (the hub of an OS thread the child does
+ * not have), and clear their marks. */
+__attribute__((visibility("hidden")))
+void green__fd_close_owned(pid_t tid);
 
 /* True when fd is marked internal: one table lookup, no syscall. */
 __attribute__((visibility("hidden")))

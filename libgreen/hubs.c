@@ -52,6 +52,7 @@
  * would run every connection on its own hub until some other hub noticed).
  */
 #define _GNU_SOURCE
+#include "fdstate.h"
 #include "green_internal.h"
 #include "lock.h"
 #include <linux/futex.h>
@@ -473,6 +474,14 @@ int green__hubs_kill(struct green_thread *t)
 
 void green__hubs_after_fork(struct green__ctx *c)
 {
+    /* The other hubs' OS threads are not in the child: nor are their
+     * descriptors, which would stay open (and count against
+     * RLIMIT_NOFILE) for the child's life. */
+    for (int i = 0; i < GREEN__HUBS_MAX; i++) {
+        struct green__ctx *h = atomic_load(&set[i]);
+        if (h && h != c)
+            green__fd_close_owned(h->tid);
+    }
     for (int i = 0; i < GREEN__HUBS_MAX; i++)
         atomic_store(&set[i], NULL);
     atomic_store(&set_n, 0);

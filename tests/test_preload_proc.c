@@ -50,3 +50,23 @@ Test(preload_proc, fork_then_both_processes_keep_working_and_system_and_vfork_wo
     cr_assert_gt(kv(&r, "ticks_during_system"), 0, "system() stopped the other threads");
     cr_assert_eq(kv(&r, "vfork_status"), 9);
 }
+
+/* A child of fork keeps one hub at most: the parent's other hubs'
+ * descriptors (three anon inodes each: epoll set, timerfd, eventfd) are
+ * closed in it, whichever thread forked. */
+Test(preload_proc, a_forked_child_keeps_only_its_own_hubs_descriptors)
+{
+    static struct run r;
+    run_prog(&r, true, "proc", "prog_fork_fds", NULL, NULL, 60000);
+    cr_assert_eq(r.status, 0, "output:\n%s", r.out);
+    cr_assert_eq(kv(&r, "hooked_fork"), 1, "fork is not libgreen's");
+    int hubs = test_hubs();
+    /* The parent has one set per hub it started (both with two hubs:
+     * its threads were placed on each). */
+    cr_assert_eq(kv(&r, "parent_anon_fds"), 3 * (hubs >= 2 ? 2 : 1), "output:\n%s", r.out);
+    cr_assert_eq(kv(&r, "main_child_anon_fds"), 3, "output:\n%s", r.out);
+    if (hubs >= 2) {
+        cr_assert_eq(kv(&r, "elsewhere"), 1, "no thread ran on another hub:\n%s", r.out);
+        cr_assert_eq(kv(&r, "elsewhere_child_anon_fds"), 3, "output:\n%s", r.out);
+    }
+}
