@@ -404,8 +404,14 @@ static void sig_init(struct green__ctx *c)
     c->sig_kmask = km;
     green__sig_life = life;
     /* Signals raised on this OS thread before it had a hub were the main
-     * thread's own. */
-    uint64_t own = os_thread_pending() & ~c->kthread_bits;
+     * thread's own. Which of the pending ones are the OS thread's alone
+     * only /proc tells; it is read only when something is pending: an
+     * open takes the lowest free descriptor number for a moment, which a
+     * thread of another hub opening a file then would not get. */
+    uint64_t any = 0, own = 0;
+    green__syscall(SYS_rt_sigpending, &any, sizeof any);
+    if (any)
+        own = os_thread_pending() & ~c->kthread_bits;
     for (uint64_t k = own; k; k &= k - 1)
         c->kthread_owner[__builtin_ctzll(k)] = c->main;
     c->kthread_bits |= own;
