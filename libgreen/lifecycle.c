@@ -185,6 +185,17 @@ void green__after_fork_child(void)
     c->nthreads = kept;            /* live threads other than main */
     green__cpu_after_fork_child(c, self);
     green__hubs_after_fork(c);
+    /* Expectations of remote posts (green__remote_expect) that discarded
+     * threads held, or that wait for an OS thread the child does not have
+     * (a lock wait across hubs, an offload's completion), would never be
+     * released: the hub would never count as alone again, and the child's
+     * lone thread would poll its process-shared waits instead of sleeping
+     * in the kernel (green__hub_alone). What stays is the hub set's own
+     * (green__hubs_after_fork keeps it). Not when the caller is a thread
+     * running a handler as a parked thread (green__run_as): its park holds
+     * one of its own, which it releases later. */
+    if (self->state == GREEN_RUNNING)
+        green__remote_expect(c, (c->hub_index >= 0 ? 1 : 0) - c->refs_remote);
 }
 
 void green__register_atfork(void)
