@@ -17,7 +17,9 @@
  *
  * Placement at spawn, no migration. A new green thread goes to the hub
  * with the fewest live green threads placed on it (ties: the next one in
- * turn after the last choice), and stays there for life: thread-local
+ * turn after the last choice; under the shim the program's main thread
+ * counts as one of its hub's, so that the first thread runs beside it,
+ * in parallel, as a second pthread does natively), and stays there for life: thread-local
  * addresses, errno's location and allocator caches that compiled code
  * keeps across calls stay valid, which is what migrating a thread that
  * has run would break. The spawner allocates the thread and its stack
@@ -179,6 +181,16 @@ out:
     return c;
 }
 
+/* Under the shim the program's main thread counts as a live thread of
+ * its hub, so that its first thread runs on another: two threads that
+ * wait for each other by spinning (LTP's fuzzy-sync pairs, redis's I/O
+ * threads) then run in parallel as natively. Linked explicitly only
+ * spawned green threads count (green.h, green_set_hubs): unchanged. */
+static int main_counts(void)
+{
+    return (green__hook_families & GREEN_HOOK_THREAD) != 0;
+}
+
 /* The caller's hub becomes home (set[0]). */
 static __attribute__((noinline, cold)) bool make_home(struct green__ctx *self)
 {
@@ -187,7 +199,7 @@ static __attribute__((noinline, cold)) bool make_home(struct green__ctx *self)
     bool ok = atomic_load(&set[0]) == NULL;
     if (ok) {
         self->hub_index = 0;
-        atomic_store(&self->placed, (int)self->nthreads);
+        atomic_store(&self->placed, (int)self->nthreads + main_counts());
         atomic_store(&set[0], self);
         if (atomic_load(&set_n) < 1)
             atomic_store(&set_n, 1);
@@ -495,7 +507,7 @@ void green__hubs_after_fork(struct green__ctx *c)
          * again, and make_home would add a second one. */
         c->hub_index = 0;
         c->extra_hub = false;
-        atomic_store(&c->placed, (int)c->nthreads);
+        atomic_store(&c->placed, (int)c->nthreads + main_counts());
         atomic_store(&set[0], c);
         atomic_store(&set_n, 1);
     }

@@ -5,10 +5,10 @@
  * cases. A case is a function that performs one edge case of the calls and
  * prints what a program could observe: return values, errno, bytes moved,
  * coarse timing, and side effects (descriptor flags, signal state). The
- * program `diffcases` runs one case in a fresh process, either on the main
- * thread or inside a pthread; tests/diff/run_diff.py runs every case in
- * both places, natively and under the shim, and compares the outputs line
- * by line. Linux and glibc are the oracle: a line that differs is a bug of
+ * program `diffcases` runs one case in a fresh process, on the main thread
+ * or inside a pthread (under the shim one of main's hub, or one of another
+ * hub); tests/diff/run_diff.py runs every case in each place, natively and
+ * under the shim, and compares the outputs line by line. Linux and glibc are the oracle: a line that differs is a bug of
  * the shim, unless tests/diff/known.txt lists the case with the reason it
  * cannot be otherwise (and README's "Known differences" says so too).
  *

@@ -4,6 +4,8 @@
  *   diffcases list                 every case name, one a line
  *   diffcases run CASE main        run CASE on the main thread
  *   diffcases run CASE thread      run CASE in a pthread that main joins
+ *                                  (under the shim: one on main's OS
+ *                                  thread, a thread of main's hub)
  *   diffcases run CASE other       run CASE in a pthread on another OS
  *                                  thread than main's (under the shim with
  *                                  several hubs: a thread of another hub)
@@ -249,74 +251,76 @@ static const char *where(void *p)
 
 static sigset_t orig_mask;
 
-static void *thread_main(void *arg)
-{
-    pthread_sigmask(SIG_SETMASK, &orig_mask, NULL);
-    ((struct dcase *)arg)->fn();
-    return NULL;
-}
-
 /*
- * The "other" place: the case runs in a pthread that does not share the
- * main thread's OS thread. Natively every pthread has its own; under the
- * shim a new thread may be placed on main's hub, so threads are started
- * until one lands elsewhere, and those that landed on main's OS thread
+ * The two thread places. "thread": the case runs in a pthread that, under
+ * the shim, shares the main thread's OS thread (a thread of main's hub);
+ * "other": in a pthread on another OS thread than main's (under the shim
+ * with several hubs, a thread of another hub). Natively every pthread
+ * has an OS thread of its own, so the first one is taken for either.
+ * Under the shim placement decides where a new thread goes, so threads
+ * are started until one lands where asked; those that landed elsewhere
  * wait (all signals blocked, no descriptor used) until the case is over.
- * With one hub none lands elsewhere: the place then says so and differs.
+ * With one hub no thread lands outside main's OS thread: "other" then
+ * says so and differs (the runner leaves it out).
  */
-#define OTHER_TRIES 4
+#define PLACE_TRIES 4
 static struct {
     pthread_mutex_t m;
     pthread_cond_t c;
     int reported, landed, release;
+    bool want_main_os_thread, shim;
     const struct dcase *dc;
-} other = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, NULL };
+} place = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, false, false, NULL };
 
-static void *other_main(void *arg)
+static void *place_main(void *arg)
 {
     (void)arg;
-    int elsewhere = syscall(SYS_gettid) != getpid();
-    pthread_mutex_lock(&other.m);
-    other.reported++;
-    other.landed |= elsewhere;
-    pthread_cond_broadcast(&other.c);
-    while (!elsewhere && !other.release)
-        pthread_cond_wait(&other.c, &other.m);
-    pthread_mutex_unlock(&other.m);
-    if (elsewhere) {
+    bool on_main = syscall(SYS_gettid) == getpid();
+    bool here = !place.shim || on_main == place.want_main_os_thread;
+    pthread_mutex_lock(&place.m);
+    place.reported++;
+    place.landed |= here;
+    pthread_cond_broadcast(&place.c);
+    while (!here && !place.release)
+        pthread_cond_wait(&place.c, &place.m);
+    pthread_mutex_unlock(&place.m);
+    if (here) {
         pthread_sigmask(SIG_SETMASK, &orig_mask, NULL);
-        other.dc->fn();
+        place.dc->fn();
     }
     return NULL;
 }
 
-static int run_other(const struct dcase *c)
+static int run_placed(const struct dcase *c, bool want_main_os_thread)
 {
-    pthread_t t[OTHER_TRIES];
+    pthread_t t[PLACE_TRIES];
     int n = 0;
-    other.dc = c;
-    pthread_mutex_lock(&other.m);
-    while (n < OTHER_TRIES && !other.landed) {
-        int r = pthread_create(&t[n], NULL, other_main, NULL);
+    place.dc = c;
+    place.want_main_os_thread = want_main_os_thread;
+    place.shim = strcmp(where((void *)pthread_create), "libgreen") == 0;
+    pthread_mutex_lock(&place.m);
+    while (n < PLACE_TRIES && !place.landed) {
+        int r = pthread_create(&t[n], NULL, place_main, NULL);
         if (r != 0) {
-            pthread_mutex_unlock(&other.m);
+            pthread_mutex_unlock(&place.m);
             diff_out("pthread_create failed: %s", diff_errname(r));
             return 2;
         }
         n++;
-        while (other.reported < n)
-            pthread_cond_wait(&other.c, &other.m);
+        while (place.reported < n)
+            pthread_cond_wait(&place.c, &place.m);
     }
-    int landed = other.landed;
-    pthread_mutex_unlock(&other.m);
+    int landed = place.landed;
+    pthread_mutex_unlock(&place.m);
     if (!landed)
-        diff_out("no thread of %d ran on another OS thread than main's", n);
+        diff_out("no thread of %d ran on %s OS thread", n,
+                 want_main_os_thread ? "main's" : "another than main's");
     else
         pthread_join(t[n - 1], NULL);
-    pthread_mutex_lock(&other.m);
-    other.release = 1;
-    pthread_cond_broadcast(&other.c);
-    pthread_mutex_unlock(&other.m);
+    pthread_mutex_lock(&place.m);
+    place.release = 1;
+    pthread_cond_broadcast(&place.c);
+    pthread_mutex_unlock(&place.m);
     for (int i = 0; i < n - landed; i++)
         pthread_join(t[i], NULL);
     return 0;
@@ -327,24 +331,12 @@ static int run(const struct dcase *c, const char *mode)
     diff_out("begin");
     if (strcmp(mode, "main") == 0) {
         c->fn();
-    } else if (strcmp(mode, "thread") == 0) {
+    } else if (strcmp(mode, "thread") == 0 || strcmp(mode, "other") == 0) {
         diff_in_thread = 1;
         sigset_t all;
         sigfillset(&all);
         pthread_sigmask(SIG_BLOCK, &all, &orig_mask);
-        pthread_t t;
-        int r = pthread_create(&t, NULL, thread_main, (void *)c);
-        if (r != 0) {
-            diff_out("pthread_create failed: %s", diff_errname(r));
-            return 2;
-        }
-        pthread_join(t, NULL);
-    } else if (strcmp(mode, "other") == 0) {
-        diff_in_thread = 1;
-        sigset_t all;
-        sigfillset(&all);
-        pthread_sigmask(SIG_BLOCK, &all, &orig_mask);
-        if (run_other(c) != 0)
+        if (run_placed(c, strcmp(mode, "thread") == 0) != 0)
             return 2;
     } else {
         fprintf(stderr, "diffcases: mode is main, thread or other, not %s\n", mode);

@@ -8,8 +8,9 @@
 
 Each case (see tests/diff/diff.h) runs in three places, each natively and
 with LD_PRELOAD=libgreen.so, each in a fresh process: on the main thread
-("main"), inside a pthread ("thread": under the shim it may share main's
-hub) and inside a pthread on another OS thread than main's ("other":
+("main"), inside a pthread that under the shim shares main's OS thread
+("thread": a thread of main's hub) and inside a pthread on another OS
+thread than main's ("other":
 under the shim a thread of another hub; skipped when GREEN_HUBS=1, where
 there is no other hub). The outputs of the native and the shim run of the
 same place are compared line by line, together with how the process ended
