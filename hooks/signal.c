@@ -1041,11 +1041,13 @@ static void claim_run(struct green__remote *r)
 static const struct green__lock_how claim_how = { .expect_remote = true };
 
 /* t, of another hub than the main OS thread's, now accepts or waits for
- * some of want: claim those parked there, wait for them, and queue them
- * to t's OS thread, so that a handler has run (or a sigwait can take
- * them) when the caller returns, as natively. Not from a handler run as
- * a parked thread, which cannot wait. */
-static void claim_parked(struct green_thread *t, uint64_t want)
+ * some of want: claim those parked there and wait for them. For a wait
+ * (to_own: a sigwait family call) each one t blocks goes to t's own
+ * pending set, where the wait takes it (take_own); any other is queued
+ * to t's OS thread, whose kernel mask lets it in now that t accepts it,
+ * so that its handler has run when the caller returns, as natively. Not
+ * from a handler run as a parked thread, which cannot wait. */
+static void claim_parked(struct green_thread *t, uint64_t want, bool to_own)
 {
     uint64_t b = atomic_load_explicit(&parked, memory_order_relaxed) & want;
     if (green__likely(!b))
@@ -1065,12 +1067,14 @@ static void claim_parked(struct green_thread *t, uint64_t want)
     }
     if (killed)
         t->kill_pending |= GREEN__KP_KILL;
-    /* Pending on this OS thread now: the kernel delivers one the caller
-     * accepts as this call returns (the caller runs: its handler runs at
-     * once), and keeps one it waits for, for its signalfd or sigwait. */
-    for (int i = 0; i < cl.n; i++)
-        green__syscall(SYS_rt_tgsigqueueinfo, getpid(), c->tid, cl.info[i].si_signo,
-                       &cl.info[i]);
+    for (int i = 0; i < cl.n; i++) {
+        int sig = cl.info[i].si_signo;
+        if (to_own && (t->sig_blocked & BIT(sig)) && own_push(t, &cl.info[i]) == 0)
+            continue;
+        /* The kernel delivers it as this call returns: t runs, and its
+         * handler runs at once. */
+        green__syscall(SYS_rt_tgsigqueueinfo, getpid(), c->tid, sig, &cl.info[i]);
+    }
 }
 
 /* How many of h's threads accept sig, from its counts (read without its
@@ -1535,7 +1539,7 @@ static int mask_change(int how, const sigset_t *set, sigset_t *old)
         mask_set(t, m);
         kmask_apply(t->ctx);       /* kernel-pending ones arrive here */
         deliver_pending(t);
-        claim_parked(t, ~t->sig_blocked);
+        claim_parked(t, ~t->sig_blocked, false);
     }
     return 0;
 }
@@ -1806,7 +1810,7 @@ int green__sigmask_enter(const sigset_t *mask, sigset_t *saved)
     mask_set(t, set_bits(mask));
     kmask_apply(t->ctx);
     deliver_pending(t);
-    claim_parked(t, ~t->sig_blocked);
+    claim_parked(t, ~t->sig_blocked, false);
     if (t->sig_handled != n0) {
         green__sigmask_leave(mask, saved);
         return EINTR;
@@ -1935,10 +1939,11 @@ static int sigwait_slow(const sigset_t *set, siginfo_t *info, int64_t deadline)
     int sfd = green__fd_hide(signalfd(-1, set, SFD_NONBLOCK | SFD_CLOEXEC));
     int r;
     for (;;) {
+        /* One parked on the main OS thread (requeue) is ours. */
+        claim_parked(t, want, true);
+        if ((r = take_own(want, info)) > 0)
+            break;
         t->sig_waiting = want;
-        /* One parked on the main OS thread (requeue) comes here, and is
-         * ours (sigwaiter) if this OS thread lets it in. */
-        claim_parked(t, want);
         int code = sigwait_park(sfd, deadline);
         t->sig_waiting = 0;
         if (code == ECANCELED && sfd >= 0) {
@@ -1983,8 +1988,16 @@ int green_hook_sigtimedwait(const sigset_t *set, siginfo_t *info,
     int r = take_own(set_bits(set) & ~NOBLOCK, info);
     if (r > 0)
         return r;
-    if (ts && !ts->tv_sec && !ts->tv_nsec)
+    if (ts && !ts->tv_sec && !ts->tv_nsec) {
+        /* A poll: one parked on the main OS thread counts too. */
+        if (sig_on()) {
+            struct green_thread *t = green__current();
+            claim_parked(t, set_bits(set) & t->sig_blocked & ~NOBLOCK, true);
+            if ((r = take_own(set_bits(set) & ~NOBLOCK, info)) > 0)
+                return r;
+        }
         return green__real.sigtimedwait(set, info, ts);
+    }
     int64_t deadline = ts && ts->tv_sec < 3000000000LL   /* else: forever */
                            ? green_now() + (int64_t)ts->tv_sec * 1000000000 + ts->tv_nsec
                            : GREEN_FOREVER;

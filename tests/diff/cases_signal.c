@@ -1520,6 +1520,23 @@ DIFF_CASE(signal, a_sigurg_every_thread_blocks_is_taken_by_a_later_sigwaitinfo)
     signal(SIGURG, SIG_DFL);
 }
 
+DIFF_CASE(signal, a_sigurg_every_thread_blocks_is_taken_by_a_zero_timeout_sigtimedwait)
+{
+    handle(SIGURG, 0);
+    block(SIGURG);
+    diff_child_status("sender", kill_from_child(SIGURG, 20));
+    ms(30);
+    sigset_t s = set_of(SIGURG);
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    struct timespec zero = { 0, 0 };
+    CALL("sigtimedwait", sigtimedwait(&s, &si, &zero));
+    diff_out("si_code SI_USER %d, pending after %d, hits %d", si.si_code == SI_USER,
+             is_pending(SIGURG), (int)hits[SIGURG]);
+    CALL("sigtimedwait again", sigtimedwait(&s, &si, &zero));
+    signal(SIGURG, SIG_DFL);
+}
+
 DIFF_CASE(signal, a_sigurg_every_thread_blocks_ends_a_sigwaitinfo_in_progress)
 {
     handle(SIGURG, 0);
