@@ -975,9 +975,7 @@ static void requeue(struct green__ctx *c, int sig, const siginfo_t *si, int hops
     struct green__ctx *m = c && c->tid == pid ? NULL : main_os_hub();
     if (m) {
         forward_to(m, sig, si, hops + 1);
-    } else if (c && c->tid != pid) {
-        green__syscall(SYS_rt_sigqueueinfo, pid, sig, si);
-    } else if (c && !kept_open(sig)) {
+    } else if (c && (c->tid != pid || !kept_open(sig))) {
         green__syscall(SYS_rt_sigqueueinfo, pid, sig, si);
     } else {
         atomic_fetch_or(&parked, BIT(sig));
@@ -1016,8 +1014,8 @@ struct claim {
 };
 
 /* On the main OS thread's hub: take one instance of each claimed signal
- * from its OS thread (a zero-timeout sigtimedwait) with its siginfo. The
- * claimer queues it to its own OS thread: the kernel takes a kill()'s
+ * from its OS thread (a zero-timeout sigtimedwait) with its siginfo, for
+ * the claimer to place (claim_parked): the kernel takes a kill()'s
  * siginfo only from the thread it is queued to. */
 static void claim_run(struct green__remote *r)
 {

@@ -486,16 +486,14 @@ int green__hubs_kill(struct green_thread *t)
 
 void green__hubs_after_fork(struct green__ctx *c)
 {
-    /* The other hubs' OS threads are not in the child: nor are their
-     * descriptors, which would stay open (and count against
-     * RLIMIT_NOFILE) for the child's life. */
     for (int i = 0; i < GREEN__HUBS_MAX; i++) {
-        struct green__ctx *h = atomic_load(&set[i]);
+        /* The other hubs' OS threads are not in the child: nor are their
+         * descriptors, which would stay open (and count against
+         * RLIMIT_NOFILE) for the child's life. */
+        struct green__ctx *h = atomic_exchange(&set[i], NULL);
         if (h && h != c)
             green__fd_close_owned(h->tid);
     }
-    for (int i = 0; i < GREEN__HUBS_MAX; i++)
-        atomic_store(&set[i], NULL);
     atomic_store(&set_n, 0);
     atomic_store(&extra_live, 0);
     atomic_flag_clear(&start_lock);

@@ -1493,12 +1493,26 @@ static pid_t kill_from_child(int sig, int delay_ms)
     return pid;
 }
 
-DIFF_CASE(signal, a_sigurg_every_thread_blocks_stays_pending_until_unblocked)
+/* SIGURG handled and blocked by this thread (and, in the thread places,
+ * by every other), sent by another process, which has ended. */
+static void sigurg_sent_while_blocked(void)
 {
     handle(SIGURG, 0);
     block(SIGURG);
     diff_child_status("sender", kill_from_child(SIGURG, 20));
     ms(30);
+}
+
+/* What a sigwait family call took. */
+static void say_sigurg_taken(const siginfo_t *si)
+{
+    diff_out("si_code SI_USER %d, pending after %d, hits %d", si->si_code == SI_USER,
+             is_pending(SIGURG), (int)hits[SIGURG]);
+}
+
+DIFF_CASE(signal, a_sigurg_every_thread_blocks_stays_pending_until_unblocked)
+{
+    sigurg_sent_while_blocked();
     diff_out("pending %d hits %d", is_pending(SIGURG), (int)hits[SIGURG]);
     unblock(SIGURG);
     diff_out("pending %d hits %d", is_pending(SIGURG), (int)hits[SIGURG]);
@@ -1507,32 +1521,24 @@ DIFF_CASE(signal, a_sigurg_every_thread_blocks_stays_pending_until_unblocked)
 
 DIFF_CASE(signal, a_sigurg_every_thread_blocks_is_taken_by_a_later_sigwaitinfo)
 {
-    handle(SIGURG, 0);
-    block(SIGURG);
-    diff_child_status("sender", kill_from_child(SIGURG, 20));
-    ms(30);
+    sigurg_sent_while_blocked();
     sigset_t s = set_of(SIGURG);
     siginfo_t si;
     memset(&si, 0, sizeof si);
     CALL("sigwaitinfo", sigwaitinfo(&s, &si));
-    diff_out("si_code SI_USER %d, pending after %d, hits %d", si.si_code == SI_USER,
-             is_pending(SIGURG), (int)hits[SIGURG]);
+    say_sigurg_taken(&si);
     signal(SIGURG, SIG_DFL);
 }
 
 DIFF_CASE(signal, a_sigurg_every_thread_blocks_is_taken_by_a_zero_timeout_sigtimedwait)
 {
-    handle(SIGURG, 0);
-    block(SIGURG);
-    diff_child_status("sender", kill_from_child(SIGURG, 20));
-    ms(30);
+    sigurg_sent_while_blocked();
     sigset_t s = set_of(SIGURG);
     siginfo_t si;
     memset(&si, 0, sizeof si);
     struct timespec zero = { 0, 0 };
     CALL("sigtimedwait", sigtimedwait(&s, &si, &zero));
-    diff_out("si_code SI_USER %d, pending after %d, hits %d", si.si_code == SI_USER,
-             is_pending(SIGURG), (int)hits[SIGURG]);
+    say_sigurg_taken(&si);
     CALL("sigtimedwait again", sigtimedwait(&s, &si, &zero));
     signal(SIGURG, SIG_DFL);
 }
@@ -1547,8 +1553,7 @@ DIFF_CASE(signal, a_sigurg_every_thread_blocks_ends_a_sigwaitinfo_in_progress)
     memset(&si, 0, sizeof si);
     CALL("sigwaitinfo", sigwaitinfo(&s, &si));
     diff_child_status("sender", pid);
-    diff_out("si_code SI_USER %d, pending after %d, hits %d", si.si_code == SI_USER,
-             is_pending(SIGURG), (int)hits[SIGURG]);
+    say_sigurg_taken(&si);
     signal(SIGURG, SIG_DFL);
 }
 
