@@ -155,6 +155,16 @@
     X(int, vfscanf, (FILE *, const char *, va_list))                          \
     X(int, __isoc99_vfscanf, (FILE *, const char *, va_list))                 \
     X(int, ungetc, (int, FILE *))                                             \
+    X(int, getchar, (void))                                                   \
+    X(int, fgetc_unlocked, (FILE *))                                          \
+    X(int, getc_unlocked, (FILE *))                                           \
+    X(int, getchar_unlocked, (void))                                          \
+    X(int, __uflow, (FILE *))                                                 \
+    X(int, __underflow, (FILE *))                                             \
+    X(char *, fgets_unlocked, (char *, int, FILE *))                          \
+    X(char *, __fgets_unlocked_chk, (char *, size_t, int, FILE *))            \
+    X(size_t, fread_unlocked, (void *, size_t, size_t, FILE *))               \
+    X(size_t, __fread_unlocked_chk, (void *, size_t, size_t, size_t, FILE *)) \
     X(int, getw, (FILE *))                                                    \
     X(int, fputs, (const char *, FILE *))                                     \
     X(int, fputc, (int, FILE *))                                              \

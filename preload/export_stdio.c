@@ -5,13 +5,23 @@
  * hooks/io_stdio.c, "Its lock"), then calls glibc's. Variadic ones go to
  * their v-variants; fortified ones (__fprintf_chk...) are what programs
  * built with _FORTIFY_SOURCE call.
+ *
+ * The read functions also serve glibc's own streams (stdin, fopen's
+ * FIFOs) over a socket, a pipe or a terminal, read by a green thread:
+ * hooks/io_stdio_glibc.c waits for their input without holding the hub.
+ * The _unlocked forms and __uflow (what the getc_unlocked macro calls
+ * when the buffer is empty) are interposed for those streams only.
  */
 #define _GNU_SOURCE
+/* No inline or macro forms of getc_unlocked, fread_unlocked...
+ * (bits/stdio.h, with optimisation): this file defines the functions. */
+#define __NO_INLINE__ 1
 #undef _FILE_OFFSET_BITS
 #undef _FORTIFY_SOURCE
 #include "hooks.h"
 #include "io.h"
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #define E GREEN_EXPORT
@@ -28,6 +38,12 @@ extern int __isoc99_fscanf(FILE *fp, const char *f, ...);
 extern int __vfprintf_chk(FILE *fp, int flag, const char *f, va_list ap);
 extern int __fprintf_chk(FILE *fp, int flag, const char *f, ...);
 extern int _IO_getc(FILE *fp);
+extern int __uflow(FILE *fp);
+extern int __underflow(FILE *fp);
+extern char *__fgets_unlocked_chk(char *s, size_t size, int n, FILE *fp);
+extern size_t __fread_unlocked_chk(void *p, size_t psize, size_t size, size_t n, FILE *fp);
+extern int __isoc99_scanf(const char *f, ...);
+extern int __isoc99_vscanf(const char *f, va_list ap);
 extern int _IO_putc(int c, FILE *fp);
 
 /* A wrapper's body: glibc's function, under the stream's green lock when
@@ -62,19 +78,95 @@ extern int _IO_putc(int c, FILE *fp);
         return r_;                                                            \
     }
 
-STREAM(char *, fgets, (char *s, int n, FILE *fp), (s, n, fp))
-STREAM(char *, __fgets_chk, (char *s, size_t size, int n, FILE *fp), (s, size, n, fp))
-STREAM(int, fgetc, (FILE *fp), (fp))
-STREAM(int, getc, (FILE *fp), (fp))
-STREAM(int, _IO_getc, (FILE *fp), (fp))
-STREAM(size_t, fread, (void *p, size_t size, size_t n, FILE *fp), (p, size, n, fp))
-STREAM(size_t, __fread_chk, (void *p, size_t psize, size_t size, size_t n, FILE *fp), (p, psize, size, n, fp))
-STREAM(ssize_t, getline, (char **l, size_t *n, FILE *fp), (l, n, fp))
-STREAM(ssize_t, getdelim, (char **l, size_t *n, int d, FILE *fp), (l, n, d, fp))
-STREAM(ssize_t, __getdelim, (char **l, size_t *n, int d, FILE *fp), (l, n, d, fp))
-STREAM(int, __isoc99_vfscanf, (FILE *fp, const char *f, va_list ap), (fp, f, ap))
-STREAM(int, ungetc, (int c, FILE *fp), (c, fp))
-STREAM(int, getw, (FILE *fp), (fp))
+/* A read function: a stream of ours under its lock (locked true), one of
+ * glibc's that can wait through gexpr (g_ is its lock), any other
+ * glibc's alone. */
+#define READ_CALL(ret, name, args, locked, gexpr)                             \
+    if (green__likely(!green__stdio_marked(fp))) {                            \
+        void *g_ = green__stdio_glibc(fp);                                    \
+        if (green__likely(!g_))                                               \
+            return GREEN_REAL(name) args;                                     \
+        return gexpr;                                                         \
+    }                                                                         \
+    if (!(locked))                                                            \
+        return GREEN_REAL(name) args;                                         \
+    void *lk_ = green__stdio_enter(fp);                                       \
+    ret r_ = GREEN_REAL(name) args;                                           \
+    green__stdio_leave(lk_);                                                  \
+    return r_;
+#define READ(ret, name, params, args, locked, gexpr)                          \
+    E ret name params { READ_CALL(ret, name, args, locked, gexpr) }
+
+#define GETC(name, locked)                                                    \
+    READ(int, name, (FILE *fp), (fp), locked,                                 \
+         green__stdio_glibc_getc(g_, fp, GREEN_REAL(name)))
+GETC(fgetc, true)
+GETC(getc, true)
+GETC(_IO_getc, true)
+GETC(fgetc_unlocked, false)
+GETC(getc_unlocked, false)
+GETC(__uflow, false)
+GETC(__underflow, false)
+
+E int getchar(void)
+{
+    FILE *fp = stdin;
+    READ_CALL(int, getc, (fp), true, green__stdio_glibc_getc(g_, fp, GREEN_REAL(getc)))
+}
+
+E int getchar_unlocked(void)
+{
+    FILE *fp = stdin;
+    READ_CALL(int, getc_unlocked, (fp), false,
+              green__stdio_glibc_getc(g_, fp, GREEN_REAL(getc_unlocked)))
+}
+
+READ(char *, fgets, (char *s, int n, FILE *fp), (s, n, fp), true,
+     green__stdio_glibc_fgets(g_, s, n, fp, SIZE_MAX, GREEN_REAL(fgets), NULL))
+READ(char *, __fgets_chk, (char *s, size_t size, int n, FILE *fp), (s, size, n, fp), true,
+     green__stdio_glibc_fgets(g_, s, n, fp, size, NULL, GREEN_REAL(__fgets_chk)))
+READ(char *, fgets_unlocked, (char *s, int n, FILE *fp), (s, n, fp), false,
+     green__stdio_glibc_fgets(g_, s, n, fp, SIZE_MAX, GREEN_REAL(fgets_unlocked), NULL))
+READ(char *, __fgets_unlocked_chk, (char *s, size_t size, int n, FILE *fp), (s, size, n, fp),
+     false, green__stdio_glibc_fgets(g_, s, n, fp, size, NULL, GREEN_REAL(__fgets_unlocked_chk)))
+READ(size_t, fread, (void *p, size_t size, size_t n, FILE *fp), (p, size, n, fp), true,
+     green__stdio_glibc_fread(g_, p, size, n, fp, SIZE_MAX, GREEN_REAL(fread), NULL))
+READ(size_t, __fread_chk, (void *p, size_t psize, size_t size, size_t n, FILE *fp),
+     (p, psize, size, n, fp), true,
+     green__stdio_glibc_fread(g_, p, size, n, fp, psize, NULL, GREEN_REAL(__fread_chk)))
+READ(size_t, fread_unlocked, (void *p, size_t size, size_t n, FILE *fp), (p, size, n, fp),
+     false, green__stdio_glibc_fread(g_, p, size, n, fp, SIZE_MAX, GREEN_REAL(fread_unlocked), NULL))
+READ(size_t, __fread_unlocked_chk, (void *p, size_t psize, size_t size, size_t n, FILE *fp),
+     (p, psize, size, n, fp), false,
+     green__stdio_glibc_fread(g_, p, size, n, fp, psize, NULL, GREEN_REAL(__fread_unlocked_chk)))
+READ(ssize_t, getline, (char **l, size_t *n, FILE *fp), (l, n, fp), true,
+     green__stdio_glibc_getdelim(g_, l, n, '\n', fp, GREEN_REAL(getdelim)))
+READ(ssize_t, getdelim, (char **l, size_t *n, int d, FILE *fp), (l, n, d, fp), true,
+     green__stdio_glibc_getdelim(g_, l, n, d, fp, GREEN_REAL(getdelim)))
+READ(ssize_t, __getdelim, (char **l, size_t *n, int d, FILE *fp), (l, n, d, fp), true,
+     green__stdio_glibc_getdelim(g_, l, n, d, fp, GREEN_REAL(__getdelim)))
+
+/* getw: an int's bytes, as glibc's (_IO_sgetn of sizeof(int)). */
+static int glibc_getw(void *g, FILE *fp)
+{
+    int w;
+    return green__stdio_glibc_fread(g, &w, sizeof w, 1, fp, SIZE_MAX, GREEN_REAL(fread), NULL) == 1
+               ? w : EOF;
+}
+READ(int, getw, (FILE *fp), (fp), true, glibc_getw(g_, fp))
+
+/* ungetc keeps out of a read that waits for the rest of its line. */
+static int glibc_ungetc(void *g, int c, FILE *fp)
+{
+    green__stdio_glibc_lock(g);
+    int r = GREEN_REAL(ungetc)(c, fp);
+    green__stdio_glibc_unlock(g);
+    return r;
+}
+READ(int, ungetc, (int c, FILE *fp), (c, fp), true, glibc_ungetc(g_, c, fp))
+
+READ(int, __isoc99_vfscanf, (FILE *fp, const char *f, va_list ap), (fp, f, ap), true,
+     green__stdio_glibc_scanf(g_, fp, GREEN_REAL(__isoc99_vfscanf), f, ap))
 STREAM(int, fputs, (const char *s, FILE *fp), (s, fp))
 STREAM(int, fputc, (int c, FILE *fp), (c, fp))
 STREAM(int, putc, (int c, FILE *fp), (c, fp))
@@ -108,9 +200,54 @@ STREAM(int, fflush, (FILE *fp), (fp))
  * latter, so these are defined by their assembly names. */
 E int gnu_vfscanf(FILE *fp, const char *f, va_list ap) __asm__("vfscanf");
 E int gnu_fscanf(FILE *fp, const char *f, ...) __asm__("fscanf");
-E int gnu_vfscanf(FILE *fp, const char *f, va_list ap) { STREAM_CALL(int, vfscanf, (fp, f, ap)) }
-STREAM_VA(gnu_fscanf, vfscanf, (FILE *fp, const char *f, ...), (fp, f, ap))
-STREAM_VA(__isoc99_fscanf, __isoc99_vfscanf, (FILE *fp, const char *f, ...), (fp, f, ap))
+E int gnu_vscanf(const char *f, va_list ap) __asm__("vscanf");
+E int gnu_scanf(const char *f, ...) __asm__("scanf");
+E int gnu_vfscanf(FILE *fp, const char *f, va_list ap)
+{
+    READ_CALL(int, vfscanf, (fp, f, ap), true,
+              green__stdio_glibc_scanf(g_, fp, GREEN_REAL(vfscanf), f, ap))
+}
+E int gnu_fscanf(FILE *fp, const char *f, ...)
+{
+    va_list ap;
+    va_start(ap, f);
+    int r = gnu_vfscanf(fp, f, ap);
+    va_end(ap);
+    return r;
+}
+E int __isoc99_fscanf(FILE *fp, const char *f, ...)
+{
+    va_list ap;
+    va_start(ap, f);
+    int r = __isoc99_vfscanf(fp, f, ap);
+    va_end(ap);
+    return r;
+}
+/* scanf and vscanf read stdin: glibc's vfscanf on it, as glibc's do. */
+E int gnu_vscanf(const char *f, va_list ap)
+{
+    return gnu_vfscanf(stdin, f, ap);
+}
+E int gnu_scanf(const char *f, ...)
+{
+    va_list ap;
+    va_start(ap, f);
+    int r = gnu_vfscanf(stdin, f, ap);
+    va_end(ap);
+    return r;
+}
+E int __isoc99_vscanf(const char *f, va_list ap)
+{
+    return __isoc99_vfscanf(stdin, f, ap);
+}
+E int __isoc99_scanf(const char *f, ...)
+{
+    va_list ap;
+    va_start(ap, f);
+    int r = __isoc99_vfscanf(stdin, f, ap);
+    va_end(ap);
+    return r;
+}
 STREAM_VA(fprintf, vfprintf, (FILE *fp, const char *f, ...), (fp, f, ap))
 STREAM_VA(__fprintf_chk, __vfprintf_chk, (FILE *fp, int flag, const char *f, ...), (fp, flag, f, ap))
 
@@ -126,18 +263,35 @@ E int fclose(FILE *fp)
  * released in the other order. */
 E void flockfile(FILE *fp)
 {
-    green__stdio_enter(fp);
+    void *g = green__stdio_marked(fp) ? NULL : green__stdio_glibc(fp);
+    if (g)
+        green__stdio_glibc_lock(g);
+    else
+        green__stdio_enter(fp);
     GREEN_REAL(flockfile)(fp);
 }
 
 E void funlockfile(FILE *fp)
 {
     GREEN_REAL(funlockfile)(fp);
-    green__stdio_leave(green__stdio_stream(fp));
+    void *g = green__stdio_marked(fp) ? NULL : green__stdio_glibc(fp);
+    if (g)
+        green__stdio_glibc_unlock(g);
+    else
+        green__stdio_leave(green__stdio_stream(fp));
 }
 
 E int ftrylockfile(FILE *fp)
 {
+    void *g = green__stdio_marked(fp) ? NULL : green__stdio_glibc(fp);
+    if (g) {
+        if (!green__stdio_glibc_trylock(g))
+            return 1;
+        int r = GREEN_REAL(ftrylockfile)(fp);
+        if (r != 0)
+            green__stdio_glibc_unlock(g);
+        return r;
+    }
     void *lk = green__stdio_stream(fp);
     if (lk && !green__stdio_trylock(lk))
         return 1;

@@ -13,6 +13,7 @@
 #include <stdio_ext.h>
 #include <stdlib.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -350,4 +351,379 @@ DIFF_CASE(stdio, a_popen_child_does_not_have_earlier_popen_streams)
     show_line("the first stream's descriptor in the second child", second, r, buf);
     pclose(second);
     pclose(first);
+}
+
+/* ------------------------------------------- glibc's own streams: stdin */
+
+/* stdin, stdout, stderr and fopen's streams are glibc's, with glibc's
+ * internal read. Each case below puts a pipe or a socket on descriptor 0
+ * before anything reads stdin (every case runs in a fresh process). */
+static int stdin_peer;             /* the writing end, for the writer */
+
+static void *stdin_writer(void *arg)
+{
+    for (const struct piece *p = arg; p->text; p++) {
+        usleep((useconds_t)p->ms * 1000);
+        if (write(stdin_peer, p->text, strlen(p->text)) < 0)
+            break;
+    }
+    return NULL;
+}
+
+/* A pipe (sock false) or a socket on descriptor 0; returns the writer's
+ * end. */
+static int stdin_over(bool sock)
+{
+    int p[2];
+    if (sock)
+        CALL("socketpair", socketpair(AF_UNIX, SOCK_STREAM, 0, p));
+    else
+        CALL("pipe", pipe(p));
+    int rd = p[0], wr = p[1];
+    CALL("dup2 onto 0", dup2(rd, 0));
+    close(rd);
+    stdin_peer = wr;
+    return wr;
+}
+
+static const struct piece line_pieces[] = {
+    { 40, "first line\nsecond " }, { 40, "line\n" }, { 40, "third" }, { 40, " line\n" },
+    { 0, NULL } };
+
+static void stdin_fgets_case(bool sock)
+{
+    int wr = stdin_over(sock);
+    pthread_t tk = diff_ticker_start();
+    pthread_t w = diff_spawn(stdin_writer, (void *)line_pieces);
+    fgets_while_ticking(stdin, 3);
+    pthread_join(w, NULL);
+    diff_ticker_stop(tk);
+    close(wr);
+    char buf[64];
+    char *r = fgets(buf, sizeof buf, stdin);
+    show_line("after the writer closed", stdin, r, buf);
+    r = fgets(buf, sizeof buf, stdin);
+    show_line("again", stdin, r, buf);
+}
+
+/* fgets(stdin) waits for lines that come in pieces while a thread ticks:
+ * the wait parks the reading thread, not its hub. */
+DIFF_CASE(stdio, fgets_on_stdin_over_a_pipe_waits_while_other_threads_run)
+{
+    stdin_fgets_case(false);
+}
+
+DIFF_CASE(stdio, fgets_on_stdin_over_a_socket_waits_while_other_threads_run)
+{
+    stdin_fgets_case(true);
+}
+
+/* Each of the other ways to read stdin, fed in pieces 30 ms apart while
+ * a thread ticks: getline (a 9000-byte line, longer than the stream's
+ * buffer), getc to the end of a line, fread of 6000 bytes, scanf of
+ * whole lines, getchar, fgets_unlocked under flockfile, getc_unlocked
+ * (the macro, which calls __uflow) under flockfile, getdelim. */
+static char big[9001];
+
+static void *feed_stdin(void *arg)
+{
+    (void)arg;
+    static const char *const parts[] = {
+        "getline: ", NULL /* big, in three */, "\n",
+        "getc: abc", "def\n",
+        NULL /* fread: 6000 bytes, in two */,
+        "scanf: 12 34\n", "56\n",
+        "G", "\n",
+        "unlocked: one ", "two\n",
+        "macro: xyz", "w\n",
+        "delim;", "tail;",
+    };
+    for (size_t k = 0; k < sizeof parts / sizeof *parts; k++) {
+        usleep(30000);
+        if (parts[k]) {
+            if (write(stdin_peer, parts[k], strlen(parts[k])) < 0)
+                return NULL;
+            continue;
+        }
+        const char *what = k == 1 ? big : big + 3000;
+        size_t n = k == 1 ? 9000 : 6000, third = n / 3;
+        for (size_t off = 0; off < n; off += third) {
+            if (write(stdin_peer, what + off, third) < 0)
+                return NULL;
+            usleep(30000);
+        }
+    }
+    close(stdin_peer);
+    return NULL;
+}
+
+static int ticks_mark;
+
+static void ticked(const char *what)
+{
+    int d = diff_ticks() - ticks_mark;
+    diff_out("%s: the ticker ran while it waited: %s", what, d >= 3 ? "yes" : "no");
+    ticks_mark = diff_ticks();
+}
+
+DIFF_CASE(stdio, every_stdin_read_function_waits_while_other_threads_run)
+{
+    for (size_t k = 0; k < sizeof big - 1; k++)
+        big[k] = (char)('a' + k % 26);
+    stdin_over(false);
+    pthread_t tk = diff_ticker_start();
+    pthread_t w = diff_spawn(feed_stdin, NULL);
+    ticks_mark = diff_ticks();
+
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n = getline(&line, &cap, stdin);
+    diff_out("getline: %zd, prefix ok %d, body ok %d, capacity %zu", n,
+             n > 9 && strncmp(line, "getline: ", 9) == 0,
+             n == 9010 && memcmp(line + 9, big, 9000) == 0 && line[9009] == '\n', cap);
+    ticked("getline");
+
+    char got[32];
+    int k = 0, c;
+    while ((c = getc(stdin)) != EOF && k < 31 && (got[k++] = (char)c) != '\n')
+        ;
+    got[k] = 0;
+    diff_out("getc: %d chars, \"%.*s\"", k, k ? k - 1 : 0, got);
+    ticked("getc");
+
+    static char fr[6001];
+    size_t m = fread(fr, 1, 6000, stdin);
+    diff_out("fread: %zu, same bytes %d", m, m == 6000 && memcmp(fr, big + 3000, 6000) == 0);
+    ticked("fread");
+
+    int a = 0, b = 0, d = 0;
+    int sc = scanf("scanf: %d %d", &a, &b);
+    diff_out("scanf: %d (%d %d)", sc, a, b);
+    sc = scanf("%d", &d);
+    diff_out("scanf again: %d (%d)", sc, d);
+    ticked("scanf");
+
+    c = getchar();                 /* the newline scanf left */
+    int g = getchar(), nl = getchar();
+    diff_out("getchar: %d, then %d %d", c, g, nl);
+    ticked("getchar");
+
+    flockfile(stdin);
+    char *r = fgets_unlocked(got, sizeof got, stdin);
+    funlockfile(stdin);
+    diff_out("fgets_unlocked: %s \"%s\"", r ? "line" : "NULL", r ? got : "");
+    ticked("fgets_unlocked");
+
+    flockfile(stdin);
+    k = 0;
+    while ((c = getc_unlocked(stdin)) != EOF && k < 31 && (got[k++] = (char)c) != '\n')
+        ;
+    got[k] = 0;
+    funlockfile(stdin);
+    diff_out("getc_unlocked: %d chars", k);
+    ticked("getc_unlocked");
+
+    n = getdelim(&line, &cap, ';', stdin);
+    diff_out("getdelim: %zd \"%s\"", n, n > 0 ? line : "");
+    n = getdelim(&line, &cap, ';', stdin);
+    diff_out("getdelim: %zd \"%s\"", n, n > 0 ? line : "");
+    ticked("getdelim");
+    n = getdelim(&line, &cap, ';', stdin);
+    diff_out("getdelim at the end: %zd, eof %d error %d", n, feof(stdin), ferror(stdin));
+    free(line);
+    pthread_join(w, NULL);
+    diff_ticker_stop(tk);
+}
+
+/* A character pushed back with ungetc (another than the one read: glibc
+ * keeps it in a backup area) comes first; the rest of the buffered line
+ * follows without a wait; then the next line is waited for. */
+DIFF_CASE(stdio, ungetc_on_stdin_then_fgets_waits_only_when_nothing_is_left)
+{
+    stdin_over(false);
+    static const struct piece script[] = { { 0, "abc\n" }, { 60, "next line\n" }, { 0, NULL } };
+    pthread_t tk = diff_ticker_start();
+    pthread_t w = diff_spawn(stdin_writer, (void *)script);
+    int c = getc(stdin);
+    diff_out("getc '%c', ungetc %d", c, ungetc('x', stdin));
+    fgets_while_ticking(stdin, 2);
+    pthread_join(w, NULL);
+    diff_ticker_stop(tk);
+}
+
+/* A signal without SA_RESTART makes fgets(stdin) fail with EINTR and the
+ * stream's error set, as glibc's read there does; with SA_RESTART it
+ * goes on waiting. */
+static void *stdin_signal_then_write(void *arg)
+{
+    pthread_t target = *(pthread_t *)arg;
+    usleep(40000);
+    pthread_kill(target, SIGUSR1);
+    usleep(40000);
+    if (write(stdin_peer, "late line\n", 10) < 0)
+        return NULL;
+    return NULL;
+}
+
+static void stdin_interrupted(int flags)
+{
+    struct sigaction sa = { .sa_handler = on_usr1, .sa_flags = flags };
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGUSR1, &sa, NULL);
+    hits = 0;
+    stdin_over(true);
+    pthread_t self = pthread_self();
+    pthread_t t = diff_spawn(stdin_signal_then_write, &self);
+    char buf[64];
+    errno = 0;
+    char *r = fgets(buf, sizeof buf, stdin);
+    int e = errno;
+    show_line("fgets", stdin, r, buf);
+    diff_out("errno %s, handler ran %d", diff_errname(r ? 0 : e), (int)hits);
+    if (!r) {
+        clearerr(stdin);
+        r = fgets(buf, sizeof buf, stdin);
+        show_line("fgets again", stdin, r, buf);
+    }
+    pthread_join(t, NULL);
+    signal(SIGUSR1, SIG_DFL);
+}
+
+DIFF_CASE(stdio, a_signal_without_sa_restart_interrupts_fgets_on_stdin)
+{
+    stdin_interrupted(0);
+}
+
+DIFF_CASE(stdio, a_signal_with_sa_restart_does_not_interrupt_fgets_on_stdin)
+{
+    stdin_interrupted(SA_RESTART);
+}
+
+/* Four threads read lines from stdin while a writer sends them in
+ * bursts: no line is lost, cut or mixed. */
+static void *read_stdin_lines(void *arg)
+{
+    (void)arg;
+    char buf[128];
+    while (fgets(buf, sizeof buf, stdin)) {
+        int k;
+        char tail[64];
+        if (sscanf(buf, "burst line %d %63s", &k, tail) != 2 || strcmp(tail, "end") != 0)
+            atomic_fetch_add(&shared_bad, 1);
+        atomic_fetch_add(&shared_lines, 1);
+    }
+    return NULL;
+}
+
+DIFF_CASE(stdio, threads_reading_stdin_take_whole_lines)
+{
+    int wr = stdin_over(false);
+    atomic_store(&shared_lines, 0);
+    atomic_store(&shared_bad, 0);
+    pthread_t r[4];
+    for (int i = 0; i < 4; i++)
+        r[i] = diff_spawn(read_stdin_lines, NULL);
+    pthread_t w = diff_spawn(write_bursts, (void *)(intptr_t)wr);
+    pthread_join(w, NULL);
+    for (int i = 0; i < 4; i++)
+        pthread_join(r[i], NULL);
+    diff_out("lines read %d, damaged %d", atomic_load(&shared_lines), atomic_load(&shared_bad));
+}
+
+/* A thread cancelled while fgets(stdin) waits leaves the stream usable:
+ * the next reader gets the next line. */
+static void *fgets_forever(void *arg)
+{
+    (void)arg;
+    char buf[64];
+    while (fgets(buf, sizeof buf, stdin))
+        ;
+    return (void *)1;
+}
+
+DIFF_CASE(stdio, a_thread_cancelled_in_fgets_on_stdin_leaves_the_stream_usable)
+{
+    int wr = stdin_over(false);
+    pthread_t t = diff_spawn(fgets_forever, NULL);
+    usleep(50000);
+    CALL("pthread_cancel", pthread_cancel(t));
+    void *ret = NULL;
+    CALL("pthread_join", pthread_join(t, &ret));
+    diff_out("the thread was cancelled: %d", ret == PTHREAD_CANCELED);
+    if (write(wr, "after the cancel\n", 17) != 17)
+        diff_out("write failed");
+    char buf[64];
+    char *r = fgets(buf, sizeof buf, stdin);
+    show_line("fgets", stdin, r, buf);
+}
+
+/* fopen of a FIFO makes a stream of glibc's too. */
+DIFF_CASE(stdio, fgets_on_a_fopened_fifo_waits_while_other_threads_run)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/green-diff-fifo-%d", (int)getpid());
+    unlink(path);
+    CALL("mkfifo", mkfifo(path, 0600));
+    int wr = open(path, O_RDWR);   /* so that the fopen below does not wait */
+    FILE *f = fopen(path, "r");
+    diff_out("fopen: %s", f ? "stream" : "NULL");
+    stdin_peer = wr;
+    pthread_t tk = diff_ticker_start();
+    pthread_t w = diff_spawn(stdin_writer, (void *)line_pieces);
+    fgets_while_ticking(f, 3);
+    pthread_join(w, NULL);
+    diff_ticker_stop(tk);
+    CALL("fclose", fclose(f));
+    close(wr);
+    unlink(path);
+}
+
+/* scanf on stdin: a number cut in two by the writer, a match that fails
+ * on a byte that stays for the next read, %n, and end of file. */
+DIFF_CASE(stdio, scanf_on_stdin_reads_numbers_that_arrive_in_pieces)
+{
+    stdin_over(true);
+    static const struct piece script[] = {
+        { 0, "12" }, { 40, "34 x" }, { 40, "yz 5" }, { 40, "6\n" }, { 0, NULL } };
+    pthread_t tk = diff_ticker_start();
+    pthread_t w = diff_spawn(stdin_writer, (void *)script);
+    ticks_mark = diff_ticks();
+    int a = 0, b = 0, used = 0;
+    int r = scanf("%d%n", &a, &used);
+    diff_out("scanf: %d, %d, %d bytes", r, a, used);
+    ticked("scanf of a number in two pieces");
+    r = scanf("%d", &b);
+    diff_out("scanf of a number on \"x\": %d, then getchar '%c'", r, getchar());
+    r = scanf("yz %d", &b);
+    diff_out("scanf: %d, %d", r, b);
+    ticked("scanf");
+    pthread_join(w, NULL);
+    diff_ticker_stop(tk);
+    close(stdin_peer);
+    r = scanf("%d", &b);
+    diff_out("scanf at the end: %d, eof %d error %d", r, feof(stdin), ferror(stdin));
+}
+
+/* A terminal on stdin (a pseudo-terminal, canonical mode): fgets waits
+ * for a line typed in two pieces. */
+DIFF_CASE(stdio, fgets_on_a_terminal_stdin_waits_while_other_threads_run)
+{
+    int m = posix_openpt(O_RDWR | O_NOCTTY);
+    if (m < 0 || grantpt(m) != 0 || unlockpt(m) != 0) {
+        diff_out("no pseudo-terminal here");
+        return;
+    }
+    int s = open(ptsname(m), O_RDWR | O_NOCTTY);
+    CALL("dup2 onto 0", dup2(s, 0));
+    close(s);
+    diff_out("stdin is a terminal: %d", isatty(0));
+    stdin_peer = m;
+    static const struct piece script[] = {
+        { 40, "typed " }, { 40, "line\n" }, { 40, "second\n" }, { 0, NULL } };
+    pthread_t tk = diff_ticker_start();
+    pthread_t w = diff_spawn(stdin_writer, (void *)script);
+    fgets_while_ticking(stdin, 2);
+    pthread_join(w, NULL);
+    diff_ticker_stop(tk);
+    close(m);
 }
