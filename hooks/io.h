@@ -95,25 +95,22 @@ GREEN__HIDE bool green__stdio_pclose(FILE *fp, int *result);
  * over a socket, a pipe or a terminal park instead of holding the hub.
  * green__stdio_glibc: the stream's lock of ours when fp is such a stream
  * read by a green thread, else NULL (the call is glibc's alone). The
- * others run the call under that lock; each is glibc's function of the
- * same name, given as real (and real_chk for the fortified forms). */
+ * others run the call under that lock; real is glibc's function the
+ * program called (chk: a fortified form, with the object's size). */
 #include <stdarg.h>
 GREEN__HIDE void *green__stdio_glibc(FILE *fp);
 GREEN__HIDE void green__stdio_glibc_lock(void *g);
 GREEN__HIDE void green__stdio_glibc_unlock(void *g);
 GREEN__HIDE bool green__stdio_glibc_trylock(void *g);
-GREEN__HIDE int green__stdio_glibc_getc(void *g, FILE *fp, int (*real)(FILE *));
+GREEN__HIDE int green__stdio_glibc_getc(void *g, FILE *fp, int (*real)(FILE *), bool takes);
 GREEN__HIDE int green__stdio_glibc_scanf(void *g, FILE *fp,
                                          int (*real)(FILE *, const char *, va_list),
                                          const char *f, va_list ap);
-GREEN__HIDE char *green__stdio_glibc_fgets(void *g, char *s, int n, FILE *fp, size_t size,
-                                           char *(*real)(char *, int, FILE *),
-                                           char *(*real_chk)(char *, size_t, int, FILE *));
+GREEN__HIDE char *green__stdio_glibc_fgets(void *g, char *s, int n, FILE *fp, bool chk,
+                                           size_t size, char *(*real)(char *, int, FILE *));
 GREEN__HIDE size_t green__stdio_glibc_fread(void *g, void *p, size_t size, size_t n, FILE *fp,
-                                            size_t psize,
-                                            size_t (*real)(void *, size_t, size_t, FILE *),
-                                            size_t (*real_chk)(void *, size_t, size_t, size_t,
-                                                               FILE *));
+                                            bool chk, size_t psize,
+                                            size_t (*real)(void *, size_t, size_t, FILE *));
 GREEN__HIDE ssize_t green__stdio_glibc_getdelim(void *g, char **line, size_t *cap, int delim,
                                                 FILE *fp,
                                                 ssize_t (*real)(char **, size_t *, int, FILE *));

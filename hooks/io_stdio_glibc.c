@@ -81,12 +81,16 @@
 #define IN_BACKUP 0x100            /* glibc's _IO_IN_BACKUP */
 #define SLOTS 128                  /* streams with a lock of ours */
 
+#define VIEW 64                    /* bytes scanf's view takes at a time */
+
+struct held;
+
 struct gstream {
     FILE *_Atomic fp;
     struct green__mutex lock;
     FILE *view;                    /* scanf's view of fp (below), or NULL */
-    bool in_view;                  /* glibc's scanf runs on the view */
-    char viewbuf[1];
+    struct held *scanning;         /* the call that uses the view */
+    char vbuf[VIEW];
 };
 
 static struct gstream table[SLOTS];
@@ -166,58 +170,83 @@ bool green__stdio_glibc_trylock(void *p)
     return green__mutex_trylock(&g->lock, green__current(), GREEN__MUTEX_RECURSIVE) == 0;
 }
 
-/* Bytes glibc can hand out without a read: the get area, or, while a
- * pushed-back character's backup area is in use, the main get area
- * behind it (glibc's __underflow switches back to it before reading). */
-static size_t buffered(const FILE *fp)
+/* glibc's own lock of fp (its OS thread's, recursive). Every look at
+ * fp's buffer below is made under it: a call that began on the fast
+ * path of another hub (free_for_me) holds it while it takes bytes. */
+static inline void glock(FILE *fp)
 {
-    if (fp->_IO_read_ptr < fp->_IO_read_end)
-        return (size_t)(fp->_IO_read_end - fp->_IO_read_ptr);
-    if ((fp->_flags & IN_BACKUP) && fp->_IO_save_base < fp->_IO_save_end)
-        return 1;
-    return 0;
-}
-
-/* Make bytes available in fp's get area: 1 when there are some, 0 at end
- * of file (_IO_EOF_SEEN, sticky as in glibc), -1 on an error (the stream's
- * error flag set, errno as glibc's read left it, or EINTR and the like
- * from the wait). A cancellation point when it has to wait, as glibc's
- * read is. Called under the stream's green lock. May switch. */
-static int fill(FILE *fp)
-{
-    if (buffered(fp) == 0) {
-        if (fp->_flags & _IO_EOF_SEEN)
-            return 0;
-        int e0 = errno;
-        green__cancel_point(0);
-        if (green__io_ready_for_call(fp->_fileno, GREEN_READ, 1, true) < 0) {
-            fp->_flags |= _IO_ERR_SEEN;
-            return -1;
-        }
-        errno = e0;
-    }
-    int old = fp->_flags & _IO_ERR_SEEN;
-    fp->_flags &= ~_IO_ERR_SEEN;
     GREEN_REAL(flockfile)(fp);
-    int c = GREEN_REAL(__underflow)(fp);
-    GREEN_REAL(funlockfile)(fp);
-    int err = fp->_flags & _IO_ERR_SEEN;
-    fp->_flags |= old;
-    if (c != EOF)
-        return 1;
-    return err ? -1 : 0;
 }
 
-/* Wait until glibc can start the call without a read that waits: for
- * the functions that read byte by byte (getc...) and scanf. 0, or -1 with
- * the error flag set. */
-static int wait_first(FILE *fp)
+static inline void gunlock(FILE *fp)
 {
-    if (buffered(fp) || (fp->_flags & _IO_EOF_SEEN))
-        return 0;
+    GREEN_REAL(funlockfile)(fp);
+}
+
+/* No other green thread holds the stream (under glock): a call that glibc
+ * answers from the buffer may run at once, as natively. A holder parked
+ * in the middle of its line keeps everyone else out. */
+static inline bool free_for_me(struct gstream *g)
+{
+    uintptr_t h = green__mutex_holder(&g->lock);
+    return h == 0 || h == green__lock_id(green__current());
+}
+
+static inline size_t in_get_area(const FILE *fp)
+{
+    return fp->_IO_read_ptr < fp->_IO_read_end ? (size_t)(fp->_IO_read_end - fp->_IO_read_ptr)
+                                               : 0;
+}
+
+/* Can glibc answer without a read (under glock)? Bytes in the get area;
+ * or, while a pushed-back character's backup area is in use, in the main
+ * get area behind it (glibc's __underflow switches back to it first); or
+ * end of file seen (sticky in glibc: it answers EOF at once). */
+static bool answers_at_once(const FILE *fp)
+{
+    return in_get_area(fp) || ((fp->_flags & IN_BACKUP) && fp->_IO_save_base < fp->_IO_save_end) ||
+           (fp->_flags & _IO_EOF_SEEN);
+}
+
+/* The green lock and glock of one call, released on return or, in a
+ * cancel, by the cleanup handler: glocked says whether glock is held
+ * (not while wait_readable parks, the one cancellation point). */
+struct held {
+    struct gstream *g;
+    FILE *fp;
+    bool glocked;
+};
+
+static void take(struct held *h)
+{
+    lock(h->g);
+    glock(h->fp);
+    h->glocked = true;
+}
+
+static void release(void *p)
+{
+    struct held *h = p;
+    if (h->glocked)
+        gunlock(h->fp);
+    h->glocked = false;
+    unlock(h->g);
+}
+
+/* Park until fp's descriptor is readable, glock released meanwhile. A
+ * cancellation point, as glibc's read is. 0, or -1 (the stream's error
+ * flag set; errno EINTR or the like). May switch. */
+static int wait_readable(struct held *h)
+{
+    FILE *fp = h->fp;
     int e0 = errno;
+    gunlock(fp);
+    h->glocked = false;
     green__cancel_point(0);
-    if (green__io_ready_for_call(fp->_fileno, GREEN_READ, 1, true) < 0) {
+    int r = green__io_ready_for_call(fp->_fileno, GREEN_READ, 1, true);
+    glock(fp);
+    h->glocked = true;
+    if (r < 0) {
         fp->_flags |= _IO_ERR_SEEN;
         return -1;
     }
@@ -225,108 +254,181 @@ static int wait_first(FILE *fp)
     return 0;
 }
 
-/* A read of the getc kind (getc, fgetc, getchar, their _unlocked forms,
- * __uflow, __underflow): wait for the first byte, then glibc's call. */
-int green__stdio_glibc_getc(void *g, FILE *fp, int (*real)(FILE *))
+/* Make bytes available in fp's get area: 1 when there are some, 0 at end
+ * of file, -1 on an error (the stream's error flag set, errno as glibc's
+ * read or the wait left it). The refill is glibc's own __underflow, one
+ * read that no longer waits. May switch. */
+static int fill(struct held *h)
 {
+    FILE *fp = h->fp;
+    if (in_get_area(fp))
+        return 1;
+    if (!answers_at_once(fp) && wait_readable(h) < 0)
+        return -1;
+    int old = fp->_flags & _IO_ERR_SEEN;
+    fp->_flags &= ~_IO_ERR_SEEN;
+    int c = GREEN_REAL(__underflow)(fp);
+    int err = fp->_flags & _IO_ERR_SEEN;
+    fp->_flags |= old;
+    if (c != EOF)
+        return 1;
+    return err ? -1 : 0;
+}
+
+/* A read of the getc kind (getc, fgetc, getchar, their _unlocked forms,
+ * __uflow, __underflow): glibc's call once it can answer without a read
+ * that waits (one byte takes at most one read). takes: the call consumes
+ * the byte (all but __underflow). */
+int green__stdio_glibc_getc(void *p, FILE *fp, int (*real)(FILE *), bool takes)
+{
+    struct gstream *g = p;
+    glock(fp);
+    if (green__likely(answers_at_once(fp) && free_for_me(g))) {
+        /* What glibc's getc does with a byte in the buffer, without a
+         * second call and lock. */
+        int r = takes && in_get_area(fp) ? *(unsigned char *)fp->_IO_read_ptr++ : real(fp);
+        gunlock(fp);
+        return r;
+    }
+    gunlock(fp);
+    struct held h = { .g = g, .fp = fp };
     volatile int r = EOF;          /* kept across the cleanup's setjmp */
-    lock(g);
-    pthread_cleanup_push(unlock, g);
-    if (wait_first(fp) == 0)
+    take(&h);
+    pthread_cleanup_push(release, &h);
+    if (answers_at_once(fp) || wait_readable(&h) == 0)
         r = real(fp);
     pthread_cleanup_pop(1);
     return r;
 }
 
-/* scanf's view: glibc's scanf reads ahead by one byte and reads again
- * wherever a conversion needs more, so it runs on a stream of ours whose
- * read function takes fp's bytes one at a time, waiting as fill does
- * (a buffer of one byte, fully buffered: an unbuffered stream would
- * flush stdout before each byte, which fp on a pipe does not). The byte
- * scanf reads ahead and pushes back stays in the view when it returns;
- * it is the last one taken from fp, still just behind fp's read
- * pointer, and goes back there. fp's end-of-file and error flags are
- * set by fill as glibc's read would set them; scanf's return value and
- * %n counts are glibc's own. */
+/* scanf's view: glibc's scanf reads ahead and reads again wherever a
+ * conversion needs more, so it runs on a stream of ours (a cookie stream
+ * made once per stream, fully buffered in VIEW bytes: an unbuffered one
+ * would flush stdout before each read, which fp on a pipe does not)
+ * whose read function copies fp's buffered bytes, VIEW at most, taking
+ * them from fp, and waits as fill does when there are none. What scanf
+ * leaves unread in the view when it returns goes back to fp: the view's
+ * buffer holds the last bytes taken, still just behind fp's read
+ * pointer; a byte scanf pushed back in front of them (the view's backup
+ * area) goes back as glibc's ungetc would put it. fp's end-of-file and
+ * error flags are set by fill as glibc's read would set them; scanf's
+ * return value and %n counts are glibc's own. */
 static ssize_t view_read(void *cookie, char *buf, size_t n)
 {
-    FILE *fp = cookie;
-    int f = fill(fp);
+    struct gstream *g = cookie;
+    struct held *h = g->scanning;
+    int f = fill(h);
     if (f <= 0)
         return f;
-    size_t avail = (size_t)(fp->_IO_read_end - fp->_IO_read_ptr);
-    size_t take = n < avail ? n : avail;
-    memcpy(buf, fp->_IO_read_ptr, take);
-    fp->_IO_read_ptr += take;
-    return (ssize_t)take;
+    FILE *fp = h->fp;
+    size_t avail = in_get_area(fp), k = n < avail ? n : avail;
+    memcpy(buf, fp->_IO_read_ptr, k);
+    fp->_IO_read_ptr += k;
+    return (ssize_t)k;
 }
 
-static void scanf_cleanup(void *p)
+/* Put back into fp what scanf left in the view (see above), and empty it
+ * for the next call. */
+static void view_give_back(FILE *v, FILE *fp)
 {
-    struct gstream *g = p;
-    if (g->in_view) {              /* cancelled in the view's read */
-        g->in_view = false;
-        GREEN_REAL(funlockfile)(g->view);
-        __fpurge(g->view);
+    if (!(v->_flags & IN_BACKUP)) {
+        fp->_IO_read_ptr -= in_get_area(v);
+    } else {
+        /* The main area behind the backup area (swapped: save_base..). */
+        fp->_IO_read_ptr -= v->_IO_save_end - v->_IO_save_base;
+        for (char *c = v->_IO_read_end; c > v->_IO_read_ptr;) {
+            unsigned char b = (unsigned char)*--c;
+            if (fp->_IO_read_ptr > fp->_IO_read_base && !(fp->_flags & IN_BACKUP) &&
+                (unsigned char)fp->_IO_read_ptr[-1] == b)
+                fp->_IO_read_ptr--;
+            else
+                GREEN_REAL(ungetc)(b, fp);
+        }
     }
-    unlock(g);
+    __fpurge(v);
+    clearerr_unlocked(v);
+}
+
+/* A cancel in the view's read leaves the view locked by glibc's scanf,
+ * which never returned: it is closed, and made again next time. */
+static void scan_release(void *p)
+{
+    struct held *h = p;
+    struct gstream *g = h->g;
+    if (g->scanning) {
+        g->scanning = NULL;
+        GREEN_REAL(fclose)(g->view);
+        g->view = NULL;
+    }
+    release(h);
 }
 
 int green__stdio_glibc_scanf(void *p, FILE *fp, int (*real)(FILE *, const char *, va_list),
                              const char *f, va_list ap)
 {
     struct gstream *g = p;
+    struct held h = { .g = g, .fp = fp };
     volatile int r = EOF;
-    lock(g);
-    pthread_cleanup_push(scanf_cleanup, g);
+    take(&h);
+    pthread_cleanup_push(scan_release, &h);
     if (!g->view) {
-        g->view = fopencookie(fp, "r", (cookie_io_functions_t){ .read = view_read });
+        g->view = fopencookie(g, "r", (cookie_io_functions_t){ .read = view_read });
         if (g->view)
-            setvbuf(g->view, g->viewbuf, _IOFBF, sizeof g->viewbuf);
+            GREEN_REAL(setvbuf)(g->view, g->vbuf, _IOFBF, sizeof g->vbuf);
     }
-    if (!g->view) {
-        if (wait_first(fp) == 0)   /* no memory: the first byte only */
+    if (!g->view) {                /* no memory: glibc's, after the first byte */
+        if (answers_at_once(fp) || wait_readable(&h) == 0)
             r = real(fp, f, ap);
     } else {
-        clearerr_unlocked(g->view);
-        g->in_view = true;
+        g->scanning = &h;
         r = real(g->view, f, ap);
-        g->in_view = false;
-        FILE *v = g->view;
-        if (v->_IO_read_ptr < v->_IO_read_end)
-            fp->_IO_read_ptr -= v->_IO_read_end - v->_IO_read_ptr;
-        __fpurge(v);
+        g->scanning = NULL;
+        view_give_back(g->view, fp);
     }
     pthread_cleanup_pop(1);
     return r;
 }
 
-/* fgets, fgets_unlocked, __fgets_chk (size: the object's size, checked by
- * glibc's on each call; SIZE_MAX for the others). */
-char *green__stdio_glibc_fgets(void *g, char *s, int n, FILE *fp, size_t size,
-                               char *(*real)(char *, int, FILE *),
-                               char *(*real_chk)(char *, size_t, int, FILE *))
+/* fgets and its forms (chk: __fgets_chk's size check, size the object's
+ * size): the line in bounded pieces, each from the buffer alone. */
+char *green__stdio_glibc_fgets(void *p, char *s, int n, FILE *fp, bool chk, size_t size,
+                               char *(*real)(char *, int, FILE *))
 {
-#define FGETS(p, sz, k) (real_chk ? real_chk((p), (sz), (k), fp) : real((p), (k), fp))
-    if (n <= 1 || (real_chk && (size_t)n > size))
-        return FGETS(s, size, n);  /* no read; or glibc's overflow report */
-    char *r = s;
-    lock(g);
-    pthread_cleanup_push(unlock, g);
-    size_t want = (size_t)n - 1, got = 0;
+    struct gstream *g = p;
+    if (n <= 1 || (chk && (size_t)n > size))
+        return chk ? GREEN_REAL(__fgets_chk)(s, size, n, fp) : real(s, n, fp);
+    size_t want = (size_t)n - 1;
+    glock(fp);
+    size_t avail = in_get_area(fp);
+    if (green__likely(avail && free_for_me(g) &&
+                      (avail >= want || memchr(fp->_IO_read_ptr, '\n', avail)))) {
+        char *r = chk ? GREEN_REAL(__fgets_unlocked_chk)(s, size, n, fp)
+                      : GREEN_REAL(fgets_unlocked)(s, n, fp);
+        gunlock(fp);
+        return r;
+    }
+    gunlock(fp);
+    struct held h = { .g = g, .fp = fp };
+    char *volatile r = s;
+    take(&h);
+    pthread_cleanup_push(release, &h);
+    size_t got = 0;
     int old = fp->_flags & _IO_ERR_SEEN;
     fp->_flags &= ~_IO_ERR_SEEN;
     for (;;) {
-        int f = fill(fp);
-        if (f <= 0) {
-            if (f < 0 || got == 0)
+        int fl = fill(&h);
+        if (fl <= 0) {
+            if (fl < 0 || got == 0)
                 r = NULL;          /* an error in this call, or nothing at all */
             break;
         }
-        size_t avail = (size_t)(fp->_IO_read_end - fp->_IO_read_ptr);
-        size_t take = avail < want - got ? avail : want - got;
+        avail = in_get_area(fp);
+        size_t k = avail < want - got ? avail : want - got;
         char *before = fp->_IO_read_ptr;
-        FGETS(s + got, size == SIZE_MAX ? SIZE_MAX : size - got, (int)take + 1);
+        if (chk)
+            GREEN_REAL(__fgets_unlocked_chk)(s + got, size - got, (int)k + 1, fp);
+        else
+            GREEN_REAL(fgets_unlocked)(s + got, (int)k + 1, fp);
         got += (size_t)(fp->_IO_read_ptr - before);
         if (got == want || (got && s[got - 1] == '\n'))
             break;
@@ -334,52 +436,65 @@ char *green__stdio_glibc_fgets(void *g, char *s, int n, FILE *fp, size_t size,
     fp->_flags |= old;
     pthread_cleanup_pop(1);
     return r;
-#undef FGETS
 }
 
-/* fread and its forms: whole items, as glibc counts them. */
-size_t green__stdio_glibc_fread(void *g, void *p, size_t size, size_t n, FILE *fp,
-                                size_t psize,
-                                size_t (*real)(void *, size_t, size_t, FILE *),
-                                size_t (*real_chk)(void *, size_t, size_t, size_t, FILE *))
+/* fread and its forms (chk: __fread_chk's, psize the object's size):
+ * whole items, as glibc counts them. */
+size_t green__stdio_glibc_fread(void *p, void *buf, size_t size, size_t n, FILE *fp,
+                                bool chk, size_t psize,
+                                size_t (*real)(void *, size_t, size_t, FILE *))
 {
-#define FREAD(q, ps, k) (real_chk ? real_chk((q), (ps), 1, (k), fp) : real((q), 1, (k), fp))
+    struct gstream *g = p;
     size_t bytes;
     if (size == 0 || n == 0 || __builtin_mul_overflow(size, n, &bytes) ||
-        (real_chk && bytes > psize))
-        return real_chk ? real_chk(p, psize, size, n, fp) : real(p, size, n, fp);
-    size_t got = 0;
-    lock(g);
-    pthread_cleanup_push(unlock, g);
-    while (got < bytes) {
-        if (fill(fp) <= 0)
-            break;
+        (chk && bytes > psize))
+        return chk ? GREEN_REAL(__fread_chk)(buf, psize, size, n, fp) : real(buf, size, n, fp);
+    glock(fp);
+    if (green__likely(in_get_area(fp) >= bytes && free_for_me(g))) {
+        size_t r = GREEN_REAL(fread_unlocked)(buf, size, n, fp);
+        gunlock(fp);
+        return r;
+    }
+    gunlock(fp);
+    struct held h = { .g = g, .fp = fp };
+    volatile size_t got = 0;
+    take(&h);
+    pthread_cleanup_push(release, &h);
+    while (got < bytes && fill(&h) > 0) {
+        size_t avail = in_get_area(fp), k = avail < bytes - got ? avail : bytes - got;
         char *before = fp->_IO_read_ptr;
-        size_t avail = (size_t)(fp->_IO_read_end - before);
-        size_t take = avail < bytes - got ? avail : bytes - got;
-        FREAD((char *)p + got, psize - got, take);
+        GREEN_REAL(fread_unlocked)((char *)buf + got, 1, k, fp);
         got += (size_t)(fp->_IO_read_ptr - before);
     }
     pthread_cleanup_pop(1);
     return got == bytes ? n : got / size;
-#undef FREAD
 }
 
 /* getdelim and getline, as glibc's: -1 with EINVAL for null pointers, -1
  * at once when the stream is in error, a 120-byte buffer when *line is
  * NULL or *cap 0, grown to at least twice its size, -1 when end of file
  * or an error comes before any byte. */
-ssize_t green__stdio_glibc_getdelim(void *g, char **line, size_t *cap, int delim, FILE *fp,
+ssize_t green__stdio_glibc_getdelim(void *p, char **line, size_t *cap, int delim, FILE *fp,
                                     ssize_t (*real)(char **, size_t *, int, FILE *))
 {
-    if (!line || !cap || ferror_unlocked(fp))
+    struct gstream *g = p;
+    if (!line || !cap)
         return real(line, cap, delim, fp);
-    size_t avail = (size_t)(fp->_IO_read_end - fp->_IO_read_ptr);
-    if (avail && memchr(fp->_IO_read_ptr, delim, avail))
-        return real(line, cap, delim, fp);    /* all there: no read */
-    ssize_t r = -1;
-    lock(g);
-    pthread_cleanup_push(unlock, g);
+    glock(fp);
+    size_t avail = in_get_area(fp);
+    if (green__likely(free_for_me(g) && (ferror_unlocked(fp) ||
+                                         (avail && memchr(fp->_IO_read_ptr, delim, avail))))) {
+        ssize_t r = real(line, cap, delim, fp);   /* no read: glibc's alone */
+        gunlock(fp);
+        return r;
+    }
+    gunlock(fp);
+    struct held h = { .g = g, .fp = fp };
+    volatile ssize_t r = -1;
+    take(&h);
+    pthread_cleanup_push(release, &h);
+    if (ferror_unlocked(fp))
+        goto out;
     if (!*line || *cap == 0) {
         *cap = 120;
         *line = malloc(*cap);
@@ -387,10 +502,10 @@ ssize_t green__stdio_glibc_getdelim(void *g, char **line, size_t *cap, int delim
             goto out;
     }
     size_t cur = 0;
-    if (fill(fp) <= 0)
+    if (fill(&h) <= 0)
         goto out;
     for (;;) {
-        avail = (size_t)(fp->_IO_read_end - fp->_IO_read_ptr);
+        avail = in_get_area(fp);
         char *t = memchr(fp->_IO_read_ptr, delim, avail);
         size_t len = t ? (size_t)(t - fp->_IO_read_ptr) + 1 : avail;
         if (len >= (size_t)SSIZE_MAX - cur) {
@@ -410,7 +525,7 @@ ssize_t green__stdio_glibc_getdelim(void *g, char **line, size_t *cap, int delim
         memcpy(*line + cur, fp->_IO_read_ptr, len);
         fp->_IO_read_ptr += len;
         cur += len;
-        if (t || fill(fp) <= 0)
+        if (t || fill(&h) <= 0)
             break;
     }
     (*line)[cur] = 0;

@@ -97,48 +97,48 @@ extern int _IO_putc(int c, FILE *fp);
 #define READ(ret, name, params, args, locked, gexpr)                          \
     E ret name params { READ_CALL(ret, name, args, locked, gexpr) }
 
-#define GETC(name, locked)                                                    \
+#define GETC(name, locked, takes)                                             \
     READ(int, name, (FILE *fp), (fp), locked,                                 \
-         green__stdio_glibc_getc(g_, fp, GREEN_REAL(name)))
-GETC(fgetc, true)
-GETC(getc, true)
-GETC(_IO_getc, true)
-GETC(fgetc_unlocked, false)
-GETC(getc_unlocked, false)
-GETC(__uflow, false)
-GETC(__underflow, false)
+         green__stdio_glibc_getc(g_, fp, GREEN_REAL(name), takes))
+GETC(fgetc, true, true)
+GETC(getc, true, true)
+GETC(_IO_getc, true, true)
+GETC(fgetc_unlocked, false, true)
+GETC(getc_unlocked, false, true)
+GETC(__uflow, false, true)
+GETC(__underflow, false, false)
 
 E int getchar(void)
 {
     FILE *fp = stdin;
-    READ_CALL(int, getc, (fp), true, green__stdio_glibc_getc(g_, fp, GREEN_REAL(getc)))
+    READ_CALL(int, getc, (fp), true, green__stdio_glibc_getc(g_, fp, GREEN_REAL(getc), true))
 }
 
 E int getchar_unlocked(void)
 {
     FILE *fp = stdin;
     READ_CALL(int, getc_unlocked, (fp), false,
-              green__stdio_glibc_getc(g_, fp, GREEN_REAL(getc_unlocked)))
+              green__stdio_glibc_getc(g_, fp, GREEN_REAL(getc_unlocked), true))
 }
 
 READ(char *, fgets, (char *s, int n, FILE *fp), (s, n, fp), true,
-     green__stdio_glibc_fgets(g_, s, n, fp, SIZE_MAX, GREEN_REAL(fgets), NULL))
+     green__stdio_glibc_fgets(g_, s, n, fp, false, 0, GREEN_REAL(fgets)))
 READ(char *, __fgets_chk, (char *s, size_t size, int n, FILE *fp), (s, size, n, fp), true,
-     green__stdio_glibc_fgets(g_, s, n, fp, size, NULL, GREEN_REAL(__fgets_chk)))
+     green__stdio_glibc_fgets(g_, s, n, fp, true, size, NULL))
 READ(char *, fgets_unlocked, (char *s, int n, FILE *fp), (s, n, fp), false,
-     green__stdio_glibc_fgets(g_, s, n, fp, SIZE_MAX, GREEN_REAL(fgets_unlocked), NULL))
+     green__stdio_glibc_fgets(g_, s, n, fp, false, 0, GREEN_REAL(fgets_unlocked)))
 READ(char *, __fgets_unlocked_chk, (char *s, size_t size, int n, FILE *fp), (s, size, n, fp),
-     false, green__stdio_glibc_fgets(g_, s, n, fp, size, NULL, GREEN_REAL(__fgets_unlocked_chk)))
+     false, green__stdio_glibc_fgets(g_, s, n, fp, true, size, NULL))
 READ(size_t, fread, (void *p, size_t size, size_t n, FILE *fp), (p, size, n, fp), true,
-     green__stdio_glibc_fread(g_, p, size, n, fp, SIZE_MAX, GREEN_REAL(fread), NULL))
+     green__stdio_glibc_fread(g_, p, size, n, fp, false, 0, GREEN_REAL(fread)))
 READ(size_t, __fread_chk, (void *p, size_t psize, size_t size, size_t n, FILE *fp),
      (p, psize, size, n, fp), true,
-     green__stdio_glibc_fread(g_, p, size, n, fp, psize, NULL, GREEN_REAL(__fread_chk)))
+     green__stdio_glibc_fread(g_, p, size, n, fp, true, psize, NULL))
 READ(size_t, fread_unlocked, (void *p, size_t size, size_t n, FILE *fp), (p, size, n, fp),
-     false, green__stdio_glibc_fread(g_, p, size, n, fp, SIZE_MAX, GREEN_REAL(fread_unlocked), NULL))
+     false, green__stdio_glibc_fread(g_, p, size, n, fp, false, 0, GREEN_REAL(fread_unlocked)))
 READ(size_t, __fread_unlocked_chk, (void *p, size_t psize, size_t size, size_t n, FILE *fp),
      (p, psize, size, n, fp), false,
-     green__stdio_glibc_fread(g_, p, size, n, fp, psize, NULL, GREEN_REAL(__fread_unlocked_chk)))
+     green__stdio_glibc_fread(g_, p, size, n, fp, true, psize, NULL))
 READ(ssize_t, getline, (char **l, size_t *n, FILE *fp), (l, n, fp), true,
      green__stdio_glibc_getdelim(g_, l, n, '\n', fp, GREEN_REAL(getdelim)))
 READ(ssize_t, getdelim, (char **l, size_t *n, int d, FILE *fp), (l, n, d, fp), true,
@@ -150,7 +150,7 @@ READ(ssize_t, __getdelim, (char **l, size_t *n, int d, FILE *fp), (l, n, d, fp),
 static int glibc_getw(void *g, FILE *fp)
 {
     int w;
-    return green__stdio_glibc_fread(g, &w, sizeof w, 1, fp, SIZE_MAX, GREEN_REAL(fread), NULL) == 1
+    return green__stdio_glibc_fread(g, &w, sizeof w, 1, fp, false, 0, GREEN_REAL(fread)) == 1
                ? w : EOF;
 }
 READ(int, getw, (FILE *fp), (fp), true, glibc_getw(g_, fp))

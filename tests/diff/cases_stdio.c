@@ -727,3 +727,30 @@ DIFF_CASE(stdio, fgets_on_a_terminal_stdin_waits_while_other_threads_run)
     diff_ticker_stop(tk);
     close(m);
 }
+
+/* The same for scanf, which waits inside glibc's scanf (on its view of
+ * stdin): the next scanf reads the next number. */
+static void *scanf_forever(void *arg)
+{
+    (void)arg;
+    int v;
+    while (scanf("%d", &v) == 1)
+        ;
+    return (void *)1;
+}
+
+DIFF_CASE(stdio, a_thread_cancelled_in_scanf_on_stdin_leaves_the_stream_usable)
+{
+    int wr = stdin_over(false);
+    pthread_t t = diff_spawn(scanf_forever, NULL);
+    usleep(50000);
+    CALL("pthread_cancel", pthread_cancel(t));
+    void *ret = NULL;
+    CALL("pthread_join", pthread_join(t, &ret));
+    diff_out("the thread was cancelled: %d", ret == PTHREAD_CANCELED);
+    if (write(wr, "41 42\n", 6) != 6)
+        diff_out("write failed");
+    int a = 0, b = 0;
+    int r = scanf("%d %d", &a, &b);
+    diff_out("scanf: %d (%d %d)", r, a, b);
+}
