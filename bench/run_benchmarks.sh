@@ -15,7 +15,7 @@ benches="bench_switch bench_spawn bench_yield bench_parked bench_fdwait bench_lo
 if [ ! -f "$build/build.ninja" ]; then
     meson setup "$build" "$src" -Ddemos=true -Dtests=false --buildtype=release >/dev/null
 fi
-targets="bench/bench_mutex bench/bench_clock bench/bench_stdin preload/libgreen.so.0.1.0"
+targets="bench/bench_mutex bench/bench_clock bench/bench_stdio preload/libgreen.so.0.1.0"
 tls_sizes="0 64 1024 16384"
 for sz in $tls_sizes; do targets="$targets bench/bench_tls_$sz"; done
 for b in $benches; do targets="$targets bench/$b"; done
@@ -39,9 +39,9 @@ LD_PRELOAD="$build/preload/libgreen.so" "$build/bench/bench_mutex" | sed 's/=/_s
 echo "## bench_clock (clock_gettime, and sched_yield before/after a thread CPU clock is read: native, then the shim with one hub)"
 "$build/bench/bench_clock" | sed 's/=/_native=/'
 GREEN_HUBS=1 LD_PRELOAD="$build/preload/libgreen.so" "$build/bench/bench_clock" | sed 's/=/_shim=/'
-echo "## bench_stdin (stdin over a pipe read with fgets, getline, getc, scanf: native, then the shim with one hub)"
-"$build/bench/bench_stdin" | sed 's/=/_native=/'
-GREEN_HUBS=1 LD_PRELOAD="$build/preload/libgreen.so" "$build/bench/bench_stdin" | sed 's/=/_shim=/'
+echo "## bench_stdio (glibc streams over pipes: stdin read with fgets, getline, getc, scanf; a stream written with fprintf, fputs: native, then the shim with one hub)"
+"$build/bench/bench_stdio" | sed 's/=/_native=/'
+GREEN_HUBS=1 LD_PRELOAD="$build/preload/libgreen.so" "$build/bench/bench_stdio" | sed 's/=/_shim=/'
 
 # Syscalls of the fd ping-pong: epoll_ctl per round trip must stay ~0
 # (per-fd watchers stay armed across waits).
@@ -94,12 +94,12 @@ PRELOAD="$build/preload/libgreen.so" \
 per_op ir_clock_mono_shim     "$build/bench/bench_clock"  mono        20000 40000 1
 PRELOAD="$build/preload/libgreen.so" \
 per_op ir_mutex_shim           "$build/bench/bench_mutex"  lock        20000 40000 1
-# stdin over a pipe (hooks/io_stdio_glibc.c), per line, one hub.
+# glibc's streams over pipes (hooks/io_stdio_glibc.c), per line, one hub.
 export GREEN_HUBS=1
-for k in fgets getline getc scanf; do
-    PRELOAD= per_op ir_stdin_${k}_native "$build/bench/bench_stdin" $k 20000 40000 1
+for k in fgets getline getc scanf fprintf fputs; do
+    PRELOAD= per_op ir_stdio_${k}_native "$build/bench/bench_stdio" $k 20000 40000 1
     PRELOAD="$build/preload/libgreen.so" \
-    per_op ir_stdin_${k}_shim   "$build/bench/bench_stdin" $k 20000 40000 1
+    per_op ir_stdio_${k}_shim   "$build/bench/bench_stdio" $k 20000 40000 1
 done
 unset GREEN_HUBS
 # The lock core's FIFO path: a contended lock queues, the unlock hands

@@ -114,6 +114,23 @@ GREEN__HIDE size_t green__stdio_glibc_fread(void *g, void *p, size_t size, size_
 GREEN__HIDE ssize_t green__stdio_glibc_getdelim(void *g, char **line, size_t *cap, int delim,
                                                 FILE *fp,
                                                 ssize_t (*real)(char **, size_t *, int, FILE *));
+GREEN__HIDE int green__stdio_glibc_fputs(void *g, const char *s, FILE *fp,
+                                         int (*real)(const char *, FILE *));
+GREEN__HIDE int green__stdio_glibc_puts(void *g, const char *s, int (*real)(const char *));
+GREEN__HIDE int green__stdio_glibc_putc(void *g, int c, FILE *fp, int (*real)(int, FILE *));
+GREEN__HIDE size_t green__stdio_glibc_fwrite(void *g, const void *buf, size_t size, size_t count,
+                                             FILE *fp,
+                                             size_t (*real)(const void *, size_t, size_t, FILE *));
+GREEN__HIDE int green__stdio_glibc_fflush(void *g, FILE *fp, int (*real)(FILE *));
+/* flag >= 0: __vfprintf_chk's (real_chk), else vfprintf's (real). */
+GREEN__HIDE int green__stdio_glibc_vfprintf(void *g, FILE *fp, int flag, const char *f, va_list ap,
+                                            int (*real)(FILE *, const char *, va_list),
+                                            int (*real_chk)(FILE *, int, const char *, va_list));
+/* After glibc's fopen, freopen or tmpfile made fp: its descriptor is
+ * recorded as a new one (returns fp). Before glibc's fclose of one of its
+ * own streams: written out and its descriptor forgotten. */
+GREEN__HIDE FILE *green__stdio_glibc_opened(FILE *fp);
+GREEN__HIDE void green__stdio_glibc_closing(FILE *fp);
 /* fclose of any FILE: ours are freed after glibc's fclose. */
 GREEN__HIDE int green__stdio_fclose(FILE *fp);
 GREEN__HIDE int green_hook_dup(int fd);

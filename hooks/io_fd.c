@@ -8,7 +8,7 @@
  *
  * Invariants: every descriptor a hooked call makes gets a fresh slot
  * (green__io_created); close wakes every green thread waiting on the fd
- * with EBADF before the real close (fd_gone); libgreen's own descriptors
+ * with EBADF before the real close (green__io_fd_gone); libgreen's own descriptors
  * do not exist for the program (close, fcntl and dup give EBADF, dup2 or
  * dup3 onto one EBUSY, close_range and closefrom close around them);
  * F_GETFL and FIONBIO show the program its own view while a connect of
@@ -185,7 +185,7 @@ int green_hook_openat(int dirfd, const char *path, int flags, mode_t mode)
 }
 
 /* Wake green threads waiting on fd (EBADF) and forget its state. */
-static void fd_gone(int fd)
+void green__io_fd_gone(int fd)
 {
     if (green__tls_ctx)
         green_fd_closing(fd);
@@ -205,7 +205,7 @@ int green_hook_close(int fd)
         }
         green__fd_set_internal(fd, false);   /* libev closing its own */
     }
-    fd_gone(fd);
+    green__io_fd_gone(fd);
     return REAL(close)(fd);
 }
 
@@ -215,7 +215,7 @@ static void forget_range(unsigned int first, unsigned int last)
 {
     unsigned int limit = (unsigned int)green__fdstate_limit();
     for (unsigned int fd = first; fd < limit && fd <= last; fd++)
-        fd_gone((int)fd);
+        green__io_fd_gone((int)fd);
 }
 
 /* An epoll fd made by libev for a hub is libgreen's own; one the program
@@ -365,14 +365,14 @@ static int dup_target_check(int fd, int fd2)
 
 /* dup2/dup3 close fd2 and give its number to fd's file in one call: fd2's
  * waiters on every hub get EBADF and forget it first, as close's do
- * (fd_gone before the real call). Forgotten after the call, a waiter
+ * (green__io_fd_gone before the real call). Forgotten after the call, a waiter
  * that another hub had readied before could retry its call by number on
  * the new file (an accept or epoll_wait on a socket: EINVAL). A call that
  * will fail at once (fd not open, dup3's EINVAL) leaves fd2 alone. */
 static void replacing(int fd, int fd2)
 {
     if (fd != fd2 && REAL(fcntl)(fd, F_GETFD) >= 0)
-        fd_gone(fd2);
+        green__io_fd_gone(fd2);
 }
 
 int green_hook_dup2(int fd, int fd2)

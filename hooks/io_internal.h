@@ -199,5 +199,7 @@ GREEN_HIDDEN ssize_t green__io_file_offload(const struct file_job *tmpl);
 
 /* Record a descriptor made by a hooked call (io_fd.c). */
 GREEN_HIDDEN void green__io_created(int fd, enum green__fdkind kind, bool nonblock);
+/* fd is being closed: wake its waiters (EBADF), forget its state. */
+GREEN_HIDDEN void green__io_fd_gone(int fd);
 
 #endif

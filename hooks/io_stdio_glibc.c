@@ -1,7 +1,8 @@
 /*
- * io_stdio_glibc.c - reads from glibc's own streams over descriptors that
- * can wait: stdin (and fopen's FIFOs, fdopen's terminals) over a pipe, a
- * socket or a terminal.
+ * io_stdio_glibc.c - reads and writes of glibc's own streams over
+ * descriptors that can wait: stdin, stdout, stderr (and fopen's FIFOs,
+ * fdopen's terminals) over a pipe, a socket or a terminal. Reads first;
+ * writes have their own essay below ("Writes").
  *
  * The problem. io_stdio.c makes fdopen's and popen's streams over sockets
  * and pipes streams of ours. The streams glibc makes itself stay glibc's:
@@ -28,10 +29,9 @@
  *    values and flags. getdelim and getline grow the caller's buffer as
  *    glibc's does (120 bytes first, then at least double) and copy from
  *    the stream's buffer, filled the same way.
- *  - scanf and its family cannot be bounded: they wait for the first byte
- *    here, then run glibc's as it is. A conversion whose input arrives in
- *    pieces (a number cut in two by the writer) waits inside glibc for
- *    the rest, holding the hub (README, "Known differences").
+ *  - scanf and its family cannot be bounded (a conversion reads until it
+ *    sees what ends it): glibc's scanf runs on a view of the stream whose
+ *    read function waits as fill does (below, "scanf's view").
  *
  * The stream's lock. A call that parks between two steps must keep other
  * threads out of the stream, as glibc's lock does for the whole call
@@ -57,9 +57,10 @@
  * glibc 2.0): after a pushed-back character the rest of the buffer is
  * still there without a read.
  *
- * Rejected: replacing stdin by a stream of ours at start (a program that
- * compares against &_IO_2_1_stdin_, freopens it or reads it wide would
- * see a cookie stream, which has no wide orientation); running the glibc
+ * Rejected: replacing the standard streams by streams of ours at start
+ * (a program that compares against &_IO_2_1_stdin_, freopens them or
+ * prints wide would see a cookie stream, which has no wide orientation);
+ * running the glibc
  * call on a worker thread while the caller parks (glibc's lock belongs to
  * the caller's OS thread; a signal or a cancel would not reach the read);
  * O_NONBLOCK on the description (io.c's decision).
@@ -122,14 +123,19 @@ static struct gstream *entry(FILE *fp)
     return NULL;
 }
 
+static inline void *file_jumps_of(void)
+{
+    void *fj = file_jumps;
+    if (green__unlikely(!fj))
+        file_jumps = fj = _IO_2_1_stdin_.jumps;
+    return fj;
+}
+
 void *green__stdio_glibc(FILE *fp)
 {
     if (!fp)
         return NULL;
-    void *fj = file_jumps;
-    if (green__unlikely(!fj))
-        file_jumps = fj = _IO_2_1_stdin_.jumps;
-    if (jumps_of(fp) != fj || !io_on())
+    if (jumps_of(fp) != file_jumps_of() || !io_on())
         return NULL;
     int fd = fp->_fileno;
     if (fd < 0)
@@ -533,4 +539,399 @@ ssize_t green__stdio_glibc_getdelim(void *p, char **line, size_t *cap, int delim
 out:
     pthread_cleanup_pop(1);
     return r;
+}
+
+/* -------------------------------------------------------------- writes */
+
+/* Writes. glibc writes a stream's buffer when it is full, at a newline
+ * when the stream is line buffered, at every call when it is unbuffered
+ * (stderr), and at fflush; each time with its internal write, looping
+ * over partial counts. On a pipe or socket whose reader is slow that
+ * write waits, and with it the hub: a program that writes stdout while
+ * another of its threads reads what makes the reader drain it (a
+ * co-process speaking over two pipes) hung.
+ *
+ * So the output functions, for the same streams as the reads, do what
+ * glibc's own file output does (libio's xsputn, overflow and do_write,
+ * in the same order and with the same rules: what fits is copied, a full
+ * buffer or a newline of a line-buffered stream flushes, what is larger
+ * than the buffer goes straight to the descriptor in whole buffers, the
+ * rest is copied), except that every write is the write hook's: it parks
+ * the green thread while the pipe is full, as write() does. The buffer,
+ * its pointers and the flags are glibc's (the public fields of struct
+ * _IO_FILE, and _IO_UNBUFFERED 0x2, _IO_NO_WRITES 0x8, _IO_LINE_BUF
+ * 0x200, _IO_CURRENTLY_PUTTING 0x800, _IO_IS_APPENDING 0x1000 of
+ * libio.h, unchanged since glibc 2.1); glibc allocates the buffer and
+ * sets the stream up for writing itself (__overflow with EOF, which then
+ * has nothing to write). printf and its forms format with vsnprintf
+ * first (fortified ones with __vsnprintf_chk), then put the bytes: one
+ * write where glibc's printf may write each line of a line-buffered
+ * stream separately. A stream that is also being read (its get area not
+ * empty), wide or not open for writing is left to glibc. glock is
+ * released while a write parks, as while a read waits. */
+extern int __vsnprintf_chk(char *s, size_t maxlen, int flag, size_t slen, const char *f,
+                           va_list ap);
+
+#define UNBUFFERED 0x0002
+#define NO_WRITES 0x0008
+#define LINE_BUF 0x0200
+#define PUTTING 0x0800
+#define APPENDING 0x1000
+
+/* Can fp be written here (under glock)? Else glibc's function runs. */
+static bool writable_here(const FILE *fp)
+{
+    return fp->_mode <= 0 && !(fp->_flags & NO_WRITES) && fp->_IO_read_ptr == fp->_IO_read_end;
+}
+
+/* All of [s, s+n) to fp's descriptor with the write hook, looping over
+ * partial counts as glibc's file write does; the error flag on an error.
+ * Returns the bytes written. A cancellation point (the hook's). */
+static size_t out_write(struct held *h, const char *s, size_t n)
+{
+    FILE *fp = h->fp;
+    int fd = fp->_fileno;
+    size_t done = 0;
+    if (fp->_flags & APPENDING)
+        fp->_offset = -1;
+    gunlock(fp);
+    h->glocked = false;
+    while (done < n) {
+        ssize_t k = green_hook_write(fd, s + done, n - done);
+        if (k < 0) {
+            glock(fp);
+            h->glocked = true;
+            fp->_flags |= _IO_ERR_SEEN;
+            goto out;
+        }
+        done += (size_t)k;
+    }
+    glock(fp);
+    h->glocked = true;
+out:
+    if (fp->_offset >= 0)
+        fp->_offset += (off_t)done;
+    return done;
+}
+
+/* glibc's new_do_write after its write: the buffer is empty again. */
+static void reset_put_area(FILE *fp)
+{
+    fp->_IO_read_base = fp->_IO_read_ptr = fp->_IO_read_end = fp->_IO_buf_base;
+    fp->_IO_write_base = fp->_IO_write_ptr = fp->_IO_buf_base;
+    fp->_IO_write_end = (fp->_mode <= 0 && (fp->_flags & (LINE_BUF | UNBUFFERED)))
+                            ? fp->_IO_buf_base : fp->_IO_buf_end;
+}
+
+/* Write n bytes at s (the buffer's contents, or the caller's data that
+ * goes straight out), then empty the buffer: glibc's new_do_write. */
+static size_t do_write(struct held *h, const char *s, size_t n)
+{
+    size_t w = out_write(h, s, n);
+    reset_put_area(h->fp);
+    return w;
+}
+
+/* Write what the buffer holds: 0, or EOF on an error. */
+static int flush(struct held *h)
+{
+    FILE *fp = h->fp;
+    size_t n = (size_t)(fp->_IO_write_ptr - fp->_IO_write_base);
+    if (n == 0)
+        return 0;
+    return do_write(h, fp->_IO_write_base, n) == n ? 0 : EOF;
+}
+
+/* Set fp up for writing as glibc's overflow does (its buffer allocated,
+ * in put mode), when it is not yet: nothing is written then. */
+static int setup(FILE *fp)
+{
+    if (fp->_mode == 0)
+        fp->_mode = -1;            /* byte oriented, as glibc's call would make it */
+    if ((fp->_flags & PUTTING) && fp->_IO_write_base)
+        return 0;
+    return GREEN_REAL(__overflow)(fp, EOF) == EOF ? EOF : 0;
+}
+
+/* glibc's overflow of one byte c: flush when full, store, flush at a
+ * newline of a line-buffered stream or always on an unbuffered one. */
+static int put_byte(struct held *h, int c)
+{
+    FILE *fp = h->fp;
+    if (setup(fp) == EOF)
+        return EOF;
+    if (fp->_IO_write_ptr == fp->_IO_buf_end && flush(h) == EOF)
+        return EOF;
+    *fp->_IO_write_ptr++ = (char)c;
+    if (((fp->_flags & UNBUFFERED) || ((fp->_flags & LINE_BUF) && c == '\n')) &&
+        flush(h) == EOF)
+        return EOF;
+    return (unsigned char)c;
+}
+
+/* glibc's file xsputn: the bytes accepted (n when all went), or
+ * (size_t)EOF when the flush before any was accepted failed. */
+static size_t put(struct held *h, const char *s, size_t n)
+{
+    FILE *fp = h->fp;
+    if (n == 0)
+        return 0;
+    if (setup(fp) == EOF)
+        return (size_t)EOF;
+    size_t to_do = n, count = 0;
+    bool must_flush = false;
+    if ((fp->_flags & LINE_BUF) && (fp->_flags & PUTTING)) {
+        count = (size_t)(fp->_IO_buf_end - fp->_IO_write_ptr);
+        if (count >= n)
+            for (const char *p = s + n; p > s;)
+                if (*--p == '\n') {
+                    count = (size_t)(p - s) + 1;
+                    must_flush = true;
+                    break;
+                }
+    } else if (fp->_IO_write_end > fp->_IO_write_ptr) {
+        count = (size_t)(fp->_IO_write_end - fp->_IO_write_ptr);
+    }
+    if (count > 0) {
+        if (count > to_do)
+            count = to_do;
+        memcpy(fp->_IO_write_ptr, s, count);
+        fp->_IO_write_ptr += count;
+        s += count;
+        to_do -= count;
+    }
+    if (to_do + must_flush > 0) {
+        if (flush(h) == EOF)
+            return to_do == 0 ? (size_t)EOF : n - to_do;
+        size_t block = (size_t)(fp->_IO_buf_end - fp->_IO_buf_base);
+        size_t direct = to_do - (block >= 128 ? to_do % block : 0);
+        if (direct) {
+            count = do_write(h, s, direct);
+            to_do -= count;
+            if (count < direct)
+                return n - to_do;
+        }
+        /* The rest, glibc's default xsputn: copy what fits, overflow
+         * byte by byte (line-buffered streams leave no room). */
+        for (s += direct; to_do > 0;) {
+            size_t room = fp->_IO_write_end > fp->_IO_write_ptr
+                              ? (size_t)(fp->_IO_write_end - fp->_IO_write_ptr) : 0;
+            if (room) {
+                size_t k = room < to_do ? room : to_do;
+                memcpy(fp->_IO_write_ptr, s, k);
+                fp->_IO_write_ptr += k;
+                s += k;
+                to_do -= k;
+                continue;
+            }
+            if (put_byte(h, (unsigned char)*s) == EOF)
+                break;
+            s++;
+            to_do--;
+        }
+    }
+    return n - to_do;
+}
+
+/* Would put write nothing (under glock)? Then it runs without the green
+ * lock's round trip, as glibc copies into its buffer. */
+static bool put_fits(const FILE *fp, const char *s, size_t n)
+{
+    if (!(fp->_flags & PUTTING) || !fp->_IO_write_base || fp->_mode == 0 ||
+        (fp->_flags & UNBUFFERED))
+        return false;
+    if (fp->_flags & LINE_BUF)
+        return (size_t)(fp->_IO_buf_end - fp->_IO_write_ptr) >= n && !memchr(s, '\n', n);
+    return fp->_IO_write_end > fp->_IO_write_ptr &&
+           (size_t)(fp->_IO_write_end - fp->_IO_write_ptr) >= n;
+}
+
+/* One output of n bytes at s under the stream's locks; *ok false when the
+ * stream is left to glibc (real runs then). Returns put's result. */
+static size_t output(struct gstream *g, FILE *fp, const char *s, size_t n, bool *ok)
+{
+    glock(fp);
+    if (!writable_here(fp)) {
+        gunlock(fp);
+        *ok = false;
+        return 0;
+    }
+    *ok = true;
+    if (green__likely(free_for_me(g) && put_fits(fp, s, n))) {
+        struct held h = { .g = g, .fp = fp, .glocked = true };
+        size_t r = put(&h, s, n);
+        gunlock(fp);
+        return r;
+    }
+    gunlock(fp);
+    struct held h = { .g = g, .fp = fp };
+    volatile size_t r = 0;
+    take(&h);
+    pthread_cleanup_push(release, &h);
+    if (writable_here(fp))
+        r = put(&h, s, n);
+    else
+        *ok = false;
+    pthread_cleanup_pop(1);
+    return r;
+}
+
+int green__stdio_glibc_fputs(void *g, const char *s, FILE *fp,
+                             int (*real)(const char *, FILE *))
+{
+    size_t n = strlen(s);
+    bool ok;
+    size_t r = output(g, fp, s, n, &ok);
+    if (!ok)
+        return real(s, fp);
+    return r == n ? 1 : EOF;
+}
+
+int green__stdio_glibc_puts(void *g, const char *s, int (*real)(const char *))
+{
+    FILE *fp = stdout;
+    size_t n = strlen(s);
+    char stackbuf[512], *line = n < sizeof stackbuf ? stackbuf : malloc(n + 1);
+    if (!line)
+        return real(s);
+    memcpy(line, s, n);
+    line[n] = '\n';
+    bool ok;
+    size_t r = output(g, fp, line, n + 1, &ok);
+    if (line != stackbuf)
+        free(line);
+    if (!ok)
+        return real(s);
+    return r == n + 1 ? (n + 1 > INT_MAX ? INT_MAX : (int)(n + 1)) : EOF;
+}
+
+/* putc, fputc, putchar, their _unlocked forms and __overflow (c EOF:
+ * flush only). */
+int green__stdio_glibc_putc(void *p, int c, FILE *fp, int (*real)(int, FILE *))
+{
+    struct gstream *g = p;
+    glock(fp);
+    if (!writable_here(fp)) {
+        gunlock(fp);
+        return real(c, fp);
+    }
+    if (green__likely(c != EOF && free_for_me(g) && fp->_mode != 0 &&
+                      fp->_IO_write_ptr < fp->_IO_write_end)) {
+        *fp->_IO_write_ptr++ = (char)c;    /* glibc's putc with room: no overflow */
+        gunlock(fp);
+        return (unsigned char)c;
+    }
+    gunlock(fp);
+    struct held h = { .g = g, .fp = fp };
+    volatile int r = EOF;
+    take(&h);
+    pthread_cleanup_push(release, &h);
+    if (!writable_here(fp)) {
+        h.glocked = false;
+        gunlock(fp);
+        r = real(c, fp);
+    } else if (c == EOF) {
+        r = setup(fp) == EOF ? EOF : flush(&h) == EOF ? EOF : 0;
+    } else {
+        r = put_byte(&h, c);
+    }
+    pthread_cleanup_pop(1);
+    return r;
+}
+
+/* fwrite and fwrite_unlocked, with glibc's return value (count when all
+ * went or the flush before any byte failed, else whole items). */
+size_t green__stdio_glibc_fwrite(void *g, const void *buf, size_t size, size_t count, FILE *fp,
+                                 size_t (*real)(const void *, size_t, size_t, FILE *))
+{
+    size_t request;
+    if (__builtin_mul_overflow(size, count, &request) || request == 0)
+        return real(buf, size, count, fp);
+    bool ok;
+    size_t w = output(g, fp, buf, request, &ok);
+    if (!ok)
+        return real(buf, size, count, fp);
+    if (w == request || w == (size_t)EOF)
+        return count;
+    return w / size;
+}
+
+/* fflush of one stream: its buffer written; 0 or EOF. */
+int green__stdio_glibc_fflush(void *g, FILE *fp, int (*real)(FILE *))
+{
+    struct held h = { .g = g, .fp = fp };
+    volatile int r = 0;
+    volatile bool mine = true;
+    take(&h);
+    pthread_cleanup_push(release, &h);
+    if (!writable_here(fp) || !(fp->_flags & PUTTING))
+        mine = false;
+    else
+        r = flush(&h);
+    pthread_cleanup_pop(1);
+    return mine ? r : real(fp);
+}
+
+/* printf and its forms: formatted (flag >= 0: the fortified check level
+ * of __vfprintf_chk), then put. -1 when the output failed. */
+int green__stdio_glibc_vfprintf(void *g, FILE *fp, int flag, const char *f, va_list ap,
+                                int (*real)(FILE *, const char *, va_list),
+                                int (*real_chk)(FILE *, int, const char *, va_list))
+{
+    glock(fp);
+    bool here = writable_here(fp);
+    gunlock(fp);
+    if (!here)
+        return flag >= 0 ? real_chk(fp, flag, f, ap) : real(fp, f, ap);
+    char stackbuf[1024], *out = stackbuf;
+    va_list again;
+    va_copy(again, ap);
+    int n = flag >= 0 ? __vsnprintf_chk(stackbuf, sizeof stackbuf, flag, sizeof stackbuf, f, ap)
+                      : vsnprintf(stackbuf, sizeof stackbuf, f, ap);
+    if (n >= (int)sizeof stackbuf) {
+        out = malloc((size_t)n + 1);
+        if (out)
+            n = flag >= 0 ? __vsnprintf_chk(out, (size_t)n + 1, flag, (size_t)n + 1, f, again)
+                          : vsnprintf(out, (size_t)n + 1, f, again);
+    }
+    va_end(again);
+    if (n < 0 || !out) {
+        if (out != stackbuf)
+            free(out);
+        return -1;                 /* EOVERFLOW, ENOMEM: errno says */
+    }
+    bool ok;
+    size_t w = output(g, fp, out, (size_t)n, &ok);
+    if (!ok)                       /* left to glibc meanwhile: its bytes */
+        w = GREEN_REAL(fwrite)(out, 1, (size_t)n, fp);
+    if (out != stackbuf)
+        free(out);
+    return w == (size_t)n ? n : -1;
+}
+
+/* ------------------------------------------------- opening and closing */
+
+/* glibc opens and closes a stream's descriptor with its internal open
+ * and close, which no hook sees: a number fopen takes may still have the
+ * registration of the file that had it before (libgreen/fd.c), and a wait
+ * on the new file would never wake (a FIFO written through fopen hung so
+ * in bench_stdio). So fopen, freopen and tmpfile record their descriptor
+ * as the open hook does, and fclose writes a stream that can wait (as
+ * its flush would, parking while the pipe is full) and forgets its
+ * descriptor as the close hook does, before glibc closes it. */
+FILE *green__stdio_glibc_opened(FILE *fp)
+{
+    if (fp && jumps_of(fp) == file_jumps_of() && fp->_fileno >= 0)
+        green__io_created(fp->_fileno, GREEN_FD_UNKNOWN, false);
+    return fp;
+}
+
+void green__stdio_glibc_closing(FILE *fp)
+{
+    if (!fp || jumps_of(fp) != file_jumps_of() || fp->_fileno < 0)
+        return;
+    void *g = green__stdio_glibc(fp);
+    if (g)
+        green__stdio_glibc_fflush(g, fp, GREEN_REAL(fflush));
+    green__io_fd_gone(fp->_fileno);
 }

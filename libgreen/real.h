@@ -171,6 +171,17 @@
     X(int, putc, (int, FILE *))                                               \
     X(int, _IO_putc, (int, FILE *))                                           \
     X(int, putw, (int, FILE *))                                               \
+    X(int, puts, (const char *))                                              \
+    X(int, putchar, (int))                                                    \
+    X(int, fputc_unlocked, (int, FILE *))                                     \
+    X(int, putc_unlocked, (int, FILE *))                                      \
+    X(int, putchar_unlocked, (int))                                           \
+    X(int, __overflow, (FILE *, int))                                         \
+    X(int, fputs_unlocked, (const char *, FILE *))                            \
+    X(size_t, fwrite_unlocked, (const void *, size_t, size_t, FILE *))        \
+    X(int, fflush_unlocked, (FILE *))                                         \
+    X(int, vprintf, (const char *, va_list))                                  \
+    X(int, __vprintf_chk, (int, const char *, va_list))                       \
     X(size_t, fwrite, (const void *, size_t, size_t, FILE *))                 \
     X(int, vfprintf, (FILE *, const char *, va_list))                         \
     X(int, __vfprintf_chk, (FILE *, int, const char *, va_list))              \
@@ -194,6 +205,12 @@
     X(void, clearerr, (FILE *))                                               \
     X(int, fflush, (FILE *))                                                  \
     X(int, fclose, (FILE *))                                                  \
+    X(FILE *, fopen, (const char *, const char *))                            \
+    X(FILE *, fopen64, (const char *, const char *))                          \
+    X(FILE *, freopen, (const char *, const char *, FILE *))                  \
+    X(FILE *, freopen64, (const char *, const char *, FILE *))                \
+    X(FILE *, tmpfile, (void))                                                \
+    X(FILE *, tmpfile64, (void))                                              \
     X(void, flockfile, (FILE *))                                              \
     X(void, funlockfile, (FILE *))                                            \
     X(int, ftrylockfile, (FILE *))                                            \

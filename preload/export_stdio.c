@@ -44,6 +44,9 @@ extern char *__fgets_unlocked_chk(char *s, size_t size, int n, FILE *fp);
 extern size_t __fread_unlocked_chk(void *p, size_t psize, size_t size, size_t n, FILE *fp);
 extern int __isoc99_scanf(const char *f, ...);
 extern int __isoc99_vscanf(const char *f, va_list ap);
+extern int __overflow(FILE *fp, int c);
+extern int __printf_chk(int flag, const char *f, ...);
+extern int __vprintf_chk(int flag, const char *f, va_list ap);
 extern int _IO_putc(int c, FILE *fp);
 
 /* A wrapper's body: glibc's function, under the stream's green lock when
@@ -65,19 +68,6 @@ extern int _IO_putc(int c, FILE *fp);
         GREEN_REAL(name) args;                                                \
         green__stdio_leave(lk_);                                              \
     }
-/* A variadic one: its v-function, under the lock. */
-#define STREAM_VA(name, vname, params, args)                                  \
-    E int name params                                                         \
-    {                                                                         \
-        va_list ap;                                                           \
-        va_start(ap, f);                                                      \
-        void *lk_ = green__stdio_marked(fp) ? green__stdio_enter(fp) : NULL;  \
-        int r_ = GREEN_REAL(vname) args;                                      \
-        green__stdio_leave(lk_);                                              \
-        va_end(ap);                                                           \
-        return r_;                                                            \
-    }
-
 /* A read function: a stream of ours under its lock (locked true), one of
  * glibc's that can wait through gexpr (g_ is its lock), any other
  * glibc's alone. */
@@ -167,14 +157,96 @@ READ(int, ungetc, (int c, FILE *fp), (c, fp), true, glibc_ungetc(g_, c, fp))
 
 READ(int, __isoc99_vfscanf, (FILE *fp, const char *f, va_list ap), (fp, f, ap), true,
      green__stdio_glibc_scanf(g_, fp, GREEN_REAL(__isoc99_vfscanf), f, ap))
-STREAM(int, fputs, (const char *s, FILE *fp), (s, fp))
-STREAM(int, fputc, (int c, FILE *fp), (c, fp))
-STREAM(int, putc, (int c, FILE *fp), (c, fp))
-STREAM(int, _IO_putc, (int c, FILE *fp), (c, fp))
-STREAM(int, putw, (int w, FILE *fp), (w, fp))
-STREAM(size_t, fwrite, (const void *p, size_t size, size_t n, FILE *fp), (p, size, n, fp))
-STREAM(int, vfprintf, (FILE *fp, const char *f, va_list ap), (fp, f, ap))
-STREAM(int, __vfprintf_chk, (FILE *fp, int flag, const char *f, va_list ap), (fp, flag, f, ap))
+/* The write functions: glibc's own streams that can wait write through
+ * io_stdio_glibc.c ("Writes"). */
+READ(int, fputs, (const char *s, FILE *fp), (s, fp), true,
+     green__stdio_glibc_fputs(g_, s, fp, GREEN_REAL(fputs)))
+READ(int, fputs_unlocked, (const char *s, FILE *fp), (s, fp), false,
+     green__stdio_glibc_fputs(g_, s, fp, GREEN_REAL(fputs_unlocked)))
+#define PUTC(name, locked)                                                    \
+    READ(int, name, (int c, FILE *fp), (c, fp), locked,                       \
+         green__stdio_glibc_putc(g_, c, fp, GREEN_REAL(name)))
+PUTC(fputc, true)
+PUTC(putc, true)
+PUTC(_IO_putc, true)
+PUTC(fputc_unlocked, false)
+PUTC(putc_unlocked, false)
+
+static int real_overflow(int c, FILE *fp)
+{
+    return GREEN_REAL(__overflow)(fp, c);
+}
+READ(int, __overflow, (FILE *fp, int c), (fp, c), false,
+     green__stdio_glibc_putc(g_, c, fp, real_overflow))
+
+E int putchar(int c)
+{
+    FILE *fp = stdout;
+    READ_CALL(int, putchar, (c), true, green__stdio_glibc_putc(g_, c, fp, GREEN_REAL(putc)))
+}
+
+E int putchar_unlocked(int c)
+{
+    FILE *fp = stdout;
+    READ_CALL(int, putchar_unlocked, (c), false,
+              green__stdio_glibc_putc(g_, c, fp, GREEN_REAL(putc_unlocked)))
+}
+
+E int puts(const char *s)
+{
+    FILE *fp = stdout;
+    READ_CALL(int, puts, (s), true, green__stdio_glibc_puts(g_, s, GREEN_REAL(puts)))
+}
+
+/* putw: an int's bytes, as glibc's (_IO_sputn). */
+static int glibc_putw(void *g, int w, FILE *fp)
+{
+    return green__stdio_glibc_fwrite(g, &w, sizeof w, 1, fp, GREEN_REAL(fwrite)) == 1 ? 0 : EOF;
+}
+READ(int, putw, (int w, FILE *fp), (w, fp), true, glibc_putw(g_, w, fp))
+READ(size_t, fwrite, (const void *p, size_t size, size_t n, FILE *fp), (p, size, n, fp), true,
+     green__stdio_glibc_fwrite(g_, p, size, n, fp, GREEN_REAL(fwrite)))
+READ(size_t, fwrite_unlocked, (const void *p, size_t size, size_t n, FILE *fp), (p, size, n, fp),
+     false, green__stdio_glibc_fwrite(g_, p, size, n, fp, GREEN_REAL(fwrite_unlocked)))
+READ(int, vfprintf, (FILE *fp, const char *f, va_list ap), (fp, f, ap), true,
+     green__stdio_glibc_vfprintf(g_, fp, -1, f, ap, GREEN_REAL(vfprintf), NULL))
+READ(int, __vfprintf_chk, (FILE *fp, int flag, const char *f, va_list ap), (fp, flag, f, ap),
+     true, green__stdio_glibc_vfprintf(g_, fp, flag < 0 ? 0 : flag, f, ap, NULL,
+                                       GREEN_REAL(__vfprintf_chk)))
+
+/* printf and its forms write stdout. */
+E int vprintf(const char *f, va_list ap)
+{
+    FILE *fp = stdout;
+    READ_CALL(int, vprintf, (f, ap), true,
+              green__stdio_glibc_vfprintf(g_, fp, -1, f, ap, GREEN_REAL(vfprintf), NULL))
+}
+
+E int __vprintf_chk(int flag, const char *f, va_list ap)
+{
+    FILE *fp = stdout;
+    READ_CALL(int, __vprintf_chk, (flag, f, ap), true,
+              green__stdio_glibc_vfprintf(g_, fp, flag < 0 ? 0 : flag, f, ap, NULL,
+                                          GREEN_REAL(__vfprintf_chk)))
+}
+
+E int printf(const char *f, ...)
+{
+    va_list ap;
+    va_start(ap, f);
+    int r = vprintf(f, ap);
+    va_end(ap);
+    return r;
+}
+
+E int __printf_chk(int flag, const char *f, ...)
+{
+    va_list ap;
+    va_start(ap, f);
+    int r = __vprintf_chk(flag, f, ap);
+    va_end(ap);
+    return r;
+}
 STREAM(int, fseek, (FILE *fp, long off, int whence), (fp, off, whence))
 STREAM(int, fseeko, (FILE *fp, off_t off, int whence), (fp, off, whence))
 STREAM(int, fseeko64, (FILE *fp, off64_t off, int whence), (fp, off, whence))
@@ -193,7 +265,28 @@ STREAM_VOID(setlinebuf, (FILE *fp), (fp))
 STREAM(int, feof, (FILE *fp), (fp))
 STREAM(int, ferror, (FILE *fp), (fp))
 STREAM_VOID(clearerr, (FILE *fp), (fp))
-STREAM(int, fflush, (FILE *fp), (fp))
+/* fflush(NULL) writes every stream with glibc's write: stdout and stderr
+ * are written first, without holding the hub when they can wait. */
+static int glibc_fflush(void *g, FILE *fp)
+{
+    return green__stdio_glibc_fflush(g, fp, GREEN_REAL(fflush));
+}
+
+E int fflush(FILE *fp)
+{
+    if (!fp) {
+        FILE *std[] = { stdout, stderr };
+        for (int k = 0; k < 2; k++) {
+            void *g = green__stdio_glibc(std[k]);
+            if (g)
+                glibc_fflush(g, std[k]);
+        }
+        return GREEN_REAL(fflush)(NULL);
+    }
+    READ_CALL(int, fflush, (fp), true, glibc_fflush(g_, fp))
+}
+READ(int, fflush_unlocked, (FILE *fp), (fp), false,
+     green__stdio_glibc_fflush(g_, fp, GREEN_REAL(fflush_unlocked)))
 
 /* The GNU scanf (fscanf, vfscanf) and the ISO C99 one (__isoc99_*) are
  * two symbols; with -std=c11 glibc's header renames the former to the
@@ -248,14 +341,68 @@ E int __isoc99_scanf(const char *f, ...)
     va_end(ap);
     return r;
 }
-STREAM_VA(fprintf, vfprintf, (FILE *fp, const char *f, ...), (fp, f, ap))
-STREAM_VA(__fprintf_chk, __vfprintf_chk, (FILE *fp, int flag, const char *f, ...), (fp, flag, f, ap))
+E int fprintf(FILE *fp, const char *f, ...)
+{
+    va_list ap;
+    va_start(ap, f);
+    int r = vfprintf(fp, f, ap);
+    va_end(ap);
+    return r;
+}
+
+E int __fprintf_chk(FILE *fp, int flag, const char *f, ...)
+{
+    va_list ap;
+    va_start(ap, f);
+    int r = __vfprintf_chk(fp, flag, f, ap);
+    va_end(ap);
+    return r;
+}
 
 E int fclose(FILE *fp)
 {
-    if (green__likely(!green__stdio_marked(fp)))
+    if (green__likely(!green__stdio_marked(fp))) {
+        green__stdio_glibc_closing(fp);
         return GREEN_REAL(fclose)(fp);
+    }
     return green__stdio_fclose(fp);
+}
+
+/* glibc's streams made with glibc's internal open: the descriptor is
+ * recorded as new (hooks/io_stdio_glibc.c). freopen closes fp's old
+ * descriptor first, as fclose would. */
+E FILE *fopen(const char *path, const char *mode)
+{
+    return green__stdio_glibc_opened(GREEN_REAL(fopen)(path, mode));
+}
+
+E FILE *fopen64(const char *path, const char *mode)
+{
+    return green__stdio_glibc_opened(GREEN_REAL(fopen64)(path, mode));
+}
+
+E FILE *freopen(const char *path, const char *mode, FILE *fp)
+{
+    if (!green__stdio_marked(fp))
+        green__stdio_glibc_closing(fp);
+    return green__stdio_glibc_opened(GREEN_REAL(freopen)(path, mode, fp));
+}
+
+E FILE *freopen64(const char *path, const char *mode, FILE *fp)
+{
+    if (!green__stdio_marked(fp))
+        green__stdio_glibc_closing(fp);
+    return green__stdio_glibc_opened(GREEN_REAL(freopen64)(path, mode, fp));
+}
+
+E FILE *tmpfile(void)
+{
+    return green__stdio_glibc_opened(GREEN_REAL(tmpfile)());
+}
+
+E FILE *tmpfile64(void)
+{
+    return green__stdio_glibc_opened(GREEN_REAL(tmpfile64)());
 }
 
 /* flockfile holds the stream for the calling thread across calls (the

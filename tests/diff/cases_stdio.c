@@ -754,3 +754,237 @@ DIFF_CASE(stdio, a_thread_cancelled_in_scanf_on_stdin_leaves_the_stream_usable)
     int r = scanf("%d %d", &a, &b);
     diff_out("scanf: %d (%d %d)", r, a, b);
 }
+
+/* ------------------------------------------ glibc's own streams: writes */
+
+/* A pipe of one page on descriptor 2 (stderr: unbuffered), or a FIFO
+ * opened with fopen (fully buffered), drained slowly by a thread that
+ * checks every line: the writer waits for room while a thread ticks. */
+static int drain_fd;
+static atomic_int drained_lines, drained_bad, drained_bytes;
+
+static void *slow_drain(void *arg)
+{
+    (void)arg;
+    char buf[256], line[256];
+    size_t have = 0;
+    usleep(60000);
+    for (;;) {
+        ssize_t k = read(drain_fd, buf, 64);
+        if (k <= 0)
+            break;
+        atomic_fetch_add(&drained_bytes, (int)k);
+        for (ssize_t i = 0; i < k; i++) {
+            if (have < sizeof line - 1)
+                line[have++] = buf[i];
+            if (buf[i] != '\n')
+                continue;
+            line[have] = 0;
+            if (strncmp(line, "line ", 5) != 0 || have < 5 || strcmp(line + have - 5, " end\n") != 0)
+                atomic_fetch_add(&drained_bad, 1);
+            atomic_fetch_add(&drained_lines, 1);
+            have = 0;
+        }
+        if (atomic_load(&drained_bytes) % 2048 < 64)
+            usleep(2000);
+    }
+    return NULL;
+}
+
+static pthread_t start_drain(int fd)
+{
+    drain_fd = fd;
+    atomic_store(&drained_lines, 0);
+    atomic_store(&drained_bad, 0);
+    atomic_store(&drained_bytes, 0);
+    return diff_spawn(slow_drain, NULL);
+}
+
+static void show_drained(pthread_t d)
+{
+    pthread_join(d, NULL);
+    diff_out("drained: %d lines, %d damaged, %d bytes", atomic_load(&drained_lines),
+             atomic_load(&drained_bad), atomic_load(&drained_bytes));
+}
+
+/* A pipe of one page whose read end is returned; the write end on
+ * descriptor 2 when to_stderr. */
+static int small_pipe(int *wr)
+{
+    int p[2];
+    CALL("pipe", pipe(p));
+    fcntl(p[1], F_SETPIPE_SZ, 4096);
+    *wr = p[1];
+    return p[0];
+}
+
+DIFF_CASE(stdio, fprintf_to_stderr_over_a_full_pipe_waits_while_other_threads_run)
+{
+    int wr, rd = small_pipe(&wr);
+    CALL("dup2 onto 2", dup2(wr, 2));
+    close(wr);
+    pthread_t tk = diff_ticker_start();
+    pthread_t d = start_drain(rd);
+    ticks_mark = diff_ticks();
+    int sum = 0;
+    for (int i = 0; i < 200; i++)
+        sum += fprintf(stderr, "line %d of %d %s end\n", i, 200, "..............................");
+    diff_out("fprintf returned %d in all, error %d", sum, ferror(stderr));
+    ticked("fprintf to stderr");
+    for (int i = 0; i < 100; i++) {
+        fputs("line 0 of 1 ", stderr);
+        fputc('x', stderr);
+        putc(' ', stderr);
+        fwrite("end\n", 1, 4, stderr);
+    }
+    close(2);
+    show_drained(d);
+    diff_ticker_stop(tk);
+}
+
+/* A FIFO opened with fopen: glibc's stream, fully buffered (4096): every
+ * output function, a large fwrite, flockfile with the putc_unlocked
+ * macro, line buffering set with setvbuf, fflush, then fclose. */
+DIFF_CASE(stdio, every_write_function_on_a_fopened_fifo_waits_while_other_threads_run)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/green-diff-wfifo-%d", (int)getpid());
+    unlink(path);
+    CALL("mkfifo", mkfifo(path, 0600));
+    int rd = open(path, O_RDONLY | O_NONBLOCK);
+    FILE *f = fopen(path, "w");
+    diff_out("fopen: %s", f ? "stream" : "NULL");
+    fcntl(rd, F_SETFL, 0);
+    fcntl(fileno(f), F_SETPIPE_SZ, 4096);
+    pthread_t tk = diff_ticker_start();
+    pthread_t d = start_drain(rd);
+    ticks_mark = diff_ticks();
+    int r = 0;
+    for (int i = 0; i < 100; i++)
+        r += fprintf(f, "line %d of %d %s end\n", i, 100, "..................");
+    diff_out("fprintf: %d", r);
+    static char big[10000];
+    size_t used = 0;
+    for (int i = 0; used + 64 < sizeof big; i++)
+        used += (size_t)snprintf(big + used, sizeof big - used, "line %d of %d big end\n", i, 0);
+    diff_out("fwrite of %zu bytes: %zu", used, fwrite(big, 1, used, f));
+    for (int i = 0; i < 50; i++) {
+        r = fputs("line 1 of 2 ", f);
+        r += fputc('y', f);
+        r += putc(' ', f);
+        r += (int)fwrite("end\n", 2, 2, f);
+    }
+    diff_out("fputs + fputc + putc + fwrite items: %d", r);
+    flockfile(f);
+    for (int i = 0; i < 60; i++) {
+        const char *s = "line 2 of 3 unlocked end\n";
+        while (*s)
+            putc_unlocked(*s++, f);
+    }
+    funlockfile(f);
+    diff_out("setvbuf line buffered: %d", setvbuf(f, NULL, _IOLBF, 0));
+    for (int i = 0; i < 60; i++)
+        fprintf(f, "line %d of %d linebuffered end\n", i, 60);
+    diff_out("fflush: %d, error %d", fflush(f), ferror(f));
+    ticked("writes to the FIFO");
+    CALL("fclose", fclose(f));
+    show_drained(d);
+    diff_ticker_stop(tk);
+    close(rd);
+    unlink(path);
+}
+
+/* Writes after the reader went away: EPIPE (SIGPIPE ignored), the
+ * stream's error flag, what each function returns. */
+DIFF_CASE(stdio, writes_to_stderr_after_the_reader_closed_fail_with_epipe)
+{
+    signal(SIGPIPE, SIG_IGN);
+    int wr, rd = small_pipe(&wr);
+    CALL("dup2 onto 2", dup2(wr, 2));
+    close(wr);
+    close(rd);
+    errno = 0;
+    int r = fprintf(stderr, "nobody reads this\n");
+    diff_out("fprintf: %d %s, error %d", r, diff_errname(errno), ferror(stderr));
+    clearerr(stderr);
+    errno = 0;
+    r = fputs("nor this\n", stderr);
+    diff_out("fputs: %d %s, error %d", r, diff_errname(errno), ferror(stderr));
+    errno = 0;
+    size_t w = fwrite("abc", 1, 3, stderr);
+    diff_out("fwrite: %zu %s", w, diff_errname(errno));
+    errno = 0;
+    r = fputc('z', stderr);
+    diff_out("fputc: %d %s", r, diff_errname(errno));
+    errno = 0;
+    r = fflush(stderr);
+    diff_out("fflush: %d %s", r, diff_errname(errno));
+    signal(SIGPIPE, SIG_DFL);
+}
+
+/* Four threads print whole lines to one stderr over a full pipe. */
+static void *print_to_stderr(void *arg)
+{
+    int id = (int)(intptr_t)arg;
+    for (int i = 0; i < 100; i++)
+        fprintf(stderr, "line %d of %d %s end\n", i, id, "........................");
+    return NULL;
+}
+
+DIFF_CASE(stdio, threads_printing_to_stderr_over_a_full_pipe_write_whole_lines)
+{
+    int wr, rd = small_pipe(&wr);
+    CALL("dup2 onto 2", dup2(wr, 2));
+    close(wr);
+    pthread_t d = start_drain(rd);
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++)
+        t[i] = diff_spawn(print_to_stderr, (void *)(intptr_t)i);
+    for (int i = 0; i < 4; i++)
+        pthread_join(t[i], NULL);
+    close(2);
+    show_drained(d);
+}
+
+/* glibc's fopen and fclose open and close with glibc's internal calls:
+ * the number one fopen takes again after an fclose must still wait and
+ * wake (three rounds of fopen of the pipe's read end, a line waited for
+ * with fgets, fclose). */
+static int reuse_wr;
+
+static void *write_line_later(void *arg)
+{
+    (void)arg;
+    usleep(30000);
+    if (write(reuse_wr, "a line\n", 7) != 7)
+        return NULL;
+    return NULL;
+}
+
+DIFF_CASE(stdio, a_number_fopen_takes_again_after_fclose_still_waits)
+{
+    int p[2];
+    CALL("pipe", pipe(p));
+    reuse_wr = p[1];
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/fd/%d", p[0]);
+    pthread_t tk = diff_ticker_start();
+    int first = -1;
+    for (int round = 0; round < 3; round++) {
+        FILE *f = fopen(path, "r");
+        if (!f) {
+            diff_out("fopen failed");
+            break;
+        }
+        if (round == 0)
+            first = fileno(f);
+        diff_out("round %d: the same number %d", round, fileno(f) == first);
+        pthread_t w = diff_spawn(write_line_later, NULL);
+        fgets_while_ticking(f, 1);
+        pthread_join(w, NULL);
+        CALL("fclose", fclose(f));
+    }
+    diff_ticker_stop(tk);
+    close(p[0]);
+    close(p[1]);
+}
