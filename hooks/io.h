@@ -126,6 +126,11 @@ GREEN__HIDE int green__stdio_glibc_fflush(void *g, FILE *fp, int (*real)(FILE *)
 GREEN__HIDE int green__stdio_glibc_vfprintf(void *g, FILE *fp, int flag, const char *f, va_list ap,
                                             int (*real)(FILE *, const char *, va_list),
                                             int (*real_chk)(FILE *, int, const char *, va_list));
+/* perror, vwarn/vwarnx (false: the caller runs glibc's), vdprintf. */
+GREEN__HIDE bool green__stdio_glibc_perror(const char *s);
+GREEN__HIDE bool green__stdio_glibc_vwarn(bool with_errno, const char *f, va_list ap);
+GREEN__HIDE int green__stdio_glibc_vdprintf(int fd, const char *f, va_list ap,
+                                            int (*real)(int, const char *, va_list));
 /* After glibc's fopen, freopen or tmpfile made fp: its descriptor is
  * recorded as a new one (returns fp). Before glibc's fclose of one of its
  * own streams: written out and its descriptor forgotten. */

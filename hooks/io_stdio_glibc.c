@@ -72,12 +72,37 @@
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
+#include <setjmp.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdio_ext.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* pthread_cleanup_push and _pop, made with the pthread hooks' own
+ * functions (hooks call no exported hook name: tests/check_layers.py). */
+#define CLEANUP_PUSH(fn, arg)                                                 \
+    do {                                                                      \
+        __pthread_unwind_buf_t cbuf_;                                         \
+        void (*cfn_)(void *) = (fn);                                          \
+        void *carg_ = (arg);                                                  \
+        _Pragma("GCC diagnostic push")                                        \
+        _Pragma("GCC diagnostic ignored \"-Wstringop-overflow\"")             \
+        if (__builtin_expect(__sigsetjmp((struct __jmp_buf_tag *)(void *)     \
+                                         cbuf_.__cancel_jmp_buf, 0), 0)) {    \
+            cfn_(carg_);                                                      \
+            green_hook___pthread_unwind_next(&cbuf_);                         \
+        }                                                                     \
+        _Pragma("GCC diagnostic pop")                                         \
+        green_hook___pthread_register_cancel(&cbuf_);                         \
+        do {
+#define CLEANUP_POP(execute)                                                  \
+        } while (0);                                                          \
+        green_hook___pthread_unregister_cancel(&cbuf_);                       \
+        if (execute)                                                          \
+            cfn_(carg_);                                                      \
+    } while (0)
 
 #define IN_BACKUP 0x100            /* glibc's _IO_IN_BACKUP */
 #define SLOTS 128                  /* streams with a lock of ours */
@@ -300,10 +325,10 @@ int green__stdio_glibc_getc(void *p, FILE *fp, int (*real)(FILE *), bool takes)
     struct held h = { .g = g, .fp = fp };
     volatile int r = EOF;          /* kept across the cleanup's setjmp */
     take(&h);
-    pthread_cleanup_push(release, &h);
+    CLEANUP_PUSH(release, &h);
     if (answers_at_once(fp) || wait_readable(&h) == 0)
         r = real(fp);
-    pthread_cleanup_pop(1);
+    CLEANUP_POP(1);
     return r;
 }
 
@@ -376,7 +401,7 @@ int green__stdio_glibc_scanf(void *p, FILE *fp, int (*real)(FILE *, const char *
     struct held h = { .g = g, .fp = fp };
     volatile int r = EOF;
     take(&h);
-    pthread_cleanup_push(scan_release, &h);
+    CLEANUP_PUSH(scan_release, &h);
     if (!g->view) {
         g->view = fopencookie(g, "r", (cookie_io_functions_t){ .read = view_read });
         if (g->view)
@@ -391,7 +416,7 @@ int green__stdio_glibc_scanf(void *p, FILE *fp, int (*real)(FILE *, const char *
         g->scanning = NULL;
         view_give_back(g->view, fp);
     }
-    pthread_cleanup_pop(1);
+    CLEANUP_POP(1);
     return r;
 }
 
@@ -417,7 +442,7 @@ char *green__stdio_glibc_fgets(void *p, char *s, int n, FILE *fp, bool chk, size
     struct held h = { .g = g, .fp = fp };
     char *volatile r = s;
     take(&h);
-    pthread_cleanup_push(release, &h);
+    CLEANUP_PUSH(release, &h);
     size_t got = 0;
     int old = fp->_flags & _IO_ERR_SEEN;
     fp->_flags &= ~_IO_ERR_SEEN;
@@ -440,7 +465,7 @@ char *green__stdio_glibc_fgets(void *p, char *s, int n, FILE *fp, bool chk, size
             break;
     }
     fp->_flags |= old;
-    pthread_cleanup_pop(1);
+    CLEANUP_POP(1);
     return r;
 }
 
@@ -465,14 +490,14 @@ size_t green__stdio_glibc_fread(void *p, void *buf, size_t size, size_t n, FILE 
     struct held h = { .g = g, .fp = fp };
     volatile size_t got = 0;
     take(&h);
-    pthread_cleanup_push(release, &h);
+    CLEANUP_PUSH(release, &h);
     while (got < bytes && fill(&h) > 0) {
         size_t avail = in_get_area(fp), k = avail < bytes - got ? avail : bytes - got;
         char *before = fp->_IO_read_ptr;
         GREEN_REAL(fread_unlocked)((char *)buf + got, 1, k, fp);
         got += (size_t)(fp->_IO_read_ptr - before);
     }
-    pthread_cleanup_pop(1);
+    CLEANUP_POP(1);
     return got == bytes ? n : got / size;
 }
 
@@ -498,7 +523,7 @@ ssize_t green__stdio_glibc_getdelim(void *p, char **line, size_t *cap, int delim
     struct held h = { .g = g, .fp = fp };
     volatile ssize_t r = -1;
     take(&h);
-    pthread_cleanup_push(release, &h);
+    CLEANUP_PUSH(release, &h);
     if (ferror_unlocked(fp))
         goto out;
     if (!*line || *cap == 0) {
@@ -537,7 +562,7 @@ ssize_t green__stdio_glibc_getdelim(void *p, char **line, size_t *cap, int delim
     (*line)[cur] = 0;
     r = (ssize_t)cur;
 out:
-    pthread_cleanup_pop(1);
+    CLEANUP_POP(1);
     return r;
 }
 
@@ -767,12 +792,12 @@ static size_t output(struct gstream *g, FILE *fp, const char *s, size_t n, bool 
     struct held h = { .g = g, .fp = fp };
     volatile size_t r = 0;
     take(&h);
-    pthread_cleanup_push(release, &h);
+    CLEANUP_PUSH(release, &h);
     if (writable_here(fp))
         r = put(&h, s, n);
     else
         *ok = false;
-    pthread_cleanup_pop(1);
+    CLEANUP_POP(1);
     return r;
 }
 
@@ -825,7 +850,7 @@ int green__stdio_glibc_putc(void *p, int c, FILE *fp, int (*real)(int, FILE *))
     struct held h = { .g = g, .fp = fp };
     volatile int r = EOF;
     take(&h);
-    pthread_cleanup_push(release, &h);
+    CLEANUP_PUSH(release, &h);
     if (!writable_here(fp)) {
         h.glocked = false;
         gunlock(fp);
@@ -835,7 +860,7 @@ int green__stdio_glibc_putc(void *p, int c, FILE *fp, int (*real)(int, FILE *))
     } else {
         r = put_byte(&h, c);
     }
-    pthread_cleanup_pop(1);
+    CLEANUP_POP(1);
     return r;
 }
 
@@ -863,12 +888,12 @@ int green__stdio_glibc_fflush(void *g, FILE *fp, int (*real)(FILE *))
     volatile int r = 0;
     volatile bool mine = true;
     take(&h);
-    pthread_cleanup_push(release, &h);
+    CLEANUP_PUSH(release, &h);
     if (!writable_here(fp) || !(fp->_flags & PUTTING))
         mine = false;
     else
         r = flush(&h);
-    pthread_cleanup_pop(1);
+    CLEANUP_POP(1);
     return mine ? r : real(fp);
 }
 
@@ -934,4 +959,140 @@ void green__stdio_glibc_closing(FILE *fp)
     if (g)
         green__stdio_glibc_fflush(g, fp, GREEN_REAL(fflush));
     green__io_fd_gone(fp->_fileno);
+}
+
+/* ---------------------------------------- what glibc writes by itself */
+
+/* perror, warn and err, dprintf write with glibc's internal calls (a
+ * stream of their own over a dup of the descriptor, or stderr's
+ * internal printf); on a pipe whose reader is slow they held the hub.
+ * Here they write the same bytes in the same pieces, through the write
+ * hook or the output functions above. */
+
+/* All of [s, s+n) to fd with the write hook: n, or -1 with errno. */
+static ssize_t write_all(int fd, const char *s, size_t n)
+{
+    size_t done = 0;
+    while (done < n) {
+        ssize_t k = green_hook_write(fd, s + done, n - done);
+        if (k < 0)
+            return -1;
+        done += (size_t)k;
+    }
+    return (ssize_t)n;
+}
+
+/* Can fd wait, for a green thread (the output functions' test)? */
+static bool fd_can_wait(int fd)
+{
+    if (fd < 0 || !io_on())
+        return false;
+    enum green__fdkind k = kind_for_call(fd);
+    return k == GREEN_FD_SOCKET || k == GREEN_FD_PIPE || k == GREEN_FD_TTY;
+}
+
+/* vdprintf as glibc's: the formatted bytes written to fd (glibc's
+ * stream over fd writes them at its end, or in buffers of 4096 when
+ * they are more), the count or -1. */
+int green__stdio_glibc_vdprintf(int fd, const char *f, va_list ap,
+                                int (*real)(int, const char *, va_list))
+{
+    if (!fd_can_wait(fd))
+        return real(fd, f, ap);
+    char stackbuf[1024], *out = stackbuf;
+    va_list again;
+    va_copy(again, ap);
+    int n = vsnprintf(stackbuf, sizeof stackbuf, f, ap);
+    if (n >= (int)sizeof stackbuf) {
+        out = malloc((size_t)n + 1);
+        if (out)
+            n = vsnprintf(out, (size_t)n + 1, f, again);
+    }
+    va_end(again);
+    int r = -1;
+    if (n >= 0 && out) {
+        r = n;
+        for (size_t done = 0; done < (size_t)n && r >= 0;) {
+            size_t k = (size_t)n - done > 4096 ? 4096 : (size_t)n - done;
+            if (write_all(fd, out + done, k) < 0)
+                r = -1;
+            done += k;
+        }
+    }
+    if (out != stackbuf)
+        free(out);
+    return r;
+}
+
+/* Formatted output to stderr through the output functions (g its lock). */
+static void to_stderr(void *g, const char *f, ...)
+{
+    va_list ap;
+    va_start(ap, f);
+    green__stdio_glibc_vfprintf(g, stderr, -1, f, ap, GREEN_REAL(vfprintf), NULL);
+    va_end(ap);
+}
+
+/* perror: with stderr not yet oriented glibc writes the message through a
+ * stream of its own over a dup of stderr's descriptor (one write, stderr's
+ * buffer untouched); once stderr is in use, through stderr. false: left
+ * to glibc (stderr cannot wait here, or is wide). */
+bool green__stdio_glibc_perror(const char *s)
+{
+    FILE *fp = stderr;
+    void *g = green__stdio_glibc(fp);
+    if (!g || fp->_mode > 0)
+        return false;
+    int e = errno;
+    char eb[256];
+    const char *es = strerror_r(e, eb, sizeof eb);
+    const char *colon = s && *s ? ": " : "";
+    if (!s)
+        s = "";
+    if (fp->_mode != 0) {
+        to_stderr(g, "%s%s%s\n", s, colon, es);
+    } else {
+        char stackbuf[512], *msg = stackbuf;
+        int n = snprintf(stackbuf, sizeof stackbuf, "%s%s%s\n", s, colon, es);
+        if (n >= (int)sizeof stackbuf && (msg = malloc((size_t)n + 1)))
+            snprintf(msg, (size_t)n + 1, "%s%s%s\n", s, colon, es);
+        if (msg && n > 0)
+            write_all(fp->_fileno, msg, (size_t)n);
+        if (msg != stackbuf)
+            free(msg);
+    }
+    errno = e;
+    return true;
+}
+
+/* vwarn (with_errno) and vwarnx, in glibc's pieces under stderr's lock:
+ * "name: ", the message, then ": strerror\n" or "\n". false: left to
+ * glibc. */
+bool green__stdio_glibc_vwarn(bool with_errno, const char *f, va_list ap)
+{
+    FILE *fp = stderr;
+    void *g = green__stdio_glibc(fp);
+    if (!g || fp->_mode > 0)
+        return false;
+    int e = errno;
+    green__stdio_glibc_lock(g);
+    GREEN_REAL(flockfile)(fp);
+    if (!with_errno) {
+        to_stderr(g, "%s: ", program_invocation_short_name);
+        if (f)
+            green__stdio_glibc_vfprintf(g, fp, -1, f, ap, GREEN_REAL(vfprintf), NULL);
+        to_stderr(g, "\n");
+    } else if (f) {
+        to_stderr(g, "%s: ", program_invocation_short_name);
+        green__stdio_glibc_vfprintf(g, fp, -1, f, ap, GREEN_REAL(vfprintf), NULL);
+        errno = e;
+        to_stderr(g, ": %m\n");
+    } else {
+        errno = e;
+        to_stderr(g, "%s: %m\n", program_invocation_short_name);
+    }
+    GREEN_REAL(funlockfile)(fp);
+    green__stdio_glibc_unlock(g);
+    errno = e;
+    return true;
 }

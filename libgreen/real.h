@@ -205,6 +205,10 @@
     X(void, clearerr, (FILE *))                                               \
     X(int, fflush, (FILE *))                                                  \
     X(int, fclose, (FILE *))                                                  \
+    X(void, perror, (const char *))                                           \
+    X(int, vdprintf, (int, const char *, va_list))                            \
+    X(void, vwarn, (const char *, va_list))                                   \
+    X(void, vwarnx, (const char *, va_list))                                  \
     X(FILE *, fopen, (const char *, const char *))                            \
     X(FILE *, fopen64, (const char *, const char *))                          \
     X(FILE *, freopen, (const char *, const char *, FILE *))                  \

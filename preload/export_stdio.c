@@ -23,6 +23,7 @@
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #define E GREEN_EXPORT
 
@@ -446,4 +447,84 @@ E int ftrylockfile(FILE *fp)
     if (r != 0)
         green__stdio_leave(lk);
     return r;
+}
+
+/* What glibc writes by itself to stderr or a descriptor: through
+ * hooks/io_stdio_glibc.c when it can wait. */
+E void perror(const char *s)
+{
+    if (!green__stdio_glibc_perror(s))
+        GREEN_REAL(perror)(s);
+}
+
+E int vdprintf(int fd, const char *f, va_list ap)
+{
+    return green__stdio_glibc_vdprintf(fd, f, ap, GREEN_REAL(vdprintf));
+}
+
+E int dprintf(int fd, const char *f, ...)
+{
+    va_list ap;
+    va_start(ap, f);
+    int r = vdprintf(fd, f, ap);
+    va_end(ap);
+    return r;
+}
+
+E void vwarn(const char *f, va_list ap)
+{
+    if (!green__stdio_glibc_vwarn(true, f, ap))
+        GREEN_REAL(vwarn)(f, ap);
+}
+
+E void vwarnx(const char *f, va_list ap)
+{
+    if (!green__stdio_glibc_vwarn(false, f, ap))
+        GREEN_REAL(vwarnx)(f, ap);
+}
+
+E void warn(const char *f, ...)
+{
+    va_list ap;
+    va_start(ap, f);
+    vwarn(f, ap);
+    va_end(ap);
+}
+
+E void warnx(const char *f, ...)
+{
+    va_list ap;
+    va_start(ap, f);
+    vwarnx(f, ap);
+    va_end(ap);
+}
+
+E _Noreturn void verr(int eval, const char *f, va_list ap)
+{
+    vwarn(f, ap);
+    exit(eval);
+}
+
+E _Noreturn void verrx(int eval, const char *f, va_list ap)
+{
+    vwarnx(f, ap);
+    exit(eval);
+}
+
+E _Noreturn void err(int eval, const char *f, ...)
+{
+    va_list ap;
+    va_start(ap, f);
+    vwarn(f, ap);
+    va_end(ap);
+    exit(eval);
+}
+
+E _Noreturn void errx(int eval, const char *f, ...)
+{
+    va_list ap;
+    va_start(ap, f);
+    vwarnx(f, ap);
+    va_end(ap);
+    exit(eval);
 }

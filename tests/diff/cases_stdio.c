@@ -5,6 +5,7 @@
  * EINTR and SA_RESTART in fgets, end of file, fclose.
  */
 #include "diff.h"
+#include <err.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -780,7 +781,8 @@ static void *slow_drain(void *arg)
             if (buf[i] != '\n')
                 continue;
             line[have] = 0;
-            if (strncmp(line, "line ", 5) != 0 || have < 5 || strcmp(line + have - 5, " end\n") != 0)
+            if (!strstr(line, "line ") || have < 8 ||
+                (strcmp(line + have - 5, " end\n") != 0 && strcmp(line + have - 8, "Success\n") != 0))
                 atomic_fetch_add(&drained_bad, 1);
             atomic_fetch_add(&drained_lines, 1);
             have = 0;
@@ -987,4 +989,59 @@ DIFF_CASE(stdio, a_number_fopen_takes_again_after_fclose_still_waits)
     diff_ticker_stop(tk);
     close(p[0]);
     close(p[1]);
+}
+
+/* What glibc writes by itself: perror, warn, warnx and dprintf to a
+ * stderr whose pipe is full wait while a thread ticks; err prints and
+ * exits (in a child). */
+DIFF_CASE(stdio, perror_warn_and_dprintf_to_a_full_pipe_wait_while_other_threads_run)
+{
+    int wr, rd = small_pipe(&wr);
+    CALL("dup2 onto 2", dup2(wr, 2));
+    close(wr);
+    pthread_t tk = diff_ticker_start();
+    pthread_t d = start_drain(rd);
+    ticks_mark = diff_ticks();
+    char s[64];
+    for (int i = 0; i < 60; i++) {
+        snprintf(s, sizeof s, "line %d of perror", i);
+        errno = 0;
+        perror(s);
+    }
+    for (int i = 0; i < 60; i++)
+        warnx("line %d of warnx end", i);
+    for (int i = 0; i < 60; i++) {
+        errno = 0;
+        warn("line %d of warn", i);
+    }
+    int sum = 0;
+    for (int i = 0; i < 60; i++)
+        sum += dprintf(2, "line %d of dprintf end\n", i);
+    diff_out("dprintf returned %d in all", sum);
+    ticked("perror, warnx, warn, dprintf");
+    close(2);
+    show_drained(d);
+    diff_ticker_stop(tk);
+}
+
+DIFF_CASE(stdio, err_prints_its_line_and_exits)
+{
+    int p[2];
+    CALL("pipe", pipe(p));
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(p[1], 2);
+        errno = ENOENT;
+        err(3, "line %d of err", 1);
+    }
+    close(p[1]);
+    char buf[256] = "";
+    size_t have = 0;
+    ssize_t k;
+    while (have < sizeof buf - 1 && (k = read(p[0], buf + have, sizeof buf - 1 - have)) > 0)
+        have += (size_t)k;
+    buf[have] = 0;
+    diff_out("the child wrote \"%.*s\"", have ? (int)have - 1 : 0, buf);
+    diff_child_status("err", pid);
+    close(p[0]);
 }
