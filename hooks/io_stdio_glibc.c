@@ -1096,3 +1096,19 @@ bool green__stdio_glibc_vwarn(bool with_errno, const char *f, va_list ap)
     errno = e;
     return true;
 }
+
+/* A fork child has only the forking thread: the streams' locks of ours
+ * are free in it, as glibc makes its own locks free there (a thread that
+ * held one, parked in a write, does not exist in the child). */
+static void after_fork_child(void)
+{
+    for (size_t k = 0; k < SLOTS; k++) {
+        memset(&table[k].lock, 0, sizeof table[k].lock);
+        table[k].scanning = NULL;
+    }
+}
+
+__attribute__((constructor)) static void stdio_glibc_register_atfork(void)
+{
+    pthread_atfork(NULL, NULL, after_fork_child);
+}

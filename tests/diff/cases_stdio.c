@@ -1045,3 +1045,33 @@ DIFF_CASE(stdio, err_prints_its_line_and_exits)
     diff_child_status("err", pid);
     close(p[0]);
 }
+
+/* A fork while another thread is parked in a write to stderr (holding
+ * the stream): the child has only the forking thread, and writes to
+ * stderr at once, as glibc frees every stream lock in a fork child. */
+static void *print_many(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < 200; i++)
+        fprintf(stderr, "line %d of the printer %s end\n", i, "......................");
+    return NULL;
+}
+
+DIFF_CASE(stdio, a_fork_while_a_thread_waits_in_a_write_to_stderr_leaves_stderr_usable)
+{
+    int wr, rd = small_pipe(&wr);
+    CALL("dup2 onto 2", dup2(wr, 2));
+    close(wr);
+    pthread_t pr = diff_spawn(print_many, NULL);
+    usleep(50000);                 /* the printer fills the pipe and waits */
+    pid_t pid = fork();
+    if (pid == 0) {
+        fprintf(stderr, "line 0 of the child end\n");
+        _exit(0);
+    }
+    pthread_t d = start_drain(rd);
+    diff_child_status("child", pid);
+    pthread_join(pr, NULL);
+    close(2);
+    show_drained(d);
+}
