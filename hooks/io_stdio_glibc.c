@@ -840,9 +840,14 @@ int green__stdio_glibc_putc(void *p, int c, FILE *fp, int (*real)(int, FILE *))
         gunlock(fp);
         return real(c, fp);
     }
+    /* Room in the buffer (glibc's putc stores), or, on a line-buffered
+     * stream whose put area glibc keeps empty so that every byte comes
+     * to its overflow, room and no newline (its overflow stores only). */
     if (green__likely(c != EOF && free_for_me(g) && fp->_mode != 0 &&
-                      fp->_IO_write_ptr < fp->_IO_write_end)) {
-        *fp->_IO_write_ptr++ = (char)c;    /* glibc's putc with room: no overflow */
+                      (fp->_IO_write_ptr < fp->_IO_write_end ||
+                       ((fp->_flags & (LINE_BUF | UNBUFFERED | PUTTING)) == (LINE_BUF | PUTTING) &&
+                        c != '\n' && fp->_IO_write_ptr < fp->_IO_buf_end)))) {
+        *fp->_IO_write_ptr++ = (char)c;
         gunlock(fp);
         return (unsigned char)c;
     }

@@ -16,8 +16,11 @@
  *
  * dlclose. A module unloaded while green threads run must leave the
  * swap before its next copy (the block may be freed, the image unmapped):
- * after the real dlclose, tls.c's unload count moves and every hub's next
- * swap rescans. dlclose has no caller-dependent behaviour, so passing it
+ * the real dlclose runs between green__tls_unload_begin, which waits
+ * until no hub is inside a swap and keeps later swaps off dlopen'd
+ * modules, and green__tls_unload_end, which moves tls.c's unload count so
+ * that every hub's next swap rescans (libgreen/tls.c, "dlclose and the
+ * other hubs"). dlclose has no caller-dependent behaviour, so passing it
  * through changes nothing else (dlopen has, and is not interposed).
  *
  * uselocale. libc keeps the thread's locale in its own thread-local
@@ -44,9 +47,12 @@ int green_hook___cxa_thread_atexit_impl(void (*fn)(void *), void *obj, void *dso
 
 int green_hook_dlclose(void *handle)
 {
+    bool tls = green__tls_on;
+    if (tls)
+        green__tls_unload_begin();
     int r = GREEN_REAL(dlclose)(handle);
-    if (green__tls_on)
-        green__tls_unloaded();
+    if (tls)
+        green__tls_unload_end();
     return r;
 }
 

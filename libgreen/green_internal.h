@@ -437,6 +437,9 @@ struct green__ctx {
     unsigned long long tls_adds, tls_subs; /* dl_iterate_phdr's load and
                                       unload counts at the last scan */
     unsigned tls_unloads;          /* dlclose calls seen by the last scan */
+    int tls_busy;                  /* tls.c: inside a swap or a rescan,
+                                      which read modules' images and
+                                      blocks (atomic: a dlclose waits) */
     bool tls_exit_hooked;          /* registered with glibc's exit-time
                                       thread_local destructors */
     struct green__waitq once_waiters; /* hooks/pthread_key.c: pthread_once */
@@ -725,6 +728,12 @@ GREEN_HIDDEN int green__tls_thread_init(struct green__ctx *c, struct green_threa
 GREEN_HIDDEN void green__tls_adopt(struct green__ctx *c, struct green_thread *t);
 /* Owner's contents out, next's in (or the images); next owns them. */
 GREEN_HIDDEN void green__tls_swap(struct green__ctx *c, struct green_thread *next);
+/* Around a dlclose (the hook, and a thread_local destructor's pinned
+ * library): begin waits until no hub is inside a swap or rescan and
+ * makes later ones leave dlopen'd modules alone; end counts the unload
+ * (every hub's next swap rescans) and lets them back. */
+GREEN_HIDDEN void green__tls_unload_begin(void);
+GREEN_HIDDEN void green__tls_unload_end(void);
 /* t ended: run its C++ thread_local destructors (may switch), then later
  * give up its buffer and ownership (before its last switch). */
 GREEN_HIDDEN void green__tls_run_dtors(struct green_thread *t);
@@ -734,9 +743,6 @@ GREEN_HIDDEN void green__tls_release(struct green__ctx *c, struct green_thread *
  * of the hub), says once that a wake through the word's address may
  * reach the wrong thread, and that GREEN_TLS=address is the cure. */
 GREEN_HIDDEN void green__tls_futex_note(const void *w);
-/* hooks/tls_atexit.c: a dlclose returned; the next swap of every ctx
- * rescans first (a closed module's block must not be copied). */
-GREEN_HIDDEN void green__tls_unloaded(void);
 /* hooks/tls_atexit.c: a thread_local destructor of the calling green
  * thread. 1 taken, 0 not (no swapping here: glibc's list), -1 ENOMEM. */
 GREEN_HIDDEN int green__tls_atexit(void (*fn)(void *), void *obj, void *dso);

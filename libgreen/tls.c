@@ -75,8 +75,29 @@
  * as without GREEN_TLS. A dlclose must be noticed before the next swap,
  * which would copy into the closed module's block and from its unmapped
  * image: the shim interposes dlclose (no caller semantics there, unlike
- * dlopen), which bumps a count (green__tls_unloaded); a swap compares it
- * with its ctx's (one load) and rescans first.
+ * dlopen), which bumps a count (green__tls_unload_end); a swap compares
+ * it with its ctx's (one load) and rescans first.
+ *
+ * dlclose and the other hubs. The count alone left a window: a swap on
+ * another hub that had read it before the real dlclose copied from the
+ * image the dlclose was unmapping (prog_tls dlclose with two hubs
+ * crashed in load_image 4 times in 150 runs). So the hook brackets the
+ * real dlclose: green__tls_unload_begin raises `closing` and waits until
+ * no hub is inside a swap or rescan (c->tls_busy); while `closing` is up,
+ * swaps copy only the modules loaded with the program (modid below
+ * first_dynamic, which no dlclose can unload) and rescans wait for the
+ * end; green__tls_unload_end counts the unload and lowers it. A swap
+ * never waits (it runs inside a switch, and the dlclose may be waiting
+ * for a green thread of that hub: a library destructor joining its
+ * worker). The busy flag is a plain store on the swap side; the order
+ * between it and the swap's load of `closing`, against begin's store and
+ * its loads of the flags, comes from membarrier
+ * (MEMBARRIER_CMD_PRIVATE_EXPEDITED) on begin's side, or, where the
+ * kernel has none, from a fence in every swap. What a program can see:
+ * while a dlclose runs, dlopen'd modules' variables are shared by the
+ * threads of each hub (as between a dlopen and the next rescan); a
+ * module the dlclose leaves loaded (other references) keeps the values
+ * its blocks hold then.
  *
  * C++ destructors. A `thread_local` object with a destructor registers it
  * with __cxa_thread_atexit_impl (libstdc++ calls it on first use). While
@@ -171,6 +192,7 @@
 #include <dlfcn.h>
 #include <link.h>
 #include <locale.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <sys/syscall.h>
 #if defined(__x86_64__)
@@ -189,6 +211,69 @@
 bool green__tls_on;
 /* dlclose calls so far (hooks/tls_atexit.c), process-wide. */
 static atomic_uint unloads;
+/* dlclose calls in progress, and the first module id dlopen may give
+ * (the modules loaded with the program have lower ones: read when
+ * libgreen starts). */
+static atomic_int closing;
+static size_t first_dynamic = SIZE_MAX;
+static bool fence_swaps;           /* no membarrier: every swap fences */
+
+#ifndef MEMBARRIER_CMD_PRIVATE_EXPEDITED
+#define MEMBARRIER_CMD_PRIVATE_EXPEDITED (1 << 3)
+#define MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED (1 << 4)
+#endif
+
+static int max_modid(struct dl_phdr_info *i, size_t size, void *arg)
+{
+    (void)size;
+    size_t *m = arg;
+    if (i->dlpi_tls_modid > *m)
+        *m = i->dlpi_tls_modid;
+    return 0;
+}
+
+__attribute__((constructor)) static void tls_startup(void)
+{
+    size_t m = 0;
+    dl_iterate_phdr(max_modid, &m);
+    first_dynamic = m + 1;
+    fence_swaps = green__syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED,
+                                 0, 0) != 0;
+}
+
+/* Enter c's busy region (a swap or rescan): true when a dlclose runs. */
+static inline bool busy_enter(struct green__ctx *c)
+{
+    __atomic_store_n(&c->tls_busy, 1, __ATOMIC_RELAXED);
+    if (green__unlikely(fence_swaps))
+        atomic_thread_fence(memory_order_seq_cst);
+    else
+        atomic_signal_fence(memory_order_seq_cst);
+    return atomic_load_explicit(&closing, memory_order_relaxed) != 0;
+}
+
+static inline void busy_leave(struct green__ctx *c)
+{
+    __atomic_store_n(&c->tls_busy, 0, __ATOMIC_RELEASE);
+}
+
+void green__tls_unload_begin(void)
+{
+    atomic_fetch_add_explicit(&closing, 1, memory_order_seq_cst);
+    if (!fence_swaps)
+        green__syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
+    for (int i = 0; i < GREEN__HUBS_MAX; i++) {
+        struct green__ctx *h = green__hubs_at(i);
+        while (h && __atomic_load_n(&h->tls_busy, __ATOMIC_ACQUIRE))
+            green__cpu_relax();
+    }
+}
+
+void green__tls_unload_end(void)
+{
+    atomic_fetch_add_explicit(&unloads, 1, memory_order_release);
+    atomic_fetch_sub_explicit(&closing, 1, memory_order_release);
+}
 
 /* One swapped module of a ctx. */
 struct green__tls_mod {
@@ -491,10 +576,15 @@ static void rescan(struct green__ctx *c)
 
 void green__tls_check(struct green__ctx *c)
 {
+    if (busy_enter(c)) {           /* a dlclose runs: the next poll looks */
+        busy_leave(c);
+        return;
+    }
     struct scan s = { .quick = true };
     dl_iterate_phdr(scan_cb, &s);
     if (s.counted && (s.adds != c->tls_adds || s.subs != c->tls_subs))
         rescan(c);
+    busy_leave(c);
 }
 
 /* ------------------------------------------------ GREEN_TLS=address */
@@ -833,7 +923,9 @@ void green__tls_ctx_init(struct green__ctx *c)
         }
         c->tls_turns = true;
     }
-    rescan(c);                     /* main keeps the OS thread's contents */
+    if (!busy_enter(c))            /* during a dlclose: the first poll scans */
+        rescan(c);                 /* main keeps the OS thread's contents */
+    busy_leave(c);
 }
 
 /* ------------------------------------------------------ threads, swaps */
@@ -911,9 +1003,30 @@ void green__tls_futex_note(const void *w)
     }
 }
 
-void green__tls_unloaded(void)
+/* A swap while a dlclose runs: the modules loaded with the program only
+ * (see "dlclose and the other hubs"); no rescan until it ended. */
+static __attribute__((noinline)) void swap_closing(struct green__ctx *c,
+                                                   struct green_thread *next)
 {
-    atomic_fetch_add_explicit(&unloads, 1, memory_order_release);
+    const struct green__tls_mod *m = c->tls_mods;
+    size_t n = c->tls_n;
+    struct green_thread *o = c->tls_owner;
+    if (o) {
+        for (size_t k = 0; k < n; k++)
+            if (m[k].modid < first_dynamic)
+                memcpy(o->tls_buf + m[k].off, m[k].block, m[k].memsz);
+        o->tls_saved = true;
+    }
+    for (size_t k = 0; k < n; k++) {
+        if (m[k].modid >= first_dynamic)
+            continue;
+        if (next->tls_saved)
+            memcpy(m[k].block, next->tls_buf + m[k].off, m[k].memsz);
+        else
+            load_image(&m[k], m[k].block);
+    }
+    next->tls_saved = false;
+    c->tls_owner = next;
 }
 
 void green__tls_swap(struct green__ctx *c, struct green_thread *next)
@@ -923,11 +1036,17 @@ void green__tls_swap(struct green__ctx *c, struct green_thread *next)
         c->tls_owner = next;
         return;
     }
+    if (green__unlikely(busy_enter(c))) {
+        swap_closing(c, next);
+        busy_leave(c);
+        return;
+    }
     if (green__unlikely(atomic_load_explicit(&unloads, memory_order_acquire) !=
                         c->tls_unloads)) {
         rescan(c);                 /* a module may be gone: not its block */
         if (!c->tls_n) {
             c->tls_owner = next;
+            busy_leave(c);
             return;
         }
     }
@@ -947,6 +1066,7 @@ void green__tls_swap(struct green__ctx *c, struct green_thread *next)
     }
     next->tls_saved = false;       /* the blocks hold it now */
     c->tls_owner = next;
+    busy_leave(c);
 }
 
 void green__tls_release(struct green__ctx *c, struct green_thread *t)
@@ -978,8 +1098,9 @@ void green__tls_run_dtors(struct green_thread *t)
         t->tls_dtors = d->next;
         d->fn(d->obj);
         if (d->pin) {
+            green__tls_unload_begin();
             GREEN_REAL(dlclose)(d->pin);   /* may unload it now */
-            green__tls_unloaded();
+            green__tls_unload_end();
         }
         free(d);
     }

@@ -887,6 +887,9 @@ DIFF_CASE(stdio, every_write_function_on_a_fopened_fifo_waits_while_other_thread
     diff_out("setvbuf line buffered: %d", setvbuf(f, NULL, _IOLBF, 0));
     for (int i = 0; i < 60; i++)
         fprintf(f, "line %d of %d linebuffered end\n", i, 60);
+    for (int i = 0; i < 40; i++)
+        for (const char *p = "line 3 of 4 putc linebuffered end\n"; *p; p++)
+            putc(*p, f);
     diff_out("fflush: %d, error %d", fflush(f), ferror(f));
     ticked("writes to the FIFO");
     CALL("fclose", fclose(f));
