@@ -159,7 +159,7 @@ READ(int, ungetc, (int c, FILE *fp), (c, fp), true, glibc_ungetc(g_, c, fp))
 READ(int, __isoc99_vfscanf, (FILE *fp, const char *f, va_list ap), (fp, f, ap), true,
      green__stdio_glibc_scanf(g_, fp, GREEN_REAL(__isoc99_vfscanf), f, ap))
 /* The write functions: glibc's own streams that can wait write through
- * io_stdio_glibc.c ("Writes"). */
+ * io_stdio_write.c. */
 READ(int, fputs, (const char *s, FILE *fp), (s, fp), true,
      green__stdio_glibc_fputs(g_, s, fp, GREEN_REAL(fputs)))
 READ(int, fputs_unlocked, (const char *s, FILE *fp), (s, fp), false,
@@ -450,7 +450,7 @@ E int ftrylockfile(FILE *fp)
 }
 
 /* What glibc writes by itself to stderr or a descriptor: through
- * hooks/io_stdio_glibc.c when it can wait. */
+ * hooks/io_stdio_write.c when it can wait. */
 E void perror(const char *s)
 {
     if (!green__stdio_glibc_perror(s))
