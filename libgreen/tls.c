@@ -244,11 +244,14 @@ __attribute__((constructor)) static void tls_startup(void)
 /* Enter c's busy region (a swap or rescan): true when a dlclose runs. */
 static inline bool busy_enter(struct green__ctx *c)
 {
+    if (green__unlikely(fence_swaps)) {
+        /* A sequentially consistent exchange and load: the store-load
+         * order a fence would give (and ThreadSanitizer can follow). */
+        __atomic_exchange_n(&c->tls_busy, 1, __ATOMIC_SEQ_CST);
+        return atomic_load_explicit(&closing, memory_order_seq_cst) != 0;
+    }
     __atomic_store_n(&c->tls_busy, 1, __ATOMIC_RELAXED);
-    if (green__unlikely(fence_swaps))
-        atomic_thread_fence(memory_order_seq_cst);
-    else
-        atomic_signal_fence(memory_order_seq_cst);
+    atomic_signal_fence(memory_order_seq_cst);
     return atomic_load_explicit(&closing, memory_order_relaxed) != 0;
 }
 
