@@ -101,13 +101,13 @@ for k in fgets getline getc scanf fprintf fputs; do
     PRELOAD="$build/preload/libgreen.so" \
     per_op ir_stdio_${k}_shim   "$build/bench/bench_stdio" $k 20000 40000 1
 done
-unset GREEN_HUBS
+unset GREEN_HUBS PRELOAD
 # The lock core's FIFO path: a contended lock queues, the unlock hands
 # over (one hub; per lock + unlock of one thread, the switches included).
 export GREEN_HUBS=1
 PRELOAD="$build/preload/libgreen.so" \
 per_op ir_mutex_handoff_shim   "$build/bench/bench_mutex"  handoff     5000  10000 2
-unset GREEN_HUBS
+unset GREEN_HUBS PRELOAD          # (a shell may keep a function's prefix)
 # Thread-local storage per green thread (README "Thread-local storage").
 for sz in $tls_sizes; do
     for t in 0 1; do
