@@ -518,8 +518,25 @@ static void after_fork_child(void)
     }
 }
 
+/* exit() runs the atexit handlers, then glibc's flush of every stream
+ * (_IO_cleanup), with glibc's write: stdout or stderr with more buffered
+ * than their pipe holds waited there holding the hub, while the thread
+ * that would drain the pipe (the program's own) could not run. This
+ * handler, registered before main and so run last of the handlers, just
+ * before that flush, writes them as fflush does here. */
+static void flush_at_exit(void)
+{
+    FILE *std[] = { stdout, stderr };
+    for (int k = 0; k < 2; k++) {
+        void *g = green__stdio_glibc(std[k]);
+        if (g)
+            green__stdio_glibc_fflush(g, std[k], GREEN_REAL(fflush));
+    }
+}
+
 __attribute__((constructor)) static void stdio_glibc_register_atfork(void)
 {
     pthread_atfork(NULL, NULL, after_fork_child);
+    atexit(flush_at_exit);
 }
 

@@ -734,6 +734,8 @@ GREEN_HIDDEN void green__tls_swap(struct green__ctx *c, struct green_thread *nex
  * (every hub's next swap rescans) and lets them back. */
 GREEN_HIDDEN void green__tls_unload_begin(void);
 GREEN_HIDDEN void green__tls_unload_end(void);
+/* lifecycle.c, in a fork child: no dlclose is in progress there. */
+GREEN_HIDDEN void green__tls_after_fork_child(void);
 /* t ended: run its C++ thread_local destructors (may switch), then later
  * give up its buffer and ownership (before its last switch). */
 GREEN_HIDDEN void green__tls_run_dtors(struct green_thread *t);

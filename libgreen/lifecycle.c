@@ -150,6 +150,7 @@ void green__after_fork_child(void)
 {
     green__lock_after_fork_child();
     green__stack_after_fork_child();
+    green__tls_after_fork_child();
     struct green__ctx *c = green__tls_ctx;
     if (!c) {
         green__hubs_after_fork(NULL);

@@ -272,6 +272,12 @@ void green__tls_unload_begin(void)
     }
 }
 
+/* A fork child has only the forking thread: no dlclose runs there. */
+void green__tls_after_fork_child(void)
+{
+    atomic_store_explicit(&closing, 0, memory_order_relaxed);
+}
+
 void green__tls_unload_end(void)
 {
     atomic_fetch_add_explicit(&unloads, 1, memory_order_release);

@@ -1078,3 +1078,56 @@ DIFF_CASE(stdio, a_fork_while_a_thread_waits_in_a_write_to_stderr_leaves_stderr_
     close(2);
     show_drained(d);
 }
+
+/* exit() flushes stdout and stderr: in a child whose stderr is a pipe of
+ * one page, fully buffered with 20,000 bytes in it, drained by a thread
+ * of the same child that reports to the parent once it has read 12,000
+ * of them (before the flush can end). The flush must let it run. */
+static int exit_report;
+
+static void *drain_and_report(void *arg)
+{
+    int fd = (int)(intptr_t)arg;
+    char buf[512];
+    long total = 0;
+    bool told = false;
+    ssize_t k;
+    while ((k = read(fd, buf, sizeof buf)) > 0) {
+        total += k;
+        /* Told before the flush can end (the pipe holds 4096 of the
+         * 20,000 bytes); then drained on until the process ends. */
+        if (total >= 12000 && !told) {
+            told = true;
+            if (write(exit_report, &total, sizeof total) != sizeof total)
+                return NULL;
+        }
+    }
+    return NULL;
+}
+
+DIFF_CASE(stdio, exit_flushes_a_full_stderr_while_the_programs_own_thread_drains_it)
+{
+    int rep[2];
+    CALL("pipe", pipe(rep));
+    pid_t pid = fork();
+    if (pid == 0) {
+        int wr, rd = small_pipe(&wr);
+        dup2(wr, 2);
+        close(wr);
+        static char buf[65536];
+        setvbuf(stderr, buf, _IOFBF, sizeof buf);
+        for (int i = 0; i < 400; i++)
+            fprintf(stderr, "line %03d of the buffered stderr, fifty bytes.\n", i);
+        exit_report = rep[1];
+        pthread_t t = diff_spawn(drain_and_report, (void *)(intptr_t)rd);
+        (void)t;
+        exit(0);                   /* the flush happens here */
+    }
+    close(rep[1]);
+    long total = -1;
+    ssize_t k = read(rep[0], &total, sizeof total);
+    diff_out("the child's thread read 12,000 bytes or more while exit flushed: %d (%zd)",
+             total >= 12000, k);
+    diff_child_status("child", pid);
+    close(rep[0]);
+}
