@@ -970,20 +970,24 @@ void green__tls_adopt(struct green__ctx *c, struct green_thread *t)
                      "out of memory for a green thread's thread-local storage");
 }
 
-/* The rare cases of a swap: no owner (it ended), or a thread that never
- * ran and starts from the images. */
+/* The rare cases of a swap: no owner (it ended), a thread that never ran
+ * and starts from the images, or a dlclose running (only modules with an
+ * id below below are copied: see "dlclose and the other hubs"). */
 static __attribute__((noinline)) void swap_slow(struct green__ctx *c,
-                                                struct green_thread *next)
+                                                struct green_thread *next, size_t below)
 {
     const struct green__tls_mod *m = c->tls_mods;
     size_t n = c->tls_n;
     struct green_thread *o = c->tls_owner;
     if (o) {
         for (size_t k = 0; k < n; k++)
-            memcpy(o->tls_buf + m[k].off, m[k].block, m[k].memsz);
+            if (m[k].modid < below)
+                memcpy(o->tls_buf + m[k].off, m[k].block, m[k].memsz);
         o->tls_saved = true;
     }
     for (size_t k = 0; k < n; k++) {
+        if (m[k].modid >= below)
+            continue;
         if (next->tls_saved)
             memcpy(m[k].block, next->tls_buf + m[k].off, m[k].memsz);
         else
@@ -1012,32 +1016,6 @@ void green__tls_futex_note(const void *w)
     }
 }
 
-/* A swap while a dlclose runs: the modules loaded with the program only
- * (see "dlclose and the other hubs"); no rescan until it ended. */
-static __attribute__((noinline)) void swap_closing(struct green__ctx *c,
-                                                   struct green_thread *next)
-{
-    const struct green__tls_mod *m = c->tls_mods;
-    size_t n = c->tls_n;
-    struct green_thread *o = c->tls_owner;
-    if (o) {
-        for (size_t k = 0; k < n; k++)
-            if (m[k].modid < first_dynamic)
-                memcpy(o->tls_buf + m[k].off, m[k].block, m[k].memsz);
-        o->tls_saved = true;
-    }
-    for (size_t k = 0; k < n; k++) {
-        if (m[k].modid >= first_dynamic)
-            continue;
-        if (next->tls_saved)
-            memcpy(m[k].block, next->tls_buf + m[k].off, m[k].memsz);
-        else
-            load_image(&m[k], m[k].block);
-    }
-    next->tls_saved = false;
-    c->tls_owner = next;
-}
-
 void green__tls_swap(struct green__ctx *c, struct green_thread *next)
 {
     if (green__tls_addr) {
@@ -1046,7 +1024,9 @@ void green__tls_swap(struct green__ctx *c, struct green_thread *next)
         return;
     }
     if (green__unlikely(busy_enter(c))) {
-        swap_closing(c, next);
+        swap_slow(c, next, first_dynamic);   /* no rescan until it ended */
+        next->tls_saved = false;
+        c->tls_owner = next;
         busy_leave(c);
         return;
     }
@@ -1071,7 +1051,7 @@ void green__tls_swap(struct green__ctx *c, struct green_thread *next)
         }
         o->tls_saved = true;
     } else {
-        swap_slow(c, next);
+        swap_slow(c, next, SIZE_MAX);
     }
     next->tls_saved = false;       /* the blocks hold it now */
     c->tls_owner = next;
