@@ -167,14 +167,24 @@ static void *signal_then_write(void *arg)
     return NULL;
 }
 
-static void fgets_interrupted(int flags)
+static int stdin_over(bool sock);
+
+/* fgets on fdopen's stream over a socket pair, or (on_stdin) on stdin
+ * over one, interrupted by SIGUSR1 installed with flags. */
+static void fgets_interrupted(int flags, bool on_stdin)
 {
     struct sigaction sa = { .sa_handler = on_usr1, .sa_flags = flags };
     sigemptyset(&sa.sa_mask);
     sigaction(SIGUSR1, &sa, NULL);
     hits = 0;
-    CALL("socketpair", socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
-    FILE *f = fdopen(sv[0], "r");
+    FILE *f;
+    if (on_stdin) {
+        f = stdin;
+        sv[1] = stdin_over(true);
+    } else {
+        CALL("socketpair", socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+        f = fdopen(sv[0], "r");
+    }
     pthread_t self = pthread_self();
     pthread_t t = diff_spawn(signal_then_write, &self);
     char buf[64];
@@ -189,19 +199,21 @@ static void fgets_interrupted(int flags)
         show_line("fgets again", f, r, buf);
     }
     pthread_join(t, NULL);
-    fclose(f);
-    close(sv[1]);
+    if (!on_stdin) {
+        fclose(f);
+        close(sv[1]);
+    }
     signal(SIGUSR1, SIG_DFL);
 }
 
 DIFF_CASE(stdio, a_signal_without_sa_restart_interrupts_fgets)
 {
-    fgets_interrupted(0);
+    fgets_interrupted(0, false);
 }
 
 DIFF_CASE(stdio, a_signal_with_sa_restart_does_not_interrupt_fgets)
 {
-    fgets_interrupted(SA_RESTART);
+    fgets_interrupted(SA_RESTART, false);
 }
 
 /* One stream shared by threads, each call under the stream's lock as
@@ -555,49 +567,14 @@ DIFF_CASE(stdio, ungetc_on_stdin_then_fgets_waits_only_when_nothing_is_left)
 /* A signal without SA_RESTART makes fgets(stdin) fail with EINTR and the
  * stream's error set, as glibc's read there does; with SA_RESTART it
  * goes on waiting. */
-static void *stdin_signal_then_write(void *arg)
-{
-    pthread_t target = *(pthread_t *)arg;
-    usleep(40000);
-    pthread_kill(target, SIGUSR1);
-    usleep(40000);
-    if (write(stdin_peer, "late line\n", 10) < 0)
-        return NULL;
-    return NULL;
-}
-
-static void stdin_interrupted(int flags)
-{
-    struct sigaction sa = { .sa_handler = on_usr1, .sa_flags = flags };
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGUSR1, &sa, NULL);
-    hits = 0;
-    stdin_over(true);
-    pthread_t self = pthread_self();
-    pthread_t t = diff_spawn(stdin_signal_then_write, &self);
-    char buf[64];
-    errno = 0;
-    char *r = fgets(buf, sizeof buf, stdin);
-    int e = errno;
-    show_line("fgets", stdin, r, buf);
-    diff_out("errno %s, handler ran %d", diff_errname(r ? 0 : e), (int)hits);
-    if (!r) {
-        clearerr(stdin);
-        r = fgets(buf, sizeof buf, stdin);
-        show_line("fgets again", stdin, r, buf);
-    }
-    pthread_join(t, NULL);
-    signal(SIGUSR1, SIG_DFL);
-}
-
 DIFF_CASE(stdio, a_signal_without_sa_restart_interrupts_fgets_on_stdin)
 {
-    stdin_interrupted(0);
+    fgets_interrupted(0, true);
 }
 
 DIFF_CASE(stdio, a_signal_with_sa_restart_does_not_interrupt_fgets_on_stdin)
 {
-    stdin_interrupted(SA_RESTART);
+    fgets_interrupted(SA_RESTART, true);
 }
 
 /* Four threads read lines from stdin while a writer sends them in
